@@ -1,0 +1,131 @@
+// Produce (key 0), versions 3-13.
+//
+// v3 is the first version that carries record batch v2; older versions
+// (message sets v0/v1) are not served, as in Kafka 4. Each partition's
+// records must be exactly one v2 batch; it is validated (length, magic, CRC,
+// record count) without decompression and stored as sent, with the broker's
+// offsets. acks=all responses are sent after the batch is fsynced (group
+// commit, see storage.Log.Sync). Deliberate differences from Kafka: records
+// inside a batch are not decoded, so per-record checks (inner offsets,
+// per-record timestamps) use the batch header; compression.type other than
+// "producer" is not yet applied (batches keep the producer's codec).
+// Transactional produce is refused until transactions exist.
+package broker
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary/tributary/internal/partition"
+	"github.com/tributary/tributary/internal/record"
+)
+
+func init() { register(kmsg.Produce, 3, 13, (*Broker).handleProduce) }
+
+func (b *Broker) handleProduce(_ context.Context, r *Request) Pending {
+	req := r.Msg.(*kmsg.ProduceRequest)
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+
+	type waiter struct {
+		p      *partition.Partition
+		end    int64
+		ti, pi int // index into resp.Topics[ti].Partitions[pi]
+	}
+	var waits []waiter
+	acksOK := req.Acks == 0 || req.Acks == 1 || req.Acks == -1
+
+	for _, rt := range req.Topics {
+		st := kmsg.NewProduceResponseTopic()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		var t *topic
+		if req.Version >= 13 {
+			t = b.topicByID(rt.TopicID)
+		} else {
+			t = b.topic(rt.Topic)
+		}
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewProduceResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.BaseOffset = -1
+			sp.LogAppendTime = -1
+			sp.LogStartOffset = -1
+			fail := func(code int16, err error) {
+				sp.ErrorCode = code
+				sp.ErrorMessage = errMsg(err)
+			}
+			var p *partition.Partition
+			if t != nil {
+				p = t.partition(rp.Partition)
+			}
+			switch {
+			case !acksOK:
+				fail(kerr.InvalidRequiredAcks.Code, nil)
+			case t == nil && req.Version >= 13:
+				fail(kerr.UnknownTopicID.Code, nil)
+			case p == nil:
+				fail(kerr.UnknownTopicOrPartition.Code, nil)
+			case req.TransactionID != nil:
+				fail(kerr.TransactionalIDAuthorizationFailed.Code, fmt.Errorf("transactions are not supported yet"))
+			default:
+				res, lat, err := b.appendBatch(t, p, rp.Records, req.Acks)
+				if err != nil {
+					fail(errCode(err), err)
+					break
+				}
+				sp.BaseOffset = res.BaseOffset
+				sp.LogAppendTime = lat
+				sp.LogStartOffset = p.Log().StartOffset()
+				if req.Acks == -1 {
+					waits = append(waits, waiter{p: p, end: res.End, ti: len(resp.Topics), pi: len(st.Partitions)})
+				}
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	if req.Acks == 0 {
+		return nil
+	}
+	if len(waits) == 0 {
+		return respond(resp)
+	}
+	return func() kmsg.Response {
+		for _, w := range waits {
+			if err := w.p.Sync(w.end); err != nil {
+				b.log.Error("fsync failed", "topic", w.p.Topic, "partition", w.p.Index, "err", err)
+				rp := &resp.Topics[w.ti].Partitions[w.pi]
+				rp.ErrorCode = kerr.KafkaStorageError.Code
+				rp.ErrorMessage = errMsg(err)
+				rp.BaseOffset = -1
+			}
+		}
+		return resp
+	}
+}
+
+// appendBatch validates one partition's records and appends them. It returns
+// the log append time stamped on the batch, or -1.
+func (b *Broker) appendBatch(t *topic, p *partition.Partition, records []byte, acks int16) (partition.AppendResult, int64, error) {
+	batch, err := record.Validate(records)
+	if err != nil {
+		return partition.AppendResult{}, -1, err
+	}
+	if batch.IsTransactional() {
+		return partition.AppendResult{}, -1, kerr.TransactionalIDAuthorizationFailed
+	}
+	if acks == -1 && t.cfg.Int64("min.insync.replicas") > 1 {
+		return partition.AppendResult{}, -1, kerr.NotEnoughReplicas
+	}
+	opts := partition.AppendOptions{MaxMessageBytes: int(t.cfg.Int64("max.message.bytes")), LogAppendTime: -1}
+	if t.cfg.LogAppendTime() {
+		opts.LogAppendTime = b.now().UnixMilli()
+	}
+	res, err := p.Append(batch, opts)
+	if err != nil {
+		return res, -1, err
+	}
+	return res, opts.LogAppendTime, nil
+}

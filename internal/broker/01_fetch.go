@@ -1,0 +1,174 @@
+// Fetch (key 1), versions 4-18.
+//
+// Batches are served as stored, whole, up to the high watermark (the last
+// stable offset for read_committed, equal until transactions exist). The
+// first partition with data returns at least one batch even above the byte
+// limits (KIP-74). When less than MinBytes is ready the response waits, up to
+// MaxWaitMillis, for an append to any requested partition.
+//
+// Fetch sessions (KIP-227): this broker never creates one. A full fetch that
+// asks for a session (epoch 0) is answered with session id 0, which tells the
+// client to keep sending full fetches; an incremental fetch names a session
+// we do not have and gets FETCH_SESSION_ID_NOT_FOUND. Follower fetches
+// (ReplicaID >= 0) are not served yet.
+package broker
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary/tributary/internal/partition"
+	"github.com/tributary/tributary/internal/storage"
+)
+
+func init() { register(kmsg.Fetch, 4, 18, (*Broker).handleFetch) }
+
+func (b *Broker) handleFetch(ctx context.Context, r *Request) Pending {
+	req := r.Msg.(*kmsg.FetchRequest)
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	if req.Version >= 7 {
+		switch {
+		case req.SessionID != 0:
+			resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+			return respond(resp)
+		case req.SessionEpoch > 0:
+			resp.ErrorCode = kerr.InvalidFetchSessionEpoch.Code
+			return respond(resp)
+		}
+	}
+	if req.ReplicaID >= 0 && req.Version < 15 || req.Version >= 15 && req.ReplicaState.ID >= 0 {
+		resp.ErrorCode = kerr.NotLeaderForPartition.Code
+		return respond(resp)
+	}
+	deadline := time.Now().Add(time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond)
+	return func() kmsg.Response {
+		for {
+			resp := req.ResponseKind().(*kmsg.FetchResponse)
+			n, waitOn := b.fillFetch(req, resp)
+			if n >= int(req.MinBytes) || len(waitOn) == 0 {
+				return resp
+			}
+			wait := time.Until(deadline)
+			if wait <= 0 {
+				return resp
+			}
+			if !waitAny(ctx, waitOn, wait) {
+				return resp
+			}
+		}
+	}
+}
+
+// waitAny waits for an append to any of chans; false on timeout or close.
+func waitAny(ctx context.Context, chans []<-chan struct{}, d time.Duration) bool {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	done := make(chan struct{})
+	defer close(done)
+	woke := make(chan struct{}, 1)
+	for _, c := range chans {
+		go func(c <-chan struct{}) {
+			select {
+			case <-c:
+				select {
+				case woke <- struct{}{}:
+				default:
+				}
+			case <-done:
+			}
+		}(c)
+	}
+	select {
+	case <-woke:
+		return true
+	case <-timer.C:
+		return false
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// fillFetch reads every requested partition into resp. It returns the bytes
+// read and the wake-up channels of the partitions that could produce more.
+func (b *Broker) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse) (int, []<-chan struct{}) {
+	remaining := int(req.MaxBytes)
+	if req.Version < 3 || remaining <= 0 {
+		remaining = int(^uint32(0) >> 1)
+	}
+	total := 0
+	var waitOn []<-chan struct{}
+	for _, rt := range req.Topics {
+		st := kmsg.NewFetchResponseTopic()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		var t *topic
+		if req.Version >= 13 {
+			t = b.topicByID(rt.TopicID)
+		} else {
+			t = b.topic(rt.Topic)
+		}
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewFetchResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+			var p *partition.Partition
+			if t != nil {
+				p = t.partition(rp.Partition)
+			}
+			switch {
+			case t == nil && req.Version >= 13:
+				sp.ErrorCode = kerr.UnknownTopicID.Code
+			case p == nil:
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			default:
+				if code := checkLeaderEpoch(p, rp.CurrentLeaderEpoch); code != 0 {
+					sp.ErrorCode = code
+					break
+				}
+				waitOn = append(waitOn, p.Wait())
+				hw := p.HighWatermark()
+				limit := hw
+				if req.IsolationLevel == 1 {
+					limit = p.LastStableOffset()
+				}
+				sp.HighWatermark = hw
+				sp.LastStableOffset = p.LastStableOffset()
+				sp.LogStartOffset = p.Log().StartOffset()
+				max := min(int(rp.PartitionMaxBytes), remaining)
+				res, err := p.Log().Read(rp.FetchOffset, limit, max, total == 0)
+				if err != nil {
+					sp.ErrorCode = errCode(err)
+					if errors.Is(err, storage.ErrOffsetOutOfRange) {
+						waitOn = waitOn[:len(waitOn)-1]
+					}
+					break
+				}
+				sp.RecordBatches = res.Data
+				total += len(res.Data)
+				remaining -= len(res.Data)
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return total, waitOn
+}
+
+// checkLeaderEpoch compares a client's idea of the leader epoch (-1: none)
+// with ours: newer than ours is UNKNOWN_LEADER_EPOCH, older is
+// FENCED_LEADER_EPOCH.
+func checkLeaderEpoch(p *partition.Partition, clientEpoch int32) int16 {
+	if clientEpoch < 0 {
+		return 0
+	}
+	switch e := p.LeaderEpoch(); {
+	case clientEpoch > e:
+		return kerr.UnknownLeaderEpoch.Code
+	case clientEpoch < e:
+		return kerr.FencedLeaderEpoch.Code
+	}
+	return 0
+}

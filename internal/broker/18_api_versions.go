@@ -1,0 +1,45 @@
+// ApiVersions (key 18), versions 0-4.
+//
+// The advertised table is exactly the registered handlers. A request at a
+// version we do not serve gets a v0 response with UNSUPPORTED_VERSION and the
+// table, so the client can retry at a version we know (KIP-511). The response
+// header is always v0 (see server). No features are advertised: clients then
+// use the classic group protocol and transaction version 0.
+package broker
+
+import (
+	"context"
+	"sort"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(kmsg.ApiVersions, 0, 4, (*Broker).handleApiVersions) }
+
+func apiKeys() []kmsg.ApiVersionsResponseApiKey {
+	keys := make([]kmsg.ApiVersionsResponseApiKey, 0, len(apis))
+	for k, a := range apis {
+		keys = append(keys, kmsg.ApiVersionsResponseApiKey{ApiKey: k, MinVersion: a.min, MaxVersion: a.max})
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].ApiKey < keys[j].ApiKey })
+	return keys
+}
+
+// AdvertisedAPIs returns the served API keys and version ranges.
+func AdvertisedAPIs() []kmsg.ApiVersionsResponseApiKey { return apiKeys() }
+
+func (b *Broker) handleApiVersions(_ context.Context, r *Request) Pending {
+	resp := r.Msg.ResponseKind().(*kmsg.ApiVersionsResponse)
+	resp.ApiKeys = apiKeys()
+	return respond(resp)
+}
+
+// UnsupportedApiVersions answers an ApiVersions request at a version we do
+// not serve.
+func (b *Broker) UnsupportedApiVersions() kmsg.Response {
+	resp := kmsg.NewPtrApiVersionsResponse()
+	resp.ErrorCode = kerr.UnsupportedVersion.Code
+	resp.ApiKeys = apiKeys()
+	return resp
+}

@@ -1,0 +1,162 @@
+// CreateTopics (key 19), versions 2-7; DeleteTopics (key 20), versions 1-6;
+// CreatePartitions (key 37), versions 0-3.
+//
+// Names, partition counts, replication factors, manual assignments and
+// configs are checked as Kafka does (see checkTopic); ValidateOnly checks
+// without creating. On this single node the replication factor can be 1 only
+// (INVALID_REPLICATION_FACTOR otherwise) and assignments may name this node
+// only. Deleting a topic removes its data.
+package broker
+
+import (
+	"context"
+	"maps"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() {
+	register(kmsg.CreateTopics, 2, 7, (*Broker).handleCreateTopics)
+	register(kmsg.DeleteTopics, 1, 6, (*Broker).handleDeleteTopics)
+	register(kmsg.CreatePartitions, 0, 3, (*Broker).handleCreatePartitions)
+}
+
+func (b *Broker) handleCreateTopics(_ context.Context, r *Request) Pending {
+	req := r.Msg.(*kmsg.CreateTopicsRequest)
+	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
+	seen := map[string]int{}
+	for _, rt := range req.Topics {
+		seen[rt.Topic]++
+	}
+	b.createMu.Lock()
+	defer b.createMu.Unlock()
+	for _, rt := range req.Topics {
+		st := kmsg.NewCreateTopicsResponseTopic()
+		st.Topic = rt.Topic
+		st.NumPartitions, st.ReplicationFactor = -1, -1
+		if seen[rt.Topic] > 1 {
+			st.ErrorCode = kerr.InvalidRequest.Code
+			st.ErrorMessage = strp("topic " + rt.Topic + " appears more than once in the request")
+			resp.Topics = append(resp.Topics, st)
+			continue
+		}
+		s := &topicSpec{name: rt.Topic, partitions: rt.NumPartitions, replicationFactor: rt.ReplicationFactor, configs: map[string]string{}}
+		for _, a := range rt.ReplicaAssignment {
+			s.assignment = append(s.assignment, a.Replicas)
+		}
+		for _, c := range rt.Configs {
+			if c.Value != nil {
+				s.configs[c.Name] = *c.Value
+			}
+		}
+		err := b.checkTopic(s)
+		if err == nil && !req.ValidateOnly {
+			var t *topic
+			if t, err = b.createTopic(s); err == nil {
+				st.TopicID = t.meta.ID
+			}
+		}
+		if err != nil {
+			st.ErrorCode = errCode(err)
+			st.ErrorMessage = errMsg(err)
+		} else {
+			st.NumPartitions, st.ReplicationFactor = s.partitions, s.replicationFactor
+			st.Configs = b.createdConfigs(s.configs)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return respond(resp)
+}
+
+// createdConfigs lists a new topic's effective configs (CreateTopics v5+).
+func (b *Broker) createdConfigs(explicit map[string]string) []kmsg.CreateTopicsResponseTopicConfig {
+	var out []kmsg.CreateTopicsResponseTopicConfig
+	for _, e := range b.describeTopicConfigs(maps.Clone(explicit), nil, false, false) {
+		c := kmsg.NewCreateTopicsResponseTopicConfig()
+		c.Name, c.Value, c.ReadOnly, c.Source, c.IsSensitive = e.Name, e.Value, e.ReadOnly, int8(e.Source), e.IsSensitive
+		out = append(out, c)
+	}
+	return out
+}
+
+func (b *Broker) handleDeleteTopics(_ context.Context, r *Request) Pending {
+	req := r.Msg.(*kmsg.DeleteTopicsRequest)
+	resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
+	targets := req.Topics
+	if req.Version < 6 {
+		for _, n := range req.TopicNames {
+			targets = append(targets, kmsg.DeleteTopicsRequestTopic{Topic: &n})
+		}
+	}
+	b.createMu.Lock()
+	defer b.createMu.Unlock()
+	for _, rt := range targets {
+		st := kmsg.NewDeleteTopicsResponseTopic()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		var t *topic
+		if rt.Topic != nil {
+			t = b.topic(*rt.Topic)
+		} else {
+			t = b.topicByID(rt.TopicID)
+		}
+		switch {
+		case t == nil && rt.Topic == nil:
+			st.ErrorCode = kerr.UnknownTopicID.Code
+		case t == nil:
+			st.ErrorCode = kerr.UnknownTopicOrPartition.Code
+		case !b.cfg.Broker.Bool("delete.topic.enable"):
+			st.ErrorCode = kerr.TopicDeletionDisabled.Code
+		default:
+			name := t.meta.Name
+			st.Topic, st.TopicID = &name, t.meta.ID
+			if err := b.deleteTopic(t); err != nil {
+				st.ErrorCode, st.ErrorMessage = errCode(err), errMsg(err)
+			}
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return respond(resp)
+}
+
+func (b *Broker) handleCreatePartitions(_ context.Context, r *Request) Pending {
+	req := r.Msg.(*kmsg.CreatePartitionsRequest)
+	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
+	b.createMu.Lock()
+	defer b.createMu.Unlock()
+	for _, rt := range req.Topics {
+		st := kmsg.NewCreatePartitionsResponseTopic()
+		st.Topic = rt.Topic
+		err := b.createPartitions(rt, req.ValidateOnly)
+		st.ErrorCode, st.ErrorMessage = errCode(err), errMsg(err)
+		resp.Topics = append(resp.Topics, st)
+	}
+	return respond(resp)
+}
+
+func (b *Broker) createPartitions(rt kmsg.CreatePartitionsRequestTopic, validateOnly bool) error {
+	t := b.topic(rt.Topic)
+	if t == nil {
+		return cerr(kerr.UnknownTopicOrPartition, "topic %q does not exist", rt.Topic)
+	}
+	cur := int32(len(t.parts))
+	if rt.Count <= cur {
+		return cerr(kerr.InvalidPartitions, "topic %q has %d partitions; the new count must be larger", rt.Topic, cur)
+	}
+	if rt.Assignment != nil {
+		if int32(len(rt.Assignment)) != rt.Count-cur {
+			return cerr(kerr.InvalidReplicaAssignment, "assignment has %d partitions, %d are being added", len(rt.Assignment), rt.Count-cur)
+		}
+		for _, a := range rt.Assignment {
+			if err := b.checkReplicas(a.Replicas, int(t.meta.ReplicationFactor)); err != nil {
+				return err
+			}
+		}
+	}
+	if validateOnly {
+		return nil
+	}
+	return b.addPartitions(t, rt.Count)
+}
+
+func strp(s string) *string { return &s }

@@ -1,0 +1,267 @@
+// DescribeConfigs (key 32), versions 1-4; AlterConfigs (key 33), versions
+// 0-2; IncrementalAlterConfigs (key 44), versions 0-1.
+//
+// Topic resources: every known topic config with its effective value and
+// source (topic override, static broker config, default) and synonyms.
+// Unknown or invalid values are refused with INVALID_CONFIG and nothing is
+// stored. Broker resources (this node's id, or "" for the cluster default)
+// are described with the static configuration; altering broker configs at
+// runtime is not supported (INVALID_REQUEST). Other resource types are
+// INVALID_REQUEST.
+package broker
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary/tributary/internal/config"
+)
+
+func init() {
+	register(kmsg.DescribeConfigs, 1, 4, (*Broker).handleDescribeConfigs)
+	register(kmsg.AlterConfigs, 0, 2, (*Broker).handleAlterConfigs)
+	register(kmsg.IncrementalAlterConfigs, 0, 1, (*Broker).handleIncrementalAlterConfigs)
+}
+
+func (b *Broker) handleDescribeConfigs(_ context.Context, r *Request) Pending {
+	req := r.Msg.(*kmsg.DescribeConfigsRequest)
+	resp := req.ResponseKind().(*kmsg.DescribeConfigsResponse)
+	for _, rr := range req.Resources {
+		res := kmsg.NewDescribeConfigsResponseResource()
+		res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
+		switch rr.ResourceType {
+		case kmsg.ConfigResourceTypeTopic:
+			t := b.topic(rr.ResourceName)
+			if t == nil {
+				res.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				break
+			}
+			res.Configs = b.describeTopicConfigs(t.meta.Configs, rr.ConfigNames, req.IncludeSynonyms, req.IncludeDocumentation)
+		case kmsg.ConfigResourceTypeBroker:
+			if err := b.checkBrokerResource(rr.ResourceName); err != nil {
+				res.ErrorCode, res.ErrorMessage = errCode(err), errMsg(err)
+				break
+			}
+			res.Configs = b.describeBrokerConfigs(rr.ConfigNames, req.IncludeSynonyms, req.IncludeDocumentation)
+		default:
+			res.ErrorCode = kerr.InvalidRequest.Code
+			res.ErrorMessage = strp("unsupported resource type")
+		}
+		resp.Resources = append(resp.Resources, res)
+	}
+	return respond(resp)
+}
+
+func (b *Broker) checkBrokerResource(name string) error {
+	if name == "" || name == strconv.Itoa(int(b.cfg.NodeID)) {
+		return nil
+	}
+	return cerr(kerr.InvalidRequest, "unknown broker %q", name)
+}
+
+func wanted(names []string, n string) bool { return names == nil || slices.Contains(names, n) }
+
+func (b *Broker) describeTopicConfigs(explicit map[string]string, names []string, synonyms, docs bool) []kmsg.DescribeConfigsResponseResourceConfig {
+	tc := config.NewTopicConfig(explicit, b.cfg.Broker)
+	var out []kmsg.DescribeConfigsResponseResourceConfig
+	for _, name := range config.TopicNames() {
+		if !wanted(names, name) {
+			continue
+		}
+		d := config.TopicDefs[name]
+		v, src := tc.Lookup(name)
+		c := kmsg.NewDescribeConfigsResponseResourceConfig()
+		c.Name, c.Value = name, strp(v)
+		c.Source = kmsg.ConfigSource(src)
+		c.IsDefault = src == config.SourceDefault
+		c.ConfigType = kmsg.ConfigType(d.Type)
+		if synonyms {
+			if tv, ok := explicit[name]; ok {
+				c.ConfigSynonyms = append(c.ConfigSynonyms, synonym(name, tv, config.SourceTopic))
+			}
+			if d.BrokerKey != "" {
+				if bv, ok := b.cfg.Broker.Explicit(d.BrokerKey); ok {
+					c.ConfigSynonyms = append(c.ConfigSynonyms, synonym(d.BrokerKey, bv, config.SourceStaticBroker))
+				}
+				c.ConfigSynonyms = append(c.ConfigSynonyms, synonym(d.BrokerKey, d.Default, config.SourceDefault))
+			}
+		}
+		if docs && d.Doc != "" {
+			c.Documentation = strp(d.Doc)
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func (b *Broker) describeBrokerConfigs(names []string, synonyms, docs bool) []kmsg.DescribeConfigsResponseResourceConfig {
+	var out []kmsg.DescribeConfigsResponseResourceConfig
+	for _, name := range b.cfg.Broker.Names() {
+		if !wanted(names, name) {
+			continue
+		}
+		d := config.BrokerDefs[name]
+		v, src := b.cfg.Broker.Lookup(name)
+		c := kmsg.NewDescribeConfigsResponseResourceConfig()
+		c.Name, c.Value, c.ReadOnly = name, strp(v), true
+		c.Source = kmsg.ConfigSource(src)
+		c.IsDefault = src == config.SourceDefault
+		c.ConfigType = kmsg.ConfigType(d.Type)
+		if synonyms {
+			c.ConfigSynonyms = append(c.ConfigSynonyms, synonym(name, v, src))
+		}
+		if docs && d.Doc != "" {
+			c.Documentation = strp(d.Doc)
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func synonym(name, value string, src config.Source) kmsg.DescribeConfigsResponseResourceConfigConfigSynonym {
+	s := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
+	s.Name, s.Value, s.Source = name, strp(value), kmsg.ConfigSource(src)
+	return s
+}
+
+func validateAll(configs map[string]string) error {
+	for k, v := range configs {
+		if err := config.ValidateTopic(k, v); err != nil {
+			return cerr(kerr.InvalidConfig, "%v", err)
+		}
+	}
+	return nil
+}
+
+func (b *Broker) handleAlterConfigs(_ context.Context, r *Request) Pending {
+	req := r.Msg.(*kmsg.AlterConfigsRequest)
+	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
+	for _, rr := range req.Resources {
+		res := kmsg.NewAlterConfigsResponseResource()
+		res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
+		err := b.alterConfigs(rr.ResourceType, rr.ResourceName, req.ValidateOnly, func(map[string]string) (map[string]string, error) {
+			next := map[string]string{}
+			for _, c := range rr.Configs {
+				if c.Value != nil {
+					next[c.Name] = *c.Value
+				}
+			}
+			return next, nil
+		})
+		res.ErrorCode, res.ErrorMessage = errCode(err), errMsg(err)
+		resp.Resources = append(resp.Resources, res)
+	}
+	return respond(resp)
+}
+
+func (b *Broker) handleIncrementalAlterConfigs(_ context.Context, r *Request) Pending {
+	req := r.Msg.(*kmsg.IncrementalAlterConfigsRequest)
+	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
+	for _, rr := range req.Resources {
+		res := kmsg.NewIncrementalAlterConfigsResponseResource()
+		res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
+		err := b.alterConfigs(rr.ResourceType, rr.ResourceName, req.ValidateOnly, func(cur map[string]string) (map[string]string, error) {
+			next := maps.Clone(cur)
+			if next == nil {
+				next = map[string]string{}
+			}
+			for _, c := range rr.Configs {
+				if err := applyIncremental(next, c); err != nil {
+					return nil, err
+				}
+			}
+			return next, nil
+		})
+		res.ErrorCode, res.ErrorMessage = errCode(err), errMsg(err)
+		resp.Resources = append(resp.Resources, res)
+	}
+	return respond(resp)
+}
+
+// alterConfigs computes a topic's new explicit configs with next, validates
+// them, and stores them unless validateOnly.
+func (b *Broker) alterConfigs(typ kmsg.ConfigResourceType, name string, validateOnly bool, next func(map[string]string) (map[string]string, error)) error {
+	switch typ {
+	case kmsg.ConfigResourceTypeTopic:
+	case kmsg.ConfigResourceTypeBroker:
+		if err := b.checkBrokerResource(name); err != nil {
+			return err
+		}
+		return cerr(kerr.InvalidRequest, "changing broker configs at runtime is not supported; set them at start")
+	default:
+		return cerr(kerr.InvalidRequest, "unsupported resource type %d", typ)
+	}
+	b.createMu.Lock()
+	defer b.createMu.Unlock()
+	t := b.topic(name)
+	if t == nil {
+		return cerr(kerr.UnknownTopicOrPartition, "topic %q does not exist", name)
+	}
+	cfg, err := next(t.meta.Configs)
+	if err != nil {
+		return err
+	}
+	if err := validateAll(cfg); err != nil {
+		return err
+	}
+	if validateOnly {
+		return nil
+	}
+	return b.setTopicConfigs(t, cfg)
+}
+
+func applyIncremental(cfg map[string]string, c kmsg.IncrementalAlterConfigsRequestResourceConfig) error {
+	d, ok := config.TopicDefs[c.Name]
+	if !ok {
+		return cerr(kerr.InvalidConfig, "unknown topic config %q", c.Name)
+	}
+	val := ""
+	if c.Value != nil {
+		val = *c.Value
+	}
+	switch c.Op {
+	case kmsg.IncrementalAlterConfigOpSet:
+		if c.Value == nil {
+			return cerr(kerr.InvalidRequest, "null value for %s", c.Name)
+		}
+		cfg[c.Name] = val
+	case kmsg.IncrementalAlterConfigOpDelete:
+		delete(cfg, c.Name)
+	case kmsg.IncrementalAlterConfigOpAppend, kmsg.IncrementalAlterConfigOpSubtract:
+		if d.Type != config.TypeList {
+			return cerr(kerr.InvalidConfig, "%s is not a list config; APPEND and SUBTRACT apply to lists only", c.Name)
+		}
+		cur, ok := cfg[c.Name]
+		if !ok {
+			cur = d.Default
+		}
+		var items []string
+		for _, it := range strings.Split(cur, ",") {
+			if it = strings.TrimSpace(it); it != "" {
+				items = append(items, it)
+			}
+		}
+		for _, it := range strings.Split(val, ",") {
+			it = strings.TrimSpace(it)
+			if it == "" {
+				continue
+			}
+			has := slices.Contains(items, it)
+			if c.Op == kmsg.IncrementalAlterConfigOpAppend && !has {
+				items = append(items, it)
+			} else if c.Op == kmsg.IncrementalAlterConfigOpSubtract && has {
+				items = slices.DeleteFunc(items, func(s string) bool { return s == it })
+			}
+		}
+		cfg[c.Name] = strings.Join(items, ",")
+	default:
+		return cerr(kerr.InvalidRequest, "unknown operation %d", c.Op)
+	}
+	return nil
+}

@@ -1,0 +1,333 @@
+// Package server accepts Kafka protocol connections, frames and decodes
+// requests with kmsg, hands them to the broker, and writes responses back in
+// request order.
+//
+// Per connection there are two goroutines: the reader decodes requests and
+// calls Handler.Handle in arrival order (so appends from one connection keep
+// their order); the writer runs each returned broker.Pending in the same order
+// and writes its response. Up to maxInFlight responses may be pending, which
+// lets pipelined produce requests share one fsync.
+package server
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary/tributary/internal/broker"
+)
+
+const maxInFlight = 64
+
+// Handler serves decoded requests.
+type Handler interface {
+	// Supports reports whether key at version is served.
+	Supports(key, version int16) bool
+	// Handle starts serving req; see broker.Pending.
+	Handle(ctx context.Context, req *broker.Request) broker.Pending
+	// UnsupportedApiVersions answers an ApiVersions request whose version is
+	// not served (KIP-511: a v0 response with UNSUPPORTED_VERSION).
+	UnsupportedApiVersions() kmsg.Response
+}
+
+// Options configure a Server.
+type Options struct {
+	MaxRequestBytes int32 // socket.request.max.bytes
+	Logger          *slog.Logger
+}
+
+// Server serves one listener.
+type Server struct {
+	h    Handler
+	opts Options
+	log  *slog.Logger
+
+	mu     sync.Mutex // guards conns and closed
+	conns  map[net.Conn]struct{}
+	ln     net.Listener
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// New returns a server for h.
+func New(h Handler, opts Options) *Server {
+	if opts.MaxRequestBytes <= 0 {
+		opts.MaxRequestBytes = 100 << 20
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Server{h: h, opts: opts, log: opts.Logger, conns: map[net.Conn]struct{}{}}
+}
+
+// Serve accepts connections on ln until Close or ctx ends.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.mu.Lock()
+	s.ln = ln
+	s.mu.Unlock()
+	go func() {
+		<-ctx.Done()
+		s.Close()
+	}()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			if closed {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return err
+		}
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			c.Close()
+			return nil
+		}
+		s.conns[c] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go s.serveConn(ctx, c)
+	}
+}
+
+// Close stops accepting, closes every connection and waits for their
+// goroutines to finish.
+func (s *Server) Close() {
+	s.mu.Lock()
+	if !s.closed {
+		s.closed = true
+		if s.ln != nil {
+			s.ln.Close()
+		}
+		for c := range s.conns {
+			c.Close()
+		}
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+type pendingResp struct {
+	key, version int16
+	corrID       int32
+	flexible     bool
+	fn           broker.Pending
+}
+
+func (s *Server) serveConn(ctx context.Context, c net.Conn) {
+	defer s.wg.Done()
+	ctx, cancel := context.WithCancel(ctx)
+	info := &broker.ConnInfo{Remote: c.RemoteAddr().String(), Local: c.LocalAddr().String()}
+	queue := make(chan pendingResp, maxInFlight)
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		s.writeLoop(c, queue, cancel)
+	}()
+	err := s.readLoop(ctx, c, info, queue)
+	close(queue)
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+		s.log.Debug("closing connection", "remote", info.Remote, "err", err)
+	}
+	<-writerDone
+	cancel()
+	c.Close()
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+func (s *Server) readLoop(ctx context.Context, c net.Conn, info *broker.ConnInfo, queue chan<- pendingResp) error {
+	r := bufio.NewReaderSize(c, 64<<10)
+	var sizeBuf [4]byte
+	for {
+		if _, err := io.ReadFull(r, sizeBuf[:]); err != nil {
+			return err
+		}
+		size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
+		if size < 8 || size > s.opts.MaxRequestBytes {
+			return fmt.Errorf("request size %d out of range", size)
+		}
+		buf := make([]byte, size)
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return err
+		}
+		req, pr, err := s.decode(buf, info)
+		if err != nil {
+			return err
+		}
+		if pr.fn == nil {
+			pr.fn = s.handle(ctx, req)
+		}
+		if pr.fn == nil { // acks=0
+			continue
+		}
+		select {
+		case queue <- pr:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// handle calls the handler, turning a panic into a closed connection.
+func (s *Server) handle(ctx context.Context, req *broker.Request) (p broker.Pending) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error("panic in handler", "api", kmsg.NameForKey(req.Key), "version", req.Version, "panic", v, "stack", string(debug.Stack()))
+			p = func() kmsg.Response { panic(errHandlerPanic) }
+		}
+	}()
+	return s.h.Handle(ctx, req)
+}
+
+var errHandlerPanic = errors.New("handler panicked")
+
+// decode parses the request header and body. A request for an ApiVersions
+// version we do not serve is answered per KIP-511; any other unknown key or
+// version closes the connection, as Kafka does.
+func (s *Server) decode(buf []byte, info *broker.ConnInfo) (*broker.Request, pendingResp, error) {
+	key := int16(binary.BigEndian.Uint16(buf[0:]))
+	version := int16(binary.BigEndian.Uint16(buf[2:]))
+	corrID := int32(binary.BigEndian.Uint32(buf[4:]))
+	pr := pendingResp{key: key, version: version, corrID: corrID}
+	msg := kmsg.RequestForKey(key)
+	if msg == nil {
+		return nil, pr, fmt.Errorf("unknown api key %d", key)
+	}
+	if !s.h.Supports(key, version) {
+		if key == kmsg.ApiVersions.Int16() {
+			pr.version = 0
+			resp := s.h.UnsupportedApiVersions()
+			pr.fn = func() kmsg.Response { return resp }
+			return nil, pr, nil
+		}
+		return nil, pr, fmt.Errorf("unsupported version %d of %s", version, kmsg.NameForKey(key))
+	}
+	msg.SetVersion(version)
+	pr.flexible = msg.IsFlexible()
+	rest := buf[8:]
+	// Nullable client id (int16 length), present in header v1 and v2.
+	if len(rest) < 2 {
+		return nil, pr, errors.New("truncated request header")
+	}
+	var clientID *string
+	n := int16(binary.BigEndian.Uint16(rest))
+	rest = rest[2:]
+	if n >= 0 {
+		if int(n) > len(rest) {
+			return nil, pr, errors.New("truncated client id")
+		}
+		id := string(rest[:n])
+		clientID = &id
+		rest = rest[n:]
+	}
+	if pr.flexible {
+		var err error
+		if rest, err = skipTags(rest); err != nil {
+			return nil, pr, err
+		}
+	}
+	if err := msg.ReadFrom(rest); err != nil {
+		return nil, pr, fmt.Errorf("decoding %s v%d: %w", kmsg.NameForKey(key), version, err)
+	}
+	return &broker.Request{Key: key, Version: version, CorrelationID: corrID, ClientID: clientID, Msg: msg, Conn: info}, pr, nil
+}
+
+// skipTags skips a tagged-field section: uvarint count, then per field a
+// uvarint tag, a uvarint size and that many bytes.
+func skipTags(b []byte) ([]byte, error) {
+	count, n := binary.Uvarint(b)
+	if n <= 0 {
+		return nil, errors.New("bad tagged field count")
+	}
+	b = b[n:]
+	for i := uint64(0); i < count; i++ {
+		if _, n = binary.Uvarint(b); n <= 0 {
+			return nil, errors.New("bad tag")
+		}
+		b = b[n:]
+		size, n := binary.Uvarint(b)
+		if n <= 0 || size > uint64(len(b)-n) {
+			return nil, errors.New("bad tagged field size")
+		}
+		b = b[n+int(size):]
+	}
+	return b, nil
+}
+
+func (s *Server) writeLoop(c net.Conn, queue <-chan pendingResp, cancel context.CancelFunc) {
+	w := bufio.NewWriterSize(c, 64<<10)
+	var buf []byte
+	failed := false
+	for pr := range queue {
+		if failed {
+			continue // drain so the reader never blocks
+		}
+		resp, ok := s.run(pr)
+		if !ok {
+			failed = true
+			cancel()
+			c.Close()
+			continue
+		}
+		if resp == nil {
+			continue
+		}
+		resp.SetVersion(pr.version)
+		buf = append(buf[:0], 0, 0, 0, 0)
+		buf = binary.BigEndian.AppendUint32(buf, uint32(pr.corrID))
+		// Response header v1 carries tagged fields, except for ApiVersions,
+		// whose response header is always v0.
+		if pr.flexible && pr.key != kmsg.ApiVersions.Int16() {
+			buf = append(buf, 0)
+		}
+		buf = resp.AppendTo(buf)
+		binary.BigEndian.PutUint32(buf, uint32(len(buf)-4))
+		if _, err := w.Write(buf); err != nil {
+			failed = true
+			cancel()
+			c.Close()
+			continue
+		}
+		if len(queue) == 0 {
+			if err := w.Flush(); err != nil {
+				failed = true
+				cancel()
+				c.Close()
+			}
+		}
+		if cap(buf) > 1<<20 {
+			buf = nil // do not pin large fetch buffers
+		}
+	}
+}
+
+// run calls a Pending, turning a panic into a failed connection.
+func (s *Server) run(pr pendingResp) (resp kmsg.Response, ok bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v != errHandlerPanic {
+				s.log.Error("panic producing response", "api", kmsg.NameForKey(pr.key), "version", pr.version, "panic", v, "stack", string(debug.Stack()))
+			}
+			resp, ok = nil, false
+		}
+	}()
+	return pr.fn(), true
+}
