@@ -1,0 +1,262 @@
+package tests
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func producePart(t testing.TB, w *wireConn, topic string, acks int16, batch []byte) kmsg.ProduceResponseTopicPartition {
+	t.Helper()
+	resp := w.roundTrip(produceReq(topic, 0, acks, batch), 9).(*kmsg.ProduceResponse)
+	return resp.Topics[0].Partitions[0]
+}
+
+func TestProduceRejectsBadBatches(t *testing.T) {
+	n := startNode(t, "", nil)
+	w := dial(t, n.Addr())
+	mustCreate(t, w, "strict", 1, map[string]string{"max.message.bytes": "1000"})
+	good := makeBatch(-1, -1, -1, "ok")
+	flipped := append([]byte(nil), good...)
+	flipped[len(flipped)-1] ^= 0xff
+	badMagic := append([]byte(nil), good...)
+	badMagic[16] = 1
+	short := append([]byte(nil), good[:len(good)-3]...)
+	twoBatches := append(append([]byte(nil), good...), good...)
+	control := makeBatch(-1, -1, -1, "c")
+	control[22] |= 0x20
+	resign(control)
+	big := makeBatch(-1, -1, -1, string(make([]byte, 2000)))
+	cases := []struct {
+		name  string
+		batch []byte
+		want  *kerr.Error
+	}{
+		{"bit flip fails CRC", flipped, kerr.CorruptMessage},
+		{"magic 1", badMagic, kerr.UnsupportedForMessageFormat},
+		{"truncated", short, kerr.CorruptMessage},
+		{"two batches", twoBatches, kerr.InvalidRecord},
+		{"control batch from a client", control, kerr.InvalidRecord},
+		{"over max.message.bytes", big, kerr.MessageTooLarge},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := producePart(t, w, "strict", 1, tc.batch)
+			if p.ErrorCode != tc.want.Code || p.BaseOffset != -1 {
+				t.Fatalf("error %d offset %d, want %s", p.ErrorCode, p.BaseOffset, tc.want)
+			}
+		})
+	}
+	if p := producePart(t, w, "strict", 1, good); p.ErrorCode != 0 || p.BaseOffset != 0 {
+		t.Fatalf("good batch after bad ones: error %d offset %d", p.ErrorCode, p.BaseOffset)
+	}
+	resp := w.roundTrip(produceReq("strict", 0, 2, good), 9).(*kmsg.ProduceResponse)
+	if c := resp.Topics[0].Partitions[0].ErrorCode; c != kerr.InvalidRequiredAcks.Code {
+		t.Fatalf("acks=2: error %d", c)
+	}
+	if p := producePart(t, w, "nope", 1, good); p.ErrorCode != kerr.UnknownTopicOrPartition.Code {
+		t.Fatalf("unknown topic: error %d", p.ErrorCode)
+	}
+}
+
+// resign recomputes a test batch's CRC after editing attributes.
+func resign(b []byte) {
+	crc := kmsgCRC(b[21:])
+	b[17], b[18], b[19], b[20] = byte(crc>>24), byte(crc>>16), byte(crc>>8), byte(crc)
+}
+
+func TestIdempotentProduce(t *testing.T) {
+	n := startNode(t, "", nil)
+	w := dial(t, n.Addr())
+	mustCreate(t, w, "idem", 1, nil)
+	ip := w.roundTrip(kmsg.NewPtrInitProducerIDRequest(), 4).(*kmsg.InitProducerIDResponse)
+	if ip.ErrorCode != 0 || ip.ProducerID < 0 || ip.ProducerEpoch != 0 {
+		t.Fatalf("init producer id: %+v", ip)
+	}
+	pid := ip.ProducerID
+	steps := []struct {
+		name     string
+		epoch    int16
+		seq      int32
+		n        int
+		wantCode *kerr.Error
+		wantOff  int64
+	}{
+		{"first batch", 0, 0, 3, nil, 0},
+		{"retry of the first batch is a duplicate", 0, 0, 3, nil, 0},
+		{"next in sequence", 0, 3, 2, nil, 3},
+		{"gap", 0, 9, 1, kerr.OutOfOrderSequenceNumber, -1},
+		{"retry of an older batch is still a duplicate", 0, 0, 3, nil, 0},
+		{"in sequence after the gap was refused", 0, 5, 1, nil, 5},
+		{"new epoch must start at zero", 1, 6, 1, kerr.OutOfOrderSequenceNumber, -1},
+		{"new epoch from zero", 1, 0, 1, nil, 6},
+		{"old epoch is fenced", 0, 6, 1, kerr.InvalidProducerEpoch, -1},
+	}
+	for _, s := range steps {
+		vals := make([]string, s.n)
+		for i := range vals {
+			vals[i] = fmt.Sprint(s.seq + int32(i))
+		}
+		p := producePart(t, w, "idem", -1, makeBatch(pid, s.epoch, s.seq, vals...))
+		wantCode := int16(0)
+		if s.wantCode != nil {
+			wantCode = s.wantCode.Code
+		}
+		if p.ErrorCode != wantCode || p.BaseOffset != s.wantOff {
+			t.Fatalf("%s: error %d offset %d, want %d offset %d", s.name, p.ErrorCode, p.BaseOffset, wantCode, s.wantOff)
+		}
+	}
+	fr := w.roundTrip(fetchReq("idem", 0, 0), 12).(*kmsg.FetchResponse)
+	if hw := fr.Topics[0].Partitions[0].HighWatermark; hw != 7 {
+		t.Fatalf("high watermark %d, want 7 (duplicates must not be stored)", hw)
+	}
+	// Producer state survives a restart: a retry after restart is still a duplicate.
+	dir := t.TempDir()
+	n2 := startNode(t, dir, nil)
+	w2 := dial(t, n2.Addr())
+	mustCreate(t, w2, "idem", 1, nil)
+	producePart(t, w2, "idem", -1, makeBatch(pid, 0, 0, "a", "b"))
+	n2.Close()
+	n3 := startNode(t, dir, nil)
+	w3 := dial(t, n3.Addr())
+	if p := producePart(t, w3, "idem", -1, makeBatch(pid, 0, 0, "a", "b")); p.ErrorCode != 0 || p.BaseOffset != 0 {
+		t.Fatalf("retry after restart: error %d offset %d", p.ErrorCode, p.BaseOffset)
+	}
+	if p := producePart(t, w3, "idem", -1, makeBatch(pid, 0, 5, "z")); p.ErrorCode != kerr.OutOfOrderSequenceNumber.Code {
+		t.Fatalf("gap after restart: error %d", p.ErrorCode)
+	}
+}
+
+func TestCompressionCodecsPassThrough(t *testing.T) {
+	n := startNode(t, "", nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	codecs := map[string]kgo.CompressionCodec{
+		"none": kgo.NoCompression(), "gzip": kgo.GzipCompression(), "snappy": kgo.SnappyCompression(),
+		"lz4": kgo.Lz4Compression(), "zstd": kgo.ZstdCompression(),
+	}
+	codecID := map[string]int8{"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
+	for name, codec := range codecs {
+		t.Run(name, func(t *testing.T) {
+			topic := "codec-" + name
+			p := newClient(t, n.Addr(), kgo.DefaultProduceTopic(topic), kgo.ProducerBatchCompression(codec), kgo.AllowAutoTopicCreation())
+			var recs []*kgo.Record
+			for i := 0; i < 200; i++ {
+				recs = append(recs, &kgo.Record{Value: []byte(fmt.Sprintf("value-%d-%s", i, name))})
+			}
+			if err := p.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+			// The stored batches keep the producer's codec.
+			w := dial(t, n.Addr())
+			fr := w.roundTrip(fetchReq(topic, 0, 0), 12).(*kmsg.FetchResponse)
+			raw := fr.Topics[0].Partitions[0].RecordBatches
+			if len(raw) < 61 || int8(raw[22]&7) != codecID[name] {
+				t.Fatalf("stored codec %d, want %d", raw[22]&7, codecID[name])
+			}
+			c := newClient(t, n.Addr(), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+			got := 0
+			for got < len(recs) {
+				fs := c.PollFetches(ctx)
+				if err := fs.Err0(); err != nil {
+					t.Fatal(err)
+				}
+				fs.EachRecord(func(r *kgo.Record) {
+					if want := fmt.Sprintf("value-%d-%s", got, name); string(r.Value) != want || r.Offset != int64(got) {
+						t.Fatalf("record %d: %q at offset %d", got, r.Value, r.Offset)
+					}
+					got++
+				})
+			}
+		})
+	}
+}
+
+func TestLogAppendTime(t *testing.T) {
+	n := startNode(t, "", nil)
+	w := dial(t, n.Addr())
+	mustCreate(t, w, "lat", 1, map[string]string{"message.timestamp.type": "LogAppendTime"})
+	before := time.Now().UnixMilli()
+	old := makeBatch(-1, -1, -1, "a", "b")
+	p := producePart(t, w, "lat", 1, old)
+	if p.ErrorCode != 0 || p.LogAppendTime < before {
+		t.Fatalf("error %d log append time %d (before %d)", p.ErrorCode, p.LogAppendTime, before)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c := newClient(t, n.Addr(), kgo.ConsumeTopics("lat"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	for got := 0; got < 2; {
+		fs := c.PollFetches(ctx)
+		if err := fs.Err0(); err != nil {
+			t.Fatal(err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			got++
+			if r.Timestamp.UnixMilli() != p.LogAppendTime || r.Attrs.TimestampType() != 1 {
+				t.Fatalf("record timestamp %d type %d, want %d type 1", r.Timestamp.UnixMilli(), r.Attrs.TimestampType(), p.LogAppendTime)
+			}
+		})
+	}
+}
+
+func TestFetchOutOfRangeAndLongPoll(t *testing.T) {
+	n := startNode(t, "", nil)
+	w := dial(t, n.Addr())
+	mustCreate(t, w, "poll", 1, nil)
+	producePart(t, w, "poll", 1, makeBatch(-1, -1, -1, "a"))
+	fr := w.roundTrip(fetchReq("poll", 0, 5), 12).(*kmsg.FetchResponse)
+	if p := fr.Topics[0].Partitions[0]; p.ErrorCode != kerr.OffsetOutOfRange.Code || p.HighWatermark != 1 {
+		t.Fatalf("fetch past end: error %d hw %d", p.ErrorCode, p.HighWatermark)
+	}
+	// A long poll at the log end is woken by an append on another connection:
+	// with a 20 s max wait, an answer without data would mean it was not.
+	req := fetchReq("poll", 0, 1)
+	req.MaxWaitMillis = 20000
+	req.MinBytes = 1
+	done := make(chan *kmsg.FetchResponse, 1)
+	go func() { done <- w.roundTrip(req, 12).(*kmsg.FetchResponse) }()
+	time.Sleep(100 * time.Millisecond)
+	w2 := dial(t, n.Addr())
+	producePart(t, w2, "poll", 1, makeBatch(-1, -1, -1, "b"))
+	resp := <-done
+	if p := resp.Topics[0].Partitions[0]; p.ErrorCode != 0 || len(p.RecordBatches) == 0 {
+		t.Fatalf("long poll returned error %d with %d bytes", p.ErrorCode, len(p.RecordBatches))
+	}
+}
+
+// Fetch v13+ names topics by id; sessions are refused cleanly.
+func TestFetchByTopicIDAndSessions(t *testing.T) {
+	n := startNode(t, "", nil)
+	w := dial(t, n.Addr())
+	mustCreate(t, w, "ids", 1, nil)
+	producePart(t, w, "ids", 1, makeBatch(-1, -1, -1, "a"))
+	md := kmsg.NewPtrMetadataRequest()
+	mt := kmsg.NewMetadataRequestTopic()
+	mt.Topic = kmsg.StringPtr("ids")
+	md.Topics = append(md.Topics, mt)
+	id := w.roundTrip(md, 12).(*kmsg.MetadataResponse).Topics[0].TopicID
+	req := fetchReq("", 0, 0)
+	req.Topics[0].TopicID = id
+	fr := w.roundTrip(req, 16).(*kmsg.FetchResponse)
+	if p := fr.Topics[0].Partitions[0]; p.ErrorCode != 0 || len(p.RecordBatches) == 0 || fr.Topics[0].TopicID != id {
+		t.Fatalf("fetch by id: error %d, %d bytes", p.ErrorCode, len(p.RecordBatches))
+	}
+	req.Topics[0].TopicID = [16]byte{1}
+	if p := w.roundTrip(req, 16).(*kmsg.FetchResponse).Topics[0].Partitions[0]; p.ErrorCode != kerr.UnknownTopicID.Code {
+		t.Fatalf("unknown id: error %d", p.ErrorCode)
+	}
+	sess := fetchReq("ids", 0, 0)
+	sess.SessionEpoch = 0
+	if r := w.roundTrip(sess, 12).(*kmsg.FetchResponse); r.ErrorCode != 0 || r.SessionID != 0 {
+		t.Fatalf("session request: error %d session %d, want a full answer with no session", r.ErrorCode, r.SessionID)
+	}
+	sess.SessionID, sess.SessionEpoch = 42, 1
+	if r := w.roundTrip(sess, 12).(*kmsg.FetchResponse); r.ErrorCode != kerr.FetchSessionIDNotFound.Code {
+		t.Fatalf("unknown session: error %d", r.ErrorCode)
+	}
+}
