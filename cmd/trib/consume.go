@@ -1,0 +1,56 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tributary/tributary/internal/client"
+)
+
+func init() {
+	var cf client.Flags
+	var o client.ConsumeOptions
+	var format string
+	var parts []string
+	var quiet bool
+	c := &cobra.Command{
+		Use:   "consume TOPIC",
+		Short: "Print records of a topic (by partition, no consumer group)",
+		Long: "Print records of TOPIC, one per line by default (the value), starting at the\n" +
+			"end unless --from-beginning or --offset says otherwise. Runs until Ctrl-C,\n" +
+			"-n records, or with -e the end of every partition.\n\n" +
+			"--offset: beginning, end, N (absolute), -N (N before the end), @MS (first\n" +
+			"record at or after Unix milliseconds MS).\n\n" +
+			"--format tokens: " + client.FormatHelp,
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			o.Topic = args[0]
+			f, err := client.ParseFormat(format)
+			if err != nil {
+				return err
+			}
+			o.Format = f
+			if o.Partitions, err = client.ParsePartitions(parts); err != nil {
+				return err
+			}
+			ctx, stop := signalContext()
+			defer stop()
+			n, err := client.Consume(ctx, &cf, o, c.OutOrStdout())
+			if !quiet {
+				fmt.Fprintf(os.Stderr, "Processed a total of %d messages\n", n)
+			}
+			return err
+		},
+	}
+	cf.Register(c.Flags())
+	c.Flags().BoolVar(&o.FromBeginning, "from-beginning", false, "start at the earliest offset")
+	c.Flags().StringVarP(&o.Offset, "offset", "o", "", "start offset: beginning, end, N, -N, @UNIX_MILLIS")
+	c.Flags().StringArrayVarP(&parts, "partition", "p", nil, "only these partitions (repeatable or comma separated)")
+	c.Flags().IntVarP(&o.Num, "num", "n", 0, "exit after this many records (0: no limit)")
+	c.Flags().BoolVarP(&o.ExitAtEnd, "exit", "e", false, "exit once the end of every partition (as of start-up) is reached")
+	c.Flags().StringVarP(&format, "format", "f", `%s\n`, "output format per record")
+	c.Flags().BoolVarP(&quiet, "quiet", "q", false, "do not print the record count on exit")
+	root.AddCommand(c)
+}
