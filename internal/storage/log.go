@@ -1,28 +1,34 @@
-// Package storage is the partition log: record batches stored as received,
-// with broker-assigned offsets, in <data-dir>/<topic>-<partition>/.
+// Package storage is the partition log in Kafka's on-disk layout:
+// <data-dir>/<topic>-<partition>/ holds segments named by their 20-digit
+// base offset, each a .log of record batches (v2, as received, offsets
+// assigned) with a sparse .index (offset → position) and a .timeindex
+// (timestamp → offset), plus leader-epoch-checkpoint. The data dir holds
+// recovery-point-offset-checkpoint and log-start-offset-checkpoint for all
+// partitions (see Manager). Nothing per batch is kept in memory.
 //
-// Layout (this version): one segment file named by its 20-digit base offset
-// (00000000000000000000.log) plus a log-start-offset file. Batches are found
-// through an in-memory batch index rebuilt on open. The "Storage engine" work
-// deepens this into rolling segments with .index/.timeindex files behind the
-// same Log methods.
-//
-// Concurrency: mu guards the file size, batch index, start and end offsets.
-// Appends hold mu for writing while they write the file; readers hold it for
-// reading only to locate positions and then read the file without it (the
-// bytes below a published size never change). smu guards group-commit state.
+// Concurrency: Log.mu guards the segment list, offsets, options and the
+// active segment's counters. Appends hold it for writing while they write
+// the file; readers hold it for reading only to snapshot a segment and its
+// size, then read the file without it (bytes below a published size never
+// change; segments leave the list by a new slice, so a snapshot stays
+// usable, and their files are closed only after file.delete.delay.ms).
+// smu guards group-commit state (syncing, durable, recoveryPoint); it is
+// never taken while holding mu, mu may be taken while holding smu.
 package storage
 
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/tributary/tributary/internal/record"
 )
@@ -34,120 +40,205 @@ var (
 	ErrBadOffset        = errors.New("batch base offset does not follow the log end")
 )
 
-const startOffsetFile = "log-start-offset"
-
-type entry struct {
-	base, last int64
-	pos        int64
-	size       int32
-	maxTs      int64
-}
-
 // Log is one partition's log.
 type Log struct {
 	dir    string
+	tp     TopicPartition
 	logger *slog.Logger
+	mgr    *Manager
 
-	mu      sync.RWMutex
-	f       *os.File
-	size    int64
-	batches []entry
-	start   int64 // log start offset
-	end     int64 // next offset to assign (log end offset)
-	closed  bool
+	mu         sync.RWMutex
+	opts       Options
+	segs       []*segment // by base offset; the last is active
+	start      int64      // log start offset
+	end        int64      // log end offset: the next offset to assign
+	closed     bool
+	epochs     []EpochEntry
+	pending    []*segment // rolled segments whose files may not be fsynced
+	dirDirty   bool       // files were created in dir since the last fsync
+	unflushed  int64      // records appended since the last fsync
+	lastFlush  time.Time
+	flushing   bool // a background flush is queued or running
+	lastClean  time.Time
+	firstDirty int64 // compaction: offsets below were cleaned (cleaner checkpoint)
 
-	smu     sync.Mutex
-	scond   *sync.Cond
-	syncing bool
-	durable int64 // every offset below is fsynced
-	syncErr error
+	smu           sync.Mutex
+	scond         *sync.Cond
+	syncing       bool
+	durable       int64 // every offset below is fsynced (the .log bytes)
+	recoveryPoint int64 // every segment below is fsynced with its indexes
 }
 
-// SegmentName is the file name of a segment with the given base offset.
-func SegmentName(base int64, ext string) string { return fmt.Sprintf("%020d%s", base, ext) }
-
-// Open opens or creates the log in dir, recovering its tail: batches are
-// checked for length, CRC and offset continuity, and everything from the first
-// bad batch on is truncated.
+// Open opens a standalone log in dir (named <topic>-<partition>) with
+// default options. Its checkpoints live in dir's parent, as in a data dir;
+// use one Manager instead when a data dir holds many logs.
 func Open(dir string, logger *slog.Logger) (*Log, error) {
-	if logger == nil {
-		logger = slog.Default()
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(filepath.Join(dir, SegmentName(0, ".log")), os.O_RDWR|os.O_CREATE, 0o644)
+	m, err := OpenManager(ManagerConfig{Dir: filepath.Dir(dir), Logger: logger, private: true})
 	if err != nil {
 		return nil, err
 	}
-	l := &Log{dir: dir, logger: logger, f: f}
-	l.scond = sync.NewCond(&l.smu)
-	if err := l.recover(); err != nil {
-		f.Close()
+	tp, ok := parseDirName(filepath.Base(dir))
+	if !ok {
+		tp = TopicPartition{Topic: filepath.Base(dir)}
+	}
+	l, err := m.openDir(dir, tp, DefaultOptions())
+	if err != nil {
+		m.Close()
 		return nil, err
 	}
-	if b, err := os.ReadFile(filepath.Join(dir, startOffsetFile)); err == nil {
-		if v, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil && v > 0 {
-			l.start = min(v, l.end)
-		}
-	}
-	l.durable = l.end
 	return l, nil
 }
 
-func (l *Log) recover() error {
-	st, err := l.f.Stat()
+// load opens the segments in l.dir and recovers those at or after
+// recoveryPoint (all of them when recoveryPoint is 0; none if clean).
+func (l *Log) load(recoveryPoint, startCheckpoint int64, clean bool) error {
+	if err := os.MkdirAll(l.dir, 0o755); err != nil {
+		return err
+	}
+	ents, err := os.ReadDir(l.dir)
 	if err != nil {
 		return err
 	}
-	total := st.Size()
-	hdr := make([]byte, record.HeaderSize)
-	var pos int64
-	var buf []byte
-	for pos < total {
-		if _, err := l.f.ReadAt(hdr, pos); err != nil {
-			break // torn header
+	rebuild := map[int64]bool{}
+	var bases []int64
+	for _, e := range ents {
+		name := e.Name()
+		base, err := strconv.ParseInt(strings.SplitN(name, ".", 2)[0], 10, 64)
+		baseOK := err == nil && len(name) > 20 && name[20] == '.'
+		switch {
+		case strings.HasSuffix(name, ".deleted"), strings.HasSuffix(name, ".tmp"):
+			os.Remove(filepath.Join(l.dir, name))
+		case strings.HasSuffix(name, ".log.swap") && baseOK:
+			// A cleaned segment whose swap began: complete it.
+			if err := os.Rename(filepath.Join(l.dir, name), filepath.Join(l.dir, SegmentName(base, ".log"))); err != nil {
+				return err
+			}
+			rebuild[base] = true
+			bases = append(bases, base)
+		case (strings.HasSuffix(name, ".cleaned") || strings.HasSuffix(name, ".swap")) && baseOK:
+			os.Remove(filepath.Join(l.dir, name))
+			rebuild[base] = true
+		case strings.HasSuffix(name, ".log") && baseOK && len(name) == 24:
+			bases = append(bases, base)
 		}
-		n, err := record.Peek(hdr)
-		if err != nil && !errors.Is(err, record.ErrTruncated) {
-			break
-		}
-		if n <= 0 || pos+int64(n) > total {
-			break
-		}
-		if cap(buf) < n {
-			buf = make([]byte, n)
-		}
-		buf = buf[:n]
-		if _, err := l.f.ReadAt(buf, pos); err != nil {
-			break
-		}
-		b := record.Batch(buf)
-		if !b.CheckCRC() || (len(l.batches) > 0 && b.BaseOffset() != l.end) || b.LastOffsetDelta() < 0 {
-			break
-		}
-		l.batches = append(l.batches, entry{base: b.BaseOffset(), last: b.LastOffset(), pos: pos, size: int32(n), maxTs: b.MaxTimestamp()})
-		l.end = b.LastOffset() + 1
-		pos += int64(n)
 	}
-	if len(l.batches) > 0 {
-		l.start = l.batches[0].base
+	slices.Sort(bases)
+	bases = slices.Compact(bases)
+	// Index files without a .log are leftovers.
+	for _, e := range ents {
+		name := e.Name()
+		if strings.HasSuffix(name, ".index") || strings.HasSuffix(name, ".timeindex") {
+			base, err := strconv.ParseInt(strings.SplitN(name, ".", 2)[0], 10, 64)
+			if err == nil && !slices.Contains(bases, base) {
+				os.Remove(filepath.Join(l.dir, name))
+			}
+		}
 	}
-	if pos < total {
-		l.logger.Warn("truncating torn log tail", "dir", l.dir, "valid_bytes", pos, "dropped_bytes", total-pos, "log_end_offset", l.end)
-		if err := l.f.Truncate(pos); err != nil {
+	if es, err := readEpochCheckpoint(filepath.Join(l.dir, leaderEpochFile)); err != nil {
+		l.logger.Warn("ignoring unreadable leader epoch checkpoint", "dir", l.dir, "err", err)
+	} else {
+		l.epochs = es
+	}
+	epochsChanged := false
+	onBatch := func(b record.Batch) {
+		if e := b.PartitionLeaderEpoch(); e >= 0 && (len(l.epochs) == 0 || e > l.epochs[len(l.epochs)-1].Epoch) {
+			l.epochs = append(l.epochs, EpochEntry{Epoch: e, StartOffset: b.BaseOffset()})
+			epochsChanged = true
+		}
+	}
+	prevLast := int64(-1)
+	for i, base := range bases {
+		s, err := openSegment(l.dir, base, false)
+		if err != nil {
+			l.closeSegs()
 			return err
 		}
-		if err := l.f.Sync(); err != nil {
+		l.segs = append(l.segs, s)
+		nextBase := int64(-1)
+		if i+1 < len(bases) {
+			nextBase = bases[i+1]
+		}
+		trusted := !rebuild[base] && (clean || nextBase >= 0 && nextBase <= recoveryPoint)
+		if trusted {
+			if err := s.load(nextBase); err == nil {
+				prevLast = s.next - 1
+				continue
+			} else {
+				l.logger.Warn("rebuilding segment indexes", "dir", l.dir, "segment", filepath.Base(s.path), "err", err)
+			}
+		}
+		res, err := s.recoverFrom(prevLast, l.opts.IndexIntervalBytes, onBatch)
+		if err != nil {
+			l.closeSegs()
+			return err
+		}
+		if err := errors.Join(s.f.Sync(), s.idx.f.Sync(), s.tidx.f.Sync()); err != nil {
+			l.closeSegs()
+			return err
+		}
+		if res.droppedBytes > 0 || (nextBase >= 0 && s.next > nextBase) {
+			l.logger.Warn("truncated log during recovery", "dir", l.dir, "segment", filepath.Base(s.path),
+				"valid_bytes", res.validBytes, "dropped_bytes", res.droppedBytes, "reason", res.reason, "log_end_offset", s.next)
+			// Everything after an invalid batch is dropped.
+			for _, later := range bases[i+1:] {
+				ls, err := openSegment(l.dir, later, false)
+				if err == nil {
+					l.logger.Warn("deleting segment after truncation point", "dir", l.dir, "segment", SegmentName(later, ".log"))
+					ls.remove()
+				}
+			}
+			break
+		}
+		prevLast = s.next - 1
+	}
+	if len(l.segs) == 0 {
+		s, err := openSegment(l.dir, max(startCheckpoint, 0), true)
+		if err != nil {
+			return err
+		}
+		l.segs = append(l.segs, s)
+		l.dirDirty = true
+	}
+	for _, s := range l.segs[:len(l.segs)-1] {
+		if err := s.seal(); err != nil {
+			l.closeSegs()
 			return err
 		}
 	}
-	l.size = pos
+	act := l.segs[len(l.segs)-1]
+	l.end = act.next
+	l.start = min(max(startCheckpoint, l.segs[0].base), l.end)
+	// Epoch entries at or past the end describe truncated data.
+	for len(l.epochs) > 0 && l.epochs[len(l.epochs)-1].StartOffset >= l.end {
+		l.epochs = l.epochs[:len(l.epochs)-1]
+		epochsChanged = true
+	}
+	if epochsChanged {
+		if err := writeEpochCheckpoint(filepath.Join(l.dir, leaderEpochFile), l.epochs); err != nil {
+			l.closeSegs()
+			return err
+		}
+	}
+	l.durable = l.end
+	l.recoveryPoint = act.base
+	if clean {
+		l.recoveryPoint = l.end
+	}
 	return nil
+}
+
+func (l *Log) closeSegs() {
+	for _, s := range l.segs {
+		s.close()
+	}
+	l.segs = nil
 }
 
 // Dir is the partition directory.
 func (l *Log) Dir() string { return l.dir }
+
+// TopicPartition names the log.
+func (l *Log) TopicPartition() TopicPartition { return l.tp }
 
 // StartOffset is the log start offset.
 func (l *Log) StartOffset() int64 {
@@ -163,16 +254,83 @@ func (l *Log) EndOffset() int64 {
 	return l.end
 }
 
-// Size is the number of bytes held by the log.
+// Size is the number of bytes held by the log's segments.
 func (l *Log) Size() int64 {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	return l.size
+	var n int64
+	for _, s := range l.segs {
+		n += s.size
+	}
+	return n
 }
 
+// Options returns the log's current options.
+func (l *Log) Options() Options {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.opts
+}
+
+// SetOptions replaces the log's options (topic config change). They apply
+// from the next append, flush check, retention or cleaner pass.
+func (l *Log) SetOptions(o Options) {
+	l.mu.Lock()
+	l.opts = o.sane()
+	l.mu.Unlock()
+}
+
+// SegmentInfo describes one segment.
+type SegmentInfo struct {
+	BaseOffset   int64
+	NextOffset   int64
+	Size         int64
+	MaxTimestamp int64
+	Path         string
+}
+
+// Segments describes the log's segments, oldest first; the last is active.
+func (l *Log) Segments() []SegmentInfo {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	out := make([]SegmentInfo, len(l.segs))
+	for i, s := range l.segs {
+		out[i] = SegmentInfo{BaseOffset: s.base, NextOffset: s.next, Size: s.size, MaxTimestamp: s.maxTs, Path: s.path}
+	}
+	return out
+}
+
+// LeaderEpochs returns the leader epoch cache (leader-epoch-checkpoint).
+func (l *Log) LeaderEpochs() []EpochEntry {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return slices.Clone(l.epochs)
+}
+
+// EndOffsetForEpoch returns the largest epoch <= epoch in the cache and the
+// offset where it ended (the start of the next epoch, or the log end for
+// the latest), or -1, -1 if none, as OffsetForLeaderEpoch answers.
+func (l *Log) EndOffsetForEpoch(epoch int32) (int32, int64) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	for i := len(l.epochs) - 1; i >= 0; i-- {
+		if l.epochs[i].Epoch <= epoch {
+			if i == len(l.epochs)-1 {
+				return l.epochs[i].Epoch, l.end
+			}
+			return l.epochs[i].Epoch, l.epochs[i+1].StartOffset
+		}
+	}
+	return -1, -1
+}
+
+func (l *Log) now() time.Time { return l.mgr.now() }
+
 // Append writes one validated batch whose base offset the caller has set to
-// EndOffset(). It returns the new end offset. The write reaches the OS page
-// cache; Sync makes it durable.
+// EndOffset(), rolling to a new segment first when segment.bytes,
+// segment.ms or a full index says so. It returns the new end offset. The
+// write reaches the OS page cache; Sync makes it durable, and a background
+// flush does so within flush.messages / flush.ms.
 func (l *Log) Append(b record.Batch) (int64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -182,20 +340,111 @@ func (l *Log) Append(b record.Batch) (int64, error) {
 	if b.BaseOffset() != l.end {
 		return 0, ErrBadOffset
 	}
-	if _, err := l.f.WriteAt(b, l.size); err != nil {
-		// A partial write leaves bytes past size; the next append overwrites
-		// them and recovery truncates them.
+	act := l.segs[len(l.segs)-1]
+	if l.shouldRoll(act, b) {
+		var err error
+		if act, err = l.roll(); err != nil {
+			return 0, err
+		}
+	}
+	pos := act.size
+	if _, err := act.f.WriteAt(b, pos); err != nil {
+		// A partial write leaves bytes past size; the next append
+		// overwrites them and recovery truncates them.
 		return 0, err
 	}
-	l.batches = append(l.batches, entry{base: b.BaseOffset(), last: b.LastOffset(), pos: l.size, size: int32(len(b)), maxTs: b.MaxTimestamp()})
-	l.size += int64(len(b))
+	act.size += int64(len(b))
+	if err := act.track(b, pos, int64(len(b)), l.opts.IndexIntervalBytes); err != nil {
+		l.logger.Warn("index write failed", "dir", l.dir, "err", err)
+	}
 	l.end = b.LastOffset() + 1
+	if e := b.PartitionLeaderEpoch(); e >= 0 && (len(l.epochs) == 0 || e > l.epochs[len(l.epochs)-1].Epoch) {
+		l.epochs = append(l.epochs, EpochEntry{Epoch: e, StartOffset: b.BaseOffset()})
+		if err := writeEpochCheckpoint(filepath.Join(l.dir, leaderEpochFile), l.epochs); err != nil {
+			l.logger.Error("writing leader epoch checkpoint", "dir", l.dir, "err", err)
+		}
+	}
+	l.unflushed += int64(b.LastOffsetDelta()) + 1
+	if l.unflushed >= l.opts.FlushMessages {
+		l.flushLocked()
+	}
 	return l.end, nil
 }
 
-// Sync makes every offset below upTo durable. Concurrent callers share one
-// fsync (group commit): while an fsync runs, later callers wait for the next
-// one, which covers all of them.
+// shouldRoll applies Kafka's roll rules to the active segment before b.
+func (l *Log) shouldRoll(act *segment, b record.Batch) bool {
+	if act.size == 0 {
+		return false
+	}
+	o := l.opts
+	switch {
+	case act.size+int64(len(b)) > o.SegmentBytes:
+		return true
+	case act.firstTs >= 0 && l.now().UnixMilli()-act.firstTs > o.SegmentMs-o.SegmentJitterMs:
+		return true
+	case int64(act.idx.n+1)*offsetEntrySize > o.SegmentIndexBytes, int64(act.tidx.n+1)*timeEntrySize > o.SegmentIndexBytes:
+		return true
+	case !act.fits(b.LastOffset()):
+		return true
+	}
+	return false
+}
+
+// roll seals the active segment and starts a new one at the log end. The
+// old segment and the directory are fsynced by the next Sync, which a
+// background flush starts now. Called with mu held.
+func (l *Log) roll() (*segment, error) {
+	old := l.segs[len(l.segs)-1]
+	if err := old.seal(); err != nil {
+		return nil, err
+	}
+	s, err := openSegment(l.dir, l.end, true)
+	if err != nil {
+		return nil, err
+	}
+	l.segs = append(l.segs, s)
+	l.pending = append(l.pending, old)
+	l.dirDirty = true
+	l.logger.Debug("rolled segment", "dir", l.dir, "base_offset", s.base)
+	l.flushLocked()
+	return s, nil
+}
+
+// flushLocked starts a background Sync of everything written, unless one
+// is queued. Called with mu held.
+func (l *Log) flushLocked() {
+	if l.flushing {
+		return
+	}
+	l.flushing = true
+	end := l.end
+	go func() {
+		if err := l.Sync(end); err != nil && !errors.Is(err, ErrClosed) {
+			l.logger.Error("background flush failed", "dir", l.dir, "err", err)
+		}
+		l.mu.Lock()
+		l.flushing = false
+		l.mu.Unlock()
+	}()
+}
+
+// flushDue reports whether flush.ms has passed with unflushed records.
+func (l *Log) maybeFlush(now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed || l.unflushed == 0 {
+		return
+	}
+	if now.Sub(l.lastFlush).Milliseconds() >= l.opts.FlushMs {
+		l.flushLocked()
+	}
+}
+
+// Sync makes every offset below upTo durable: it fsyncs the active
+// segment's .log, every segment rolled since the last Sync (with its
+// indexes) and, if files were created, the directory. Concurrent callers
+// share one round of fsyncs (group commit): while one runs, later callers
+// wait for the next, which covers all of them.
 func (l *Log) Sync(upTo int64) error {
 	l.smu.Lock()
 	defer l.smu.Unlock()
@@ -204,14 +453,33 @@ func (l *Log) Sync(upTo int64) error {
 			l.scond.Wait()
 			continue
 		}
+		l.mu.Lock()
+		if l.closed {
+			l.mu.Unlock()
+			return ErrClosed
+		}
+		target := l.end
+		act := l.segs[len(l.segs)-1]
+		pending := l.pending
+		dirDirty := l.dirDirty
+		l.pending, l.dirDirty = nil, false
+		l.unflushed = 0
+		l.lastFlush = l.now()
+		l.mu.Unlock()
+
 		l.syncing = true
-		target := l.EndOffset()
 		l.smu.Unlock()
-		err := l.f.Sync()
+		err := syncFiles(l.dir, act, pending, dirDirty)
 		l.smu.Lock()
 		l.syncing = false
-		if err == nil && target > l.durable {
-			l.durable = target
+		if err == nil {
+			l.durable = max(l.durable, target)
+			l.recoveryPoint = max(l.recoveryPoint, act.base)
+		} else {
+			l.mu.Lock()
+			l.pending = append(pending, l.pending...)
+			l.dirDirty = l.dirDirty || dirDirty
+			l.mu.Unlock()
 		}
 		l.scond.Broadcast()
 		if err != nil {
@@ -221,6 +489,29 @@ func (l *Log) Sync(upTo int64) error {
 	return nil
 }
 
+func syncFiles(dir string, act *segment, pending []*segment, dirDirty bool) error {
+	for _, s := range pending {
+		if err := errors.Join(s.f.Sync(), s.idx.f.Sync(), s.tidx.f.Sync()); err != nil {
+			return err
+		}
+	}
+	if err := act.f.Sync(); err != nil {
+		return err
+	}
+	if dirDirty {
+		return syncDir(dir)
+	}
+	return nil
+}
+
+// RecoveryPoint is the offset below which every segment and index is
+// fsynced; recovery after an unclean stop starts at its segment.
+func (l *Log) RecoveryPoint() int64 {
+	l.smu.Lock()
+	defer l.smu.Unlock()
+	return l.recoveryPoint
+}
+
 // ReadResult is a run of whole batches read from the log.
 type ReadResult struct {
 	Data []byte
@@ -228,48 +519,127 @@ type ReadResult struct {
 	Next int64
 }
 
+// locate returns the segment that holds offset (the last with base <=
+// offset) and its size, and the base of the segment after it (-1 if it is
+// the active one).
+func (l *Log) locate(offset int64) (s *segment, size int64, idxN, tidxN int, nextBase int64) {
+	i := sort.Search(len(l.segs), func(i int) bool { return l.segs[i].base > offset }) - 1
+	if i < 0 {
+		i = 0
+	}
+	s = l.segs[i]
+	nextBase = -1
+	if i+1 < len(l.segs) {
+		nextBase = l.segs[i+1].base
+	}
+	return s, s.size, s.idx.n, s.tidx.n, nextBase
+}
+
 // Read returns whole batches starting with the one holding offset, stopping
-// before maxOffset (exclusive, e.g. the high watermark) and before maxBytes.
-// If minOne, the first batch is returned even when it exceeds maxBytes.
-// An offset outside [StartOffset, EndOffset] is ErrOffsetOutOfRange; an
-// offset equal to the end returns no data.
+// before maxOffset (exclusive, e.g. the high watermark) and before maxBytes,
+// all from one segment. If minOne, the first batch is returned even when it
+// exceeds maxBytes. An offset outside [StartOffset, EndOffset] is
+// ErrOffsetOutOfRange; an offset equal to the end returns no data. Every
+// batch returned has passed its CRC check; a corrupt one is an error.
 func (l *Log) Read(offset, maxOffset int64, maxBytes int, minOne bool) (ReadResult, error) {
-	l.mu.RLock()
-	if l.closed {
+	for {
+		l.mu.RLock()
+		if l.closed {
+			l.mu.RUnlock()
+			return ReadResult{}, ErrClosed
+		}
+		if offset < l.start || offset > l.end {
+			l.mu.RUnlock()
+			return ReadResult{}, ErrOffsetOutOfRange
+		}
+		s, size, idxN, _, nextBase := l.locate(offset)
 		l.mu.RUnlock()
-		return ReadResult{}, ErrClosed
-	}
-	if offset < l.start || offset > l.end {
-		l.mu.RUnlock()
-		return ReadResult{}, ErrOffsetOutOfRange
-	}
-	i := sort.Search(len(l.batches), func(i int) bool { return l.batches[i].last >= offset })
-	var pos, n int64
-	next := offset
-	for j := i; j < len(l.batches); j++ {
-		e := l.batches[j]
-		if e.base >= maxOffset {
-			break
+		if offset >= maxOffset {
+			return ReadResult{Next: offset}, nil
 		}
-		if n+int64(e.size) > int64(maxBytes) && !(minOne && j == i) {
-			break
+		pos, ok, err := s.find(offset, size, idxN)
+		if err != nil {
+			return ReadResult{}, l.readErr(s, err)
 		}
-		if j == i {
-			pos = e.pos
+		if !ok {
+			if nextBase < 0 {
+				return ReadResult{Next: offset}, nil
+			}
+			offset = nextBase // a gap left by compaction
+			continue
 		}
-		n += int64(e.size)
-		next = e.last + 1
+		res, err := l.readFrom(s, pos, size, maxOffset, maxBytes, minOne)
+		if err != nil {
+			return ReadResult{}, l.readErr(s, err)
+		}
+		if res.Next == 0 {
+			res.Next = offset
+		}
+		return res, nil
 	}
-	f := l.f
-	l.mu.RUnlock()
-	if n == 0 {
-		return ReadResult{Next: offset}, nil
+}
+
+func (l *Log) readErr(s *segment, err error) error {
+	if errors.Is(err, record.ErrCorrupt) || errors.Is(err, record.ErrTruncated) || errors.Is(err, record.ErrMagic) {
+		l.logger.Error("corrupt data in segment; not served", "segment", s.path, "err", err)
+		return fmt.Errorf("%w: %v", ErrCorruptLog, err)
+	}
+	return err
+}
+
+// ErrCorruptLog reports stored data that failed validation on read.
+var ErrCorruptLog = errors.New("corrupt log segment")
+
+// readFrom reads whole batches at pos (a batch boundary) below limit.
+func (l *Log) readFrom(s *segment, pos, limit, maxOffset int64, maxBytes int, minOne bool) (ReadResult, error) {
+	n := min(int64(maxBytes), limit-pos)
+	if n < record.HeaderSize {
+		n = min(record.HeaderSize, limit-pos)
 	}
 	buf := make([]byte, n)
-	if _, err := f.ReadAt(buf, pos); err != nil {
+	if _, err := s.f.ReadAt(buf, pos); err != nil && !(errors.Is(err, io.EOF)) {
 		return ReadResult{}, err
 	}
-	return ReadResult{Data: buf, Next: next}, nil
+	var off int
+	var next int64
+	for off < len(buf) {
+		sz, err := record.Peek(buf[off:])
+		if errors.Is(err, record.ErrTruncated) && sz == 0 {
+			break // partial header at the end of the buffer
+		}
+		if err != nil && !errors.Is(err, record.ErrTruncated) {
+			return ReadResult{}, err
+		}
+		b := record.Batch(buf[off:])
+		if b.BaseOffset() >= maxOffset {
+			break
+		}
+		if off+sz > len(buf) {
+			if off == 0 && minOne {
+				whole, err := s.readBatch(pos, limit)
+				if err != nil {
+					return ReadResult{}, err
+				}
+				return ReadResult{Data: whole, Next: whole.LastOffset() + 1}, nil
+			}
+			break
+		}
+		if !record.Batch(buf[off : off+sz]).CheckCRC() {
+			if off > 0 {
+				break // serve the good prefix; the next read reports it
+			}
+			return ReadResult{}, fmt.Errorf("%w: CRC mismatch at %s position %d", record.ErrCorrupt, s.path, pos+int64(off))
+		}
+		next = b.LastOffset() + 1
+		off += sz
+		if int64(off) >= int64(maxBytes) {
+			break
+		}
+	}
+	if off == 0 {
+		return ReadResult{}, nil
+	}
+	return ReadResult{Data: buf[:off:off], Next: next}, nil
 }
 
 // BatchInfo describes one stored batch without its records.
@@ -282,56 +652,80 @@ type BatchInfo struct {
 // order, until fn returns false. Used to rebuild producer state on open.
 func (l *Log) ScanHeaders(from int64, fn func(record.Batch) bool) error {
 	l.mu.RLock()
-	entries := l.batches
-	f := l.f
+	segs := l.segs
+	sizes := make([]int64, len(segs))
+	for i, s := range segs {
+		sizes[i] = s.size
+	}
 	l.mu.RUnlock()
-	i := sort.Search(len(entries), func(i int) bool { return entries[i].last >= from })
 	hdr := make([]byte, record.HeaderSize)
-	for _, e := range entries[i:] {
-		if _, err := f.ReadAt(hdr, e.pos); err != nil {
-			return err
+	for i, s := range segs {
+		if i+1 < len(segs) && segs[i+1].base <= from {
+			continue
 		}
-		if !fn(record.Batch(hdr)) {
-			return nil
+		r := io.NewSectionReader(s.f, 0, sizes[i])
+		var pos int64
+		for pos < sizes[i] {
+			if _, err := r.ReadAt(hdr, pos); err != nil {
+				return err
+			}
+			n, err := batchSize(hdr)
+			if err != nil {
+				return err
+			}
+			b := record.Batch(hdr)
+			if b.LastOffset() >= from && !fn(b) {
+				return nil
+			}
+			pos += int64(n)
 		}
 	}
 	return nil
 }
 
-// readBatch returns the whole batch at index entry e.
-func (l *Log) readBatch(f *os.File, e entry) (record.Batch, error) {
-	buf := make([]byte, e.size)
-	if _, err := f.ReadAt(buf, e.pos); err != nil {
-		return nil, err
-	}
-	return record.Batch(buf), nil
-}
-
 // OffsetForTimestamp finds the first record at or after StartOffset whose
-// timestamp is >= ts. ok is false if there is none.
+// timestamp is >= ts, through the time index. ok is false if there is none.
 func (l *Log) OffsetForTimestamp(ts int64) (offset, recordTs int64, ok bool, err error) {
 	l.mu.RLock()
-	entries := l.batches
+	segs := l.segs
 	start := l.start
-	f := l.f
+	type snap struct {
+		s           *segment
+		size        int64
+		idxN, tidxN int
+		maxTs, next int64
+	}
+	snaps := make([]snap, 0, len(segs))
+	for _, s := range segs {
+		snaps = append(snaps, snap{s, s.size, s.idx.n, s.tidx.n, s.maxTs, s.next})
+	}
 	l.mu.RUnlock()
-	for _, e := range entries {
-		if e.last < start || e.maxTs < ts {
+	for _, sn := range snaps {
+		if sn.next <= start || sn.maxTs < ts {
 			continue
 		}
-		b, err := l.readBatch(f, e)
+		pos, found, err := sn.s.findTime(ts, start, sn.size, sn.idxN, sn.tidxN)
 		if err != nil {
-			return 0, 0, false, err
+			return 0, 0, false, l.readErr(sn.s, err)
 		}
-		recs, err := b.Records()
-		if err != nil {
-			return 0, 0, false, err
-		}
-		for i := range recs {
-			o := b.BaseOffset() + int64(recs[i].OffsetDelta)
-			if t := b.Timestamp(&recs[i]); t >= ts && o >= start {
-				return o, t, true, nil
+		for found && pos < sn.size {
+			b, err := sn.s.readBatch(pos, sn.size)
+			if err != nil {
+				return 0, 0, false, l.readErr(sn.s, err)
 			}
+			if b.MaxTimestamp() >= ts && b.LastOffset() >= start {
+				recs, err := b.Records()
+				if err != nil {
+					return 0, 0, false, l.readErr(sn.s, err)
+				}
+				for i := range recs {
+					o := b.BaseOffset() + int64(recs[i].OffsetDelta)
+					if t := b.Timestamp(&recs[i]); t >= ts && o >= start {
+						return o, t, true, nil
+					}
+				}
+			}
+			pos += int64(len(b))
 		}
 	}
 	return 0, 0, false, nil
@@ -341,26 +735,31 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset, recordTs int64, ok bool, err
 // largest timestamp (the first such record), as ListOffsets -3 answers.
 func (l *Log) MaxTimestamp() (offset, ts int64, ok bool, err error) {
 	l.mu.RLock()
-	entries := l.batches
 	start := l.start
-	f := l.f
-	l.mu.RUnlock()
-	best := -1
-	for i, e := range entries {
-		if e.last >= start && (best < 0 || e.maxTs > entries[best].maxTs) {
-			best = i
+	var best *segment
+	var bestSize int64
+	var bestIdx int
+	var bestTs, bestOff int64 = -1, -1
+	for _, s := range l.segs {
+		if s.next > start && s.maxTs > bestTs {
+			best, bestSize, bestIdx, bestTs, bestOff = s, s.size, s.idx.n, s.maxTs, max(s.maxTsOff, start)
 		}
 	}
-	if best < 0 {
+	l.mu.RUnlock()
+	if best == nil {
 		return 0, 0, false, nil
 	}
-	b, err := l.readBatch(f, entries[best])
+	pos, found, err := best.find(bestOff, bestSize, bestIdx)
+	if err != nil || !found {
+		return 0, 0, false, l.readErr(best, err)
+	}
+	b, err := best.readBatch(pos, bestSize)
 	if err != nil {
-		return 0, 0, false, err
+		return 0, 0, false, l.readErr(best, err)
 	}
 	recs, err := b.Records()
 	if err != nil {
-		return 0, 0, false, err
+		return 0, 0, false, l.readErr(best, err)
 	}
 	ts = -1
 	for i := range recs {
@@ -373,62 +772,94 @@ func (l *Log) MaxTimestamp() (offset, ts int64, ok bool, err error) {
 }
 
 // AdvanceStart moves the log start offset forward to offset (DeleteRecords,
-// retention). It never moves backwards and never past the end.
+// retention) and persists it in log-start-offset-checkpoint before
+// returning. It never moves backwards and never past the end. Segments
+// wholly below the new start are deleted by the next retention pass.
 func (l *Log) AdvanceStart(offset int64) (int64, error) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if offset > l.end {
+		l.mu.Unlock()
 		return l.start, ErrOffsetOutOfRange
 	}
 	if offset <= l.start {
+		defer l.mu.Unlock()
 		return l.start, nil
 	}
 	l.start = offset
-	return l.start, writeFileAtomic(filepath.Join(l.dir, startOffsetFile), []byte(strconv.FormatInt(offset, 10)+"\n"))
+	l.truncateEpochsFromStart()
+	l.mu.Unlock()
+	return offset, l.mgr.writeStartCheckpoint()
 }
 
-// Close flushes and closes the log.
+// truncateEpochsFromStart drops epoch entries wholly below start, moving
+// the last such entry to start, as Kafka does. Called with mu held.
+func (l *Log) truncateEpochsFromStart() {
+	i := 0
+	for i+1 < len(l.epochs) && l.epochs[i+1].StartOffset <= l.start {
+		i++
+	}
+	if i == 0 && (len(l.epochs) == 0 || l.epochs[0].StartOffset >= l.start) {
+		return
+	}
+	l.epochs = append([]EpochEntry{{Epoch: l.epochs[i].Epoch, StartOffset: l.start}}, l.epochs[i+1:]...)
+	if err := writeEpochCheckpoint(filepath.Join(l.dir, leaderEpochFile), l.epochs); err != nil {
+		l.logger.Error("writing leader epoch checkpoint", "dir", l.dir, "err", err)
+	}
+}
+
+// Close fsyncs and closes the log.
 func (l *Log) Close() error {
+	err := l.close()
+	if l.mgr.cfg.private {
+		err = errors.Join(err, l.mgr.Close())
+	}
+	return err
+}
+
+func (l *Log) close() error {
+	l.smu.Lock()
+	defer l.smu.Unlock()
+	for l.syncing {
+		l.scond.Wait()
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
 		return nil
 	}
 	l.closed = true
-	err := l.f.Sync()
-	if cerr := l.f.Close(); err == nil {
-		err = cerr
+	act := l.segs[len(l.segs)-1]
+	err := syncFiles(l.dir, act, l.pending, l.dirDirty)
+	if err == nil {
+		err = errors.Join(act.idx.f.Sync(), act.tidx.f.Sync())
 	}
+	if err == nil {
+		l.durable = l.end
+		l.recoveryPoint = l.end
+	}
+	l.scond.Broadcast()
+	for _, s := range l.segs {
+		err = errors.Join(err, s.close())
+	}
+	l.mgr.unregister(l, err == nil)
 	return err
 }
 
-// Delete closes the log and removes its directory, renaming it first so a
-// crash mid-delete never leaves a half-deleted partition that looks live.
+// Delete closes the log and removes its directory: it is first renamed to
+// <topic>-<partition>.<uniqueid>-delete (as Kafka does), so a crash
+// mid-delete never leaves a half-deleted partition that looks live; the
+// manager removes leftovers on start.
 func (l *Log) Delete() error {
-	l.Close()
-	tomb := l.dir + ".deleted"
+	l.close()
+	l.mgr.forget(l.tp)
+	tomb := filepath.Join(filepath.Dir(l.dir), l.tp.dirName()+"."+uniqueID()+deleteSuffix)
 	if err := os.Rename(l.dir, tomb); err != nil {
 		return err
 	}
-	return os.RemoveAll(tomb)
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
+	syncDir(filepath.Dir(l.dir))
+	err := os.RemoveAll(tomb)
+	if l.mgr.cfg.private {
+		err = errors.Join(err, l.mgr.Close())
 	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return err
 }

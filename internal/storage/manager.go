@@ -1,0 +1,309 @@
+package storage
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+const deleteSuffix = "-delete"
+
+// ManagerConfig configures a Manager.
+type ManagerConfig struct {
+	// Dir is the data dir holding <topic>-<partition> directories and the
+	// data-dir checkpoints.
+	Dir    string
+	Logger *slog.Logger
+	// Now is the clock for retention, segment.ms, flush.ms and compaction
+	// lags; tests inject one. Defaults to time.Now.
+	Now func() time.Time
+	// Intervals of the background work (real time). Zero picks the default
+	// in parentheses; negative disables that loop.
+	FlushCheckInterval     time.Duration // flush.ms checks (100ms)
+	RetentionCheckInterval time.Duration // log.retention.check.interval.ms (5m)
+	CheckpointInterval     time.Duration // log.flush.offset.checkpoint.interval.ms (60s)
+	CleanerInterval        time.Duration // log.cleaner.backoff.ms (15s)
+
+	private bool // a standalone log's manager: no loops, no clean marker
+}
+
+// Manager owns the logs of one data dir: it writes the data-dir
+// checkpoints (recovery-point-offset-checkpoint, log-start-offset-checkpoint
+// and, on clean shutdown, .kafka_cleanshutdown), and runs the background
+// flusher, retention and cleaner loops.
+//
+// Concurrency: mu guards logs and the remembered checkpoint entries. It is
+// never held while calling into a Log; Logs call unregister and forget with
+// their own locks held, so those only take mu. ckMu serializes checkpoint
+// file writes.
+type Manager struct {
+	cfg    ManagerConfig
+	logger *slog.Logger
+
+	mu       sync.Mutex
+	logs     map[TopicPartition]*Log
+	recovery map[TopicPartition]int64 // last known recovery points
+	starts   map[TopicPartition]int64 // last known log start offsets
+	clean    bool                     // the previous shutdown was clean
+	unclean  bool                     // a log failed to close cleanly
+
+	ckMu      sync.Mutex
+	stop      chan struct{}
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+}
+
+// OpenManager reads the data dir's checkpoints and starts the background
+// loops. Leftover <topic>-<partition>.<id>-delete directories are removed.
+func OpenManager(cfg ManagerConfig) (*Manager, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&cfg.FlushCheckInterval, 100*time.Millisecond)
+	def(&cfg.RetentionCheckInterval, 5*time.Minute)
+	def(&cfg.CheckpointInterval, time.Minute)
+	def(&cfg.CleanerInterval, 15*time.Second)
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	m := &Manager{cfg: cfg, logger: cfg.Logger, logs: map[TopicPartition]*Log{}, stop: make(chan struct{})}
+	var err error
+	if m.recovery, err = readOffsetsCheckpoint(filepath.Join(cfg.Dir, recoveryPointFile)); err != nil {
+		m.logger.Warn("ignoring unreadable checkpoint; recovering every segment", "err", err)
+		m.recovery = map[TopicPartition]int64{}
+	}
+	if m.starts, err = readOffsetsCheckpoint(filepath.Join(cfg.Dir, logStartFile)); err != nil {
+		m.logger.Warn("ignoring unreadable checkpoint", "err", err)
+		m.starts = map[TopicPartition]int64{}
+	}
+	if !cfg.private {
+		marker := filepath.Join(cfg.Dir, cleanShutdownFile)
+		if _, err := os.Stat(marker); err == nil {
+			m.clean = true
+			if err := os.Remove(marker); err != nil {
+				return nil, err
+			}
+			if err := syncDir(cfg.Dir); err != nil {
+				return nil, err
+			}
+		}
+		if ents, err := os.ReadDir(cfg.Dir); err == nil {
+			for _, e := range ents {
+				if e.IsDir() && strings.HasSuffix(e.Name(), deleteSuffix) {
+					os.RemoveAll(filepath.Join(cfg.Dir, e.Name()))
+				}
+			}
+		}
+		m.startLoops()
+	}
+	return m, nil
+}
+
+func (m *Manager) now() time.Time { return m.cfg.Now() }
+
+// Dir is the data dir.
+func (m *Manager) Dir() string { return m.cfg.Dir }
+
+// Open opens (creating if needed) the log of a partition, recovering it if
+// the previous shutdown was not clean.
+func (m *Manager) Open(topic string, partition int32, opts Options) (*Log, error) {
+	tp := TopicPartition{Topic: topic, Partition: partition}
+	return m.openDir(filepath.Join(m.cfg.Dir, tp.dirName()), tp, opts)
+}
+
+func (m *Manager) openDir(dir string, tp TopicPartition, opts Options) (*Log, error) {
+	m.mu.Lock()
+	if _, dup := m.logs[tp]; dup {
+		m.mu.Unlock()
+		return nil, fmt.Errorf("log %s is already open", dir)
+	}
+	rp, start, clean := m.recovery[tp], m.starts[tp], m.clean
+	m.mu.Unlock()
+	l := &Log{dir: dir, tp: tp, logger: m.logger, mgr: m, opts: opts.sane(), lastFlush: m.now()}
+	l.scond = sync.NewCond(&l.smu)
+	if err := l.load(rp, start, clean); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	m.logs[tp] = l
+	m.mu.Unlock()
+	return l, nil
+}
+
+// unregister records a closing log's final offsets. Called with the log's
+// locks held.
+func (m *Manager) unregister(l *Log, clean bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.logs[l.tp] == l {
+		delete(m.logs, l.tp)
+	}
+	m.recovery[l.tp] = l.recoveryPoint
+	m.starts[l.tp] = l.start
+	if !clean {
+		m.unclean = true
+	}
+}
+
+// forget drops a deleted partition from the checkpoints.
+func (m *Manager) forget(tp TopicPartition) {
+	m.mu.Lock()
+	delete(m.recovery, tp)
+	delete(m.starts, tp)
+	m.mu.Unlock()
+	if err := m.Checkpoint(); err != nil {
+		m.logger.Error("writing checkpoints", "err", err)
+	}
+}
+
+func (m *Manager) liveLogs() []*Log {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]*Log, 0, len(m.logs))
+	for _, l := range m.logs {
+		out = append(out, l)
+	}
+	return out
+}
+
+// offsets returns the checkpoint maps: remembered entries overlaid with
+// the open logs' current values.
+func (m *Manager) offsets() (rec, starts map[TopicPartition]int64) {
+	logs := m.liveLogs()
+	type v struct {
+		tp        TopicPartition
+		rp, start int64
+	}
+	vals := make([]v, 0, len(logs))
+	for _, l := range logs {
+		vals = append(vals, v{l.tp, l.RecoveryPoint(), l.StartOffset()})
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	rec, starts = make(map[TopicPartition]int64, len(m.recovery)), make(map[TopicPartition]int64, len(m.starts))
+	for k, x := range m.recovery {
+		rec[k] = x
+	}
+	for k, x := range m.starts {
+		starts[k] = x
+	}
+	for _, x := range vals {
+		rec[x.tp], starts[x.tp] = x.rp, x.start
+	}
+	return rec, starts
+}
+
+// Checkpoint writes both data-dir checkpoint files.
+func (m *Manager) Checkpoint() error {
+	rec, starts := m.offsets()
+	m.ckMu.Lock()
+	defer m.ckMu.Unlock()
+	return errors.Join(
+		writeOffsetsCheckpoint(filepath.Join(m.cfg.Dir, recoveryPointFile), rec),
+		writeOffsetsCheckpoint(filepath.Join(m.cfg.Dir, logStartFile), starts))
+}
+
+func (m *Manager) writeStartCheckpoint() error {
+	_, starts := m.offsets()
+	m.ckMu.Lock()
+	defer m.ckMu.Unlock()
+	return writeOffsetsCheckpoint(filepath.Join(m.cfg.Dir, logStartFile), starts)
+}
+
+func (m *Manager) startLoops() {
+	loop := func(every time.Duration, fn func()) {
+		if every < 0 {
+			return
+		}
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			t := time.NewTicker(every)
+			defer t.Stop()
+			for {
+				select {
+				case <-m.stop:
+					return
+				case <-t.C:
+					fn()
+				}
+			}
+		}()
+	}
+	loop(m.cfg.FlushCheckInterval, func() {
+		now := m.now()
+		for _, l := range m.liveLogs() {
+			l.maybeFlush(now)
+		}
+	})
+	loop(m.cfg.RetentionCheckInterval, m.RunRetention)
+	loop(m.cfg.CheckpointInterval, func() {
+		if err := m.Checkpoint(); err != nil {
+			m.logger.Error("writing checkpoints", "err", err)
+		}
+	})
+	loop(m.cfg.CleanerInterval, m.RunCleaner)
+}
+
+// RunRetention runs one retention pass over every open log.
+func (m *Manager) RunRetention() {
+	now := m.now()
+	for _, l := range m.liveLogs() {
+		if _, err := l.EnforceRetention(now); err != nil && !errors.Is(err, ErrClosed) {
+			m.logger.Error("retention", "dir", l.dir, "err", err)
+		}
+	}
+}
+
+// RunCleaner runs one compaction pass over every open compacted log.
+func (m *Manager) RunCleaner() {
+	now := m.now()
+	for _, l := range m.liveLogs() {
+		if _, err := l.Clean(now, false); err != nil && !errors.Is(err, ErrClosed) {
+			m.logger.Error("log cleaner", "dir", l.dir, "err", err)
+		}
+	}
+}
+
+// Close stops the background loops, closes every open log, writes the
+// checkpoints and, if every log closed cleanly, the clean-shutdown marker
+// that lets the next start skip recovery.
+func (m *Manager) Close() error {
+	var err error
+	m.closeOnce.Do(func() {
+		close(m.stop)
+		m.wg.Wait()
+		for _, l := range m.liveLogs() {
+			err = errors.Join(err, l.close())
+		}
+		err = errors.Join(err, m.Checkpoint())
+		m.mu.Lock()
+		unclean := m.unclean
+		m.mu.Unlock()
+		if err == nil && !unclean && !m.cfg.private {
+			err = writeFileAtomic(filepath.Join(m.cfg.Dir, cleanShutdownFile), nil)
+		}
+	})
+	return err
+}
+
+func uniqueID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

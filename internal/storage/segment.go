@@ -1,0 +1,441 @@
+package storage
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+
+	"github.com/tributary/tributary/internal/record"
+)
+
+// segment is one .log file with its .index and .timeindex.
+//
+// Concurrency: the fields below the files are guarded by the owning Log's
+// mu. Bytes of .log below a published size never change while the segment
+// is live (the cleaner replaces whole segments), so readers snapshot size
+// under the lock and read the file without it.
+type segment struct {
+	base int64
+	f    *os.File
+	path string // .log path
+	idx  *index
+	tidx *index
+
+	size        int64 // bytes of whole batches
+	next        int64 // offset after the last batch; base if empty
+	maxTs       int64 // largest batch max timestamp; -1 if none
+	maxTsOff    int64 // last offset of the batch carrying maxTs
+	firstTs     int64 // max timestamp of the first batch (segment.ms); -1
+	sinceIndex  int64 // bytes appended since the last index entry
+	lastTimeIdx int64 // last timestamp in .timeindex; -1
+}
+
+// SegmentName is the file name of a segment with the given base offset.
+func SegmentName(base int64, ext string) string { return fmt.Sprintf("%020d%s", base, ext) }
+
+// openSegment opens (creating if needed) the segment files for base in dir.
+// truncate empties existing files (a fresh segment).
+func openSegment(dir string, base int64, truncate bool) (*segment, error) {
+	flags := os.O_RDWR | os.O_CREATE
+	if truncate {
+		flags |= os.O_TRUNC
+	}
+	path := filepath.Join(dir, SegmentName(base, ".log"))
+	f, err := os.OpenFile(path, flags, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	s := &segment{base: base, f: f, path: path, next: base, maxTs: -1, maxTsOff: -1, firstTs: -1, lastTimeIdx: -1}
+	if s.idx, err = openIndex(filepath.Join(dir, SegmentName(base, ".index")), offsetEntrySize); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if s.tidx, err = openIndex(filepath.Join(dir, SegmentName(base, ".timeindex")), timeEntrySize); err != nil {
+		f.Close()
+		s.idx.close()
+		return nil, err
+	}
+	if truncate {
+		if err := errors.Join(s.idx.reset(), s.tidx.reset()); err != nil {
+			s.close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func (s *segment) close() error {
+	return errors.Join(s.f.Close(), s.idx.close(), s.tidx.close())
+}
+
+// remove closes and deletes the segment's files.
+func (s *segment) remove() error {
+	s.close()
+	var errs []error
+	for _, p := range []string{s.path, s.idx.path, s.tidx.path} {
+		if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// renameAll renames the three files by appending suffix to each name.
+func (s *segment) renameAll(suffix string) error {
+	for _, p := range []*string{&s.path, &s.idx.path, &s.tidx.path} {
+		if err := os.Rename(*p, *p+suffix); err != nil {
+			return err
+		}
+		*p += suffix
+	}
+	return nil
+}
+
+// rel converts an absolute offset to one relative to the segment base.
+func (s *segment) rel(o int64) uint32 { return uint32(o - s.base) }
+
+// fits reports whether offset o is addressable in the segment's indexes.
+func (s *segment) fits(o int64) bool { return o-s.base >= 0 && o-s.base <= math.MaxUint32 }
+
+// track updates the in-memory summary and indexes for a batch at pos.
+// Index write errors are returned but leave the segment consistent: the
+// indexes are sparse, so a missing entry only makes lookups scan further.
+func (s *segment) track(h record.Batch, pos int64, n int64, interval int64) error {
+	var err error
+	if s.firstTs < 0 {
+		s.firstTs = h.MaxTimestamp()
+	}
+	if h.MaxTimestamp() > s.maxTs {
+		s.maxTs, s.maxTsOff = h.MaxTimestamp(), h.LastOffset()
+	}
+	if s.sinceIndex > interval && pos <= math.MaxUint32 {
+		err = s.idx.append(offsetEntry(s.rel(h.LastOffset()), uint32(pos)))
+		if err == nil && s.maxTs > s.lastTimeIdx {
+			if err = s.tidx.append(timeEntry(s.maxTs, s.rel(s.maxTsOff))); err == nil {
+				s.lastTimeIdx = s.maxTs
+			}
+		}
+		s.sinceIndex = 0
+	}
+	s.sinceIndex += n
+	s.next = h.LastOffset() + 1
+	return err
+}
+
+// seal appends the final time index entry when the segment stops being
+// active, so its largest timestamp is known from the file.
+func (s *segment) seal() error {
+	if s.maxTs > s.lastTimeIdx {
+		if err := s.tidx.append(timeEntry(s.maxTs, s.rel(s.maxTsOff))); err != nil {
+			return err
+		}
+		s.lastTimeIdx = s.maxTs
+	}
+	return nil
+}
+
+// batchSize returns the size of the batch whose header is hdr (at least
+// HeaderSize bytes; the rest may be absent).
+func batchSize(hdr []byte) (int, error) {
+	n, err := record.Peek(hdr)
+	if errors.Is(err, record.ErrTruncated) && n >= record.HeaderSize {
+		err = nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// header reads the batch header at pos; the batch must lie below limit.
+func (s *segment) header(pos, limit int64) (record.Batch, int64, error) {
+	if pos+record.HeaderSize > limit {
+		return nil, 0, fmt.Errorf("%w: header at %d beyond %d", record.ErrTruncated, pos, limit)
+	}
+	hdr := make([]byte, record.HeaderSize)
+	if _, err := s.f.ReadAt(hdr, pos); err != nil {
+		return nil, 0, err
+	}
+	n, err := batchSize(hdr)
+	if err != nil {
+		return nil, 0, err
+	}
+	if pos+int64(n) > limit {
+		return nil, 0, fmt.Errorf("%w: batch at %d ends beyond %d", record.ErrTruncated, pos, limit)
+	}
+	return record.Batch(hdr), int64(n), nil
+}
+
+// find returns the position of the first batch below limit whose last
+// offset is >= offset, or ok=false if there is none.
+func (s *segment) find(offset, limit int64, idxN int) (pos int64, ok bool, err error) {
+	if offset > s.base {
+		e, err := s.idx.floor(idxN, offsetEntryRel, offset-s.base)
+		if err != nil {
+			return 0, false, err
+		}
+		if e != nil {
+			pos = offsetEntryPos(e)
+		}
+	}
+	for indexed := pos > 0; pos < limit; {
+		h, n, err := s.header(pos, limit)
+		if err != nil {
+			if indexed {
+				// A damaged index entry: fall back to a scan from the start.
+				pos, indexed = 0, false
+				continue
+			}
+			return 0, false, err
+		}
+		if h.LastOffset() >= offset {
+			return pos, true, nil
+		}
+		pos += n
+	}
+	return 0, false, nil
+}
+
+// findTime returns the position of the first batch below limit whose max
+// timestamp is >= ts and last offset >= from, or ok=false.
+func (s *segment) findTime(ts, from, limit int64, idxN, tidxN int) (pos int64, ok bool, err error) {
+	start := max(from, s.base)
+	e, err := s.tidx.floor(tidxN, timeEntryTs, ts-1)
+	if err != nil {
+		return 0, false, err
+	}
+	if e != nil {
+		start = max(start, s.base+timeEntryRel(e))
+	}
+	pos, ok, err = s.find(start, limit, idxN)
+	if !ok || err != nil {
+		return 0, ok, err
+	}
+	for pos < limit {
+		h, n, err := s.header(pos, limit)
+		if err != nil {
+			return 0, false, err
+		}
+		if h.MaxTimestamp() >= ts && h.LastOffset() >= from {
+			return pos, true, nil
+		}
+		pos += n
+	}
+	return 0, false, nil
+}
+
+// readBatch reads the whole batch at pos, checking its CRC.
+func (s *segment) readBatch(pos, limit int64) (record.Batch, error) {
+	_, n, err := s.header(pos, limit)
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, n)
+	if _, err := s.f.ReadAt(buf, pos); err != nil {
+		return nil, err
+	}
+	b := record.Batch(buf)
+	if !b.CheckCRC() {
+		return nil, fmt.Errorf("%w: CRC mismatch at %s position %d", record.ErrCorrupt, s.path, pos)
+	}
+	return b, nil
+}
+
+// recoverResult describes what recovery kept of a segment.
+type recoverResult struct {
+	validBytes, droppedBytes int64
+	reason                   error
+}
+
+// recoverFrom re-reads the whole .log, checking every batch (length, magic,
+// CRC, offsets strictly increasing above prevLast and addressable), rebuilds
+// both indexes, and truncates the file after the last valid batch. onBatch
+// sees each valid batch header (leader epoch cache rebuild).
+func (s *segment) recoverFrom(prevLast, interval int64, onBatch func(record.Batch)) (recoverResult, error) {
+	st, err := s.f.Stat()
+	if err != nil {
+		return recoverResult{}, err
+	}
+	total := st.Size()
+	s.size, s.next, s.maxTs, s.maxTsOff, s.firstTs, s.sinceIndex, s.lastTimeIdx = 0, s.base, -1, -1, -1, 0, -1
+	if err := errors.Join(s.idx.reset(), s.tidx.reset()); err != nil {
+		return recoverResult{}, err
+	}
+	var idxBuf, tidxBuf []byte
+	// Collect index entries in memory, then write each file once.
+	collect := &segment{base: s.base, next: s.base, maxTs: -1, maxTsOff: -1, firstTs: -1, lastTimeIdx: -1,
+		idx: &index{size: offsetEntrySize}, tidx: &index{size: timeEntrySize}}
+	r := bufio.NewReaderSize(io.NewSectionReader(s.f, 0, total), 1<<20)
+	hdr := make([]byte, record.HeaderSize)
+	var buf []byte
+	var pos int64
+	var reason error
+	last := prevLast
+	for pos < total {
+		if _, err := io.ReadFull(r, hdr); err != nil {
+			reason = fmt.Errorf("torn batch header at position %d", pos)
+			break
+		}
+		n, err := batchSize(hdr)
+		if err != nil {
+			reason = fmt.Errorf("bad batch header at position %d: %v", pos, err)
+			break
+		}
+		if pos+int64(n) > total {
+			reason = fmt.Errorf("batch at position %d (%d bytes) extends past end of file", pos, n)
+			break
+		}
+		if cap(buf) < n {
+			buf = make([]byte, n)
+		}
+		buf = buf[:n]
+		copy(buf, hdr)
+		if _, err := io.ReadFull(r, buf[record.HeaderSize:]); err != nil {
+			reason = fmt.Errorf("short batch at position %d", pos)
+			break
+		}
+		b := record.Batch(buf)
+		switch {
+		case !b.CheckCRC():
+			reason = fmt.Errorf("CRC mismatch at position %d", pos)
+		case b.LastOffsetDelta() < 0 || b.RecordCount() < 0 || int64(b.RecordCount()) > int64(b.LastOffsetDelta())+1:
+			reason = fmt.Errorf("bad record count or offset delta at position %d", pos)
+		case b.BaseOffset() <= last || b.BaseOffset() < s.base:
+			reason = fmt.Errorf("offset %d at position %d does not follow %d", b.BaseOffset(), pos, last)
+		case !s.fits(b.LastOffset()):
+			reason = fmt.Errorf("offset %d at position %d not addressable from base %d", b.LastOffset(), pos, s.base)
+		}
+		if reason != nil {
+			break
+		}
+		collect.trackMem(b, pos, int64(n), interval, &idxBuf, &tidxBuf)
+		if onBatch != nil {
+			onBatch(b)
+		}
+		last = b.LastOffset()
+		pos += int64(n)
+	}
+	s.size, s.next, s.maxTs, s.maxTsOff, s.firstTs, s.sinceIndex, s.lastTimeIdx =
+		pos, collect.next, collect.maxTs, collect.maxTsOff, collect.firstTs, collect.sinceIndex, collect.lastTimeIdx
+	if err := errors.Join(s.idx.write(idxBuf), s.tidx.write(tidxBuf)); err != nil {
+		return recoverResult{}, err
+	}
+	res := recoverResult{validBytes: pos, droppedBytes: total - pos, reason: reason}
+	if pos < total {
+		if err := s.f.Truncate(pos); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// trackMem is track for recovery, appending index entries to buffers.
+func (s *segment) trackMem(h record.Batch, pos, n, interval int64, idxBuf, tidxBuf *[]byte) {
+	if s.firstTs < 0 {
+		s.firstTs = h.MaxTimestamp()
+	}
+	if h.MaxTimestamp() > s.maxTs {
+		s.maxTs, s.maxTsOff = h.MaxTimestamp(), h.LastOffset()
+	}
+	if s.sinceIndex > interval && pos <= math.MaxUint32 {
+		*idxBuf = append(*idxBuf, offsetEntry(s.rel(h.LastOffset()), uint32(pos))...)
+		if s.maxTs > s.lastTimeIdx {
+			*tidxBuf = append(*tidxBuf, timeEntry(s.maxTs, s.rel(s.maxTsOff))...)
+			s.lastTimeIdx = s.maxTs
+		}
+		s.sinceIndex = 0
+	}
+	s.sinceIndex += n
+	s.next = h.LastOffset() + 1
+}
+
+// load fills the summary of a segment trusted to be intact (below the
+// recovery point, or after a clean shutdown) from its files: the size from
+// the .log, the largest timestamp from the last .timeindex entry, the next
+// offset by walking batch headers after the last .index entry. It returns
+// ErrIndexCorrupt if an index fails its sanity check; the caller then
+// recovers the segment.
+func (s *segment) load(nextBase int64) error {
+	st, err := s.f.Stat()
+	if err != nil {
+		return err
+	}
+	s.size = st.Size()
+	if s.idx.torn() || s.tidx.torn() {
+		return fmt.Errorf("%w: torn entry", ErrIndexCorrupt)
+	}
+	// Walk headers from the last index entry to find the end offset.
+	var pos int64
+	s.next = s.base
+	if s.idx.n > 0 {
+		e, err := s.idx.entry(s.idx.n - 1)
+		if err != nil {
+			return err
+		}
+		pos = offsetEntryPos(e)
+		if pos >= s.size || offsetEntryRel(e) < 0 {
+			return fmt.Errorf("%w: last entry beyond the log", ErrIndexCorrupt)
+		}
+	}
+	var lastPos int64 = -1
+	for pos < s.size {
+		h, n, err := s.header(pos, s.size)
+		if err != nil {
+			return fmt.Errorf("%w: walking the log: %v", ErrIndexCorrupt, err)
+		}
+		if h.LastOffset() < s.next-1 || h.BaseOffset() < s.base {
+			return fmt.Errorf("%w: offsets go backwards at %d", ErrIndexCorrupt, pos)
+		}
+		s.next = h.LastOffset() + 1
+		lastPos = pos
+		pos += n
+	}
+	if s.idx.n > 0 {
+		e, _ := s.idx.entry(s.idx.n - 1)
+		if s.base+offsetEntryRel(e) >= s.next {
+			return fmt.Errorf("%w: last entry offset beyond the log", ErrIndexCorrupt)
+		}
+	}
+	if nextBase >= 0 && s.next > nextBase {
+		return fmt.Errorf("%w: segment overlaps the next one", ErrIndexCorrupt)
+	}
+	if lastPos >= 0 {
+		s.sinceIndex = s.size - lastPos
+		if first, _, err := s.header(0, s.size); err == nil {
+			s.firstTs = first.MaxTimestamp()
+		}
+	}
+	if s.tidx.n > 0 {
+		e, err := s.tidx.entry(s.tidx.n - 1)
+		if err != nil {
+			return err
+		}
+		s.lastTimeIdx = timeEntryTs(e)
+		s.maxTs, s.maxTsOff = s.lastTimeIdx, s.base+timeEntryRel(e)
+		if s.maxTsOff >= s.next {
+			return fmt.Errorf("%w: time index names offset %d beyond the log", ErrIndexCorrupt, s.maxTsOff)
+		}
+	}
+	// The active segment's largest timestamp may not be indexed yet: look
+	// at the batches after the last index entry too.
+	pos = 0
+	if s.idx.n > 0 {
+		e, _ := s.idx.entry(s.idx.n - 1)
+		pos = offsetEntryPos(e)
+	}
+	for pos < s.size {
+		h, n, err := s.header(pos, s.size)
+		if err != nil {
+			break
+		}
+		if h.MaxTimestamp() > s.maxTs {
+			s.maxTs, s.maxTsOff = h.MaxTimestamp(), h.LastOffset()
+		}
+		pos += n
+	}
+	return nil
+}
