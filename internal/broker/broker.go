@@ -22,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tributary/tributary/internal/config"
+	"github.com/tributary/tributary/internal/group"
 	"github.com/tributary/tributary/internal/metadata"
 	"github.com/tributary/tributary/internal/partition"
 	"github.com/tributary/tributary/internal/storage"
@@ -45,10 +46,16 @@ type Broker struct {
 	cfg  Config
 	log  *slog.Logger
 	meta metadata.Store
+	// store owns the partition logs of DataDir (checkpoints, flusher,
+	// retention, cleaner).
+	store *storage.Manager
 
 	// createMu serializes topic creation, deletion and partition changes
 	// (check-then-create must be atomic); it is taken before mu.
 	createMu sync.Mutex
+
+	// groups is the group coordinator (see group_hooks.go).
+	groups *group.Coordinator
 
 	mu     sync.RWMutex
 	topics map[string]*topic
@@ -86,7 +93,14 @@ func New(cfg Config) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Broker{cfg: cfg, log: cfg.Logger, meta: meta, topics: map[string]*topic{}, byID: map[[16]byte]*topic{}}
+	store, err := storage.OpenManager(storage.ManagerConfig{Dir: cfg.DataDir, Logger: cfg.Logger, Now: cfg.Now,
+		RetentionCheckInterval: brokerMillis(cfg.Broker, "log.retention.check.interval.ms"),
+		CheckpointInterval:     brokerMillis(cfg.Broker, "log.flush.offset.checkpoint.interval.ms"),
+		CleanerInterval:        brokerMillis(cfg.Broker, "log.cleaner.backoff.ms")})
+	if err != nil {
+		return nil, err
+	}
+	b := &Broker{cfg: cfg, log: cfg.Logger, meta: meta, store: store, topics: map[string]*topic{}, byID: map[[16]byte]*topic{}}
 	for _, mt := range meta.Topics() {
 		t, err := b.openTopic(mt)
 		if err != nil {
@@ -94,6 +108,10 @@ func New(cfg Config) (*Broker, error) {
 			return nil, fmt.Errorf("opening topic %s: %w", mt.Name, err)
 		}
 		b.publish(t)
+	}
+	if b.groups, err = b.newGroupCoordinator(); err != nil {
+		b.Close()
+		return nil, fmt.Errorf("loading consumer groups: %w", err)
 	}
 	return b, nil
 }
@@ -105,8 +123,18 @@ func (b *Broker) partitionDir(topic string, i int32) string {
 	return filepath.Join(b.cfg.DataDir, topic+"-"+strconv.Itoa(int(i)))
 }
 
-func (b *Broker) openPartition(topic string, i int32) (*partition.Partition, error) {
-	l, err := storage.Open(b.partitionDir(topic, i), b.log)
+// brokerMillis reads a broker interval config (0: the storage default).
+func brokerMillis(c *config.Broker, name string) time.Duration {
+	v, ok := c.Explicit(name)
+	if !ok {
+		return 0
+	}
+	ms, _ := strconv.ParseInt(v, 10, 64)
+	return time.Duration(ms) * time.Millisecond
+}
+
+func (b *Broker) openPartition(topic string, i int32, cfg config.TopicConfig) (*partition.Partition, error) {
+	l, err := b.store.Open(topic, i, storage.FromConfig(cfg.Get))
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +149,7 @@ func (b *Broker) openPartition(topic string, i int32) (*partition.Partition, err
 func (b *Broker) openTopic(mt *metadata.Topic) (*topic, error) {
 	t := &topic{meta: mt, cfg: config.NewTopicConfig(mt.Configs, b.cfg.Broker)}
 	for i := int32(0); i < mt.Partitions; i++ {
-		p, err := b.openPartition(mt.Name, i)
+		p, err := b.openPartition(mt.Name, i, t.cfg)
 		if err != nil {
 			for _, p := range t.parts {
 				p.Close()
@@ -166,6 +194,9 @@ func (b *Broker) topicNames() []string {
 
 // Close flushes and closes every partition.
 func (b *Broker) Close() error {
+	if b.groups != nil {
+		b.groups.Close()
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var first error
@@ -178,6 +209,11 @@ func (b *Broker) Close() error {
 	}
 	b.topics = map[string]*topic{}
 	b.byID = map[[16]byte]*topic{}
+	if b.store != nil {
+		if err := b.store.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
 	return first
 }
 

@@ -1,0 +1,99 @@
+// OffsetCommit (key 8), versions 2-10, and OffsetFetch (key 9), versions 1-10.
+//
+// Commits are stored in __consumer_offsets and answered once fsynced. Who
+// may commit follows Kafka: generation -1 to an empty or unknown group
+// (admin and standalone consumers), else a member of the current generation;
+// unknown topics or partitions get UNKNOWN_TOPIC_OR_PARTITION, metadata over
+// offset.metadata.max.bytes OFFSET_METADATA_TOO_LARGE. v2-4 retention times
+// are honoured. OffsetFetch serves one group (v1-7) or a batch (v8+); v10
+// names topics by id on both APIs. Deliberate differences from Kafka: v0-1 of
+// OffsetCommit and v0 of OffsetFetch (ZooKeeper-era) are not served, as in
+// Kafka 4; with no transactions no commit is ever pending, so require_stable
+// (v7+) never yields UNSTABLE_OFFSET_COMMIT; the v9 member id/epoch of
+// OffsetFetch is not checked (no KIP-848 groups yet).
+package broker
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() {
+	register(kmsg.OffsetCommit, 2, 10, (*Broker).handleOffsetCommit)
+	register(kmsg.OffsetFetch, 1, 10, (*Broker).handleOffsetFetch)
+}
+
+func (b *Broker) handleOffsetCommit(_ context.Context, r *Request) Pending {
+	req := r.Msg.(*kmsg.OffsetCommitRequest)
+	var unknownIDs map[int]bool
+	if req.Version >= 10 {
+		unknownIDs = map[int]bool{}
+		for i := range req.Topics {
+			if t := b.topicByID(req.Topics[i].TopicID); t != nil {
+				req.Topics[i].Topic = t.meta.Name
+			} else {
+				req.Topics[i].Topic = ""
+				unknownIDs[i] = true
+			}
+		}
+	}
+	resp, wait := b.groups.OffsetCommit(req)
+	return func() kmsg.Response {
+		wait()
+		for i := range unknownIDs {
+			for j := range resp.Topics[i].Partitions {
+				resp.Topics[i].Partitions[j].ErrorCode = kerr.UnknownTopicID.Code
+			}
+		}
+		return resp
+	}
+}
+
+func (b *Broker) handleOffsetFetch(_ context.Context, r *Request) Pending {
+	req := r.Msg.(*kmsg.OffsetFetchRequest)
+	if req.Version < 10 {
+		return respond(b.groups.OffsetFetch(req))
+	}
+	unknown := map[[16]byte]bool{}
+	for gi := range req.Groups {
+		for ti := range req.Groups[gi].Topics {
+			rt := &req.Groups[gi].Topics[ti]
+			if t := b.topicByID(rt.TopicID); t != nil {
+				rt.Topic = t.meta.Name
+			} else {
+				unknown[rt.TopicID] = true
+			}
+		}
+	}
+	resp := b.groups.OffsetFetch(req)
+	for gi := range resp.Groups {
+		g := &resp.Groups[gi]
+		topics := g.Topics[:0]
+		for _, st := range g.Topics {
+			if t := b.topic(st.Topic); t != nil && st.Topic != "" {
+				st.TopicID = t.meta.ID
+				topics = append(topics, st)
+			}
+		}
+		g.Topics = topics
+	}
+	// Unknown ids are answered per partition with UNKNOWN_TOPIC_ID.
+	for gi, rg := range req.Groups {
+		for _, rt := range rg.Topics {
+			if !unknown[rt.TopicID] {
+				continue
+			}
+			st := kmsg.NewOffsetFetchResponseGroupTopic()
+			st.TopicID = rt.TopicID
+			for _, p := range rt.Partitions {
+				sp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
+				sp.Partition, sp.Offset, sp.ErrorCode = p, -1, kerr.UnknownTopicID.Code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Groups[gi].Topics = append(resp.Groups[gi].Topics, st)
+		}
+	}
+	return respond(resp)
+}

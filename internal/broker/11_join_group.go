@@ -1,0 +1,43 @@
+// JoinGroup (key 11), versions 0-9, and SyncGroup (key 14), versions 0-5.
+//
+// Classic group membership with Kafka's state machine (internal/group):
+// KIP-394 member ids (v4+ joins without one get MEMBER_ID_REQUIRED), static
+// membership (KIP-345, v5+), group.initial.rebalance.delay.ms, rebalance and
+// session timeouts, protocol selection by vote, KIP-814 skipAssignment for a
+// rejoining static leader (v9). The response of a join waits until the
+// rebalance completes; a sync waits for the leader's assignment. Both
+// registrations live here because the two requests are one protocol.
+// Deliberate differences from Kafka: a static leader rejoining with v<9
+// triggers a rebalance (Kafka answers without one and without members).
+package broker
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() {
+	register(kmsg.JoinGroup, 0, 9, (*Broker).handleJoinGroup)
+	register(kmsg.SyncGroup, 0, 5, (*Broker).handleSyncGroup)
+}
+
+func (b *Broker) handleJoinGroup(ctx context.Context, r *Request) Pending {
+	wait := b.groups.JoinGroup(r.Msg.(*kmsg.JoinGroupRequest), groupClient(r))
+	return func() kmsg.Response {
+		if resp := wait(ctx.Done()); resp != nil {
+			return resp
+		}
+		return nil
+	}
+}
+
+func (b *Broker) handleSyncGroup(ctx context.Context, r *Request) Pending {
+	wait := b.groups.SyncGroup(r.Msg.(*kmsg.SyncGroupRequest))
+	return func() kmsg.Response {
+		if resp := wait(ctx.Done()); resp != nil {
+			return resp
+		}
+		return nil
+	}
+}

@@ -1,0 +1,25 @@
+// Heartbeat (key 12), versions 0-4, and LeaveGroup (key 13), versions 0-5.
+//
+// Heartbeats keep a classic group member's session alive and tell it when
+// to rejoin (REBALANCE_IN_PROGRESS). LeaveGroup removes one member (v0-2) or
+// a batch of members by member id or group.instance.id (v3+, KIP-345).
+package broker
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() {
+	register(kmsg.Heartbeat, 0, 4, (*Broker).handleHeartbeat)
+	register(kmsg.LeaveGroup, 0, 5, (*Broker).handleLeaveGroup)
+}
+
+func (b *Broker) handleHeartbeat(_ context.Context, r *Request) Pending {
+	return respond(b.groups.Heartbeat(r.Msg.(*kmsg.HeartbeatRequest)))
+}
+
+func (b *Broker) handleLeaveGroup(_ context.Context, r *Request) Pending {
+	return respond(b.groups.LeaveGroup(r.Msg.(*kmsg.LeaveGroupRequest)))
+}

@@ -1,0 +1,28 @@
+// DescribeGroups (key 15), versions 0-6, and ListGroups (key 16), versions
+// 0-5.
+//
+// DescribeGroups shows member metadata and assignments only while a group is
+// Stable, as Kafka does; an unknown group is "Dead", with GROUP_ID_NOT_FOUND
+// from v6. Authorized operations (v3+) are READ, DELETE and DESCRIBE, as
+// there is no authorizer yet. ListGroups filters by state (v4+) and type
+// (v5+, every group is "classic").
+package broker
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() {
+	register(kmsg.DescribeGroups, 0, 6, (*Broker).handleDescribeGroups)
+	register(kmsg.ListGroups, 0, 5, (*Broker).handleListGroups)
+}
+
+func (b *Broker) handleDescribeGroups(_ context.Context, r *Request) Pending {
+	return respond(b.groups.DescribeGroups(r.Msg.(*kmsg.DescribeGroupsRequest)))
+}
+
+func (b *Broker) handleListGroups(_ context.Context, r *Request) Pending {
+	return respond(b.groups.ListGroups(r.Msg.(*kmsg.ListGroupsRequest)))
+}

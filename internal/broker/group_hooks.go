@@ -1,0 +1,163 @@
+package broker
+
+// Hooks between the broker and the group coordinator (internal/group): the
+// coordinator sees __consumer_offsets through offsetsLog and topics through
+// groupTopics, and never imports this package.
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/tributary/tributary/internal/group"
+	"github.com/tributary/tributary/internal/partition"
+	"github.com/tributary/tributary/internal/record"
+)
+
+// newGroupCoordinator builds the coordinator from the broker configs and
+// replays __consumer_offsets if it exists. Called once from New.
+func (b *Broker) newGroupCoordinator() (*group.Coordinator, error) {
+	c := b.cfg.Broker
+	return group.New(group.Config{
+		Log:                   offsetsLog{b},
+		Topics:                groupTopics{b},
+		Logger:                b.log.With("component", "group-coordinator"),
+		InitialRebalanceDelay: time.Duration(c.Int("group.initial.rebalance.delay.ms")) * time.Millisecond,
+		MinSessionTimeout:     time.Duration(c.Int("group.min.session.timeout.ms")) * time.Millisecond,
+		MaxSessionTimeout:     time.Duration(c.Int("group.max.session.timeout.ms")) * time.Millisecond,
+		MaxGroupSize:          int(c.Int("group.max.size")),
+		OffsetsRetention:      time.Duration(c.Int("offsets.retention.minutes")) * time.Minute,
+		RetentionCheck:        time.Duration(c.Int("offsets.retention.check.interval.ms")) * time.Millisecond,
+		MaxMetadataBytes:      int(c.Int("offset.metadata.max.bytes")),
+	})
+}
+
+// Groups is the group coordinator (for tools and tests in-process).
+func (b *Broker) Groups() *group.Coordinator { return b.groups }
+
+// groupClient describes a request's client as the coordinator records it.
+func groupClient(r *Request) group.Client {
+	cl := group.Client{}
+	if r.ClientID != nil {
+		cl.ID = *r.ClientID
+	}
+	if r.Conn != nil {
+		host := r.Conn.Remote
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		cl.Host = "/" + host
+	}
+	return cl
+}
+
+type groupTopics struct{ b *Broker }
+
+func (t groupTopics) PartitionCount(name string) (int32, bool) {
+	tp := t.b.topic(name)
+	if tp == nil {
+		return 0, false
+	}
+	return int32(len(tp.parts)), true
+}
+
+// offsetsLog is __consumer_offsets, created on first use with
+// offsets.topic.num.partitions partitions and cleanup.policy=compact.
+type offsetsLog struct{ b *Broker }
+
+func (l offsetsLog) Partitions(create bool) (int32, error) {
+	if t := l.b.topic(group.OffsetsTopic); t != nil {
+		return int32(len(t.parts)), nil
+	}
+	if !create {
+		return 0, nil
+	}
+	b := l.b
+	b.createMu.Lock()
+	defer b.createMu.Unlock()
+	if t := b.topic(group.OffsetsTopic); t != nil {
+		return int32(len(t.parts)), nil
+	}
+	s := &topicSpec{
+		name:              group.OffsetsTopic,
+		partitions:        int32(b.cfg.Broker.Int("offsets.topic.num.partitions")),
+		replicationFactor: -1,
+		configs:           map[string]string{"cleanup.policy": "compact"},
+	}
+	if err := b.checkTopic(s); err != nil {
+		return 0, err
+	}
+	t, err := b.createTopic(s)
+	if err != nil {
+		return 0, err
+	}
+	return int32(len(t.parts)), nil
+}
+
+func (l offsetsLog) part(p int32) (*partition.Partition, error) {
+	t := l.b.topic(group.OffsetsTopic)
+	if t == nil {
+		return nil, errors.New("offsets topic does not exist")
+	}
+	part := t.partition(p)
+	if part == nil {
+		return nil, fmt.Errorf("offsets topic has no partition %d", p)
+	}
+	return part, nil
+}
+
+func (l offsetsLog) Append(p int32, batch []byte) (int64, error) {
+	part, err := l.part(p)
+	if err != nil {
+		return 0, err
+	}
+	rb, err := record.Validate(batch)
+	if err != nil {
+		return 0, err
+	}
+	res, err := part.Append(rb, partition.AppendOptions{LogAppendTime: -1})
+	if err != nil {
+		return 0, err
+	}
+	return res.End, nil
+}
+
+func (l offsetsLog) Sync(p int32, end int64) error {
+	part, err := l.part(p)
+	if err != nil {
+		return err
+	}
+	return part.Sync(end)
+}
+
+func (l offsetsLog) Read(p int32, fn func([]byte) error) error {
+	part, err := l.part(p)
+	if err != nil {
+		return err
+	}
+	lg := part.Log()
+	off, end := lg.StartOffset(), part.HighWatermark()
+	for off < end {
+		rr, err := lg.Read(off, end, 1<<20, true)
+		if err != nil {
+			return err
+		}
+		if len(rr.Data) == 0 || rr.Next <= off {
+			return nil
+		}
+		data := rr.Data
+		for len(data) >= record.HeaderSize {
+			n, err := record.Peek(data)
+			if err != nil || n > len(data) {
+				break
+			}
+			if err := fn(data[:n]); err != nil {
+				return err
+			}
+			data = data[n:]
+		}
+		off = rr.Next
+	}
+	return nil
+}
