@@ -15,14 +15,12 @@ package broker
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tributary/tributary/internal/partition"
-	"github.com/tributary/tributary/internal/storage"
 )
 
 func init() { register(kmsg.Fetch, 4, 18, (*Broker).handleFetch) }
@@ -46,61 +44,52 @@ func (b *Broker) handleFetch(ctx context.Context, r *Request) Pending {
 	}
 	deadline := time.Now().Add(time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond)
 	return func() kmsg.Response {
+		var woke chan struct{}
+		var cancels []func()
+		defer func() {
+			for _, c := range cancels {
+				c()
+			}
+		}()
+		var timer *time.Timer
 		for {
 			resp := req.ResponseKind().(*kmsg.FetchResponse)
-			n, waitOn := b.fillFetch(req, resp)
-			if n >= int(req.MinBytes) || len(waitOn) == 0 {
-				return resp
-			}
+			n, live := b.fillFetch(req, resp)
 			wait := time.Until(deadline)
-			if wait <= 0 {
+			if n >= int(req.MinBytes) || len(live) == 0 || wait <= 0 {
 				return resp
 			}
-			if !waitAny(ctx, waitOn, wait) {
+			if woke == nil {
+				// Watch before re-reading so no append between the read
+				// and the wait is missed.
+				woke = make(chan struct{}, 1)
+				for _, p := range live {
+					cancels = append(cancels, p.Watch(woke))
+				}
+				timer = time.NewTimer(wait)
+				defer timer.Stop()
+				continue
+			}
+			select {
+			case <-woke:
+			case <-timer.C:
+				return resp
+			case <-ctx.Done():
 				return resp
 			}
 		}
 	}
 }
 
-// waitAny waits for an append to any of chans; false on timeout or close.
-func waitAny(ctx context.Context, chans []<-chan struct{}, d time.Duration) bool {
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	done := make(chan struct{})
-	defer close(done)
-	woke := make(chan struct{}, 1)
-	for _, c := range chans {
-		go func(c <-chan struct{}) {
-			select {
-			case <-c:
-				select {
-				case woke <- struct{}{}:
-				default:
-				}
-			case <-done:
-			}
-		}(c)
-	}
-	select {
-	case <-woke:
-		return true
-	case <-timer.C:
-		return false
-	case <-ctx.Done():
-		return false
-	}
-}
-
 // fillFetch reads every requested partition into resp. It returns the bytes
-// read and the wake-up channels of the partitions that could produce more.
-func (b *Broker) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse) (int, []<-chan struct{}) {
+// read and the partitions where more data could arrive.
+func (b *Broker) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse) (int, []*partition.Partition) {
 	remaining := int(req.MaxBytes)
 	if req.Version < 3 || remaining <= 0 {
 		remaining = int(^uint32(0) >> 1)
 	}
 	total := 0
-	var waitOn []<-chan struct{}
+	var live []*partition.Partition
 	for _, rt := range req.Topics {
 		st := kmsg.NewFetchResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
@@ -128,7 +117,6 @@ func (b *Broker) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse) (in
 					sp.ErrorCode = code
 					break
 				}
-				waitOn = append(waitOn, p.Wait())
 				hw := p.HighWatermark()
 				limit := hw
 				if req.IsolationLevel == 1 {
@@ -141,11 +129,9 @@ func (b *Broker) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse) (in
 				res, err := p.Log().Read(rp.FetchOffset, limit, max, total == 0)
 				if err != nil {
 					sp.ErrorCode = errCode(err)
-					if errors.Is(err, storage.ErrOffsetOutOfRange) {
-						waitOn = waitOn[:len(waitOn)-1]
-					}
 					break
 				}
+				live = append(live, p)
 				sp.RecordBatches = res.Data
 				total += len(res.Data)
 				remaining -= len(res.Data)
@@ -154,7 +140,7 @@ func (b *Broker) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse) (in
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	return total, waitOn
+	return total, live
 }
 
 // checkLeaderEpoch compares a client's idea of the leader epoch (-1: none)

@@ -143,6 +143,9 @@ func (b *Broker) createPartitions(rt kmsg.CreatePartitionsRequestTopic, validate
 	if rt.Count <= cur {
 		return cerr(kerr.InvalidPartitions, "topic %q has %d partitions; the new count must be larger", rt.Topic, cur)
 	}
+	if rt.Count-cur > maxPartitionsPerRequest {
+		return cerr(kerr.PolicyViolation, "adding %d partitions at once exceeds the limit of %d", rt.Count-cur, maxPartitionsPerRequest)
+	}
 	if rt.Assignment != nil {
 		if int32(len(rt.Assignment)) != rt.Count-cur {
 			return cerr(kerr.InvalidReplicaAssignment, "assignment has %d partitions, %d are being added", len(rt.Assignment), rt.Count-cur)

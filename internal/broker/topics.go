@@ -10,9 +10,14 @@ import (
 	"github.com/tributary/tributary/internal/config"
 	"github.com/tributary/tributary/internal/metadata"
 	"github.com/tributary/tributary/internal/partition"
+	"github.com/tributary/tributary/internal/storage"
 )
 
 const maxTopicNameLen = 249
+
+// maxPartitionsPerRequest bounds the partitions one request may create, as
+// Kafka's controller bounds the records of one operation (POLICY_VIOLATION).
+const maxPartitionsPerRequest = 10000
 
 // validateTopicName applies Kafka's topic name rules.
 func validateTopicName(name string) error {
@@ -92,6 +97,9 @@ func (b *Broker) checkTopic(s *topicSpec) error {
 	}
 	if s.partitions <= 0 {
 		return cerr(kerr.InvalidPartitions, "number of partitions must be larger than 0")
+	}
+	if s.partitions > maxPartitionsPerRequest {
+		return cerr(kerr.PolicyViolation, "creating %d partitions at once exceeds the limit of %d", s.partitions, maxPartitionsPerRequest)
 	}
 	if s.replicationFactor <= 0 {
 		return cerr(kerr.InvalidReplicationFactor, "replication factor must be larger than 0")
@@ -182,7 +190,7 @@ func (b *Broker) deleteTopic(t *topic) error {
 func (b *Broker) addPartitions(t *topic, n int32) error {
 	nt := &topic{meta: t.meta.Clone(), cfg: t.cfg, parts: append([]*partition.Partition(nil), t.parts...)}
 	for i := int32(len(t.parts)); i < n; i++ {
-		p, err := b.openPartition(t.meta.Name, i)
+		p, err := b.openPartition(t.meta.Name, i, t.cfg)
 		if err != nil {
 			return err
 		}
@@ -205,6 +213,9 @@ func (b *Broker) setTopicConfigs(t *topic, configs map[string]string) error {
 	nt := &topic{meta: t.meta.Clone(), parts: t.parts}
 	nt.meta.Configs = configs
 	nt.cfg = config.NewTopicConfig(configs, b.cfg.Broker)
+	for _, p := range nt.parts {
+		p.Log().SetOptions(storage.FromConfig(nt.cfg.Get))
+	}
 	b.publish(nt)
 	b.log.Info("topic configs changed", "topic", t.meta.Name, "configs", configs)
 	return nil

@@ -35,14 +35,14 @@ type Partition struct {
 	producers map[int64]*producer
 	epoch     int32 // leader epoch
 
-	notifyMu sync.Mutex
-	notify   chan struct{}
+	watchMu  sync.Mutex
+	watchers map[chan struct{}]struct{}
 }
 
 // Open opens the partition's log in dir and rebuilds producer state from the
 // batch headers.
 func Open(topic string, index int32, log *storage.Log) (*Partition, error) {
-	p := &Partition{Topic: topic, Index: index, log: log, producers: map[int64]*producer{}, notify: make(chan struct{})}
+	p := &Partition{Topic: topic, Index: index, log: log, producers: map[int64]*producer{}, watchers: map[chan struct{}]struct{}{}}
 	err := log.ScanHeaders(log.StartOffset(), func(b record.Batch) bool {
 		if b.ProducerID() >= 0 && !b.IsControl() {
 			p.observe(b, b.BaseOffset())
@@ -133,18 +133,29 @@ func (p *Partition) Append(b record.Batch, opts AppendOptions) (AppendResult, er
 // Sync waits until every offset below end is fsynced.
 func (p *Partition) Sync(end int64) error { return p.log.Sync(end) }
 
-// Wait returns a channel closed at the next append.
-func (p *Partition) Wait() <-chan struct{} {
-	p.notifyMu.Lock()
-	defer p.notifyMu.Unlock()
-	return p.notify
+// Watch registers ch (buffered, capacity >= 1) to receive a value after each
+// append, until the returned cancel is called. Fetch long polls use one
+// channel for all the partitions they wait on.
+func (p *Partition) Watch(ch chan struct{}) (cancel func()) {
+	p.watchMu.Lock()
+	p.watchers[ch] = struct{}{}
+	p.watchMu.Unlock()
+	return func() {
+		p.watchMu.Lock()
+		delete(p.watchers, ch)
+		p.watchMu.Unlock()
+	}
 }
 
 func (p *Partition) wake() {
-	p.notifyMu.Lock()
-	close(p.notify)
-	p.notify = make(chan struct{})
-	p.notifyMu.Unlock()
+	p.watchMu.Lock()
+	for ch := range p.watchers {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+	p.watchMu.Unlock()
 }
 
 // Close closes the log.
