@@ -1,0 +1,94 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/tributary/tributary/internal/client"
+)
+
+func init() {
+	var cf client.Flags
+	group := &cobra.Command{
+		Use:     "group",
+		Aliases: []string{"groups"},
+		Short:   "List, describe (with lag), delete and seek consumer groups",
+	}
+	cf.Register(group.PersistentFlags())
+
+	var states []string
+	list := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List consumer groups",
+		Args:    cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			ctx, stop := signalContext()
+			defer stop()
+			adm, err := cf.Admin()
+			if err != nil {
+				return err
+			}
+			defer adm.Close()
+			return client.ListGroups(ctx, adm, states, c.OutOrStdout())
+		},
+	}
+	list.Flags().StringSliceVar(&states, "state", nil, "only groups in these states (Empty, Stable, PreparingRebalance, CompletingRebalance)")
+
+	describe := &cobra.Command{
+		Use:   "describe GROUP [GROUP...]",
+		Short: "Describe groups: state, protocol, and per partition the committed offset, log end offset, lag and owner",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			ctx, stop := signalContext()
+			defer stop()
+			adm, err := cf.Admin()
+			if err != nil {
+				return err
+			}
+			defer adm.Close()
+			return client.DescribeGroups(ctx, adm, args, c.OutOrStdout())
+		},
+	}
+
+	del := &cobra.Command{
+		Use:   "delete GROUP [GROUP...]",
+		Short: "Delete empty groups and their committed offsets",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			ctx, stop := signalContext()
+			defer stop()
+			adm, err := cf.Admin()
+			if err != nil {
+				return err
+			}
+			defer adm.Close()
+			return client.DeleteGroups(ctx, adm, args, c.OutOrStdout())
+		},
+	}
+
+	var so client.SeekOptions
+	seek := &cobra.Command{
+		Use:   "seek GROUP --topic T --to earliest|latest|OFFSET|@UNIX-MS|RFC3339",
+		Short: "Commit new offsets for a group with no active members",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			ctx, stop := signalContext()
+			defer stop()
+			adm, err := cf.Admin()
+			if err != nil {
+				return err
+			}
+			defer adm.Close()
+			return client.SeekGroup(ctx, adm, args[0], so, c.OutOrStdout())
+		},
+	}
+	seek.Flags().StringVarP(&so.Topic, "topic", "t", "", "topic to seek (required)")
+	seek.Flags().StringVar(&so.To, "to", "", "earliest, latest, an offset, @UNIX-MS or an RFC 3339 time (first record at or after it)")
+	seek.Flags().Int32SliceVarP(&so.Partitions, "partitions", "p", nil, "only these partitions (default all)")
+	seek.Flags().BoolVar(&so.DryRun, "dry-run", false, "print the new offsets without committing them")
+	seek.MarkFlagRequired("topic")
+	seek.MarkFlagRequired("to")
+
+	group.AddCommand(list, describe, del, seek)
+	root.AddCommand(group)
+}
