@@ -68,13 +68,19 @@ func fail(err error) {
 func produce(nc *nats.Conn, name string, size int, records int64, dur time.Duration, rate float64, pending int) (*bench.Result, error) {
 	rec := bench.NewRecorder()
 	var acked, errs atomic.Int64
+	var firstErr atomic.Pointer[string]
+	addErr := func(err error) {
+		errs.Add(1)
+		msg := err.Error()
+		firstErr.CompareAndSwap(nil, &msg)
+	}
 	js, err := jetstream.New(nc,
 		jetstream.WithPublishAsyncMaxPending(pending),
 		jetstream.WithPublishAsyncAckHandler(func(_ jetstream.JetStream, m *nats.Msg, _ *jetstream.PubAck) {
 			rec.Record(time.Since((*tmsg)(unsafe.Pointer(m)).at))
 			acked.Add(1)
 		}),
-		jetstream.WithPublishAsyncErrHandler(func(jetstream.JetStream, *nats.Msg, error) { errs.Add(1) }),
+		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, _ *nats.Msg, err error) { addErr(err) }),
 	)
 	if err != nil {
 		return nil, err
@@ -105,12 +111,13 @@ func produce(nc *nats.Conn, name string, size int, records int64, dur time.Durat
 		}
 		m := &tmsg{Msg: nats.Msg{Subject: "bench.x", Data: payload}, at: at}
 		if _, err := js.PublishMsgAsync(&m.Msg); err != nil {
-			errs.Add(1)
+			addErr(err)
 		}
 	}
 	select {
 	case <-js.PublishAsyncComplete():
 	case <-time.After(30 * time.Second):
+		addErr(fmt.Errorf("%d publishes still unacknowledged after 30s", js.PublishAsyncPending()))
 	}
 	el := time.Since(start)
 	l := rec.Summary()
@@ -118,6 +125,9 @@ func produce(nc *nats.Conn, name string, size int, records int64, dur time.Durat
 	r := &bench.Result{Mode: "produce", Label: "nats-jetstream-file", Topic: name, Partitions: 1, Producers: 1, RecordSize: size,
 		Acks: "stream-ack", TargetRate: rate, Records: n, Bytes: n * int64(size), Errors: errs.Load(), ProduceLatency: &l,
 		Seconds: el.Seconds(), RecordsPerSec: float64(n) / el.Seconds(), MBPerSec: float64(n*int64(size)) / 1e6 / el.Seconds()}
+	if p := firstErr.Load(); p != nil {
+		r.FirstError = *p
+	}
 	return r, nil
 }
 
