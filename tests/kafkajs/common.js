@@ -1,0 +1,31 @@
+// Shared setup for the kafkajs scripts: the broker list comes from $BROKERS
+// (comma separated, default localhost:9092); results are printed as
+// "RESULT <json>" lines for tests/kafkajs_test.go to parse.
+const { Kafka, logLevel } = require('kafkajs');
+
+const brokers = (process.env.BROKERS || 'localhost:9092').split(',');
+
+function kafka() {
+  return new Kafka({
+    clientId: 'my-app',
+    brokers,
+    logLevel: logLevel[process.env.KAFKAJS_LOG_LEVEL || 'WARN'],
+  });
+}
+
+function result(obj) {
+  console.log('RESULT ' + JSON.stringify(obj));
+}
+
+// run executes main, exiting 1 with the error on failure.
+function run(main) {
+  main().then(
+    () => process.exit(0),
+    (err) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}
+
+module.exports = { kafka, result, run };
