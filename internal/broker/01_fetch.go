@@ -102,6 +102,9 @@ func (b *Broker) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse) (in
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewFetchResponseTopicPartition()
 			sp.Partition = rp.Partition
+			// Kafka sends an empty, never a null, record set; librdkafka
+			// treats null as malformed.
+			sp.RecordBatches = []byte{}
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
 			var p *partition.Partition
 			if t != nil {
@@ -132,7 +135,9 @@ func (b *Broker) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse) (in
 					break
 				}
 				live = append(live, p)
-				sp.RecordBatches = res.Data
+				if res.Data != nil {
+					sp.RecordBatches = res.Data
+				}
 				total += len(res.Data)
 				remaining -= len(res.Data)
 			}
