@@ -73,6 +73,11 @@ func (c *Coordinator) JoinGroup(req *kmsg.JoinGroupRequest, cl Client) func(done
 	}
 	return func(done <-chan struct{}) *kmsg.JoinGroupResponse {
 		select {
+		case r := <-w.ch: // a ready response wins over done
+			return r
+		default:
+		}
+		select {
 		case r := <-w.ch:
 			return r
 		case <-done:
@@ -533,16 +538,21 @@ func (c *Coordinator) SyncGroup(req *kmsg.SyncGroupRequest) func(done <-chan str
 		}
 	}
 	return func(done <-chan struct{}) *kmsg.SyncGroupResponse {
+		var r *kmsg.SyncGroupResponse
 		select {
-		case r := <-w.ch:
-			if err := wr.Wait(); err != nil && r.ErrorCode == 0 {
-				r.ErrorCode = kerr.CoordinatorNotAvailable.Code
-				r.MemberAssignment = nil
+		case r = <-w.ch: // a ready response wins over done
+		default:
+			select {
+			case r = <-w.ch:
+			case <-done:
+				return nil
 			}
-			return r
-		case <-done:
-			return nil
 		}
+		if err := wr.Wait(); err != nil && r.ErrorCode == 0 {
+			r.ErrorCode = kerr.CoordinatorNotAvailable.Code
+			r.MemberAssignment = nil
+		}
+		return r
 	}
 }
 

@@ -106,8 +106,8 @@ type group struct {
 	generation   int32
 	leader       string
 	members      map[string]*member
-	static       map[string]string        // group.instance.id -> member id
-	pending      map[string]func() bool   // KIP-394 member ids not yet joined -> stop expiry
+	static       map[string]string      // group.instance.id -> member id
+	pending      map[string]func() bool // KIP-394 member ids not yet joined -> stop expiry
 	offsets      map[string]map[int32]*offset
 
 	joinStop       func() bool
