@@ -1,6 +1,8 @@
 // Shared setup for the kafkajs scripts: the broker list comes from $BROKERS
 // (comma separated, default localhost:9092); results are printed as
 // "RESULT <json>" lines for tests/kafkajs_test.go to parse.
+// Silence kafkajs 2's one-time notice about its default partitioner.
+process.env.KAFKAJS_NO_PARTITIONER_WARNING = process.env.KAFKAJS_NO_PARTITIONER_WARNING || '1';
 const { Kafka, logLevel } = require('kafkajs');
 
 const brokers = (process.env.BROKERS || 'localhost:9092').split(',');
