@@ -121,6 +121,8 @@ func (l *memLog) Read(p int32, fn func([]byte) error) error {
 	return nil
 }
 
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
 type memTopics map[string]int32
 
 func (m memTopics) PartitionCount(t string) (int32, bool) { n, ok := m[t]; return n, ok }

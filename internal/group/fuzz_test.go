@@ -1,0 +1,34 @@
+package group
+
+import (
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// FuzzReplay feeds arbitrary __consumer_offsets records (read from disk on
+// start) to the coordinator's replay: it must never panic, and a group it
+// rebuilds must be usable.
+func FuzzReplay(f *testing.F) {
+	gv := kmsg.GroupMetadataValue{Version: 3, ProtocolType: "consumer", Generation: 4, Protocol: strp("range"), Leader: strp("m1"),
+		Members: []kmsg.GroupMetadataValueMember{{MemberID: "m1", InstanceID: strp("i"), ClientID: "c", ClientHost: "/h", RebalanceTimeoutMillis: 1000, SessionTimeoutMillis: 100}}}
+	f.Add(groupKey("g"), gv.AppendTo(nil))
+	f.Add(offsetKey("g", "t", 1), offsetValue(&offset{offset: 5, epoch: 2, metadata: "m", commitMs: 1}))
+	f.Add(offsetKey("g", "t", 1), []byte(nil))
+	f.Add([]byte{0, 2}, []byte{0, 3, 0})
+	f.Add([]byte{0, 0, 0, 1, 'g'}, []byte{0, 1, 0, 0, 0, 0, 0, 0, 0, 1})
+	f.Add([]byte{}, []byte{})
+	f.Fuzz(func(t *testing.T, key, value []byte) {
+		clock := newFakeClock()
+		c := &Coordinator{cfg: Config{MinSessionTimeout: time.Millisecond, MaxSessionTimeout: time.Hour}, clock: clock, groups: map[string]*group{}}
+		c.log = discardLogger()
+		c.replay(kv{key: key, value: value}, clock.Now())
+		for _, g := range c.groups {
+			g.sortedMembers()
+			g.selectProtocol()
+			g.subscribedTopics()
+			c.groupRecord(g)
+		}
+	})
+}
