@@ -399,3 +399,20 @@ func TestRecordLayout(t *testing.T) {
 		t.Fatalf("decoded %v, %v", recs, err)
 	}
 }
+
+func TestTopicDeletedDropsOffsets(t *testing.T) {
+	clock := newFakeClock()
+	log := &memLog{n: 3}
+	c := newTestCoordinator(t, log, clock, 0)
+	commit(c, "a", -1, "", map[int32]int64{0: 1, 2: 3})
+	commit(c, "b", -1, "", map[int32]int64{1: 2})
+	c.TopicDeleted("t")
+	if got := fetch(c, "a"); len(got) != 0 {
+		t.Fatalf("offsets of a deleted topic: %v", got)
+	}
+	c.Close()
+	c2 := newTestCoordinator(t, log, clock, 0)
+	if got := fetch(c2, "b"); len(got) != 0 {
+		t.Fatalf("offsets of a deleted topic after replay: %v", got)
+	}
+}

@@ -510,3 +510,29 @@ func (c *Coordinator) expireOffsets() {
 		}
 	}
 }
+
+// TopicDeleted removes every group's committed offsets for a deleted topic
+// (tombstones included), as Kafka does when a topic goes away. The broker
+// calls it after deleting the topic.
+func (c *Coordinator) TopicDeleted(topic string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
+	for _, id := range sortedKeys(c.groups) {
+		g := c.groups[id]
+		ps := g.offsets[topic]
+		if len(ps) == 0 {
+			continue
+		}
+		var recs []kv
+		for p := range ps {
+			recs = append(recs, kv{key: offsetKey(id, topic, p)})
+		}
+		if wr := c.appendRecords(id, recs); wr != nil && wr.err != nil {
+			continue
+		}
+		delete(g.offsets, topic)
+	}
+}
