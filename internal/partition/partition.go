@@ -1,16 +1,20 @@
-// Package partition is one replica of a topic partition: it assigns offsets,
-// enforces idempotent-producer sequences, tracks the leader epoch and high
-// watermark, and wakes fetchers waiting for new data. It wraps a storage.Log.
+// Package partition is one replica of a topic partition on this broker: it
+// assigns offsets (as leader), appends fetched batches (as follower),
+// enforces idempotent-producer sequences, and keeps Kafka's replica state:
+// leader epoch, ISR, follower log end offsets and the high watermark.
 //
 // Concurrency: mu serializes appends (offset assignment, producer-state check
-// and the log write happen atomically) and guards producers. Reads do not take
-// mu; the log has its own locking. notifyMu guards the notify channel, which
-// is closed and replaced on every append.
+// and the log write happen atomically) and guards every field below it. Reads
+// of the log do not take mu; the log has its own locking. watchMu guards
+// watchers: an append does a non-blocking send on each. hwMu guards hwCh,
+// closed and replaced whenever the high watermark or the role changes.
 package partition
 
 import (
 	"errors"
+	"slices"
 	"sync"
+	"time"
 
 	"github.com/tributary/tributary/internal/record"
 	"github.com/tributary/tributary/internal/storage"
@@ -22,34 +26,68 @@ var (
 	ErrInvalidProducerEpoch = errors.New("producer epoch is older than the current one")
 	ErrMessageTooLarge      = errors.New("batch is larger than max.message.bytes")
 	ErrControlBatch         = errors.New("clients may not write control batches")
+	ErrNotLeader            = errors.New("this broker is not the partition leader")
+	ErrNotEnoughReplicas    = errors.New("fewer in-sync replicas than min.insync.replicas")
 )
 
-// Partition is a leader replica on this broker.
+// Partition is a replica on this broker.
 type Partition struct {
 	Topic string
 	Index int32
+	self  int32
 
 	log *storage.Log
 
 	mu        sync.Mutex
 	producers map[int64]*producer
-	epoch     int32 // leader epoch
+	role      Role
+	hw        int64
+	followers map[int32]*follower // leader only: other replicas
 
 	watchMu  sync.Mutex
 	watchers map[chan struct{}]struct{}
+
+	hwMu sync.Mutex
+	hwCh chan struct{}
 }
 
-// Open opens the partition's log in dir and rebuilds producer state from the
-// batch headers.
-func Open(topic string, index int32, log *storage.Log) (*Partition, error) {
-	p := &Partition{Topic: topic, Index: index, log: log, producers: map[int64]*producer{}, watchers: map[chan struct{}]struct{}{}}
-	err := log.ScanHeaders(log.StartOffset(), func(b record.Batch) bool {
+// Role is what the metadata says about this partition.
+type Role struct {
+	Leader         int32 // -1: offline
+	LeaderEpoch    int32
+	PartitionEpoch int32
+	Replicas       []int32
+	ISR            []int32
+}
+
+type follower struct {
+	leo            int64 // next offset it needs; -1 unknown
+	lastCaughtUp   time.Time
+	lastFetch      time.Time
+	leoAtLastFetch int64 // leader LEO when it last fetched
+}
+
+// Open opens the partition on log and rebuilds producer state from the batch
+// headers. self is this broker's id. It starts with no role (not leader).
+func Open(topic string, index int32, self int32, log *storage.Log) (*Partition, error) {
+	p := &Partition{Topic: topic, Index: index, self: self, log: log, producers: map[int64]*producer{},
+		watchers: map[chan struct{}]struct{}{}, hwCh: make(chan struct{}), role: Role{Leader: -1, LeaderEpoch: -1}}
+	p.hw = readHW(log)
+	return p, p.rebuildProducers()
+}
+
+// readHW is the high watermark a replica starts with: its recovery point is
+// a safe lower bound; the leader moves it on.
+func readHW(l *storage.Log) int64 { return min(l.RecoveryPoint(), l.EndOffset()) }
+
+func (p *Partition) rebuildProducers() error {
+	p.producers = map[int64]*producer{}
+	return p.log.ScanHeaders(p.log.StartOffset(), func(b record.Batch) bool {
 		if b.ProducerID() >= 0 && !b.IsControl() {
 			p.observe(b, b.BaseOffset())
 		}
 		return true
 	})
-	return p, err
 }
 
 // Log returns the underlying log.
@@ -59,35 +97,171 @@ func (p *Partition) Log() *storage.Log { return p.log }
 func (p *Partition) LeaderEpoch() int32 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.epoch
+	return p.role.LeaderEpoch
 }
 
-// HighWatermark is the offset below which records are committed and visible
-// to consumers. On a single replica every written batch is committed.
-func (p *Partition) HighWatermark() int64 { return p.log.EndOffset() }
+// Role returns the current role.
+func (p *Partition) Role() Role {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.role
+}
+
+// IsLeader reports whether this replica leads.
+func (p *Partition) IsLeader() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.role.Leader == p.self
+}
+
+// HighWatermark is the offset below which records are committed: every ISR
+// member has them. Consumers read below it only.
+func (p *Partition) HighWatermark() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.hw
+}
 
 // LastStableOffset is the high watermark until transactions exist.
 func (p *Partition) LastStableOffset() int64 { return p.HighWatermark() }
+
+// SetRole applies the metadata's view of this partition. It returns true
+// when this replica became leader or follower under a new epoch (the broker
+// then starts or stops fetching). Stale roles (older leader epoch) are
+// ignored.
+func (p *Partition) SetRole(r Role, now time.Time) (changed bool) {
+	p.mu.Lock()
+	defer func() {
+		p.mu.Unlock()
+		if changed {
+			p.hwChanged()
+		}
+	}()
+	old := p.role
+	if r.LeaderEpoch < old.LeaderEpoch || (r.LeaderEpoch == old.LeaderEpoch && r.PartitionEpoch < old.PartitionEpoch) {
+		return false
+	}
+	r.Replicas = slices.Clone(r.Replicas)
+	r.ISR = slices.Clone(r.ISR)
+	p.role = r
+	newEpoch := r.LeaderEpoch != old.LeaderEpoch || r.Leader != old.Leader
+	if r.Leader == p.self {
+		if newEpoch || p.followers == nil {
+			p.followers = map[int32]*follower{}
+		}
+		for _, id := range r.Replicas {
+			if id == p.self {
+				continue
+			}
+			if _, ok := p.followers[id]; !ok {
+				// ISR members count as caught up at the start of a term.
+				p.followers[id] = &follower{leo: -1, lastCaughtUp: now, leoAtLastFetch: -1}
+			}
+		}
+		for id := range p.followers {
+			if !slices.Contains(r.Replicas, id) {
+				delete(p.followers, id)
+			}
+		}
+		p.maybeAdvanceHW()
+	} else {
+		p.followers = nil
+	}
+	return newEpoch
+}
+
+// maybeAdvanceHW moves the leader's high watermark to the smallest log end
+// offset among ISR members. Under mu. It reports whether it moved.
+func (p *Partition) maybeAdvanceHW() bool {
+	if p.role.Leader != p.self {
+		return false
+	}
+	hw := p.log.EndOffset()
+	for _, id := range p.role.ISR {
+		if id == p.self {
+			continue
+		}
+		f := p.followers[id]
+		if f == nil || f.leo < 0 {
+			return false
+		}
+		hw = min(hw, f.leo)
+	}
+	if hw > p.hw {
+		p.hw = hw
+		return true
+	}
+	return false
+}
+
+func (p *Partition) hwChanged() {
+	p.hwMu.Lock()
+	close(p.hwCh)
+	p.hwCh = make(chan struct{})
+	p.hwMu.Unlock()
+}
+
+// hwWait returns a channel closed at the next high watermark or role change.
+func (p *Partition) hwWait() <-chan struct{} {
+	p.hwMu.Lock()
+	defer p.hwMu.Unlock()
+	return p.hwCh
+}
+
+// WaitCommitted waits until offsets below end are committed (high watermark
+// at or past end) while this replica leads under epoch. It fails with
+// ErrNotLeader if leadership moves, and returns false on timeout.
+func (p *Partition) WaitCommitted(end int64, epoch int32, done <-chan struct{}) (bool, error) {
+	for {
+		ch := p.hwWait()
+		p.mu.Lock()
+		hw, leading := p.hw, p.role.Leader == p.self && p.role.LeaderEpoch == epoch
+		p.mu.Unlock()
+		if !leading {
+			return false, ErrNotLeader
+		}
+		if hw >= end {
+			return true, nil
+		}
+		select {
+		case <-ch:
+		case <-done:
+			return false, nil
+		}
+	}
+}
+
+// ISRSize is the number of in-sync replicas.
+func (p *Partition) ISRSize() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.role.ISR)
+}
 
 // AppendOptions carry the topic settings an append obeys.
 type AppendOptions struct {
 	MaxMessageBytes int
 	// LogAppendTime, if >= 0, is stamped on the batch as its timestamp.
 	LogAppendTime int64
+	// MinISR, if > 0, refuses the append with ErrNotEnoughReplicas when the
+	// ISR is smaller (acks=all).
+	MinISR int
 }
 
 // AppendResult describes a stored batch.
 type AppendResult struct {
 	BaseOffset int64
-	// End is the log end offset after the append; Sync(End) makes it durable.
-	End int64
+	// End is the log end offset after the append; Sync(End) makes it
+	// durable and WaitCommitted(End, Epoch) waits for the ISR.
+	End   int64
+	Epoch int32
 	// Duplicate is set when an idempotent retry matched a stored batch; the
 	// batch was not written again and BaseOffset is the original one.
 	Duplicate bool
 }
 
-// Append assigns offsets to the validated batch b and writes it. b is
-// modified in place (base offset, leader epoch, maybe timestamp).
+// Append assigns offsets to the validated batch b and writes it, as leader.
+// b is modified in place (base offset, leader epoch, maybe timestamp).
 func (p *Partition) Append(b record.Batch, opts AppendOptions) (AppendResult, error) {
 	if b.IsControl() {
 		return AppendResult{}, ErrControlBatch
@@ -96,6 +270,15 @@ func (p *Partition) Append(b record.Batch, opts AppendOptions) (AppendResult, er
 		return AppendResult{}, ErrMessageTooLarge
 	}
 	p.mu.Lock()
+	if p.role.Leader != p.self {
+		p.mu.Unlock()
+		return AppendResult{}, ErrNotLeader
+	}
+	if opts.MinISR > 0 && len(p.role.ISR) < opts.MinISR {
+		p.mu.Unlock()
+		return AppendResult{}, ErrNotEnoughReplicas
+	}
+	epoch := p.role.LeaderEpoch
 	pid := b.ProducerID()
 	var prod *producer
 	if pid >= 0 {
@@ -107,13 +290,14 @@ func (p *Partition) Append(b record.Batch, opts AppendOptions) (AppendResult, er
 			return AppendResult{}, err
 		}
 		if dup >= 0 {
+			end := p.log.EndOffset()
 			p.mu.Unlock()
-			return AppendResult{BaseOffset: dup, End: p.log.EndOffset(), Duplicate: true}, nil
+			return AppendResult{BaseOffset: dup, End: end, Epoch: epoch, Duplicate: true}, nil
 		}
 	}
 	base := p.log.EndOffset()
 	b.SetBaseOffset(base)
-	b.SetPartitionLeaderEpoch(p.epoch)
+	b.SetPartitionLeaderEpoch(epoch)
 	if opts.LogAppendTime >= 0 {
 		b.SetLogAppendTime(opts.LogAppendTime)
 	}
@@ -125,9 +309,134 @@ func (p *Partition) Append(b record.Batch, opts AppendOptions) (AppendResult, er
 	if pid >= 0 {
 		prod.record(b, base)
 	}
+	moved := p.maybeAdvanceHW()
 	p.mu.Unlock()
+	if moved {
+		p.hwChanged()
+	}
 	p.wake()
-	return AppendResult{BaseOffset: base, End: end}, nil
+	return AppendResult{BaseOffset: base, End: end, Epoch: epoch}, nil
+}
+
+// AppendReplica appends batches fetched from the leader, keeping their
+// offsets, as follower. Batches below the log end are skipped; a gap or a
+// corrupt batch stops the append with an error.
+func (p *Partition) AppendReplica(data []byte) (int64, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for len(data) > 0 {
+		n, err := record.Peek(data)
+		if err != nil {
+			return p.log.EndOffset(), err
+		}
+		b := record.Batch(data[:n])
+		data = data[n:]
+		if !b.CheckCRC() {
+			return p.log.EndOffset(), record.ErrCorrupt
+		}
+		end := p.log.EndOffset()
+		if b.LastOffset() < end {
+			continue
+		}
+		if b.BaseOffset() != end {
+			return end, storage.ErrBadOffset
+		}
+		if _, err := p.log.Append(b); err != nil {
+			return end, err
+		}
+		if b.ProducerID() >= 0 && !b.IsControl() {
+			p.observe(b, b.BaseOffset())
+		}
+	}
+	return p.log.EndOffset(), nil
+}
+
+// SetFollowerHW moves a follower's high watermark to the leader's, bounded
+// by its own log end.
+func (p *Partition) SetFollowerHW(leaderHW int64) {
+	p.mu.Lock()
+	hw := min(leaderHW, p.log.EndOffset())
+	moved := hw > p.hw
+	if moved {
+		p.hw = hw
+	}
+	p.mu.Unlock()
+	if moved {
+		p.hwChanged()
+	}
+}
+
+// TruncateTo drops every record at or above offset (a follower's divergent
+// tail) and rebuilds producer state.
+func (p *Partition) TruncateTo(offset int64) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if offset >= p.log.EndOffset() {
+		return nil
+	}
+	if err := p.log.TruncateTo(offset); err != nil {
+		return err
+	}
+	p.hw = min(p.hw, offset)
+	return p.rebuildProducers()
+}
+
+// FollowerFetched records that replica id asked for fetchOffset, i.e. holds
+// (durably) everything below it. It returns whether the follower is now
+// eligible to join the ISR, and advances the high watermark.
+func (p *Partition) FollowerFetched(id int32, fetchOffset int64, now time.Time) (joinISR bool, err error) {
+	p.mu.Lock()
+	if p.role.Leader != p.self {
+		p.mu.Unlock()
+		return false, ErrNotLeader
+	}
+	f := p.followers[id]
+	if f == nil {
+		p.mu.Unlock()
+		return false, ErrNotLeader
+	}
+	leo := p.log.EndOffset()
+	if fetchOffset >= leo {
+		f.lastCaughtUp = now
+	} else if f.leoAtLastFetch >= 0 && fetchOffset >= f.leoAtLastFetch {
+		f.lastCaughtUp = f.lastFetch
+	}
+	f.leo, f.lastFetch, f.leoAtLastFetch = fetchOffset, now, leo
+	moved := p.maybeAdvanceHW()
+	join := !slices.Contains(p.role.ISR, id) && fetchOffset >= p.hw && p.epochStartReached(fetchOffset)
+	p.mu.Unlock()
+	if moved {
+		p.hwChanged()
+	}
+	return join, nil
+}
+
+// epochStartReached: a follower joins the ISR only once it has reached the
+// current leader epoch's start, so it cannot hold an older epoch's tail.
+func (p *Partition) epochStartReached(fetchOffset int64) bool {
+	for _, e := range p.log.LeaderEpochs() {
+		if e.Epoch == p.role.LeaderEpoch {
+			return fetchOffset >= e.StartOffset
+		}
+	}
+	return true
+}
+
+// LaggingISR returns the ISR followers that have not caught up within
+// maxLag (replica.lag.time.max.ms).
+func (p *Partition) LaggingISR(now time.Time, maxLag time.Duration) []int32 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.role.Leader != p.self {
+		return nil
+	}
+	var out []int32
+	for _, id := range p.role.ISR {
+		if f := p.followers[id]; id != p.self && f != nil && now.Sub(f.lastCaughtUp) > maxLag {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // Sync waits until every offset below end is fsynced.
@@ -161,23 +470,21 @@ func (p *Partition) wake() {
 // Close closes the log.
 func (p *Partition) Close() error {
 	p.wake()
+	p.mu.Lock()
+	p.role = Role{Leader: -1, LeaderEpoch: p.role.LeaderEpoch}
+	p.mu.Unlock()
+	p.hwChanged()
 	return p.log.Close()
 }
 
 // Delete closes and removes the log.
 func (p *Partition) Delete() error {
-	p.wake()
+	p.Close()
 	return p.log.Delete()
 }
 
-// EndOffsetForEpoch returns the largest epoch <= epoch this replica has led
-// or followed and the offset where it ended (the log end offset for the
-// current epoch), or -1, -1 if epoch is newer than any known one. With one
-// replica the only epoch is the current one.
+// EndOffsetForEpoch answers OffsetForLeaderEpoch from the leader epoch
+// cache: the largest epoch <= epoch and where it ended, or -1, -1.
 func (p *Partition) EndOffsetForEpoch(epoch int32) (int32, int64) {
-	cur := p.LeaderEpoch()
-	if epoch > cur || epoch < 0 {
-		return -1, -1
-	}
-	return cur, p.log.EndOffset()
+	return p.log.EndOffsetForEpoch(epoch)
 }

@@ -1,0 +1,116 @@
+package metadata
+
+import (
+	"errors"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// The controller listener carries two protocols, told apart by the first
+// byte of each connection: Raft's transport, and the controller RPC that
+// brokers use to forward commands and heartbeat.
+const (
+	muxRaft byte = 'R'
+	muxRPC  byte = 'C'
+)
+
+// mux accepts on the controller listener and routes connections.
+type mux struct {
+	ln     net.Listener
+	raftCh chan net.Conn
+	rpcCh  chan net.Conn
+	done   chan struct{}
+	once   sync.Once
+}
+
+func newMux(ln net.Listener) *mux {
+	m := &mux{ln: ln, raftCh: make(chan net.Conn, 16), rpcCh: make(chan net.Conn, 16), done: make(chan struct{})}
+	go m.loop()
+	return m
+}
+
+func (m *mux) loop() {
+	for {
+		c, err := m.ln.Accept()
+		if err != nil {
+			m.close()
+			return
+		}
+		go func() {
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			var b [1]byte
+			if _, err := c.Read(b[:]); err != nil {
+				c.Close()
+				return
+			}
+			c.SetReadDeadline(time.Time{})
+			var ch chan net.Conn
+			switch b[0] {
+			case muxRaft:
+				ch = m.raftCh
+			case muxRPC:
+				ch = m.rpcCh
+			default:
+				c.Close()
+				return
+			}
+			select {
+			case ch <- c:
+			case <-m.done:
+				c.Close()
+			}
+		}()
+	}
+}
+
+func (m *mux) close() {
+	m.once.Do(func() {
+		close(m.done)
+		m.ln.Close()
+	})
+}
+
+var errMuxClosed = errors.New("controller listener closed")
+
+func (m *mux) accept(ch chan net.Conn) (net.Conn, error) {
+	select {
+	case c := <-ch:
+		return c, nil
+	case <-m.done:
+		return nil, errMuxClosed
+	}
+}
+
+func dialMux(addr string, kind byte, timeout time.Duration) (net.Conn, error) {
+	c, err := net.DialTimeout("tcp", addr, timeout)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.Write([]byte{kind}); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// raftLayer is a raft.StreamLayer over the mux.
+type raftLayer struct {
+	m         *mux
+	advertise net.Addr
+}
+
+func (l *raftLayer) Accept() (net.Conn, error) { return l.m.accept(l.m.raftCh) }
+func (l *raftLayer) Close() error              { l.m.close(); return nil }
+func (l *raftLayer) Addr() net.Addr            { return l.advertise }
+func (l *raftLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	return dialMux(string(addr), muxRaft, timeout)
+}
+
+type rpcListener struct{ m *mux }
+
+func (l rpcListener) Accept() (net.Conn, error) { return l.m.accept(l.m.rpcCh) }
+func (l rpcListener) Close() error              { l.m.close(); return nil }
+func (l rpcListener) Addr() net.Addr            { return l.m.ln.Addr() }

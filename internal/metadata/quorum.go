@@ -1,0 +1,585 @@
+// Package metadata is the cluster metadata quorum: a replicated state
+// machine (State) on hashicorp/raft. Voters are the nodes listed in
+// --controllers; other brokers join as Raft non-voters, so every broker
+// applies the same log and answers Metadata from its own copy. The Raft
+// leader is the active controller: it tracks broker heartbeats, fences
+// brokers that miss them, and applies commands that other nodes forward over
+// the controller RPC.
+package metadata
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/rpc"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+)
+
+// QuorumConfig configures a node's quorum membership.
+type QuorumConfig struct {
+	NodeID int32
+	// Dir holds the Raft log, stable store and snapshots.
+	Dir string
+	// Listen is the controller listener (Raft and controller RPC).
+	Listen string
+	// Advertise is the controller address other nodes dial; default Listen's.
+	Advertise string
+	// Voters maps voter ids to controller addresses; empty means this node
+	// is the only voter.
+	Voters map[int32]string
+	// SessionTimeout fences a broker whose heartbeats stop
+	// (broker.session.timeout.ms); HeartbeatInterval is how often brokers
+	// send them (broker.heartbeat.interval.ms).
+	SessionTimeout    time.Duration
+	HeartbeatInterval time.Duration
+	Logger            *slog.Logger
+}
+
+// Quorum is this node's member of the metadata quorum.
+type Quorum struct {
+	cfg   QuorumConfig
+	log   *slog.Logger
+	r     *raft.Raft
+	fsm   *fsm
+	mux   *mux
+	store *raftboltdb.BoltStore
+	trans *raft.NetworkTransport
+	addr  string
+	voter bool
+
+	// ctlMu guards lastSeen, the controller's view of broker liveness; it
+	// is only meaningful while this node leads.
+	ctlMu    sync.Mutex
+	lastSeen map[int32]time.Time
+
+	// clientsMu guards clients, cached RPC connections by address.
+	clientsMu sync.Mutex
+	clients   map[string]*rpc.Client
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// StartQuorum opens the Raft state in cfg.Dir and joins the quorum.
+func StartQuorum(cfg QuorumConfig) (*Quorum, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.SessionTimeout <= 0 {
+		cfg.SessionTimeout = 9 * time.Second
+	}
+	if cfg.HeartbeatInterval <= 0 {
+		cfg.HeartbeatInterval = 2 * time.Second
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("controller listener: %w", err)
+	}
+	q := &Quorum{cfg: cfg, log: cfg.Logger.With("component", "quorum"), fsm: newFSM(), lastSeen: map[int32]time.Time{}, clients: map[string]*rpc.Client{}, stop: make(chan struct{})}
+	q.addr = cfg.Advertise
+	if q.addr == "" {
+		q.addr = ln.Addr().String()
+	}
+	voters := cfg.Voters
+	if len(voters) == 0 {
+		voters = map[int32]string{cfg.NodeID: q.addr}
+	}
+	_, q.voter = voters[cfg.NodeID]
+	adv, err := net.ResolveTCPAddr("tcp", q.addr)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	q.mux = newMux(ln)
+	hl := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Error, Output: os.Stderr})
+	q.trans = raft.NewNetworkTransportWithLogger(&raftLayer{m: q.mux, advertise: adv}, 3, 10*time.Second, hl)
+	q.store, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.Dir, "raft.db")})
+	if err != nil {
+		q.trans.Close()
+		return nil, err
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, 2, hl)
+	if err != nil {
+		q.closeStores()
+		return nil, err
+	}
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(strconv.Itoa(int(cfg.NodeID)))
+	rc.Logger = hl
+	if len(voters) == 1 && q.voter {
+		rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout = 100*time.Millisecond, 100*time.Millisecond, 100*time.Millisecond
+	} else {
+		rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout = 500*time.Millisecond, 500*time.Millisecond, 250*time.Millisecond
+	}
+	rc.CommitTimeout = 5 * time.Millisecond
+	rc.SnapshotThreshold = 2048
+	rc.TrailingLogs = 4096
+	has, err := raft.HasExistingState(q.store, q.store, snaps)
+	if err != nil {
+		q.closeStores()
+		return nil, err
+	}
+	q.r, err = raft.NewRaft(rc, q.fsm, q.store, q.store, snaps, q.trans)
+	if err != nil {
+		q.closeStores()
+		return nil, err
+	}
+	if !has && q.voter {
+		var servers []raft.Server
+		ids := make([]int32, 0, len(voters))
+		for id := range voters {
+			ids = append(ids, id)
+		}
+		sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+		for _, id := range ids {
+			servers = append(servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(strconv.Itoa(int(id))), Address: raft.ServerAddress(voters[id])})
+		}
+		if err := q.r.BootstrapCluster(raft.Configuration{Servers: servers}).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+			q.Close()
+			return nil, err
+		}
+	}
+	srv := rpc.NewServer()
+	if err := srv.RegisterName("Controller", &ControllerRPC{q: q}); err != nil {
+		q.Close()
+		return nil, err
+	}
+	q.wg.Add(2)
+	go func() { defer q.wg.Done(); srv.Accept(rpcListener{q.mux}) }()
+	go func() { defer q.wg.Done(); q.controllerLoop() }()
+	return q, nil
+}
+
+func (q *Quorum) closeStores() {
+	if q.trans != nil {
+		q.trans.Close()
+	}
+	if q.store != nil {
+		q.store.Close()
+	}
+}
+
+// Addr is the controller listener's advertised address.
+func (q *Quorum) Addr() string { return q.addr }
+
+// State returns the current, immutable state.
+func (q *Quorum) State() *State { return q.fsm.state() }
+
+// Changed returns a channel closed at the next state change.
+func (q *Quorum) Changed() <-chan struct{} { return q.fsm.changedCh() }
+
+// LeaderID is the active controller's node id, or -1.
+func (q *Quorum) LeaderID() int32 {
+	_, id := q.r.LeaderWithID()
+	if id == "" {
+		return -1
+	}
+	n, err := strconv.Atoi(string(id))
+	if err != nil {
+		return -1
+	}
+	return int32(n)
+}
+
+// IsLeader reports whether this node is the active controller.
+func (q *Quorum) IsLeader() bool { return q.r.State() == raft.Leader }
+
+// QuorumInfo describes the Raft configuration for operators.
+type QuorumInfo struct {
+	Leader    int32
+	Voters    []int32
+	Observers []int32
+	Index     uint64
+}
+
+// Info returns the quorum membership as this node sees it.
+func (q *Quorum) Info() QuorumInfo {
+	info := QuorumInfo{Leader: q.LeaderID(), Index: q.r.AppliedIndex()}
+	if f := q.r.GetConfiguration(); f.Error() == nil {
+		for _, s := range f.Configuration().Servers {
+			id, _ := strconv.Atoi(string(s.ID))
+			if s.Suffrage == raft.Voter {
+				info.Voters = append(info.Voters, int32(id))
+			} else {
+				info.Observers = append(info.Observers, int32(id))
+			}
+		}
+	}
+	return info
+}
+
+// Propose applies cmd through the active controller, forwarding if this
+// node does not lead, and retrying across leader changes until ctx ends.
+func (q *Quorum) Propose(ctx context.Context, cmd *Command) (Result, error) {
+	data, err := json.Marshal(cmd)
+	if err != nil {
+		return Result{}, err
+	}
+	for {
+		res, retry, err := q.proposeOnce(data)
+		if !retry {
+			return res, err
+		}
+		select {
+		case <-ctx.Done():
+			return Result{}, fmt.Errorf("%w: %v", ErrNoController, ctx.Err())
+		case <-q.stop:
+			return Result{}, ErrNoController
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func (q *Quorum) proposeOnce(data []byte) (Result, bool, error) {
+	if q.IsLeader() {
+		res, err := q.applyLocal(data)
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrLeadershipTransferInProgress) {
+			return Result{}, true, nil
+		}
+		return res, false, err
+	}
+	addr, _ := q.r.LeaderWithID()
+	if addr == "" {
+		return Result{}, true, nil
+	}
+	var reply ApplyReply
+	if err := q.call(string(addr), "Controller.Apply", ApplyArgs{Cmd: data}, &reply); err != nil || reply.NotLeader {
+		return Result{}, true, nil
+	}
+	return reply.Result, false, nil
+}
+
+func (q *Quorum) applyLocal(data []byte) (Result, error) {
+	f := q.r.Apply(data, 10*time.Second)
+	if err := f.Error(); err != nil {
+		return Result{}, err
+	}
+	res, _ := f.Response().(Result)
+	return res, nil
+}
+
+// call makes an RPC to the controller at addr, reconnecting once.
+func (q *Quorum) call(addr, method string, args, reply any) error {
+	for attempt := 0; attempt < 2; attempt++ {
+		q.clientsMu.Lock()
+		c := q.clients[addr]
+		q.clientsMu.Unlock()
+		if c == nil {
+			conn, err := dialMux(addr, muxRPC, 2*time.Second)
+			if err != nil {
+				return err
+			}
+			c = rpc.NewClient(conn)
+			q.clientsMu.Lock()
+			q.clients[addr] = c
+			q.clientsMu.Unlock()
+		}
+		call := c.Go(method, args, reply, make(chan *rpc.Call, 1))
+		select {
+		case <-call.Done:
+		case <-time.After(15 * time.Second):
+			call.Error = errors.New("controller rpc timed out")
+		}
+		if call.Error == nil {
+			return nil
+		}
+		q.clientsMu.Lock()
+		if q.clients[addr] == c {
+			delete(q.clients, addr)
+		}
+		q.clientsMu.Unlock()
+		c.Close()
+		if _, isServerErr := call.Error.(rpc.ServerError); isServerErr {
+			return call.Error
+		}
+	}
+	return errors.New("controller unreachable")
+}
+
+// Heartbeat tells the active controller that broker b is alive, registering
+// it if needed. It returns whether the controller considers b fenced.
+func (q *Quorum) Heartbeat(b Broker) error {
+	if q.IsLeader() {
+		return q.onHeartbeat(b)
+	}
+	addr, _ := q.r.LeaderWithID()
+	if addr == "" {
+		return ErrNoController
+	}
+	var reply HeartbeatReply
+	if err := q.call(string(addr), "Controller.Heartbeat", HeartbeatArgs{Broker: b}, &reply); err != nil {
+		return err
+	}
+	if reply.NotLeader {
+		return ErrNotController
+	}
+	return nil
+}
+
+// onHeartbeat runs on the active controller.
+func (q *Quorum) onHeartbeat(b Broker) error {
+	q.ctlMu.Lock()
+	q.lastSeen[b.ID] = time.Now()
+	q.ctlMu.Unlock()
+	if err := q.ensureMember(b); err != nil {
+		return err
+	}
+	st := q.State()
+	cur, ok := st.Brokers[b.ID]
+	if ok && !cur.Fenced && cur.Host == b.Host && cur.Port == b.Port && cur.RaftAddr == b.RaftAddr && cur.Rack == b.Rack {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := q.Propose(ctx, &Command{RegisterBroker: &b})
+	if err != nil {
+		return err
+	}
+	if err := res.Error(); err != nil {
+		return err
+	}
+	q.log.Info("broker registered", "broker", b.ID, "host", b.Host, "port", b.Port, "epoch", res.Value)
+	return nil
+}
+
+// ensureMember adds a broker that is not a voter as a Raft non-voter so it
+// receives the metadata log.
+func (q *Quorum) ensureMember(b Broker) error {
+	f := q.r.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return err
+	}
+	id := raft.ServerID(strconv.Itoa(int(b.ID)))
+	for _, s := range f.Configuration().Servers {
+		if s.ID == id {
+			if s.Address == raft.ServerAddress(b.RaftAddr) || s.Suffrage == raft.Voter {
+				return nil
+			}
+		}
+	}
+	return q.r.AddNonvoter(id, raft.ServerAddress(b.RaftAddr), 0, 10*time.Second).Error()
+}
+
+// controllerLoop fences brokers whose heartbeats stopped, while this node
+// leads, and initialises the cluster id on first leadership.
+func (q *Quorum) controllerLoop() {
+	tick := time.NewTicker(q.cfg.HeartbeatInterval / 2)
+	defer tick.Stop()
+	leading := false
+	for {
+		select {
+		case <-q.stop:
+			return
+		case <-tick.C:
+		}
+		if !q.IsLeader() {
+			leading = false
+			continue
+		}
+		if !leading {
+			leading = true
+			now := time.Now()
+			q.ctlMu.Lock()
+			for id := range q.State().Brokers {
+				q.lastSeen[id] = now // grace period after a controller change
+			}
+			q.ctlMu.Unlock()
+			if q.State().ClusterID == "" {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				q.Propose(ctx, &Command{InitCluster: &InitCluster{ClusterID: NewClusterID()}})
+				cancel()
+			}
+			q.log.Info("became active controller", "node", q.cfg.NodeID)
+		}
+		now := time.Now()
+		for _, b := range q.State().LiveBrokers() {
+			q.ctlMu.Lock()
+			seen, ok := q.lastSeen[b.ID]
+			if !ok {
+				q.lastSeen[b.ID] = now
+				seen = now
+			}
+			q.ctlMu.Unlock()
+			if now.Sub(seen) > q.cfg.SessionTimeout {
+				q.log.Warn("fencing broker: heartbeats stopped", "broker", b.ID, "last_seen", now.Sub(seen).Round(time.Millisecond))
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				q.Propose(ctx, &Command{FenceBroker: &FenceBroker{ID: b.ID}})
+				cancel()
+			}
+		}
+	}
+}
+
+// Fence takes broker id out of service now (controlled shutdown).
+func (q *Quorum) Fence(ctx context.Context, id int32) error {
+	res, err := q.Propose(ctx, &Command{FenceBroker: &FenceBroker{ID: id}})
+	if err != nil {
+		return err
+	}
+	return res.Error()
+}
+
+// TransferLeadership hands the controller role to another voter, if this
+// node leads and has peers.
+func (q *Quorum) TransferLeadership() {
+	if q.IsLeader() && len(q.cfg.Voters) > 1 {
+		q.r.LeadershipTransfer().Error()
+	}
+}
+
+// Close leaves the quorum and closes the stores.
+func (q *Quorum) Close() error {
+	select {
+	case <-q.stop:
+		return nil
+	default:
+	}
+	close(q.stop)
+	err := q.r.Shutdown().Error()
+	q.mux.close()
+	q.trans.Close()
+	q.clientsMu.Lock()
+	for _, c := range q.clients {
+		c.Close()
+	}
+	q.clientsMu.Unlock()
+	q.wg.Wait()
+	if cerr := q.store.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// ControllerRPC is the controller's RPC service (net/rpc over the
+// controller listener).
+type ControllerRPC struct{ q *Quorum }
+
+type ApplyArgs struct{ Cmd []byte }
+
+type ApplyReply struct {
+	Result    Result
+	NotLeader bool
+}
+
+// Apply applies a forwarded command on the leader.
+func (s *ControllerRPC) Apply(args ApplyArgs, reply *ApplyReply) error {
+	if !s.q.IsLeader() {
+		reply.NotLeader = true
+		return nil
+	}
+	res, err := s.q.applyLocal(args.Cmd)
+	if err != nil {
+		reply.NotLeader = true
+		return nil
+	}
+	reply.Result = res
+	return nil
+}
+
+type HeartbeatArgs struct{ Broker Broker }
+
+type HeartbeatReply struct{ NotLeader bool }
+
+// Heartbeat records a broker's heartbeat on the leader.
+func (s *ControllerRPC) Heartbeat(args HeartbeatArgs, reply *HeartbeatReply) error {
+	if !s.q.IsLeader() {
+		reply.NotLeader = true
+		return nil
+	}
+	return s.q.onHeartbeat(args.Broker)
+}
+
+// fsm applies commands to State. mu guards st and changed; st is replaced,
+// never mutated, so readers may keep the pointer.
+type fsm struct {
+	mu      sync.RWMutex
+	st      *State
+	changed chan struct{}
+}
+
+func newFSM() *fsm { return &fsm{st: emptyState(), changed: make(chan struct{})} }
+
+func (f *fsm) state() *State {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.st
+}
+
+func (f *fsm) changedCh() <-chan struct{} {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.changed
+}
+
+func (f *fsm) set(st *State) {
+	f.mu.Lock()
+	f.st = st
+	close(f.changed)
+	f.changed = make(chan struct{})
+	f.mu.Unlock()
+}
+
+func (f *fsm) Apply(l *raft.Log) any {
+	if l.Type != raft.LogCommand {
+		return Result{}
+	}
+	var cmd Command
+	if err := json.Unmarshal(l.Data, &cmd); err != nil {
+		return Result{Err: err.Error(), Code: ErrInvalidCommand.Error()}
+	}
+	cur := f.state()
+	next, res := cur.apply(&cmd)
+	if next == nil {
+		next = cur
+	}
+	next = next.shallow()
+	next.Index = l.Index
+	f.set(next)
+	return res
+}
+
+func (f *fsm) Snapshot() (raft.FSMSnapshot, error) { return snapshot{f.state()}, nil }
+
+func (f *fsm) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	st := emptyState()
+	if err := json.NewDecoder(rc).Decode(st); err != nil {
+		return err
+	}
+	if st.Brokers == nil {
+		st.Brokers = map[int32]*Broker{}
+	}
+	if st.Topics == nil {
+		st.Topics = map[string]*Topic{}
+	}
+	f.set(st)
+	return nil
+}
+
+type snapshot struct{ st *State }
+
+func (s snapshot) Persist(sink raft.SnapshotSink) error {
+	if err := json.NewEncoder(sink).Encode(s.st); err != nil {
+		sink.Cancel()
+		return err
+	}
+	return sink.Close()
+}
+
+func (s snapshot) Release() {}

@@ -1,0 +1,473 @@
+package metadata
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+)
+
+// Errors from applying commands; the broker maps them to wire codes.
+var (
+	ErrTopicExists       = errors.New("topic already exists")
+	ErrUnknownTopic      = errors.New("unknown topic")
+	ErrUnknownBroker     = errors.New("unknown broker")
+	ErrStaleEpoch        = errors.New("stale leader or partition epoch")
+	ErrIneligible        = errors.New("replica is not eligible for the ISR")
+	ErrInvalidCommand    = errors.New("invalid metadata command")
+	ErrNotController     = errors.New("this node is not the active controller")
+	ErrNoController      = errors.New("no active controller")
+	ErrInvalidPartitions = errors.New("invalid partition count")
+)
+
+// Broker is a registered broker.
+type Broker struct {
+	ID       int32  `json:"id"`
+	Host     string `json:"host"`
+	Port     int32  `json:"port"`
+	Rack     string `json:"rack,omitempty"`
+	RaftAddr string `json:"raft_addr"`
+	Fenced   bool   `json:"fenced"`
+	// Epoch increases with every registration (a restart).
+	Epoch int64 `json:"epoch"`
+}
+
+// Partition is one partition's replica assignment and leadership.
+type Partition struct {
+	Replicas []int32 `json:"replicas"`
+	ISR      []int32 `json:"isr"`
+	Leader   int32   `json:"leader"` // -1: offline
+	// LeaderEpoch increases with every leader change.
+	LeaderEpoch int32 `json:"leader_epoch"`
+	// PartitionEpoch increases with every change of this record.
+	PartitionEpoch int32 `json:"partition_epoch"`
+}
+
+func (p Partition) clone() Partition {
+	p.Replicas = slices.Clone(p.Replicas)
+	p.ISR = slices.Clone(p.ISR)
+	return p
+}
+
+// Topic is the metadata of one topic.
+type Topic struct {
+	Name              string            `json:"name"`
+	ID                [16]byte          `json:"id"`
+	ReplicationFactor int16             `json:"replication_factor"`
+	Configs           map[string]string `json:"configs,omitempty"` // explicitly set keys only
+	Parts             []Partition       `json:"partitions"`
+}
+
+// NumPartitions is the topic's partition count.
+func (t *Topic) NumPartitions() int32 { return int32(len(t.Parts)) }
+
+// Clone returns a deep copy.
+func (t *Topic) Clone() *Topic {
+	c := *t
+	c.Configs = maps.Clone(t.Configs)
+	c.Parts = make([]Partition, len(t.Parts))
+	for i, p := range t.Parts {
+		c.Parts[i] = p.clone()
+	}
+	return &c
+}
+
+// State is the replicated cluster metadata. A *State handed out by the
+// quorum is immutable: applying a command builds a new State that shares
+// unchanged topics and brokers with the old one.
+type State struct {
+	ClusterID      string            `json:"cluster_id"`
+	Brokers        map[int32]*Broker `json:"brokers"`
+	Topics         map[string]*Topic `json:"topics"`
+	NextProducerID int64             `json:"next_producer_id"`
+	// Index is the Raft log index of the last applied command.
+	Index uint64 `json:"index"`
+}
+
+func emptyState() *State {
+	return &State{Brokers: map[int32]*Broker{}, Topics: map[string]*Topic{}, NextProducerID: 1000}
+}
+
+func (s *State) shallow() *State {
+	c := *s
+	c.Brokers = maps.Clone(s.Brokers)
+	c.Topics = maps.Clone(s.Topics)
+	return &c
+}
+
+// Topic returns the named topic.
+func (s *State) Topic(name string) (*Topic, bool) {
+	t, ok := s.Topics[name]
+	return t, ok
+}
+
+// TopicByID returns the topic with id.
+func (s *State) TopicByID(id [16]byte) (*Topic, bool) {
+	for _, t := range s.Topics {
+		if t.ID == id {
+			return t, true
+		}
+	}
+	return nil, false
+}
+
+// TopicNames returns every topic name, sorted.
+func (s *State) TopicNames() []string {
+	names := make([]string, 0, len(s.Topics))
+	for n := range s.Topics {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// LiveBrokers returns the unfenced brokers, sorted by id.
+func (s *State) LiveBrokers() []*Broker {
+	var out []*Broker
+	for _, b := range s.Brokers {
+		if !b.Fenced {
+			out = append(out, b)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// AllBrokers returns every registered broker, sorted by id.
+func (s *State) AllBrokers() []*Broker {
+	out := make([]*Broker, 0, len(s.Brokers))
+	for _, b := range s.Brokers {
+		out = append(out, b)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+func (s *State) live(id int32) bool {
+	b, ok := s.Brokers[id]
+	return ok && !b.Fenced
+}
+
+// Command is one change to the state. Exactly one field is set.
+type Command struct {
+	InitCluster      *InitCluster      `json:"init_cluster,omitempty"`
+	RegisterBroker   *Broker           `json:"register_broker,omitempty"`
+	FenceBroker      *FenceBroker      `json:"fence_broker,omitempty"`
+	CreateTopic      *Topic            `json:"create_topic,omitempty"`
+	DeleteTopic      *DeleteTopic      `json:"delete_topic,omitempty"`
+	CreatePartitions *CreatePartitions `json:"create_partitions,omitempty"`
+	SetTopicConfigs  *SetTopicConfigs  `json:"set_topic_configs,omitempty"`
+	AlterPartition   *AlterPartition   `json:"alter_partition,omitempty"`
+	AllocateIDs      *AllocateIDs      `json:"allocate_ids,omitempty"`
+	ElectLeader      *ElectLeader      `json:"elect_leader,omitempty"`
+}
+
+type InitCluster struct {
+	ClusterID string `json:"cluster_id"`
+}
+
+// FenceBroker takes a broker out of service: it leaves every ISR it is not
+// the last member of, and its leaderships move to live ISR members.
+type FenceBroker struct {
+	ID int32 `json:"id"`
+}
+
+type DeleteTopic struct {
+	Name string `json:"name"`
+}
+
+type CreatePartitions struct {
+	Name  string      `json:"name"`
+	Parts []Partition `json:"partitions"` // the new partitions only
+}
+
+type SetTopicConfigs struct {
+	Name    string            `json:"name"`
+	Configs map[string]string `json:"configs"`
+}
+
+// AlterPartition is a partition leader's ISR change. It applies only if the
+// leader and both epochs match the current record.
+type AlterPartition struct {
+	Topic          string  `json:"topic"`
+	Partition      int32   `json:"partition"`
+	Leader         int32   `json:"leader"`
+	LeaderEpoch    int32   `json:"leader_epoch"`
+	PartitionEpoch int32   `json:"partition_epoch"`
+	ISR            []int32 `json:"isr"`
+}
+
+type AllocateIDs struct {
+	Count int64 `json:"count"`
+}
+
+// ElectLeader elects a leader: preferred (the first replica, if it is live
+// and in the ISR) or unclean (any live replica when no ISR member is live).
+type ElectLeader struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Unclean   bool   `json:"unclean"`
+}
+
+// Result is what applying a command returned.
+type Result struct {
+	Err   string `json:"err,omitempty"`
+	Code  string `json:"code,omitempty"` // sentinel name, see errFromResult
+	Value int64  `json:"value,omitempty"`
+}
+
+var sentinels = map[string]error{}
+
+func init() {
+	for _, e := range []error{ErrTopicExists, ErrUnknownTopic, ErrUnknownBroker, ErrStaleEpoch, ErrIneligible, ErrInvalidCommand, ErrNotController, ErrNoController, ErrInvalidPartitions} {
+		sentinels[e.Error()] = e
+	}
+}
+
+// Error turns a failed result back into an error wrapping its sentinel.
+func (r Result) Error() error {
+	if r.Err == "" {
+		return nil
+	}
+	if s, ok := sentinels[r.Code]; ok {
+		if r.Err == r.Code {
+			return s
+		}
+		return fmt.Errorf("%w: %s", s, r.Err)
+	}
+	return errors.New(r.Err)
+}
+
+func fail(sentinel error, format string, args ...any) (*State, Result) {
+	msg := sentinel.Error()
+	if format != "" {
+		msg = fmt.Sprintf(format, args...)
+	}
+	return nil, Result{Err: msg, Code: sentinel.Error()}
+}
+
+// apply returns the state after cmd, or nil and a failed result (the state
+// is then unchanged). It is deterministic: every replica computes the same.
+func (s *State) apply(cmd *Command) (*State, Result) {
+	switch {
+	case cmd.InitCluster != nil:
+		if s.ClusterID != "" {
+			return s, Result{}
+		}
+		n := s.shallow()
+		n.ClusterID = cmd.InitCluster.ClusterID
+		return n, Result{}
+
+	case cmd.RegisterBroker != nil:
+		rb := *cmd.RegisterBroker
+		n := s.shallow()
+		if old, ok := s.Brokers[rb.ID]; ok {
+			rb.Epoch = old.Epoch + 1
+		} else {
+			rb.Epoch = 1
+		}
+		rb.Fenced = false
+		n.Brokers[rb.ID] = &rb
+		n.electOffline(rb.ID)
+		return n, Result{Value: rb.Epoch}
+
+	case cmd.FenceBroker != nil:
+		id := cmd.FenceBroker.ID
+		old, ok := s.Brokers[id]
+		if !ok {
+			return fail(ErrUnknownBroker, "broker %d is not registered", id)
+		}
+		n := s.shallow()
+		b := *old
+		b.Fenced = true
+		n.Brokers[id] = &b
+		n.evacuate(id)
+		return n, Result{}
+
+	case cmd.CreateTopic != nil:
+		t := cmd.CreateTopic
+		if _, ok := s.Topics[t.Name]; ok {
+			return fail(ErrTopicExists, "topic %q already exists", t.Name)
+		}
+		if len(t.Parts) == 0 {
+			return fail(ErrInvalidPartitions, "topic %q has no partitions", t.Name)
+		}
+		n := s.shallow()
+		n.Topics[t.Name] = t.Clone()
+		return n, Result{}
+
+	case cmd.DeleteTopic != nil:
+		if _, ok := s.Topics[cmd.DeleteTopic.Name]; !ok {
+			return fail(ErrUnknownTopic, "topic %q does not exist", cmd.DeleteTopic.Name)
+		}
+		n := s.shallow()
+		delete(n.Topics, cmd.DeleteTopic.Name)
+		return n, Result{}
+
+	case cmd.CreatePartitions != nil:
+		c := cmd.CreatePartitions
+		t, ok := s.Topics[c.Name]
+		if !ok {
+			return fail(ErrUnknownTopic, "topic %q does not exist", c.Name)
+		}
+		nt := t.Clone()
+		for _, p := range c.Parts {
+			nt.Parts = append(nt.Parts, p.clone())
+		}
+		n := s.shallow()
+		n.Topics[c.Name] = nt
+		return n, Result{Value: int64(len(nt.Parts))}
+
+	case cmd.SetTopicConfigs != nil:
+		c := cmd.SetTopicConfigs
+		t, ok := s.Topics[c.Name]
+		if !ok {
+			return fail(ErrUnknownTopic, "topic %q does not exist", c.Name)
+		}
+		nt := t.Clone()
+		nt.Configs = maps.Clone(c.Configs)
+		n := s.shallow()
+		n.Topics[c.Name] = nt
+		return n, Result{}
+
+	case cmd.AlterPartition != nil:
+		a := cmd.AlterPartition
+		t, ok := s.Topics[a.Topic]
+		if !ok || a.Partition < 0 || int(a.Partition) >= len(t.Parts) {
+			return fail(ErrUnknownTopic, "unknown partition %s-%d", a.Topic, a.Partition)
+		}
+		p := t.Parts[a.Partition]
+		if p.Leader != a.Leader || p.LeaderEpoch != a.LeaderEpoch || p.PartitionEpoch != a.PartitionEpoch {
+			return fail(ErrStaleEpoch, "partition %s-%d is at leader %d epoch %d/%d, request was for %d epoch %d/%d",
+				a.Topic, a.Partition, p.Leader, p.LeaderEpoch, p.PartitionEpoch, a.Leader, a.LeaderEpoch, a.PartitionEpoch)
+		}
+		if !slices.Contains(a.ISR, a.Leader) {
+			return fail(ErrInvalidCommand, "the ISR must contain the leader")
+		}
+		for _, r := range a.ISR {
+			if !slices.Contains(p.Replicas, r) {
+				return fail(ErrIneligible, "broker %d is not a replica of %s-%d", r, a.Topic, a.Partition)
+			}
+			if !slices.Contains(p.ISR, r) && !s.live(r) {
+				return fail(ErrIneligible, "broker %d is fenced", r)
+			}
+		}
+		nt := t.Clone()
+		np := &nt.Parts[a.Partition]
+		np.ISR = slices.Clone(a.ISR)
+		np.PartitionEpoch++
+		n := s.shallow()
+		n.Topics[a.Topic] = nt
+		return n, Result{Value: int64(np.PartitionEpoch)}
+
+	case cmd.AllocateIDs != nil:
+		if cmd.AllocateIDs.Count <= 0 {
+			return fail(ErrInvalidCommand, "")
+		}
+		n := s.shallow()
+		first := n.NextProducerID
+		n.NextProducerID += cmd.AllocateIDs.Count
+		return n, Result{Value: first}
+
+	case cmd.ElectLeader != nil:
+		e := cmd.ElectLeader
+		t, ok := s.Topics[e.Topic]
+		if !ok || e.Partition < 0 || int(e.Partition) >= len(t.Parts) {
+			return fail(ErrUnknownTopic, "unknown partition %s-%d", e.Topic, e.Partition)
+		}
+		nt := t.Clone()
+		p := &nt.Parts[e.Partition]
+		leader := p.Leader
+		if e.Unclean {
+			if s.electFrom(p.ISR, p.Replicas) < 0 {
+				for _, r := range p.Replicas {
+					if s.live(r) {
+						p.ISR = []int32{r}
+						leader = r
+						break
+					}
+				}
+			}
+		} else if pref := p.Replicas[0]; s.live(pref) && slices.Contains(p.ISR, pref) {
+			leader = pref
+		}
+		if leader == p.Leader {
+			return s, Result{}
+		}
+		p.Leader = leader
+		p.LeaderEpoch++
+		p.PartitionEpoch++
+		n := s.shallow()
+		n.Topics[e.Topic] = nt
+		return n, Result{}
+	}
+	return fail(ErrInvalidCommand, "empty command")
+}
+
+// electFrom returns the first live ISR member in replica order, or -1.
+func (s *State) electFrom(isr, replicas []int32) int32 {
+	for _, r := range replicas {
+		if slices.Contains(isr, r) && s.live(r) {
+			return r
+		}
+	}
+	return -1
+}
+
+// evacuate removes fenced broker id from ISRs (unless it is the last member)
+// and moves its leaderships. Called on a shallow copy.
+func (s *State) evacuate(id int32) {
+	for _, name := range s.TopicNames() {
+		t := s.Topics[name]
+		var nt *Topic
+		for i, p := range t.Parts {
+			if !slices.Contains(p.Replicas, id) {
+				continue
+			}
+			inISR := slices.Contains(p.ISR, id)
+			if p.Leader != id && (!inISR || len(p.ISR) == 1) {
+				continue
+			}
+			if nt == nil {
+				nt = t.Clone()
+			}
+			np := &nt.Parts[i]
+			if inISR && len(np.ISR) > 1 {
+				np.ISR = slices.DeleteFunc(np.ISR, func(r int32) bool { return r == id })
+			}
+			if np.Leader == id {
+				np.Leader = s.electFrom(np.ISR, np.Replicas)
+				np.LeaderEpoch++
+			}
+			np.PartitionEpoch++
+		}
+		if nt != nil {
+			s.Topics[name] = nt
+		}
+	}
+}
+
+// electOffline gives leaderless partitions whose ISR holds the newly live
+// broker id a leader. Called on a shallow copy.
+func (s *State) electOffline(id int32) {
+	for _, name := range s.TopicNames() {
+		t := s.Topics[name]
+		var nt *Topic
+		for i, p := range t.Parts {
+			if p.Leader >= 0 || !slices.Contains(p.ISR, id) {
+				continue
+			}
+			if nt == nil {
+				nt = t.Clone()
+			}
+			np := &nt.Parts[i]
+			np.Leader = s.electFrom(np.ISR, np.Replicas)
+			np.LeaderEpoch++
+			np.PartitionEpoch++
+		}
+		if nt != nil {
+			s.Topics[name] = nt
+		}
+	}
+}
