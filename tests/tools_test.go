@@ -297,3 +297,20 @@ func TestToolsConsumeFollows(t *testing.T) {
 		}
 	}
 }
+
+// TestToolsUnreachableBroker: every tool fails with a clear error instead of
+// hanging when no broker listens.
+func TestToolsUnreachableBroker(t *testing.T) {
+	const dead = "127.0.0.1:1"
+	for _, args := range [][]string{
+		{"topic", "list"},
+		{"topic", "create", "x"},
+		{"consume", "x", "-e"},
+		{"produce", "x", "--delivery-timeout", "2s"},
+	} {
+		_, errOut, err := trib(t, dead, "line\n", args...)
+		if err == nil || !strings.Contains(errOut, "connection refused") {
+			t.Errorf("trib %s against a dead broker: err=%v stderr=%q", strings.Join(args, " "), err, errOut)
+		}
+	}
+}
