@@ -98,7 +98,6 @@ func TestDumpAndSanityCheck(t *testing.T) {
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
-
 func setU32(b []byte, at int, v uint32) []byte {
 	out := append([]byte(nil), b...)
 	binary.BigEndian.PutUint32(out[at:], v)
