@@ -295,7 +295,13 @@ func (r *run) markdown(svgName string) string {
 	w("| 3-node RF=3 p99 ≤ 10 ms | not measured | %s |\n\n", r.status("trib-3node"))
 
 	w("## Plot\n\n![throughput and latency](%s)\n\n", svgName)
-	w("## Profile: broker CPU during the acks=1 produce run (`go tool pprof -top`)\n\n```\n%s```\n\n", r.file("pprof-top.txt"))
+	for _, pf := range []struct{ file, what string }{
+		{"pprof-produce-acks1.txt", "the acks=1 produce run"},
+		{"pprof-consume.txt", "the consume run (first 8 s)"},
+		{"pprof-produce-acksall.txt", "the acks=all produce run"},
+	} {
+		w("## Profile: broker CPU during %s (`go tool pprof -top`)\n\n```\n%s```\n\n", pf.what, r.file(pf.file))
+	}
 	w("## Micro-benchmarks (`go test -bench`, allocations per op)\n\n```\n%s```\n\n", r.file("microbench.txt"))
 	w("## Steps\n\nEvery step of the run with its outcome; a failed step is listed, not dropped.\n\n")
 	w("| step | status | seconds | note |\n|---|---|---:|---|\n")
