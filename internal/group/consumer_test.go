@@ -176,7 +176,11 @@ func TestConsumerGroupErrors(t *testing.T) {
 	}{
 		{"empty group", func(r *kmsg.ConsumerGroupHeartbeatRequest) { r.Group = "" }, kerr.InvalidGroupID.Code},
 		{"empty member id", func(r *kmsg.ConsumerGroupHeartbeatRequest) { r.MemberID = ""; r.MemberEpoch = 0 }, kerr.InvalidRequest.Code},
-		{"join without rebalance timeout", func(r *kmsg.ConsumerGroupHeartbeatRequest) { r.MemberID = "x"; r.MemberEpoch = 0; r.RebalanceTimeoutMillis = -1 }, kerr.InvalidRequest.Code},
+		{"join without rebalance timeout", func(r *kmsg.ConsumerGroupHeartbeatRequest) {
+			r.MemberID = "x"
+			r.MemberEpoch = 0
+			r.RebalanceTimeoutMillis = -1
+		}, kerr.InvalidRequest.Code},
 		{"join owning partitions", func(r *kmsg.ConsumerGroupHeartbeatRequest) {
 			r.MemberID = "x"
 			r.MemberEpoch = 0
