@@ -16,3 +16,9 @@ vet:
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
+
+# Fault tests (kill -9, restarts) behind the chaos build tag; CHAOS_ITERATIONS
+# sets the kills per test (at least 20).
+CHAOS_ITERATIONS ?= 20
+chaos:
+	CHAOS_ITERATIONS=$(CHAOS_ITERATIONS) $(GO) test -tags chaos -count=1 -timeout 30m -run Chaos -v ./tests/

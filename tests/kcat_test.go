@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -8,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
 )
 
 // requireTool returns the path of an external client tool. It skips the test
@@ -85,9 +88,12 @@ func TestKcat(t *testing.T) {
 	run(strings.Join(lines[:half], "\n")+"\n", "-P", "-t", topic, "-K:")
 	run(strings.Join(lines[half:], "\n")+"\n", "-P", "-t", topic, "-K:", "-z", "lz4", "-X", "enable.idempotence=true")
 
-	consume := func() []keyedRecord {
+	consume := func(args ...string) []keyedRecord {
 		t.Helper()
-		out := run("", "-C", "-t", topic, "-e", "-o", "beginning", "-q", "-f", `%p|%o|%k|%s\n`)
+		if len(args) == 0 {
+			args = []string{"-C", "-t", topic}
+		}
+		out := run("", append(args, "-e", "-o", "beginning", "-q", "-f", `%p|%o|%k|%s\n`)...)
 		var recs []keyedRecord
 		for _, l := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
 			f := strings.Split(l, "|")
@@ -104,6 +110,27 @@ func TestKcat(t *testing.T) {
 		return recs
 	}
 	checkKeyedOrder(t, consume(), total, keys)
+
+	// The same as a member of a consumer group (balanced consumer): all
+	// six partitions are assigned to it, and its offsets are committed on
+	// close.
+	checkKeyedOrder(t, consume("-G", "kcat-group", topic), total, keys)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	adm := newAdmin(t, p.Addr)
+	committed, err := adm.FetchOffsets(ctx, "kcat-group")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ends.Each(func(o kadm.ListedOffset) {
+		if c, ok := committed.Lookup(topic, o.Partition); !ok || c.At != o.Offset {
+			t.Errorf("kcat-group committed %+v for partition %d, want end offset %d", c, o.Partition, o.Offset)
+		}
+	})
 
 	// Offsets per partition as kcat's consumer saw them match the broker's
 	// end offsets (kcat -Q is by timestamp; use trib consume -e counts).

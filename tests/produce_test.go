@@ -260,3 +260,16 @@ func TestFetchByTopicIDAndSessions(t *testing.T) {
 		t.Fatalf("unknown session: error %d", r.ErrorCode)
 	}
 }
+
+func TestCompactedTopicRefusesKeylessAndInternalTopicsRefuseClients(t *testing.T) {
+	n := startNode(t, "", nil)
+	w := dial(t, n.Addr())
+	mustCreate(t, w, "changelog", 1, map[string]string{"cleanup.policy": "compact"})
+	if p := producePart(t, w, "changelog", 1, makeBatch(-1, -1, -1, "no key")); p.ErrorCode != kerr.InvalidRecord.Code {
+		t.Fatalf("keyless record on a compacted topic: error %d", p.ErrorCode)
+	}
+	mustCreate(t, w, "__consumer_offsets", 1, nil)
+	if p := producePart(t, w, "__consumer_offsets", 1, makeBatch(-1, -1, -1, "x")); p.ErrorCode != kerr.InvalidTopicException.Code {
+		t.Fatalf("client produce to __consumer_offsets: error %d", p.ErrorCode)
+	}
+}

@@ -183,3 +183,100 @@ func TestSarama(t *testing.T) {
 		})
 	}
 }
+
+// TestSaramaAdminExtras: sarama's CreatePartitions, AlterConfig,
+// IncrementalAlterConfig, DeleteRecords and GetOffset (earliest, latest, by
+// timestamp) against the broker.
+func TestSaramaAdminExtras(t *testing.T) {
+	n := startNode(t, "", nil)
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V3_6_0_0
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	cfg.Producer.Partitioner = sarama.NewManualPartitioner
+	addrs := []string{n.Addr()}
+	adm, err := sarama.NewClusterAdmin(addrs, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	const topic = "extras"
+	if err := adm.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: 2, ReplicationFactor: 1}, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := adm.CreatePartitions(topic, 4, nil, false); err != nil {
+		t.Fatalf("CreatePartitions: %v", err)
+	}
+	if err := adm.CreatePartitions(topic, 3, nil, false); err == nil {
+		t.Fatal("CreatePartitions shrinking 4 -> 3 succeeded")
+	}
+	md, err := adm.DescribeTopics([]string{topic})
+	if err != nil || len(md) != 1 || len(md[0].Partitions) != 4 {
+		t.Fatalf("after CreatePartitions: %v %+v", err, md)
+	}
+
+	v := "1000000"
+	if err := adm.AlterConfig(sarama.TopicResource, topic, map[string]*string{"retention.bytes": &v}, false); err != nil {
+		t.Fatalf("AlterConfig: %v", err)
+	}
+	ms := "7200000"
+	if err := adm.IncrementalAlterConfig(sarama.TopicResource, topic, map[string]sarama.IncrementalAlterConfigsEntry{
+		"retention.ms": {Operation: sarama.IncrementalAlterConfigsOperationSet, Value: &ms},
+	}, false); err != nil {
+		t.Fatalf("IncrementalAlterConfig: %v", err)
+	}
+	bad := "-5x"
+	if err := adm.IncrementalAlterConfig(sarama.TopicResource, topic, map[string]sarama.IncrementalAlterConfigsEntry{
+		"retention.ms": {Operation: sarama.IncrementalAlterConfigsOperationSet, Value: &bad},
+	}, false); err == nil {
+		t.Fatal("IncrementalAlterConfig retention.ms=-5x succeeded")
+	}
+	entries, err := adm.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: topic})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, e := range entries {
+		if e.Source == sarama.SourceTopic {
+			got[e.Name] = e.Value
+		}
+	}
+	// AlterConfigs replaces the whole set, so retention.bytes stays and
+	// retention.ms is added by the incremental call.
+	if got["retention.bytes"] != v || got["retention.ms"] != ms || len(got) != 2 {
+		t.Fatalf("topic overrides %v", got)
+	}
+
+	prod, err := sarama.NewSyncProducer(addrs, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stamps []time.Time
+	base := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	for i := 0; i < 10; i++ {
+		ts := base.Add(time.Duration(i) * time.Minute)
+		stamps = append(stamps, ts)
+		if _, _, err := prod.SendMessage(&sarama.ProducerMessage{Topic: topic, Partition: 0, Value: sarama.StringEncoder("v"), Timestamp: ts}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prod.Close()
+	cl, err := sarama.NewClient(addrs, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	const part = 0
+	if end, err := cl.GetOffset(topic, part, sarama.OffsetNewest); err != nil || end != 10 {
+		t.Fatalf("GetOffset newest: %d %v, want 10", end, err)
+	}
+	if off, err := cl.GetOffset(topic, part, stamps[4].UnixMilli()); err != nil || off != 4 {
+		t.Fatalf("GetOffset by timestamp: %d %v, want 4", off, err)
+	}
+	if err := adm.DeleteRecords(topic, map[int32]int64{part: 3}); err != nil {
+		t.Fatalf("DeleteRecords: %v", err)
+	}
+	if off, err := cl.GetOffset(topic, part, sarama.OffsetOldest); err != nil || off != 3 {
+		t.Fatalf("GetOffset oldest after DeleteRecords: %d %v, want 3", off, err)
+	}
+}

@@ -66,7 +66,6 @@ func benchCmd(name, short string, run func(context.Context, bench.Config) (*benc
 	f.Int32Var(&cfg.Partitions, "partitions", 6, "partitions when creating the topic")
 	f.Int16Var(&replicas, "replication-factor", -1, "replication factor when creating the topic (-1: broker default)")
 	f.StringVar(&cfg.Label, "label", "tributary", "name of the system under test, echoed in results")
-	f.IntVar(&cfg.RecordSize, "record-size", 1024, "record value size in bytes")
 	f.Int64Var(&cfg.Records, "records", 0, "records to send/receive in total (0: run for --duration)")
 	if name == "consume" {
 		f.DurationVar(&cfg.Duration, "duration", 0, "run time (0: read up to the end offsets the topic had at start)")
@@ -77,6 +76,7 @@ func benchCmd(name, short string, run func(context.Context, bench.Config) (*benc
 	f.BoolVarP(&quiet, "quiet", "q", false, "no progress lines on stderr")
 	f.DurationVar(&cfg.ProgressEvery, "progress", time.Second, "progress line interval")
 	if name != "consume" {
+		f.IntVar(&cfg.RecordSize, "record-size", 1024, "record value size in bytes")
 		f.IntVar(&cfg.Producers, "producers", 1, "producer clients")
 		f.StringVar(&cfg.Acks, "acks", "all", "acks: 0, 1 or all")
 		f.DurationVar(&cfg.Linger, "linger", 10*time.Millisecond, "producer linger (linger.ms)")

@@ -17,10 +17,13 @@ func init() {
 	var quiet bool
 	c := &cobra.Command{
 		Use:   "consume TOPIC",
-		Short: "Print records of a topic (by partition, no consumer group)",
+		Short: "Print records of a topic (by partition, or in a consumer group with --group)",
 		Long: "Print records of TOPIC, one per line by default (the value), starting at the\n" +
 			"end unless --from-beginning or --offset says otherwise. Runs until Ctrl-C,\n" +
 			"-n records, or with -e the end of every partition.\n\n" +
+			"With --group the group assigns partitions and consumption resumes from its\n" +
+			"committed offsets; --from-beginning then only applies to partitions with no\n" +
+			"committed offset, and the offsets of printed records are committed.\n\n" +
 			"--offset: beginning, end, N (absolute), -N (N before the end), @MS (first\n" +
 			"record at or after Unix milliseconds MS).\n\n" +
 			"--format tokens: " + client.FormatHelp,
@@ -45,6 +48,7 @@ func init() {
 		},
 	}
 	cf.Register(c.Flags())
+	c.Flags().StringVarP(&o.Group, "group", "g", "", "consume as a member of this consumer group, committing what is printed")
 	c.Flags().BoolVar(&o.FromBeginning, "from-beginning", false, "start at the earliest offset")
 	c.Flags().StringVarP(&o.Offset, "offset", "o", "", "start offset: beginning, end, N, -N, @UNIX_MILLIS")
 	c.Flags().StringArrayVarP(&parts, "partition", "p", nil, "only these partitions (repeatable or comma separated)")

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -54,6 +55,7 @@ func init() {
 	c.Flags().Int32VarP(&o.Partition, "partition", "p", -1, "send every record to this partition (-1: partition by key)")
 	c.Flags().StringVarP(&o.Compression, "compression", "z", "none", "batch compression: none, gzip, snappy, lz4, zstd")
 	c.Flags().StringArrayVarP(&o.Headers, "header", "H", nil, "header KEY=VALUE added to every record (repeatable)")
+	c.Flags().DurationVar(&o.DeliveryTimeout, "delivery-timeout", 2*time.Minute, "fail a record not acknowledged within this time, retries included (0: wait forever)")
 	c.Flags().StringVarP(&format, "format", "f", "", `print each acknowledged record, e.g. 'Produced to partition %p at offset %o\n'`)
 	root.AddCommand(c)
 }

@@ -336,26 +336,25 @@ func endOffsets(ctx context.Context, cfg *Config) (map[int32]int64, error) {
 }
 
 // progress prints a line every cfg.ProgressEvery until ctx ends. count
-// returns the running total of records; lat (optional) drains an interval
-// latency summary.
-func progress(ctx context.Context, cfg *Config, mode string, count func() int64, lat func() (string, Latency)) {
+// returns the running totals of records and value bytes; lat (optional)
+// drains an interval latency summary.
+func progress(ctx context.Context, cfg *Config, mode string, count func() (int64, int64), lat func() (string, Latency)) {
 	if cfg.Progress == nil {
 		return
 	}
 	start := time.Now()
 	t := time.NewTicker(cfg.ProgressEvery)
 	defer t.Stop()
-	last, lastT := int64(0), start
+	last, lastB, lastT := int64(0), int64(0), start
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			n := count()
+			n, nb := count()
 			d := now.Sub(lastT).Seconds()
-			rate := float64(n-last) / d
 			line := fmt.Sprintf("[%s %s] %6.1fs %10.0f rec/s %8.1f MB/s  total %d",
-				cfg.Label, mode, now.Sub(start).Seconds(), rate, rate*float64(cfg.RecordSize)/1e6, n)
+				cfg.Label, mode, now.Sub(start).Seconds(), float64(n-last)/d, float64(nb-lastB)/1e6/d, n)
 			if lat != nil {
 				name, l := lat()
 				if l.Count > 0 {
@@ -363,7 +362,7 @@ func progress(ctx context.Context, cfg *Config, mode string, count func() int64,
 				}
 			}
 			fmt.Fprintln(cfg.Progress, line)
-			last, lastT = n, now
+			last, lastB, lastT = n, nb, now
 		}
 	}
 }

@@ -148,6 +148,8 @@ func (cs *consumerSet) loop(ctx context.Context, cancel context.CancelFunc, idx 
 	}
 }
 
+func (cs *consumerSet) counts() (int64, int64) { return cs.received.Load(), cs.bytes.Load() }
+
 func (cs *consumerSet) anyStop(idx int) bool {
 	for _, end := range cs.parts[idx] {
 		if end >= 0 {
@@ -198,7 +200,7 @@ func Consume(ctx context.Context, cfg Config) (*Result, error) {
 	pctx, stopProgress := context.WithCancel(ctx)
 	defer stopProgress()
 	start := time.Now()
-	go progress(pctx, &cfg, "consume", cs.received.Load, nil)
+	go progress(pctx, &cfg, "consume", cs.counts, nil)
 	limit := int64(0)
 	if recordsSet {
 		limit = cfg.Records
@@ -263,7 +265,7 @@ func E2E(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.Records <= 0 {
 		deadline = start.Add(cfg.Duration)
 	}
-	go progress(pctx, &cfg, "e2e", cs.received.Load, func() (string, Latency) {
+	go progress(pctx, &cfg, "e2e", cs.counts, func() (string, Latency) {
 		return "e2e", mergeIntervals(cs.hists)
 	})
 	ps.run(ctx, start, deadline)

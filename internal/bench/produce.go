@@ -199,7 +199,10 @@ func Produce(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	pctx, stop := context.WithCancel(ctx)
 	defer stop()
-	go progress(pctx, &cfg, "produce", ps.acked.Load, func() (string, Latency) {
+	go progress(pctx, &cfg, "produce", func() (int64, int64) {
+		n := ps.acked.Load()
+		return n, n * int64(cfg.RecordSize)
+	}, func() (string, Latency) {
 		return "ack", mergeIntervals(ps.hists)
 	})
 	elapsed := ps.run(ctx, start, deadline)

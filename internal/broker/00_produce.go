@@ -21,6 +21,7 @@ import (
 
 	"github.com/tributary/tributary/internal/partition"
 	"github.com/tributary/tributary/internal/record"
+	"github.com/tributary/tributary/internal/storage"
 )
 
 func init() { register(kmsg.Produce, 3, 13, (*Broker).handleProduce) }
@@ -67,6 +68,9 @@ func (b *Broker) handleProduce(_ context.Context, r *Request) Pending {
 				fail(kerr.UnknownTopicID.Code, nil)
 			case p == nil:
 				fail(kerr.UnknownTopicOrPartition.Code, nil)
+			case isInternalTopic(t.meta.Name):
+				// Only the broker writes internal topics.
+				fail(kerr.InvalidTopicException.Code, fmt.Errorf("cannot append to internal topic %s", t.meta.Name))
 			case req.TransactionID != nil:
 				fail(kerr.TransactionalIDAuthorizationFailed.Code, fmt.Errorf("transactions are not supported yet"))
 			default:
@@ -115,6 +119,12 @@ func (b *Broker) appendBatch(t *topic, p *partition.Partition, records []byte, a
 	}
 	if batch.IsTransactional() {
 		return partition.AppendResult{}, -1, kerr.TransactionalIDAuthorizationFailed
+	}
+	if t.cfg.Compact() {
+		// Kafka refuses keyless records on compacted topics.
+		if err := storage.CheckKeys(batch); err != nil {
+			return partition.AppendResult{}, -1, err
+		}
 	}
 	if acks == -1 && t.cfg.Int64("min.insync.replicas") > 1 {
 		return partition.AppendResult{}, -1, kerr.NotEnoughReplicas

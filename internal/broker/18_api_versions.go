@@ -3,8 +3,10 @@
 // The advertised table is exactly the registered handlers. A request at a
 // version we do not serve gets a v0 response with UNSUPPORTED_VERSION and the
 // table, so the client can retry at a version we know (KIP-511). The response
-// header is always v0 (see server). No features are advertised: clients then
-// use the classic group protocol and transaction version 0.
+// header is always v0 (see server). Features (v3+): `group.version` 1
+// (supported 0-1, finalized 1) while ConsumerGroupHeartbeat v1 is served, as
+// clients gate KIP-848 on it; no `transaction.version`, so clients use
+// transaction version 0.
 package broker
 
 import (
@@ -32,7 +34,17 @@ func AdvertisedAPIs() []kmsg.ApiVersionsResponseApiKey { return apiKeys() }
 func (b *Broker) handleApiVersions(_ context.Context, r *Request) Pending {
 	resp := r.Msg.ResponseKind().(*kmsg.ApiVersionsResponse)
 	resp.ApiKeys = apiKeys()
+	setFeatures(resp)
 	return respond(resp)
+}
+
+// setFeatures advertises the features whose APIs are served.
+func setFeatures(resp *kmsg.ApiVersionsResponse) {
+	if a, ok := apis[int16(kmsg.ConsumerGroupHeartbeat)]; ok && a.max >= 1 {
+		resp.SupportedFeatures = append(resp.SupportedFeatures, kmsg.ApiVersionsResponseSupportedFeature{Name: "group.version", MinVersion: 0, MaxVersion: 1})
+		resp.FinalizedFeatures = append(resp.FinalizedFeatures, kmsg.ApiVersionsResponseFinalizedFeature{Name: "group.version", MinVersionLevel: 1, MaxVersionLevel: 1})
+		resp.FinalizedFeaturesEpoch = 1
+	}
 }
 
 // UnsupportedApiVersions answers an ApiVersions request at a version we do

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/tributary/tributary/internal/group"
@@ -30,6 +31,11 @@ func (b *Broker) newGroupCoordinator() (*group.Coordinator, error) {
 		OffsetsRetention:      time.Duration(c.Int("offsets.retention.minutes")) * time.Minute,
 		RetentionCheck:        time.Duration(c.Int("offsets.retention.check.interval.ms")) * time.Millisecond,
 		MaxMetadataBytes:      int(c.Int("offset.metadata.max.bytes")),
+
+		ConsumerSessionTimeout:    time.Duration(c.Int("group.consumer.session.timeout.ms")) * time.Millisecond,
+		ConsumerHeartbeatInterval: time.Duration(c.Int("group.consumer.heartbeat.interval.ms")) * time.Millisecond,
+		ConsumerAssignors:         consumerAssignors(c.Get("group.consumer.assignors")),
+		ConsumerMaxSize:           int(c.Int("group.consumer.max.size")),
 	})
 }
 
@@ -52,7 +58,37 @@ func groupClient(r *Request) group.Client {
 	return cl
 }
 
+// consumerAssignors parses group.consumer.assignors (names, as Kafka 4
+// accepts them).
+func consumerAssignors(v string) []string {
+	var out []string
+	for _, a := range strings.Split(v, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
 type groupTopics struct{ b *Broker }
+
+func (t groupTopics) TopicInfo(name string) ([16]byte, int32, bool) {
+	tp := t.b.topic(name)
+	if tp == nil {
+		return [16]byte{}, 0, false
+	}
+	return tp.meta.ID, int32(len(tp.parts)), true
+}
+
+func (t groupTopics) TopicByID(id [16]byte) (string, bool) {
+	tp := t.b.topicByID(id)
+	if tp == nil {
+		return "", false
+	}
+	return tp.meta.Name, true
+}
+
+func (t groupTopics) TopicNames() []string { return t.b.topicNames() }
 
 func (t groupTopics) PartitionCount(name string) (int32, bool) {
 	tp := t.b.topic(name)

@@ -182,6 +182,9 @@ func (b *Broker) deleteTopic(t *topic) error {
 			b.log.Error("deleting partition data", "topic", t.meta.Name, "partition", p.Index, "err", err)
 		}
 	}
+	if b.groups != nil {
+		b.groups.TopicDeleted(t.meta.Name)
+	}
 	b.log.Info("topic deleted", "topic", t.meta.Name)
 	return nil
 }

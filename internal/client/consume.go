@@ -9,15 +9,22 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// ConsumeOptions are `trib consume`'s settings. Consumption is by partition
-// (no consumer group, nothing committed).
+// ConsumeOptions are `trib consume`'s settings. Without Group, consumption
+// is by partition and nothing is committed.
 type ConsumeOptions struct {
 	Topic string
+	// Group, if set, consumes as a member of that consumer group: partitions
+	// are assigned by the group, consumption resumes from the group's
+	// committed offsets (Offset/FromBeginning only choose where to start
+	// when there is none: beginning or end), and the offsets of printed
+	// records are committed.
+	Group string
 	// Offset is where to start in every partition: "beginning" (also
 	// "start", "earliest", "oldest"), "end" ("latest", "newest"), an
 	// absolute offset N, -N for N records before the end, or @MS / s@MS for
@@ -96,6 +103,9 @@ func Consume(ctx context.Context, f *Flags, o ConsumeOptions, out io.Writer) (in
 	}
 	if o.Format == nil {
 		o.Format = MustFormat(`%s\n`)
+	}
+	if o.Group != "" {
+		return consumeGroup(ctx, f, o, spec, out)
 	}
 	adm, err := f.Admin()
 	if err != nil {
@@ -263,4 +273,98 @@ func ParsePartitions(vals []string) ([]int32, error) {
 		}
 	}
 	return out, nil
+}
+
+// consumeGroup is Consume as a member of consumer group o.Group. Offsets
+// are committed (synchronously) for exactly the records printed: after each
+// batch of polled records and on exit.
+func consumeGroup(ctx context.Context, f *Flags, o ConsumeOptions, spec startSpec, out io.Writer) (int, error) {
+	switch {
+	case o.ExitAtEnd:
+		return 0, errors.New("--exit cannot be combined with --group")
+	case len(o.Partitions) > 0:
+		return 0, errors.New("--partition cannot be combined with --group (the group assigns partitions)")
+	case spec.kind != startBeginning && spec.kind != startEnd:
+		return 0, errors.New("with --group, --offset can only be beginning or end (where to start without a committed offset)")
+	}
+	adm, err := f.Admin()
+	if err != nil {
+		return 0, err
+	}
+	tds, err := adm.ListTopicsWithInternal(ctx)
+	adm.Close()
+	if err != nil {
+		return 0, err
+	}
+	if !tds.Has(o.Topic) {
+		return 0, fmt.Errorf("topic %q does not exist", o.Topic)
+	}
+	reset := kgo.NewOffset().AtEnd()
+	if spec.kind == startBeginning {
+		reset = kgo.NewOffset().AtStart()
+	}
+	cl, err := f.New(
+		kgo.ConsumerGroup(o.Group),
+		kgo.ConsumeTopics(o.Topic),
+		kgo.ConsumeResetOffset(reset),
+		kgo.DisableAutoCommit(),
+	)
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+
+	w := bufio.NewWriterSize(out, 64<<10)
+	defer w.Flush()
+	var (
+		buf     []byte
+		n       int
+		pending []*kgo.Record // printed, not yet committed
+	)
+	commit := func() error {
+		if len(pending) == 0 {
+			return nil
+		}
+		// Commit even when ctx is done (Ctrl-C): what was printed counts.
+		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		err := cl.CommitRecords(cctx, pending...)
+		pending = pending[:0]
+		if err != nil {
+			return fmt.Errorf("committing offsets of group %s: %w", o.Group, err)
+		}
+		return nil
+	}
+	for {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return n, commit()
+		}
+		for _, fe := range fs.Errors() {
+			if errors.Is(fe.Err, context.Canceled) || errors.Is(fe.Err, context.DeadlineExceeded) {
+				continue
+			}
+			return n, errors.Join(fmt.Errorf("fetching %s[%d]: %w", fe.Topic, fe.Partition, fe.Err), commit())
+		}
+		stop := false
+		fs.EachRecord(func(r *kgo.Record) {
+			if stop {
+				return
+			}
+			buf = o.Format.Append(buf[:0], r)
+			w.Write(buf)
+			pending = append(pending, r)
+			n++
+			stop = o.Num > 0 && n >= o.Num
+		})
+		if err := w.Flush(); err != nil {
+			return n, err
+		}
+		if err := commit(); err != nil {
+			return n, err
+		}
+		if stop {
+			return n, nil
+		}
+	}
 }

@@ -95,3 +95,18 @@ func TestParsePartitions(t *testing.T) {
 		t.Error("-1: want error")
 	}
 }
+
+func FuzzParseFormat(f *testing.F) {
+	for _, s := range []string{`%s\n`, `%t %p %o %k %s %K %S %T %h %%`, `\t\\\r`, `%`, `\`, `%z`, ``} {
+		f.Add(s)
+	}
+	r := &kgo.Record{Topic: "t", Key: []byte("k"), Value: []byte("v"), Headers: []kgo.RecordHeader{{Key: "h", Value: []byte("1")}}}
+	f.Fuzz(func(t *testing.T, s string) {
+		fm, err := ParseFormat(s)
+		if err != nil {
+			return
+		}
+		fm.Append(nil, r)
+		fm.Append(nil, &kgo.Record{})
+	})
+}

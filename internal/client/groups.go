@@ -12,22 +12,32 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // This file is the logic of `trib group` (owned by the groups work, kept in
 // this package so cmd/trib stays wiring only).
 
-// ListGroups prints GROUP, STATE and PROTOCOL-TYPE for every group,
-// optionally only those in one of states.
+// ListGroups prints GROUP, STATE, PROTOCOL-TYPE and TYPE (classic, or
+// consumer for KIP-848 groups) for every group, optionally only those in
+// one of states.
 func ListGroups(ctx context.Context, adm *kadm.Client, states []string, w io.Writer) error {
 	gs, err := adm.ListGroups(ctx, states...)
 	if err != nil {
 		return err
 	}
+	consumer, err := adm.ListGroupsByType(ctx, []string{"consumer"}, states...)
+	if err != nil {
+		return err
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "GROUP\tSTATE\tPROTOCOL-TYPE")
+	fmt.Fprintln(tw, "GROUP\tSTATE\tPROTOCOL-TYPE\tTYPE")
 	for _, g := range gs.Sorted() {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", g.Group, g.State, dash(g.ProtocolType))
+		typ := "classic"
+		if _, ok := consumer[g.Group]; ok {
+			typ = "consumer"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", g.Group, g.State, dash(g.ProtocolType), typ)
 	}
 	return tw.Flush()
 }
@@ -50,6 +60,12 @@ func DescribeGroups(ctx context.Context, adm *kadm.Client, groups []string, w io
 		switch {
 		case !ok:
 			errs = append(errs, fmt.Errorf("group %q: missing from the response", name))
+			continue
+		case errors.Is(l.DescribeErr, kerr.GroupIDNotFound):
+			// Not a classic group: maybe a consumer (KIP-848) group.
+			if err := describeConsumerGroup(ctx, adm, name, w); err != nil {
+				errs = append(errs, err)
+			}
 			continue
 		case l.DescribeErr != nil:
 			errs = append(errs, fmt.Errorf("group %q: %w", name, l.DescribeErr))
@@ -90,6 +106,91 @@ func DescribeGroups(ctx context.Context, adm *kadm.Client, groups []string, w io
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// describeConsumerGroup prints a KIP-848 group as DescribeGroups does a
+// classic one; PROTOCOL is the server-side assignor.
+func describeConsumerGroup(ctx context.Context, adm *kadm.Client, name string, w io.Writer) error {
+	ds, err := adm.DescribeConsumerGroups(ctx, name)
+	if err != nil {
+		return fmt.Errorf("group %q: %w", name, err)
+	}
+	d, ok := ds[name]
+	switch {
+	case !ok:
+		return fmt.Errorf("group %q: missing from the response", name)
+	case errors.Is(d.Err, kerr.GroupIDNotFound):
+		return fmt.Errorf("group %q does not exist", name)
+	case d.Err != nil:
+		return fmt.Errorf("group %q: %w", name, d.Err)
+	}
+	fmt.Fprintf(w, "GROUP %s  STATE %s  PROTOCOL %s (consumer)  MEMBERS %d  EPOCH %d\n", name, d.State, dash(d.AssignorName), len(d.Members), d.Epoch)
+	committed, err := adm.FetchOffsets(ctx, name)
+	if err != nil {
+		return fmt.Errorf("group %q offsets: %w", name, err)
+	}
+	type tp struct {
+		t string
+		p int32
+	}
+	owner := map[tp]*kadm.ConsumerGroupMember{}
+	rows := map[tp]bool{}
+	topics := map[string]bool{}
+	for i := range d.Members {
+		m := &d.Members[i]
+		for t, ps := range m.Assignment {
+			topics[t] = true
+			for p := range ps {
+				owner[tp{t, p}] = m
+				rows[tp{t, p}] = true
+			}
+		}
+	}
+	committed.Each(func(o kadm.OffsetResponse) {
+		topics[o.Topic] = true
+		rows[tp{o.Topic, o.Partition}] = true
+	})
+	var ends kadm.ListedOffsets
+	if len(topics) > 0 {
+		names := make([]string, 0, len(topics))
+		for t := range topics {
+			names = append(names, t)
+		}
+		if ends, err = adm.ListEndOffsets(ctx, names...); err != nil {
+			return fmt.Errorf("group %q end offsets: %w", name, err)
+		}
+	}
+	keys := make([]tp, 0, len(rows))
+	for k := range rows {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].t != keys[j].t {
+			return keys[i].t < keys[j].t
+		}
+		return keys[i].p < keys[j].p
+	})
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TOPIC\tPARTITION\tCURRENT-OFFSET\tLOG-END-OFFSET\tLAG\tMEMBER-ID\tHOST\tCLIENT-ID")
+	for _, k := range keys {
+		cur, end, lag := "-", "-", "-"
+		c, hasCommit := committed.Lookup(k.t, k.p)
+		if hasCommit && c.Err == nil && c.At >= 0 {
+			cur = strconv.FormatInt(c.At, 10)
+		}
+		if e, ok := ends.Lookup(k.t, k.p); ok && e.Err == nil {
+			end = strconv.FormatInt(e.Offset, 10)
+			if cur != "-" {
+				lag = strconv.FormatInt(max(e.Offset-c.At, 0), 10)
+			}
+		}
+		member, host, cid := "-", "-", "-"
+		if m := owner[k]; m != nil {
+			member, host, cid = m.MemberID, m.ClientHost, m.ClientID
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", k.t, k.p, cur, end, lag, member, host, cid)
+	}
+	return tw.Flush()
 }
 
 // DeleteGroups deletes groups (they must be empty), printing one line per
@@ -136,7 +237,16 @@ func SeekGroup(ctx context.Context, adm *kadm.Client, group string, o SeekOption
 	if err != nil {
 		return err
 	}
-	if d, ok := ds[group]; ok {
+	if d, ok := ds[group]; ok && errors.Is(d.Err, kerr.GroupIDNotFound) {
+		// Not a classic group: a consumer (KIP-848) group must be empty.
+		cds, err := adm.DescribeConsumerGroups(ctx, group)
+		if err != nil {
+			return err
+		}
+		if cd, ok := cds[group]; ok && cd.Err == nil && len(cd.Members) > 0 {
+			return fmt.Errorf("group %q has %d active members (state %s); stop its consumers before seeking", group, len(cd.Members), cd.State)
+		}
+	} else if ok {
 		if d.Err != nil {
 			return fmt.Errorf("group %q: %w", group, d.Err)
 		}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -31,11 +32,18 @@ type ProduceOptions struct {
 	Headers []string
 	// Format, if set, prints each acknowledged record with it.
 	Format *Format
+	// DeliveryTimeout bounds how long a record may wait for its
+	// acknowledgement, retries included (Kafka's delivery.timeout.ms);
+	// 0 means no bound.
+	DeliveryTimeout time.Duration
 }
 
 // ProduceOpts returns the kgo options the settings need.
 func (o ProduceOptions) ProduceOpts() ([]kgo.Opt, error) {
 	opts := []kgo.Opt{kgo.DefaultProduceTopic(o.Topic), kgo.ProducerLinger(0)}
+	if o.DeliveryTimeout > 0 {
+		opts = append(opts, kgo.RecordDeliveryTimeout(o.DeliveryTimeout))
+	}
 	switch o.Acks {
 	case "all", "-1", "":
 		opts = append(opts, kgo.RequiredAcks(kgo.AllISRAcks()))

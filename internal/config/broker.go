@@ -52,6 +52,10 @@ func init() {
 		{Name: "group.initial.rebalance.delay.ms", Type: TypeInt, Default: "3000", Check: atLeast(0)},
 		{Name: "group.min.session.timeout.ms", Type: TypeInt, Default: "6000"},
 		{Name: "group.max.session.timeout.ms", Type: TypeInt, Default: "1800000"},
+		{Name: "group.consumer.session.timeout.ms", Type: TypeInt, Default: "45000", Check: atLeast(1)},
+		{Name: "group.consumer.heartbeat.interval.ms", Type: TypeInt, Default: "5000", Check: atLeast(1)},
+		{Name: "group.consumer.assignors", Type: TypeList, Default: "uniform,range", Check: listOf("uniform", "range")},
+		{Name: "group.consumer.max.size", Type: TypeInt, Default: "2147483647", Check: atLeast(1)},
 		{Name: "transactional.id.expiration.ms", Type: TypeInt, Default: "604800000", Check: atLeast(1)},
 		{Name: "producer.id.expiration.ms", Type: TypeInt, Default: "86400000", Check: atLeast(1)},
 	} {

@@ -51,6 +51,14 @@ func (c *Coordinator) JoinGroup(req *kmsg.JoinGroupRequest, cl Client) func(done
 		}
 		g = c.newGroup(req.Group, c.clock.Now())
 	}
+	if g.typ == typeConsumer {
+		if len(g.cg.members) > 0 {
+			// Deliberate difference from Kafka 4 (see consumer.go): no
+			// classic members in a consumer group.
+			return fail(kerr.GroupIDNotFound.Code, req.MemberID)
+		}
+		c.convertToClassic(g)
+	}
 	if !g.supports(req.ProtocolType, req.Protocols) {
 		c.dropIfUnused(g)
 		return fail(kerr.InconsistentGroupProtocol.Code, req.MemberID)
@@ -108,7 +116,7 @@ func newJoinWaiter(version int16) *joinWaiter {
 // dropIfUnused forgets a group that holds nothing (created by a join that
 // then failed).
 func (c *Coordinator) dropIfUnused(g *group) {
-	if len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == 0 && g.generation == 0 && g.state == stEmpty {
+	if g.typ == typeClassic && len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == 0 && g.generation == 0 && g.state == stEmpty {
 		delete(c.groups, g.id)
 	}
 }

@@ -1,5 +1,6 @@
 // Package group is the group coordinator: classic consumer groups (JoinGroup,
-// SyncGroup, Heartbeat, LeaveGroup with Kafka's state machine), committed
+// SyncGroup, Heartbeat, LeaveGroup with Kafka's state machine), consumer
+// groups of the next-generation protocol (KIP-848, consumer.go), committed
 // offsets, and their storage in the compacted internal topic
 // __consumer_offsets. This node coordinates every group.
 //
@@ -51,6 +52,13 @@ type Topics interface {
 	// PartitionCount returns the partition count, or false if the topic
 	// does not exist.
 	PartitionCount(topic string) (int32, bool)
+	// TopicInfo returns a topic's id and partition count, or false if it
+	// does not exist.
+	TopicInfo(topic string) (id [16]byte, partitions int32, ok bool)
+	// TopicByID returns the name of the topic with id.
+	TopicByID(id [16]byte) (string, bool)
+	// TopicNames returns every topic name.
+	TopicNames() []string
 }
 
 // Clock is the time source; tests inject one.
@@ -82,6 +90,12 @@ type Config struct {
 	OffsetsRetention      time.Duration // offsets.retention.minutes
 	RetentionCheck        time.Duration // offsets.retention.check.interval.ms
 	MaxMetadataBytes      int           // offset.metadata.max.bytes
+
+	// Consumer groups (KIP-848).
+	ConsumerSessionTimeout    time.Duration // group.consumer.session.timeout.ms
+	ConsumerHeartbeatInterval time.Duration // group.consumer.heartbeat.interval.ms
+	ConsumerAssignors         []string      // group.consumer.assignors; the first is the default
+	ConsumerMaxSize           int           // group.consumer.max.size; 0 = unlimited
 }
 
 // Coordinator coordinates every group on this node.
@@ -124,6 +138,18 @@ func New(cfg Config) (*Coordinator, error) {
 	if cfg.MaxMetadataBytes == 0 {
 		cfg.MaxMetadataBytes = 4096
 	}
+	if cfg.ConsumerSessionTimeout == 0 {
+		cfg.ConsumerSessionTimeout = 45 * time.Second
+	}
+	if cfg.ConsumerHeartbeatInterval == 0 {
+		cfg.ConsumerHeartbeatInterval = 5 * time.Second
+	}
+	if len(cfg.ConsumerAssignors) == 0 {
+		cfg.ConsumerAssignors = []string{"uniform", "range"}
+	}
+	if cfg.ConsumerMaxSize <= 0 {
+		cfg.ConsumerMaxSize = 1<<31 - 1
+	}
 	c := &Coordinator{cfg: cfg, clock: cfg.Clock, log: cfg.Logger, groups: map[string]*group{}}
 	n, err := cfg.Log.Partitions(false)
 	if err != nil {
@@ -151,6 +177,11 @@ func (c *Coordinator) Close() {
 	}
 	for _, g := range c.groups {
 		g.stopJoinTimer()
+		if g.cg != nil {
+			for _, m := range g.cg.members {
+				m.stopTimers()
+			}
+		}
 		for _, m := range g.members {
 			m.stopHeartbeat()
 			c.failWaiters(g, m, errCoordinatorNotAvailable)
@@ -261,6 +292,10 @@ func (c *Coordinator) load(n int32) error {
 		}
 	}
 	for _, g := range c.groups {
+		if g.typ == typeConsumer {
+			c.finishLoad(g)
+			continue
+		}
 		if len(g.members) > 0 {
 			g.state = stStable
 			for _, m := range g.members {
@@ -278,6 +313,8 @@ func (c *Coordinator) replay(r kv, now time.Time) {
 	}
 	version := int16(r.key[0])<<8 | int16(r.key[1])
 	switch version {
+	case 3, 4, 5, 6, 7, 8:
+		c.replayConsumer(r, now)
 	case 0, 1:
 		var k kmsg.OffsetCommitKey
 		if k.ReadFrom(r.key) != nil {
@@ -311,7 +348,7 @@ func (c *Coordinator) replay(r kv, now time.Time) {
 			return
 		}
 		if r.value == nil {
-			if g := c.groups[k.Group]; g != nil {
+			if g := c.groups[k.Group]; g != nil && g.typ == typeClassic {
 				delete(c.groups, k.Group)
 			}
 			return
@@ -324,6 +361,7 @@ func (c *Coordinator) replay(r kv, now time.Time) {
 		if g == nil {
 			g = c.newGroup(k.Group, now)
 		}
+		g.typ, g.cg = typeClassic, nil
 		g.protocolType = v.ProtocolType
 		g.generation = v.Generation
 		g.protocol = deref(v.Protocol)

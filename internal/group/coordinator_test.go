@@ -127,6 +127,25 @@ type memTopics map[string]int32
 
 func (m memTopics) PartitionCount(t string) (int32, bool) { n, ok := m[t]; return n, ok }
 
+// memTopicID is a fake topic id: the name's bytes.
+func memTopicID(t string) (id [16]byte) { copy(id[:], t); id[15] = 1; return id }
+
+func (m memTopics) TopicInfo(t string) ([16]byte, int32, bool) {
+	n, ok := m[t]
+	return memTopicID(t), n, ok
+}
+
+func (m memTopics) TopicByID(id [16]byte) (string, bool) {
+	for t := range m {
+		if memTopicID(t) == id {
+			return t, true
+		}
+	}
+	return "", false
+}
+
+func (m memTopics) TopicNames() []string { return sortedKeys(m) }
+
 func newTestCoordinator(t *testing.T, log *memLog, clock *fakeClock, delay time.Duration) *Coordinator {
 	t.Helper()
 	c, err := New(Config{

@@ -19,9 +19,23 @@ func FuzzReplay(f *testing.F) {
 	f.Add([]byte{0, 2}, []byte{0, 3, 0})
 	f.Add([]byte{0, 0, 0, 1, 'g'}, []byte{0, 1, 0, 0, 0, 0, 0, 0, 0, 1})
 	f.Add([]byte{}, []byte{})
+	// Consumer group (KIP-848) records.
+	cm := newCMember("m1")
+	cm.instanceID, cm.names, cm.regex, cm.assignor = strp("i"), []string{"t"}, strp("t.*"), "uniform"
+	cm.epoch, cm.prevEpoch, cm.state = 3, 2, mUnrevoked
+	cm.assigned.add([16]byte{1}, 0, 3)
+	cm.pending.add([16]byte{1}, 1, 2)
+	f.Add(cgKey(recConsumerGroupMetadata, "g"), cgMetadataValue(3, 99))
+	f.Add(cgMemberKey(recMemberMetadata, "g", "m1"), memberMetadataValue(cm))
+	f.Add(cgKey(recTargetMetadata, "g"), targetMetadataValue(3))
+	f.Add(cgMemberKey(recTargetMember, "g", "m1"), targetMemberValue(cm.assigned))
+	f.Add(cgMemberKey(recCurrentAssignment, "g", "m1"), currentAssignmentValue(cm))
+	f.Add(cgMemberKey(recCurrentAssignment, "g", "m1"), []byte(nil))
+	f.Add(cgKey(recConsumerGroupMetadata, "g"), []byte(nil))
 	f.Fuzz(func(t *testing.T, key, value []byte) {
 		clock := newFakeClock()
-		c := &Coordinator{cfg: Config{MinSessionTimeout: time.Millisecond, MaxSessionTimeout: time.Hour}, clock: clock, groups: map[string]*group{}}
+		c := &Coordinator{cfg: Config{MinSessionTimeout: time.Millisecond, MaxSessionTimeout: time.Hour, Topics: memTopics{"t": 3},
+			ConsumerSessionTimeout: time.Second, ConsumerAssignors: []string{"uniform", "range"}}, clock: clock, groups: map[string]*group{}}
 		c.log = discardLogger()
 		c.replay(kv{key: key, value: value}, clock.Now())
 		for _, g := range c.groups {
@@ -29,6 +43,15 @@ func FuzzReplay(f *testing.F) {
 			g.selectProtocol()
 			g.subscribedTopics()
 			c.groupRecord(g)
+			if g.typ == typeConsumer {
+				c.finishLoad(g)
+				c.ConsumerGroupDescribe(&kmsg.ConsumerGroupDescribeRequest{Groups: []string{g.id}})
+				c.consumerSubscribedTopics(g)
+				for _, m := range g.cg.members {
+					memberMetadataValue(m)
+					currentAssignmentValue(m)
+				}
+			}
 		}
 	})
 }

@@ -99,6 +99,8 @@ type offset struct {
 
 type group struct {
 	id           string
+	typ          groupType // classic, or consumer (KIP-848, then cg is set)
+	cg           *cgroup
 	state        state
 	stateTime    time.Time
 	protocolType string // "" until a member joins (or for commit-only groups)
@@ -240,6 +242,9 @@ func (g *group) selectProtocol() string {
 // subscribedTopics returns the topics the members subscribe to, decoded from
 // their consumer-protocol metadata, and whether it could be determined.
 func (g *group) subscribedTopics() (map[string]bool, bool) {
+	if g.typ == typeConsumer {
+		return nil, false // see Coordinator.subscribedTopics
+	}
 	if g.protocolType != "consumer" || g.protocol == "" {
 		return nil, false
 	}

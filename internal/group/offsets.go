@@ -57,6 +57,8 @@ func (c *Coordinator) OffsetCommit(req *kmsg.OffsetCommitRequest) (resp *kmsg.Of
 		} else {
 			groupCode = kerr.IllegalGeneration.Code
 		}
+	} else if g.typ == typeConsumer {
+		groupCode = c.checkConsumerCommit(g, req)
 	} else {
 		groupCode = c.checkCommit(g, req.MemberID, req.InstanceID, req.Generation)
 	}
@@ -174,6 +176,11 @@ func (c *Coordinator) OffsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetc
 				topics[t.Topic] = append(topics[t.Topic], t.Partitions...)
 			}
 		}
+		if code := checkConsumerFetch(c.groups[rg.Group], rg.MemberID, rg.MemberEpoch); code != 0 {
+			sg.ErrorCode = code
+			resp.Groups = append(resp.Groups, sg)
+			continue
+		}
 		for _, f := range c.fetchGroup(rg.Group, topics) {
 			st := kmsg.NewOffsetFetchResponseGroupTopic()
 			st.Topic = f.topic
@@ -247,7 +254,9 @@ func (c *Coordinator) OffsetDelete(req *kmsg.OffsetDeleteRequest) (*kmsg.OffsetD
 		return resp, done
 	}
 	var subs map[string]bool
-	if g.state != stEmpty {
+	if g.typ == typeConsumer {
+		subs = c.consumerSubscribedTopics(g)
+	} else if g.state != stEmpty {
 		var ok bool
 		if subs, ok = g.subscribedTopics(); !ok {
 			resp.ErrorCode = kerr.NonEmptyGroup.Code
@@ -316,7 +325,7 @@ func (c *Coordinator) DeleteGroups(req *kmsg.DeleteGroupsRequest) (*kmsg.DeleteG
 			rg.ErrorCode = kerr.InvalidGroupID.Code
 		case g == nil:
 			rg.ErrorCode = kerr.GroupIDNotFound.Code
-		case g.state != stEmpty:
+		case !g.isEmpty():
 			rg.ErrorCode = kerr.NonEmptyGroup.Code
 		default:
 			if wr := c.deleteGroup(g); wr != nil && wr.err != nil {
@@ -345,6 +354,7 @@ func (c *Coordinator) deleteGroup(g *group) *write {
 			recs = append(recs, kv{key: offsetKey(g.id, t, p)})
 		}
 	}
+	recs = append(recs, consumerTombstones(g)...)
 	recs = append(recs, kv{key: groupKey(g.id)})
 	wr := c.appendRecords(g.id, recs)
 	if wr != nil && wr.err != nil {
@@ -385,6 +395,14 @@ func (c *Coordinator) DescribeGroups(req *kmsg.DescribeGroupsRequest) *kmsg.Desc
 			if req.Version >= 6 {
 				dg.ErrorCode = kerr.GroupIDNotFound.Code
 			}
+		case g.typ == typeConsumer:
+			// As Kafka: a consumer group is described by
+			// ConsumerGroupDescribe, not here.
+			dg.State = stDead.String()
+			if req.Version >= 6 {
+				dg.ErrorCode = kerr.GroupIDNotFound.Code
+				dg.ErrorMessage = strp("Group " + id + " is not a classic group.")
+			}
 		default:
 			dg.State = g.state.String()
 			dg.ProtocolType = g.protocolType
@@ -405,8 +423,8 @@ func (c *Coordinator) DescribeGroups(req *kmsg.DescribeGroupsRequest) *kmsg.Desc
 	return resp
 }
 
-// ListGroups lists groups, filtered by state (v4+) and type (v5+); every
-// group here is "classic".
+// ListGroups lists groups, filtered by state (v4+) and type (v5+,
+// "classic" or "consumer").
 func (c *Coordinator) ListGroups(req *kmsg.ListGroupsRequest) *kmsg.ListGroupsResponse {
 	resp := req.ResponseKind().(*kmsg.ListGroupsResponse)
 	match := func(filter []string, v string) bool {
@@ -428,11 +446,11 @@ func (c *Coordinator) ListGroups(req *kmsg.ListGroupsRequest) *kmsg.ListGroupsRe
 	}
 	for _, id := range sortedKeys(c.groups) {
 		g := c.groups[id]
-		if !match(req.StatesFilter, g.state.String()) || !match(req.TypesFilter, "classic") {
+		if !match(req.StatesFilter, g.stateName()) || !match(req.TypesFilter, g.typeName()) {
 			continue
 		}
 		lg := kmsg.NewListGroupsResponseGroup()
-		lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = id, g.protocolType, g.state.String(), "classic"
+		lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = id, g.protocolType, g.stateName(), g.typeName()
 		resp.Groups = append(resp.Groups, lg)
 	}
 	return resp
@@ -471,6 +489,9 @@ func (c *Coordinator) expireOffsets() {
 	for _, id := range sortedKeys(c.groups) {
 		g := c.groups[id]
 		subs, haveSubs := g.subscribedTopics()
+		if g.typ == typeConsumer {
+			subs, haveSubs = c.consumerSubscribedTopics(g), true
+		}
 		type tp struct {
 			t string
 			p int32
@@ -485,7 +506,7 @@ func (c *Coordinator) expireOffsets() {
 					expired = now >= o.expireMs
 				case g.protocolType == "":
 					expired = now >= o.commitMs+ret
-				case g.state == stEmpty:
+				case g.isEmpty():
 					expired = now >= max(o.commitMs, g.stateTime.UnixMilli())+ret
 				case haveSubs && !subs[t]:
 					expired = now >= o.commitMs+ret
@@ -505,7 +526,7 @@ func (c *Coordinator) expireOffsets() {
 			}
 			c.log.Info("expired committed offsets", "group", g.id, "partitions", len(dels))
 		}
-		if g.state == stEmpty && len(g.offsets) == 0 && len(g.pending) == 0 {
+		if g.isEmpty() && len(g.offsets) == 0 && len(g.pending) == 0 {
 			c.deleteGroup(g)
 		}
 	}

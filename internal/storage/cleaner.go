@@ -1,6 +1,346 @@
 package storage
 
-import "time"
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
 
-// Clean compacts the log (placeholder until the cleaner lands).
-func (l *Log) Clean(now time.Time, force bool) (int, error) { return 0, nil }
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary/tributary/internal/record"
+)
+
+// ErrKeylessRecord reports a record without a key sent to a compacted
+// topic; it wraps record.ErrInvalid (INVALID_RECORD), as Kafka refuses them.
+var ErrKeylessRecord = fmt.Errorf("%w: compacted topic cannot accept a record without a key", record.ErrInvalid)
+
+// CheckKeys returns ErrKeylessRecord if a record of b has no key. The
+// broker calls it at produce for topics whose cleanup.policy has compact.
+// It decodes (and decompresses) the batch.
+func CheckKeys(b record.Batch) error {
+	if b.IsControl() {
+		return nil
+	}
+	recs, err := b.Records()
+	if err != nil {
+		return err
+	}
+	for i := range recs {
+		if recs[i].Key == nil {
+			return ErrKeylessRecord
+		}
+	}
+	return nil
+}
+
+// Compaction (cleanup.policy=compact).
+//
+// A pass cleans the segments from the log start up to, not including, the
+// first segment that must stay dirty: the active segment, and any segment
+// holding a record newer than min.compaction.lag.ms. It runs when the dirty
+// part (segments not yet cleaned) is at least min.cleanable.dirty.ratio of
+// the cleanable bytes, or when a dirty segment's oldest record is older than
+// max.compaction.lag.ms. For every key, only the record with the highest
+// offset in the cleaned range is kept; a tombstone (null value) that is the
+// latest for its key is kept until delete.retention.ms after its timestamp,
+// then dropped too. Records keep their offsets (gaps are normal) and
+// timestamps; a batch keeps its header and codec and is re-encoded only if
+// it lost records; a batch left empty is dropped, except the last batch of
+// an idempotent producer, kept empty so its sequence state survives a
+// restart. Control batches and keyless records are kept.
+//
+// Each segment is rewritten to <base>.log.cleaned (+ indexes), fsynced,
+// renamed to .log.swap (the commit point), then renamed over the original.
+// On start, a .log.swap completes the swap and other leftovers are deleted,
+// so a crash mid-clean loses nothing. cleanMu serializes the cleaner and
+// retention of one log.
+
+// Clean runs one compaction pass if the log is compacted and due (force
+// skips the dirty-ratio test). It returns the number of segments rewritten.
+func (l *Log) Clean(now time.Time, force bool) (int, error) {
+	l.cleanMu.Lock()
+	defer l.cleanMu.Unlock()
+	l.mu.RLock()
+	if l.closed {
+		l.mu.RUnlock()
+		return 0, ErrClosed
+	}
+	o := l.opts
+	segs := l.segs
+	firstDirty := l.firstDirty
+	start := l.start
+	l.mu.RUnlock()
+	if !o.Compact || len(segs) < 2 {
+		return 0, nil
+	}
+	// The cleanable range: non-active segments, stopping at the first one
+	// with a record newer than min.compaction.lag.ms.
+	var cleanable []*segment
+	var cleanBytes, dirtyBytes int64
+	due := force
+	for _, s := range segs[:len(segs)-1] {
+		if o.MinCompactionLagMs > 0 && s.maxTs > now.UnixMilli()-o.MinCompactionLagMs {
+			break
+		}
+		cleanable = append(cleanable, s)
+		if s.next <= firstDirty {
+			cleanBytes += s.size
+		} else {
+			dirtyBytes += s.size
+			if s.firstTs >= 0 && o.MaxCompactionLagMs > 0 && now.UnixMilli()-s.firstTs > o.MaxCompactionLagMs {
+				due = true
+			}
+		}
+	}
+	if len(cleanable) == 0 || dirtyBytes == 0 && !force {
+		return 0, nil
+	}
+	if !due && float64(dirtyBytes)/float64(cleanBytes+dirtyBytes) < o.MinCleanableRatio {
+		return 0, nil
+	}
+	end := cleanable[len(cleanable)-1].next
+
+	// Pass 1: the latest offset of every key, and the last batch of every
+	// producer, over the whole log below the active segment.
+	latest := map[string]int64{}
+	lastOfPid := map[int64]int64{}
+	for _, s := range segs[:len(segs)-1] {
+		err := eachBatch(s, func(b record.Batch) error {
+			if b.ProducerID() >= 0 {
+				lastOfPid[b.ProducerID()] = b.BaseOffset()
+			}
+			if b.IsControl() {
+				return nil
+			}
+			recs, err := b.Records()
+			if err != nil {
+				return err
+			}
+			for i := range recs {
+				if recs[i].Key != nil {
+					latest[string(recs[i].Key)] = b.BaseOffset() + int64(recs[i].OffsetDelta)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return 0, l.readErr(s, err)
+		}
+	}
+	// Batches of the active segment decide too: a key rewritten there
+	// makes older copies in the cleaned range obsolete.
+	act := segs[len(segs)-1]
+	l.mu.RLock()
+	actSize := act.size
+	l.mu.RUnlock()
+	if err := eachBatchBelow(act, actSize, func(b record.Batch) error {
+		if b.ProducerID() >= 0 {
+			lastOfPid[b.ProducerID()] = b.BaseOffset()
+		}
+		if b.IsControl() {
+			return nil
+		}
+		recs, err := b.Records()
+		if err != nil {
+			return err
+		}
+		for i := range recs {
+			if recs[i].Key != nil {
+				latest[string(recs[i].Key)] = b.BaseOffset() + int64(recs[i].OffsetDelta)
+			}
+		}
+		return nil
+	}); err != nil {
+		return 0, l.readErr(act, err)
+	}
+
+	// Pass 2: rewrite each cleanable segment.
+	horizon := now.UnixMilli() - o.DeleteRetentionMs
+	rewritten := 0
+	for _, s := range cleanable {
+		if s.next <= start {
+			continue // retention deletes it
+		}
+		c, err := l.cleanSegment(s, latest, lastOfPid, horizon, o.IndexIntervalBytes)
+		if err != nil {
+			return rewritten, err
+		}
+		if c == nil {
+			continue
+		}
+		if err := l.swap(s, c, o.FileDeleteDelayMs); err != nil {
+			return rewritten, err
+		}
+		rewritten++
+	}
+	l.mu.Lock()
+	l.firstDirty = max(l.firstDirty, end)
+	l.mu.Unlock()
+	if rewritten > 0 {
+		l.logger.Info("compacted log", "dir", l.dir, "segments", rewritten, "cleaned_up_to", end)
+	}
+	return rewritten, nil
+}
+
+// eachBatch calls fn for every batch of a non-active segment.
+func eachBatch(s *segment, fn func(record.Batch) error) error {
+	st, err := s.f.Stat()
+	if err != nil {
+		return err
+	}
+	return eachBatchBelow(s, st.Size(), fn)
+}
+
+func eachBatchBelow(s *segment, size int64, fn func(record.Batch) error) error {
+	_, err := scanLog(s.f, size, func(ref batchRef, b record.Batch) error {
+		if !ref.crcOK {
+			return fmt.Errorf("%w: CRC mismatch at %s position %d", record.ErrCorrupt, s.path, ref.pos)
+		}
+		return fn(b)
+	})
+	return err
+}
+
+// cleaned is a segment's cleaned copy in <base>.*.cleaned files.
+type cleaned struct {
+	paths [3]string // .log, .index, .timeindex, each + ".cleaned"
+	sum   *segment  // summary fields (size, next, timestamps)
+}
+
+// cleanSegment writes the cleaned copy of s, fsynced. It returns nil (and
+// leaves no file) if no record would go.
+func (l *Log) cleanSegment(s *segment, latest map[string]int64, lastOfPid map[int64]int64, horizon, interval int64) (*cleaned, error) {
+	c := &cleaned{sum: &segment{base: s.base, next: s.base, maxTs: -1, maxTsOff: -1, firstTs: -1, lastTimeIdx: -1}}
+	for i, ext := range []string{".log", ".index", ".timeindex"} {
+		c.paths[i] = filepath.Join(l.dir, SegmentName(s.base, ext+".cleaned"))
+	}
+	f, err := os.OpenFile(c.paths[0], os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var idxBuf, tidxBuf []byte
+	var pos int64
+	changed := false
+	write := func(b record.Batch) error {
+		if _, err := f.WriteAt(b, pos); err != nil {
+			return err
+		}
+		c.sum.trackMem(b, pos, int64(len(b)), interval, &idxBuf, &tidxBuf)
+		pos += int64(len(b))
+		return nil
+	}
+	err = eachBatch(s, func(b record.Batch) error {
+		if b.IsControl() {
+			return write(b)
+		}
+		recs, err := b.Records()
+		if err != nil {
+			return err
+		}
+		keep := make([]kmsg.Record, 0, len(recs))
+		for i := range recs {
+			r := &recs[i]
+			if r.Key != nil {
+				if latest[string(r.Key)] != b.BaseOffset()+int64(r.OffsetDelta) {
+					continue // a later record has this key
+				}
+				if r.Value == nil && b.Timestamp(r) < horizon {
+					continue // tombstone past delete.retention.ms
+				}
+			}
+			keep = append(keep, *r)
+		}
+		if len(keep) == len(recs) {
+			return write(b)
+		}
+		changed = true
+		if len(keep) == 0 && !(b.ProducerID() >= 0 && lastOfPid[b.ProducerID()] == b.BaseOffset()) {
+			return nil
+		}
+		nb, err := buildBatch(headerOf(b), keep)
+		if err != nil {
+			return err
+		}
+		return write(nb)
+	})
+	if err == nil && !changed {
+		os.Remove(c.paths[0])
+		return nil, nil
+	}
+	if err == nil {
+		if c.sum.maxTs > c.sum.lastTimeIdx {
+			tidxBuf = append(tidxBuf, timeEntry(c.sum.maxTs, c.sum.rel(c.sum.maxTsOff))...)
+			c.sum.lastTimeIdx = c.sum.maxTs
+		}
+		c.sum.size = pos
+		err = errors.Join(f.Sync(), writeSynced(c.paths[1], idxBuf), writeSynced(c.paths[2], tidxBuf))
+	}
+	if err != nil {
+		for _, p := range c.paths {
+			os.Remove(p)
+		}
+		return nil, err
+	}
+	return c, nil
+}
+
+func writeSynced(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	return errors.Join(err, f.Sync(), f.Close())
+}
+
+// swap replaces old by its cleaned copy: .log.cleaned is renamed to
+// .log.swap (the commit point: recovery completes the swap from here),
+// then every file over its original. Readers holding old keep reading the
+// replaced files through their open descriptors, closed after delayMs.
+func (l *Log) swap(old *segment, c *cleaned, delayMs int64) error {
+	swapPath := filepath.Join(l.dir, SegmentName(old.base, ".log.swap"))
+	if err := os.Rename(c.paths[0], swapPath); err != nil {
+		return err
+	}
+	if err := syncDir(l.dir); err != nil {
+		return err
+	}
+	exts := []string{".log", ".index", ".timeindex"}
+	from := []string{swapPath, c.paths[1], c.paths[2]}
+	for i, ext := range exts {
+		if err := os.Rename(from[i], filepath.Join(l.dir, SegmentName(old.base, ext))); err != nil {
+			return err
+		}
+	}
+	if err := syncDir(l.dir); err != nil {
+		return err
+	}
+	ns, err := openSegment(l.dir, old.base, false)
+	if err != nil {
+		return err
+	}
+	ns.size, ns.next, ns.maxTs, ns.maxTsOff, ns.firstTs, ns.sinceIndex, ns.lastTimeIdx =
+		c.sum.size, c.sum.next, c.sum.maxTs, c.sum.maxTsOff, c.sum.firstTs, c.sum.sinceIndex, c.sum.lastTimeIdx
+	l.mu.Lock()
+	i := slices.Index(l.segs, old)
+	if i < 0 || l.closed {
+		l.mu.Unlock()
+		ns.close()
+		return ErrClosed
+	}
+	segs := slices.Clone(l.segs)
+	segs[i] = ns
+	l.segs = segs
+	l.pending = slices.DeleteFunc(l.pending, func(s *segment) bool { return s == old })
+	l.mu.Unlock()
+	if delayMs <= 0 {
+		old.close()
+	} else {
+		time.AfterFunc(time.Duration(delayMs)*time.Millisecond, func() { old.close() })
+	}
+	return nil
+}

@@ -62,6 +62,9 @@ type Log struct {
 	lastClean  time.Time
 	firstDirty int64 // compaction: offsets below were cleaned (cleaner checkpoint)
 
+	// cleanMu serializes the cleaner and retention (both replace segments).
+	cleanMu sync.Mutex
+
 	smu           sync.Mutex
 	scond         *sync.Cond
 	syncing       bool

@@ -15,6 +15,8 @@ import (
 // renamed *.deleted and removed after file.delete.delay.ms, so reads in
 // flight finish. It returns the number of segments deleted.
 func (l *Log) EnforceRetention(now time.Time) (int, error) {
+	l.cleanMu.Lock()
+	defer l.cleanMu.Unlock()
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()

@@ -1,0 +1,119 @@
+package bench
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/tributary/tributary/internal/node"
+)
+
+// startNode runs a real Tributary node in-process on a free port.
+func startNode(t *testing.T) string {
+	t.Helper()
+	n, err := node.Start(context.Background(), node.Config{NodeID: 1, DataDir: t.TempDir(), Listen: "127.0.0.1:0",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return n.Addr()
+}
+
+func TestProduceThenConsumeCountsEveryRecord(t *testing.T) {
+	addr := startNode(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cfg := Config{Brokers: []string{addr}, Topic: "counts", Partitions: 3, Producers: 2, RecordSize: 100,
+		Records: 3001, Acks: "all", Keys: "random", KeyCount: 50, Label: "test"}
+	res, err := Produce(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Records != 3001 || res.Errors != 0 || res.Bytes != 300100 {
+		t.Fatalf("produce: records %d bytes %d errors %d (%s)", res.Records, res.Bytes, res.Errors, res.FirstError)
+	}
+	if res.ProduceLatency == nil || res.ProduceLatency.Count != 3001 || res.ProduceLatency.Max < res.ProduceLatency.P50 {
+		t.Fatalf("produce latency: %+v", res.ProduceLatency)
+	}
+	if res.Partitions != 3 || res.Acks != "all" {
+		t.Fatalf("result config: %+v", res)
+	}
+
+	res, err = Consume(ctx, Config{Brokers: []string{addr}, Topic: "counts", Consumers: 2, Label: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Records != 3001 || res.Bytes != 300100 || res.RecordSize != 100 || res.Errors != 0 {
+		t.Fatalf("consume: records %d bytes %d size %d errors %d (%s)", res.Records, res.Bytes, res.RecordSize, res.Errors, res.FirstError)
+	}
+
+	// --records stops a consume early; an empty topic is an error.
+	res, err = Consume(ctx, Config{Brokers: []string{addr}, Topic: "counts", Records: 500, Label: "test"})
+	if err != nil || res.Records < 500 {
+		t.Fatalf("consume --records 500: %v, %+v", err, res)
+	}
+	if err := ensureTopic(ctx, &Config{Brokers: []string{addr}, Topic: "empty", Partitions: 1, Replication: -1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Consume(ctx, Config{Brokers: []string{addr}, Topic: "empty"}); err == nil {
+		t.Fatal("consuming an empty topic to its end: want an error")
+	}
+}
+
+func TestE2EWithRateSeesEveryRecord(t *testing.T) {
+	addr := startNode(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	res, err := E2E(ctx, Config{Brokers: []string{addr}, Topic: "e2e", Partitions: 2, RecordSize: 64, Records: 1000,
+		Rate: 4000, Acks: "1", Linger: time.Millisecond, Keys: "seq", Label: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Produced != 1000 || res.Records != 1000 || res.Errors != 0 {
+		t.Fatalf("e2e: produced %d received %d errors %d (%s)", res.Produced, res.Records, res.Errors, res.FirstError)
+	}
+	if res.E2ELatency == nil || res.E2ELatency.Count != 1000 || res.ProduceLatency.Count != 1000 {
+		t.Fatalf("latency counts: %+v %+v", res.E2ELatency, res.ProduceLatency)
+	}
+	if res.TargetRate != 4000 {
+		t.Fatalf("target rate %v", res.TargetRate)
+	}
+}
+
+func TestConfigRejectsBadValues(t *testing.T) {
+	for _, c := range []Config{
+		{Acks: "2"},
+		{Compression: "brotli"},
+		{Keys: "zipf"},
+		{Rate: -1},
+		{RecordSize: -1},
+	} {
+		if err := c.defaults(); err == nil {
+			t.Errorf("%+v: want an error", c)
+		}
+	}
+	c := Config{Acks: "-1"}
+	if err := c.defaults(); err != nil || c.Acks != "all" || c.Partitions != 6 || c.RecordSize != 0 {
+		t.Fatalf("defaults: %v %+v", err, c)
+	}
+}
+
+func TestHistogramPercentiles(t *testing.T) {
+	h := newHist()
+	for i := 1; i <= 1000; i++ {
+		h.record(time.Duration(i) * time.Millisecond)
+	}
+	l := h.summary()
+	if l.Count != 1000 || l.P50 < 499 || l.P50 > 501 || l.P99 < 989 || l.P99 > 991 || l.Max < 999 || l.Max > 1001 {
+		t.Fatalf("summary: %+v", l)
+	}
+	if iv := h.drainInterval(); iv.Count != 1000 {
+		t.Fatalf("interval: %+v", iv)
+	}
+	if iv := h.drainInterval(); iv.Count != 0 {
+		t.Fatalf("interval after drain: %+v", iv)
+	}
+}
