@@ -4,8 +4,13 @@
 // (message sets v0/v1) are not served, as in Kafka 4. Each partition's
 // records must be exactly one v2 batch; it is validated (length, magic, CRC,
 // record count) without decompression and stored as sent, with the broker's
-// offsets. acks=all responses are sent after the batch is fsynced (group
-// commit, see storage.Log.Sync). Deliberate differences from Kafka: records
+// offsets. acks=all is answered after the batch is fsynced here (group
+// commit, see storage.Log.Sync) and every ISR member has it (the high
+// watermark passed it; followers fsync before they ask for more), with
+// min.insync.replicas enforced before the append (NOT_ENOUGH_REPLICAS) and
+// at the answer (NOT_ENOUGH_REPLICAS_AFTER_APPEND); REQUEST_TIMED_OUT after
+// the request's timeout. Only the leader accepts writes
+// (NOT_LEADER_OR_FOLLOWER). Deliberate differences from Kafka: records
 // inside a batch are not decoded, so per-record checks (inner offsets,
 // per-record timestamps) use the batch header; compression.type other than
 // "producer" is not yet applied (batches keep the producer's codec).
@@ -15,6 +20,7 @@ package broker
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -32,7 +38,8 @@ func (b *Broker) handleProduce(_ context.Context, r *Request) Pending {
 
 	type waiter struct {
 		p      *partition.Partition
-		end    int64
+		res    partition.AppendResult
+		minISR int
 		ti, pi int // index into resp.Topics[ti].Partitions[pi]
 	}
 	var waits []waiter
@@ -57,17 +64,14 @@ func (b *Broker) handleProduce(_ context.Context, r *Request) Pending {
 				sp.ErrorCode = code
 				sp.ErrorMessage = errMsg(err)
 			}
-			var p *partition.Partition
-			if t != nil {
-				p = t.partition(rp.Partition)
-			}
+			p, code := leaderPartition(t, rp.Partition)
 			switch {
 			case !acksOK:
 				fail(kerr.InvalidRequiredAcks.Code, nil)
 			case t == nil && req.Version >= 13:
 				fail(kerr.UnknownTopicID.Code, nil)
-			case p == nil:
-				fail(kerr.UnknownTopicOrPartition.Code, nil)
+			case code != 0:
+				fail(code, nil)
 			case isInternalTopic(t.meta.Name):
 				// Only the broker writes internal topics.
 				fail(kerr.InvalidTopicException.Code, fmt.Errorf("cannot append to internal topic %s", t.meta.Name))
@@ -83,7 +87,7 @@ func (b *Broker) handleProduce(_ context.Context, r *Request) Pending {
 				sp.LogAppendTime = lat
 				sp.LogStartOffset = p.Log().StartOffset()
 				if req.Acks == -1 {
-					waits = append(waits, waiter{p: p, end: res.End, ti: len(resp.Topics), pi: len(st.Partitions)})
+					waits = append(waits, waiter{p: p, res: res, minISR: int(t.cfg.Int64("min.insync.replicas")), ti: len(resp.Topics), pi: len(st.Partitions)})
 				}
 			}
 			st.Partitions = append(st.Partitions, sp)
@@ -96,14 +100,29 @@ func (b *Broker) handleProduce(_ context.Context, r *Request) Pending {
 	if len(waits) == 0 {
 		return respond(resp)
 	}
+	timeout := time.NewTimer(time.Duration(max(req.TimeoutMillis, 0)) * time.Millisecond)
 	return func() kmsg.Response {
+		defer timeout.Stop()
 		for _, w := range waits {
-			if err := w.p.Sync(w.end); err != nil {
+			rp := &resp.Topics[w.ti].Partitions[w.pi]
+			fail := func(code int16, err error) {
+				rp.ErrorCode, rp.ErrorMessage, rp.BaseOffset, rp.LogAppendTime = code, errMsg(err), -1, -1
+			}
+			if err := w.p.Sync(w.res.End); err != nil {
 				b.log.Error("fsync failed", "topic", w.p.Topic, "partition", w.p.Index, "err", err)
-				rp := &resp.Topics[w.ti].Partitions[w.pi]
-				rp.ErrorCode = kerr.KafkaStorageError.Code
-				rp.ErrorMessage = errMsg(err)
-				rp.BaseOffset = -1
+				fail(kerr.KafkaStorageError.Code, err)
+				continue
+			}
+			ok, err := w.p.WaitCommitted(w.res.End, w.res.Epoch, timeout.C)
+			switch {
+			case err != nil:
+				fail(errCode(err), err)
+			case !ok:
+				fail(kerr.RequestTimedOut.Code, nil)
+			case w.p.ISRSize() < w.minISR:
+				// Committed, but the ISR shrank below min.insync.replicas
+				// meanwhile: Kafka reports this to the producer.
+				fail(kerr.NotEnoughReplicasAfterAppend.Code, nil)
 			}
 		}
 		return resp
@@ -126,10 +145,10 @@ func (b *Broker) appendBatch(t *topic, p *partition.Partition, records []byte, a
 			return partition.AppendResult{}, -1, err
 		}
 	}
-	if acks == -1 && t.cfg.Int64("min.insync.replicas") > 1 {
-		return partition.AppendResult{}, -1, kerr.NotEnoughReplicas
-	}
 	opts := partition.AppendOptions{MaxMessageBytes: int(t.cfg.Int64("max.message.bytes")), LogAppendTime: -1}
+	if acks == -1 {
+		opts.MinISR = int(t.cfg.Int64("min.insync.replicas"))
+	}
 	if t.cfg.LogAppendTime() {
 		opts.LogAppendTime = b.now().UnixMilli()
 	}

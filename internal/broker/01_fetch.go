@@ -9,12 +9,15 @@
 // Fetch sessions (KIP-227): this broker never creates one. A full fetch that
 // asks for a session (epoch 0) is answered with session id 0, which tells the
 // client to keep sending full fetches; an incremental fetch names a session
-// we do not have and gets FETCH_SESSION_ID_NOT_FOUND. Follower fetches
-// (ReplicaID >= 0) are not served yet.
+// we do not have and gets FETCH_SESSION_ID_NOT_FOUND. Only the leader
+// serves fetches (NOT_LEADER_OR_FOLLOWER elsewhere; no follower reads).
+// Follower fetches (ReplicaID, or ReplicaState v15+) drive replication: see
+// fillFetch.
 package broker
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -38,9 +41,11 @@ func (b *Broker) handleFetch(ctx context.Context, r *Request) Pending {
 			return respond(resp)
 		}
 	}
-	if req.ReplicaID >= 0 && req.Version < 15 || req.Version >= 15 && req.ReplicaState.ID >= 0 {
-		resp.ErrorCode = kerr.NotLeaderForPartition.Code
-		return respond(resp)
+	replica := int32(-1)
+	if req.Version < 15 {
+		replica = req.ReplicaID
+	} else {
+		replica = req.ReplicaState.ID
 	}
 	deadline := time.Now().Add(time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond)
 	return func() kmsg.Response {
@@ -54,7 +59,7 @@ func (b *Broker) handleFetch(ctx context.Context, r *Request) Pending {
 		var timer *time.Timer
 		for {
 			resp := req.ResponseKind().(*kmsg.FetchResponse)
-			n, live := b.fillFetch(req, resp)
+			n, live := b.fillFetch(req, resp, replica)
 			wait := time.Until(deadline)
 			if n >= int(req.MinBytes) || len(live) == 0 || wait <= 0 {
 				return resp
@@ -83,7 +88,12 @@ func (b *Broker) handleFetch(ctx context.Context, r *Request) Pending {
 
 // fillFetch reads every requested partition into resp. It returns the bytes
 // read and the partitions where more data could arrive.
-func (b *Broker) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse) (int, []*partition.Partition) {
+//
+// A replica fetch (replica >= 0) comes from a follower: its fetch offset
+// tells the leader how far that follower's durable log reaches (ISR and
+// high watermark bookkeeping), and it reads up to the log end instead of the
+// high watermark.
+func (b *Broker) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, replica int32) (int, []*partition.Partition) {
 	remaining := int(req.MaxBytes)
 	if req.Version < 3 || remaining <= 0 {
 		remaining = int(^uint32(0) >> 1)
@@ -106,23 +116,36 @@ func (b *Broker) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse) (in
 			// treats null as malformed.
 			sp.RecordBatches = []byte{}
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
-			var p *partition.Partition
-			if t != nil {
-				p = t.partition(rp.Partition)
-			}
+			p, code := leaderPartition(t, rp.Partition)
 			switch {
 			case t == nil && req.Version >= 13:
 				sp.ErrorCode = kerr.UnknownTopicID.Code
-			case p == nil:
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case code != 0:
+				sp.ErrorCode = code
 			default:
 				if code := checkLeaderEpoch(p, rp.CurrentLeaderEpoch); code != 0 {
 					sp.ErrorCode = code
 					break
 				}
+				if replica >= 0 {
+					join, err := p.FollowerFetched(replica, rp.FetchOffset, b.now())
+					if err != nil {
+						sp.ErrorCode = errCode(err)
+						break
+					}
+					if join {
+						r := p.Role()
+						if !slices.Contains(r.ISR, replica) {
+							b.log.Info("expanding ISR", "topic", p.Topic, "partition", p.Index, "replica", replica)
+							b.alterISR(p, r, append(slices.Clone(r.ISR), replica))
+						}
+					}
+				}
 				hw := p.HighWatermark()
 				limit := hw
-				if req.IsolationLevel == 1 {
+				if replica >= 0 {
+					limit = p.Log().EndOffset()
+				} else if req.IsolationLevel == 1 {
 					limit = p.LastStableOffset()
 				}
 				sp.HighWatermark = hw

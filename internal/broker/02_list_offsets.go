@@ -30,12 +30,9 @@ func (b *Broker) handleListOffsets(_ context.Context, r *Request) Pending {
 			sp := kmsg.NewListOffsetsResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.Timestamp, sp.Offset = -1, -1
-			var p *partition.Partition
-			if t != nil {
-				p = t.partition(rp.Partition)
-			}
-			if p == nil {
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			p, code := leaderPartition(t, rp.Partition)
+			if code != 0 {
+				sp.ErrorCode = code
 			} else if code := checkLeaderEpoch(p, rp.CurrentLeaderEpoch); code != 0 {
 				sp.ErrorCode = code
 			} else {

@@ -1,6 +1,8 @@
 // Metadata (key 3), versions 0-13.
 //
-// This node is every partition's leader and only replica. Unknown topics are
+// Brokers are the live (unfenced) brokers; partitions carry the leader,
+// replicas, ISR and leader epoch from the metadata quorum, with
+// LEADER_NOT_AVAILABLE for a partition without a leader. Unknown topics are
 // auto-created when the request allows it (v4+) and the broker's
 // auto.create.topics.enable is true; creation is synchronous, so the first
 // answer already carries the leader (Kafka answers LEADER_NOT_AVAILABLE
@@ -10,6 +12,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -17,13 +20,22 @@ import (
 
 func init() { register(kmsg.Metadata, 0, 13, (*Broker).handleMetadata) }
 
+// brokerList is the live (unfenced) brokers.
 func (b *Broker) brokerList() []kmsg.MetadataResponseBroker {
-	br := kmsg.NewMetadataResponseBroker()
-	br.NodeID = b.cfg.NodeID
-	br.Host = b.cfg.Host
-	br.Port = b.cfg.Port
-	return []kmsg.MetadataResponseBroker{br}
+	var out []kmsg.MetadataResponseBroker
+	for _, mb := range b.metaState().LiveBrokers() {
+		br := kmsg.NewMetadataResponseBroker()
+		br.NodeID, br.Host, br.Port = mb.ID, mb.Host, mb.Port
+		if mb.Rack != "" {
+			br.Rack = kmsg.StringPtr(mb.Rack)
+		}
+		out = append(out, br)
+	}
+	return out
 }
+
+// controllerID is the active controller's node id, or -1.
+func (b *Broker) controllerID() int32 { return b.quorum.LeaderID() }
 
 func (b *Broker) handleMetadata(_ context.Context, r *Request) Pending {
 	req := r.Msg.(*kmsg.MetadataRequest)
@@ -31,7 +43,7 @@ func (b *Broker) handleMetadata(_ context.Context, r *Request) Pending {
 	resp.Brokers = b.brokerList()
 	cid := b.ClusterID()
 	resp.ClusterID = &cid
-	resp.ControllerID = b.cfg.NodeID
+	resp.ControllerID = b.controllerID()
 
 	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
 	if all {
@@ -94,14 +106,23 @@ func (b *Broker) metadataTopic(t *topic) kmsg.MetadataResponseTopic {
 	mt.Topic = &name
 	mt.TopicID = t.meta.ID
 	mt.IsInternal = isInternalTopic(name)
-	for _, p := range t.parts {
+	st := b.metaState()
+	for i, ps := range t.meta.Parts {
 		mp := kmsg.NewMetadataResponseTopicPartition()
-		mp.Partition = p.Index
-		mp.Leader = b.cfg.NodeID
-		mp.LeaderEpoch = p.LeaderEpoch()
-		mp.Replicas = []int32{b.cfg.NodeID}
-		mp.ISR = []int32{b.cfg.NodeID}
+		mp.Partition = int32(i)
+		mp.Leader = ps.Leader
+		mp.LeaderEpoch = ps.LeaderEpoch
+		mp.Replicas = slices.Clone(ps.Replicas)
+		mp.ISR = slices.Clone(ps.ISR)
 		mp.OfflineReplicas = []int32{}
+		for _, r := range ps.Replicas {
+			if br, ok := st.Brokers[r]; !ok || br.Fenced {
+				mp.OfflineReplicas = append(mp.OfflineReplicas, r)
+			}
+		}
+		if ps.Leader < 0 {
+			mp.ErrorCode = kerr.LeaderNotAvailable.Code
+		}
 		mt.Partitions = append(mt.Partitions, mp)
 	}
 	return mt

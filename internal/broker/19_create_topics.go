@@ -139,13 +139,14 @@ func (b *Broker) createPartitions(rt kmsg.CreatePartitionsRequestTopic, validate
 	if t == nil {
 		return cerr(kerr.UnknownTopicOrPartition, "topic %q does not exist", rt.Topic)
 	}
-	cur := int32(len(t.parts))
+	cur := t.numPartitions()
 	if rt.Count <= cur {
 		return cerr(kerr.InvalidPartitions, "topic %q has %d partitions; the new count must be larger", rt.Topic, cur)
 	}
 	if rt.Count-cur > maxPartitionsPerRequest {
 		return cerr(kerr.PolicyViolation, "adding %d partitions at once exceeds the limit of %d", rt.Count-cur, maxPartitionsPerRequest)
 	}
+	var assignment [][]int32
 	if rt.Assignment != nil {
 		if int32(len(rt.Assignment)) != rt.Count-cur {
 			return cerr(kerr.InvalidReplicaAssignment, "assignment has %d partitions, %d are being added", len(rt.Assignment), rt.Count-cur)
@@ -154,12 +155,13 @@ func (b *Broker) createPartitions(rt kmsg.CreatePartitionsRequestTopic, validate
 			if err := b.checkReplicas(a.Replicas, int(t.meta.ReplicationFactor)); err != nil {
 				return err
 			}
+			assignment = append(assignment, a.Replicas)
 		}
 	}
 	if validateOnly {
 		return nil
 	}
-	return b.addPartitions(t, rt.Count)
+	return b.addPartitions(t, rt.Count, assignment)
 }
 
 func strp(s string) *string { return &s }

@@ -11,8 +11,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/tributary/tributary/internal/partition"
 )
 
 func init() { register(kmsg.DeleteRecords, 0, 2, (*Broker).handleDeleteRecords) }
@@ -28,12 +26,9 @@ func (b *Broker) handleDeleteRecords(_ context.Context, r *Request) Pending {
 			sp := kmsg.NewDeleteRecordsResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.LowWatermark = -1
-			var p *partition.Partition
-			if t != nil {
-				p = t.partition(rp.Partition)
-			}
-			if p == nil {
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			p, code := leaderPartition(t, rp.Partition)
+			if code != 0 {
+				sp.ErrorCode = code
 			} else {
 				off := rp.Offset
 				if off == -1 {

@@ -9,9 +9,12 @@ package broker
 
 import (
 	"context"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary/tributary/internal/metadata"
 )
 
 func init() { register(kmsg.InitProducerID, 0, 5, (*Broker).handleInitProducerID) }
@@ -24,11 +27,37 @@ func (b *Broker) handleInitProducerID(_ context.Context, r *Request) Pending {
 		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
 		return respond(resp)
 	}
-	id, err := b.meta.AllocateProducerID()
+	id, err := b.allocateProducerID()
 	if err != nil {
 		resp.ErrorCode = kerr.KafkaStorageError.Code
 		return respond(resp)
 	}
 	resp.ProducerID, resp.ProducerEpoch = id, 0
 	return respond(resp)
+}
+
+// producerIDBlock is how many producer ids a broker takes from the
+// controller at a time.
+const producerIDBlock = 1000
+
+// allocateProducerID hands out ids from this broker's block, taking a new
+// block from the controller when it runs out; ids are never reused.
+func (b *Broker) allocateProducerID() (int64, error) {
+	b.pidMu.Lock()
+	defer b.pidMu.Unlock()
+	if b.pidNext >= b.pidEnd {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		res, err := b.quorum.Propose(ctx, &metadata.Command{AllocateIDs: &metadata.AllocateIDs{Count: producerIDBlock}})
+		if err != nil {
+			return 0, err
+		}
+		if err := res.Error(); err != nil {
+			return 0, err
+		}
+		b.pidNext, b.pidEnd = res.Value, res.Value+producerIDBlock
+	}
+	id := b.pidNext
+	b.pidNext++
+	return id, nil
 }

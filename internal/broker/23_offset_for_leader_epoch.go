@@ -1,18 +1,16 @@
 // OffsetForLeaderEpoch (key 23), versions 2-4.
 //
-// Answers the end offset of the requested leader epoch: for the current
-// epoch, the log end offset; for an epoch newer than ours, UNDEFINED (-1/-1).
-// A single node never changes leader, so its only epoch is the current one.
-// CurrentLeaderEpoch is checked as in Fetch (FENCED / UNKNOWN_LEADER_EPOCH).
+// Answers, from the leader's epoch cache (leader-epoch-checkpoint), the
+// largest epoch <= the requested one and the offset where it ended (the log
+// end offset for the latest epoch), or UNDEFINED (-1/-1). Followers use it
+// to truncate divergent tails (KIP-101/279), consumers to detect truncation.
+// Only the leader answers; CurrentLeaderEpoch is checked as in Fetch.
 package broker
 
 import (
 	"context"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/tributary/tributary/internal/partition"
 )
 
 func init() { register(kmsg.OffsetForLeaderEpoch, 2, 4, (*Broker).handleOffsetForLeaderEpoch) }
@@ -28,13 +26,10 @@ func (b *Broker) handleOffsetForLeaderEpoch(_ context.Context, r *Request) Pendi
 			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.LeaderEpoch, sp.EndOffset = -1, -1
-			var p *partition.Partition
-			if t != nil {
-				p = t.partition(rp.Partition)
-			}
+			p, code := leaderPartition(t, rp.Partition)
 			switch {
-			case p == nil:
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case code != 0:
+				sp.ErrorCode = code
 			default:
 				if code := checkLeaderEpoch(p, rp.CurrentLeaderEpoch); code != 0 {
 					sp.ErrorCode = code

@@ -1,8 +1,9 @@
 // DescribeCluster (key 60), versions 0-2.
 //
 // Brokers endpoint only: a request for controller endpoints (EndpointType 2)
-// gets MISMATCHED_ENDPOINT_TYPE, as a Kafka broker listener answers. No
-// broker is ever fenced on a single node. Authorized operations are not
+// gets MISMATCHED_ENDPOINT_TYPE, as a Kafka broker listener answers. Fenced
+// brokers are listed (IsFenced) only when asked (v2+). The controller id is
+// the active Raft leader. Authorized operations are not
 // computed (the INT32_MIN "not requested" value is returned).
 package broker
 
@@ -25,10 +26,16 @@ func (b *Broker) handleDescribeCluster(_ context.Context, r *Request) Pending {
 		return respond(resp)
 	}
 	resp.ClusterID = b.ClusterID()
-	resp.ControllerID = b.cfg.NodeID
-	for _, mb := range b.brokerList() {
+	resp.ControllerID = b.controllerID()
+	for _, mb := range b.metaState().AllBrokers() {
+		if mb.Fenced && !req.IncludeFencedBrokers {
+			continue
+		}
 		br := kmsg.NewDescribeClusterResponseBroker()
-		br.NodeID, br.Host, br.Port, br.Rack = mb.NodeID, mb.Host, mb.Port, mb.Rack
+		br.NodeID, br.Host, br.Port, br.IsFenced = mb.ID, mb.Host, mb.Port, mb.Fenced
+		if mb.Rack != "" {
+			br.Rack = kmsg.StringPtr(mb.Rack)
+		}
 		resp.Brokers = append(resp.Brokers, br)
 	}
 	return respond(resp)

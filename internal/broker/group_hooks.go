@@ -77,7 +77,7 @@ func (t groupTopics) TopicInfo(name string) ([16]byte, int32, bool) {
 	if tp == nil {
 		return [16]byte{}, 0, false
 	}
-	return tp.meta.ID, int32(len(tp.parts)), true
+	return tp.meta.ID, tp.numPartitions(), true
 }
 
 func (t groupTopics) TopicByID(id [16]byte) (string, bool) {
@@ -95,7 +95,7 @@ func (t groupTopics) PartitionCount(name string) (int32, bool) {
 	if tp == nil {
 		return 0, false
 	}
-	return int32(len(tp.parts)), true
+	return tp.numPartitions(), true
 }
 
 // offsetsLog is __consumer_offsets, created on first use with
@@ -104,7 +104,7 @@ type offsetsLog struct{ b *Broker }
 
 func (l offsetsLog) Partitions(create bool) (int32, error) {
 	if t := l.b.topic(group.OffsetsTopic); t != nil {
-		return int32(len(t.parts)), nil
+		return t.numPartitions(), nil
 	}
 	if !create {
 		return 0, nil
@@ -113,12 +113,16 @@ func (l offsetsLog) Partitions(create bool) (int32, error) {
 	b.createMu.Lock()
 	defer b.createMu.Unlock()
 	if t := b.topic(group.OffsetsTopic); t != nil {
-		return int32(len(t.parts)), nil
+		return t.numPartitions(), nil
 	}
+	// offsets.topic.replication.factor, capped at the live brokers so a
+	// small cluster can still create it (Kafka refuses until enough brokers
+	// are up).
+	rf := min(int(b.cfg.Broker.Int("offsets.topic.replication.factor")), len(b.metaState().LiveBrokers()))
 	s := &topicSpec{
 		name:              group.OffsetsTopic,
 		partitions:        int32(b.cfg.Broker.Int("offsets.topic.num.partitions")),
-		replicationFactor: -1,
+		replicationFactor: int16(max(rf, 1)),
 		configs:           map[string]string{"cleanup.policy": "compact"},
 	}
 	if err := b.checkTopic(s); err != nil {
@@ -128,7 +132,7 @@ func (l offsetsLog) Partitions(create bool) (int32, error) {
 	if err != nil {
 		return 0, err
 	}
-	return int32(len(t.parts)), nil
+	return t.numPartitions(), nil
 }
 
 func (l offsetsLog) part(p int32) (*partition.Partition, error) {

@@ -1,17 +1,27 @@
 package broker
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/tributary/tributary/internal/config"
 	"github.com/tributary/tributary/internal/metadata"
 	"github.com/tributary/tributary/internal/partition"
-	"github.com/tributary/tributary/internal/storage"
 )
+
+func randInt(n int) int {
+	if n <= 0 {
+		return 0
+	}
+	return rand.IntN(n)
+}
 
 const maxTopicNameLen = 249
 
@@ -104,8 +114,8 @@ func (b *Broker) checkTopic(s *topicSpec) error {
 	if s.replicationFactor <= 0 {
 		return cerr(kerr.InvalidReplicationFactor, "replication factor must be larger than 0")
 	}
-	if s.replicationFactor > 1 {
-		return cerr(kerr.InvalidReplicationFactor, "replication factor %d is larger than the number of live brokers (1)", s.replicationFactor)
+	if live := len(b.metaState().LiveBrokers()); int(s.replicationFactor) > live {
+		return cerr(kerr.InvalidReplicationFactor, "replication factor %d is larger than the number of live brokers (%d)", s.replicationFactor, live)
 	}
 	for k, v := range s.configs {
 		if err := config.ValidateTopic(k, v); err != nil {
@@ -126,29 +136,90 @@ func (b *Broker) checkReplicas(replicas []int32, rf int) error {
 			return cerr(kerr.InvalidReplicaAssignment, "duplicate replica %d", r)
 		}
 		seen[r] = true
-		if r != b.cfg.NodeID {
+		if _, ok := b.metaState().Brokers[r]; !ok {
 			return cerr(kerr.InvalidReplicaAssignment, "unknown broker %d in replica assignment", r)
 		}
 	}
 	return nil
 }
 
-// createTopic creates a checked topic and opens its partitions.
+// createTopic creates a checked topic through the controller, placing its
+// replicas on the live brokers, and waits until this broker has applied it.
 func (b *Broker) createTopic(s *topicSpec) (*topic, error) {
-	mt := &metadata.Topic{Name: s.name, ID: metadata.NewTopicID(), Partitions: s.partitions, ReplicationFactor: s.replicationFactor, Configs: s.configs}
-	t, err := b.openTopic(mt)
-	if err != nil {
-		return nil, err
-	}
-	if err := b.meta.CreateTopic(mt); err != nil {
-		for _, p := range t.parts {
-			p.Delete()
+	mt := &metadata.Topic{Name: s.name, ID: metadata.NewTopicID(), ReplicationFactor: s.replicationFactor, Configs: s.configs}
+	if len(s.assignment) > 0 {
+		for _, replicas := range s.assignment {
+			mt.Parts = append(mt.Parts, newPartition(replicas))
 		}
+	} else {
+		mt.Parts = b.place(s.partitions, int(s.replicationFactor), 0)
+	}
+	if err := b.propose(&metadata.Command{CreateTopic: mt}); err != nil {
 		return nil, err
 	}
-	b.publish(t)
-	b.log.Info("topic created", "topic", s.name, "partitions", s.partitions, "configs", s.configs)
+	t := b.topic(s.name)
+	if t == nil {
+		return nil, fmt.Errorf("%w: topic %q not visible after creation", metadata.ErrNoController, s.name)
+	}
+	b.log.Info("topic created", "topic", s.name, "partitions", s.partitions, "replication_factor", s.replicationFactor, "configs", s.configs)
 	return t, nil
+}
+
+func newPartition(replicas []int32) metadata.Partition {
+	return metadata.Partition{Replicas: slices.Clone(replicas), ISR: slices.Clone(replicas), Leader: replicas[0]}
+}
+
+// place assigns n partitions (numbered from first) to rf live brokers each:
+// consecutive brokers from a rotating start, so leaders (the first replica)
+// and replicas spread evenly; with broker.rack set, replicas of a partition
+// prefer distinct racks.
+func (b *Broker) place(n int32, rf int, first int32) []metadata.Partition {
+	live := b.metaState().LiveBrokers()
+	ids := make([]int32, len(live))
+	racks := map[int32]string{}
+	for i, br := range live {
+		ids[i] = br.ID
+		racks[br.ID] = br.Rack
+	}
+	start := int(randInt(len(ids)))
+	var out []metadata.Partition
+	for i := int32(0); i < n; i++ {
+		var replicas []int32
+		used := map[string]bool{}
+		for j := 0; len(replicas) < rf && j < 2*len(ids); j++ {
+			id := ids[(start+int(first+i)+j)%len(ids)]
+			if slices.Contains(replicas, id) {
+				continue
+			}
+			if r := racks[id]; r != "" && used[r] && j < len(ids) {
+				continue // try a broker on another rack first
+			}
+			used[racks[id]] = true
+			replicas = append(replicas, id)
+		}
+		out = append(out, newPartition(replicas))
+	}
+	return out
+}
+
+// propose applies cmd through the controller and waits until this broker's
+// view includes it.
+func (b *Broker) propose(cmd *metadata.Command) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := b.quorum.Propose(ctx, cmd)
+	if err != nil {
+		return err
+	}
+	if err := res.Error(); err != nil {
+		return err
+	}
+	if err := b.quorum.WaitApplied(ctx, res.Index); err != nil {
+		return err
+	}
+	// The reconcile loop may not have run yet; run it now.
+	b.reconcile(b.quorum.State())
+	return nil
 }
 
 // autoCreate creates name with broker defaults if auto.create.topics.enable.
@@ -165,61 +236,48 @@ func (b *Broker) autoCreate(name string) (*topic, error) {
 		}
 		return nil, err
 	}
-	return b.createTopic(s)
-}
-
-// deleteTopic removes a topic and its data.
-func (b *Broker) deleteTopic(t *topic) error {
-	if err := b.meta.DeleteTopic(t.meta.Name); err != nil {
-		return err
-	}
-	b.mu.Lock()
-	delete(b.topics, t.meta.Name)
-	delete(b.byID, t.meta.ID)
-	b.mu.Unlock()
-	for _, p := range t.parts {
-		if err := p.Delete(); err != nil {
-			b.log.Error("deleting partition data", "topic", t.meta.Name, "partition", p.Index, "err", err)
+	t, err := b.createTopic(s)
+	if errors.Is(err, metadata.ErrTopicExists) {
+		if t := b.topic(name); t != nil {
+			return t, nil
 		}
 	}
-	if b.groups != nil {
-		b.groups.TopicDeleted(t.meta.Name)
+	return t, err
+}
+
+// deleteTopic deletes a topic through the controller; every replica's data
+// is removed as brokers apply it.
+func (b *Broker) deleteTopic(t *topic) error {
+	if err := b.propose(&metadata.Command{DeleteTopic: &metadata.DeleteTopic{Name: t.meta.Name}}); err != nil {
+		return err
 	}
 	b.log.Info("topic deleted", "topic", t.meta.Name)
 	return nil
 }
 
 // addPartitions grows t to n partitions.
-func (b *Broker) addPartitions(t *topic, n int32) error {
-	nt := &topic{meta: t.meta.Clone(), cfg: t.cfg, parts: append([]*partition.Partition(nil), t.parts...)}
-	for i := int32(len(t.parts)); i < n; i++ {
-		p, err := b.openPartition(t.meta.Name, i, t.cfg)
-		if err != nil {
-			return err
+func (b *Broker) addPartitions(t *topic, n int32, assignment [][]int32) error {
+	cur := t.numPartitions()
+	var parts []metadata.Partition
+	if len(assignment) > 0 {
+		for _, a := range assignment {
+			parts = append(parts, newPartition(a))
 		}
-		nt.parts = append(nt.parts, p)
+	} else {
+		parts = b.place(n-cur, int(t.meta.ReplicationFactor), cur)
 	}
-	if err := b.meta.SetPartitions(t.meta.Name, n); err != nil {
+	if err := b.propose(&metadata.Command{CreatePartitions: &metadata.CreatePartitions{Name: t.meta.Name, Parts: parts}}); err != nil {
 		return err
 	}
-	nt.meta.Partitions = n
-	b.publish(nt)
 	b.log.Info("partitions added", "topic", t.meta.Name, "partitions", n)
 	return nil
 }
 
 // setTopicConfigs replaces t's explicit configs.
 func (b *Broker) setTopicConfigs(t *topic, configs map[string]string) error {
-	if err := b.meta.SetTopicConfigs(t.meta.Name, configs); err != nil {
+	if err := b.propose(&metadata.Command{SetTopicConfigs: &metadata.SetTopicConfigs{Name: t.meta.Name, Configs: configs}}); err != nil {
 		return err
 	}
-	nt := &topic{meta: t.meta.Clone(), parts: t.parts}
-	nt.meta.Configs = configs
-	nt.cfg = config.NewTopicConfig(configs, b.cfg.Broker)
-	for _, p := range nt.parts {
-		p.Log().SetOptions(storage.FromConfig(nt.cfg.Get))
-	}
-	b.publish(nt)
 	b.log.Info("topic configs changed", "topic", t.meta.Name, "configs", configs)
 	return nil
 }
@@ -227,4 +285,18 @@ func (b *Broker) setTopicConfigs(t *topic, configs map[string]string) error {
 // isInternalTopic reports Kafka's internal topics.
 func isInternalTopic(name string) bool {
 	return name == "__consumer_offsets" || name == "__transaction_state"
+}
+
+// leaderPartition returns the local leader replica of t's partition i, or
+// the wire error: UNKNOWN_TOPIC_OR_PARTITION for a partition that does not
+// exist, NOT_LEADER_OR_FOLLOWER when this broker does not lead it.
+func leaderPartition(t *topic, i int32) (*partition.Partition, int16) {
+	if t == nil || i < 0 || i >= t.numPartitions() {
+		return nil, kerr.UnknownTopicOrPartition.Code
+	}
+	p := t.partition(i)
+	if p == nil || !p.IsLeader() {
+		return nil, kerr.NotLeaderForPartition.Code
+	}
+	return p, 0
 }

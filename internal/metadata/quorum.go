@@ -313,7 +313,7 @@ func (q *Quorum) call(addr, method string, args, reply any) error {
 }
 
 // Heartbeat tells the active controller that broker b is alive, registering
-// it if needed. It returns whether the controller considers b fenced.
+// it if it is new, fenced, restarted (new incarnation) or moved.
 func (q *Quorum) Heartbeat(b Broker) error {
 	if q.IsLeader() {
 		return q.onHeartbeat(b)
@@ -342,7 +342,7 @@ func (q *Quorum) onHeartbeat(b Broker) error {
 	}
 	st := q.State()
 	cur, ok := st.Brokers[b.ID]
-	if ok && !cur.Fenced && cur.Host == b.Host && cur.Port == b.Port && cur.RaftAddr == b.RaftAddr && cur.Rack == b.Rack {
+	if ok && !cur.Fenced && cur.Incarnation == b.Incarnation && cur.Host == b.Host && cur.Port == b.Port && cur.RaftAddr == b.RaftAddr && cur.Rack == b.Rack {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -354,7 +354,7 @@ func (q *Quorum) onHeartbeat(b Broker) error {
 	if err := res.Error(); err != nil {
 		return err
 	}
-	q.log.Info("broker registered", "broker", b.ID, "host", b.Host, "port", b.Port, "epoch", res.Value)
+	q.log.Info("broker registered", "broker", b.ID, "host", b.Host, "port", b.Port, "epoch", res.Value, "incarnation", b.Incarnation)
 	return nil
 }
 
@@ -379,7 +379,7 @@ func (q *Quorum) ensureMember(b Broker) error {
 // controllerLoop fences brokers whose heartbeats stopped, while this node
 // leads, and initialises the cluster id on first leadership.
 func (q *Quorum) controllerLoop() {
-	tick := time.NewTicker(q.cfg.HeartbeatInterval / 2)
+	tick := time.NewTicker(min(q.cfg.HeartbeatInterval/2, 100*time.Millisecond))
 	defer tick.Stop()
 	leading := false
 	for {
@@ -422,6 +422,23 @@ func (q *Quorum) controllerLoop() {
 				q.Propose(ctx, &Command{FenceBroker: &FenceBroker{ID: b.ID}})
 				cancel()
 			}
+		}
+	}
+}
+
+// WaitApplied waits until this node's state includes Raft index i.
+func (q *Quorum) WaitApplied(ctx context.Context, i uint64) error {
+	for {
+		ch := q.Changed()
+		if q.State().Index >= i {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-q.stop:
+			return ErrNoController
 		}
 	}
 }
@@ -551,6 +568,7 @@ func (f *fsm) Apply(l *raft.Log) any {
 	next = next.shallow()
 	next.Index = l.Index
 	f.set(next)
+	res.Index = l.Index
 	return res
 }
 

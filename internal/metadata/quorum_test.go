@@ -64,7 +64,7 @@ func TestQuorumReplicatesFencesAndSurvivesLeaderLoss(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	beat := func(q *Quorum, id int32) error {
-		return q.Heartbeat(Broker{ID: id, Host: "127.0.0.1", Port: 9000 + id, RaftAddr: q.Addr()})
+		return q.Heartbeat(Broker{ID: id, Host: "127.0.0.1", Port: 9000 + id, RaftAddr: q.Addr(), Incarnation: "x"})
 	}
 	for i, q := range qs {
 		if err := beat(q, int32(i+1)); err != nil {

@@ -29,7 +29,11 @@ type Broker struct {
 	Rack     string `json:"rack,omitempty"`
 	RaftAddr string `json:"raft_addr"`
 	Fenced   bool   `json:"fenced"`
-	// Epoch increases with every registration (a restart).
+	// Incarnation is random per broker process start. A registration with a
+	// new incarnation is a restart: the broker first loses its leaderships
+	// and ISR places, as if fenced, because its unflushed tail may be gone.
+	Incarnation string `json:"incarnation"`
+	// Epoch increases with every registration.
 	Epoch int64 `json:"epoch"`
 }
 
@@ -213,8 +217,11 @@ type ElectLeader struct {
 // Result is what applying a command returned.
 type Result struct {
 	Err   string `json:"err,omitempty"`
-	Code  string `json:"code,omitempty"` // sentinel name, see errFromResult
+	Code  string `json:"code,omitempty"` // sentinel name, see Error
 	Value int64  `json:"value,omitempty"`
+	// Index is the Raft index the command was applied at; a node has seen
+	// the command's effect once its State().Index reaches it.
+	Index uint64 `json:"index,omitempty"`
 }
 
 var sentinels = map[string]error{}
@@ -264,6 +271,12 @@ func (s *State) apply(cmd *Command) (*State, Result) {
 		n := s.shallow()
 		if old, ok := s.Brokers[rb.ID]; ok {
 			rb.Epoch = old.Epoch + 1
+			if old.Incarnation != rb.Incarnation && !old.Fenced {
+				fenced := *old
+				fenced.Fenced = true
+				n.Brokers[rb.ID] = &fenced
+				n.evacuate(rb.ID)
+			}
 		} else {
 			rb.Epoch = 1
 		}

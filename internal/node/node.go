@@ -1,5 +1,5 @@
-// Package node runs one Tributary broker: it opens the broker's data dir,
-// listens, and serves the Kafka protocol until stopped. It is what
+// Package node runs one Tributary node: its member of the metadata quorum
+// (a Raft voter or observer), its broker, and the Kafka listener. It is what
 // `trib broker`, `trib dev` and in-process integration tests start.
 package node
 
@@ -9,10 +9,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/tributary/tributary/internal/broker"
 	"github.com/tributary/tributary/internal/config"
+	"github.com/tributary/tributary/internal/metadata"
 	"github.com/tributary/tributary/internal/server"
 )
 
@@ -20,30 +23,45 @@ import (
 type Config struct {
 	NodeID  int32
 	DataDir string
-	// Listen is host:port; port 0 picks a free port.
+	// Listen is the Kafka listener host:port; port 0 picks a free port.
 	Listen string
 	// Advertise is the host:port clients are told; empty means the
 	// listener's address.
 	Advertise string
+	// ControllerListen is the quorum listener (Raft and controller RPC);
+	// empty picks a free port on the Kafka listener's host.
+	ControllerListen string
+	// Controllers maps voter ids to controller addresses; empty makes this
+	// node a single-voter cluster of its own.
+	Controllers map[int32]string
 	// Settings are broker configs by Kafka name (flag, env and file merged).
 	Settings map[string]string
 	Logger   *slog.Logger
+	// ReadyTimeout bounds the wait for the quorum and registration.
+	ReadyTimeout time.Duration
 }
 
-// Node is a running broker.
+// Node is a running node.
 type Node struct {
 	Broker *broker.Broker
+	Quorum *metadata.Quorum
 	srv    *server.Server
 	ln     net.Listener
 	addr   string
+	log    *slog.Logger
 	done   chan error
 	cancel context.CancelFunc
+	closed bool
 }
 
-// Start opens the data dir and starts serving.
+// Start joins the quorum, opens the broker, waits until it is registered
+// and has caught up with the metadata, and starts serving clients.
 func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.ReadyTimeout <= 0 {
+		cfg.ReadyTimeout = 60 * time.Second
 	}
 	bcfg, err := config.NewBroker(cfg.Settings)
 	if err != nil {
@@ -53,50 +71,106 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	fail := func(err error, closers ...func() error) (*Node, error) {
+		for _, c := range closers {
+			c()
+		}
+		ln.Close()
+		return nil, err
+	}
 	adv := cfg.Advertise
 	if adv == "" {
 		adv = ln.Addr().String()
 	}
 	host, portStr, err := net.SplitHostPort(adv)
 	if err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("advertised address %q: %w", adv, err)
+		return fail(fmt.Errorf("advertised address %q: %w", adv, err))
 	}
 	port, err := strconv.Atoi(portStr)
 	if err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("advertised port %q: %w", portStr, err)
+		return fail(fmt.Errorf("advertised port %q: %w", portStr, err))
 	}
-	b, err := broker.New(broker.Config{NodeID: cfg.NodeID, DataDir: cfg.DataDir, Host: host, Port: int32(port), Broker: bcfg, Logger: cfg.Logger})
+	ctlListen := cfg.ControllerListen
+	if ctlListen == "" {
+		if addr, ok := cfg.Controllers[cfg.NodeID]; ok {
+			ctlListen = addr
+		} else {
+			h, _, _ := net.SplitHostPort(ln.Addr().String())
+			ctlListen = net.JoinHostPort(h, "0")
+		}
+	}
+	q, err := metadata.StartQuorum(metadata.QuorumConfig{
+		NodeID: cfg.NodeID, Dir: filepath.Join(cfg.DataDir, "__cluster_metadata-0"), Listen: ctlListen,
+		Voters:            cfg.Controllers,
+		SessionTimeout:    time.Duration(bcfg.Int("broker.session.timeout.ms")) * time.Millisecond,
+		HeartbeatInterval: time.Duration(bcfg.Int("broker.heartbeat.interval.ms")) * time.Millisecond,
+		Logger:            cfg.Logger,
+	})
 	if err != nil {
-		ln.Close()
-		return nil, err
+		return fail(err)
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	b, err := broker.New(broker.Config{NodeID: cfg.NodeID, DataDir: cfg.DataDir, Host: host, Port: int32(port),
+		Rack: bcfg.Get("broker.rack"), Broker: bcfg, Logger: cfg.Logger, Quorum: q})
+	if err != nil {
+		return fail(err, q.Close)
+	}
+	rctx, rcancel := context.WithTimeout(ctx, cfg.ReadyTimeout)
+	err = b.WaitReady(rctx)
+	rcancel()
+	if err == nil {
+		err = b.StartGroups()
+	}
+	if err != nil {
+		return fail(err, b.Close, q.Close)
+	}
+	sctx, cancel := context.WithCancel(context.Background())
 	n := &Node{
 		Broker: b,
+		Quorum: q,
 		srv:    server.New(b, server.Options{MaxRequestBytes: int32(bcfg.Int("socket.request.max.bytes")), Logger: cfg.Logger}),
 		ln:     ln,
 		addr:   ln.Addr().String(),
+		log:    cfg.Logger,
 		done:   make(chan error, 1),
 		cancel: cancel,
 	}
-	go func() { n.done <- n.srv.Serve(ctx, ln) }()
-	cfg.Logger.Info("broker started", "node_id", cfg.NodeID, "listen", n.addr, "advertise", adv, "data_dir", cfg.DataDir, "cluster_id", b.ClusterID())
+	go func() { n.done <- n.srv.Serve(sctx, ln) }()
+	cfg.Logger.Info("broker started", "node_id", cfg.NodeID, "listen", n.addr, "advertise", adv,
+		"controller", q.Addr(), "data_dir", cfg.DataDir, "cluster_id", b.ClusterID())
 	return n, nil
 }
 
-// Addr is the listening address.
+// Addr is the Kafka listening address.
 func (n *Node) Addr() string { return n.addr }
 
-// Close stops serving, closes connections, then flushes and closes logs.
+// Close does a controlled shutdown: leaderships move to other in-sync
+// replicas and the controller role to another voter, then the listener,
+// broker (flushing and closing logs) and quorum member stop.
 func (n *Node) Close() error {
+	if n.closed {
+		return nil
+	}
+	n.closed = true
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	if err := n.Broker.ControlledShutdown(ctx); err != nil {
+		n.log.Warn("controlled shutdown incomplete", "err", err)
+	}
+	cancel()
+	n.Quorum.TransferLeadership()
 	n.cancel()
 	n.srv.Close()
 	err := <-n.done
-	n.done <- nil // later Close calls return at once
-	if cerr := n.Broker.Close(); cerr != nil {
-		err = errors.Join(err, cerr)
-	}
+	err = errors.Join(err, n.Broker.Close(), n.Quorum.Close())
 	return err
+}
+
+// Kill stops the node abruptly, as close to a crash as a process allows:
+// no controlled shutdown and no leadership transfer. For tests.
+func (n *Node) Kill() {
+	n.closed = true
+	n.cancel()
+	n.srv.Close()
+	<-n.done
+	n.Quorum.Close()
+	n.Broker.Close()
 }

@@ -211,7 +211,7 @@ func (p *Partition) hwWait() <-chan struct{} {
 // WaitCommitted waits until offsets below end are committed (high watermark
 // at or past end) while this replica leads under epoch. It fails with
 // ErrNotLeader if leadership moves, and returns false on timeout.
-func (p *Partition) WaitCommitted(end int64, epoch int32, done <-chan struct{}) (bool, error) {
+func (p *Partition) WaitCommitted(end int64, epoch int32, done <-chan time.Time) (bool, error) {
 	for {
 		ch := p.hwWait()
 		p.mu.Lock()

@@ -4,11 +4,14 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tributary/tributary/internal/broker"
+	"github.com/tributary/tributary/internal/metadata"
 )
 
 // body encodes req at version v as a request frame without the size prefix.
@@ -25,11 +28,25 @@ func body(req kmsg.Request, v int16) []byte {
 // parsing, kmsg decoding and the real broker's handlers. Nothing may panic:
 // handlers run here without the server's panic guard.
 func FuzzDecodeAndHandle(f *testing.F) {
-	b, err := broker.New(broker.Config{NodeID: 1, DataDir: f.TempDir(), Host: "127.0.0.1", Port: 9092, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	dir := f.TempDir()
+	q, err := metadata.StartQuorum(metadata.QuorumConfig{NodeID: 1, Dir: filepath.Join(dir, "meta"), Listen: "127.0.0.1:0", Logger: logger})
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Cleanup(func() { b.Close() })
+	b, err := broker.New(broker.Config{NodeID: 1, DataDir: dir, Host: "127.0.0.1", Port: 9092, Logger: logger, Quorum: q})
+	if err != nil {
+		f.Fatal(err)
+	}
+	rctx, rcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer rcancel()
+	if err := b.WaitReady(rctx); err != nil {
+		f.Fatal(err)
+	}
+	if err := b.StartGroups(); err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { b.Close(); q.Close() })
 	s := New(b, Options{})
 	info := &broker.ConnInfo{Remote: "fuzz", Local: "fuzz"}
 	for _, k := range broker.AdvertisedAPIs() {
