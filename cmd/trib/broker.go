@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -25,6 +26,9 @@ type brokerFlags struct {
 	set       []string
 	logFormat string
 	logLevel  string
+
+	controllerListen string
+	controllers      string
 }
 
 func (f *brokerFlags) register(c *cobra.Command, defaultData string) {
@@ -36,6 +40,25 @@ func (f *brokerFlags) register(c *cobra.Command, defaultData string) {
 	c.Flags().StringArrayVar(&f.set, "set", nil, "broker config KEY=VALUE (repeatable; overrides env and --config)")
 	c.Flags().StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	c.Flags().StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	c.Flags().StringVar(&f.controllerListen, "controller-listen", "", "HOST:PORT for the metadata quorum (Raft and controller RPC); default: this node's entry in --controllers, else a free port")
+	c.Flags().StringVar(&f.controllers, "controllers", "", "metadata quorum voters ID@HOST:PORT,... (Kafka's controller.quorum.voters); empty: this node alone")
+}
+
+// parseControllers parses ID@HOST:PORT,... into a voter map.
+func parseControllers(s string) (map[int32]string, error) {
+	if s == "" {
+		return nil, nil
+	}
+	out := map[int32]string{}
+	for _, part := range strings.Split(s, ",") {
+		id, addr, ok := strings.Cut(strings.TrimSpace(part), "@")
+		n, err := strconv.ParseInt(id, 10, 32)
+		if !ok || err != nil || addr == "" {
+			return nil, fmt.Errorf("--controllers: %q is not ID@HOST:PORT", part)
+		}
+		out[int32(n)] = addr
+	}
+	return out, nil
 }
 
 // settings merges broker configs: flag > environment (TRIB_<KEY>) > file.
@@ -105,9 +128,14 @@ func (f *brokerFlags) runNode(banner func(addr string)) error {
 	if err != nil {
 		return err
 	}
+	controllers, err := parseControllers(f.controllers)
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	n, err := node.Start(ctx, node.Config{NodeID: f.nodeID, DataDir: f.dataDir, Listen: f.listen, Advertise: f.advertise, Settings: settings, Logger: logger})
+	n, err := node.Start(ctx, node.Config{NodeID: f.nodeID, DataDir: f.dataDir, Listen: f.listen, Advertise: f.advertise,
+		ControllerListen: f.controllerListen, Controllers: controllers, Settings: settings, Logger: logger})
 	if err != nil {
 		return err
 	}

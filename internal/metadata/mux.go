@@ -108,9 +108,3 @@ func (l *raftLayer) Addr() net.Addr            { return l.advertise }
 func (l *raftLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	return dialMux(string(addr), muxRaft, timeout)
 }
-
-type rpcListener struct{ m *mux }
-
-func (l rpcListener) Accept() (net.Conn, error) { return l.m.accept(l.m.rpcCh) }
-func (l rpcListener) Close() error              { l.m.close(); return nil }
-func (l rpcListener) Addr() net.Addr            { return l.m.ln.Addr() }

@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -107,7 +108,7 @@ func StartQuorum(cfg QuorumConfig) (*Quorum, error) {
 		return nil, err
 	}
 	q.mux = newMux(ln)
-	hl := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Error, Output: os.Stderr})
+	hl := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Info, Output: slogWriter{q.log}, DisableTime: true})
 	q.trans = raft.NewNetworkTransportWithLogger(&raftLayer{m: q.mux, advertise: adv}, 3, 10*time.Second, hl)
 	q.store, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.Dir, "raft.db")})
 	if err != nil {
@@ -161,7 +162,16 @@ func StartQuorum(cfg QuorumConfig) (*Quorum, error) {
 		return nil, err
 	}
 	q.wg.Add(2)
-	go func() { defer q.wg.Done(); srv.Accept(rpcListener{q.mux}) }()
+	go func() {
+		defer q.wg.Done()
+		for {
+			c, err := q.mux.accept(q.mux.rpcCh)
+			if err != nil {
+				return
+			}
+			go srv.ServeConn(c)
+		}
+	}()
 	go func() { defer q.wg.Done(); q.controllerLoop() }()
 	return q, nil
 }
@@ -601,3 +611,14 @@ func (s snapshot) Persist(sink raft.SnapshotSink) error {
 }
 
 func (s snapshot) Release() {}
+
+// slogWriter forwards hashicorp/raft's log lines to slog at debug level:
+// Raft reports routine peer connection failures during elections as errors.
+// State changes an operator wants (controller elected, broker fenced) are
+// logged by this package at info.
+type slogWriter struct{ l *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	w.l.Debug(strings.TrimSpace(string(p)))
+	return len(p), nil
+}

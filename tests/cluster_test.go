@@ -1,0 +1,190 @@
+package tests
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tributary/tributary/internal/node"
+)
+
+// clusterSettings make failure detection fast for tests.
+var clusterSettings = map[string]string{
+	"broker.session.timeout.ms":        "1500",
+	"broker.heartbeat.interval.ms":     "200",
+	"replica.lag.time.max.ms":          "3000",
+	"group.initial.rebalance.delay.ms": "0",
+}
+
+type cluster struct {
+	t      *testing.T
+	dirs   []string
+	addrs  []string
+	voters map[int32]string
+	nodes  []*node.Node
+}
+
+func freePort(t testing.TB) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startCluster starts n in-process nodes, all quorum voters.
+func startCluster(t *testing.T, n int) *cluster {
+	c := &cluster{t: t, voters: map[int32]string{}, nodes: make([]*node.Node, n)}
+	for i := 0; i < n; i++ {
+		c.dirs = append(c.dirs, t.TempDir())
+		c.addrs = append(c.addrs, freePort(t))
+		c.voters[int32(i+1)] = freePort(t)
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) { defer wg.Done(); c.start(i) }(i)
+	}
+	wg.Wait()
+	t.Cleanup(func() {
+		for _, nd := range c.nodes {
+			if nd != nil {
+				nd.Close()
+			}
+		}
+	})
+	return c
+}
+
+func (c *cluster) start(i int) {
+	nd, err := node.Start(context.Background(), node.Config{NodeID: int32(i + 1), DataDir: c.dirs[i], Listen: c.addrs[i],
+		Controllers: c.voters, Settings: clusterSettings, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		c.t.Errorf("start node %d: %v", i+1, err)
+		return
+	}
+	c.nodes[i] = nd
+}
+
+func (c *cluster) waitFor(what string, cond func() bool) {
+	c.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// partitions returns the metadata view of topic from the first live node.
+func (c *cluster) describe(adm *kadm.Client, topic string) kadm.TopicDetail {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	td, err := adm.ListTopics(ctx, topic)
+	if err != nil {
+		c.t.Logf("describe %s: %v", topic, err)
+		return kadm.TopicDetail{}
+	}
+	return td[topic]
+}
+
+func TestClusterReplicationAndFailover(t *testing.T) {
+	c := startCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(newClient(t, c.addrs[0], kgo.SeedBrokers(c.addrs...)))
+	if _, err := adm.CreateTopic(ctx, 3, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")}, "replicated"); err != nil {
+		t.Fatal(err)
+	}
+	var td kadm.TopicDetail
+	c.waitFor("topic visible with full ISRs", func() bool {
+		td = c.describe(adm, "replicated")
+		return len(td.Partitions) == 3
+	})
+	for _, p := range td.Partitions {
+		if len(p.Replicas) != 3 || len(p.ISR) != 3 {
+			t.Fatalf("partition %d: replicas %v isr %v", p.Partition, p.Replicas, p.ISR)
+		}
+	}
+	prod := newClient(t, c.addrs[0], kgo.SeedBrokers(c.addrs...), kgo.DefaultProduceTopic("replicated"),
+		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordRetries(1000), kgo.RetryTimeout(60*time.Second))
+	acked := map[string]bool{}
+	var mu sync.Mutex
+	produce := func(from, to int) {
+		var wg sync.WaitGroup
+		for i := from; i < to; i++ {
+			wg.Add(1)
+			v := fmt.Sprint(i)
+			prod.Produce(ctx, &kgo.Record{Key: []byte(fmt.Sprint(i % 16)), Value: []byte(v)}, func(_ *kgo.Record, err error) {
+				defer wg.Done()
+				if err == nil {
+					mu.Lock()
+					acked[v] = true
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+	}
+	produce(0, 3000)
+	if len(acked) != 3000 {
+		t.Fatalf("acked %d of 3000 before failover", len(acked))
+	}
+	// Kill the leader of partition 0; writes go on after failover.
+	victim := td.Partitions[0].Leader
+	c.nodes[victim-1].Kill()
+	c.nodes[victim-1] = nil
+	c.waitFor("a new leader for partition 0", func() bool {
+		p := c.describe(adm, "replicated").Partitions[0]
+		return p.Leader >= 0 && p.Leader != victim && !slices.Contains(p.ISR, victim)
+	})
+	produce(3000, 6000)
+	if len(acked) != 6000 {
+		t.Fatalf("acked %d of 6000 with one broker down (min.insync.replicas=2, RF=3)", len(acked))
+	}
+	// The killed broker comes back and rejoins every ISR.
+	c.start(int(victim - 1))
+	c.waitFor("restarted broker back in every ISR", func() bool {
+		for _, p := range c.describe(adm, "replicated").Partitions {
+			if len(p.ISR) != 3 {
+				return false
+			}
+		}
+		return true
+	})
+	// Every acknowledged record is read back exactly once, in order per key.
+	cons := newClient(t, c.addrs[0], kgo.SeedBrokers(c.addrs...), kgo.ConsumeTopics("replicated"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	seen := map[string]int{}
+	lastPerKey := map[string]int{}
+	for len(seen) < len(acked) {
+		fs := cons.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read %d of %d acknowledged records", len(seen), len(acked))
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			seen[string(r.Value)]++
+			var v int
+			fmt.Sscan(string(r.Value), &v)
+			if last, ok := lastPerKey[string(r.Key)]; ok && v < last {
+				t.Errorf("key %s: %d after %d", r.Key, v, last)
+			}
+			lastPerKey[string(r.Key)] = v
+		})
+	}
+	for v := range acked {
+		if seen[v] != 1 {
+			t.Fatalf("acknowledged record %s read %d times", v, seen[v])
+		}
+	}
+}
