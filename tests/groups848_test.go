@@ -317,3 +317,59 @@ func itoa(p int32) string { return fmt.Sprint(p) }
 
 // fmtSscan parses "cur end lag".
 func fmtSscan(s string, v *[3]int64) (int, error) { return fmt.Sscan(s, &v[0], &v[1], &v[2]) }
+
+// TestConsumerGroupFeaturesAndRegex checks the group.version feature that
+// clients gate KIP-848 on, and a kgo regex subscription resolved by the
+// coordinator.
+func TestConsumerGroupFeaturesAndRegex(t *testing.T) {
+	n := startNode(t, "", consumerGroupSettings())
+	ctx := context.Background()
+	cl := newClient(t, n.Addr())
+	vers, err := kmsg.NewPtrApiVersionsRequest().RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sup, fin bool
+	for _, f := range vers.SupportedFeatures {
+		sup = sup || f.Name == "group.version" && f.MinVersion == 0 && f.MaxVersion == 1
+	}
+	for _, f := range vers.FinalizedFeatures {
+		fin = fin || f.Name == "group.version" && f.MinVersionLevel == 1 && f.MaxVersionLevel == 1
+	}
+	if !sup || !fin {
+		t.Fatalf("group.version not advertised: %+v %+v", vers.SupportedFeatures, vers.FinalizedFeatures)
+	}
+
+	adm := newAdmin(t, n.Addr())
+	for _, topic := range []string{"rx-a", "rx-b", "other"} {
+		if _, err := adm.CreateTopic(ctx, 2, 1, nil, topic); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prod := newClient(t, n.Addr())
+	for _, topic := range []string{"rx-a", "rx-b", "other"} {
+		if err := prod.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte(topic)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cons := newClient(t, n.Addr(), kgo.ConsumerGroup("rx"), kgo.ConsumeTopics("rx-.*"), kgo.ConsumeRegex(),
+		kgo.ServerSideBalancer(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	got := map[string]bool{}
+	deadline := time.Now().Add(15 * time.Second)
+	for len(got) < 2 && time.Now().Before(deadline) {
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		fs := cons.PollFetches(pctx)
+		cancel()
+		fs.EachRecord(func(r *kgo.Record) { got[r.Topic] = true })
+	}
+	if !got["rx-a"] || !got["rx-b"] || got["other"] {
+		t.Fatalf("regex consumer read topics %v", got)
+	}
+	d, err := adm.DescribeConsumerGroups(ctx, "rx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := d["rx"].Members; len(m) != 1 || m[0].SubscribedTopicRegex == nil || len(m[0].Assignment) != 2 {
+		t.Fatalf("regex member: %+v", d["rx"])
+	}
+}
