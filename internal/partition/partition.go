@@ -381,6 +381,19 @@ func (p *Partition) TruncateTo(offset int64) error {
 	return p.rebuildProducers()
 }
 
+// ResetTo empties the replica and restarts its log at offset (a follower
+// whose log lies wholly below the leader's log start).
+func (p *Partition) ResetTo(offset int64) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.log.ResetTo(offset); err != nil {
+		return err
+	}
+	p.hw = offset
+	p.producers = map[int64]*producer{}
+	return nil
+}
+
 // FollowerFetched records that replica id asked for fetchOffset, i.e. holds
 // (durably) everything below it. It returns whether the follower is now
 // eligible to join the ISR, and advances the high watermark.

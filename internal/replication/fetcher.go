@@ -381,10 +381,21 @@ func (f *fetcher) fetch(ctx context.Context, br *kgo.Broker, parts map[tp]*follo
 			case 0:
 			case kerr.OffsetOutOfRange.Code:
 				log.Warn("follower offset out of range on leader", "topic", name, "partition", rp.Partition, "leader_start", rp.LogStartOffset, "leader_hw", rp.HighWatermark, "local_end", fp.p.Log().EndOffset())
-				if fp.p.Log().EndOffset() > rp.HighWatermark && rp.HighWatermark >= 0 {
+				switch end := fp.p.Log().EndOffset(); {
+				case rp.LogStartOffset > end:
+					// Everything we hold is below the leader's log start
+					// (retention or DeleteRecords ran while we were away):
+					// start over at the leader's log start.
+					log.Info("follower log below leader log start; resetting", "topic", name, "partition", rp.Partition, "local_end", end, "leader_start", rp.LogStartOffset)
+					if err := fp.p.ResetTo(rp.LogStartOffset); err != nil {
+						log.Error("reset failed", "topic", name, "partition", rp.Partition, "err", err)
+						fp.backoff = time.Now().Add(time.Second)
+					}
+				case rp.HighWatermark >= 0 && end > rp.HighWatermark:
 					fp.truncate = true
+				default:
+					fp.backoff = time.Now().Add(time.Second)
 				}
-				fp.backoff = time.Now().Add(time.Second)
 				continue
 			default:
 				fp.backoff = time.Now().Add(200 * time.Millisecond)
