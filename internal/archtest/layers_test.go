@@ -37,6 +37,7 @@ var layers = map[string]int{
 	"internal/security":       8,
 	"internal/metrics":        5,
 	"internal/config":         2,
+	"internal/checker":        1,
 	"internal/record":         2,
 }
 
