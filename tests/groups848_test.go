@@ -373,3 +373,91 @@ func TestConsumerGroupFeaturesAndRegex(t *testing.T) {
 		t.Fatalf("regex member: %+v", d["rx"])
 	}
 }
+
+// TestKgo848StaticMember: a static member (kgo.InstanceID) that closes
+// leaves with epoch -2; a new process with the same instance id takes over
+// its assignment without a group epoch bump.
+func TestKgo848StaticMember(t *testing.T) {
+	settings := consumerGroupSettings()
+	settings["group.consumer.session.timeout.ms"] = "5000"
+	n := startNode(t, "", settings)
+	ctx := context.Background()
+	adm := newAdmin(t, n.Addr())
+	if _, err := adm.CreateTopic(ctx, 3, 1, nil, "st"); err != nil {
+		t.Fatal(err)
+	}
+	waitMembers := func(want int, assigned int) kadm.DescribedConsumerGroup {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			d, err := adm.DescribeConsumerGroups(ctx, "sg")
+			if err != nil {
+				t.Fatal(err)
+			}
+			g := d["sg"]
+			n := 0
+			for _, m := range g.Members {
+				for _, ps := range m.Assignment {
+					n += len(ps)
+				}
+			}
+			if g.State == "Stable" && len(g.Members) == want && n == assigned {
+				return g
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("group: state %s, %d members, %d assigned", g.State, len(g.Members), n)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	a := consumer848(t, n.Addr(), "sg", "st", kgo.InstanceID("inst-a"))
+	b := consumer848(t, n.Addr(), "sg", "st")
+	poll := func(cl *kgo.Client) { // starts the group session
+		pctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		defer cancel()
+		cl.PollRecords(pctx, 1)
+	}
+	poll(a)
+	poll(b)
+	before := waitMembers(2, 3)
+	var held map[string][]int32
+	for _, m := range before.Members {
+		if m.InstanceID != nil && *m.InstanceID == "inst-a" {
+			held = map[string][]int32{}
+			for topic, ps := range m.Assignment {
+				for p := range ps {
+					held[topic] = append(held[topic], p)
+				}
+			}
+		}
+	}
+	a.Close()
+	a2 := consumer848(t, n.Addr(), "sg", "st", kgo.InstanceID("inst-a"))
+	poll(a2)
+	after := waitMembers(2, 3)
+	if after.Epoch != before.Epoch {
+		t.Fatalf("group epoch %d after static rejoin, %d before", after.Epoch, before.Epoch)
+	}
+	for _, m := range after.Members {
+		if m.InstanceID != nil && *m.InstanceID == "inst-a" {
+			n := 0
+			for topic, ps := range m.Assignment {
+				for p := range ps {
+					n++
+					found := false
+					for _, h := range held[topic] {
+						found = found || h == p
+					}
+					if !found {
+						t.Fatalf("rejoined static member got %s/%d, held %v", topic, p, held)
+					}
+				}
+			}
+			if n != len(held["st"]) {
+				t.Fatalf("rejoined static member has %d partitions, held %v", n, held)
+			}
+			return
+		}
+	}
+	t.Fatal("static member missing after rejoin")
+}
