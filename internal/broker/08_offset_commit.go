@@ -9,8 +9,15 @@
 // names topics by id on both APIs. Deliberate differences from Kafka: v0-1 of
 // OffsetCommit and v0 of OffsetFetch (ZooKeeper-era) are not served, as in
 // Kafka 4; with no transactions no commit is ever pending, so require_stable
-// (v7+) never yields UNSTABLE_OFFSET_COMMIT; the v9 member id/epoch of
-// OffsetFetch is not checked (no KIP-848 groups yet).
+// (v7+) never yields UNSTABLE_OFFSET_COMMIT.
+//
+// Consumer (KIP-848) groups: a commit from a member must be v9+
+// (UNSUPPORTED_VERSION otherwise) and carries the member epoch as its
+// generation; it is accepted when every partition is held by the member
+// with assignment epoch <= request epoch <= member epoch (KIP-1251, Kafka
+// 4.3), else STALE_MEMBER_EPOCH. OffsetFetch v9+ with a member epoch other
+// than -1 checks member id (UNKNOWN_MEMBER_ID) and epoch
+// (STALE_MEMBER_EPOCH) per group.
 package broker
 
 import (

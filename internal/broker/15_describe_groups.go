@@ -5,7 +5,9 @@
 // Stable, as Kafka does; an unknown group is "Dead", with GROUP_ID_NOT_FOUND
 // from v6. Authorized operations (v3+) are READ, DELETE and DESCRIBE, as
 // there is no authorizer yet. ListGroups filters by state (v4+) and type
-// (v5+, every group is "classic").
+// (v5+, "classic" or "consumer"). A consumer (KIP-848) group is described by
+// ConsumerGroupDescribe (68_consumer_group.go); here, as in Kafka, it is
+// "Dead", with GROUP_ID_NOT_FOUND "not a classic group" from v6.
 package broker
 
 import (
