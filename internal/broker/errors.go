@@ -51,6 +51,18 @@ func errCode(err error) int16 {
 		return kerr.TopicAlreadyExists.Code
 	case errors.Is(err, metadata.ErrUnknownTopic):
 		return kerr.UnknownTopicOrPartition.Code
+	case errors.Is(err, metadata.ErrInvalidReplicaAssignment):
+		return kerr.InvalidReplicaAssignment.Code
+	case errors.Is(err, metadata.ErrInvalidReplicationFactor):
+		return kerr.InvalidReplicationFactor.Code
+	case errors.Is(err, metadata.ErrNoReassignment):
+		return kerr.NoReassignmentInProgress.Code
+	case errors.Is(err, metadata.ErrElectionNotNeeded):
+		return kerr.ElectionNotNeeded.Code
+	case errors.Is(err, metadata.ErrPreferredNotAvailable):
+		return kerr.PreferredLeaderNotAvailable.Code
+	case errors.Is(err, metadata.ErrEligibleNotAvailable):
+		return kerr.EligibleLeadersNotAvailable.Code
 	default:
 		return kerr.KafkaStorageError.Code
 	}

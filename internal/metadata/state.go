@@ -19,6 +19,13 @@ var (
 	ErrNotController     = errors.New("this node is not the active controller")
 	ErrNoController      = errors.New("no active controller")
 	ErrInvalidPartitions = errors.New("invalid partition count")
+
+	ErrInvalidReplicaAssignment = errors.New("invalid replica assignment")
+	ErrInvalidReplicationFactor = errors.New("invalid replication factor")
+	ErrNoReassignment           = errors.New("no partition reassignment is in progress")
+	ErrElectionNotNeeded        = errors.New("leader election not needed")
+	ErrPreferredNotAvailable    = errors.New("preferred leader is not available")
+	ErrEligibleNotAvailable     = errors.New("no eligible leader is available")
 )
 
 // Broker is a registered broker.
@@ -46,12 +53,44 @@ type Partition struct {
 	LeaderEpoch int32 `json:"leader_epoch"`
 	// PartitionEpoch increases with every change of this record.
 	PartitionEpoch int32 `json:"partition_epoch"`
+	// AddingReplicas and RemovingReplicas are set while a reassignment
+	// (KIP-455) is in progress. Replicas is then the target replicas
+	// followed by the removing ones, so every replica of either set keeps
+	// (or gets) a copy until the switch.
+	AddingReplicas   []int32 `json:"adding_replicas,omitempty"`
+	RemovingReplicas []int32 `json:"removing_replicas,omitempty"`
 }
 
 func (p Partition) clone() Partition {
 	p.Replicas = slices.Clone(p.Replicas)
 	p.ISR = slices.Clone(p.ISR)
+	p.AddingReplicas = slices.Clone(p.AddingReplicas)
+	p.RemovingReplicas = slices.Clone(p.RemovingReplicas)
 	return p
+}
+
+// Reassigning reports whether a reassignment is in progress.
+func (p Partition) Reassigning() bool {
+	return len(p.AddingReplicas) > 0 || len(p.RemovingReplicas) > 0
+}
+
+// TargetReplicas are the replicas once the reassignment in progress
+// completes (Replicas when none is).
+func (p Partition) TargetReplicas() []int32 { return without(p.Replicas, p.RemovingReplicas) }
+
+// OriginalReplicas are the replicas from before the reassignment in
+// progress, which cancelling it restores (Replicas when none is).
+func (p Partition) OriginalReplicas() []int32 { return without(p.Replicas, p.AddingReplicas) }
+
+// without returns the members of s not in drop, in s's order.
+func without(s, drop []int32) []int32 {
+	out := make([]int32, 0, len(s))
+	for _, r := range s {
+		if !slices.Contains(drop, r) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // Topic is the metadata of one topic.
@@ -165,6 +204,7 @@ type Command struct {
 	AlterPartition   *AlterPartition   `json:"alter_partition,omitempty"`
 	AllocateIDs      *AllocateIDs      `json:"allocate_ids,omitempty"`
 	ElectLeader      *ElectLeader      `json:"elect_leader,omitempty"`
+	Reassign         *Reassign         `json:"reassign,omitempty"`
 }
 
 type InitCluster struct {
@@ -207,11 +247,32 @@ type AllocateIDs struct {
 }
 
 // ElectLeader elects a leader: preferred (the first replica, if it is live
-// and in the ISR) or unclean (any live replica when no ISR member is live).
+// and in the ISR) or unclean (for a partition without a live leader: the
+// first live ISR member, else any live replica, which becomes the only ISR
+// member). An election that changes nothing succeeds without effect, or,
+// with Report, fails with ErrElectionNotNeeded, ErrPreferredNotAvailable or
+// ErrEligibleNotAvailable (ElectLeaders' per-partition errors).
 type ElectLeader struct {
 	Topic     string `json:"topic"`
 	Partition int32  `json:"partition"`
 	Unclean   bool   `json:"unclean"`
+	Report    bool   `json:"report,omitempty"`
+}
+
+// Reassign starts a partition reassignment to Target (KIP-455), replacing
+// one in progress, or, with Cancel, reverts the one in progress. The
+// replicas not yet assigned are added (Replicas = target + removing); once
+// every target replica is in the ISR the partition switches to the target
+// (the leader moves, under a new leader epoch, if it is not a target) and
+// the removed replicas drop their copies. KeepReplicationFactor refuses a
+// target whose size differs from the current replica count. Cancelling
+// keeps the remaining replicas in the reassignment's order, as Kafka does.
+type Reassign struct {
+	Topic                 string  `json:"topic"`
+	Partition             int32   `json:"partition"`
+	Target                []int32 `json:"target,omitempty"`
+	Cancel                bool    `json:"cancel,omitempty"`
+	KeepReplicationFactor bool    `json:"keep_replication_factor,omitempty"`
 }
 
 // Result is what applying a command returned.
@@ -227,7 +288,8 @@ type Result struct {
 var sentinels = map[string]error{}
 
 func init() {
-	for _, e := range []error{ErrTopicExists, ErrUnknownTopic, ErrUnknownBroker, ErrStaleEpoch, ErrIneligible, ErrInvalidCommand, ErrNotController, ErrNoController, ErrInvalidPartitions} {
+	for _, e := range []error{ErrTopicExists, ErrUnknownTopic, ErrUnknownBroker, ErrStaleEpoch, ErrIneligible, ErrInvalidCommand, ErrNotController, ErrNoController, ErrInvalidPartitions,
+		ErrInvalidReplicaAssignment, ErrInvalidReplicationFactor, ErrNoReassignment, ErrElectionNotNeeded, ErrPreferredNotAvailable, ErrEligibleNotAvailable} {
 		sentinels[e.Error()] = e
 	}
 }
@@ -370,6 +432,7 @@ func (s *State) apply(cmd *Command) (*State, Result) {
 		np := &nt.Parts[a.Partition]
 		np.ISR = slices.Clone(a.ISR)
 		np.PartitionEpoch++
+		s.completeReassignment(np)
 		n := s.shallow()
 		n.Topics[a.Topic] = nt
 		return n, Result{Value: int64(np.PartitionEpoch)}
@@ -392,28 +455,49 @@ func (s *State) apply(cmd *Command) (*State, Result) {
 		nt := t.Clone()
 		p := &nt.Parts[e.Partition]
 		leader := p.Leader
+		var why error
 		if e.Unclean {
-			if s.electFrom(p.ISR, p.Replicas) < 0 {
+			switch {
+			case p.Leader >= 0 && s.live(p.Leader):
+				why = ErrElectionNotNeeded
+			case s.electFrom(p.ISR, p.Replicas) >= 0:
+				leader = s.electFrom(p.ISR, p.Replicas)
+			default:
+				why = ErrEligibleNotAvailable
 				for _, r := range p.Replicas {
 					if s.live(r) {
 						p.ISR = []int32{r}
-						leader = r
+						leader, why = r, nil
 						break
 					}
 				}
 			}
-		} else if pref := p.Replicas[0]; s.live(pref) && slices.Contains(p.ISR, pref) {
-			leader = pref
+		} else {
+			switch pref := p.Replicas[0]; {
+			case p.Leader == pref:
+				why = ErrElectionNotNeeded
+			case !s.live(pref) || !slices.Contains(p.ISR, pref):
+				why = ErrPreferredNotAvailable
+			default:
+				leader = pref
+			}
 		}
-		if leader == p.Leader {
+		if why != nil {
+			if e.Report {
+				return fail(why, "%s-%d: %v", e.Topic, e.Partition, why)
+			}
 			return s, Result{}
 		}
 		p.Leader = leader
 		p.LeaderEpoch++
 		p.PartitionEpoch++
+		s.completeReassignment(p)
 		n := s.shallow()
 		n.Topics[e.Topic] = nt
-		return n, Result{}
+		return n, Result{Value: int64(leader)}
+
+	case cmd.Reassign != nil:
+		return s.reassign(cmd.Reassign)
 	}
 	return fail(ErrInvalidCommand, "empty command")
 }
@@ -483,4 +567,99 @@ func (s *State) electOffline(id int32) {
 			s.Topics[name] = nt
 		}
 	}
+}
+
+// reassign applies a Reassign command.
+func (s *State) reassign(r *Reassign) (*State, Result) {
+	t, ok := s.Topics[r.Topic]
+	if !ok || r.Partition < 0 || int(r.Partition) >= len(t.Parts) {
+		return fail(ErrUnknownTopic, "unknown partition %s-%d", r.Topic, r.Partition)
+	}
+	nt := t.Clone()
+	p := &nt.Parts[r.Partition]
+	if r.Cancel {
+		if !p.Reassigning() {
+			return fail(ErrNoReassignment, "no reassignment of %s-%d is in progress", r.Topic, r.Partition)
+		}
+		orig := p.OriginalReplicas()
+		isr := slices.DeleteFunc(slices.Clone(p.ISR), func(id int32) bool { return !slices.Contains(orig, id) })
+		if len(isr) == 0 {
+			return fail(ErrInvalidReplicaAssignment, "cannot cancel the reassignment of %s-%d: none of its original replicas %v is in the ISR", r.Topic, r.Partition, orig)
+		}
+		p.Replicas, p.ISR, p.AddingReplicas, p.RemovingReplicas = orig, isr, nil, nil
+		if !slices.Contains(orig, p.Leader) {
+			p.Leader = s.electFrom(isr, orig)
+			p.LeaderEpoch++
+		}
+		p.PartitionEpoch++
+	} else {
+		if len(r.Target) == 0 {
+			return fail(ErrInvalidReplicaAssignment, "the target replica list of %s-%d is empty", r.Topic, r.Partition)
+		}
+		for i, id := range r.Target {
+			if slices.Contains(r.Target[:i], id) {
+				return fail(ErrInvalidReplicaAssignment, "duplicate replica %d in the target of %s-%d", id, r.Topic, r.Partition)
+			}
+			if _, ok := s.Brokers[id]; !ok {
+				return fail(ErrInvalidReplicaAssignment, "broker %d in the target of %s-%d is not registered", id, r.Topic, r.Partition)
+			}
+		}
+		if r.KeepReplicationFactor && len(r.Target) != len(p.OriginalReplicas()) {
+			return fail(ErrInvalidReplicationFactor, "the target of %s-%d changes its replication factor from %d to %d", r.Topic, r.Partition, len(p.OriginalReplicas()), len(r.Target))
+		}
+		// As Kafka's controller does, the new reassignment starts from
+		// the current replicas, adding ones included.
+		cur := p.Replicas
+		adding := without(r.Target, cur)
+		removing := without(cur, r.Target)
+		replicas := append(slices.Clone(r.Target), removing...)
+		if slices.Equal(replicas, p.Replicas) && slices.Equal(adding, p.AddingReplicas) && slices.Equal(removing, p.RemovingReplicas) {
+			return s, Result{}
+		}
+		p.Replicas, p.AddingReplicas, p.RemovingReplicas = replicas, nilIfEmpty(adding), nilIfEmpty(removing)
+		p.PartitionEpoch++
+		s.completeReassignment(p)
+	}
+	n := s.shallow()
+	n.Topics[r.Topic] = nt
+	return n, Result{}
+}
+
+func nilIfEmpty(s []int32) []int32 {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
+}
+
+// completeReassignment switches p (a copy being built) to its target
+// replicas once every target replica is in the ISR and a target replica can
+// lead: removed replicas leave Replicas and the ISR, and the leader moves,
+// under a new leader epoch, if it is being removed. It reports whether it
+// switched.
+func (s *State) completeReassignment(p *Partition) bool {
+	if !p.Reassigning() {
+		return false
+	}
+	target := p.TargetReplicas()
+	for _, r := range target {
+		if !slices.Contains(p.ISR, r) {
+			return false
+		}
+	}
+	leader := p.Leader
+	if !slices.Contains(target, leader) {
+		if leader = s.electFrom(target, target); leader < 0 {
+			return false
+		}
+	}
+	p.Replicas = target
+	p.ISR = slices.DeleteFunc(p.ISR, func(id int32) bool { return !slices.Contains(target, id) })
+	p.AddingReplicas, p.RemovingReplicas = nil, nil
+	if leader != p.Leader {
+		p.Leader = leader
+		p.LeaderEpoch++
+	}
+	p.PartitionEpoch++
+	return true
 }
