@@ -1,0 +1,77 @@
+// DescribeLogDirs (key 35), versions 1-4.
+//
+// A broker has one log directory, its data dir (absolute path). Listed are
+// the partitions this broker holds a replica of, leader or follower, with
+// null topics meaning all of them; requested partitions held elsewhere or
+// unknown are left out, as Kafka does. Size is the bytes of the partition's
+// segment files (storage.Log.Size); OffsetLag is Kafka's
+// max(high watermark - log end offset, 0) on this replica; IsFuture is
+// always false (no AlterReplicaLogDirs). v4 reports the volume's total and
+// usable (available to this process) bytes from statfs(2).
+package broker
+
+import (
+	"context"
+	"path/filepath"
+	"syscall"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(kmsg.DescribeLogDirs, 1, 4, (*Broker).handleDescribeLogDirs) }
+
+func (b *Broker) handleDescribeLogDirs(_ context.Context, r *Request) Pending {
+	req := r.Msg.(*kmsg.DescribeLogDirsRequest)
+	resp := req.ResponseKind().(*kmsg.DescribeLogDirsResponse)
+	dir := kmsg.NewDescribeLogDirsResponseDir()
+	dir.Dir = b.cfg.DataDir
+	if abs, err := filepath.Abs(dir.Dir); err == nil {
+		dir.Dir = abs
+	}
+	if req.Version >= 4 {
+		var fs syscall.Statfs_t
+		if err := syscall.Statfs(dir.Dir, &fs); err == nil {
+			dir.TotalBytes = int64(fs.Blocks) * int64(fs.Bsize)
+			dir.UsableBytes = int64(fs.Bavail) * int64(fs.Bsize)
+		}
+	}
+	describe := func(name string, parts []int32, all bool) {
+		t := b.topic(name)
+		if t == nil {
+			return
+		}
+		dt := kmsg.NewDescribeLogDirsResponseDirTopic()
+		dt.Topic = name
+		if all {
+			parts = nil
+			for i := range t.parts {
+				parts = append(parts, int32(i))
+			}
+		}
+		for _, i := range parts {
+			p := t.partition(i)
+			if p == nil {
+				continue
+			}
+			dp := kmsg.NewDescribeLogDirsResponseDirTopicPartition()
+			dp.Partition = i
+			dp.Size = p.Log().Size()
+			dp.OffsetLag = max(p.HighWatermark()-p.Log().EndOffset(), 0)
+			dt.Partitions = append(dt.Partitions, dp)
+		}
+		if len(dt.Partitions) > 0 {
+			dir.Topics = append(dir.Topics, dt)
+		}
+	}
+	if req.Topics == nil {
+		for _, name := range b.topicNames() {
+			describe(name, nil, true)
+		}
+	} else {
+		for _, rt := range req.Topics {
+			describe(rt.Topic, rt.Partitions, false)
+		}
+	}
+	resp.Dirs = append(resp.Dirs, dir)
+	return respond(resp)
+}
