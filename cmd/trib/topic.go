@@ -65,6 +65,7 @@ func init() {
 	list.Flags().BoolVarP(&internal, "internal", "i", false, "include internal topics")
 
 	var allConfigs bool
+	var pf client.PartitionFilter
 	describe := &cobra.Command{
 		Use:   "describe [NAME...]",
 		Short: "Describe topics: partitions, leader, replicas, ISR, configs (all topics if none named)",
@@ -76,10 +77,15 @@ func init() {
 				return err
 			}
 			defer adm.Close()
+			if pf.UnderReplicated || pf.Unavailable {
+				return client.DescribePartitions(ctx, adm, args, pf, c.OutOrStdout())
+			}
 			return client.DescribeTopics(ctx, adm, args, allConfigs, c.OutOrStdout())
 		},
 	}
 	describe.Flags().BoolVarP(&allConfigs, "all-configs", "a", false, "list every effective config with its source, not only overrides")
+	describe.Flags().BoolVar(&pf.UnderReplicated, "under-replicated-partitions", false, "only partitions whose ISR is smaller than their replica set")
+	describe.Flags().BoolVar(&pf.Unavailable, "unavailable-partitions", false, "only partitions without a live leader")
 
 	del := &cobra.Command{
 		Use:   "delete NAME [NAME...]",

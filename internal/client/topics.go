@@ -259,3 +259,43 @@ func ids(s []int32) string {
 	}
 	return strings.Join(parts, ",")
 }
+
+// PartitionFilter selects partitions for `trib topic describe
+// --under-replicated-partitions / --unavailable-partitions`.
+type PartitionFilter struct {
+	// UnderReplicated: fewer in-sync replicas than replicas.
+	UnderReplicated bool
+	// Unavailable: no leader, or a leader that is not a live broker.
+	Unavailable bool
+}
+
+// DescribePartitions prints, as kafka-topics.sh --describe does with these
+// filters, only the partition lines of names (every topic, internal ones
+// included, if none) that match f: with both set, those matching either.
+func DescribePartitions(ctx context.Context, adm *kadm.Client, names []string, f PartitionFilter, w io.Writer) error {
+	md, err := adm.Metadata(ctx, names...)
+	if err != nil {
+		return err
+	}
+	live := map[int32]bool{}
+	for _, b := range md.Brokers {
+		live[b.NodeID] = true
+	}
+	var errs []error
+	for _, td := range md.Topics.Sorted() {
+		if td.Err != nil {
+			errs = append(errs, topicErr(td.Topic, td.Err, ""))
+			continue
+		}
+		for _, p := range td.Partitions.Sorted() {
+			under := len(p.ISR) < len(p.Replicas)
+			unavailable := p.Leader < 0 || !live[p.Leader]
+			if !(f.UnderReplicated && under || f.Unavailable && unavailable) {
+				continue
+			}
+			fmt.Fprintf(w, "\tTopic: %s\tPartition: %d\tLeader: %s\tReplicas: %s\tIsr: %s\n",
+				td.Topic, p.Partition, leader(p.Leader), ids(p.Replicas), ids(p.ISR))
+		}
+	}
+	return errors.Join(errs...)
+}
