@@ -269,7 +269,7 @@ func (q *Quorum) proposeOnce(data []byte) (Result, bool, error) {
 		return Result{}, true, nil
 	}
 	var reply ApplyReply
-	if err := q.call(string(addr), "Controller.Apply", ApplyArgs{Cmd: data}, &reply); err != nil || reply.NotLeader {
+	if err := q.call(string(addr), "Controller.Apply", ApplyArgs{Cmd: data}, &reply, 15*time.Second); err != nil || reply.NotLeader {
 		return Result{}, true, nil
 	}
 	return reply.Result, false, nil
@@ -284,8 +284,14 @@ func (q *Quorum) applyLocal(data []byte) (Result, error) {
 	return res, nil
 }
 
-// call makes an RPC to the controller at addr, reconnecting once.
-func (q *Quorum) call(addr, method string, args, reply any) error {
+// call makes an RPC to the controller at addr, redialling once if a pooled
+// connection turns out to be broken. The call is abandoned after timeout, or
+// as soon as this node's Raft view no longer names addr as the leader: a
+// paused (SIGSTOPped) or partitioned controller keeps its TCP connections
+// open but never answers, and a caller stuck on it would miss the election
+// of its successor (a broker's heartbeats would stop reaching anyone, and
+// the new controller would fence it).
+func (q *Quorum) call(addr, method string, args, reply any, timeout time.Duration) error {
 	for attempt := 0; attempt < 2; attempt++ {
 		q.clientsMu.Lock()
 		c := q.clients[addr]
@@ -301,12 +307,8 @@ func (q *Quorum) call(addr, method string, args, reply any) error {
 			q.clientsMu.Unlock()
 		}
 		call := c.Go(method, args, reply, make(chan *rpc.Call, 1))
-		select {
-		case <-call.Done:
-		case <-time.After(15 * time.Second):
-			call.Error = errors.New("controller rpc timed out")
-		}
-		if call.Error == nil {
+		err := q.awaitCall(call, addr, timeout)
+		if err == nil {
 			return nil
 		}
 		q.clientsMu.Lock()
@@ -315,11 +317,33 @@ func (q *Quorum) call(addr, method string, args, reply any) error {
 		}
 		q.clientsMu.Unlock()
 		c.Close()
-		if _, isServerErr := call.Error.(rpc.ServerError); isServerErr {
-			return call.Error
+		if !errors.Is(err, rpc.ErrShutdown) && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+			return err // a server error, a timeout or a leader change: do not resend
 		}
 	}
 	return errors.New("controller unreachable")
+}
+
+// awaitCall waits for call as described in call.
+func (q *Quorum) awaitCall(call *rpc.Call, addr string, timeout time.Duration) error {
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	poll := time.NewTicker(50 * time.Millisecond)
+	defer poll.Stop()
+	for {
+		select {
+		case <-call.Done:
+			return call.Error
+		case <-timer.C:
+			return errors.New("controller rpc timed out")
+		case <-q.stop:
+			return ErrNoController
+		case <-poll.C:
+			if cur, _ := q.r.LeaderWithID(); string(cur) != addr {
+				return ErrNotController
+			}
+		}
+	}
 }
 
 // Heartbeat tells the active controller that broker b is alive, registering
@@ -333,7 +357,9 @@ func (q *Quorum) Heartbeat(b Broker) error {
 		return ErrNoController
 	}
 	var reply HeartbeatReply
-	if err := q.call(string(addr), "Controller.Heartbeat", HeartbeatArgs{Broker: b}, &reply); err != nil {
+	// A heartbeat that takes a third of the session is as good as lost;
+	// give up so the next one can find the (maybe new) controller in time.
+	if err := q.call(string(addr), "Controller.Heartbeat", HeartbeatArgs{Broker: b}, &reply, q.cfg.SessionTimeout/3); err != nil {
 		return err
 	}
 	if reply.NotLeader {
