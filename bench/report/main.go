@@ -143,6 +143,7 @@ type row struct{ name, system, what string }
 var produceRows = []row{
 	{"trib-produce-acks1", "Tributary 1 node", "produce acks=1"},
 	{"trib-produce-acksall", "Tributary 1 node", "produce acks=all (fsync)"},
+	{"trib3-produce-acksall", "Tributary 3 nodes RF=3", "produce acks=all"},
 	{"kfake-mem-produce", "kfake in-memory", "produce acks=1"},
 	{"kfake-disk-produce", "kfake DataDir (no fsync)", "produce acks=1"},
 	{"nats-produce", "NATS JetStream file", "publish (stream ack)"},
@@ -207,7 +208,7 @@ func (r *run) markdown(svgName string) string {
 			ratio(m, r.mbps(ck[0])), ratio(m, r.mbps(ck[1])), ratio(m, r.mbps(ck[2])), r.status(rw.name))
 	}
 
-	w("\n## Latency vs load (Tributary 1 node, e2e runs with a rate-limited producer, linger 1 ms)\n\n")
+	w("\n## Latency vs load (Tributary, e2e runs with a rate-limited producer, linger 1 ms)\n\n")
 	w("Rates are fractions of the peak: the records/s consumed by an unlimited-rate e2e run with the same\n")
 	w("acks (producer and consumer at once, on the same 2 cores as the broker).\n")
 	w("Latency counts from each record's intended send time (no coordinated omission).\n\n")
@@ -237,6 +238,16 @@ func (r *run) markdown(svgName string) string {
 		}
 	}
 
+	if res := r.results["trib3-lat-50"]; res != nil && res.ProduceLatency != nil && res.E2ELatency != nil {
+		pl, el := res.ProduceLatency, res.E2ELatency
+		w("| 3 nodes RF=3, all | 50%% | %.0f | %.0f | %s | %s | %s | %s | %s | %s | %s | %s |\n", res.TargetRate, res.RecordsPerSec,
+			f2(pl.P50), f2(pl.P99), f2(pl.P999), f2(el.P50), f2(el.P99), f2(el.P999), f2(el.Max), r.status("trib3-lat-50"))
+	} else {
+		w("| 3 nodes RF=3, all | 50%% | | | | | | | | | | %s |\n", r.status("trib3-lat-50"))
+	}
+	if res := r.results["trib3-e2e-peak"]; res != nil {
+		w("\n3-node peak (unlimited e2e, acks=all, RF=3): %.0f records/s (%s MB/s) consumed.\n", res.RecordsPerSec, f1(res.MBPerSec))
+	}
 	w("\n## Partition scaling (Tributary 1 node, produce acks=1, unlimited rate)\n\n")
 	w("| partitions | MB/s | records/s | vs 1 partition | broker RSS after run (MiB) | status |\n|---:|---:|---:|---:|---:|---|\n")
 	base := r.mbps("trib-scale-1")
@@ -292,7 +303,16 @@ func (r *run) markdown(svgName string) string {
 		t(fmt.Sprintf("throughput at %d partitions within 20%% of 1 partition", pts[len(pts)-1]), r.mbps(last), 0.8*base, "MB/s", true)
 	}
 	t("≤ 1 MiB memory per idle partition", (after-before)/n/1024, 1, "MiB", false)
-	w("| 3-node RF=3 p99 ≤ 10 ms | not measured | %s |\n\n", r.status("trib-3node"))
+	{
+		res := r.results["trib3-lat-50"]
+		pa, pe := math.NaN(), math.NaN()
+		if res != nil && res.ProduceLatency != nil && res.E2ELatency != nil {
+			pa, pe = res.ProduceLatency.P99, res.E2ELatency.P99
+		}
+		t("3 nodes RF=3: p99 produce-ack ≤ 10 ms at 50% peak", pa, 10, "ms", false)
+		t("3 nodes RF=3: p99 end-to-end ≤ 10 ms at 50% peak", pe, 10, "ms", false)
+	}
+	w("\n")
 
 	w("## Plot\n\n![throughput and latency](%s)\n\n", svgName)
 	for _, pf := range []struct{ file, what string }{
