@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"slices"
 	"sync"
@@ -26,11 +27,12 @@ var clusterSettings = map[string]string{
 }
 
 type cluster struct {
-	t      *testing.T
-	dirs   []string
-	addrs  []string
-	voters map[int32]string
-	nodes  []*node.Node
+	t        *testing.T
+	dirs     []string
+	addrs    []string
+	voters   map[int32]string
+	nodes    []*node.Node
+	settings map[string]string
 }
 
 func freePort(t testing.TB) string {
@@ -42,9 +44,14 @@ func freePort(t testing.TB) string {
 	return ln.Addr().String()
 }
 
-// startCluster starts n in-process nodes, all quorum voters.
+// startCluster starts n in-process nodes, all quorum voters, with
+// clusterSettings.
 func startCluster(t *testing.T, n int) *cluster {
-	c := &cluster{t: t, voters: map[int32]string{}, nodes: make([]*node.Node, n)}
+	return startClusterWith(t, n, clusterSettings)
+}
+
+func startClusterWith(t *testing.T, n int, settings map[string]string) *cluster {
+	c := &cluster{t: t, voters: map[int32]string{}, nodes: make([]*node.Node, n), settings: settings}
 	for i := 0; i < n; i++ {
 		c.dirs = append(c.dirs, t.TempDir())
 		c.addrs = append(c.addrs, freePort(t))
@@ -68,7 +75,7 @@ func startCluster(t *testing.T, n int) *cluster {
 
 func (c *cluster) start(i int) {
 	nd, err := node.Start(context.Background(), node.Config{NodeID: int32(i + 1), DataDir: c.dirs[i], Listen: c.addrs[i],
-		Controllers: c.voters, Settings: clusterSettings, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Controllers: c.voters, Settings: c.settings, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		c.t.Errorf("start node %d: %v", i+1, err)
 		return
@@ -187,4 +194,37 @@ func TestClusterReplicationAndFailover(t *testing.T) {
 			t.Fatalf("acknowledged record %s read %d times", v, seen[v])
 		}
 	}
+}
+
+// With auto.leader.rebalance.enable, leadership returns to the preferred
+// replica once it is back in sync.
+func TestClusterPreferredLeaderReturns(t *testing.T) {
+	settings := maps.Clone(clusterSettings)
+	settings["leader.imbalance.check.interval.seconds"] = "1"
+	c := startClusterWith(t, 3, settings)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(newClient(t, c.addrs[0], kgo.SeedBrokers(c.addrs...)))
+	if _, err := adm.CreateTopic(ctx, 1, 3, nil, "pref"); err != nil {
+		t.Fatal(err)
+	}
+	var pref int32
+	c.waitFor("topic visible", func() bool {
+		td := c.describe(adm, "pref")
+		if len(td.Partitions) != 1 {
+			return false
+		}
+		pref = td.Partitions[0].Replicas[0]
+		return td.Partitions[0].Leader == pref
+	})
+	c.nodes[pref-1].Close() // controlled shutdown: leadership moves away
+	c.nodes[pref-1] = nil
+	c.waitFor("leadership moved off the preferred replica", func() bool {
+		p := c.describe(adm, "pref").Partitions[0]
+		return p.Leader >= 0 && p.Leader != pref
+	})
+	c.start(int(pref - 1))
+	c.waitFor("leadership back on the preferred replica", func() bool {
+		return c.describe(adm, "pref").Partitions[0].Leader == pref
+	})
 }

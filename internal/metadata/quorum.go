@@ -18,6 +18,7 @@ import (
 	"net/rpc"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -46,7 +47,12 @@ type QuorumConfig struct {
 	// send them (broker.heartbeat.interval.ms).
 	SessionTimeout    time.Duration
 	HeartbeatInterval time.Duration
-	Logger            *slog.Logger
+	// LeaderRebalanceInterval, if > 0, makes the controller move leadership
+	// back to each partition's preferred replica (the first one) when it is
+	// live and in sync (auto.leader.rebalance.enable with
+	// leader.imbalance.check.interval.seconds).
+	LeaderRebalanceInterval time.Duration
+	Logger                  *slog.Logger
 }
 
 // Quorum is this node's member of the metadata quorum.
@@ -418,6 +424,7 @@ func (q *Quorum) controllerLoop() {
 	tick := time.NewTicker(min(q.cfg.HeartbeatInterval/2, 100*time.Millisecond))
 	defer tick.Stop()
 	leading := false
+	var lastRebalance time.Time
 	for {
 		select {
 		case <-q.stop:
@@ -444,6 +451,10 @@ func (q *Quorum) controllerLoop() {
 			q.log.Info("became active controller", "node", q.cfg.NodeID)
 		}
 		now := time.Now()
+		if iv := q.cfg.LeaderRebalanceInterval; iv > 0 && now.Sub(lastRebalance) >= iv {
+			lastRebalance = now
+			q.electPreferred()
+		}
 		for _, b := range q.State().LiveBrokers() {
 			q.ctlMu.Lock()
 			seen, ok := q.lastSeen[b.ID]
@@ -475,6 +486,26 @@ func (q *Quorum) WaitApplied(ctx context.Context, i uint64) error {
 			return ctx.Err()
 		case <-q.stop:
 			return ErrNoController
+		}
+	}
+}
+
+// electPreferred moves leadership back to preferred replicas that are live
+// and in sync. Runs on the controller.
+func (q *Quorum) electPreferred() {
+	st := q.State()
+	for _, name := range st.TopicNames() {
+		for i, p := range st.Topics[name].Parts {
+			pref := p.Replicas[0]
+			if p.Leader == pref || !st.live(pref) || !slices.Contains(p.ISR, pref) {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			res, err := q.Propose(ctx, &Command{ElectLeader: &ElectLeader{Topic: name, Partition: int32(i)}})
+			cancel()
+			if err == nil && res.Error() == nil {
+				q.log.Info("preferred leader elected", "topic", name, "partition", i, "leader", pref)
+			}
 		}
 	}
 }

@@ -99,13 +99,17 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			ctlListen = net.JoinHostPort(h, "0")
 		}
 	}
-	q, err := metadata.StartQuorum(metadata.QuorumConfig{
+	qcfg := metadata.QuorumConfig{
 		NodeID: cfg.NodeID, Dir: filepath.Join(cfg.DataDir, "__cluster_metadata-0"), Listen: ctlListen,
 		Voters:            cfg.Controllers,
 		SessionTimeout:    time.Duration(bcfg.Int("broker.session.timeout.ms")) * time.Millisecond,
 		HeartbeatInterval: time.Duration(bcfg.Int("broker.heartbeat.interval.ms")) * time.Millisecond,
 		Logger:            cfg.Logger,
-	})
+	}
+	if bcfg.Bool("auto.leader.rebalance.enable") {
+		qcfg.LeaderRebalanceInterval = time.Duration(bcfg.Int("leader.imbalance.check.interval.seconds")) * time.Second
+	}
+	q, err := metadata.StartQuorum(qcfg)
 	if err != nil {
 		return fail(err)
 	}
