@@ -1,20 +1,27 @@
 // FindCoordinator (key 10), versions 0-6.
 //
-// This node is the coordinator of every group and transactional id. Asking
-// for a group coordinator creates __consumer_offsets on first use (as Kafka
-// does); if that fails the answer is COORDINATOR_NOT_AVAILABLE. v4+ batches
-// keys (KIP-699). Deliberate differences from Kafka: share-group keys (type
-// 2, KIP-932) get INVALID_REQUEST, as share groups are not served; a
-// transactional id gets this node even though transactions are not served
-// yet (InitProducerId then refuses it rather than clients retrying forever).
+// The coordinator of a group is the current leader of its partition of
+// __consumer_offsets (Kafka's partitioning of the group id), answered from
+// the metadata state. Asking for a group coordinator creates
+// __consumer_offsets on first use (as Kafka does); while it is being
+// created, or when the group's partition has no live leader, the answer is
+// COORDINATOR_NOT_AVAILABLE and clients retry. v4+ batches keys (KIP-699).
+// Deliberate differences from Kafka: share-group keys (type 2, KIP-932) get
+// INVALID_REQUEST, as share groups are not served; a transactional id gets
+// the broker asked even though transactions are not served yet
+// (InitProducerId then refuses it rather than clients retrying forever).
 package broker
 
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary/tributary/internal/group"
+	"github.com/tributary/tributary/internal/metadata"
 )
 
 func init() { register(kmsg.FindCoordinator, 0, 6, (*Broker).handleFindCoordinator) }
@@ -22,40 +29,59 @@ func init() { register(kmsg.FindCoordinator, 0, 6, (*Broker).handleFindCoordinat
 func (b *Broker) handleFindCoordinator(_ context.Context, r *Request) Pending {
 	req := r.Msg.(*kmsg.FindCoordinatorRequest)
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
-	find := func(key string) (int16, error) {
+	self := &metadata.Broker{ID: b.cfg.NodeID, Host: b.cfg.Host, Port: b.cfg.Port}
+	find := func(key string) (*metadata.Broker, int16, error) {
 		switch req.CoordinatorType {
 		case 0:
-			if err := b.groups.Ready(); err != nil {
-				return kerr.CoordinatorNotAvailable.Code, err
-			}
+			return b.groupCoordinator(key)
 		case 1:
 			if key == "" {
-				return kerr.InvalidRequest.Code, errors.New("transactional id is empty")
+				return self, kerr.InvalidRequest.Code, errors.New("transactional id is empty")
 			}
+			return self, 0, nil
 		default:
-			return kerr.InvalidRequest.Code, errors.New("unsupported coordinator type")
+			return self, kerr.InvalidRequest.Code, errors.New("unsupported coordinator type")
 		}
-		return 0, nil
 	}
 	if req.Version < 4 {
-		code, err := find(req.CoordinatorKey)
+		br, code, err := find(req.CoordinatorKey)
 		resp.ErrorCode, resp.ErrorMessage = code, errMsg(err)
 		resp.NodeID, resp.Host, resp.Port = -1, "", -1
 		if code == 0 {
-			resp.NodeID, resp.Host, resp.Port = b.cfg.NodeID, b.cfg.Host, b.cfg.Port
+			resp.NodeID, resp.Host, resp.Port = br.ID, br.Host, br.Port
 		}
 		return respond(resp)
 	}
 	for _, key := range req.CoordinatorKeys {
 		c := kmsg.NewFindCoordinatorResponseCoordinator()
 		c.Key = key
-		code, err := find(key)
+		br, code, err := find(key)
 		c.ErrorCode, c.ErrorMessage = code, errMsg(err)
 		c.NodeID, c.Port = -1, -1
 		if code == 0 {
-			c.NodeID, c.Host, c.Port = b.cfg.NodeID, b.cfg.Host, b.cfg.Port
+			c.NodeID, c.Host, c.Port = br.ID, br.Host, br.Port
 		}
 		resp.Coordinators = append(resp.Coordinators, c)
 	}
 	return respond(resp)
+}
+
+// groupCoordinator is the broker leading groupID's partition of
+// __consumer_offsets, which it creates on first use.
+func (b *Broker) groupCoordinator(groupID string) (*metadata.Broker, int16, error) {
+	if err := b.groups.Ready(); err != nil {
+		return nil, kerr.CoordinatorNotAvailable.Code, err
+	}
+	st := b.metaState()
+	t := st.Topics[group.OffsetsTopic]
+	if t == nil || len(t.Parts) == 0 {
+		return nil, kerr.CoordinatorNotAvailable.Code, errors.New("the offsets topic is being created")
+	}
+	p := group.PartitionFor(groupID, int32(len(t.Parts)))
+	leader := t.Parts[p].Leader
+	br := st.Brokers[leader]
+	if leader < 0 || br == nil || br.Fenced {
+		return nil, kerr.CoordinatorNotAvailable.Code, fmt.Errorf("%s-%d has no leader", group.OffsetsTopic, p)
+	}
+	return br, 0, nil
 }

@@ -162,9 +162,13 @@ func (b *Broker) StartGroups() error {
 	if err != nil {
 		return fmt.Errorf("loading consumer groups: %w", err)
 	}
+	b.reconcileMu.Lock()
 	b.mu.Lock()
 	b.groups = g
 	b.mu.Unlock()
+	loaded := b.syncGroupLeadership() // only the offsets partitions led here
+	b.reconcileMu.Unlock()
+	<-loaded
 	return nil
 }
 
@@ -361,6 +365,7 @@ func (b *Broker) reconcile(st *metadata.State) {
 		for _, name := range uniq(deleted) {
 			groups.TopicDeleted(name)
 		}
+		b.syncGroupLeadership() // load/unload offsets partitions (group_hooks.go)
 	}
 }
 

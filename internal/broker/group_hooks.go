@@ -2,7 +2,10 @@ package broker
 
 // Hooks between the broker and the group coordinator (internal/group): the
 // coordinator sees __consumer_offsets through offsetsLog and topics through
-// groupTopics, and never imports this package.
+// groupTopics, and never imports this package. After every reconcile the
+// broker tells the coordinator which offsets partitions it leads
+// (syncGroupLeadership), so the coordinator loads and unloads groups as
+// leadership moves, as Kafka's does.
 
 import (
 	"errors"
@@ -11,13 +14,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+
 	"github.com/tributary/tributary/internal/group"
 	"github.com/tributary/tributary/internal/partition"
 	"github.com/tributary/tributary/internal/record"
 )
 
-// newGroupCoordinator builds the coordinator from the broker configs and
-// replays __consumer_offsets if it exists. Called once from New.
+// newGroupCoordinator builds the coordinator from the broker configs.
+// Called once from StartGroups.
 func (b *Broker) newGroupCoordinator() (*group.Coordinator, error) {
 	c := b.cfg.Broker
 	return group.New(group.Config{
@@ -37,6 +42,33 @@ func (b *Broker) newGroupCoordinator() (*group.Coordinator, error) {
 		ConsumerAssignors:         consumerAssignors(c.Get("group.consumer.assignors")),
 		ConsumerMaxSize:           int(c.Int("group.consumer.max.size")),
 	})
+}
+
+// syncGroupLeadership tells the coordinator which __consumer_offsets
+// partitions this broker leads, from the roles applied to the local
+// replicas. Called with reconcileMu held (so calls are ordered), after the
+// topic view is published; it returns the channel closed once the loads it
+// started are done.
+func (b *Broker) syncGroupLeadership() <-chan struct{} {
+	b.mu.RLock()
+	groups, t := b.groups, b.topics[group.OffsetsTopic]
+	b.mu.RUnlock()
+	if groups == nil {
+		return nil
+	}
+	if t == nil {
+		return groups.SetLeadership(0, nil)
+	}
+	led := map[int32]int32{}
+	for i, p := range t.parts {
+		if p == nil {
+			continue
+		}
+		if r := p.Role(); r.Leader == b.cfg.NodeID {
+			led[int32(i)] = r.LeaderEpoch
+		}
+	}
+	return groups.SetLeadership(t.numPartitions(), led)
 }
 
 // Groups is the group coordinator (for tools and tests in-process).
@@ -130,45 +162,86 @@ func (l offsetsLog) Partitions(create bool) (int32, error) {
 	}
 	t, err := b.createTopic(s)
 	if err != nil {
+		// Another broker may have created it meanwhile.
+		if t := b.topic(group.OffsetsTopic); t != nil {
+			return t.numPartitions(), nil
+		}
 		return 0, err
 	}
 	return t.numPartitions(), nil
 }
 
+// part is this broker's replica of offsets partition p; a missing one
+// answers NOT_COORDINATOR (the coordinator moved away).
 func (l offsetsLog) part(p int32) (*partition.Partition, error) {
 	t := l.b.topic(group.OffsetsTopic)
 	if t == nil {
-		return nil, errors.New("offsets topic does not exist")
+		return nil, fmt.Errorf("%w: offsets topic does not exist", kerr.NotCoordinator)
 	}
 	part := t.partition(p)
 	if part == nil {
-		return nil, fmt.Errorf("offsets topic has no partition %d", p)
+		return nil, fmt.Errorf("%w: no local replica of %s-%d", kerr.NotCoordinator, group.OffsetsTopic, p)
 	}
 	return part, nil
 }
 
-func (l offsetsLog) Append(p int32, batch []byte) (int64, error) {
+// offsetsError maps a write error as Kafka's coordinator does: a lost
+// leadership or a storage error is NOT_COORDINATOR (the client looks the
+// coordinator up again); anything else COORDINATOR_NOT_AVAILABLE.
+func offsetsError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ke *kerr.Error
+	switch {
+	case errors.As(err, &ke):
+		return err
+	case errors.Is(err, partition.ErrNotLeader):
+		return fmt.Errorf("%w: %v", kerr.NotCoordinator, err)
+	default:
+		return fmt.Errorf("%w: %v", kerr.CoordinatorNotAvailable, err)
+	}
+}
+
+func (l offsetsLog) Append(p int32, batch []byte) (int64, int32, error) {
 	part, err := l.part(p)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	rb, err := record.Validate(batch)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	res, err := part.Append(rb, partition.AppendOptions{LogAppendTime: -1})
 	if err != nil {
-		return 0, err
+		return 0, 0, offsetsError(err)
 	}
-	return res.End, nil
+	return res.End, res.Epoch, nil
 }
 
-func (l offsetsLog) Sync(p int32, end int64) error {
+// Sync makes the batch durable here, then waits, as acks=all
+// (offsets.commit.required.acks=-1 in Kafka), until every in-sync replica
+// has it or offsets.commit.timeout.ms passes (COORDINATOR_NOT_AVAILABLE, as
+// Kafka 4's coordinator answers a timed-out write).
+func (l offsetsLog) Sync(p int32, end int64, epoch int32) error {
 	part, err := l.part(p)
 	if err != nil {
 		return err
 	}
-	return part.Sync(end)
+	if err := part.Sync(end); err != nil {
+		l.b.log.Error("fsync failed", "topic", group.OffsetsTopic, "partition", p, "err", err)
+		return fmt.Errorf("%w: %v", kerr.NotCoordinator, err)
+	}
+	timeout := time.NewTimer(time.Duration(l.b.cfg.Broker.Int("offsets.commit.timeout.ms")) * time.Millisecond)
+	defer timeout.Stop()
+	ok, err := part.WaitCommitted(end, epoch, timeout.C)
+	switch {
+	case err != nil:
+		return offsetsError(err)
+	case !ok:
+		return fmt.Errorf("%w: not replicated to the in-sync replicas within offsets.commit.timeout.ms", kerr.CoordinatorNotAvailable)
+	}
+	return nil
 }
 
 func (l offsetsLog) Read(p int32, fn func([]byte) error) error {
@@ -177,7 +250,9 @@ func (l offsetsLog) Read(p int32, fn func([]byte) error) error {
 		return err
 	}
 	lg := part.Log()
-	off, end := lg.StartOffset(), part.HighWatermark()
+	// Up to the log end, as Kafka loads a partition it now leads: as
+	// leader, its log is the one the followers converge to.
+	off, end := lg.StartOffset(), lg.EndOffset()
 	for off < end {
 		rr, err := lg.Read(off, end, 1<<20, true)
 		if err != nil {

@@ -27,9 +27,6 @@ func (c *Coordinator) JoinGroup(req *kmsg.JoinGroupRequest, cl Client) func(done
 	if req.Group == "" {
 		return fail(kerr.InvalidGroupID.Code, req.MemberID)
 	}
-	if c.Ready() != nil {
-		return fail(kerr.CoordinatorNotAvailable.Code, req.MemberID)
-	}
 	session := ms(req.SessionTimeoutMillis)
 	rebalance := ms(req.RebalanceTimeoutMillis)
 	if req.Version == 0 {
@@ -41,8 +38,8 @@ func (c *Coordinator) JoinGroup(req *kmsg.JoinGroupRequest, cl Client) func(done
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed {
-		return fail(kerr.CoordinatorNotAvailable.Code, req.MemberID)
+	if code := c.ownerCode(req.Group); code != 0 {
+		return fail(code, req.MemberID)
 	}
 	g := c.groups[req.Group]
 	if g == nil {
@@ -496,8 +493,8 @@ func (c *Coordinator) SyncGroup(req *kmsg.SyncGroupRequest) func(done <-chan str
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed {
-		return fail(kerr.CoordinatorNotAvailable.Code)
+	if code := c.ownerCode(req.Group); code != 0 {
+		return fail(code)
 	}
 	g := c.groups[req.Group]
 	if g == nil {
@@ -557,7 +554,7 @@ func (c *Coordinator) SyncGroup(req *kmsg.SyncGroupRequest) func(done <-chan str
 			}
 		}
 		if err := wr.Wait(); err != nil && r.ErrorCode == 0 {
-			r.ErrorCode = kerr.CoordinatorNotAvailable.Code
+			r.ErrorCode = writeCode(err)
 			r.MemberAssignment = nil
 		}
 		return r
@@ -590,8 +587,8 @@ func (c *Coordinator) heartbeat(req *kmsg.HeartbeatRequest) int16 {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed {
-		return kerr.CoordinatorNotAvailable.Code
+	if code := c.ownerCode(req.Group); code != 0 {
+		return code
 	}
 	g := c.groups[req.Group]
 	if g == nil {
@@ -625,8 +622,8 @@ func (c *Coordinator) LeaveGroup(req *kmsg.LeaveGroupRequest) *kmsg.LeaveGroupRe
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed {
-		r.ErrorCode = kerr.CoordinatorNotAvailable.Code
+	if code := c.ownerCode(req.Group); code != 0 {
+		r.ErrorCode = code
 		return r
 	}
 	g := c.groups[req.Group]

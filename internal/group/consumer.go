@@ -277,9 +277,6 @@ func (c *Coordinator) ConsumerGroupHeartbeat(req *kmsg.ConsumerGroupHeartbeatReq
 	if code != 0 {
 		return hbFail(req, code, msg), noWait
 	}
-	if c.Ready() != nil {
-		return hbFail(req, kerr.CoordinatorNotAvailable.Code, ""), noWait
-	}
 	r := chbReq{ConsumerGroupHeartbeatRequest: req, cl: cl, re: re}
 	if req.Topics != nil {
 		r.owned = tpset{}
@@ -292,8 +289,8 @@ func (c *Coordinator) ConsumerGroupHeartbeat(req *kmsg.ConsumerGroupHeartbeatReq
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed {
-		return hbFail(req, kerr.CoordinatorNotAvailable.Code, ""), noWait
+	if code := c.ownerCode(req.Group); code != 0 {
+		return hbFail(req, code, ""), noWait
 	}
 	g := c.groups[req.Group]
 	switch {
@@ -341,7 +338,7 @@ func (c *Coordinator) ConsumerGroupHeartbeat(req *kmsg.ConsumerGroupHeartbeatReq
 	}
 	return resp, func() {
 		if err := wr.Wait(); err != nil && resp.ErrorCode == 0 {
-			resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+			resp.ErrorCode = writeCode(err)
 			resp.Assignment = nil
 		}
 	}
@@ -880,11 +877,11 @@ func (c *Coordinator) ConsumerGroupDescribe(req *kmsg.ConsumerGroupDescribeReque
 			dg.ErrorCode = code
 			dg.ErrorMessage = &msg
 		}
-		switch {
-		case c.closed:
-			fail(kerr.CoordinatorNotAvailable.Code, "The coordinator is not available.")
+		switch code := c.ownerCode(id); {
 		case id == "":
 			fail(kerr.InvalidGroupID.Code, "GroupId can't be empty.")
+		case code != 0:
+			fail(code, kerr.ErrorForCode(code).(*kerr.Error).Description)
 		case g == nil:
 			fail(kerr.GroupIDNotFound.Code, fmt.Sprintf("Group %s not found.", id))
 		case g.typ != typeConsumer:
@@ -981,13 +978,13 @@ func checkConsumerFetch(g *group, memberID *string, epoch int32) int16 {
 	return 0
 }
 
-// replayConsumer applies one consumer group record (types 3..8).
-func (c *Coordinator) replayConsumer(r kv, now time.Time) {
+// replayConsumer applies one consumer group record (types 3..8) to groups.
+func replayConsumer(groups map[string]*group, r kv, now time.Time) {
 	typ, gid, mid, err := decodeCGKey(r.key)
 	if err != nil || typ == recPartitionMetadata {
 		return
 	}
-	g := c.groups[gid]
+	g := groups[gid]
 	if r.value == nil {
 		if g == nil || g.typ != typeConsumer {
 			return
@@ -997,7 +994,7 @@ func (c *Coordinator) replayConsumer(r kv, now time.Time) {
 		case recConsumerGroupMetadata:
 			g.typ, g.cg, g.protocolType = typeClassic, nil, ""
 			if len(g.offsets) == 0 {
-				delete(c.groups, gid)
+				delete(groups, gid)
 			}
 		case recMemberMetadata:
 			delete(cg.members, mid)
@@ -1012,7 +1009,8 @@ func (c *Coordinator) replayConsumer(r kv, now time.Time) {
 		return
 	}
 	if g == nil {
-		g = c.newGroup(gid, now)
+		g = makeGroup(gid, now)
+		groups[gid] = g
 	}
 	if g.typ != typeConsumer {
 		g.toConsumer()

@@ -22,6 +22,7 @@ func newCGCoordinator(t *testing.T, log *memLog, clock *fakeClock, maxSize int) 
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
+	leadAll(t, c, log)
 	return c
 }
 

@@ -2,31 +2,40 @@
 // SyncGroup, Heartbeat, LeaveGroup with Kafka's state machine), consumer
 // groups of the next-generation protocol (KIP-848, consumer.go), committed
 // offsets, and their storage in the compacted internal topic
-// __consumer_offsets. This node coordinates every group.
+// __consumer_offsets.
+//
+// As in Kafka, a group belongs to one partition of __consumer_offsets
+// (PartitionFor) and is coordinated by that partition's leader. The broker
+// tells the coordinator which partitions it leads (SetLeadership, after
+// every metadata change); the coordinator replays a newly led partition in
+// the background (requests for its groups get COORDINATOR_LOAD_IN_PROGRESS
+// meanwhile) and forgets the groups of a partition it no longer leads.
+// Requests for groups of other partitions get NOT_COORDINATOR.
 //
 // The coordinator speaks kmsg request and response types; the broker's API
 // files are thin wrappers. It does not import the broker: the broker hands it
 // a Log (the __consumer_offsets partitions) and a Topics view.
 //
-// Concurrency: Coordinator.mu guards every group and member and is held for
-// each whole operation, including the page-cache append of the records the
+// Concurrency: Coordinator.mu guards every group and member, the partition
+// count and the set of led partitions, and is held for each whole operation, including the page-cache append of the records the
 // operation writes (so records reach the log in the order their state
 // changes happened). Waiting for fsync, and waiting for a rebalance to
 // complete (JoinGroup, SyncGroup), happens outside mu. Timer callbacks take
 // mu and check a token, so a timer that fired after being superseded does
-// nothing.
+// nothing. A partition is replayed outside mu into a private map, which is
+// merged under mu if the partition is still led under the same epoch.
 package group
 
 import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sort"
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -38,12 +47,18 @@ type Log interface {
 	// Partitions returns the topic's partition count. With create it
 	// creates the topic if missing; without, it returns 0 if missing.
 	Partitions(create bool) (int32, error)
-	// Append writes one v2 batch (base offset 0) to partition p and returns
-	// the log end offset after it. The data is not yet durable.
-	Append(p int32, batch []byte) (int64, error)
-	// Sync returns once every offset of p below end is durable.
-	Sync(p int32, end int64) error
-	// Read calls fn with every stored batch of p, in offset order.
+	// Append writes one v2 batch (base offset 0) to partition p as its
+	// leader and returns the log end offset after it and the leader epoch
+	// it was written under. The data is not yet durable nor replicated.
+	// Errors may be *kerr.Error values (NOT_COORDINATOR when this broker
+	// does not lead p); others answer COORDINATOR_NOT_AVAILABLE.
+	Append(p int32, batch []byte) (end int64, epoch int32, err error)
+	// Sync returns once every offset of p below end is durable and
+	// committed (in every in-sync replica, as acks=all), while p is led
+	// under epoch. Errors as for Append.
+	Sync(p int32, end int64, epoch int32) error
+	// Read calls fn with every stored batch of p up to the log end, in
+	// offset order.
 	Read(p int32, fn func(batch []byte) error) error
 }
 
@@ -98,24 +113,31 @@ type Config struct {
 	ConsumerMaxSize           int           // group.consumer.max.size; 0 = unlimited
 }
 
-// Coordinator coordinates every group on this node.
+// Coordinator coordinates the groups of the offsets partitions this broker
+// leads.
 type Coordinator struct {
 	cfg   Config
 	clock Clock
 	log   *slog.Logger
 
-	// openMu serializes creating/counting the offsets topic.
-	openMu sync.Mutex
-	nparts int32 // 0 until the offsets topic exists
-
 	mu     sync.Mutex
-	groups map[string]*group
+	nparts int32 // partitions of the offsets topic; 0 until it exists
+	// owned are the offsets partitions this broker leads.
+	owned  map[int32]*ownedPart
+	groups map[string]*group // groups of loaded owned partitions only
 	closed bool
 	stopGC func() bool
 }
 
-// New returns a coordinator and, if the offsets topic exists, rebuilds every
-// group and committed offset from it.
+// ownedPart is an offsets partition this broker leads under epoch.
+type ownedPart struct {
+	epoch  int32
+	loaded bool
+	done   chan struct{} // closed when the load finished or was abandoned
+}
+
+// New returns a coordinator that leads no partition yet (see
+// SetLeadership).
 func New(cfg Config) (*Coordinator, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = realClock{}
@@ -150,17 +172,7 @@ func New(cfg Config) (*Coordinator, error) {
 	if cfg.ConsumerMaxSize <= 0 {
 		cfg.ConsumerMaxSize = 1<<31 - 1
 	}
-	c := &Coordinator{cfg: cfg, clock: cfg.Clock, log: cfg.Logger, groups: map[string]*group{}}
-	n, err := cfg.Log.Partitions(false)
-	if err != nil {
-		return nil, err
-	}
-	if n > 0 {
-		c.nparts = n
-		if err := c.load(n); err != nil {
-			return nil, err
-		}
-	}
+	c := &Coordinator{cfg: cfg, clock: cfg.Clock, log: cfg.Logger, groups: map[string]*group{}, owned: map[int32]*ownedPart{}}
 	c.mu.Lock()
 	c.scheduleExpiry()
 	c.mu.Unlock()
@@ -176,66 +188,168 @@ func (c *Coordinator) Close() {
 		c.stopGC()
 	}
 	for _, g := range c.groups {
-		g.stopJoinTimer()
-		if g.cg != nil {
-			for _, m := range g.cg.members {
-				m.stopTimers()
-			}
+		c.dropGroup(g, kerr.CoordinatorNotAvailable)
+	}
+	c.groups = map[string]*group{}
+}
+
+// dropGroup stops g's timers and answers its waiting requests with err's
+// code; the caller forgets g. Under mu.
+func (c *Coordinator) dropGroup(g *group, err error) {
+	g.stopJoinTimer()
+	if g.cg != nil {
+		for _, m := range g.cg.members {
+			m.stopTimers()
 		}
-		for _, m := range g.members {
-			m.stopHeartbeat()
-			c.failWaiters(g, m, errCoordinatorNotAvailable)
-		}
-		for _, p := range g.pending {
-			p()
-		}
+	}
+	for _, m := range g.members {
+		m.stopHeartbeat()
+		c.failWaiters(g, m, err)
+	}
+	for _, p := range g.pending {
+		p()
 	}
 }
 
-// Ready makes sure the offsets topic exists, so this node can coordinate.
+// Ready makes sure the offsets topic exists (creating it on first use), so
+// groups have coordinators.
 func (c *Coordinator) Ready() error {
-	_, err := c.partitions()
-	return err
-}
-
-func (c *Coordinator) partitions() (int32, error) {
-	c.openMu.Lock()
-	defer c.openMu.Unlock()
-	if c.nparts > 0 {
-		return c.nparts, nil
-	}
 	n, err := c.cfg.Log.Partitions(true)
-	if err != nil {
-		return 0, err
+	if err == nil && n <= 0 {
+		err = errors.New("offsets topic has no partitions")
 	}
-	if n <= 0 {
-		return 0, errors.New("offsets topic has no partitions")
-	}
-	c.nparts = n
-	return n, nil
+	return err
 }
 
 // PartitionFor is the offsets topic partition of groupID, or -1 if the topic
 // does not exist yet.
 func (c *Coordinator) PartitionFor(groupID string) int32 {
-	c.openMu.Lock()
+	c.mu.Lock()
 	n := c.nparts
-	c.openMu.Unlock()
+	c.mu.Unlock()
 	if n == 0 {
 		return -1
 	}
 	return PartitionFor(groupID, n)
 }
 
-// write is a pending durable write: Wait returns once it is fsynced.
-type write struct {
-	c    *Coordinator
-	part int32
-	end  int64
-	err  error
+// SetLeadership tells the coordinator that the offsets topic has
+// partitions partitions and that this broker leads exactly the partitions
+// in led (partition -> leader epoch). Partitions newly led, or led under a
+// new epoch, are replayed in the background; the groups of partitions no
+// longer led are dropped from memory, their waiting requests answered
+// NOT_COORDINATOR. The returned channel is closed once the loads this call
+// started have finished.
+func (c *Coordinator) SetLeadership(partitions int32, led map[int32]int32) <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	all := make(chan struct{})
+	if c.closed {
+		close(all)
+		return all
+	}
+	if partitions != c.nparts {
+		// The topic appeared, or (never in practice) changed its
+		// partition count: groups map to other partitions now.
+		for p := range c.owned {
+			c.unload(p)
+		}
+		c.nparts = partitions
+	}
+	for p, op := range c.owned {
+		if e, ok := led[p]; !ok || e != op.epoch {
+			c.unload(p)
+		}
+	}
+	var loads []chan struct{}
+	for _, p := range sortedPartitions(led) {
+		if c.owned[p] != nil || p < 0 || p >= partitions {
+			continue
+		}
+		op := &ownedPart{epoch: led[p], done: make(chan struct{})}
+		c.owned[p] = op
+		loads = append(loads, op.done)
+		go c.load(p, op)
+	}
+	go func() {
+		for _, ch := range loads {
+			<-ch
+		}
+		close(all)
+	}()
+	return all
 }
 
-// Wait blocks until the write is durable; nil-safe.
+func sortedPartitions(m map[int32]int32) []int32 {
+	out := make([]int32, 0, len(m))
+	for p := range m {
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+// unload forgets offsets partition p and its groups. Under mu.
+func (c *Coordinator) unload(p int32) {
+	op := c.owned[p]
+	if op == nil {
+		return
+	}
+	delete(c.owned, p)
+	n := 0
+	for _, id := range sortedKeys(c.groups) {
+		if PartitionFor(id, c.nparts) != p {
+			continue
+		}
+		c.dropGroup(c.groups[id], kerr.NotCoordinator)
+		delete(c.groups, id)
+		n++
+	}
+	c.log.Info("offsets partition unloaded: no longer its leader", "partition", p, "leader_epoch", op.epoch, "groups", n)
+}
+
+// ownerCode reports whether this coordinator serves groupID now: 0, or
+// NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS or (closed)
+// COORDINATOR_NOT_AVAILABLE. Under mu.
+func (c *Coordinator) ownerCode(groupID string) int16 {
+	if c.closed {
+		return kerr.CoordinatorNotAvailable.Code
+	}
+	if c.nparts == 0 {
+		return kerr.NotCoordinator.Code
+	}
+	op := c.owned[PartitionFor(groupID, c.nparts)]
+	switch {
+	case op == nil:
+		return kerr.NotCoordinator.Code
+	case !op.loaded:
+		return kerr.CoordinatorLoadInProgress.Code
+	}
+	return 0
+}
+
+// loading reports whether some led partition is still being loaded. Under
+// mu.
+func (c *Coordinator) loading() bool {
+	for _, op := range c.owned {
+		if !op.loaded {
+			return true
+		}
+	}
+	return false
+}
+
+// write is a pending write: Wait returns once it is durable and committed.
+type write struct {
+	c     *Coordinator
+	part  int32
+	end   int64
+	epoch int32
+	err   error
+}
+
+// Wait blocks until the write is durable and replicated to the in-sync
+// replicas; nil-safe.
 func (w *write) Wait() error {
 	if w == nil {
 		return nil
@@ -243,55 +357,75 @@ func (w *write) Wait() error {
 	if w.err != nil {
 		return w.err
 	}
-	return w.c.cfg.Log.Sync(w.part, w.end)
+	return w.c.cfg.Log.Sync(w.part, w.end, w.epoch)
 }
 
-// appendRecords writes recs for groupID's partition. Called with mu held,
-// after partitions() succeeded.
+// writeCode is the wire error for a failed write: the log's own Kafka error
+// (NOT_COORDINATOR when leadership moved), else COORDINATOR_NOT_AVAILABLE.
+func writeCode(err error) int16 {
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		return ke.Code
+	}
+	return kerr.CoordinatorNotAvailable.Code
+}
+
+// appendRecords writes recs for groupID's partition, which this
+// coordinator must lead. Under mu.
 func (c *Coordinator) appendRecords(groupID string, recs []kv) *write {
 	if len(recs) == 0 {
 		return nil
 	}
 	n := c.nparts
 	if n == 0 {
-		return &write{err: errCoordinatorNotAvailable}
+		return &write{err: kerr.NotCoordinator}
 	}
 	p := PartitionFor(groupID, n)
-	end, err := c.cfg.Log.Append(p, buildBatch(recs, c.clock.Now().UnixMilli()))
-	if err != nil {
-		c.log.Error("writing to offsets topic", "group", groupID, "partition", p, "err", err)
-		return &write{err: fmt.Errorf("%w: %v", errCoordinatorNotAvailable, err)}
+	if c.owned[p] == nil {
+		return &write{err: kerr.NotCoordinator}
 	}
-	return &write{c: c, part: p, end: end}
+	end, epoch, err := c.cfg.Log.Append(p, buildBatch(recs, c.clock.Now().UnixMilli()))
+	if err != nil {
+		c.log.Warn("writing to offsets topic", "group", groupID, "partition", p, "err", err)
+		return &write{err: err}
+	}
+	return &write{c: c, part: p, end: end, epoch: epoch}
 }
 
-var errCoordinatorNotAvailable = errors.New("coordinator not available")
-
-// load replays every offsets partition. Later records win; nil values are
-// tombstones.
-func (c *Coordinator) load(n int32) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+// load replays offsets partition p (up to its log end) into a private map
+// and, if p is still led under the same epoch, makes its groups live. Later
+// records win; nil values are tombstones.
+func (c *Coordinator) load(p int32, op *ownedPart) {
+	defer close(op.done)
+	start := time.Now()
+	groups := map[string]*group{}
 	now := c.clock.Now()
 	nrec := 0
-	for p := int32(0); p < n; p++ {
-		err := c.cfg.Log.Read(p, func(raw []byte) error {
-			recs, err := decodeBatch(raw)
-			if err != nil {
-				c.log.Warn("skipping unreadable offsets batch", "partition", p, "err", err)
-				return nil
-			}
-			for _, r := range recs {
-				nrec++
-				c.replay(r, now)
-			}
-			return nil
-		})
+	err := c.cfg.Log.Read(p, func(raw []byte) error {
+		recs, err := decodeBatch(raw)
 		if err != nil {
-			return fmt.Errorf("reading %s-%d: %w", OffsetsTopic, p, err)
+			c.log.Warn("skipping unreadable offsets batch", "partition", p, "err", err)
+			return nil
 		}
+		for _, r := range recs {
+			nrec++
+			replay(groups, r, now)
+		}
+		return nil
+	})
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || c.owned[p] != op {
+		return // superseded: leadership moved meanwhile
 	}
-	for _, g := range c.groups {
+	if err != nil {
+		c.log.Error("loading offsets partition", "partition", p, "err", err)
+		delete(c.owned, p) // NOT_COORDINATOR; the next SetLeadership retries
+		return
+	}
+	for _, id := range sortedKeys(groups) {
+		g := groups[id]
+		c.groups[id] = g
 		if g.typ == typeConsumer {
 			c.finishLoad(g)
 			continue
@@ -303,24 +437,25 @@ func (c *Coordinator) load(n int32) error {
 			}
 		}
 	}
-	c.log.Info("group coordinator loaded", "groups", len(c.groups), "records", nrec)
-	return nil
+	op.loaded = true
+	c.log.Info("offsets partition loaded", "partition", p, "leader_epoch", op.epoch, "groups", len(groups), "records", nrec, "took", time.Since(start).Round(time.Millisecond))
 }
 
-func (c *Coordinator) replay(r kv, now time.Time) {
+// replay applies one record of an offsets partition to groups.
+func replay(groups map[string]*group, r kv, now time.Time) {
 	if len(r.key) < 2 {
 		return
 	}
 	version := int16(r.key[0])<<8 | int16(r.key[1])
 	switch version {
 	case 3, 4, 5, 6, 7, 8:
-		c.replayConsumer(r, now)
+		replayConsumer(groups, r, now)
 	case 0, 1:
 		var k kmsg.OffsetCommitKey
 		if k.ReadFrom(r.key) != nil {
 			return
 		}
-		g := c.groups[k.Group]
+		g := groups[k.Group]
 		if r.value == nil {
 			if g != nil {
 				g.deleteOffset(k.Topic, k.Partition)
@@ -332,7 +467,8 @@ func (c *Coordinator) replay(r kv, now time.Time) {
 			return
 		}
 		if g == nil {
-			g = c.newGroup(k.Group, now)
+			g = makeGroup(k.Group, now)
+			groups[k.Group] = g
 		}
 		o := &offset{offset: v.Offset, epoch: -1, metadata: v.Metadata, commitMs: v.CommitTimestamp, expireMs: -1}
 		if v.Version >= 3 {
@@ -348,8 +484,8 @@ func (c *Coordinator) replay(r kv, now time.Time) {
 			return
 		}
 		if r.value == nil {
-			if g := c.groups[k.Group]; g != nil && g.typ == typeClassic {
-				delete(c.groups, k.Group)
+			if g := groups[k.Group]; g != nil && g.typ == typeClassic {
+				delete(groups, k.Group)
 			}
 			return
 		}
@@ -357,9 +493,10 @@ func (c *Coordinator) replay(r kv, now time.Time) {
 		if v.ReadFrom(r.value) != nil {
 			return
 		}
-		g := c.groups[k.Group]
+		g := groups[k.Group]
 		if g == nil {
-			g = c.newGroup(k.Group, now)
+			g = makeGroup(k.Group, now)
+			groups[k.Group] = g
 		}
 		g.typ, g.cg = typeClassic, nil
 		g.protocolType = v.ProtocolType

@@ -97,17 +97,36 @@ func (l *memLog) Partitions(create bool) (int32, error) {
 	return l.n, nil
 }
 
-func (l *memLog) Append(p int32, b []byte) (int64, error) {
+func (l *memLog) Append(p int32, b []byte) (int64, int32, error) {
 	if _, err := record.Validate(b); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.batches[p] = append(l.batches[p], append([]byte(nil), b...))
-	return int64(len(l.batches[p])), nil
+	return int64(len(l.batches[p])), 0, nil
 }
 
-func (l *memLog) Sync(int32, int64) error { return nil }
+func (l *memLog) Sync(int32, int64, int32) error { return nil }
+
+// leadAll makes c lead every partition of log (creating the topic), as the
+// broker does on a single node, and waits for the loads.
+func leadAll(t *testing.T, c *Coordinator, log *memLog) {
+	t.Helper()
+	n, err := log.Partitions(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	led := map[int32]int32{}
+	for p := int32(0); p < n; p++ {
+		led[p] = 0
+	}
+	select {
+	case <-c.SetLeadership(n, led):
+	case <-time.After(10 * time.Second):
+		t.Fatal("offsets partitions not loaded")
+	}
+}
 
 func (l *memLog) Read(p int32, fn func([]byte) error) error {
 	l.mu.Lock()
@@ -158,6 +177,7 @@ func newTestCoordinator(t *testing.T, log *memLog, clock *fakeClock, delay time.
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
+	leadAll(t, c, log)
 	return c
 }
 

@@ -35,9 +35,10 @@ func FuzzReplay(f *testing.F) {
 	f.Fuzz(func(t *testing.T, key, value []byte) {
 		clock := newFakeClock()
 		c := &Coordinator{cfg: Config{MinSessionTimeout: time.Millisecond, MaxSessionTimeout: time.Hour, Topics: memTopics{"t": 3},
-			ConsumerSessionTimeout: time.Second, ConsumerAssignors: []string{"uniform", "range"}}, clock: clock, groups: map[string]*group{}}
+			ConsumerSessionTimeout: time.Second, ConsumerAssignors: []string{"uniform", "range"}}, clock: clock, groups: map[string]*group{},
+			nparts: 1, owned: map[int32]*ownedPart{0: {loaded: true}}}
 		c.log = discardLogger()
-		c.replay(kv{key: key, value: value}, clock.Now())
+		replay(c.groups, kv{key: key, value: value}, clock.Now())
 		for _, g := range c.groups {
 			g.sortedMembers()
 			g.selectProtocol()

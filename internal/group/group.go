@@ -5,7 +5,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -119,14 +118,19 @@ type group struct {
 	newMemberAdded bool
 }
 
+// newGroup creates an empty group and makes it live. Under mu.
 func (c *Coordinator) newGroup(id string, now time.Time) *group {
-	g := &group{
+	g := makeGroup(id, now)
+	c.groups[id] = g
+	return g
+}
+
+func makeGroup(id string, now time.Time) *group {
+	return &group{
 		id: id, state: stEmpty, stateTime: now,
 		members: map[string]*member{}, static: map[string]string{},
 		pending: map[string]func() bool{}, offsets: map[string]map[int32]*offset{},
 	}
-	c.groups[id] = g
-	return g
 }
 
 func (g *group) transition(s state, now time.Time) {
@@ -265,8 +269,5 @@ func codeOf(err error) int16 {
 	if err == nil {
 		return 0
 	}
-	if ke, ok := err.(*kerr.Error); ok {
-		return ke.Code
-	}
-	return kerr.CoordinatorNotAvailable.Code
+	return writeCode(err)
 }

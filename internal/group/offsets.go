@@ -36,15 +36,14 @@ func (c *Coordinator) OffsetCommit(req *kmsg.OffsetCommitRequest) (resp *kmsg.Of
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	if c.Ready() != nil {
-		setAll(kerr.CoordinatorNotAvailable.Code)
-		return resp, func() {}
-	}
-
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed {
-		setAll(kerr.CoordinatorNotAvailable.Code)
+	if req.Group == "" {
+		setAll(kerr.InvalidGroupID.Code)
+		return resp, func() {}
+	}
+	if code := c.ownerCode(req.Group); code != 0 {
+		setAll(code)
 		return resp, func() {}
 	}
 	now := c.clock.Now()
@@ -87,7 +86,7 @@ func (c *Coordinator) OffsetCommit(req *kmsg.OffsetCommitRequest) (resp *kmsg.Of
 	wr := c.appendRecords(req.Group, recs)
 	if wr != nil && wr.err != nil {
 		for _, r := range refs {
-			resp.Topics[r.ti].Partitions[r.pi].ErrorCode = kerr.CoordinatorNotAvailable.Code
+			resp.Topics[r.ti].Partitions[r.pi].ErrorCode = writeCode(wr.err)
 		}
 		refs = nil
 	}
@@ -100,7 +99,7 @@ func (c *Coordinator) OffsetCommit(req *kmsg.OffsetCommitRequest) (resp *kmsg.Of
 	return resp, func() {
 		if err := wr.Wait(); err != nil {
 			for _, r := range refs {
-				resp.Topics[r.ti].Partitions[r.pi].ErrorCode = kerr.CoordinatorNotAvailable.Code
+				resp.Topics[r.ti].Partitions[r.pi].ErrorCode = writeCode(err)
 			}
 		}
 	}
@@ -144,6 +143,21 @@ func (c *Coordinator) OffsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetc
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if req.Version < 8 {
+		if code := c.ownerCode(req.Group); code != 0 {
+			// v0-1 have no top-level error: each partition carries it.
+			resp.ErrorCode = code
+			for _, t := range req.Topics {
+				rt := kmsg.NewOffsetFetchResponseTopic()
+				rt.Topic = t.Topic
+				for _, p := range t.Partitions {
+					rp := kmsg.NewOffsetFetchResponseTopicPartition()
+					rp.Partition, rp.Offset, rp.ErrorCode = p, -1, code
+					rt.Partitions = append(rt.Partitions, rp)
+				}
+				resp.Topics = append(resp.Topics, rt)
+			}
+			return resp
+		}
 		var topics map[string][]int32
 		if req.Topics != nil || req.Version < 2 {
 			topics = map[string][]int32{}
@@ -161,9 +175,6 @@ func (c *Coordinator) OffsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetc
 			}
 			resp.Topics = append(resp.Topics, rt)
 		}
-		if c.closed {
-			resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
-		}
 		return resp
 	}
 	for _, rg := range req.Groups {
@@ -176,6 +187,11 @@ func (c *Coordinator) OffsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetc
 				topics[t.Topic] = append(topics[t.Topic], t.Partitions...)
 			}
 		}
+		if code := c.ownerCode(rg.Group); code != 0 {
+			sg.ErrorCode = code
+			resp.Groups = append(resp.Groups, sg)
+			continue
+		}
 		if code := checkConsumerFetch(c.groups[rg.Group], rg.MemberID, rg.MemberEpoch); code != 0 {
 			sg.ErrorCode = code
 			resp.Groups = append(resp.Groups, sg)
@@ -186,9 +202,6 @@ func (c *Coordinator) OffsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetc
 			st.Topic = f.topic
 			st.Partitions = f.parts
 			sg.Topics = append(sg.Topics, st)
-		}
-		if c.closed {
-			sg.ErrorCode = kerr.CoordinatorNotAvailable.Code
 		}
 		resp.Groups = append(resp.Groups, sg)
 	}
@@ -242,12 +255,13 @@ func (c *Coordinator) OffsetDelete(req *kmsg.OffsetDeleteRequest) (*kmsg.OffsetD
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	g := c.groups[req.Group]
+	code := c.ownerCode(req.Group)
 	switch {
-	case c.closed:
-		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
-		return resp, done
 	case req.Group == "":
 		resp.ErrorCode = kerr.InvalidGroupID.Code
+		return resp, done
+	case code != 0:
+		resp.ErrorCode = code
 		return resp, done
 	case g == nil:
 		resp.ErrorCode = kerr.GroupIDNotFound.Code
@@ -293,7 +307,7 @@ func (c *Coordinator) OffsetDelete(req *kmsg.OffsetDeleteRequest) (*kmsg.OffsetD
 	}
 	wr := c.appendRecords(g.id, recs)
 	if wr != nil && wr.err != nil {
-		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+		resp.ErrorCode = writeCode(wr.err)
 		resp.Topics = nil
 		return resp, done
 	}
@@ -301,8 +315,8 @@ func (c *Coordinator) OffsetDelete(req *kmsg.OffsetDeleteRequest) (*kmsg.OffsetD
 		g.deleteOffset(d.t, d.p)
 	}
 	return resp, func() {
-		if wr.Wait() != nil {
-			resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+		if err := wr.Wait(); err != nil {
+			resp.ErrorCode = writeCode(err)
 		}
 	}
 }
@@ -318,18 +332,18 @@ func (c *Coordinator) DeleteGroups(req *kmsg.DeleteGroupsRequest) (*kmsg.DeleteG
 		rg := kmsg.NewDeleteGroupsResponseGroup()
 		rg.Group = id
 		g := c.groups[id]
-		switch {
-		case c.closed:
-			rg.ErrorCode = kerr.CoordinatorNotAvailable.Code
+		switch code := c.ownerCode(id); {
 		case id == "":
 			rg.ErrorCode = kerr.InvalidGroupID.Code
+		case code != 0:
+			rg.ErrorCode = code
 		case g == nil:
 			rg.ErrorCode = kerr.GroupIDNotFound.Code
 		case !g.isEmpty():
 			rg.ErrorCode = kerr.NonEmptyGroup.Code
 		default:
 			if wr := c.deleteGroup(g); wr != nil && wr.err != nil {
-				rg.ErrorCode = kerr.CoordinatorNotAvailable.Code
+				rg.ErrorCode = writeCode(wr.err)
 			} else {
 				writes = append(writes, wr)
 				idx = append(idx, len(resp.Groups))
@@ -339,8 +353,8 @@ func (c *Coordinator) DeleteGroups(req *kmsg.DeleteGroupsRequest) (*kmsg.DeleteG
 	}
 	return resp, func() {
 		for i, w := range writes {
-			if w.Wait() != nil {
-				resp.Groups[idx[i]].ErrorCode = kerr.CoordinatorNotAvailable.Code
+			if err := w.Wait(); err != nil {
+				resp.Groups[idx[i]].ErrorCode = writeCode(err)
 			}
 		}
 	}
@@ -385,11 +399,11 @@ func (c *Coordinator) DescribeGroups(req *kmsg.DescribeGroupsRequest) *kmsg.Desc
 			dg.AuthorizedOperations = authorizedGroupOps
 		}
 		g := c.groups[id]
-		switch {
-		case c.closed:
-			dg.ErrorCode = kerr.CoordinatorNotAvailable.Code
+		switch code := c.ownerCode(id); {
 		case id == "":
 			dg.ErrorCode = kerr.InvalidGroupID.Code
+		case code != 0:
+			dg.ErrorCode = code
 		case g == nil:
 			dg.State = stDead.String()
 			if req.Version >= 6 {
@@ -443,6 +457,11 @@ func (c *Coordinator) ListGroups(req *kmsg.ListGroupsRequest) *kmsg.ListGroupsRe
 	if c.closed {
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
 		return resp
+	}
+	if c.loading() {
+		// As Kafka: the groups of loaded partitions are listed, with the
+		// error telling the client the list is incomplete.
+		resp.ErrorCode = kerr.CoordinatorLoadInProgress.Code
 	}
 	for _, id := range sortedKeys(c.groups) {
 		g := c.groups[id]
