@@ -24,6 +24,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tributary/tributary/internal/partition"
+	"github.com/tributary/tributary/internal/storage"
 )
 
 func init() { register(kmsg.Fetch, 4, 18, (*Broker).handleFetch) }
@@ -185,4 +186,18 @@ func checkLeaderEpoch(p *partition.Partition, clientEpoch int32) int16 {
 		return kerr.FencedLeaderEpoch.Code
 	}
 	return 0
+}
+
+// Written recycles the read buffers of a sent fetch response.
+func (b *Broker) Written(resp kmsg.Response) {
+	f, ok := resp.(*kmsg.FetchResponse)
+	if !ok {
+		return
+	}
+	for i := range f.Topics {
+		for j := range f.Topics[i].Partitions {
+			storage.ReleaseRead(f.Topics[i].Partitions[j].RecordBatches)
+			f.Topics[i].Partitions[j].RecordBatches = nil
+		}
+	}
 }

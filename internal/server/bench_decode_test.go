@@ -61,6 +61,7 @@ func (r registryOnly) Supports(key, version int16) bool {
 }
 func (registryOnly) Handle(context.Context, *broker.Request) broker.Pending { panic("not called") }
 func (registryOnly) UnsupportedApiVersions() kmsg.Response                  { panic("not called") }
+func (registryOnly) Written(kmsg.Response)                                  {}
 
 // BenchmarkDecodeProduce measures header parse plus kmsg decode of a
 // Produce request carrying 16 × 1 KiB records (the batch bytes are aliased,

@@ -28,6 +28,26 @@ import (
 
 const maxInFlight = 64
 
+// maxKeptBuffer is the largest response buffer a connection keeps for reuse.
+const maxKeptBuffer = 64 << 20
+
+// sizeHint estimates a response's encoded size so the buffer is grown once:
+// fetch responses carry megabytes of record data.
+func sizeHint(resp kmsg.Response) int {
+	f, ok := resp.(*kmsg.FetchResponse)
+	if !ok {
+		return 0
+	}
+	n := 64
+	for i := range f.Topics {
+		n += 64 + len(f.Topics[i].Topic)
+		for j := range f.Topics[i].Partitions {
+			n += 96 + len(f.Topics[i].Partitions[j].RecordBatches)
+		}
+	}
+	return n
+}
+
 // Handler serves decoded requests.
 type Handler interface {
 	// Supports reports whether key at version is served.
@@ -37,6 +57,9 @@ type Handler interface {
 	// UnsupportedApiVersions answers an ApiVersions request whose version is
 	// not served (KIP-511: a v0 response with UNSUPPORTED_VERSION).
 	UnsupportedApiVersions() kmsg.Response
+	// Written is called once resp has been encoded and sent; the handler may
+	// recycle buffers resp refers to.
+	Written(resp kmsg.Response)
 }
 
 // Options configure a Server.
@@ -291,6 +314,9 @@ func (s *Server) writeLoop(c net.Conn, queue <-chan pendingResp, cancel context.
 			continue
 		}
 		resp.SetVersion(pr.version)
+		if n := sizeHint(resp); cap(buf) < n {
+			buf = make([]byte, 0, n)
+		}
 		buf = append(buf[:0], 0, 0, 0, 0)
 		buf = binary.BigEndian.AppendUint32(buf, uint32(pr.corrID))
 		// Response header v1 carries tagged fields, except for ApiVersions,
@@ -299,6 +325,7 @@ func (s *Server) writeLoop(c net.Conn, queue <-chan pendingResp, cancel context.
 			buf = append(buf, 0)
 		}
 		buf = resp.AppendTo(buf)
+		s.h.Written(resp)
 		binary.BigEndian.PutUint32(buf, uint32(len(buf)-4))
 		if _, err := w.Write(buf); err != nil {
 			failed = true
@@ -313,8 +340,8 @@ func (s *Server) writeLoop(c net.Conn, queue <-chan pendingResp, cancel context.
 				c.Close()
 			}
 		}
-		if cap(buf) > 1<<20 {
-			buf = nil // do not pin large fetch buffers
+		if cap(buf) > maxKeptBuffer {
+			buf = nil // do not pin very large buffers on an idle connection
 		}
 	}
 }

@@ -599,8 +599,9 @@ func (l *Log) readFrom(s *segment, pos, limit, maxOffset int64, maxBytes int, mi
 	if n < record.HeaderSize {
 		n = min(record.HeaderSize, limit-pos)
 	}
-	buf := make([]byte, n)
+	buf := getReadBuf(int(n))
 	if _, err := s.f.ReadAt(buf, pos); err != nil && !(errors.Is(err, io.EOF)) {
+		ReleaseRead(buf)
 		return ReadResult{}, err
 	}
 	var off int
@@ -619,6 +620,7 @@ func (l *Log) readFrom(s *segment, pos, limit, maxOffset int64, maxBytes int, mi
 		}
 		if off+sz > len(buf) {
 			if off == 0 && minOne {
+				ReleaseRead(buf)
 				whole, err := s.readBatch(pos, limit)
 				if err != nil {
 					return ReadResult{}, err
@@ -631,6 +633,7 @@ func (l *Log) readFrom(s *segment, pos, limit, maxOffset int64, maxBytes int, mi
 			if off > 0 {
 				break // serve the good prefix; the next read reports it
 			}
+			ReleaseRead(buf)
 			return ReadResult{}, fmt.Errorf("%w: CRC mismatch at %s position %d", record.ErrCorrupt, s.path, pos+int64(off))
 		}
 		next = b.LastOffset() + 1
@@ -640,9 +643,34 @@ func (l *Log) readFrom(s *segment, pos, limit, maxOffset int64, maxBytes int, mi
 		}
 	}
 	if off == 0 {
+		ReleaseRead(buf)
 		return ReadResult{}, nil
 	}
-	return ReadResult{Data: buf[:off:off], Next: next}, nil
+	return ReadResult{Data: buf[:off], Next: next}, nil
+}
+
+// readPool recycles fetch read buffers: a fetch response's record data is
+// garbage as soon as the response is encoded, and allocating megabytes per
+// fetch made the consume path GC-bound.
+var readPool sync.Pool
+
+const maxPooledRead = 16 << 20
+
+func getReadBuf(n int) []byte {
+	if p, ok := readPool.Get().(*[]byte); ok && cap(*p) >= n {
+		return (*p)[:n]
+	}
+	return make([]byte, n)
+}
+
+// ReleaseRead returns a buffer from ReadResult.Data for reuse. The caller
+// must hold no other reference to it.
+func ReleaseRead(b []byte) {
+	if cap(b) == 0 || cap(b) > maxPooledRead {
+		return
+	}
+	b = b[:0]
+	readPool.Put(&b)
 }
 
 // BatchInfo describes one stored batch without its records.
