@@ -273,3 +273,49 @@ func TestCompactedTopicRefusesKeylessAndInternalTopicsRefuseClients(t *testing.T
 		t.Fatalf("client produce to __consumer_offsets: error %d", p.ErrorCode)
 	}
 }
+
+// A topic's compression.type other than "producer" recompresses batches.
+func TestTopicCompressionTypeRecompresses(t *testing.T) {
+	n := startNode(t, "", nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cases := []struct {
+		topic, config string
+		codec         kgo.CompressionCodec
+		want          int8
+	}{
+		{"to-zstd", "zstd", kgo.NoCompression(), 4},
+		{"to-none", "uncompressed", kgo.GzipCompression(), 0},
+		{"to-lz4", "lz4", kgo.SnappyCompression(), 3},
+	}
+	w := dial(t, n.Addr())
+	for _, tc := range cases {
+		mustCreate(t, w, tc.topic, 1, map[string]string{"compression.type": tc.config})
+		p := newClient(t, n.Addr(), kgo.DefaultProduceTopic(tc.topic), kgo.ProducerBatchCompression(tc.codec))
+		var recs []*kgo.Record
+		for i := 0; i < 100; i++ {
+			recs = append(recs, &kgo.Record{Key: []byte("k"), Value: []byte(fmt.Sprintf("%s-%d", tc.topic, i))})
+		}
+		if err := p.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		fr := w.roundTrip(fetchReq(tc.topic, 0, 0), 12).(*kmsg.FetchResponse)
+		raw := fr.Topics[0].Partitions[0].RecordBatches
+		if len(raw) < 61 || int8(raw[22]&7) != tc.want {
+			t.Fatalf("%s: stored codec %d, want %d", tc.topic, raw[22]&7, tc.want)
+		}
+		c := newClient(t, n.Addr(), kgo.ConsumeTopics(tc.topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+		for got := 0; got < len(recs); {
+			fs := c.PollFetches(ctx)
+			if err := fs.Err0(); err != nil {
+				t.Fatal(err)
+			}
+			fs.EachRecord(func(r *kgo.Record) {
+				if want := fmt.Sprintf("%s-%d", tc.topic, got); string(r.Value) != want {
+					t.Fatalf("record %d = %q, want %q", got, r.Value, want)
+				}
+				got++
+			})
+		}
+	}
+}

@@ -12,8 +12,9 @@
 // the request's timeout. Only the leader accepts writes
 // (NOT_LEADER_OR_FOLLOWER). Deliberate differences from Kafka: records
 // inside a batch are not decoded, so per-record checks (inner offsets,
-// per-record timestamps) use the batch header; compression.type other than
-// "producer" is not yet applied (batches keep the producer's codec).
+// per-record timestamps) use the batch header. A topic whose
+// compression.type is not "producer" gets its batches recompressed to that
+// codec (decompressed and compressed, records not decoded).
 // Transactional produce is refused until transactions exist.
 package broker
 
@@ -138,6 +139,11 @@ func (b *Broker) appendBatch(t *topic, p *partition.Partition, records []byte, a
 	}
 	if batch.IsTransactional() {
 		return partition.AppendResult{}, -1, kerr.TransactionalIDAuthorizationFailed
+	}
+	if codec := record.CodecByName(t.cfg.Get("compression.type")); codec >= 0 && codec != batch.Compression() {
+		if batch, err = batch.Recompress(codec); err != nil {
+			return partition.AppendResult{}, -1, err
+		}
 	}
 	if t.cfg.Compact() {
 		// Kafka refuses keyless records on compacted topics.
