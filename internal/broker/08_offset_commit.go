@@ -1,6 +1,13 @@
 // OffsetCommit (key 8), versions 2-10, and OffsetFetch (key 9), versions 1-10.
 //
-// Commits are stored in __consumer_offsets and answered once fsynced. Who
+// Commits are stored in __consumer_offsets and answered once fsynced and in
+// every in-sync replica of the group's partition (acks=all, Kafka's
+// offsets.commit.required.acks=-1); past offsets.commit.timeout.ms the
+// answer is COORDINATOR_NOT_AVAILABLE, and NOT_COORDINATOR if leadership
+// moved meanwhile. As for every group API, a group whose offsets partition
+// this broker does not lead gets NOT_COORDINATOR, one whose partition is
+// still being loaded COORDINATOR_LOAD_IN_PROGRESS (see
+// 10_find_coordinator.go). Who
 // may commit follows Kafka: generation -1 to an empty or unknown group
 // (admin and standalone consumers), else a member of the current generation;
 // unknown topics or partitions get UNKNOWN_TOPIC_OR_PARTITION, metadata over

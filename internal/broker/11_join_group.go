@@ -7,6 +7,9 @@
 // rejoining static leader (v9). The response of a join waits until the
 // rebalance completes; a sync waits for the leader's assignment. Both
 // registrations live here because the two requests are one protocol.
+// Groups this broker does not coordinate get NOT_COORDINATOR (see
+// 10_find_coordinator.go); waiting requests are answered NOT_COORDINATOR
+// when the broker loses the group's offsets partition.
 // Deliberate differences from Kafka: a static leader rejoining with v<9
 // triggers a rebalance (Kafka answers without one and without members).
 package broker

@@ -3,6 +3,9 @@
 // Heartbeats keep a classic group member's session alive and tell it when
 // to rejoin (REBALANCE_IN_PROGRESS). LeaveGroup removes one member (v0-2) or
 // a batch of members by member id or group.instance.id (v3+, KIP-345).
+// Groups this broker does not coordinate get NOT_COORDINATOR, and
+// COORDINATOR_LOAD_IN_PROGRESS while their offsets partition loads; after a
+// coordinator change members heartbeat the new one with their generation.
 package broker
 
 import (

@@ -7,7 +7,10 @@
 // there is no authorizer yet. ListGroups filters by state (v4+) and type
 // (v5+, "classic" or "consumer"). A consumer (KIP-848) group is described by
 // ConsumerGroupDescribe (68_consumer_group.go); here, as in Kafka, it is
-// "Dead", with GROUP_ID_NOT_FOUND "not a classic group" from v6.
+// "Dead", with GROUP_ID_NOT_FOUND "not a classic group" from v6. A group
+// this broker does not coordinate gets NOT_COORDINATOR. ListGroups lists
+// the groups coordinated here only (clients ask every broker), with
+// COORDINATOR_LOAD_IN_PROGRESS while some offsets partition still loads.
 package broker
 
 import (

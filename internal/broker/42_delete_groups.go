@@ -4,7 +4,8 @@
 // tombstones for their offsets and metadata. OffsetDelete (KIP-496) removes
 // committed offsets of partitions the group does not subscribe to
 // (GROUP_SUBSCRIBED_TO_TOPIC otherwise). Responses are sent once the
-// tombstones are durable.
+// tombstones are durable and replicated. Groups this broker does not
+// coordinate get NOT_COORDINATOR.
 package broker
 
 import (

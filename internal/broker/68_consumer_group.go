@@ -11,7 +11,9 @@
 // member id get one from the coordinator; v1 members name themselves and
 // may subscribe by regular expression (RE2 syntax, matched against the
 // whole topic name, internal topics excluded). A heartbeat is answered once
-// the records it wrote to __consumer_offsets are durable.
+// the records it wrote to __consumer_offsets are durable and replicated.
+// Groups this broker does not coordinate get NOT_COORDINATOR (the member
+// finds the coordinator again and heartbeats it with its epoch).
 //
 // Deliberate differences from Kafka: classic members are never admitted
 // into a consumer group with members, and a classic group with members is
