@@ -273,6 +273,32 @@ func TestGroupsClusterCoordinatorFailover(t *testing.T) {
 		}
 	}
 	t.Logf("coordinator of %v: broker %d", groups, victim)
+	// Another broker refuses the group's requests: NOT_COORDINATOR.
+	{
+		other := admCl.Broker(int(liveIDs[0]))
+		of := kmsg.NewPtrOffsetFetchRequest()
+		of.Group = groups[0]                                           // v0-7
+		of.Groups = []kmsg.OffsetFetchRequestGroup{{Group: groups[0]}} // v8+
+		ofr, err := of.RequestWith(ctx, other)
+		if err != nil {
+			t.Fatal(err)
+		}
+		code := ofr.ErrorCode
+		if ofr.Version >= 8 && len(ofr.Groups) == 1 {
+			code = ofr.Groups[0].ErrorCode
+		}
+		jg := kmsg.NewPtrJoinGroupRequest()
+		jg.Group, jg.ProtocolType, jg.SessionTimeoutMillis, jg.RebalanceTimeoutMillis = groups[0], "consumer", 10000, 10000
+		jg.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: []byte{0, 0}}}
+		jgr, err := jg.RequestWith(ctx, other)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code != kerr.NotCoordinator.Code || jgr.ErrorCode != kerr.NotCoordinator.Code {
+			t.Fatalf("broker %d answered OffsetFetch %v, JoinGroup %v for a group it does not coordinate; want NOT_COORDINATOR",
+				liveIDs[0], kerr.ErrorForCode(code), kerr.ErrorForCode(jgr.ErrorCode))
+		}
+	}
 
 	prod := newClient(t, live[0], kgo.SeedBrokers(live...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	produceN(t, prod, topic, 300)
