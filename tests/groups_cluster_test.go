@@ -209,8 +209,15 @@ func committed(ctx context.Context, adm *kadm.Client, groupID, topic string) (ma
 // the groups move to the new leaders of those partitions, no acknowledged
 // commit is lost, the members carry on and commit the records produced
 // after the failover, `trib group describe` shows the right lag, and new
-// members resume exactly at the committed offsets.
+// members resume exactly at the committed offsets. The coordinator either
+// dies (kill) or shuts down cleanly, handing its leaderships over (and so
+// unloading its groups while their members are connected).
 func TestGroupsClusterCoordinatorFailover(t *testing.T) {
+	t.Run("kill", func(t *testing.T) { testGroupsCoordinatorFailover(t, true) })
+	t.Run("controlled-shutdown", func(t *testing.T) { testGroupsCoordinatorFailover(t, false) })
+}
+
+func testGroupsCoordinatorFailover(t *testing.T, kill bool) {
 	c := startCluster(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 240*time.Second)
 	defer cancel()
@@ -352,7 +359,11 @@ func TestGroupsClusterCoordinatorFailover(t *testing.T) {
 		acked = append(acked, m.(*kgoGCMember).ackedOffsets())
 	}
 
-	c.nodes[victim-1].Kill()
+	if kill {
+		c.nodes[victim-1].Kill()
+	} else if err := c.nodes[victim-1].Close(); err != nil {
+		t.Fatalf("controlled shutdown of broker %d: %v", victim, err)
+	}
 	c.nodes[victim-1] = nil
 	liveAdm := kadm.NewClient(newClient(t, live[0], kgo.SeedBrokers(live...)))
 	adm = liveAdm
