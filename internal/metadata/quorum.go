@@ -425,14 +425,32 @@ func (q *Quorum) controllerLoop() {
 	defer tick.Stop()
 	leading := false
 	var lastRebalance time.Time
+	idleSince := time.Now() // when this loop last went back to waiting
 	for {
 		select {
 		case <-q.stop:
 			return
 		case <-tick.C:
 		}
+		// A loop that did not run for a good part of the session was
+		// itself stopped (SIGSTOP, a long GC or VM pause): the silence it
+		// saw says nothing about the brokers, so it grants a grace period
+		// as after a controller change instead of fencing everyone.
+		// It also skips this round, so that a node deposed meanwhile sees
+		// the new term before it acts as controller again.
+		gap := time.Since(idleSince)
+		idleSince = time.Now()
 		if !q.IsLeader() {
 			leading = false
+			continue
+		}
+		if leading && gap > q.cfg.SessionTimeout/2 {
+			q.log.Warn("controller loop stalled; heartbeat grace period", "stalled", gap.Round(time.Millisecond))
+			q.ctlMu.Lock()
+			for id := range q.State().Brokers {
+				q.lastSeen[id] = idleSince
+			}
+			q.ctlMu.Unlock()
 			continue
 		}
 		if !leading {
@@ -465,11 +483,28 @@ func (q *Quorum) controllerLoop() {
 			q.ctlMu.Unlock()
 			if now.Sub(seen) > q.cfg.SessionTimeout {
 				q.log.Warn("fencing broker: heartbeats stopped", "broker", b.ID, "last_seen", now.Sub(seen).Round(time.Millisecond))
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				q.Propose(ctx, &Command{FenceBroker: &FenceBroker{ID: b.ID}})
-				cancel()
+				q.fenceAsLeader(b.ID)
 			}
 		}
+		idleSince = time.Now()
+	}
+}
+
+// fenceAsLeader commits a FenceBroker decided from this node's heartbeat
+// bookkeeping, only while this node is still the Raft leader: never
+// forwarded. A deposed controller (paused, then resumed before it noticed
+// the new term) holds stale last-seen times; forwarding its verdicts to
+// the new controller fenced every broker and took all partitions offline.
+func (q *Quorum) fenceAsLeader(id int32) {
+	if !q.IsLeader() {
+		return
+	}
+	data, err := json.Marshal(&Command{FenceBroker: &FenceBroker{ID: id}})
+	if err != nil {
+		return
+	}
+	if _, err := q.applyLocal(data); err != nil {
+		q.log.Info("fence not committed", "broker", id, "err", err)
 	}
 }
 
