@@ -69,7 +69,12 @@ func startProcCluster(t testing.TB, n int) *procCluster {
 	var voters []string
 	for i := 0; i < n; i++ {
 		dir := t.TempDir()
-		nd := &procNode{id: int32(i + 1), dir: dir, addr: freePort(t), ctl: freePort(t), logPath: filepath.Join(dir, "broker.log")}
+		logDir := dir
+		if d := os.Getenv("TRIB_TEST_LOG_DIR"); d != "" { // keep the broker logs
+			logDir = d
+		}
+		nd := &procNode{id: int32(i + 1), dir: dir, addr: freePort(t), ctl: freePort(t),
+			logPath: filepath.Join(logDir, fmt.Sprintf("%s-broker-%d.log", strings.ReplaceAll(t.Name(), "/", "_"), i+1))}
 		c.nodes = append(c.nodes, nd)
 		voters = append(voters, fmt.Sprintf("%d@%s", nd.id, nd.ctl))
 	}
