@@ -10,7 +10,13 @@
 // every metadata change); the coordinator replays a newly led partition in
 // the background (requests for its groups get COORDINATOR_LOAD_IN_PROGRESS
 // meanwhile) and forgets the groups of a partition it no longer leads.
-// Requests for groups of other partitions get NOT_COORDINATOR.
+// Requests for groups of other partitions get NOT_COORDINATOR. Writes are
+// answered once fsynced and replicated to every in-sync replica (Log.Sync).
+// Deliberate difference from Kafka: a state change (a committed offset
+// included) is visible here as soon as it is appended, before it is
+// replicated; a write that then fails (timeout, lost leadership) is
+// answered with an error yet may stay visible on this broker until the
+// partition is unloaded. Kafka's coordinator exposes committed state only.
 //
 // The coordinator speaks kmsg request and response types; the broker's API
 // files are thin wrappers. It does not import the broker: the broker hands it
