@@ -222,11 +222,15 @@ type QuorumInfo struct {
 	Voters    []int32
 	Observers []int32
 	Index     uint64
+	// Term is this node's current Raft term (Kafka's quorum epoch);
+	// CommitIndex and LastIndex are its commit index and last log index.
+	Term, CommitIndex, LastIndex uint64
 }
 
 // Info returns the quorum membership as this node sees it.
 func (q *Quorum) Info() QuorumInfo {
-	info := QuorumInfo{Leader: q.LeaderID(), Index: q.r.AppliedIndex()}
+	info := QuorumInfo{Leader: q.LeaderID(), Index: q.r.AppliedIndex(), LastIndex: q.r.LastIndex(), CommitIndex: q.r.CommitIndex()}
+	info.Term, _ = strconv.ParseUint(q.r.Stats()["term"], 10, 64)
 	if f := q.r.GetConfiguration(); f.Error() == nil {
 		for _, s := range f.Configuration().Servers {
 			id, _ := strconv.Atoi(string(s.ID))
