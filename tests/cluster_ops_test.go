@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -428,3 +429,123 @@ func segmentBytes(t *testing.T, dir string) int64 {
 	}
 	return n
 }
+
+// trib cluster info / rebalance / drain and topic describe's
+// under-replicated and unavailable views, run as the trib binary against a
+// 3-node cluster.
+func TestClusterTools(t *testing.T) {
+	c := startCluster(t, 3)
+	brokers := strings.Join(c.addrs, ",")
+	cl := newClient(t, c.addrs[0], kgo.SeedBrokers(c.addrs...))
+	adm := kadm.NewClient(cl)
+	var assignment [][]int32
+	for p := 0; p < 6; p++ {
+		assignment = append(assignment, []int32{1 + int32(p%2), 2 - int32(p%2)})
+	}
+	createAssigned(t, cl, "spread", assignment...)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	prod := newClient(t, c.addrs[0], kgo.SeedBrokers(c.addrs...), kgo.DefaultProduceTopic("spread"), kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	for i := 0; i < 600; i++ {
+		prod.Produce(ctx, &kgo.Record{Partition: int32(i % 6), Value: []byte(fmt.Sprint(i))}, nil)
+	}
+	if err := prod.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	out := mustTrib(t, brokers, "", "cluster", "info")
+	for _, want := range []string{"Controller:", "Voters:      1,2,3", "Quorum leader:"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("cluster info lacks %q:\n%s", want, out)
+		}
+	}
+	for _, a := range c.addrs {
+		if !strings.Contains(out, a) {
+			t.Fatalf("cluster info lacks broker %s:\n%s", a, out)
+		}
+	}
+
+	// Dry run: the plan moves replicas onto broker 3, nothing changes.
+	out = mustTrib(t, brokers, "", "cluster", "rebalance", "--dry-run")
+	if !strings.Contains(out, "Dry run:") || !strings.Contains(out, "NEW REPLICAS") || !regexpMatch(`(?m)^3\s+0 -> 4\s+0 -> 2`, out) {
+		t.Fatalf("rebalance --dry-run:\n%s", out)
+	}
+	for _, p := range c.describe(adm, "spread").Partitions {
+		if slices.Contains(p.Replicas, 3) {
+			t.Fatalf("dry run moved a replica: %+v", p)
+		}
+	}
+
+	// Drain broker 1: every replica moves off it and its copies go.
+	out = mustTrib(t, brokers, "", "cluster", "drain", "1")
+	if !strings.Contains(out, "Done:") {
+		t.Fatalf("drain:\n%s", out)
+	}
+	c.waitFor("metadata without broker 1", func() bool {
+		for _, p := range c.describe(adm, "spread").Partitions {
+			if slices.Contains(p.Replicas, 1) || len(p.Replicas) != 2 || p.Leader == 1 || len(p.ISR) != 2 {
+				return false
+			}
+		}
+		return true
+	})
+	c.waitFor("broker 1 to drop its copies", func() bool { return len(partitionDirs(c.dirs[0], "spread")) == 0 })
+
+	// Rebalance for real: 12 replicas over 3 brokers, 6 preferred leaders.
+	out = mustTrib(t, brokers, "", "cluster", "rebalance")
+	if !strings.Contains(out, "Done:") {
+		t.Fatalf("rebalance:\n%s", out)
+	}
+	var count, leaders map[int32]int
+	c.waitFor("balanced replicas and leaders", func() bool {
+		count, leaders = map[int32]int{}, map[int32]int{}
+		for _, p := range c.describe(adm, "spread").Partitions {
+			for _, r := range p.Replicas {
+				count[r]++
+			}
+			leaders[p.Leader]++
+		}
+		return count[1] == 4 && count[2] == 4 && count[3] == 4 && leaders[1] == 2 && leaders[2] == 2 && leaders[3] == 2
+	})
+	if out := mustTrib(t, brokers, "", "cluster", "rebalance", "--dry-run"); !strings.Contains(out, "Nothing to move") {
+		t.Fatalf("second rebalance plans moves:\n%s", out)
+	}
+
+	// Broker 3 dies: its partitions are under-replicated, the RF=1 topic
+	// whose only replica it held is unavailable.
+	createAssigned(t, cl, "single", []int32{3})
+	if out := mustTrib(t, brokers, "", "topic", "describe", "--under-replicated-partitions"); strings.TrimSpace(out) != "" {
+		t.Fatalf("under-replicated partitions with every broker up:\n%s", out)
+	}
+	c.nodes[2].Kill()
+	c.nodes[2] = nil
+	brokers = strings.Join(c.addrs[:2], ",")
+	c.waitFor("broker 3 out of the ISRs", func() bool {
+		for _, p := range c.describe(adm, "spread").Partitions {
+			if slices.Contains(p.ISR, 3) {
+				return false
+			}
+		}
+		return true
+	})
+	out = mustTrib(t, brokers, "", "topic", "describe", "--under-replicated-partitions")
+	want := 0
+	for _, p := range c.describe(adm, "spread").Partitions {
+		if slices.Contains(p.Replicas, 3) {
+			want++
+			if !regexpMatch(fmt.Sprintf(`Topic: spread\tPartition: %d\t`, p.Partition), out) {
+				t.Fatalf("spread-%d (replicas %v) missing from the under-replicated view:\n%s", p.Partition, p.Replicas, out)
+			}
+		}
+	}
+	if got := strings.Count(out, "Topic: spread"); got != want || want == 0 {
+		t.Fatalf("under-replicated view lists %d spread partitions, want %d:\n%s", got, want, out)
+	}
+	out = mustTrib(t, brokers, "", "topic", "describe", "--unavailable-partitions")
+	if !strings.Contains(out, "Topic: single\tPartition: 0\tLeader: none") || strings.Contains(out, "Topic: spread") {
+		t.Fatalf("unavailable view:\n%s", out)
+	}
+}
+
+func regexpMatch(re, s string) bool { return regexp.MustCompile(re).MatchString(s) }
