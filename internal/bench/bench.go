@@ -307,32 +307,39 @@ func ensureTopic(ctx context.Context, cfg *Config) error {
 	}
 }
 
-// endOffsets lists the topic's current end offsets by partition.
+// endOffsets lists the topic's current end offsets by partition. Retriable
+// errors (a new topic's leaders still starting in a cluster) are retried
+// for up to 10 s.
 func endOffsets(ctx context.Context, cfg *Config) (map[int32]int64, error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...))
 	if err != nil {
 		return nil, err
 	}
 	defer cl.Close()
-	lo, err := kadm.NewClient(cl).ListEndOffsets(ctx, cfg.Topic)
-	if err != nil {
-		return nil, err
-	}
-	out := map[int32]int64{}
-	var ferr error
-	lo.Each(func(o kadm.ListedOffset) {
-		if o.Err != nil && ferr == nil {
-			ferr = o.Err
+	adm := kadm.NewClient(cl)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		lo, err := adm.ListEndOffsets(ctx, cfg.Topic)
+		out := map[int32]int64{}
+		if err == nil {
+			lo.Each(func(o kadm.ListedOffset) {
+				if o.Err != nil && err == nil {
+					err = o.Err
+				}
+				out[o.Partition] = o.Offset
+			})
 		}
-		out[o.Partition] = o.Offset
-	})
-	if ferr != nil {
-		return nil, ferr
+		if err == nil && len(out) == 0 {
+			err = fmt.Errorf("topic %s not found", cfg.Topic)
+		}
+		if err == nil {
+			return out, nil
+		}
+		if !kerr.IsRetriable(err) || time.Now().After(deadline) || ctx.Err() != nil {
+			return nil, err
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("topic %s not found", cfg.Topic)
-	}
-	return out, nil
 }
 
 // progress prints a line every cfg.ProgressEvery until ctx ends. count
