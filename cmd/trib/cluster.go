@@ -40,7 +40,8 @@ func init() {
 		Short: "Even out replicas and preferred leaders over the live brokers (e.g. after adding a broker)",
 		Long: "Plans an even spread of every partition's replicas and preferred leaders over the live brokers,\n" +
 			"moving as few replicas as possible, prints the plan, applies it with partition reassignments,\n" +
-			"waits until the moved replicas have caught up, then elects the preferred leaders.",
+			"waits until the moved replicas have caught up, then elects the preferred leaders.\n" +
+			"Replicas on brokers that are not live (fenced or gone) are moved to live ones too.",
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			ctx, stop := signalContext()
