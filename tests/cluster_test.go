@@ -228,3 +228,37 @@ func TestClusterPreferredLeaderReturns(t *testing.T) {
 		return c.describe(adm, "pref").Partitions[0].Leader == pref
 	})
 }
+
+// A consumer long-polling a replicated partition is woken when the high
+// watermark moves (followers fetched), not only at the append: with a 60 s
+// max wait, a record must arrive long before that.
+func TestClusterLongPollWokenByHighWatermark(t *testing.T) {
+	c := startCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(newClient(t, c.addrs[0], kgo.SeedBrokers(c.addrs...)))
+	if _, err := adm.CreateTopic(ctx, 1, 3, nil, "hwwake"); err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor("topic visible", func() bool { return len(c.describe(adm, "hwwake").Partitions) == 1 })
+	cons := newClient(t, c.addrs[0], kgo.SeedBrokers(c.addrs...), kgo.ConsumeTopics("hwwake"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(60*time.Second))
+	warm, warmCancel := context.WithTimeout(ctx, time.Second)
+	cons.PollFetches(warm) // join the partition before producing
+	warmCancel()
+	prod := newClient(t, c.addrs[0], kgo.SeedBrokers(c.addrs...), kgo.DefaultProduceTopic("hwwake"), kgo.RequiredAcks(kgo.AllISRAcks()))
+	for i := 0; i < 3; i++ {
+		if err := prod.ProduceSync(ctx, &kgo.Record{Value: []byte(fmt.Sprint(i))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
+		got := 0
+		for got == 0 && wctx.Err() == nil {
+			got = cons.PollFetches(wctx).NumRecords()
+		}
+		wcancel()
+		if got == 0 {
+			t.Fatalf("record %d not delivered within 20 s of its acks=all produce (fetch max wait 60 s)", i)
+		}
+	}
+}

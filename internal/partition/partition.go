@@ -194,11 +194,15 @@ func (p *Partition) maybeAdvanceHW() bool {
 	return false
 }
 
+// hwChanged wakes acks=all waiters and fetch long polls: consumers read
+// below the high watermark, so new data becomes visible to them when it
+// moves, not at the append.
 func (p *Partition) hwChanged() {
 	p.hwMu.Lock()
 	close(p.hwCh)
 	p.hwCh = make(chan struct{})
 	p.hwMu.Unlock()
+	p.wake()
 }
 
 // hwWait returns a channel closed at the next high watermark or role change.
@@ -456,7 +460,7 @@ func (p *Partition) LaggingISR(now time.Time, maxLag time.Duration) []int32 {
 func (p *Partition) Sync(end int64) error { return p.log.Sync(end) }
 
 // Watch registers ch (buffered, capacity >= 1) to receive a value after each
-// append, until the returned cancel is called. Fetch long polls use one
+// append and high-watermark move, until the returned cancel is called. Fetch long polls use one
 // channel for all the partitions they wait on.
 func (p *Partition) Watch(ch chan struct{}) (cancel func()) {
 	p.watchMu.Lock()
