@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tributary/tributary/internal/bench"
+	"github.com/tributary/tributary/internal/client"
 )
 
 func init() {
@@ -40,7 +41,7 @@ func benchCmd(name, short string, run func(context.Context, bench.Config) (*benc
 		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg.Brokers = bench.Brokers(brokers)
+			cfg.Brokers = client.Brokers(brokers)
 			cfg.Replication = replicas
 			if !quiet {
 				cfg.Progress = os.Stderr
@@ -61,7 +62,7 @@ func benchCmd(name, short string, run func(context.Context, bench.Config) (*benc
 		},
 	}
 	f := c.Flags()
-	f.StringVarP(&brokers, "brokers", "b", "", "comma separated seed brokers (env "+bench.EnvBrokers+", default "+bench.DefaultBrokers+")")
+	f.StringVarP(&brokers, "brokers", "b", "", "comma separated seed brokers (env "+client.EnvBrokers+", default "+client.DefaultBrokers+")")
 	f.StringVar(&cfg.Topic, "topic", "trib-bench", "topic (created if missing)")
 	f.Int32Var(&cfg.Partitions, "partitions", 6, "partitions when creating the topic")
 	f.Int16Var(&replicas, "replication-factor", -1, "replication factor when creating the topic (-1: broker default)")

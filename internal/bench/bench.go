@@ -17,40 +17,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-)
 
-// Env and default for the seed broker list, as for the other client tools.
-const (
-	EnvBrokers     = "TRIB_BROKERS"
-	DefaultBrokers = "127.0.0.1:9092"
+	"github.com/tributary/tributary/internal/client"
 )
-
-// Brokers resolves a comma separated seed list: flag, else $TRIB_BROKERS,
-// else DefaultBrokers.
-func Brokers(flag string) []string {
-	s := flag
-	if strings.TrimSpace(s) == "" {
-		s = os.Getenv(EnvBrokers)
-	}
-	if strings.TrimSpace(s) == "" {
-		s = DefaultBrokers
-	}
-	var out []string
-	for _, b := range strings.Split(s, ",") {
-		if b = strings.TrimSpace(b); b != "" {
-			out = append(out, b)
-		}
-	}
-	return out
-}
 
 // Config describes one run. Zero values mean the documented defaults.
 type Config struct {
@@ -91,7 +66,7 @@ type Config struct {
 
 func (c *Config) defaults() error {
 	if len(c.Brokers) == 0 {
-		c.Brokers = Brokers("")
+		c.Brokers = client.Brokers("")
 	}
 	if c.Topic == "" {
 		c.Topic = "trib-bench"
