@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -100,11 +101,31 @@ func dialMux(addr string, kind byte, timeout time.Duration) (net.Conn, error) {
 type raftLayer struct {
 	m         *mux
 	advertise net.Addr
+	stop      <-chan struct{} // closed when the quorum member stops
 }
 
 func (l *raftLayer) Accept() (net.Conn, error) { return l.m.accept(l.m.raftCh) }
 func (l *raftLayer) Close() error              { l.m.close(); return nil }
 func (l *raftLayer) Addr() net.Addr            { return l.advertise }
+
+// Dial connects to a peer, retrying a refused connection (the peer is down
+// or restarting) until timeout. hashicorp/raft backs a follower's
+// replication off exponentially per failed attempt, up to ~10s; failing fast
+// while a peer restarts piled up failures, and a restarted broker then
+// waited seconds for the metadata log (and to be ready) after it was back.
 func (l *raftLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	return dialMux(string(addr), muxRaft, timeout)
+	deadline := time.Now().Add(timeout)
+	for {
+		c, err := dialMux(string(addr), muxRaft, time.Until(deadline))
+		if err == nil || !errors.Is(err, syscall.ECONNREFUSED) || time.Until(deadline) < 100*time.Millisecond {
+			return c, err
+		}
+		select {
+		case <-time.After(50 * time.Millisecond):
+		case <-l.stop:
+			return nil, err
+		case <-l.m.done:
+			return nil, err
+		}
+	}
 }

@@ -115,7 +115,7 @@ func StartQuorum(cfg QuorumConfig) (*Quorum, error) {
 	}
 	q.mux = newMux(ln)
 	hl := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Info, Output: slogWriter{q.log}, DisableTime: true})
-	q.trans = raft.NewNetworkTransportWithLogger(&raftLayer{m: q.mux, advertise: adv}, 3, 10*time.Second, hl)
+	q.trans = raft.NewNetworkTransportWithLogger(&raftLayer{m: q.mux, advertise: adv, stop: q.stop}, 3, 10*time.Second, hl)
 	q.store, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.Dir, "raft.db")})
 	if err != nil {
 		q.trans.Close()
