@@ -51,17 +51,25 @@ func TestChaosClusterFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	cancel()
+	var unhealthy string // why healthy last returned false
 	healthy := func() bool {
 		_, fenced, err := describeCluster(admCl)
 		if err != nil || len(fenced) != len(c.nodes) {
+			unhealthy = fmt.Sprintf("describe cluster: %v %v", fenced, err)
 			return false
 		}
-		for _, f := range fenced {
+		for id, f := range fenced {
 			if f {
+				unhealthy = fmt.Sprintf("broker %d fenced", id)
 				return false
 			}
 		}
-		return fullISR(describeTopic(adm, topic), parts)
+		td := describeTopic(adm, topic)
+		if !fullISR(td, parts) {
+			unhealthy = fmt.Sprintf("ISRs %+v", td.Partitions)
+			return false
+		}
+		return true
 	}
 	c.waitFor(30*time.Second, "a healthy cluster", healthy)
 
@@ -118,7 +126,8 @@ func TestChaosClusterFaults(t *testing.T) {
 		quick := rng.Intn(3) == 0
 		kind := []string{"kill -9", "kill -9", "SIGSTOP", "SIGSTOP", "SIGTERM"}[rng.Intn(5)]
 		faults[kind]++
-		t.Logf("cycle %d/%d: %s broker %d (%s) for %v (quick %v); %d acknowledged so far", cycle, cycles, kind, victim, why, down, quick, h.Acknowledged())
+		t.Logf("%s cycle %d/%d: %s broker %d (%s) for %v (quick %v); %d acknowledged so far", time.Now().UTC().Format("15:04:05.000"),
+			cycle, cycles, kind, victim, why, down, quick, h.Acknowledged())
 		cycleStart := time.Now()
 		switch kind {
 		case "kill -9", "SIGTERM":
@@ -149,6 +158,9 @@ func TestChaosClusterFaults(t *testing.T) {
 			c.waitFor(60*time.Second, fmt.Sprintf("the cluster to heal after cycle %d (%s broker %d)", cycle, kind, victim), healthy)
 		}
 		healed := time.Now()
+		if healed.Sub(back) > 2*time.Second {
+			t.Logf("cycle %d: slow heal, last unhealthy: %s", cycle, unhealthy)
+		}
 		c.waitAcks(h, 200, 40*time.Second, fmt.Sprintf("after cycle %d", cycle))
 		t.Logf("cycle %d: fault+restore %v, heal %v, writes resumed %v after", cycle, back.Sub(cycleStart).Round(time.Millisecond),
 			healed.Sub(back).Round(time.Millisecond), time.Since(healed).Round(time.Millisecond))

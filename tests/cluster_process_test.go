@@ -117,6 +117,9 @@ func (c *procCluster) spawn(nd *procNode) {
 	for _, s := range procSettings {
 		args = append(args, "--set", s)
 	}
+	if lvl := os.Getenv("TRIB_TEST_LOG_LEVEL"); lvl != "" {
+		args = append(args, "--log-level", lvl)
+	}
 	cmd := exec.Command(c.bin, args...)
 	logf, err := os.OpenFile(nd.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
