@@ -43,7 +43,7 @@ func TestChaosClusterFaults(t *testing.T) {
 	t.Logf("seed %d (CHAOS_SEED), %d cycles (CHAOS_CYCLES)", seed, cycles)
 
 	c := startProcCluster(t, 3)
-	admCl := c.client()
+	admCl := c.client(kgo.MetadataMinAge(10 * time.Millisecond)) // kadm caches metadata for MetadataMinAge (5s by default)
 	adm := kadm.NewClient(admCl)
 	const topic, parts = "chaos", 6
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -74,7 +74,9 @@ func TestChaosClusterFaults(t *testing.T) {
 	c.waitFor(30*time.Second, "a healthy cluster", healthy)
 
 	h := checker.New()
+	// Two idempotent producers, each a session of its own.
 	l := startLoad(c, h, topic, "p1")
+	l2 := startLoad(c, h, topic, "p2")
 	// A consumer tails the topic during the faults: it must only ever see
 	// committed records (a record it saw that later vanished or changed
 	// shows up as lost/divergent/phantom).
@@ -168,12 +170,13 @@ func TestChaosClusterFaults(t *testing.T) {
 	elapsed := time.Since(began)
 
 	l.stop(t, 60*time.Second)
+	l2.stop(t, 60*time.Second)
 	stopTail()
 	<-tailDone
 	c.readBack(h, topic, 120*time.Second)
 	r := h.Check()
 	t.Logf("%d fault cycles in %v (%v)", cycles, elapsed.Round(time.Second), faults)
-	t.Logf("records failed back to the producer (not acknowledged): %d; read by the tailing consumer during the faults: %d", l.failed.Load(), tailed.Load())
+	t.Logf("records failed back to the producer (not acknowledged): %d; read by the tailing consumer during the faults: %d", l.failed.Load()+l2.failed.Load(), tailed.Load())
 	t.Logf("CHAOS RESULT: cycles=%d acknowledged=%d lost=%d duplicated=%d reordered=%d misplaced=%d phantom=%d divergent=%d (sent=%d read=%d)",
 		cycles, r.Acknowledged, r.Lost, r.Duplicated, r.Reordered, r.Misplaced, r.Phantom, r.Divergent, r.Sent, r.Read)
 	if !r.OK() {

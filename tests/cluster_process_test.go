@@ -442,7 +442,7 @@ func TestClusterProcessFaults(t *testing.T) {
 		t.Skip("starts three broker processes")
 	}
 	c := startProcCluster(t, 3)
-	admCl := c.client()
+	admCl := c.client(kgo.MetadataMinAge(10 * time.Millisecond)) // kadm caches metadata for MetadataMinAge (5s by default)
 	adm := kadm.NewClient(admCl)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -493,7 +493,34 @@ func TestClusterProcessFaults(t *testing.T) {
 	})
 	c.waitAcks(h, 1000, 20*time.Second, "after SIGCONT")
 
-	// 4. Controller failover: kill -9 the Raft leader; topics can still be
+	// 4. SIGTERM of a partition leader is a controlled shutdown: its
+	// leaderships moved before the process exited, so every broker's
+	// metadata shows new leaders well within the session timeout (1.5s)
+	// that fencing a silent broker would take.
+	stopped := describeTopic(adm, topic).Partitions[2].Leader
+	t.Logf("SIGTERM broker %d (leader of partition 2)", stopped)
+	c.stop(stopped)
+	exited := time.Now()
+	moved := func() bool {
+		td := describeTopic(adm, topic)
+		for _, p := range td.Partitions {
+			if p.Leader == stopped || p.Leader < 0 {
+				return false
+			}
+		}
+		return len(td.Partitions) == parts
+	}
+	for !moved() {
+		if time.Since(exited) > time.Second {
+			t.Fatalf("partitions still led by broker %d 1s after its controlled shutdown: %+v", stopped, describeTopic(adm, topic).Partitions)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c.waitAcks(h, 1000, 20*time.Second, "after a controlled shutdown")
+	c.restart(stopped)
+	c.waitFor(20*time.Second, "the stopped broker back in every ISR", func() bool { return fullISR(describeTopic(adm, topic), parts) })
+
+	// 5. Controller failover: kill -9 the Raft leader; topics can still be
 	// created (RF=2 while one broker is down), and after it returns, RF=3.
 	ctl, _, err := describeCluster(admCl)
 	if err != nil || ctl < 1 {
