@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"strconv"
 	"time"
 
@@ -43,16 +45,9 @@ func init() {
 			"waits until the moved replicas have caught up, then elects the preferred leaders.\n" +
 			"Replicas on brokers that are not live (fenced or gone) are moved to live ones too.",
 		Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			ctx, stop := signalContext()
-			defer stop()
-			adm, err := cf.Admin()
-			if err != nil {
-				return err
-			}
-			defer adm.Close()
+		RunE: adminRun(&cf, func(ctx context.Context, adm *kadm.Client, c *cobra.Command, args []string) error {
 			return client.Rebalance(ctx, adm, o, c.OutOrStdout())
-		},
+		}),
 	}
 	drain := &cobra.Command{
 		Use:   "drain BROKER_ID",

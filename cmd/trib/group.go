@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/tributary/tributary/internal/client"
 )
@@ -21,16 +23,9 @@ func init() {
 		Aliases: []string{"ls"},
 		Short:   "List consumer groups",
 		Args:    cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			ctx, stop := signalContext()
-			defer stop()
-			adm, err := cf.Admin()
-			if err != nil {
-				return err
-			}
-			defer adm.Close()
+		RunE: adminRun(&cf, func(ctx context.Context, adm *kadm.Client, c *cobra.Command, args []string) error {
 			return client.ListGroups(ctx, adm, states, c.OutOrStdout())
-		},
+		}),
 	}
 	list.Flags().StringSliceVar(&states, "state", nil, "only groups in these states (Empty, Stable, PreparingRebalance, CompletingRebalance)")
 
@@ -38,32 +33,18 @@ func init() {
 		Use:   "describe GROUP [GROUP...]",
 		Short: "Describe groups: state, protocol, and per partition the committed offset, log end offset, lag and owner",
 		Args:  cobra.MinimumNArgs(1),
-		RunE: func(c *cobra.Command, args []string) error {
-			ctx, stop := signalContext()
-			defer stop()
-			adm, err := cf.Admin()
-			if err != nil {
-				return err
-			}
-			defer adm.Close()
+		RunE: adminRun(&cf, func(ctx context.Context, adm *kadm.Client, c *cobra.Command, args []string) error {
 			return client.DescribeGroups(ctx, adm, args, c.OutOrStdout())
-		},
+		}),
 	}
 
 	del := &cobra.Command{
 		Use:   "delete GROUP [GROUP...]",
 		Short: "Delete empty groups and their committed offsets",
 		Args:  cobra.MinimumNArgs(1),
-		RunE: func(c *cobra.Command, args []string) error {
-			ctx, stop := signalContext()
-			defer stop()
-			adm, err := cf.Admin()
-			if err != nil {
-				return err
-			}
-			defer adm.Close()
+		RunE: adminRun(&cf, func(ctx context.Context, adm *kadm.Client, c *cobra.Command, args []string) error {
 			return client.DeleteGroups(ctx, adm, args, c.OutOrStdout())
-		},
+		}),
 	}
 
 	var so client.SeekOptions
@@ -71,16 +52,9 @@ func init() {
 		Use:   "seek GROUP --topic T --to earliest|latest|OFFSET|@UNIX-MS|RFC3339",
 		Short: "Commit new offsets for a group with no active members",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(c *cobra.Command, args []string) error {
-			ctx, stop := signalContext()
-			defer stop()
-			adm, err := cf.Admin()
-			if err != nil {
-				return err
-			}
-			defer adm.Close()
+		RunE: adminRun(&cf, func(ctx context.Context, adm *kadm.Client, c *cobra.Command, args []string) error {
 			return client.SeekGroup(ctx, adm, args[0], so, c.OutOrStdout())
-		},
+		}),
 	}
 	seek.Flags().StringVarP(&so.Topic, "topic", "t", "", "topic to seek (required)")
 	seek.Flags().StringVar(&so.To, "to", "", "earliest, latest, an offset, @UNIX-MS or an RFC 3339 time (first record at or after it)")
