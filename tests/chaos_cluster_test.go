@@ -127,6 +127,10 @@ func TestChaosClusterFaults(t *testing.T) {
 		// whose ISR is down to min.insync.replicas.
 		quick := rng.Intn(3) == 0
 		kind := []string{"kill -9", "kill -9", "SIGSTOP", "SIGSTOP", "SIGTERM"}[rng.Intn(5)]
+		if kind != "SIGSTOP" && rng.Intn(8) == 0 {
+			// Now and then a long outage: the broker comes back far behind.
+			down = time.Duration(10000+rng.Intn(10000)) * time.Millisecond
+		}
 		faults[kind]++
 		t.Logf("%s cycle %d/%d: %s broker %d (%s) for %v (quick %v); %d acknowledged so far", time.Now().UTC().Format("15:04:05.000"),
 			cycle, cycles, kind, victim, why, down, quick, h.Acknowledged())
