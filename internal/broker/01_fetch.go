@@ -137,7 +137,6 @@ func (b *Broker) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, rep
 					if join {
 						r := p.Role()
 						if !slices.Contains(r.ISR, replica) {
-							b.log.Info("expanding ISR", "topic", p.Topic, "partition", p.Index, "replica", replica)
 							b.alterISR(p, r, append(slices.Clone(r.ISR), replica))
 						}
 					}

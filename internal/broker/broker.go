@@ -470,7 +470,6 @@ func (b *Broker) isrLoop() {
 			if lag := p.LaggingISR(now, maxLag); len(lag) > 0 {
 				r := p.Role()
 				isr := slices.DeleteFunc(slices.Clone(r.ISR), func(id int32) bool { return slices.Contains(lag, id) })
-				b.log.Info("shrinking ISR", "topic", p.Topic, "partition", p.Index, "from", r.ISR, "to", isr)
 				b.alterISR(p, r, isr)
 			}
 		}
@@ -478,7 +477,7 @@ func (b *Broker) isrLoop() {
 }
 
 // alterISR asks the controller to change p's ISR, once at a time per
-// partition, in the background.
+// partition, in the background; the change is logged once it is committed.
 func (b *Broker) alterISR(p *partition.Partition, r partition.Role, isr []int32) {
 	k := tpKey{p.Topic, p.Index}
 	b.isrMu.Lock()
@@ -505,6 +504,7 @@ func (b *Broker) alterISR(p *partition.Partition, r partition.Role, isr []int32)
 			b.log.Debug("ISR change refused", "topic", p.Topic, "partition", p.Index, "err", err)
 			return
 		}
+		b.log.Info("ISR changed", "topic", p.Topic, "partition", p.Index, "from", r.ISR, "to", isr, "partition_epoch", res.Value)
 		b.quorum.WaitApplied(ctx, res.Index)
 	}()
 }
