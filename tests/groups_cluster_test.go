@@ -185,12 +185,21 @@ func findCoordinator(ctx context.Context, cl *kgo.Client, id int32, groupID stri
 }
 
 // committed returns groupID's committed offsets of topic, by partition.
+// Right after a coordinator failover the admin client may still dial the
+// old coordinator it cached; those transient errors are retried for a while.
 func committed(ctx context.Context, adm *kadm.Client, groupID, topic string) (map[int32]int64, error) {
-	os, err := adm.FetchOffsets(ctx, groupID)
-	if err != nil {
-		return nil, err
+	var os kadm.OffsetResponses
+	var err error
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		if os, err = adm.FetchOffsets(ctx, groupID); err == nil {
+			err = os.Error()
+		}
+		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	if err := os.Error(); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	out := map[int32]int64{}
