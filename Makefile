@@ -8,8 +8,7 @@ run: build
 	./bin/trib dev
 
 test: build
-	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 15m ./...
+	scripts/test
 
 vet:
 	$(GO) vet ./...

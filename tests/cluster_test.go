@@ -85,7 +85,8 @@ func (c *cluster) start(i int) {
 
 func (c *cluster) waitFor(what string, cond func() bool) {
 	c.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	// Generous: CI runs the cluster tests on 2 loaded cores.
+	deadline := time.Now().Add(60 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			c.t.Fatalf("timed out waiting for %s", what)
