@@ -1,9 +1,7 @@
 package group
 
 import (
-	"encoding/binary"
 	"errors"
-	"hash/crc32"
 	"unicode/utf16"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -26,7 +24,6 @@ const (
 	offsetsTopicMaxKeys = 1 << 20
 )
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 type kv struct{ key, value []byte }
 
@@ -48,29 +45,16 @@ func groupKey(group string) []byte {
 // buildBatch encodes records as one uncompressed v2 batch with base offset
 // 0 (the partition assigns offsets).
 func buildBatch(recs []kv, nowMs int64) []byte {
-	var body []byte
+	krs := make([]kmsg.Record, len(recs))
 	for i, r := range recs {
-		rec := kmsg.Record{OffsetDelta: int32(i), Key: r.key, Value: r.value}
-		probe := rec.AppendTo(nil) // Length 0 encodes as one varint byte
-		rec.Length = int32(len(probe) - 1)
-		body = rec.AppendTo(body)
+		krs[i] = kmsg.Record{OffsetDelta: int32(i), Key: r.key, Value: r.value}
 	}
-	b := kmsg.RecordBatch{
-		PartitionLeaderEpoch: -1,
-		Magic:                2,
-		LastOffsetDelta:      int32(len(recs) - 1),
-		FirstTimestamp:       nowMs,
-		MaxTimestamp:         nowMs,
-		ProducerID:           -1,
-		ProducerEpoch:        -1,
-		FirstSequence:        -1,
-		NumRecords:           int32(len(recs)),
-		Records:              body,
+	b, err := record.Build(record.Header{PartitionLeaderEpoch: -1, LastOffsetDelta: int32(len(recs) - 1),
+		FirstTimestamp: nowMs, MaxTimestamp: nowMs, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, krs)
+	if err != nil {
+		panic(err) // uncompressed: Build cannot fail
 	}
-	out := b.AppendTo(nil)
-	binary.BigEndian.PutUint32(out[8:], uint32(len(out)-record.LogOverhead))
-	binary.BigEndian.PutUint32(out[17:], crc32.Checksum(out[21:], castagnoli))
-	return out
+	return b
 }
 
 // decodeBatch returns the key/value pairs of one stored batch. Control
