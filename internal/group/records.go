@@ -24,7 +24,6 @@ const (
 	offsetsTopicMaxKeys = 1 << 20
 )
 
-
 type kv struct{ key, value []byte }
 
 func offsetKey(group, topic string, partition int32) []byte {
