@@ -357,6 +357,7 @@ func (l *Log) Append(b record.Batch) (int64, error) {
 		return 0, err
 	}
 	act.size += int64(len(b))
+	startWriteback(act.f, pos, int64(len(b)))
 	if err := act.track(b, pos, int64(len(b)), l.opts.IndexIntervalBytes); err != nil {
 		l.logger.Warn("index write failed", "dir", l.dir, "err", err)
 	}
