@@ -189,31 +189,7 @@ func TestKgo848OffsetsSurviveRestart(t *testing.T) {
 	})
 
 	cons2 := consumer848(t, n2.Addr(), "billing", "orders")
-	first := map[int32]int64{}
-	seen := 0
-	for seen < 30 {
-		pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		fs := cons2.PollFetches(pctx)
-		cancel()
-		if err := fs.Err0(); err != nil {
-			t.Fatal(err)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			if _, ok := first[r.Partition]; !ok {
-				first[r.Partition] = r.Offset
-			}
-			seen++
-		})
-	}
-	if seen != 30 {
-		t.Fatalf("resumed consumer read %d records, want 30", seen)
-	}
-	for p, off := range first {
-		o, _ := before.Lookup("orders", p)
-		if off != o.At {
-			t.Errorf("partition %d resumed at %d, committed %d", p, off, o.At)
-		}
-	}
+	expectResumeAtCommitted(ctx, t, cons2, 30, before)
 	out = mustTrib(t, n2.Addr(), "", "group", "describe", "billing")
 	if !regexp.MustCompile(`STATE Stable\s+PROTOCOL uniform \(consumer\)\s+MEMBERS 1`).MatchString(out) {
 		t.Fatalf("describe with a member:\n%s", out)

@@ -370,11 +370,18 @@ func TestGroupOffsetsSurviveRestart(t *testing.T) {
 	cons2 := newClient(t, n2.Addr(), kgo.ConsumerGroup("billing"), kgo.ConsumeTopics("orders"),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DisableAutoCommit(),
 		kgo.SessionTimeout(1500*time.Millisecond), kgo.HeartbeatInterval(100*time.Millisecond))
+	expectResumeAtCommitted(ctx, t, cons2, 30, before)
+}
+
+// expectResumeAtCommitted reads n records of "orders" with cl and checks that
+// each partition's first record is at the offset committed in before.
+func expectResumeAtCommitted(ctx context.Context, t *testing.T, cl *kgo.Client, n int, before kadm.OffsetResponses) {
+	t.Helper()
 	first := map[int32]int64{}
 	seen := 0
-	for seen < 30 {
+	for seen < n {
 		pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		fs := cons2.PollFetches(pctx)
+		fs := cl.PollFetches(pctx)
 		cancel()
 		if err := fs.Err0(); err != nil {
 			t.Fatal(err)
@@ -386,8 +393,8 @@ func TestGroupOffsetsSurviveRestart(t *testing.T) {
 			seen++
 		})
 	}
-	if seen != 30 {
-		t.Fatalf("resumed consumer read %d records, want 30", seen)
+	if seen != n {
+		t.Fatalf("resumed consumer read %d records, want %d", seen, n)
 	}
 	for p, off := range first {
 		o, _ := before.Lookup("orders", p)
