@@ -107,36 +107,7 @@ func (l *Log) Clean(now time.Time, force bool) (int, error) {
 	// producer, over the whole log below the active segment.
 	latest := map[string]int64{}
 	lastOfPid := map[int64]int64{}
-	for _, s := range segs[:len(segs)-1] {
-		err := eachBatch(s, func(b record.Batch) error {
-			if b.ProducerID() >= 0 {
-				lastOfPid[b.ProducerID()] = b.BaseOffset()
-			}
-			if b.IsControl() {
-				return nil
-			}
-			recs, err := b.Records()
-			if err != nil {
-				return err
-			}
-			for i := range recs {
-				if recs[i].Key != nil {
-					latest[string(recs[i].Key)] = b.BaseOffset() + int64(recs[i].OffsetDelta)
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return 0, l.readErr(s, err)
-		}
-	}
-	// Batches of the active segment decide too: a key rewritten there
-	// makes older copies in the cleaned range obsolete.
-	act := segs[len(segs)-1]
-	l.mu.RLock()
-	actSize := act.size
-	l.mu.RUnlock()
-	if err := eachBatchBelow(act, actSize, func(b record.Batch) error {
+	index := func(b record.Batch) error {
 		if b.ProducerID() >= 0 {
 			lastOfPid[b.ProducerID()] = b.BaseOffset()
 		}
@@ -153,7 +124,20 @@ func (l *Log) Clean(now time.Time, force bool) (int, error) {
 			}
 		}
 		return nil
-	}); err != nil {
+	}
+	for _, s := range segs[:len(segs)-1] {
+		err := eachBatch(s, index)
+		if err != nil {
+			return 0, l.readErr(s, err)
+		}
+	}
+	// Batches of the active segment decide too: a key rewritten there
+	// makes older copies in the cleaned range obsolete.
+	act := segs[len(segs)-1]
+	l.mu.RLock()
+	actSize := act.size
+	l.mu.RUnlock()
+	if err := eachBatchBelow(act, actSize, index); err != nil {
 		return 0, l.readErr(act, err)
 	}
 
