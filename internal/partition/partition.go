@@ -129,11 +129,18 @@ func (p *Partition) LastStableOffset() int64 { return p.HighWatermark() }
 // when this replica became leader or follower under a new epoch (the broker
 // then starts or stops fetching). Stale roles (older leader epoch) are
 // ignored.
+//
+// Every role it applies wakes the acks=all waiters and fetch long polls,
+// not only a new epoch: an ISR shrink (the leader's own or the controller's
+// fencing of a silent broker) or a reassignment that drops a replica can
+// move the high watermark, and the waiters must see it then rather than at
+// their request timeout.
 func (p *Partition) SetRole(r Role, now time.Time) (changed bool) {
+	applied := false
 	p.mu.Lock()
 	defer func() {
 		p.mu.Unlock()
-		if changed {
+		if applied {
 			p.hwChanged()
 		}
 	}()
@@ -141,6 +148,7 @@ func (p *Partition) SetRole(r Role, now time.Time) (changed bool) {
 	if r.LeaderEpoch < old.LeaderEpoch || (r.LeaderEpoch == old.LeaderEpoch && r.PartitionEpoch < old.PartitionEpoch) {
 		return false
 	}
+	applied = true
 	r.Replicas = slices.Clone(r.Replicas)
 	r.ISR = slices.Clone(r.ISR)
 	p.role = r
@@ -371,8 +379,10 @@ func (p *Partition) SetFollowerHW(leaderHW int64) {
 }
 
 // TruncateTo drops every record at or above offset (a follower's divergent
-// tail) and rebuilds producer state.
+// tail) and rebuilds producer state. Waiters re-evaluate the lowered high
+// watermark.
 func (p *Partition) TruncateTo(offset int64) error {
+	defer p.hwChanged() // after mu is released
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if offset >= p.log.EndOffset() {
@@ -381,13 +391,15 @@ func (p *Partition) TruncateTo(offset int64) error {
 	if err := p.log.TruncateTo(offset); err != nil {
 		return err
 	}
-	p.hw = min(p.hw, offset)
+	// The log keeps whole batches, so it may end below offset.
+	p.hw = min(p.hw, p.log.EndOffset())
 	return p.rebuildProducers()
 }
 
 // ResetTo empties the replica and restarts its log at offset (a follower
 // whose log lies wholly below the leader's log start).
 func (p *Partition) ResetTo(offset int64) error {
+	defer p.hwChanged() // after mu is released
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err := p.log.ResetTo(offset); err != nil {

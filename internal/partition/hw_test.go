@@ -1,0 +1,345 @@
+package partition
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary/tributary/internal/record"
+	"github.com/tributary/tributary/internal/storage"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/hw/*.txt with the actual output")
+
+// TestHighWatermarkEvents replays testdata/hw/*.txt: each file is a sequence
+// of events on one replica (broker 1), each followed by "----" and the
+// expected state after it: the high watermark, the log end, and every
+// acks=all waiter and fetch long poll registered so far. A waiter line says
+// whether its wake-up channel fired and what it would answer now; a waiter
+// whose answer changed without a wake-up is printed "STUCK" (it would sit
+// until its request timeout), which no expected output contains.
+//
+// Events:
+//
+//	role leader=L epoch=E pepoch=P replicas=1,2,3 isr=1,2   SetRole (metadata change)
+//	append n=N                                             leader append of N records
+//	replicate n=N                                          follower append of N records at its log end
+//	fetch replica=R offset=O                               follower R fetched at O
+//	lagging maxlag=D                                       LaggingISR (the leader's ISR shrink check)
+//	advance d=D                                            the clock moves
+//	truncate offset=O                                      follower truncation
+//	reset offset=O                                         follower log reset
+//	follower-hw hw=H                                       follower learns the leader's high watermark
+//	wait name=A end=O                                      an acks=all produce waits for O (current epoch)
+//	watch name=F                                           a fetch long poll starts watching
+//
+// Run with -update to rewrite the files after a deliberate change.
+func TestHighWatermarkEvents(t *testing.T) {
+	files, err := filepath.Glob("testdata/hw/*.txt")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no testdata: %v", err)
+	}
+	for _, f := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(f), ".txt"), func(t *testing.T) { runHWFile(t, f) })
+	}
+}
+
+type hwWaiter struct {
+	name  string
+	end   int64
+	epoch int32
+	ch    <-chan struct{}
+	done  bool
+}
+
+type hwWatch struct {
+	name string
+	ch   chan struct{}
+}
+
+type hwHarness struct {
+	t        *testing.T
+	p        *Partition
+	now      time.Time
+	waiters  []*hwWaiter
+	watches  []*hwWatch
+	expired  chan time.Time
+	producer int64
+}
+
+func runHWFile(t *testing.T, path string) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := storage.Open(filepath.Join(t.TempDir(), "hw-0"), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Open("hw", 0, 1, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	h := &hwHarness{t: t, p: p, now: time.Unix(1_700_000_000, 0), expired: make(chan time.Time)}
+	close(h.expired)
+
+	var out bytes.Buffer
+	cases := parseHWCases(t, string(data))
+	for _, c := range cases {
+		got := h.run(c.cmd)
+		if !*update && got != c.want {
+			t.Errorf("%s:%d: %s\ngot:\n%s\nwant:\n%s", path, c.line, c.cmd, got, c.want)
+		}
+		for _, l := range c.comments {
+			out.WriteString(l + "\n")
+		}
+		fmt.Fprintf(&out, "%s\n----\n%s\n", c.cmd, got)
+	}
+	if *update {
+		if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+type hwCase struct {
+	comments []string
+	cmd      string
+	want     string
+	line     int
+}
+
+// parseHWCases reads "cmd\n----\nexpected lines\n\n" blocks; lines
+// starting with # before a command are kept as comments.
+func parseHWCases(t *testing.T, s string) []hwCase {
+	lines := strings.Split(s, "\n")
+	var cases []hwCase
+	var c hwCase
+	for i := 0; i < len(lines); i++ {
+		ln := lines[i]
+		switch {
+		case strings.TrimSpace(ln) == "" && c.cmd == "":
+			if len(c.comments) > 0 {
+				c.comments = append(c.comments, "")
+			}
+		case strings.HasPrefix(ln, "#") && c.cmd == "":
+			c.comments = append(c.comments, ln)
+		default:
+			c.cmd, c.line = ln, i+1
+			if i+1 >= len(lines) || lines[i+1] != "----" {
+				t.Fatalf("line %d: %q must be followed by ----", i+1, ln)
+			}
+			i += 2
+			var want []string
+			for ; i < len(lines) && lines[i] != ""; i++ {
+				want = append(want, lines[i])
+			}
+			c.want = strings.Join(want, "\n") + "\n"
+			cases = append(cases, c)
+			c = hwCase{}
+		}
+	}
+	return cases
+}
+
+func (h *hwHarness) run(cmd string) string {
+	fields := strings.Fields(cmd)
+	args := map[string]string{}
+	for _, f := range fields[1:] {
+		k, v, ok := strings.Cut(f, "=")
+		if !ok {
+			h.t.Fatalf("%s: bad argument %q", cmd, f)
+		}
+		args[k] = v
+	}
+	var out strings.Builder
+	p := h.p
+	switch fields[0] {
+	case "role":
+		r := Role{Leader: h.i32(args["leader"]), LeaderEpoch: h.i32(args["epoch"]), PartitionEpoch: h.i32(args["pepoch"]),
+			Replicas: h.ids(args["replicas"]), ISR: h.ids(args["isr"])}
+		fmt.Fprintf(&out, "changed=%v\n", p.SetRole(r, h.now))
+	case "append":
+		res, err := p.Append(h.batch(int(h.i32(args["n"])), 0), AppendOptions{LogAppendTime: -1})
+		if err != nil {
+			fmt.Fprintf(&out, "error: %v\n", err)
+		} else {
+			fmt.Fprintf(&out, "base=%d end=%d\n", res.BaseOffset, res.End)
+		}
+	case "replicate":
+		b := h.batch(int(h.i32(args["n"])), p.Log().EndOffset())
+		b.SetPartitionLeaderEpoch(p.LeaderEpoch())
+		if _, err := p.AppendReplica(b); err != nil {
+			fmt.Fprintf(&out, "error: %v\n", err)
+		}
+	case "fetch":
+		join, err := p.FollowerFetched(h.i32(args["replica"]), h.i64(args["offset"]), h.now)
+		if err != nil {
+			fmt.Fprintf(&out, "error: %v\n", err)
+		} else {
+			fmt.Fprintf(&out, "join=%v\n", join)
+		}
+	case "lagging":
+		d, err := time.ParseDuration(args["maxlag"])
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		fmt.Fprintf(&out, "lagging=%v\n", p.LaggingISR(h.now, d))
+	case "advance":
+		d, err := time.ParseDuration(args["d"])
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		h.now = h.now.Add(d)
+	case "truncate":
+		if err := p.TruncateTo(h.i64(args["offset"])); err != nil {
+			fmt.Fprintf(&out, "error: %v\n", err)
+		}
+	case "reset":
+		if err := p.ResetTo(h.i64(args["offset"])); err != nil {
+			fmt.Fprintf(&out, "error: %v\n", err)
+		}
+	case "follower-hw":
+		p.SetFollowerHW(h.i64(args["hw"]))
+	case "wait":
+		h.waiters = append(h.waiters, &hwWaiter{name: args["name"], end: h.i64(args["end"]), epoch: p.LeaderEpoch(), ch: p.hwWait()})
+	case "watch":
+		w := &hwWatch{name: args["name"], ch: make(chan struct{}, 1)}
+		p.Watch(w.ch)
+		h.watches = append(h.watches, w)
+	default:
+		h.t.Fatalf("unknown command %q", cmd)
+	}
+	fmt.Fprintf(&out, "hw=%d leo=%d\n", p.HighWatermark(), p.Log().EndOffset())
+	for _, w := range h.waiters {
+		if w.done {
+			continue
+		}
+		woken := closed(w.ch)
+		if woken {
+			// As WaitCommitted does: take the next channel before reading.
+			w.ch = p.hwWait()
+		}
+		ok, err := p.WaitCommitted(w.end, w.epoch, h.expired)
+		state := "waiting"
+		switch {
+		case err != nil:
+			state = "answered: " + err.Error()
+		case ok:
+			state = "answered: committed"
+		}
+		w.done = state != "waiting"
+		switch {
+		case w.done && !woken:
+			fmt.Fprintf(&out, "produce %s: STUCK (%s without a wake-up)\n", w.name, state)
+		case woken:
+			fmt.Fprintf(&out, "produce %s: woken, %s\n", w.name, state)
+		default:
+			fmt.Fprintf(&out, "produce %s: %s\n", w.name, state)
+		}
+	}
+	for _, w := range h.watches {
+		select {
+		case <-w.ch:
+			fmt.Fprintf(&out, "fetch %s: woken\n", w.name)
+		default:
+			fmt.Fprintf(&out, "fetch %s: idle\n", w.name)
+		}
+	}
+	return out.String()
+}
+
+func closed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+func (h *hwHarness) batch(n int, base int64) record.Batch {
+	recs := make([]kmsg.Record, n)
+	for i := range recs {
+		recs[i] = kmsg.Record{OffsetDelta: int32(i), Value: []byte("v")}
+	}
+	b, err := record.Build(record.Header{BaseOffset: base, LastOffsetDelta: int32(n - 1), ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, recs)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return b
+}
+
+func (h *hwHarness) i32(s string) int32 { return int32(h.i64(s)) }
+
+func (h *hwHarness) i64(s string) int64 {
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		h.t.Fatalf("bad number %q", s)
+	}
+	return v
+}
+
+func (h *hwHarness) ids(s string) []int32 {
+	var out []int32
+	for _, f := range strings.Split(s, ",") {
+		if f != "" {
+			out = append(out, h.i32(f))
+		}
+	}
+	return slices.Clip(out)
+}
+
+// TestISRShrinkAnswersBlockedProduce is the end of the story the data-driven
+// cases tell step by step: a produce blocked in WaitCommitted on a follower
+// that went silent is answered when the ISR change arrives, long before its
+// own timeout.
+func TestISRShrinkAnswersBlockedProduce(t *testing.T) {
+	l, err := storage.Open(filepath.Join(t.TempDir(), "hw-0"), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Open("hw", 0, 1, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	h := &hwHarness{t: t, p: p}
+	now := time.Now()
+	p.SetRole(Role{Leader: 1, LeaderEpoch: 1, Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2, 3}}, now)
+	res, err := p.Append(h.batch(3, 0), AppendOptions{LogAppendTime: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.FollowerFetched(2, res.End, now); err != nil {
+		t.Fatal(err)
+	}
+	answered := make(chan bool, 1)
+	timeout := time.NewTimer(time.Hour) // the request timeout, never reached
+	defer timeout.Stop()
+	go func() {
+		ok, err := p.WaitCommitted(res.End, res.Epoch, timeout.C)
+		answered <- ok && err == nil
+	}()
+	p.SetRole(Role{Leader: 1, LeaderEpoch: 1, PartitionEpoch: 1, Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2}}, now)
+	select {
+	case ok := <-answered:
+		if !ok {
+			t.Fatal("produce not committed after the ISR shrink")
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("produce still waiting a minute after the ISR shrink")
+	}
+}
