@@ -39,6 +39,7 @@ var layers = map[string]int{
 	"internal/config":         2,
 	"internal/checker":        1,
 	"internal/record":         2,
+	"internal/safe":           0,
 }
 
 func layerOf(pkg string) (int, bool) {

@@ -37,6 +37,7 @@ import (
 	"github.com/tributary/tributary/internal/metadata"
 	"github.com/tributary/tributary/internal/partition"
 	"github.com/tributary/tributary/internal/replication"
+	"github.com/tributary/tributary/internal/safe"
 	"github.com/tributary/tributary/internal/storage"
 )
 
@@ -148,9 +149,9 @@ func New(cfg Config) (*Broker, error) {
 		MaxWait: time.Duration(cfg.Broker.Int("replica.fetch.wait.max.ms")) * time.Millisecond})
 	b.reconcile(b.quorum.State())
 	b.wg.Add(3)
-	go func() { defer b.wg.Done(); b.reconcileLoop() }()
-	go func() { defer b.wg.Done(); b.heartbeatLoop() }()
-	go func() { defer b.wg.Done(); b.isrLoop() }()
+	go func() { defer b.wg.Done(); safe.Loop(b.log, "reconcile", b.stop, b.reconcileLoop) }()
+	go func() { defer b.wg.Done(); safe.Loop(b.log, "heartbeat", b.stop, b.heartbeatLoop) }()
+	go func() { defer b.wg.Done(); safe.Loop(b.log, "isr", b.stop, b.isrLoop) }()
 	return b, nil
 }
 
@@ -487,7 +488,7 @@ func (b *Broker) alterISR(p *partition.Partition, r partition.Role, isr []int32)
 	}
 	b.isrInFlight[k] = true
 	b.isrMu.Unlock()
-	go func() {
+	safe.Go(b.log, "alter-isr", func() {
 		defer func() {
 			b.isrMu.Lock()
 			delete(b.isrInFlight, k)
@@ -506,7 +507,7 @@ func (b *Broker) alterISR(p *partition.Partition, r partition.Role, isr []int32)
 		}
 		b.log.Info("ISR changed", "topic", p.Topic, "partition", p.Index, "from", r.ISR, "to", isr, "partition_epoch", res.Value)
 		b.quorum.WaitApplied(ctx, res.Index)
-	}()
+	})
 }
 
 // ControlledShutdown hands this broker's leaderships to other ISR members

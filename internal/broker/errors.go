@@ -1,7 +1,24 @@
 package broker
 
+// The error tables: the one place where domain errors meet Kafka wire codes.
+// Each package that detects a condition declares a sentinel (`ErrX`) or
+// wraps one; each domain has a table below mapping its sentinels to the
+// code Kafka answers for that condition, with a description of when it
+// happens. errCode looks an error up in every table; an error no table
+// knows is UNKNOWN_SERVER_ERROR, never a code a client would retry or act
+// on by mistake. TestEveryErrorMapped (errors_test.go) fails when an
+// exported Err* sentinel of an internal package is missing here.
+//
+// Handlers that detect a protocol condition themselves use kerr values
+// directly (or wrap one, see cerr); errCode passes those through.
+
 import (
+	"context"
 	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"syscall"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -11,61 +28,142 @@ import (
 	"github.com/tributary/tributary/internal/storage"
 )
 
-// errCode maps an internal error to its Kafka wire error code. It is the one
-// place where domain errors meet wire codes; handlers that detect a protocol
-// condition themselves use kerr values directly.
+// wireError is one row of an error table: err (matched with errors.Is, or
+// by match when set) answers code.
+type wireError struct {
+	err   error
+	match func(error) bool // instead of errors.Is(_, err), for error types
+	code  *kerr.Error
+	desc  string
+}
+
+func (w wireError) matches(err error) bool {
+	if w.match != nil {
+		return w.match(err)
+	}
+	return errors.Is(err, w.err)
+}
+
+// recordErrors: a batch sent by a client fails validation (internal/record).
+var recordErrors = []wireError{
+	{err: record.ErrCorrupt, code: kerr.CorruptMessage, desc: "a batch's CRC, record count or compressed payload does not check out (from a client, or read back from disk)"},
+	{err: record.ErrTruncated, code: kerr.CorruptMessage, desc: "a batch is shorter than its length field says"},
+	{err: record.ErrMagic, code: kerr.UnsupportedForMessageFormat, desc: "a batch is not magic v2"},
+	{err: record.ErrInvalid, code: kerr.InvalidRecord, desc: "a batch header is inconsistent (offsets, attributes, producer fields)"},
+	{err: record.ErrMultiBatches, code: kerr.InvalidRecord, desc: "a produce partition carries more than one batch"},
+}
+
+// storageErrors: the local log (internal/storage) and the disk under it.
+var storageErrors = []wireError{
+	{err: storage.ErrOffsetOutOfRange, code: kerr.OffsetOutOfRange, desc: "a fetch or lookup offset is outside [log start, log end]"},
+	{err: storage.ErrClosed, code: kerr.NotLeaderForPartition, desc: "the replica's log was closed (partition moved or deleted) while serving the request; the client refreshes metadata"},
+	{err: storage.ErrKeylessRecord, code: kerr.InvalidRecord, desc: "a record without a key sent to a compacted topic"},
+	{err: storage.ErrBadOffset, code: kerr.KafkaStorageError, desc: "a replica append does not follow the log end (follower path; never a client request)"},
+	{err: storage.ErrCorruptLog, code: kerr.KafkaStorageError, desc: "a segment failed validation while being read"},
+	{err: storage.ErrIndexCorrupt, code: kerr.KafkaStorageError, desc: "an offset or time index failed validation"},
+	{err: storage.ErrDumpFailed, code: kerr.KafkaStorageError, desc: "trib log dump found a bad file (tool path; never a client request)"},
+	{match: isIOError, code: kerr.KafkaStorageError, desc: "an I/O error from a file operation (*fs.PathError, errno): disk full, EIO, a missing file"},
+}
+
+// partitionErrors: a replica refuses an operation (internal/partition).
+var partitionErrors = []wireError{
+	{err: partition.ErrNotLeader, code: kerr.NotLeaderForPartition, desc: "this broker does not lead the partition (any more)"},
+	{err: partition.ErrNotEnoughReplicas, code: kerr.NotEnoughReplicas, desc: "acks=all append with fewer in-sync replicas than min.insync.replicas"},
+	{err: partition.ErrMessageTooLarge, code: kerr.MessageTooLarge, desc: "a batch larger than max.message.bytes"},
+	{err: partition.ErrOutOfOrderSequence, code: kerr.OutOfOrderSequenceNumber, desc: "an idempotent producer's sequence skips ahead"},
+	{err: partition.ErrInvalidProducerEpoch, code: kerr.InvalidProducerEpoch, desc: "an idempotent producer's epoch is older than the one stored"},
+	{err: partition.ErrControlBatch, code: kerr.InvalidRecord, desc: "a client sent a control batch"},
+}
+
+// metadataErrors: a metadata command is refused by the state machine or the
+// quorum (internal/metadata).
+var metadataErrors = []wireError{
+	{err: metadata.ErrNoController, code: kerr.NotController, desc: "no active controller answered in time, or the command could not be committed; the client retries"},
+	{err: metadata.ErrNotController, code: kerr.NotController, desc: "this node stopped being (or never was) the active controller"},
+	{err: metadata.ErrTopicExists, code: kerr.TopicAlreadyExists, desc: "creating a topic whose name is taken"},
+	{err: metadata.ErrUnknownTopic, code: kerr.UnknownTopicOrPartition, desc: "a command names a topic or partition that does not exist"},
+	{err: metadata.ErrUnknownBroker, code: kerr.BrokerNotAvailable, desc: "fencing a broker that never registered"},
+	{err: metadata.ErrInvalidPartitions, code: kerr.InvalidPartitions, desc: "a topic without partitions"},
+	{err: metadata.ErrInvalidCommand, code: kerr.InvalidRequest, desc: "a malformed metadata command (an ISR without its leader, a bad count)"},
+	{err: metadata.ErrStaleEpoch, code: kerr.FencedLeaderEpoch, desc: "an ISR change from a leader, leader epoch or partition epoch that is no longer current"},
+	{err: metadata.ErrIneligible, code: kerr.IneligibleReplica, desc: "an ISR change adds a broker that is not a replica or is fenced"},
+	{err: metadata.ErrInvalidReplicaAssignment, code: kerr.InvalidReplicaAssignment, desc: "a replica list with duplicates or unregistered brokers, or a cancel that leaves no in-sync replica"},
+	{err: metadata.ErrInvalidReplicationFactor, code: kerr.InvalidReplicationFactor, desc: "a reassignment that would change the replication factor"},
+	{err: metadata.ErrNoReassignment, code: kerr.NoReassignmentInProgress, desc: "cancelling a reassignment when none is in progress"},
+	{err: metadata.ErrElectionNotNeeded, code: kerr.ElectionNotNeeded, desc: "the requested leader already leads"},
+	{err: metadata.ErrPreferredNotAvailable, code: kerr.PreferredLeaderNotAvailable, desc: "the preferred replica is fenced or out of the ISR"},
+	{err: metadata.ErrEligibleNotAvailable, code: kerr.EligibleLeadersNotAvailable, desc: "an unclean election found no live replica"},
+}
+
+// runtimeErrors: the standard library's conditions.
+var runtimeErrors = []wireError{
+	{err: context.DeadlineExceeded, code: kerr.RequestTimedOut, desc: "waiting for the controller or for this broker to apply a change timed out"},
+}
+
+// errorTables is searched in order; the first matching row wins.
+var errorTables = [][]wireError{recordErrors, storageErrors, partitionErrors, metadataErrors, runtimeErrors}
+
+// isIOError reports an error from a file operation. Network errors do not
+// reach the tables (the controller RPC retries them), but a *net.OpError
+// also wraps an errno, so only file errors and bare errnos count.
+func isIOError(err error) bool {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return true
+	}
+	var errno syscall.Errno
+	var ne *net.OpError
+	return errors.As(err, &errno) && !errors.As(err, &ne)
+}
+
+// errCode maps an error to its Kafka wire error code (0 for nil).
 func errCode(err error) int16 {
 	if err == nil {
 		return 0
 	}
+	return wireErr(err).Code
+}
+
+// wireErr is errCode's *kerr.Error.
+func wireErr(err error) *kerr.Error {
 	var ke *kerr.Error
 	if errors.As(err, &ke) {
-		return ke.Code
+		return ke
 	}
-	switch {
-	case errors.Is(err, record.ErrCorrupt), errors.Is(err, record.ErrTruncated):
-		return kerr.CorruptMessage.Code
-	case errors.Is(err, record.ErrMagic):
-		return kerr.UnsupportedForMessageFormat.Code
-	case errors.Is(err, record.ErrInvalid), errors.Is(err, record.ErrMultiBatches), errors.Is(err, partition.ErrControlBatch):
-		return kerr.InvalidRecord.Code
-	case errors.Is(err, partition.ErrMessageTooLarge):
-		return kerr.MessageTooLarge.Code
-	case errors.Is(err, partition.ErrOutOfOrderSequence):
-		return kerr.OutOfOrderSequenceNumber.Code
-	case errors.Is(err, partition.ErrInvalidProducerEpoch):
-		return kerr.InvalidProducerEpoch.Code
-	case errors.Is(err, partition.ErrNotLeader):
-		return kerr.NotLeaderForPartition.Code
-	case errors.Is(err, partition.ErrNotEnoughReplicas):
-		return kerr.NotEnoughReplicas.Code
-	case errors.Is(err, metadata.ErrNoController), errors.Is(err, metadata.ErrNotController):
-		return kerr.NotController.Code
-	case errors.Is(err, metadata.ErrInvalidPartitions):
-		return kerr.InvalidPartitions.Code
-	case errors.Is(err, storage.ErrOffsetOutOfRange):
-		return kerr.OffsetOutOfRange.Code
-	case errors.Is(err, storage.ErrClosed):
-		return kerr.NotLeaderForPartition.Code
-	case errors.Is(err, metadata.ErrTopicExists):
-		return kerr.TopicAlreadyExists.Code
-	case errors.Is(err, metadata.ErrUnknownTopic):
-		return kerr.UnknownTopicOrPartition.Code
-	case errors.Is(err, metadata.ErrInvalidReplicaAssignment):
-		return kerr.InvalidReplicaAssignment.Code
-	case errors.Is(err, metadata.ErrInvalidReplicationFactor):
-		return kerr.InvalidReplicationFactor.Code
-	case errors.Is(err, metadata.ErrNoReassignment):
-		return kerr.NoReassignmentInProgress.Code
-	case errors.Is(err, metadata.ErrElectionNotNeeded):
-		return kerr.ElectionNotNeeded.Code
-	case errors.Is(err, metadata.ErrPreferredNotAvailable):
-		return kerr.PreferredLeaderNotAvailable.Code
-	case errors.Is(err, metadata.ErrEligibleNotAvailable):
-		return kerr.EligibleLeadersNotAvailable.Code
-	default:
-		return kerr.KafkaStorageError.Code
+	for _, t := range errorTables {
+		for _, w := range t {
+			if w.matches(err) {
+				return w.code
+			}
+		}
 	}
+	return kerr.UnknownServerError
+}
+
+// coordinatorErrors: a group coordinator's write to __consumer_offsets
+// failed (see offsetsLog). Kafka's coordinator answers a lost leadership
+// with NOT_COORDINATOR (the client looks the coordinator up again) and
+// anything else with COORDINATOR_NOT_AVAILABLE.
+var coordinatorErrors = []wireError{
+	{err: partition.ErrNotLeader, code: kerr.NotCoordinator, desc: "the offsets partition's leadership moved away during the write"},
+}
+
+// coordinatorErr maps an offsets write error as coordinatorErrors says,
+// keeping the original error's text; kerr errors pass through.
+func coordinatorErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		return err
+	}
+	for _, w := range coordinatorErrors {
+		if w.matches(err) {
+			return fmt.Errorf("%w: %v", w.code, err)
+		}
+	}
+	return fmt.Errorf("%w: %v", kerr.CoordinatorNotAvailable, err)
 }
 
 // errMsg returns a pointer to err's text for ErrorMessage fields.

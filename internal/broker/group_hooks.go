@@ -8,7 +8,6 @@ package broker
 // leadership moves, as Kafka's does.
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -185,24 +184,6 @@ func (l offsetsLog) part(p int32) (*partition.Partition, error) {
 	return part, nil
 }
 
-// offsetsError maps a write error as Kafka's coordinator does: a lost
-// leadership or a storage error is NOT_COORDINATOR (the client looks the
-// coordinator up again); anything else COORDINATOR_NOT_AVAILABLE.
-func offsetsError(err error) error {
-	if err == nil {
-		return nil
-	}
-	var ke *kerr.Error
-	switch {
-	case errors.As(err, &ke):
-		return err
-	case errors.Is(err, partition.ErrNotLeader):
-		return fmt.Errorf("%w: %v", kerr.NotCoordinator, err)
-	default:
-		return fmt.Errorf("%w: %v", kerr.CoordinatorNotAvailable, err)
-	}
-}
-
 func (l offsetsLog) Append(p int32, batch []byte) (int64, int32, error) {
 	part, err := l.part(p)
 	if err != nil {
@@ -214,7 +195,7 @@ func (l offsetsLog) Append(p int32, batch []byte) (int64, int32, error) {
 	}
 	res, err := part.Append(rb, partition.AppendOptions{LogAppendTime: -1})
 	if err != nil {
-		return 0, 0, offsetsError(err)
+		return 0, 0, coordinatorErr(err)
 	}
 	return res.End, res.Epoch, nil
 }
@@ -237,7 +218,7 @@ func (l offsetsLog) Sync(p int32, end int64, epoch int32) error {
 	ok, err := part.WaitCommitted(end, epoch, timeout.C)
 	switch {
 	case err != nil:
-		return offsetsError(err)
+		return coordinatorErr(err)
 	case !ok:
 		return fmt.Errorf("%w: not replicated to the in-sync replicas within offsets.commit.timeout.ms", kerr.CoordinatorNotAvailable)
 	}

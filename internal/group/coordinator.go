@@ -43,6 +43,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary/tributary/internal/safe"
 )
 
 // OffsetsTopic is the internal topic holding offsets and group metadata.
@@ -89,11 +91,13 @@ type Clock interface {
 	AfterFunc(d time.Duration, f func()) (stop func() bool)
 }
 
-type realClock struct{}
+// realClock is the wall clock; a panic in a timer callback is recovered
+// and logged (a session or rebalance timer must not take the broker down).
+type realClock struct{ log *slog.Logger }
 
 func (realClock) Now() time.Time { return time.Now() }
-func (realClock) AfterFunc(d time.Duration, f func()) func() bool {
-	return time.AfterFunc(d, f).Stop
+func (c realClock) AfterFunc(d time.Duration, f func()) func() bool {
+	return time.AfterFunc(d, safe.Func(c.log, "group-timer", f)).Stop
 }
 
 // Config configures a coordinator. Zero durations take Kafka's defaults
@@ -145,11 +149,11 @@ type ownedPart struct {
 // New returns a coordinator that leads no partition yet (see
 // SetLeadership).
 func New(cfg Config) (*Coordinator, error) {
-	if cfg.Clock == nil {
-		cfg.Clock = realClock{}
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = realClock{cfg.Logger}
 	}
 	if cfg.MinSessionTimeout == 0 {
 		cfg.MinSessionTimeout = 6 * time.Second
@@ -275,7 +279,7 @@ func (c *Coordinator) SetLeadership(partitions int32, led map[int32]int32) <-cha
 		op := &ownedPart{epoch: led[p], done: make(chan struct{})}
 		c.owned[p] = op
 		loads = append(loads, op.done)
-		go c.load(p, op)
+		safe.Go(c.log, "group-load", func() { c.load(p, op) })
 	}
 	go func() {
 		for _, ch := range loads {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/tributary/tributary/internal/safe"
 )
 
 // The controller listener carries two protocols, told apart by the first
@@ -29,7 +31,7 @@ type mux struct {
 
 func newMux(ln net.Listener) *mux {
 	m := &mux{ln: ln, raftCh: make(chan net.Conn, 16), rpcCh: make(chan net.Conn, 16), done: make(chan struct{})}
-	go m.loop()
+	go safe.Run(nil, "controller-listener", m.loop)
 	return m
 }
 
@@ -40,7 +42,7 @@ func (m *mux) loop() {
 			m.close()
 			return
 		}
-		go func() {
+		safe.Go(nil, "controller-conn", func() {
 			c.SetReadDeadline(time.Now().Add(5 * time.Second))
 			var b [1]byte
 			if _, err := c.Read(b[:]); err != nil {
@@ -63,7 +65,8 @@ func (m *mux) loop() {
 			case <-m.done:
 				c.Close()
 			}
-		}()
+		})
+
 	}
 }
 

@@ -28,6 +28,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+
+	"github.com/tributary/tributary/internal/safe"
 )
 
 // QuorumConfig configures a node's quorum membership.
@@ -170,6 +172,7 @@ func StartQuorum(cfg QuorumConfig) (*Quorum, error) {
 	q.wg.Add(2)
 	go func() {
 		defer q.wg.Done()
+		defer safe.Recover(q.log, "controller-rpc-accept")
 		for {
 			c, err := q.mux.accept(q.mux.rpcCh)
 			if err != nil {
@@ -178,7 +181,7 @@ func StartQuorum(cfg QuorumConfig) (*Quorum, error) {
 			go srv.ServeConn(c)
 		}
 	}()
-	go func() { defer q.wg.Done(); q.controllerLoop() }()
+	go func() { defer q.wg.Done(); safe.Loop(q.log, "controller", q.stop, q.controllerLoop) }()
 	return q, nil
 }
 
@@ -272,7 +275,12 @@ func (q *Quorum) proposeOnce(data []byte) (Result, bool, error) {
 		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrLeadershipTransferInProgress) {
 			return Result{}, true, nil
 		}
-		return res, false, err
+		if err != nil {
+			// Shutting down, or the Raft log did not take the entry in
+			// time: the command was not applied; the caller may retry.
+			return Result{}, false, fmt.Errorf("%w: %v", ErrNoController, err)
+		}
+		return res, false, nil
 	}
 	addr, _ := q.r.LeaderWithID()
 	if addr == "" {
@@ -625,8 +633,15 @@ func (s *ControllerRPC) Heartbeat(args HeartbeatArgs, reply *HeartbeatReply) err
 		reply.NotLeader = true
 		return nil
 	}
-	return s.q.onHeartbeat(args.Broker)
+	var err error
+	// net/rpc runs each call on its own goroutine without recovering.
+	if !safe.Run(s.q.log, "controller-rpc-heartbeat", func() { err = s.q.onHeartbeat(args.Broker) }) {
+		return errRPCPanic
+	}
+	return err
 }
+
+var errRPCPanic = errors.New("controller RPC panicked")
 
 // fsm applies commands to State. mu guards st and changed; st is replaced,
 // never mutated, so readers may keep the pointer.
@@ -667,7 +682,14 @@ func (f *fsm) Apply(l *raft.Log) any {
 		return Result{Err: err.Error(), Code: ErrInvalidCommand.Error()}
 	}
 	cur := f.state()
-	next, res := cur.apply(&cmd)
+	var next *State
+	var res Result
+	// A panic in apply is a bug, and the same on every replica (apply is
+	// deterministic): recovering it as a failed command keeps every
+	// replica's state equal and the node up.
+	if !safe.Run(nil, "metadata-apply", func() { next, res = cur.apply(&cmd) }) {
+		next, res = cur, Result{Err: "applying the command panicked", Code: ErrInvalidCommand.Error()}
+	}
 	if next == nil {
 		next = cur
 	}

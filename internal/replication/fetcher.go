@@ -22,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tributary/tributary/internal/partition"
+	"github.com/tributary/tributary/internal/safe"
 	"github.com/tributary/tributary/internal/storage"
 )
 
@@ -85,7 +86,7 @@ func (m *Manager) Follow(p *partition.Partition, topicID [16]byte, leader, leade
 	if f == nil {
 		f = &fetcher{m: m, leader: leader, parts: map[tp]*followed{}, wake: make(chan struct{}, 1), done: make(chan struct{})}
 		m.fetchers[leader] = f
-		go f.run()
+		go safe.Loop(m.cfg.Logger, "replica-fetcher", f.done, f.run)
 	}
 	f.add(key, &followed{p: p, topicID: topicID, epoch: leaderEpoch, truncate: true})
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tributary/tributary/internal/record"
+	"github.com/tributary/tributary/internal/safe"
 )
 
 // ErrKeylessRecord reports a record without a key sent to a compacted
@@ -324,7 +325,7 @@ func (l *Log) swap(old *segment, c *cleaned, delayMs int64) error {
 	if delayMs <= 0 {
 		old.close()
 	} else {
-		time.AfterFunc(time.Duration(delayMs)*time.Millisecond, func() { old.close() })
+		time.AfterFunc(time.Duration(delayMs)*time.Millisecond, safe.Func(l.logger, "close-compacted-segment", func() { old.close() }))
 	}
 	return nil
 }

@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/tributary/tributary/internal/record"
+	"github.com/tributary/tributary/internal/safe"
 )
 
 // Errors callers map to wire codes.
@@ -422,14 +423,14 @@ func (l *Log) flushLocked() {
 	}
 	l.flushing = true
 	end := l.end
-	go func() {
+	safe.Go(l.logger, "background-flush", func() {
 		if err := l.Sync(end); err != nil && !errors.Is(err, ErrClosed) {
 			l.logger.Error("background flush failed", "dir", l.dir, "err", err)
 		}
 		l.mu.Lock()
 		l.flushing = false
 		l.mu.Unlock()
-	}()
+	})
 }
 
 // flushDue reports whether flush.ms has passed with unflushed records.

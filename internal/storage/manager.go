@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/tributary/tributary/internal/safe"
 )
 
 const deleteSuffix = "-delete"
@@ -240,7 +242,8 @@ func (m *Manager) startLoops() {
 				case <-m.stop:
 					return
 				case <-t.C:
-					fn()
+					// A panic ends this round only.
+					safe.Run(m.logger, "storage-housekeeping", fn)
 				}
 			}
 		}()

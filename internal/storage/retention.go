@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/tributary/tributary/internal/safe"
 )
 
 // EnforceRetention deletes whole segments from the front of the log, never
@@ -89,5 +91,5 @@ func (l *Log) retire(s *segment, delayMs int64) {
 		s.remove()
 		return
 	}
-	time.AfterFunc(time.Duration(delayMs)*time.Millisecond, func() { s.remove() })
+	time.AfterFunc(time.Duration(delayMs)*time.Millisecond, safe.Func(l.logger, "remove-deleted-segment", func() { s.remove() }))
 }
