@@ -1,6 +1,20 @@
-// Package archtest enforces the layering in docs/ARCHITECTURE.md: a package
-// may import only packages in strictly lower layers. A new internal package
-// must be given a layer here.
+// Package archtest enforces the layering in docs/ARCHITECTURE.md with two
+// rules, checked over every Go file of the module (tests included) under
+// cmd/, internal/, bench/ and tests/:
+//
+//   - layers: a package imports only packages in strictly lower layers, so
+//     there are no cycles and data flows down;
+//   - allowed imports: each package lists the module packages it may
+//     import. A package missing from the list fails the test, so a new
+//     package (including the planned ones below) is placed deliberately,
+//     and an import outside its list is a design change made in this file.
+//
+// The services still to come (connect, schemaregistry, cloud, console) are
+// listed already: they sit beside the cluster, not inside it, so they may
+// import only client-side and shared packages, never the broker's
+// internals.
+//
+// A third test checks that docs/ARCHITECTURE.md names every package.
 package archtest
 
 import (
@@ -8,75 +22,123 @@ import (
 	"go/token"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 )
 
 const module = "github.com/tributary/tributary/"
 
-// layers: higher numbers sit above lower ones. Packages in one layer may not
-// import each other.
-var layers = map[string]int{
-	"cmd/trib":                100,
-	"internal/archtest":       100,
-	"internal/cloud":          80,
-	"internal/console":        70,
-	"internal/connect":        60,
-	"internal/schemaregistry": 60,
-	"internal/bench":          55,
-	"internal/client":         50,
-	"internal/node":           45,
-	"internal/server":         40,
-	"internal/broker":         35,
-	"internal/group":          30,
-	"internal/txn":            30,
-	"internal/replication":    25,
-	"internal/partition":      20,
-	"internal/metadata":       15,
-	"internal/storage":        10,
-	"internal/security":       8,
-	"internal/metrics":        5,
-	"internal/config":         2,
-	"internal/checker":        1,
-	"internal/record":         2,
-	"internal/safe":           0,
+// Package groups used by the allowed lists.
+var (
+	// shared: pure data types and helpers with no cluster state, usable by
+	// servers and clients alike.
+	shared = []string{"internal/record", "internal/config", "internal/safe", "internal/controller"}
+	// clientSide: what a tool or an ecosystem service builds on to talk to
+	// a cluster as a Kafka client.
+	clientSide = []string{"internal/client", "internal/checker"}
+)
+
+func list(groups ...[]string) []string { return slices.Concat(groups...) }
+
+// pkg is one package's place: its layer (higher sits above lower) and the
+// module packages it may import.
+type pkg struct {
+	layer   int
+	imports []string
 }
 
-func layerOf(pkg string) (int, bool) {
-	for p := pkg; p != "." && p != ""; p = filepath.Dir(p) {
-		if l, ok := layers[p]; ok {
-			return l, true
+var packages = map[string]pkg{
+	// Entry points and tests.
+	"cmd/trib":          {100, list(shared, clientSide, []string{"internal/bench", "internal/node", "internal/storage"})},
+	"tests":             {100, list(shared, clientSide, []string{"internal/node", "internal/broker", "internal/group"})},
+	"bench/peers":       {100, list(shared, []string{"internal/bench"})},
+	"bench/report":      {100, list(shared, []string{"internal/bench"})},
+	"internal/archtest": {100, nil},
+
+	// Services beside the cluster (planned): client-side and shared only.
+	"internal/cloud":          {80, list(shared, clientSide, []string{"internal/console"})},
+	"internal/console":        {70, list(shared, clientSide)},
+	"internal/connect":        {60, list(shared, clientSide)},
+	"internal/schemaregistry": {60, list(shared, clientSide)},
+
+	// Client tools.
+	"internal/bench":  {55, list(shared, clientSide, []string{"internal/node"})},
+	"internal/client": {50, list(shared)},
+
+	// The node and its data plane.
+	"internal/node":        {45, list(shared, []string{"internal/server", "internal/broker", "internal/metadata"})},
+	"internal/server":      {40, list(shared, []string{"internal/broker", "internal/metadata"})},
+	"internal/broker":      {35, list(shared, []string{"internal/group", "internal/txn", "internal/replication", "internal/partition", "internal/metadata", "internal/storage", "internal/security", "internal/metrics"})},
+	"internal/group":       {30, list(shared, []string{"internal/metrics"})},
+	"internal/txn":         {30, list(shared, []string{"internal/metrics"})},
+	"internal/replication": {25, list(shared, []string{"internal/partition", "internal/storage", "internal/metrics"})},
+	"internal/partition":   {20, list(shared, []string{"internal/storage", "internal/metrics"})},
+	"internal/metadata":    {15, list(shared, []string{"internal/metrics"})},
+	"internal/storage":     {10, list(shared, []string{"internal/metrics"})},
+	"internal/security":    {8, list(shared)},
+	"internal/metrics":     {5, nil},
+
+	// Shared, at the bottom.
+	"internal/controller": {4, nil},
+	"internal/config":     {2, nil},
+	"internal/record":     {2, nil},
+	"internal/checker":    {1, nil},
+	"internal/safe":       {0, nil},
+}
+
+// placeOf returns the entry for a package directory (the nearest listed
+// ancestor: bench/peers covers bench/peers/nats).
+func placeOf(dir string) (string, pkg, bool) {
+	for p := dir; p != "." && p != ""; p = filepath.ToSlash(filepath.Dir(p)) {
+		if e, ok := packages[p]; ok {
+			return p, e, true
 		}
 	}
-	return 0, false
+	return "", pkg{}, false
 }
 
-func TestNoUpwardImports(t *testing.T) {
-	root := "../.."
-	fset := token.NewFileSet()
+// goFiles calls fn with every Go file of the module outside testdata,
+// hidden directories and node_modules, and its package directory relative
+// to the module root.
+func goFiles(t *testing.T, fn func(path, dir string)) {
+	t.Helper()
+	root := filepath.Join("..", "..")
 	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if d.IsDir() && (d.Name() == "node_modules" || strings.HasPrefix(d.Name(), ".")) && path != root {
+		if d.IsDir() && path != root && (d.Name() == "node_modules" || d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".")) {
 			return filepath.SkipDir
 		}
 		if d.IsDir() || !strings.HasSuffix(path, ".go") {
 			return nil
 		}
-		rel, _ := filepath.Rel(root, filepath.Dir(path))
-		rel = filepath.ToSlash(rel)
-		if !strings.HasPrefix(rel, "internal/") && !strings.HasPrefix(rel, "cmd/") {
-			return nil
+		rel, err := filepath.Rel(root, filepath.Dir(path))
+		if err != nil {
+			return err
 		}
-		from, ok := layerOf(rel)
+		fn(path, filepath.ToSlash(rel))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestImports(t *testing.T) {
+	fset := token.NewFileSet()
+	goFiles(t, func(path, dir string) {
+		name, from, ok := placeOf(dir)
 		if !ok {
-			t.Errorf("%s: package %s has no layer in archtest; add it (and to docs/ARCHITECTURE.md)", path, rel)
-			return nil
+			t.Errorf("%s: package %s is not listed in archtest; give it a layer and its allowed imports (and a line in docs/ARCHITECTURE.md)", path, dir)
+			return
 		}
 		f, err := parser.ParseFile(fset, path, nil, parser.ImportsOnly)
 		if err != nil {
-			return err
+			t.Error(err)
+			return
 		}
 		for _, imp := range f.Imports {
 			p := strings.Trim(imp.Path.Value, `"`)
@@ -84,21 +146,54 @@ func TestNoUpwardImports(t *testing.T) {
 				continue
 			}
 			target := strings.TrimPrefix(p, module)
-			to, ok := layerOf(target)
-			if !ok {
-				t.Errorf("%s imports %s, which has no layer", path, target)
-				continue
-			}
-			if strings.HasPrefix(target, rel) || strings.HasPrefix(rel, target+"/") {
-				continue
-			}
-			if to >= from {
-				t.Errorf("%s (layer %d) imports %s (layer %d): imports must go down the layers", path, from, target, to)
+			toName, to, ok := placeOf(target)
+			switch {
+			case !ok:
+				t.Errorf("%s imports %s, which is not listed in archtest", path, target)
+			case toName == name:
+				// within one package tree
+			case to.layer >= from.layer:
+				t.Errorf("%s (layer %d) imports %s (layer %d): imports must go down the layers", path, from.layer, target, to.layer)
+			case !slices.Contains(from.imports, toName):
+				t.Errorf("%s imports %s, which is not among %s's allowed imports %v", path, target, name, from.imports)
 			}
 		}
-		return nil
 	})
+}
+
+// TestAllowedListsGoDown keeps the lists consistent with the layers, so a
+// list cannot allow a cycle.
+func TestAllowedListsGoDown(t *testing.T) {
+	for name, p := range packages {
+		for _, imp := range p.imports {
+			to, ok := packages[imp]
+			switch {
+			case !ok:
+				t.Errorf("%s may import %s, which is not listed", name, imp)
+			case to.layer >= p.layer:
+				t.Errorf("%s (layer %d) may import %s (layer %d): lists must go down the layers", name, p.layer, imp, to.layer)
+			}
+		}
+	}
+}
+
+// TestArchitectureDocNamesEveryPackage: docs/ARCHITECTURE.md mentions the
+// path of every package directory that exists.
+func TestArchitectureDocNamesEveryPackage(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "ARCHITECTURE.md"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	goFiles(t, func(_, dir string) { seen[dir] = true })
+	var dirs []string
+	for d := range seen {
+		dirs = append(dirs, d)
+	}
+	sort.Strings(dirs)
+	for _, d := range dirs {
+		if !strings.Contains(string(doc), d) {
+			t.Errorf("docs/ARCHITECTURE.md does not name package %s", d)
+		}
 	}
 }
