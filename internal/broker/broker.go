@@ -136,7 +136,8 @@ func New(cfg Config) (*Broker, error) {
 	store, err := storage.OpenManager(storage.ManagerConfig{Dir: cfg.DataDir, Logger: cfg.Logger, Now: cfg.Now,
 		RetentionCheckInterval: brokerMillis(cfg.Broker, "log.retention.check.interval.ms"),
 		CheckpointInterval:     brokerMillis(cfg.Broker, "log.flush.offset.checkpoint.interval.ms"),
-		CleanerInterval:        brokerMillis(cfg.Broker, "log.cleaner.backoff.ms")})
+		CleanerInterval:        brokerMillis(cfg.Broker, "log.cleaner.backoff.ms"),
+		MinFreeBytes:           cfg.Broker.Int("log.dir.min.free.bytes")})
 	if err != nil {
 		return nil, err
 	}

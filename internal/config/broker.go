@@ -41,6 +41,11 @@ func init() {
 		{Name: "log.flush.offset.checkpoint.interval.ms", Type: TypeInt, Default: "60000", Check: atLeast(0)},
 		{Name: "log.cleaner.backoff.ms", Type: TypeLong, Default: "15000", Check: atLeast(0)},
 		{Name: "log.segment.delete.delay.ms", Type: TypeLong, Default: "60000", Check: atLeast(0)},
+		// Tributary's own: the free space kept in the data dir's volume;
+		// partition appends fail with KAFKA_STORAGE_ERROR below it, so
+		// the metadata quorum can still write (like Redpanda's
+		// storage_min_free_bytes). 0 refuses only on ENOSPC.
+		{Name: "log.dir.min.free.bytes", Type: TypeLong, Default: "104857600", Check: atLeast(0)},
 		{Name: "min.insync.replicas", Type: TypeInt, Default: "1", Check: atLeast(1)},
 		{Name: "unclean.leader.election.enable", Type: TypeBoolean, Default: "false"},
 		{Name: "offsets.topic.num.partitions", Type: TypeInt, Default: "50", Check: atLeast(1)},

@@ -78,8 +78,8 @@ func TestDumpAndSanityCheck(t *testing.T) {
 		}
 		os.WriteFile(p, orig, 0o644)
 	}
-	// A corrupt batch in the middle of a .log fails; a partial last batch
-	// (a running broker mid-write) does not.
+	// A corrupt batch in the middle of a .log fails, and so does a
+	// truncated one at the end.
 	lp := filepath.Join(l.Dir(), SegmentName(0, ".log"))
 	data, _ := os.ReadFile(lp)
 	bad := append([]byte(nil), data...)
@@ -91,9 +91,27 @@ func TestDumpAndSanityCheck(t *testing.T) {
 	}
 	os.WriteFile(lp, data[:len(data)-10], 0o644)
 	out.Reset()
-	if err := DumpFile(&out, lp, DumpOptions{}); err != nil || !strings.Contains(out.String(), "invalid bytes at the end") {
+	if err := DumpFile(&out, lp, DumpOptions{}); !errors.Is(err, ErrDumpFailed) || !strings.Contains(out.String(), "invalid bytes at the end") {
 		t.Fatalf("partial tail: %v\n%s", err, out.String())
 	}
+	// A batch length grown by a bit flip runs past the end of the file:
+	// that is corruption too, not a harmless partial tail.
+	grown := append([]byte(nil), data...)
+	grown[9] ^= 0x10
+	os.WriteFile(lp, grown, 0o644)
+	out.Reset()
+	if err := DumpFile(&out, lp, DumpOptions{}); !errors.Is(err, ErrDumpFailed) {
+		t.Fatalf("grown length: %v\n%s", err, out.String())
+	}
+	// Without --index-sanity-check an index is still checked against
+	// its .log: a bad entry fails the dump.
+	os.WriteFile(lp, data, 0o644)
+	os.WriteFile(idx, setU32(good, 4, binary.BigEndian.Uint32(good[4:])+1), 0o644)
+	out.Reset()
+	if err := DumpFile(&out, idx, DumpOptions{}); !errors.Is(err, ErrDumpFailed) || !strings.Contains(out.String(), "offset: ") {
+		t.Fatalf("bad index entry without the sanity check flag: %v\n%s", err, out.String())
+	}
+	os.WriteFile(idx, good, 0o644)
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

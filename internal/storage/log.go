@@ -54,6 +54,7 @@ type Log struct {
 	start      int64      // log start offset
 	end        int64      // log end offset: the next offset to assign
 	closed     bool
+	offline    error // why the log is offline (faults.go); nil when online
 	epochs     []EpochEntry
 	pending    []*segment // rolled segments whose files may not be fsynced
 	dirDirty   bool       // files were created in dir since the last fsync
@@ -341,21 +342,27 @@ func (l *Log) Append(b record.Batch) (int64, error) {
 	if l.closed {
 		return 0, ErrClosed
 	}
+	if l.offline != nil {
+		return 0, l.offlineErr()
+	}
 	if b.BaseOffset() != l.end {
 		return 0, ErrBadOffset
+	}
+	if err := l.mgr.space.admit(len(b)); err != nil {
+		return 0, err
 	}
 	act := l.segs[len(l.segs)-1]
 	if l.shouldRoll(act, b) {
 		var err error
 		if act, err = l.roll(); err != nil {
-			return 0, err
+			return 0, l.writeErrLocked(err)
 		}
 	}
 	pos := act.size
 	if _, err := act.f.WriteAt(b, pos); err != nil {
 		// A partial write leaves bytes past size; the next append
 		// overwrites them and recovery truncates them.
-		return 0, err
+		return 0, l.writeErrLocked(err)
 	}
 	act.size += int64(len(b))
 	startWriteback(act.f, pos, int64(len(b)))
@@ -463,6 +470,11 @@ func (l *Log) Sync(upTo int64) error {
 			l.mu.Unlock()
 			return ErrClosed
 		}
+		if l.offline != nil {
+			err := l.offlineErr()
+			l.mu.Unlock()
+			return err
+		}
 		target := l.end
 		act := l.segs[len(l.segs)-1]
 		pending := l.pending
@@ -482,12 +494,18 @@ func (l *Log) Sync(upTo int64) error {
 			l.recoveryPoint = max(l.recoveryPoint, act.base)
 		} else {
 			l.mu.Lock()
+			// Segments the cleaner or retention replaced meanwhile
+			// (their files closed) need no fsync any more.
+			pending = slices.DeleteFunc(pending, func(s *segment) bool { return !slices.Contains(l.segs, s) })
 			l.pending = append(pending, l.pending...)
 			l.dirDirty = l.dirDirty || dirDirty
 			l.mu.Unlock()
 		}
 		l.scond.Broadcast()
 		if err != nil {
+			l.mu.Lock()
+			err = l.writeErrLocked(err)
+			l.mu.Unlock()
 			return err
 		}
 	}
@@ -553,6 +571,11 @@ func (l *Log) Read(offset, maxOffset int64, maxBytes int, minOne bool) (ReadResu
 			l.mu.RUnlock()
 			return ReadResult{}, ErrClosed
 		}
+		if l.offline != nil {
+			err := l.offlineErr()
+			l.mu.RUnlock()
+			return ReadResult{}, err
+		}
 		if offset < l.start || offset > l.end {
 			l.mu.RUnlock()
 			return ReadResult{}, ErrOffsetOutOfRange
@@ -584,15 +607,26 @@ func (l *Log) Read(offset, maxOffset int64, maxBytes int, minOne bool) (ReadResu
 	}
 }
 
+// readErr classifies a failed read of s: corrupt data (a batch failing
+// its checks below the published size) or an I/O error takes the log
+// offline; a file closed under the reader (its segment was truncated away
+// meanwhile) is ErrClosed, which the caller retries.
 func (l *Log) readErr(s *segment, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, os.ErrClosed) || errors.Is(err, ErrClosed) {
+		return ErrClosed
+	}
 	if errors.Is(err, record.ErrCorrupt) || errors.Is(err, record.ErrTruncated) || errors.Is(err, record.ErrMagic) {
 		l.logger.Error("corrupt data in segment; not served", "segment", s.path, "err", err)
-		return fmt.Errorf("%w: %v", ErrCorruptLog, err)
+		return l.fail(fmt.Errorf("%w: %v", ErrCorruptLog, err))
 	}
-	return err
+	return l.fail(fmt.Errorf("reading %s: %w", s.path, err))
 }
 
-// ErrCorruptLog reports stored data that failed validation on read.
+// ErrCorruptLog reports stored data that failed validation on read; the
+// log is then offline (ErrLogOffline too).
 var ErrCorruptLog = errors.New("corrupt log segment")
 
 // readFrom reads whole batches at pos (a batch boundary) below limit.

@@ -32,6 +32,10 @@ type ManagerConfig struct {
 	RetentionCheckInterval time.Duration // log.retention.check.interval.ms (5m)
 	CheckpointInterval     time.Duration // log.flush.offset.checkpoint.interval.ms (60s)
 	CleanerInterval        time.Duration // log.cleaner.backoff.ms (15s)
+	DiskCheckInterval      time.Duration // free space checks (250ms)
+	// MinFreeBytes is the reserve (log.dir.min.free.bytes): appends fail
+	// with ErrDiskFull while the data dir's volume has less free.
+	MinFreeBytes int64
 
 	private bool // a standalone log's manager: no loops, no clean marker
 }
@@ -55,6 +59,8 @@ type Manager struct {
 	starts   map[TopicPartition]int64 // last known log start offsets
 	clean    bool                     // the previous shutdown was clean
 	unclean  bool                     // a log failed to close cleanly
+
+	space *diskSpace
 
 	ckMu      sync.Mutex
 	stop      chan struct{}
@@ -80,10 +86,13 @@ func OpenManager(cfg ManagerConfig) (*Manager, error) {
 	def(&cfg.RetentionCheckInterval, 5*time.Minute)
 	def(&cfg.CheckpointInterval, time.Minute)
 	def(&cfg.CleanerInterval, 15*time.Second)
+	def(&cfg.DiskCheckInterval, 250*time.Millisecond)
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, err
 	}
-	m := &Manager{cfg: cfg, logger: cfg.Logger, logs: map[TopicPartition]*Log{}, stop: make(chan struct{})}
+	m := &Manager{cfg: cfg, logger: cfg.Logger, logs: map[TopicPartition]*Log{}, stop: make(chan struct{}),
+		space: &diskSpace{dir: cfg.Dir, min: max(cfg.MinFreeBytes, 0), logger: cfg.Logger, statfs: realStatfs}}
+	m.space.check()
 	var err error
 	if m.recovery, err = readOffsetsCheckpoint(filepath.Join(cfg.Dir, recoveryPointFile)); err != nil {
 		m.logger.Warn("ignoring unreadable checkpoint; recovering every segment", "err", err)
@@ -261,6 +270,7 @@ func (m *Manager) startLoops() {
 		}
 	})
 	loop(m.cfg.CleanerInterval, m.RunCleaner)
+	loop(m.cfg.DiskCheckInterval, func() { m.space.check() })
 }
 
 // RunRetention runs one retention pass over every open log.

@@ -1,0 +1,181 @@
+package storage
+
+import (
+	"errors"
+	"os"
+	"syscall"
+	"testing"
+)
+
+// A batch whose CRC fails in the middle of a sealed segment takes the log
+// offline on read: the prefix before it is served, the bad batch never,
+// every later read and append fails with ErrLogOffline, and Repair cuts the
+// log before the damage and brings it back online.
+func TestCorruptBatchTakesLogOfflineAndRepairCuts(t *testing.T) {
+	e := newEnv(t)
+	l := e.log(smallSegments())
+	ts := e.clk.Now().UnixMilli()
+	appendN(t, l, 200, 3, ts)
+	segs := l.Segments()
+	if len(segs) < 4 {
+		t.Fatalf("%d segments", len(segs))
+	}
+	mid := segs[1]
+	// Flip a byte inside the third batch of the second segment (past its
+	// CRC field, so the CRC check fails).
+	data, err := os.ReadFile(mid.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pos := 0
+	for i := 0; i < 2; i++ {
+		n, err := batchSize(data[pos:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		pos += n
+	}
+	bad := mid.BaseOffset + 6 // third batch of 3 records each
+	f, err := os.OpenFile(mid.Path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte{data[pos+70] ^ 0x20}, int64(pos+70))
+	f.Close()
+
+	// Reads below the damage still work (the good prefix).
+	if _, err := l.Read(0, l.EndOffset(), 1<<20, true); err != nil {
+		t.Fatal(err)
+	}
+	o := mid.BaseOffset
+	var readErr error
+	for o < l.EndOffset() {
+		res, err := l.Read(o, l.EndOffset(), 1<<20, true)
+		if err != nil {
+			readErr = err
+			break
+		}
+		o = res.Next
+	}
+	if !errors.Is(readErr, ErrCorruptLog) || !errors.Is(readErr, ErrLogOffline) || o != bad {
+		t.Fatalf("read stopped at %d with %v, want %d and a corrupt-log error", o, readErr, bad)
+	}
+	if l.Offline() == nil {
+		t.Fatal("log not offline")
+	}
+	if _, err := l.Read(0, l.EndOffset(), 1<<20, true); !errors.Is(err, ErrLogOffline) {
+		t.Fatalf("read of an offline log: %v", err)
+	}
+	if _, err := l.Append(mkBatch(t, l.EndOffset(), 1, 5, 0)); !errors.Is(err, ErrLogOffline) {
+		t.Fatalf("append to an offline log: %v", err)
+	}
+	end, err := l.Repair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if end != bad || l.EndOffset() != bad || l.Offline() != nil {
+		t.Fatalf("repaired end %d (log %d, offline %v), want %d", end, l.EndOffset(), l.Offline(), bad)
+	}
+	if n := len(l.Segments()); n != 2 {
+		t.Fatalf("%d segments after repair, want 2", n)
+	}
+	checkContiguous(t, l, 0, bad)
+	appendN(t, l, 5, 3, ts)
+	checkContiguous(t, l, 0, bad+15)
+	// The repair is durable: a crash and recovery keep the same log.
+	e.crash()
+	l = e.log(smallSegments())
+	checkContiguous(t, l, 0, bad+15)
+}
+
+// A read error that is not corruption (here: the segment file was swapped
+// for a directory) also takes the log offline.
+func TestReadIOErrorTakesLogOffline(t *testing.T) {
+	e := newEnv(t)
+	l := e.log(smallSegments())
+	appendN(t, l, 50, 3, e.clk.Now().UnixMilli())
+	s := l.segs[0]
+	l.mu.Lock()
+	good := s.f
+	d, err := os.Open(e.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.f = d // reading a directory fails with EISDIR
+	l.mu.Unlock()
+	_, err = l.Read(0, l.EndOffset(), 1<<20, true)
+	l.mu.Lock()
+	s.f = good
+	l.mu.Unlock()
+	d.Close()
+	if !errors.Is(err, ErrLogOffline) || !errors.Is(err, syscall.EISDIR) {
+		t.Fatalf("read: %v", err)
+	}
+	if _, err := l.Repair(); err != nil || l.Offline() != nil {
+		t.Fatalf("repair: %v, offline %v", err, l.Offline())
+	}
+	checkContiguous(t, l, 0, 150)
+}
+
+// Appends fail with ErrDiskFull while free space is below the reserve,
+// without taking the log offline, and succeed again once space returns.
+func TestDiskFullRefusesAppendsUntilSpaceReturns(t *testing.T) {
+	e := newEnv(t)
+	l := e.log(DefaultOptions())
+	free := int64(1 << 20)
+	e.m.space.min = 64 << 10
+	e.m.space.statfs = func(string) (int64, int64, error) { return free, 1 << 30, nil }
+	e.m.space.check()
+	appendN(t, l, 3, 2, 1000)
+	free = 10 << 10
+	// The budget from the last check runs out within (1 MiB - 64 KiB) of
+	// appends at the latest; here the next check sees the disk full.
+	e.m.space.check()
+	_, err := l.Append(mkBatch(t, l.EndOffset(), 2, 5, 0))
+	if !errors.Is(err, ErrDiskFull) {
+		t.Fatalf("append on a full disk: %v", err)
+	}
+	if l.Offline() != nil || !e.m.DiskUsage().Full {
+		t.Fatalf("offline %v, usage %+v", l.Offline(), e.m.DiskUsage())
+	}
+	free = 1 << 20
+	if e.m.DiskUsage().Full {
+		t.Fatal("still full after space returned")
+	}
+	appendN(t, l, 2, 2, 2000)
+	checkContiguous(t, l, 0, 10)
+
+	// ENOSPC from the write itself (the reserve was not enough) is
+	// ErrDiskFull too.
+	if err := l.writeErrLocked(&os.PathError{Op: "write", Path: l.dir, Err: syscall.ENOSPC}); !errors.Is(err, ErrDiskFull) || l.Offline() != nil {
+		t.Fatalf("ENOSPC: %v (offline %v)", err, l.Offline())
+	}
+}
+
+// The budget between free-space checks is enforced without waiting for the
+// background check.
+func TestDiskBudgetRechecksInline(t *testing.T) {
+	e := newEnv(t)
+	l := e.log(DefaultOptions())
+	free := int64(2000)
+	e.m.space.min = 1000
+	e.m.space.statfs = func(string) (int64, int64, error) { return free, 1 << 30, nil }
+	e.m.space.check()
+	var n int
+	for ; n < 100; n++ {
+		b := mkBatch(t, l.EndOffset(), 1, 1000, 0)
+		if _, err := l.Append(b); err != nil {
+			if !errors.Is(err, ErrDiskFull) {
+				t.Fatal(err)
+			}
+			break
+		}
+		free -= int64(len(b))
+	}
+	if n == 0 || n == 100 {
+		t.Fatalf("%d appends before the reserve", n)
+	}
+	if free < 1000-200 {
+		t.Fatalf("appends went %d bytes into the reserve", 1000-free)
+	}
+}
