@@ -22,7 +22,7 @@ func TestFullDisk(t *testing.T) {
 		t.Skipf("cannot mount tmpfs: %v %s", err, out)
 	}
 	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
-	n := startNode(t, dir, nil)
+	n := startNode(t, dir, map[string]string{"log.dir.min.free.bytes": "131072"})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if _, err := newAdmin(t, n.Addr()).CreateTopic(ctx, 1, 1, map[string]*string{"segment.bytes": storagePtr("262144")}, "full"); err != nil {
