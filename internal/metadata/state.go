@@ -59,13 +59,22 @@ type Partition struct {
 	// (or gets) a copy until the switch.
 	AddingReplicas   []int32 `json:"adding_replicas,omitempty"`
 	RemovingReplicas []int32 `json:"removing_replicas,omitempty"`
+	// Offline are replicas whose log is offline on their broker (corrupt
+	// data or an I/O error; Kafka's replicas in an offline log dir). They
+	// are out of the ISR (unless the last member), never elected, and
+	// return with ReplicaOffline{Online: true} once repaired.
+	Offline []int32 `json:"offline_replicas,omitempty"`
 }
+
+// eligible are the ISR members that may lead: not offline.
+func (p Partition) eligible() []int32 { return without(p.ISR, p.Offline) }
 
 func (p Partition) clone() Partition {
 	p.Replicas = slices.Clone(p.Replicas)
 	p.ISR = slices.Clone(p.ISR)
 	p.AddingReplicas = slices.Clone(p.AddingReplicas)
 	p.RemovingReplicas = slices.Clone(p.RemovingReplicas)
+	p.Offline = slices.Clone(p.Offline)
 	return p
 }
 
@@ -205,6 +214,21 @@ type Command struct {
 	AllocateIDs      *AllocateIDs      `json:"allocate_ids,omitempty"`
 	ElectLeader      *ElectLeader      `json:"elect_leader,omitempty"`
 	Reassign         *Reassign         `json:"reassign,omitempty"`
+	ReplicaOffline   *ReplicaOffline   `json:"replica_offline,omitempty"`
+}
+
+// ReplicaOffline is a broker reporting that its replica of a partition is
+// offline (its log met corrupt data or an I/O error), or, with Online,
+// back after repair. Offline: the replica leaves the ISR unless it is the
+// last member, and if it led, leadership moves to an eligible ISR member
+// under a new leader epoch (none: the partition is leaderless). Online:
+// the replica may rejoin the ISR the usual way (caught up with the
+// leader); a leaderless partition whose ISR holds it elects it.
+type ReplicaOffline struct {
+	Broker    int32  `json:"broker"`
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Online    bool   `json:"online,omitempty"`
 }
 
 type InitCluster struct {
@@ -427,6 +451,9 @@ func (s *State) apply(cmd *Command) (*State, Result) {
 			if !slices.Contains(p.ISR, r) && !s.live(r) {
 				return fail(ErrIneligible, "broker %d is fenced", r)
 			}
+			if !slices.Contains(p.ISR, r) && slices.Contains(p.Offline, r) {
+				return fail(ErrIneligible, "broker %d's replica of %s-%d is offline", r, a.Topic, a.Partition)
+			}
 		}
 		nt := t.Clone()
 		np := &nt.Parts[a.Partition]
@@ -460,12 +487,12 @@ func (s *State) apply(cmd *Command) (*State, Result) {
 			switch {
 			case p.Leader >= 0 && s.live(p.Leader):
 				why = ErrElectionNotNeeded
-			case s.electFrom(p.ISR, p.Replicas) >= 0:
-				leader = s.electFrom(p.ISR, p.Replicas)
+			case s.electFrom(p.eligible(), p.Replicas) >= 0:
+				leader = s.electFrom(p.eligible(), p.Replicas)
 			default:
 				why = ErrEligibleNotAvailable
 				for _, r := range p.Replicas {
-					if s.live(r) {
+					if s.live(r) && !slices.Contains(p.Offline, r) {
 						p.ISR = []int32{r}
 						leader, why = r, nil
 						break
@@ -476,7 +503,7 @@ func (s *State) apply(cmd *Command) (*State, Result) {
 			switch pref := p.Replicas[0]; {
 			case p.Leader == pref:
 				why = ErrElectionNotNeeded
-			case !s.live(pref) || !slices.Contains(p.ISR, pref):
+			case !s.live(pref) || !slices.Contains(p.eligible(), pref):
 				why = ErrPreferredNotAvailable
 			default:
 				leader = pref
@@ -498,6 +525,9 @@ func (s *State) apply(cmd *Command) (*State, Result) {
 
 	case cmd.Reassign != nil:
 		return s.reassign(cmd.Reassign)
+
+	case cmd.ReplicaOffline != nil:
+		return s.replicaOffline(cmd.ReplicaOffline)
 	}
 	return fail(ErrInvalidCommand, "empty command")
 }
@@ -534,7 +564,7 @@ func (s *State) evacuate(id int32) {
 				np.ISR = slices.DeleteFunc(np.ISR, func(r int32) bool { return r == id })
 			}
 			if np.Leader == id {
-				np.Leader = s.electFrom(np.ISR, np.Replicas)
+				np.Leader = s.electFrom(np.eligible(), np.Replicas)
 				np.LeaderEpoch++
 			}
 			np.PartitionEpoch++
@@ -552,14 +582,14 @@ func (s *State) electOffline(id int32) {
 		t := s.Topics[name]
 		var nt *Topic
 		for i, p := range t.Parts {
-			if p.Leader >= 0 || !slices.Contains(p.ISR, id) {
+			if p.Leader >= 0 || !slices.Contains(p.eligible(), id) {
 				continue
 			}
 			if nt == nil {
 				nt = t.Clone()
 			}
 			np := &nt.Parts[i]
-			np.Leader = s.electFrom(np.ISR, np.Replicas)
+			np.Leader = s.electFrom(np.eligible(), np.Replicas)
 			np.LeaderEpoch++
 			np.PartitionEpoch++
 		}
@@ -588,7 +618,7 @@ func (s *State) reassign(r *Reassign) (*State, Result) {
 		}
 		p.Replicas, p.ISR, p.AddingReplicas, p.RemovingReplicas = orig, isr, nil, nil
 		if !slices.Contains(orig, p.Leader) {
-			p.Leader = s.electFrom(isr, orig)
+			p.Leader = s.electFrom(without(isr, p.Offline), orig)
 			p.LeaderEpoch++
 		}
 		p.PartitionEpoch++
@@ -649,7 +679,7 @@ func (s *State) completeReassignment(p *Partition) bool {
 	}
 	leader := p.Leader
 	if !slices.Contains(target, leader) {
-		if leader = s.electFrom(target, target); leader < 0 {
+		if leader = s.electFrom(without(target, p.Offline), target); leader < 0 {
 			return false
 		}
 	}
@@ -662,4 +692,41 @@ func (s *State) completeReassignment(p *Partition) bool {
 	}
 	p.PartitionEpoch++
 	return true
+}
+
+// replicaOffline applies a ReplicaOffline command.
+func (s *State) replicaOffline(c *ReplicaOffline) (*State, Result) {
+	t, ok := s.Topics[c.Topic]
+	if !ok || c.Partition < 0 || int(c.Partition) >= len(t.Parts) {
+		return fail(ErrUnknownTopic, "unknown partition %s-%d", c.Topic, c.Partition)
+	}
+	p := t.Parts[c.Partition]
+	if !slices.Contains(p.Replicas, c.Broker) {
+		return fail(ErrIneligible, "broker %d is not a replica of %s-%d", c.Broker, c.Topic, c.Partition)
+	}
+	if slices.Contains(p.Offline, c.Broker) != c.Online {
+		return s, Result{} // already so
+	}
+	nt := t.Clone()
+	np := &nt.Parts[c.Partition]
+	if c.Online {
+		np.Offline = nilIfEmpty(without(np.Offline, []int32{c.Broker}))
+		if np.Leader < 0 && slices.Contains(np.ISR, c.Broker) && s.live(c.Broker) {
+			np.Leader = s.electFrom(np.eligible(), np.Replicas)
+			np.LeaderEpoch++
+		}
+	} else {
+		np.Offline = append(np.Offline, c.Broker)
+		if len(np.ISR) > 1 {
+			np.ISR = without(np.ISR, []int32{c.Broker})
+		}
+		if np.Leader == c.Broker {
+			np.Leader = s.electFrom(np.eligible(), np.Replicas)
+			np.LeaderEpoch++
+		}
+	}
+	np.PartitionEpoch++
+	n := s.shallow()
+	n.Topics[c.Topic] = nt
+	return n, Result{Value: int64(np.Leader)}
 }
