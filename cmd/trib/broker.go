@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
 	"strconv"
-	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -18,88 +16,64 @@ import (
 )
 
 type brokerFlags struct {
-	nodeID    int32
-	dataDir   string
-	listen    string
-	advertise string
-	config    string
-	set       []string
-	logFormat string
-	logLevel  string
+	nodeID      int32
+	dataDir     string
+	listen      string
+	advertise   string
+	config      string
+	set         []string
+	logFormat   string
+	logLevel    string
+	printConfig bool
 
 	controllerListen string
 	controllers      string
+
+	// flagChanged reports whether a flag was given on the command line.
+	flagChanged func(string) bool
 }
 
 func (f *brokerFlags) register(c *cobra.Command, defaultData string) {
-	c.Flags().Int32Var(&f.nodeID, "node-id", 1, "this node's id (node.id)")
-	c.Flags().StringVar(&f.dataDir, "data-dir", defaultData, "directory for logs and metadata (log.dirs)")
-	c.Flags().StringVar(&f.listen, "listen", "127.0.0.1:9092", "HOST:PORT to listen on for Kafka clients")
-	c.Flags().StringVar(&f.advertise, "advertise", "", "HOST:PORT advertised to clients (default: the listen address)")
-	c.Flags().StringVar(&f.config, "config", "", "broker config file (key=value lines, Kafka's names)")
-	c.Flags().StringArrayVar(&f.set, "set", nil, "broker config KEY=VALUE (repeatable; overrides env and --config)")
+	f.flagChanged = c.Flags().Changed
+	c.Flags().Int32Var(&f.nodeID, "node-id", 1, "this node's id (overrides node.id)")
+	c.Flags().StringVar(&f.dataDir, "data-dir", defaultData, "directory for logs and metadata (overrides log.dirs)")
+	c.Flags().StringVar(&f.listen, "listen", "127.0.0.1:9092", "HOST:PORT to listen on for Kafka clients (overrides the broker listener in listeners)")
+	c.Flags().StringVar(&f.advertise, "advertise", "", "HOST:PORT advertised to clients (overrides advertised.listeners; default: the listen address)")
+	c.Flags().StringVar(&f.config, "config", "", "broker config file: Kafka's server.properties format and names (docs/CONFIG.md)")
+	c.Flags().StringArrayVar(&f.set, "set", nil, "broker config KEY=VALUE (repeatable; overrides TRIB_<KEY> and --config)")
 	c.Flags().StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	c.Flags().StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	c.Flags().StringVar(&f.controllerListen, "controller-listen", "", "HOST:PORT for the metadata quorum (Raft and controller RPC); default: this node's entry in --controllers, else a free port")
-	c.Flags().StringVar(&f.controllers, "controllers", "", "metadata quorum voters ID@HOST:PORT,... (Kafka's controller.quorum.voters); empty: this node alone")
+	c.Flags().BoolVar(&f.printConfig, "print-config", false, "print every effective broker config and where it came from (default, file, env, flag), then exit")
+	c.Flags().StringVar(&f.controllerListen, "controller-listen", "", "HOST:PORT for the metadata quorum (Raft and controller RPC; overrides the CONTROLLER listener); default: this node's entry in --controllers, else a free port")
+	c.Flags().StringVar(&f.controllers, "controllers", "", "metadata quorum voters ID@HOST:PORT,... (overrides controller.quorum.voters); empty: this node alone")
 }
 
-// parseControllers parses ID@HOST:PORT,... into a voter map.
-func parseControllers(s string) (map[int32]string, error) {
-	if s == "" {
-		return nil, nil
-	}
-	out := map[int32]string{}
-	for _, part := range strings.Split(s, ",") {
-		id, addr, ok := strings.Cut(strings.TrimSpace(part), "@")
-		n, err := strconv.ParseInt(id, 10, 32)
-		if !ok || err != nil || addr == "" {
-			return nil, fmt.Errorf("--controllers: %q is not ID@HOST:PORT", part)
-		}
-		out[int32(n)] = addr
-	}
-	return out, nil
-}
+// changed reports whether a flag was given on the command line.
+func (f *brokerFlags) changed(name string) bool { return f.flagChanged != nil && f.flagChanged(name) }
 
-// settings merges broker configs: flag > environment (TRIB_<KEY>) > file.
-func (f *brokerFlags) settings() (map[string]string, error) {
-	out := map[string]string{}
-	if f.config != "" {
-		file, err := os.Open(f.config)
-		if err != nil {
-			return nil, err
-		}
-		defer file.Close()
-		sc := bufio.NewScanner(file)
-		for n := 1; sc.Scan(); n++ {
-			line := strings.TrimSpace(sc.Text())
-			if line == "" || strings.HasPrefix(line, "#") {
-				continue
-			}
-			k, v, ok := strings.Cut(line, "=")
-			if !ok {
-				return nil, fmt.Errorf("%s:%d: expected key=value", f.config, n)
-			}
-			out[strings.TrimSpace(k)] = strings.TrimSpace(v)
-		}
-		if err := sc.Err(); err != nil {
-			return nil, err
-		}
+// load reads the broker configuration: flag > environment (TRIB_<KEY>) >
+// --config file > default. Dedicated flags count only when given.
+func (f *brokerFlags) load() (*config.Broker, error) {
+	src := config.Sources{File: f.config, Env: os.Environ(), Set: f.set, Flags: map[string]config.FlagValue{}}
+	if f.changed("node-id") {
+		src.Flags["node.id"] = config.FlagValue{Value: strconv.Itoa(int(f.nodeID)), Flag: "--node-id"}
 	}
-	for name := range config.BrokerDefs {
-		env := "TRIB_" + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(name))
-		if v, ok := os.LookupEnv(env); ok {
-			out[name] = v
-		}
+	if f.changed("data-dir") {
+		src.Flags["log.dirs"] = config.FlagValue{Value: f.dataDir, Flag: "--data-dir"}
 	}
-	for _, kv := range f.set {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok {
-			return nil, fmt.Errorf("--set %q: expected KEY=VALUE", kv)
-		}
-		out[k] = v
+	if f.changed("controllers") {
+		src.Flags["controller.quorum.voters"] = config.FlagValue{Value: f.controllers, Flag: "--controllers"}
 	}
-	return out, nil
+	if f.changed("listen") {
+		src.Listen = f.listen
+	}
+	if f.changed("advertise") {
+		src.Advertise = f.advertise
+	}
+	if f.changed("controller-listen") {
+		src.ControllerListen = f.controllerListen
+	}
+	return config.Load(src)
 }
 
 func (f *brokerFlags) logger() (*slog.Logger, error) {
@@ -124,18 +98,25 @@ func (f *brokerFlags) runNode(banner func(addr string)) error {
 	if err != nil {
 		return err
 	}
-	settings, err := f.settings()
+	bcfg, err := f.load()
 	if err != nil {
-		return err
+		return fmt.Errorf("broker configuration:\n%w", err)
 	}
-	controllers, err := parseControllers(f.controllers)
+	if f.printConfig {
+		return bcfg.Print(os.Stdout)
+	}
+	l, err := bcfg.Layout()
 	if err != nil {
+		return fmt.Errorf("broker configuration:\n%w", err)
+	}
+	if err := checkDataDirKind(l.DataDir, false); err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	n, err := node.Start(ctx, node.Config{NodeID: f.nodeID, DataDir: f.dataDir, Listen: f.listen, Advertise: f.advertise,
-		ControllerListen: f.controllerListen, Controllers: controllers, Settings: settings, Logger: logger})
+	n, err := node.Start(ctx, node.Config{NodeID: l.NodeID, DataDir: l.DataDir, MetadataDir: l.MetadataDir,
+		Listen: l.Listen, Advertise: l.Advertise, ControllerListen: l.ControllerListen, ControllerAdvertise: l.ControllerAdvertise,
+		Controllers: l.Voters, Broker: bcfg, Logger: logger})
 	if err != nil {
 		return err
 	}

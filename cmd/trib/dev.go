@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tributary/tributary/internal/config"
 	"github.com/tributary/tributary/internal/node"
 )
 
@@ -22,19 +25,27 @@ func init() {
 	var brokers int
 	c := &cobra.Command{
 		Use:   "dev",
-		Short: "Run a local development cluster (data under ./data)",
-		Long: "Run a local Tributary cluster for development, with data under ./data:\n" +
-			"one broker on 127.0.0.1:9092 by default, or --brokers N on consecutive ports\n" +
-			"(each a metadata quorum voter; node N keeps its data in ./data/node-N).\n" +
+		Short: "Run a local development cluster (data under ./data, or ./data-cluster with --brokers)",
+		Long: "Run a local Tributary cluster for development: one broker on 127.0.0.1:9092\n" +
+			"with data in ./data by default, or --brokers N in one process on consecutive\n" +
+			"ports (each a metadata quorum voter, controller ports 1000 above) with node N's\n" +
+			"data in ./data-cluster/node-N. The two layouts never share a directory: a\n" +
+			"single-broker data dir is refused for a cluster and the other way round.\n" +
 			"Ctrl-C stops it cleanly; starting it again on the same data dir serves\n" +
-			"everything written before.",
-		Args: cobra.NoArgs,
+			"everything written before. Broker configs come from --config, TRIB_<KEY> and\n" +
+			"--set as for `trib broker`; with --brokers, node ids, listeners and data dirs\n" +
+			"are assigned here, so those keys are refused.",
+		Example: "  trib dev\n  trib dev --brokers 3 --set default.replication.factor=3\n  trib dev --print-config",
+		Args:    cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			if brokers <= 1 {
 				return f.runNode(func(addr string) {
 					fmt.Printf("Tributary is running. Bootstrap server: %s\n", addr)
 					fmt.Printf("Try: kcat -b %s -L\n", addr)
 				})
+			}
+			if !f.changed("data-dir") {
+				f.dataDir = "./data-cluster"
 			}
 			return f.runCluster(brokers)
 		},
@@ -44,6 +55,25 @@ func init() {
 	root.AddCommand(c)
 }
 
+// checkDataDirKind refuses a single-broker data dir for a multi-broker
+// dev cluster and the other way round, so the two never nest: a single
+// broker keeps its metadata in DIR/__cluster_metadata-0, a dev cluster
+// keeps node N's data in DIR/node-N.
+func checkDataDirKind(dir string, cluster bool) error {
+	exists := func(p string) bool { _, err := os.Stat(p); return err == nil }
+	if cluster && exists(filepath.Join(dir, "__cluster_metadata-0")) {
+		return fmt.Errorf("%s holds a single broker's data; a multi-broker dev cluster needs its own directory (default ./data-cluster, or --data-dir)", dir)
+	}
+	if !cluster && exists(filepath.Join(dir, "node-1", "__cluster_metadata-0")) {
+		return fmt.Errorf("%s holds a multi-broker dev cluster (node-N subdirectories); run `trib dev --brokers N` on it, or give this broker its own --data-dir", dir)
+	}
+	return nil
+}
+
+// clusterKeys are the broker configs `trib dev --brokers N` assigns per node.
+var clusterKeys = []string{"node.id", "broker.id", "process.roles", "log.dirs", "log.dir", "metadata.log.dir", "listeners",
+	"advertised.listeners", "controller.quorum.voters", "controller.quorum.bootstrap.servers"}
+
 // runCluster runs n nodes in this process: Kafka listeners on consecutive
 // ports from --listen, controller listeners on the ports 1000 above.
 func (f *brokerFlags) runCluster(n int) error {
@@ -51,21 +81,29 @@ func (f *brokerFlags) runCluster(n int) error {
 	if err != nil {
 		return err
 	}
-	settings, err := f.settings()
+	base, err := f.load()
 	if err != nil {
+		return fmt.Errorf("broker configuration:\n%w", err)
+	}
+	for _, k := range clusterKeys {
+		if v := base.Effective(k); v.Origin != config.OriginDefault && v.Where != "--data-dir" && v.Where != "--listen" {
+			return fmt.Errorf("trib dev --brokers %d assigns node ids, listeners and data dirs itself; %s is set (%s %s): use trib broker for that", n, k, v.Origin, v.Where)
+		}
+	}
+	if err := checkDataDirKind(f.dataDir, true); err != nil {
 		return err
 	}
 	host, portStr, err := net.SplitHostPort(f.listen)
 	if err != nil {
 		return err
 	}
-	base, err := strconv.Atoi(portStr)
-	if err != nil || base == 0 {
+	basePort, err := strconv.Atoi(portStr)
+	if err != nil || basePort == 0 {
 		return fmt.Errorf("--listen needs a fixed port with --brokers")
 	}
 	voters := map[int32]string{}
 	for i := 1; i <= n; i++ {
-		voters[int32(i)] = net.JoinHostPort(host, strconv.Itoa(base+1000+i-1))
+		voters[int32(i)] = net.JoinHostPort(host, strconv.Itoa(basePort+1000+i-1))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -76,10 +114,8 @@ func (f *brokerFlags) runCluster(n int) error {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			nodes[i-1], errs[i-1] = node.Start(ctx, node.Config{NodeID: int32(i),
-				DataDir: filepath.Join(f.dataDir, "node-"+strconv.Itoa(i)),
-				Listen:  net.JoinHostPort(host, strconv.Itoa(base+i-1)), Controllers: voters,
-				Settings: settings, Logger: logger.With("node", i)})
+			nodes[i-1], errs[i-1] = startDevNode(ctx, f, int32(i), filepath.Join(f.dataDir, "node-"+strconv.Itoa(i)),
+				net.JoinHostPort(host, strconv.Itoa(basePort+i-1)), voters, logger.With("node", i))
 		}(i)
 	}
 	wg.Wait()
@@ -108,4 +144,30 @@ func (f *brokerFlags) runCluster(n int) error {
 	}
 	logger.Info("stopped cleanly")
 	return nil
+}
+
+// startDevNode starts node id of a dev cluster with the shared settings and
+// its own id, listeners and data dir (as flags, so --print-config and
+// DescribeConfigs show them).
+func startDevNode(ctx context.Context, f *brokerFlags, id int32, dir, listen string, voters map[int32]string, logger *slog.Logger) (*node.Node, error) {
+	var vs []string
+	for v, addr := range voters {
+		vs = append(vs, fmt.Sprintf("%d@%s", v, addr))
+	}
+	sort.Strings(vs)
+	bcfg, err := config.Load(config.Sources{File: f.config, Env: os.Environ(), Set: f.set, Listen: listen, ControllerListen: voters[id],
+		Flags: map[string]config.FlagValue{
+			"node.id":                  {Value: strconv.Itoa(int(id)), Flag: "trib dev"},
+			"log.dirs":                 {Value: dir, Flag: "trib dev"},
+			"controller.quorum.voters": {Value: strings.Join(vs, ","), Flag: "trib dev"},
+		}})
+	if err != nil {
+		return nil, err
+	}
+	l, err := bcfg.Layout()
+	if err != nil {
+		return nil, err
+	}
+	return node.Start(ctx, node.Config{NodeID: l.NodeID, DataDir: l.DataDir, Listen: l.Listen, ControllerListen: l.ControllerListen,
+		ControllerAdvertise: l.ControllerAdvertise, Controllers: l.Voters, Broker: bcfg, Logger: logger})
 }

@@ -1,33 +1,54 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 )
 
-// BrokerDefs are the broker configs Tributary reads, with Kafka's names.
+// BrokerDefs are the broker configs Tributary honours, with Kafka's names.
+// Kafka broker keys that Tributary accepts without effect are in
+// NotApplicable, those it refuses in Refused (kafka.go); any other key is
+// refused as unknown. docs/CONFIG.md lists all three.
 var BrokerDefs = map[string]Def{}
 
 func init() {
 	for _, d := range []Def{
+		// Identity, listeners and the metadata quorum (layout.go).
+		{Name: "node.id", Type: TypeInt, Default: "1", Check: atLeast(0)},
+		{Name: "broker.id", Type: TypeInt, Default: "", Check: atLeast(0)},
+		{Name: "process.roles", Type: TypeList, Default: "", Check: listOf("broker", "controller")},
+		{Name: "log.dirs", Type: TypeList, Default: ""},
+		{Name: "log.dir", Type: TypeString, Default: "./data"},
+		{Name: "metadata.log.dir", Type: TypeString, Default: ""},
+		{Name: "listeners", Type: TypeList, Default: "PLAINTEXT://127.0.0.1:9092"},
+		{Name: "advertised.listeners", Type: TypeList, Default: ""},
+		{Name: "listener.security.protocol.map", Type: TypeList, Default: defaultProtocolMap},
+		{Name: "controller.listener.names", Type: TypeList, Default: "CONTROLLER"},
+		{Name: "inter.broker.listener.name", Type: TypeString, Default: ""},
+		{Name: "security.inter.broker.protocol", Type: TypeString, Default: "PLAINTEXT", Check: oneOf("PLAINTEXT")},
+		{Name: "controller.quorum.voters", Type: TypeList, Default: ""},
+		{Name: "controller.quorum.bootstrap.servers", Type: TypeList, Default: ""},
+
 		{Name: "auto.create.topics.enable", Type: TypeBoolean, Default: "true"},
 		{Name: "num.partitions", Type: TypeInt, Default: "1", Check: atLeast(1)},
 		{Name: "default.replication.factor", Type: TypeShort, Default: "1", Check: atLeast(1)},
 		{Name: "delete.topic.enable", Type: TypeBoolean, Default: "true"},
 		{Name: "socket.request.max.bytes", Type: TypeInt, Default: "104857600", Check: atLeast(1)},
 		{Name: "message.max.bytes", Type: TypeInt, Default: "1048588", Check: atLeast(0)},
-		{Name: "log.dirs", Type: TypeString, Default: "./data"},
-		{Name: "node.id", Type: TypeInt, Default: "1"},
-		{Name: "broker.id", Type: TypeInt, Default: "1"},
-		{Name: "listeners", Type: TypeString, Default: "PLAINTEXT://127.0.0.1:9092"},
-		{Name: "advertised.listeners", Type: TypeString, Default: ""},
 		{Name: "log.cleanup.policy", Type: TypeList, Default: "delete", Check: listOf("delete", "compact")},
+		{Name: "log.cleaner.enable", Type: TypeBoolean, Default: "true", Check: oneOf("true")},
 		{Name: "compression.type", Type: TypeString, Default: "producer", Check: oneOf("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer")},
 		{Name: "log.retention.ms", Type: TypeLong, Default: "604800000", Check: atLeast(-1)},
+		{Name: "log.retention.minutes", Type: TypeInt, Default: ""},
+		{Name: "log.retention.hours", Type: TypeInt, Default: "168"},
 		{Name: "log.retention.bytes", Type: TypeLong, Default: "-1"},
 		{Name: "log.segment.bytes", Type: TypeInt, Default: "1073741824", Check: atLeast(14)},
 		{Name: "log.roll.ms", Type: TypeLong, Default: "604800000", Check: atLeast(1)},
+		{Name: "log.roll.hours", Type: TypeInt, Default: "168", Check: atLeast(1)},
+		{Name: "log.roll.jitter.hours", Type: TypeInt, Default: "0", Check: atLeast(0)},
 		{Name: "log.index.interval.bytes", Type: TypeInt, Default: "4096", Check: atLeast(0)},
 		{Name: "log.index.size.max.bytes", Type: TypeInt, Default: "10485760", Check: atLeast(4)},
 		{Name: "log.flush.interval.messages", Type: TypeLong, Default: longMax, Check: atLeast(1)},
@@ -84,45 +105,236 @@ func init() {
 	}
 }
 
+// timeSynonyms are Kafka's alternative units for one broker setting, in
+// Kafka's precedence order (ms over minutes over hours) with the factor
+// that turns each into the first key's unit.
+var timeSynonyms = map[string][]synonym{
+	"log.retention.ms":   {{"log.retention.ms", 1}, {"log.retention.minutes", 60_000}, {"log.retention.hours", 3_600_000}},
+	"log.roll.ms":        {{"log.roll.ms", 1}, {"log.roll.hours", 3_600_000}},
+	"log.roll.jitter.ms": {{"log.roll.jitter.ms", 1}, {"log.roll.jitter.hours", 3_600_000}},
+}
+
+type synonym struct {
+	name   string
+	factor int64
+}
+
+// Origin says where an effective broker value came from, for
+// `trib broker --print-config`. Later origins override earlier ones.
+type Origin int8
+
+const (
+	OriginDefault Origin = iota
+	OriginFile           // --config FILE
+	OriginEnv            // TRIB_<KEY>
+	OriginFlag           // a command-line flag (--set, --node-id, ...)
+	OriginDynamic        // IncrementalAlterConfigs on the broker resource
+)
+
+func (o Origin) String() string {
+	switch o {
+	case OriginFile:
+		return "file"
+	case OriginEnv:
+		return "env"
+	case OriginFlag:
+		return "flag"
+	case OriginDynamic:
+		return "dynamic"
+	}
+	return "default"
+}
+
+// Source maps an origin to Kafka's DescribeConfigs source.
+func (o Origin) Source() Source {
+	switch o {
+	case OriginDefault:
+		return SourceDefault
+	case OriginDynamic:
+		return SourceDynamicBroker
+	}
+	return SourceStaticBroker
+}
+
+// Layer is one origin's explicit values: a file, the environment, flags.
+type Layer struct {
+	Origin Origin
+	// Where names the origin for messages and --print-config: the file's
+	// path, the environment variable, the flag.
+	Where  map[string]string
+	Values map[string]string
+}
+
+// Value is one explicit setting with where it came from.
+type Value struct {
+	Value  string
+	Origin Origin
+	Where  string
+}
+
 // Broker is a broker's static configuration: explicit values from flags,
 // environment or config file over defaults. It is immutable after Load.
 type Broker struct {
-	explicit map[string]string
+	explicit map[string]Value
+	// notApplicable are set keys from NotApplicable: accepted, no effect.
+	notApplicable map[string]Value
 }
 
-// NewBroker validates explicit values and returns the broker config.
+// NewBroker validates explicit values (as if from flags) and returns the
+// broker config.
 func NewBroker(explicit map[string]string) (*Broker, error) {
-	b := &Broker{explicit: map[string]string{}}
-	for k, v := range explicit {
-		d, ok := BrokerDefs[k]
-		if !ok {
-			return nil, fmt.Errorf("unknown broker config %q", k)
+	return LoadBroker(Layer{Origin: OriginFlag, Values: explicit})
+}
+
+// LoadBroker merges layers (later ones override earlier ones for the same
+// key), validates every key and returns the broker config. Every problem
+// is reported, not only the first: an unknown key, a key Tributary refuses,
+// an invalid value.
+func LoadBroker(layers ...Layer) (*Broker, error) {
+	b := &Broker{explicit: map[string]Value{}, notApplicable: map[string]Value{}}
+	merged := map[string]Value{}
+	for _, l := range layers {
+		for k, v := range l.Values {
+			merged[k] = Value{Value: v, Origin: l.Origin, Where: l.Where[k]}
 		}
-		if err := d.parse(v); err != nil {
-			return nil, fmt.Errorf("invalid value %q for %s: %v", v, k, err)
+	}
+	var errs []error
+	for _, k := range sortedKeys(merged) {
+		v := merged[k]
+		at := v.Origin.String()
+		if v.Where != "" {
+			at = v.Where
 		}
-		if d.Check != nil {
-			if err := d.Check(v); err != nil {
-				return nil, fmt.Errorf("invalid value %q for %s: %v", v, k, err)
-			}
+		if err := checkBrokerKey(k, v.Value); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", at, err))
+			continue
 		}
-		b.explicit[k] = v
+		if _, ok := BrokerDefs[k]; ok {
+			b.explicit[k] = v
+		} else {
+			b.notApplicable[k] = v
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	return b, nil
 }
 
-// Explicit returns a value only if it was set explicitly.
-func (b *Broker) Explicit(name string) (string, bool) {
-	v, ok := b.explicit[name]
-	return v, ok
+// checkBrokerKey validates one key and value.
+func checkBrokerKey(k, v string) error {
+	if d, ok := BrokerDefs[k]; ok {
+		if err := d.parse(v); err != nil {
+			return fmt.Errorf("invalid value %q for %s: %v", v, k, err)
+		}
+		if d.Check != nil {
+			if err := d.Check(v); err != nil {
+				return fmt.Errorf("invalid value %q for %s: %v", v, k, err)
+			}
+		}
+		return nil
+	}
+	if _, ok := NotApplicable[k]; ok {
+		return nil
+	}
+	if reason, ok := refusedReason(k); ok {
+		return fmt.Errorf("%s is not supported: %s", k, reason)
+	}
+	return fmt.Errorf("unknown broker config %q (not a Kafka broker config Tributary knows; see docs/CONFIG.md)", k)
 }
 
-// Lookup returns the effective value and its source.
-func (b *Broker) Lookup(name string) (string, Source) {
-	if v, ok := b.explicit[name]; ok {
-		return v, SourceStaticBroker
+// KnownBrokerKey reports whether name is a broker config name Tributary
+// knows in any way (honoured, not applicable, or refused by exact name):
+// the names `trib broker` reads from TRIB_<KEY> environment variables.
+func KnownBrokerKey(name string) bool {
+	if _, ok := BrokerDefs[name]; ok {
+		return true
 	}
-	return BrokerDefs[name].Default, SourceDefault
+	if _, ok := NotApplicable[name]; ok {
+		return true
+	}
+	_, ok := Refused[name]
+	return ok
+}
+
+// KnownBrokerKeys returns every name KnownBrokerKey accepts, sorted.
+func KnownBrokerKeys() []string {
+	var out []string
+	for _, m := range []map[string]string{NotApplicable, Refused} {
+		for k := range m {
+			out = append(out, k)
+		}
+	}
+	for k := range BrokerDefs {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// EnvName is the environment variable that sets broker config name:
+// TRIB_ and the name in upper case with dots and dashes as underscores.
+func EnvName(name string) string {
+	return "TRIB_" + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(name))
+}
+
+// Explicit returns a value only if it was set explicitly (for a setting
+// with time synonyms, by any of them).
+func (b *Broker) Explicit(name string) (string, bool) {
+	v, ok := b.lookupExplicit(name)
+	return v.Value, ok
+}
+
+// lookupExplicit resolves name's explicit value. For a setting with time
+// synonyms (log.retention.ms/minutes/hours) the synonym from the highest
+// origin wins, so a flag overrides a file whichever unit each uses; within
+// one origin Kafka's order applies (ms, then minutes, then hours). A
+// negative result means "no limit" and is -1, as in Kafka.
+func (b *Broker) lookupExplicit(name string) (Value, bool) {
+	syns, ok := timeSynonyms[name]
+	if !ok {
+		v, ok := b.explicit[name]
+		return v, ok
+	}
+	var best Value
+	var bestSyn synonym
+	found := false
+	for _, s := range syns {
+		v, ok := b.explicit[s.name]
+		if ok && (!found || v.Origin > best.Origin) {
+			best, bestSyn, found = v, s, true
+		}
+	}
+	if !found {
+		return Value{}, false
+	}
+	n, _ := strconv.ParseInt(best.Value, 10, 64)
+	n *= bestSyn.factor
+	if n < 0 {
+		n = -1
+	}
+	if bestSyn.name != name && !strings.Contains(best.Where, bestSyn.name) {
+		best.Where = strings.TrimSpace(best.Where + " (" + bestSyn.name + ")")
+	}
+	best.Value = strconv.FormatInt(n, 10)
+	return best, true
+}
+
+// Lookup returns the effective value and its DescribeConfigs source.
+func (b *Broker) Lookup(name string) (string, Source) {
+	v := b.Effective(name)
+	return v.Value, v.Origin.Source()
+}
+
+// Effective returns the effective value of name with its origin.
+func (b *Broker) Effective(name string) Value {
+	if v, ok := b.lookupExplicit(name); ok {
+		return v
+	}
+	if v, ok := b.notApplicable[name]; ok {
+		return v
+	}
+	return Value{Value: BrokerDefs[name].Default, Origin: OriginDefault}
 }
 
 // Get returns the effective value of name.
@@ -137,7 +349,7 @@ func (b *Broker) Int(name string) int64 {
 // Bool returns the effective value of a boolean config.
 func (b *Broker) Bool(name string) bool { return b.Get(name) == "true" }
 
-// Names returns every broker config name, sorted.
+// Names returns every honoured broker config name, sorted.
 func (b *Broker) Names() []string {
 	names := make([]string, 0, len(BrokerDefs))
 	for n := range BrokerDefs {
@@ -145,4 +357,17 @@ func (b *Broker) Names() []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// NotApplicableSet returns the set keys that Tributary accepts without
+// effect, sorted, with their values.
+func (b *Broker) NotApplicableSet() []string { return sortedKeys(b.notApplicable) }
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }

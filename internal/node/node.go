@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -34,9 +36,18 @@ type Config struct {
 	// Controllers maps voter ids to controller addresses; empty makes this
 	// node a single-voter cluster of its own.
 	Controllers map[int32]string
-	// Settings are broker configs by Kafka name (flag, env and file merged).
+	// ControllerAdvertise is the quorum address other nodes dial; empty
+	// means this node's entry in Controllers, else the bound address.
+	ControllerAdvertise string
+	// MetadataDir holds __cluster_metadata-0 (metadata.log.dir); empty
+	// means DataDir.
+	MetadataDir string
+	// Settings are broker configs by Kafka name, used when Broker is nil.
 	Settings map[string]string
-	Logger   *slog.Logger
+	// Broker is the loaded broker configuration (config.Load with its
+	// origins); nil builds one from Settings.
+	Broker *config.Broker
+	Logger *slog.Logger
 	// ReadyTimeout bounds the wait for the quorum and registration.
 	ReadyTimeout time.Duration
 }
@@ -63,9 +74,24 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.ReadyTimeout <= 0 {
 		cfg.ReadyTimeout = 60 * time.Second
 	}
-	bcfg, err := config.NewBroker(cfg.Settings)
-	if err != nil {
-		return nil, err
+	bcfg := cfg.Broker
+	if bcfg == nil {
+		// The node's identity as settings too, so DescribeConfigs on the
+		// broker resource reports it.
+		settings := maps.Clone(cfg.Settings)
+		if settings == nil {
+			settings = map[string]string{}
+		}
+		if _, ok := settings["node.id"]; !ok {
+			settings["node.id"] = strconv.Itoa(int(cfg.NodeID))
+		}
+		if _, ok := settings["log.dirs"]; !ok && cfg.DataDir != "" {
+			settings["log.dirs"] = cfg.DataDir
+		}
+		var err error
+		if bcfg, err = config.NewBroker(settings); err != nil {
+			return nil, err
+		}
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -81,6 +107,15 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	adv := cfg.Advertise
 	if adv == "" {
 		adv = ln.Addr().String()
+		if h, p, _ := net.SplitHostPort(adv); isUnspecified(h) {
+			// As Kafka: a listener on every interface advertises the
+			// host name.
+			name, err := os.Hostname()
+			if err != nil {
+				name = "localhost"
+			}
+			adv = net.JoinHostPort(name, p)
+		}
 	}
 	host, portStr, err := net.SplitHostPort(adv)
 	if err != nil {
@@ -99,8 +134,16 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			ctlListen = net.JoinHostPort(h, "0")
 		}
 	}
+	ctlAdv := cfg.ControllerAdvertise
+	if ctlAdv == "" {
+		ctlAdv = cfg.Controllers[cfg.NodeID]
+	}
+	metaDir := cfg.MetadataDir
+	if metaDir == "" {
+		metaDir = cfg.DataDir
+	}
 	qcfg := metadata.QuorumConfig{
-		NodeID: cfg.NodeID, Dir: filepath.Join(cfg.DataDir, "__cluster_metadata-0"), Listen: ctlListen,
+		NodeID: cfg.NodeID, Dir: filepath.Join(metaDir, "__cluster_metadata-0"), Listen: ctlListen, Advertise: ctlAdv,
 		Voters:            cfg.Controllers,
 		SessionTimeout:    time.Duration(bcfg.Int("broker.session.timeout.ms")) * time.Millisecond,
 		HeartbeatInterval: time.Duration(bcfg.Int("broker.heartbeat.interval.ms")) * time.Millisecond,
@@ -177,4 +220,9 @@ func (n *Node) Kill() {
 	<-n.done
 	n.Quorum.Close()
 	n.Broker.Close()
+}
+
+func isUnspecified(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "" || ip != nil && ip.IsUnspecified()
 }
