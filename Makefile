@@ -1,6 +1,6 @@
 GO ?= go
 
-.PHONY: build run test test-short fuzz chaos chaos-cluster vet fmt
+.PHONY: build run test test-short fuzz chaos chaos-cluster chaos-netns vet fmt
 build:
 	$(GO) build -o bin/trib ./cmd/trib
 
@@ -19,11 +19,20 @@ fmt:
 # Fault tests (kill -9, restarts) behind the chaos build tag; CHAOS_ITERATIONS
 # sets the kills per storage test (at least 20), CHAOS_CYCLES the fault cycles
 # of the 3-broker cluster loop (at least 50; CHAOS_SEED replays a run).
+# CHAOS_NETNS_CYCLES the network-partition cycles (root and ip netns needed,
+# else that test skips).
 CHAOS_ITERATIONS ?= 20
 CHAOS_CYCLES ?= 50
+CHAOS_NETNS_CYCLES ?= 100
 chaos:
-	CHAOS_ITERATIONS=$(CHAOS_ITERATIONS) CHAOS_CYCLES=$(CHAOS_CYCLES) $(GO) test -tags chaos -count=1 -timeout 60m -run Chaos -v ./tests/
+	CHAOS_ITERATIONS=$(CHAOS_ITERATIONS) CHAOS_CYCLES=$(CHAOS_CYCLES) CHAOS_NETNS_CYCLES=$(CHAOS_NETNS_CYCLES) $(GO) test -tags chaos -count=1 -timeout 180m -run Chaos -v ./tests/
 
 # Only the cluster fault loop (kill -9 / SIGSTOP / SIGTERM of random brokers).
 chaos-cluster:
 	CHAOS_CYCLES=$(CHAOS_CYCLES) $(GO) test -tags chaos -count=1 -timeout 60m -run TestChaosClusterFaults -v ./tests/
+
+# Only the network-partition loop: brokers in network namespaces, faults
+# with ip link / iptables plus kill -9 and SIGSTOP, librdkafka and franz-go
+# idempotent producers; prints per-fault availability gaps.
+chaos-netns:
+	CHAOS_NETNS_CYCLES=$(CHAOS_NETNS_CYCLES) $(GO) test -tags chaos -count=1 -timeout 150m -run TestChaosNetnsFaults -v ./tests/

@@ -20,7 +20,6 @@ import (
 	"math/rand"
 	"os"
 	"strconv"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,17 +29,42 @@ import (
 	"github.com/tributary/tributary/internal/checker"
 )
 
-func TestChaosClusterFaults(t *testing.T) {
-	cycles := 50
-	if v, err := strconv.Atoi(os.Getenv("CHAOS_CYCLES")); err == nil && v > 0 {
+// chaosRun reads a loop's cycle count from the environment variable
+// cycleVar (default def) and its seed from CHAOS_SEED (else the clock), and
+// logs both so that a run can be replayed.
+func chaosRun(t *testing.T, cycleVar string, def int) (cycles int, rng *rand.Rand) {
+	cycles = def
+	if v, err := strconv.Atoi(os.Getenv(cycleVar)); err == nil && v > 0 {
 		cycles = v
 	}
 	seed := time.Now().UnixNano()
 	if v, err := strconv.ParseInt(os.Getenv("CHAOS_SEED"), 10, 64); err == nil {
 		seed = v
 	}
-	rng := rand.New(rand.NewSource(seed))
-	t.Logf("seed %d (CHAOS_SEED), %d cycles (CHAOS_CYCLES)", seed, cycles)
+	t.Logf("seed %d (CHAOS_SEED), %d cycles (%s)", seed, cycles, cycleVar)
+	return cycles, rand.New(rand.NewSource(seed))
+}
+
+// pickVictim picks a fault's target, a third of the time each: the leader
+// of a random partition of topic, the active controller, or any broker.
+func pickVictim(rng *rand.Rand, c *procCluster, admCl *kgo.Client, adm *kadm.Client, topic string, parts int) (int32, string) {
+	switch rng.Intn(3) {
+	case 0:
+		p := int32(rng.Intn(parts))
+		td := describeTopic(adm, topic)
+		if len(td.Partitions) == parts && td.Partitions[p].Leader > 0 {
+			return td.Partitions[p].Leader, fmt.Sprintf("leader of partition %d", p)
+		}
+	case 1:
+		if id, _, err := describeCluster(admCl); err == nil && id > 0 {
+			return id, "controller"
+		}
+	}
+	return int32(rng.Intn(len(c.nodes)) + 1), "random"
+}
+
+func TestChaosClusterFaults(t *testing.T) {
+	cycles, rng := chaosRun(t, "CHAOS_CYCLES", 50)
 
 	c := startProcCluster(t, 3)
 	admCl := c.client(kgo.MetadataMinAge(10 * time.Millisecond)) // kadm caches metadata for MetadataMinAge (5s by default)
@@ -53,23 +77,9 @@ func TestChaosClusterFaults(t *testing.T) {
 	cancel()
 	var unhealthy string // why healthy last returned false
 	healthy := func() bool {
-		_, fenced, err := describeCluster(admCl)
-		if err != nil || len(fenced) != len(c.nodes) {
-			unhealthy = fmt.Sprintf("describe cluster: %v %v", fenced, err)
-			return false
-		}
-		for id, f := range fenced {
-			if f {
-				unhealthy = fmt.Sprintf("broker %d fenced", id)
-				return false
-			}
-		}
-		td := describeTopic(adm, topic)
-		if !fullISR(td, parts) {
-			unhealthy = fmt.Sprintf("ISRs %+v", td.Partitions)
-			return false
-		}
-		return true
+		ok, why := c.health(admCl, adm, topic, parts)
+		unhealthy = why
+		return ok
 	}
 	c.waitFor(30*time.Second, "a healthy cluster", healthy)
 
@@ -77,49 +87,13 @@ func TestChaosClusterFaults(t *testing.T) {
 	// Two idempotent producers, each a session of its own.
 	l := startLoad(c, h, topic, "p1")
 	l2 := startLoad(c, h, topic, "p2")
-	// A consumer tails the topic during the faults: it must only ever see
-	// committed records (a record it saw that later vanished or changed
-	// shows up as lost/divergent/phantom).
-	tailCtx, stopTail := context.WithCancel(context.Background())
-	tailDone := make(chan struct{})
-	var tailed atomic.Int64
-	go func() {
-		defer close(tailDone)
-		start := map[int32]kgo.Offset{}
-		for p := int32(0); p < parts; p++ {
-			start[p] = kgo.NewOffset().AtStart()
-		}
-		cons := c.client(kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: start}), kgo.MetadataMinAge(200*time.Millisecond))
-		for tailCtx.Err() == nil {
-			cons.PollFetches(tailCtx).EachRecord(func(r *kgo.Record) {
-				tailed.Add(1)
-				h.Read(r.Partition, r.Offset, string(r.Value))
-			})
-		}
-	}()
+	stopTail := c.startTail(h, topic, parts)
 	c.waitAcks(h, 1000, 30*time.Second, "before the first fault")
 
 	faults := map[string]int{}
 	began := time.Now()
 	for cycle := 1; cycle <= cycles; cycle++ {
-		// Pick the target: a partition leader, the controller, or any node.
-		var victim int32
-		why := ""
-		switch rng.Intn(3) {
-		case 0:
-			p := int32(rng.Intn(parts))
-			td := describeTopic(adm, topic)
-			if len(td.Partitions) == parts && td.Partitions[p].Leader > 0 {
-				victim, why = td.Partitions[p].Leader, fmt.Sprintf("leader of partition %d", p)
-			}
-		case 1:
-			if id, _, err := describeCluster(admCl); err == nil && id > 0 {
-				victim, why = id, "controller"
-			}
-		}
-		if victim == 0 {
-			victim, why = int32(rng.Intn(len(c.nodes))+1), "random"
-		}
+		victim, why := pickVictim(rng, c, admCl, adm, topic, parts)
 		// Pauses longer than replica.lag.time.max.ms (3s) shrink ISRs too.
 		down := time.Duration(500+rng.Intn(4500)) * time.Millisecond
 		// A third of the cycles only wait for every broker to be back and
@@ -175,12 +149,11 @@ func TestChaosClusterFaults(t *testing.T) {
 
 	l.stop(t, 60*time.Second)
 	l2.stop(t, 60*time.Second)
-	stopTail()
-	<-tailDone
+	tailed := stopTail()
 	c.readBack(h, topic, 120*time.Second)
 	r := h.Check()
 	t.Logf("%d fault cycles in %v (%v)", cycles, elapsed.Round(time.Second), faults)
-	t.Logf("records failed back to the producer (not acknowledged): %d; read by the tailing consumer during the faults: %d", l.failed.Load()+l2.failed.Load(), tailed.Load())
+	t.Logf("records failed back to the producer (not acknowledged): %d; read by the tailing consumer during the faults: %d", l.failed.Load()+l2.failed.Load(), tailed)
 	t.Logf("CHAOS RESULT: cycles=%d acknowledged=%d lost=%d duplicated=%d reordered=%d misplaced=%d phantom=%d divergent=%d (sent=%d read=%d)",
 		cycles, r.Acknowledged, r.Lost, r.Duplicated, r.Reordered, r.Misplaced, r.Phantom, r.Divergent, r.Sent, r.Read)
 	if !r.OK() {

@@ -46,6 +46,7 @@ type procNode struct {
 	dir     string
 	addr    string // Kafka listener
 	ctl     string // controller (Raft) listener
+	netns   string // network namespace it runs in ("": the test's own)
 	logPath string
 
 	mu      sync.Mutex // guards the fields below
@@ -60,12 +61,24 @@ type procCluster struct {
 	t           testing.TB
 	bin         string
 	controllers string
+	settings    []string // --set K=V for every broker
 	nodes       []*procNode
 }
 
+// procOptions shape a process cluster.
+type procOptions struct {
+	settings []string // broker settings (--set); procSettings by default
+	lab      *netLab  // run broker i in lab's namespace i (netns_test.go); nil: loopback
+}
+
+// startProcCluster starts n brokers on loopback with procSettings.
 func startProcCluster(t testing.TB, n int) *procCluster {
+	return startProcClusterWith(t, n, procOptions{settings: procSettings})
+}
+
+func startProcClusterWith(t testing.TB, n int, o procOptions) *procCluster {
 	t.Helper()
-	c := &procCluster{t: t, bin: tribBinary(t)}
+	c := &procCluster{t: t, bin: tribBinary(t), settings: o.settings}
 	var voters []string
 	for i := 0; i < n; i++ {
 		dir := t.TempDir()
@@ -73,8 +86,13 @@ func startProcCluster(t testing.TB, n int) *procCluster {
 		if d := os.Getenv("TRIB_TEST_LOG_DIR"); d != "" { // keep the broker logs
 			logDir = d
 		}
-		nd := &procNode{id: int32(i + 1), dir: dir, addr: freePort(t), ctl: freePort(t),
+		nd := &procNode{id: int32(i + 1), dir: dir,
 			logPath: filepath.Join(logDir, fmt.Sprintf("%s-broker-%d.log", strings.ReplaceAll(t.Name(), "/", "_"), i+1))}
+		if o.lab != nil {
+			nd.addr, nd.ctl, nd.netns = o.lab.ip(nd.id)+":9092", o.lab.ip(nd.id)+":9093", o.lab.ns(nd.id)
+		} else {
+			nd.addr, nd.ctl = freePort(t), freePort(t)
+		}
 		c.nodes = append(c.nodes, nd)
 		voters = append(voters, fmt.Sprintf("%d@%s", nd.id, nd.ctl))
 	}
@@ -114,13 +132,18 @@ func (c *procCluster) spawn(nd *procNode) {
 	c.t.Helper()
 	args := []string{"broker", "--node-id", fmt.Sprint(nd.id), "--listen", nd.addr, "--controller-listen", nd.ctl,
 		"--controllers", c.controllers, "--data-dir", nd.dir}
-	for _, s := range procSettings {
+	for _, s := range c.settings {
 		args = append(args, "--set", s)
 	}
 	if lvl := os.Getenv("TRIB_TEST_LOG_LEVEL"); lvl != "" {
 		args = append(args, "--log-level", lvl)
 	}
 	cmd := exec.Command(c.bin, args...)
+	if nd.netns != "" {
+		// ip netns exec execs the broker in place: the pid is the broker's,
+		// so kill -9 and SIGSTOP reach it.
+		cmd = exec.Command("ip", append([]string{"netns", "exec", nd.netns, c.bin}, args...)...)
+	}
 	logf, err := os.OpenFile(nd.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		c.t.Fatal(err)
@@ -262,6 +285,25 @@ func (c *procCluster) waitFor(timeout time.Duration, what string, cond func() bo
 	}
 }
 
+// waitForWhy is waitFor for a condition that says why it does not hold
+// yet; the last reason is in the failure.
+func (c *procCluster) waitForWhy(timeout time.Duration, what string, cond func() (bool, string)) {
+	c.t.Helper()
+	var why string
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, w := cond()
+		if ok {
+			return
+		}
+		why = w
+		if time.Now().After(deadline) {
+			c.t.Fatalf("timed out after %v waiting for %s: %s", timeout, what, why)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // describe returns the Metadata view of topic (empty on error).
 func describeTopic(adm *kadm.Client, topic string) kadm.TopicDetail {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
@@ -330,13 +372,20 @@ type load struct {
 	errs   map[string]int // failure reasons
 }
 
+// startLoad starts producer name at up to ~10k records/s.
 func startLoad(c *procCluster, h *checker.History, topic, name string) *load {
-	cl := c.client(kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.ProducerLinger(2*time.Millisecond), kgo.MaxBufferedRecords(2000),
+	return startLoadWith(c, h, topic, name, 10000)
+}
+
+// startLoadWith starts producer name at up to perSec records/s; opts
+// override the client defaults below.
+func startLoadWith(c *procCluster, h *checker.History, topic, name string, perSec int, opts ...kgo.Opt) *load {
+	cl := c.client(append([]kgo.Opt{kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerLinger(2 * time.Millisecond), kgo.MaxBufferedRecords(2000),
 		// Metadata is refreshed quickly after NOT_LEADER_OR_FOLLOWER, and a
 		// request to a paused broker is given up after a few seconds.
-		kgo.MetadataMinAge(100*time.Millisecond), kgo.ProduceRequestTimeout(5*time.Second),
-		kgo.RequestTimeoutOverhead(2*time.Second))
+		kgo.MetadataMinAge(100 * time.Millisecond), kgo.ProduceRequestTimeout(5 * time.Second),
+		kgo.RequestTimeoutOverhead(2 * time.Second)}, opts...)...)
 	l := &load{h: h, cl: cl, name: name, stopc: make(chan struct{}), done: make(chan struct{}), errs: map[string]int{}}
 	go func() {
 		defer close(l.done)
@@ -360,7 +409,7 @@ func startLoad(c *procCluster, h *checker.History, topic, name string) *load {
 				h.Ack(r.Partition, r.Offset, string(r.Value))
 			})
 			if i%50 == 49 {
-				time.Sleep(5 * time.Millisecond) // at most ~10k records/s: the machine is shared
+				time.Sleep(50 * time.Second / time.Duration(perSec)) // the machine is shared
 			}
 		}
 	}()
@@ -382,6 +431,53 @@ func (l *load) stop(t testing.TB, timeout time.Duration) {
 	defer l.errMu.Unlock()
 	if len(l.errs) > 0 {
 		t.Logf("producer %s: %d records failed: %v", l.name, l.failed.Load(), l.errs)
+	}
+}
+
+// health reports whether every broker is registered and unfenced and every
+// partition of topic has a leader and a full ISR, and if not, why.
+func (c *procCluster) health(admCl *kgo.Client, adm *kadm.Client, topic string, parts int) (bool, string) {
+	_, fenced, err := describeCluster(admCl)
+	if err != nil || len(fenced) != len(c.nodes) {
+		return false, fmt.Sprintf("describe cluster: %v %v", fenced, err)
+	}
+	for id, f := range fenced {
+		if f {
+			return false, fmt.Sprintf("broker %d fenced", id)
+		}
+	}
+	if td := describeTopic(adm, topic); !fullISR(td, parts) {
+		return false, fmt.Sprintf("ISRs %+v", td.Partitions)
+	}
+	return true, ""
+}
+
+// startTail starts a consumer tailing every partition of topic into h
+// during the faults: it must only ever see committed records (a record it
+// saw that later vanished or changed shows up as lost, divergent or
+// phantom). stop ends it and returns how many records it read.
+func (c *procCluster) startTail(h *checker.History, topic string, parts int) (stop func() int64) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	var tailed atomic.Int64
+	start := map[int32]kgo.Offset{}
+	for p := int32(0); p < int32(parts); p++ {
+		start[p] = kgo.NewOffset().AtStart()
+	}
+	cons := c.client(kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: start}), kgo.MetadataMinAge(200*time.Millisecond))
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			cons.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+				tailed.Add(1)
+				h.Read(r.Partition, r.Offset, string(r.Value))
+			})
+		}
+	}()
+	return func() int64 {
+		cancel()
+		<-done
+		return tailed.Load()
 	}
 }
 

@@ -32,23 +32,35 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-var (
-	buildOnce sync.Once
-	buildErr  error
-)
+// builtBinary is a program built once per test run.
+type builtBinary struct {
+	once sync.Once
+	err  error
+}
+
+var tribBuild builtBinary
 
 // tribBinary builds ./cmd/trib once per test run and returns its path.
 func tribBinary(t testing.TB) string {
+	return buildBinary(t, &tribBuild, "trib", "", nil, "github.com/tributary/tributary/cmd/trib")
+}
+
+// buildBinary runs `go build -o binDir/name pkg` in dir (the tests
+// directory when empty) with env added, once per test run, and returns
+// the binary's path.
+func buildBinary(t testing.TB, b *builtBinary, name, dir string, env []string, pkg string) string {
 	t.Helper()
-	path := filepath.Join(binDir, "trib")
-	buildOnce.Do(func() {
-		out, err := exec.Command("go", "build", "-o", path, "github.com/tributary/tributary/cmd/trib").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+	path := filepath.Join(binDir, name)
+	b.once.Do(func() {
+		cmd := exec.Command("go", "build", "-o", path, pkg)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), env...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("go build %s: %v\n%s", name, err, out)
 		}
 	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	if b.err != nil {
+		t.Fatal(b.err)
 	}
 	return path
 }

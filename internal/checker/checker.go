@@ -13,13 +13,19 @@
 // Values identify records, so every value sent must be unique. A History is
 // safe for concurrent use; it imports nothing internal so any test, tool or
 // fault loop can use it.
+//
+// It also keeps when each acknowledgement arrived, per producer and
+// partition, for the availability side of a fault test: Gaps gives the
+// longest time without an acknowledgement in a window.
 package checker
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"time"
 )
 
 // History collects what producers sent and got acknowledged and what
@@ -37,6 +43,14 @@ type History struct {
 	readOrder map[int32][]int64
 	divergent []string // positions read with two different values
 	reAcked   []string // values acknowledged twice at different positions
+	// ackTimes: per producer and partition, when acknowledgements
+	// arrived, in call order.
+	ackTimes map[producerPartition][]time.Time
+}
+
+type producerPartition struct {
+	producer  string
+	partition int32
 }
 
 type sendInfo struct {
@@ -59,6 +73,7 @@ func New() *History {
 		acks:      map[string]pos{},
 		reads:     map[pos]string{},
 		readOrder: map[int32][]int64{},
+		ackTimes:  map[producerPartition][]time.Time{},
 	}
 }
 
@@ -75,11 +90,20 @@ func (h *History) Sent(producer, value string) {
 	h.seq[producer]++
 }
 
-// Ack records that value was acknowledged at partition/offset.
+// Ack records that value was acknowledged at partition/offset, now.
 func (h *History) Ack(partition int32, offset int64, value string) {
+	h.AckAt(partition, offset, value, time.Now())
+}
+
+// AckAt is Ack with the time the acknowledgement arrived.
+func (h *History) AckAt(partition int32, offset int64, value string, at time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.ackN++
+	if si, ok := h.sent[value]; ok {
+		k := producerPartition{si.producer, partition}
+		h.ackTimes[k] = append(h.ackTimes[k], at)
+	}
 	p := pos{partition, offset}
 	if prev, ok := h.acks[value]; ok && prev != p {
 		h.reAcked = append(h.reAcked, fmt.Sprintf("%q acknowledged at %v and %v", value, prev, p))
@@ -109,6 +133,34 @@ func (h *History) Acknowledged() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return len(h.acks)
+}
+
+// Gaps returns, for each partition producer has had acknowledged at any
+// time, the longest stretch within [from, to] without an acknowledgement to
+// that producer in that partition: the availability gap a fault caused.
+// The window's ends count as boundaries, so a partition acknowledged
+// nothing in the window has a gap of to-from.
+func (h *History) Gaps(producer string, from, to time.Time) map[int32]time.Duration {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := map[int32]time.Duration{}
+	for k, times := range h.ackTimes {
+		if k.producer != producer {
+			continue
+		}
+		ts := slices.Clone(times)
+		slices.SortFunc(ts, func(a, b time.Time) int { return a.Compare(b) })
+		longest, prev := time.Duration(0), from
+		for _, t := range ts {
+			if t.Before(from) || t.After(to) {
+				continue
+			}
+			longest = max(longest, t.Sub(prev))
+			prev = t
+		}
+		out[k.partition] = max(longest, to.Sub(prev))
+	}
+	return out
 }
 
 // Report is the outcome of Check. Every count but Acknowledged, Sent and

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // produce sends n values from producer to partition part starting at
@@ -161,5 +162,39 @@ func TestConcurrentUse(t *testing.T) {
 	wg.Wait()
 	if r := h.Check(); !r.OK() || r.Acknowledged != 2000 || h.Acknowledged() != 2000 {
 		t.Fatalf("%v", r)
+	}
+}
+
+func TestGaps(t *testing.T) {
+	h := New()
+	t0 := time.Unix(1000, 0)
+	ack := func(producer string, part int32, off int64, sec float64) {
+		v := fmt.Sprintf("%s-%d-%d", producer, part, off)
+		h.Sent(producer, v)
+		h.AckAt(part, off, v, t0.Add(time.Duration(sec*float64(time.Second))))
+	}
+	// Producer a, partition 0: acks at 1, 2, then a 9 s stall, 11, 12.
+	for i, s := range []float64{1, 2, 11, 12} {
+		ack("a", 0, int64(i), s)
+	}
+	// Producer a, partition 1: acks at 1 and 3 only (nothing after).
+	ack("a", 1, 0, 1)
+	ack("a", 1, 1, 3)
+	// Producer b acks all along in partition 0: it does not hide a's gap.
+	for i := 0; i < 15; i++ {
+		ack("b", 0, int64(10+i), float64(i))
+	}
+	// Acks outside the window are ignored; the window's ends bound gaps.
+	ack("a", 0, 4, 30)
+	got := h.Gaps("a", t0, t0.Add(15*time.Second))
+	want := map[int32]time.Duration{0: 9 * time.Second, 1: 12 * time.Second}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("gaps of a = %v, want %v", got, want)
+	}
+	if g := h.Gaps("b", t0, t0.Add(15*time.Second)); g[0] != time.Second {
+		t.Fatalf("gaps of b = %v, want partition 0: 1s", g)
+	}
+	if g := h.Gaps("nobody", t0, t0.Add(time.Second)); len(g) != 0 {
+		t.Fatalf("gaps of an unknown producer = %v", g)
 	}
 }
