@@ -24,6 +24,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/tributary/tributary/internal/controller"
 	"github.com/tributary/tributary/internal/metadata"
 )
 
@@ -64,9 +65,9 @@ func (b *Broker) handleElectLeaders(_ context.Context, r *Request) Pending {
 				sp.Partition = i
 				err := b.propose(&metadata.Command{ElectLeader: &metadata.ElectLeader{Topic: rt.Topic, Partition: i, Unclean: unclean, Report: true}})
 				switch {
-				case errors.Is(err, metadata.ErrElectionNotNeeded) && all:
+				case errors.Is(err, controller.ErrElectionNotNeeded) && all:
 					continue
-				case errors.Is(err, metadata.ErrElectionNotNeeded) && req.Version == 0:
+				case errors.Is(err, controller.ErrElectionNotNeeded) && req.Version == 0:
 				case err != nil:
 					sp.ErrorCode, sp.ErrorMessage = errCode(err), errMsg(err)
 				default:

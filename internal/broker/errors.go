@@ -22,6 +22,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/tributary/tributary/internal/controller"
 	"github.com/tributary/tributary/internal/metadata"
 	"github.com/tributary/tributary/internal/partition"
 	"github.com/tributary/tributary/internal/record"
@@ -86,15 +87,22 @@ var metadataErrors = []wireError{
 	{err: metadata.ErrUnknownTopic, code: kerr.UnknownTopicOrPartition, desc: "a command names a topic or partition that does not exist"},
 	{err: metadata.ErrUnknownBroker, code: kerr.BrokerNotAvailable, desc: "fencing a broker that never registered"},
 	{err: metadata.ErrInvalidPartitions, code: kerr.InvalidPartitions, desc: "a topic without partitions"},
-	{err: metadata.ErrInvalidCommand, code: kerr.InvalidRequest, desc: "a malformed metadata command (an ISR without its leader, a bad count)"},
-	{err: metadata.ErrStaleEpoch, code: kerr.FencedLeaderEpoch, desc: "an ISR change from a leader, leader epoch or partition epoch that is no longer current"},
-	{err: metadata.ErrIneligible, code: kerr.IneligibleReplica, desc: "an ISR change adds a broker that is not a replica or is fenced"},
-	{err: metadata.ErrInvalidReplicaAssignment, code: kerr.InvalidReplicaAssignment, desc: "a replica list with duplicates or unregistered brokers, or a cancel that leaves no in-sync replica"},
-	{err: metadata.ErrInvalidReplicationFactor, code: kerr.InvalidReplicationFactor, desc: "a reassignment that would change the replication factor"},
-	{err: metadata.ErrNoReassignment, code: kerr.NoReassignmentInProgress, desc: "cancelling a reassignment when none is in progress"},
-	{err: metadata.ErrElectionNotNeeded, code: kerr.ElectionNotNeeded, desc: "the requested leader already leads"},
-	{err: metadata.ErrPreferredNotAvailable, code: kerr.PreferredLeaderNotAvailable, desc: "the preferred replica is fenced or out of the ISR"},
-	{err: metadata.ErrEligibleNotAvailable, code: kerr.EligibleLeadersNotAvailable, desc: "an unclean election found no live replica"},
+	{err: metadata.ErrInvalidCommand, code: kerr.InvalidRequest, desc: "a malformed metadata command (none set, a bad count, undecodable)"},
+}
+
+// controllerErrors: a controller policy refuses a command
+// (internal/controller).
+var controllerErrors = []wireError{
+	{err: controller.ErrStaleEpoch, code: kerr.FencedLeaderEpoch, desc: "an ISR change from a leader, leader epoch or partition epoch that is no longer current"},
+	{err: controller.ErrInvalidISR, code: kerr.InvalidRequest, desc: "an ISR change whose ISR does not contain the leader"},
+	{err: controller.ErrIneligible, code: kerr.IneligibleReplica, desc: "an ISR change adds a broker that is not a replica or is fenced"},
+	{err: controller.ErrInvalidReplicaAssignment, code: kerr.InvalidReplicaAssignment, desc: "a replica list with duplicates or unregistered brokers, or a cancel that leaves no in-sync replica"},
+	{err: controller.ErrInvalidReplicationFactor, code: kerr.InvalidReplicationFactor, desc: "a reassignment that would change the replication factor"},
+	{err: controller.ErrNoReassignment, code: kerr.NoReassignmentInProgress, desc: "cancelling a reassignment when none is in progress"},
+	{err: controller.ErrElectionNotNeeded, code: kerr.ElectionNotNeeded, desc: "the requested leader already leads"},
+	{err: controller.ErrPreferredNotAvailable, code: kerr.PreferredLeaderNotAvailable, desc: "the preferred replica is fenced or out of the ISR"},
+	{err: controller.ErrEligibleNotAvailable, code: kerr.EligibleLeadersNotAvailable, desc: "an unclean election found no live replica"},
+	{err: controller.ErrNoBrokers, code: kerr.InvalidReplicationFactor, desc: "placing replicas with no live broker to place them on"},
 }
 
 // runtimeErrors: the standard library's conditions.
@@ -103,7 +111,7 @@ var runtimeErrors = []wireError{
 }
 
 // errorTables is searched in order; the first matching row wins.
-var errorTables = [][]wireError{recordErrors, storageErrors, partitionErrors, metadataErrors, runtimeErrors}
+var errorTables = [][]wireError{recordErrors, storageErrors, partitionErrors, metadataErrors, controllerErrors, runtimeErrors}
 
 // isIOError reports an error from a file operation. Network errors do not
 // reach the tables (the controller RPC retries them), but a *net.OpError

@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/tributary/tributary/internal/config"
+	"github.com/tributary/tributary/internal/controller"
 	"github.com/tributary/tributary/internal/metadata"
 	"github.com/tributary/tributary/internal/partition"
 )
@@ -152,7 +152,10 @@ func (b *Broker) createTopic(s *topicSpec) (*topic, error) {
 			mt.Parts = append(mt.Parts, newPartition(replicas))
 		}
 	} else {
-		mt.Parts = b.place(s.partitions, int(s.replicationFactor), 0)
+		var err error
+		if mt.Parts, err = b.place(s.partitions, int(s.replicationFactor), 0); err != nil {
+			return nil, err
+		}
 	}
 	if err := b.propose(&metadata.Command{CreateTopic: mt}); err != nil {
 		return nil, err
@@ -165,41 +168,18 @@ func (b *Broker) createTopic(s *topicSpec) (*topic, error) {
 	return t, nil
 }
 
-func newPartition(replicas []int32) metadata.Partition {
-	return metadata.Partition{Replicas: slices.Clone(replicas), ISR: slices.Clone(replicas), Leader: replicas[0]}
-}
+func newPartition(replicas []int32) metadata.Partition { return controller.NewPartition(replicas) }
 
-// place assigns n partitions (numbered from first) to rf live brokers each:
-// consecutive brokers from a rotating start, so leaders (the first replica)
-// and replicas spread evenly; with broker.rack set, replicas of a partition
-// prefer distinct racks.
-func (b *Broker) place(n int32, rf int, first int32) []metadata.Partition {
+// place assigns n partitions (numbered from first) to rf live brokers each
+// (controller.Place), from a random start so topics do not all begin on the
+// same broker.
+func (b *Broker) place(n int32, rf int, first int32) ([]metadata.Partition, error) {
 	live := b.metaState().LiveBrokers()
-	ids := make([]int32, len(live))
-	racks := map[int32]string{}
+	brokers := make([]controller.PlacementBroker, len(live))
 	for i, br := range live {
-		ids[i] = br.ID
-		racks[br.ID] = br.Rack
+		brokers[i] = controller.PlacementBroker{ID: br.ID, Rack: br.Rack}
 	}
-	start := int(randInt(len(ids)))
-	var out []metadata.Partition
-	for i := int32(0); i < n; i++ {
-		var replicas []int32
-		used := map[string]bool{}
-		for j := 0; len(replicas) < rf && j < 2*len(ids); j++ {
-			id := ids[(start+int(first+i)+j)%len(ids)]
-			if slices.Contains(replicas, id) {
-				continue
-			}
-			if r := racks[id]; r != "" && used[r] && j < len(ids) {
-				continue // try a broker on another rack first
-			}
-			used[racks[id]] = true
-			replicas = append(replicas, id)
-		}
-		out = append(out, newPartition(replicas))
-	}
-	return out
+	return controller.Place(brokers, n, rf, first, randInt(len(brokers)))
 }
 
 // propose applies cmd through the controller and waits until this broker's
@@ -264,7 +244,10 @@ func (b *Broker) addPartitions(t *topic, n int32, assignment [][]int32) error {
 			parts = append(parts, newPartition(a))
 		}
 	} else {
-		parts = b.place(n-cur, int(t.meta.ReplicationFactor), cur)
+		var err error
+		if parts, err = b.place(n-cur, int(t.meta.ReplicationFactor), cur); err != nil {
+			return err
+		}
 	}
 	if err := b.propose(&metadata.Command{CreatePartitions: &metadata.CreatePartitions{Name: t.meta.Name, Parts: parts}}); err != nil {
 		return err

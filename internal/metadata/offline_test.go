@@ -4,6 +4,8 @@ import (
 	"errors"
 	"slices"
 	"testing"
+
+	"github.com/tributary/tributary/internal/controller"
 )
 
 // An offline leader leaves the ISR and its leadership moves to an eligible
@@ -21,10 +23,10 @@ func TestReplicaOfflineMovesLeadershipAndBlocksISR(t *testing.T) {
 	if n := mustApply(t, s, &Command{ReplicaOffline: &ReplicaOffline{Broker: 1, Topic: "t"}}); n != s {
 		t.Fatal("a repeated report changed the state")
 	}
-	if err := applyErr(s, &Command{AlterPartition: &AlterPartition{Topic: "t", Leader: 2, LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch, ISR: []int32{1, 2, 3}}}); !errors.Is(err, ErrIneligible) {
+	if err := applyErr(s, &Command{AlterPartition: &AlterPartition{Topic: "t", Leader: 2, LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch, ISR: []int32{1, 2, 3}}}); !errors.Is(err, controller.ErrIneligible) {
 		t.Fatalf("offline replica joined the ISR: %v", err)
 	}
-	if err := applyErr(s, &Command{ElectLeader: &ElectLeader{Topic: "t", Report: true}}); !errors.Is(err, ErrPreferredNotAvailable) {
+	if err := applyErr(s, &Command{ElectLeader: &ElectLeader{Topic: "t", Report: true}}); !errors.Is(err, controller.ErrPreferredNotAvailable) {
 		t.Fatalf("preferred election of an offline replica: %v", err)
 	}
 	s = mustApply(t, s, &Command{ReplicaOffline: &ReplicaOffline{Broker: 1, Topic: "t", Online: true}})
@@ -52,14 +54,14 @@ func TestLastReplicaOfflineLeavesPartitionLeaderless(t *testing.T) {
 	if p = s.Topics["t"].Parts[0]; p.Leader != -1 {
 		t.Fatalf("restart elected an offline replica: %+v", p)
 	}
-	if err := applyErr(s, &Command{ElectLeader: &ElectLeader{Topic: "t", Unclean: true, Report: true}}); !errors.Is(err, ErrEligibleNotAvailable) {
+	if err := applyErr(s, &Command{ElectLeader: &ElectLeader{Topic: "t", Unclean: true, Report: true}}); !errors.Is(err, controller.ErrEligibleNotAvailable) {
 		t.Fatalf("unclean election of an offline replica: %v", err)
 	}
 	s = mustApply(t, s, &Command{ReplicaOffline: &ReplicaOffline{Broker: 1, Topic: "t", Online: true}})
 	if p = s.Topics["t"].Parts[0]; p.Leader != 1 || len(p.Offline) != 0 {
 		t.Fatalf("after online: %+v", p)
 	}
-	if err := applyErr(s, &Command{ReplicaOffline: &ReplicaOffline{Broker: 3, Topic: "t"}}); !errors.Is(err, ErrIneligible) {
+	if err := applyErr(s, &Command{ReplicaOffline: &ReplicaOffline{Broker: 3, Topic: "t"}}); !errors.Is(err, controller.ErrIneligible) {
 		t.Fatalf("a non-replica reported offline: %v", err)
 	}
 }

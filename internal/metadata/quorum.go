@@ -18,7 +18,6 @@ import (
 	"net/rpc"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,6 +27,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+
+	"github.com/tributary/tributary/internal/controller"
 
 	"github.com/tributary/tributary/internal/safe"
 )
@@ -55,6 +56,24 @@ type QuorumConfig struct {
 	// leader.imbalance.check.interval.seconds).
 	LeaderRebalanceInterval time.Duration
 	Logger                  *slog.Logger
+	// Clock drives the controller loop and heartbeat bookkeeping; nil is
+	// the wall clock. Raft's own timers are not on it.
+	Clock Clock
+}
+
+// Clock is the controller's time source; tests inject one.
+type Clock interface {
+	Now() time.Time
+	// NewTicker returns a channel that receives every d, and a stop func.
+	NewTicker(d time.Duration) (<-chan time.Time, func())
+}
+
+type wallClock struct{}
+
+func (wallClock) Now() time.Time { return time.Now() }
+func (wallClock) NewTicker(d time.Duration) (<-chan time.Time, func()) {
+	t := time.NewTicker(d)
+	return t.C, t.Stop
 }
 
 // Quorum is this node's member of the metadata quorum.
@@ -69,10 +88,11 @@ type Quorum struct {
 	addr  string
 	voter bool
 
-	// ctlMu guards lastSeen, the controller's view of broker liveness; it
-	// is only meaningful while this node leads.
+	clock Clock
+	// ctlMu guards liveness, the controller's view of broker heartbeats;
+	// it is only meaningful while this node leads.
 	ctlMu    sync.Mutex
-	lastSeen map[int32]time.Time
+	liveness *controller.Liveness
 
 	// clientsMu guards clients, cached RPC connections by address.
 	clientsMu sync.Mutex
@@ -93,6 +113,9 @@ func StartQuorum(cfg QuorumConfig) (*Quorum, error) {
 	if cfg.HeartbeatInterval <= 0 {
 		cfg.HeartbeatInterval = 2 * time.Second
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = wallClock{}
+	}
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -100,7 +123,7 @@ func StartQuorum(cfg QuorumConfig) (*Quorum, error) {
 	if err != nil {
 		return nil, fmt.Errorf("controller listener: %w", err)
 	}
-	q := &Quorum{cfg: cfg, log: cfg.Logger.With("component", "quorum"), fsm: newFSM(), lastSeen: map[int32]time.Time{}, clients: map[string]*rpc.Client{}, stop: make(chan struct{})}
+	q := &Quorum{cfg: cfg, log: cfg.Logger.With("component", "quorum"), fsm: newFSM(), clock: cfg.Clock, liveness: controller.NewLiveness(cfg.SessionTimeout, cfg.Clock.Now()), clients: map[string]*rpc.Client{}, stop: make(chan struct{})}
 	q.addr = cfg.Advertise
 	if q.addr == "" {
 		q.addr = ln.Addr().String()
@@ -389,7 +412,7 @@ func (q *Quorum) Heartbeat(b Broker) error {
 // onHeartbeat runs on the active controller.
 func (q *Quorum) onHeartbeat(b Broker) error {
 	q.ctlMu.Lock()
-	q.lastSeen[b.ID] = time.Now()
+	q.liveness.Heartbeat(b.ID, q.clock.Now())
 	q.ctlMu.Unlock()
 	if err := q.ensureMember(b); err != nil {
 		return err
@@ -430,49 +453,34 @@ func (q *Quorum) ensureMember(b Broker) error {
 	return q.r.AddNonvoter(id, raft.ServerAddress(b.RaftAddr), 0, 10*time.Second).Error()
 }
 
-// controllerLoop fences brokers whose heartbeats stopped, while this node
-// leads, and initialises the cluster id on first leadership.
+// controllerLoop, while this node leads, fences brokers whose heartbeats
+// stopped (controller.Liveness decides), initialises the cluster id on
+// first leadership, and runs the preferred leader balance. It runs on the
+// injected clock.
 func (q *Quorum) controllerLoop() {
-	tick := time.NewTicker(min(q.cfg.HeartbeatInterval/2, 100*time.Millisecond))
-	defer tick.Stop()
-	leading := false
+	tick, stop := q.clock.NewTicker(min(q.cfg.HeartbeatInterval/2, 100*time.Millisecond))
+	defer stop()
 	var lastRebalance time.Time
-	idleSince := time.Now() // when this loop last went back to waiting
+	q.ctlMu.Lock()
+	q.liveness.Restart(q.clock.Now())
+	q.ctlMu.Unlock()
 	for {
 		select {
 		case <-q.stop:
 			return
-		case <-tick.C:
+		case <-tick:
 		}
-		// A loop that did not run for a good part of the session was
-		// itself stopped (SIGSTOP, a long GC or VM pause): the silence it
-		// saw says nothing about the brokers, so it grants a grace period
-		// as after a controller change instead of fencing everyone.
-		// It also skips this round, so that a node deposed meanwhile sees
-		// the new term before it acts as controller again.
-		gap := time.Since(idleSince)
-		idleSince = time.Now()
-		if !q.IsLeader() {
-			leading = false
+		q.ctlMu.Lock()
+		t := q.liveness.Begin(q.clock.Now(), q.IsLeader(), registeredIDs(q.State()))
+		q.ctlMu.Unlock()
+		if t.Stalled > 0 {
+			q.log.Warn("controller loop stalled; heartbeat grace period", "stalled", t.Stalled.Round(time.Millisecond))
 			continue
 		}
-		if leading && gap > q.cfg.SessionTimeout/2 {
-			q.log.Warn("controller loop stalled; heartbeat grace period", "stalled", gap.Round(time.Millisecond))
-			q.ctlMu.Lock()
-			for id := range q.State().Brokers {
-				q.lastSeen[id] = idleSince
-			}
-			q.ctlMu.Unlock()
+		if !t.Act {
 			continue
 		}
-		if !leading {
-			leading = true
-			now := time.Now()
-			q.ctlMu.Lock()
-			for id := range q.State().Brokers {
-				q.lastSeen[id] = now // grace period after a controller change
-			}
-			q.ctlMu.Unlock()
+		if t.BecameLeader {
 			if q.State().ClusterID == "" {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				q.Propose(ctx, &Command{InitCluster: &InitCluster{ClusterID: NewClusterID()}})
@@ -480,26 +488,32 @@ func (q *Quorum) controllerLoop() {
 			}
 			q.log.Info("became active controller", "node", q.cfg.NodeID)
 		}
-		now := time.Now()
+		now := q.clock.Now()
 		if iv := q.cfg.LeaderRebalanceInterval; iv > 0 && now.Sub(lastRebalance) >= iv {
 			lastRebalance = now
 			q.electPreferred()
 		}
 		for _, b := range q.State().LiveBrokers() {
 			q.ctlMu.Lock()
-			seen, ok := q.lastSeen[b.ID]
-			if !ok {
-				q.lastSeen[b.ID] = now
-				seen = now
-			}
+			silent, expired := q.liveness.Expired(b.ID, now)
 			q.ctlMu.Unlock()
-			if now.Sub(seen) > q.cfg.SessionTimeout {
-				q.log.Warn("fencing broker: heartbeats stopped", "broker", b.ID, "last_seen", now.Sub(seen).Round(time.Millisecond))
+			if expired {
+				q.log.Warn("fencing broker: heartbeats stopped", "broker", b.ID, "last_seen", silent.Round(time.Millisecond))
 				q.fenceAsLeader(b.ID)
 			}
 		}
-		idleSince = time.Now()
+		q.ctlMu.Lock()
+		q.liveness.End(q.clock.Now())
+		q.ctlMu.Unlock()
 	}
+}
+
+func registeredIDs(st *State) []int32 {
+	ids := make([]int32, 0, len(st.Brokers))
+	for id := range st.Brokers {
+		ids = append(ids, id)
+	}
+	return ids
 }
 
 // fenceAsLeader commits a FenceBroker decided from this node's heartbeat
@@ -543,10 +557,10 @@ func (q *Quorum) electPreferred() {
 	st := q.State()
 	for _, name := range st.TopicNames() {
 		for i, p := range st.Topics[name].Parts {
-			pref := p.Replicas[0]
-			if p.Leader == pref || !st.live(pref) || !slices.Contains(p.ISR, pref) {
+			if !controller.PreferredImbalanced(p, st) {
 				continue
 			}
+			pref := p.Replicas[0]
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			res, err := q.Propose(ctx, &Command{ElectLeader: &ElectLeader{Topic: name, Partition: int32(i)}})
 			cancel()

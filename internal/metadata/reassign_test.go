@@ -4,6 +4,8 @@ import (
 	"errors"
 	"slices"
 	"testing"
+
+	"github.com/tributary/tributary/internal/controller"
 )
 
 // threeBrokers is a state with live brokers 1-3 and topic "t" with one
@@ -51,7 +53,7 @@ func TestReassignAddsCatchesUpAndSwitches(t *testing.T) {
 	if !slices.Equal(q.Replicas, []int32{2, 3}) || !slices.Equal(q.ISR, []int32{2, 3}) || q.Reassigning() || q.Leader != 2 || q.LeaderEpoch != p.LeaderEpoch+1 {
 		t.Fatalf("after catch-up: %+v", q)
 	}
-	if err := applyErr(s, &Command{Reassign: &Reassign{Topic: "t", Cancel: true}}); !errors.Is(err, ErrNoReassignment) {
+	if err := applyErr(s, &Command{Reassign: &Reassign{Topic: "t", Cancel: true}}); !errors.Is(err, controller.ErrNoReassignment) {
 		t.Fatalf("cancel with none in progress: %v", err)
 	}
 }
@@ -89,11 +91,11 @@ func TestReassignErrors(t *testing.T) {
 	}{
 		{Reassign{Topic: "nope", Target: []int32{1}}, ErrUnknownTopic},
 		{Reassign{Topic: "t", Partition: 1, Target: []int32{1}}, ErrUnknownTopic},
-		{Reassign{Topic: "t", Target: []int32{1, 1}}, ErrInvalidReplicaAssignment},
-		{Reassign{Topic: "t", Target: []int32{1, 9}}, ErrInvalidReplicaAssignment},
-		{Reassign{Topic: "t"}, ErrInvalidReplicaAssignment},
-		{Reassign{Topic: "t", Target: []int32{1, 2, 3}, KeepReplicationFactor: true}, ErrInvalidReplicationFactor},
-		{Reassign{Topic: "t", Cancel: true}, ErrNoReassignment},
+		{Reassign{Topic: "t", Target: []int32{1, 1}}, controller.ErrInvalidReplicaAssignment},
+		{Reassign{Topic: "t", Target: []int32{1, 9}}, controller.ErrInvalidReplicaAssignment},
+		{Reassign{Topic: "t"}, controller.ErrInvalidReplicaAssignment},
+		{Reassign{Topic: "t", Target: []int32{1, 2, 3}, KeepReplicationFactor: true}, controller.ErrInvalidReplicationFactor},
+		{Reassign{Topic: "t", Cancel: true}, controller.ErrNoReassignment},
 	} {
 		if err := applyErr(s, &Command{Reassign: &c.r}); !errors.Is(err, c.want) {
 			t.Errorf("%+v: got %v, want %v", c.r, err, c.want)
@@ -106,20 +108,20 @@ func TestElectLeaderReports(t *testing.T) {
 	elect := func(s *State, unclean bool) error {
 		return applyErr(s, &Command{ElectLeader: &ElectLeader{Topic: "t", Unclean: unclean, Report: true}})
 	}
-	if err := elect(s, false); !errors.Is(err, ErrElectionNotNeeded) {
+	if err := elect(s, false); !errors.Is(err, controller.ErrElectionNotNeeded) {
 		t.Fatalf("preferred already leads: %v", err)
 	}
-	if err := elect(s, true); !errors.Is(err, ErrElectionNotNeeded) {
+	if err := elect(s, true); !errors.Is(err, controller.ErrElectionNotNeeded) {
 		t.Fatalf("unclean with a live leader: %v", err)
 	}
 	// Broker 1 fails: 2 leads; the preferred leader is fenced.
 	s = mustApply(t, s, &Command{FenceBroker: &FenceBroker{ID: 1}})
-	if err := elect(s, false); !errors.Is(err, ErrPreferredNotAvailable) {
+	if err := elect(s, false); !errors.Is(err, controller.ErrPreferredNotAvailable) {
 		t.Fatalf("fenced preferred: %v", err)
 	}
 	// It comes back (same incarnation) but is not in the ISR yet.
 	s = mustApply(t, s, &Command{RegisterBroker: &Broker{ID: 1, Incarnation: "a"}})
-	if err := elect(s, false); !errors.Is(err, ErrPreferredNotAvailable) {
+	if err := elect(s, false); !errors.Is(err, controller.ErrPreferredNotAvailable) {
 		t.Fatalf("preferred out of the ISR: %v", err)
 	}
 	s = alterISR(t, s, 2, 3, 1)
@@ -136,7 +138,7 @@ func TestElectLeaderReports(t *testing.T) {
 	if p := s.Topics["t"].Parts[0]; p.Leader != -1 || !slices.Equal(p.ISR, []int32{1}) {
 		t.Fatalf("all fenced: %+v", p)
 	}
-	if err := elect(s, true); !errors.Is(err, ErrEligibleNotAvailable) {
+	if err := elect(s, true); !errors.Is(err, controller.ErrEligibleNotAvailable) {
 		t.Fatalf("no live replica: %v", err)
 	}
 	s = mustApply(t, s, &Command{RegisterBroker: &Broker{ID: 3, Incarnation: "a"}})
