@@ -20,6 +20,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -81,6 +82,9 @@ func (b *Broker) handleProduce(_ context.Context, r *Request) Pending {
 			default:
 				res, lat, err := b.appendBatch(t, p, rp.Records, req.Acks)
 				if err != nil {
+					if errors.Is(err, storage.ErrLogOffline) {
+						b.wakeFaults() // report it (offline.go); the client finds the new leader
+					}
 					fail(errCode(err), err)
 					break
 				}

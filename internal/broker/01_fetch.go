@@ -17,6 +17,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 
@@ -153,6 +154,9 @@ func (b *Broker) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, rep
 				sp.LogStartOffset = p.Log().StartOffset()
 				max := min(int(rp.PartitionMaxBytes), remaining)
 				res, err := p.Log().Read(rp.FetchOffset, limit, max, total == 0)
+				if errors.Is(err, storage.ErrLogOffline) {
+					err = b.storageFault(p, err) // offline.go
+				}
 				if err != nil {
 					sp.ErrorCode = errCode(err)
 					break

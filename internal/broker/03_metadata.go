@@ -116,7 +116,7 @@ func (b *Broker) metadataTopic(t *topic) kmsg.MetadataResponseTopic {
 		mp.ISR = slices.Clone(ps.ISR)
 		mp.OfflineReplicas = []int32{}
 		for _, r := range ps.Replicas {
-			if br, ok := st.Brokers[r]; !ok || br.Fenced {
+			if br, ok := st.Brokers[r]; !ok || br.Fenced || slices.Contains(ps.Offline, r) {
 				mp.OfflineReplicas = append(mp.OfflineReplicas, r)
 			}
 		}

@@ -7,15 +7,18 @@
 // segment files (storage.Log.Size); OffsetLag is Kafka's
 // max(high watermark - log end offset, 0) on this replica; IsFuture is
 // always false (no AlterReplicaLogDirs). v4 reports the volume's total and
-// usable (available to this process) bytes from statfs(2).
+// usable (available to this process) bytes from statfs(2). While the
+// volume has less free than log.dir.min.free.bytes the dir carries
+// KAFKA_STORAGE_ERROR: appends to it are refused until space returns.
 package broker
 
 import (
 	"context"
 	"path/filepath"
-	"syscall"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary/tributary/internal/storage"
 )
 
 func init() { register(kmsg.DescribeLogDirs, 1, 4, (*Broker).handleDescribeLogDirs) }
@@ -28,12 +31,16 @@ func (b *Broker) handleDescribeLogDirs(_ context.Context, r *Request) Pending {
 	if abs, err := filepath.Abs(dir.Dir); err == nil {
 		dir.Dir = abs
 	}
+	du := b.store.DiskUsage()
+	if du.Full {
+		// Appends are refused with KAFKA_STORAGE_ERROR until space is
+		// freed (log.dir.min.free.bytes); Kafka marks an unusable log dir
+		// the same way.
+		dir.ErrorCode = errCode(storage.ErrDiskFull)
+	}
 	if req.Version >= 4 {
-		var fs syscall.Statfs_t
-		if err := syscall.Statfs(dir.Dir, &fs); err == nil {
-			dir.TotalBytes = int64(fs.Blocks) * int64(fs.Bsize)
-			dir.UsableBytes = int64(fs.Bavail) * int64(fs.Bsize)
-		}
+		dir.TotalBytes = du.TotalBytes
+		dir.UsableBytes = du.FreeBytes
 	}
 	describe := func(name string, parts []int32, all bool) {
 		t := b.topic(name)

@@ -88,6 +88,7 @@ type Broker struct {
 	pidNext, pidEnd int64
 	isrMu           sync.Mutex
 	isrInFlight     map[tpKey]bool
+	faults          faults // offline replicas (offline.go)
 	stop            chan struct{}
 	wg              sync.WaitGroup
 }
@@ -100,6 +101,7 @@ type tpKey struct {
 type localReplica struct {
 	p       *partition.Partition
 	topicID [16]byte
+	offline bool // the metadata marks it offline (offline.go); under reconcileMu
 }
 
 type topic struct {
@@ -145,14 +147,16 @@ func New(cfg Config) (*Broker, error) {
 	rand.Read(inc[:])
 	b := &Broker{cfg: cfg, log: cfg.Logger, quorum: cfg.Quorum, incarnation: hex.EncodeToString(inc[:]), store: store,
 		topics: map[string]*topic{}, byID: map[[16]byte]*topic{}, local: map[tpKey]*localReplica{},
-		isrInFlight: map[tpKey]bool{}, stop: make(chan struct{})}
+		isrInFlight: map[tpKey]bool{}, stop: make(chan struct{}),
+		faults: faults{busy: map[tpKey]bool{}, wake: make(chan struct{}, 1)}}
 	b.repl = replication.New(replication.Config{Self: cfg.NodeID, Addr: b.brokerAddr, Logger: cfg.Logger,
 		MaxWait: time.Duration(cfg.Broker.Int("replica.fetch.wait.max.ms")) * time.Millisecond})
 	b.reconcile(b.quorum.State())
-	b.wg.Add(3)
+	b.wg.Add(4)
 	go func() { defer b.wg.Done(); safe.Loop(b.log, "reconcile", b.stop, b.reconcileLoop) }()
 	go func() { defer b.wg.Done(); safe.Loop(b.log, "heartbeat", b.stop, b.heartbeatLoop) }()
 	go func() { defer b.wg.Done(); safe.Loop(b.log, "isr", b.stop, b.isrLoop) }()
+	go func() { defer b.wg.Done(); safe.Loop(b.log, "replica-faults", b.stop, b.faultLoop) }()
 	return b, nil
 }
 
@@ -374,7 +378,8 @@ func (b *Broker) reconcile(st *metadata.State) {
 func (b *Broker) applyRole(lr *localReplica, ps metadata.Partition, now time.Time) {
 	p := lr.p
 	role := partition.Role{Leader: ps.Leader, LeaderEpoch: ps.LeaderEpoch, PartitionEpoch: ps.PartitionEpoch, Replicas: ps.Replicas, ISR: ps.ISR}
-	if !p.SetRole(role, now) {
+	changed := p.SetRole(role, now)
+	if offline, back := b.applyOffline(lr, ps); offline || !(changed || back) {
 		return
 	}
 	switch {

@@ -76,6 +76,8 @@ var partitionErrors = []wireError{
 	{err: partition.ErrOutOfOrderSequence, code: kerr.OutOfOrderSequenceNumber, desc: "an idempotent producer's sequence skips ahead"},
 	{err: partition.ErrInvalidProducerEpoch, code: kerr.InvalidProducerEpoch, desc: "an idempotent producer's epoch is older than the one stored"},
 	{err: partition.ErrControlBatch, code: kerr.InvalidRecord, desc: "a client sent a control batch"},
+	{err: partition.ErrOffline, code: kerr.UnknownServerError, desc: "the partition's replica here is offline (corrupt data or an I/O error) and no in-sync replica can lead: " +
+		"a non-retriable answer, so consumers see an error instead of retrying KAFKA_STORAGE_ERROR forever (franz-go and librdkafka surface it; the Java consumer logs it)"},
 }
 
 // metadataErrors: a metadata command is refused by the state machine or the

@@ -279,6 +279,9 @@ func leaderPartition(t *topic, i int32) (*partition.Partition, int16) {
 	}
 	p := t.partition(i)
 	if p == nil || !p.IsLeader() {
+		if code := offlineCode(t, i, p); code != 0 {
+			return nil, code
+		}
 		return nil, kerr.NotLeaderForPartition.Code
 	}
 	return p, 0

@@ -12,6 +12,7 @@ package partition
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -28,6 +29,7 @@ var (
 	ErrControlBatch         = errors.New("clients may not write control batches")
 	ErrNotLeader            = errors.New("this broker is not the partition leader")
 	ErrNotEnoughReplicas    = errors.New("fewer in-sync replicas than min.insync.replicas")
+	ErrOffline              = errors.New("partition offline: its replicas' logs are offline (storage error) and no in-sync replica can lead")
 )
 
 // Partition is a replica on this broker.
@@ -73,7 +75,13 @@ func Open(topic string, index int32, self int32, log *storage.Log) (*Partition, 
 	p := &Partition{Topic: topic, Index: index, self: self, log: log, producers: map[int64]*producer{},
 		watchers: map[chan struct{}]struct{}{}, hwCh: make(chan struct{}), role: Role{Leader: -1, LeaderEpoch: -1}}
 	p.hw = readHW(log)
-	return p, p.rebuildProducers()
+	if err := p.rebuildProducers(); err != nil {
+		// Unreadable batch headers: the replica opens offline (the
+		// broker reports it and repairs it from the leader) rather than
+		// not at all.
+		log.MarkOffline(fmt.Errorf("rebuilding producer state: %w", err))
+	}
+	return p, nil
 }
 
 // readHW is the high watermark a replica starts with: its recovery point is
@@ -394,6 +402,29 @@ func (p *Partition) TruncateTo(offset int64) error {
 	// The log keeps whole batches, so it may end below offset.
 	p.hw = min(p.hw, p.log.EndOffset())
 	return p.rebuildProducers()
+}
+
+// Offline returns why the replica's log is offline (a storage fault), or
+// nil.
+func (p *Partition) Offline() error { return p.log.Offline() }
+
+// Repair cuts the log before its first invalid batch and brings it back
+// online (storage.Log.Repair); the replica then re-fetches the rest from
+// the leader as a follower. It returns the new log end offset.
+func (p *Partition) Repair() (int64, error) {
+	defer p.hwChanged() // after mu is released
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	end, err := p.log.Repair()
+	if err != nil {
+		return 0, err
+	}
+	p.hw = min(p.hw, end)
+	if err := p.rebuildProducers(); err != nil {
+		p.log.MarkOffline(fmt.Errorf("rebuilding producer state: %w", err))
+		return 0, p.log.Offline()
+	}
+	return end, nil
 }
 
 // ResetTo empties the replica and restarts its log at offset (a follower

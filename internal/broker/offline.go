@@ -1,0 +1,213 @@
+package broker
+
+// Offline replicas: storage faults surface the way Kafka's offline log dirs
+// do. A local log that meets corrupt data or an I/O error goes offline
+// (internal/storage); this broker reports it to the controller
+// (metadata.ReplicaOffline, the role Kafka's broker heartbeat with offline
+// log dirs plays), which takes the replica out of the ISR and moves its
+// leadership to an eligible ISR member, or leaves the partition leaderless
+// (unavailable) when none has the data. While some other replica leads, an
+// offline replica repairs itself: it cuts its log before the damage
+// (storage.Log.Repair), reports itself online, and re-fetches the rest as a
+// follower; it rejoins the ISR the usual way, once caught up. A replica
+// marked offline whose log reads again after a restart, with no other
+// replica able to lead, is reported online as it is (Kafka brings a log dir
+// back on restart).
+//
+// Concurrency: faultMu guards faultBusy (one report or repair in flight
+// per partition). localReplica.offline is read and written under
+// reconcileMu only.
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/tributary/tributary/internal/metadata"
+	"github.com/tributary/tributary/internal/partition"
+	"github.com/tributary/tributary/internal/safe"
+)
+
+// faults is the broker's offline-replica bookkeeping.
+type faults struct {
+	mu   sync.Mutex
+	busy map[tpKey]bool
+	wake chan struct{}
+}
+
+// faultCheckInterval is how often local logs are checked for faults to
+// report, replicas to repair and replicas to bring back.
+const faultCheckInterval = 500 * time.Millisecond
+
+// applyOffline applies the metadata's offline mark for lr under
+// reconcileMu. It reports whether the replica is offline (it then neither
+// leads nor follows) and whether it just came back (its role must be
+// applied even if the epochs did not change).
+func (b *Broker) applyOffline(lr *localReplica, ps metadata.Partition) (offline, back bool) {
+	marked := slices.Contains(ps.Offline, b.cfg.NodeID)
+	switch {
+	case marked && !lr.offline:
+		lr.offline = true
+		b.repl.Unfollow(lr.p)
+		b.log.Warn("replica offline", "topic", lr.p.Topic, "partition", lr.p.Index, "leader", ps.Leader,
+			"leader_epoch", ps.LeaderEpoch, "isr", ps.ISR, "cause", lr.p.Offline())
+		b.wakeFaults()
+	case !marked && lr.offline:
+		lr.offline = false
+		return false, true
+	}
+	return marked, false
+}
+
+func (b *Broker) wakeFaults() {
+	select {
+	case b.faults.wake <- struct{}{}:
+	default:
+	}
+}
+
+// faultLoop reports, repairs and brings back local replicas; see the file
+// comment.
+func (b *Broker) faultLoop() {
+	tick := time.NewTicker(faultCheckInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-b.stop:
+			return
+		case <-tick.C:
+		case <-b.faults.wake:
+		}
+		b.checkFaults()
+	}
+}
+
+func (b *Broker) checkFaults() {
+	if !b.Ready() {
+		return
+	}
+	st := b.quorum.State()
+	b.mu.RLock()
+	local := make(map[tpKey]*localReplica, len(b.local))
+	for k, lr := range b.local {
+		local[k] = lr
+	}
+	b.mu.RUnlock()
+	self := b.cfg.NodeID
+	for k, lr := range local {
+		t := st.Topics[k.topic]
+		if t == nil || t.ID != lr.topicID || int(k.part) >= len(t.Parts) {
+			continue
+		}
+		ps := t.Parts[k.part]
+		marked := slices.Contains(ps.Offline, self)
+		fault := lr.p.Offline()
+		switch {
+		case fault != nil && !marked:
+			b.inBackground(k, func() { b.reportReplica(k, lr.p, false) })
+		case marked && ps.Leader >= 0 && ps.Leader != self:
+			b.inBackground(k, func() { b.repairReplica(k, lr.p, ps.Leader) })
+		case marked && fault == nil && ps.Leader < 0:
+			b.inBackground(k, func() { b.reportReplica(k, lr.p, true) })
+		}
+	}
+}
+
+// inBackground runs fn for k unless a report or repair of k is running.
+func (b *Broker) inBackground(k tpKey, fn func()) {
+	b.faults.mu.Lock()
+	if b.faults.busy[k] {
+		b.faults.mu.Unlock()
+		return
+	}
+	b.faults.busy[k] = true
+	b.faults.mu.Unlock()
+	safe.Go(b.log, "replica-fault", func() {
+		defer func() {
+			b.faults.mu.Lock()
+			delete(b.faults.busy, k)
+			b.faults.mu.Unlock()
+		}()
+		fn()
+	})
+}
+
+// reportReplica tells the controller that the local replica of k is
+// offline (or, with online, back) and waits until this node has applied
+// the change. It returns the partition as the applied state has it.
+func (b *Broker) reportReplica(k tpKey, p *partition.Partition, online bool) (metadata.Partition, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := b.quorum.Propose(ctx, &metadata.Command{ReplicaOffline: &metadata.ReplicaOffline{
+		Broker: b.cfg.NodeID, Topic: k.topic, Partition: k.part, Online: online}})
+	if err == nil {
+		err = res.Error()
+	}
+	if err == nil {
+		err = b.quorum.WaitApplied(ctx, res.Index)
+	}
+	if err != nil {
+		b.log.Warn("reporting replica state to the controller failed; will retry", "topic", k.topic, "partition", k.part, "online", online, "err", err)
+		return metadata.Partition{}, err
+	}
+	var ps metadata.Partition
+	if t := b.quorum.State().Topics[k.topic]; t != nil && int(k.part) < len(t.Parts) {
+		ps = t.Parts[k.part]
+	}
+	if online {
+		b.log.Info("replica back online", "topic", k.topic, "partition", k.part, "leader", ps.Leader, "log_end_offset", p.Log().EndOffset())
+	} else {
+		b.log.Error("replica offline after a storage error; reported to the controller", "topic", k.topic, "partition", k.part,
+			"new_leader", ps.Leader, "isr", ps.ISR, "cause", p.Offline())
+	}
+	return ps, nil
+}
+
+// repairReplica cuts the local log of k before its damage and reports it
+// online, so it re-fetches the rest from leader as a follower.
+func (b *Broker) repairReplica(k tpKey, p *partition.Partition, leader int32) {
+	before := p.Log().EndOffset()
+	end, err := p.Repair()
+	if err != nil {
+		b.log.Error("repairing offline replica failed; will retry", "topic", k.topic, "partition", k.part, "err", err)
+		b.sleep(5 * time.Second)
+		return
+	}
+	b.log.Warn("repaired offline replica; re-fetching from the leader", "topic", k.topic, "partition", k.part,
+		"leader", leader, "log_end_offset_before", before, "log_end_offset", end)
+	b.reportReplica(k, p, true)
+}
+
+func (b *Broker) sleep(d time.Duration) {
+	select {
+	case <-b.stop:
+	case <-time.After(d):
+	}
+}
+
+// storageFault handles a read or write of p that failed because its log is
+// offline: it reports the replica offline at once and answers with what
+// the client should do next: find the new leader (ErrNotLeader), or give
+// up (partition.ErrOffline) when no replica can lead.
+func (b *Broker) storageFault(p *partition.Partition, cause error) error {
+	k := tpKey{p.Topic, p.Index}
+	ps, err := b.reportReplica(k, p, false)
+	if err != nil {
+		return cause
+	}
+	if ps.Leader >= 0 && ps.Leader != b.cfg.NodeID {
+		return partition.ErrNotLeader
+	}
+	return errors.Join(partition.ErrOffline, cause)
+}
+
+// offlineCode is the answer for a request to a replica here whose log is
+// offline while no replica leads the partition, or 0.
+func offlineCode(t *topic, i int32, p *partition.Partition) int16 {
+	if p == nil || p.Offline() == nil || int(i) >= len(t.meta.Parts) || t.meta.Parts[i].Leader >= 0 {
+		return 0
+	}
+	return errCode(partition.ErrOffline)
+}

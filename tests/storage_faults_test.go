@@ -1,0 +1,437 @@
+package tests
+
+// Storage faults surface instead of hanging clients (issue 19), against real
+// `trib broker` processes and franz-go clients: a batch failing its CRC in
+// the middle of a segment takes the replica offline (single node: the
+// consumer gets an error within seconds and the partition is listed as
+// unavailable; three nodes: the consumer reads on through a new leader and
+// the damaged replica repairs itself), `trib log dump` fails on the damaged
+// segment, and a full disk (a small tmpfs) answers KAFKA_STORAGE_ERROR with
+// an ERROR log, then recovers by itself when space is freed, losing no
+// acknowledged record.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tributary/tributary/internal/checker"
+)
+
+// brokerProc is one single-node `trib broker` process whose log is kept in
+// memory for assertions.
+type brokerProc struct {
+	addr string
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	logs bytes.Buffer
+	done chan struct{}
+}
+
+func (p *brokerProc) log() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.logs.String()
+}
+
+// startBrokerProc runs `trib broker` alone (its own quorum) on dir with
+// extra --set settings and waits until it serves.
+func startBrokerProc(t *testing.T, dir string, sets ...string) *brokerProc {
+	t.Helper()
+	p := &brokerProc{addr: freePort(t), done: make(chan struct{})}
+	args := []string{"broker", "--node-id", "1", "--listen", p.addr, "--controller-listen", freePort(t), "--data-dir", dir}
+	for _, s := range sets {
+		args = append(args, "--set", s)
+	}
+	p.cmd = exec.Command(tribBinary(t), args...)
+	pr, pw := io.Pipe()
+	p.cmd.Stdout, p.cmd.Stderr = pw, pw
+	started := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		once := false
+		for sc.Scan() {
+			p.mu.Lock()
+			p.logs.WriteString(sc.Text() + "\n")
+			p.mu.Unlock()
+			if !once && strings.Contains(sc.Text(), `msg="broker started"`) {
+				once = true
+				close(started)
+			}
+		}
+		io.Copy(io.Discard, pr)
+	}()
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.cmd.Wait(); pw.Close(); close(p.done) }()
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		<-p.done
+		if t.Failed() {
+			t.Logf("--- broker log (tail) ---\n%s", tail(p.log()))
+		}
+	})
+	select {
+	case <-started:
+	case <-p.done:
+		t.Fatalf("broker exited before serving:\n%s", p.log())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("broker did not start within 60s:\n%s", p.log())
+	}
+	return p
+}
+
+// segmentFiles lists the .log files of a partition directory, oldest first.
+func segmentFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(dir, "*.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(m)
+	return m
+}
+
+// flipMiddleCRC flips one bit of the CRC field of a batch in the middle of
+// a sealed segment in the middle of the partition directory, writing
+// through the page cache as a disk error read back would look. It returns
+// the segment and the base offset of the damaged batch.
+func flipMiddleCRC(t *testing.T, partDir string) (string, int64) {
+	t.Helper()
+	segs := segmentFiles(t, partDir)
+	if len(segs) < 3 {
+		t.Fatalf("%d segments in %s, want at least 3", len(segs), partDir)
+	}
+	seg := segs[len(segs)/2]
+	data, err := os.ReadFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type batch struct {
+		pos  int
+		base int64
+	}
+	var batches []batch
+	for pos := 0; pos+61 <= len(data); {
+		n := int(binary.BigEndian.Uint32(data[pos+8:])) + 12
+		batches = append(batches, batch{pos, int64(binary.BigEndian.Uint64(data[pos:]))})
+		pos += n
+	}
+	if len(batches) < 3 {
+		t.Fatalf("%d batches in %s", len(batches), seg)
+	}
+	b := batches[len(batches)/2]
+	f, err := os.OpenFile(seg, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	const crcAt = 17 // base offset 8, length 4, leader epoch 4, magic 1
+	if _, err := f.WriteAt([]byte{data[b.pos+crcAt] ^ 0x01}, int64(b.pos+crcAt)); err != nil {
+		t.Fatal(err)
+	}
+	return seg, b.base
+}
+
+func produceValues(t *testing.T, cl *kgo.Client, topic string, n int, h *checker.History, name string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for i := 0; i < n; i++ {
+		v := fmt.Sprintf("%s-%06d-%s", name, i, strings.Repeat("x", 200))
+		h.Sent(name, v)
+		r := &kgo.Record{Topic: topic, Value: []byte(v)}
+		if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatalf("produce %d: %v", i, err)
+		}
+		h.Ack(r.Partition, r.Offset, v)
+	}
+}
+
+func TestCorruptBatchSingleNode(t *testing.T) {
+	dir := t.TempDir()
+	br := startBrokerProc(t, dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	adm := newAdmin(t, br.addr)
+	if _, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{"segment.bytes": storagePtr("16384")}, "crc"); err != nil {
+		t.Fatal(err)
+	}
+	h := checker.New()
+	produceValues(t, newClient(t, br.addr), "crc", 400, h, "p")
+	seg, bad := flipMiddleCRC(t, filepath.Join(dir, "crc-0"))
+
+	// `trib log dump` fails on the damaged segment.
+	if out, _, err := runCmd(t, 30*time.Second, "", nil, tribBinary(t), "log", "dump", "--files", seg); err == nil || !strings.Contains(out, "isvalid: false") {
+		t.Fatalf("log dump of a damaged segment: %v\n%s", err, tail(out))
+	}
+
+	// A consumer reads up to the damaged batch, then gets an error within
+	// seconds (never an endless retry).
+	cons := newClient(t, br.addr, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{"crc": {0: kgo.NewOffset().AtStart()}}))
+	var next int64
+	var fetchErr error
+	start := time.Now()
+	var errAt time.Duration
+	for fetchErr == nil {
+		pctx, pcancel := context.WithTimeout(ctx, 20*time.Second)
+		fs := cons.PollFetches(pctx)
+		timedOut := pctx.Err() != nil
+		pcancel()
+		if timedOut {
+			t.Fatalf("no error after %v; consumer at offset %d, damage at %d", time.Since(start), next, bad)
+		}
+		fs.EachError(func(_ string, _ int32, err error) { fetchErr = err })
+		fs.EachRecord(func(r *kgo.Record) {
+			h.Read(r.Partition, r.Offset, string(r.Value))
+			next = r.Offset + 1
+		})
+		errAt = time.Since(start)
+	}
+	if !errors.Is(fetchErr, kerr.UnknownServerError) {
+		t.Fatalf("consumer error %v, want a non-retriable error", fetchErr)
+	}
+	if next != bad {
+		t.Fatalf("consumer stopped at %d, damaged batch at %d", next, bad)
+	}
+	t.Logf("consumer read %d records, then %q after %v", next, fetchErr, errAt)
+
+	// The partition is listed as unavailable, with its replica offline.
+	out, stderr, err := runCmd(t, 30*time.Second, "", nil, tribBinary(t), "topic", "describe", "--brokers", br.addr, "--unavailable-partitions", "crc")
+	if err != nil || !strings.Contains(out, "Partition: 0") {
+		t.Fatalf("describe --unavailable-partitions: %v\n%s%s", err, out, stderr)
+	}
+	md, err := adm.Metadata(ctx, "crc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := md.Topics["crc"].Partitions[0]; p.Leader != -1 || !slices.Equal(p.OfflineReplicas, []int32{1}) {
+		t.Fatalf("metadata of the damaged partition: leader %d offline %v", p.Leader, p.OfflineReplicas)
+	}
+	logs := br.log()
+	if !strings.Contains(logs, "level=ERROR") || !strings.Contains(logs, filepath.Base(seg)) {
+		t.Fatalf("no ERROR log naming %s:\n%s", filepath.Base(seg), tail(logs))
+	}
+	// Producers get a prompt answer too, not an endless retry.
+	pr := newClient(t, br.addr, kgo.RecordRetries(3), kgo.RecordDeliveryTimeout(10*time.Second))
+	if err := pr.ProduceSync(ctx, &kgo.Record{Topic: "crc", Value: []byte("x")}).FirstErr(); err == nil {
+		t.Fatal("produce to an offline partition succeeded")
+	}
+	// Nothing wrong was read: the records before the damage are the ones
+	// acknowledged there (those at and after it are unreadable here).
+	if r := h.Check(); r.Duplicated+r.Misplaced+r.Reordered+r.Phantom+r.Divergent != 0 || r.Read != int(bad) {
+		t.Errorf("checker: %s", r)
+	}
+}
+
+func TestCorruptLeaderRepairsFromReplicas(t *testing.T) {
+	c := startProcCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(c.client())
+	if _, err := adm.CreateTopic(ctx, 1, 3, map[string]*string{"segment.bytes": storagePtr("16384"), "min.insync.replicas": storagePtr("2")}, "crc3"); err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor(30*time.Second, "a full ISR", func() bool { return fullISR(describeTopic(adm, "crc3"), 1) })
+	h := checker.New()
+	prod := c.client(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.MetadataMinAge(100*time.Millisecond))
+	produceValues(t, prod, "crc3", 400, h, "a")
+	leader := describeTopic(adm, "crc3").Partitions[0].Leader
+	partDir := filepath.Join(c.node(leader).dir, "crc3-0")
+	_, bad := flipMiddleCRC(t, partDir)
+
+	// The consumer reads everything: the damaged leader goes offline and a
+	// replica that has the data takes over.
+	cons := c.client(kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{"crc3": {0: kgo.NewOffset().AtStart()}}),
+		kgo.MetadataMinAge(100*time.Millisecond))
+	var next int64
+	start := time.Now()
+	for next < 400 {
+		fs := cons.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("consumer stuck at %d (damage at %d)", next, bad)
+		}
+		fs.EachError(func(_ string, _ int32, err error) { t.Fatalf("consumer error: %v", err) })
+		fs.EachRecord(func(r *kgo.Record) {
+			h.Read(r.Partition, r.Offset, string(r.Value))
+			next = r.Offset + 1
+		})
+	}
+	t.Logf("consumer read all 400 records past the damage at %d in %v", bad, time.Since(start))
+	c.waitFor(10*time.Second, "leadership to move off the damaged replica", func() bool {
+		td := describeTopic(adm, "crc3")
+		return len(td.Partitions) == 1 && td.Partitions[0].Leader >= 0 && td.Partitions[0].LeaderEpoch > 0
+	})
+	// Writes go on, and the damaged replica repairs itself: back in the
+	// ISR with the same data as the others.
+	produceValues(t, prod, "crc3", 100, h, "b")
+	c.waitFor(60*time.Second, fmt.Sprintf("broker %d back in the ISR", leader), func() bool {
+		return fullISR(describeTopic(adm, "crc3"), 1)
+	})
+	other := int32(1 + leader%3)
+	c.waitFor(30*time.Second, "identical replica logs", func() bool {
+		return bytes.Equal(partitionBytes(t, partDir), partitionBytes(t, filepath.Join(c.node(other).dir, "crc3-0")))
+	})
+	b, _ := os.ReadFile(c.node(leader).logPath)
+	for _, want := range []string{"corrupt data in segment", "replica offline", "repaired offline replica", "replica back online"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("broker %d log lacks %q", leader, want)
+		}
+	}
+	c.readBack(h, "crc3", 60*time.Second)
+	if r := h.Check(); !r.OK() {
+		t.Fatal(r)
+	}
+}
+
+// partitionBytes is the concatenation of a partition's .log files: the
+// stored batches in order, equal on every replica in sync.
+func partitionBytes(t *testing.T, dir string) []byte {
+	var out []byte
+	for _, f := range segmentFiles(t, dir) {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil
+		}
+		out = append(out, b...)
+	}
+	return out
+}
+
+// TestFullDiskRecovers fills a small tmpfs under a broker process:
+// producers get KAFKA_STORAGE_ERROR within seconds, the broker logs an
+// ERROR with the path and free space, DescribeLogDirs shows the dir as
+// unusable, and once space is freed writes resume by themselves; every
+// acknowledged record is read back.
+func TestFullDiskRecovers(t *testing.T) {
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount tmpfs (needs root): %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
+	// A file that is not the broker's takes some of the space; removing
+	// it later is the operator freeing space.
+	ballast := filepath.Join(dir, "ballast")
+	if err := os.WriteFile(ballast, make([]byte, 3<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	br := startBrokerProc(t, dir, "log.dir.min.free.bytes=1048576")
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	adm := newAdmin(t, br.addr)
+	if _, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{"segment.bytes": storagePtr("262144")}, "full"); err != nil {
+		t.Fatal(err)
+	}
+	h := checker.New()
+	p := newClient(t, br.addr, kgo.DefaultProduceTopic("full"), kgo.RecordRetries(0), kgo.ProducerLinger(0))
+	val := make([]byte, 16<<10) // incompressible
+	rnd := rand.New(rand.NewSource(1))
+	produce := func(i int) (time.Duration, error) {
+		rnd.Read(val)
+		v := fmt.Sprintf("%06d-%s", i, val)
+		h.Sent("p", v)
+		r := &kgo.Record{Value: []byte(v)}
+		start := time.Now()
+		err := p.ProduceSync(ctx, r).FirstErr()
+		if err == nil {
+			h.Ack(r.Partition, r.Offset, v)
+		}
+		return time.Since(start), err
+	}
+	var failure error
+	var took time.Duration
+	i := 0
+	for ; i < 1000 && failure == nil; i++ {
+		took, failure = produce(i)
+	}
+	if !errors.Is(failure, kerr.KafkaStorageError) {
+		t.Fatalf("after %d records: %v, want KAFKA_STORAGE_ERROR", h.Acknowledged(), failure)
+	}
+	if took > 5*time.Second {
+		t.Fatalf("KAFKA_STORAGE_ERROR took %v", took)
+	}
+	t.Logf("%d records acknowledged, then %v after %v", h.Acknowledged(), failure, took)
+	logs := br.log()
+	if !strings.Contains(logs, "level=ERROR") || !strings.Contains(logs, "log dir is full") || !strings.Contains(logs, "free_bytes=") || !strings.Contains(logs, dir) {
+		t.Fatalf("no ERROR log with the path and free space:\n%s", tail(logs))
+	}
+	dirs, err := adm.DescribeBrokerLogDirs(ctx, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirs.Each(func(d kadm.DescribedLogDir) {
+		if !errors.Is(d.Err, kerr.KafkaStorageError) {
+			t.Errorf("log dir %s while full: err %v", d.Dir, d.Err)
+		}
+	})
+	// The metadata quorum still writes: creating a topic is a Raft write.
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "while-full"); err != nil {
+		t.Fatalf("creating a topic on a full disk: %v", err)
+	}
+
+	// Free space: writes resume by themselves.
+	if err := os.Remove(ballast); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	resumed := false
+	for ; !resumed && time.Now().Before(deadline); i++ {
+		_, err := produce(i)
+		resumed = err == nil
+		if !resumed {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if !resumed {
+		t.Fatalf("writes did not resume after space was freed:\n%s", tail(br.log()))
+	}
+	if !strings.Contains(br.log(), "writes resume") {
+		t.Error("no log line saying writes resume")
+	}
+	for j := 0; j < 20; j++ {
+		if _, err := produce(i + j); err != nil {
+			t.Fatalf("produce after recovery: %v", err)
+		}
+	}
+	cons := newClient(t, br.addr, kgo.ConsumeTopics("full"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	ends, err := adm.ListEndOffsets(ctx, "full")
+	if err != nil {
+		t.Fatal(err)
+	}
+	end, _ := ends.Lookup("full", 0)
+	var next int64
+	for next < end.Offset {
+		fs := cons.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read back stuck at %d of %d", next, end.Offset)
+		}
+		fs.EachError(func(_ string, _ int32, err error) { t.Fatalf("read back: %v", err) })
+		fs.EachRecord(func(r *kgo.Record) {
+			h.Read(r.Partition, r.Offset, string(r.Value))
+			next = r.Offset + 1
+		})
+	}
+	if r := h.Check(); !r.OK() {
+		t.Fatal(r)
+	}
+}
