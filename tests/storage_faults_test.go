@@ -36,9 +36,9 @@ import (
 	"github.com/tributary/tributary/internal/checker"
 )
 
-// brokerProc is one single-node `trib broker` process whose log is kept in
+// faultBroker is one single-node `trib broker` process whose log is kept in
 // memory for assertions.
-type brokerProc struct {
+type faultBroker struct {
 	addr string
 	cmd  *exec.Cmd
 	mu   sync.Mutex
@@ -46,17 +46,39 @@ type brokerProc struct {
 	done chan struct{}
 }
 
-func (p *brokerProc) log() string {
+func (p *faultBroker) log() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.logs.String()
 }
 
-// startBrokerProc runs `trib broker` alone (its own quorum) on dir with
-// extra --set settings and waits until it serves.
-func startBrokerProc(t *testing.T, dir string, sets ...string) *brokerProc {
+// waitLog waits up to 10s for a log line containing every one of parts
+// (the process's output reaches us through a pipe, after its responses).
+func (p *faultBroker) waitLog(t *testing.T, parts ...string) {
 	t.Helper()
-	p := &brokerProc{addr: freePort(t), done: make(chan struct{})}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		for _, line := range strings.Split(p.log(), "\n") {
+			ok := true
+			for _, part := range parts {
+				ok = ok && strings.Contains(line, part)
+			}
+			if ok {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no log line with %q:\n%s", parts, tail(p.log()))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// startFaultBroker runs `trib broker` alone (its own quorum) on dir with
+// extra --set settings and waits until it serves.
+func startFaultBroker(t *testing.T, dir string, sets ...string) *faultBroker {
+	t.Helper()
+	p := &faultBroker{addr: freePort(t), done: make(chan struct{})}
 	args := []string{"broker", "--node-id", "1", "--listen", p.addr, "--controller-listen", freePort(t), "--data-dir", dir}
 	for _, s := range sets {
 		args = append(args, "--set", s)
@@ -170,7 +192,7 @@ func produceValues(t *testing.T, cl *kgo.Client, topic string, n int, h *checker
 
 func TestCorruptBatchSingleNode(t *testing.T) {
 	dir := t.TempDir()
-	br := startBrokerProc(t, dir)
+	br := startFaultBroker(t, dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	adm := newAdmin(t, br.addr)
@@ -228,10 +250,7 @@ func TestCorruptBatchSingleNode(t *testing.T) {
 	if p := md.Topics["crc"].Partitions[0]; p.Leader != -1 || !slices.Equal(p.OfflineReplicas, []int32{1}) {
 		t.Fatalf("metadata of the damaged partition: leader %d offline %v", p.Leader, p.OfflineReplicas)
 	}
-	logs := br.log()
-	if !strings.Contains(logs, "level=ERROR") || !strings.Contains(logs, filepath.Base(seg)) {
-		t.Fatalf("no ERROR log naming %s:\n%s", filepath.Base(seg), tail(logs))
-	}
+	br.waitLog(t, "level=ERROR", filepath.Base(seg))
 	// Producers get a prompt answer too, not an endless retry.
 	pr := newClient(t, br.addr, kgo.RecordRetries(3), kgo.RecordDeliveryTimeout(10*time.Second))
 	if err := pr.ProduceSync(ctx, &kgo.Record{Topic: "crc", Value: []byte("x")}).FirstErr(); err == nil {
@@ -335,7 +354,7 @@ func TestFullDiskRecovers(t *testing.T) {
 	if err := os.WriteFile(ballast, make([]byte, 3<<20), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	br := startBrokerProc(t, dir, "log.dir.min.free.bytes=1048576")
+	br := startFaultBroker(t, dir, "log.dir.min.free.bytes=1048576")
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	adm := newAdmin(t, br.addr)
@@ -371,10 +390,7 @@ func TestFullDiskRecovers(t *testing.T) {
 		t.Fatalf("KAFKA_STORAGE_ERROR took %v", took)
 	}
 	t.Logf("%d records acknowledged, then %v after %v", h.Acknowledged(), failure, took)
-	logs := br.log()
-	if !strings.Contains(logs, "level=ERROR") || !strings.Contains(logs, "log dir is full") || !strings.Contains(logs, "free_bytes=") || !strings.Contains(logs, dir) {
-		t.Fatalf("no ERROR log with the path and free space:\n%s", tail(logs))
-	}
+	br.waitLog(t, "level=ERROR", "log dir is full", "path="+dir, "free_bytes=")
 	dirs, err := adm.DescribeBrokerLogDirs(ctx, 1, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -405,9 +421,7 @@ func TestFullDiskRecovers(t *testing.T) {
 	if !resumed {
 		t.Fatalf("writes did not resume after space was freed:\n%s", tail(br.log()))
 	}
-	if !strings.Contains(br.log(), "writes resume") {
-		t.Error("no log line saying writes resume")
-	}
+	br.waitLog(t, "level=INFO", "writes resume")
 	for j := 0; j < 20; j++ {
 		if _, err := produce(i + j); err != nil {
 			t.Fatalf("produce after recovery: %v", err)
