@@ -154,7 +154,7 @@ func TestTopicAdminWithKadm(t *testing.T) {
 	if seg.MaybeValue() != "60000" || pol.MaybeValue() != "delete,compact" || cfg["retention.ms"].Source != kmsg.ConfigSourceDefaultConfig {
 		t.Fatalf("after alter: segment.ms %q cleanup.policy %q retention.ms source %v", seg.MaybeValue(), pol.MaybeValue(), cfg["retention.ms"].Source)
 	}
-	// Broker configs describe; altering them is refused.
+	// Broker configs describe (dynamic changes: config_dynamic_test.go).
 	bc, err := adm.DescribeBrokerConfigs(ctx, 1)
 	if err != nil || len(bc) != 1 || len(bc[0].Configs) == 0 {
 		t.Fatalf("broker configs: %v %+v", err, bc)

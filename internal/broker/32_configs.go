@@ -2,11 +2,19 @@
 // 0-2; IncrementalAlterConfigs (key 44), versions 0-1.
 //
 // Topic resources: every known topic config with its effective value and
-// source (topic override, static broker config, default) and synonyms.
-// Unknown or invalid values are refused with INVALID_CONFIG and nothing is
-// stored. Broker resources (this node's id, or "" for the cluster default)
-// are described with the static configuration; altering broker configs at
-// runtime is not supported (INVALID_REQUEST). Other resource types are
+// source (topic override, dynamic or static broker config, default) and
+// synonyms. Unknown or invalid values are refused with INVALID_CONFIG and
+// nothing is stored.
+//
+// Broker resources: this node's id describes every honoured broker config
+// with its source (default, static, dynamic cluster default, dynamic);
+// "" describes the cluster-wide dynamic defaults only, as Kafka does.
+// Altering "" or a registered broker's id changes dynamic broker configs,
+// stored in the metadata quorum (so they survive restarts) and applied by
+// every broker's reconcile: the keys Kafka allows to change at runtime
+// that Tributary honours, the broker defaults of topic configs
+// (config.DynamicBrokerKey). A read-only or unknown key is INVALID_REQUEST
+// (as Kafka), an invalid value INVALID_CONFIG. Other resource types are
 // INVALID_REQUEST.
 package broker
 
@@ -21,6 +29,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tributary/tributary/internal/config"
+	"github.com/tributary/tributary/internal/metadata"
 )
 
 func init() {
@@ -48,6 +57,10 @@ func (b *Broker) handleDescribeConfigs(_ context.Context, r *Request) Pending {
 				res.ErrorCode, res.ErrorMessage = errCode(err), errMsg(err)
 				break
 			}
+			if rr.ResourceName == "" {
+				res.Configs = b.describeDynamicDefaults(rr.ConfigNames)
+				break
+			}
 			res.Configs = b.describeBrokerConfigs(rr.ConfigNames, req.IncludeSynonyms, req.IncludeDocumentation)
 		default:
 			res.ErrorCode = kerr.InvalidRequest.Code
@@ -68,7 +81,8 @@ func (b *Broker) checkBrokerResource(name string) error {
 func wanted(names []string, n string) bool { return names == nil || slices.Contains(names, n) }
 
 func (b *Broker) describeTopicConfigs(explicit map[string]string, names []string, synonyms, docs bool) []kmsg.DescribeConfigsResponseResourceConfig {
-	tc := config.NewTopicConfig(explicit, b.cfg.Broker)
+	bc := b.brokerConfig()
+	tc := config.NewTopicConfig(explicit, bc)
 	var out []kmsg.DescribeConfigsResponseResourceConfig
 	for _, name := range config.TopicNames() {
 		if !wanted(names, name) {
@@ -86,8 +100,8 @@ func (b *Broker) describeTopicConfigs(explicit map[string]string, names []string
 				c.ConfigSynonyms = append(c.ConfigSynonyms, synonym(name, tv, config.SourceTopic))
 			}
 			if d.BrokerKey != "" {
-				if bv, ok := b.cfg.Broker.Explicit(d.BrokerKey); ok {
-					c.ConfigSynonyms = append(c.ConfigSynonyms, synonym(d.BrokerKey, bv, config.SourceStaticBroker))
+				if bv := bc.Effective(d.BrokerKey); bv.Origin != config.OriginDefault {
+					c.ConfigSynonyms = append(c.ConfigSynonyms, synonym(d.BrokerKey, bv.Value, bv.Origin.Source()))
 				}
 				c.ConfigSynonyms = append(c.ConfigSynonyms, synonym(d.BrokerKey, d.Default, config.SourceDefault))
 			}
@@ -101,15 +115,16 @@ func (b *Broker) describeTopicConfigs(explicit map[string]string, names []string
 }
 
 func (b *Broker) describeBrokerConfigs(names []string, synonyms, docs bool) []kmsg.DescribeConfigsResponseResourceConfig {
+	bc := b.brokerConfig()
 	var out []kmsg.DescribeConfigsResponseResourceConfig
-	for _, name := range b.cfg.Broker.Names() {
+	for _, name := range bc.Names() {
 		if !wanted(names, name) {
 			continue
 		}
 		d := config.BrokerDefs[name]
-		v, src := b.cfg.Broker.Lookup(name)
+		v, src := bc.Lookup(name)
 		c := kmsg.NewDescribeConfigsResponseResourceConfig()
-		c.Name, c.Value, c.ReadOnly = name, strp(v), true
+		c.Name, c.Value, c.ReadOnly = name, strp(v), !config.DynamicBrokerKey(name)
 		c.Source = kmsg.ConfigSource(src)
 		c.IsDefault = src == config.SourceDefault
 		c.ConfigType = kmsg.ConfigType(d.Type)
@@ -166,13 +181,17 @@ func (b *Broker) handleIncrementalAlterConfigs(_ context.Context, r *Request) Pe
 	for _, rr := range req.Resources {
 		res := kmsg.NewIncrementalAlterConfigsResponseResource()
 		res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
+		defs := config.TopicDefs
+		if rr.ResourceType == kmsg.ConfigResourceTypeBroker {
+			defs = config.BrokerDefs
+		}
 		err := b.alterConfigs(rr.ResourceType, rr.ResourceName, req.ValidateOnly, func(cur map[string]string) (map[string]string, error) {
 			next := maps.Clone(cur)
 			if next == nil {
 				next = map[string]string{}
 			}
 			for _, c := range rr.Configs {
-				if err := applyIncremental(next, c); err != nil {
+				if err := applyIncremental(next, c, defs); err != nil {
 					return nil, err
 				}
 			}
@@ -190,10 +209,7 @@ func (b *Broker) alterConfigs(typ kmsg.ConfigResourceType, name string, validate
 	switch typ {
 	case kmsg.ConfigResourceTypeTopic:
 	case kmsg.ConfigResourceTypeBroker:
-		if err := b.checkBrokerResource(name); err != nil {
-			return err
-		}
-		return cerr(kerr.InvalidRequest, "changing broker configs at runtime is not supported; set them at start")
+		return b.alterBrokerConfigs(name, validateOnly, next)
 	default:
 		return cerr(kerr.InvalidRequest, "unsupported resource type %d", typ)
 	}
@@ -216,9 +232,12 @@ func (b *Broker) alterConfigs(typ kmsg.ConfigResourceType, name string, validate
 	return b.setTopicConfigs(t, cfg)
 }
 
-func applyIncremental(cfg map[string]string, c kmsg.IncrementalAlterConfigsRequestResourceConfig) error {
-	d, ok := config.TopicDefs[c.Name]
+func applyIncremental(cfg map[string]string, c kmsg.IncrementalAlterConfigsRequestResourceConfig, defs map[string]config.Def) error {
+	d, ok := defs[c.Name]
 	if !ok {
+		if _, broker := defs["node.id"]; broker {
+			return cerr(kerr.InvalidRequest, "%s is not a broker config that can be changed at runtime", c.Name)
+		}
 		return cerr(kerr.InvalidConfig, "unknown topic config %q", c.Name)
 	}
 	val := ""
@@ -263,5 +282,84 @@ func applyIncremental(cfg map[string]string, c kmsg.IncrementalAlterConfigsReque
 	default:
 		return cerr(kerr.InvalidRequest, "unknown operation %d", c.Op)
 	}
+	return nil
+}
+
+// brokerConfig is the broker configuration in effect: the static one with
+// the dynamic broker configs of the last reconciled state over it.
+func (b *Broker) brokerConfig() *config.Broker {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.dynamic != nil {
+		return b.dynamic
+	}
+	return b.cfg.Broker
+}
+
+// dynamicConfig returns the broker configuration for st, given the state
+// and configuration of the previous reconcile, and whether it changed. It
+// is called by reconcile with b.mu read-locked.
+func (b *Broker) dynamicConfig(prev *metadata.State, prevCfg *config.Broker, st *metadata.State) (*config.Broker, bool) {
+	self := strconv.Itoa(int(b.cfg.NodeID))
+	def, own := st.BrokerConfigs[""], st.BrokerConfigs[self]
+	if prevCfg != nil && prev != nil && maps.Equal(prev.BrokerConfigs[""], def) && maps.Equal(prev.BrokerConfigs[self], own) {
+		return prevCfg, false
+	}
+	if len(def) > 0 || len(own) > 0 || prevCfg != nil {
+		b.log.Info("dynamic broker configs applied", "cluster_default", def, "broker", own)
+	}
+	return b.cfg.Broker.WithDynamic(def, own), prevCfg != nil
+}
+
+// describeDynamicDefaults describes the cluster-wide dynamic broker
+// configs (the "" broker resource).
+func (b *Broker) describeDynamicDefaults(names []string) []kmsg.DescribeConfigsResponseResourceConfig {
+	defs := b.metaState().BrokerConfigs[""]
+	var out []kmsg.DescribeConfigsResponseResourceConfig
+	for _, name := range slices.Sorted(maps.Keys(defs)) {
+		if !wanted(names, name) {
+			continue
+		}
+		c := kmsg.NewDescribeConfigsResponseResourceConfig()
+		c.Name, c.Value = name, strp(defs[name])
+		c.Source = kmsg.ConfigSource(config.SourceDynamicDefaultBroker)
+		c.ConfigType = kmsg.ConfigType(config.BrokerDefs[name].Type)
+		out = append(out, c)
+	}
+	return out
+}
+
+// alterBrokerConfigs computes a broker resource's new dynamic configs
+// with next, validates them and stores them in the metadata quorum unless
+// validateOnly.
+func (b *Broker) alterBrokerConfigs(name string, validateOnly bool, next func(map[string]string) (map[string]string, error)) error {
+	st := b.metaState()
+	if name != "" {
+		id, err := strconv.ParseInt(name, 10, 32)
+		if _, ok := st.Brokers[int32(id)]; err != nil || !ok {
+			return cerr(kerr.InvalidRequest, "unknown broker %q", name)
+		}
+	}
+	b.createMu.Lock()
+	defer b.createMu.Unlock()
+	cfg, err := next(b.metaState().BrokerConfigs[name])
+	if err != nil {
+		return err
+	}
+	for k, v := range cfg {
+		if !config.DynamicBrokerKey(k) {
+			return cerr(kerr.InvalidRequest, "%v", config.ValidateDynamicBroker(k, v))
+		}
+		if err := config.ValidateDynamicBroker(k, v); err != nil {
+			return cerr(kerr.InvalidConfig, "%v", err)
+		}
+	}
+	if validateOnly {
+		return nil
+	}
+	if err := b.propose(&metadata.Command{SetBrokerConfigs: &metadata.SetBrokerConfigs{Resource: name, Configs: cfg}}); err != nil {
+		return err
+	}
+	b.log.Info("broker configs changed", "resource", name, "configs", cfg)
 	return nil
 }

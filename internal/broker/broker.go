@@ -83,6 +83,11 @@ type Broker struct {
 	state  *metadata.State // the state last reconciled
 	ready  bool            // registered under this incarnation and unfenced
 
+	// dynamic is the static broker config with the state's dynamic broker
+	// configs over it (32_configs.go); nil until the first reconcile.
+	// Guarded by mu.
+	dynamic *config.Broker
+
 	// pidMu guards the producer id block [pidNext, pidEnd).
 	pidMu           sync.Mutex
 	pidNext, pidEnd int64
@@ -313,6 +318,7 @@ func (b *Broker) reconcile(st *metadata.State) {
 		local[k] = v
 	}
 	old := b.topics
+	bc, dynChanged := b.dynamicConfig(b.state, b.dynamic, st)
 	b.mu.RUnlock()
 
 	topics := make(map[string]*topic, len(st.Topics))
@@ -320,8 +326,8 @@ func (b *Broker) reconcile(st *metadata.State) {
 	keep := map[tpKey]bool{}
 	for _, name := range st.TopicNames() {
 		mt := st.Topics[name]
-		t := &topic{meta: mt, cfg: config.NewTopicConfig(mt.Configs, b.cfg.Broker), parts: make([]*partition.Partition, len(mt.Parts))}
-		cfgChanged := old[name] == nil || !mapsEqual(old[name].meta.Configs, mt.Configs)
+		t := &topic{meta: mt, cfg: config.NewTopicConfig(mt.Configs, bc), parts: make([]*partition.Partition, len(mt.Parts))}
+		cfgChanged := dynChanged || old[name] == nil || !mapsEqual(old[name].meta.Configs, mt.Configs)
 		for i, ps := range mt.Parts {
 			if !slices.Contains(ps.Replicas, b.cfg.NodeID) {
 				continue
@@ -364,7 +370,7 @@ func (b *Broker) reconcile(st *metadata.State) {
 		}
 	}
 	b.mu.Lock()
-	b.topics, b.byID, b.local, b.state, b.ready = topics, byID, local, st, ready
+	b.topics, b.byID, b.local, b.state, b.ready, b.dynamic = topics, byID, local, st, ready, bc
 	groups := b.groups
 	b.mu.Unlock()
 	if groups != nil {

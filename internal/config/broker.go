@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"strconv"
 	"strings"
@@ -128,7 +129,11 @@ const (
 	OriginFile           // --config FILE
 	OriginEnv            // TRIB_<KEY>
 	OriginFlag           // a command-line flag (--set, --node-id, ...)
-	OriginDynamic        // IncrementalAlterConfigs on the broker resource
+	// OriginDynamicDefault and OriginDynamic are dynamic broker configs
+	// (AlterConfigs on the broker resource, stored in the metadata quorum):
+	// the cluster-wide default, and this broker's own, which wins.
+	OriginDynamicDefault
+	OriginDynamic
 )
 
 func (o Origin) String() string {
@@ -139,6 +144,8 @@ func (o Origin) String() string {
 		return "env"
 	case OriginFlag:
 		return "flag"
+	case OriginDynamicDefault:
+		return "dynamic cluster default"
 	case OriginDynamic:
 		return "dynamic"
 	}
@@ -150,6 +157,8 @@ func (o Origin) Source() Source {
 	switch o {
 	case OriginDefault:
 		return SourceDefault
+	case OriginDynamicDefault:
+		return SourceDynamicDefaultBroker
 	case OriginDynamic:
 		return SourceDynamicBroker
 	}
@@ -370,4 +379,51 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// DynamicBrokerKey reports whether a broker config can be changed at
+// runtime with AlterConfigs on the broker resource: as in Kafka, the
+// broker-level defaults of topic configs (log.retention.ms,
+// log.cleanup.policy, message.max.bytes, min.insync.replicas, ...), which
+// every topic without its own value follows.
+func DynamicBrokerKey(name string) bool { return dynamicBrokerKeys[name] }
+
+var dynamicBrokerKeys = map[string]bool{}
+
+func init() {
+	for _, td := range TopicDefs {
+		if td.BrokerKey != "" {
+			dynamicBrokerKeys[td.BrokerKey] = true
+		}
+	}
+}
+
+// ValidateDynamicBroker checks a dynamic broker config key and value.
+func ValidateDynamicBroker(name, value string) error {
+	if !DynamicBrokerKey(name) {
+		if _, ok := BrokerDefs[name]; ok {
+			return fmt.Errorf("%s cannot be changed at runtime (read-only); set it in the broker's configuration and restart", name)
+		}
+		return fmt.Errorf("%s is not a broker config that can be changed at runtime", name)
+	}
+	return checkBrokerKey(name, value)
+}
+
+// WithDynamic returns b with dynamic broker configs over its static ones:
+// the cluster-wide defaults, then this broker's own. Keys that are not
+// dynamic or values that do not validate are skipped (the proposer
+// validated them; a newer version may know keys this one does not).
+func (b *Broker) WithDynamic(clusterDefault, perBroker map[string]string) *Broker {
+	n := &Broker{explicit: maps.Clone(b.explicit), notApplicable: b.notApplicable}
+	for _, layer := range []struct {
+		vals   map[string]string
+		origin Origin
+	}{{clusterDefault, OriginDynamicDefault}, {perBroker, OriginDynamic}} {
+		for k, v := range layer.vals {
+			if ValidateDynamicBroker(k, v) == nil {
+				n.explicit[k] = Value{Value: v, Origin: layer.origin}
+			}
+		}
+	}
+	return n
 }

@@ -213,7 +213,7 @@ func configTables() string {
 		}
 		return "`" + s + "`"
 	}
-	b.WriteString("\n### Honoured\n\n| key | type | default |\n|---|---|---|\n")
+	b.WriteString("\n### Honoured\n\n| key | type | default | dynamic |\n|---|---|---|---|\n")
 	types := map[Type]string{TypeBoolean: "boolean", TypeString: "string", TypeInt: "int", TypeShort: "short", TypeLong: "long", TypeDouble: "double", TypeList: "list"}
 	for _, k := range sortedKeys(BrokerDefs) {
 		d := BrokerDefs[k]
@@ -221,7 +221,11 @@ func configTables() string {
 		if len(def) > 40 {
 			def = def[:37] + "..."
 		}
-		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", k, types[d.Type], cell(def))
+		dyn := ""
+		if DynamicBrokerKey(k) {
+			dyn = "yes"
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", k, types[d.Type], cell(def), dyn)
 	}
 	b.WriteString("\n### Accepted, not applicable\n\n| key | why it has no effect |\n|---|---|\n")
 	for _, k := range sortedKeys(NotApplicable) {

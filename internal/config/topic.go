@@ -80,10 +80,14 @@ func ratio(v string) error {
 	return nil
 }
 
-// TopicDefs are the topic-level configs, keyed by name.
-var TopicDefs = map[string]Def{}
+// TopicDefs are the topic-level configs, keyed by name. It is a variable
+// initializer, not an init function, because broker.go's init (which runs
+// first, files being initialised in name order) derives the broker-level
+// defaults and the dynamic broker keys from it.
+var TopicDefs = topicDefs()
 
-func init() {
+func topicDefs() map[string]Def {
+	defs := map[string]Def{}
 	for _, d := range []Def{
 		{Name: "cleanup.policy", Type: TypeList, Default: "delete", BrokerKey: "log.cleanup.policy", Check: listOf("delete", "compact")},
 		{Name: "compression.type", Type: TypeString, Default: "producer", BrokerKey: "compression.type", Check: oneOf("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer")},
@@ -114,8 +118,9 @@ func init() {
 		{Name: "follower.replication.throttled.replicas", Type: TypeList, Default: ""},
 		{Name: "leader.replication.throttled.replicas", Type: TypeList, Default: ""},
 	} {
-		TopicDefs[d.Name] = d
+		defs[d.Name] = d
 	}
+	return defs
 }
 
 // TopicNames returns the topic config names, sorted.
@@ -194,6 +199,8 @@ const (
 	SourceStaticBroker  Source = 4 // STATIC_BROKER_CONFIG
 	SourceDefault       Source = 5 // DEFAULT_CONFIG
 	SourceDynamicBroker Source = 2 // DYNAMIC_BROKER_CONFIG
+
+	SourceDynamicDefaultBroker Source = 3 // DYNAMIC_DEFAULT_BROKER_CONFIG
 )
 
 // Lookup returns the effective value of a topic config and its source.
@@ -203,8 +210,8 @@ func (c TopicConfig) Lookup(name string) (string, Source) {
 	}
 	d := TopicDefs[name]
 	if d.BrokerKey != "" && c.broker != nil {
-		if v, ok := c.broker.Explicit(d.BrokerKey); ok {
-			return v, SourceStaticBroker
+		if v, ok := c.broker.lookupExplicit(d.BrokerKey); ok {
+			return v.Value, v.Origin.Source()
 		}
 	}
 	return d.Default, SourceDefault

@@ -28,6 +28,8 @@ func (s *State) apply(cmd *Command) (*State, Result) {
 		return s.applyCreatePartitions(cmd.CreatePartitions)
 	case cmd.SetTopicConfigs != nil:
 		return s.applySetTopicConfigs(cmd.SetTopicConfigs)
+	case cmd.SetBrokerConfigs != nil:
+		return s.applySetBrokerConfigs(cmd.SetBrokerConfigs)
 	case cmd.AlterPartition != nil:
 		return s.applyAlterPartition(cmd.AlterPartition)
 	case cmd.AllocateIDs != nil:
@@ -189,6 +191,20 @@ func (s *State) applySetTopicConfigs(c *SetTopicConfigs) (*State, Result) {
 	nt.Configs = maps.Clone(c.Configs)
 	n := s.shallow()
 	n.Topics[c.Name] = nt
+	return n, Result{}
+}
+
+func (s *State) applySetBrokerConfigs(c *SetBrokerConfigs) (*State, Result) {
+	n := s.shallow()
+	n.BrokerConfigs = maps.Clone(s.BrokerConfigs)
+	if n.BrokerConfigs == nil {
+		n.BrokerConfigs = map[string]map[string]string{}
+	}
+	if len(c.Configs) == 0 {
+		delete(n.BrokerConfigs, c.Resource)
+	} else {
+		n.BrokerConfigs[c.Resource] = maps.Clone(c.Configs)
+	}
 	return n, Result{}
 }
 

@@ -74,6 +74,10 @@ type State struct {
 	Brokers        map[int32]*Broker `json:"brokers"`
 	Topics         map[string]*Topic `json:"topics"`
 	NextProducerID int64             `json:"next_producer_id"`
+	// BrokerConfigs are dynamic broker configs (AlterConfigs on the broker
+	// resource), explicitly set keys only, by resource name: "" for the
+	// cluster-wide default, a node id for one broker.
+	BrokerConfigs map[string]map[string]string `json:"broker_configs,omitempty"`
 	// Index is the Raft log index of the last applied command.
 	Index uint64 `json:"index"`
 }
@@ -160,6 +164,7 @@ type Command struct {
 	DeleteTopic      *DeleteTopic      `json:"delete_topic,omitempty"`
 	CreatePartitions *CreatePartitions `json:"create_partitions,omitempty"`
 	SetTopicConfigs  *SetTopicConfigs  `json:"set_topic_configs,omitempty"`
+	SetBrokerConfigs *SetBrokerConfigs `json:"set_broker_configs,omitempty"`
 	AlterPartition   *AlterPartition   `json:"alter_partition,omitempty"`
 	AllocateIDs      *AllocateIDs      `json:"allocate_ids,omitempty"`
 	ElectLeader      *ElectLeader      `json:"elect_leader,omitempty"`
@@ -203,6 +208,14 @@ type CreatePartitions struct {
 type SetTopicConfigs struct {
 	Name    string            `json:"name"`
 	Configs map[string]string `json:"configs"`
+}
+
+// SetBrokerConfigs replaces the dynamic configs of a broker resource (""
+// for the cluster-wide default, else a node id); empty Configs removes
+// them. The proposer validates the keys and values.
+type SetBrokerConfigs struct {
+	Resource string            `json:"resource"`
+	Configs  map[string]string `json:"configs"`
 }
 
 // AlterPartition is a partition leader's ISR change. It applies only if the
