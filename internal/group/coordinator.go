@@ -281,7 +281,7 @@ func (c *Coordinator) SetLeadership(partitions int32, led map[int32]int32) <-cha
 		loads = append(loads, op.done)
 		safe.Go(c.log, "group-load", func() { c.load(p, op) })
 	}
-	go func() {
+	go func() { // safe: only waits
 		for _, ch := range loads {
 			<-ch
 		}

@@ -201,6 +201,8 @@ func StartQuorum(cfg QuorumConfig) (*Quorum, error) {
 			if err != nil {
 				return
 			}
+			// safe: net/rpc runs each call on its own goroutine; the
+			// ControllerRPC methods recover their panics.
 			go srv.ServeConn(c)
 		}
 	}()

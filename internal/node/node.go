@@ -181,6 +181,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		done:   make(chan error, 1),
 		cancel: cancel,
 	}
+	// safe: the accept loop; the server recovers each handler's panic.
 	go func() { n.done <- n.srv.Serve(sctx, ln) }()
 	cfg.Logger.Info("broker started", "node_id", cfg.NodeID, "listen", n.addr, "advertise", adv,
 		"controller", q.Addr(), "data_dir", cfg.DataDir, "cluster_id", b.ClusterID())

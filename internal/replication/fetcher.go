@@ -168,7 +168,7 @@ func (f *fetcher) run() {
 	log := f.m.cfg.Logger.With("component", "replica-fetcher", "leader", f.leader)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go func() {
+	go func() { // safe: only waits
 		<-f.done
 		cancel()
 	}()

@@ -42,7 +42,7 @@ func Run(log *slog.Logger, name string, fn func()) (ok bool) {
 
 // Go runs fn on a new goroutine under Run.
 func Go(log *slog.Logger, name string, fn func()) {
-	go Run(log, name, fn)
+	go Run(log, name, fn) // safe: Run recovers
 }
 
 // Func wraps fn for a callback run on its own goroutine (time.AfterFunc):

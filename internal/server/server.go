@@ -97,7 +97,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.mu.Lock()
 	s.ln = ln
 	s.mu.Unlock()
-	go func() {
+	go func() { // safe: only waits
 		<-ctx.Done()
 		s.Close()
 	}()
@@ -125,7 +125,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		s.conns[c] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()
-		go s.serveConn(ctx, c)
+		go s.serveConn(ctx, c) // safe: handle and run recover handler panics
 	}
 }
 
@@ -159,7 +159,7 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 	info := &broker.ConnInfo{Remote: c.RemoteAddr().String(), Local: c.LocalAddr().String()}
 	queue := make(chan pendingResp, maxInFlight)
 	writerDone := make(chan struct{})
-	go func() {
+	go func() { // safe: run recovers a Pending's panic
 		defer close(writerDone)
 		s.writeLoop(c, queue, cancel)
 	}()

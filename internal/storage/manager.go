@@ -242,7 +242,7 @@ func (m *Manager) startLoops() {
 			return
 		}
 		m.wg.Add(1)
-		go func() {
+		go func() { // safe: each round runs under safe.Run
 			defer m.wg.Done()
 			t := time.NewTicker(every)
 			defer t.Stop()
