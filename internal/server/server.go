@@ -20,6 +20,7 @@ import (
 	"net"
 	"runtime/debug"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -66,6 +67,9 @@ type Handler interface {
 type Options struct {
 	MaxRequestBytes int32 // socket.request.max.bytes
 	Logger          *slog.Logger
+	// Now is the clock for rate-limiting refused-request warnings;
+	// time.Now if nil.
+	Now func() time.Time
 }
 
 // Server serves one listener.
@@ -79,6 +83,8 @@ type Server struct {
 	ln     net.Listener
 	closed bool
 	wg     sync.WaitGroup
+
+	refused refusedLog
 }
 
 // New returns a server for h.
@@ -89,7 +95,10 @@ func New(h Handler, opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Server{h: h, opts: opts, log: opts.Logger, conns: map[net.Conn]struct{}{}}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Server{h: h, opts: opts, log: opts.Logger, conns: map[net.Conn]struct{}{}, refused: refusedLog{now: opts.Now}}
 }
 
 // Serve accepts connections on ln until Close or ctx ends.
@@ -224,7 +233,8 @@ var errHandlerPanic = errors.New("handler panicked")
 
 // decode parses the request header and body. A request for an ApiVersions
 // version we do not serve is answered per KIP-511; any other unknown key or
-// version closes the connection, as Kafka does.
+// version closes the connection, as Kafka does, and is logged at WARN
+// (see refusedLog).
 func (s *Server) decode(buf []byte, info *broker.ConnInfo) (*broker.Request, pendingResp, error) {
 	key := int16(binary.BigEndian.Uint16(buf[0:]))
 	version := int16(binary.BigEndian.Uint16(buf[2:]))
@@ -232,21 +242,12 @@ func (s *Server) decode(buf []byte, info *broker.ConnInfo) (*broker.Request, pen
 	pr := pendingResp{key: key, version: version, corrID: corrID}
 	msg := kmsg.RequestForKey(key)
 	if msg == nil {
+		s.refused.note(s.log, info, nil, key, version)
 		return nil, pr, fmt.Errorf("unknown api key %d", key)
 	}
-	if !s.h.Supports(key, version) {
-		if key == kmsg.ApiVersions.Int16() {
-			pr.version = 0
-			resp := s.h.UnsupportedApiVersions()
-			pr.fn = func() kmsg.Response { return resp }
-			return nil, pr, nil
-		}
-		return nil, pr, fmt.Errorf("unsupported version %d of %s", version, kmsg.NameForKey(key))
-	}
-	msg.SetVersion(version)
-	pr.flexible = msg.IsFlexible()
 	rest := buf[8:]
-	// Nullable client id (int16 length), present in header v1 and v2.
+	// Nullable client id (int16 length), present in header v1 and v2 (every
+	// request we could serve; header v0 is ControlledShutdown v0 only).
 	if len(rest) < 2 {
 		return nil, pr, errors.New("truncated request header")
 	}
@@ -261,6 +262,18 @@ func (s *Server) decode(buf []byte, info *broker.ConnInfo) (*broker.Request, pen
 		clientID = &id
 		rest = rest[n:]
 	}
+	if !s.h.Supports(key, version) {
+		if key == kmsg.ApiVersions.Int16() {
+			pr.version = 0
+			resp := s.h.UnsupportedApiVersions()
+			pr.fn = func() kmsg.Response { return resp }
+			return nil, pr, nil
+		}
+		s.refused.note(s.log, info, clientID, key, version)
+		return nil, pr, fmt.Errorf("unsupported version %d of %s", version, kmsg.NameForKey(key))
+	}
+	msg.SetVersion(version)
+	pr.flexible = msg.IsFlexible()
 	if pr.flexible {
 		var err error
 		if rest, err = skipTags(rest); err != nil {
