@@ -1,4 +1,4 @@
-// OffsetCommit (key 8), versions 2-10, and OffsetFetch (key 9), versions 1-10.
+// OffsetCommit (key 8), versions 0-10, and OffsetFetch (key 9), versions 0-10.
 //
 // Commits are stored in __consumer_offsets and answered once fsynced and in
 // every in-sync replica of the group's partition (acks=all, Kafka's
@@ -11,12 +11,22 @@
 // may commit follows Kafka: generation -1 to an empty or unknown group
 // (admin and standalone consumers), else a member of the current generation;
 // unknown topics or partitions get UNKNOWN_TOPIC_OR_PARTITION, metadata over
-// offset.metadata.max.bytes OFFSET_METADATA_TOO_LARGE. v2-4 retention times
-// are honoured. OffsetFetch serves one group (v1-7) or a batch (v8+); v10
-// names topics by id on both APIs. Deliberate differences from Kafka: v0-1 of
-// OffsetCommit and v0 of OffsetFetch (ZooKeeper-era) are not served, as in
-// Kafka 4; with no transactions no commit is ever pending, so require_stable
-// (v7+) never yields UNSTABLE_OFFSET_COMMIT.
+// offset.metadata.max.bytes OFFSET_METADATA_TOO_LARGE. v1's per-partition
+// commit timestamp (when not -1) and v2-4's retention time are honoured.
+// OffsetFetch serves one group (v0-7) or a batch (v8+); v10 names topics by
+// id on both APIs.
+//
+// ZooKeeper-era versions (removed in Kafka 4, KIP-896): OffsetCommit v0
+// carries no generation or member id and is treated as a commit with
+// generation -1 (accepted while the group has no members, like an admin or
+// standalone consumer commit); OffsetFetch v0 is answered like v1.
+// Deliberate difference from Kafka: Kafka 3.x in ZooKeeper mode kept v0
+// commits in ZooKeeper, a namespace apart from the Kafka-stored offsets, and
+// in KRaft mode answered both v0 requests with UNSUPPORTED_VERSION; with no
+// ZooKeeper here, v0 reads and writes the group's offsets in
+// __consumer_offsets, so a tool frozen on v0 works and sees the same
+// offsets as every other client. With no transactions no commit is ever
+// pending, so require_stable (v7+) never yields UNSTABLE_OFFSET_COMMIT.
 //
 // Consumer (KIP-848) groups: a commit from a member must be v9+
 // (UNSUPPORTED_VERSION otherwise) and carries the member epoch as its
@@ -35,8 +45,8 @@ import (
 )
 
 func init() {
-	register(kmsg.OffsetCommit, 2, 10, (*Broker).handleOffsetCommit)
-	register(kmsg.OffsetFetch, 1, 10, (*Broker).handleOffsetFetch)
+	register(kmsg.OffsetCommit, 0, 10, (*Broker).handleOffsetCommit)
+	register(kmsg.OffsetFetch, 0, 10, (*Broker).handleOffsetFetch)
 }
 
 func (b *Broker) handleOffsetCommit(_ context.Context, r *Request) Pending {

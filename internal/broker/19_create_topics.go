@@ -1,5 +1,7 @@
-// CreateTopics (key 19), versions 2-7; DeleteTopics (key 20), versions 1-6;
-// CreatePartitions (key 37), versions 0-3.
+// CreateTopics (key 19), versions 0-7; DeleteTopics (key 20), versions 0-6;
+// CreatePartitions (key 37), versions 0-3. CreateTopics v0-1 and DeleteTopics
+// v0 (removed in Kafka 4, KIP-896) differ from later versions only in the
+// fields kmsg leaves out (v0 has no validate_only, so it always creates).
 //
 // Names, partition counts, replication factors, manual assignments and
 // configs are checked as Kafka does (see checkTopic); ValidateOnly checks
@@ -17,8 +19,8 @@ import (
 )
 
 func init() {
-	register(kmsg.CreateTopics, 2, 7, (*Broker).handleCreateTopics)
-	register(kmsg.DeleteTopics, 1, 6, (*Broker).handleDeleteTopics)
+	register(kmsg.CreateTopics, 0, 7, (*Broker).handleCreateTopics)
+	register(kmsg.DeleteTopics, 0, 6, (*Broker).handleDeleteTopics)
 	register(kmsg.CreatePartitions, 0, 3, (*Broker).handleCreatePartitions)
 }
 

@@ -1,4 +1,6 @@
-// OffsetForLeaderEpoch (key 23), versions 2-4.
+// OffsetForLeaderEpoch (key 23), versions 0-4 (v0-1, removed in Kafka 4,
+// carry no current leader epoch, so they are not fenced; v0's answer has no
+// leader epoch).
 //
 // Answers, from the leader's epoch cache (leader-epoch-checkpoint), the
 // largest epoch <= the requested one and the offset where it ended (the log
@@ -13,7 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { register(kmsg.OffsetForLeaderEpoch, 2, 4, (*Broker).handleOffsetForLeaderEpoch) }
+func init() { register(kmsg.OffsetForLeaderEpoch, 0, 4, (*Broker).handleOffsetForLeaderEpoch) }
 
 func (b *Broker) handleOffsetForLeaderEpoch(_ context.Context, r *Request) Pending {
 	req := r.Msg.(*kmsg.OffsetForLeaderEpochRequest)

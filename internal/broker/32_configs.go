@@ -1,5 +1,7 @@
-// DescribeConfigs (key 32), versions 1-4; AlterConfigs (key 33), versions
-// 0-2; IncrementalAlterConfigs (key 44), versions 0-1.
+// DescribeConfigs (key 32), versions 0-4; AlterConfigs (key 33), versions
+// 0-2; IncrementalAlterConfigs (key 44), versions 0-1. DescribeConfigs v0
+// (removed in Kafka 4) has no synonyms and answers is_default instead of
+// the config source.
 //
 // Topic resources: every known topic config with its effective value and
 // source (topic override, dynamic or static broker config, default) and
@@ -33,7 +35,7 @@ import (
 )
 
 func init() {
-	register(kmsg.DescribeConfigs, 1, 4, (*Broker).handleDescribeConfigs)
+	register(kmsg.DescribeConfigs, 0, 4, (*Broker).handleDescribeConfigs)
 	register(kmsg.AlterConfigs, 0, 2, (*Broker).handleAlterConfigs)
 	register(kmsg.IncrementalAlterConfigs, 0, 1, (*Broker).handleIncrementalAlterConfigs)
 }

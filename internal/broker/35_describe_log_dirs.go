@@ -1,4 +1,5 @@
-// DescribeLogDirs (key 35), versions 1-4.
+// DescribeLogDirs (key 35), versions 0-4 (v0, removed in Kafka 4, is v1
+// without throttle semantics).
 //
 // A broker has one log directory, its data dir (absolute path). Listed are
 // the partitions this broker holds a replica of, leader or follower, with
@@ -21,7 +22,7 @@ import (
 	"github.com/tributary/tributary/internal/storage"
 )
 
-func init() { register(kmsg.DescribeLogDirs, 1, 4, (*Broker).handleDescribeLogDirs) }
+func init() { register(kmsg.DescribeLogDirs, 0, 4, (*Broker).handleDescribeLogDirs) }
 
 func (b *Broker) handleDescribeLogDirs(_ context.Context, r *Request) Pending {
 	req := r.Msg.(*kmsg.DescribeLogDirsRequest)

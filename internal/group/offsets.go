@@ -74,6 +74,11 @@ func (c *Coordinator) OffsetCommit(req *kmsg.OffsetCommitRequest) (resp *kmsg.Of
 				sp.ErrorCode = groupCode
 			default:
 				o := &offset{offset: rp.Offset, epoch: rp.LeaderEpoch, metadata: deref(rp.Metadata), commitMs: now.UnixMilli(), expireMs: -1}
+				if req.Version == 1 && rp.Timestamp != -1 {
+					// v1 lets the client set the commit time (Kafka 3.x
+					// honoured it; retention counts from it).
+					o.commitMs = rp.Timestamp
+				}
 				if req.Version >= 2 && req.Version <= 4 && req.RetentionTimeMillis >= 0 {
 					o.expireMs = o.commitMs + req.RetentionTimeMillis
 				}
