@@ -91,7 +91,7 @@ func TestMalformedFramesCloseOnlyThatConnection(t *testing.T) {
 		{"size below a header", []byte{0, 0, 0, 3, 0, 0, 0}},
 		{"unknown api key", func() []byte { b := append([]byte(nil), meta...); binary.BigEndian.PutUint16(b[4:], 999); return b }()},
 		{"unsupported metadata version", func() []byte { b := append([]byte(nil), meta...); binary.BigEndian.PutUint16(b[6:], 99); return b }()},
-		{"produce v0 (message sets)", func() []byte { b := append([]byte(nil), produce...); binary.BigEndian.PutUint16(b[6:], 0); return b }()},
+		{"produce v99", func() []byte { b := append([]byte(nil), produce...); binary.BigEndian.PutUint16(b[6:], 99); return b }()},
 		{"client id longer than frame", func() []byte { b := append([]byte(nil), meta...); binary.BigEndian.PutUint16(b[12:], 5000); return b }()},
 		{"truncated body", func() []byte {
 			b := append([]byte(nil), produce[:len(produce)-20]...)

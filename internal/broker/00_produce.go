@@ -1,7 +1,13 @@
-// Produce (key 0), versions 3-13.
+// Produce (key 0), versions 0-13.
 //
-// v3 is the first version that carries record batch v2; older versions
-// (message sets v0/v1) are not served, as in Kafka 4. Each partition's
+// v3 is the first version that carries record batch v2. v0-2 (removed in
+// Kafka 4, KIP-896) carry message sets of magic 0 or 1; as Kafka 3.x did,
+// they are up-converted to one v2 batch before anything else
+// (record.UpConvert: every message's CRC checked, compressed wrappers
+// unwrapped, the last wrapper's codec kept, magic 0 records without
+// timestamp, no producer id), then take the same path; a v2 batch in v0-2
+// is taken as is, as Kafka did not check. zstd cannot be in a message set
+// (UNSUPPORTED_COMPRESSION_TYPE). From v3 on, each partition's
 // records must be exactly one v2 batch; it is validated (length, magic, CRC,
 // record count) without decompression and stored as sent, with the broker's
 // offsets. acks=all is answered after the batch is fsynced here (group
@@ -32,7 +38,7 @@ import (
 	"github.com/tributary/tributary/internal/storage"
 )
 
-func init() { register(kmsg.Produce, 3, 13, (*Broker).handleProduce) }
+func init() { register(kmsg.Produce, 0, 13, (*Broker).handleProduce) }
 
 func (b *Broker) handleProduce(_ context.Context, r *Request) Pending {
 	req := r.Msg.(*kmsg.ProduceRequest)
@@ -80,7 +86,17 @@ func (b *Broker) handleProduce(_ context.Context, r *Request) Pending {
 			case req.TransactionID != nil:
 				fail(kerr.TransactionalIDAuthorizationFailed.Code, fmt.Errorf("transactions are not supported yet"))
 			default:
-				res, lat, err := b.appendBatch(t, p, rp.Records, req.Acks)
+				records := rp.Records
+				if req.Version < 3 {
+					// Message sets v0/v1: up-converted to one v2 batch
+					// (cold path; v3+ stores the bytes as sent).
+					var err error
+					if records, err = record.UpConvert(records); err != nil {
+						fail(errCode(err), err)
+						break
+					}
+				}
+				res, lat, err := b.appendBatch(t, p, records, req.Acks)
 				if err != nil {
 					if errors.Is(err, storage.ErrLogOffline) {
 						b.wakeFaults() // report it (offline.go); the client finds the new leader

@@ -1,7 +1,13 @@
-// Fetch (key 1), versions 4-18.
+// Fetch (key 1), versions 0-18.
 //
 // Batches are served as stored, whole, up to the high watermark (the last
-// stable offset for read_committed, equal until transactions exist). The
+// stable offset for read_committed, equal until transactions exist). v0-3
+// (removed in Kafka 4, KIP-896) read message sets: as Kafka 3.x did, the
+// stored batches are down-converted after the read, magic 0 for v0-1 and
+// magic 1 for v2-3 (record.DownConvert: records from the fetch offset on,
+// a compressed batch as one wrapper with the same codec, headers and
+// control batches dropped); a zstd batch cannot be expressed and answers
+// UNSUPPORTED_COMPRESSION_TYPE. v4+ never converts. The
 // first partition with data returns at least one batch even above the byte
 // limits (KIP-74). When less than MinBytes is ready the response waits, up to
 // MaxWaitMillis, for an append to any requested partition.
@@ -25,10 +31,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tributary/tributary/internal/partition"
+	"github.com/tributary/tributary/internal/record"
 	"github.com/tributary/tributary/internal/storage"
 )
 
-func init() { register(kmsg.Fetch, 4, 18, (*Broker).handleFetch) }
+func init() { register(kmsg.Fetch, 0, 18, (*Broker).handleFetch) }
 
 func (b *Broker) handleFetch(ctx context.Context, r *Request) Pending {
 	req := r.Msg.(*kmsg.FetchRequest)
@@ -161,6 +168,14 @@ func (b *Broker) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, rep
 					sp.ErrorCode = errCode(err)
 					break
 				}
+				if req.Version < 4 && res.Data != nil {
+					// Message-set fetchers (cold path; v4+ gets the
+					// stored bytes as they are).
+					if res.Data, err = downConvert(req.Version, res.Data, rp.FetchOffset); err != nil {
+						sp.ErrorCode = errCode(err)
+						break
+					}
+				}
 				live = append(live, p)
 				if res.Data != nil {
 					sp.RecordBatches = res.Data
@@ -173,6 +188,19 @@ func (b *Broker) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, rep
 		resp.Topics = append(resp.Topics, st)
 	}
 	return total, live
+}
+
+// downConvert turns stored v2 batches read for a Fetch v0-3 into the
+// message set that version can read: magic 0 for v0-1, magic 1 for v2-3
+// (record.DownConvert). It releases the read buffer.
+func downConvert(version int16, data []byte, from int64) ([]byte, error) {
+	magic := int8(0)
+	if version >= 2 {
+		magic = 1
+	}
+	out, err := record.DownConvert(make([]byte, 0, len(data)), data, magic, from)
+	storage.ReleaseRead(data)
+	return out, err
 }
 
 // checkLeaderEpoch compares a client's idea of the leader epoch (-1: none)

@@ -147,7 +147,7 @@ func readMessageSet(buf []byte) ([]legacyRecord, int8, error) {
 			return nil, 0, ErrInvalid
 		}
 		codec = c
-		inner, err := decompress(m.value, c)
+		inner, err := decompressWrapper(m, c)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -172,6 +172,16 @@ func readMessageSet(buf []byte) ([]legacyRecord, int8, error) {
 		return nil, 0, ErrTruncated
 	}
 	return out, codec, nil
+}
+
+// decompressWrapper decompresses a wrapper message's value; an LZ4 frame
+// in magic 0 may carry Kafka 0.8-0.9's header checksum (lz4legacy.go).
+func decompressWrapper(m message, codec int8) ([]byte, error) {
+	v := m.value
+	if codec == 3 && m.magic == 0 {
+		v = lz4FrameChecksum(v, false)
+	}
+	return decompress(v, codec)
 }
 
 func decompress(b []byte, codec int8) ([]byte, error) {
@@ -236,7 +246,8 @@ func appendMessage(dst []byte, magic int8, offset int64, attrs int8, ts int64, k
 // v2-3), as Kafka 3.x did for old fetchers. An uncompressed batch becomes
 // one message per record; a compressed batch one wrapper message with the
 // same codec around its records (magic 1: relative inner offsets, the
-// wrapper carrying the last offset and the largest timestamp). Headers are
+// wrapper carrying the last offset and the largest timestamp; magic 0 LZ4
+// with Kafka 0.8-0.9's frame checksum, see lz4legacy.go). Headers are
 // dropped (the old formats have none), control batches skipped, and a
 // LogAppendTime batch marks its messages so (magic 1). A zstd batch cannot
 // be expressed: ErrUnsupportedCompression. data must hold whole batches, as
@@ -312,6 +323,9 @@ func DownConvert(dst, data []byte, magic int8, from int64) ([]byte, error) {
 		if int8(used) != codec || z == nil {
 			return nil, fmt.Errorf("compressing with codec %d failed", codec)
 		}
+		if codec == 3 && magic == 0 {
+			z = lz4FrameChecksum(z, true)
+		}
 		if b.IsLogAppendTime() {
 			maxTs = b.MaxTimestamp()
 		}
@@ -350,7 +364,7 @@ func ReadMessageSet(buf []byte) ([]MessageSetRecord, error) {
 		if c >= 4 {
 			return nil, ErrUnsupportedCompression
 		}
-		raw, err := decompress(m.value, c)
+		raw, err := decompressWrapper(m, c)
 		if err != nil {
 			return nil, err
 		}
@@ -409,5 +423,8 @@ func EncodeMessageSet(magic int8, codec int8, recs []MessageSetRecord) ([]byte, 
 	}
 	var buf bytes.Buffer
 	z, _ := comp.Compress(&buf, inner)
+	if codec == 3 && magic == 0 {
+		z = lz4FrameChecksum(z, true) // as 0.8-0.9 clients framed it
+	}
 	return appendMessage(nil, magic, int64(len(recs)-1), codec, maxTs, nil, z), nil
 }

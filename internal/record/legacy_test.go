@@ -294,3 +294,43 @@ func FuzzDownConvert(f *testing.F) {
 		}
 	})
 }
+
+func TestXXH32(t *testing.T) {
+	for in, want := range map[string]uint32{
+		"": 0x02cc5d05, "a": 0x550d7456, "abc": 0x32d153ff,
+		"Nobody inspects the spammish repetition": 0xe2293b2f,
+	} {
+		if got := xxh32([]byte(in)); got != want {
+			t.Errorf("xxh32(%q) = %#x, want %#x", in, got, want)
+		}
+	}
+}
+
+// The LZ4 frames franz-go writes carry the correct header checksum, which
+// lz4FrameChecksum reproduces; the legacy one differs, and a frame with it
+// decompresses once fixed.
+func TestLZ4LegacyChecksum(t *testing.T) {
+	var buf bytes.Buffer
+	frame, _ := compressor(3).Compress(&buf, bytes.Repeat([]byte("kafka 0.9 "), 50))
+	frame = append([]byte(nil), frame...)
+	if fixed := lz4FrameChecksum(frame, false); !bytes.Equal(fixed, frame) {
+		t.Fatal("recomputed header checksum differs from the compressor's")
+	}
+	legacy := lz4FrameChecksum(frame, true)
+	if bytes.Equal(legacy, frame) {
+		t.Fatal("legacy checksum equals the correct one")
+	}
+	if _, err := decompress(legacy, 3); err == nil {
+		t.Fatal("decompressor accepted the legacy checksum; the fix-up would be untested")
+	}
+	set, err := EncodeMessageSet(0, 3, legacyRecs(3, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := UpConvert(set); err != nil {
+		t.Fatalf("magic 0 LZ4 with the legacy checksum: %v", err)
+	}
+	for _, junk := range [][]byte{nil, {4, 0x22, 0x4d, 0x18}, {4, 0x22, 0x4d, 0x18, 0x09, 0x40}} {
+		lz4FrameChecksum(junk, true) // no panic on short frames
+	}
+}

@@ -1,0 +1,320 @@
+package tests
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary/tributary/internal/record"
+)
+
+// ListOffsets v0 (Burrow 1.2, ZooKeeper-era tools): old-style offsets are
+// segment base offsets stamped with their files' modification times plus
+// the log end, largest first, at most max_num_offsets, capped at the high
+// watermark for consumers.
+func TestListOffsetsV0OldStyleOffsets(t *testing.T) {
+	dir := t.TempDir()
+	n := startNode(t, dir, nil)
+	w := dial(t, n.Addr())
+	mustCreate(t, w, "lo0", 1, map[string]string{"segment.bytes": "200"})
+	for i := 0; i < 4; i++ {
+		// Each ~100-byte batch of 2 records; segments roll past 200 bytes.
+		resp := w.roundTrip(produceReq("lo0", 0, -1, makeBatch(-1, -1, -1, "aaaaaaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbbbbbb")), 9).(*kmsg.ProduceResponse)
+		if c := resp.Topics[0].Partitions[0].ErrorCode; c != 0 {
+			t.Fatalf("produce: %v", kerr.ErrorForCode(c))
+		}
+	}
+	logs, _ := filepath.Glob(filepath.Join(dir, "lo0-0", "*.log"))
+	slices.Sort(logs)
+	if len(logs) < 3 {
+		t.Fatalf("want at least 3 segments, have %v", logs)
+	}
+	var bases []int64
+	for _, l := range logs {
+		b, err := strconv.ParseInt(strings.TrimSuffix(filepath.Base(l), ".log"), 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bases = append(bases, b)
+	}
+	// Stamp segments an hour apart, oldest first.
+	old := time.Now().Add(-time.Duration(len(logs)+1) * time.Hour)
+	for i, l := range logs {
+		ts := old.Add(time.Duration(i) * time.Hour)
+		if err := os.Chtimes(l, ts, ts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list := func(ts int64, maxNum int32) []int64 {
+		t.Helper()
+		req := kmsg.NewPtrListOffsetsRequest()
+		rt := kmsg.NewListOffsetsRequestTopic()
+		rt.Topic = "lo0"
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Partition, rp.Timestamp, rp.MaxNumOffsets = 0, ts, maxNum
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp := w.roundTrip(req, 0).(*kmsg.ListOffsetsResponse)
+		p := resp.Topics[0].Partitions[0]
+		if p.ErrorCode != 0 {
+			t.Fatalf("ListOffsets v0 ts %d: %v", ts, kerr.ErrorForCode(p.ErrorCode))
+		}
+		return p.OldStyleOffsets
+	}
+	desc := slices.Clone(bases)
+	slices.Reverse(desc)
+	if got, want := list(-1, 100), append([]int64{8}, desc...); !slices.Equal(got, want) {
+		t.Errorf("latest, 100: %v, want %v", got, want)
+	}
+	if got := list(-1, 1); !slices.Equal(got, []int64{8}) {
+		t.Errorf("latest, 1: %v, want [8]", got)
+	}
+	if got := list(-2, 1); !slices.Equal(got, []int64{0}) {
+		t.Errorf("earliest: %v, want [0]", got)
+	}
+	// Before the second segment's time: only the first segment's base.
+	if got := list(old.Add(30*time.Minute).UnixMilli(), 10); !slices.Equal(got, []int64{bases[0]}) {
+		t.Errorf("by time: %v, want [%d]", got, bases[0])
+	}
+	if got := list(old.Add(-time.Hour).UnixMilli(), 10); len(got) != 0 {
+		t.Errorf("before every segment: %v, want none", got)
+	}
+	// The same connection keeps working at current versions.
+	req := kmsg.NewPtrListOffsetsRequest()
+	rt := kmsg.NewListOffsetsRequestTopic()
+	rt.Topic = "lo0"
+	rp := kmsg.NewListOffsetsRequestTopicPartition()
+	rp.Timestamp = -1
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	if r := w.roundTrip(req, 11).(*kmsg.ListOffsetsResponse); r.Topics[0].Partitions[0].Offset != 8 {
+		t.Fatalf("v11 latest: %+v", r.Topics[0].Partitions[0])
+	}
+}
+
+// ZooKeeper-era group offsets: OffsetCommit v0 (no generation) commits for
+// an empty group, OffsetFetch v0 reads it back, and v1's commit timestamp
+// is kept.
+func TestOffsetCommitFetchV0(t *testing.T) {
+	n := startNode(t, "", groupSettings())
+	w := dial(t, n.Addr())
+	mustCreate(t, w, "oc0", 2, nil)
+	coordinatorReady(t, w, "zk-group")
+	commit := func(v int16, part int32, off int64) int16 {
+		req := kmsg.NewPtrOffsetCommitRequest()
+		req.Group = "zk-group"
+		rt := kmsg.NewOffsetCommitRequestTopic()
+		rt.Topic = "oc0"
+		rp := kmsg.NewOffsetCommitRequestTopicPartition()
+		rp.Partition, rp.Offset, rp.Metadata = part, off, kmsg.StringPtr("m")
+		if v == 1 {
+			rp.Timestamp = time.Now().Add(-time.Minute).UnixMilli()
+		}
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		return w.roundTrip(req, v).(*kmsg.OffsetCommitResponse).Topics[0].Partitions[0].ErrorCode
+	}
+	if c := commit(0, 0, 42); c != 0 {
+		t.Fatalf("OffsetCommit v0: %v", kerr.ErrorForCode(c))
+	}
+	if c := commit(1, 1, 7); c != 0 {
+		t.Fatalf("OffsetCommit v1: %v", kerr.ErrorForCode(c))
+	}
+	req := kmsg.NewPtrOffsetFetchRequest()
+	req.Group = "zk-group"
+	rt := kmsg.NewOffsetFetchRequestTopic()
+	rt.Topic, rt.Partitions = "oc0", []int32{0, 1}
+	req.Topics = append(req.Topics, rt)
+	resp := w.roundTrip(req, 0).(*kmsg.OffsetFetchResponse)
+	got := map[int32]int64{}
+	for _, p := range resp.Topics[0].Partitions {
+		if p.ErrorCode != 0 || p.Metadata == nil || *p.Metadata != "m" {
+			t.Fatalf("OffsetFetch v0 partition %d: %+v", p.Partition, p)
+		}
+		got[p.Partition] = p.Offset
+	}
+	if got[0] != 42 || got[1] != 7 {
+		t.Fatalf("OffsetFetch v0: %v, want 0:42 1:7", got)
+	}
+}
+
+// coordinatorReady waits until group's coordinator (this single node) has
+// loaded its offsets partition.
+func coordinatorReady(t *testing.T, w *wireConn, group string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		req := kmsg.NewPtrFindCoordinatorRequest()
+		req.CoordinatorKey = group
+		if r := w.roundTrip(req, 0).(*kmsg.FindCoordinatorResponse); r.ErrorCode == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no group coordinator")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Produce v0-2 and Fetch v0-3 at the wire: message sets up-converted on
+// write and down-converted on read, refusals with Kafka's codes.
+func TestMessageSetsWire(t *testing.T) {
+	n := startNode(t, "", nil)
+	w := dial(t, n.Addr())
+	mustCreate(t, w, "ms", 1, nil)
+	mustCreate(t, w, "ms-zstd", 1, map[string]string{"compression.type": "zstd"})
+	now := time.Now().UnixMilli()
+	recs := []record.MessageSetRecord{{Timestamp: now - 1000, Key: []byte("a"), Value: []byte("1")}, {Timestamp: now - 500, Value: []byte("2")}}
+	produce := func(topic string, v int16, set []byte) kmsg.ProduceResponseTopicPartition {
+		t.Helper()
+		return w.roundTrip(produceReq(topic, 0, 1, set), v).(*kmsg.ProduceResponse).Topics[0].Partitions[0]
+	}
+	var next int64
+	for v := int16(0); v <= 2; v++ {
+		magic := int8(0)
+		if v == 2 {
+			magic = 1
+		}
+		for _, codec := range []int8{0, 1} {
+			set, err := record.EncodeMessageSet(magic, codec, recs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p := produce("ms", v, set); p.ErrorCode != 0 || p.BaseOffset != next {
+				t.Fatalf("produce v%d codec %d: %v base %d, want %d", v, codec, kerr.ErrorForCode(p.ErrorCode), p.BaseOffset, next)
+			}
+			next += 2
+		}
+	}
+	// A flipped CRC, zstd in a message set.
+	bad, _ := record.EncodeMessageSet(1, 0, recs)
+	bad[len(bad)-1] ^= 1
+	if p := produce("ms", 2, bad); p.ErrorCode != kerr.CorruptMessage.Code {
+		t.Fatalf("bad CRC: %v", kerr.ErrorForCode(p.ErrorCode))
+	}
+	// Into a zstd topic the up-converted batch is recompressed; an old
+	// fetcher cannot read it.
+	set, _ := record.EncodeMessageSet(1, 0, recs)
+	if p := produce("ms-zstd", 2, set); p.ErrorCode != 0 {
+		t.Fatalf("produce to zstd topic: %v", kerr.ErrorForCode(p.ErrorCode))
+	}
+
+	fetch := func(topic string, v int16, from int64) kmsg.FetchResponseTopicPartition {
+		t.Helper()
+		req := fetchReq(topic, 0, from)
+		return w.roundTrip(req, v).(*kmsg.FetchResponse).Topics[0].Partitions[0]
+	}
+	for v := int16(0); v <= 3; v++ {
+		p := fetch("ms", v, 3)
+		if p.ErrorCode != 0 || p.HighWatermark != next {
+			t.Fatalf("fetch v%d: %v hw %d", v, kerr.ErrorForCode(p.ErrorCode), p.HighWatermark)
+		}
+		wantMagic := int8(0)
+		if v >= 2 {
+			wantMagic = 1
+		}
+		if m, _ := record.Magic(p.RecordBatches); m != wantMagic {
+			t.Fatalf("fetch v%d: magic %d, want %d", v, m, wantMagic)
+		}
+		got, err := record.ReadMessageSet(p.RecordBatches)
+		// A fetch reads from one segment; old clients fetch on from there.
+		for err == nil && len(got) > 0 && got[len(got)-1].Offset+1 < next {
+			more := fetch("ms", v, got[len(got)-1].Offset+1)
+			var rest []record.MessageSetRecord
+			rest, err = record.ReadMessageSet(more.RecordBatches)
+			if len(rest) == 0 {
+				break
+			}
+			got = append(got, rest...)
+		}
+		if err != nil || len(got) != int(next-3) {
+			t.Fatalf("fetch v%d: %v, %d records, want %d: %+v", v, err, len(got), next-3, got)
+		}
+		for i, r := range got {
+			off := int64(3 + i)
+			want := recs[off%2]
+			if r.Offset != off || string(r.Key) != string(want.Key) || string(r.Value) != string(want.Value) {
+				t.Fatalf("fetch v%d record %d: %+v", v, i, r)
+			}
+			// Timestamps exist only for what was produced as magic 1
+			// (offsets 8-11) and only a magic 1 fetch shows them.
+			wantTs := int64(-1)
+			if wantMagic == 1 && off >= 8 {
+				wantTs = want.Timestamp
+			}
+			if r.Timestamp != wantTs {
+				t.Fatalf("fetch v%d offset %d: timestamp %d, want %d", v, off, r.Timestamp, wantTs)
+			}
+		}
+	}
+	if p := fetch("ms-zstd", 2, 0); p.ErrorCode != kerr.UnsupportedCompressionType.Code {
+		t.Fatalf("fetch v2 of zstd data: %v", kerr.ErrorForCode(p.ErrorCode))
+	}
+	// v4+ still gets the stored v2 batches, byte for byte.
+	if p := fetch("ms", 4, 0); p.ErrorCode != 0 {
+		t.Fatal(kerr.ErrorForCode(p.ErrorCode))
+	} else if m, _ := record.Magic(p.RecordBatches); m != 2 {
+		t.Fatalf("fetch v4: magic %d", m)
+	}
+}
+
+// The admin APIs' Kafka 3.9 minimum versions (removed in Kafka 4).
+func TestOldAdminVersionsWire(t *testing.T) {
+	dir := t.TempDir()
+	n := startNode(t, dir, nil)
+	w := dial(t, n.Addr())
+	ct := createTopicReq("old-admin", 2, map[string]string{"retention.ms": "60000"})
+	if r := w.roundTrip(ct, 0).(*kmsg.CreateTopicsResponse); r.Topics[0].ErrorCode != 0 {
+		t.Fatalf("CreateTopics v0: %v", kerr.ErrorForCode(r.Topics[0].ErrorCode))
+	}
+	if r := w.roundTrip(createTopicReq("old-admin", 2, nil), 1).(*kmsg.CreateTopicsResponse); r.Topics[0].ErrorCode != kerr.TopicAlreadyExists.Code {
+		t.Fatalf("CreateTopics v1 duplicate: %v", kerr.ErrorForCode(r.Topics[0].ErrorCode))
+	}
+
+	dc := kmsg.NewPtrDescribeConfigsRequest()
+	res := kmsg.NewDescribeConfigsRequestResource()
+	res.ResourceType, res.ResourceName, res.ConfigNames = kmsg.ConfigResourceTypeTopic, "old-admin", []string{"retention.ms", "cleanup.policy"}
+	dc.Resources = append(dc.Resources, res)
+	dr := w.roundTrip(dc, 0).(*kmsg.DescribeConfigsResponse)
+	cfgs := map[string]kmsg.DescribeConfigsResponseResourceConfig{}
+	for _, c := range dr.Resources[0].Configs {
+		cfgs[c.Name] = c
+	}
+	if c := cfgs["retention.ms"]; c.Value == nil || *c.Value != "60000" || c.IsDefault {
+		t.Fatalf("DescribeConfigs v0 retention.ms: %+v", c)
+	}
+	if c := cfgs["cleanup.policy"]; !c.IsDefault {
+		t.Fatalf("DescribeConfigs v0 cleanup.policy not default: %+v", c)
+	}
+
+	w.roundTrip(produceReq("old-admin", 0, -1, makeBatch(-1, -1, -1, "x", "y")), 3)
+	oe := kmsg.NewPtrOffsetForLeaderEpochRequest()
+	et := kmsg.NewOffsetForLeaderEpochRequestTopic()
+	et.Topic = "old-admin"
+	ep := kmsg.NewOffsetForLeaderEpochRequestTopicPartition()
+	ep.LeaderEpoch = 1 << 20
+	et.Partitions = append(et.Partitions, ep)
+	oe.Topics = append(oe.Topics, et)
+	if r := w.roundTrip(oe, 0).(*kmsg.OffsetForLeaderEpochResponse); r.Topics[0].Partitions[0].ErrorCode != 0 || r.Topics[0].Partitions[0].EndOffset != 2 {
+		t.Fatalf("OffsetForLeaderEpoch v0: %+v", r.Topics[0].Partitions[0])
+	}
+
+	ld := w.roundTrip(kmsg.NewPtrDescribeLogDirsRequest(), 0).(*kmsg.DescribeLogDirsResponse)
+	if len(ld.Dirs) != 1 || ld.Dirs[0].ErrorCode != 0 || len(ld.Dirs[0].Topics) == 0 {
+		t.Fatalf("DescribeLogDirs v0: %+v", ld)
+	}
+
+	dt := kmsg.NewPtrDeleteTopicsRequest()
+	dt.TopicNames = []string{"old-admin"}
+	dt.TimeoutMillis = 10000
+	if r := w.roundTrip(dt, 0).(*kmsg.DeleteTopicsResponse); r.Topics[0].ErrorCode != 0 {
+		t.Fatalf("DeleteTopics v0: %v", kerr.ErrorForCode(r.Topics[0].ErrorCode))
+	}
+}
