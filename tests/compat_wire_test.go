@@ -146,18 +146,27 @@ func TestOffsetCommitFetchV0(t *testing.T) {
 }
 
 // coordinatorReady waits until group's coordinator (this single node) has
-// loaded its offsets partition.
+// loaded its offsets partition: an OffsetFetch answers without error. It
+// speaks v0/v1 only, as the old tools do.
 func coordinatorReady(t *testing.T, w *wireConn, group string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		req := kmsg.NewPtrFindCoordinatorRequest()
-		req.CoordinatorKey = group
-		if r := w.roundTrip(req, 0).(*kmsg.FindCoordinatorResponse); r.ErrorCode == 0 {
+		// FindCoordinator creates __consumer_offsets on first use.
+		fc := kmsg.NewPtrFindCoordinatorRequest()
+		fc.CoordinatorKey = group
+		w.roundTrip(fc, 0)
+		req := kmsg.NewPtrOffsetFetchRequest()
+		req.Group = group
+		rt := kmsg.NewOffsetFetchRequestTopic()
+		rt.Topic, rt.Partitions = "oc0", []int32{0}
+		req.Topics = append(req.Topics, rt)
+		r := w.roundTrip(req, 1).(*kmsg.OffsetFetchResponse)
+		if r.Topics[0].Partitions[0].ErrorCode == 0 {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("no group coordinator")
+			t.Fatalf("group coordinator not ready: %v", kerr.ErrorForCode(r.Topics[0].Partitions[0].ErrorCode))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
