@@ -273,7 +273,7 @@ func startRdkLoad(c *procCluster, h *checker.History, topic, name string, rate i
 			case f[0] == "A" && len(f) == 4:
 				p, _ := strconv.ParseInt(f[1], 10, 32)
 				o, _ := strconv.ParseInt(f[2], 10, 64)
-				h.Ack(int32(p), o, f[3])
+				h.Ack(int32(p), o, f[3]) // o < 0: acknowledged without an offset
 			case f[0] == "F" && len(f) >= 2:
 				l.failed.Add(1)
 				l.mu.Lock()

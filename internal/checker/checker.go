@@ -90,7 +90,10 @@ func (h *History) Sent(producer, value string) {
 	h.seq[producer]++
 }
 
-// Ack records that value was acknowledged at partition/offset, now.
+// Ack records that value was acknowledged at partition/offset, now. A
+// negative offset means acknowledged without one (librdkafka's implicit
+// acknowledgements and DUPLICATE_SEQUENCE_NUMBER answers carry none): the
+// value must then be read exactly once anywhere in that partition.
 func (h *History) Ack(partition int32, offset int64, value string) {
 	h.AckAt(partition, offset, value, time.Now())
 }
@@ -104,10 +107,14 @@ func (h *History) AckAt(partition int32, offset int64, value string, at time.Tim
 		k := producerPartition{si.producer, partition}
 		h.ackTimes[k] = append(h.ackTimes[k], at)
 	}
-	p := pos{partition, offset}
+	p := pos{partition, max(offset, -1)}
 	if prev, ok := h.acks[value]; ok && prev != p {
-		h.reAcked = append(h.reAcked, fmt.Sprintf("%q acknowledged at %v and %v", value, prev, p))
-		return
+		if prev.Partition == p.Partition && (prev.Offset < 0 || p.Offset < 0) {
+			p.Offset = max(prev.Offset, p.Offset) // the known offset wins
+		} else {
+			h.reAcked = append(h.reAcked, fmt.Sprintf("%q acknowledged at %v and %v", value, prev, p))
+			return
+		}
 	}
 	h.acks[value] = p
 }
@@ -243,7 +250,7 @@ func (h *History) Check() Report {
 		}
 		found := false
 		for _, q := range ps {
-			found = found || q == p
+			found = found || q == p || (p.Offset < 0 && q.Partition == p.Partition)
 		}
 		if !found {
 			r.Misplaced++

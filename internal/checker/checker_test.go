@@ -198,3 +198,19 @@ func TestGaps(t *testing.T) {
 		t.Fatalf("gaps of an unknown producer = %v", g)
 	}
 }
+
+func TestAckWithoutOffset(t *testing.T) {
+	h := New()
+	for i, v := range []string{"a", "b", "c"} {
+		h.Sent("p", v)
+		h.Read(0, int64(i), v)
+	}
+	h.Ack(0, -1001, "a") // librdkafka's RD_KAFKA_OFFSET_INVALID
+	h.Ack(0, -1, "b")
+	h.Ack(0, 1, "b")  // the offset learned later: no conflict
+	h.Ack(1, -1, "c") // acknowledged in another partition than read
+	r := h.Check()
+	if r.Lost != 0 || r.Misplaced != 1 || r.Acknowledged != 3 {
+		t.Fatalf("want only c misplaced: %v", r)
+	}
+}
