@@ -22,7 +22,8 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata/hw/*.txt with the actual output")
 
-// TestHighWatermarkEvents replays testdata/hw/*.txt: each file is a sequence
+// TestHighWatermarkEvents replays testdata/hw/*.txt (and idempotent
+// appends, whose retries the acks=all waiters see too): each file is a sequence
 // of events on one replica (broker 1), each followed by "----" and the
 // expected state after it: the high watermark, the log end, and every
 // acks=all waiter and fetch long poll registered so far. A waiter line says
@@ -33,7 +34,7 @@ var update = flag.Bool("update", false, "rewrite testdata/hw/*.txt with the actu
 // Events:
 //
 //	role leader=L epoch=E pepoch=P replicas=1,2,3 isr=1,2   SetRole (metadata change)
-//	append n=N                                             leader append of N records
+//	append n=N [pid=P epoch=E seq=S] [minisr=M]            leader append of N records (idempotent with pid)
 //	replicate n=N                                          follower append of N records at its log end
 //	fetch replica=R offset=O                               follower R fetched at O
 //	lagging maxlag=D                                       LaggingISR (the leader's ISR shrink check)
@@ -61,6 +62,7 @@ type hwWaiter struct {
 	epoch int32
 	ch    <-chan struct{}
 	done  bool
+	fresh bool // registered by the current command: WaitCommitted checks before it waits
 }
 
 type hwWatch struct {
@@ -172,10 +174,21 @@ func (h *hwHarness) run(cmd string) string {
 			Replicas: h.ids(args["replicas"]), ISR: h.ids(args["isr"])}
 		fmt.Fprintf(&out, "changed=%v\n", p.SetRole(r, h.now))
 	case "append":
-		res, err := p.Append(h.batch(int(h.i32(args["n"])), 0), AppendOptions{LogAppendTime: -1})
-		if err != nil {
+		b := h.batch(int(h.i32(args["n"])), 0)
+		if pid, ok := args["pid"]; ok {
+			b = h.idempotentBatch(int(h.i32(args["n"])), h.i64(pid), int16(h.i32(args["epoch"])), h.i32(args["seq"]))
+		}
+		opts := AppendOptions{LogAppendTime: -1}
+		if m, ok := args["minisr"]; ok {
+			opts.MinISR = int(h.i32(m))
+		}
+		res, err := p.Append(b, opts)
+		switch {
+		case err != nil:
 			fmt.Fprintf(&out, "error: %v\n", err)
-		} else {
+		case res.Duplicate:
+			fmt.Fprintf(&out, "duplicate of base=%d end=%d\n", res.BaseOffset, res.End)
+		default:
 			fmt.Fprintf(&out, "base=%d end=%d\n", res.BaseOffset, res.End)
 		}
 	case "replicate":
@@ -214,7 +227,7 @@ func (h *hwHarness) run(cmd string) string {
 	case "follower-hw":
 		p.SetFollowerHW(h.i64(args["hw"]))
 	case "wait":
-		h.waiters = append(h.waiters, &hwWaiter{name: args["name"], end: h.i64(args["end"]), epoch: p.LeaderEpoch(), ch: p.hwWait()})
+		h.waiters = append(h.waiters, &hwWaiter{name: args["name"], end: h.i64(args["end"]), epoch: p.LeaderEpoch(), ch: p.hwWait(), fresh: true})
 	case "watch":
 		w := &hwWatch{name: args["name"], ch: make(chan struct{}, 1)}
 		p.Watch(w.ch)
@@ -241,7 +254,11 @@ func (h *hwHarness) run(cmd string) string {
 			state = "answered: committed"
 		}
 		w.done = state != "waiting"
+		fresh := w.fresh
+		w.fresh = false
 		switch {
+		case fresh:
+			fmt.Fprintf(&out, "produce %s: %s\n", w.name, state)
 		case w.done && !woken:
 			fmt.Fprintf(&out, "produce %s: STUCK (%s without a wake-up)\n", w.name, state)
 		case woken:
@@ -276,6 +293,20 @@ func (h *hwHarness) batch(n int, base int64) record.Batch {
 		recs[i] = kmsg.Record{OffsetDelta: int32(i), Value: []byte("v")}
 	}
 	b, err := record.Build(record.Header{BaseOffset: base, LastOffsetDelta: int32(n - 1), ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, recs)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return b
+}
+
+// idempotentBatch is a batch of n records from producer pid at epoch,
+// starting at sequence seq.
+func (h *hwHarness) idempotentBatch(n int, pid int64, epoch int16, seq int32) record.Batch {
+	recs := make([]kmsg.Record, n)
+	for i := range recs {
+		recs[i] = kmsg.Record{OffsetDelta: int32(i), Value: []byte("v")}
+	}
+	b, err := record.Build(record.Header{LastOffsetDelta: int32(n - 1), ProducerID: pid, ProducerEpoch: epoch, BaseSequence: seq}, recs)
 	if err != nil {
 		h.t.Fatal(err)
 	}

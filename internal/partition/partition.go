@@ -271,8 +271,9 @@ type AppendOptions struct {
 // AppendResult describes a stored batch.
 type AppendResult struct {
 	BaseOffset int64
-	// End is the log end offset after the append; Sync(End) makes it
-	// durable and WaitCommitted(End, Epoch) waits for the ISR.
+	// End is the log end offset after the append (after the original
+	// batch for a duplicate); Sync(End) makes it durable and
+	// WaitCommitted(End, Epoch) waits for the ISR.
 	End   int64
 	Epoch int32
 	// Duplicate is set when an idempotent retry matched a stored batch; the
@@ -294,26 +295,27 @@ func (p *Partition) Append(b record.Batch, opts AppendOptions) (AppendResult, er
 		p.mu.Unlock()
 		return AppendResult{}, ErrNotLeader
 	}
-	if opts.MinISR > 0 && len(p.role.ISR) < opts.MinISR {
-		p.mu.Unlock()
-		return AppendResult{}, ErrNotEnoughReplicas
-	}
 	epoch := p.role.LeaderEpoch
 	pid := b.ProducerID()
-	var prod *producer
+	// Idempotence before min.insync.replicas: a retry of a batch that is
+	// already written gets its offset even while the ISR is short, never
+	// NOT_ENOUGH_REPLICAS, which tells the client it was not written (a
+	// client that then renumbers it under a new epoch would write it
+	// twice). acks=all still waits for the original to be committed.
 	if pid >= 0 {
-		var dup int64
-		var err error
-		prod, dup, err = p.checkSequence(b)
+		dup, err := p.checkSequence(b)
 		if err != nil {
 			p.mu.Unlock()
 			return AppendResult{}, err
 		}
 		if dup >= 0 {
-			end := p.log.EndOffset()
 			p.mu.Unlock()
-			return AppendResult{BaseOffset: dup, End: end, Epoch: epoch, Duplicate: true}, nil
+			return AppendResult{BaseOffset: dup, End: dup + int64(b.LastOffsetDelta()) + 1, Epoch: epoch, Duplicate: true}, nil
 		}
+	}
+	if opts.MinISR > 0 && len(p.role.ISR) < opts.MinISR {
+		p.mu.Unlock()
+		return AppendResult{}, ErrNotEnoughReplicas
 	}
 	base := p.log.EndOffset()
 	b.SetBaseOffset(base)
@@ -327,7 +329,7 @@ func (p *Partition) Append(b record.Batch, opts AppendOptions) (AppendResult, er
 		return AppendResult{}, err
 	}
 	if pid >= 0 {
-		prod.record(b, base)
+		p.observe(b, base)
 	}
 	moved := p.maybeAdvanceHW()
 	p.mu.Unlock()

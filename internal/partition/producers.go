@@ -24,9 +24,9 @@ func nextSeq(s int32) int32 {
 	return s + 1
 }
 
-// checkSequence applies Kafka's idempotence rules to b under p.mu. It returns
-// the producer entry to update after the write, or the base offset of the
-// stored batch that b duplicates (else -1).
+// checkSequence applies Kafka's idempotence rules to b under p.mu, without
+// changing any state (observe does, after the write). It returns the base
+// offset of the stored batch that b duplicates, else -1.
 //
 //   - a producer unknown here (new, or its state expired) may start at any
 //     sequence;
@@ -34,34 +34,30 @@ func nextSeq(s int32) int32 {
 //   - a newer epoch must start at sequence 0;
 //   - a batch equal to one of the last five is a duplicate;
 //   - otherwise the first sequence must follow the last one.
-func (p *Partition) checkSequence(b record.Batch) (*producer, int64, error) {
+func (p *Partition) checkSequence(b record.Batch) (int64, error) {
 	pr := p.producers[b.ProducerID()]
 	if pr == nil {
-		pr = &producer{epoch: b.ProducerEpoch()}
-		p.producers[b.ProducerID()] = pr
-		return pr, -1, nil
+		return -1, nil
 	}
 	switch e := b.ProducerEpoch(); {
 	case e < pr.epoch:
-		return nil, -1, ErrInvalidProducerEpoch
+		return -1, ErrInvalidProducerEpoch
 	case e > pr.epoch:
 		if b.BaseSequence() != 0 {
-			return nil, -1, ErrOutOfOrderSequence
+			return -1, ErrOutOfOrderSequence
 		}
-		pr.epoch = e
-		pr.recent = pr.recent[:0]
-		return pr, -1, nil
+		return -1, nil
 	}
 	first, last := b.BaseSequence(), b.LastSequence()
 	for _, m := range pr.recent {
 		if m.firstSeq == first && m.lastSeq == last {
-			return nil, m.baseOffset, nil
+			return m.baseOffset, nil
 		}
 	}
 	if n := len(pr.recent); n > 0 && first != nextSeq(pr.recent[n-1].lastSeq) {
-		return nil, -1, ErrOutOfOrderSequence
+		return -1, ErrOutOfOrderSequence
 	}
-	return pr, -1, nil
+	return -1, nil
 }
 
 // record remembers a written batch.
@@ -73,7 +69,8 @@ func (pr *producer) record(b record.Batch, base int64) {
 	pr.recent = append(pr.recent, batchMeta{firstSeq: b.BaseSequence(), lastSeq: b.LastSequence(), baseOffset: base})
 }
 
-// observe replays a stored batch into producer state on open.
+// observe records a stored batch in its producer's state: after a leader's
+// append, a follower's, and when state is rebuilt from the log.
 func (p *Partition) observe(b record.Batch, base int64) {
 	pr := p.producers[b.ProducerID()]
 	if pr == nil || b.ProducerEpoch() > pr.epoch {
