@@ -243,6 +243,10 @@ func TestCorruptBatchSingleNode(t *testing.T) {
 	if err != nil || !strings.Contains(out, "Partition: 0") {
 		t.Fatalf("describe --unavailable-partitions: %v\n%s%s", err, out, stderr)
 	}
+	out, stderr, err = runCmd(t, 30*time.Second, "", nil, tribBinary(t), "topic", "describe", "--brokers", br.addr, "crc")
+	if err != nil || !strings.Contains(out, "Leader: none") || !strings.Contains(out, "Offline: 1") {
+		t.Fatalf("describe: %v\n%s%s", err, out, stderr)
+	}
 	md, err := adm.Metadata(ctx, "crc")
 	if err != nil {
 		t.Fatal(err)
@@ -400,6 +404,15 @@ func TestFullDiskRecovers(t *testing.T) {
 			t.Errorf("log dir %s while full: err %v", d.Dir, d.Err)
 		}
 	})
+	// trib topic describe and trib cluster info show the condition.
+	out, stderr, err := runCmd(t, 30*time.Second, "", nil, tribBinary(t), "topic", "describe", "--brokers", br.addr, "full")
+	if err != nil || !strings.Contains(out, "Storage: broker 1 log dir "+dir) || !strings.Contains(out, "KAFKA_STORAGE_ERROR") {
+		t.Errorf("topic describe on a full disk: %v\n%s%s", err, out, stderr)
+	}
+	out, stderr, err = runCmd(t, 30*time.Second, "", nil, tribBinary(t), "cluster", "info", "--brokers", br.addr)
+	if err != nil || !strings.Contains(out, dir) || !strings.Contains(out, "FULL") {
+		t.Errorf("cluster info on a full disk: %v\n%s%s", err, out, stderr)
+	}
 	// The metadata quorum still writes: creating a topic is a Raft write.
 	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "while-full"); err != nil {
 		t.Fatalf("creating a topic on a full disk: %v", err)

@@ -53,6 +53,7 @@ func ClusterInfo(ctx context.Context, cl *kgo.Client, w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	printLogDirs(ctx, kadm.NewClient(cl), w) // logdirs.go
 	q, err := describeQuorum(ctx, cl)
 	if err != nil {
 		fmt.Fprintf(w, "\nQuorum: not available (%v)\n", err)

@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -116,6 +117,7 @@ func DescribeTopics(ctx context.Context, adm *kadm.Client, names []string, allCo
 			return err
 		}
 	}
+	var storage storageNotes
 	for _, n := range found {
 		td := tds[n]
 		if td.Err != nil {
@@ -142,13 +144,16 @@ func DescribeTopics(ctx context.Context, adm *kadm.Client, names []string, allCo
 		fmt.Fprintf(w, "Topic: %s\tTopicId: %s\tPartitionCount: %d\tReplicationFactor: %d\tConfigs: %s\n",
 			n, topicID(td.ID), len(td.Partitions), td.Partitions.NumReplicas(), strings.Join(overrides, ","))
 		for _, p := range td.Partitions.Sorted() {
-			if p.Err != nil {
+			// A leaderless partition is listed like the others, with
+			// "Leader: none", as kafka-topics.sh does.
+			if p.Err != nil && !errors.Is(p.Err, kerr.LeaderNotAvailable) {
 				fmt.Fprintf(w, "\tTopic: %s\tPartition: %d\tError: %v\n", n, p.Partition, p.Err)
 				continue
 			}
-			fmt.Fprintf(w, "\tTopic: %s\tPartition: %d\tLeader: %s\tReplicas: %s\tIsr: %s\n",
-				n, p.Partition, leader(p.Leader), ids(p.Replicas), ids(p.ISR))
+			fmt.Fprintf(w, "\tTopic: %s\tPartition: %d\tLeader: %s\tReplicas: %s\tIsr: %s%s\n",
+				n, p.Partition, leader(p.Leader), ids(p.Replicas), ids(p.ISR), offlineNote(p))
 		}
+		storage.print(ctx, adm, td, w) // logdirs.go
 		if allConfigs {
 			for _, c := range cfgs {
 				fmt.Fprintf(w, "\tConfig: %s=%s\tSource: %s\n", c.Key, configValue(c), c.Source)
