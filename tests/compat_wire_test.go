@@ -327,3 +327,103 @@ func TestOldAdminVersionsWire(t *testing.T) {
 		t.Fatalf("DeleteTopics v0: %v", kerr.ErrorForCode(r.Topics[0].ErrorCode))
 	}
 }
+
+// DescribeQuorum v2 (KIP-853, Kafka 3.9): voters with their controller
+// endpoints and the zero directory id.
+func TestDescribeQuorumV2(t *testing.T) {
+	n := startNode(t, "", nil)
+	w := dial(t, n.Addr())
+	req := kmsg.NewPtrDescribeQuorumRequest()
+	rt := kmsg.NewDescribeQuorumRequestTopic()
+	rt.Topic = "__cluster_metadata"
+	rt.Partitions = append(rt.Partitions, kmsg.NewDescribeQuorumRequestTopicPartition())
+	req.Topics = append(req.Topics, rt)
+	var resp *kmsg.DescribeQuorumResponse
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp = w.roundTrip(req, 2).(*kmsg.DescribeQuorumResponse)
+		if resp.ErrorCode == 0 && resp.Topics[0].Partitions[0].LeaderID == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no quorum leader: %+v", resp)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	p := resp.Topics[0].Partitions[0]
+	if len(p.CurrentVoters) != 1 || p.CurrentVoters[0].ReplicaID != 1 || p.CurrentVoters[0].ReplicaDirectoryID != [16]byte{} {
+		t.Fatalf("voters: %+v", p.CurrentVoters)
+	}
+	if len(resp.Nodes) != 1 || resp.Nodes[0].NodeID != 1 || len(resp.Nodes[0].Listeners) != 1 ||
+		resp.Nodes[0].Listeners[0].Name != "CONTROLLER" || resp.Nodes[0].Listeners[0].Port == 0 {
+		t.Fatalf("nodes: %+v", resp.Nodes)
+	}
+}
+
+// The 0.9-era group protocol: JoinGroup v0 (no rebalance timeout: the
+// session timeout bounds the rebalance), SyncGroup v0, Heartbeat v0,
+// OffsetCommit v1 with the generation, LeaveGroup v0; and Metadata v0,
+// where an empty topic list means every topic.
+func TestClassicGroupV0Wire(t *testing.T) {
+	n := startNode(t, "", groupSettings())
+	w := dial(t, n.Addr())
+	mustCreate(t, w, "oc0", 1, nil)
+	coordinatorReady(t, w, "g9")
+
+	md := w.roundTrip(kmsg.NewPtrMetadataRequest(), 0).(*kmsg.MetadataResponse)
+	names := map[string]bool{}
+	for _, mt := range md.Topics {
+		names[*mt.Topic] = true
+	}
+	if !names["oc0"] {
+		t.Fatalf("Metadata v0 with no topics lists %v, want every topic", names)
+	}
+	empty := kmsg.NewPtrMetadataRequest()
+	empty.Topics = []kmsg.MetadataRequestTopic{}
+	if md := w.roundTrip(empty, 1).(*kmsg.MetadataResponse); len(md.Topics) != 0 {
+		t.Fatalf("Metadata v1 with an empty list: %d topics, want none", len(md.Topics))
+	}
+
+	jg := kmsg.NewPtrJoinGroupRequest()
+	jg.Group, jg.SessionTimeoutMillis, jg.ProtocolType = "g9", 10000, "consumer"
+	jp := kmsg.NewJoinGroupRequestProtocol()
+	jp.Name, jp.Metadata = "range", []byte{0, 0, 0, 0, 0, 1, 0, 3, 'o', 'c', '0', 0, 0, 0, 0}
+	jg.Protocols = append(jg.Protocols, jp)
+	jr := w.roundTrip(jg, 0).(*kmsg.JoinGroupResponse)
+	if jr.ErrorCode != 0 || jr.MemberID == "" || jr.LeaderID != jr.MemberID || jr.Generation < 1 || jr.Protocol == nil || *jr.Protocol != "range" {
+		t.Fatalf("JoinGroup v0: %+v", jr)
+	}
+	sg := kmsg.NewPtrSyncGroupRequest()
+	sg.Group, sg.Generation, sg.MemberID = "g9", jr.Generation, jr.MemberID
+	sa := kmsg.NewSyncGroupRequestGroupAssignment()
+	sa.MemberID, sa.MemberAssignment = jr.MemberID, []byte("assignment")
+	sg.GroupAssignment = append(sg.GroupAssignment, sa)
+	if sr := w.roundTrip(sg, 0).(*kmsg.SyncGroupResponse); sr.ErrorCode != 0 || string(sr.MemberAssignment) != "assignment" {
+		t.Fatalf("SyncGroup v0: %+v", sr)
+	}
+	hb := kmsg.NewPtrHeartbeatRequest()
+	hb.Group, hb.Generation, hb.MemberID = "g9", jr.Generation, jr.MemberID
+	if hr := w.roundTrip(hb, 0).(*kmsg.HeartbeatResponse); hr.ErrorCode != 0 {
+		t.Fatalf("Heartbeat v0: %v", kerr.ErrorForCode(hr.ErrorCode))
+	}
+	oc := kmsg.NewPtrOffsetCommitRequest()
+	oc.Group, oc.Generation, oc.MemberID = "g9", jr.Generation, jr.MemberID
+	ot := kmsg.NewOffsetCommitRequestTopic()
+	ot.Topic = "oc0"
+	op := kmsg.NewOffsetCommitRequestTopicPartition()
+	op.Offset = 5
+	ot.Partitions = append(ot.Partitions, op)
+	oc.Topics = append(oc.Topics, ot)
+	if r := w.roundTrip(oc, 1).(*kmsg.OffsetCommitResponse); r.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("OffsetCommit v1 as member: %v", kerr.ErrorForCode(r.Topics[0].Partitions[0].ErrorCode))
+	}
+	// A v0 commit carries no generation: refused while the group has members.
+	if r := w.roundTrip(oc, 0).(*kmsg.OffsetCommitResponse); r.Topics[0].Partitions[0].ErrorCode != kerr.UnknownMemberID.Code {
+		t.Fatalf("OffsetCommit v0 into an active group: %v", kerr.ErrorForCode(r.Topics[0].Partitions[0].ErrorCode))
+	}
+	lg := kmsg.NewPtrLeaveGroupRequest()
+	lg.Group, lg.MemberID = "g9", jr.MemberID
+	if r := w.roundTrip(lg, 0).(*kmsg.LeaveGroupResponse); r.ErrorCode != 0 {
+		t.Fatalf("LeaveGroup v0: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+}

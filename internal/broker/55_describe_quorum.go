@@ -1,4 +1,4 @@
-// DescribeQuorum (key 55), versions 0-1.
+// DescribeQuorum (key 55), versions 0-2.
 //
 // Describes the Raft metadata quorum (hashicorp/raft) as the KRaft
 // partition __cluster_metadata-0: LeaderID is the active controller,
@@ -13,16 +13,24 @@
 // replica's LogEndOffset is known (its last log index) only for the
 // answering node itself, and -1 ("unknown", as Kafka allows) for the
 // others; LastFetchTimestamp and LastCaughtUpTimestamp are always -1.
+//
+// v2 (KIP-853, Kafka 3.9) adds each voter's endpoint, listed under the
+// first of controller.listener.names with its Raft address, and a replica
+// directory id, which is the zero UUID as for Kafka's static voters (no
+// dynamic quorum reconfiguration here).
 package broker
 
 import (
 	"context"
+	"net"
+	"strconv"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { register(kmsg.DescribeQuorum, 0, 1, (*Broker).handleDescribeQuorum) }
+func init() { register(kmsg.DescribeQuorum, 0, 2, (*Broker).handleDescribeQuorum) }
 
 const metadataTopic = "__cluster_metadata"
 
@@ -51,6 +59,9 @@ func (b *Broker) handleDescribeQuorum(_ context.Context, r *Request) Pending {
 	}
 	for _, id := range info.Voters {
 		rp.CurrentVoters = append(rp.CurrentVoters, replica(id))
+		if n, ok := quorumNode(id, info.Addrs[id], b.controllerListenerName()); ok {
+			resp.Nodes = append(resp.Nodes, n)
+		}
 	}
 	for _, id := range info.Observers {
 		rp.Observers = append(rp.Observers, replica(id))
@@ -58,4 +69,31 @@ func (b *Broker) handleDescribeQuorum(_ context.Context, r *Request) Pending {
 	rt.Partitions = append(rt.Partitions, rp)
 	resp.Topics = append(resp.Topics, rt)
 	return respond(resp)
+}
+
+// controllerListenerName is the first of controller.listener.names.
+func (b *Broker) controllerListenerName() string {
+	name, _, _ := strings.Cut(b.cfg.Broker.Get("controller.listener.names"), ",")
+	if name = strings.TrimSpace(name); name == "" {
+		name = "CONTROLLER"
+	}
+	return name
+}
+
+// quorumNode is a voter's endpoint for DescribeQuorum v2.
+func quorumNode(id int32, addr, listener string) (kmsg.DescribeQuorumResponseNode, bool) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return kmsg.DescribeQuorumResponseNode{}, false
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return kmsg.DescribeQuorumResponseNode{}, false
+	}
+	n := kmsg.NewDescribeQuorumResponseNode()
+	n.NodeID = id
+	l := kmsg.NewDescribeQuorumResponseNodeListener()
+	l.Name, l.Host, l.Port = listener, host, uint16(p)
+	n.Listeners = append(n.Listeners, l)
+	return n, true
 }

@@ -253,6 +253,8 @@ type QuorumInfo struct {
 	// Term is this node's current Raft term (Kafka's quorum epoch);
 	// CommitIndex and LastIndex are its commit index and last log index.
 	Term, CommitIndex, LastIndex uint64
+	// Addrs is each member's Raft (controller listener) address, host:port.
+	Addrs map[int32]string
 }
 
 // Info returns the quorum membership as this node sees it.
@@ -262,6 +264,10 @@ func (q *Quorum) Info() QuorumInfo {
 	if f := q.r.GetConfiguration(); f.Error() == nil {
 		for _, s := range f.Configuration().Servers {
 			id, _ := strconv.Atoi(string(s.ID))
+			if info.Addrs == nil {
+				info.Addrs = map[int32]string{}
+			}
+			info.Addrs[int32(id)] = string(s.Address)
 			if s.Suffrage == raft.Voter {
 				info.Voters = append(info.Voters, int32(id))
 			} else {
