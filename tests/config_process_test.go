@@ -359,3 +359,57 @@ func TestConfigPrecedence(t *testing.T) {
 		}
 	}
 }
+
+// A broker-only node (process.roles=broker, no controller listener, the
+// voters in controller.quorum.voters) joins a combined node's quorum as a
+// non-voter and serves a replicated topic with it.
+func TestConfigBrokerOnlyNode(t *testing.T) {
+	bp1, cp1, bp2 := port(t), port(t), port(t)
+	combined := rewriteStock(t, "kafka-3.9-kraft-server.properties", bp1, cp1, filepath.Join(t.TempDir(), "logs"))
+	b, err := os.ReadFile(combined)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fast := "broker.session.timeout.ms=3000\nbroker.heartbeat.interval.ms=300\n"
+	if err := os.WriteFile(combined, append(b, fast...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir2 := filepath.Join(t.TempDir(), "logs")
+	brokerOnly := filepath.Join(t.TempDir(), "broker.properties")
+	props := "process.roles=broker\nnode.id=2\ncontroller.quorum.voters=1@localhost:" + cp1 + "\n" +
+		"listeners=PLAINTEXT://:" + bp2 + "\nadvertised.listeners=PLAINTEXT://localhost:" + bp2 + "\n" +
+		"inter.broker.listener.name=PLAINTEXT\ncontroller.listener.names=CONTROLLER\n" +
+		"listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT\nlog.dirs=" + dir2 + "\n" + fast
+	if err := os.WriteFile(brokerOnly, []byte(props), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	startBrokerProc(t, nil, "--config", combined)
+	p2 := startBrokerProc(t, nil, "--config", brokerOnly)
+	if p2.started["node_id"] != "2" || p2.started["data_dir"] != dir2 || p2.started["advertise"] != "localhost:"+bp2 {
+		t.Fatalf("broker-only node started as %v", p2.started)
+	}
+	seeds := []string{"localhost:" + bp1, "localhost:" + bp2}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl := newClient(t, seeds[1], kgo.SeedBrokers(seeds...))
+	for {
+		req := kmsg.NewPtrDescribeQuorumRequest()
+		rt := kmsg.NewDescribeQuorumRequestTopic()
+		rt.Topic = "__cluster_metadata"
+		rp := kmsg.NewDescribeQuorumRequestTopicPartition()
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, cl)
+		if err == nil && len(resp.Topics) == 1 && len(resp.Topics[0].Partitions) == 1 {
+			p := resp.Topics[0].Partitions[0]
+			if len(p.CurrentVoters) == 1 && p.CurrentVoters[0].ReplicaID == 1 && len(p.Observers) == 1 && p.Observers[0].ReplicaID == 2 {
+				break
+			}
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("quorum: want voter 1 and observer 2: %v %+v", err, resp)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	produceConsume(t, seeds, "brokeronly", 2, 100)
+}

@@ -113,7 +113,8 @@ func splitList(s string) []string {
 type Layout struct {
 	NodeID int32
 	// Broker and Controller are process.roles. Every Tributary node is a
-	// broker; Controller makes it a metadata quorum voter.
+	// broker; Controller makes it a metadata quorum voter, else it follows
+	// the quorum's log as a non-voter (Kafka's broker-only node).
 	Broker, Controller bool
 	DataDir            string
 	// MetadataDir holds __cluster_metadata-0 (metadata.log.dir, default
@@ -139,6 +140,11 @@ type Layout struct {
 // Kafka does, and refuses what Tributary cannot run: a listener whose
 // security protocol is not PLAINTEXT, more than one log directory, more
 // than one broker listener, a controller-only node.
+//
+// A broker-only node has no controller listener in Kafka; in Tributary it
+// still runs a quorum member (a Raft non-voter that receives the metadata
+// log), on a free port of the broker listener's host (ControllerListen
+// empty).
 func (b *Broker) Layout() (Layout, error) {
 	var l Layout
 	var errs []error
@@ -184,18 +190,19 @@ func (b *Broker) Layout() (Layout, error) {
 			fail("process.roles is empty (ZooKeeper mode); Tributary runs in KRaft mode only: set process.roles=broker,controller")
 		case !l.Broker:
 			fail("process.roles=%s: controller-only nodes are not supported; every Tributary node is a broker (use process.roles=broker,controller)", v)
-		case !l.Controller:
-			fail("process.roles=%s: broker-only nodes are not supported yet; every Tributary node is also a metadata quorum voter (use process.roles=broker,controller and list the node in controller.quorum.voters)", v)
+		case !l.Controller && selfVoter:
+			fail("process.roles=%s, but node.id %d is in controller.quorum.voters: a broker-only node is not a voter (add controller to process.roles, or remove it from the voters)", v, l.NodeID)
+		case !l.Controller && len(voters) == 0:
+			fail("process.roles=%s: a broker-only node finds the metadata quorum through controller.quorum.voters (ID@HOST:PORT,...), which is not set", v)
 		}
 		if l.Controller && len(voters) > 0 && !selfVoter {
 			fail("process.roles contains controller, but node.id %d is not in controller.quorum.voters (%s)", l.NodeID, b.Get("controller.quorum.voters"))
 		}
 	} else {
+		// As Kafka's combined mode when the node is a voter (or there are
+		// no voters: a single-node cluster); a broker-only node otherwise.
 		l.Broker = true
 		l.Controller = len(voters) == 0 || selfVoter
-		if !l.Controller {
-			fail("node.id %d is not in controller.quorum.voters (%s); broker-only nodes are not supported yet: list every node as a voter", l.NodeID, b.Get("controller.quorum.voters"))
-		}
 	}
 
 	// Listeners and their security protocols.

@@ -403,6 +403,9 @@ func (q *Quorum) Heartbeat(b Broker) error {
 	}
 	addr, _ := q.r.LeaderWithID()
 	if addr == "" {
+		if !q.voter && len(q.cfg.Voters) > 0 {
+			return q.joinViaVoters(b)
+		}
 		return ErrNoController
 	}
 	var reply HeartbeatReply
@@ -415,6 +418,45 @@ func (q *Quorum) Heartbeat(b Broker) error {
 		return ErrNotController
 	}
 	return nil
+}
+
+// joinViaVoters sends the heartbeat of a node that is not a voter and does
+// not know the controller (a broker-only node before it has any of the
+// log) to each voter in turn. The active controller registers it and adds
+// it to the Raft configuration as a non-voter (ensureMember); from then on
+// the node learns the leader from the log it receives.
+func (q *Quorum) joinViaVoters(b Broker) error {
+	ids := make([]int32, 0, len(q.cfg.Voters))
+	for id := range q.cfg.Voters {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	for _, id := range ids {
+		conn, err := dialMux(q.cfg.Voters[id], muxRPC, 2*time.Second)
+		if err != nil {
+			continue
+		}
+		c := rpc.NewClient(conn)
+		var reply HeartbeatReply
+		call := c.Go("Controller.Heartbeat", HeartbeatArgs{Broker: b}, &reply, make(chan *rpc.Call, 1))
+		timer := time.NewTimer(q.cfg.SessionTimeout / 3)
+		done := false
+		select {
+		case <-call.Done:
+			done = true
+		case <-timer.C:
+		case <-q.stop:
+		}
+		timer.Stop()
+		c.Close() // ends the call if it is still running
+		if !done {
+			<-call.Done
+		}
+		if call.Error == nil && !reply.NotLeader {
+			return nil
+		}
+	}
+	return ErrNoController
 }
 
 // onHeartbeat runs on the active controller.

@@ -138,6 +138,21 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if ctlAdv == "" {
 		ctlAdv = cfg.Controllers[cfg.NodeID]
 	}
+	if h, p, err := net.SplitHostPort(ctlListen); ctlAdv == "" && err == nil && isUnspecified(h) {
+		// A quorum listener on every interface (a broker-only node on a
+		// wildcard Kafka listener) is dialled at the advertised Kafka
+		// host; a free port is chosen now so it can be advertised.
+		if p == "0" {
+			probe, err := net.Listen("tcp", ctlListen)
+			if err != nil {
+				return fail(fmt.Errorf("controller listener: %w", err))
+			}
+			_, p, _ = net.SplitHostPort(probe.Addr().String())
+			probe.Close()
+			ctlListen = net.JoinHostPort(h, p)
+		}
+		ctlAdv = net.JoinHostPort(host, p)
+	}
 	metaDir := cfg.MetadataDir
 	if metaDir == "" {
 		metaDir = cfg.DataDir
