@@ -263,8 +263,25 @@ func TestMessageSetsWire(t *testing.T) {
 			}
 		}
 	}
-	if p := fetch("ms-zstd", 2, 0); p.ErrorCode != kerr.UnsupportedCompressionType.Code {
-		t.Fatalf("fetch v2 of zstd data: %v", kerr.ErrorForCode(p.ErrorCode))
+	// KIP-110: zstd topics are for Fetch v10+, zstd batches for Produce v7+.
+	for _, v := range []int16{2, 4, 9} {
+		if p := fetch("ms-zstd", v, 0); p.ErrorCode != kerr.UnsupportedCompressionType.Code {
+			t.Fatalf("fetch v%d of a zstd topic: %v", v, kerr.ErrorForCode(p.ErrorCode))
+		}
+	}
+	if p := fetch("ms-zstd", 10, 0); p.ErrorCode != 0 || len(p.RecordBatches) == 0 {
+		t.Fatalf("fetch v10 of a zstd topic: %v", kerr.ErrorForCode(p.ErrorCode))
+	}
+	zb, err := record.Build(record.Header{Attributes: 4, LastOffsetDelta: 0, FirstTimestamp: now, MaxTimestamp: now, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1},
+		[]kmsg.Record{{Value: []byte("z")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := produce("ms", 6, zb); p.ErrorCode != kerr.UnsupportedCompressionType.Code {
+		t.Fatalf("produce v6 of a zstd batch: %v", kerr.ErrorForCode(p.ErrorCode))
+	}
+	if p := produce("ms", 7, zb); p.ErrorCode != 0 {
+		t.Fatalf("produce v7 of a zstd batch: %v", kerr.ErrorForCode(p.ErrorCode))
 	}
 	// v4+ still gets the stored v2 batches, byte for byte.
 	if p := fetch("ms", 4, 0); p.ErrorCode != 0 {

@@ -6,8 +6,8 @@
 // (record.UpConvert: every message's CRC checked, compressed wrappers
 // unwrapped, the last wrapper's codec kept, magic 0 records without
 // timestamp, no producer id), then take the same path; a v2 batch in v0-2
-// is taken as is, as Kafka did not check. zstd cannot be in a message set
-// (UNSUPPORTED_COMPRESSION_TYPE). From v3 on, each partition's
+// is taken as is, as Kafka did not check. zstd needs v7+ (KIP-110):
+// UNSUPPORTED_COMPRESSION_TYPE before. From v3 on, each partition's
 // records must be exactly one v2 batch; it is validated (length, magic, CRC,
 // record count) without decompression and stored as sent, with the broker's
 // offsets. acks=all is answered after the batch is fsynced here (group
@@ -87,11 +87,10 @@ func (b *Broker) handleProduce(_ context.Context, r *Request) Pending {
 				fail(kerr.TransactionalIDAuthorizationFailed.Code, fmt.Errorf("transactions are not supported yet"))
 			default:
 				records := rp.Records
-				if req.Version < 3 {
-					// Message sets v0/v1: up-converted to one v2 batch
-					// (cold path; v3+ stores the bytes as sent).
+				if req.Version < 7 {
+					// Old versions only (v7+ skips this block).
 					var err error
-					if records, err = record.UpConvert(records); err != nil {
+					if records, err = oldProduceRecords(req.Version, records); err != nil {
 						fail(errCode(err), err)
 						break
 					}
@@ -148,6 +147,22 @@ func (b *Broker) handleProduce(_ context.Context, r *Request) Pending {
 		}
 		return resp
 	}
+}
+
+// oldProduceRecords applies what differs for Produce v0-6: message sets
+// (v0-2) are up-converted to one v2 batch, and zstd, which KIP-110 allows
+// from v7 on, is UNSUPPORTED_COMPRESSION_TYPE.
+func oldProduceRecords(version int16, records []byte) ([]byte, error) {
+	if version < 3 {
+		var err error
+		if records, err = record.UpConvert(records); err != nil {
+			return nil, err
+		}
+	}
+	if c, ok := record.CodecOf(records); ok && c == 4 {
+		return nil, record.ErrUnsupportedCompression
+	}
+	return records, nil
 }
 
 // appendBatch validates one partition's records and appends them. It returns

@@ -7,7 +7,9 @@
 // magic 1 for v2-3 (record.DownConvert: records from the fetch offset on,
 // a compressed batch as one wrapper with the same codec, headers and
 // control batches dropped); a zstd batch cannot be expressed and answers
-// UNSUPPORTED_COMPRESSION_TYPE. v4+ never converts. The
+// UNSUPPORTED_COMPRESSION_TYPE. v4+ never converts. As in Kafka, a client
+// fetch before v10 (KIP-110) of a topic whose compression.type is zstd
+// answers UNSUPPORTED_COMPRESSION_TYPE. The
 // first partition with data returns at least one batch even above the byte
 // limits (KIP-74). When less than MinBytes is ready the response waits, up to
 // MaxWaitMillis, for an append to any requested partition.
@@ -148,6 +150,12 @@ func (b *Broker) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, rep
 							b.alterISR(p, r, append(slices.Clone(r.ISR), replica))
 						}
 					}
+				}
+				if req.Version < 10 && replica < 0 && t.cfg.Get("compression.type") == "zstd" {
+					// As Kafka: clients before KIP-110 cannot read a
+					// topic that zstd-compresses everything.
+					sp.ErrorCode = kerr.UnsupportedCompressionType.Code
+					break
 				}
 				hw := p.HighWatermark()
 				limit := hw

@@ -52,7 +52,7 @@ var recordErrors = []wireError{
 	{err: record.ErrMagic, code: kerr.UnsupportedForMessageFormat, desc: "a batch is not magic v2"},
 	{err: record.ErrInvalid, code: kerr.InvalidRecord, desc: "a batch header is inconsistent (offsets, attributes, producer fields)"},
 	{err: record.ErrMultiBatches, code: kerr.InvalidRecord, desc: "a produce partition carries more than one batch"},
-	{err: record.ErrUnsupportedCompression, code: kerr.UnsupportedCompressionType, desc: "zstd in a message set (Produce v0-2), or a zstd batch fetched with Fetch v0-3: the old formats cannot carry it"},
+	{err: record.ErrUnsupportedCompression, code: kerr.UnsupportedCompressionType, desc: "zstd before KIP-110: in a message set or a Produce v3-6 batch, or a zstd batch down-converted for Fetch v0-3"},
 }
 
 // storageErrors: the local log (internal/storage) and the disk under it.

@@ -78,6 +78,15 @@ func (b Batch) IsTransactional() bool  { return b.Attributes()&AttrTransactional
 func (b Batch) IsControl() bool        { return b.Attributes()&AttrControl != 0 }
 func (b Batch) IsLogAppendTime() bool  { return b.Attributes()&AttrTimestampType != 0 }
 
+// CodecOf returns the compression codec of the v2 batch at the start of
+// buf, without validating it; ok is false if buf is not one.
+func CodecOf(buf []byte) (codec int8, ok bool) {
+	if len(buf) < HeaderSize || int8(buf[offMagic]) != 2 {
+		return 0, false
+	}
+	return Batch(buf).Compression(), true
+}
+
 // Size is the batch's total size on the wire and on disk.
 func (b Batch) Size() int { return int(b.BatchLength()) + LogOverhead }
 
