@@ -297,9 +297,9 @@ func TestConfigRefusals(t *testing.T) {
 		want        []string
 	}{
 		{name: "unknown key", props: "node.id=1\nlog.retention.hourz=5\n",
-			want: []string{`server.properties:2: unknown broker config "log.retention.hourz"`}},
+			want: []string{`server.properties:2: unknown broker config "log.retention.hourz": did you mean log.retention.hours?`}},
 		{name: "ssl listener", props: "listeners=SSL://127.0.0.1:0\n",
-			want: []string{"listener SSL://127.0.0.1:0 uses security protocol SSL", "use a PLAINTEXT listener"}},
+			want: []string{"server.properties:1: listener SSL://127.0.0.1:0 uses security protocol SSL", "use a PLAINTEXT listener"}},
 		{name: "sasl listener via map", props: "listeners=CLIENT://127.0.0.1:0\nlistener.security.protocol.map=CLIENT:SASL_PLAINTEXT\n",
 			want: []string{"listener CLIENT://127.0.0.1:0 uses security protocol SASL_PLAINTEXT"}},
 		{name: "ssl key", props: "ssl.keystore.location=/etc/k.jks\n", want: []string{"ssl.keystore.location is not supported: TLS"}},

@@ -137,8 +137,21 @@ func init() {
 	c := &cobra.Command{
 		Use:   "broker",
 		Short: "Run one broker node",
-		Args:  cobra.NoArgs,
-		RunE:  func(*cobra.Command, []string) error { return f.runNode(nil) },
+		Long: "Run one Tributary node: a broker and a member of the metadata quorum.\n\n" +
+			"Configuration uses Kafka's broker config names and its server.properties format;\n" +
+			"Kafka's own KRaft server.properties starts a broker unchanged. Precedence, highest\n" +
+			"first: flags (--set KEY=VALUE and the dedicated flags), TRIB_<KEY> environment\n" +
+			"variables (TRIB_NUM_PARTITIONS=3), --config FILE, defaults. Keys that do not apply\n" +
+			"to Tributary (thread pools, JVM tuning) are accepted and shown by --print-config;\n" +
+			"keys it cannot honour (TLS/SASL listeners, ACLs, quotas, several log dirs) and unknown\n" +
+			"keys stop it with a message naming the key. docs/CONFIG.md lists every key.",
+		Example: "  trib broker --config server.properties\n" +
+			"  trib broker --config server.properties --print-config\n" +
+			"  TRIB_LOG_RETENTION_HOURS=24 trib broker --node-id 2 --config server-2.properties\n" +
+			"  trib broker --node-id 1 --listen 127.0.0.1:9092 --controller-listen 127.0.0.1:10092 \\\n" +
+			"      --controllers 1@127.0.0.1:10092,2@127.0.0.1:10093,3@127.0.0.1:10094 --data-dir data-cluster/node-1",
+		Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error { return f.runNode(nil) },
 	}
 	f.register(c, "./data")
 	root.AddCommand(c)

@@ -249,7 +249,50 @@ func checkBrokerKey(k, v string) error {
 	if reason, ok := refusedReason(k); ok {
 		return fmt.Errorf("%s is not supported: %s", k, reason)
 	}
+	if td, ok := TopicDefs[k]; ok && td.BrokerKey != "" {
+		return fmt.Errorf("unknown broker config %q: that is a topic config; its broker-wide default is %s", k, td.BrokerKey)
+	}
+	if near := nearestKey(k); near != "" {
+		return fmt.Errorf("unknown broker config %q: did you mean %s?", k, near)
+	}
 	return fmt.Errorf("unknown broker config %q (not a Kafka broker config Tributary knows; see docs/CONFIG.md)", k)
+}
+
+// nearestKey is the known broker config closest to k by edit distance, if
+// it is close enough to be a typo.
+func nearestKey(k string) string {
+	best, bestD := "", 3
+	for _, name := range KnownBrokerKeys() {
+		if d := editDistance(k, name, bestD); d < bestD {
+			best, bestD = name, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance of a and b, or max if it is at
+// least max.
+func editDistance(a, b string, max int) int {
+	if d := len(a) - len(b); d >= max || -d >= max {
+		return max
+	}
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return min(prev[len(b)], max)
 }
 
 // KnownBrokerKey reports whether name is a broker config name Tributary

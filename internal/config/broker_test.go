@@ -120,6 +120,8 @@ func TestLoadRefuses(t *testing.T) {
 		{map[string]string{"num.partitons": "3", "ssl.keystore.location": "/k"},
 			[]string{`unknown broker config "num.partitons"`, "ssl.keystore.location is not supported: TLS"}},
 		{map[string]string{"zookeeper.connect": "zk:2181"}, []string{"ZooKeeper"}},
+		{map[string]string{"log.retention.hourz": "1"}, []string{"did you mean log.retention.hours?"}},
+		{map[string]string{"retention.ms": "1"}, []string{"topic config; its broker-wide default is log.retention.ms"}},
 		{map[string]string{"num.partitions": "zero"}, []string{`invalid value "zero" for num.partitions`}},
 	} {
 		_, err := LoadBroker(Layer{Origin: OriginFile, Values: tc.values, Where: map[string]string{"num.partitons": "f:3"}})
@@ -136,7 +138,7 @@ func TestLoadRefuses(t *testing.T) {
 		values map[string]string
 		want   string
 	}{
-		{map[string]string{"listeners": "SSL://:9094"}, "security protocol SSL"},
+		{map[string]string{"listeners": "SSL://:9094"}, "f:1: listener SSL://:9094 uses security protocol SSL"},
 		{map[string]string{"listeners": "PLAINTEXT://:9092,SASL_PLAINTEXT://:9094"}, "security protocol SASL_PLAINTEXT"},
 		{map[string]string{"listeners": "INTERNAL://:9092"}, "no security protocol"},
 		{map[string]string{"listeners": "A://:9092,B://:9094", "listener.security.protocol.map": "A:PLAINTEXT,B:PLAINTEXT"}, "one Kafka listener"},
@@ -151,7 +153,7 @@ func TestLoadRefuses(t *testing.T) {
 		{map[string]string{"inter.broker.listener.name": "OTHER"}, "not in listeners"},
 		{map[string]string{"controller.quorum.bootstrap.servers": "a:1,b:2"}, "dynamic quorum"},
 	} {
-		b, err := LoadBroker(Layer{Origin: OriginFile, Values: tc.values})
+		b, err := LoadBroker(Layer{Origin: OriginFile, Values: tc.values, Where: map[string]string{"listeners": "f:1"}})
 		if err != nil {
 			t.Fatalf("%v: %v", tc.values, err)
 		}

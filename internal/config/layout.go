@@ -148,14 +148,18 @@ type Layout struct {
 func (b *Broker) Layout() (Layout, error) {
 	var l Layout
 	var errs []error
-	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	// failAt reports a problem with key, prefixed with where key was set
+	// (file:line, environment variable, flag) when it was.
+	failAt := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s"+format, append([]any{b.at(key)}, args...)...))
+	}
 
 	// node.id (broker.id is its ZooKeeper-era synonym; both must agree).
 	nodeID := b.Int("node.id")
 	if bid, ok := b.Explicit("broker.id"); ok {
 		n, _ := strconv.ParseInt(bid, 10, 32)
 		if nid, ok := b.Explicit("node.id"); ok && nid != bid {
-			fail("broker.id=%s and node.id=%s differ; set only node.id", bid, nid)
+			failAt("node.id", "broker.id=%s and node.id=%s differ; set only node.id", bid, nid)
 		}
 		nodeID = n
 	}
@@ -167,7 +171,7 @@ func (b *Broker) Layout() (Layout, error) {
 		dirs = []string{b.Get("log.dir")}
 	}
 	if len(dirs) > 1 {
-		fail("log.dirs lists %d directories (%s); Tributary keeps one log directory per broker (JBOD is not supported): list one", len(dirs), strings.Join(dirs, ","))
+		failAt("log.dirs", "log.dirs lists %d directories (%s); Tributary keeps one log directory per broker (JBOD is not supported): list one", len(dirs), strings.Join(dirs, ","))
 	}
 	l.DataDir = dirs[0]
 	l.MetadataDir = b.Get("metadata.log.dir")
@@ -177,7 +181,7 @@ func (b *Broker) Layout() (Layout, error) {
 
 	voters, err := ParseVoters(b.Get("controller.quorum.voters"))
 	if err != nil {
-		errs = append(errs, err)
+		failAt("controller.quorum.voters", "%v", err)
 	}
 	_, selfVoter := voters[l.NodeID]
 
@@ -187,16 +191,16 @@ func (b *Broker) Layout() (Layout, error) {
 		l.Broker, l.Controller = slices.Contains(roles, "broker"), slices.Contains(roles, "controller")
 		switch {
 		case len(roles) == 0:
-			fail("process.roles is empty (ZooKeeper mode); Tributary runs in KRaft mode only: set process.roles=broker,controller")
+			failAt("process.roles", "process.roles is empty (ZooKeeper mode); Tributary runs in KRaft mode only: set process.roles=broker,controller")
 		case !l.Broker:
-			fail("process.roles=%s: controller-only nodes are not supported; every Tributary node is a broker (use process.roles=broker,controller)", v)
+			failAt("process.roles", "process.roles=%s: controller-only nodes are not supported; every Tributary node is a broker (use process.roles=broker,controller)", v)
 		case !l.Controller && selfVoter:
-			fail("process.roles=%s, but node.id %d is in controller.quorum.voters: a broker-only node is not a voter (add controller to process.roles, or remove it from the voters)", v, l.NodeID)
+			failAt("process.roles", "process.roles=%s, but node.id %d is in controller.quorum.voters: a broker-only node is not a voter (add controller to process.roles, or remove it from the voters)", v, l.NodeID)
 		case !l.Controller && len(voters) == 0:
-			fail("process.roles=%s: a broker-only node finds the metadata quorum through controller.quorum.voters (ID@HOST:PORT,...), which is not set", v)
+			failAt("process.roles", "process.roles=%s: a broker-only node finds the metadata quorum through controller.quorum.voters (ID@HOST:PORT,...), which is not set", v)
 		}
 		if l.Controller && len(voters) > 0 && !selfVoter {
-			fail("process.roles contains controller, but node.id %d is not in controller.quorum.voters (%s)", l.NodeID, b.Get("controller.quorum.voters"))
+			failAt("process.roles", "process.roles contains controller, but node.id %d is not in controller.quorum.voters (%s)", l.NodeID, b.Get("controller.quorum.voters"))
 		}
 	} else {
 		// As Kafka's combined mode when the node is a voter (or there are
@@ -208,17 +212,17 @@ func (b *Broker) Layout() (Layout, error) {
 	// Listeners and their security protocols.
 	listeners, err := ParseListeners("listeners", b.Get("listeners"))
 	if err != nil {
-		errs = append(errs, err)
+		failAt("listeners", "%v", err)
 	}
 	advertised, err := ParseListeners("advertised.listeners", b.Get("advertised.listeners"))
 	if err != nil {
-		errs = append(errs, err)
+		failAt("advertised.listeners", "%v", err)
 	}
 	protoMap := map[string]string{}
 	for _, e := range splitList(b.Get("listener.security.protocol.map")) {
 		name, proto, ok := strings.Cut(e, ":")
 		if !ok {
-			fail("listener.security.protocol.map: %q is not NAME:PROTOCOL", e)
+			failAt("listener.security.protocol.map", "listener.security.protocol.map: %q is not NAME:PROTOCOL", e)
 			continue
 		}
 		protoMap[strings.ToUpper(strings.TrimSpace(name))] = strings.ToUpper(strings.TrimSpace(proto))
@@ -237,11 +241,11 @@ func (b *Broker) Layout() (Layout, error) {
 	for _, ln := range listeners {
 		proto, ok := protoMap[ln.Name]
 		if !ok {
-			fail("listener %s has no security protocol: add %s:PLAINTEXT to listener.security.protocol.map", ln, ln.Name)
+			failAt("listeners", "listener %s has no security protocol: add %s:PLAINTEXT to listener.security.protocol.map", ln, ln.Name)
 			continue
 		}
 		if proto != "PLAINTEXT" {
-			fail("listener %s uses security protocol %s, which Tributary does not offer yet (TLS and SASL are not built); use a PLAINTEXT listener", ln, proto)
+			failAt("listeners", "listener %s uses security protocol %s, which Tributary does not offer yet (TLS and SASL are not built); use a PLAINTEXT listener", ln, proto)
 			continue
 		}
 		if slices.Contains(ctlNames, ln.Name) {
@@ -252,13 +256,13 @@ func (b *Broker) Layout() (Layout, error) {
 	}
 	for _, ln := range advertised {
 		if _, ok := protoMap[ln.Name]; !ok {
-			fail("advertised listener %s has no security protocol in listener.security.protocol.map", ln)
+			failAt("advertised.listeners", "advertised listener %s has no security protocol in listener.security.protocol.map", ln)
 		}
 		if ip := net.ParseIP(ln.Host); ip != nil && ip.IsUnspecified() {
-			fail("advertised.listeners: %s uses the meta-address %s, which clients cannot connect to", ln, ln.Host)
+			failAt("advertised.listeners", "advertised.listeners: %s uses the meta-address %s, which clients cannot connect to", ln, ln.Host)
 		}
 		if !slices.ContainsFunc(listeners, func(x Listener) bool { return x.Name == ln.Name }) {
-			fail("advertised.listeners: %s names no listener in listeners", ln)
+			failAt("advertised.listeners", "advertised.listeners: %s names no listener in listeners", ln)
 		}
 	}
 
@@ -266,26 +270,26 @@ func (b *Broker) Layout() (Layout, error) {
 	ibl, iblSet := b.Explicit("inter.broker.listener.name")
 	ibl = strings.ToUpper(ibl)
 	if _, ok := b.Explicit("security.inter.broker.protocol"); ok && iblSet {
-		fail("set only one of inter.broker.listener.name and security.inter.broker.protocol")
+		failAt("inter.broker.listener.name", "set only one of inter.broker.listener.name and security.inter.broker.protocol")
 	}
 	if !iblSet {
 		ibl = b.Get("security.inter.broker.protocol") // a listener named like the protocol
 	}
 	switch {
 	case len(listeners) > 0 && len(brokerLs) == 0 && len(errs) == 0:
-		fail("listeners (%s) has no broker listener: add one, e.g. PLAINTEXT://:9092", b.Get("listeners"))
+		failAt("listeners", "listeners (%s) has no broker listener: add one, e.g. PLAINTEXT://:9092", b.Get("listeners"))
 	case len(brokerLs) > 1:
 		var names []string
 		for _, x := range brokerLs {
 			names = append(names, x.String())
 		}
-		fail("listeners has %d broker listeners (%s); Tributary serves one Kafka listener per broker for now: keep one", len(brokerLs), strings.Join(names, ","))
+		failAt("listeners", "listeners has %d broker listeners (%s); Tributary serves one Kafka listener per broker for now: keep one", len(brokerLs), strings.Join(names, ","))
 	case len(brokerLs) == 1:
 		bl := brokerLs[0]
 		if slices.Contains(ctlNames, ibl) {
-			fail("inter.broker.listener.name=%s is a controller listener (controller.listener.names)", ibl)
+			failAt("inter.broker.listener.name", "inter.broker.listener.name=%s is a controller listener (controller.listener.names)", ibl)
 		} else if iblSet && ibl != bl.Name {
-			fail("inter.broker.listener.name=%s is not in listeners (%s)", ibl, b.Get("listeners"))
+			failAt("inter.broker.listener.name", "inter.broker.listener.name=%s is not in listeners (%s)", ibl, b.Get("listeners"))
 		}
 		l.BrokerListener, l.Listen = bl.Name, bl.Addr()
 		for _, a := range advertised {
@@ -298,7 +302,7 @@ func (b *Broker) Layout() (Layout, error) {
 	// The controller listener.
 	if len(ctlLs) > 0 {
 		if !l.Controller {
-			fail("listeners has a controller listener (%s) but process.roles has no controller", ctlLs[0])
+			failAt("listeners", "listeners has a controller listener (%s) but process.roles has no controller", ctlLs[0])
 		}
 		c := ctlLs[0]
 		l.ControllerListen = c.Addr()
@@ -312,7 +316,7 @@ func (b *Broker) Layout() (Layout, error) {
 		if l.ControllerListen == "" {
 			l.ControllerListen = addr
 		} else if !samePort(addr, l.ControllerListen) {
-			fail("controller.quorum.voters names %s for node %d, but its controller listener is %s", addr, l.NodeID, l.ControllerListen)
+			failAt("controller.quorum.voters", "controller.quorum.voters names %s for node %d, but its controller listener is %s", addr, l.NodeID, l.ControllerListen)
 		}
 		l.ControllerAdvertise = addr
 	}
@@ -324,13 +328,13 @@ func (b *Broker) Layout() (Layout, error) {
 	if bs := splitList(b.Get("controller.quorum.bootstrap.servers")); len(voters) == 0 && len(bs) > 0 {
 		switch {
 		case len(bs) > 1:
-			fail("controller.quorum.bootstrap.servers lists %d servers but controller.quorum.voters is not set; Tributary does not support dynamic quorum membership (KIP-853): list the voters as ID@HOST:PORT in controller.quorum.voters", len(bs))
+			failAt("controller.quorum.bootstrap.servers", "controller.quorum.bootstrap.servers lists %d servers but controller.quorum.voters is not set; Tributary does not support dynamic quorum membership (KIP-853): list the voters as ID@HOST:PORT in controller.quorum.voters", len(bs))
 		case !l.Controller:
-			fail("controller.quorum.bootstrap.servers without controller.quorum.voters needs process.roles with controller")
+			failAt("controller.quorum.bootstrap.servers", "controller.quorum.bootstrap.servers without controller.quorum.voters needs process.roles with controller")
 		case l.ControllerListen == "":
-			fail("controller.quorum.bootstrap.servers=%s, but listeners has no controller listener (controller.listener.names=%s)", bs[0], b.Get("controller.listener.names"))
+			failAt("controller.quorum.bootstrap.servers", "controller.quorum.bootstrap.servers=%s, but listeners has no controller listener (controller.listener.names=%s)", bs[0], b.Get("controller.listener.names"))
 		case !isSelf(bs[0], l.ControllerListen, l.ControllerAdvertise):
-			fail("controller.quorum.bootstrap.servers=%s is not this node's controller listener (%s); joining another node's quorum needs controller.quorum.voters", bs[0], l.ControllerListen)
+			failAt("controller.quorum.bootstrap.servers", "controller.quorum.bootstrap.servers=%s is not this node's controller listener (%s); joining another node's quorum needs controller.quorum.voters", bs[0], l.ControllerListen)
 		default:
 			if l.ControllerAdvertise == "" {
 				l.ControllerAdvertise = bs[0]
@@ -339,7 +343,7 @@ func (b *Broker) Layout() (Layout, error) {
 	}
 	if l.ControllerAdvertise != "" {
 		if h, _, _ := net.SplitHostPort(l.ControllerAdvertise); isUnspecified(h) {
-			fail("the controller's advertised address %s is not an address other nodes can dial: set advertised.listeners or controller.quorum.voters", l.ControllerAdvertise)
+			failAt("advertised.listeners", "the controller's advertised address %s is not an address other nodes can dial: set advertised.listeners or controller.quorum.voters", l.ControllerAdvertise)
 		}
 	} else if h, p, _ := net.SplitHostPort(l.ControllerListen); l.ControllerListen != "" && isUnspecified(h) {
 		l.ControllerAdvertise = net.JoinHostPort("localhost", p)
@@ -382,4 +386,17 @@ func isSelf(addr, listen, advertise string) bool {
 func isLoopback(h string) bool {
 	ip := net.ParseIP(h)
 	return ip != nil && ip.IsLoopback()
+}
+
+// at is "WHERE: " for a key set explicitly (the file and line, the
+// environment variable, the flag), else "".
+func (b *Broker) at(key string) string {
+	v, ok := b.lookupExplicit(key)
+	if !ok {
+		return ""
+	}
+	if v.Where != "" {
+		return v.Where + ": "
+	}
+	return v.Origin.String() + ": "
 }
