@@ -18,7 +18,10 @@
 // the request's timeout. Only the leader accepts writes
 // (NOT_LEADER_OR_FOLLOWER). Deliberate differences from Kafka: records
 // inside a batch are not decoded, so per-record checks (inner offsets,
-// per-record timestamps) use the batch header. A topic whose
+// per-record timestamps) use the batch header; an idempotent retry of a
+// written batch gets its original offset before min.insync.replicas is
+// checked (Kafka answers NOT_ENOUGH_REPLICAS, "not written", which lets
+// librdkafka renumber and re-send it: see docs/DURABILITY.md). A topic whose
 // compression.type is not "producer" gets its batches recompressed to that
 // codec (decompressed and compressed, records not decoded).
 // Transactional produce is refused until transactions exist.

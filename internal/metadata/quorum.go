@@ -537,6 +537,11 @@ func (q *Quorum) controllerLoop() {
 				cancel()
 			}
 			q.log.Info("became active controller", "node", q.cfg.NodeID)
+			// The first preferred leader balance waits one interval, as
+			// Kafka's controller defers it: a controller that just took
+			// over (often because of a fault) must not hand leadership
+			// back to a broker that may still be unreachable or flapping.
+			lastRebalance = q.clock.Now()
 		}
 		now := q.clock.Now()
 		if iv := q.cfg.LeaderRebalanceInterval; iv > 0 && now.Sub(lastRebalance) >= iv {
