@@ -78,6 +78,7 @@ func init() {
 		{Name: "replica.fetch.wait.max.ms", Type: TypeInt, Default: "500", Check: atLeast(1)},
 		{Name: "broker.rack", Type: TypeString, Default: ""},
 		{Name: "auto.leader.rebalance.enable", Type: TypeBoolean, Default: "true"},
+		{Name: "controlled.shutdown.enable", Type: TypeBoolean, Default: "true", Check: oneOf("true")},
 		{Name: "leader.imbalance.check.interval.seconds", Type: TypeLong, Default: "300", Check: atLeast(1)},
 		{Name: "offsets.retention.minutes", Type: TypeInt, Default: "10080", Check: atLeast(1)},
 		{Name: "offsets.retention.check.interval.ms", Type: TypeLong, Default: "600000", Check: atLeast(1)},

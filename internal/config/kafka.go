@@ -72,6 +72,13 @@ var NotApplicable = map[string]string{
 	"log.flush.scheduler.interval.ms":                  "Kafka's flush scheduler tick; Tributary flushes by log.flush.interval.* and acks=all",
 	"log.flush.start.offset.checkpoint.interval.ms":    "written with the recovery point checkpoint (log.flush.offset.checkpoint.interval.ms)",
 	"log.initial.task.delay.ms":                        "start-up delay of Kafka's log tasks",
+	"replica.fetch.max.bytes":                          "follower fetch sizing is fixed (4 MiB per partition, 16 MiB per request, always at least one whole batch)",
+	"replica.fetch.response.max.bytes":                 "follower fetch sizing is fixed (4 MiB per partition, 16 MiB per request, always at least one whole batch)",
+	"replica.fetch.min.bytes":                          "followers long-poll with a fixed minimum of 1 byte (replica.fetch.wait.max.ms is honoured)",
+	"replica.fetch.backoff.ms":                         "follower fetch retry timing is fixed",
+	"replica.socket.timeout.ms":                        "follower fetch socket timeouts are fixed",
+	"controlled.shutdown.max.retries":                  "SIGTERM always does a controlled shutdown, bounded by 10 s",
+	"controlled.shutdown.retry.backoff.ms":             "SIGTERM always does a controlled shutdown, bounded by 10 s",
 }
 
 // Refused are Kafka broker configs that Tributary refuses at start-up
@@ -101,6 +108,8 @@ var Refused = map[string]string{
 	"delegation.token.master.key":               "delegation tokens are not supported",
 	"log.dir.failure.timeout.ms":                "there is one log directory (JBOD is refused)",
 	"remote.log.storage.system.enable":          "tiered storage (KIP-405) is not supported",
+	"log.cleaner.io.max.bytes.per.second":       "the cleaner's I/O is not throttled",
+	"leader.imbalance.per.broker.percentage":    "Tributary's leader rebalance (auto.leader.rebalance.enable) has no imbalance threshold",
 }
 
 // refusedPrefixes refuse whole families of keys.
