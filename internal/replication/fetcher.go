@@ -162,6 +162,14 @@ func (f *fetcher) current(k tp, fp *followed) bool {
 	return f.parts[k] == fp
 }
 
+// fetchStallTimeout is how long past its long poll a fetch (or a dial) may
+// take before the fetcher drops the connection and dials again. After a
+// network partition heals, an old connection can sit in TCP's
+// retransmission backoff for many seconds while a new one gets through at
+// once; a follower stuck like that holds the leader's high watermark
+// (a second stall after the fault). A slow leader only costs a refetch.
+const fetchStallTimeout = 3 * time.Second
+
 func (f *fetcher) run() {
 	f.exited.Add(1)
 	defer f.exited.Done()
@@ -205,7 +213,8 @@ func (f *fetcher) run() {
 				cl.Close()
 			}
 			var err error
-			cl, err = kgo.NewClient(kgo.SeedBrokers(addr), kgo.ClientID("trib-replica-fetcher"), kgo.RequestRetries(0))
+			cl, err = kgo.NewClient(kgo.SeedBrokers(addr), kgo.ClientID("trib-replica-fetcher"), kgo.RequestRetries(0),
+				kgo.DialTimeout(fetchStallTimeout))
 			if err != nil {
 				f.sleep(time.Second)
 				continue
@@ -352,7 +361,7 @@ func (f *fetcher) fetch(ctx context.Context, br *kgo.Broker, parts map[tp]*follo
 		f.sleep(100 * time.Millisecond)
 		return nil
 	}
-	rctx, cancel := context.WithTimeout(ctx, f.m.cfg.MaxWait+10*time.Second)
+	rctx, cancel := context.WithTimeout(ctx, f.m.cfg.MaxWait+fetchStallTimeout)
 	defer cancel()
 	kresp, err := br.Request(rctx, req)
 	if err != nil {
