@@ -111,6 +111,14 @@ func TestIdempotentProduce(t *testing.T) {
 			t.Fatalf("%s: error %d offset %d, want %d offset %d", s.name, p.ErrorCode, p.BaseOffset, wantCode, s.wantOff)
 		}
 	}
+	// KIP-360: librdkafka bumps its epoch by sending its producer id and
+	// epoch; without a transactional id Kafka answers a fresh producer id
+	// at epoch 0, and so do we (the client renumbers from sequence 0).
+	bump := kmsg.NewPtrInitProducerIDRequest()
+	bump.ProducerID, bump.ProducerEpoch = pid, 1
+	if ip := w.roundTrip(bump, 4).(*kmsg.InitProducerIDResponse); ip.ErrorCode != 0 || ip.ProducerID == pid || ip.ProducerID < 0 || ip.ProducerEpoch != 0 {
+		t.Fatalf("init producer id with an existing id and epoch: %+v, want a new id at epoch 0", ip)
+	}
 	fr := w.roundTrip(fetchReq("idem", 0, 0), 12).(*kmsg.FetchResponse)
 	if hw := fr.Topics[0].Partitions[0].HighWatermark; hw != 7 {
 		t.Fatalf("high watermark %d, want 7 (duplicates must not be stored)", hw)
