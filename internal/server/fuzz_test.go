@@ -12,6 +12,7 @@ import (
 
 	"github.com/tributary/tributary/internal/broker"
 	"github.com/tributary/tributary/internal/metadata"
+	"github.com/tributary/tributary/internal/record"
 )
 
 // body encodes req at version v as a request frame without the size prefix.
@@ -60,6 +61,31 @@ func FuzzDecodeAndHandle(f *testing.F) {
 	t.Topic, t.NumPartitions, t.ReplicationFactor = "fz", 2, 1
 	ct.Topics = append(ct.Topics, t)
 	f.Add(body(ct, 7))
+	// Message sets through Produce v0-2 and back through Fetch v0-3.
+	for _, v := range []int16{0, 2} {
+		magic := int8(v / 2)
+		set, err := record.EncodeMessageSet(magic, 1, []record.MessageSetRecord{{Timestamp: 1, Key: []byte("k"), Value: []byte("v")}})
+		if err != nil {
+			f.Fatal(err)
+		}
+		pr := kmsg.NewPtrProduceRequest()
+		pr.Acks, pr.TimeoutMillis = 1, 1000
+		pt := kmsg.NewProduceRequestTopic()
+		pt.Topic = "fz"
+		pp := kmsg.NewProduceRequestTopicPartition()
+		pp.Records = set
+		pt.Partitions = append(pt.Partitions, pp)
+		pr.Topics = append(pr.Topics, pt)
+		f.Add(body(pr, v))
+		fr := kmsg.NewPtrFetchRequest()
+		ft := kmsg.NewFetchRequestTopic()
+		ft.Topic = "fz"
+		fp := kmsg.NewFetchRequestTopicPartition()
+		fp.PartitionMaxBytes = 1 << 20
+		ft.Partitions = append(ft.Partitions, fp)
+		fr.Topics = append(fr.Topics, ft)
+		f.Add(body(fr, v))
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // fetches must not wait in a fuzz run
 	f.Fuzz(func(t *testing.T, data []byte) {
