@@ -62,10 +62,7 @@ func (r *refusedLog) note(log *slog.Logger, info *broker.ConnInfo, clientID *str
 	r.last[k] = now
 	r.mu.Unlock()
 
-	api := kmsg.NameForKey(key)
-	if api == "" {
-		api = "unknown"
-	}
+	api := kmsg.NameForKey(key) // "Unknown" for a key kmsg does not know
 	served := "none"
 	for _, a := range broker.AdvertisedAPIs() {
 		if a.ApiKey == key {

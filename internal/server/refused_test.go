@@ -72,6 +72,17 @@ func TestRefusedVersionWarnsRateLimited(t *testing.T) {
 		t.Fatalf("want the refusal logged again after %v, got %d lines", refusedInterval, n)
 	}
 
+	// An unknown API key is refused and logged the same way.
+	out.Reset()
+	unknown := frame(kmsg.NewPtrListOffsetsRequest(), 0, "tool")
+	unknown[0], unknown[1] = 0x03, 0xe7 // key 999
+	if _, _, err := s.decode(unknown, info); err == nil {
+		t.Fatal("unknown key decoded")
+	}
+	if l := out.String(); !strings.Contains(l, "client_id=tool") || !strings.Contains(l, "api_key=999") || !strings.Contains(l, "api=Unknown") {
+		t.Fatalf("unknown key log: %q", l)
+	}
+
 	// ApiVersions at an unknown version is answered (KIP-511), not refused.
 	out.Reset()
 	if _, pr, err := s.decode(frame(kmsg.NewPtrApiVersionsRequest(), 99, "burrow"), info); err != nil || pr.fn == nil {

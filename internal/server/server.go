@@ -240,11 +240,6 @@ func (s *Server) decode(buf []byte, info *broker.ConnInfo) (*broker.Request, pen
 	version := int16(binary.BigEndian.Uint16(buf[2:]))
 	corrID := int32(binary.BigEndian.Uint32(buf[4:]))
 	pr := pendingResp{key: key, version: version, corrID: corrID}
-	msg := kmsg.RequestForKey(key)
-	if msg == nil {
-		s.refused.note(s.log, info, nil, key, version)
-		return nil, pr, fmt.Errorf("unknown api key %d", key)
-	}
 	rest := buf[8:]
 	// Nullable client id (int16 length), present in header v1 and v2 (every
 	// request we could serve; header v0 is ControlledShutdown v0 only).
@@ -261,6 +256,11 @@ func (s *Server) decode(buf []byte, info *broker.ConnInfo) (*broker.Request, pen
 		id := string(rest[:n])
 		clientID = &id
 		rest = rest[n:]
+	}
+	msg := kmsg.RequestForKey(key)
+	if msg == nil {
+		s.refused.note(s.log, info, clientID, key, version)
+		return nil, pr, fmt.Errorf("unknown api key %d", key)
 	}
 	if !s.h.Supports(key, version) {
 		if key == kmsg.ApiVersions.Int16() {
