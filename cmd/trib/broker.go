@@ -31,6 +31,9 @@ type brokerFlags struct {
 
 	// flagChanged reports whether a flag was given on the command line.
 	flagChanged func(string) bool
+	// adminDefault, if set, gives admin.listen a value from the Kafka
+	// listen address when no source sets it (trib dev turns it on).
+	adminDefault func(listen string) string
 }
 
 func (f *brokerFlags) register(c *cobra.Command, defaultData string) {
@@ -73,6 +76,14 @@ func (f *brokerFlags) load() (*config.Broker, error) {
 	if f.changed("controller-listen") {
 		src.ControllerListen = f.controllerListen
 	}
+	b, err := config.Load(src)
+	if err != nil || f.adminDefault == nil {
+		return b, err
+	}
+	if _, set := b.Explicit("admin.listen"); set {
+		return b, nil
+	}
+	src.Flags["admin.listen"] = config.FlagValue{Value: f.adminDefault(f.listen), Flag: "trib dev"}
 	return config.Load(src)
 }
 
@@ -93,7 +104,7 @@ func (f *brokerFlags) logger() (*slog.Logger, error) {
 
 // runNode starts one node and blocks until SIGINT/SIGTERM, then stops it
 // cleanly (connections closed, logs flushed and closed).
-func (f *brokerFlags) runNode(banner func(addr string)) error {
+func (f *brokerFlags) runNode(banner func(n *node.Node)) error {
 	logger, err := f.logger()
 	if err != nil {
 		return err
@@ -121,7 +132,7 @@ func (f *brokerFlags) runNode(banner func(addr string)) error {
 		return err
 	}
 	if banner != nil {
-		banner(n.Addr())
+		banner(n)
 	}
 	<-ctx.Done()
 	logger.Info("shutting down")

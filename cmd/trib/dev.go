@@ -38,10 +38,14 @@ func init() {
 		Example: "  trib dev\n  trib dev --brokers 3 --set default.replication.factor=3\n  trib dev --print-config",
 		Args:    cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
+			f.adminDefault = devAdminAddr
 			if brokers <= 1 {
-				return f.runNode(func(addr string) {
-					fmt.Printf("Tributary is running. Bootstrap server: %s\n", addr)
-					fmt.Printf("Try: kcat -b %s -L\n", addr)
+				return f.runNode(func(n *node.Node) {
+					fmt.Printf("Tributary is running. Bootstrap server: %s\n", n.Addr())
+					if a := n.AdminAddr(); a != "" {
+						fmt.Printf("Admin (metrics, health): http://%s/metrics\n", a)
+					}
+					fmt.Printf("Try: kcat -b %s -L\n", n.Addr())
 				})
 			}
 			if !f.changed("data-dir") {
@@ -129,11 +133,17 @@ func (f *brokerFlags) runCluster(n int) error {
 			return fmt.Errorf("node %d: %w", i+1, err)
 		}
 	}
-	var addrs []string
+	var addrs, admins []string
 	for _, nd := range nodes {
 		addrs = append(addrs, nd.Addr())
+		if a := nd.AdminAddr(); a != "" {
+			admins = append(admins, "http://"+a+"/metrics")
+		}
 	}
 	fmt.Printf("Tributary is running: %d brokers. Bootstrap servers: %s\n", n, strings.Join(addrs, ","))
+	if len(admins) > 0 {
+		fmt.Printf("Admin (metrics, health): %s\n", strings.Join(admins, " "))
+	}
 	fmt.Printf("Try: kcat -b %s -L\n", addrs[0])
 	<-ctx.Done()
 	logger.Info("shutting down")
@@ -155,13 +165,30 @@ func startDevNode(ctx context.Context, f *brokerFlags, id int32, dir, listen str
 		vs = append(vs, fmt.Sprintf("%d@%s", v, addr))
 	}
 	sort.Strings(vs)
-	bcfg, err := config.Load(config.Sources{File: f.config, Env: os.Environ(), Set: f.set, Listen: listen, ControllerListen: voters[id],
-		Flags: map[string]config.FlagValue{
-			"node.id":                  {Value: strconv.Itoa(int(id)), Flag: "trib dev"},
-			"log.dirs":                 {Value: dir, Flag: "trib dev"},
-			"controller.quorum.voters": {Value: strings.Join(vs, ","), Flag: "trib dev"},
-		}})
+	flags := map[string]config.FlagValue{
+		"node.id":                  {Value: strconv.Itoa(int(id)), Flag: "trib dev"},
+		"log.dirs":                 {Value: dir, Flag: "trib dev"},
+		"controller.quorum.voters": {Value: strings.Join(vs, ","), Flag: "trib dev"},
+	}
+	src := config.Sources{File: f.config, Env: os.Environ(), Set: f.set, Listen: listen, ControllerListen: voters[id], Flags: flags}
+	bcfg, err := config.Load(src)
 	if err != nil {
+		return nil, err
+	}
+	// The admin listener: the Kafka port + 552 (9644 for 9092) unless
+	// admin.listen is set; a set port is node 1's, the others count up
+	// from it (0 stays 0: free ports).
+	admin := devAdminAddr(listen)
+	if v, set := bcfg.Explicit("admin.listen"); set {
+		admin = v
+		if h, p, err := net.SplitHostPort(v); err == nil {
+			if port, _ := strconv.Atoi(p); port > 0 {
+				admin = net.JoinHostPort(h, strconv.Itoa(port+int(id)-1))
+			}
+		}
+	}
+	flags["admin.listen"] = config.FlagValue{Value: admin, Flag: "trib dev"}
+	if bcfg, err = config.Load(src); err != nil {
 		return nil, err
 	}
 	l, err := bcfg.Layout()
@@ -170,4 +197,18 @@ func startDevNode(ctx context.Context, f *brokerFlags, id int32, dir, listen str
 	}
 	return node.Start(ctx, node.Config{NodeID: l.NodeID, DataDir: l.DataDir, Listen: l.Listen, ControllerListen: l.ControllerListen,
 		ControllerAdvertise: l.ControllerAdvertise, Controllers: l.Voters, Broker: bcfg, Logger: logger})
+}
+
+// devAdminAddr is trib dev's admin listener for a Kafka listen address:
+// the same host, the port 552 above (9644 for 9092); port 0 stays 0.
+func devAdminAddr(listen string) string {
+	h, p, err := net.SplitHostPort(listen)
+	if err != nil {
+		return ""
+	}
+	port, _ := strconv.Atoi(p)
+	if port > 0 {
+		port += 552
+	}
+	return net.JoinHostPort(h, strconv.Itoa(port))
 }

@@ -68,8 +68,8 @@ var packages = map[string]pkg{
 	"internal/client": {50, list(shared)},
 
 	// The node and its data plane.
-	"internal/node":        {45, list(shared, []string{"internal/server", "internal/broker", "internal/metadata"})},
-	"internal/server":      {40, list(shared, []string{"internal/broker", "internal/metadata"})},
+	"internal/node":        {45, list(shared, []string{"internal/server", "internal/broker", "internal/metadata", "internal/metrics"})},
+	"internal/server":      {40, list(shared, []string{"internal/broker", "internal/metadata", "internal/metrics"})},
 	"internal/broker":      {35, list(shared, []string{"internal/group", "internal/txn", "internal/replication", "internal/partition", "internal/metadata", "internal/storage", "internal/security", "internal/metrics"})},
 	"internal/group":       {30, list(shared, []string{"internal/metrics"})},
 	"internal/txn":         {30, list(shared, []string{"internal/metrics"})},

@@ -113,6 +113,7 @@ func (b *Broker) handleProduce(_ context.Context, r *Request) Pending {
 					waits = append(waits, waiter{p: p, res: res, minISR: int(t.cfg.Int64("min.insync.replicas")), ti: len(resp.Topics), pi: len(st.Partitions)})
 				}
 			}
+			b.produced(t, produceRecords(rp.Records, sp.ErrorCode), len(rp.Records), sp.ErrorCode) // metrics.go
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
@@ -126,6 +127,8 @@ func (b *Broker) handleProduce(_ context.Context, r *Request) Pending {
 	timeout := time.NewTimer(time.Duration(max(req.TimeoutMillis, 0)) * time.Millisecond)
 	return func() kmsg.Response {
 		defer timeout.Stop()
+		b.stats.producePurgatory.Add(1)
+		defer b.stats.producePurgatory.Add(-1)
 		for _, w := range waits {
 			rp := &resp.Topics[w.ti].Partitions[w.pi]
 			fail := func(code int16, err error) {

@@ -59,7 +59,8 @@ func (b *Broker) handleFetch(ctx context.Context, r *Request) Pending {
 		replica = req.ReplicaState.ID
 	}
 	deadline := time.Now().Add(time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond)
-	return func() kmsg.Response {
+	return func() (out kmsg.Response) {
+		defer func() { b.fetched(out.(*kmsg.FetchResponse), replica, req.Version) }() // metrics.go
 		var woke chan struct{}
 		var cancels []func()
 		defer func() {
@@ -84,6 +85,8 @@ func (b *Broker) handleFetch(ctx context.Context, r *Request) Pending {
 				}
 				timer = time.NewTimer(wait)
 				defer timer.Stop()
+				b.stats.fetchPurgatory.Add(1)
+				defer b.stats.fetchPurgatory.Add(-1)
 				continue
 			}
 			select {

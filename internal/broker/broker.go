@@ -55,6 +55,8 @@ type Config struct {
 	Quorum *metadata.Quorum
 	// Now is the clock; tests inject one.
 	Now func() time.Time
+	// OnFsync, if set, is told the duration of every log fsync (metrics).
+	OnFsync func(time.Duration)
 }
 
 // Broker is one node's request handler and replica manager.
@@ -93,7 +95,8 @@ type Broker struct {
 	pidNext, pidEnd int64
 	isrMu           sync.Mutex
 	isrInFlight     map[tpKey]bool
-	faults          faults // offline replicas (offline.go)
+	faults          faults      // offline replicas (offline.go)
+	stats           brokerStats // request-path counters (metrics.go)
 	stop            chan struct{}
 	wg              sync.WaitGroup
 }
@@ -113,6 +116,7 @@ type topic struct {
 	meta  *metadata.Topic
 	cfg   config.TopicConfig
 	parts []*partition.Partition // by index; nil where this broker holds no replica
+	stats *topicStats            // counters, kept across reconciles (metrics.go)
 }
 
 func (t *topic) partition(i int32) *partition.Partition {
@@ -144,7 +148,7 @@ func New(cfg Config) (*Broker, error) {
 		RetentionCheckInterval: brokerMillis(cfg.Broker, "log.retention.check.interval.ms"),
 		CheckpointInterval:     brokerMillis(cfg.Broker, "log.flush.offset.checkpoint.interval.ms"),
 		CleanerInterval:        brokerMillis(cfg.Broker, "log.cleaner.backoff.ms"),
-		MinFreeBytes:           cfg.Broker.Int("log.dir.min.free.bytes")})
+		MinFreeBytes:           cfg.Broker.Int("log.dir.min.free.bytes"), OnSync: cfg.OnFsync})
 	if err != nil {
 		return nil, err
 	}
@@ -326,7 +330,7 @@ func (b *Broker) reconcile(st *metadata.State) {
 	keep := map[tpKey]bool{}
 	for _, name := range st.TopicNames() {
 		mt := st.Topics[name]
-		t := &topic{meta: mt, cfg: config.NewTopicConfig(mt.Configs, bc), parts: make([]*partition.Partition, len(mt.Parts))}
+		t := &topic{meta: mt, cfg: config.NewTopicConfig(mt.Configs, bc), parts: make([]*partition.Partition, len(mt.Parts)), stats: b.stats.forTopic(mt)}
 		cfgChanged := dynChanged || old[name] == nil || !mapsEqual(old[name].meta.Configs, mt.Configs)
 		for i, ps := range mt.Parts {
 			if !slices.Contains(ps.Replicas, b.cfg.NodeID) {
@@ -359,6 +363,7 @@ func (b *Broker) reconcile(st *metadata.State) {
 		topics[name] = t
 		byID[mt.ID] = t
 	}
+	b.stats.forget(func(name string) bool { return st.Topics[name] != nil })
 	var deleted []string
 	for k, lr := range local {
 		if !keep[k] {
@@ -518,6 +523,7 @@ func (b *Broker) alterISR(p *partition.Partition, r partition.Role, isr []int32)
 			return
 		}
 		b.log.Info("ISR changed", "topic", p.Topic, "partition", p.Index, "from", r.ISR, "to", isr, "partition_epoch", res.Value)
+		b.isrChanged(r.ISR, isr)
 		b.quorum.WaitApplied(ctx, res.Index)
 	})
 }

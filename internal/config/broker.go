@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"sort"
 	"strconv"
 	"strings"
@@ -94,6 +95,13 @@ func init() {
 		{Name: "group.consumer.max.size", Type: TypeInt, Default: "2147483647", Check: atLeast(1)},
 		{Name: "transactional.id.expiration.ms", Type: TypeInt, Default: "604800000", Check: atLeast(1)},
 		{Name: "producer.id.expiration.ms", Type: TypeInt, Default: "86400000", Check: atLeast(1)},
+		// Tributary's own: observability (docs/METRICS.md). The admin
+		// HTTP listener (/metrics, /healthz, /readyz) is off when empty;
+		// ":PORT" binds to localhost only.
+		{Name: "admin.listen", Type: TypeString, Default: "", Check: hostPort},
+		{Name: "metrics.partition.series.enable", Type: TypeBoolean, Default: "false"},
+		{Name: "consumer.lag.sample.interval.ms", Type: TypeInt, Default: "5000", Check: atLeast(100)},
+		{Name: "consumer.lag.window.commits", Type: TypeInt, Default: "10", Check: atLeast(2)},
 	} {
 		BrokerDefs[d.Name] = d
 	}
@@ -105,6 +113,21 @@ func init() {
 			}
 		}
 	}
+}
+
+// hostPort accepts host:port (host may be empty).
+func hostPort(v string) error {
+	if v == "" {
+		return nil
+	}
+	_, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return err
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("port %q is not a number from 0 to 65535", port)
+	}
+	return nil
 }
 
 // timeSynonyms are Kafka's alternative units for one broker setting, in

@@ -20,7 +20,7 @@ const (
 // server's request loop. Received and Done are lock-free (atomic adds and
 // a histogram observation) and may be called from any goroutine.
 type Requests struct {
-	count   [maxKey][maxVersion]atomic.Int64
+	count [maxKey][maxVersion]atomic.Int64
 	// latency holds each API's histogram, created on its first request
 	// so unused APIs add no series.
 	latency [maxKey]atomic.Pointer[histogram]

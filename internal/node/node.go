@@ -18,6 +18,7 @@ import (
 	"github.com/tributary/tributary/internal/broker"
 	"github.com/tributary/tributary/internal/config"
 	"github.com/tributary/tributary/internal/metadata"
+	"github.com/tributary/tributary/internal/metrics"
 	"github.com/tributary/tributary/internal/server"
 )
 
@@ -63,6 +64,10 @@ type Node struct {
 	done   chan error
 	cancel context.CancelFunc
 	closed bool
+	// Metrics and the admin listener (admin.listen); nil when it is off.
+	Metrics *metrics.Metrics
+	admin   *metrics.Admin
+	obs     *observer
 }
 
 // Start joins the quorum, opens the broker, waits until it is registered
@@ -171,10 +176,22 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return fail(err)
 	}
-	b, err := broker.New(broker.Config{NodeID: cfg.NodeID, DataDir: cfg.DataDir, Host: host, Port: int32(port),
-		Rack: bcfg.Get("broker.rack"), Broker: bcfg, Logger: cfg.Logger, Quorum: q})
+	bc := broker.Config{NodeID: cfg.NodeID, DataDir: cfg.DataDir, Host: host, Port: int32(port),
+		Rack: bcfg.Get("broker.rack"), Broker: bcfg, Logger: cfg.Logger, Quorum: q}
+	obs := newObserver(bcfg, cfg.Logger)
+	if obs != nil {
+		bc.OnFsync = obs.m.ObserveFsync
+	}
+	b, err := broker.New(bc)
 	if err != nil {
 		return fail(err, q.Close)
+	}
+	if obs != nil {
+		// The admin listener answers from here on: /readyz says why the
+		// broker is not ready while it starts.
+		if err := obs.start(b); err != nil {
+			return fail(err, b.Close, q.Close)
+		}
 	}
 	rctx, rcancel := context.WithTimeout(ctx, cfg.ReadyTimeout)
 	err = b.WaitReady(rctx)
@@ -183,13 +200,13 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		err = b.StartGroups()
 	}
 	if err != nil {
-		return fail(err, b.Close, q.Close)
+		return fail(err, obs.close, b.Close, q.Close)
 	}
 	sctx, cancel := context.WithCancel(context.Background())
 	n := &Node{
 		Broker: b,
 		Quorum: q,
-		srv:    server.New(b, server.Options{MaxRequestBytes: int32(bcfg.Int("socket.request.max.bytes")), Logger: cfg.Logger}),
+		srv:    server.New(b, server.Options{MaxRequestBytes: int32(bcfg.Int("socket.request.max.bytes")), Logger: cfg.Logger, Requests: obs.requests()}),
 		ln:     ln,
 		addr:   ln.Addr().String(),
 		log:    cfg.Logger,
@@ -198,6 +215,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	// safe: the accept loop; the server recovers each handler's panic.
 	go func() { n.done <- n.srv.Serve(sctx, ln) }()
+	if obs != nil {
+		n.Metrics, n.admin, n.obs = obs.m, obs.admin, obs
+		obs.serving(n.addr)
+	}
 	cfg.Logger.Info("broker started", "node_id", cfg.NodeID, "listen", n.addr, "advertise", adv,
 		"controller", q.Addr(), "data_dir", cfg.DataDir, "cluster_id", b.ClusterID())
 	return n, nil
@@ -205,6 +226,15 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 
 // Addr is the Kafka listening address.
 func (n *Node) Addr() string { return n.addr }
+
+// AdminAddr is the admin HTTP listener's address, "" when admin.listen is
+// not set.
+func (n *Node) AdminAddr() string {
+	if n.admin == nil {
+		return ""
+	}
+	return n.admin.Addr()
+}
 
 // Close does a controlled shutdown: leaderships move to other in-sync
 // replicas and the controller role to another voter, then the listener,
@@ -219,11 +249,12 @@ func (n *Node) Close() error {
 		n.log.Warn("controlled shutdown incomplete", "err", err)
 	}
 	cancel()
+	n.obs.stopping() // /readyz answers not ready from here on
 	n.Quorum.TransferLeadership()
 	n.cancel()
 	n.srv.Close()
 	err := <-n.done
-	err = errors.Join(err, n.Broker.Close(), n.Quorum.Close())
+	err = errors.Join(err, n.Broker.Close(), n.Quorum.Close(), n.obs.close())
 	return err
 }
 
@@ -231,6 +262,7 @@ func (n *Node) Close() error {
 // no controlled shutdown and no leadership transfer. For tests.
 func (n *Node) Kill() {
 	n.closed = true
+	n.obs.close()
 	n.cancel()
 	n.srv.Close()
 	<-n.done

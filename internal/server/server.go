@@ -25,6 +25,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tributary/tributary/internal/broker"
+	"github.com/tributary/tributary/internal/metrics"
 )
 
 const maxInFlight = 64
@@ -70,6 +71,9 @@ type Options struct {
 	// Now is the clock for rate-limiting refused-request warnings;
 	// time.Now if nil.
 	Now func() time.Time
+	// Requests, if set, counts requests per API and version and times
+	// each from its arrival to its response being written.
+	Requests *metrics.Requests
 }
 
 // Server serves one listener.
@@ -160,6 +164,7 @@ type pendingResp struct {
 	corrID       int32
 	flexible     bool
 	fn           broker.Pending
+	start        time.Time // arrival, for the request latency metric
 }
 
 func (s *Server) serveConn(ctx context.Context, c net.Conn) {
@@ -200,14 +205,18 @@ func (s *Server) readLoop(ctx context.Context, c net.Conn, info *broker.ConnInfo
 		if _, err := io.ReadFull(r, buf); err != nil {
 			return err
 		}
+		start := time.Now()
 		req, pr, err := s.decode(buf, info)
 		if err != nil {
 			return err
 		}
+		pr.start = start
+		s.opts.Requests.Received(pr.key, pr.version)
 		if pr.fn == nil {
 			pr.fn = s.handle(ctx, req)
 		}
 		if pr.fn == nil { // acks=0
+			s.opts.Requests.Done(pr.key, start)
 			continue
 		}
 		select {
@@ -346,6 +355,7 @@ func (s *Server) writeLoop(c net.Conn, queue <-chan pendingResp, cancel context.
 			c.Close()
 			continue
 		}
+		s.opts.Requests.Done(pr.key, pr.start)
 		if len(queue) == 0 {
 			if err := w.Flush(); err != nil {
 				failed = true

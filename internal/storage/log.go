@@ -486,7 +486,11 @@ func (l *Log) Sync(upTo int64) error {
 
 		l.syncing = true
 		l.smu.Unlock()
+		start := time.Now()
 		err := syncFiles(l.dir, act, pending, dirDirty)
+		if on := l.mgr.cfg.OnSync; on != nil {
+			on(time.Since(start))
+		}
 		l.smu.Lock()
 		l.syncing = false
 		if err == nil {

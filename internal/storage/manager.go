@@ -36,6 +36,9 @@ type ManagerConfig struct {
 	// MinFreeBytes is the reserve (log.dir.min.free.bytes): appends fail
 	// with ErrDiskFull while the data dir's volume has less free.
 	MinFreeBytes int64
+	// OnSync, if set, is told how long each Log.Sync round of fsyncs took
+	// (metrics); it is called without locks held and must be quick.
+	OnSync func(time.Duration)
 
 	private bool // a standalone log's manager: no loops, no clean marker
 }
