@@ -263,6 +263,18 @@ func TestMessageSetsWire(t *testing.T) {
 			}
 		}
 	}
+	// message.downconversion.enable=false: old fetchers are refused.
+	mustCreate(t, w, "ms-noconv", 1, map[string]string{"message.downconversion.enable": "false"})
+	if p := produce("ms-noconv", 1, set); p.ErrorCode != 0 {
+		t.Fatalf("produce v1 to ms-noconv: %v", kerr.ErrorForCode(p.ErrorCode))
+	}
+	if p := fetch("ms-noconv", 3, 0); p.ErrorCode != kerr.UnsupportedVersion.Code {
+		t.Fatalf("fetch v3 with down-conversion disabled: %v", kerr.ErrorForCode(p.ErrorCode))
+	}
+	if p := fetch("ms-noconv", 4, 0); p.ErrorCode != 0 || len(p.RecordBatches) == 0 {
+		t.Fatalf("fetch v4 with down-conversion disabled: %v", kerr.ErrorForCode(p.ErrorCode))
+	}
+
 	// KIP-110: zstd topics are for Fetch v10+, zstd batches for Produce v7+.
 	for _, v := range []int16{2, 4, 9} {
 		if p := fetch("ms-zstd", v, 0); p.ErrorCode != kerr.UnsupportedCompressionType.Code {

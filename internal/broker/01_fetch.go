@@ -7,7 +7,9 @@
 // magic 1 for v2-3 (record.DownConvert: records from the fetch offset on,
 // a compressed batch as one wrapper with the same codec, headers and
 // control batches dropped); a zstd batch cannot be expressed and answers
-// UNSUPPORTED_COMPRESSION_TYPE. v4+ never converts. As in Kafka, a client
+// UNSUPPORTED_COMPRESSION_TYPE; with message.downconversion.enable=false
+// the partition answers UNSUPPORTED_VERSION instead of converting. v4+
+// never converts. As in Kafka, a client
 // fetch before v10 (KIP-110) of a topic whose compression.type is zstd
 // answers UNSUPPORTED_COMPRESSION_TYPE. The
 // first partition with data returns at least one batch even above the byte
@@ -182,6 +184,11 @@ func (b *Broker) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, rep
 				if req.Version < 4 && res.Data != nil {
 					// Message-set fetchers (cold path; v4+ gets the
 					// stored bytes as they are).
+					if t.cfg.Get("message.downconversion.enable") == "false" {
+						storage.ReleaseRead(res.Data)
+						sp.ErrorCode = kerr.UnsupportedVersion.Code
+						break
+					}
 					if res.Data, err = downConvert(req.Version, res.Data, rp.FetchOffset); err != nil {
 						sp.ErrorCode = errCode(err)
 						break

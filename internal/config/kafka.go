@@ -101,7 +101,6 @@ var Refused = map[string]string{
 	"create.topic.policy.class.name":            "Java policy plugins cannot run in Tributary",
 	"alter.config.policy.class.name":            "Java policy plugins cannot run in Tributary",
 	"client.quota.callback.class":               "quotas are not built yet",
-	"log.message.downconversion.enable":         "down-conversion for old Fetch versions is not configurable",
 	"eligible.leader.replicas.enable":           "eligible leader replicas (KIP-966) are not supported",
 	"group.share.enable":                        "share groups (KIP-932) are not supported",
 	"delegation.token.secret.key":               "delegation tokens are not supported",

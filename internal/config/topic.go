@@ -101,6 +101,7 @@ func topicDefs() map[string]Def {
 		{Name: "index.interval.bytes", Type: TypeInt, Default: "4096", BrokerKey: "log.index.interval.bytes", Check: atLeast(0)},
 		{Name: "max.compaction.lag.ms", Type: TypeLong, Default: longMax, BrokerKey: "log.cleaner.max.compaction.lag.ms", Check: atLeast(1)},
 		{Name: "max.message.bytes", Type: TypeInt, Default: "1048588", BrokerKey: "message.max.bytes", Check: atLeast(0)},
+		{Name: "message.downconversion.enable", Type: TypeBoolean, Default: "true", BrokerKey: "log.message.downconversion.enable"},
 		{Name: "message.timestamp.type", Type: TypeString, Default: "CreateTime", BrokerKey: "log.message.timestamp.type", Check: oneOf("CreateTime", "LogAppendTime")},
 		{Name: "message.timestamp.before.max.ms", Type: TypeLong, Default: longMax, BrokerKey: "log.message.timestamp.before.max.ms", Check: atLeast(0)},
 		{Name: "message.timestamp.after.max.ms", Type: TypeLong, Default: longMax, BrokerKey: "log.message.timestamp.after.max.ms", Check: atLeast(0)},
