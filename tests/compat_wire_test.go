@@ -456,3 +456,30 @@ func TestClassicGroupV0Wire(t *testing.T) {
 		t.Fatalf("LeaveGroup v0: %v", kerr.ErrorForCode(r.ErrorCode))
 	}
 }
+
+// Every API Tributary implements is served at least over the version range
+// Kafka 3.9 served (before KIP-896 removed the oldest versions in Kafka 4),
+// so tools frozen on old clients keep working. Keys Tributary does not
+// implement are not listed.
+func TestServesKafka39Versions(t *testing.T) {
+	kafka39 := map[int16][2]int16{
+		0: {0, 11}, 1: {0, 17}, 2: {0, 9}, 3: {0, 12}, 8: {0, 9}, 9: {0, 9}, 10: {0, 4},
+		11: {0, 9}, 12: {0, 4}, 13: {0, 5}, 14: {0, 5}, 15: {0, 5}, 16: {0, 5}, 18: {0, 3},
+		19: {0, 7}, 20: {0, 6}, 21: {0, 2}, 22: {0, 5}, 23: {0, 4}, 32: {0, 4}, 33: {0, 2},
+		35: {0, 4}, 37: {0, 3}, 42: {0, 2}, 43: {0, 2}, 44: {0, 1}, 45: {0, 0}, 46: {0, 0},
+		47: {0, 0}, 55: {0, 2}, 60: {0, 1}, 68: {0, 0}, 69: {0, 0},
+	}
+	n := startNode(t, "", nil)
+	w := dial(t, n.Addr())
+	resp := w.roundTrip(kmsg.NewPtrApiVersionsRequest(), 3).(*kmsg.ApiVersionsResponse)
+	got := map[int16]kmsg.ApiVersionsResponseApiKey{}
+	for _, k := range resp.ApiKeys {
+		got[k.ApiKey] = k
+	}
+	for key, r := range kafka39 {
+		k, ok := got[key]
+		if !ok || k.MinVersion > r[0] || k.MaxVersion < r[1] {
+			t.Errorf("%s: advertised %d-%d (present %v), Kafka 3.9 serves %d-%d", kmsg.NameForKey(key), k.MinVersion, k.MaxVersion, ok, r[0], r[1])
+		}
+	}
+}
