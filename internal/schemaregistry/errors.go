@@ -13,30 +13,30 @@ import (
 type Code int
 
 const (
-	CodeSubjectNotFound          Code = iota + 1 // 404 40401
-	CodeVersionNotFound                          // 404 40402
-	CodeSchemaNotFound                           // 404 40403
-	CodeSubjectSoftDeleted                       // 404 40404
-	CodeSubjectNotSoftDeleted                    // 404 40405
-	CodeVersionSoftDeleted                       // 404 40406
-	CodeVersionNotSoftDeleted                    // 404 40407
-	CodeSubjectConfigNotFound                    // 404 40408
-	CodeSubjectModeNotFound                      // 404 40409
-	CodeIncompatible                             // 409 409
-	CodeInvalidSchema                            // 422 42201
-	CodeInvalidVersion                           // 422 42202
-	CodeInvalidCompatibilityLevel                // 422 42203
-	CodeInvalidMode                              // 422 42204
-	CodeOperationNotPermitted                    // 422 42205
-	CodeReferenceExists                          // 422 42206
-	CodeIDMismatch                               // 422 42207
-	CodeStoreError                               // 500 50001
-	CodeOperationTimeout                         // 500 50002
-	CodeForwardingFailed                         // 500 50003
-	CodeUnknownLeader                            // 500 50004
-	CodeBadRequest                               // 400 400 (malformed request body)
-	CodeNotFound                                 // 404 404 (no such endpoint)
-	CodeMethodNotAllowed                         // 405 405
+	CodeSubjectNotFound           Code = iota + 1 // 404 40401
+	CodeVersionNotFound                           // 404 40402
+	CodeSchemaNotFound                            // 404 40403
+	CodeSubjectSoftDeleted                        // 404 40404
+	CodeSubjectNotSoftDeleted                     // 404 40405
+	CodeVersionSoftDeleted                        // 404 40406
+	CodeVersionNotSoftDeleted                     // 404 40407
+	CodeSubjectConfigNotFound                     // 404 40408
+	CodeSubjectModeNotFound                       // 404 40409
+	CodeIncompatible                              // 409 409
+	CodeInvalidSchema                             // 422 42201
+	CodeInvalidVersion                            // 422 42202
+	CodeInvalidCompatibilityLevel                 // 422 42203
+	CodeInvalidMode                               // 422 42204
+	CodeOperationNotPermitted                     // 422 42205
+	CodeReferenceExists                           // 422 42206
+	CodeIDMismatch                                // 422 42207
+	CodeStoreError                                // 500 50001
+	CodeOperationTimeout                          // 500 50002
+	CodeForwardingFailed                          // 500 50003
+	CodeUnknownLeader                             // 500 50004
+	CodeBadRequest                                // 400 400 (malformed request body)
+	CodeNotFound                                  // 404 404 (no such endpoint)
+	CodeMethodNotAllowed                          // 405 405
 )
 
 // wire is the HTTP status and error_code of each Code.
@@ -81,8 +81,10 @@ func errorf(c Code, format string, args ...any) *Error {
 }
 
 // The messages follow Confluent's wording where clients or people match on it.
-func errSubjectNotFound(s string) *Error { return errorf(CodeSubjectNotFound, "Subject '%s' not found.", s) }
-func errVersionNotFound(v int) *Error    { return errorf(CodeVersionNotFound, "Version %d not found.", v) }
+func errSubjectNotFound(s string) *Error {
+	return errorf(CodeSubjectNotFound, "Subject '%s' not found.", s)
+}
+func errVersionNotFound(v int) *Error { return errorf(CodeVersionNotFound, "Version %d not found.", v) }
 func errSchemaNotFound(what string) *Error {
 	return errorf(CodeSchemaNotFound, "Schema %s not found", what)
 }

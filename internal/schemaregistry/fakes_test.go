@@ -3,7 +3,6 @@ package schemaregistry
 import (
 	"context"
 	"io"
-	"os"
 	"log/slog"
 	"net/http/httptest"
 	"sync"
@@ -110,4 +109,4 @@ func startRegistry(t testing.TB, log Log) (*Registry, *httptest.Server) {
 	return reg, srv
 }
 
-var testLogOut io.Writer = os.Stderr
+var testLogOut io.Writer = io.Discard

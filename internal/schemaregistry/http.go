@@ -6,8 +6,8 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"runtime/debug"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -468,4 +468,3 @@ func (h *Handler) deleteMode(w http.ResponseWriter, r *http.Request) {
 	}
 	reply(w, modeBody{prev})
 }
-
