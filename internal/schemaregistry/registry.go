@@ -98,17 +98,22 @@ func (r *Registry) Run(ctx context.Context) error {
 		if len(recs) == 0 {
 			continue
 		}
-		r.mu.Lock()
-		for _, rec := range recs {
-			if err := r.st.apply(rec.Key, rec.Value); err != nil {
-				r.logger.Warn("skipping unreadable _schemas record", "offset", rec.Offset, "err", err)
-			}
-			r.applied = rec.Offset + 1
-		}
-		close(r.changed)
-		r.changed = make(chan struct{})
-		r.mu.Unlock()
+		r.applyAll(recs)
 	}
+}
+
+// applyAll folds fetched records into the state and wakes waiting writers.
+func (r *Registry) applyAll(recs []Record) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, rec := range recs {
+		if err := r.st.apply(rec.Key, rec.Value); err != nil {
+			r.logger.Warn("skipping unreadable _schemas record", "offset", rec.Offset, "err", err)
+		}
+		r.applied = rec.Offset + 1
+	}
+	close(r.changed)
+	r.changed = make(chan struct{})
 }
 
 // waitApplied blocks until every record below off has been applied.

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tributary/tributary/internal/safe"
 )
 
 // Config configures a registry instance (trib registry).
@@ -78,7 +80,11 @@ func Start(ctx context.Context, c Config) (*Service, error) {
 	rctx, cancel := context.WithCancel(context.Background())
 	s := &Service{Registry: reg, addr: ln.Addr(), log: log, cancel: cancel, done: make(chan struct{})}
 	runErr := make(chan error, 1)
-	go func() { runErr <- reg.Run(rctx) }()
+	safe.Go(c.Logger, "schema registry log reader", func() {
+		err := errors.New("the log reader panicked")
+		defer func() { runErr <- err }()
+		err = reg.Run(rctx)
+	})
 	sctx, scancel := context.WithTimeout(ctx, time.Minute)
 	defer scancel()
 	if err := reg.Sync(sctx); err != nil {
@@ -89,16 +95,19 @@ func Start(ctx context.Context, c Config) (*Service, error) {
 	}
 	s.Election = NewElection(log.Client(), c.Group, id, c.Logger)
 	electionDone := make(chan struct{})
-	go func() { defer close(electionDone); s.Election.Run(rctx) }()
+	safe.Go(c.Logger, "schema registry election", func() {
+		defer close(electionDone)
+		safe.Loop(c.Logger, "schema registry election", rctx.Done(), func() { s.Election.Run(rctx) })
+	})
 	s.srv = &http.Server{Handler: NewHandler(reg, s.Election, c.Logger, 30*time.Second), ReadHeaderTimeout: 10 * time.Second}
 	serveDone := make(chan struct{})
-	go func() {
+	safe.Go(c.Logger, "schema registry http server", func() {
 		defer close(serveDone)
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			c.Logger.Error("registry http server", "err", err)
 		}
-	}()
-	go func() {
+	})
+	safe.Go(c.Logger, "schema registry supervisor", func() {
 		defer close(s.done)
 		select {
 		case <-rctx.Done():
@@ -111,7 +120,7 @@ func Start(ctx context.Context, c Config) (*Service, error) {
 		s.srv.Close()
 		<-electionDone
 		<-serveDone
-	}()
+	})
 	c.Logger.Info("schema registry listening", "addr", ln.Addr().String(), "advertise", adv, "topic", log.topic)
 	return s, nil
 }
