@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Old tools keep working (issue 19): clients frozen on protocol versions
@@ -323,5 +325,86 @@ func TestKcatOldProtocol(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Burrow-style lag monitoring with a 0.8.2-era client: it consumes
+// __consumer_offsets with Fetch v0 (down-converted to magic 0) and decodes
+// the commit records itself, and reads log ends with ListOffsets v0.
+func TestSaramaOldReadsConsumerOffsetsTopic(t *testing.T) {
+	n := startNode(t, "", groupSettings())
+	ctx := context.Background()
+	adm := newAdmin(t, n.Addr())
+	const topic, group = "burrowed", "burrow-watched"
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	produceN(t, newClient(t, n.Addr()), topic, 20)
+	offs := kadm.Offsets{}
+	offs.Add(kadm.Offset{Topic: topic, Partition: 0, At: 12, LeaderEpoch: -1})
+	if r, err := adm.CommitOffsets(ctx, group, offs); err != nil || r.Error() != nil {
+		t.Fatalf("commit: %v %v", err, r.Error())
+	}
+
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V0_8_2_0
+	cfg.ClientID = "burrow"
+	cfg.Consumer.Return.Errors = true
+	cl, err := sarama.NewClient([]string{n.Addr()}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	cons, err := sarama.NewConsumerFromClient(cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	parts, err := cl.Partitions("__consumer_offsets")
+	if err != nil || len(parts) != 5 {
+		t.Fatalf("__consumer_offsets partitions: %v %v", parts, err)
+	}
+	found := int64(-1)
+	for _, p := range parts {
+		end, err := cl.GetOffset("__consumer_offsets", p, sarama.OffsetNewest)
+		if err != nil {
+			t.Fatalf("GetOffset: %v", err)
+		}
+		if end == 0 {
+			continue
+		}
+		pc, err := cons.ConsumePartition("__consumer_offsets", p, sarama.OffsetOldest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for next := int64(0); next < end; {
+			select {
+			case m := <-pc.Messages():
+				next = m.Offset + 1
+				var k kmsg.OffsetCommitKey
+				if m.Key == nil || k.ReadFrom(m.Key) != nil || k.Version > 1 || k.Group != group || m.Value == nil {
+					continue // group metadata or another group
+				}
+				var v kmsg.OffsetCommitValue
+				if err := v.ReadFrom(m.Value); err != nil {
+					t.Fatalf("offset commit value: %v", err)
+				}
+				if k.Topic == topic && k.Partition == 0 {
+					found = v.Offset
+				}
+			case err := <-pc.Errors():
+				t.Fatal(err)
+			case <-time.After(30 * time.Second):
+				t.Fatalf("partition %d stuck", p)
+			}
+		}
+		pc.Close()
+	}
+	if found != 12 {
+		t.Fatalf("commit read from __consumer_offsets: %d, want 12", found)
+	}
+	end, err := cl.GetOffset(topic, 0, sarama.OffsetNewest)
+	if err != nil || end-found != 8 {
+		t.Fatalf("lag %d (end %d, %v), want 8", end-found, end, err)
 	}
 }
