@@ -5,14 +5,19 @@
 //
 // Names, partition counts, replication factors, manual assignments and
 // configs are checked as Kafka does (see checkTopic); ValidateOnly checks
-// without creating. On this single node the replication factor can be 1 only
-// (INVALID_REPLICATION_FACTOR otherwise) and assignments may name this node
-// only. Deleting a topic removes its data.
+// without creating. Deleting a topic removes its data.
+//
+// A change is answered once every live broker serves metadata that includes
+// it (metadata/visible.go), so a Metadata request to any broker right after
+// sees it; if that takes longer than the request's timeout, the change
+// stays committed and its result is REQUEST_TIMED_OUT, as in Kafka. A
+// timeout <= 0 answers without waiting.
 package broker
 
 import (
 	"context"
 	"maps"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -27,6 +32,39 @@ func init() {
 func (b *Broker) handleCreateTopics(_ context.Context, r *Request) Pending {
 	req := r.Msg.(*kmsg.CreateTopicsRequest)
 	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
+	start := time.Now()
+	b.createTopics(req, resp)
+	if !req.ValidateOnly {
+		b.answerWhenVisible(start, req.TimeoutMillis, func(yield func(*int16, **string)) {
+			for i := range resp.Topics {
+				yield(&resp.Topics[i].ErrorCode, &resp.Topics[i].ErrorMessage)
+			}
+		})
+	}
+	return respond(resp)
+}
+
+// answerWhenVisible waits until the changes a request made are visible on
+// every live broker (awaitVisible); if the wait times out, the results that
+// succeeded get REQUEST_TIMED_OUT, as Kafka answers when a change did not
+// complete within the request's timeout.
+func (b *Broker) answerWhenVisible(start time.Time, timeoutMillis int32, results func(yield func(code *int16, msg **string))) {
+	changed := false
+	results(func(code *int16, _ **string) { changed = changed || *code == 0 })
+	if !changed {
+		return
+	}
+	if err := b.awaitVisible(start, timeoutMillis); err != nil {
+		b.log.Warn("admin change not yet applied by every live broker", "err", err)
+		results(func(code *int16, msg **string) {
+			if *code == 0 {
+				*code, *msg = errCode(err), errMsg(err)
+			}
+		})
+	}
+}
+
+func (b *Broker) createTopics(req *kmsg.CreateTopicsRequest, resp *kmsg.CreateTopicsResponse) {
 	seen := map[string]int{}
 	for _, rt := range req.Topics {
 		seen[rt.Topic]++
@@ -68,7 +106,6 @@ func (b *Broker) handleCreateTopics(_ context.Context, r *Request) Pending {
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	return respond(resp)
 }
 
 // createdConfigs lists a new topic's effective configs (CreateTopics v5+).
@@ -91,6 +128,17 @@ func (b *Broker) handleDeleteTopics(_ context.Context, r *Request) Pending {
 			targets = append(targets, kmsg.DeleteTopicsRequestTopic{Topic: &n})
 		}
 	}
+	start := time.Now()
+	b.deleteTopics(targets, resp)
+	b.answerWhenVisible(start, req.TimeoutMillis, func(yield func(*int16, **string)) {
+		for i := range resp.Topics {
+			yield(&resp.Topics[i].ErrorCode, &resp.Topics[i].ErrorMessage)
+		}
+	})
+	return respond(resp)
+}
+
+func (b *Broker) deleteTopics(targets []kmsg.DeleteTopicsRequestTopic, resp *kmsg.DeleteTopicsResponse) {
 	b.createMu.Lock()
 	defer b.createMu.Unlock()
 	for _, rt := range targets {
@@ -118,20 +166,29 @@ func (b *Broker) handleDeleteTopics(_ context.Context, r *Request) Pending {
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	return respond(resp)
 }
 
 func (b *Broker) handleCreatePartitions(_ context.Context, r *Request) Pending {
 	req := r.Msg.(*kmsg.CreatePartitionsRequest)
 	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
-	b.createMu.Lock()
-	defer b.createMu.Unlock()
-	for _, rt := range req.Topics {
-		st := kmsg.NewCreatePartitionsResponseTopic()
-		st.Topic = rt.Topic
-		err := b.createPartitions(rt, req.ValidateOnly)
-		st.ErrorCode, st.ErrorMessage = errCode(err), errMsg(err)
-		resp.Topics = append(resp.Topics, st)
+	start := time.Now()
+	func() {
+		b.createMu.Lock()
+		defer b.createMu.Unlock()
+		for _, rt := range req.Topics {
+			st := kmsg.NewCreatePartitionsResponseTopic()
+			st.Topic = rt.Topic
+			err := b.createPartitions(rt, req.ValidateOnly)
+			st.ErrorCode, st.ErrorMessage = errCode(err), errMsg(err)
+			resp.Topics = append(resp.Topics, st)
+		}
+	}()
+	if !req.ValidateOnly {
+		b.answerWhenVisible(start, req.TimeoutMillis, func(yield func(*int16, **string)) {
+			for i := range resp.Topics {
+				yield(&resp.Topics[i].ErrorCode, &resp.Topics[i].ErrorMessage)
+			}
+		})
 	}
 	return respond(resp)
 }

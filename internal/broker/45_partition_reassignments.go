@@ -17,8 +17,10 @@
 //
 // Any broker answers (it forwards to the active controller), so
 // NOT_CONTROLLER is returned only when no controller is reachable. The
-// response is sent once each change is committed and applied on this
-// broker, not when the data has moved. Deliberate difference: cancelling is
+// response is sent once each change is committed and every live broker
+// serves metadata that includes it (REQUEST_TIMED_OUT if that takes longer
+// than the request's timeout; see 19_create_topics.go), not when the data
+// has moved. Deliberate difference: cancelling is
 // refused (INVALID_REPLICA_ASSIGNMENT) when none of the original replicas is
 // left in the ISR, where Kafka would fall back to an unclean election.
 // ListPartitionReassignments omits unknown topics and partitions and those
@@ -27,6 +29,7 @@ package broker
 
 import (
 	"context"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -41,6 +44,7 @@ func init() {
 
 func (b *Broker) handleAlterPartitionAssignments(_ context.Context, r *Request) Pending {
 	req := r.Msg.(*kmsg.AlterPartitionAssignmentsRequest)
+	start := time.Now()
 	return func() kmsg.Response {
 		resp := req.ResponseKind().(*kmsg.AlterPartitionAssignmentsResponse)
 		resp.AllowReplicationFactorChange = req.Version < 1 || req.AllowReplicationFactorChange
@@ -70,6 +74,14 @@ func (b *Broker) handleAlterPartitionAssignments(_ context.Context, r *Request) 
 			}
 			resp.Topics = append(resp.Topics, st)
 		}
+		b.answerWhenVisible(start, req.TimeoutMillis, func(yield func(*int16, **string)) {
+			for i := range resp.Topics {
+				for j := range resp.Topics[i].Partitions {
+					p := &resp.Topics[i].Partitions[j]
+					yield(&p.ErrorCode, &p.ErrorMessage)
+				}
+			}
+		})
 		return resp
 	}
 }

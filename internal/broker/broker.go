@@ -308,6 +308,11 @@ func (b *Broker) openLocal(t *metadata.Topic, i int32, cfg config.TopicConfig) (
 func (b *Broker) reconcile(st *metadata.State) {
 	b.reconcileMu.Lock()
 	defer b.reconcileMu.Unlock()
+	// Callers read the state before taking reconcileMu; one that waited
+	// behind a newer reconcile must not publish an older view.
+	if cur := b.quorum.State(); cur.Index > st.Index {
+		st = cur
+	}
 	now := b.now()
 	me, registered := st.Brokers[b.cfg.NodeID]
 	// Roles apply only once the state includes this process's own
@@ -378,6 +383,7 @@ func (b *Broker) reconcile(st *metadata.State) {
 	b.topics, b.byID, b.local, b.state, b.ready, b.dynamic = topics, byID, local, st, ready, bc
 	groups := b.groups
 	b.mu.Unlock()
+	b.quorum.SetVisible(st.Index) // this broker now answers from st (metadata/visible.go)
 	if groups != nil {
 		for _, name := range uniq(deleted) {
 			groups.TopicDeleted(name)

@@ -91,6 +91,7 @@ var metadataErrors = []wireError{
 	{err: metadata.ErrUnknownBroker, code: kerr.BrokerNotAvailable, desc: "fencing a broker that never registered"},
 	{err: metadata.ErrInvalidPartitions, code: kerr.InvalidPartitions, desc: "a topic without partitions"},
 	{err: metadata.ErrInvalidCommand, code: kerr.InvalidRequest, desc: "a malformed metadata command (none set, a bad count, undecodable)"},
+	{match: func(err error) bool { return errors.As(err, new(*metadata.NotVisibleError)) }, code: kerr.RequestTimedOut, desc: "an admin change was committed, but some live broker had not applied it within the request's timeout"},
 }
 
 // controllerErrors: a controller policy refuses a command

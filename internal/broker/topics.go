@@ -202,6 +202,20 @@ func (b *Broker) propose(cmd *metadata.Command) error {
 	return nil
 }
 
+// awaitVisible waits until every live broker answers from a metadata view
+// that includes this broker's (so it includes the changes this broker
+// just committed; see metadata/visible.go), at most timeoutMillis from
+// start. A timeout <= 0 does not wait: Kafka answers such a request without
+// waiting for the change to complete.
+func (b *Broker) awaitVisible(start time.Time, timeoutMillis int32) error {
+	if timeoutMillis <= 0 {
+		return nil
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), start.Add(time.Duration(timeoutMillis)*time.Millisecond))
+	defer cancel()
+	return b.quorum.WaitVisibleEverywhere(ctx, b.metaState().Index)
+}
+
 // autoCreate creates name with broker defaults if auto.create.topics.enable.
 func (b *Broker) autoCreate(name string) (*topic, error) {
 	if t := b.topic(name); t != nil {

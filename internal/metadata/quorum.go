@@ -94,6 +94,9 @@ type Quorum struct {
 	ctlMu    sync.Mutex
 	liveness *controller.Liveness
 
+	// visible is the metadata offset this node's broker serves (visible.go).
+	visible visibility
+
 	// clientsMu guards clients, cached RPC connections by address.
 	clientsMu sync.Mutex
 	clients   map[string]*rpc.Client
@@ -341,6 +344,12 @@ func (q *Quorum) applyLocal(data []byte) (Result, error) {
 // of its successor (a broker's heartbeats would stop reaching anyone, and
 // the new controller would fence it).
 func (q *Quorum) call(addr, method string, args, reply any, timeout time.Duration) error {
+	return q.callNode(addr, method, args, reply, timeout, true)
+}
+
+// callNode is call; with toController false it does not abandon the call
+// when addr is not the controller (for RPCs served by every node).
+func (q *Quorum) callNode(addr, method string, args, reply any, timeout time.Duration, toController bool) error {
 	for attempt := 0; attempt < 2; attempt++ {
 		q.clientsMu.Lock()
 		c := q.clients[addr]
@@ -356,7 +365,7 @@ func (q *Quorum) call(addr, method string, args, reply any, timeout time.Duratio
 			q.clientsMu.Unlock()
 		}
 		call := c.Go(method, args, reply, make(chan *rpc.Call, 1))
-		err := q.awaitCall(call, addr, timeout)
+		err := q.awaitCall(call, addr, timeout, toController)
 		if err == nil {
 			return nil
 		}
@@ -374,7 +383,7 @@ func (q *Quorum) call(addr, method string, args, reply any, timeout time.Duratio
 }
 
 // awaitCall waits for call as described in call.
-func (q *Quorum) awaitCall(call *rpc.Call, addr string, timeout time.Duration) error {
+func (q *Quorum) awaitCall(call *rpc.Call, addr string, timeout time.Duration, toController bool) error {
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	poll := time.NewTicker(50 * time.Millisecond)
@@ -388,7 +397,7 @@ func (q *Quorum) awaitCall(call *rpc.Call, addr string, timeout time.Duration) e
 		case <-q.stop:
 			return ErrNoController
 		case <-poll.C:
-			if cur, _ := q.r.LeaderWithID(); string(cur) != addr {
+			if cur, _ := q.r.LeaderWithID(); toController && string(cur) != addr {
 				return ErrNotController
 			}
 		}
