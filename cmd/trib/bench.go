@@ -63,6 +63,7 @@ func benchCmd(name, short string, run func(context.Context, bench.Config) (*benc
 	}
 	f := c.Flags()
 	f.StringVarP(&brokers, "brokers", "b", "", "comma separated seed brokers (env "+client.EnvBrokers+", default "+client.DefaultBrokers+")")
+	f.StringVar(&brokers, "bootstrap-server", "", "same as --brokers (the kafka-*.sh name)")
 	f.StringVar(&cfg.Topic, "topic", "trib-bench", "topic (created if missing)")
 	f.Int32Var(&cfg.Partitions, "partitions", 6, "partitions when creating the topic")
 	f.Int16Var(&replicas, "replication-factor", -1, "replication factor when creating the topic (-1: broker default)")

@@ -29,23 +29,25 @@ func init() {
 	}
 	list.Flags().StringSliceVar(&states, "state", nil, "only groups in these states (Empty, Stable, PreparingRebalance, CompletingRebalance)")
 
+	var describeNames, deleteNames *nameArgs
 	describe := &cobra.Command{
-		Use:   "describe GROUP [GROUP...]",
-		Short: "Describe groups: state, protocol, and per partition the committed offset, log end offset, lag and owner",
-		Args:  cobra.MinimumNArgs(1),
+		Use:     "describe GROUP [GROUP...]",
+		Short:   "Describe groups: state, protocol, and per partition the committed offset, log end offset, lag and owner",
+		Example: "  trib group describe my-group\n  trib group describe --group my-group --bootstrap-server kafka:9092",
 		RunE: adminRun(&cf, func(ctx context.Context, adm *kadm.Client, c *cobra.Command, args []string) error {
-			return client.DescribeGroups(ctx, adm, args, c.OutOrStdout())
+			return client.DescribeGroups(ctx, adm, describeNames.names(args), c.OutOrStdout())
 		}),
 	}
+	describeNames = addNameFlag(describe, "group", "g", "group id", 1, -1)
 
 	del := &cobra.Command{
 		Use:   "delete GROUP [GROUP...]",
 		Short: "Delete empty groups and their committed offsets",
-		Args:  cobra.MinimumNArgs(1),
 		RunE: adminRun(&cf, func(ctx context.Context, adm *kadm.Client, c *cobra.Command, args []string) error {
-			return client.DeleteGroups(ctx, adm, args, c.OutOrStdout())
+			return client.DeleteGroups(ctx, adm, deleteNames.names(args), c.OutOrStdout())
 		}),
 	}
+	deleteNames = addNameFlag(del, "group", "g", "group id", 1, -1)
 
 	var so client.SeekOptions
 	seek := &cobra.Command{

@@ -18,6 +18,7 @@ var root = &cobra.Command{
 }
 
 func main() {
+	rejectUnknownSubcommands(root)
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "trib:", err)
 		os.Exit(1)

@@ -14,16 +14,20 @@ func init() {
 	var cf client.Flags
 	var o client.ProduceOptions
 	var format string
+	var topic *nameArgs
 	c := &cobra.Command{
 		Use:   "produce TOPIC",
 		Short: "Produce one record per line of standard input",
 		Long: "Produce one record per line of standard input to TOPIC and wait until every\n" +
 			"record is acknowledged. With --key-separator each line is split at the first\n" +
-			"separator into key and value (a line without it gets a null key).\n\n" +
+			"separator into key and value (a line without it gets a null key). A topic that\n" +
+			"does not exist is created by the broker when its auto.create.topics.enable is on.\n" +
+			"Fails after --connect-timeout when no broker answers.\n\n" +
 			"--format tokens (printed per acknowledged record): " + client.FormatHelp,
-		Args: cobra.ExactArgs(1),
+		Example: "  echo hello | trib produce test\n" +
+			"  trib produce --topic test --bootstrap-server kafka:9092 -K: < lines.txt",
 		RunE: func(c *cobra.Command, args []string) error {
-			o.Topic = args[0]
+			o.Topic = topic.names(args)[0]
 			if format != "" {
 				f, err := client.ParseFormat(format)
 				if err != nil {
@@ -50,6 +54,7 @@ func init() {
 		},
 	}
 	cf.Register(c.Flags())
+	topic = addNameFlag(c, "topic", "t", "topic", 1, 1)
 	c.Flags().StringVarP(&o.KeySeparator, "key-separator", "K", "", "split each line at the first SEP into key and value")
 	c.Flags().StringVar(&o.Acks, "acks", "all", "required acks: all (-1), 1 or 0")
 	c.Flags().Int32VarP(&o.Partition, "partition", "p", -1, "send every record to this partition (-1: partition by key)")

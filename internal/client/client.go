@@ -4,13 +4,17 @@
 package client
 
 import (
+	"context"
 	"fmt"
+	"net"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 const (
@@ -45,22 +49,62 @@ func Brokers(flag string) []string {
 type Flags struct {
 	Brokers  string
 	ClientID string
+	// ConnectTimeout bounds the first request of a tool (a Metadata
+	// request): when no seed broker answers within it, the tool fails
+	// with the reason instead of retrying for minutes. 0: no bound.
+	ConnectTimeout time.Duration
 }
 
-// Register adds --brokers and --client-id to fs.
+// Register adds --brokers (aliases --bootstrap-server and --broker-list,
+// the kafka-*.sh names), --client-id and --connect-timeout to fs.
 func (f *Flags) Register(fs *pflag.FlagSet) {
 	fs.StringVarP(&f.Brokers, "brokers", "b", "", "comma separated seed brokers host:port (env "+EnvBrokers+", default "+DefaultBrokers+")")
+	fs.StringVar(&f.Brokers, "bootstrap-server", "", "same as --brokers (the kafka-*.sh name)")
+	fs.StringVar(&f.Brokers, "broker-list", "", "same as --brokers (the old kafka-console-producer.sh name)")
 	fs.StringVar(&f.ClientID, "client-id", "trib", "client.id sent to the brokers")
+	fs.DurationVar(&f.ConnectTimeout, "connect-timeout", 5*time.Second, "fail when no seed broker answers within this time (0: retry forever)")
 }
 
-// New returns a kgo client for the flags' brokers; opts are appended.
+// New returns a kgo client for the flags' brokers; opts are appended. It
+// checks that a seed broker answers (see ConnectTimeout).
 func (f *Flags) New(opts ...kgo.Opt) (*kgo.Client, error) {
-	base := []kgo.Opt{kgo.SeedBrokers(Brokers(f.Brokers)...), kgo.ClientID(f.ClientID)}
+	seeds := Brokers(f.Brokers)
+	base := []kgo.Opt{kgo.SeedBrokers(seeds...), kgo.ClientID(f.ClientID)}
 	cl, err := kgo.NewClient(append(base, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("creating client: %w", err)
 	}
+	if f.ConnectTimeout > 0 {
+		if err := ping(cl, seeds, f.ConnectTimeout); err != nil {
+			cl.Close()
+			return nil, err
+		}
+	}
 	return cl, nil
+}
+
+// ping sends a Metadata request for no topics; if no broker answers within
+// timeout it returns an error naming the seeds and, when a seed refuses or
+// cannot be reached, why.
+func ping(cl *kgo.Client, seeds []string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	req := kmsg.NewPtrMetadataRequest()
+	req.Topics = []kmsg.MetadataRequestTopic{}
+	_, err := req.RequestWith(ctx, cl)
+	if err == nil {
+		return nil
+	}
+	why := err
+	for _, s := range seeds {
+		c, derr := net.DialTimeout("tcp", s, time.Second)
+		if derr != nil {
+			why = derr
+			break
+		}
+		c.Close()
+	}
+	return fmt.Errorf("no broker answered at %s (--bootstrap-server or %s; --connect-timeout %v): %w", strings.Join(seeds, ","), EnvBrokers, timeout, why)
 }
 
 // Admin returns an admin client and the kgo client under it; closing the

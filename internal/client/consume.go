@@ -29,10 +29,18 @@ type ConsumeOptions struct {
 	// "start", "earliest", "oldest"), "end" ("latest", "newest"), an
 	// absolute offset N, -N for N records before the end, or @MS / s@MS for
 	// the first record with timestamp >= MS (Unix milliseconds). Empty means
-	// "end", or "beginning" when FromBeginning is set. Offsets outside the
-	// log are clamped to its start or end.
+	// "end", or "beginning" when FromBeginning is set. An absolute offset
+	// outside the log is an error unless Reset says where to go instead;
+	// -N before the log start starts at the log start.
 	Offset        string
 	FromBeginning bool
+	// Reset is Kafka's auto.offset.reset for an out-of-range --offset:
+	// "earliest" (the log start) or "latest" (the log end); empty: error.
+	// With Group it chooses where to start without a committed offset.
+	Reset string
+	// Formatter, if set, prints __consumer_offsets records as Kafka's
+	// formatters do (see parseFormatter) instead of Format.
+	Formatter string
 	// Partitions restricts consumption; empty means all.
 	Partitions []int32
 	// Num > 0 stops after that many records.
@@ -101,11 +109,22 @@ func Consume(ctx context.Context, f *Flags, o ConsumeOptions, out io.Writer) (in
 	if err != nil {
 		return 0, err
 	}
+	switch o.Reset {
+	case "", "earliest", "latest":
+	default:
+		return 0, fmt.Errorf("--reset %q: want earliest or latest", o.Reset)
+	}
 	if o.Format == nil {
 		o.Format = MustFormat(`%s\n`)
 	}
+	format := o.Format.Append
+	if o.Formatter != "" {
+		if format, err = parseFormatter(o.Formatter); err != nil {
+			return 0, err
+		}
+	}
 	if o.Group != "" {
-		return consumeGroup(ctx, f, o, spec, out)
+		return consumeGroup(ctx, f, o, spec, format, out)
 	}
 	adm, err := f.Admin()
 	if err != nil {
@@ -162,7 +181,7 @@ func Consume(ctx context.Context, f *Flags, o ConsumeOptions, out io.Writer) (in
 				if stop {
 					return
 				}
-				buf = o.Format.Append(buf[:0], r)
+				buf = format(buf[:0], r)
 				w.Write(buf)
 				n++
 				if o.Num > 0 && n >= o.Num {
@@ -239,6 +258,17 @@ func resolveStarts(ctx context.Context, adm *kadm.Client, o ConsumeOptions, spec
 			start = h.Offset
 		case startAbsolute:
 			start = spec.n
+			if start < l.Offset || start > h.Offset {
+				switch o.Reset {
+				case "earliest":
+					start = l.Offset
+				case "latest":
+					start = h.Offset
+				default:
+					return nil, nil, fmt.Errorf("%s[%d]: offset %d is out of range (log start %d, log end %d); --reset earliest|latest starts at the log start or end instead",
+						o.Topic, p, spec.n, l.Offset, h.Offset)
+				}
+			}
 		case startFromEnd:
 			start = h.Offset - spec.n
 		case startTimestamp:
@@ -278,7 +308,7 @@ func ParsePartitions(vals []string) ([]int32, error) {
 // consumeGroup is Consume as a member of consumer group o.Group. Offsets
 // are committed (synchronously) for exactly the records printed: after each
 // batch of polled records and on exit.
-func consumeGroup(ctx context.Context, f *Flags, o ConsumeOptions, spec startSpec, out io.Writer) (int, error) {
+func consumeGroup(ctx context.Context, f *Flags, o ConsumeOptions, spec startSpec, format recordFormatter, out io.Writer) (int, error) {
 	switch {
 	case o.ExitAtEnd:
 		return 0, errors.New("--exit cannot be combined with --group")
@@ -300,7 +330,7 @@ func consumeGroup(ctx context.Context, f *Flags, o ConsumeOptions, spec startSpe
 		return 0, fmt.Errorf("topic %q does not exist", o.Topic)
 	}
 	reset := kgo.NewOffset().AtEnd()
-	if spec.kind == startBeginning {
+	if spec.kind == startBeginning && o.Reset != "latest" || o.Reset == "earliest" {
 		reset = kgo.NewOffset().AtStart()
 	}
 	cl, err := f.New(
@@ -351,7 +381,7 @@ func consumeGroup(ctx context.Context, f *Flags, o ConsumeOptions, spec startSpe
 			if stop {
 				return
 			}
-			buf = o.Format.Append(buf[:0], r)
+			buf = format(buf[:0], r)
 			w.Write(buf)
 			pending = append(pending, r)
 			n++

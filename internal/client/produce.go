@@ -40,7 +40,9 @@ type ProduceOptions struct {
 
 // ProduceOpts returns the kgo options the settings need.
 func (o ProduceOptions) ProduceOpts() ([]kgo.Opt, error) {
-	opts := []kgo.Opt{kgo.DefaultProduceTopic(o.Topic), kgo.ProducerLinger(0)}
+	// Like kcat and the Java producer, ask the broker to create a missing
+	// topic (it does when auto.create.topics.enable is true).
+	opts := []kgo.Opt{kgo.DefaultProduceTopic(o.Topic), kgo.ProducerLinger(0), kgo.AllowAutoTopicCreation()}
 	if o.DeliveryTimeout > 0 {
 		opts = append(opts, kgo.RecordDeliveryTimeout(o.DeliveryTimeout))
 	}

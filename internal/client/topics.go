@@ -24,6 +24,9 @@ type CreateTopicOptions struct {
 	ReplicationFactor int16
 	Configs           []string // KEY=VALUE
 	DryRun            bool     // validate only (CreateTopics ValidateOnly)
+	// IfNotExists makes an existing topic no error (kafka-topics.sh
+	// --if-not-exists); nothing is printed for it.
+	IfNotExists bool
 }
 
 // CreateTopics creates topics, printing "Created topic NAME." per success.
@@ -51,6 +54,7 @@ func CreateTopics(ctx context.Context, adm *kadm.Client, names []string, o Creat
 		switch {
 		case !ok:
 			errs = append(errs, fmt.Errorf("topic %q: missing from the broker's response", name))
+		case o.IfNotExists && errors.Is(r.Err, kerr.TopicAlreadyExists):
 		case r.Err != nil:
 			errs = append(errs, topicErr(name, r.Err, r.ErrMessage))
 		case o.DryRun:
@@ -164,7 +168,10 @@ func DescribeTopics(ctx context.Context, adm *kadm.Client, names []string, allCo
 }
 
 // DeleteTopics deletes topics, printing "Deleted topic NAME." per success.
-func DeleteTopics(ctx context.Context, adm *kadm.Client, names []string, w io.Writer) error {
+//
+// With ifExists a topic that does not exist is no error (kafka-topics.sh
+// --if-exists); nothing is printed for it.
+func DeleteTopics(ctx context.Context, adm *kadm.Client, names []string, ifExists bool, w io.Writer) error {
 	resps, err := adm.DeleteTopics(ctx, names...)
 	if err != nil {
 		return err
@@ -175,6 +182,7 @@ func DeleteTopics(ctx context.Context, adm *kadm.Client, names []string, w io.Wr
 		switch {
 		case !ok:
 			errs = append(errs, fmt.Errorf("topic %q: missing from the broker's response", name))
+		case ifExists && errors.Is(r.Err, kerr.UnknownTopicOrPartition):
 		case r.Err != nil:
 			errs = append(errs, topicErr(name, r.Err, r.ErrMessage))
 		default:
@@ -182,6 +190,32 @@ func DeleteTopics(ctx context.Context, adm *kadm.Client, names []string, w io.Wr
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// AlterPartitions raises the partition count of a topic to n with
+// CreatePartitions (kafka-topics.sh --alter --partitions N). DryRun
+// validates only.
+func AlterPartitions(ctx context.Context, adm *kadm.Client, name string, n int, dryRun bool, w io.Writer) error {
+	update := adm.UpdatePartitions
+	if dryRun {
+		update = adm.ValidateUpdatePartitions
+	}
+	resps, err := update(ctx, n, name)
+	if err != nil {
+		return err
+	}
+	r, ok := resps[name]
+	switch {
+	case !ok:
+		return fmt.Errorf("topic %q: missing from the broker's response", name)
+	case r.Err != nil:
+		return topicErr(name, r.Err, r.ErrMessage)
+	case dryRun:
+		fmt.Fprintf(w, "Topic %s can have %d partitions; not changed (--dry-run).\n", name, n)
+	default:
+		fmt.Fprintf(w, "Topic %s now has %d partitions.\n", name, n)
+	}
+	return nil
 }
 
 // AlterTopicConfig sets (KEY=VALUE) and deletes (KEY, back to the default)

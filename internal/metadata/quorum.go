@@ -97,7 +97,8 @@ type Quorum struct {
 	// visible is the metadata offset this node's broker serves (visible.go).
 	visible visibility
 
-	// clientsMu guards clients, cached RPC connections by address.
+	// clientsMu guards clients, cached RPC connections by method and
+	// address (see callNode).
 	clientsMu sync.Mutex
 	clients   map[string]*rpc.Client
 
@@ -349,10 +350,18 @@ func (q *Quorum) call(addr, method string, args, reply any, timeout time.Duratio
 
 // callNode is call; with toController false it does not abandon the call
 // when addr is not the controller (for RPCs served by every node).
+//
+// Each method has its own pooled connection per address: a failed call
+// closes its connection, which fails every call in flight on it, and a
+// forwarded Apply that fails that way after the controller received it is
+// proposed again (a second TopicAlreadyExists or NoReassignmentInProgress
+// for a change that was made). A heartbeat or WaitVisible timing out must
+// not do that to an Apply.
 func (q *Quorum) callNode(addr, method string, args, reply any, timeout time.Duration, toController bool) error {
+	key := method + " " + addr
 	for attempt := 0; attempt < 2; attempt++ {
 		q.clientsMu.Lock()
-		c := q.clients[addr]
+		c := q.clients[key]
 		q.clientsMu.Unlock()
 		if c == nil {
 			conn, err := dialMux(addr, muxRPC, 2*time.Second)
@@ -361,7 +370,7 @@ func (q *Quorum) callNode(addr, method string, args, reply any, timeout time.Dur
 			}
 			c = rpc.NewClient(conn)
 			q.clientsMu.Lock()
-			q.clients[addr] = c
+			q.clients[key] = c
 			q.clientsMu.Unlock()
 		}
 		call := c.Go(method, args, reply, make(chan *rpc.Call, 1))
@@ -370,8 +379,8 @@ func (q *Quorum) callNode(addr, method string, args, reply any, timeout time.Dur
 			return nil
 		}
 		q.clientsMu.Lock()
-		if q.clients[addr] == c {
-			delete(q.clients, addr)
+		if q.clients[key] == c {
+			delete(q.clients, key)
 		}
 		q.clientsMu.Unlock()
 		c.Close()
