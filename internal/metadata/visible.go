@@ -8,6 +8,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/tributary/tributary/internal/safe"
 )
 
 // Admin results are visible when they return: a broker that committed an
@@ -125,6 +127,7 @@ func (q *Quorum) WaitVisibleEverywhere(ctx context.Context, i uint64) error {
 			wg.Add(1)
 			go func(b *Broker) {
 				defer wg.Done()
+				defer safe.Recover(q.log, "wait-visible")
 				ok := q.askVisible(b, i, poll)
 				mu.Lock()
 				done[b.ID] = ok
