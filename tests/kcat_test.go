@@ -3,7 +3,6 @@ package tests
 import (
 	"context"
 	"encoding/json"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -20,8 +19,8 @@ func requireTool(t testing.TB, name, install string) string {
 	t.Helper()
 	path, err := exec.LookPath(name)
 	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s not installed in CI (.ci/run must install it: %s)", name, install)
+		if strictTools() {
+			t.Fatalf("%s not installed (.ci/run installs it: %s)", name, install)
 		}
 		t.Skipf("%s not installed (%s)", name, install)
 	}
