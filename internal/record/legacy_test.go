@@ -334,3 +334,49 @@ func TestLZ4LegacyChecksum(t *testing.T) {
 		lz4FrameChecksum(junk, true) // no panic on short frames
 	}
 }
+
+// The cost of serving old clients, per 16 x 1 KiB records (cold path).
+func BenchmarkUpConvert(b *testing.B) {
+	recs := make([]MessageSetRecord, 16)
+	for i := range recs {
+		recs[i] = MessageSetRecord{Timestamp: 1, Value: bytes.Repeat([]byte{'v'}, 1024)}
+	}
+	for _, codec := range []int8{0, 1} {
+		set, err := EncodeMessageSet(1, codec, recs)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("codec%d", codec), func(b *testing.B) {
+			b.SetBytes(int64(len(set)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := UpConvert(set); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkDownConvert(b *testing.B) {
+	for _, codec := range []int8{0, 1} {
+		var krs []kmsg.Record
+		for i := 0; i < 16; i++ {
+			krs = append(krs, kmsg.Record{OffsetDelta: int32(i), Value: bytes.Repeat([]byte{'v'}, 1024)})
+		}
+		batch, err := Build(Header{Attributes: int16(codec), LastOffsetDelta: 15, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, krs)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("codec%d", codec), func(b *testing.B) {
+			b.SetBytes(int64(len(batch)))
+			b.ReportAllocs()
+			var dst []byte
+			for b.Loop() {
+				if dst, err = DownConvert(dst[:0], batch, 1, 0); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
