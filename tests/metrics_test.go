@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -148,6 +150,18 @@ func TestAdminListener(t *testing.T) {
 		`(?m)^go_goroutines `, `(?m)^process_resident_memory_bytes `} {
 		if !regexp.MustCompile(re).MatchString(body) {
 			t.Errorf("no line matches %s", re)
+		}
+	}
+
+	// docs/METRICS.md documents every metric the broker exports (the Go
+	// runtime and process collectors' as a group).
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "METRICS.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range regexp.MustCompile(`(?m)^# HELP (\S+) `).FindAllStringSubmatch(body, -1) {
+		if name := m[1]; !strings.HasPrefix(name, "go_") && !strings.HasPrefix(name, "process_") && !strings.Contains(string(doc), "`"+name+"`") {
+			t.Errorf("metric %s is not documented in docs/METRICS.md", name)
 		}
 	}
 

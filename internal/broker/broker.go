@@ -395,7 +395,9 @@ func (b *Broker) reconcile(st *metadata.State) {
 func (b *Broker) applyRole(lr *localReplica, ps metadata.Partition, now time.Time) {
 	p := lr.p
 	role := partition.Role{Leader: ps.Leader, LeaderEpoch: ps.LeaderEpoch, PartitionEpoch: ps.PartitionEpoch, Replicas: ps.Replicas, ISR: ps.ISR}
+	prev := p.Role()
 	changed := p.SetRole(role, now)
+	b.isrChanged(prev, role) // metrics.go
 	if offline, back := b.applyOffline(lr, ps); offline || !(changed || back) {
 		return
 	}
@@ -529,7 +531,6 @@ func (b *Broker) alterISR(p *partition.Partition, r partition.Role, isr []int32)
 			return
 		}
 		b.log.Info("ISR changed", "topic", p.Topic, "partition", p.Index, "from", r.ISR, "to", isr, "partition_epoch", res.Value)
-		b.isrChanged(r.ISR, isr)
 		b.quorum.WaitApplied(ctx, res.Index)
 	})
 }

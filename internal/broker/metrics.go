@@ -23,6 +23,7 @@ import (
 
 	"github.com/tributary/tributary/internal/metadata"
 	"github.com/tributary/tributary/internal/metrics"
+	"github.com/tributary/tributary/internal/partition"
 	"github.com/tributary/tributary/internal/record"
 )
 
@@ -144,12 +145,18 @@ func (b *Broker) fetched(resp *kmsg.FetchResponse, replica int32, version int16)
 	}
 }
 
-// isrChanged counts a committed ISR change of a partition led here.
-func (b *Broker) isrChanged(from, to []int32) {
+// isrChanged counts an ISR change of a partition led here, whoever
+// proposed it (this leader's AlterPartition, or the controller fencing a
+// broker), as the reconcile applies it: from is the replica's role
+// before, to the metadata's.
+func (b *Broker) isrChanged(from, to partition.Role) {
+	if to.Leader != b.cfg.NodeID || from.Leader != to.Leader || from.LeaderEpoch != to.LeaderEpoch || to.PartitionEpoch <= from.PartitionEpoch {
+		return
+	}
 	switch {
-	case len(to) < len(from):
+	case len(to.ISR) < len(from.ISR):
 		b.stats.isrShrinks.Add(1)
-	case len(to) > len(from):
+	case len(to.ISR) > len(from.ISR):
 		b.stats.isrExpands.Add(1)
 	}
 }

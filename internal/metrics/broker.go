@@ -81,8 +81,8 @@ var (
 	descPartitionCount     = gaugeDesc("kafka_server_replicamanager_partitioncount", "Replicas on this broker.")
 	descLeaderCount        = gaugeDesc("kafka_server_replicamanager_leadercount", "Partitions led by this broker.")
 	descOfflineReplicas    = gaugeDesc("kafka_server_replicamanager_offlinereplicacount", "Replicas on this broker whose log is offline.")
-	descIsrShrinks         = counterDesc("kafka_server_replicamanager_isrshrinks_total", "ISR shrinks committed for partitions led here (IsrShrinksPerSec).")
-	descIsrExpands         = counterDesc("kafka_server_replicamanager_isrexpands_total", "ISR expansions committed for partitions led here (IsrExpandsPerSec).")
+	descIsrShrinks         = gaugeDesc("kafka_server_replicamanager_isrshrinks_total", "ISR shrinks committed for partitions led here (IsrShrinksPerSec).")
+	descIsrExpands         = gaugeDesc("kafka_server_replicamanager_isrexpands_total", "ISR expansions committed for partitions led here (IsrExpandsPerSec).")
 	descActiveController   = gaugeDesc("kafka_controller_kafkacontroller_activecontrollercount", "1 on the active controller (the metadata quorum leader), else 0.")
 	descOfflinePartitions  = gaugeDesc("kafka_controller_kafkacontroller_offlinepartitionscount", "Partitions without a leader (active controller only).")
 	descGlobalPartitions   = gaugeDesc("kafka_controller_kafkacontroller_globalpartitioncount", "Partitions in the cluster (active controller only).")
@@ -97,6 +97,9 @@ var (
 func counterDesc(name, help string) *prometheus.Desc {
 	return prometheus.NewDesc(name, help, []string{"topic"}, nil)
 }
+
+// gaugeDesc is an unlabelled metric's descriptor (gauges, and the
+// replica manager's counters).
 func gaugeDesc(name, help string) *prometheus.Desc { return prometheus.NewDesc(name, help, nil, nil) }
 func partitionDesc(name, help string) *prometheus.Desc {
 	return prometheus.NewDesc(name, help, []string{"topic", "partition"}, nil)
