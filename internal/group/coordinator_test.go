@@ -455,3 +455,40 @@ func TestTopicDeletedDropsOffsets(t *testing.T) {
 		t.Fatalf("offsets of a deleted topic after replay: %v", got)
 	}
 }
+
+// OffsetCommit v1 carries the commit time per partition (Kafka 3.x honoured
+// it, and retention counts from it); v0 carries no generation and commits
+// like an admin (generation -1) to an empty group.
+func TestOffsetCommitV0V1(t *testing.T) {
+	clock := newFakeClock()
+	log := &memLog{n: 3}
+	c := newTestCoordinator(t, log, clock, 0)
+	defer c.Close()
+	send := func(v int16, p int32, off, ts int64) int16 {
+		r := kmsg.NewPtrOffsetCommitRequest()
+		r.Version, r.Group = v, "zk"
+		rt := kmsg.NewOffsetCommitRequestTopic()
+		rt.Topic = "t"
+		rp := kmsg.NewOffsetCommitRequestTopicPartition()
+		rp.Partition, rp.Offset, rp.Timestamp = p, off, ts
+		rt.Partitions = append(rt.Partitions, rp)
+		r.Topics = append(r.Topics, rt)
+		resp, wait := c.OffsetCommit(r)
+		wait()
+		return resp.Topics[0].Partitions[0].ErrorCode
+	}
+	if code := send(0, 0, 10, -1); code != 0 {
+		t.Fatalf("v0 commit: %v", kerr.ErrorForCode(code))
+	}
+	if code := send(1, 1, 20, clock.Now().Add(-50*time.Minute).UnixMilli()); code != 0 {
+		t.Fatalf("v1 commit: %v", kerr.ErrorForCode(code))
+	}
+	if got := fetch(c, "zk"); got[0] != 10 || got[1] != 20 {
+		t.Fatalf("offsets %v", got)
+	}
+	clock.Advance(11 * time.Minute) // past the 60 minute retention for the v1 stamp only
+	c.ExpireOffsets()
+	if got := fetch(c, "zk"); len(got) != 1 || got[0] != 10 {
+		t.Fatalf("after 11 minutes: %v, want only partition 0 (the v1 commit dated 50 minutes back expired)", got)
+	}
+}
