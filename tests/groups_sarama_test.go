@@ -100,6 +100,7 @@ func TestSaramaConsumerGroup(t *testing.T) {
 		name    string
 		version sarama.KafkaVersion
 	}{
+		{"v0.10.2", sarama.V0_10_2_0}, // JoinGroup v1, Fetch v3 (message sets), ListOffsets v1
 		{"v2.1", sarama.V2_1_0_0},
 		{"default", sarama.DefaultVersion},
 		{"max", sarama.MaxVersion},
