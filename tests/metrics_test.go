@@ -174,6 +174,18 @@ func TestAdminListener(t *testing.T) {
 	if code, lag, _ := scrape(t, base+"/v1/consumer-groups/lag?group=obs-g"); code != 200 || !strings.Contains(lag, `"lag":300`) {
 		t.Errorf("lag API: %d %s", code, lag)
 	}
+	// trib group describe --status reads it from the admin listener.
+	out, stderr, err := runCmd(t, 60*time.Second, "", nil, tribBinary(t), "group", "describe", "obs-g", "--brokers", n.Addr(), "--status", "--admin", admin)
+	if err != nil {
+		t.Fatalf("trib group describe --status: %v\n%s", err, stderr)
+	}
+	if !strings.Contains(out, "GROUP obs-g  STATUS ERR") || !regexp.MustCompile(`(?m)^obs\s+0\s+200\s+500\s+300\s+\S+\s+STOP\s+200$`).MatchString(out) {
+		t.Errorf("trib group describe --status printed:\n%s", out)
+	}
+	if _, stderr, err := runCmd(t, 60*time.Second, "", nil, tribBinary(t), "group", "describe", "obs-g", "--brokers", n.Addr(), "--status"); err == nil || !strings.Contains(stderr, "--admin") {
+		t.Errorf("--status without --admin: err %v, stderr %s", err, stderr)
+	}
+
 	// Bad input.
 	if code, _, _ := scrape(t, base+"/no/such/path"); code != 404 {
 		t.Errorf("unknown path: %d, want 404", code)

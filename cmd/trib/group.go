@@ -2,6 +2,10 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"strings"
+
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
 
@@ -30,15 +34,33 @@ func init() {
 	list.Flags().StringSliceVar(&states, "state", nil, "only groups in these states (Empty, Stable, PreparingRebalance, CompletingRebalance)")
 
 	var describeNames, deleteNames *nameArgs
+	var status bool
+	var admins []string
 	describe := &cobra.Command{
-		Use:     "describe GROUP [GROUP...]",
-		Short:   "Describe groups: state, protocol, and per partition the committed offset, log end offset, lag and owner",
-		Example: "  trib group describe my-group\n  trib group describe --group my-group --bootstrap-server kafka:9092",
+		Use:   "describe GROUP [GROUP...]",
+		Short: "Describe groups: state, protocol, and per partition the committed offset, log end offset, lag and owner",
+		Long: "Describe groups: state, protocol, and per partition the committed offset, log end\n" +
+			"offset, lag and owner. With --status, also the lag status each group's coordinator\n" +
+			"computes with Burrow's rules (OK, WARN, STOP, STALL, REWIND per partition; OK, WARN\n" +
+			"or ERR per group) over its last commits, with lag in seconds, read from the\n" +
+			"brokers' admin listeners (admin.listen; trib dev prints them): docs/METRICS.md.",
+		Example: "  trib group describe my-group\n  trib group describe --group my-group --bootstrap-server kafka:9092\n" +
+			"  trib group describe my-group --status --admin 127.0.0.1:9644,127.0.0.1:9645,127.0.0.1:9646",
 		RunE: adminRun(&cf, func(ctx context.Context, adm *kadm.Client, c *cobra.Command, args []string) error {
-			return client.DescribeGroups(ctx, adm, describeNames.names(args), c.OutOrStdout())
+			names := describeNames.names(args)
+			if err := client.DescribeGroups(ctx, adm, names, c.OutOrStdout()); err != nil || !status {
+				return err
+			}
+			fmt.Fprintln(c.OutOrStdout())
+			if len(admins) == 0 && os.Getenv("TRIB_ADMIN") != "" {
+				admins = strings.Split(os.Getenv("TRIB_ADMIN"), ",")
+			}
+			return client.GroupLagStatus(ctx, admins, names, c.OutOrStdout())
 		}),
 	}
 	describeNames = addNameFlag(describe, "group", "g", "group id", 1, -1)
+	describe.Flags().BoolVar(&status, "status", false, "also print each group's lag status (Burrow's rules) from the brokers' admin listeners")
+	describe.Flags().StringSliceVar(&admins, "admin", nil, "brokers' admin listeners HOST:PORT,... for --status (default $TRIB_ADMIN)")
 
 	del := &cobra.Command{
 		Use:   "delete GROUP [GROUP...]",
