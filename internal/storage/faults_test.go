@@ -5,6 +5,7 @@ import (
 	"os"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // A batch whose CRC fails in the middle of a sealed segment takes the log
@@ -178,4 +179,58 @@ func TestDiskBudgetRechecksInline(t *testing.T) {
 	if free < 1000-200 {
 		t.Fatalf("appends went %d bytes into the reserve", 1000-free)
 	}
+}
+
+// Sync for offsets the log no longer has (it was truncated below them
+// meanwhile, e.g. by a repair) returns once the rest is durable instead of
+// fsyncing forever.
+func TestSyncPastTruncatedEnd(t *testing.T) {
+	e := newEnv(t)
+	l := e.log(smallSegments())
+	appendN(t, l, 20, 3, e.clk.Now().UnixMilli())
+	end := l.EndOffset()
+	if err := l.TruncateTo(30); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- l.Sync(end) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Sync past the truncated end did not return")
+	}
+}
+
+// A write that fails with an I/O error (not lack of space) takes the log
+// offline; Repair brings it back with what was written before.
+func TestWriteErrorTakesLogOffline(t *testing.T) {
+	e := newEnv(t)
+	l := e.log(DefaultOptions())
+	appendN(t, l, 5, 2, e.clk.Now().UnixMilli())
+	act := l.segs[len(l.segs)-1]
+	ro, err := os.Open(act.path) // read-only: writes fail with EBADF
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.mu.Lock()
+	rw := act.f
+	act.f = ro
+	l.mu.Unlock()
+	_, err = l.Append(mkBatch(t, l.EndOffset(), 2, 5, 0))
+	l.mu.Lock()
+	act.f = rw
+	l.mu.Unlock()
+	ro.Close()
+	if !errors.Is(err, ErrLogOffline) || l.Offline() == nil {
+		t.Fatalf("append with a failing write: %v (offline %v)", err, l.Offline())
+	}
+	if _, err := l.Repair(); err != nil {
+		t.Fatal(err)
+	}
+	checkContiguous(t, l, 0, 10)
+	appendN(t, l, 1, 2, e.clk.Now().UnixMilli())
+	checkContiguous(t, l, 0, 12)
 }

@@ -476,6 +476,16 @@ func (l *Log) Sync(upTo int64) error {
 			return err
 		}
 		target := l.end
+		if upTo > target {
+			// The log was truncated below upTo meanwhile (follower
+			// truncation, repair): what is left of it is all there is
+			// to make durable.
+			upTo = target
+			if l.durable >= upTo {
+				l.mu.Unlock()
+				break
+			}
+		}
 		act := l.segs[len(l.segs)-1]
 		pending := l.pending
 		dirDirty := l.dirDirty
