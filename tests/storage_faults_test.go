@@ -203,7 +203,21 @@ func TestCorruptBatchSingleNode(t *testing.T) {
 	produceValues(t, newClient(t, br.addr), "crc", 400, h, "p")
 	seg, bad := flipMiddleCRC(t, filepath.Join(dir, "crc-0"))
 
-	// `trib log dump` fails on the damaged segment.
+	// `trib log dump` passes a healthy segment and its index, and fails a
+	// truncated copy and the damaged segment.
+	first := segmentFiles(t, filepath.Join(dir, "crc-0"))[0]
+	if out, stderr, err := runCmd(t, 30*time.Second, "", nil, tribBinary(t), "log", "dump", "--files", first+","+strings.TrimSuffix(first, ".log")+".index"); err != nil {
+		t.Fatalf("log dump of a healthy segment: %v\n%s%s", err, tail(out), stderr)
+	}
+	whole, err := os.ReadFile(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	truncated := filepath.Join(t.TempDir(), filepath.Base(first))
+	os.WriteFile(truncated, whole[:len(whole)-10], 0o644)
+	if out, _, err := runCmd(t, 30*time.Second, "", nil, tribBinary(t), "log", "dump", "--files", truncated); err == nil || !strings.Contains(out, "invalid bytes at the end") {
+		t.Fatalf("log dump of a truncated segment: %v\n%s", err, tail(out))
+	}
 	if out, _, err := runCmd(t, 30*time.Second, "", nil, tribBinary(t), "log", "dump", "--files", seg); err == nil || !strings.Contains(out, "isvalid: false") {
 		t.Fatalf("log dump of a damaged segment: %v\n%s", err, tail(out))
 	}

@@ -20,8 +20,10 @@ func init() {
 		Short: "Print segment, index and time index files (like Kafka's DumpLogSegments)",
 		Long: "Prints the batches of .log files (records too with --deep-iteration, keys and values with\n" +
 			"--print-data-log) and the entries of .index/.timeindex files. --index-sanity-check verifies\n" +
-			"indexes against their .log instead. Works on a stopped or running broker's files.\n" +
-			"Exits non-zero if any file is corrupt or an index fails its check.",
+			"indexes against their .log and prints only the verdict. Works on a stopped or running broker's files.\n" +
+			"Exits non-zero if any file is invalid: a batch failing its CRC or header checks, offsets going\n" +
+			"backwards, a truncated batch at the end of a .log, or an index whose entries do not match its .log\n" +
+			"(checked whenever the .log is beside it, with or without --index-sanity-check).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if files == "" {

@@ -31,10 +31,12 @@ type DumpOptions struct {
 var ErrDumpFailed = errors.New("file failed verification")
 
 // DumpFile prints a .log, .index or .timeindex file to w. It only reads,
-// so it works on the files of a running broker: bytes past a partial batch
-// at the end of a .log being written are reported, not treated as errors.
-// It returns an error wrapping ErrDumpFailed if the file is corrupt (a bad
-// batch before the end of a .log, or an index failing its checks).
+// so it works on the files of a running broker. It returns an error
+// wrapping ErrDumpFailed if the file is invalid: a .log batch that fails
+// its CRC or header checks, offsets going backwards, a truncated batch at
+// the end (an append in flight on a running broker's active segment can
+// show one for an instant; dump again to tell), or an index whose entries
+// do not match its .log (checked whenever the .log is beside it).
 func DumpFile(w io.Writer, path string, o DumpOptions) error {
 	name := filepath.Base(path)
 	base, err := strconv.ParseInt(strings.SplitN(name, ".", 2)[0], 10, 64)
