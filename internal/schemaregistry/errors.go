@@ -30,6 +30,7 @@ const (
 	CodeOperationNotPermitted                     // 422 42205
 	CodeReferenceExists                           // 422 42206
 	CodeIDMismatch                                // 422 42207
+	CodeInvalidSubject                            // 422 42208
 	CodeStoreError                                // 500 50001
 	CodeOperationTimeout                          // 500 50002
 	CodeForwardingFailed                          // 500 50003
@@ -58,6 +59,7 @@ var wire = map[Code]struct{ status, code int }{
 	CodeOperationNotPermitted:     {http.StatusUnprocessableEntity, 42205},
 	CodeReferenceExists:           {http.StatusUnprocessableEntity, 42206},
 	CodeIDMismatch:                {http.StatusUnprocessableEntity, 42207},
+	CodeInvalidSubject:            {http.StatusUnprocessableEntity, 42208},
 	CodeStoreError:                {http.StatusInternalServerError, 50001},
 	CodeOperationTimeout:          {http.StatusInternalServerError, 50002},
 	CodeForwardingFailed:          {http.StatusInternalServerError, 50003},

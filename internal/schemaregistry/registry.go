@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Log is the _schemas topic as the registry needs it: one partition,
@@ -521,7 +523,22 @@ func (r *Registry) mode(subject string) string {
 	return ModeReadWrite
 }
 
+// validSubject refuses subject names that cannot be stored faithfully:
+// the _schemas records are JSON, which has no invalid UTF-8, and control
+// characters have no business in a name.
+func validSubject(subject string) error {
+	if !utf8.ValidString(subject) || strings.TrimSpace(subject) == "" || strings.ContainsFunc(subject, unicode.IsControl) {
+		return errorf(CodeInvalidSubject, "The specified subject is not a valid subject name")
+	}
+	return nil
+}
+
 func (r *Registry) checkWritable(subject string) error {
+	if subject != "" {
+		if err := validSubject(subject); err != nil {
+			return err
+		}
+	}
 	if r.mode(subject) == ModeReadOnly {
 		return errorf(CodeOperationNotPermitted, "Subject %s is in read-only mode", subject)
 	}
@@ -833,6 +850,11 @@ func (r *Registry) Config(subject string, defaultToGlobal bool) (ConfigValue, er
 
 // SetConfig sets subject's ("" global) compatibility level.
 func (r *Registry) SetConfig(ctx context.Context, subject string, c ConfigValue) error {
+	if subject != "" {
+		if err := validSubject(subject); err != nil {
+			return err
+		}
+	}
 	if !validLevel(c.CompatibilityLevel) {
 		return errorf(CodeInvalidCompatibilityLevel, "Invalid compatibility level. Valid values are none, backward, forward, full, backward_transitive, forward_transitive, and full_transitive")
 	}
@@ -878,6 +900,11 @@ func (r *Registry) Mode(subject string, defaultToGlobal bool) (string, error) {
 // SetMode sets subject's ("" global) mode. IMPORT requires no schemas in
 // scope unless force.
 func (r *Registry) SetMode(ctx context.Context, subject, mode string, force bool) error {
+	if subject != "" {
+		if err := validSubject(subject); err != nil {
+			return err
+		}
+	}
 	if !validMode(mode) {
 		return errorf(CodeInvalidMode, "Invalid mode. Valid values are READWRITE, READONLY and IMPORT")
 	}
