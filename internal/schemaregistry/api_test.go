@@ -238,6 +238,12 @@ func TestDeletesAndIDsSurviveCompaction(t *testing.T) {
 	if st, _, body := call(t, "GET", srv.URL+"/subjects/a/versions?deleted=true", ""); body != "[1,2,3]" {
 		t.Fatalf("deleted=true: %d %s", st, body)
 	}
+	if st, _, body := call(t, "GET", srv.URL+"/subjects/a/versions?deleted=true&deletedAsNegative=true", ""); body != "[1,2,-3]" {
+		t.Fatalf("deletedAsNegative: %d %s", st, body)
+	}
+	if st, _, body := call(t, "GET", srv.URL+"/subjects/a/versions?deleted=true&offset=1&limit=1", ""); body != "[2]" {
+		t.Fatalf("offset and limit: %d %s", st, body)
+	}
 	if _, err := cl.SchemaByID(ctx, ids[2]); err != nil {
 		t.Fatal(err)
 	}

@@ -32,7 +32,7 @@ func FuzzApply(f *testing.F) {
 		st.apply(key, value)
 		reg := &Registry{st: st, defaultLevel: LevelBackward, parsed: map[int]Parsed{}, changed: make(chan struct{})}
 		for _, s := range reg.Subjects("", true, false) {
-			reg.Versions(s, true, false)
+			reg.Versions(s, true, false, true)
 			reg.Version(s, -1, true)
 			reg.ReferencedBy(s, -1, true)
 			reg.CheckCompatibility(s, 0, RegisterRequest{Schema: `"string"`})

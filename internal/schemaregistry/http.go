@@ -154,6 +154,28 @@ func qbool(r *http.Request, name string) bool {
 	return v
 }
 
+// page applies the offset and limit query parameters (Confluent's
+// pagination: limit -1 or absent means everything).
+func page[T any](r *http.Request, all []T) []T {
+	q := r.URL.Query()
+	off, _ := strconv.Atoi(q.Get("offset"))
+	limit, err := strconv.Atoi(q.Get("limit"))
+	if err != nil || limit < 0 {
+		limit = -1
+	}
+	if off < 0 {
+		off = 0
+	}
+	if off >= len(all) {
+		return all[:0]
+	}
+	all = all[off:]
+	if limit >= 0 && limit < len(all) {
+		all = all[:limit]
+	}
+	return all
+}
+
 // decode reads a JSON request body into v.
 func decode(r *http.Request, v any) error {
 	ct := r.Header.Get("Content-Type")
@@ -250,7 +272,7 @@ func (h *Handler) subjectsByID(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		var out []string
 		if out, err = h.reg.SubjectsByID(id, qbool(r, "deleted")); err == nil {
-			reply(w, out)
+			reply(w, page(r, out))
 			return
 		}
 	}
@@ -262,7 +284,7 @@ func (h *Handler) versionsByID(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		var out []SubjectVersion
 		if out, err = h.reg.VersionsByID(id, qbool(r, "deleted")); err == nil {
-			reply(w, out)
+			reply(w, page(r, out))
 			return
 		}
 	}
@@ -270,7 +292,7 @@ func (h *Handler) versionsByID(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) subjects(w http.ResponseWriter, r *http.Request) {
-	reply(w, h.reg.Subjects(r.URL.Query().Get("subjectPrefix"), qbool(r, "deleted"), qbool(r, "deletedOnly")))
+	reply(w, page(r, h.reg.Subjects(r.URL.Query().Get("subjectPrefix"), qbool(r, "deleted"), qbool(r, "deletedOnly"))))
 }
 
 func (h *Handler) lookup(w http.ResponseWriter, r *http.Request) {
@@ -309,12 +331,12 @@ func (h *Handler) deleteSubject(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) versions(w http.ResponseWriter, r *http.Request) {
-	vs, err := h.reg.Versions(r.PathValue("s"), qbool(r, "deleted"), qbool(r, "deletedOnly"))
+	vs, err := h.reg.Versions(r.PathValue("s"), qbool(r, "deleted"), qbool(r, "deletedOnly"), qbool(r, "deletedAsNegative"))
 	if err != nil {
 		replyError(w, err)
 		return
 	}
-	reply(w, vs)
+	reply(w, page(r, vs))
 }
 
 func (h *Handler) subjectVersion(r *http.Request) (SubjectSchema, error) {
@@ -348,7 +370,7 @@ func (h *Handler) referencedBy(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		var ids []int
 		if ids, err = h.reg.ReferencedBy(r.PathValue("s"), v, qbool(r, "deleted")); err == nil {
-			reply(w, ids)
+			reply(w, page(r, ids))
 			return
 		}
 	}

@@ -328,8 +328,9 @@ func (r *Registry) Subjects(prefix string, deleted, deletedOnly bool) []string {
 	return out
 }
 
-// Versions lists a subject's version numbers.
-func (r *Registry) Versions(subject string, deleted, deletedOnly bool) ([]int, error) {
+// Versions lists a subject's version numbers; with deletedAsNegative (and
+// deleted) soft-deleted versions are listed negated.
+func (r *Registry) Versions(subject string, deleted, deletedOnly, deletedAsNegative bool) ([]int, error) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	sl := r.st.subjects[subject]
@@ -342,7 +343,11 @@ func (r *Registry) Versions(subject string, deleted, deletedOnly bool) ([]int, e
 		if deletedOnly && !v.deleted || !deleted && !deletedOnly && v.deleted {
 			continue
 		}
-		out = append(out, v.version)
+		if v.deleted && deleted && deletedAsNegative {
+			out = append(out, -v.version)
+		} else {
+			out = append(out, v.version)
+		}
 	}
 	return out, nil
 }
