@@ -299,35 +299,7 @@ func TestSchemaRegistryTwoInstances(t *testing.T) {
 // new process serves the acknowledged schemas.
 func TestSchemaRegistryProcess(t *testing.T) {
 	broker := startTribProcess(t, "")
-	start := func() (*exec.Cmd, string) {
-		cmd := exec.Command(tribBinary(t), "registry", "--brokers", broker.Addr, "--listen", "127.0.0.1:0", "--log-level", "warn")
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		stderr := &lockedWriter{w: &bytes.Buffer{}}
-		cmd.Stderr = stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-		urlc := make(chan string, 1)
-		go func() {
-			sc := bufio.NewScanner(out)
-			for sc.Scan() {
-				if u, ok := strings.CutPrefix(sc.Text(), "schema registry listening on "); ok {
-					urlc <- u
-				}
-			}
-		}()
-		select {
-		case u := <-urlc:
-			return cmd, u
-		case <-time.After(60 * time.Second):
-			t.Fatalf("trib registry did not start within 60s\n%s", stderr.w)
-		}
-		return nil, ""
-	}
+	start := func() (*exec.Cmd, string) { return startRegistryProcess(t, broker.Addr) }
 	cmd, url := start()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -361,4 +333,40 @@ func TestSchemaRegistryProcess(t *testing.T) {
 			t.Fatalf("schema %d after kill -9 and restart: %+v %v", want.ID, got, err)
 		}
 	}
+}
+
+// startRegistryProcess runs `trib registry` against brokers on a free port
+// and returns the process and its URL once it serves. It is killed when
+// the test ends.
+func startRegistryProcess(t testing.TB, brokers string) (*exec.Cmd, string) {
+	t.Helper()
+	cmd := exec.Command(tribBinary(t), "registry", "--brokers", brokers, "--listen", "127.0.0.1:0", "--log-level", "warn")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := &lockedWriter{w: &bytes.Buffer{}}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	urlc := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if u, ok := strings.CutPrefix(sc.Text(), "schema registry listening on "); ok {
+				urlc <- u
+			}
+		}
+	}()
+	select {
+	case u := <-urlc:
+		return cmd, u
+	case <-time.After(60 * time.Second):
+		stderr.mu.Lock()
+		defer stderr.mu.Unlock()
+		t.Fatalf("trib registry did not start within 60s\n%s", stderr.w)
+	}
+	return nil, ""
 }
