@@ -2,9 +2,14 @@ package tests
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"regexp"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -130,4 +135,103 @@ func BenchmarkScrapeBroker1000Partitions(b *testing.B) {
 			b.ReportMetric(float64(size), "bytes/scrape")
 		})
 	}
+}
+
+// procCPU is a process's user+system CPU time from /proc/PID/stat (Linux;
+// clock ticks of 10 ms, the kernel's USER_HZ of 100).
+func procCPU(b *testing.B, pid int) time.Duration {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Fields after the command name (which may hold spaces) start at ")".
+	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+2:]))
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
+// BenchmarkProduceMetricsCPU is the paired A/B by CPU time instead of
+// throughput, which a loaded machine disturbs far less: two `trib dev`
+// processes, one with the admin listener and metrics (scraped every
+// second) and one with admin.listen empty, take alternating rounds of the
+// same produce load; the broker process's CPU time per record is compared.
+// The clock ticks are 10 ms, so runs need a few seconds of broker CPU.
+//
+//	go test -run XXX -bench BenchmarkProduceMetricsCPU -benchtime 40x ./tests/
+func BenchmarkProduceMetricsCPU(b *testing.B) {
+	const records, size = 50000, 100
+	on := startTribProcess(b, "", "--set", "admin.listen=127.0.0.1:0")
+	off := startTribProcess(b, "", "--set", "admin.listen=")
+	adminAddr := ""
+	for deadline := time.Now().Add(10 * time.Second); adminAddr == ""; {
+		if m := regexp.MustCompile(`admin_listen=(\S+)`).FindStringSubmatch(on.stderrString()); m != nil {
+			adminAddr = m[1]
+		} else if time.Now().After(deadline) {
+			b.Fatal("no admin listener logged")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if strings.Contains(off.stderrString(), "admin listener started") {
+		b.Fatal("admin.listen= did not turn the admin listener off")
+	}
+	value := make([]byte, size)
+	type side struct {
+		p   *tribProcess
+		cl  *kgo.Client
+		cpu time.Duration
+	}
+	sides := []*side{{p: on}, {p: off}}
+	// Small batches (about 20 records, 2 KiB): many requests, where the
+	// per-request metrics cost shows most.
+	for _, s := range sides {
+		s.cl = newClient(b, s.p.Addr, kgo.DefaultProduceTopic("bench"), kgo.AllowAutoTopicCreation(),
+			kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite(), kgo.ProducerBatchMaxBytes(2<<10))
+	}
+	ctx := context.Background()
+	round := func(s *side, count bool) {
+		before := procCPU(b, s.p.cmd.Process.Pid)
+		for range records {
+			s.cl.Produce(ctx, &kgo.Record{Value: value}, nil)
+		}
+		if err := s.cl.Flush(ctx); err != nil {
+			b.Fatal(err)
+		}
+		if count {
+			s.cpu += procCPU(b, s.p.cmd.Process.Pid) - before
+		}
+	}
+	round(sides[0], false)
+	round(sides[1], false)
+	stop := make(chan struct{})
+	scraped := make(chan struct{})
+	go func() {
+		defer close(scraped)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Second):
+			}
+			tryGet("http://" + adminAddr + "/metrics")
+		}
+	}()
+	for i := 0; b.Loop(); i++ {
+		round(sides[i%2], true)
+		round(sides[(i+1)%2], true)
+	}
+	close(stop)
+	<-scraped
+	per := func(s *side) float64 { return float64(s.cpu.Microseconds()) / float64(records*b.N) * 1000 }
+	b.ReportMetric(per(sides[0]), "cpu-µs/1k-rec-metrics")
+	b.ReportMetric(per(sides[1]), "cpu-µs/1k-rec-no-metrics")
+	b.ReportMetric(100*(per(sides[0])-per(sides[1]))/per(sides[1]), "%-more-cpu")
+}
+
+// stderrString is what the process logged so far.
+func (p *tribProcess) stderrString() string {
+	lw := p.cmd.Stderr.(*lockedWriter)
+	lw.mu.Lock()
+	defer lw.mu.Unlock()
+	return lw.w.String()
 }

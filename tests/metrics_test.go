@@ -234,3 +234,61 @@ func grepLines(body, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestAdminDuringStartAndStop: scrapes while a broker starts and while it
+// shuts down get answers (or a refused connection before the listener is
+// bound and after it closed), never anything else: /metrics 200,
+// /readyz 503 with reasons until the broker serves, then 200, and 503
+// again once the controlled shutdown begins.
+func TestAdminDuringStartAndStop(t *testing.T) {
+	adminAddr := freePort(t)
+	type result struct {
+		path string
+		code int
+		body string
+	}
+	var mu sync.Mutex
+	var results []result
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, path := range []string{"/metrics", "/readyz"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				code, body, err := tryGet("http://" + adminAddr + path)
+				if err == nil {
+					mu.Lock()
+					results = append(results, result{path, code, body})
+					mu.Unlock()
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}()
+	}
+	n := startNode(t, "", map[string]string{"admin.listen": adminAddr})
+	if code, _, _ := tryGet("http://" + adminAddr + "/readyz"); code != 200 {
+		t.Errorf("/readyz after start: %d", code)
+	}
+	n.Close()
+	close(stop)
+	wg.Wait()
+	seen := map[string]int{}
+	for _, r := range results {
+		seen[fmt.Sprintf("%s %d", r.path, r.code)]++
+		switch {
+		case r.path == "/metrics" && r.code != 200,
+			r.path == "/readyz" && r.code != 200 && r.code != 503,
+			r.code == 503 && !strings.Contains(r.body, "not ready: "):
+			t.Errorf("%s answered %d: %q", r.path, r.code, r.body)
+		}
+	}
+	if seen["/metrics 200"] == 0 || seen["/readyz 503"] == 0 {
+		t.Errorf("answers seen: %v", seen)
+	}
+}
