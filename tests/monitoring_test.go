@@ -21,21 +21,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// needTool skips when a Debian tool is missing (.ci/run installs it).
-func needTool(t *testing.T, name, pkg string) string {
-	path, err := exec.LookPath(name)
-	if err != nil {
-		t.Skipf("%s not installed (Debian package %s; .ci/run installs it)", name, pkg)
-	}
-	return path
-}
-
 // TestMonitoringRules: deploy/monitoring's alert rules pass `promtool
 // check rules` and their unit tests (`promtool test rules`), the Grafana
 // dashboard is valid JSON, and every metric the rules and the dashboard
 // use is one docs/METRICS.md documents.
 func TestMonitoringRules(t *testing.T) {
-	promtool := needTool(t, "promtool", "prometheus")
+	promtool := requireTool(t, "promtool", "apt-get install prometheus")
 	dir := filepath.Join("..", "deploy", "monitoring")
 	for _, args := range [][]string{{"check", "rules", "alerts.yml"}, {"test", "rules", "alerts_test.yml"}} {
 		cmd := exec.Command(promtool, args...)
@@ -93,7 +84,7 @@ type promServer struct {
 
 // startPrometheus runs prometheus scraping targets every second.
 func startPrometheus(t *testing.T, targets []string) *promServer {
-	bin := needTool(t, "prometheus", "prometheus")
+	bin := requireTool(t, "prometheus", "apt-get install prometheus")
 	dir := t.TempDir()
 	var quoted []string
 	for _, a := range targets {
@@ -231,7 +222,7 @@ func adminAddrOf(t *testing.T, nd *procNode) string {
 // survivors, ISR shrinks, and the lag still reported (by the group's
 // coordinator, wherever it moved).
 func TestPrometheusScrapesCluster(t *testing.T) {
-	needTool(t, "prometheus", "prometheus")
+	requireTool(t, "prometheus", "apt-get install prometheus")
 	c := startProcClusterWith(t, 3, procOptions{settings: append(append([]string{}, procSettings...),
 		"admin.listen=127.0.0.1:0", "consumer.lag.sample.interval.ms=300", "offsets.topic.replication.factor=3")})
 	admins := map[int32]string{}

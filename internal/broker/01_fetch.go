@@ -62,7 +62,7 @@ func (b *Broker) handleFetch(ctx context.Context, r *Request) Pending {
 	}
 	deadline := time.Now().Add(time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond)
 	return func() (out kmsg.Response) {
-		defer func() { b.fetched(out.(*kmsg.FetchResponse), replica, req.Version) }() // metrics.go
+		defer func() { b.fetched(out, replica, req.Version) }() // metrics.go
 		var woke chan struct{}
 		var cancels []func()
 		defer func() {

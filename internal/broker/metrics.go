@@ -106,8 +106,9 @@ func (b *Broker) produced(t *topic, records, bytes int, code int16) {
 // fetched counts a fetch response as it is answered: bytes out per topic
 // (to consumers, or to followers for a replica fetch), and for consumers
 // the partitions asked and failed.
-func (b *Broker) fetched(resp *kmsg.FetchResponse, replica int32, version int16) {
-	if len(resp.Topics) == 0 {
+func (b *Broker) fetched(out kmsg.Response, replica int32, version int16) {
+	resp, ok := out.(*kmsg.FetchResponse)
+	if !ok || len(resp.Topics) == 0 {
 		return
 	}
 	b.mu.RLock()
