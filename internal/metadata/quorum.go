@@ -285,7 +285,9 @@ func (q *Quorum) Info() QuorumInfo {
 // Propose applies cmd through the active controller, forwarding if this
 // node does not lead, and retrying across leader changes until ctx ends.
 func (q *Quorum) Propose(ctx context.Context, cmd *Command) (Result, error) {
-	data, err := json.Marshal(cmd)
+	c := *cmd
+	c.ID = newProposalID() // the same for every retry below (proposals.go)
+	data, err := json.Marshal(&c)
 	if err != nil {
 		return Result{}, err
 	}
@@ -769,6 +771,12 @@ func (f *fsm) Apply(l *raft.Log) any {
 		return Result{Err: err.Error(), Code: ErrInvalidCommand.Error()}
 	}
 	cur := f.state()
+	if res, ok := cur.recentResult(cmd.ID); ok {
+		next := cur.shallow()
+		next.Index = l.Index
+		f.set(next)
+		return res // a proposal sent again: answered, not applied twice
+	}
 	var next *State
 	var res Result
 	// A panic in apply is a bug, and the same on every replica (apply is
@@ -782,8 +790,9 @@ func (f *fsm) Apply(l *raft.Log) any {
 	}
 	next = next.shallow()
 	next.Index = l.Index
-	f.set(next)
 	res.Index = l.Index
+	next.remember(cmd.ID, res)
+	f.set(next)
 	return res
 }
 

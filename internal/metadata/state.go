@@ -80,6 +80,9 @@ type State struct {
 	BrokerConfigs map[string]map[string]string `json:"broker_configs,omitempty"`
 	// Index is the Raft log index of the last applied command.
 	Index uint64 `json:"index"`
+	// Recent holds the results of the last proposals by id, so a proposal
+	// sent again is applied once (proposals.go).
+	Recent []ProposalResult `json:"recent,omitempty"`
 }
 
 func emptyState() *State {
@@ -157,6 +160,9 @@ func (s *State) live(id int32) bool { return s.Live(id) }
 
 // Command is one change to the state. Exactly one field is set.
 type Command struct {
+	// ID names a proposal (Quorum.Propose sets it); a command whose ID is
+	// among State.Recent is not applied again (proposals.go).
+	ID               string            `json:"id,omitempty"`
 	InitCluster      *InitCluster      `json:"init_cluster,omitempty"`
 	RegisterBroker   *Broker           `json:"register_broker,omitempty"`
 	FenceBroker      *FenceBroker      `json:"fence_broker,omitempty"`
