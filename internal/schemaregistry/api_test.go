@@ -108,8 +108,11 @@ func TestRegisterLookupFetch(t *testing.T) {
 		t.Fatalf("subjects: %v %v", subs, err)
 	}
 	types, err := cl.SupportedTypes(ctx)
-	if err != nil || fmt.Sprint(types) != "[AVRO]" {
+	if err != nil || len(types) != 2 {
 		t.Fatalf("types: %v %v", types, err)
+	}
+	if st, _, body := call(t, "GET", srv.URL+"/schemas/types", ""); st != 200 || body != `["PROTOBUF","AVRO"]` {
+		t.Fatalf("types: %d %s", st, body)
 	}
 	if st, _, body := call(t, "GET", srv.URL+"/schemas/ids/1/versions", ""); st != 200 || body != `[{"subject":"people-value","version":1},{"subject":"users-value","version":1}]` {
 		t.Fatalf("versions by id: %d %s", st, body)
@@ -406,5 +409,40 @@ func TestLostRaceRetriesWithFreshID(t *testing.T) {
 		if subs, _ := reg2.SubjectsByID(id, false); fmt.Sprint(subs) != want {
 			t.Fatalf("fresh instance: id %d belongs to %v, want %s", id, subs, want)
 		}
+	}
+}
+
+func TestProtobufReferences(t *testing.T) {
+	_, srv := startRegistry(t, newMemLog().view())
+	cl := srClient(t, srv.URL)
+	ctx := context.Background()
+	money := "syntax = \"proto3\";\npackage shop;\nmessage Money { string currency = 1; int64 units = 2; }\n"
+	if _, err := cl.CreateSchema(ctx, "money", sr.Schema{Schema: money, Type: sr.TypeProtobuf}); err != nil {
+		t.Fatal(err)
+	}
+	order := "syntax = \"proto3\";\npackage shop;\nimport \"shop/money.proto\";\nimport \"google/protobuf/timestamp.proto\";\n" +
+		"message Order { string id = 1; Money total = 2; google.protobuf.Timestamp at = 3; }\n"
+	_, err := cl.CreateSchema(ctx, "orders-value", sr.Schema{Schema: order, Type: sr.TypeProtobuf})
+	wantCode(t, err, 42201) // the import is not resolvable without the reference
+	refs := []sr.SchemaReference{{Name: "shop/money.proto", Subject: "money", Version: 1}}
+	s, err := cl.CreateSchema(ctx, "orders-value", sr.Schema{Schema: order, Type: sr.TypeProtobuf, References: refs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := cl.SchemaByID(ctx, s.ID)
+	if err != nil || got.Type != sr.TypeProtobuf || len(got.References) != 1 {
+		t.Fatalf("by id: %+v %v", got, err)
+	}
+	// Changing a field's type is refused under the default BACKWARD.
+	bad := strings.Replace(order, "string id = 1", "int64 id = 1", 1)
+	_, err = cl.CreateSchema(ctx, "orders-value", sr.Schema{Schema: bad, Type: sr.TypeProtobuf, References: refs})
+	wantCode(t, err, 409)
+	// Adding a field is accepted.
+	good := strings.Replace(order, "at = 3;", "at = 3; string note = 4;", 1)
+	if s2, err := cl.CreateSchema(ctx, "orders-value", sr.Schema{Schema: good, Type: sr.TypeProtobuf, References: refs}); err != nil || s2.Version != 2 {
+		t.Fatalf("compatible update: %+v %v", s2, err)
+	}
+	if st, code, _ := call(t, "DELETE", srv.URL+"/subjects/money/versions/1", ""); st != 422 || code != 42206 {
+		t.Fatalf("delete referenced: %d %d", st, code)
 	}
 }

@@ -45,7 +45,8 @@ type Parsed interface {
 // formats are the schema types this registry serves; /schemas/types lists
 // exactly these and any other schemaType is refused with 42201.
 var formats = map[string]Format{
-	TypeAvro: avroFormat{},
+	TypeAvro:     avroFormat{},
+	TypeProtobuf: protobufFormat{},
 }
 
 // Types returns the served schema types in Confluent's listing order.

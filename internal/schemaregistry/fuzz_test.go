@@ -70,6 +70,26 @@ func FuzzAvroParse(f *testing.F) {
 	})
 }
 
+// FuzzProtobufParse: the compiler never panics on a schema text, and what
+// it accepts can follow itself under every level.
+func FuzzProtobufParse(f *testing.F) {
+	for _, s := range []string{`syntax = "proto3"; package p; message M { string a = 1; repeated int32 b = 2; map<string, M> m = 3; }`,
+		`syntax = "proto2"; message M { required int32 a = 1; oneof o { string x = 2; } }`,
+		`syntax = "proto3"; import "google/protobuf/any.proto"; message M { google.protobuf.Any a = 1; enum E { Z = 0; } E e = 2; }`,
+		`edition = "2023"; message M { int32 a = 1; }`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		p, err := protobufFormat{}.Parse(text, nil)
+		if err != nil {
+			return
+		}
+		if msgs := p.CanRead(p); len(msgs) > 0 {
+			t.Fatalf("schema cannot follow itself: %v", msgs)
+		}
+	})
+}
+
 // FuzzHTTP sends arbitrary requests to the API: every answer is a
 // documented status, never a recovered panic (500).
 func FuzzHTTP(f *testing.F) {
