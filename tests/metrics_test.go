@@ -137,6 +137,11 @@ func TestAdminListener(t *testing.T) {
 			t.Errorf("%s = %v, want %v", series, got, v)
 		}
 	}
+	// The first unconsumed record (offset 200) was produced during this
+	// test: its age is positive and below the test's run time.
+	if v, ok := metricValue(body, `tributary_consumergroup_lag_seconds{consumergroup="obs-g",partition="0",topic="obs"}`); !ok || v <= 0 || v > 120 {
+		t.Errorf("lag seconds %v (present %v), want the age of record 200", v, ok)
+	}
 	for _, series := range []string{`kafka_server_brokertopicmetrics_bytesin_total{topic="obs"}`, `kafka_server_brokertopicmetrics_bytesout_total{topic="obs"}`,
 		`kafka_log_log_size{partition="0",topic="obs"}`} {
 		if v, _ := metricValue(body, series); v < float64(bytesIn) {

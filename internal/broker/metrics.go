@@ -25,6 +25,7 @@ import (
 	"github.com/tributary/tributary/internal/metrics"
 	"github.com/tributary/tributary/internal/partition"
 	"github.com/tributary/tributary/internal/record"
+	"github.com/tributary/tributary/internal/storage"
 )
 
 // topicStats are one topic's counters (also used for the broker totals).
@@ -302,4 +303,35 @@ func produceRecords(records []byte, code int16) int {
 		return 0
 	}
 	return int(record.Batch(records).RecordCount())
+}
+
+// RecordTimestamp is the timestamp (Unix ms) of the batch holding offset,
+// if this broker leads the partition and the offset is below the high
+// watermark: its first record's, or the log append time. It reads one
+// batch through the offset index (for the lag sampler, off the request
+// path).
+func (b *Broker) RecordTimestamp(topic string, partition int32, offset int64) (int64, bool) {
+	t := b.topic(topic)
+	if t == nil {
+		return 0, false
+	}
+	p := t.partition(partition)
+	if p == nil || !p.IsLeader() {
+		return 0, false
+	}
+	hw := p.HighWatermark()
+	if offset >= hw || offset < p.Log().StartOffset() {
+		return 0, false
+	}
+	res, err := p.Log().Read(offset, hw, 1, true)
+	defer storage.ReleaseRead(res.Data)
+	if err != nil || len(res.Data) < record.HeaderSize {
+		return 0, false
+	}
+	batch := record.Batch(res.Data)
+	ts := batch.FirstTimestamp()
+	if batch.IsLogAppendTime() {
+		ts = batch.MaxTimestamp()
+	}
+	return ts, ts > 0
 }

@@ -82,6 +82,16 @@ func TestLagTracker(t *testing.T) {
 	if got.StatusName != "OK" {
 		t.Errorf("status %s, want OK (lag decreasing)", got.StatusName)
 	}
+	// A record timestamp, where the sampler read one, wins over the
+	// history.
+	c := []CommittedOffset{{Group: "g", Topic: "t", Partition: 0, Offset: 12, CommitMs: 4900, RecordMs: 1500}}
+	tr.Observe(5500, c, map[TopicPartition]int64{tp: 40})
+	if s := tr.Lags(6000, "g")[0].LagSeconds; s != 4.5 {
+		t.Errorf("lag seconds from the record timestamp %v, want 4.5", s)
+	}
+	if n := len(tr.Lags(6000, "g")[0].Window); n != 3 {
+		t.Errorf("a sample without a new commit changed the window: %d entries", n)
+	}
 	tr.Observe(7000, nil, nil)
 	if l := tr.Lags(8000, ""); len(l) != 0 {
 		t.Errorf("a group that left is still tracked: %+v", l)

@@ -20,6 +20,11 @@ type CommittedOffset struct {
 	Partition int32
 	Offset    int64
 	CommitMs  int64 // when the commit was written (Unix ms)
+	// RecordMs is the timestamp of the first unconsumed record (the
+	// batch at Offset) where the sampler could read it (a partition led
+	// here); 0 when unknown, and lag in seconds then comes from the
+	// end-offset history.
+	RecordMs int64
 }
 
 // PartitionLag is one group partition's lag and status.
@@ -50,16 +55,18 @@ type groupPartition struct {
 
 type trackedPart struct {
 	committed CommittedOffset
+	recordMs  int64 // the latest sample's CommittedOffset.RecordMs
 	window    []Commit
 }
 
 // LagTracker keeps, for every group partition the coordinator on this
 // broker knows, a sliding window of its last commits (Burrow's model: the
 // offset, its commit time and the lag when the commit was seen), and for
-// every partition such groups read a short history of its end offset, from
-// which lag in seconds is derived: how long ago the partition's log end
-// first passed the committed offset, i.e. how long the first unconsumed
-// record has been waiting (to the resolution of the sampling interval).
+// every partition such groups read a short history of its end offset. Lag
+// in seconds is the age of the first unconsumed record: from its timestamp
+// where the sampler read it (CommittedOffset.RecordMs), else from the
+// history: how long ago the partition's log end first passed the committed
+// offset (to the resolution of the sampling interval).
 //
 // Concurrency: Observe is called by one sampling goroutine; Lags may be
 // called from any goroutine (scrapes, the admin API). mu guards all state
@@ -118,7 +125,9 @@ func (t *LagTracker) Observe(nowMs int64, committed []CommittedOffset, ends map[
 		if p == nil {
 			p = &trackedPart{}
 			t.parts[k] = p
-		} else if p.committed.CommitMs == c.CommitMs && p.committed.Offset == c.Offset {
+		}
+		p.recordMs = c.RecordMs
+		if len(p.window) > 0 && p.committed.CommitMs == c.CommitMs && p.committed.Offset == c.Offset {
 			continue // no new commit since the last sample
 		}
 		p.committed = c
@@ -186,7 +195,11 @@ func (t *LagTracker) Lags(nowMs int64, group string) []PartitionLag {
 		if end, ok := t.lastEnd(k.tp); ok {
 			l.EndOffset = end
 			l.Lag = max(end-p.committed.Offset, 0)
-			l.LagSeconds = t.lagSeconds(k.tp, p.committed.Offset, nowMs)
+			if l.Lag > 0 && p.recordMs > 0 {
+				l.LagSeconds = float64(max(nowMs-p.recordMs, 0)) / 1000
+			} else if l.Lag > 0 {
+				l.LagSeconds = t.lagSeconds(k.tp, p.committed.Offset, nowMs)
+			}
 		}
 		l.Status = EvaluatePartition(p.window, l.Lag, nowMs)
 		l.StatusName = l.Status.String()

@@ -160,6 +160,13 @@ func (o *observer) sampleLoop() {
 			}
 			o.remoteEnds(cl, remote, ends)
 		}
+		for i := range committed {
+			c := &committed[i]
+			tp := metrics.TopicPartition{Topic: c.Topic, Partition: c.Partition}
+			if end, ok := ends[tp]; ok && end > c.Offset {
+				c.RecordMs, _ = o.b.RecordTimestamp(c.Topic, c.Partition, c.Offset)
+			}
+		}
 		o.m.Lag.Observe(time.Now().UnixMilli(), committed, ends)
 	}
 }
