@@ -60,7 +60,9 @@ func TestConfigDynamicBrokerConfigs(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	adm := kadm.NewClient(newClient(t, c.addrs[0], kgo.SeedBrokers(c.addrs...)))
-	if res, err := adm.CreateTopic(ctx, 1, 3, nil, "dyn"); err != nil || res.Err != nil {
+	// TOPIC_ALREADY_EXISTS: the client retried a create that had
+	// succeeded (its first answer was lost to a retriable error).
+	if res, err := adm.CreateTopic(ctx, 1, 3, nil, "dyn"); err != nil || res.Err != nil && !errors.Is(res.Err, kerr.TopicAlreadyExists) {
 		t.Fatalf("create: %v %v", err, res.Err)
 	}
 	alter := func(op kadm.IncrementalOp, name, value string, brokers ...int32) error {
@@ -119,11 +121,12 @@ func TestConfigDynamicBrokerConfigs(t *testing.T) {
 	if b1, err := describeConfigs(t, c.addrs[0], kmsg.ConfigResourceTypeBroker, "1"); err != nil || !b1["num.partitions"].ReadOnly {
 		t.Fatalf("num.partitions is not read-only: %v %+v", err, b1["num.partitions"])
 	}
-	defs, err := describeConfigs(t, c.addrs[2], kmsg.ConfigResourceTypeBroker, "")
-	if err != nil || len(defs) != 2 || !configIs(defs["message.max.bytes"], "1000", kmsg.ConfigSourceDynamicDefaultBrokerConfig) ||
-		!configIs(defs["log.retention.ms"], "9000", kmsg.ConfigSourceDynamicDefaultBrokerConfig) {
-		t.Fatalf("cluster defaults: %v %+v", err, defs)
-	}
+	// Other brokers apply the change as their metadata catches up.
+	c.waitFor("both cluster defaults on broker 3", func() bool {
+		defs, err := describeConfigs(t, c.addrs[2], kmsg.ConfigResourceTypeBroker, "")
+		return err == nil && len(defs) == 2 && configIs(defs["message.max.bytes"], "1000", kmsg.ConfigSourceDynamicDefaultBrokerConfig) &&
+			configIs(defs["log.retention.ms"], "9000", kmsg.ConfigSourceDynamicDefaultBrokerConfig)
+	})
 
 	// Refusals: read-only, unknown, invalid value, unknown broker.
 	for _, tc := range []struct {
@@ -165,10 +168,13 @@ func TestConfigDynamicBrokerConfigs(t *testing.T) {
 	if err := pcl.ProduceSync(ctx, big).FirstErr(); err != nil {
 		t.Fatalf("2000-byte record after deleting the dynamic limit: %v", err)
 	}
-	for _, a := range c.addrs {
-		cfg, err := describeConfigs(t, a, kmsg.ConfigResourceTypeBroker, "")
-		if err != nil || len(cfg) != 1 {
-			t.Fatalf("cluster defaults on %s after delete: %v %+v", a, err, cfg)
+	c.waitFor("one cluster default left on every broker", func() bool {
+		for _, a := range c.addrs {
+			cfg, err := describeConfigs(t, a, kmsg.ConfigResourceTypeBroker, "")
+			if err != nil || len(cfg) != 1 {
+				return false
+			}
 		}
-	}
+		return true
+	})
 }

@@ -17,6 +17,7 @@ package tests
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -32,6 +33,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -134,7 +136,9 @@ func produceConsume(t *testing.T, seeds []string, topic string, rf int16, n int)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	adm := kadm.NewClient(newClient(t, seeds[0], kgo.SeedBrokers(seeds...)))
-	if res, err := adm.CreateTopic(ctx, 3, rf, nil, topic); err != nil || res.Err != nil {
+	// TOPIC_ALREADY_EXISTS: the client retried a create that had
+	// succeeded (its first answer was lost to a retriable error).
+	if res, err := adm.CreateTopic(ctx, 3, rf, nil, topic); err != nil || res.Err != nil && !errors.Is(res.Err, kerr.TopicAlreadyExists) {
 		t.Fatalf("create %s: %v %v", topic, err, res.Err)
 	}
 	pcl := newClient(t, seeds[0], kgo.SeedBrokers(seeds...), kgo.RequiredAcks(kgo.AllISRAcks()))
@@ -282,7 +286,7 @@ func TestConfigThreeBrokersFromProperties(t *testing.T) {
 			break
 		}
 		if ctx.Err() != nil {
-			t.Fatalf("cluster of 3 not formed: %v %+v", err, md)
+			t.Fatalf("cluster of 3 not formed: %v %+v\n%s", err, md, brokerViews(t, seeds))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -412,4 +416,40 @@ func TestConfigBrokerOnlyNode(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	produceConsume(t, seeds, "brokeronly", 2, 100)
+}
+
+// brokerViews is each broker's own answer to Metadata and DescribeQuorum,
+// for failure messages.
+func brokerViews(t *testing.T, seeds []string) string {
+	var b strings.Builder
+	for _, seed := range seeds {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(seed))
+		if err != nil {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		sb := cl.SeedBrokers()[0]
+		var ids []int32
+		if resp, err := sb.Request(ctx, kmsg.NewPtrMetadataRequest()); err == nil {
+			for _, br := range resp.(*kmsg.MetadataResponse).Brokers {
+				ids = append(ids, br.NodeID)
+			}
+		}
+		req := kmsg.NewPtrDescribeQuorumRequest()
+		rt := kmsg.NewDescribeQuorumRequestTopic()
+		rt.Topic = "__cluster_metadata"
+		rt.Partitions = append(rt.Partitions, kmsg.NewDescribeQuorumRequestTopicPartition())
+		req.Topics = append(req.Topics, rt)
+		var quorum string
+		if resp, err := sb.Request(ctx, req); err == nil && len(resp.(*kmsg.DescribeQuorumResponse).Topics) == 1 {
+			p := resp.(*kmsg.DescribeQuorumResponse).Topics[0].Partitions
+			if len(p) == 1 {
+				quorum = fmt.Sprintf("leader %d epoch %d high watermark %d", p[0].LeaderID, p[0].LeaderEpoch, p[0].HighWatermark)
+			}
+		}
+		fmt.Fprintf(&b, "%s: brokers %v, quorum %s\n", seed, ids, quorum)
+		cancel()
+		cl.Close()
+	}
+	return b.String()
 }

@@ -171,7 +171,7 @@ func StartQuorum(cfg QuorumConfig) (*Quorum, error) {
 		q.closeStores()
 		return nil, err
 	}
-	q.r, err = raft.NewRaft(rc, q.fsm, q.store, q.store, snaps, q.trans)
+	q.r, err = raft.NewRaft(rc, q.fsm, q.store, q.store, snaps, noPipeline{q.trans})
 	if err != nil {
 		q.closeStores()
 		return nil, err
@@ -835,4 +835,18 @@ type slogWriter struct{ l *slog.Logger }
 func (w slogWriter) Write(p []byte) (int, error) {
 	w.l.Debug(strings.TrimSpace(string(p)))
 	return len(p), nil
+}
+
+// noPipeline is the network transport without pipelined replication.
+// hashicorp/raft's pipeline can deadlock: when a follower answers an
+// AppendEntries with Success=false (or goes away) the pipeline's decoder
+// stops reading while the sender parks on a full in-flight channel, so
+// replication to that follower stops for good and Raft.Shutdown waits for
+// it forever (seen as a leader's Close hanging after its followers
+// stopped). Without the pipeline each AppendEntries waits for its answer,
+// which costs nothing at the metadata log's rate.
+type noPipeline struct{ *raft.NetworkTransport }
+
+func (noPipeline) AppendEntriesPipeline(raft.ServerID, raft.ServerAddress) (raft.AppendPipeline, error) {
+	return nil, raft.ErrPipelineReplicationNotSupported
 }
