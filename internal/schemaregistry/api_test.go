@@ -108,10 +108,10 @@ func TestRegisterLookupFetch(t *testing.T) {
 		t.Fatalf("subjects: %v %v", subs, err)
 	}
 	types, err := cl.SupportedTypes(ctx)
-	if err != nil || len(types) != 2 {
+	if err != nil || len(types) != 3 {
 		t.Fatalf("types: %v %v", types, err)
 	}
-	if st, _, body := call(t, "GET", srv.URL+"/schemas/types", ""); st != 200 || body != `["PROTOBUF","AVRO"]` {
+	if st, _, body := call(t, "GET", srv.URL+"/schemas/types", ""); st != 200 || body != `["JSON","PROTOBUF","AVRO"]` {
 		t.Fatalf("types: %d %s", st, body)
 	}
 	if st, _, body := call(t, "GET", srv.URL+"/schemas/ids/1/versions", ""); st != 200 || body != `[{"subject":"people-value","version":1},{"subject":"users-value","version":1}]` {
@@ -444,5 +444,37 @@ func TestProtobufReferences(t *testing.T) {
 	}
 	if st, code, _ := call(t, "DELETE", srv.URL+"/subjects/money/versions/1", ""); st != 422 || code != 42206 {
 		t.Fatalf("delete referenced: %d %d", st, code)
+	}
+}
+
+func TestJSONSchemaReferences(t *testing.T) {
+	_, srv := startRegistry(t, newMemLog().view())
+	cl := srClient(t, srv.URL)
+	ctx := context.Background()
+	addr := `{"type":"object","properties":{"street":{"type":"string"}},"additionalProperties":false}`
+	if _, err := cl.CreateSchema(ctx, "address", sr.Schema{Schema: addr, Type: sr.TypeJSON}); err != nil {
+		t.Fatal(err)
+	}
+	person := `{"type":"object","properties":{"name":{"type":"string"},"home":{"$ref":"address.json"}},"additionalProperties":false}`
+	_, err := cl.CreateSchema(ctx, "person", sr.Schema{Schema: person, Type: sr.TypeJSON})
+	wantCode(t, err, 42201) // unresolvable without the reference
+	refs := []sr.SchemaReference{{Name: "address.json", Subject: "address", Version: 1}}
+	p, err := cl.CreateSchema(ctx, "person", sr.Schema{Schema: person, Type: sr.TypeJSON, References: refs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Equal after normalisation: same id.
+	again, err := cl.LookupSchema(ctx, "person", sr.Schema{Schema: "{ \"additionalProperties\": false, " + person[1:], Type: sr.TypeJSON, References: refs})
+	if err != nil || again.ID != p.ID {
+		t.Fatalf("lookup of the reformatted schema: %+v %v", again, err)
+	}
+	// Narrowing a property is refused under BACKWARD.
+	narrowed := strings.Replace(person, `"name":{"type":"string"}`, `"name":{"type":"string","maxLength":3}`, 1)
+	_, err = cl.CreateSchema(ctx, "person", sr.Schema{Schema: narrowed, Type: sr.TypeJSON, References: refs})
+	wantCode(t, err, 409)
+	// Nothing is loaded from files or the network.
+	for _, ref := range []string{"file:///etc/passwd", "http://127.0.0.1:1/x.json"} {
+		_, err = cl.CreateSchema(ctx, "evil", sr.Schema{Schema: `{"$ref":"` + ref + `"}`, Type: sr.TypeJSON})
+		wantCode(t, err, 42201)
 	}
 }

@@ -47,6 +47,7 @@ type Parsed interface {
 var formats = map[string]Format{
 	TypeAvro:     avroFormat{},
 	TypeProtobuf: protobufFormat{},
+	TypeJSON:     jsonFormat{},
 }
 
 // Types returns the served schema types in Confluent's listing order.

@@ -90,6 +90,28 @@ func FuzzProtobufParse(f *testing.F) {
 	})
 }
 
+// FuzzJSONSchemaParse: parsing never panics; what parses has a stable
+// canonical form and accepts what it accepts itself (the compatibility
+// walk terminates on any schema, recursive ones included).
+func FuzzJSONSchemaParse(f *testing.F) {
+	for _, s := range []string{`{"type":"object","properties":{"a":{"$ref":"#/definitions/A"}},"definitions":{"A":{"anyOf":[{"type":"string"},{"$ref":"#"}]}}}`,
+		`{"$schema":"https://json-schema.org/draft/2020-12/schema","prefixItems":[true],"items":{"enum":[1,"x",null]}}`,
+		`{"oneOf":[{"type":"integer","multipleOf":0.5},{"not":{"const":3}}],"required":["a"]}`, `true`, `false`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		p, err := jsonFormat{}.Parse(text, nil)
+		if err != nil {
+			return
+		}
+		again, err := jsonFormat{}.Parse(p.Canonical(), nil)
+		if err != nil || again.Canonical() != p.Canonical() {
+			t.Fatalf("canonical form %s: %v", p.Canonical(), err)
+		}
+		p.CanRead(again) // terminates; allOf and anchors may be judged conservatively
+	})
+}
+
 // FuzzHTTP sends arbitrary requests to the API: every answer is a
 // documented status, never a recovered panic (500).
 func FuzzHTTP(f *testing.F) {
