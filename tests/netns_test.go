@@ -82,7 +82,7 @@ func newNetLab(t testing.TB, n int) *netLab {
 	pid := os.Getpid()
 	l := &netLab{t: t, id: fmt.Sprintf("tr%d", pid%100000), subnet: fmt.Sprintf("10.213.%d", pid%250), n: n, flaps: map[int32]chan struct{}{}}
 	br := l.id + "br"
-	t.Cleanup(func() {
+	cleanup := func() {
 		l.mu.Lock()
 		for _, stop := range l.flaps {
 			close(stop)
@@ -94,7 +94,9 @@ func newNetLab(t testing.TB, n int) *netLab {
 			exec.Command("ip", "link", "del", fmt.Sprintf("%sh%d", l.id, i)).Run()
 		}
 		exec.Command("ip", "link", "del", br).Run()
-	})
+	}
+	cleanup() // leftovers of a killed run with the same pid
+	t.Cleanup(cleanup)
 	l.must("ip", "link", "add", "name", br, "type", "bridge")
 	l.must("ip", "addr", "add", l.subnet+".1/24", "dev", br)
 	l.must("ip", "link", "set", br, "up")
