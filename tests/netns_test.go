@@ -377,7 +377,11 @@ func startNetnsRig(t testing.TB, parts int, assign func(controller int32) [][]in
 	}
 	c.waitFor(60*time.Second, "a healthy cluster", func() bool { ok, _ := c.health(r.admCl, r.adm, r.topic, parts); return ok })
 	// Clients at Kafka's default timeouts, both idempotent with acks=all.
-	r.rdk = startRdkLoad(c, r.h, r.topic, "rdk", 500)
+	rate := 500 // records/s; CHAOS_RDK_RATE=2000 replays issue 21's load
+	if v, err := strconv.Atoi(os.Getenv("CHAOS_RDK_RATE")); err == nil && v > 0 {
+		rate = v
+	}
+	r.rdk = startRdkLoad(c, r.h, r.topic, "rdk", rate)
 	// A large buffer: a partition without a leader must not block the
 	// producer's other partitions (it would show as their gap).
 	r.kgoLoad = startLoadWith(c, r.h, r.topic, "kgo", 500, append(kafkaTimeouts, kgo.MaxBufferedRecords(100000))...)
