@@ -16,9 +16,11 @@ package tests
 // availability gaps are printed per fault: median and max of the longest
 // time without an acknowledgement, for partitions whose leader stayed up
 // and for those whose leader was hit. CHAOS_NETNS_CYCLES sets the number
-// of cycles (default 100), CHAOS_SEED replays a run.
+// of cycles (default 100), CHAOS_NETNS_FAULTS a comma-separated subset of
+// the faults, CHAOS_SEED replays a run.
 
 import (
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -32,6 +34,9 @@ func TestChaosNetnsFaults(t *testing.T) {
 	r := startNetnsRig(t, parts, nil)
 	kinds := []string{string(faultLinkDown), string(faultBlackhole), string(faultDropIn), string(faultDropOut),
 		string(faultSplit), string(faultFlap), "kill -9", "SIGSTOP", "isolate+kill -9"}
+	if v := os.Getenv("CHAOS_NETNS_FAULTS"); v != "" { // e.g. split,one-way-out
+		kinds = strings.Split(v, ",")
+	}
 
 	type key struct{ kind, class, producer string }
 	gaps := map[key][]time.Duration{}
