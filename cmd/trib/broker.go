@@ -126,7 +126,8 @@ func (f *brokerFlags) runNode(banner func(n *node.Node)) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	n, err := node.Start(ctx, node.Config{NodeID: l.NodeID, DataDir: l.DataDir, MetadataDir: l.MetadataDir,
-		Listen: l.Listen, Advertise: l.Advertise, ControllerListen: l.ControllerListen, ControllerAdvertise: l.ControllerAdvertise,
+		Listen: l.Listen, Advertise: l.Advertise, Listeners: l.Listeners, InterBrokerListener: l.BrokerListener,
+		ControllerListen: l.ControllerListen, ControllerAdvertise: l.ControllerAdvertise,
 		Controllers: l.Voters, Broker: bcfg, Logger: logger})
 	if err != nil {
 		return err
@@ -154,7 +155,7 @@ func init() {
 			"first: flags (--set KEY=VALUE and the dedicated flags), TRIB_<KEY> environment\n" +
 			"variables (TRIB_NUM_PARTITIONS=3), --config FILE, defaults. Keys that do not apply\n" +
 			"to Tributary (thread pools, JVM tuning) are accepted and shown by --print-config;\n" +
-			"keys it cannot honour (TLS/SASL listeners, ACLs, quotas, several log dirs) and unknown\n" +
+			"keys it cannot honour (SASL listeners, ACLs, quotas, several log dirs) and unknown\n" +
 			"keys stop it with a message naming the key. docs/CONFIG.md lists every key.",
 		Example: "  trib broker --config server.properties\n" +
 			"  trib broker --config server.properties --print-config\n" +

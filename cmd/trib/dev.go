@@ -195,7 +195,8 @@ func startDevNode(ctx context.Context, f *brokerFlags, id int32, dir, listen str
 	if err != nil {
 		return nil, err
 	}
-	return node.Start(ctx, node.Config{NodeID: l.NodeID, DataDir: l.DataDir, Listen: l.Listen, ControllerListen: l.ControllerListen,
+	return node.Start(ctx, node.Config{NodeID: l.NodeID, DataDir: l.DataDir, Listen: l.Listen, Listeners: l.Listeners,
+		InterBrokerListener: l.BrokerListener, ControllerListen: l.ControllerListen,
 		ControllerAdvertise: l.ControllerAdvertise, Controllers: l.Voters, Broker: bcfg, Logger: logger})
 }
 

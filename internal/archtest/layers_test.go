@@ -34,7 +34,7 @@ const module = "github.com/tributary/tributary/"
 var (
 	// shared: pure data types and helpers with no cluster state, usable by
 	// servers and clients alike.
-	shared = []string{"internal/record", "internal/config", "internal/safe", "internal/controller"}
+	shared = []string{"internal/record", "internal/config", "internal/safe", "internal/controller", "internal/security"}
 	// clientSide: what a tool or an ecosystem service builds on to talk to
 	// a cluster as a Kafka client.
 	clientSide = []string{"internal/client", "internal/checker"}
@@ -77,12 +77,12 @@ var packages = map[string]pkg{
 	"internal/partition":   {20, list(shared, []string{"internal/storage", "internal/metrics"})},
 	"internal/metadata":    {15, list(shared, []string{"internal/metrics"})},
 	"internal/storage":     {10, list(shared, []string{"internal/metrics"})},
-	"internal/security":    {8, list(shared)},
 	"internal/metrics":     {5, nil},
 
 	// Shared, at the bottom.
 	"internal/controller": {4, nil},
-	"internal/config":     {2, nil},
+	"internal/config":     {2, []string{"internal/security"}},
+	"internal/security":   {1, nil},
 	"internal/record":     {2, nil},
 	"internal/checker":    {1, nil},
 	"internal/safe":       {0, nil},

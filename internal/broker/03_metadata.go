@@ -21,11 +21,17 @@ import (
 func init() { register(kmsg.Metadata, 0, 13, (*Broker).handleMetadata) }
 
 // brokerList is the live (unfenced) brokers.
-func (b *Broker) brokerList() []kmsg.MetadataResponseBroker {
+// Each is described by its address on the listener the request came in
+// on; as in Kafka, a broker without that listener is left out.
+func (b *Broker) brokerList(listener string) []kmsg.MetadataResponseBroker {
 	var out []kmsg.MetadataResponseBroker
 	for _, mb := range b.metaState().LiveBrokers() {
+		host, port, ok := mb.Endpoint(listener)
+		if !ok {
+			continue
+		}
 		br := kmsg.NewMetadataResponseBroker()
-		br.NodeID, br.Host, br.Port = mb.ID, mb.Host, mb.Port
+		br.NodeID, br.Host, br.Port = mb.ID, host, port
 		if mb.Rack != "" {
 			br.Rack = kmsg.StringPtr(mb.Rack)
 		}
@@ -40,7 +46,7 @@ func (b *Broker) controllerID() int32 { return b.quorum.LeaderID() }
 func (b *Broker) handleMetadata(_ context.Context, r *Request) Pending {
 	req := r.Msg.(*kmsg.MetadataRequest)
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
-	resp.Brokers = b.brokerList()
+	resp.Brokers = b.brokerList(r.listener())
 	cid := b.ClusterID()
 	resp.ClusterID = &cid
 	resp.ControllerID = b.controllerID()

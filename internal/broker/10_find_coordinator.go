@@ -29,7 +29,16 @@ func init() { register(kmsg.FindCoordinator, 0, 6, (*Broker).handleFindCoordinat
 func (b *Broker) handleFindCoordinator(_ context.Context, r *Request) Pending {
 	req := r.Msg.(*kmsg.FindCoordinatorRequest)
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
-	self := &metadata.Broker{ID: b.cfg.NodeID, Host: b.cfg.Host, Port: b.cfg.Port}
+	me := b.self()
+	self := &me
+	// addr is br's address on the request's listener (its inter-broker
+	// address if it lacks that listener).
+	addr := func(br *metadata.Broker) (string, int32) {
+		if h, p, ok := br.Endpoint(r.listener()); ok {
+			return h, p
+		}
+		return br.Host, br.Port
+	}
 	find := func(key string) (*metadata.Broker, int16, error) {
 		switch req.CoordinatorType {
 		case 0:
@@ -48,7 +57,8 @@ func (b *Broker) handleFindCoordinator(_ context.Context, r *Request) Pending {
 		resp.ErrorCode, resp.ErrorMessage = code, errMsg(err)
 		resp.NodeID, resp.Host, resp.Port = -1, "", -1
 		if code == 0 {
-			resp.NodeID, resp.Host, resp.Port = br.ID, br.Host, br.Port
+			resp.Host, resp.Port = addr(br)
+			resp.NodeID = br.ID
 		}
 		return respond(resp)
 	}
@@ -59,7 +69,8 @@ func (b *Broker) handleFindCoordinator(_ context.Context, r *Request) Pending {
 		c.ErrorCode, c.ErrorMessage = code, errMsg(err)
 		c.NodeID, c.Port = -1, -1
 		if code == 0 {
-			c.NodeID, c.Host, c.Port = br.ID, br.Host, br.Port
+			c.Host, c.Port = addr(br)
+			c.NodeID = br.ID
 		}
 		resp.Coordinators = append(resp.Coordinators, c)
 	}

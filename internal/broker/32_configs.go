@@ -130,6 +130,10 @@ func (b *Broker) describeBrokerConfigs(names []string, synonyms, docs bool) []km
 		c.Source = kmsg.ConfigSource(src)
 		c.IsDefault = src == config.SourceDefault
 		c.ConfigType = kmsg.ConfigType(d.Type)
+		if d.Type == config.TypePassword {
+			// As Kafka: a password is never sent, only that it is set.
+			c.Value, c.IsSensitive, v = nil, true, ""
+		}
 		if synonyms {
 			c.ConfigSynonyms = append(c.ConfigSynonyms, synonym(name, v, src))
 		}

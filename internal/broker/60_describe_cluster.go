@@ -31,8 +31,12 @@ func (b *Broker) handleDescribeCluster(_ context.Context, r *Request) Pending {
 		if mb.Fenced && !req.IncludeFencedBrokers {
 			continue
 		}
+		host, port, ok := mb.Endpoint(r.listener())
+		if !ok {
+			continue // as Kafka: only brokers with the request's listener
+		}
 		br := kmsg.NewDescribeClusterResponseBroker()
-		br.NodeID, br.Host, br.Port, br.IsFenced = mb.ID, mb.Host, mb.Port, mb.Fenced
+		br.NodeID, br.Host, br.Port, br.IsFenced = mb.ID, host, port, mb.Fenced
 		if mb.Rack != "" {
 			br.Rack = kmsg.StringPtr(mb.Rack)
 		}

@@ -30,6 +30,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tributary/tributary/internal/config"
@@ -57,6 +58,12 @@ type Config struct {
 	Now func() time.Time
 	// OnFsync, if set, is told the duration of every log fsync (metrics).
 	OnFsync func(time.Duration)
+	// Endpoints are the advertised listeners registered in the quorum
+	// (Host and Port are the inter-broker one).
+	Endpoints []metadata.Endpoint
+	// InterBrokerClient are the client options follower fetchers dial
+	// the leader's inter-broker listener with (TLS, SASL).
+	InterBrokerClient []kgo.Opt
 }
 
 // Broker is one node's request handler and replica manager.
@@ -158,7 +165,7 @@ func New(cfg Config) (*Broker, error) {
 		topics: map[string]*topic{}, byID: map[[16]byte]*topic{}, local: map[tpKey]*localReplica{},
 		isrInFlight: map[tpKey]bool{}, stop: make(chan struct{}),
 		faults: faults{busy: map[tpKey]bool{}, wake: make(chan struct{}, 1)}}
-	b.repl = replication.New(replication.Config{Self: cfg.NodeID, Addr: b.brokerAddr, Logger: cfg.Logger,
+	b.repl = replication.New(replication.Config{Self: cfg.NodeID, Addr: b.brokerAddr, Logger: cfg.Logger, ClientOpts: cfg.InterBrokerClient,
 		MaxWait: time.Duration(cfg.Broker.Int("replica.fetch.wait.max.ms")) * time.Millisecond})
 	b.reconcile(b.quorum.State())
 	b.wg.Add(4)
@@ -213,7 +220,7 @@ func (b *Broker) brokerAddr(id int32) (string, bool) {
 
 // self describes this broker for registration.
 func (b *Broker) self() metadata.Broker {
-	return metadata.Broker{ID: b.cfg.NodeID, Host: b.cfg.Host, Port: b.cfg.Port, Rack: b.cfg.Rack, RaftAddr: b.quorum.Addr(), Incarnation: b.incarnation}
+	return metadata.Broker{ID: b.cfg.NodeID, Host: b.cfg.Host, Port: b.cfg.Port, Rack: b.cfg.Rack, RaftAddr: b.quorum.Addr(), Incarnation: b.incarnation, Endpoints: b.cfg.Endpoints}
 }
 
 // heartbeatLoop keeps this broker registered with the active controller.

@@ -26,6 +26,7 @@ import (
 	"github.com/tributary/tributary/internal/metadata"
 	"github.com/tributary/tributary/internal/partition"
 	"github.com/tributary/tributary/internal/record"
+	"github.com/tributary/tributary/internal/security"
 	"github.com/tributary/tributary/internal/storage"
 )
 
@@ -109,13 +110,21 @@ var controllerErrors = []wireError{
 	{err: controller.ErrNoBrokers, code: kerr.InvalidReplicationFactor, desc: "placing replicas with no live broker to place them on"},
 }
 
+// securityErrors: authentication (internal/security). They close the
+// connection (a failed TLS handshake has no Kafka response) or stop the
+// broker at start-up; the code is what a client reports for them.
+var securityErrors = []wireError{
+	{err: security.ErrTLSConfig, code: kerr.InvalidConfig, desc: "a listener's or client's TLS settings do not load (start-up only, never on the wire)"},
+	{err: security.ErrPrincipalMapping, code: kerr.SaslAuthenticationFailed, desc: "no ssl.principal.mapping.rules rule maps the client certificate's subject; the connection is closed without a response (kerr has no SSL_AUTHENTICATION_FAILED; this is the authentication failure code clients know)"},
+}
+
 // runtimeErrors: the standard library's conditions.
 var runtimeErrors = []wireError{
 	{err: context.DeadlineExceeded, code: kerr.RequestTimedOut, desc: "waiting for the controller or for this broker to apply a change timed out"},
 }
 
 // errorTables is searched in order; the first matching row wins.
-var errorTables = [][]wireError{recordErrors, storageErrors, partitionErrors, metadataErrors, controllerErrors, runtimeErrors}
+var errorTables = [][]wireError{recordErrors, storageErrors, partitionErrors, metadataErrors, controllerErrors, securityErrors, runtimeErrors}
 
 // isIOError reports an error from a file operation. Network errors do not
 // reach the tables (the controller RPC retries them), but a *net.OpError

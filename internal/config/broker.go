@@ -30,9 +30,22 @@ func init() {
 		{Name: "listener.security.protocol.map", Type: TypeList, Default: defaultProtocolMap},
 		{Name: "controller.listener.names", Type: TypeList, Default: "CONTROLLER"},
 		{Name: "inter.broker.listener.name", Type: TypeString, Default: ""},
-		{Name: "security.inter.broker.protocol", Type: TypeString, Default: "PLAINTEXT", Check: oneOf("PLAINTEXT")},
+		{Name: "security.inter.broker.protocol", Type: TypeString, Default: "PLAINTEXT", Check: oneOf("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")},
 		{Name: "controller.quorum.voters", Type: TypeList, Default: ""},
 		{Name: "controller.quorum.bootstrap.servers", Type: TypeList, Default: ""},
+
+		// TLS (security.go); each may also be set per listener as
+		// listener.name.<listener>.<key>. Stores are PEM files only.
+		{Name: "ssl.keystore.type", Type: TypeString, Default: "PEM", Check: oneOf("PEM")},
+		{Name: "ssl.keystore.location", Type: TypeString, Default: ""},
+		{Name: "ssl.key.password", Type: TypePassword, Default: ""},
+		{Name: "ssl.truststore.type", Type: TypeString, Default: "PEM", Check: oneOf("PEM")},
+		{Name: "ssl.truststore.location", Type: TypeString, Default: ""},
+		{Name: "ssl.client.auth", Type: TypeString, Default: "none", Check: oneOf("required", "requested", "none")},
+		{Name: "ssl.enabled.protocols", Type: TypeList, Default: "TLSv1.2,TLSv1.3", Check: listOf("TLSv1.2", "TLSv1.3")},
+		{Name: "ssl.protocol", Type: TypeString, Default: "TLSv1.3", Check: oneOf("TLSv1.2", "TLSv1.3", "TLS")},
+		{Name: "ssl.principal.mapping.rules", Type: TypeString, Default: "DEFAULT", Check: mappingRules},
+		{Name: "ssl.endpoint.identification.algorithm", Type: TypeString, Default: "https", Check: oneOf("https", "")},
 
 		{Name: "auto.create.topics.enable", Type: TypeBoolean, Default: "true"},
 		{Name: "num.partitions", Type: TypeInt, Default: "1", Check: atLeast(1)},
@@ -242,7 +255,7 @@ func LoadBroker(layers ...Layer) (*Broker, error) {
 			errs = append(errs, fmt.Errorf("%s: %w", at, err))
 			continue
 		}
-		if _, ok := BrokerDefs[k]; ok {
+		if _, ok := BrokerDefs[k]; ok || isListenerKey(k) {
 			b.explicit[k] = v
 		} else {
 			b.notApplicable[k] = v
@@ -269,6 +282,9 @@ func checkBrokerKey(k, v string) error {
 	}
 	if _, ok := NotApplicable[k]; ok {
 		return nil
+	}
+	if inner, ok := listenerInnerKey(k); ok {
+		return checkBrokerKey(inner, v)
 	}
 	if reason, ok := refusedReason(k); ok {
 		return fmt.Errorf("%s is not supported: %s", k, reason)

@@ -117,8 +117,10 @@ func TestLoadRefuses(t *testing.T) {
 		values map[string]string
 		want   []string
 	}{
-		{map[string]string{"num.partitons": "3", "ssl.keystore.location": "/k"},
-			[]string{`unknown broker config "num.partitons"`, "ssl.keystore.location is not supported: TLS"}},
+		{map[string]string{"num.partitons": "3", "ssl.keystore.type": "JKS", "ssl.keystore.password": "x", "listener.name.ssl.ssl.cipher.suites": "x"},
+			[]string{`unknown broker config "num.partitons"`, `invalid value "JKS" for ssl.keystore.type`, "ssl.keystore.password is not supported: Tributary reads PEM",
+				"listener.name.ssl.ssl.cipher.suites is not supported"}},
+		{map[string]string{"ssl.principal.mapping.rules": "RULE:broken"}, []string{"ssl.principal.mapping.rules"}},
 		{map[string]string{"zookeeper.connect": "zk:2181"}, []string{"ZooKeeper"}},
 		{map[string]string{"log.retention.hourz": "1"}, []string{"did you mean log.retention.hours?"}},
 		{map[string]string{"retention.ms": "1"}, []string{"topic config; its broker-wide default is log.retention.ms"}},
@@ -138,10 +140,10 @@ func TestLoadRefuses(t *testing.T) {
 		values map[string]string
 		want   string
 	}{
-		{map[string]string{"listeners": "SSL://:9094"}, "f:1: listener SSL://:9094 uses security protocol SSL"},
 		{map[string]string{"listeners": "PLAINTEXT://:9092,SASL_PLAINTEXT://:9094"}, "security protocol SASL_PLAINTEXT"},
+		{map[string]string{"listeners": "PLAINTEXT://:9092,CONTROLLER://:9093", "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:SSL"}, "controller listener CONTROLLER://:9093 uses SSL"},
 		{map[string]string{"listeners": "INTERNAL://:9092"}, "no security protocol"},
-		{map[string]string{"listeners": "A://:9092,B://:9094", "listener.security.protocol.map": "A:PLAINTEXT,B:PLAINTEXT"}, "one Kafka listener"},
+		{map[string]string{"listeners": "A://:9092,B://:9094", "listener.security.protocol.map": "A:PLAINTEXT,B:PLAINTEXT"}, "security.inter.broker.protocol=PLAINTEXT is not in listeners"},
 		{map[string]string{"log.dirs": "/a,/b"}, "JBOD"},
 		{map[string]string{"process.roles": "controller"}, "controller-only"},
 		{map[string]string{"process.roles": "broker", "controller.quorum.voters": "1@h:1"}, "a broker-only node is not a voter"},
@@ -218,7 +220,7 @@ func configTables() string {
 		return "`" + s + "`"
 	}
 	b.WriteString("\n### Honoured\n\n| key | type | default | dynamic |\n|---|---|---|---|\n")
-	types := map[Type]string{TypeBoolean: "boolean", TypeString: "string", TypeInt: "int", TypeShort: "short", TypeLong: "long", TypeDouble: "double", TypeList: "list"}
+	types := map[Type]string{TypeBoolean: "boolean", TypeString: "string", TypeInt: "int", TypeShort: "short", TypeLong: "long", TypeDouble: "double", TypeList: "list", TypePassword: "password"}
 	for _, k := range sortedKeys(BrokerDefs) {
 		d := BrokerDefs[k]
 		def := d.Default
@@ -244,4 +246,48 @@ func configTables() string {
 	}
 	b.WriteString("\n")
 	return b.String()
+}
+
+// Several listeners with their protocols; listener-prefixed TLS keys
+// override the broker-wide ones for that listener only.
+func TestLayoutListeners(t *testing.T) {
+	b, err := LoadBroker(Layer{Origin: OriginFile, Values: map[string]string{
+		"listeners":                                    "PLAINTEXT://:9092,SSL://:9093,INTERNAL://127.0.0.1:9094,CONTROLLER://:9095",
+		"advertised.listeners":                         "PLAINTEXT://a:9092,SSL://a:9093,INTERNAL://10.0.0.1:9094",
+		"listener.security.protocol.map":               "PLAINTEXT:PLAINTEXT,SSL:SSL,INTERNAL:SSL,CONTROLLER:PLAINTEXT",
+		"inter.broker.listener.name":                   "INTERNAL",
+		"ssl.keystore.location":                        "/all.pem",
+		"ssl.client.auth":                              "requested",
+		"listener.name.internal.ssl.client.auth":       "required",
+		"listener.name.internal.ssl.keystore.location": "/internal.pem",
+		"listener.name.internal.ssl.key.password":      "secret",
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := b.Layout()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []BrokerListener{
+		{Name: "PLAINTEXT", Protocol: "PLAINTEXT", Listen: ":9092", Advertise: "a:9092"},
+		{Name: "SSL", Protocol: "SSL", Listen: ":9093", Advertise: "a:9093"},
+		{Name: "INTERNAL", Protocol: "SSL", Listen: "127.0.0.1:9094", Advertise: "10.0.0.1:9094"},
+	}
+	if fmt.Sprint(l.Listeners) != fmt.Sprint(want) || l.BrokerListener != "INTERNAL" || l.Listen != "127.0.0.1:9094" || l.Advertise != "10.0.0.1:9094" || l.ControllerListen != ":9095" {
+		t.Fatalf("layout %+v", l)
+	}
+	if o := b.ServerTLSOptions("INTERNAL"); o.KeystoreLocation != "/internal.pem" || o.ClientAuth != "required" || o.KeyPassword != "secret" {
+		t.Fatalf("INTERNAL TLS %+v", o)
+	}
+	if o := b.ServerTLSOptions("SSL"); o.KeystoreLocation != "/all.pem" || o.ClientAuth != "requested" || o.KeyPassword != "" {
+		t.Fatalf("SSL TLS %+v", o)
+	}
+	var out strings.Builder
+	if err := b.Print(&out); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out.String(), "secret") || !strings.Contains(out.String(), "listener.name.internal.ssl.key.password=[hidden]") {
+		t.Fatalf("--print-config shows the password or not the key:\n%s", out.String())
+	}
 }

@@ -113,9 +113,9 @@ var Refused = map[string]string{
 
 // refusedPrefixes refuse whole families of keys.
 var refusedPrefixes = []struct{ prefix, reason string }{
-	{"ssl.", "TLS listeners are not available yet; use PLAINTEXT listeners"},
-	{"sasl.", "SASL is not available yet; use PLAINTEXT listeners"},
-	{"listener.name.", "per-listener settings configure TLS and SASL, which are not available yet"},
+	{"ssl.", "Tributary reads PEM key and trust stores (ssl.keystore.location, ssl.truststore.location); this TLS setting is not offered"},
+	{"sasl.", "SASL is not available yet; use PLAINTEXT or SSL listeners"},
+	{"listener.name.", "per-listener settings take the listener's TLS keys (listener.name.<listener>.ssl.*); this one is not offered"},
 	{"zookeeper.", "ZooKeeper mode is gone; Tributary's metadata quorum is built in"},
 	{"remote.log.", "tiered storage (KIP-405) is not supported"},
 	{"log.local.retention.", "tiered storage (KIP-405) is not supported"},

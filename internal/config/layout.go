@@ -104,6 +104,16 @@ func splitList(s string) []string {
 	return out
 }
 
+// securityProtocols are the values of listener.security.protocol.map.
+var securityProtocols = []string{"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"}
+
+// BrokerListener is one Kafka listener: its name, security protocol, bind
+// address and advertised address (empty: the bound one).
+type BrokerListener struct {
+	Name, Protocol    string
+	Listen, Advertise string
+}
+
 // Layout is where a node runs, resolved from node.id, process.roles,
 // log.dirs, listeners, advertised.listeners, the listener names and the
 // controller quorum configs, mapped onto Tributary's node: the broker
@@ -120,7 +130,11 @@ type Layout struct {
 	// MetadataDir holds __cluster_metadata-0 (metadata.log.dir, default
 	// DataDir).
 	MetadataDir string
-	// BrokerListener is the Kafka listener; Listen is its bind address.
+	// Listeners are the Kafka (non-controller) listeners with their
+	// security protocols.
+	Listeners []BrokerListener
+	// BrokerListener is the inter-broker listener's name; Listen is its
+	// bind address.
 	BrokerListener string
 	Listen         string
 	// Advertise is the HOST:PORT clients are told; empty means the bound
@@ -137,9 +151,9 @@ type Layout struct {
 }
 
 // Layout resolves the node's identity, listeners, data dir and quorum as
-// Kafka does, and refuses what Tributary cannot run: a listener whose
-// security protocol is not PLAINTEXT, more than one log directory, more
-// than one broker listener, a controller-only node.
+// Kafka does, and refuses what Tributary cannot run: a controller listener
+// whose security protocol is not PLAINTEXT, more than one log directory, a
+// controller-only node.
 //
 // A broker-only node has no controller listener in Kafka; in Tributary it
 // still runs a quorum member (a Raft non-voter that receives the metadata
@@ -244,11 +258,19 @@ func (b *Broker) Layout() (Layout, error) {
 			failAt("listeners", "listener %s has no security protocol: add %s:PLAINTEXT to listener.security.protocol.map", ln, ln.Name)
 			continue
 		}
-		if proto != "PLAINTEXT" {
-			failAt("listeners", "listener %s uses security protocol %s, which Tributary does not offer yet (TLS and SASL are not built); use a PLAINTEXT listener", ln, proto)
+		if !slices.Contains(securityProtocols, proto) {
+			failAt("listener.security.protocol.map", "listener %s maps to %s, which is not a security protocol (%s)", ln, proto, strings.Join(securityProtocols, ", "))
+			continue
+		}
+		if strings.HasPrefix(proto, "SASL_") {
+			failAt("listeners", "listener %s uses security protocol %s, which Tributary does not serve yet (SASL is not built); use PLAINTEXT or SSL", ln, proto)
 			continue
 		}
 		if slices.Contains(ctlNames, ln.Name) {
+			if proto != "PLAINTEXT" {
+				failAt("listeners", "controller listener %s uses %s; the metadata quorum's transport is PLAINTEXT only for now", ln, proto)
+				continue
+			}
 			ctlLs = append(ctlLs, ln)
 		} else {
 			brokerLs = append(brokerLs, ln)
@@ -266,7 +288,9 @@ func (b *Broker) Layout() (Layout, error) {
 		}
 	}
 
-	// The broker listener: exactly one, named by inter.broker.listener.name.
+	// The broker listeners; the inter-broker one (inter.broker.listener.name,
+	// else the listener named like security.inter.broker.protocol, else the
+	// only one) is what replicas fetch from and what --listen replaces.
 	ibl, iblSet := b.Explicit("inter.broker.listener.name")
 	ibl = strings.ToUpper(ibl)
 	if _, ok := b.Explicit("security.inter.broker.protocol"); ok && iblSet {
@@ -278,25 +302,41 @@ func (b *Broker) Layout() (Layout, error) {
 	switch {
 	case len(listeners) > 0 && len(brokerLs) == 0 && len(errs) == 0:
 		failAt("listeners", "listeners (%s) has no broker listener: add one, e.g. PLAINTEXT://:9092", b.Get("listeners"))
-	case len(brokerLs) > 1:
-		var names []string
-		for _, x := range brokerLs {
-			names = append(names, x.String())
-		}
-		failAt("listeners", "listeners has %d broker listeners (%s); Tributary serves one Kafka listener per broker for now: keep one", len(brokerLs), strings.Join(names, ","))
-	case len(brokerLs) == 1:
-		bl := brokerLs[0]
+	case len(brokerLs) > 0:
 		if slices.Contains(ctlNames, ibl) {
 			failAt("inter.broker.listener.name", "inter.broker.listener.name=%s is a controller listener (controller.listener.names)", ibl)
-		} else if iblSet && ibl != bl.Name {
-			failAt("inter.broker.listener.name", "inter.broker.listener.name=%s is not in listeners (%s)", ibl, b.Get("listeners"))
+			break
 		}
-		l.BrokerListener, l.Listen = bl.Name, bl.Addr()
-		for _, a := range advertised {
-			if a.Name == bl.Name {
-				l.Advertise = a.Addr()
+		inter := -1
+		for i, x := range brokerLs {
+			if x.Name == ibl {
+				inter = i
 			}
 		}
+		switch {
+		case inter < 0 && (iblSet || len(brokerLs) > 1):
+			key := "inter.broker.listener.name"
+			if !iblSet {
+				key = "security.inter.broker.protocol"
+			}
+			failAt(key, "%s=%s is not in listeners (%s): name the listener brokers replicate over", key, ibl, b.Get("listeners"))
+		case inter < 0:
+			inter = 0
+		}
+		if inter < 0 {
+			break
+		}
+		for _, x := range brokerLs {
+			bl := BrokerListener{Name: x.Name, Protocol: protoMap[x.Name], Listen: x.Addr()}
+			for _, a := range advertised {
+				if a.Name == x.Name {
+					bl.Advertise = a.Addr()
+				}
+			}
+			l.Listeners = append(l.Listeners, bl)
+		}
+		bl := l.Listeners[inter]
+		l.BrokerListener, l.Listen, l.Advertise = bl.Name, bl.Listen, bl.Advertise
 	}
 
 	// The controller listener.

@@ -149,6 +149,16 @@ func (b *Broker) Print(w io.Writer) error {
 	}
 	for _, name := range b.Names() {
 		v := b.Effective(name)
+		if BrokerDefs[name].Type == TypePassword && v.Value != "" {
+			v.Value = "[hidden]"
+		}
+		line(name+"="+escapeValue(v.Value), from(v))
+	}
+	for _, name := range b.ListenerKeys() {
+		v := b.explicit[name]
+		if isPasswordKey(name) {
+			v.Value = "[hidden]"
+		}
 		line(name+"="+escapeValue(v.Value), from(v))
 	}
 	if na := b.NotApplicableSet(); len(na) > 0 {

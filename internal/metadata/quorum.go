@@ -18,6 +18,7 @@ import (
 	"net/rpc"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -489,7 +490,7 @@ func (q *Quorum) onHeartbeat(b Broker) error {
 	}
 	st := q.State()
 	cur, ok := st.Brokers[b.ID]
-	if ok && !cur.Fenced && cur.Incarnation == b.Incarnation && cur.Host == b.Host && cur.Port == b.Port && cur.RaftAddr == b.RaftAddr && cur.Rack == b.Rack {
+	if ok && !cur.Fenced && cur.Incarnation == b.Incarnation && cur.Host == b.Host && cur.Port == b.Port && cur.RaftAddr == b.RaftAddr && cur.Rack == b.Rack && slices.Equal(cur.Endpoints, b.Endpoints) {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -37,6 +37,32 @@ type Broker struct {
 	Incarnation string `json:"incarnation"`
 	// Epoch increases with every registration.
 	Epoch int64 `json:"epoch"`
+	// Endpoints are the broker's advertised Kafka listeners by name, as
+	// Kafka's broker registration; Host and Port are the inter-broker
+	// one's. Empty in registrations from before listeners were named.
+	Endpoints []Endpoint `json:"endpoints,omitempty"`
+}
+
+// Endpoint is one advertised listener.
+type Endpoint struct {
+	Name string `json:"name"`
+	Host string `json:"host"`
+	Port int32  `json:"port"`
+}
+
+// Endpoint returns the broker's advertised address on listener. A broker
+// registered without endpoints, or asked for no listener, answers its
+// inter-broker address; ok is false when it does not have that listener.
+func (b Broker) Endpoint(listener string) (host string, port int32, ok bool) {
+	if listener == "" || len(b.Endpoints) == 0 {
+		return b.Host, b.Port, true
+	}
+	for _, e := range b.Endpoints {
+		if e.Name == listener {
+			return e.Host, e.Port, true
+		}
+	}
+	return "", 0, false
 }
 
 // Partition is one partition's replica assignment and leadership; the

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"maps"
 	"net"
-	"os"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -28,6 +27,13 @@ type Config struct {
 	DataDir string
 	// Listen is the Kafka listener host:port; port 0 picks a free port.
 	Listen string
+	// Listeners are the Kafka listeners with their security protocols
+	// (config.Layout's); empty means one PLAINTEXT listener on Listen,
+	// advertised as Advertise.
+	Listeners []config.BrokerListener
+	// InterBrokerListener names the listener registered as the broker's
+	// address, which followers fetch from; empty means the first.
+	InterBrokerListener string
 	// Advertise is the host:port clients are told; empty means the
 	// listener's address.
 	Advertise string
@@ -55,15 +61,14 @@ type Config struct {
 
 // Node is a running node.
 type Node struct {
-	Broker *broker.Broker
-	Quorum *metadata.Quorum
-	srv    *server.Server
-	ln     net.Listener
-	addr   string
-	log    *slog.Logger
-	done   chan error
-	cancel context.CancelFunc
-	closed bool
+	Broker    *broker.Broker
+	Quorum    *metadata.Quorum
+	listeners []*listener
+	addr      string // the inter-broker listener's bound address
+	log       *slog.Logger
+	done      chan error
+	cancel    context.CancelFunc
+	closed    bool
 	// Metrics and the admin listener (admin.listen); nil when it is off.
 	Metrics *metrics.Metrics
 	admin   *metrics.Admin
@@ -98,30 +103,42 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			return nil, err
 		}
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return nil, err
+	if len(cfg.Listeners) == 0 {
+		cfg.Listeners = []config.BrokerListener{{Name: "PLAINTEXT", Protocol: "PLAINTEXT", Listen: cfg.Listen, Advertise: cfg.Advertise}}
 	}
+	inter := cfg.InterBrokerListener
+	if inter == "" {
+		inter = cfg.Listeners[0].Name
+	}
+	var lns []*listener
 	fail := func(err error, closers ...func() error) (*Node, error) {
 		for _, c := range closers {
 			c()
 		}
-		ln.Close()
+		for _, l := range lns {
+			l.ln.Close()
+		}
 		return nil, err
 	}
-	adv := cfg.Advertise
-	if adv == "" {
-		adv = ln.Addr().String()
-		if h, p, _ := net.SplitHostPort(adv); isUnspecified(h) {
-			// As Kafka: a listener on every interface advertises the
-			// host name.
-			name, err := os.Hostname()
-			if err != nil {
-				name = "localhost"
-			}
-			adv = net.JoinHostPort(name, p)
+	var il *listener // the inter-broker listener
+	for _, spec := range cfg.Listeners {
+		l, err := openListener(spec, bcfg, cfg.Logger)
+		if err != nil {
+			return fail(err)
+		}
+		lns = append(lns, l)
+		if spec.Name == inter {
+			il = l
 		}
 	}
+	if il == nil {
+		return fail(fmt.Errorf("inter-broker listener %s is not among the listeners", inter))
+	}
+	interClient, err := il.clientOpts(bcfg)
+	if err != nil {
+		return fail(err)
+	}
+	ln, adv := il.ln, il.advertise
 	host, portStr, err := net.SplitHostPort(adv)
 	if err != nil {
 		return fail(fmt.Errorf("advertised address %q: %w", adv, err))
@@ -129,6 +146,12 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	port, err := strconv.Atoi(portStr)
 	if err != nil {
 		return fail(fmt.Errorf("advertised port %q: %w", portStr, err))
+	}
+	var endpoints []metadata.Endpoint
+	for _, l := range lns {
+		h, p, _ := net.SplitHostPort(l.advertise)
+		pn, _ := strconv.Atoi(p)
+		endpoints = append(endpoints, metadata.Endpoint{Name: l.spec.Name, Host: h, Port: int32(pn)})
 	}
 	ctlListen := cfg.ControllerListen
 	if ctlListen == "" {
@@ -177,7 +200,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return fail(err)
 	}
 	bc := broker.Config{NodeID: cfg.NodeID, DataDir: cfg.DataDir, Host: host, Port: int32(port),
-		Rack: bcfg.Get("broker.rack"), Broker: bcfg, Logger: cfg.Logger, Quorum: q}
+		Rack: bcfg.Get("broker.rack"), Broker: bcfg, Logger: cfg.Logger, Quorum: q,
+		Endpoints: endpoints, InterBrokerClient: interClient}
 	obs := newObserver(bcfg, cfg.Logger)
 	if obs != nil {
 		bc.OnFsync = obs.m.ObserveFsync
@@ -204,28 +228,46 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	sctx, cancel := context.WithCancel(context.Background())
 	n := &Node{
-		Broker: b,
-		Quorum: q,
-		srv:    server.New(b, server.Options{MaxRequestBytes: int32(bcfg.Int("socket.request.max.bytes")), Logger: cfg.Logger, Requests: obs.requests()}),
-		ln:     ln,
-		addr:   ln.Addr().String(),
-		log:    cfg.Logger,
-		done:   make(chan error, 1),
-		cancel: cancel,
+		Broker:    b,
+		Quorum:    q,
+		listeners: lns,
+		addr:      ln.Addr().String(),
+		log:       cfg.Logger,
+		done:      make(chan error, len(lns)),
+		cancel:    cancel,
 	}
-	// safe: the accept loop; the server recovers each handler's panic.
-	go func() { n.done <- n.srv.Serve(sctx, ln) }()
+	for _, l := range lns {
+		l.srv = server.New(b, server.Options{MaxRequestBytes: int32(bcfg.Int("socket.request.max.bytes")), Logger: cfg.Logger,
+			Requests: obs.requests(), Listener: l.spec.Name, TLS: l.tls, PrincipalRules: l.rules})
+	}
+	for _, l := range lns {
+		// safe: the accept loop; the server recovers each handler's panic.
+		go func() { n.done <- l.srv.Serve(sctx, l.ln) }()
+	}
 	if obs != nil {
 		n.Metrics, n.admin, n.obs = obs.m, obs.admin, obs
-		obs.serving(n.addr)
+		obs.serving(n.addr, interClient)
 	}
-	cfg.Logger.Info("broker started", "node_id", cfg.NodeID, "listen", n.addr, "advertise", adv,
-		"controller", q.Addr(), "data_dir", cfg.DataDir, "cluster_id", b.ClusterID())
+	for _, l := range lns {
+		cfg.Logger.Info("broker started", "node_id", cfg.NodeID, "listener", l.spec.Name, "security_protocol", l.spec.Protocol,
+			"listen", l.ln.Addr().String(), "advertise", l.advertise, "controller", q.Addr(), "data_dir", cfg.DataDir, "cluster_id", b.ClusterID())
+	}
 	return n, nil
 }
 
-// Addr is the Kafka listening address.
+// Addr is the inter-broker Kafka listener's bound address.
 func (n *Node) Addr() string { return n.addr }
+
+// ListenerAddr is the bound address of the named listener, "" if there is
+// none.
+func (n *Node) ListenerAddr(name string) string {
+	for _, l := range n.listeners {
+		if l.spec.Name == name {
+			return l.ln.Addr().String()
+		}
+	}
+	return ""
+}
 
 // AdminAddr is the admin HTTP listener's address, "" when admin.listen is
 // not set.
@@ -252,8 +294,13 @@ func (n *Node) Close() error {
 	n.obs.stopping() // /readyz answers not ready from here on
 	n.Quorum.TransferLeadership()
 	n.cancel()
-	n.srv.Close()
-	err := <-n.done
+	var err error
+	for _, l := range n.listeners {
+		l.srv.Close()
+	}
+	for range n.listeners {
+		err = errors.Join(err, <-n.done)
+	}
 	err = errors.Join(err, n.Broker.Close(), n.Quorum.Close(), n.obs.close())
 	return err
 }
@@ -264,8 +311,12 @@ func (n *Node) Kill() {
 	n.closed = true
 	n.obs.close()
 	n.cancel()
-	n.srv.Close()
-	<-n.done
+	for _, l := range n.listeners {
+		l.srv.Close()
+	}
+	for range n.listeners {
+		<-n.done
+	}
 	n.Quorum.Close()
 	n.Broker.Close()
 }

@@ -37,11 +37,13 @@ type observer struct {
 
 	b         *broker.Broker
 	kafkaAddr atomic.Pointer[string] // set once the Kafka listener serves
-	closing   atomic.Bool
-	stop      chan struct{}
-	wg        sync.WaitGroup
-	closeOnce sync.Once
-	closeErr  error
+	// clientOpts secure the sampler's client (set with kafkaAddr).
+	clientOpts []kgo.Opt
+	closing    atomic.Bool
+	stop       chan struct{}
+	wg         sync.WaitGroup
+	closeOnce  sync.Once
+	closeErr   error
 }
 
 func newObserver(bcfg *config.Broker, log *slog.Logger) *observer {
@@ -78,8 +80,9 @@ func (o *observer) start(b *broker.Broker) error {
 }
 
 // serving records the Kafka listener's address once it accepts clients.
-func (o *observer) serving(addr string) {
+func (o *observer) serving(addr string, opts []kgo.Opt) {
 	if o != nil {
+		o.clientOpts = opts
 		o.kafkaAddr.Store(&addr)
 	}
 }
@@ -153,7 +156,7 @@ func (o *observer) sampleLoop() {
 		if addr := o.kafkaAddr.Load(); len(remote) > 0 && addr != nil {
 			if cl == nil {
 				var err error
-				if cl, err = kgo.NewClient(kgo.SeedBrokers(*addr), kgo.ClientID("tributary-lag-sampler")); err != nil {
+				if cl, err = kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(*addr), kgo.ClientID("tributary-lag-sampler")}, o.clientOpts...)...); err != nil {
 					o.log.Warn("lag sampler client", "err", err)
 					continue
 				}

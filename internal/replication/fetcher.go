@@ -34,6 +34,9 @@ type Config struct {
 	Logger *slog.Logger
 	// MaxWait is the follower fetch long-poll (replica.fetch.wait.max.ms).
 	MaxWait time.Duration
+	// ClientOpts secure the connection to the leader's inter-broker
+	// listener (kgo.DialTLSConfig, kgo.SASL); none for PLAINTEXT.
+	ClientOpts []kgo.Opt
 }
 
 // Manager owns the fetchers.
@@ -213,8 +216,9 @@ func (f *fetcher) run() {
 				cl.Close()
 			}
 			var err error
-			cl, err = kgo.NewClient(kgo.SeedBrokers(addr), kgo.ClientID("trib-replica-fetcher"), kgo.RequestRetries(0),
-				kgo.DialTimeout(fetchStallTimeout))
+			opts := append([]kgo.Opt{kgo.SeedBrokers(addr), kgo.ClientID("trib-replica-fetcher"), kgo.RequestRetries(0),
+				kgo.DialTimeout(fetchStallTimeout)}, f.m.cfg.ClientOpts...)
+			cl, err = kgo.NewClient(opts...)
 			if err != nil {
 				f.sleep(time.Second)
 				continue

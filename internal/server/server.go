@@ -12,6 +12,7 @@ package server
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -26,6 +27,7 @@ import (
 
 	"github.com/tributary/tributary/internal/broker"
 	"github.com/tributary/tributary/internal/metrics"
+	"github.com/tributary/tributary/internal/security"
 )
 
 const maxInFlight = 64
@@ -74,7 +76,18 @@ type Options struct {
 	// Requests, if set, counts requests per API and version and times
 	// each from its arrival to its response being written.
 	Requests *metrics.Requests
+	// Listener is the listener's name, reported to handlers in ConnInfo.
+	Listener string
+	// TLS, if set, wraps every connection (SSL and SASL_SSL listeners).
+	TLS *tls.Config
+	// PrincipalRules map a client certificate's subject to the principal
+	// (ssl.principal.mapping.rules); nil is DEFAULT.
+	PrincipalRules security.MappingRules
 }
+
+// handshakeTimeout bounds a TLS handshake, so a client that connects and
+// sends nothing (or plaintext on a TLS port) does not hold a goroutine.
+const handshakeTimeout = 10 * time.Second
 
 // Server serves one listener.
 type Server struct {
@@ -169,8 +182,21 @@ type pendingResp struct {
 
 func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 	defer s.wg.Done()
+	info := &broker.ConnInfo{Remote: c.RemoteAddr().String(), Local: c.LocalAddr().String(), Listener: s.opts.Listener, Principal: security.Anonymous}
+	raw := c
+	if s.opts.TLS != nil {
+		tc, err := s.handshake(c, info)
+		if err != nil {
+			s.log.Debug("TLS handshake failed; closing connection", "listener", s.opts.Listener, "remote", info.Remote, "err", err)
+			c.Close()
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+			return
+		}
+		c = tc
+	}
 	ctx, cancel := context.WithCancel(ctx)
-	info := &broker.ConnInfo{Remote: c.RemoteAddr().String(), Local: c.LocalAddr().String()}
 	queue := make(chan pendingResp, maxInFlight)
 	writerDone := make(chan struct{})
 	go func() { // safe: run recovers a Pending's panic
@@ -186,8 +212,31 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 	cancel()
 	c.Close()
 	s.mu.Lock()
-	delete(s.conns, c)
+	delete(s.conns, raw)
 	s.mu.Unlock()
+}
+
+// handshake runs the TLS handshake and takes the principal from the client
+// certificate, if one was sent (ssl.client.auth=required|requested).
+func (s *Server) handshake(c net.Conn, info *broker.ConnInfo) (net.Conn, error) {
+	tc := tls.Server(c, s.opts.TLS)
+	c.SetDeadline(time.Now().Add(handshakeTimeout))
+	if err := tc.Handshake(); err != nil {
+		return nil, err
+	}
+	c.SetDeadline(time.Time{})
+	if certs := tc.ConnectionState().PeerCertificates; len(certs) > 0 {
+		rules := s.opts.PrincipalRules
+		if rules == nil {
+			rules, _ = security.ParseMappingRules("")
+		}
+		name, err := rules.Apply(security.SubjectName(certs[0]))
+		if err != nil {
+			return nil, err
+		}
+		info.Principal = name
+	}
+	return tc, nil
 }
 
 func (s *Server) readLoop(ctx context.Context, c net.Conn, info *broker.ConnInfo, queue chan<- pendingResp) error {

@@ -1,0 +1,87 @@
+package config
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/tributary/tributary/internal/security"
+)
+
+// listenerKeys are the broker keys Kafka lets a listener override as
+// listener.name.<listener>.<key> (its TLS and SASL settings).
+var listenerKeys = []string{
+	"ssl.keystore.type", "ssl.keystore.location", "ssl.key.password",
+	"ssl.truststore.type", "ssl.truststore.location", "ssl.client.auth",
+	"ssl.enabled.protocols", "ssl.protocol", "ssl.principal.mapping.rules",
+}
+
+// listenerInnerKey returns <key> of listener.name.<listener>.<key> when
+// <key> may be set per listener.
+func listenerInnerKey(k string) (string, bool) {
+	rest, ok := strings.CutPrefix(k, "listener.name.")
+	if !ok {
+		return "", false
+	}
+	_, inner, ok := strings.Cut(rest, ".")
+	if !ok || !slices.Contains(listenerKeys, inner) {
+		return "", false
+	}
+	return inner, true
+}
+
+func isListenerKey(k string) bool { _, ok := listenerInnerKey(k); return ok }
+
+func isPasswordKey(k string) bool {
+	if inner, ok := listenerInnerKey(k); ok {
+		k = inner
+	}
+	return BrokerDefs[k].Type == TypePassword
+}
+
+// ListenerKeys returns the set listener.name.<listener>.<key> keys, sorted.
+func (b *Broker) ListenerKeys() []string {
+	var out []string
+	for k := range b.explicit {
+		if isListenerKey(k) {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// ListenerGet returns key's value for a listener: Kafka's
+// listener.name.<listener lower case>.<key> if set, else the broker-wide
+// key.
+func (b *Broker) ListenerGet(listener, key string) string {
+	if v, ok := b.explicit["listener.name."+strings.ToLower(listener)+"."+key]; ok {
+		return v.Value
+	}
+	return b.Get(key)
+}
+
+// ServerTLSOptions are a listener's TLS settings.
+func (b *Broker) ServerTLSOptions(listener string) security.TLSOptions {
+	return security.TLSOptions{
+		KeystoreLocation:   b.ListenerGet(listener, "ssl.keystore.location"),
+		KeyPassword:        b.ListenerGet(listener, "ssl.key.password"),
+		TruststoreLocation: b.ListenerGet(listener, "ssl.truststore.location"),
+		ClientAuth:         b.ListenerGet(listener, "ssl.client.auth"),
+		EnabledProtocols:   splitList(b.ListenerGet(listener, "ssl.enabled.protocols")),
+	}
+}
+
+// InterBrokerTLSOptions are the TLS settings a broker dials the
+// inter-broker listener with: its trust store to verify the leader, its
+// key store as the client certificate (for ssl.client.auth=required).
+func (b *Broker) InterBrokerTLSOptions(listener string) security.TLSOptions {
+	o := b.ServerTLSOptions(listener)
+	o.ClientAuth = ""
+	o.VerifyHostname = b.Get("ssl.endpoint.identification.algorithm") == "https"
+	return o
+}
+
+func mappingRules(v string) error {
+	_, err := security.ParseMappingRules(v)
+	return err
+}
