@@ -20,7 +20,7 @@ package broker
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -200,7 +200,9 @@ func (b *Broker) storageFault(p *partition.Partition, cause error) error {
 	if ps.Leader >= 0 && ps.Leader != b.cfg.NodeID {
 		return partition.ErrNotLeader
 	}
-	return errors.Join(partition.ErrOffline, cause)
+	// Only ErrOffline's code: the cause's (KAFKA_STORAGE_ERROR) would be
+	// retried.
+	return fmt.Errorf("%w: %v", partition.ErrOffline, cause)
 }
 
 // offlineCode is the answer for a request to a replica here whose log is
