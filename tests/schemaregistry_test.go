@@ -370,3 +370,48 @@ func startRegistryProcess(t testing.TB, brokers string) (*exec.Cmd, string) {
 	}
 	return nil, ""
 }
+
+// TestSchemaRegistryKafkajs drives the registry with an independent
+// client, @kafkajs/confluent-schema-registry (register, look up, encode
+// and decode in the Confluent wire format), producing and consuming
+// through kafkajs.
+func TestSchemaRegistryKafkajs(t *testing.T) {
+	kafkajsDir(t)
+	n := startNode(t, "", nil)
+	reg := startRegistry(t, n.Addr())
+	waitWriter(t, reg)
+	res := runKafkajs(t, n.Addr(), "registry.js", 2*time.Minute, "REGISTRY="+reg.URL(), "TOPIC=registry-orders")
+	var r struct {
+		AvroID, JSONID, ProtoID, AgainID, Latest, ByVersion int
+		Headers                                             [][2]int
+		Decoded                                             []struct {
+			ID   int    `json:"id"`
+			Item string `json:"item"`
+		}
+		IncompatibleStatus int
+	}
+	if err := json.Unmarshal(res[0], &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.AvroID == 0 || r.AgainID != r.AvroID || r.Latest != r.AvroID || r.ByVersion != r.AvroID {
+		t.Fatalf("ids: %+v", r)
+	}
+	if r.JSONID == r.AvroID || r.ProtoID == r.AvroID || r.ProtoID == r.JSONID {
+		t.Fatalf("distinct schemas share an id: %+v", r)
+	}
+	wantIDs := []int{r.AvroID, r.AvroID, r.AvroID, r.AvroID, r.AvroID, r.JSONID, r.ProtoID}
+	if len(r.Headers) != len(wantIDs) || len(r.Decoded) != len(wantIDs) {
+		t.Fatalf("consumed %d records, want %d: %+v", len(r.Decoded), len(wantIDs), r)
+	}
+	for i, h := range r.Headers {
+		if h[0] != 0 || h[1] != wantIDs[i] {
+			t.Fatalf("record %d: magic %d id %d, want 0 and %d", i, h[0], h[1], wantIDs[i])
+		}
+		if d := r.Decoded[i]; d.ID != i {
+			t.Fatalf("record %d decoded as %+v", i, d)
+		}
+	}
+	if r.IncompatibleStatus != 409 {
+		t.Fatalf("incompatible change answered status %d, want 409", r.IncompatibleStatus)
+	}
+}
