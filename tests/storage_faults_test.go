@@ -350,6 +350,8 @@ func TestCorruptLeaderRepairsFromReplicas(t *testing.T) {
 	leader := describeTopic(adm, "crc3").Partitions[0].Leader
 	partDir := filepath.Join(c.node(leader).dir, "crc3-0")
 	_, bad := flipMiddleCRC(t, partDir)
+	// An idempotent acks=all producer keeps writing through the fault.
+	load := startLoad(c, h, "crc3", "load")
 
 	// The consumer reads everything: the damaged leader goes offline and a
 	// replica that has the data takes over.
@@ -375,11 +377,14 @@ func TestCorruptLeaderRepairsFromReplicas(t *testing.T) {
 	})
 	// Writes go on, and the damaged replica repairs itself: back in the
 	// ISR with the same data as the others.
-	produceValues(t, prod, "crc3", 100, h, "b")
+	c.waitAcks(h, 2000, 60*time.Second, "after the leader moved")
 	c.waitFor(60*time.Second, fmt.Sprintf("broker %d back in the ISR", leader), func() bool {
 		return fullISR(describeTopic(adm, "crc3"), 1)
 	})
 	t.Logf("damaged replica %d back in the ISR %v after the damage was found", leader, time.Since(start))
+	c.waitAcks(h, 2000, 60*time.Second, "after the repair")
+	load.stop(t, 30*time.Second)
+	t.Logf("%d records acknowledged", h.Acknowledged())
 	other := int32(1 + leader%3)
 	c.waitFor(30*time.Second, "identical replica logs", func() bool {
 		return bytes.Equal(partitionBytes(t, partDir), partitionBytes(t, filepath.Join(c.node(other).dir, "crc3-0")))
