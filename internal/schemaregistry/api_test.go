@@ -117,6 +117,11 @@ func TestRegisterLookupFetch(t *testing.T) {
 	if st, _, body := call(t, "GET", srv.URL+"/schemas/ids/1/versions", ""); st != 200 || body != `[{"subject":"people-value","version":1},{"subject":"users-value","version":1}]` {
 		t.Fatalf("versions by id: %d %s", st, body)
 	}
+	var all []SubjectSchema
+	st, _, body := call(t, "GET", srv.URL+"/schemas?latestOnly=true", "")
+	if json.Unmarshal([]byte(body), &all); st != 200 || len(all) != 2 || all[0].Subject != "people-value" || all[1].Version != 2 {
+		t.Fatalf("GET /schemas: %d %s", st, body)
+	}
 	if st, _, body := call(t, "GET", srv.URL+"/subjects/users-value/versions", ""); st != 200 || body != `[1,2]` {
 		t.Fatalf("versions: %d %s", st, body)
 	}

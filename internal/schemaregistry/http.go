@@ -64,6 +64,7 @@ func NewHandler(reg *Registry, leader Leader, logger *slog.Logger, timeout time.
 	m.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { reply(w, map[string]any{}) })
 	m.HandleFunc("POST /{$}", func(w http.ResponseWriter, r *http.Request) { reply(w, map[string]any{}) })
 	m.HandleFunc("GET /schemas/types", func(w http.ResponseWriter, r *http.Request) { reply(w, Types()) })
+	m.HandleFunc("GET /schemas", h.schemas)
 	m.HandleFunc("GET /schemas/ids/{id}", h.schemaByID)
 	m.HandleFunc("GET /schemas/ids/{id}/schema", h.rawSchemaByID)
 	m.HandleFunc("GET /schemas/ids/{id}/subjects", h.subjectsByID)
@@ -198,7 +199,7 @@ func decode(r *http.Request, v any) error {
 // writer (or the request was already forwarded), else forwarded.
 func (h *Handler) write(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		url, self := h.leader.Writer()
+		url, self := h.waitWriter(r.Context())
 		if self || r.Header.Get(ForwardedHeader) != "" {
 			ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
 			defer cancel()
@@ -210,6 +211,27 @@ func (h *Handler) write(next http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		h.forward(w, r, url)
+	}
+}
+
+// writerWait bounds how long a write waits for an election to name a
+// writer (an instance just started, or the writer just left) before 50004.
+const writerWait = 10 * time.Second
+
+// waitWriter returns the elected writer, waiting up to writerWait while
+// none is known.
+func (h *Handler) waitWriter(ctx context.Context) (string, bool) {
+	deadline := time.Now().Add(writerWait)
+	for {
+		url, self := h.leader.Writer()
+		if url != "" || self || time.Now().After(deadline) {
+			return url, self
+		}
+		select {
+		case <-ctx.Done():
+			return url, self
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 }
 
@@ -241,6 +263,10 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, base string) {
 	}
 	w.WriteHeader(resp.StatusCode)
 	io.Copy(w, resp.Body)
+}
+
+func (h *Handler) schemas(w http.ResponseWriter, r *http.Request) {
+	reply(w, page(r, h.reg.Schemas(r.URL.Query().Get("subjectPrefix"), qbool(r, "deleted"), qbool(r, "latestOnly"))))
 }
 
 func (h *Handler) schemaByID(w http.ResponseWriter, r *http.Request) {

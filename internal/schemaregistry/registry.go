@@ -328,6 +328,31 @@ func (r *Registry) Subjects(prefix string, deleted, deletedOnly bool) []string {
 	return out
 }
 
+// Schemas lists the versions of the subjects with prefix (only each
+// subject's latest with latestOnly), by subject then version.
+func (r *Registry) Schemas(prefix string, deleted, latestOnly bool) []SubjectSchema {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var subjects []string
+	for s := range r.st.subjects {
+		if strings.HasPrefix(s, prefix) {
+			subjects = append(subjects, s)
+		}
+	}
+	sort.Strings(subjects)
+	out := []SubjectSchema{}
+	for _, s := range subjects {
+		vs := r.st.subjects[s].live(deleted)
+		if latestOnly && len(vs) > 0 {
+			vs = vs[len(vs)-1:]
+		}
+		for _, ve := range vs {
+			out = append(out, r.subjectSchema(s, ve))
+		}
+	}
+	return out
+}
+
 // Versions lists a subject's version numbers; with deletedAsNegative (and
 // deleted) soft-deleted versions are listed negated.
 func (r *Registry) Versions(subject string, deleted, deletedOnly, deletedAsNegative bool) ([]int, error) {
