@@ -728,7 +728,31 @@ func (r *Registry) DeleteVersion(ctx context.Context, subject string, version in
 	if err := r.Sync(ctx); err != nil {
 		return 0, err
 	}
+	value, maxID, err := r.planDeleteVersion(subject, version, permanent)
+	if err != nil {
+		return 0, err
+	}
+	key := RecordKey{KeyType: KeySchema, Subject: &subject, Version: value.Version}
+	if permanent {
+		if err := r.append(ctx, RecordKey{KeyType: KeyNoop}, NoopValue{MaxID: maxID}); err != nil {
+			return 0, err
+		}
+		if err := r.append(ctx, key, nil); err != nil {
+			return 0, err
+		}
+		r.dropSubjectSettingsIfGone(ctx, subject)
+	} else if err := r.append(ctx, key, value); err != nil {
+		return 0, err
+	}
+	r.logger.Info("schema version deleted", "subject", subject, "version", value.Version, "permanent", permanent)
+	return value.Version, nil
+}
+
+// planDeleteVersion checks a version delete and returns the value a soft
+// delete writes and the id high-water mark.
+func (r *Registry) planDeleteVersion(subject string, version int, permanent bool) (SchemaValue, int, error) {
 	r.mu.RLock()
+	defer r.mu.RUnlock()
 	err := r.checkWritable(subject)
 	var ve *versionEntry
 	if err == nil {
@@ -752,24 +776,7 @@ func (r *Registry) DeleteVersion(ctx context.Context, subject string, version in
 			maxID = r.st.maxID
 		}
 	}
-	r.mu.RUnlock()
-	if err != nil {
-		return 0, err
-	}
-	key := RecordKey{KeyType: KeySchema, Subject: &subject, Version: value.Version}
-	if permanent {
-		if err := r.append(ctx, RecordKey{KeyType: KeyNoop}, NoopValue{MaxID: maxID}); err != nil {
-			return 0, err
-		}
-		if err := r.append(ctx, key, nil); err != nil {
-			return 0, err
-		}
-		r.dropSubjectSettingsIfGone(ctx, subject)
-	} else if err := r.append(ctx, key, value); err != nil {
-		return 0, err
-	}
-	r.logger.Info("schema version deleted", "subject", subject, "version", value.Version, "permanent", permanent)
-	return value.Version, nil
+	return value, maxID, err
 }
 
 // DeleteSubject soft-deletes every version of subject, or with permanent
@@ -781,7 +788,36 @@ func (r *Registry) DeleteSubject(ctx context.Context, subject string, permanent 
 	if err := r.Sync(ctx); err != nil {
 		return nil, err
 	}
+	versions, last, maxID, err := r.planDeleteSubject(subject, permanent)
+	if err != nil {
+		return nil, err
+	}
+	if permanent {
+		if err := r.append(ctx, RecordKey{KeyType: KeyNoop}, NoopValue{MaxID: maxID}); err != nil {
+			return nil, err
+		}
+		for _, v := range versions {
+			if err := r.append(ctx, RecordKey{KeyType: KeySchema, Subject: &subject, Version: v}, nil); err != nil {
+				return nil, err
+			}
+		}
+		if err := r.append(ctx, RecordKey{KeyType: KeyDeleteSubject, Subject: &subject}, nil); err != nil {
+			return nil, err
+		}
+		r.dropSubjectSettingsIfGone(ctx, subject)
+	} else if err := r.append(ctx, RecordKey{KeyType: KeyDeleteSubject, Subject: &subject},
+		DeleteSubjectValue{Subject: subject, Version: last}); err != nil {
+		return nil, err
+	}
+	r.logger.Info("subject deleted", "subject", subject, "permanent", permanent)
+	return versions, nil
+}
+
+// planDeleteSubject checks a subject delete and returns the versions it
+// deletes, the subject's last version and the id high-water mark.
+func (r *Registry) planDeleteSubject(subject string, permanent bool) ([]int, int, int, error) {
 	r.mu.RLock()
+	defer r.mu.RUnlock()
 	err := r.checkWritable(subject)
 	sl := r.st.subjects[subject]
 	all, live := sl.live(true), sl.live(false)
@@ -808,29 +844,11 @@ func (r *Registry) DeleteSubject(ctx context.Context, subject string, permanent 
 			}
 		}
 	}
-	r.mu.RUnlock()
-	if err != nil {
-		return nil, err
+	last := 0
+	if len(all) > 0 {
+		last = all[len(all)-1].version
 	}
-	if permanent {
-		if err := r.append(ctx, RecordKey{KeyType: KeyNoop}, NoopValue{MaxID: maxID}); err != nil {
-			return nil, err
-		}
-		for _, v := range versions {
-			if err := r.append(ctx, RecordKey{KeyType: KeySchema, Subject: &subject, Version: v}, nil); err != nil {
-				return nil, err
-			}
-		}
-		if err := r.append(ctx, RecordKey{KeyType: KeyDeleteSubject, Subject: &subject}, nil); err != nil {
-			return nil, err
-		}
-		r.dropSubjectSettingsIfGone(ctx, subject)
-	} else if err := r.append(ctx, RecordKey{KeyType: KeyDeleteSubject, Subject: &subject},
-		DeleteSubjectValue{Subject: subject, Version: all[len(all)-1].version}); err != nil {
-		return nil, err
-	}
-	r.logger.Info("subject deleted", "subject", subject, "permanent", permanent)
-	return versions, nil
+	return versions, last, maxID, err
 }
 
 // dropSubjectSettingsIfGone removes a subject's config and mode once its
