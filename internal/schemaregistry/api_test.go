@@ -483,3 +483,56 @@ func TestJSONSchemaReferences(t *testing.T) {
 		wantCode(t, err, 42201)
 	}
 }
+
+func TestImportMode(t *testing.T) {
+	_, srv := startRegistry(t, newMemLog().view())
+	cl := srClient(t, srv.URL)
+	ctx := context.Background()
+	if st, _, body := call(t, "PUT", srv.URL+"/mode", `{"mode":"IMPORT"}`); st != 200 || body != `{"mode":"IMPORT"}` {
+		t.Fatalf("import mode: %d %s", st, body)
+	}
+	// Caller-chosen ids and versions, no compatibility check.
+	if _, err := cl.CreateSchemaWithIDAndVersion(ctx, "imp", sr.Schema{Schema: userV1}, 100, 5); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.CreateSchemaWithIDAndVersion(ctx, "imp", sr.Schema{Schema: userBad}, 90, 6); err != nil {
+		t.Fatal(err)
+	}
+	got, err := cl.SchemaByVersion(ctx, "imp", 5)
+	if err != nil || got.ID != 100 {
+		t.Fatalf("imported version: %+v %v", got, err)
+	}
+	// The same schema under another id is refused.
+	_, err = cl.CreateSchemaWithIDAndVersion(ctx, "other", sr.Schema{Schema: userV1}, 101, 1)
+	wantCode(t, err, 42207)
+	// Back to READWRITE: new ids continue after the highest imported.
+	if st, _, _ := call(t, "PUT", srv.URL+"/mode", `{"mode":"READWRITE"}`); st != 200 {
+		t.Fatal(st)
+	}
+	s, err := cl.CreateSchema(ctx, "fresh", sr.Schema{Schema: `"string"`})
+	if err != nil || s.ID != 101 {
+		t.Fatalf("after import: %+v %v", s, err)
+	}
+	// IMPORT over existing schemas needs force.
+	if st, code, _ := call(t, "PUT", srv.URL+"/mode", `{"mode":"IMPORT"}`); st != 422 || code != 42205 {
+		t.Fatalf("import over schemas: %d %d", st, code)
+	}
+	if st, _, _ := call(t, "PUT", srv.URL+"/mode?force=true", `{"mode":"IMPORT"}`); st != 200 {
+		t.Fatalf("forced import: %d", st)
+	}
+}
+
+func TestAvroIdentityIgnoresSpelling(t *testing.T) {
+	_, srv := startRegistry(t, newMemLog().view())
+	cl := srClient(t, srv.URL)
+	ctx := context.Background()
+	a, err := cl.CreateSchema(ctx, "x", sr.Schema{Schema: `{"type":"record","name":"R","fields":[{"name":"a","type":"string"},{"name":"b","type":{"type":"array","items":"int"}}]}`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Other key order, whitespace and {"type":"string"} for "string".
+	b, err := cl.LookupSchema(ctx, "x", sr.Schema{Schema: `{ "fields": [ {"type": {"type":"string"}, "name":"a"}, {"name":"b","type":{"items":{"type":"int"},"type":"array"}} ], "name": "R", "type": "record" }`})
+	if err != nil || b.ID != a.ID {
+		t.Fatalf("same schema spelled differently: %+v %v", b, err)
+	}
+}

@@ -27,7 +27,11 @@ type avroParsed struct {
 }
 
 func (avroFormat) Parse(text string, deps []Dependency) (Parsed, error) {
-	canonical, err := normalizeJSON(text)
+	v, err := decodeExact(text)
+	if err != nil {
+		return nil, errorf(CodeInvalidSchema, "Invalid schema %s: %v", text, err)
+	}
+	canonical, err := encodeSorted(simplifyAvro(v, 0))
 	if err != nil {
 		return nil, errorf(CodeInvalidSchema, "Invalid schema %s: %v", text, err)
 	}
@@ -42,6 +46,68 @@ func (avroFormat) Parse(text string, deps []Dependency) (Parsed, error) {
 		return nil, errorf(CodeInvalidSchema, "Invalid schema %s: %v", text, err)
 	}
 	return &avroParsed{canonical: canonical, schema: s}, nil
+}
+
+var avroPrimitives = map[string]bool{"null": true, "boolean": true, "int": true, "long": true, "float": true, "double": true, "bytes": true, "string": true}
+
+// simplifyAvro writes a primitive type given as {"type":"int"} as "int",
+// wherever a schema may stand, as Avro's own printing does: the two forms
+// are one schema and share an id.
+func simplifyAvro(v any, depth int) any {
+	if depth > 256 {
+		return v
+	}
+	switch s := v.(type) {
+	case []any:
+		out := make([]any, len(s))
+		for i, b := range s {
+			out[i] = simplifyAvro(b, depth+1)
+		}
+		return out
+	case map[string]any:
+		t, _ := s["type"].(string)
+		if len(s) == 1 && avroPrimitives[t] {
+			return t
+		}
+		out := make(map[string]any, len(s))
+		for k, x := range s {
+			out[k] = x
+		}
+		switch t {
+		case "record", "error":
+			if fields, ok := s["fields"].([]any); ok {
+				nf := make([]any, len(fields))
+				for i, f := range fields {
+					if fm, ok := f.(map[string]any); ok {
+						c := make(map[string]any, len(fm))
+						for k, x := range fm {
+							c[k] = x
+						}
+						if ft, ok := fm["type"]; ok {
+							c["type"] = simplifyAvro(ft, depth+1)
+						}
+						nf[i] = c
+					} else {
+						nf[i] = f
+					}
+				}
+				out["fields"] = nf
+			}
+		case "array":
+			if it, ok := s["items"]; ok {
+				out["items"] = simplifyAvro(it, depth+1)
+			}
+		case "map":
+			if vs, ok := s["values"]; ok {
+				out["values"] = simplifyAvro(vs, depth+1)
+			}
+		}
+		if _, isString := s["type"].(string); !isString && s["type"] != nil {
+			out["type"] = simplifyAvro(s["type"], depth+1)
+		}
+		return out
+	}
+	return v
 }
 
 func (p *avroParsed) Canonical() string { return p.canonical }

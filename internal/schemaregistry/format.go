@@ -73,15 +73,29 @@ func formatOf(schemaType string) (Format, error) {
 // and with object keys sorted (numbers kept exactly), so formatting and
 // attribute order do not make two equal schemas different.
 func normalizeJSON(text string) (string, error) {
+	v, err := decodeExact(text)
+	if err != nil {
+		return "", err
+	}
+	return encodeSorted(v)
+}
+
+// decodeExact decodes one JSON value, numbers as json.Number.
+func decodeExact(text string) (any, error) {
 	d := json.NewDecoder(bytes.NewReader([]byte(text)))
 	d.UseNumber()
 	var v any
 	if err := d.Decode(&v); err != nil {
-		return "", err
+		return nil, err
 	}
 	if d.More() {
-		return "", fmt.Errorf("unexpected data after the schema")
+		return nil, fmt.Errorf("unexpected data after the schema")
 	}
+	return v, nil
+}
+
+// encodeSorted encodes v compactly with object keys sorted.
+func encodeSorted(v any) (string, error) {
 	var buf bytes.Buffer
 	e := json.NewEncoder(&buf)
 	e.SetEscapeHTML(false)
