@@ -339,7 +339,9 @@ func TestCorruptLeaderRepairsFromReplicas(t *testing.T) {
 	c := startProcCluster(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	adm := kadm.NewClient(c.client())
+	// Metadata answers are cached by the client for MetadataMinAge: keep
+	// it short so waits see changes when they happen.
+	adm := kadm.NewClient(c.client(kgo.MetadataMinAge(50 * time.Millisecond)))
 	if _, err := adm.CreateTopic(ctx, 1, 3, map[string]*string{"segment.bytes": storagePtr("16384"), "min.insync.replicas": storagePtr("2")}, "crc3"); err != nil {
 		t.Fatal(err)
 	}

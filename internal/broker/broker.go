@@ -164,7 +164,7 @@ func New(cfg Config) (*Broker, error) {
 	b := &Broker{cfg: cfg, log: cfg.Logger, quorum: cfg.Quorum, incarnation: hex.EncodeToString(inc[:]), store: store,
 		topics: map[string]*topic{}, byID: map[[16]byte]*topic{}, local: map[tpKey]*localReplica{},
 		isrInFlight: map[tpKey]bool{}, stop: make(chan struct{}),
-		faults: faults{busy: map[tpKey]bool{}, wake: make(chan struct{}, 1)}}
+		faults: faults{busy: map[tpKey]bool{}, locks: map[tpKey]*sync.Mutex{}, wake: make(chan struct{}, 1)}}
 	b.repl = replication.New(replication.Config{Self: cfg.NodeID, Addr: b.brokerAddr, Logger: cfg.Logger, ClientOpts: cfg.InterBrokerClient,
 		MaxWait: time.Duration(cfg.Broker.Int("replica.fetch.wait.max.ms")) * time.Millisecond})
 	b.reconcile(b.quorum.State())

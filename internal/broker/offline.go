@@ -14,9 +14,10 @@ package broker
 // replica able to lead, is reported online as it is (Kafka brings a log dir
 // back on restart).
 //
-// Concurrency: faultMu guards faultBusy (one report or repair in flight
-// per partition). localReplica.offline is read and written under
-// reconcileMu only.
+// Concurrency: faults.mu guards faults.busy (one background report or
+// repair in flight per partition) and faults.locks, which serialize the
+// reports of one partition (fetches that meet the damage at once report it
+// once). localReplica.offline is read and written under reconcileMu only.
 
 import (
 	"context"
@@ -32,9 +33,10 @@ import (
 
 // faults is the broker's offline-replica bookkeeping.
 type faults struct {
-	mu   sync.Mutex
-	busy map[tpKey]bool
-	wake chan struct{}
+	mu    sync.Mutex
+	busy  map[tpKey]bool
+	locks map[tpKey]*sync.Mutex // serialize reports per partition
+	wake  chan struct{}
 }
 
 // faultCheckInterval is how often local logs are checked for faults to
@@ -138,6 +140,18 @@ func (b *Broker) inBackground(k tpKey, fn func()) {
 // offline (or, with online, back) and waits until this node has applied
 // the change. It returns the partition as the applied state has it.
 func (b *Broker) reportReplica(k tpKey, p *partition.Partition, online bool) (metadata.Partition, error) {
+	b.faults.mu.Lock()
+	lock := b.faults.locks[k]
+	if lock == nil {
+		lock = &sync.Mutex{}
+		b.faults.locks[k] = lock
+	}
+	b.faults.mu.Unlock()
+	lock.Lock()
+	defer lock.Unlock()
+	if ps, ok := b.appliedPartition(k); ok && slices.Contains(ps.Offline, b.cfg.NodeID) != online {
+		return ps, nil // already recorded
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	res, err := b.quorum.Propose(ctx, &metadata.Command{ReplicaOffline: &metadata.ReplicaOffline{
@@ -152,10 +166,7 @@ func (b *Broker) reportReplica(k tpKey, p *partition.Partition, online bool) (me
 		b.log.Warn("reporting replica state to the controller failed; will retry", "topic", k.topic, "partition", k.part, "online", online, "err", err)
 		return metadata.Partition{}, err
 	}
-	var ps metadata.Partition
-	if t := b.quorum.State().Topics[k.topic]; t != nil && int(k.part) < len(t.Parts) {
-		ps = t.Parts[k.part]
-	}
+	ps, _ := b.appliedPartition(k)
 	if online {
 		b.log.Info("replica back online", "topic", k.topic, "partition", k.part, "leader", ps.Leader, "log_end_offset", p.Log().EndOffset())
 	} else {
@@ -212,4 +223,12 @@ func offlineCode(t *topic, i int32, p *partition.Partition) int16 {
 		return 0
 	}
 	return errCode(partition.ErrOffline)
+}
+
+// appliedPartition is k's record in the state this node has applied.
+func (b *Broker) appliedPartition(k tpKey) (metadata.Partition, bool) {
+	if t := b.quorum.State().Topics[k.topic]; t != nil && int(k.part) < len(t.Parts) {
+		return t.Parts[k.part], true
+	}
+	return metadata.Partition{}, false
 }
