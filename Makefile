@@ -20,12 +20,14 @@ fmt:
 # sets the kills per storage test (at least 20), CHAOS_CYCLES the fault cycles
 # of the 3-broker cluster loop (at least 50; CHAOS_SEED replays a run).
 # CHAOS_NETNS_CYCLES the network-partition cycles (root and ip netns needed,
-# else that test skips).
+# else that test skips). CHAOS_CORRUPT_CYCLES the CRC flips in a leader's log
+# under load (each must be read past through a new leader and repaired).
 CHAOS_ITERATIONS ?= 20
 CHAOS_CYCLES ?= 50
 CHAOS_NETNS_CYCLES ?= 100
+CHAOS_CORRUPT_CYCLES ?= 20
 chaos:
-	CHAOS_ITERATIONS=$(CHAOS_ITERATIONS) CHAOS_CYCLES=$(CHAOS_CYCLES) CHAOS_NETNS_CYCLES=$(CHAOS_NETNS_CYCLES) $(GO) test -tags chaos -count=1 -timeout 180m -run Chaos -v ./tests/
+	CHAOS_ITERATIONS=$(CHAOS_ITERATIONS) CHAOS_CYCLES=$(CHAOS_CYCLES) CHAOS_NETNS_CYCLES=$(CHAOS_NETNS_CYCLES) CHAOS_CORRUPT_CYCLES=$(CHAOS_CORRUPT_CYCLES) $(GO) test -tags chaos -count=1 -timeout 180m -run Chaos -v ./tests/
 
 # Only the cluster fault loop (kill -9 / SIGSTOP / SIGTERM of random brokers).
 chaos-cluster:
