@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/hamba/avro/v2"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 
@@ -405,4 +406,77 @@ func TestSchemaRegistryKafkajs(t *testing.T) {
 	if r.IncompatibleStatus != 409 {
 		t.Fatalf("incompatible change answered status %d, want 409", r.IncompatibleStatus)
 	}
+}
+
+// TestSchemaRegistryClusterFailover runs the registry on a 3-broker
+// cluster (_schemas with replication factor 3) and kills the leader of
+// _schemas: registrations go on once a new leader is elected, and every
+// acknowledged schema is served, also by a new instance.
+func TestSchemaRegistryClusterFailover(t *testing.T) {
+	c := startCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	start := func() *schemaregistry.Service {
+		s, err := schemaregistry.Start(ctx, schemaregistry.Config{Brokers: c.addrs, Listen: "127.0.0.1:0", Eligible: true,
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	reg := start()
+	rcl := newSR(t, reg.URL())
+	acked := map[string]int{}
+	register := func(from, to int) {
+		for i := from; i < to; i++ {
+			subject := fmt.Sprintf("c%d", i)
+			s, err := rcl.CreateSchema(ctx, subject, sr.Schema{Schema: fmt.Sprintf(`{"type":"fixed","name":"f%d","size":2}`, i)})
+			if err != nil {
+				t.Fatalf("register %s: %v", subject, err)
+			}
+			acked[subject] = s.ID
+		}
+	}
+	register(0, 5)
+	adm := kadm.NewClient(newClient(t, c.addrs[0], kgo.SeedBrokers(c.addrs...)))
+	td := c.describe(adm, schemaregistry.DefaultTopic)
+	if len(td.Partitions) != 1 || len(td.Partitions[0].Replicas) != 3 {
+		t.Fatalf("_schemas: %+v", td.Partitions)
+	}
+	if td.Topic == "" || !strings.Contains(fmt.Sprint(describeConfig(t, adm, schemaregistry.DefaultTopic)), "compact") {
+		t.Fatalf("_schemas is not compacted")
+	}
+	victim := td.Partitions[0].Leader
+	c.nodes[victim-1].Kill()
+	c.nodes[victim-1] = nil
+	register(5, 10)
+	reg2 := start()
+	cl2 := newSR(t, reg2.URL())
+	for subject, id := range acked {
+		for _, cl := range []*sr.Client{rcl, cl2} {
+			got, err := cl.SchemaByVersion(ctx, subject, 1)
+			if err != nil || got.ID != id {
+				t.Fatalf("%s after the leader of _schemas died: %+v %v, want id %d", subject, got, err, id)
+			}
+		}
+	}
+}
+
+func describeConfig(t *testing.T, adm *kadm.Client, topic string) string {
+	t.Helper()
+	rcs, err := adm.DescribeTopicConfigs(context.Background(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := rcs.On(topic, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range rc.Configs {
+		if c.Key == "cleanup.policy" {
+			return c.MaybeValue()
+		}
+	}
+	return ""
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -85,8 +86,25 @@ func (l *KafkaLog) Append(ctx context.Context, key, value []byte) (int64, error)
 	return r.Offset, nil
 }
 
-// EndOffset implements Log: the high watermark of partition 0.
+// EndOffset implements Log: the high watermark of partition 0. Failures
+// (the partition's leader gone, an election under way) are retried with
+// fresh metadata until ctx is done.
 func (l *KafkaLog) EndOffset(ctx context.Context) (int64, error) {
+	for {
+		off, err := l.endOffset(ctx)
+		if err == nil {
+			return off, nil
+		}
+		l.cl.ForceMetadataRefresh()
+		select {
+		case <-ctx.Done():
+			return 0, err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func (l *KafkaLog) endOffset(ctx context.Context) (int64, error) {
 	offs, err := l.adm.ListEndOffsets(ctx, l.topic)
 	if err != nil {
 		return 0, err
