@@ -132,7 +132,11 @@ func (b *Broker) inBackground(k tpKey, fn func()) {
 			delete(b.faults.busy, k)
 			b.faults.mu.Unlock()
 		}()
-		fn()
+		select {
+		case <-b.stop: // closing: the logs are going away
+		default:
+			fn()
+		}
 	})
 }
 
