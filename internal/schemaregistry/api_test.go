@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/sr"
 )
@@ -269,6 +272,9 @@ func TestDeletesAndIDsSurviveCompaction(t *testing.T) {
 	}
 	_, err = cl.SchemaByVersion(ctx, "a", 1)
 	wantCode(t, err, 40401)
+	if st, _, body := call(t, "GET", srv.URL+"/subjects?deletedOnly=true", ""); body != `["a"]` {
+		t.Fatalf("deletedOnly: %d %s", st, body)
+	}
 	if st, code, _ := call(t, "DELETE", srv.URL+"/subjects/a", ""); st != 404 || code != 40404 {
 		t.Fatalf("soft delete subject twice: %d %d", st, code)
 	}
@@ -534,5 +540,57 @@ func TestAvroIdentityIgnoresSpelling(t *testing.T) {
 	b, err := cl.LookupSchema(ctx, "x", sr.Schema{Schema: `{ "fields": [ {"type": {"type":"string"}, "name":"a"}, {"name":"b","type":{"items":{"type":"int"},"type":"array"}} ], "name": "R", "type": "record" }`})
 	if err != nil || b.ID != a.ID {
 		t.Fatalf("same schema spelled differently: %+v %v", b, err)
+	}
+}
+
+// fixedLeader names a writer URL that is not this instance (or none).
+type fixedLeader struct{ url string }
+
+func (l fixedLeader) Writer() (string, bool) { return l.url, false }
+
+func TestWritesForwardToTheWriter(t *testing.T) {
+	log := newMemLog()
+	regA, srvA := startRegistry(t, log.view())
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	regB, err := New(log.view(), Options{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go regB.Run(ctx)
+	hB := NewHandler(regB, fixedLeader{srvA.URL}, quiet, 0)
+	srvB := httptest.NewServer(hB)
+	defer srvB.Close()
+
+	// A write to B is served by A and readable on B right away.
+	st, _, body := call(t, "POST", srvB.URL+"/subjects/fwd/versions", `{"schema":"\"string\""}`)
+	if st != 200 || body != `{"id":1}` {
+		t.Fatalf("forwarded register: %d %s", st, body)
+	}
+	if st, _, body := call(t, "GET", srvB.URL+"/subjects/fwd/versions/1", ""); st != 200 || !strings.Contains(body, `"id":1`) {
+		t.Fatalf("read on B after a forwarded write: %d %s", st, body)
+	}
+	if s, err := regA.Version("fwd", 1, false); err != nil || s.ID != 1 {
+		t.Fatalf("on A: %+v %v", s, err)
+	}
+	// Errors come back as the writer answered them.
+	if st, code, _ := call(t, "POST", srvB.URL+"/subjects/fwd/versions", `{"schema":"{"}`); st != 422 || code != 42201 {
+		t.Fatalf("forwarded bad schema: %d %d", st, code)
+	}
+	// No writer known: 50004 after the wait.
+	hC := NewHandler(regB, fixedLeader{""}, quiet, 0)
+	hC.writerWait = 50 * time.Millisecond
+	srvC := httptest.NewServer(hC)
+	defer srvC.Close()
+	if st, code, _ := call(t, "PUT", srvC.URL+"/config", `{"compatibility":"NONE"}`); st != 500 || code != 50004 {
+		t.Fatalf("no writer: %d %d", st, code)
+	}
+	// A writer that cannot be reached: 50003.
+	hD := NewHandler(regB, fixedLeader{"http://127.0.0.1:1"}, quiet, 0)
+	srvD := httptest.NewServer(hD)
+	defer srvD.Close()
+	if st, code, _ := call(t, "DELETE", srvD.URL+"/subjects/fwd", ""); st != 500 || code != 50003 {
+		t.Fatalf("unreachable writer: %d %d", st, code)
 	}
 }

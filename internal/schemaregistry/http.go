@@ -49,6 +49,8 @@ type Handler struct {
 	logger  *slog.Logger
 	timeout time.Duration
 	mux     *http.ServeMux
+
+	writerWait time.Duration
 }
 
 // NewHandler returns the HTTP API over reg. timeout bounds each write.
@@ -59,7 +61,7 @@ func NewHandler(reg *Registry, leader Leader, logger *slog.Logger, timeout time.
 	if timeout <= 0 {
 		timeout = 30 * time.Second
 	}
-	h := &Handler{reg: reg, leader: leader, client: &http.Client{Timeout: timeout}, logger: logger, timeout: timeout, mux: http.NewServeMux()}
+	h := &Handler{reg: reg, leader: leader, client: &http.Client{Timeout: timeout}, logger: logger, timeout: timeout, mux: http.NewServeMux(), writerWait: defaultWriterWait}
 	m := h.mux
 	m.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { reply(w, map[string]any{}) })
 	m.HandleFunc("POST /{$}", func(w http.ResponseWriter, r *http.Request) { reply(w, map[string]any{}) })
@@ -214,14 +216,14 @@ func (h *Handler) write(next http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-// writerWait bounds how long a write waits for an election to name a
-// writer (an instance just started, or the writer just left) before 50004.
-const writerWait = 10 * time.Second
+// defaultWriterWait bounds how long a write waits for an election to name
+// a writer (an instance just started, or the writer just left) before 50004.
+const defaultWriterWait = 10 * time.Second
 
 // waitWriter returns the elected writer, waiting up to writerWait while
 // none is known.
 func (h *Handler) waitWriter(ctx context.Context) (string, bool) {
-	deadline := time.Now().Add(writerWait)
+	deadline := time.Now().Add(h.writerWait)
 	for {
 		url, self := h.leader.Writer()
 		if url != "" || self || time.Now().After(deadline) {
@@ -258,6 +260,13 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, base string) {
 		return
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode/100 == 2 {
+		// Read your writes: answer once this instance has applied the
+		// writer's record, so a read sent here next sees it.
+		if err := h.reg.Sync(r.Context()); err != nil {
+			h.logger.Warn("catching up after a forwarded write", "err", err)
+		}
+	}
 	if ct := resp.Header.Get("Content-Type"); ct != "" {
 		w.Header().Set("Content-Type", ct)
 	}

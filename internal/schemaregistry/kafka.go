@@ -128,12 +128,20 @@ func (l *KafkaLog) Fetch(ctx context.Context) ([]Record, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	for _, fe := range fs.Errors() {
+	errs := fs.Errors()
+	for _, fe := range errs {
 		l.logger.Warn("reading the schemas topic", "topic", fe.Topic, "partition", fe.Partition, "err", fe.Err)
 	}
 	var out []Record
 	fs.EachRecord(func(r *kgo.Record) {
 		out = append(out, Record{Offset: r.Offset, Key: r.Key, Value: r.Value})
 	})
+	if len(out) == 0 && len(errs) > 0 {
+		// Back off so a lasting failure is not a busy loop.
+		select {
+		case <-ctx.Done():
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 	return out, nil
 }

@@ -305,7 +305,8 @@ func (r *Registry) SubjectsByID(id int, deleted bool) ([]string, error) {
 }
 
 // Subjects lists subjects with at least one live version (or, with
-// deleted, any version; with deletedOnly, only soft-deleted ones), sorted.
+// deleted, any version; with deletedOnly, only soft-deleted subjects),
+// sorted.
 func (r *Registry) Subjects(prefix string, deleted, deletedOnly bool) []string {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
@@ -317,7 +318,8 @@ func (r *Registry) Subjects(prefix string, deleted, deletedOnly bool) []string {
 		live := len(sl.live(false)) > 0
 		switch {
 		case deletedOnly:
-			if len(sl.live(true)) > len(sl.live(false)) {
+			// A soft-deleted subject: versions left, none of them live.
+			if !live && len(sl.live(true)) > 0 {
 				out = append(out, s)
 			}
 		case live || deleted:
