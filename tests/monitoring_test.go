@@ -242,6 +242,7 @@ func TestPrometheusScrapesCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A steady producer until the test ends.
+	produceStart := time.Now()
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -268,6 +269,10 @@ func TestPrometheusScrapesCluster(t *testing.T) {
 		"one active controller", func(v float64) bool { return v == 1 })
 
 	// A group reads some records, commits and stops reading: it lags.
+	// It starts once 800 records are in (4 s at this rate), so the
+	// records it stops at are seconds older than its commit.
+	prom.waitValue(60*time.Second, `sum(kafka_server_brokertopicmetrics_messagesin_total{topic="prom"})`,
+		"800 records produced", func(v float64) bool { return v >= 800 })
 	g := c.client(kgo.ConsumeTopics("prom"), kgo.ConsumerGroup("prom-lagging"), kgo.DisableAutoCommit())
 	for read := 0; read < 100; {
 		fs := g.PollRecords(ctx, 100)
@@ -279,12 +284,20 @@ func TestPrometheusScrapesCluster(t *testing.T) {
 	if err := g.CommitUncommittedOffsets(ctx); err != nil {
 		t.Fatal(err)
 	}
+	committedAt := time.Now()
 	g.Close()
 	lagQ := `sum(kafka_consumergroup_lag{consumergroup="prom-lagging",topic="prom"})`
 	lag1 := prom.waitValue(60*time.Second, lagQ, "the group's lag", func(v float64) bool { return v > 0 })
 	prom.waitValue(60*time.Second, lagQ, "the group's lag growing", func(v float64) bool { return v > lag1+100 })
 	prom.waitValue(30*time.Second, `count(tributary_consumergroup_status{consumergroup="prom-lagging",status!="OK"} == 1)`,
 		"the lagging group's status not OK", func(v float64) bool { return v == 1 })
+	// Lag in seconds is the age of the first unconsumed records, which
+	// were produced near the producer's start, well before the commit:
+	// on every partition (the coordinator reads its own, fetches the
+	// others' from their leaders) it exceeds the time since the commit.
+	gap := committedAt.Sub(produceStart)
+	prom.waitValue(30*time.Second, `min(tributary_consumergroup_lag_seconds{consumergroup="prom-lagging",topic="prom"})`,
+		"lag seconds measured from record timestamps", func(v float64) bool { return v > time.Since(committedAt).Seconds()+gap.Seconds()/2 })
 
 	// Kill a broker other than the controller.
 	controller, _, err := describeCluster(cl)

@@ -335,3 +335,13 @@ func (b *Broker) RecordTimestamp(topic string, partition int32, offset int64) (i
 	}
 	return ts, ts > 0
 }
+
+// PartitionLeader is a partition's leader and its topic's id as the
+// metadata last reconciled here says (for the lag sampler's fetches).
+func (b *Broker) PartitionLeader(topic string, partition int32) (leader int32, topicID [16]byte, ok bool) {
+	t, found := b.metaState().Topics[topic]
+	if !found || partition < 0 || int(partition) >= len(t.Parts) {
+		return -1, topicID, false
+	}
+	return t.Parts[partition].Leader, t.ID, t.Parts[partition].Leader >= 0
+}

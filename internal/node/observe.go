@@ -9,10 +9,12 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tributary/tributary/internal/broker"
 	"github.com/tributary/tributary/internal/config"
 	"github.com/tributary/tributary/internal/metrics"
+	"github.com/tributary/tributary/internal/record"
 	"github.com/tributary/tributary/internal/safe"
 )
 
@@ -39,11 +41,14 @@ type observer struct {
 	kafkaAddr atomic.Pointer[string] // set once the Kafka listener serves
 	// clientOpts secure the sampler's client (set with kafkaAddr).
 	clientOpts []kgo.Opt
-	closing    atomic.Bool
-	stop       chan struct{}
-	wg         sync.WaitGroup
-	closeOnce  sync.Once
-	closeErr   error
+	// times caches the timestamp of the record at a committed offset,
+	// so only new commits cost a read; owned by the sampler goroutine.
+	times     map[recordAt]int64
+	closing   atomic.Bool
+	stop      chan struct{}
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
 }
 
 func newObserver(bcfg *config.Broker, log *slog.Logger) *observer {
@@ -137,6 +142,7 @@ func (o *observer) sampleLoop() {
 	}()
 	tick := time.NewTicker(o.interval)
 	defer tick.Stop()
+	o.times = map[recordAt]int64{}
 	for {
 		select {
 		case <-o.stop:
@@ -153,23 +159,17 @@ func (o *observer) sampleLoop() {
 				remote[tp.Topic] = append(remote[tp.Topic], tp.Partition)
 			}
 		}
-		if addr := o.kafkaAddr.Load(); len(remote) > 0 && addr != nil {
-			if cl == nil {
-				var err error
-				if cl, err = kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(*addr), kgo.ClientID("tributary-lag-sampler")}, o.clientOpts...)...); err != nil {
-					o.log.Warn("lag sampler client", "err", err)
-					continue
-				}
+		if addr := o.kafkaAddr.Load(); addr != nil && cl == nil && len(remote) > 0 {
+			var err error
+			if cl, err = kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(*addr), kgo.ClientID("tributary-lag-sampler")}, o.clientOpts...)...); err != nil {
+				o.log.Warn("lag sampler client", "err", err)
+				cl = nil
 			}
+		}
+		if len(remote) > 0 && cl != nil {
 			o.remoteEnds(cl, remote, ends)
 		}
-		for i := range committed {
-			c := &committed[i]
-			tp := metrics.TopicPartition{Topic: c.Topic, Partition: c.Partition}
-			if end, ok := ends[tp]; ok && end > c.Offset {
-				c.RecordMs, _ = o.b.RecordTimestamp(c.Topic, c.Partition, c.Offset)
-			}
-		}
+		o.recordTimes(cl, committed, ends)
 		o.m.Lag.Observe(time.Now().UnixMilli(), committed, ends)
 	}
 }
@@ -198,4 +198,87 @@ func (o *observer) remoteEnds(cl *kgo.Client, parts map[string][]int32, ends map
 			ends[metrics.TopicPartition{Topic: l.Topic, Partition: l.Partition}] = l.Offset
 		}
 	})
+}
+
+// recordAt is a record's position.
+type recordAt struct {
+	tp     metrics.TopicPartition
+	offset int64
+}
+
+// maxRemoteTimestampFetches bounds the fetches one sample makes for
+// record timestamps on other brokers; the rest wait for the next sample
+// (their lag in seconds comes from the end-offset history meanwhile).
+const maxRemoteTimestampFetches = 64
+
+// recordTimes fills RecordMs for lagging group partitions: the timestamp
+// of the first unconsumed record, read from the local log where this
+// broker leads the partition, else fetched from the leader (one batch);
+// cached by position, so only new commits cost a read.
+func (o *observer) recordTimes(cl *kgo.Client, committed []metrics.CommittedOffset, ends map[metrics.TopicPartition]int64) {
+	used := make(map[recordAt]bool, len(committed))
+	fetches := 0
+	for i := range committed {
+		c := &committed[i]
+		at := recordAt{metrics.TopicPartition{Topic: c.Topic, Partition: c.Partition}, c.Offset}
+		if end, ok := ends[at.tp]; !ok || end <= c.Offset {
+			continue
+		}
+		used[at] = true
+		if ts, ok := o.times[at]; ok {
+			c.RecordMs = ts
+			continue
+		}
+		ts, ok := o.b.RecordTimestamp(c.Topic, c.Partition, c.Offset)
+		if !ok && cl != nil && fetches < maxRemoteTimestampFetches {
+			fetches++
+			ts, ok = o.fetchTimestamp(cl, at)
+		}
+		if ok {
+			o.times[at] = ts
+			c.RecordMs = ts
+		}
+	}
+	for at := range o.times {
+		if !used[at] {
+			delete(o.times, at)
+		}
+	}
+}
+
+// fetchTimestamp fetches the batch at a position from the partition's
+// leader (a consumer fetch of at most one batch) and returns its
+// timestamp.
+func (o *observer) fetchTimestamp(cl *kgo.Client, at recordAt) (int64, bool) {
+	leader, id, ok := o.b.PartitionLeader(at.tp.Topic, at.tp.Partition)
+	if !ok {
+		return 0, false
+	}
+	req := kmsg.NewPtrFetchRequest()
+	req.ReplicaID = -1
+	req.MaxWaitMillis = 0
+	req.MinBytes = 0
+	req.MaxBytes = 1 // the first batch is returned whole (KIP-74)
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic, rt.TopicID = at.tp.Topic, id
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes = at.tp.Partition, at.offset, 1
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	resp, err := req.RequestWith(ctx, cl.Broker(int(leader)))
+	if err != nil || len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+		return 0, false
+	}
+	p := resp.Topics[0].Partitions[0]
+	if p.ErrorCode != 0 || len(p.RecordBatches) < record.HeaderSize {
+		return 0, false
+	}
+	b := record.Batch(p.RecordBatches)
+	ts := b.FirstTimestamp()
+	if b.IsLogAppendTime() {
+		ts = b.MaxTimestamp()
+	}
+	return ts, ts > 0
 }
