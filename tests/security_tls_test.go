@@ -227,10 +227,16 @@ func TestTLSCertificateReload(t *testing.T) {
 }
 
 // TestClusterReplicatesOverSSL: three brokers whose inter-broker listener
-// is SSL with client certificates required; followers replicate over it
+// is SSL with client certificates required (and SASL_SSL with PLAIN); followers replicate over it
 // (acks=all with min.insync.replicas=3 needs every follower), and clients
 // use a PLAINTEXT listener.
 func TestClusterReplicatesOverSSL(t *testing.T) {
+	for _, proto := range []string{"SSL", "SASL_SSL"} {
+		t.Run(proto, func(t *testing.T) { testClusterReplicatesOver(t, proto) })
+	}
+}
+
+func testClusterReplicatesOver(t *testing.T, proto string) {
 	p := newPKI(t)
 	const n = 3
 	voters := map[int32]string{}
@@ -248,6 +254,13 @@ func TestClusterReplicatesOverSSL(t *testing.T) {
 			"ssl.truststore.location": p.Truststore,
 			"ssl.client.auth":         "required",
 		}
+		if proto == "SASL_SSL" {
+			// Inter-broker SASL PLAIN: the broker's own user and the
+			// users PLAIN accepts, from the listener's JAAS config.
+			settings["sasl.enabled.mechanisms"] = "PLAIN"
+			settings["sasl.mechanism.inter.broker.protocol"] = "PLAIN"
+			settings["listener.name.internal.plain.sasl.jaas.config"] = `org.apache.kafka.common.security.plain.PlainLoginModule required username="broker" password="broker-secret" user_broker="broker-secret";`
+		}
 		for k, v := range clusterSettings {
 			settings[k] = v
 		}
@@ -258,7 +271,7 @@ func TestClusterReplicatesOverSSL(t *testing.T) {
 				Settings: settings, InterBrokerListener: "INTERNAL",
 				Listeners: []config.BrokerListener{
 					{Name: "PLAINTEXT", Protocol: "PLAINTEXT", Listen: plain[i]},
-					{Name: "INTERNAL", Protocol: "SSL", Listen: internal[i]},
+					{Name: "INTERNAL", Protocol: proto, Listen: internal[i]},
 				},
 				Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 			if err != nil {

@@ -108,6 +108,10 @@ var controllerErrors = []wireError{
 	{err: controller.ErrPreferredNotAvailable, code: kerr.PreferredLeaderNotAvailable, desc: "the preferred replica is fenced or out of the ISR"},
 	{err: controller.ErrEligibleNotAvailable, code: kerr.EligibleLeadersNotAvailable, desc: "an unclean election found no live replica"},
 	{err: controller.ErrNoBrokers, code: kerr.InvalidReplicationFactor, desc: "placing replicas with no live broker to place them on"},
+	{err: controller.ErrUnacceptableCredential, code: kerr.UnacceptableCredential, desc: "a SCRAM upsertion with an empty user, salt or salted password, or iterations outside 4096-16384"},
+	{err: controller.ErrScramMechanism, code: kerr.UnsupportedSaslMechanism, desc: "a SCRAM alteration names a mechanism other than SCRAM-SHA-256/512"},
+	{err: controller.ErrNoScramCredential, code: kerr.ResourceNotFound, desc: "deleting a SCRAM credential that does not exist"},
+	{err: controller.ErrDuplicateScramUser, code: kerr.DuplicateResource, desc: "a user named more than once in one SCRAM request"},
 }
 
 // securityErrors: authentication (internal/security). They close the
@@ -115,6 +119,9 @@ var controllerErrors = []wireError{
 // broker at start-up; the code is what a client reports for them.
 var securityErrors = []wireError{
 	{err: security.ErrTLSConfig, code: kerr.InvalidConfig, desc: "a listener's or client's TLS settings do not load (start-up only, never on the wire)"},
+	{err: security.ErrAuthenticationFailed, code: kerr.SaslAuthenticationFailed, desc: "a wrong password, an unknown user, a bad SCRAM proof or a malformed SASL message; the connection is closed after connection.failed.authentication.delay.ms"},
+	{err: security.ErrUnsupportedMechanism, code: kerr.UnsupportedSaslMechanism, desc: "SaslHandshake names a mechanism the listener does not enable (sasl.enabled.mechanisms)"},
+	{err: security.ErrIllegalSASLState, code: kerr.IllegalSaslState, desc: "a SASL token after the exchange ended"},
 	{err: security.ErrPrincipalMapping, code: kerr.SaslAuthenticationFailed, desc: "no ssl.principal.mapping.rules rule maps the client certificate's subject; the connection is closed without a response (kerr has no SSL_AUTHENTICATION_FAILED; this is the authentication failure code clients know)"},
 }
 

@@ -46,6 +46,11 @@ func init() {
 		{Name: "ssl.protocol", Type: TypeString, Default: "TLSv1.3", Check: oneOf("TLSv1.2", "TLSv1.3", "TLS")},
 		{Name: "ssl.principal.mapping.rules", Type: TypeString, Default: "DEFAULT", Check: mappingRules},
 		{Name: "ssl.endpoint.identification.algorithm", Type: TypeString, Default: "https", Check: oneOf("https", "")},
+		// SASL (security.go). Kafka's defaults are GSSAPI, which
+		// Tributary does not offer.
+		{Name: "sasl.enabled.mechanisms", Type: TypeList, Default: "SCRAM-SHA-256,SCRAM-SHA-512", Check: listOf("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")},
+		{Name: "sasl.mechanism.inter.broker.protocol", Type: TypeString, Default: "PLAIN", Check: oneOf("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")},
+		{Name: "connection.failed.authentication.delay.ms", Type: TypeInt, Default: "100", Check: atLeast(0)},
 
 		{Name: "auto.create.topics.enable", Type: TypeBoolean, Default: "true"},
 		{Name: "num.partitions", Type: TypeInt, Default: "1", Check: atLeast(1)},
@@ -284,6 +289,9 @@ func checkBrokerKey(k, v string) error {
 		return nil
 	}
 	if inner, ok := listenerInnerKey(k); ok {
+		if strings.HasSuffix(inner, jaasSuffix) {
+			return checkJAAS(k, v)
+		}
 		return checkBrokerKey(inner, v)
 	}
 	if reason, ok := refusedReason(k); ok {

@@ -121,6 +121,8 @@ func TestLoadRefuses(t *testing.T) {
 			[]string{`unknown broker config "num.partitons"`, `invalid value "JKS" for ssl.keystore.type`, "ssl.keystore.password is not supported: Tributary reads PEM",
 				"listener.name.ssl.ssl.cipher.suites is not supported"}},
 		{map[string]string{"ssl.principal.mapping.rules": "RULE:broken"}, []string{"ssl.principal.mapping.rules"}},
+		{map[string]string{"sasl.enabled.mechanisms": "GSSAPI", "sasl.kerberos.service.name": "kafka", "listener.name.x.plain.sasl.jaas.config": `M required password="hunter2"`},
+			[]string{`invalid value "GSSAPI" for sasl.enabled.mechanisms`, "sasl.kerberos.service.name is not supported", "invalid value for listener.name.x.plain.sasl.jaas.config: sasl.jaas.config must end with ';'"}},
 		{map[string]string{"zookeeper.connect": "zk:2181"}, []string{"ZooKeeper"}},
 		{map[string]string{"log.retention.hourz": "1"}, []string{"did you mean log.retention.hours?"}},
 		{map[string]string{"retention.ms": "1"}, []string{"topic config; its broker-wide default is log.retention.ms"}},
@@ -129,6 +131,9 @@ func TestLoadRefuses(t *testing.T) {
 		_, err := LoadBroker(Layer{Origin: OriginFile, Values: tc.values, Where: map[string]string{"num.partitons": "f:3"}})
 		if err == nil {
 			t.Fatalf("%v accepted", tc.values)
+		}
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("the error shows a password: %v", err)
 		}
 		for _, w := range tc.want {
 			if !strings.Contains(err.Error(), w) {
@@ -140,7 +145,7 @@ func TestLoadRefuses(t *testing.T) {
 		values map[string]string
 		want   string
 	}{
-		{map[string]string{"listeners": "PLAINTEXT://:9092,SASL_PLAINTEXT://:9094"}, "security protocol SASL_PLAINTEXT"},
+		{map[string]string{"listeners": "PLAINTEXT://:9092,X://:9094", "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,X:KERBEROS"}, "not a security protocol"},
 		{map[string]string{"listeners": "PLAINTEXT://:9092,CONTROLLER://:9093", "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:SSL"}, "controller listener CONTROLLER://:9093 uses SSL"},
 		{map[string]string{"listeners": "INTERNAL://:9092"}, "no security protocol"},
 		{map[string]string{"listeners": "A://:9092,B://:9094", "listener.security.protocol.map": "A:PLAINTEXT,B:PLAINTEXT"}, "security.inter.broker.protocol=PLAINTEXT is not in listeners"},

@@ -262,10 +262,6 @@ func (b *Broker) Layout() (Layout, error) {
 			failAt("listener.security.protocol.map", "listener %s maps to %s, which is not a security protocol (%s)", ln, proto, strings.Join(securityProtocols, ", "))
 			continue
 		}
-		if strings.HasPrefix(proto, "SASL_") {
-			failAt("listeners", "listener %s uses security protocol %s, which Tributary does not serve yet (SASL is not built); use PLAINTEXT or SSL", ln, proto)
-			continue
-		}
 		if slices.Contains(ctlNames, ln.Name) {
 			if proto != "PLAINTEXT" {
 				failAt("listeners", "controller listener %s uses %s; the metadata quorum's transport is PLAINTEXT only for now", ln, proto)

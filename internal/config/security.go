@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 
@@ -13,7 +14,13 @@ var listenerKeys = []string{
 	"ssl.keystore.type", "ssl.keystore.location", "ssl.key.password",
 	"ssl.truststore.type", "ssl.truststore.location", "ssl.client.auth",
 	"ssl.enabled.protocols", "ssl.protocol", "ssl.principal.mapping.rules",
+	"sasl.enabled.mechanisms",
 }
+
+// jaasMechanisms are the <mechanism> of listener.name.<l>.<mechanism>.sasl.jaas.config.
+var jaasMechanisms = []string{"plain", "scram-sha-256", "scram-sha-512"}
+
+const jaasSuffix = ".sasl.jaas.config"
 
 // listenerInnerKey returns <key> of listener.name.<listener>.<key> when
 // <key> may be set per listener.
@@ -23,16 +30,44 @@ func listenerInnerKey(k string) (string, bool) {
 		return "", false
 	}
 	_, inner, ok := strings.Cut(rest, ".")
-	if !ok || !slices.Contains(listenerKeys, inner) {
+	if !ok {
+		return "", false
+	}
+	if mech, ok := strings.CutSuffix(inner, jaasSuffix); ok && slices.Contains(jaasMechanisms, mech) {
+		return inner, true
+	}
+	if !slices.Contains(listenerKeys, inner) {
 		return "", false
 	}
 	return inner, true
+}
+
+// checkJAAS validates a <mechanism>.sasl.jaas.config value.
+func checkJAAS(key, v string) error {
+	if _, err := security.ParseJAAS(v); err != nil {
+		return fmt.Errorf("invalid value for %s: %v", key, err) // the value holds passwords: not echoed
+	}
+	return nil
+}
+
+// ListenerJAAS returns the listener's parsed JAAS config for mechanism,
+// ok false when it is not set.
+func (b *Broker) ListenerJAAS(listener, mechanism string) (security.JAAS, bool) {
+	v, ok := b.explicit["listener.name."+strings.ToLower(listener)+"."+strings.ToLower(mechanism)+jaasSuffix]
+	if !ok {
+		return security.JAAS{}, false
+	}
+	j, err := security.ParseJAAS(v.Value)
+	return j, err == nil
 }
 
 func isListenerKey(k string) bool { _, ok := listenerInnerKey(k); return ok }
 
 func isPasswordKey(k string) bool {
 	if inner, ok := listenerInnerKey(k); ok {
+		if strings.HasSuffix(inner, jaasSuffix) {
+			return true // holds passwords
+		}
 		k = inner
 	}
 	return BrokerDefs[k].Type == TypePassword

@@ -24,7 +24,8 @@ var (
 
 // Sentinels lists every error above (for metadata's result codes).
 var Sentinels = []error{ErrStaleEpoch, ErrIneligible, ErrInvalidISR, ErrInvalidReplicaAssignment, ErrInvalidReplicationFactor,
-	ErrNoReassignment, ErrElectionNotNeeded, ErrPreferredNotAvailable, ErrEligibleNotAvailable, ErrNoBrokers}
+	ErrNoReassignment, ErrElectionNotNeeded, ErrPreferredNotAvailable, ErrEligibleNotAvailable, ErrNoBrokers,
+	ErrUnacceptableCredential, ErrScramMechanism, ErrNoScramCredential, ErrDuplicateScramUser}
 
 // Refusal is a policy's refusal: one of the sentinels above and a message
 // for the requester.

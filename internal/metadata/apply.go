@@ -6,6 +6,7 @@ import (
 	"maps"
 
 	"github.com/tributary/tributary/internal/controller"
+	"github.com/tributary/tributary/internal/security"
 )
 
 // apply returns the state after cmd, or nil and a failed result (the state
@@ -40,6 +41,8 @@ func (s *State) apply(cmd *Command) (*State, Result) {
 		return s.applyReassign(cmd.Reassign)
 	case cmd.ReplicaOffline != nil:
 		return s.applyReplicaOffline(cmd.ReplicaOffline)
+	case cmd.AlterScram != nil:
+		return s.applyAlterScram(cmd.AlterScram)
 	}
 	return fail(ErrInvalidCommand, "empty command")
 }
@@ -282,4 +285,39 @@ func (s *State) applyReplicaOffline(c *ReplicaOffline) (*State, Result) {
 		return s, Result{}
 	}
 	return s.withPartition(t, c.Partition, np), Result{Value: int64(np.Leader)}
+}
+
+func (s *State) applyAlterScram(a *AlterScram) (*State, Result) {
+	for _, u := range a.Upserts {
+		c := u.Credential
+		// The salted password is not stored; the derived keys stand for it.
+		if err := controller.CheckScramUpsert(u.User, u.Mechanism, c.Iterations, c.Salt, c.StoredKey); err != nil {
+			return refused(err)
+		}
+	}
+	n := s.shallow()
+	n.Scram = maps.Clone(s.Scram)
+	if n.Scram == nil {
+		n.Scram = map[string]map[string]security.ScramCredential{}
+	}
+	for _, d := range a.Deletions {
+		if m, ok := n.Scram[d.User]; ok {
+			m = maps.Clone(m)
+			delete(m, d.Mechanism)
+			if len(m) == 0 {
+				delete(n.Scram, d.User)
+			} else {
+				n.Scram[d.User] = m
+			}
+		}
+	}
+	for _, u := range a.Upserts {
+		m := maps.Clone(n.Scram[u.User])
+		if m == nil {
+			m = map[string]security.ScramCredential{}
+		}
+		m[u.Mechanism] = u.Credential
+		n.Scram[u.User] = m
+	}
+	return n, Result{}
 }

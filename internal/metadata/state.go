@@ -7,6 +7,7 @@ import (
 	"sort"
 
 	"github.com/tributary/tributary/internal/controller"
+	"github.com/tributary/tributary/internal/security"
 )
 
 // Errors from applying commands and from the quorum; the broker maps them
@@ -104,6 +105,10 @@ type State struct {
 	// resource), explicitly set keys only, by resource name: "" for the
 	// cluster-wide default, a node id for one broker.
 	BrokerConfigs map[string]map[string]string `json:"broker_configs,omitempty"`
+	// Scram are the SCRAM credentials by user and mechanism
+	// (SCRAM-SHA-256, SCRAM-SHA-512): salt, iterations and derived keys,
+	// never a password.
+	Scram map[string]map[string]security.ScramCredential `json:"scram,omitempty"`
 	// Index is the Raft log index of the last applied command.
 	Index uint64 `json:"index"`
 	// Recent holds the results of the last proposals by id, so a proposal
@@ -202,6 +207,33 @@ type Command struct {
 	ElectLeader      *ElectLeader      `json:"elect_leader,omitempty"`
 	Reassign         *Reassign         `json:"reassign,omitempty"`
 	ReplicaOffline   *ReplicaOffline   `json:"replica_offline,omitempty"`
+	AlterScram       *AlterScram       `json:"alter_scram,omitempty"`
+}
+
+// AlterScram stores and deletes SCRAM credentials
+// (AlterUserScramCredentials). Every upsertion must pass
+// controller.CheckScramUpsert, or the command is refused whole; deleting a
+// credential that is already gone changes nothing.
+type AlterScram struct {
+	Upserts   []ScramUpsert   `json:"upserts,omitempty"`
+	Deletions []ScramDeletion `json:"deletions,omitempty"`
+}
+
+type ScramUpsert struct {
+	User       string                   `json:"user"`
+	Mechanism  string                   `json:"mechanism"`
+	Credential security.ScramCredential `json:"credential"`
+}
+
+type ScramDeletion struct {
+	User      string `json:"user"`
+	Mechanism string `json:"mechanism"`
+}
+
+// ScramCredential returns user's credential for mechanism.
+func (s *State) ScramCredential(user, mechanism string) (security.ScramCredential, bool) {
+	c, ok := s.Scram[user][mechanism]
+	return c, ok
 }
 
 // ReplicaOffline is a broker reporting that its replica of a partition is

@@ -6,8 +6,12 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/tributary/tributary/internal/config"
 	"github.com/tributary/tributary/internal/security"
@@ -22,15 +26,25 @@ type listener struct {
 	advertise string
 	tls       *tls.Config
 	rules     security.MappingRules
-	srv       *server.Server
+	// auth is the SASL server side (SASL_PLAINTEXT, SASL_SSL); its
+	// credentials are the broker's, set once the broker exists.
+	auth *security.Authenticator
+	srv  *server.Server
 }
 
 // openListener binds spec and loads its TLS settings.
 func openListener(spec config.BrokerListener, bcfg *config.Broker, log *slog.Logger) (*listener, error) {
 	l := &listener{spec: spec}
 	switch spec.Protocol {
-	case "PLAINTEXT", "":
-	case "SSL":
+	case "SASL_PLAINTEXT", "SASL_SSL":
+		l.auth = &security.Authenticator{Enabled: splitList(bcfg.ListenerGet(spec.Name, "sasl.enabled.mechanisms"))}
+		if j, ok := bcfg.ListenerJAAS(spec.Name, security.MechanismPlain); ok {
+			l.auth.PlainUsers = j.PlainUsers()
+		}
+	}
+	switch spec.Protocol {
+	case "PLAINTEXT", "SASL_PLAINTEXT", "":
+	case "SSL", "SASL_SSL":
 		st, err := security.NewServerTLS(bcfg.ServerTLSOptions(spec.Name), log.With("listener", spec.Name), nil)
 		if err != nil {
 			return nil, fmt.Errorf("listener %s: %w", spec.Name, err)
@@ -40,7 +54,7 @@ func openListener(spec config.BrokerListener, bcfg *config.Broker, log *slog.Log
 			return nil, fmt.Errorf("listener %s: %w", spec.Name, err)
 		}
 	default:
-		return nil, fmt.Errorf("listener %s: security protocol %s is not served yet (PLAINTEXT and SSL are)", spec.Name, spec.Protocol)
+		return nil, fmt.Errorf("listener %s: unknown security protocol %s", spec.Name, spec.Protocol)
 	}
 	ln, err := net.Listen("tcp", spec.Listen)
 	if err != nil {
@@ -65,14 +79,56 @@ func openListener(spec config.BrokerListener, bcfg *config.Broker, log *slog.Log
 
 // clientOpts are the options a Kafka client inside this node (a follower
 // fetcher, the lag sampler) dials this listener's peers with.
+// With SASL, the mechanism is sasl.mechanism.inter.broker.protocol and the
+// user the username and password of the listener's JAAS config for it
+// (listener.name.<l>.<mechanism>.sasl.jaas.config), as in Kafka.
 func (l *listener) clientOpts(bcfg *config.Broker) ([]kgo.Opt, error) {
+	var opts []kgo.Opt
 	switch l.spec.Protocol {
-	case "SSL":
+	case "SSL", "SASL_SSL":
 		cfg, err := security.ClientTLS(bcfg.InterBrokerTLSOptions(l.spec.Name))
 		if err != nil {
 			return nil, fmt.Errorf("inter-broker listener %s: %w", l.spec.Name, err)
 		}
-		return []kgo.Opt{kgo.DialTLSConfig(cfg)}, nil
+		opts = append(opts, kgo.DialTLSConfig(cfg))
 	}
-	return nil, nil
+	switch l.spec.Protocol {
+	case "SASL_PLAINTEXT", "SASL_SSL":
+		mech := bcfg.Get("sasl.mechanism.inter.broker.protocol")
+		j, ok := bcfg.ListenerJAAS(l.spec.Name, mech)
+		user, pass := j.Options["username"], j.Options["password"]
+		if !ok || user == "" || pass == "" {
+			return nil, fmt.Errorf("inter-broker listener %s uses SASL %s: set username and password in listener.name.%s.%s.sasl.jaas.config",
+				l.spec.Name, mech, strings.ToLower(l.spec.Name), strings.ToLower(mech))
+		}
+		m, err := clientMechanism(mech, user, pass)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, kgo.SASL(m))
+	}
+	return opts, nil
+}
+
+// clientMechanism is franz-go's client side of a SASL mechanism.
+func clientMechanism(mech, user, pass string) (sasl.Mechanism, error) {
+	switch mech {
+	case security.MechanismPlain:
+		return plain.Auth{User: user, Pass: pass}.AsMechanism(), nil
+	case security.MechanismScramSHA256:
+		return scram.Auth{User: user, Pass: pass}.AsSha256Mechanism(), nil
+	case security.MechanismScramSHA512:
+		return scram.Auth{User: user, Pass: pass}.AsSha512Mechanism(), nil
+	}
+	return nil, fmt.Errorf("unknown SASL mechanism %q", mech)
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }

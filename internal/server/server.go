@@ -83,6 +83,12 @@ type Options struct {
 	// PrincipalRules map a client certificate's subject to the principal
 	// (ssl.principal.mapping.rules); nil is DEFAULT.
 	PrincipalRules security.MappingRules
+	// SASL, if set, makes clients authenticate before any request but
+	// ApiVersions (SASL_PLAINTEXT and SASL_SSL listeners; sasl.go).
+	SASL *security.Authenticator
+	// FailedAuthDelay is connection.failed.authentication.delay.ms: how
+	// long a failed authentication's answer and close are held back.
+	FailedAuthDelay time.Duration
 }
 
 // handshakeTimeout bounds a TLS handshake, so a client that connects and
@@ -102,6 +108,7 @@ type Server struct {
 	wg     sync.WaitGroup
 
 	refused refusedLog
+	authLog authFailLog
 }
 
 // New returns a server for h.
@@ -115,7 +122,7 @@ func New(h Handler, opts Options) *Server {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Server{h: h, opts: opts, log: opts.Logger, conns: map[net.Conn]struct{}{}, refused: refusedLog{now: opts.Now}}
+	return &Server{h: h, opts: opts, log: opts.Logger, conns: map[net.Conn]struct{}{}, refused: refusedLog{now: opts.Now}, authLog: authFailLog{now: opts.Now}}
 }
 
 // Serve accepts connections on ln until Close or ctx ends.
@@ -178,6 +185,9 @@ type pendingResp struct {
 	flexible     bool
 	fn           broker.Pending
 	start        time.Time // arrival, for the request latency metric
+	// raw, when key is -1, is a raw SASL token to send (a v0 handshake's
+	// exchange): a size and the bytes, no Kafka header.
+	raw []byte
 }
 
 func (s *Server) serveConn(ctx context.Context, c net.Conn) {
@@ -242,17 +252,46 @@ func (s *Server) handshake(c net.Conn, info *broker.ConnInfo) (net.Conn, error) 
 func (s *Server) readLoop(ctx context.Context, c net.Conn, info *broker.ConnInfo, queue chan<- pendingResp) error {
 	r := bufio.NewReaderSize(c, 64<<10)
 	var sizeBuf [4]byte
+	var sc *saslConn
+	if s.opts.SASL != nil {
+		sc = &saslConn{auth: s.opts.SASL, delay: s.opts.FailedAuthDelay}
+	}
+	enqueue := func(pr pendingResp) error {
+		select {
+		case queue <- pr:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	for {
 		if _, err := io.ReadFull(r, sizeBuf[:]); err != nil {
 			return err
 		}
 		size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
-		if size < 8 || size > s.opts.MaxRequestBytes {
+		minSize, maxSize := int32(8), s.opts.MaxRequestBytes
+		if sc != nil && !sc.authenticated() {
+			maxSize = maxSASLReceive
+			if sc.phase == saslRaw {
+				minSize = 0
+			}
+		}
+		if size < minSize || size > maxSize {
 			return fmt.Errorf("request size %d out of range", size)
 		}
 		buf := make([]byte, size)
 		if _, err := io.ReadFull(r, buf); err != nil {
 			return err
+		}
+		if sc != nil && sc.phase == saslRaw {
+			pr, err := s.saslRawToken(sc, buf, info)
+			if qerr := enqueue(pr); qerr != nil {
+				return qerr
+			}
+			if err != nil {
+				return err
+			}
+			continue
 		}
 		start := time.Now()
 		req, pr, err := s.decode(buf, info)
@@ -261,6 +300,20 @@ func (s *Server) readLoop(ctx context.Context, c net.Conn, info *broker.ConnInfo
 		}
 		pr.start = start
 		s.opts.Requests.Received(pr.key, pr.version)
+		if sc != nil && !sc.authenticated() && req != nil {
+			handled, err := s.saslRequest(sc, req, &pr, info)
+			if handled {
+				if qerr := enqueue(pr); qerr != nil {
+					return qerr
+				}
+			}
+			if err != nil {
+				return err
+			}
+			if handled {
+				continue
+			}
+		}
 		if pr.fn == nil {
 			pr.fn = s.handle(ctx, req)
 		}
@@ -373,6 +426,18 @@ func (s *Server) writeLoop(c net.Conn, queue <-chan pendingResp, cancel context.
 	for pr := range queue {
 		if failed {
 			continue // drain so the reader never blocks
+		}
+		if pr.key == -1 { // a raw SASL token; nil after a failure
+			if _, ok := s.run(pr); !ok || pr.raw == nil {
+				continue
+			}
+			resp := binary.BigEndian.AppendUint32(nil, uint32(len(pr.raw)))
+			if _, err := w.Write(append(resp, pr.raw...)); err != nil || w.Flush() != nil {
+				failed = true
+				cancel()
+				c.Close()
+			}
+			continue
 		}
 		resp, ok := s.run(pr)
 		if !ok {
