@@ -127,6 +127,9 @@ func TestLoadRefuses(t *testing.T) {
 		{map[string]string{"log.retention.hourz": "1"}, []string{"did you mean log.retention.hours?"}},
 		{map[string]string{"retention.ms": "1"}, []string{"topic config; its broker-wide default is log.retention.ms"}},
 		{map[string]string{"num.partitions": "zero"}, []string{`invalid value "zero" for num.partitions`}},
+		{map[string]string{"admin.listen": "localhost", "consumer.lag.window.commits": "1"},
+			[]string{`invalid value "localhost" for admin.listen`, `invalid value "1" for consumer.lag.window.commits`}},
+		{map[string]string{"admin.listen": ":70000"}, []string{"not a number from 0 to 65535"}},
 	} {
 		_, err := LoadBroker(Layer{Origin: OriginFile, Values: tc.values, Where: map[string]string{"num.partitons": "f:3"}})
 		if err == nil {
