@@ -548,3 +548,44 @@ func TestFullDiskRecovers(t *testing.T) {
 		t.Fatal(r)
 	}
 }
+
+// TestUnreadableSegment: a segment that cannot be opened at start-up (here
+// a directory where the .log should be) takes the replica offline instead
+// of leaving the partition led by a broker that cannot serve it: the
+// partition is listed as unavailable and a consumer gets an error.
+func TestUnreadableSegment(t *testing.T) {
+	dir := t.TempDir()
+	br := startFaultBroker(t, dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	if _, err := newAdmin(t, br.addr).CreateTopic(ctx, 1, 1, map[string]*string{"segment.bytes": storagePtr("16384")}, "unreadable"); err != nil {
+		t.Fatal(err)
+	}
+	produceValues(t, newClient(t, br.addr), "unreadable", 200, checker.New(), "p")
+	br.cmd.Process.Signal(syscall.SIGTERM)
+	<-br.done
+	segs := segmentFiles(t, filepath.Join(dir, "unreadable-0"))
+	seg := segs[len(segs)/2]
+	if err := os.Rename(seg, seg+".moved"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(seg, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	br = spawnFaultBroker(t, dir, br.addr, br.ctl, nil)
+	br.waitLog(t, "level=ERROR", "its log cannot be opened")
+	out, stderr, err := runCmd(t, 30*time.Second, "", nil, tribBinary(t), "topic", "describe", "--brokers", br.addr, "--unavailable-partitions")
+	if err != nil || !strings.Contains(out, "Topic: unreadable\tPartition: 0\tLeader: none") {
+		t.Fatalf("describe --unavailable-partitions: %v\n%s%s", err, out, stderr)
+	}
+	cons := newClient(t, br.addr, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{"unreadable": {0: kgo.NewOffset().AtStart()}}))
+	pctx, pcancel := context.WithTimeout(ctx, 20*time.Second)
+	defer pcancel()
+	var fetchErr error
+	for fetchErr == nil && pctx.Err() == nil {
+		cons.PollFetches(pctx).EachError(func(_ string, _ int32, err error) { fetchErr = err })
+	}
+	if !errors.Is(fetchErr, kerr.UnknownServerError) {
+		t.Fatalf("consumer of an unreadable partition: %v", fetchErr)
+	}
+}

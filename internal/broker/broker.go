@@ -359,6 +359,9 @@ func (b *Broker) reconcile(st *metadata.State) {
 				p, err := b.openLocal(mt, int32(i), t.cfg)
 				if err != nil {
 					b.log.Error("opening partition", "topic", name, "partition", i, "err", err)
+					if current {
+						b.openFailed(k, err) // offline.go
+					}
 					continue
 				}
 				lr = &localReplica{p: p, topicID: mt.ID}

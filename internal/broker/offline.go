@@ -171,9 +171,10 @@ func (b *Broker) reportReplica(k tpKey, p *partition.Partition, online bool) (me
 		return metadata.Partition{}, err
 	}
 	ps, _ := b.appliedPartition(k)
-	if online {
+	switch {
+	case online:
 		b.log.Info("replica back online", "topic", k.topic, "partition", k.part, "leader", ps.Leader, "log_end_offset", p.Log().EndOffset())
-	} else {
+	case p != nil:
 		b.log.Error("replica offline after a storage error; reported to the controller", "topic", k.topic, "partition", k.part,
 			"new_leader", ps.Leader, "isr", ps.ISR, "cause", p.Offline())
 	}
@@ -220,13 +221,51 @@ func (b *Broker) storageFault(p *partition.Partition, cause error) error {
 	return fmt.Errorf("%w: %v", partition.ErrOffline, cause)
 }
 
-// offlineCode is the answer for a request to a replica here whose log is
-// offline while no replica leads the partition, or 0.
+// offlineCode is the answer for a request to a partition without a leader
+// whose data no replica can serve: the replica here is offline (a storage
+// fault the controller may not have recorded yet), or every ISR member's
+// log is. 0 otherwise (a partition whose ISR members are merely down may
+// come back: NOT_LEADER_OR_FOLLOWER, which clients retry).
 func offlineCode(t *topic, i int32, p *partition.Partition) int16 {
-	if p == nil || p.Offline() == nil || int(i) >= len(t.meta.Parts) || t.meta.Parts[i].Leader >= 0 {
+	if int(i) >= len(t.meta.Parts) {
 		return 0
 	}
-	return errCode(partition.ErrOffline)
+	ps := t.meta.Parts[i]
+	switch {
+	case ps.Leader >= 0:
+		return 0
+	case p != nil && p.Offline() != nil,
+		len(ps.ISR) > 0 && len(without(ps.ISR, ps.Offline)) == 0:
+		return errCode(partition.ErrOffline)
+	}
+	return 0
+}
+
+func without(s, drop []int32) []int32 {
+	var out []int32
+	for _, x := range s {
+		if !slices.Contains(drop, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// openFailed reports a replica whose log could not be opened (an
+// unreadable segment, an I/O error) as offline, so its leadership moves
+// and the partition does not stay led by a broker that cannot serve it.
+// The reconcile retries the open; once it succeeds the replica is
+// repaired or brought back like any offline one.
+func (b *Broker) openFailed(k tpKey, cause error) {
+	if ps, ok := b.appliedPartition(k); !ok || slices.Contains(ps.Offline, b.cfg.NodeID) {
+		return // already recorded
+	}
+	b.inBackground(k, func() {
+		if ps, err := b.reportReplica(k, nil, false); err == nil {
+			b.log.Error("replica offline: its log cannot be opened; reported to the controller", "topic", k.topic, "partition", k.part,
+				"new_leader", ps.Leader, "isr", ps.ISR, "err", cause)
+		}
+	})
 }
 
 // appliedPartition is k's record in the state this node has applied.
