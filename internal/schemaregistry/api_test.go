@@ -444,6 +444,11 @@ func TestProtobufReferences(t *testing.T) {
 	if err != nil || got.Type != sr.TypeProtobuf || len(got.References) != 1 {
 		t.Fatalf("by id: %+v %v", got, err)
 	}
+	// Formatting and comments do not make another schema.
+	reformatted := "// orders\n" + strings.ReplaceAll(strings.ReplaceAll(order, "; ", ";\n   "), "{", "{ // body\n")
+	if same, err := cl.LookupSchema(ctx, "orders-value", sr.Schema{Schema: reformatted, Type: sr.TypeProtobuf, References: refs}); err != nil || same.ID != s.ID {
+		t.Fatalf("reformatted lookup: %+v %v", same, err)
+	}
 	// Changing a field's type is refused under the default BACKWARD.
 	bad := strings.Replace(order, "string id = 1", "int64 id = 1", 1)
 	_, err = cl.CreateSchema(ctx, "orders-value", sr.Schema{Schema: bad, Type: sr.TypeProtobuf, References: refs})

@@ -84,7 +84,11 @@ func FuzzProtobufParse(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if msgs := p.CanRead(p); len(msgs) > 0 {
+		again, err := protobufFormat{}.Parse(p.Canonical(), nil)
+		if err != nil || again.Canonical() != p.Canonical() {
+			t.Fatalf("canonical form does not parse to itself: %v\n%s", err, p.Canonical())
+		}
+		if msgs := p.CanRead(again); len(msgs) > 0 {
 			t.Fatalf("schema cannot follow itself: %v", msgs)
 		}
 	})

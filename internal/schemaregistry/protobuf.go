@@ -8,14 +8,18 @@ import (
 
 	"github.com/bufbuild/protocompile"
 	"github.com/bufbuild/protocompile/reporter"
+	"github.com/jhump/protoreflect/desc"
+	"github.com/jhump/protoreflect/desc/protoprint"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // protobufFormat parses .proto text with bufbuild/protocompile: references
 // are imports (a reference's name is its import path), the well-known
 // types (google/protobuf/*.proto) are always available. The canonical text
-// is the submitted text with surrounding whitespace trimmed (Confluent
-// re-prints the schema; here two formattings of one file are two schemas).
+// is the file printed again from its descriptor by jhump/protoreflect's
+// protoprint (comments and formatting dropped, element order kept, so the
+// message indexes of the wire format do not move), as Confluent re-prints
+// Protobuf schemas: two formattings of one file are one schema.
 //
 // Compatibility follows Confluent's Protobuf rules, a diff of the original
 // file against the update (see diff): adding or removing messages' fields,
@@ -60,7 +64,24 @@ func (protobufFormat) Parse(text string, deps []Dependency) (Parsed, error) {
 		msg = strings.ReplaceAll(msg, mainProtoFile+":", "")
 		return nil, errorf(CodeInvalidSchema, "Invalid schema: %s", msg)
 	}
-	return &protobufParsed{text: text, fd: files[0]}, nil
+	canonical, err := printProto(files[0])
+	if err != nil {
+		return nil, errorf(CodeInvalidSchema, "Invalid schema: %v", err)
+	}
+	return &protobufParsed{text: canonical, fd: files[0]}, nil
+}
+
+func printProto(fd protoreflect.FileDescriptor) (string, error) {
+	d, err := desc.WrapFile(fd)
+	if err != nil {
+		return "", err
+	}
+	p := protoprint.Printer{Indent: "  ", OmitComments: protoprint.CommentsAll}
+	out, err := p.PrintProtoToString(d)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(out) + "\n", nil
 }
 
 func (p *protobufParsed) Canonical() string { return p.text }
