@@ -149,7 +149,7 @@ func TestAdminListener(t *testing.T) {
 		}
 	}
 	for _, re := range []string{`(?m)^kafka_network_requestmetrics_requests_total\{request="Produce",version="\d+"\} \d+`,
-		`(?m)^kafka_network_requestmetrics_totaltimems_bucket\{request="Fetch",le="\+Inf"\} \d+`,
+		`(?m)^kafka_network_requestmetrics_totaltimems_bucket\{request="FetchConsumer",le="\+Inf"\} \d+`,
 		`(?m)^kafka_log_logflushstats_logflushrateandtimems_count [1-9]`,
 		`(?m)^tributary_log_dir_free_bytes\{log_dir=".+"\} [0-9.e+]+`,
 		`(?m)^go_goroutines `, `(?m)^process_resident_memory_bytes `} {

@@ -5,7 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 type fakeSource struct{ s BrokerSnapshot }
@@ -129,4 +131,40 @@ func BenchmarkRequestPath(b *testing.B) {
 			r.Done(0, start)
 		}
 	})
+}
+
+// TestRequestSlots: Kafka counts consumer and follower fetches apart.
+func TestRequestSlots(t *testing.T) {
+	r := NewRequests()
+	consumer := kmsg.NewPtrFetchRequest()
+	consumer.Version = 16
+	follower := kmsg.NewPtrFetchRequest()
+	follower.Version = 16
+	follower.ReplicaState.ID = 2
+	oldFollower := kmsg.NewPtrFetchRequest()
+	oldFollower.Version = 12
+	oldFollower.ReplicaID = 3
+	oldConsumer := kmsg.NewPtrFetchRequest()
+	oldConsumer.Version = 12
+	oldConsumer.ReplicaID = -1
+	oldConsumer.ReplicaState.ID = 0 // not on the wire before v15
+	for _, req := range []kmsg.Request{consumer, follower, oldFollower, oldConsumer, kmsg.NewPtrProduceRequest()} {
+		slot := RequestSlot(req.Key(), req)
+		r.Received(slot, req.GetVersion())
+		r.Done(slot, time.Now())
+	}
+	want := `
+# HELP kafka_network_requestmetrics_requests_total Requests received, per API and version (RequestMetrics RequestsPerSec).
+# TYPE kafka_network_requestmetrics_requests_total counter
+kafka_network_requestmetrics_requests_total{request="FetchConsumer",version="12"} 1
+kafka_network_requestmetrics_requests_total{request="FetchConsumer",version="16"} 1
+kafka_network_requestmetrics_requests_total{request="FetchFollower",version="12"} 1
+kafka_network_requestmetrics_requests_total{request="FetchFollower",version="16"} 1
+kafka_network_requestmetrics_requests_total{request="Produce",version="0"} 1
+`
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(r)
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "kafka_network_requestmetrics_requests_total"); err != nil {
+		t.Error(err)
+	}
 }

@@ -43,7 +43,40 @@ func NewRequests() *Requests {
 	return r
 }
 
-// Received counts one request.
+// fetchFollowerSlot is the slot of replica fetches; slot 1 (Fetch's key)
+// then holds consumer fetches. Kafka names them FetchFollower and
+// FetchConsumer.
+const fetchFollowerSlot = maxKey - 1
+
+// RequestSlot is the slot Received and Done count a request under: its
+// API key, except that a follower's Fetch (a replica id) is counted apart
+// from a consumer's. msg may be nil (a request answered before decoding).
+func RequestSlot(key int16, msg kmsg.Request) int16 {
+	if f, ok := msg.(*kmsg.FetchRequest); ok {
+		// Where the broker reads the replica id (01_fetch.go).
+		replica := f.ReplicaID
+		if f.Version >= 15 {
+			replica = f.ReplicaState.ID
+		}
+		if replica >= 0 {
+			return fetchFollowerSlot
+		}
+	}
+	return key
+}
+
+// slotName is the request label of a slot.
+func slotName(slot int16) string {
+	switch slot {
+	case 1:
+		return "FetchConsumer"
+	case fetchFollowerSlot:
+		return "FetchFollower"
+	}
+	return kmsg.NameForKey(slot)
+}
+
+// Received counts one request in slot (RequestSlot).
 func (r *Requests) Received(key, version int16) {
 	if r == nil || key < 0 || key >= maxKey || version < 0 || version >= maxVersion {
 		return
@@ -52,13 +85,14 @@ func (r *Requests) Received(key, version int16) {
 }
 
 // Done records the time from start (the request's arrival) to now.
+// slot is RequestSlot's.
 func (r *Requests) Done(key int16, start time.Time) {
 	if r == nil || key < 0 || key >= maxKey {
 		return
 	}
 	h := r.latency[key].Load()
 	if h == nil {
-		h = &histogram{r.vec.WithLabelValues(kmsg.NameForKey(key))}
+		h = &histogram{r.vec.WithLabelValues(slotName(key))}
 		r.latency[key].Store(h)
 	}
 	h.Observe(float64(time.Since(start)) / float64(time.Millisecond))
@@ -73,7 +107,7 @@ func (r *Requests) Collect(ch chan<- prometheus.Metric) {
 	for k := range r.count {
 		for v := range r.count[k] {
 			if n := r.count[k][v].Load(); n > 0 {
-				ch <- newMetric(descRequests, prometheus.CounterValue, float64(n), kmsg.NameForKey(int16(k)), strconv.Itoa(v))
+				ch <- newMetric(descRequests, prometheus.CounterValue, float64(n), slotName(int16(k)), strconv.Itoa(v))
 			}
 		}
 	}

@@ -185,6 +185,7 @@ type pendingResp struct {
 	flexible     bool
 	fn           broker.Pending
 	start        time.Time // arrival, for the request latency metric
+	slot         int16     // the request's metrics slot (metrics.RequestSlot)
 	// raw, when key is -1, is a raw SASL token to send (a v0 handshake's
 	// exchange): a size and the bytes, no Kafka header.
 	raw []byte
@@ -298,8 +299,11 @@ func (s *Server) readLoop(ctx context.Context, c net.Conn, info *broker.ConnInfo
 		if err != nil {
 			return err
 		}
-		pr.start = start
-		s.opts.Requests.Received(pr.key, pr.version)
+		pr.start, pr.slot = start, pr.key
+		if req != nil {
+			pr.slot = metrics.RequestSlot(pr.key, req.Msg)
+		}
+		s.opts.Requests.Received(pr.slot, pr.version)
 		if sc != nil && !sc.authenticated() && req != nil {
 			handled, err := s.saslRequest(sc, req, &pr, info)
 			if handled {
@@ -318,7 +322,7 @@ func (s *Server) readLoop(ctx context.Context, c net.Conn, info *broker.ConnInfo
 			pr.fn = s.handle(ctx, req)
 		}
 		if pr.fn == nil { // acks=0
-			s.opts.Requests.Done(pr.key, start)
+			s.opts.Requests.Done(pr.slot, start)
 			continue
 		}
 		select {
@@ -469,7 +473,7 @@ func (s *Server) writeLoop(c net.Conn, queue <-chan pendingResp, cancel context.
 			c.Close()
 			continue
 		}
-		s.opts.Requests.Done(pr.key, pr.start)
+		s.opts.Requests.Done(pr.slot, pr.start)
 		if len(queue) == 0 {
 			if err := w.Flush(); err != nil {
 				failed = true
