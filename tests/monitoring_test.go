@@ -263,6 +263,11 @@ func TestPrometheusScrapesCluster(t *testing.T) {
 
 	prom.waitValue(60*time.Second, `sum(rate(kafka_server_brokertopicmetrics_messagesin_total{topic="prom"}[5s]))`,
 		"a messages-in rate", func(v float64) bool { return v > 10 })
+	// Replication, seen from both ends: followers append what leaders send.
+	for _, q := range []string{`sum(rate(kafka_server_brokertopicmetrics_replicationbytesin_total{topic="prom"}[5s]))`,
+		`sum(rate(kafka_server_brokertopicmetrics_replicationbytesout_total{topic="prom"}[5s]))`} {
+		prom.waitValue(30*time.Second, q, "replication traffic", func(v float64) bool { return v > 0 })
+	}
 	prom.waitValue(30*time.Second, `sum(kafka_server_replicamanager_underreplicatedpartitions)`,
 		"no under-replicated partition", func(v float64) bool { return v == 0 })
 	prom.waitValue(30*time.Second, `sum(kafka_controller_kafkacontroller_activecontrollercount)`,

@@ -166,7 +166,7 @@ func New(cfg Config) (*Broker, error) {
 		isrInFlight: map[tpKey]bool{}, stop: make(chan struct{}),
 		faults: faults{busy: map[tpKey]bool{}, locks: map[tpKey]*sync.Mutex{}, wake: make(chan struct{}, 1)}}
 	b.repl = replication.New(replication.Config{Self: cfg.NodeID, Addr: b.brokerAddr, Logger: cfg.Logger, ClientOpts: cfg.InterBrokerClient,
-		MaxWait: time.Duration(cfg.Broker.Int("replica.fetch.wait.max.ms")) * time.Millisecond})
+		MaxWait: time.Duration(cfg.Broker.Int("replica.fetch.wait.max.ms")) * time.Millisecond, OnAppend: b.replicated})
 	b.reconcile(b.quorum.State())
 	b.wg.Add(4)
 	go func() { defer b.wg.Done(); safe.Loop(b.log, "reconcile", b.stop, b.reconcileLoop) }()

@@ -33,6 +33,7 @@ type topicStats struct {
 	id                                 [16]byte
 	messagesIn, bytesIn, bytesOut      atomic.Int64
 	replicationBytesOut, bytesRejected atomic.Int64
+	replicationBytesIn                 atomic.Int64
 	totalProduce, failedProduce        atomic.Int64
 	totalFetch, failedFetch            atomic.Int64
 }
@@ -147,6 +148,15 @@ func (b *Broker) fetched(out kmsg.Response, replica int32, version int16) {
 	}
 }
 
+// replicated counts bytes a follower replica here appended from its
+// leader.
+func (b *Broker) replicated(topic string, bytes int) {
+	b.stats.total.replicationBytesIn.Add(int64(bytes))
+	if t := b.topic(topic); t != nil {
+		t.stats.replicationBytesIn.Add(int64(bytes))
+	}
+}
+
 // isrChanged counts an ISR change of a partition led here, whoever
 // proposed it (this leader's AlterPartition, or the controller fencing a
 // broker), as the reconcile applies it: from is the replica's role
@@ -165,7 +175,7 @@ func (b *Broker) isrChanged(from, to partition.Role) {
 
 func (ts *topicStats) counters(name string) metrics.TopicCounters {
 	return metrics.TopicCounters{Topic: name, MessagesIn: ts.messagesIn.Load(), BytesIn: ts.bytesIn.Load(), BytesOut: ts.bytesOut.Load(),
-		ReplicationBytesOut: ts.replicationBytesOut.Load(), BytesRejected: ts.bytesRejected.Load(),
+		ReplicationBytesOut: ts.replicationBytesOut.Load(), ReplicationBytesIn: ts.replicationBytesIn.Load(), BytesRejected: ts.bytesRejected.Load(),
 		TotalProduceRequests: ts.totalProduce.Load(), FailedProduceRequests: ts.failedProduce.Load(),
 		TotalFetchRequests: ts.totalFetch.Load(), FailedFetchRequests: ts.failedFetch.Load()}
 }

@@ -14,6 +14,7 @@ type TopicCounters struct {
 	BytesIn               int64
 	BytesOut              int64 // to consumers
 	ReplicationBytesOut   int64 // to follower replicas
+	ReplicationBytesIn    int64 // appended here as a follower
 	BytesRejected         int64
 	TotalProduceRequests  int64 // per partition of a produce request, as Kafka counts
 	FailedProduceRequests int64
@@ -70,6 +71,7 @@ var (
 	descBytesIn            = counterDesc("kafka_server_brokertopicmetrics_bytesin_total", "Bytes of record batches appended from producers (BytesInPerSec).")
 	descBytesOut           = counterDesc("kafka_server_brokertopicmetrics_bytesout_total", "Bytes of record batches sent to consumers (BytesOutPerSec).")
 	descReplBytesOut       = counterDesc("kafka_server_brokertopicmetrics_replicationbytesout_total", "Bytes of record batches sent to follower replicas (ReplicationBytesOutPerSec).")
+	descReplBytesIn        = counterDesc("kafka_server_brokertopicmetrics_replicationbytesin_total", "Bytes of record batches appended here as a follower replica (ReplicationBytesInPerSec).")
 	descBytesRejected      = counterDesc("kafka_server_brokertopicmetrics_bytesrejected_total", "Bytes of batches refused as too large (BytesRejectedPerSec).")
 	descTotalProduce       = counterDesc("kafka_server_brokertopicmetrics_totalproducerequests_total", "Partition produce requests (TotalProduceRequestsPerSec).")
 	descFailedProduce      = counterDesc("kafka_server_brokertopicmetrics_failedproducerequests_total", "Partition produce requests answered with an error (FailedProduceRequestsPerSec).")
@@ -122,7 +124,7 @@ func (c *brokerCollector) Collect(ch chan<- prometheus.Metric) {
 		for _, m := range []struct {
 			d *prometheus.Desc
 			v int64
-		}{{descMessagesIn, tc.MessagesIn}, {descBytesIn, tc.BytesIn}, {descBytesOut, tc.BytesOut}, {descReplBytesOut, tc.ReplicationBytesOut},
+		}{{descMessagesIn, tc.MessagesIn}, {descBytesIn, tc.BytesIn}, {descBytesOut, tc.BytesOut}, {descReplBytesOut, tc.ReplicationBytesOut}, {descReplBytesIn, tc.ReplicationBytesIn},
 			{descBytesRejected, tc.BytesRejected}, {descTotalProduce, tc.TotalProduceRequests}, {descFailedProduce, tc.FailedProduceRequests},
 			{descTotalFetch, tc.TotalFetchRequests}, {descFailedFetch, tc.FailedFetchRequests}} {
 			ch <- newMetric(m.d, prometheus.CounterValue, float64(m.v), labels...)

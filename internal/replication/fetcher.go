@@ -37,6 +37,9 @@ type Config struct {
 	// ClientOpts secure the connection to the leader's inter-broker
 	// listener (kgo.DialTLSConfig, kgo.SASL); none for PLAINTEXT.
 	ClientOpts []kgo.Opt
+	// OnAppend, if set, is told the bytes of record batches appended
+	// from a leader (metrics); called on the fetcher goroutine.
+	OnAppend func(topic string, bytes int)
 }
 
 // Manager owns the fetchers.
@@ -426,6 +429,9 @@ func (f *fetcher) fetch(ctx context.Context, br *kgo.Broker, parts map[tp]*follo
 					log.Error("fsync of fetched batches", "topic", name, "partition", rp.Partition, "err", err)
 					fp.backoff = time.Now().Add(time.Second)
 					continue
+				}
+				if on := f.m.cfg.OnAppend; on != nil {
+					on(name, len(rp.RecordBatches))
 				}
 			}
 			if rp.LogStartOffset > fp.p.Log().StartOffset() {
