@@ -1,0 +1,807 @@
+package connect
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary/tributary/internal/safe"
+)
+
+// WorkerConfig is a worker's configuration (Connect's distributed worker
+// keys, resolved by the CLI).
+type WorkerConfig struct {
+	GroupID string
+	// WorkerID is the advertised host:port (Connect's worker_id); URL is
+	// http://WorkerID.
+	WorkerID string
+
+	ConfigTopic, OffsetTopic, StatusTopic string
+
+	// Worker-level converters (key.converter / value.converter and their
+	// prefixed settings); connectors may override them.
+	KeyConverter, ValueConverter string
+	ConverterProps               map[string]string
+
+	OffsetFlushInterval time.Duration
+	HeartbeatInterval   time.Duration
+	SessionTimeout      time.Duration
+	RebalanceTimeout    time.Duration
+	// RebalanceDelay holds a departed worker's work this long before
+	// handing it to the others (scheduled.rebalance.max.delay.ms).
+	RebalanceDelay time.Duration
+	// TaskShutdownTimeout bounds a task's graceful stop.
+	TaskShutdownTimeout time.Duration
+
+	Logger *slog.Logger
+}
+
+// URL is the worker's REST base URL.
+func (c *WorkerConfig) URL() string { return "http://" + c.WorkerID }
+
+// Requester sends a Kafka request to the right broker (kgo.Client does:
+// group requests go to the group's coordinator).
+type Requester interface {
+	Request(ctx context.Context, req kmsg.Request) (kmsg.Response, error)
+}
+
+// Producer sends source records. Produce returns at once; done runs (on
+// any goroutine) when the record is acknowledged or failed. Flush waits
+// for every record produced so far.
+type Producer interface {
+	Produce(ctx context.Context, topic string, key, value []byte, done func(error))
+	Flush(ctx context.Context) error
+}
+
+// ConsumedRecord is a record a sink consumer returned, before conversion.
+type ConsumedRecord struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	Key       []byte
+	Value     []byte
+}
+
+// SinkConsumerConfig configures a sink task's consumer.
+type SinkConsumerConfig struct {
+	Group  string
+	Topics []string
+	Regex  string
+	// BeforeRevoke runs before partitions are taken away, on the
+	// consumer's goroutine, while the task loop is between polls (the
+	// consumer blocks rebalances from a Poll until Done): it flushes the
+	// task so the consumer can commit.
+	BeforeRevoke func()
+}
+
+// SinkConsumer is a sink task's group consumer (group connect-<name>).
+// Poll, Commit, Done, Pause and Close are called from the task's goroutine.
+type SinkConsumer interface {
+	// Poll returns the next records, blocking until some arrive or ctx
+	// ends. A rebalance cannot start until Done is called.
+	Poll(ctx context.Context) ([]ConsumedRecord, error)
+	// Done allows a rebalance again after a Poll's records were handled.
+	Done()
+	// Commit commits the offsets after every record returned by Poll.
+	Commit(ctx context.Context) error
+	Pause(paused bool)
+	Close()
+}
+
+// Deps are the worker's connections to the cluster.
+type Deps struct {
+	Group Requester
+	// OpenLog opens a compacted internal topic; apply sees its records.
+	OpenLog         func(topic string, apply ApplyFunc) (Log, error)
+	Producer        Producer
+	NewSinkConsumer func(SinkConsumerConfig) (SinkConsumer, error)
+	// SinkOffsets reads the committed offsets of a consumer group.
+	SinkOffsets func(ctx context.Context, group string) ([]ConnectorOffset, error)
+	// Forward posts task configs to the leader's internal endpoint.
+	Forward   func(ctx context.Context, url string, body []byte) error
+	ClusterID string
+}
+
+// Herder is one worker: it owns the connectors and tasks assigned to it and,
+// as the group leader, the writes to the config topic.
+type Herder struct {
+	cfg     WorkerConfig
+	deps    Deps
+	plugins *Plugins
+	log     *slog.Logger
+
+	configLog, statusLog, offsetLog Log
+
+	mu sync.Mutex // guards the fields below; never held across I/O
+	// config, status and offsets are the internal topics' contents,
+	// updated by the logs' apply callbacks.
+	config  *configState
+	status  *statusState
+	offsets *offsetState
+	// started is set once the logs were read to the end at start-up;
+	// restart requests read before are history, not requests.
+	started    bool
+	memberID   string
+	generation int32
+	isLeader   bool
+	leaderURL  string
+	assigned   assignment
+	// rebalancing is set from JoinGroup until the assignment is applied.
+	rebalancing bool
+
+	// writeMu serialises the leader's check-then-write config updates.
+	writeMu sync.Mutex
+
+	wake     chan struct{}
+	requests chan func()
+
+	// Owned by the herder goroutine (Run).
+	connectors map[string]*connectorRunner
+	tasks      map[TaskID]*taskRunner
+	// Leader only: the work the last assignment covered, who held what,
+	// and when lost work may be reassigned.
+	lastWork   string
+	lastOwners map[string]string
+	lostUntil  map[string]time.Time
+}
+
+// NewHerder opens the internal topics and returns a worker; Run starts it.
+func NewHerder(cfg WorkerConfig, deps Deps, plugins *Plugins) (*Herder, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	h := &Herder{cfg: cfg, deps: deps, plugins: plugins, log: cfg.Logger,
+		config: newConfigState(), status: newStatusState(), offsets: &offsetState{offsets: map[string]map[string]any{}},
+		wake: make(chan struct{}, 1), requests: make(chan func()),
+		connectors: map[string]*connectorRunner{}, tasks: map[TaskID]*taskRunner{},
+		lastOwners: map[string]string{}, lostUntil: map[string]time.Time{}}
+	var err error
+	if h.configLog, err = deps.OpenLog(cfg.ConfigTopic, func(_ int32, off int64, k, v []byte) {
+		h.mu.Lock()
+		h.config.apply(off, k, v)
+		if !h.started {
+			h.config.restarts = nil
+		}
+		h.mu.Unlock()
+		h.poke()
+	}); err != nil {
+		return nil, err
+	}
+	if h.statusLog, err = deps.OpenLog(cfg.StatusTopic, func(_ int32, _ int64, k, v []byte) {
+		h.mu.Lock()
+		h.status.apply(k, v)
+		h.mu.Unlock()
+	}); err != nil {
+		h.configLog.Close()
+		return nil, err
+	}
+	if h.offsetLog, err = deps.OpenLog(cfg.OffsetTopic, func(_ int32, _ int64, k, v []byte) {
+		h.mu.Lock()
+		h.offsets.apply(k, v)
+		h.mu.Unlock()
+	}); err != nil {
+		h.configLog.Close()
+		h.statusLog.Close()
+		return nil, err
+	}
+	return h, nil
+}
+
+func (h *Herder) poke() {
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run reads the internal topics, joins the group and runs the assigned
+// work until ctx ends; then it stops every task, leaves the group and
+// closes the logs.
+func (h *Herder) Run(ctx context.Context) error {
+	defer func() {
+		h.configLog.Close()
+		h.statusLog.Close()
+		h.offsetLog.Close()
+	}()
+	for _, l := range []Log{h.configLog, h.statusLog, h.offsetLog} {
+		if err := l.ReadToEnd(ctx); err != nil {
+			return fmt.Errorf("reading the internal topics: %w", err)
+		}
+	}
+	h.mu.Lock()
+	h.started, h.config.restarts = true, nil
+	h.mu.Unlock()
+	h.log.Info("connect worker started", "worker_id", h.cfg.WorkerID, "group", h.cfg.GroupID)
+	for ctx.Err() == nil {
+		a, err := h.join(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				h.log.Warn("joining the connect group", "err", err)
+				sleepCtx(ctx, time.Second)
+			}
+			continue
+		}
+		rejoin := h.applyAssignment(ctx, a)
+		if !rejoin {
+			h.stable(ctx)
+		}
+	}
+	h.shutdown()
+	return nil
+}
+
+// shutdown stops all work (statuses UNASSIGNED) and leaves the group.
+func (h *Herder) shutdown() {
+	for id := range h.tasks {
+		h.stopTask(id, true)
+	}
+	for name := range h.connectors {
+		h.stopConnector(name, true)
+	}
+	h.mu.Lock()
+	member := h.memberID
+	h.mu.Unlock()
+	if member != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		req := kmsg.NewPtrLeaveGroupRequest()
+		req.Group, req.MemberID = h.cfg.GroupID, member
+		m := kmsg.NewLeaveGroupRequestMember()
+		m.MemberID = member
+		req.Members = append(req.Members, m)
+		if _, err := req.RequestWith(ctx, h.deps.Group); err != nil {
+			h.log.Warn("leaving the connect group", "err", err)
+		}
+	}
+}
+
+// stable heartbeats and reconciles until a rebalance is needed.
+func (h *Herder) stable(ctx context.Context) {
+	hb := time.NewTicker(h.cfg.HeartbeatInterval)
+	defer hb.Stop()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-h.wake:
+			if h.reconcile(ctx) {
+				return
+			}
+		case f := <-h.requests:
+			f()
+		case <-tick.C:
+			if h.reconcile(ctx) {
+				return
+			}
+		case <-hb.C:
+			if err := h.heartbeat(ctx); err != nil {
+				h.log.Info("rejoining the connect group", "reason", err)
+				return
+			}
+		}
+	}
+}
+
+func (h *Herder) heartbeat(ctx context.Context) error {
+	h.mu.Lock()
+	req := kmsg.NewPtrHeartbeatRequest()
+	req.Group, req.MemberID, req.Generation = h.cfg.GroupID, h.memberID, h.generation
+	h.mu.Unlock()
+	resp, err := req.RequestWith(ctx, h.deps.Group)
+	if err != nil {
+		return err
+	}
+	if err := kerrFor(resp.ErrorCode); err != nil {
+		if isMemberGone(resp.ErrorCode) {
+			h.mu.Lock()
+			h.memberID = ""
+			h.mu.Unlock()
+		}
+		return err
+	}
+	return nil
+}
+
+// owned returns the work this worker runs, for its JoinGroup metadata.
+func (h *Herder) owned() ([]string, []TaskID) {
+	cs := slices.Sorted(maps.Keys(h.connectors))
+	ts := slices.SortedFunc(maps.Keys(h.tasks), compareTask)
+	return nonNil(cs), nonNil(ts)
+}
+
+const connectProtocol = "tributary-v1"
+
+// join runs JoinGroup and SyncGroup (and the assignor when leader).
+func (h *Herder) join(ctx context.Context) (assignment, error) {
+	h.mu.Lock()
+	h.rebalancing = true
+	member := h.memberID
+	offset := h.config.offset
+	h.mu.Unlock()
+	cs, ts := h.owned()
+	meta, _ := json.Marshal(memberMetadata{URL: h.cfg.URL(), ConfigOffset: offset, Connectors: cs, Tasks: ts})
+	var resp *kmsg.JoinGroupResponse
+	for attempt := 0; ; attempt++ {
+		req := kmsg.NewPtrJoinGroupRequest()
+		req.Group, req.MemberID, req.ProtocolType = h.cfg.GroupID, member, "connect"
+		req.SessionTimeoutMillis = int32(h.cfg.SessionTimeout.Milliseconds())
+		req.RebalanceTimeoutMillis = int32(h.cfg.RebalanceTimeout.Milliseconds())
+		p := kmsg.NewJoinGroupRequestProtocol()
+		p.Name, p.Metadata = connectProtocol, meta
+		req.Protocols = append(req.Protocols, p)
+		var err error
+		if resp, err = req.RequestWith(ctx, h.deps.Group); err != nil {
+			return assignment{}, err
+		}
+		if resp.ErrorCode == kerrMemberIDRequired && attempt < 3 {
+			member = resp.MemberID
+			continue
+		}
+		if isMemberGone(resp.ErrorCode) && attempt < 3 {
+			member = ""
+			continue
+		}
+		if err := kerrFor(resp.ErrorCode); err != nil {
+			return assignment{}, err
+		}
+		break
+	}
+	h.mu.Lock()
+	h.memberID, h.generation = resp.MemberID, resp.Generation
+	h.mu.Unlock()
+
+	sync := kmsg.NewPtrSyncGroupRequest()
+	sync.Group, sync.MemberID, sync.Generation = h.cfg.GroupID, resp.MemberID, resp.Generation
+	sync.ProtocolType, sync.Protocol = kmsg.StringPtr("connect"), kmsg.StringPtr(connectProtocol)
+	if resp.LeaderID == resp.MemberID {
+		plan, err := h.leaderAssign(ctx, resp)
+		if err != nil {
+			return assignment{}, err
+		}
+		sync.GroupAssignment = plan
+	}
+	sresp, err := sync.RequestWith(ctx, h.deps.Group)
+	if err != nil {
+		return assignment{}, err
+	}
+	if err := kerrFor(sresp.ErrorCode); err != nil {
+		if isMemberGone(sresp.ErrorCode) {
+			h.mu.Lock()
+			h.memberID = ""
+			h.mu.Unlock()
+		}
+		return assignment{}, err
+	}
+	var a assignment
+	if err := json.Unmarshal(sresp.MemberAssignment, &a); err != nil {
+		return assignment{}, fmt.Errorf("undecodable assignment from the group leader: %w", err)
+	}
+	h.mu.Lock()
+	h.isLeader = resp.LeaderID == resp.MemberID
+	h.leaderURL = a.LeaderURL
+	h.mu.Unlock()
+	return a, nil
+}
+
+// workKey names a connector or a task in the leader's bookkeeping.
+func connectorWork(n string) string { return "c:" + n }
+func taskWork(id TaskID) string     { return "t:" + id.String() }
+
+// leaderAssign reads the config topic to its end and runs the assignor
+// over the members' metadata.
+func (h *Herder) leaderAssign(ctx context.Context, resp *kmsg.JoinGroupResponse) ([]kmsg.SyncGroupRequestGroupAssignment, error) {
+	if err := h.configLog.ReadToEnd(ctx); err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	connectors := h.config.connectorNames()
+	tasks := h.config.taskIDs()
+	offset := h.config.offset
+	h.mu.Unlock()
+
+	members := make([]memberWork, 0, len(resp.Members))
+	present := map[string]bool{}
+	leaderURL := h.cfg.URL()
+	for _, m := range resp.Members {
+		var md memberMetadata
+		if err := json.Unmarshal(m.ProtocolMetadata, &md); err != nil {
+			h.log.Warn("undecodable connect member metadata; treating it as holding nothing", "member", m.MemberID, "err", err)
+		}
+		members = append(members, memberWork{ID: m.MemberID, URL: md.URL, Connectors: md.Connectors, Tasks: md.Tasks})
+		present[m.MemberID] = true
+	}
+	slices.SortFunc(members, func(a, b memberWork) int { return strings.Compare(a.ID, b.ID) })
+
+	// Lost work: held by a member of the last assignment that is gone.
+	now := time.Now()
+	held := map[string]bool{}
+	for _, m := range members {
+		for _, c := range m.Connectors {
+			held[connectorWork(c)] = true
+		}
+		for _, t := range m.Tasks {
+			held[taskWork(t)] = true
+		}
+	}
+	holdC, holdT := map[string]bool{}, map[TaskID]bool{}
+	var delay time.Duration
+	check := func(work string) bool {
+		owner, ok := h.lastOwners[work]
+		if !ok || present[owner] || held[work] || h.cfg.RebalanceDelay <= 0 {
+			delete(h.lostUntil, work)
+			return false
+		}
+		until, ok := h.lostUntil[work]
+		if !ok {
+			until = now.Add(h.cfg.RebalanceDelay)
+			h.lostUntil[work] = until
+		}
+		if !now.Before(until) {
+			delete(h.lostUntil, work)
+			return false
+		}
+		if d := until.Sub(now); d > delay {
+			delay = d
+		}
+		return true
+	}
+	for _, c := range connectors {
+		if check(connectorWork(c)) {
+			holdC[c] = true
+		}
+	}
+	for _, t := range tasks {
+		if check(taskWork(t)) {
+			holdT[t] = true
+		}
+	}
+
+	plan := assign(members, connectors, tasks, holdC, holdT)
+	owners := map[string]string{}
+	var out []kmsg.SyncGroupRequestGroupAssignment
+	for i, m := range members {
+		a := plan[i]
+		a.Leader, a.LeaderURL, a.ConfigOffset, a.Delay = resp.MemberID, leaderURL, offset, delay.Milliseconds()
+		for _, c := range a.Connectors {
+			owners[connectorWork(c)] = m.ID
+		}
+		for _, t := range a.Tasks {
+			owners[taskWork(t)] = m.ID
+		}
+		// Revoked work still has its owner until it rejoins.
+		for _, c := range a.RevokedConnectors {
+			owners[connectorWork(c)] = m.ID
+		}
+		for _, t := range a.RevokedTasks {
+			owners[taskWork(t)] = m.ID
+		}
+		b, _ := json.Marshal(a)
+		ga := kmsg.NewSyncGroupRequestGroupAssignment()
+		ga.MemberID, ga.MemberAssignment = m.ID, b
+		out = append(out, ga)
+	}
+	// Held lost work keeps its old owner on record until reassigned.
+	for w := range h.lostUntil {
+		if _, ok := owners[w]; !ok {
+			owners[w] = h.lastOwners[w]
+		}
+	}
+	h.lastOwners = owners
+	h.lastWork = workSignature(connectors, tasks)
+	h.log.Info("connect group assignment", "generation", resp.Generation, "members", len(members), "connectors", len(connectors), "tasks", len(tasks), "held_lost_work", len(holdC)+len(holdT))
+	return out, nil
+}
+
+func workSignature(cs []string, ts []TaskID) string {
+	var b strings.Builder
+	for _, c := range cs {
+		b.WriteString(connectorWork(c) + "\x00")
+	}
+	for _, t := range ts {
+		b.WriteString(taskWork(t) + "\x00")
+	}
+	return b.String()
+}
+
+// applyAssignment reads the config to the leader's offset, stops revoked
+// work and starts the rest; it reports whether to rejoin at once (work was
+// revoked, so the leader can hand it out in the next round).
+func (h *Herder) applyAssignment(ctx context.Context, a assignment) bool {
+	if err := h.configLog.ReadToEnd(ctx); err != nil {
+		return true
+	}
+	h.mu.Lock()
+	h.assigned = a
+	h.rebalancing = false
+	h.mu.Unlock()
+	for _, id := range a.RevokedTasks {
+		h.stopTask(id, true)
+	}
+	for _, c := range a.RevokedConnectors {
+		h.stopConnector(c, true)
+	}
+	rejoin := h.reconcile(ctx)
+	return rejoin || len(a.RevokedConnectors)+len(a.RevokedTasks) > 0
+}
+
+// reconcile makes the running work match the assignment and the config
+// topic; it reports whether a rebalance is needed (leader: the set of
+// connectors and tasks changed, or held lost work is due).
+func (h *Herder) reconcile(ctx context.Context) bool {
+	h.mu.Lock()
+	a := h.assigned
+	leader := h.isLeader
+	configs := maps.Clone(h.config.connectors)
+	targets := maps.Clone(h.config.targetStates)
+	taskConfigs := maps.Clone(h.config.tasks)
+	inconsistent := maps.Clone(h.config.inconsistent)
+	restarts := h.config.restarts
+	h.config.restarts = nil
+	work := workSignature(h.config.connectorNames(), h.config.taskIDs())
+	h.mu.Unlock()
+
+	mine := map[string]bool{}
+	for _, c := range a.Connectors {
+		mine[c] = true
+	}
+	myTasks := map[TaskID]bool{}
+	for _, t := range a.Tasks {
+		myTasks[t] = true
+	}
+	target := func(name string) string {
+		if t, ok := targets[name]; ok {
+			return t
+		}
+		return TargetStarted
+	}
+
+	// Connectors.
+	for name := range h.connectors {
+		if !mine[name] || configs[name] == nil {
+			h.stopConnector(name, configs[name] != nil)
+		}
+	}
+	for _, name := range a.Connectors {
+		cfg := configs[name]
+		if cfg == nil {
+			continue
+		}
+		r := h.connectors[name]
+		if r != nil && (!maps.Equal(r.config, cfg) || r.target != target(name)) {
+			h.stopConnector(name, false)
+			r = nil
+		}
+		if r == nil {
+			r = h.startConnector(ctx, name, cfg, target(name))
+		}
+		if inconsistent[name] && r.target == TargetStarted {
+			r.needTaskConfigs = true
+		}
+		if r.needTaskConfigs {
+			h.publishTaskConfigs(ctx, r, taskConfigs[name])
+		}
+	}
+
+	// Tasks.
+	for id, t := range h.tasks {
+		list := taskConfigs[id.Connector]
+		if !myTasks[id] || configs[id.Connector] == nil || id.Task >= len(list) || !maps.Equal(t.config, list[id.Task]) {
+			h.stopTask(id, configs[id.Connector] != nil)
+		}
+	}
+	for _, id := range a.Tasks {
+		list := taskConfigs[id.Connector]
+		cfg := configs[id.Connector]
+		if cfg == nil || id.Task >= len(list) {
+			continue
+		}
+		t := h.tasks[id]
+		if t == nil {
+			h.startTask(id, cfg, list[id.Task], target(id.Connector))
+		} else {
+			t.setPaused(target(id.Connector) == TargetPaused)
+		}
+	}
+
+	// Restart requests for work of this worker.
+	for _, r := range restarts {
+		if cr := h.connectors[r.Connector]; cr != nil && (!r.OnlyFailed || cr.state == StateFailed) {
+			cfg, tgt := cr.config, cr.target
+			h.stopConnector(r.Connector, false)
+			h.startConnector(ctx, r.Connector, cfg, tgt)
+		}
+		if r.IncludeTasks {
+			for id, t := range h.tasks {
+				if id.Connector == r.Connector && (!r.OnlyFailed || t.failed()) {
+					h.restartTask(id)
+				}
+			}
+		}
+	}
+
+	if !leader {
+		return false
+	}
+	if work != h.lastWork {
+		return true
+	}
+	now := time.Now()
+	for _, until := range h.lostUntil {
+		if !now.Before(until) {
+			return true
+		}
+	}
+	return false
+}
+
+// connectorRunner is a connector instance owned by this worker.
+type connectorRunner struct {
+	name   string
+	config map[string]string
+	target string
+	plugin *Plugin
+	conn   Connector
+	state  string
+	// needTaskConfigs: the task configs must be (re)published.
+	needTaskConfigs bool
+}
+
+func (h *Herder) startConnector(ctx context.Context, name string, cfg map[string]string, target string) *connectorRunner {
+	r := &connectorRunner{name: name, config: cfg, target: target}
+	h.connectors[name] = r
+	p, ok := h.plugins.Lookup(cfg["connector.class"])
+	if !ok {
+		r.state = StateFailed
+		h.putStatus(statusConnectorKey(name), StateFailed, "connector class "+cfg["connector.class"]+" not found")
+		return r
+	}
+	r.plugin = p
+	switch target {
+	case TargetPaused:
+		r.state = StatePaused
+	case TargetStopped:
+		r.state = StateStopped
+	default:
+		r.conn = p.NewConnector()
+		var err error
+		if !safe.Run(h.log, "connector start "+name, func() { err = r.conn.Start(cfg) }) {
+			err = errors.New("connector start panicked")
+		}
+		if err != nil {
+			r.state, r.conn = StateFailed, nil
+			h.putStatus(statusConnectorKey(name), StateFailed, err.Error())
+			return r
+		}
+		r.state = StateRunning
+		r.needTaskConfigs = true
+	}
+	h.putStatus(statusConnectorKey(name), r.state, "")
+	return r
+}
+
+// stopConnector stops a connector instance; writeStatus records it as
+// UNASSIGNED (not for deleted connectors).
+func (h *Herder) stopConnector(name string, writeStatus bool) {
+	r := h.connectors[name]
+	if r == nil {
+		return
+	}
+	delete(h.connectors, name)
+	if r.conn != nil {
+		safe.Run(h.log, "connector stop "+name, func() {
+			if err := r.conn.Stop(); err != nil {
+				h.log.Warn("stopping connector", "connector", name, "err", err)
+			}
+		})
+	}
+	if writeStatus {
+		h.putStatus(statusConnectorKey(name), StateUnassigned, "")
+	}
+}
+
+// publishTaskConfigs asks the connector for its task configs and, when
+// they differ from the committed ones, has the leader write them.
+func (h *Herder) publishTaskConfigs(ctx context.Context, r *connectorRunner, committed []map[string]string) {
+	if r.conn == nil {
+		return
+	}
+	max := int(intConfig(r.config, "tasks.max", 1))
+	var configs []map[string]string
+	var err error
+	if !safe.Run(h.log, "connector taskConfigs "+r.name, func() { configs, err = r.conn.TaskConfigs(max) }) {
+		err = errors.New("taskConfigs panicked")
+	}
+	if err != nil {
+		r.state, r.needTaskConfigs = StateFailed, false
+		h.putStatus(statusConnectorKey(r.name), StateFailed, err.Error())
+		return
+	}
+	if len(configs) > max {
+		configs = configs[:max]
+	}
+	for i, c := range configs {
+		c = maps.Clone(c)
+		if c == nil {
+			c = map[string]string{}
+		}
+		c["task.class"] = strings.TrimSuffix(r.plugin.Class, "Connector") + "Task"
+		if r.plugin.Type == TypeSink {
+			for _, k := range []string{"topics", "topics.regex"} {
+				if v, ok := r.config[k]; ok {
+					c[k] = v
+				}
+			}
+		}
+		configs[i] = c
+	}
+	if slices.EqualFunc(configs, committed, maps.Equal) && committed != nil {
+		r.needTaskConfigs = false
+		return
+	}
+	if err := h.submitTaskConfigs(ctx, r.name, configs); err != nil {
+		h.log.Info("task configs not written yet; retrying", "connector", r.name, "err", err)
+		return
+	}
+	r.needTaskConfigs = false
+}
+
+// submitTaskConfigs writes task configs as leader or posts them to the
+// leader's internal endpoint.
+func (h *Herder) submitTaskConfigs(ctx context.Context, name string, configs []map[string]string) error {
+	h.mu.Lock()
+	leader, url := h.isLeader, h.leaderURL
+	h.mu.Unlock()
+	if leader {
+		return h.writeTaskConfigs(ctx, name, configs)
+	}
+	if url == "" || h.deps.Forward == nil {
+		return ErrNoLeader
+	}
+	body, _ := json.Marshal(configs)
+	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return h.deps.Forward(fctx, url+"/connectors/"+pathEscape(name)+"/tasks?forward=false", body)
+}
+
+func (h *Herder) writeTaskConfigs(ctx context.Context, name string, configs []map[string]string) error {
+	h.writeMu.Lock()
+	defer h.writeMu.Unlock()
+	for i, c := range configs {
+		if err := h.configLog.Send(ctx, taskKey(TaskID{name, i}), encodeProperties(c)); err != nil {
+			return err
+		}
+	}
+	b, _ := json.Marshal(commitValue{Tasks: len(configs)})
+	if err := h.configLog.Send(ctx, commitKey(name), b); err != nil {
+		return err
+	}
+	return h.configLog.ReadToEnd(ctx)
+}
+
+// putStatus writes a status record for work of this worker.
+func (h *Herder) putStatus(key []byte, state, trace string) {
+	h.mu.Lock()
+	gen := h.generation
+	h.mu.Unlock()
+	v := statusValue{State: state, WorkerID: h.cfg.WorkerID, Generation: gen}
+	if trace != "" {
+		v.Trace = &trace
+	}
+	b, _ := json.Marshal(v)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.statusLog.Send(ctx, key, b); err != nil {
+		h.log.Warn("writing status", "key", string(key), "err", err)
+	}
+}

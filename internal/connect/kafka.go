@@ -1,0 +1,288 @@
+package connect
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tributary/tributary/internal/safe"
+)
+
+// The Kafka side of the worker: the internal topics as kgo-backed Logs,
+// the source producer and the sink consumers. Group membership uses
+// kmsg JoinGroup/SyncGroup/Heartbeat through kgo.Client.Request (kgo's own
+// group consumer hard-wires consumer-style topic-partition assignments,
+// so it cannot carry Connect's connector and task assignments).
+
+const kerrMemberIDRequired = 79
+
+func kerrFor(code int16) error { return kerr.ErrorForCode(code) }
+
+// isMemberGone: the coordinator no longer knows this member or its
+// generation; rejoin as a new member.
+func isMemberGone(code int16) bool {
+	return code == kerr.UnknownMemberID.Code || code == kerr.IllegalGeneration.Code || code == kerr.FencedInstanceID.Code
+}
+
+// kafkaLog is a Log over a topic: a direct consumer from the start of every
+// partition plus a shared producer.
+type kafkaLog struct {
+	topic string
+	cons  *kgo.Client
+	prod  *kgo.Client
+	adm   *kadm.Client
+	apply ApplyFunc
+	log   *slog.Logger
+	stop  chan struct{}
+	done  chan struct{}
+
+	mu   sync.Mutex // guards pos; cond waits for progress
+	cond *sync.Cond
+	pos  map[int32]int64 // next offset to read per partition
+}
+
+func openKafkaLog(seeds []string, prod *kgo.Client, adm *kadm.Client, topic string, apply ApplyFunc, log *slog.Logger) (*kafkaLog, error) {
+	cons, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(500*time.Millisecond))
+	if err != nil {
+		return nil, err
+	}
+	l := &kafkaLog{topic: topic, cons: cons, prod: prod, adm: adm, apply: apply, log: log,
+		stop: make(chan struct{}), done: make(chan struct{}), pos: map[int32]int64{}}
+	l.cond = sync.NewCond(&l.mu)
+	safe.Go(log, "connect log "+topic, func() {
+		defer close(l.done)
+		safe.Loop(log, "connect log "+topic, l.stop, l.read)
+	})
+	return l, nil
+}
+
+func (l *kafkaLog) read() {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	safe.Go(l.log, "connect log stop "+l.topic, func() {
+		select {
+		case <-l.stop:
+		case <-ctx.Done():
+		}
+		cancel()
+	})
+	for ctx.Err() == nil {
+		fs := l.cons.PollFetches(ctx)
+		fs.EachError(func(t string, p int32, err error) {
+			if !errors.Is(err, context.Canceled) && !errors.Is(err, kgo.ErrClientClosed) {
+				l.log.Warn("reading connect internal topic", "topic", t, "partition", p, "err", err)
+			}
+		})
+		fs.EachRecord(func(r *kgo.Record) {
+			l.apply(r.Partition, r.Offset, r.Key, r.Value)
+			l.mu.Lock()
+			l.pos[r.Partition] = r.Offset + 1
+			l.mu.Unlock()
+		})
+		l.mu.Lock()
+		l.cond.Broadcast()
+		l.mu.Unlock()
+	}
+}
+
+func (l *kafkaLog) Send(ctx context.Context, key, value []byte) error {
+	return l.prod.ProduceSync(ctx, &kgo.Record{Topic: l.topic, Key: key, Value: value}).FirstErr()
+}
+
+func (l *kafkaLog) ReadToEnd(ctx context.Context) error {
+	ends, err := l.adm.ListEndOffsets(ctx, l.topic)
+	if err != nil {
+		return err
+	}
+	if err := ends.Error(); err != nil {
+		return err
+	}
+	want := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) { want[o.Partition] = o.Offset })
+	stop := context.AfterFunc(ctx, func() {
+		l.mu.Lock()
+		l.cond.Broadcast()
+		l.mu.Unlock()
+	})
+	defer stop()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for {
+		behind := false
+		for p, end := range want {
+			if l.pos[p] < end {
+				behind = true
+			}
+		}
+		if !behind {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		l.cond.Wait()
+	}
+}
+
+func (l *kafkaLog) Close() {
+	select {
+	case <-l.stop:
+	default:
+		close(l.stop)
+	}
+	<-l.done
+	l.cons.Close()
+}
+
+// kgoProducer sends source records on one client per worker.
+type kgoProducer struct{ cl *kgo.Client }
+
+func (p kgoProducer) Produce(ctx context.Context, topic string, key, value []byte, done func(error)) {
+	p.cl.Produce(ctx, &kgo.Record{Topic: topic, Key: key, Value: value}, func(_ *kgo.Record, err error) { done(err) })
+}
+
+func (p kgoProducer) Flush(ctx context.Context) error { return p.cl.Flush(ctx) }
+
+// kgoSinkConsumer is a sink task's group consumer.
+type kgoSinkConsumer struct {
+	cl  *kgo.Client
+	log *slog.Logger
+}
+
+func newKgoSinkConsumer(seeds []string, log *slog.Logger, c SinkConsumerConfig) (SinkConsumer, error) {
+	opts := []kgo.Opt{kgo.SeedBrokers(seeds...), kgo.ConsumerGroup(c.Group), kgo.DisableAutoCommit(), kgo.BlockRebalanceOnPoll(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(500 * time.Millisecond),
+		kgo.OnPartitionsRevoked(func(ctx context.Context, cl *kgo.Client, _ map[string][]int32) {
+			if c.BeforeRevoke != nil {
+				c.BeforeRevoke()
+			}
+			if err := cl.CommitUncommittedOffsets(ctx); err != nil {
+				log.Warn("sink commit before revocation", "group", c.Group, "err", err)
+			}
+		})}
+	if c.Regex != "" {
+		opts = append(opts, kgo.ConsumeRegex(), kgo.ConsumeTopics(c.Regex))
+	} else {
+		opts = append(opts, kgo.ConsumeTopics(c.Topics...))
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &kgoSinkConsumer{cl: cl, log: log}, nil
+}
+
+func (s *kgoSinkConsumer) Poll(ctx context.Context) ([]ConsumedRecord, error) {
+	fs := s.cl.PollRecords(ctx, 10000)
+	fs.EachError(func(t string, p int32, err error) {
+		if !errors.Is(err, context.Canceled) && !errors.Is(err, kgo.ErrClientClosed) {
+			s.log.Warn("sink consumer", "topic", t, "partition", p, "err", err)
+		}
+	})
+	var out []ConsumedRecord
+	fs.EachRecord(func(r *kgo.Record) {
+		out = append(out, ConsumedRecord{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: r.Key, Value: r.Value})
+	})
+	return out, nil
+}
+
+func (s *kgoSinkConsumer) Done() { s.cl.AllowRebalance() }
+func (s *kgoSinkConsumer) Commit(ctx context.Context) error {
+	return s.cl.CommitUncommittedOffsets(ctx)
+}
+
+// Pause stops fetching (the group membership and heartbeats go on).
+func (s *kgoSinkConsumer) Pause(paused bool) {
+	topics := s.cl.GetConsumeTopics()
+	if paused {
+		s.cl.PauseFetchTopics(topics...)
+	} else {
+		s.cl.ResumeFetchTopics(topics...)
+	}
+}
+
+func (s *kgoSinkConsumer) Close() { s.cl.Close() }
+
+// EnsureTopics creates the internal topics (compacted) if missing and checks
+// that the config topic has one partition.
+func EnsureTopics(ctx context.Context, adm *kadm.Client, s Settings) error {
+	compact := map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}
+	for _, t := range []struct {
+		name       string
+		partitions int32
+		rf         int16
+	}{
+		{s.ConfigTopic, 1, s.ConfigRF},
+		{s.OffsetTopic, s.OffsetPartitions, s.OffsetRF},
+		{s.StatusTopic, s.StatusPartitions, s.StatusRF},
+	} {
+		resp, err := adm.CreateTopic(ctx, t.partitions, t.rf, compact, t.name)
+		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("creating %s: %w", t.name, err)
+		}
+		if resp.Err != nil && !errors.Is(resp.Err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("creating %s: %w", t.name, resp.Err)
+		}
+	}
+	td, err := adm.ListTopics(ctx, s.ConfigTopic)
+	if err != nil {
+		return err
+	}
+	if d, ok := td[s.ConfigTopic]; ok && d.Err == nil && len(d.Partitions) != 1 {
+		return fmt.Errorf("topic %s (config.storage.topic) has %d partitions; it must have exactly 1", s.ConfigTopic, len(d.Partitions))
+	}
+	return nil
+}
+
+// sinkOffsets reads a sink connector's consumer group offsets in Connect's shape.
+func sinkOffsets(adm *kadm.Client) func(ctx context.Context, group string) ([]ConnectorOffset, error) {
+	return func(ctx context.Context, group string) ([]ConnectorOffset, error) {
+		resp, err := adm.FetchOffsets(ctx, group)
+		if err != nil {
+			return nil, err
+		}
+		var out []ConnectorOffset
+		for _, o := range resp.Sorted() {
+			if o.Err != nil {
+				continue
+			}
+			out = append(out, ConnectorOffset{
+				Partition: map[string]any{"kafka_topic": o.Topic, "kafka_partition": o.Partition},
+				Offset:    map[string]any{"kafka_offset": o.At},
+			})
+		}
+		return out, nil
+	}
+}
+
+// forwardHTTP posts a JSON body; non-2xx answers are errors.
+func forwardHTTP(hc *http.Client) func(ctx context.Context, url string, body []byte) error {
+	return func(ctx context.Context, url string, body []byte) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		if resp.StatusCode/100 != 2 {
+			return fmt.Errorf("%s: %s: %s", url, resp.Status, b)
+		}
+		return nil
+	}
+}

@@ -1,0 +1,439 @@
+package connect
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tributary/tributary/internal/safe"
+)
+
+// taskRunner is one task owned by this worker, running on its own
+// goroutine. The herder goroutine starts and stops it; pause is an atomic
+// flag the task loop checks between polls.
+type taskRunner struct {
+	id         TaskID
+	config     map[string]string // the task config
+	connConfig map[string]string
+	target     string
+	cancel     context.CancelFunc
+	done       chan struct{}
+	paused     atomic.Bool
+	resume     chan struct{} // poked when paused changes
+	isFailed   atomic.Bool
+	// deleted: the connector is gone; write no status on stop.
+	noStatus atomic.Bool
+}
+
+func (t *taskRunner) failed() bool { return t.isFailed.Load() }
+
+func (t *taskRunner) setPaused(p bool) {
+	if t.paused.Swap(p) != p {
+		select {
+		case t.resume <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// waitResumed blocks while the task is paused; false when ctx ended.
+func (t *taskRunner) waitResumed(ctx context.Context) bool {
+	for t.paused.Load() {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.resume:
+		}
+	}
+	return ctx.Err() == nil
+}
+
+func (h *Herder) startTask(id TaskID, connConfig, config map[string]string, target string) {
+	ctx, cancel := context.WithCancel(context.Background())
+	t := &taskRunner{id: id, config: config, connConfig: connConfig, target: target, cancel: cancel,
+		done: make(chan struct{}), resume: make(chan struct{}, 1)}
+	t.paused.Store(target == TargetPaused)
+	h.tasks[id] = t
+	safe.Go(h.log, "connect task "+id.String(), func() {
+		defer close(t.done)
+		err := h.runTask(ctx, t)
+		if err != nil && ctx.Err() == nil {
+			t.isFailed.Store(true)
+			h.log.Warn("connect task failed", "task", id.String(), "err", err)
+			h.putStatus(statusTaskKey(id), StateFailed, trace(err))
+		}
+	})
+}
+
+// trace renders a failure for the status' "trace".
+func trace(err error) string {
+	return "org.apache.kafka.connect.errors.ConnectException: " + err.Error()
+}
+
+// stopTask cancels a task and waits for its graceful stop (bounded by
+// TaskShutdownTimeout).
+func (h *Herder) stopTask(id TaskID, writeStatus bool) {
+	t := h.tasks[id]
+	if t == nil {
+		return
+	}
+	delete(h.tasks, id)
+	t.noStatus.Store(true)
+	t.cancel()
+	select {
+	case <-t.done:
+	case <-time.After(h.cfg.TaskShutdownTimeout):
+		h.log.Warn("connect task did not stop in time; abandoning it", "task", id.String(), "timeout", h.cfg.TaskShutdownTimeout)
+	}
+	if writeStatus {
+		h.putStatus(statusTaskKey(id), StateUnassigned, "")
+	}
+}
+
+func (h *Herder) restartTask(id TaskID) {
+	t := h.tasks[id]
+	if t == nil {
+		return
+	}
+	h.stopTask(id, false)
+	h.putStatus(statusTaskKey(id), StateRestarting, "")
+	h.startTask(id, t.connConfig, t.config, t.target)
+}
+
+// converters returns a task's key and value converters: the connector's
+// key.converter / value.converter (with their prefixed settings) over the
+// worker's.
+func (h *Herder) converters(connConfig map[string]string) (Converter, Converter, error) {
+	mk := func(kind, workerClass string) (Converter, error) {
+		props := map[string]string{}
+		for k, v := range h.cfg.ConverterProps {
+			if p, ok := strings.CutPrefix(k, kind+".converter."); ok {
+				props[p] = v
+			}
+		}
+		class := workerClass
+		if c, ok := connConfig[kind+".converter"]; ok && strings.TrimSpace(c) != "" {
+			class = strings.TrimSpace(c)
+			props = map[string]string{}
+		}
+		for k, v := range connConfig {
+			if p, ok := strings.CutPrefix(k, kind+".converter."); ok {
+				props[p] = v
+			}
+		}
+		return NewConverter(class, props)
+	}
+	kc, err := mk("key", h.cfg.KeyConverter)
+	if err != nil {
+		return nil, nil, err
+	}
+	vc, err := mk("value", h.cfg.ValueConverter)
+	if err != nil {
+		return nil, nil, err
+	}
+	return kc, vc, nil
+}
+
+func (h *Herder) runTask(ctx context.Context, t *taskRunner) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("task panicked: %v\n%s", v, debug.Stack())
+		}
+	}()
+	p, ok := h.plugins.Lookup(t.connConfig["connector.class"])
+	if !ok {
+		return fmt.Errorf("connector class %s not found", t.connConfig["connector.class"])
+	}
+	kc, vc, err := h.converters(t.connConfig)
+	if err != nil {
+		return err
+	}
+	if p.Type == TypeSink {
+		return h.runSinkTask(ctx, t, p, kc, vc)
+	}
+	return h.runSourceTask(ctx, t, p, kc, vc)
+}
+
+func (h *Herder) taskState(t *taskRunner) {
+	if t.noStatus.Load() {
+		return
+	}
+	st := StateRunning
+	if t.paused.Load() {
+		st = StatePaused
+	}
+	h.putStatus(statusTaskKey(t.id), st, "")
+}
+
+// offsetReader serves a source task the committed offsets.
+type offsetReader struct {
+	h         *Herder
+	connector string
+}
+
+func (r offsetReader) Offset(partition map[string]any) map[string]any {
+	r.h.mu.Lock()
+	defer r.h.mu.Unlock()
+	return r.h.offsets.offsets[string(offsetKey(r.connector, partition))]
+}
+
+// submitted tracks a source task's records in production order, so an
+// offset is committed only once it and every record before it were
+// acknowledged (Connect's SubmittedRecords, one queue per task).
+type submitted struct {
+	mu    sync.Mutex
+	queue []*pendingRecord
+	err   error
+}
+
+type pendingRecord struct {
+	key    []byte // offsets-topic key; nil when the record has no offset
+	offset map[string]any
+	acked  bool
+}
+
+func (s *submitted) add(p *pendingRecord) {
+	s.mu.Lock()
+	s.queue = append(s.queue, p)
+	s.mu.Unlock()
+}
+
+func (s *submitted) ack(p *pendingRecord, err error) {
+	s.mu.Lock()
+	if err != nil && s.err == nil {
+		s.err = err
+	}
+	if err == nil {
+		p.acked = true
+	}
+	s.mu.Unlock()
+}
+
+// committable removes the acknowledged prefix and returns the latest
+// offset per source partition in it.
+func (s *submitted) committable() (map[string]map[string]any, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]map[string]any{}
+	i := 0
+	for ; i < len(s.queue) && s.queue[i].acked; i++ {
+		if p := s.queue[i]; p.key != nil {
+			out[string(p.key)] = p.offset
+		}
+	}
+	s.queue = s.queue[i:]
+	return out, s.err
+}
+
+func (h *Herder) runSourceTask(ctx context.Context, t *taskRunner, p *Plugin, kc, vc Converter) error {
+	if err := h.offsetLog.ReadToEnd(ctx); err != nil {
+		return err
+	}
+	task := p.NewSourceTask()
+	if err := task.Start(t.config, offsetReader{h, t.id.Connector}); err != nil {
+		return err
+	}
+	h.taskState(t)
+	var subm submitted
+	topics := map[string]bool{}
+	lastCommit := time.Now()
+	commit := func(cctx context.Context) error {
+		offs, perr := subm.committable()
+		for k, v := range offs {
+			b, err := json.Marshal(v)
+			if err != nil {
+				return err
+			}
+			if err := h.offsetLog.Send(cctx, []byte(k), b); err != nil {
+				return err
+			}
+		}
+		if len(offs) > 0 {
+			if err := task.Commit(); err != nil {
+				h.log.Warn("source task commit", "task", t.id.String(), "err", err)
+			}
+		}
+		lastCommit = time.Now()
+		return perr
+	}
+	stop := func(runErr error) error {
+		// Graceful: wait for the records in flight, then commit.
+		sctx, cancel := context.WithTimeout(context.Background(), h.cfg.TaskShutdownTimeout)
+		defer cancel()
+		ferr := h.deps.Producer.Flush(sctx)
+		cerr := commit(sctx)
+		serr := task.Stop()
+		return errors.Join(runErr, ferr, cerr, serr)
+	}
+	for {
+		if t.paused.Load() {
+			h.taskState(t)
+			if !t.waitResumed(ctx) {
+				return stop(nil)
+			}
+			h.taskState(t)
+		}
+		if ctx.Err() != nil {
+			return stop(nil)
+		}
+		recs, err := task.Poll(ctx)
+		if err != nil {
+			return stop(err)
+		}
+		for _, r := range recs {
+			key, err := kc.FromConnect(r.Topic, r.Key)
+			if err != nil {
+				return stop(fmt.Errorf("converting key: %w", err))
+			}
+			val, err := vc.FromConnect(r.Topic, r.Value)
+			if err != nil {
+				return stop(fmt.Errorf("converting value: %w", err))
+			}
+			pr := &pendingRecord{offset: r.SourceOffset}
+			if r.SourcePartition != nil && r.SourceOffset != nil {
+				pr.key = offsetKey(t.id.Connector, r.SourcePartition)
+			}
+			subm.add(pr)
+			h.deps.Producer.Produce(ctx, r.Topic, key, val, func(err error) { subm.ack(pr, err) })
+			if !topics[r.Topic] {
+				topics[r.Topic] = true
+				h.trackTopic(r.Topic, t.id)
+			}
+		}
+		if time.Since(lastCommit) >= h.cfg.OffsetFlushInterval {
+			if err := commit(ctx); err != nil && ctx.Err() == nil {
+				return stop(err)
+			}
+		}
+	}
+}
+
+// trackTopic records a topic a connector used (KIP-558).
+func (h *Herder) trackTopic(topic string, id TaskID) {
+	h.mu.Lock()
+	known := h.status.topics[id.Connector][topic]
+	h.mu.Unlock()
+	if known {
+		return
+	}
+	var v topicStatusValue
+	v.Topic.Name, v.Topic.Connector, v.Topic.Task, v.Topic.DiscoverTimestamp = topic, id.Connector, id.Task, time.Now().UnixMilli()
+	b, _ := json.Marshal(v)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.statusLog.Send(ctx, statusTopicKey(topic, id.Connector), b); err != nil {
+		h.log.Warn("writing topic status", "err", err)
+	}
+}
+
+func (h *Herder) runSinkTask(ctx context.Context, t *taskRunner, p *Plugin, kc, vc Converter) error {
+	task := p.NewSinkTask()
+	if err := task.Start(t.config); err != nil {
+		return err
+	}
+	var taskMu sync.Mutex // Put and a revocation's Flush never overlap
+	cc := SinkConsumerConfig{Group: "connect-" + t.id.Connector, Topics: listConfig(t.config["topics"]), Regex: strings.TrimSpace(t.config["topics.regex"]),
+		BeforeRevoke: func() {
+			taskMu.Lock()
+			defer taskMu.Unlock()
+			if err := task.Flush(); err != nil {
+				h.log.Warn("sink flush before revocation", "task", t.id.String(), "err", err)
+			}
+		}}
+	cons, err := h.deps.NewSinkConsumer(cc)
+	if err != nil {
+		task.Stop()
+		return err
+	}
+	h.taskState(t)
+	topics := map[string]bool{}
+	lastCommit := time.Now()
+	flush := func(fctx context.Context) error {
+		taskMu.Lock()
+		err := task.Flush()
+		taskMu.Unlock()
+		if err != nil {
+			return err
+		}
+		lastCommit = time.Now()
+		return cons.Commit(fctx)
+	}
+	stop := func(runErr error) error {
+		sctx, cancel := context.WithTimeout(context.Background(), h.cfg.TaskShutdownTimeout)
+		defer cancel()
+		var ferr error
+		if runErr == nil {
+			ferr = flush(sctx)
+		}
+		cons.Close()
+		return errors.Join(runErr, ferr, task.Stop())
+	}
+	for {
+		if t.paused.Load() {
+			cons.Pause(true)
+			h.taskState(t)
+			if !t.waitResumed(ctx) {
+				return stop(nil)
+			}
+			cons.Pause(false)
+			h.taskState(t)
+		}
+		recs, err := cons.Poll(ctx)
+		if ctx.Err() != nil {
+			cons.Done()
+			return stop(nil)
+		}
+		if err != nil {
+			cons.Done()
+			return stop(err)
+		}
+		out := make([]SinkRecord, 0, len(recs))
+		for _, r := range recs {
+			k, err := kc.ToConnect(r.Topic, r.Key)
+			if err != nil {
+				cons.Done()
+				return stop(fmt.Errorf("converting key of %s-%d@%d: %w", r.Topic, r.Partition, r.Offset, err))
+			}
+			v, err := vc.ToConnect(r.Topic, r.Value)
+			if err != nil {
+				cons.Done()
+				return stop(fmt.Errorf("converting value of %s-%d@%d: %w", r.Topic, r.Partition, r.Offset, err))
+			}
+			out = append(out, SinkRecord{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: k, Value: v})
+			if !topics[r.Topic] {
+				topics[r.Topic] = true
+				h.trackTopic(r.Topic, t.id)
+			}
+		}
+		taskMu.Lock()
+		err = task.Put(out)
+		taskMu.Unlock()
+		if err != nil {
+			cons.Done()
+			return stop(err)
+		}
+		if time.Since(lastCommit) >= h.cfg.OffsetFlushInterval {
+			if err := flush(ctx); err != nil && ctx.Err() == nil {
+				cons.Done()
+				return stop(err)
+			}
+		}
+		cons.Done()
+	}
+}
+
+// cloneConfigs deep-copies task configs.
+func cloneConfigs(in []map[string]string) []map[string]string {
+	out := make([]map[string]string, len(in))
+	for i, c := range in {
+		out[i] = maps.Clone(c)
+	}
+	return out
+}
