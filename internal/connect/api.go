@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Errors of the herder's API; rest.go maps them to HTTP statuses in one
@@ -252,17 +253,32 @@ func (h *Herder) Offsets(ctx context.Context, name string) ([]ConnectorOffset, e
 }
 
 // leader returns nil when this worker is the leader, else the error the
-// REST layer forwards on.
-func (h *Herder) leader() error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.isLeader && !h.rebalancing {
-		return nil
+// REST layer forwards on. During a rebalance it waits for the group to
+// settle (as Connect queues requests until the herder is stable), up to
+// ctx's deadline.
+func (h *Herder) leader(ctx context.Context) error {
+	for {
+		h.mu.Lock()
+		rebalancing, isLeader, url := h.rebalancing, h.isLeader, h.leaderURL
+		h.mu.Unlock()
+		if !rebalancing {
+			if isLeader {
+				return nil
+			}
+			if url == "" {
+				return ErrNoLeader
+			}
+			return &NotLeaderError{URL: url}
+		}
+		select {
+		case <-ctx.Done():
+			if url == "" {
+				return ErrNoLeader
+			}
+			return ErrRebalancing
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
-	if h.leaderURL == "" || h.rebalancing {
-		return ErrNoLeader
-	}
-	return &NotLeaderError{URL: h.leaderURL}
 }
 
 // ValidateConfig validates a connector config (the connector.class picks
@@ -321,7 +337,7 @@ func (h *Herder) PutConnectorConfig(ctx context.Context, name string, cfg map[st
 		return false, ConnectorInfo{}, badRequest("Connector configuration is invalid and contains the following %d error(s):\n%s\nYou can also find the above list of errors at the endpoint `/connector-plugins/{connectorType}/config/validate`",
 			len(msgs), strings.Join(msgs, "\n"))
 	}
-	if err := h.leader(); err != nil {
+	if err := h.leader(ctx); err != nil {
 		return false, ConnectorInfo{}, err
 	}
 	h.writeMu.Lock()
@@ -382,7 +398,7 @@ func (h *Herder) DeleteConnector(ctx context.Context, name string) error {
 	if _, err := h.ConnectorInfo(name); err != nil {
 		return err
 	}
-	if err := h.leader(); err != nil {
+	if err := h.leader(ctx); err != nil {
 		return err
 	}
 	h.writeMu.Lock()
@@ -412,7 +428,7 @@ func (h *Herder) SetTargetState(ctx context.Context, name, state string) error {
 	if _, err := h.ConnectorInfo(name); err != nil {
 		return err
 	}
-	if err := h.leader(); err != nil {
+	if err := h.leader(ctx); err != nil {
 		return err
 	}
 	h.writeMu.Lock()
@@ -435,7 +451,7 @@ func (h *Herder) PutTaskConfigs(ctx context.Context, name string, configs []map[
 	if _, err := h.ConnectorInfo(name); err != nil {
 		return err
 	}
-	if err := h.leader(); err != nil {
+	if err := h.leader(ctx); err != nil {
 		return err
 	}
 	return h.writeTaskConfigs(ctx, name, configs)
@@ -449,7 +465,7 @@ func (h *Herder) RestartConnector(ctx context.Context, name string, includeTasks
 	if err != nil {
 		return st, err
 	}
-	if err := h.leader(); err != nil {
+	if err := h.leader(ctx); err != nil {
 		return st, err
 	}
 	b, _ := json.Marshal(restartRequest{IncludeTasks: includeTasks, OnlyFailed: onlyFailed})

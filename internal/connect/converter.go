@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -152,14 +153,15 @@ func (c jsonConverter) ToConnect(_ string, b []byte) (*Data, error) {
 		}
 		return &Data{Value: v}, nil
 	}
-	var env map[string]json.RawMessage
-	if err := json.Unmarshal(b, &env); err != nil {
-		return nil, fmt.Errorf("converting byte[] to Kafka Connect data failed due to serialization error: %w", err)
+	if !json.Valid(b) {
+		return nil, fmt.Errorf("converting byte[] to Kafka Connect data failed due to serialization error: invalid JSON")
 	}
+	var env map[string]json.RawMessage
+	err := json.Unmarshal(b, &env)
 	rawSchema, okS := env["schema"]
 	rawPayload, okP := env["payload"]
-	if len(env) != 2 || !okS || !okP {
-		return nil, fmt.Errorf(`JsonConverter with schemas.enable requires "schema" and "payload" fields and may not contain additional fields. If you are trying to deserialize plain JSON data, set schemas.enable=false in your converter configuration.`)
+	if err != nil || len(env) != 2 || !okS || !okP {
+		return nil, errors.New(`JsonConverter with schemas.enable requires "schema" and "payload" fields and may not contain additional fields. If you are trying to deserialize plain JSON data, set schemas.enable=false in your converter configuration.`)
 	}
 	var s *Schema
 	if err := json.Unmarshal(rawSchema, &s); err != nil {

@@ -186,7 +186,7 @@ func newKgoSinkConsumer(seeds []string, log *slog.Logger, c SinkConsumerConfig) 
 func (s *kgoSinkConsumer) Poll(ctx context.Context) ([]ConsumedRecord, error) {
 	fs := s.cl.PollRecords(ctx, 10000)
 	fs.EachError(func(t string, p int32, err error) {
-		if !errors.Is(err, context.Canceled) && !errors.Is(err, kgo.ErrClientClosed) {
+		if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, kgo.ErrClientClosed) {
 			s.log.Warn("sink consumer", "topic", t, "partition", p, "err", err)
 		}
 	})

@@ -355,6 +355,7 @@ func (h *Herder) runSinkTask(ctx context.Context, t *taskRunner, p *Plugin, kc, 
 	h.taskState(t)
 	topics := map[string]bool{}
 	lastCommit := time.Now()
+	dirty := false // records were Put since the last flush
 	flush := func(fctx context.Context) error {
 		taskMu.Lock()
 		err := task.Flush()
@@ -385,7 +386,11 @@ func (h *Herder) runSinkTask(ctx context.Context, t *taskRunner, p *Plugin, kc, 
 			cons.Pause(false)
 			h.taskState(t)
 		}
-		recs, err := cons.Poll(ctx)
+		// Poll at most one flush interval, so what was Put is flushed and
+		// committed even when no more records come.
+		pctx, pcancel := context.WithTimeout(ctx, h.cfg.OffsetFlushInterval)
+		recs, err := cons.Poll(pctx)
+		pcancel()
 		if ctx.Err() != nil {
 			cons.Done()
 			return stop(nil)
@@ -412,14 +417,18 @@ func (h *Herder) runSinkTask(ctx context.Context, t *taskRunner, p *Plugin, kc, 
 				h.trackTopic(r.Topic, t.id)
 			}
 		}
-		taskMu.Lock()
-		err = task.Put(out)
-		taskMu.Unlock()
-		if err != nil {
-			cons.Done()
-			return stop(err)
+		if len(out) > 0 {
+			taskMu.Lock()
+			err = task.Put(out)
+			taskMu.Unlock()
+			if err != nil {
+				cons.Done()
+				return stop(err)
+			}
+			dirty = true
 		}
-		if time.Since(lastCommit) >= h.cfg.OffsetFlushInterval {
+		if dirty && time.Since(lastCommit) >= h.cfg.OffsetFlushInterval {
+			dirty = false
 			if err := flush(ctx); err != nil && ctx.Err() == nil {
 				cons.Done()
 				return stop(err)
