@@ -200,6 +200,18 @@ func sameFile(a, b string) bool {
 	return err1 == nil && err2 == nil && bytes.Equal(x, y)
 }
 
+// waitSameFile waits until out is a copy of in.
+func waitSameFile(t testing.TB, in, out string) {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for !sameFile(in, out) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the sink file is not a copy of the source file after 90s: %s", describeFiles(in, out))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // describeFiles says how two files differ, for a failure message.
 func describeFiles(a, b string) string {
 	x, _ := os.ReadFile(a)
@@ -323,13 +335,7 @@ func TestConnectSeedFlow(t *testing.T) {
 	mustCall(t, "POST", w1.URL+"/connectors", sink, 201, nil)
 	waitRunning(t, w1.URL, "load-kafka-config", 1)
 	waitRunning(t, w2.URL, "dump-kafka-config", 1)
-	waitFor(t, 90*time.Second, "the sink file to equal the source file", func() bool {
-		if sameFile(in, out) {
-			return true
-		}
-		t.Log(describeFiles(in, out))
-		return false
-	})
+	waitSameFile(t, in, out)
 
 	// The topic holds each line once, in JsonConverter's envelope (the
 	// worker's default converter, as in connect-distributed.properties).
@@ -377,14 +383,14 @@ func TestConnectRestartResumes(t *testing.T) {
 	w2 := startConnectWorker(t, n.Addr())
 	mustCall(t, "POST", w1.URL+"/connectors", fmt.Sprintf(`{"name":"src","config":{"connector.class":"org.apache.kafka.connect.file.FileStreamSourceConnector","file":%q,"topic":"resume","batch.size":"100"}}`, in), 201, nil)
 	mustCall(t, "POST", w1.URL+"/connectors", fmt.Sprintf(`{"name":"dst","config":{"connector.class":"FileStreamSinkConnector","file":%q,"topics":"resume"}}`, out), 201, nil)
-	waitFor(t, 90*time.Second, "first copy", func() bool { return sameFile(in, out) })
+	waitSameFile(t, in, out)
 	w1.Stop(t)
 	w2.Stop(t)
 
 	writeLines(t, in, "b", 0, 1000)
 	w3 := startConnectWorker(t, n.Addr())
 	startConnectWorker(t, n.Addr())
-	waitFor(t, 90*time.Second, "second copy", func() bool { return sameFile(in, out) })
+	waitSameFile(t, in, out)
 	if vals := topicValues(t, n.Addr(), "resume", 6000); len(vals) != 6000 {
 		t.Fatalf("topic has %d records after the restart, want 6000 (re-read from the start?)", len(vals))
 	}
@@ -634,7 +640,7 @@ func TestConnectJSONConverters(t *testing.T) {
 	conv := `"value.converter":"org.apache.kafka.connect.json.JsonConverter","value.converter.schemas.enable":"false"`
 	mustCall(t, "POST", w.URL+"/connectors", fmt.Sprintf(`{"name":"js","config":{"connector.class":"FileStreamSource","file":%q,"topic":"json",%s}}`, in, conv), 201, nil)
 	mustCall(t, "POST", w.URL+"/connectors", fmt.Sprintf(`{"name":"jk","config":{"connector.class":"FileStreamSink","file":%q,"topics":"json",%s}}`, out, conv), 201, nil)
-	waitFor(t, 60*time.Second, "the JSON round trip", func() bool { return sameFile(in, out) })
+	waitSameFile(t, in, out)
 	if vals := topicValues(t, n.Addr(), "json", 50); len(vals) != 50 || vals[0] != `"j-0 some text to make the line longer"` {
 		t.Errorf("json topic: %d records, first %q", len(vals), vals[0])
 	}

@@ -451,8 +451,16 @@ func (h *Herder) PutTaskConfigs(ctx context.Context, name string, configs []map[
 	if _, err := h.ConnectorInfo(name); err != nil {
 		return err
 	}
-	if err := h.leader(ctx); err != nil {
-		return err
+	// No waiting out a rebalance here: the worker posting is part of it,
+	// and the leader stays the config writer until the next sync.
+	h.mu.Lock()
+	leader, url := h.isLeader, h.leaderURL
+	h.mu.Unlock()
+	if !leader {
+		if url == "" {
+			return ErrNoLeader
+		}
+		return &NotLeaderError{URL: url}
 	}
 	return h.writeTaskConfigs(ctx, name, configs)
 }

@@ -137,6 +137,9 @@ type Herder struct {
 	assigned   assignment
 	// rebalancing is set from JoinGroup until the assignment is applied.
 	rebalancing bool
+	// lost: the coordinator evicted this member; its work must stop
+	// before it rejoins.
+	lost bool
 
 	// writeMu serialises the leader's check-then-write config updates.
 	writeMu sync.Mutex
@@ -222,31 +225,73 @@ func (h *Herder) Run(ctx context.Context) error {
 	h.mu.Unlock()
 	h.log.Info("connect worker started", "worker_id", h.cfg.WorkerID, "group", h.cfg.GroupID)
 	for ctx.Err() == nil {
+		if h.takeLost() {
+			// Evicted from the group: the others may run our work already.
+			h.log.Warn("connect group membership lost; stopping all work before rejoining")
+			h.stopAll()
+		}
 		a, err := h.join(ctx)
 		if err != nil {
-			if ctx.Err() == nil {
+			if ctx.Err() == nil && !h.lostSet() {
 				h.log.Warn("joining the connect group", "err", err)
 				sleepCtx(ctx, time.Second)
 			}
 			continue
 		}
+		// Heartbeats run on their own goroutine so slow work here (a task's
+		// graceful stop, a forward to the leader) never costs the session.
+		hbCtx, hbCancel := context.WithCancel(ctx)
+		hbErr := make(chan error, 1)
+		hbDone := make(chan struct{})
+		safe.Go(h.log, "connect heartbeat", func() {
+			defer close(hbDone)
+			h.heartbeatLoop(hbCtx, hbErr)
+		})
 		rejoin := h.applyAssignment(ctx, a)
 		if !rejoin {
-			h.stable(ctx)
+			h.stable(ctx, hbErr)
 		}
+		hbCancel()
+		<-hbDone
 	}
 	h.shutdown()
 	return nil
 }
 
-// shutdown stops all work (statuses UNASSIGNED) and leaves the group.
-func (h *Herder) shutdown() {
+// stopAll stops every connector and task of this worker.
+func (h *Herder) stopAll() {
 	for id := range h.tasks {
 		h.stopTask(id, true)
 	}
 	for name := range h.connectors {
 		h.stopConnector(name, true)
 	}
+}
+
+// markLost records that the coordinator no longer knows this member.
+func (h *Herder) markLost() {
+	h.mu.Lock()
+	h.memberID, h.lost = "", true
+	h.mu.Unlock()
+}
+
+func (h *Herder) takeLost() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	l := h.lost
+	h.lost = false
+	return l
+}
+
+func (h *Herder) lostSet() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.lost
+}
+
+// shutdown stops all work (statuses UNASSIGNED) and leaves the group.
+func (h *Herder) shutdown() {
+	h.stopAll()
 	h.mu.Lock()
 	member := h.memberID
 	h.mu.Unlock()
@@ -264,15 +309,17 @@ func (h *Herder) shutdown() {
 	}
 }
 
-// stable heartbeats and reconciles until a rebalance is needed.
-func (h *Herder) stable(ctx context.Context) {
-	hb := time.NewTicker(h.cfg.HeartbeatInterval)
-	defer hb.Stop()
+// stable reconciles until a rebalance is needed: the heartbeat loop
+// reports one on hbErr, or the leader sees the work change.
+func (h *Herder) stable(ctx context.Context, hbErr <-chan error) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
+			return
+		case err := <-hbErr:
+			h.log.Info("rejoining the connect group", "reason", err)
 			return
 		case <-h.wake:
 			if h.reconcile(ctx) {
@@ -284,9 +331,29 @@ func (h *Herder) stable(ctx context.Context) {
 			if h.reconcile(ctx) {
 				return
 			}
-		case <-hb.C:
-			if err := h.heartbeat(ctx); err != nil {
-				h.log.Info("rejoining the connect group", "reason", err)
+		}
+	}
+}
+
+// heartbeatLoop heartbeats every HeartbeatInterval until ctx ends or the
+// member is gone. The first error (a rebalance to join) is reported on
+// errc; heartbeats go on meanwhile, as they keep the session alive while
+// the herder finishes what it is doing.
+func (h *Herder) heartbeatLoop(ctx context.Context, errc chan<- error) {
+	t := time.NewTicker(h.cfg.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := h.heartbeat(ctx); err != nil && ctx.Err() == nil {
+			select {
+			case errc <- err:
+			default:
+			}
+			if h.lostSet() {
 				return
 			}
 		}
@@ -304,9 +371,7 @@ func (h *Herder) heartbeat(ctx context.Context) error {
 	}
 	if err := kerrFor(resp.ErrorCode); err != nil {
 		if isMemberGone(resp.ErrorCode) {
-			h.mu.Lock()
-			h.memberID = ""
-			h.mu.Unlock()
+			h.markLost()
 		}
 		return err
 	}
@@ -348,9 +413,8 @@ func (h *Herder) join(ctx context.Context) (assignment, error) {
 			member = resp.MemberID
 			continue
 		}
-		if isMemberGone(resp.ErrorCode) && attempt < 3 {
-			member = ""
-			continue
+		if isMemberGone(resp.ErrorCode) {
+			h.markLost()
 		}
 		if err := kerrFor(resp.ErrorCode); err != nil {
 			return assignment{}, err
@@ -377,9 +441,7 @@ func (h *Herder) join(ctx context.Context) (assignment, error) {
 	}
 	if err := kerrFor(sresp.ErrorCode); err != nil {
 		if isMemberGone(sresp.ErrorCode) {
-			h.mu.Lock()
-			h.memberID = ""
-			h.mu.Unlock()
+			h.markLost()
 		}
 		return assignment{}, err
 	}
@@ -524,7 +586,9 @@ func (h *Herder) applyAssignment(ctx context.Context, a assignment) bool {
 	h.mu.Lock()
 	h.assigned = a
 	h.rebalancing = false
+	gen := h.generation
 	h.mu.Unlock()
+	h.log.Info("connect assignment applied", "generation", gen, "connectors", a.Connectors, "tasks", a.Tasks, "revoked_connectors", a.RevokedConnectors, "revoked_tasks", a.RevokedTasks)
 	for _, id := range a.RevokedTasks {
 		h.stopTask(id, true)
 	}

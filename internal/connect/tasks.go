@@ -64,6 +64,9 @@ func (h *Herder) startTask(id TaskID, connConfig, config map[string]string, targ
 	safe.Go(h.log, "connect task "+id.String(), func() {
 		defer close(t.done)
 		err := h.runTask(ctx, t)
+		if err != nil && ctx.Err() != nil {
+			h.log.Warn("connect task stopped with an error", "task", id.String(), "err", err)
+		}
 		if err != nil && ctx.Err() == nil {
 			t.isFailed.Store(true)
 			h.log.Warn("connect task failed", "task", id.String(), "err", err)
@@ -244,9 +247,16 @@ func (h *Herder) runSourceTask(ctx context.Context, t *taskRunner, p *Plugin, kc
 	var subm submitted
 	topics := map[string]bool{}
 	lastCommit := time.Now()
+	// unwritten holds acknowledged offsets not yet written to the offsets
+	// topic (a failed write is retried by the next commit).
+	unwritten := map[string]map[string]any{}
 	commit := func(cctx context.Context) error {
 		offs, perr := subm.committable()
 		for k, v := range offs {
+			unwritten[k] = v
+		}
+		wrote := len(unwritten) > 0
+		for k, v := range unwritten {
 			b, err := json.Marshal(v)
 			if err != nil {
 				return err
@@ -254,8 +264,9 @@ func (h *Herder) runSourceTask(ctx context.Context, t *taskRunner, p *Plugin, kc
 			if err := h.offsetLog.Send(cctx, []byte(k), b); err != nil {
 				return err
 			}
+			delete(unwritten, k)
 		}
-		if len(offs) > 0 {
+		if wrote {
 			if err := task.Commit(); err != nil {
 				h.log.Warn("source task commit", "task", t.id.String(), "err", err)
 			}
@@ -301,7 +312,9 @@ func (h *Herder) runSourceTask(ctx context.Context, t *taskRunner, p *Plugin, kc
 				pr.key = offsetKey(t.id.Connector, r.SourcePartition)
 			}
 			subm.add(pr)
-			h.deps.Producer.Produce(ctx, r.Topic, key, val, func(err error) { subm.ack(pr, err) })
+			// Not ctx: a record read before a stop must still be sent (its
+			// offset is committed only once acknowledged).
+			h.deps.Producer.Produce(context.Background(), r.Topic, key, val, func(err error) { subm.ack(pr, err) })
 			if !topics[r.Topic] {
 				topics[r.Topic] = true
 				h.trackTopic(r.Topic, t.id)
