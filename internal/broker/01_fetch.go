@@ -1,7 +1,8 @@
 // Fetch (key 1), versions 0-18.
 //
-// Batches are served as stored, whole, up to the high watermark (the last
-// stable offset for read_committed, equal until transactions exist). v0-3
+// Batches are served as stored, whole, up to the high watermark, or for
+// read_committed (v4+) up to the last stable offset with the aborted
+// transactions that overlap the batches read (partition/txn.go). v0-3
 // (removed in Kafka 4, KIP-896) read message sets: as Kafka 3.x did, the
 // stored batches are down-converted after the read, magic 0 for v0-1 and
 // magic 1 for v2-3 (record.DownConvert: records from the fetch offset on,
@@ -198,6 +199,9 @@ func (b *Broker) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, rep
 				if res.Data != nil {
 					sp.RecordBatches = res.Data
 				}
+				if replica < 0 && req.IsolationLevel == 1 && req.Version >= 4 {
+					sp.AbortedTransactions = abortedTransactions(p, rp.FetchOffset, res)
+				}
 				total += len(res.Data)
 				remaining -= len(res.Data)
 			}
@@ -206,6 +210,22 @@ func (b *Broker) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, rep
 		resp.Topics = append(resp.Topics, st)
 	}
 	return total, live
+}
+
+// abortedTransactions lists, for a read_committed fetch, the aborted
+// transactions that overlap the batches read: the client drops their
+// records up to each ABORT marker. An empty list, never null, as Kafka.
+func abortedTransactions(p *partition.Partition, from int64, res storage.ReadResult) []kmsg.FetchResponseTopicPartitionAbortedTransaction {
+	out := []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+	if len(res.Data) == 0 {
+		return out
+	}
+	for _, t := range p.AbortedTransactions(from, res.Next) {
+		a := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
+		a.ProducerID, a.FirstOffset = t.ProducerID, t.FirstOffset
+		out = append(out, a)
+	}
+	return out
 }
 
 // downConvert turns stored v2 batches read for a Fetch v0-3 into the

@@ -16,7 +16,7 @@ import (
 )
 
 // benchBroker starts a single-node broker with one topic "bench".
-func benchBroker(b *testing.B) *Broker {
+func benchBroker(b testing.TB) *Broker {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	dir := b.TempDir()
 	q, err := metadata.StartQuorum(metadata.QuorumConfig{NodeID: 1, Dir: filepath.Join(dir, "meta"), Listen: "127.0.0.1:0", Logger: logger})

@@ -78,6 +78,7 @@ var partitionErrors = []wireError{
 	{err: partition.ErrOutOfOrderSequence, code: kerr.OutOfOrderSequenceNumber, desc: "an idempotent producer's sequence skips ahead"},
 	{err: partition.ErrInvalidProducerEpoch, code: kerr.InvalidProducerEpoch, desc: "an idempotent producer's epoch is older than the one stored"},
 	{err: partition.ErrControlBatch, code: kerr.InvalidRecord, desc: "a client sent a control batch"},
+	{err: partition.ErrCoordinatorFenced, code: kerr.TransactionCoordinatorFenced, desc: "a transaction marker from an older coordinator epoch than one the partition applied for the producer (a deposed coordinator)"},
 	{err: partition.ErrOffline, code: kerr.UnknownServerError, desc: "the partition's replica here is offline (corrupt data or an I/O error) and no in-sync replica can lead: " +
 		"a non-retriable answer, so consumers see an error instead of retrying KAFKA_STORAGE_ERROR forever (franz-go and librdkafka surface it; the Java consumer logs it)"},
 }

@@ -42,6 +42,7 @@ type Partition struct {
 
 	mu        sync.Mutex
 	producers map[int64]*producer
+	txns      txnState // txn.go
 	role      Role
 	hw        int64
 	followers map[int32]*follower // leader only: other replicas
@@ -72,7 +73,7 @@ type follower struct {
 // Open opens the partition on log and rebuilds producer state from the batch
 // headers. self is this broker's id. It starts with no role (not leader).
 func Open(topic string, index int32, self int32, log *storage.Log) (*Partition, error) {
-	p := &Partition{Topic: topic, Index: index, self: self, log: log, producers: map[int64]*producer{},
+	p := &Partition{Topic: topic, Index: index, self: self, log: log, producers: map[int64]*producer{}, txns: newTxnState(),
 		watchers: map[chan struct{}]struct{}{}, hwCh: make(chan struct{}), role: Role{Leader: -1, LeaderEpoch: -1}}
 	p.hw = readHW(log)
 	if err := p.rebuildProducers(); err != nil {
@@ -90,12 +91,28 @@ func readHW(l *storage.Log) int64 { return min(l.RecoveryPoint(), l.EndOffset())
 
 func (p *Partition) rebuildProducers() error {
 	p.producers = map[int64]*producer{}
-	return p.log.ScanHeaders(p.log.StartOffset(), func(b record.Batch) bool {
-		if b.ProducerID() >= 0 && !b.IsControl() {
+	p.txns = newTxnState()
+	var markerErr error
+	err := p.log.ScanHeaders(p.log.StartOffset(), func(b record.Batch) bool {
+		switch {
+		case b.ProducerID() < 0:
+		case b.IsControl():
+			// The header does not say commit or abort: read the batch.
+			var full record.Batch
+			if full, markerErr = p.readBatch(b.BaseOffset()); markerErr == nil {
+				markerErr = p.observeControl(full)
+			}
+			return markerErr == nil
+		default:
 			p.observe(b, b.BaseOffset())
+			p.observeTxn(b, b.BaseOffset(), -1)
 		}
 		return true
 	})
+	if err == nil {
+		err = markerErr
+	}
+	return err
 }
 
 // Log returns the underlying log.
@@ -129,9 +146,6 @@ func (p *Partition) HighWatermark() int64 {
 	defer p.mu.Unlock()
 	return p.hw
 }
-
-// LastStableOffset is the high watermark until transactions exist.
-func (p *Partition) LastStableOffset() int64 { return p.HighWatermark() }
 
 // SetRole applies the metadata's view of this partition. It returns true
 // when this replica became leader or follower under a new epoch (the broker
@@ -330,6 +344,7 @@ func (p *Partition) Append(b record.Batch, opts AppendOptions) (AppendResult, er
 	}
 	if pid >= 0 {
 		p.observe(b, base)
+		p.observeTxn(b, base, -1)
 	}
 	moved := p.maybeAdvanceHW()
 	p.mu.Unlock()
@@ -366,8 +381,15 @@ func (p *Partition) AppendReplica(data []byte) (int64, error) {
 		if _, err := p.log.Append(b); err != nil {
 			return end, err
 		}
-		if b.ProducerID() >= 0 && !b.IsControl() {
+		switch {
+		case b.ProducerID() < 0:
+		case b.IsControl():
+			if err := p.observeControl(b); err != nil {
+				return p.log.EndOffset(), err
+			}
+		default:
 			p.observe(b, b.BaseOffset())
+			p.observeTxn(b, b.BaseOffset(), -1)
 		}
 	}
 	return p.log.EndOffset(), nil
@@ -440,6 +462,7 @@ func (p *Partition) ResetTo(offset int64) error {
 	}
 	p.hw = offset
 	p.producers = map[int64]*producer{}
+	p.txns = newTxnState()
 	return nil
 }
 

@@ -15,6 +15,9 @@ type batchMeta struct {
 type producer struct {
 	epoch  int16
 	recent []batchMeta // oldest first, at most producerBatches
+	// coordinatorEpoch is the highest transaction coordinator epoch of the
+	// markers applied for this producer (-1: none); txn.go.
+	coordinatorEpoch int32
 }
 
 func nextSeq(s int32) int32 {
@@ -74,7 +77,7 @@ func (pr *producer) record(b record.Batch, base int64) {
 func (p *Partition) observe(b record.Batch, base int64) {
 	pr := p.producers[b.ProducerID()]
 	if pr == nil || b.ProducerEpoch() > pr.epoch {
-		pr = &producer{epoch: b.ProducerEpoch()}
+		pr = &producer{epoch: b.ProducerEpoch(), coordinatorEpoch: -1}
 		p.producers[b.ProducerID()] = pr
 	} else if b.ProducerEpoch() < pr.epoch {
 		return
