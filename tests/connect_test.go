@@ -651,3 +651,48 @@ func TestConnectJSONConverters(t *testing.T) {
 		return len(s.Tasks) == 1 && s.Tasks[0].State == "FAILED" && strings.Contains(s.Tasks[0].Trace, "schemas.enable")
 	})
 }
+
+// TestConnectSeedHTTPie types the seed's httpie commands (the README's)
+// against a worker: only the port differs, and --ignore-stdin because the
+// test's stdin is not a terminal (httpie would read it as the body).
+func TestConnectSeedHTTPie(t *testing.T) {
+	if _, err := exec.LookPath("http"); err != nil {
+		t.Skip("httpie (http) not installed; .ci/run installs it")
+	}
+	n := startNode(t, "", nil)
+	w := startConnectWorker(t, n.Addr())
+	port := w.URL[strings.LastIndexByte(w.URL, ':'):]
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "server.properties"), filepath.Join(dir, "copy-of-server.properties")
+	writeLines(t, in, "broker.setting", 0, 300)
+	httpie := func(args ...string) string {
+		t.Helper()
+		o, e, err := runCmd(t, 60*time.Second, "", nil, "http", append([]string{"--ignore-stdin", "--check-status", "--print=hb"}, args...)...)
+		if err != nil {
+			t.Fatalf("http %s: %v\n%s\n%s", strings.Join(args, " "), err, o, e)
+		}
+		return o
+	}
+	o := httpie("POST", port+"/connectors",
+		"name=load-kafka-config",
+		`config:={"connector.class":"FileStreamSource","file":"`+in+`","topic":"kafka-config-topic"}`)
+	if !strings.Contains(o, "201 Created") || !strings.Contains(o, `"type":"source"`) {
+		t.Fatalf("POST source:\n%s", o)
+	}
+	if o := httpie(port + "/connector-plugins"); !strings.Contains(o, "org.apache.kafka.connect.file.FileStreamSourceConnector") {
+		t.Fatalf("connector-plugins:\n%s", o)
+	}
+	if o := httpie(port + "/connectors"); !strings.Contains(o, `"load-kafka-config"`) {
+		t.Fatalf("connectors:\n%s", o)
+	}
+	o = httpie("POST", port+"/connectors",
+		"name=dump-kafka-config",
+		`config:={"connector.class":"FileStreamSink","file":"`+out+`","topics":"kafka-config-topic"}`)
+	if !strings.Contains(o, "201 Created") {
+		t.Fatalf("POST sink:\n%s", o)
+	}
+	waitSameFile(t, in, out)
+	if o := httpie("DELETE", port+"/connectors/dump-kafka-config"); !strings.Contains(o, "204 No Content") {
+		t.Fatalf("DELETE:\n%s", o)
+	}
+}

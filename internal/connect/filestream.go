@@ -10,7 +10,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -288,13 +287,4 @@ func (t *fileSinkTask) Stop() error {
 		}
 	}
 	return err
-}
-
-// parseBool reads a validated boolean config.
-func parseBool(v string, def bool) bool {
-	b, err := strconv.ParseBool(strings.TrimSpace(v))
-	if err != nil {
-		return def
-	}
-	return b
 }

@@ -3,7 +3,6 @@ package connect
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"maps"
 	"slices"
 	"strconv"
@@ -373,5 +372,3 @@ type ConnectorOffset struct {
 	Partition map[string]any `json:"partition"`
 	Offset    map[string]any `json:"offset"`
 }
-
-func errorf(format string, a ...any) error { return fmt.Errorf(format, a...) }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -449,13 +448,4 @@ func (h *Herder) runSinkTask(ctx context.Context, t *taskRunner, p *Plugin, kc, 
 		}
 		cons.Done()
 	}
-}
-
-// cloneConfigs deep-copies task configs.
-func cloneConfigs(in []map[string]string) []map[string]string {
-	out := make([]map[string]string, len(in))
-	for i, c := range in {
-		out[i] = maps.Clone(c)
-	}
-	return out
 }

@@ -1,0 +1,92 @@
+package connect
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+)
+
+func TestConfigStateTaskCommit(t *testing.T) {
+	s := newConfigState()
+	off := int64(0)
+	put := func(k string, v []byte) {
+		s.apply(off, []byte(k), v)
+		off++
+	}
+	put("connector-a", encodeProperties(map[string]string{"connector.class": "FileStreamSource"}))
+	put("task-a-0", encodeProperties(map[string]string{"n": "0"}))
+	put("task-a-1", encodeProperties(map[string]string{"n": "1"}))
+	if len(s.tasks["a"]) != 0 {
+		t.Fatal("task configs visible before their commit record")
+	}
+	put("commit-a", []byte(`{"tasks":2}`))
+	if got := s.taskIDs(); !reflect.DeepEqual(got, []TaskID{{"a", 0}, {"a", 1}}) {
+		t.Fatalf("tasks %v", got)
+	}
+	// A commit naming a task whose config was not read (compacted away)
+	// leaves the last consistent set and marks the connector.
+	put("task-a-0", encodeProperties(map[string]string{"n": "0b"}))
+	put("commit-a", []byte(`{"tasks":2}`))
+	if !s.inconsistent["a"] || s.tasks["a"][0]["n"] != "0" {
+		t.Fatalf("inconsistent commit applied: %v %v", s.inconsistent, s.tasks["a"])
+	}
+	put("target-state-a", encodeTargetState(TargetStopped))
+	if s.targetState("a") != TargetStopped {
+		t.Fatal("state.v2 STOPPED not read")
+	}
+	put("target-state-a", []byte(`{"state":"PAUSED"}`)) // a v1 writer
+	if s.targetState("a") != TargetPaused {
+		t.Fatal("v1 target state not read")
+	}
+	put("garbage", []byte("{"))
+	put("task-a-x", []byte("{}"))
+	put("connector-a", nil)
+	if len(s.connectors)+len(s.tasks)+len(s.targetStates) != 0 || s.offset != off {
+		t.Fatalf("tombstone left %v %v %v (offset %d)", s.connectors, s.tasks, s.targetStates, s.offset)
+	}
+}
+
+func TestTargetStateEncoding(t *testing.T) {
+	// Readers from before STOPPED existed see PAUSED.
+	if got := string(encodeTargetState(TargetStopped)); got != `{"state":"PAUSED","state.v2":"STOPPED"}` {
+		t.Fatal(got)
+	}
+}
+
+func TestStatusGenerations(t *testing.T) {
+	s := newStatusState()
+	val := func(state, worker string, gen int32) []byte {
+		b, _ := json.Marshal(statusValue{State: state, WorkerID: worker, Generation: gen})
+		return b
+	}
+	s.apply([]byte("status-task-a-0"), val(StateRunning, "w2", 5))
+	s.apply([]byte("status-task-a-0"), val(StateUnassigned, "w1", 4)) // a zombie's late write
+	if s.tasks[TaskID{"a", 0}].State != StateRunning {
+		t.Fatal("an older generation from another worker overwrote the status")
+	}
+	s.apply([]byte("status-task-a-0"), val(StateFailed, "w2", 5))
+	if s.tasks[TaskID{"a", 0}].State != StateFailed {
+		t.Fatal("the owner's own update was dropped")
+	}
+	s.apply([]byte("status-topic-t1:connector-a"), []byte(`{"topic":{"name":"t1"}}`))
+	if !s.topics["a"]["t1"] {
+		t.Fatal("topic status not read")
+	}
+}
+
+func TestOffsetKey(t *testing.T) {
+	k := offsetKey("src", map[string]any{"filename": "/tmp/x"})
+	if string(k) != `["src",{"filename":"/tmp/x"}]` {
+		t.Fatal(string(k))
+	}
+	s := &offsetState{offsets: map[string]map[string]any{}}
+	s.apply(k, []byte(`{"position":12345678901}`))
+	s.apply([]byte(`["other",{"filename":"/tmp/x"}]`), []byte(`{"position":1}`))
+	got := s.connectorOffsets("src")
+	if len(got) != 1 || got[0].Partition["filename"] != "/tmp/x" {
+		t.Fatalf("%v", got)
+	}
+	if p, err := offsetPosition(got[0].Offset["position"]); err != nil || p != 12345678901 {
+		t.Fatalf("position %v %v", p, err)
+	}
+}
