@@ -416,6 +416,12 @@ func TestSchemaRegistryClusterFailover(t *testing.T) {
 	c := startCluster(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
+	adm := kadm.NewClient(newClient(t, c.addrs[0], kgo.SeedBrokers(c.addrs...)))
+	// The registry sizes _schemas by the brokers it sees: wait for all three.
+	c.waitFor("three registered brokers", func() bool {
+		md, err := adm.BrokerMetadata(ctx)
+		return err == nil && len(md.Brokers) == 3
+	})
 	start := func() *schemaregistry.Service {
 		s, err := schemaregistry.Start(ctx, schemaregistry.Config{Brokers: c.addrs, Listen: "127.0.0.1:0", Eligible: true,
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
@@ -439,11 +445,11 @@ func TestSchemaRegistryClusterFailover(t *testing.T) {
 		}
 	}
 	register(0, 5)
-	adm := kadm.NewClient(newClient(t, c.addrs[0], kgo.SeedBrokers(c.addrs...)))
-	td := c.describe(adm, schemaregistry.DefaultTopic)
-	if len(td.Partitions) != 1 || len(td.Partitions[0].Replicas) != 3 {
-		t.Fatalf("_schemas: %+v", td.Partitions)
-	}
+	var td kadm.TopicDetail
+	c.waitFor("_schemas with three in-sync replicas", func() bool {
+		td = c.describe(adm, schemaregistry.DefaultTopic)
+		return len(td.Partitions) == 1 && len(td.Partitions[0].Replicas) == 3 && len(td.Partitions[0].ISR) == 3
+	})
 	if td.Topic == "" || !strings.Contains(fmt.Sprint(describeConfig(t, adm, schemaregistry.DefaultTopic)), "compact") {
 		t.Fatalf("_schemas is not compacted")
 	}
