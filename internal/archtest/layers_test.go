@@ -72,7 +72,7 @@ var packages = map[string]pkg{
 	"internal/server":      {40, list(shared, []string{"internal/broker", "internal/metadata", "internal/metrics"})},
 	"internal/broker":      {35, list(shared, []string{"internal/group", "internal/txn", "internal/replication", "internal/partition", "internal/metadata", "internal/storage", "internal/security", "internal/metrics"})},
 	"internal/group":       {30, list(shared, []string{"internal/metrics"})},
-	"internal/txn":         {30, list(shared, []string{"internal/metrics"})},
+	"internal/txn":         {32, list(shared, []string{"internal/group", "internal/metrics"})},
 	"internal/replication": {25, list(shared, []string{"internal/partition", "internal/storage", "internal/metrics"})},
 	"internal/partition":   {20, list(shared, []string{"internal/storage", "internal/metrics"})},
 	"internal/metadata":    {15, list(shared, []string{"internal/metrics"})},

@@ -28,6 +28,7 @@ import (
 	"github.com/tributary/tributary/internal/record"
 	"github.com/tributary/tributary/internal/security"
 	"github.com/tributary/tributary/internal/storage"
+	"github.com/tributary/tributary/internal/txn"
 )
 
 // wireError is one row of an error table: err (matched with errors.Is, or
@@ -126,13 +127,30 @@ var securityErrors = []wireError{
 	{err: security.ErrPrincipalMapping, code: kerr.SaslAuthenticationFailed, desc: "no ssl.principal.mapping.rules rule maps the client certificate's subject; the connection is closed without a response (kerr has no SSL_AUTHENTICATION_FAILED; this is the authentication failure code clients know)"},
 }
 
+// txnErrors: the transaction coordinator refuses a request (internal/txn).
+// A kerr inside one (the state topic's adapter answers NOT_COORDINATOR
+// when leadership moved) wins, as for every error.
+var txnErrors = []wireError{
+	{err: txn.ErrNotCoordinator, code: kerr.NotCoordinator, desc: "the transactional id's __transaction_state partition is not led here (any more); the client looks the coordinator up again"},
+	{err: txn.ErrLoadInProgress, code: kerr.CoordinatorLoadInProgress, desc: "the transactional id's state partition is being replayed after this broker became its leader"},
+	{err: txn.ErrCoordinatorUnavailable, code: kerr.CoordinatorNotAvailable, desc: "a __transaction_state record could not be written or replicated; the client retries"},
+	{err: txn.ErrConcurrentTransactions, code: kerr.ConcurrentTransactions, desc: "the transaction is being ended (markers in flight) or another request for it is being written; the client retries"},
+	{err: txn.ErrProducerFenced, code: kerr.ProducerFenced, desc: "a request from an older epoch of the transactional id's producer (a zombie), or a KIP-360 InitProducerId with an epoch that is neither the current nor the previous one"},
+	{err: txn.ErrInvalidProducerEpoch, code: kerr.InvalidProducerEpoch, desc: "a transactional request with an epoch newer than the coordinator's"},
+	{err: txn.ErrInvalidProducerIDMap, code: kerr.InvalidProducerIDMapping, desc: "the producer id is not the one the transactional id holds, or the id was never initialized"},
+	{err: txn.ErrInvalidTxnState, code: kerr.InvalidTxnState, desc: "EndTxn without a transaction (no AddPartitionsToTxn), or a commit of an aborted one and the reverse"},
+	{err: txn.ErrInvalidTimeout, code: kerr.InvalidTransactionTimeout, desc: "transaction.timeout.ms not positive or above transaction.max.timeout.ms"},
+	{err: txn.ErrUnknownTransactionalID, code: kerr.TransactionalIDNotFound, desc: "DescribeTransactions of an id this coordinator does not know"},
+	{err: txn.ErrEmptyTransactionalID, code: kerr.InvalidRequest, desc: "an empty transactional id"},
+}
+
 // runtimeErrors: the standard library's conditions.
 var runtimeErrors = []wireError{
 	{err: context.DeadlineExceeded, code: kerr.RequestTimedOut, desc: "waiting for the controller or for this broker to apply a change timed out"},
 }
 
 // errorTables is searched in order; the first matching row wins.
-var errorTables = [][]wireError{recordErrors, storageErrors, partitionErrors, metadataErrors, controllerErrors, securityErrors, runtimeErrors}
+var errorTables = [][]wireError{recordErrors, storageErrors, partitionErrors, metadataErrors, controllerErrors, securityErrors, txnErrors, runtimeErrors}
 
 // isIOError reports an error from a file operation. Network errors do not
 // reach the tables (the controller RPC retries them), but a *net.OpError

@@ -1,0 +1,109 @@
+package txn
+
+import (
+	"errors"
+	"sort"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary/tributary/internal/record"
+)
+
+// Records in __transaction_state follow Kafka's layout: the key is
+// TxnMetadataKey v0 (the transactional id), the value TxnMetadataValue v0
+// (producer id and epoch, timeout, state, partitions, timestamps); a nil
+// value is a tombstone. The encodings are kmsg's. The last record of a
+// transactional id wins, so the topic is compacted.
+
+const (
+	keyVersion   = 0
+	valueVersion = 0
+)
+
+func stateKey(id string) []byte {
+	k := kmsg.TxnMetadataKey{Version: keyVersion, TransactionalID: id}
+	return k.AppendTo(nil)
+}
+
+func stateValue(t *txnMeta) []byte {
+	v := kmsg.NewTxnMetadataValue()
+	v.Version = valueVersion
+	v.ProducerID, v.ProducerEpoch = t.pid, t.epoch
+	v.TimeoutMillis = int32(t.timeout.Milliseconds())
+	v.State = kmsg.TransactionState(t.state)
+	v.LastUpdateTimestamp, v.StartTimestamp = t.lastUpdate.UnixMilli(), -1
+	if !t.start.IsZero() {
+		v.StartTimestamp = t.start.UnixMilli()
+	}
+	byTopic := map[string][]int32{}
+	for tp := range t.parts {
+		byTopic[tp.Topic] = append(byTopic[tp.Topic], tp.Partition)
+	}
+	topics := make([]string, 0, len(byTopic))
+	for topic := range byTopic {
+		topics = append(topics, topic)
+	}
+	sort.Strings(topics)
+	for _, topic := range topics {
+		ps := byTopic[topic]
+		sort.Slice(ps, func(i, j int) bool { return ps[i] < ps[j] })
+		vt := kmsg.NewTxnMetadataValueTopic()
+		vt.Topic, vt.Partitions = topic, ps
+		v.Topics = append(v.Topics, vt)
+	}
+	return v.AppendTo(nil)
+}
+
+// stateBatch is one uncompressed v2 batch holding id's record, base offset
+// 0 (the partition assigns offsets).
+func stateBatch(id string, value []byte, nowMs int64) []byte {
+	b, err := record.Build(record.Header{PartitionLeaderEpoch: -1, FirstTimestamp: nowMs, MaxTimestamp: nowMs,
+		ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, []kmsg.Record{{Key: stateKey(id), Value: value}})
+	if err != nil {
+		panic(err) // uncompressed: Build cannot fail
+	}
+	return b
+}
+
+// decodeState applies one stored batch of __transaction_state to into
+// (replay). Control batches and records of other key versions are skipped.
+func decodeState(raw []byte, into map[string]*txnMeta) error {
+	if len(raw) < record.HeaderSize {
+		return errors.New("short batch")
+	}
+	b := record.Batch(raw)
+	if b.IsControl() {
+		return nil
+	}
+	recs, err := b.Records()
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		var k kmsg.TxnMetadataKey
+		if err := k.ReadFrom(r.Key); err != nil || k.Version != keyVersion {
+			continue
+		}
+		if r.Value == nil {
+			delete(into, k.TransactionalID)
+			continue
+		}
+		var v kmsg.TxnMetadataValue
+		if err := v.ReadFrom(r.Value); err != nil {
+			return err
+		}
+		t := &txnMeta{id: k.TransactionalID, pid: v.ProducerID, epoch: v.ProducerEpoch, lastEpoch: -1,
+			timeout: msDuration(v.TimeoutMillis), state: State(v.State), parts: map[TopicPartition]struct{}{},
+			lastUpdate: msTime(v.LastUpdateTimestamp)}
+		if v.StartTimestamp >= 0 {
+			t.start = msTime(v.StartTimestamp)
+		}
+		for _, vt := range v.Topics {
+			for _, p := range vt.Partitions {
+				t.parts[TopicPartition{vt.Topic, p}] = struct{}{}
+			}
+		}
+		into[k.TransactionalID] = t
+	}
+	return nil
+}
