@@ -696,3 +696,33 @@ func TestConnectSeedHTTPie(t *testing.T) {
 		t.Fatalf("DELETE:\n%s", o)
 	}
 }
+
+// TestConnectCleanStopMovesWorkAtOnce: with Connect's default hold on a
+// departed worker's work (5 minutes), a worker stopped with SIGTERM marks
+// its work UNASSIGNED before leaving, so the other worker takes it at once.
+func TestConnectCleanStopMovesWorkAtOnce(t *testing.T) {
+	n := startNode(t, "", nil)
+	hold := []string{"--set", "scheduled.rebalance.max.delay.ms=300000"}
+	w1 := startConnectWorker(t, n.Addr(), hold...)
+	w2 := startConnectWorker(t, n.Addr(), hold...)
+	workers := map[string]*connectWorker{strings.TrimPrefix(w1.URL, "http://"): w1, strings.TrimPrefix(w2.URL, "http://"): w2}
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.txt")
+	writeLines(t, in, "s", 0, 10)
+	mustCall(t, "POST", w1.URL+"/connectors", fmt.Sprintf(`{"name":"src","config":{"connector.class":"FileStreamSource","file":%q,"topic":"stop"}}`, in), 201, nil)
+	st := waitRunning(t, w1.URL, "src", 1)
+	owner := workers[st.Tasks[0].WorkerID]
+	var other *connectWorker
+	for _, w := range workers {
+		if w != owner {
+			other = w
+		}
+	}
+	stopped := time.Now()
+	owner.Stop(t)
+	waitFor(t, 30*time.Second, "the task running on the other worker", func() bool {
+		s := connectorStatus(t, other.URL, "src")
+		return len(s.Tasks) == 1 && s.Tasks[0].State == "RUNNING" && workers[s.Tasks[0].WorkerID] == other
+	})
+	t.Logf("task moved %v after SIGTERM", time.Since(stopped).Round(100*time.Millisecond))
+}

@@ -498,9 +498,23 @@ func (h *Herder) leaderAssign(ctx context.Context, resp *kmsg.JoinGroupResponse)
 	}
 	holdC, holdT := map[string]bool{}, map[TaskID]bool{}
 	var delay time.Duration
+	// A worker that stopped cleanly marked its work UNASSIGNED before
+	// leaving: that work is free at once; only a vanished worker's is held.
+	if err := h.statusLog.ReadToEnd(ctx); err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	released := map[string]bool{}
+	for c, v := range h.status.connectors {
+		released[connectorWork(c)] = v.State == StateUnassigned
+	}
+	for id, v := range h.status.tasks {
+		released[taskWork(id)] = v.State == StateUnassigned
+	}
+	h.mu.Unlock()
 	check := func(work string) bool {
 		owner, ok := h.lastOwners[work]
-		if !ok || present[owner] || held[work] || h.cfg.RebalanceDelay <= 0 {
+		if !ok || present[owner] || held[work] || released[work] || h.cfg.RebalanceDelay <= 0 {
 			delete(h.lostUntil, work)
 			return false
 		}
