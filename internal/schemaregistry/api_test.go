@@ -183,6 +183,9 @@ func TestBadInput(t *testing.T) {
 	if st, code, _ := call(t, "POST", srv.URL+"/subjects/%FF%01/versions", `{"schema":"\"string\""}`); st != 422 || code != 42208 {
 		t.Fatalf("invalid subject: %d %d", st, code)
 	}
+	if st, code, _ := call(t, "PUT", srv.URL+"/schemas/types", ""); st != 405 || code != 405 {
+		t.Fatalf("wrong method: %d %d", st, code)
+	}
 	if st, code, _ := call(t, "GET", srv.URL+"/nowhere", ""); st != 404 || code != 404 {
 		t.Fatalf("unknown path: %d %d", st, code)
 	}

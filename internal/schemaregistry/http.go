@@ -94,6 +94,7 @@ func NewHandler(reg *Registry, leader Leader, logger *slog.Logger, timeout time.
 	m.HandleFunc("GET /mode/{s}", h.getMode)
 	m.HandleFunc("PUT /mode/{s}", h.write(h.putMode))
 	m.HandleFunc("DELETE /mode/{s}", h.write(h.deleteMode))
+	m.HandleFunc("/", h.unrouted)
 	return h
 }
 
@@ -106,24 +107,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			replyError(w, errorf(CodeStoreError, "internal error"))
 		}
 	}()
-	if _, pattern := h.mux.Handler(r); pattern == "" {
-		// Answer unknown paths and methods in the registry's error shape.
-		probe := r.Clone(r.Context())
-		found := false
-		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
-			probe.Method = m
-			if _, p := h.mux.Handler(probe); p != "" {
-				found = true
-			}
-		}
-		if found {
-			replyError(w, errorf(CodeMethodNotAllowed, "HTTP 405 Method Not Allowed"))
-		} else {
-			replyError(w, errorf(CodeNotFound, "HTTP 404 Not Found"))
-		}
-		return
-	}
 	h.mux.ServeHTTP(w, r)
+}
+
+// unrouted answers a path no endpoint has (404) or a method the path does
+// not take (405) in the registry's error shape.
+func (h *Handler) unrouted(w http.ResponseWriter, r *http.Request) {
+	probe := r.Clone(r.Context())
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
+		probe.Method = m
+		if _, p := h.mux.Handler(probe); p != "" && p != "/" {
+			replyError(w, errorf(CodeMethodNotAllowed, "HTTP 405 Method Not Allowed"))
+			return
+		}
+	}
+	replyError(w, errorf(CodeNotFound, "HTTP 404 Not Found"))
 }
 
 func reply(w http.ResponseWriter, v any) {
