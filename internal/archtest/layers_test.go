@@ -51,7 +51,7 @@ type pkg struct {
 
 var packages = map[string]pkg{
 	// Entry points and tests.
-	"cmd/trib":          {100, list(shared, clientSide, []string{"internal/bench", "internal/node", "internal/storage", "internal/schemaregistry", "internal/connect"})},
+	"cmd/trib":          {100, list(shared, clientSide, []string{"internal/bench", "internal/node", "internal/storage", "internal/schemaregistry", "internal/connect", "internal/cloud"})},
 	"tests":             {100, list(shared, clientSide, []string{"internal/node", "internal/broker", "internal/group", "internal/schemaregistry", "internal/connect"})},
 	"bench/peers":       {100, list(shared, []string{"internal/bench"})},
 	"bench/report":      {100, list(shared, []string{"internal/bench"})},

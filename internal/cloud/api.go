@@ -1,0 +1,139 @@
+package cloud
+
+// JSON shapes of DigitalOcean's Databases API (engine "kafka"), with
+// DigitalOcean's field names so that its clients (godo, doctl) read and
+// write them unchanged. Only the fields this service fills are here.
+
+import (
+	"net"
+	"strconv"
+	"time"
+)
+
+type apiConnection struct {
+	Protocol string `json:"protocol"`
+	URI      string `json:"uri,omitempty"`
+	Host     string `json:"host,omitempty"`
+	Port     int    `json:"port,omitempty"`
+	SSL      bool   `json:"ssl"`
+}
+
+type apiDatabase struct {
+	ID             string         `json:"id"`
+	Name           string         `json:"name"`
+	Engine         string         `json:"engine"`
+	Version        string         `json:"version"`
+	Connection     *apiConnection `json:"connection,omitempty"`
+	NumNodes       int            `json:"num_nodes"`
+	Size           string         `json:"size"`
+	Region         string         `json:"region"`
+	Status         string         `json:"status"`
+	CreatedAt      time.Time      `json:"created_at"`
+	Tags           []string       `json:"tags"`
+	StorageSizeMiB uint64         `json:"storage_size_mib"`
+	// Tributary's addition beside DigitalOcean's fields: every broker's
+	// bootstrap address.
+	BootstrapServers []string `json:"bootstrap_servers,omitempty"`
+}
+
+type apiCreateRequest struct {
+	Name               string        `json:"name"`
+	Engine             string        `json:"engine"`
+	Version            string        `json:"version"`
+	Size               string        `json:"size"`
+	Region             string        `json:"region"`
+	NumNodes           int           `json:"num_nodes"`
+	Tags               []string      `json:"tags"`
+	StorageSizeMiB     uint64        `json:"storage_size_mib"`
+	PrivateNetworkUUID string        `json:"private_network_uuid"`
+	ProjectID          string        `json:"project_id"`
+	Rules              []any         `json:"rules"`
+	BackupRestore      any           `json:"backup_restore"`
+	StorageAutoscale   *apiAutoscale `json:"storage_autoscale"`
+}
+
+type apiAutoscale struct {
+	Enabled bool `json:"enabled"`
+}
+
+type apiResizeRequest struct {
+	Size           string `json:"size"`
+	NumNodes       int    `json:"num_nodes"`
+	StorageSizeMiB uint64 `json:"storage_size_mib"`
+}
+
+type apiEvent struct {
+	ID          string `json:"id"`
+	ClusterName string `json:"cluster_name"`
+	EventType   string `json:"event_type"`
+	CreateTime  string `json:"create_time"`
+}
+
+type apiLayout struct {
+	NumNodes int      `json:"num_nodes"`
+	Sizes    []string `json:"sizes"`
+}
+
+type apiEngineOptions struct {
+	Regions  []string    `json:"regions"`
+	Versions []string    `json:"versions"`
+	Layouts  []apiLayout `json:"layouts"`
+}
+
+type apiOperation struct {
+	ID        string    `json:"id"`
+	Kind      string    `json:"kind"`
+	FromNodes int       `json:"from_nodes,omitempty"`
+	ToNodes   int       `json:"to_nodes,omitempty"`
+	Step      string    `json:"step"`
+	State     string    `json:"state"`
+	Error     string    `json:"error,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+type apiTopicPartition struct {
+	ID             uint32                  `json:"id"`
+	Size           uint64                  `json:"size"`
+	InSyncReplicas uint32                  `json:"in_sync_replicas"`
+	EarliestOffset uint64                  `json:"earliest_offset"`
+	ConsumerGroups []apiTopicConsumerGroup `json:"consumer_groups"`
+}
+
+type apiTopicConsumerGroup struct {
+	Name   string `json:"name"`
+	Offset uint64 `json:"offset"`
+}
+
+type apiTopic struct {
+	Name              string              `json:"name"`
+	Partitions        []apiTopicPartition `json:"partitions,omitempty"`
+	ReplicationFactor uint32              `json:"replication_factor"`
+	State             string              `json:"state"`
+	Config            map[string]any      `json:"config,omitempty"`
+}
+
+func toAPI(c Cluster, nodes []Node) apiDatabase {
+	d := apiDatabase{ID: c.ID, Name: c.Name, Engine: c.Engine, Version: c.Version, NumNodes: c.NumNodes,
+		Size: c.Size, Region: c.Region, Status: c.Status, CreatedAt: c.CreatedAt, Tags: c.Tags,
+		StorageSizeMiB: c.StorageSizeMiB}
+	if d.Tags == nil {
+		d.Tags = []string{}
+	}
+	for _, n := range nodes {
+		if n.State == NodeActive {
+			d.BootstrapServers = append(d.BootstrapServers, n.Listen)
+		}
+	}
+	if len(d.BootstrapServers) > 0 {
+		host, port, _ := net.SplitHostPort(d.BootstrapServers[0])
+		p, _ := strconv.Atoi(port)
+		d.Connection = &apiConnection{Protocol: "kafka", Host: host, Port: p, URI: "kafka://" + d.BootstrapServers[0]}
+	}
+	return d
+}
+
+func toAPIOperation(op Operation) apiOperation {
+	return apiOperation{ID: op.ID, Kind: op.Kind, FromNodes: op.From, ToNodes: op.To, Step: op.Step,
+		State: op.State, Error: op.Error, CreatedAt: op.CreatedAt, UpdatedAt: op.UpdatedAt}
+}

@@ -1,0 +1,261 @@
+package cloud
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// LocalConfig configures the local provisioner.
+type LocalConfig struct {
+	// Binary is the trib executable the brokers run (default: this one).
+	Binary string
+	// Root holds one directory per cluster, one per broker inside.
+	Root string
+	// Host is the address brokers listen on and advertise (default 127.0.0.1).
+	Host string
+	// Settings are broker configs (KEY=VALUE, Kafka's names) every broker
+	// gets, before the per-node ones.
+	Settings []string
+	Logger   *slog.Logger
+}
+
+// LocalProvisioner runs each broker as a `trib broker` process on this
+// host in its own session (so Ctrl-C of the control plane does not reach
+// it), with its pid in <data dir>/broker.pid. Brokers outlive the control
+// plane: a restarted control plane finds them by their pid files and
+// adopts them.
+type LocalProvisioner struct {
+	cfg LocalConfig
+
+	mu       sync.Mutex            // guards children and backoff
+	children map[int]chan struct{} // pid → closed when the child we started exits (reaped)
+	backoff  map[string]restarts   // cluster/node → recent starts
+}
+
+// restarts paces the restarts of one broker.
+type restarts struct {
+	last, next time.Time
+	delay      time.Duration
+}
+
+// NewLocalProvisioner returns a local provisioner.
+func NewLocalProvisioner(cfg LocalConfig) (*LocalProvisioner, error) {
+	if cfg.Binary == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, err
+		}
+		cfg.Binary = exe
+	}
+	if cfg.Host == "" {
+		cfg.Host = "127.0.0.1"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &LocalProvisioner{cfg: cfg, children: map[int]chan struct{}{}, backoff: map[string]restarts{}}, nil
+}
+
+// Plan picks three free loopback ports per broker (Kafka, quorum, admin)
+// that no planned node uses.
+func (p *LocalProvisioner) Plan(_ context.Context, c Cluster, ids []int32, taken []Node) ([]Node, error) {
+	used := map[string]bool{}
+	for _, n := range taken {
+		used[n.Listen], used[n.Controller], used[n.Admin] = true, true, true
+	}
+	port := func() (string, error) {
+		for range 100 {
+			l, err := net.Listen("tcp", net.JoinHostPort(p.cfg.Host, "0"))
+			if err != nil {
+				return "", err
+			}
+			a := l.Addr().String()
+			l.Close()
+			if !used[a] {
+				used[a] = true
+				return a, nil
+			}
+		}
+		return "", errors.New("no free port")
+	}
+	var out []Node
+	for _, id := range ids {
+		n := Node{ClusterID: c.ID, NodeID: id, State: NodeActive,
+			DataDir: filepath.Join(p.cfg.Root, c.ID, fmt.Sprintf("broker-%d", id))}
+		var err error
+		for _, a := range []*string{&n.Listen, &n.Controller, &n.Admin} {
+			if *a, err = port(); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func pidPath(n Node) string { return filepath.Join(n.DataDir, "broker.pid") }
+
+// pid returns the pid of n's running broker, or 0. A pid counts only if
+// that process's command line names n's data dir (pids are reused).
+func (p *LocalProvisioner) pid(n Node) int {
+	b, err := os.ReadFile(pidPath(n))
+	if err != nil {
+		return 0
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0
+	}
+	p.mu.Lock()
+	exited, ours := p.children[pid]
+	p.mu.Unlock()
+	if ours {
+		select {
+		case <-exited:
+			return 0
+		default:
+			return pid
+		}
+	}
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil || !bytes.Contains(cmdline, []byte(filepath.Join(n.DataDir, "data"))) {
+		return 0
+	}
+	if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+		// A zombie (state Z after the command) is not running.
+		if i := bytes.LastIndexByte(stat, ')'); i > 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
+			return 0
+		}
+	}
+	return pid
+}
+
+func (p *LocalProvisioner) args(c Cluster, n Node, voters []Node) []string {
+	var vs []string
+	isVoter := false
+	for _, v := range voters {
+		vs = append(vs, fmt.Sprintf("%d@%s", v.NodeID, v.Controller))
+		isVoter = isVoter || v.NodeID == n.NodeID
+	}
+	args := []string{"broker", "--node-id", strconv.Itoa(int(n.NodeID)), "--listen", n.Listen,
+		"--controllers", strings.Join(vs, ","),
+		"--data-dir", filepath.Join(n.DataDir, "data"), "--set", "admin.listen=" + n.Admin}
+	if isVoter {
+		args = append(args, "--controller-listen", n.Controller)
+	} else {
+		// A broker-only node: a Raft non-voter on a port it picks.
+		args = append(args, "--set", "process.roles=broker")
+	}
+	for _, s := range p.cfg.Settings {
+		args = append(args, "--set", s)
+	}
+	return args
+}
+
+func (p *LocalProvisioner) Ensure(_ context.Context, c Cluster, n Node, voters []Node) (bool, error) {
+	if p.pid(n) != 0 {
+		return false, nil
+	}
+	// A broker that keeps exiting is restarted at most every few seconds
+	// (doubling up to a minute), not every poll.
+	key := n.ClusterID + "/" + strconv.Itoa(int(n.NodeID))
+	p.mu.Lock()
+	b := p.backoff[key]
+	if time.Now().Before(b.next) {
+		p.mu.Unlock()
+		return false, nil
+	}
+	if time.Since(b.last) < 30*time.Second {
+		b.delay = min(max(2*b.delay, time.Second), time.Minute)
+	} else {
+		b.delay = 0
+	}
+	b.last, b.next = time.Now(), time.Now().Add(b.delay)
+	p.backoff[key] = b
+	p.mu.Unlock()
+	if err := os.MkdirAll(n.DataDir, 0o755); err != nil {
+		return false, err
+	}
+	_, err := os.Stat(pidPath(n))
+	restarted := err == nil
+	logf, err := os.OpenFile(filepath.Join(n.DataDir, "broker.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return false, err
+	}
+	defer logf.Close()
+	cmd := exec.Command(p.cfg.Binary, p.args(c, n, voters)...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return false, fmt.Errorf("start broker %d: %w", n.NodeID, err)
+	}
+	exited := make(chan struct{})
+	p.mu.Lock()
+	p.children[cmd.Process.Pid] = exited
+	p.mu.Unlock()
+	// safe: only reaps the child; Wait does not panic.
+	go func() {
+		cmd.Wait()
+		close(exited)
+	}()
+	tmp := pidPath(n) + ".tmp"
+	if err := os.WriteFile(tmp, []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o644); err != nil {
+		return restarted, err
+	}
+	if err := os.Rename(tmp, pidPath(n)); err != nil {
+		return restarted, err
+	}
+	p.cfg.Logger.Info("broker started", "cluster", c.ID, "node_id", n.NodeID, "pid", cmd.Process.Pid, "listen", n.Listen)
+	return restarted, nil
+}
+
+// Stop sends SIGTERM (the broker's controlled shutdown) and waits up to
+// 30s, then SIGKILLs; or SIGKILLs at once.
+func (p *LocalProvisioner) Stop(ctx context.Context, n Node, graceful bool) error {
+	pid := p.pid(n)
+	if pid == 0 {
+		return nil
+	}
+	if graceful {
+		syscall.Kill(pid, syscall.SIGTERM)
+	} else {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for p.pid(n) != 0 {
+		if time.Now().After(deadline) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			deadline = time.Now().Add(10 * time.Second)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	p.cfg.Logger.Info("broker stopped", "cluster", n.ClusterID, "node_id", n.NodeID, "pid", pid)
+	return nil
+}
+
+func (p *LocalProvisioner) Destroy(_ context.Context, n Node) error {
+	if p.pid(n) != 0 {
+		return fmt.Errorf("broker %d still runs", n.NodeID)
+	}
+	if err := os.RemoveAll(n.DataDir); err != nil {
+		return err
+	}
+	os.Remove(filepath.Dir(n.DataDir)) // the cluster's directory, once empty
+	return nil
+}

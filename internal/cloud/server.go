@@ -1,0 +1,112 @@
+package cloud
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/tributary/tributary/internal/safe"
+)
+
+// ServerConfig configures `trib cloud serve`.
+type ServerConfig struct {
+	Listen  string
+	DataDir string
+	// Binary is the trib executable brokers run (default: this one).
+	Binary string
+	// BrokerSettings are broker configs (KEY=VALUE) every broker gets.
+	BrokerSettings []string
+	Catalog        Catalog
+	Logger         *slog.Logger
+	Poll           time.Duration
+}
+
+// Server is a running control plane: store, reconciler and HTTP API.
+type Server struct {
+	// AdminToken is the admin token made on first start ("" otherwise).
+	AdminToken string
+
+	ln     net.Listener
+	srv    *http.Server
+	svc    *Service
+	store  Store
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// StorePath is the SQLite store's file in a data dir.
+func StorePath(dataDir string) string { return filepath.Join(dataDir, "cloud.db") }
+
+// Start opens the store in cfg.DataDir (creating it), makes the admin
+// token on first start, starts the reconciler and serves the API.
+func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, err
+	}
+	st, err := OpenSQLite(ctx, StorePath(cfg.DataDir))
+	if err != nil {
+		return nil, err
+	}
+	token, err := EnsureAdminToken(ctx, st, cfg.DataDir)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	prov, err := NewLocalProvisioner(LocalConfig{Binary: cfg.Binary, Root: filepath.Join(cfg.DataDir, "clusters"),
+		Settings: cfg.BrokerSettings, Logger: cfg.Logger})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	svc := New(Config{Store: st, Provisioner: prov, Catalog: cfg.Catalog, Logger: cfg.Logger, Poll: cfg.Poll})
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s := &Server{AdminToken: token, ln: ln, svc: svc, store: st, cancel: cancel, done: make(chan struct{})}
+	s.srv = &http.Server{Handler: Handler(svc, st, cfg.Logger), ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+	reconciled := make(chan struct{})
+	safe.Go(cfg.Logger, "cloud reconciler", func() {
+		defer close(reconciled)
+		svc.Run(rctx)
+	})
+	safe.Go(cfg.Logger, "cloud http", func() {
+		defer close(s.done)
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			cfg.Logger.Error("cloud API server stopped", "err", err)
+		}
+		cancel()
+		<-reconciled
+	})
+	return s, nil
+}
+
+// URL is the API's base URL.
+func (s *Server) URL() string { return fmt.Sprintf("http://%s", s.ln.Addr()) }
+
+// Done is closed when the server has stopped.
+func (s *Server) Done() <-chan struct{} { return s.done }
+
+// Close stops the API and the reconciler. The brokers keep running: a
+// control plane restarted on the same data dir adopts them.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := s.srv.Shutdown(ctx)
+	s.cancel()
+	<-s.done
+	s.svc.Close()
+	return errors.Join(err, s.store.Close())
+}

@@ -1,0 +1,52 @@
+package cloud
+
+import "context"
+
+// Store keeps the control plane's state: clusters (the desired state),
+// their brokers, operations with their next step, events, tokens and the
+// audit log. Every method is one transaction, so a crash leaves either the
+// whole change or none of it. Implementations are safe for concurrent use.
+type Store interface {
+	// CreateCluster inserts c with its planned brokers and its create
+	// operation. A name already in use is a KindConflict *Error.
+	CreateCluster(ctx context.Context, c Cluster, nodes []Node, op Operation) error
+	// Cluster returns one cluster, or errNoRow.
+	Cluster(ctx context.Context, id string) (Cluster, error)
+	// Clusters lists every cluster, oldest first.
+	Clusters(ctx context.Context) ([]Cluster, error)
+	// Nodes lists a cluster's brokers (removed ones too) by node id.
+	Nodes(ctx context.Context, clusterID string) ([]Node, error)
+	// AllNodes lists every broker of every cluster.
+	AllNodes(ctx context.Context) ([]Node, error)
+	// StartOperation records op against its cluster, sets the cluster's
+	// status and broker count and inserts newNodes, all at once; it fails
+	// with a KindConflict *Error while another operation of the cluster
+	// runs.
+	StartOperation(ctx context.Context, op Operation, status string, numNodes int, newNodes []Node) error
+	// UpdateOperation stores op's step, state and error.
+	UpdateOperation(ctx context.Context, op Operation) error
+	// SetNodeState changes one broker's state.
+	SetNodeState(ctx context.Context, clusterID string, nodeID int32, state string) error
+	// FinishOperation marks op done or failed and sets the cluster's
+	// status (and broker count, when numNodes > 0) in one transaction.
+	FinishOperation(ctx context.Context, op Operation, status string, numNodes int) error
+	// DeleteCluster removes a cluster, its brokers and operations; its
+	// events stay.
+	DeleteCluster(ctx context.Context, id string) error
+	// Operations lists a cluster's operations, oldest first; with
+	// clusterID "" the running operations of every cluster.
+	Operations(ctx context.Context, clusterID string) ([]Operation, error)
+	// AddEvent appends to a cluster's event log.
+	AddEvent(ctx context.Context, clusterID, typ string) error
+	// Events lists a cluster's events, oldest first.
+	Events(ctx context.Context, clusterID string) ([]Event, error)
+	// CreateToken stores a token (by its hash).
+	CreateToken(ctx context.Context, t Token) error
+	// TokenByHash finds a token, or errNoRow.
+	TokenByHash(ctx context.Context, hash string) (Token, error)
+	// TokenCount counts the tokens.
+	TokenCount(ctx context.Context) (int, error)
+	// Audit records one write request.
+	Audit(ctx context.Context, tokenID, method, path string, status int) error
+	Close() error
+}

@@ -1,0 +1,399 @@
+package cloud
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // the embedded default store
+)
+
+// migrations is the store's schema, one entry per version, applied in
+// order and recorded in schema_migrations. Append only: a released entry
+// never changes. The SQL is the subset SQLite and PostgreSQL share.
+var migrations = []string{
+	// 1: clusters, brokers, operations, events, tokens, audit log.
+	`CREATE TABLE clusters (
+		id TEXT PRIMARY KEY,
+		name TEXT NOT NULL UNIQUE,
+		engine TEXT NOT NULL,
+		version TEXT NOT NULL,
+		size TEXT NOT NULL,
+		region TEXT NOT NULL,
+		num_nodes INTEGER NOT NULL,
+		storage_size_mib BIGINT NOT NULL,
+		tags TEXT NOT NULL,
+		status TEXT NOT NULL,
+		created_at TEXT NOT NULL
+	);
+	CREATE TABLE nodes (
+		cluster_id TEXT NOT NULL,
+		node_id INTEGER NOT NULL,
+		listen TEXT NOT NULL,
+		controller TEXT NOT NULL,
+		admin TEXT NOT NULL,
+		voter INTEGER NOT NULL,
+		state TEXT NOT NULL,
+		data_dir TEXT NOT NULL,
+		PRIMARY KEY (cluster_id, node_id)
+	);
+	CREATE TABLE operations (
+		id TEXT PRIMARY KEY,
+		cluster_id TEXT NOT NULL,
+		kind TEXT NOT NULL,
+		from_nodes INTEGER NOT NULL,
+		to_nodes INTEGER NOT NULL,
+		step TEXT NOT NULL,
+		state TEXT NOT NULL,
+		error TEXT NOT NULL,
+		created_at TEXT NOT NULL,
+		updated_at TEXT NOT NULL
+	);
+	CREATE TABLE events (
+		id INTEGER PRIMARY KEY,
+		cluster_id TEXT NOT NULL,
+		event_type TEXT NOT NULL,
+		created_at TEXT NOT NULL
+	);
+	CREATE TABLE tokens (
+		id TEXT PRIMARY KEY,
+		name TEXT NOT NULL,
+		hash TEXT NOT NULL UNIQUE,
+		scopes TEXT NOT NULL,
+		created_at TEXT NOT NULL
+	);
+	CREATE TABLE audit (
+		id INTEGER PRIMARY KEY,
+		token_id TEXT NOT NULL,
+		method TEXT NOT NULL,
+		path TEXT NOT NULL,
+		status INTEGER NOT NULL,
+		at TEXT NOT NULL
+	)`,
+}
+
+// sqlStore is the Store over database/sql. Placeholders are written as
+// "?" and rebound for the driver.
+type sqlStore struct {
+	db  *sql.DB
+	now func() time.Time
+}
+
+// OpenSQLite opens (creating if needed) the SQLite store at path and
+// migrates it to the current schema.
+func OpenSQLite(ctx context.Context, path string) (Store, error) {
+	// One connection: SQLite serialises writers anyway, and a single
+	// connection keeps transactions from failing with SQLITE_BUSY.
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)")
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1)
+	s := &sqlStore{db: db, now: time.Now}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *sqlStore) migrate(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	var have int
+	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&have); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	if have > len(migrations) {
+		return fmt.Errorf("store: schema version %d is newer than this trib (%d): upgrade trib", have, len(migrations))
+	}
+	for v := have + 1; v <= len(migrations); v++ {
+		err := s.tx(ctx, func(tx *sql.Tx) error {
+			for _, stmt := range strings.Split(migrations[v-1], ";\n") {
+				if _, err := tx.ExecContext(ctx, stmt); err != nil {
+					return err
+				}
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, v, s.stamp())
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("store: migration %d: %w", v, err)
+		}
+	}
+	return nil
+}
+
+func (s *sqlStore) stamp() string { return s.now().UTC().Format(time.RFC3339Nano) }
+
+func parseStamp(v string) time.Time {
+	t, _ := time.Parse(time.RFC3339Nano, v)
+	return t
+}
+
+func (s *sqlStore) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+func (s *sqlStore) Close() error { return s.db.Close() }
+
+const clusterCols = `id, name, engine, version, size, region, num_nodes, storage_size_mib, tags, status, created_at`
+
+type scanner interface{ Scan(...any) error }
+
+func scanCluster(r scanner) (Cluster, error) {
+	var c Cluster
+	var tags, created string
+	if err := r.Scan(&c.ID, &c.Name, &c.Engine, &c.Version, &c.Size, &c.Region, &c.NumNodes, &c.StorageSizeMiB, &tags, &c.Status, &created); err != nil {
+		return c, err
+	}
+	json.Unmarshal([]byte(tags), &c.Tags)
+	c.CreatedAt = parseStamp(created)
+	return c, nil
+}
+
+func insertNodes(ctx context.Context, tx *sql.Tx, nodes []Node) error {
+	for _, n := range nodes {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO nodes (cluster_id, node_id, listen, controller, admin, voter, state, data_dir) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			n.ClusterID, n.NodeID, n.Listen, n.Controller, n.Admin, boolInt(n.Voter), n.State, n.DataDir); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func (s *sqlStore) insertOp(ctx context.Context, tx *sql.Tx, op Operation) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO operations (id, cluster_id, kind, from_nodes, to_nodes, step, state, error, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		op.ID, op.ClusterID, op.Kind, op.From, op.To, op.Step, op.State, op.Error, s.stamp(), s.stamp())
+	return err
+}
+
+func (s *sqlStore) CreateCluster(ctx context.Context, c Cluster, nodes []Node, op Operation) error {
+	tags, _ := json.Marshal(c.Tags)
+	if c.Tags == nil {
+		tags = []byte("[]")
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM clusters WHERE name = ?`, c.Name).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return errorf(KindConflict, "a database cluster named %q already exists", c.Name)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO clusters (`+clusterCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			c.ID, c.Name, c.Engine, c.Version, c.Size, c.Region, c.NumNodes, c.StorageSizeMiB, string(tags), c.Status, c.CreatedAt.UTC().Format(time.RFC3339Nano)); err != nil {
+			return err
+		}
+		if err := insertNodes(ctx, tx, nodes); err != nil {
+			return err
+		}
+		return s.insertOp(ctx, tx, op)
+	})
+}
+
+func (s *sqlStore) Cluster(ctx context.Context, id string) (Cluster, error) {
+	c, err := scanCluster(s.db.QueryRowContext(ctx, `SELECT `+clusterCols+` FROM clusters WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, errNoRow
+	}
+	return c, err
+}
+
+func (s *sqlStore) Clusters(ctx context.Context) ([]Cluster, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+clusterCols+` FROM clusters ORDER BY created_at, id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Cluster
+	for rows.Next() {
+		c, err := scanCluster(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+func (s *sqlStore) queryNodes(ctx context.Context, where string, args ...any) ([]Node, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT cluster_id, node_id, listen, controller, admin, voter, state, data_dir FROM nodes `+where+` ORDER BY cluster_id, node_id`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Node
+	for rows.Next() {
+		var n Node
+		var voter int
+		if err := rows.Scan(&n.ClusterID, &n.NodeID, &n.Listen, &n.Controller, &n.Admin, &voter, &n.State, &n.DataDir); err != nil {
+			return nil, err
+		}
+		n.Voter = voter != 0
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}
+
+func (s *sqlStore) Nodes(ctx context.Context, clusterID string) ([]Node, error) {
+	return s.queryNodes(ctx, `WHERE cluster_id = ?`, clusterID)
+}
+
+func (s *sqlStore) AllNodes(ctx context.Context) ([]Node, error) { return s.queryNodes(ctx, ``) }
+
+func (s *sqlStore) StartOperation(ctx context.Context, op Operation, status string, numNodes int, newNodes []Node) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var running int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM operations WHERE cluster_id = ? AND state = ?`, op.ClusterID, OpRunning).Scan(&running); err != nil {
+			return err
+		}
+		if running > 0 {
+			return errorf(KindConflict, "the database cluster has an operation in progress; retry when it is online")
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE clusters SET status = ?, num_nodes = ? WHERE id = ?`, status, numNodes, op.ClusterID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return errNoRow
+		}
+		if err := insertNodes(ctx, tx, newNodes); err != nil {
+			return err
+		}
+		return s.insertOp(ctx, tx, op)
+	})
+}
+
+func (s *sqlStore) UpdateOperation(ctx context.Context, op Operation) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE operations SET step = ?, state = ?, error = ?, updated_at = ? WHERE id = ?`,
+		op.Step, op.State, op.Error, s.stamp(), op.ID)
+	return err
+}
+
+func (s *sqlStore) SetNodeState(ctx context.Context, clusterID string, nodeID int32, state string) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE nodes SET state = ? WHERE cluster_id = ? AND node_id = ?`, state, clusterID, nodeID)
+	return err
+}
+
+func (s *sqlStore) FinishOperation(ctx context.Context, op Operation, status string, numNodes int) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE operations SET step = ?, state = ?, error = ?, updated_at = ? WHERE id = ?`,
+			op.Step, op.State, op.Error, s.stamp(), op.ID); err != nil {
+			return err
+		}
+		if numNodes > 0 {
+			_, err := tx.ExecContext(ctx, `UPDATE clusters SET status = ?, num_nodes = ? WHERE id = ?`, status, numNodes, op.ClusterID)
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE clusters SET status = ? WHERE id = ?`, status, op.ClusterID)
+		return err
+	})
+}
+
+func (s *sqlStore) DeleteCluster(ctx context.Context, id string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		for _, q := range []string{`DELETE FROM nodes WHERE cluster_id = ?`, `DELETE FROM operations WHERE cluster_id = ?`, `DELETE FROM clusters WHERE id = ?`} {
+			if _, err := tx.ExecContext(ctx, q, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (s *sqlStore) Operations(ctx context.Context, clusterID string) ([]Operation, error) {
+	q, arg := `WHERE cluster_id = ?`, clusterID
+	if clusterID == "" {
+		q, arg = `WHERE state = ?`, OpRunning
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT id, cluster_id, kind, from_nodes, to_nodes, step, state, error, created_at, updated_at FROM operations `+q+` ORDER BY created_at, id`, arg)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Operation
+	for rows.Next() {
+		var op Operation
+		var created, updated string
+		if err := rows.Scan(&op.ID, &op.ClusterID, &op.Kind, &op.From, &op.To, &op.Step, &op.State, &op.Error, &created, &updated); err != nil {
+			return nil, err
+		}
+		op.CreatedAt, op.UpdatedAt = parseStamp(created), parseStamp(updated)
+		out = append(out, op)
+	}
+	return out, rows.Err()
+}
+
+func (s *sqlStore) AddEvent(ctx context.Context, clusterID, typ string) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO events (cluster_id, event_type, created_at) VALUES (?, ?, ?)`, clusterID, typ, s.stamp())
+	return err
+}
+
+func (s *sqlStore) Events(ctx context.Context, clusterID string) ([]Event, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, cluster_id, event_type, created_at FROM events WHERE cluster_id = ? ORDER BY id`, clusterID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Event
+	for rows.Next() {
+		var e Event
+		var at string
+		if err := rows.Scan(&e.ID, &e.ClusterID, &e.Type, &at); err != nil {
+			return nil, err
+		}
+		e.Time = parseStamp(at)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+func (s *sqlStore) CreateToken(ctx context.Context, t Token) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO tokens (id, name, hash, scopes, created_at) VALUES (?, ?, ?, ?, ?)`,
+		t.ID, t.Name, t.Hash, strings.Join(t.Scopes, " "), s.stamp())
+	return err
+}
+
+func (s *sqlStore) TokenByHash(ctx context.Context, hash string) (Token, error) {
+	var t Token
+	var scopes, created string
+	err := s.db.QueryRowContext(ctx, `SELECT id, name, hash, scopes, created_at FROM tokens WHERE hash = ?`, hash).Scan(&t.ID, &t.Name, &t.Hash, &scopes, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return t, errNoRow
+	}
+	t.Scopes = strings.Fields(scopes)
+	t.CreatedAt = parseStamp(created)
+	return t, err
+}
+
+func (s *sqlStore) TokenCount(ctx context.Context) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM tokens`).Scan(&n)
+	return n, err
+}
+
+func (s *sqlStore) Audit(ctx context.Context, tokenID, method, path string, status int) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO audit (token_id, method, path, status, at) VALUES (?, ?, ?, ?, ?)`, tokenID, method, path, status, s.stamp())
+	return err
+}

@@ -1,0 +1,116 @@
+package cloud
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// storeSuite runs against any Store.
+func storeSuite(t *testing.T, st Store) {
+	ctx := context.Background()
+	c := Cluster{ID: "c1", Name: "one", Engine: Engine, Version: "3.9", Size: "local", Region: "local", NumNodes: 3,
+		StorageSizeMiB: 10240, Tags: []string{"a"}, Status: StatusCreating, CreatedAt: time.Now().UTC().Truncate(time.Second)}
+	nodes := []Node{{ClusterID: "c1", NodeID: 1, Listen: "l1", Controller: "c1", Admin: "a1", Voter: true, State: NodeActive, DataDir: "/d1"}}
+	op := Operation{ID: "op1", ClusterID: "c1", Kind: OpCreate, To: 3, Step: stepStart, State: OpRunning}
+	if err := st.CreateCluster(ctx, c, nodes, op); err != nil {
+		t.Fatal(err)
+	}
+	// A duplicate name is a conflict and changes nothing.
+	c2 := c
+	c2.ID = "c2"
+	err := st.CreateCluster(ctx, c2, nil, Operation{ID: "op2", ClusterID: "c2", Kind: OpCreate, State: OpRunning})
+	var e *Error
+	if !errors.As(err, &e) || e.Kind != KindConflict {
+		t.Fatalf("duplicate name: %v", err)
+	}
+	if cs, _ := st.Clusters(ctx); len(cs) != 1 {
+		t.Fatalf("clusters after a refused create: %+v", cs)
+	}
+	got, err := st.Cluster(ctx, "c1")
+	if err != nil || got.Name != "one" || len(got.Tags) != 1 || !got.CreatedAt.Equal(c.CreatedAt) {
+		t.Fatalf("cluster: %+v %v", got, err)
+	}
+	if _, err := st.Cluster(ctx, "nope"); !errors.Is(err, errNoRow) {
+		t.Fatalf("missing cluster: %v", err)
+	}
+	// A second operation while one runs is refused, atomically.
+	err = st.StartOperation(ctx, Operation{ID: "op3", ClusterID: "c1", Kind: OpResize, State: OpRunning}, StatusResizing, 4,
+		[]Node{{ClusterID: "c1", NodeID: 4, State: NodeActive}})
+	if !errors.As(err, &e) || e.Kind != KindConflict {
+		t.Fatalf("concurrent operation: %v", err)
+	}
+	if ns, _ := st.Nodes(ctx, "c1"); len(ns) != 1 {
+		t.Fatalf("nodes after a refused operation: %+v", ns)
+	}
+	op.Step, op.State = stepDone, OpDone
+	if err := st.FinishOperation(ctx, op, StatusOnline, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.StartOperation(ctx, Operation{ID: "op3", ClusterID: "c1", Kind: OpResize, From: 3, To: 4, Step: stepStart, State: OpRunning}, StatusResizing, 4,
+		[]Node{{ClusterID: "c1", NodeID: 4, State: NodeActive}}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = st.Cluster(ctx, "c1")
+	ns, _ := st.Nodes(ctx, "c1")
+	running, _ := st.Operations(ctx, "")
+	if got.Status != StatusResizing || got.NumNodes != 4 || len(ns) != 2 || len(running) != 1 || running[0].To != 4 {
+		t.Fatalf("after resize start: %+v %+v %+v", got, ns, running)
+	}
+	if err := st.SetNodeState(ctx, "c1", 4, NodeDraining); err != nil {
+		t.Fatal(err)
+	}
+	if ns, _ := st.Nodes(ctx, "c1"); ns[1].State != NodeDraining {
+		t.Fatalf("node state: %+v", ns)
+	}
+	st.AddEvent(ctx, "c1", "x")
+	st.AddEvent(ctx, "c1", "y")
+	if evs, _ := st.Events(ctx, "c1"); len(evs) != 2 || evs[0].Type != "x" || evs[1].Type != "y" {
+		t.Fatalf("events: %+v", evs)
+	}
+	if err := st.DeleteCluster(ctx, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	if cs, _ := st.Clusters(ctx); len(cs) != 0 {
+		t.Fatalf("after delete: %+v", cs)
+	}
+	if ns, _ := st.AllNodes(ctx); len(ns) != 0 {
+		t.Fatalf("nodes after delete: %+v", ns)
+	}
+	// Tokens.
+	secret, err := CreateToken(ctx, st, "ro", []string{ScopeRead})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := st.TokenByHash(ctx, hashToken(secret))
+	if err != nil || !tok.allows(ScopeRead) || tok.allows(ScopeWrite) {
+		t.Fatalf("token: %+v %v", tok, err)
+	}
+	if _, err := st.TokenByHash(ctx, hashToken("other")); !errors.Is(err, errNoRow) {
+		t.Fatalf("unknown token: %v", err)
+	}
+	if err := st.Audit(ctx, tok.ID, "POST", "/v2/databases", 201); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSQLiteStore(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cloud.db")
+	st, err := OpenSQLite(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	storeSuite(t, st)
+	st.Close()
+	// Reopening applies no migration twice.
+	st, err = OpenSQLite(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if n, _ := st.TokenCount(context.Background()); n != 1 {
+		t.Fatalf("tokens after reopen: %d", n)
+	}
+}

@@ -1,0 +1,327 @@
+package tests
+
+// The managed service (issue 13): a real `trib cloud serve` process with
+// the local provisioner, driven with DigitalOcean's own Go client (godo)
+// through a custom base URL; the clusters it creates are used with
+// franz-go through the connection it returns.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/digitalocean/godo"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tributary/tributary/internal/checker"
+)
+
+// cloudProc is a `trib cloud serve` process.
+type cloudProc struct {
+	URL    string
+	dir    string
+	cmd    *exec.Cmd
+	stderr *bytes.Buffer
+	done   chan struct{}
+}
+
+// startCloud runs `trib cloud serve` on a free port with its state in dir
+// and waits for its listening line. The brokers of the clusters it made
+// are killed when the test ends (they outlive the control plane).
+func startCloud(t *testing.T, dir string) *cloudProc {
+	t.Helper()
+	args := []string{"cloud", "serve", "--listen", "127.0.0.1:0", "--data-dir", dir}
+	for _, s := range procSettings {
+		args = append(args, "--broker-set", s)
+	}
+	cmd := exec.Command(tribBinary(t), args...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &cloudProc{dir: dir, cmd: cmd, stderr: &bytes.Buffer{}, done: make(chan struct{})}
+	cmd.Stderr = &lockedWriter{w: p.stderr}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	urlc := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if u, ok := strings.CutPrefix(sc.Text(), "trib cloud API listening on "); ok {
+				urlc <- strings.TrimSpace(u)
+			}
+		}
+	}()
+	go func() { cmd.Wait(); close(p.done) }()
+	select {
+	case p.URL = <-urlc:
+	case <-p.done:
+		t.Fatalf("trib cloud serve exited: %s", p.stderr)
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("trib cloud serve did not listen within 30s: %s", p.stderr)
+	}
+	t.Cleanup(func() {
+		p.kill9()
+		if t.Failed() {
+			t.Logf("--- trib cloud serve log (tail) ---\n%s", tail(p.stderr.String()))
+		}
+	})
+	return p
+}
+
+func (p *cloudProc) kill9() {
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+}
+
+// killBrokers SIGKILLs the broker processes under a control plane's data
+// dir, by the pids in their pid files.
+func killBrokers(dir string) {
+	pids, _ := filepath.Glob(filepath.Join(dir, "clusters", "*", "*", "broker.pid"))
+	for _, f := range pids {
+		b, _ := os.ReadFile(f)
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 0 {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+}
+
+func godoClient(t *testing.T, url, token string) *godo.Client {
+	t.Helper()
+	hc := &http.Client{Transport: tokenTransport(token), Timeout: 60 * time.Second}
+	cl, err := godo.New(hc, godo.SetBaseURL(url+"/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cl
+}
+
+type tokenTransport string
+
+func (tt tokenTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	if tt != "" {
+		r.Header.Set("Authorization", "Bearer "+string(tt))
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// apiStatus returns the HTTP status of a godo error (0 for none).
+func apiStatus(err error) int {
+	var er *godo.ErrorResponse
+	if errors.As(err, &er) && er.Response != nil {
+		return er.Response.StatusCode
+	}
+	return 0
+}
+
+// waitStatus polls the cluster until its status is want.
+func waitStatus(t *testing.T, cl *godo.Client, id, want string, timeout time.Duration) *godo.Database {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	last := ""
+	for {
+		d, _, err := cl.Databases.Get(context.Background(), id)
+		if err == nil && d.Status == want {
+			return d
+		}
+		if err == nil {
+			last = d.Status
+		} else {
+			last = err.Error()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cluster %s not %s within %v (last: %s)", id, want, timeout, last)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// replicasOn counts the replicas broker id holds of topic.
+func replicasOn(adm *kadm.Client, topic string, id int32) int {
+	td := describeTopic(adm, topic)
+	n := 0
+	for _, p := range td.Partitions {
+		if slices.Contains(p.Replicas, id) {
+			n++
+		}
+	}
+	return n
+}
+
+func TestCloudLifecycle(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a control plane and up to 4 broker processes")
+	}
+	dir := t.TempDir()
+	t.Cleanup(func() { killBrokers(dir) })
+	cp := startCloud(t, dir)
+	tokenBytes, err := os.ReadFile(filepath.Join(dir, "admin.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := os.Stat(filepath.Join(dir, "admin.token")); st.Mode().Perm() != 0o600 {
+		t.Errorf("admin.token mode %v, want 0600", st.Mode().Perm())
+	}
+	token := strings.TrimSpace(string(tokenBytes))
+	cl := godoClient(t, cp.URL, token)
+	ctx := context.Background()
+
+	// Bad tokens and bad requests: DigitalOcean-shaped errors, nothing made.
+	if _, _, err := godoClient(t, cp.URL, "").Databases.List(ctx, nil); apiStatus(err) != 401 {
+		t.Errorf("no token: %v, want 401", err)
+	}
+	if _, _, err := godoClient(t, cp.URL, "trib_wrong").Databases.List(ctx, nil); apiStatus(err) != 401 {
+		t.Errorf("bad token: %v, want 401", err)
+	}
+	for _, bad := range []godo.DatabaseCreateRequest{
+		{Name: "bad-engine", EngineSlug: "pg", SizeSlug: "local", NumNodes: 3},
+		{Name: "bad-size", EngineSlug: "kafka", SizeSlug: "db-s-64vcpu", NumNodes: 3},
+		{Name: "bad-region", EngineSlug: "kafka", SizeSlug: "local", Region: "mars1", NumNodes: 3},
+		{Name: "bad-version", EngineSlug: "kafka", SizeSlug: "local", Version: "0.7", NumNodes: 3},
+		{Name: "too-many", EngineSlug: "kafka", SizeSlug: "local", NumNodes: 50},
+		{Name: "no-nodes", EngineSlug: "kafka", SizeSlug: "local"},
+		{Name: "Bad Name!", EngineSlug: "kafka", SizeSlug: "local", NumNodes: 3},
+	} {
+		if _, _, err := cl.Databases.Create(ctx, &bad); apiStatus(err) != 422 || !strings.Contains(err.Error(), " ") {
+			t.Errorf("create %+v: %v, want 422 with a message", bad, err)
+		}
+	}
+	if ds, _, err := cl.Databases.List(ctx, nil); err != nil || len(ds) != 0 {
+		t.Fatalf("after refused creates: %v %v, want no cluster", ds, err)
+	}
+	opts, _, err := cl.Databases.ListOptions(ctx)
+	if err != nil || len(opts.KafkaOptions.Layouts) == 0 || len(opts.KafkaOptions.Versions) == 0 {
+		t.Fatalf("options: %+v %v", opts, err)
+	}
+
+	// Create a 3-broker cluster and wait until it is online.
+	start := time.Now()
+	db, resp, err := cl.Databases.Create(ctx, &godo.DatabaseCreateRequest{Name: "orders", EngineSlug: "kafka",
+		SizeSlug: "local", NumNodes: 3, Tags: []string{"env:test"}})
+	if err != nil || resp.StatusCode != 201 || db.Status != "creating" {
+		t.Fatalf("create: %+v %v", db, err)
+	}
+	if _, _, err := cl.Databases.Create(ctx, &godo.DatabaseCreateRequest{Name: "orders", EngineSlug: "kafka", SizeSlug: "local", NumNodes: 3}); apiStatus(err) != 409 {
+		t.Errorf("duplicate name: %v, want 409", err)
+	}
+	db = waitStatus(t, cl, db.ID, "online", 90*time.Second)
+	t.Logf("create → online (3 brokers): %v", time.Since(start).Round(time.Millisecond))
+	if db.Connection == nil || db.Connection.Port == 0 || db.NumNodes != 3 {
+		t.Fatalf("online cluster without a connection: %+v", db)
+	}
+	bootstrap := fmt.Sprintf("%s:%d", db.Connection.Host, db.Connection.Port)
+
+	// Topics through the API.
+	parts, rf := uint32(6), uint32(3)
+	retention := int64(86400000)
+	topic, _, err := cl.Databases.CreateTopic(ctx, db.ID, &godo.DatabaseCreateTopicRequest{Name: "events",
+		PartitionCount: &parts, ReplicationFactor: &rf, Config: &godo.TopicConfig{RetentionMS: &retention}})
+	if err != nil || topic.Name != "events" {
+		t.Fatalf("create topic: %+v %v", topic, err)
+	}
+	if _, _, err := cl.Databases.CreateTopic(ctx, db.ID, &godo.DatabaseCreateTopicRequest{Name: "events"}); apiStatus(err) != 409 {
+		t.Errorf("duplicate topic: %v, want 409", err)
+	}
+	rf9 := uint32(9)
+	if _, _, err := cl.Databases.CreateTopic(ctx, db.ID, &godo.DatabaseCreateTopicRequest{Name: "wide", ReplicationFactor: &rf9}); apiStatus(err) != 422 {
+		t.Errorf("replication factor 9 on 3 brokers: %v, want 422", err)
+	}
+	got, _, err := cl.Databases.GetTopic(ctx, db.ID, "events")
+	if err != nil || len(got.Partitions) != 6 || got.ReplicationFactor == nil || *got.ReplicationFactor != 3 ||
+		got.Config == nil || got.Config.RetentionMS == nil || *got.Config.RetentionMS != retention {
+		t.Fatalf("get topic: %+v %v", got, err)
+	}
+
+	// Load through every step: an idempotent acks=all producer and a tail.
+	// The process-cluster helpers only need the seed address here.
+	pc := &procCluster{t: t, nodes: []*procNode{{addr: bootstrap}}}
+	h := checker.New()
+	ld := startLoadWith(pc, h, "events", "p", 2000)
+	stopTail := pc.startTail(h, "events", 6)
+	pc.waitAcks(h, 500, 60*time.Second, "before the resize")
+	adm := kadm.NewClient(pc.client(kgo.MetadataMinAge(100 * time.Millisecond)))
+
+	// Scale out 3 → 4, killing the control plane (kill -9) right after the
+	// request: the restarted one finishes the operation.
+	if _, err := cl.Databases.Resize(ctx, db.ID, &godo.DatabaseResizeRequest{NumNodes: 4}); err != nil {
+		t.Fatalf("resize to 4: %v", err)
+	}
+	if _, err := cl.Databases.Resize(ctx, db.ID, &godo.DatabaseResizeRequest{NumNodes: 5}); apiStatus(err) != 409 {
+		t.Errorf("second resize during the first: %v, want 409", err)
+	}
+	time.Sleep(300 * time.Millisecond) // let it start a step; any point will do
+	cp.kill9()
+	cp = startCloud(t, dir)
+	cl = godoClient(t, cp.URL, token)
+	start = time.Now()
+	db = waitStatus(t, cl, db.ID, "online", 120*time.Second)
+	t.Logf("resize 3 → 4 after a control plane kill -9: online %v after the restart", time.Since(start).Round(time.Millisecond))
+	if db.NumNodes != 4 {
+		t.Errorf("num_nodes %d after resize, want 4", db.NumNodes)
+	}
+	pc.waitFor(30*time.Second, "replicas of events on the new broker 4", func() bool { return replicasOn(adm, "events", 4) > 0 })
+	pc.waitAcks(h, 500, 60*time.Second, "after the scale out")
+
+	// A scale in below a topic's replication factor is refused.
+	if _, err := cl.Databases.Resize(ctx, db.ID, &godo.DatabaseResizeRequest{NumNodes: 2}); apiStatus(err) != 422 {
+		t.Errorf("resize to 2 with a replication factor 3 topic: %v, want 422", err)
+	}
+	// Scale in 4 → 3: broker 4 is drained, then stopped.
+	if _, err := cl.Databases.Resize(ctx, db.ID, &godo.DatabaseResizeRequest{NumNodes: 3}); err != nil {
+		t.Fatalf("resize to 3: %v", err)
+	}
+	db = waitStatus(t, cl, db.ID, "online", 120*time.Second)
+	// The client's metadata may be up to MetadataMinAge old; a replica
+	// left on broker 4 would stay in the replica lists for good.
+	pc.waitFor(30*time.Second, "no replica on broker 4 after the scale in", func() bool { return replicasOn(adm, "events", 4) == 0 })
+	pc.waitAcks(h, 500, 60*time.Second, "after the scale in")
+
+	ld.stop(t, 30*time.Second)
+	stopTail()
+	pc.readBack(h, "events", 60*time.Second)
+	rep := h.Check()
+	t.Logf("checker: %s", rep)
+	if !rep.OK() {
+		t.Errorf("checker: %s", rep)
+	}
+
+	evs, _, err := cl.Databases.ListDatabaseEvents(ctx, db.ID, nil)
+	if err != nil || len(evs) < 4 {
+		t.Errorf("events: %+v %v", evs, err)
+	}
+
+	// Delete: the cluster, its brokers and data go.
+	if _, err := cl.Databases.Delete(ctx, db.ID); err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		_, _, err := cl.Databases.Get(ctx, db.ID)
+		if apiStatus(err) == 404 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cluster still there 60s after delete: %v", err)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "clusters", db.ID, "*")); len(left) > 0 {
+		t.Errorf("broker data left after delete: %v", left)
+	}
+}
