@@ -137,7 +137,13 @@ func startMember(t *testing.T, addr, group, topic, name string, own *ownership, 
 		kgo.SeedBrokers(addr), kgo.Dialer(m.dialer.dial), kgo.ClientID(name),
 		kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.SessionTimeout(1500 * time.Millisecond), kgo.HeartbeatInterval(100 * time.Millisecond),
+		// A session of 4 s: the ownership check below holds only while no
+		// live member's session expires, and on a loaded 2-core machine a
+		// process can stall past 1.5 s (both members of a cooperative
+		// group then expired together and swapped partitions, which the
+		// check reported as a double assignment). A killed member is still
+		// noticed well within waitSplit's 20 s.
+		kgo.SessionTimeout(4 * time.Second), kgo.HeartbeatInterval(200 * time.Millisecond),
 		kgo.RebalanceTimeout(5 * time.Second),
 		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, a map[string][]int32) {
 			own.assigned(name, a[topic])
