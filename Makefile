@@ -22,12 +22,15 @@ fmt:
 # CHAOS_NETNS_CYCLES the network-partition cycles (root and ip netns needed,
 # else that test skips). CHAOS_CORRUPT_CYCLES the CRC flips in a leader's log
 # under load (each must be read past through a new leader and repaired).
+# CHAOS_REGISTRY_CYCLES the SIGKILLs of the elected schema registry writer
+# under concurrent registrations.
 CHAOS_ITERATIONS ?= 20
 CHAOS_CYCLES ?= 50
 CHAOS_NETNS_CYCLES ?= 100
 CHAOS_CORRUPT_CYCLES ?= 20
+CHAOS_REGISTRY_CYCLES ?= 5
 chaos:
-	CHAOS_ITERATIONS=$(CHAOS_ITERATIONS) CHAOS_CYCLES=$(CHAOS_CYCLES) CHAOS_NETNS_CYCLES=$(CHAOS_NETNS_CYCLES) CHAOS_CORRUPT_CYCLES=$(CHAOS_CORRUPT_CYCLES) $(GO) test -tags chaos -count=1 -timeout 180m -run Chaos -v ./tests/
+	CHAOS_ITERATIONS=$(CHAOS_ITERATIONS) CHAOS_CYCLES=$(CHAOS_CYCLES) CHAOS_NETNS_CYCLES=$(CHAOS_NETNS_CYCLES) CHAOS_CORRUPT_CYCLES=$(CHAOS_CORRUPT_CYCLES) CHAOS_REGISTRY_CYCLES=$(CHAOS_REGISTRY_CYCLES) $(GO) test -tags chaos -count=1 -timeout 180m -run Chaos -v ./tests/
 
 # Only the cluster fault loop (kill -9 / SIGSTOP / SIGTERM of random brokers).
 chaos-cluster:
