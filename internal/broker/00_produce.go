@@ -24,7 +24,11 @@
 // librdkafka renumber and re-send it: see docs/DURABILITY.md). A topic whose
 // compression.type is not "producer" gets its batches recompressed to that
 // codec (decompressed and compressed, records not decoded).
-// Transactional produce is refused until transactions exist.
+// Transactional batches need the request's transactional id (else
+// INVALID_RECORD); their producer's epoch is checked as for idempotence,
+// and the partition tracks the open transaction until the coordinator's
+// marker (partition/txn.go). Not done: KIP-890 part 1 verification that
+// the partition was added to the transaction.
 package broker
 
 import (
@@ -86,8 +90,6 @@ func (b *Broker) handleProduce(_ context.Context, r *Request) Pending {
 			case isInternalTopic(t.meta.Name):
 				// Only the broker writes internal topics.
 				fail(kerr.InvalidTopicException.Code, fmt.Errorf("cannot append to internal topic %s", t.meta.Name))
-			case req.TransactionID != nil:
-				fail(kerr.TransactionalIDAuthorizationFailed.Code, fmt.Errorf("transactions are not supported yet"))
 			default:
 				records := rp.Records
 				if req.Version < 7 {
@@ -98,7 +100,7 @@ func (b *Broker) handleProduce(_ context.Context, r *Request) Pending {
 						break
 					}
 				}
-				res, lat, err := b.appendBatch(t, p, records, req.Acks)
+				res, lat, err := b.appendBatch(t, p, records, req.Acks, req.TransactionID != nil)
 				if err != nil {
 					if errors.Is(err, storage.ErrLogOffline) {
 						b.wakeFaults() // report it (offline.go); the client finds the new leader
@@ -173,13 +175,13 @@ func oldProduceRecords(version int16, records []byte) ([]byte, error) {
 
 // appendBatch validates one partition's records and appends them. It returns
 // the log append time stamped on the batch, or -1.
-func (b *Broker) appendBatch(t *topic, p *partition.Partition, records []byte, acks int16) (partition.AppendResult, int64, error) {
+func (b *Broker) appendBatch(t *topic, p *partition.Partition, records []byte, acks int16, transactional bool) (partition.AppendResult, int64, error) {
 	batch, err := record.Validate(records)
 	if err != nil {
 		return partition.AppendResult{}, -1, err
 	}
-	if batch.IsTransactional() {
-		return partition.AppendResult{}, -1, kerr.TransactionalIDAuthorizationFailed
+	if batch.IsTransactional() && (!transactional || batch.ProducerID() < 0) {
+		return partition.AppendResult{}, -1, fmt.Errorf("%w: a transactional batch without a transactional id or producer id", record.ErrInvalid)
 	}
 	if codec := record.CodecByName(t.cfg.Get("compression.type")); codec >= 0 && codec != batch.Compression() {
 		if batch, err = batch.Recompress(codec); err != nil {

@@ -6,10 +6,10 @@
 // __consumer_offsets on first use (as Kafka does); while it is being
 // created, or when the group's partition has no live leader, the answer is
 // COORDINATOR_NOT_AVAILABLE and clients retry. v4+ batches keys (KIP-699).
-// Deliberate differences from Kafka: share-group keys (type 2, KIP-932) get
-// INVALID_REQUEST, as share groups are not served; a transactional id gets
-// the broker asked even though transactions are not served yet
-// (InitProducerId then refuses it rather than clients retrying forever).
+// A transactional id (key type 1) is coordinated by the leader of its
+// partition of __transaction_state, created on first use the same way.
+// Deliberate difference from Kafka: share-group keys (type 2, KIP-932) get
+// INVALID_REQUEST, as share groups are not served.
 package broker
 
 import (
@@ -22,6 +22,7 @@ import (
 
 	"github.com/tributary/tributary/internal/group"
 	"github.com/tributary/tributary/internal/metadata"
+	"github.com/tributary/tributary/internal/txn"
 )
 
 func init() { register(kmsg.FindCoordinator, 0, 6, (*Broker).handleFindCoordinator) }
@@ -47,7 +48,7 @@ func (b *Broker) handleFindCoordinator(_ context.Context, r *Request) Pending {
 			if key == "" {
 				return self, kerr.InvalidRequest.Code, errors.New("transactional id is empty")
 			}
-			return self, 0, nil
+			return b.txnCoordinator(key)
 		default:
 			return self, kerr.InvalidRequest.Code, errors.New("unsupported coordinator type")
 		}
@@ -93,6 +94,26 @@ func (b *Broker) groupCoordinator(groupID string) (*metadata.Broker, int16, erro
 	br := st.Brokers[leader]
 	if leader < 0 || br == nil || br.Fenced {
 		return nil, kerr.CoordinatorNotAvailable.Code, fmt.Errorf("%s-%d has no leader", group.OffsetsTopic, p)
+	}
+	return br, 0, nil
+}
+
+// txnCoordinator is the broker leading id's partition of
+// __transaction_state, which it creates on first use.
+func (b *Broker) txnCoordinator(id string) (*metadata.Broker, int16, error) {
+	if err := b.txns.Ready(); err != nil {
+		return nil, kerr.CoordinatorNotAvailable.Code, err
+	}
+	st := b.metaState()
+	t := st.Topics[txn.StateTopic]
+	if t == nil || len(t.Parts) == 0 {
+		return nil, kerr.CoordinatorNotAvailable.Code, errors.New("the transaction state topic is being created")
+	}
+	p := txn.PartitionFor(id, int32(len(t.Parts)))
+	leader := t.Parts[p].Leader
+	br := st.Brokers[leader]
+	if leader < 0 || br == nil || br.Fenced {
+		return nil, kerr.CoordinatorNotAvailable.Code, fmt.Errorf("%s-%d has no leader", txn.StateTopic, p)
 	}
 	return br, 0, nil
 }

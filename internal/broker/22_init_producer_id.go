@@ -2,9 +2,13 @@
 //
 // Idempotent producers (no transactional id) get a fresh producer id with
 // epoch 0 on every call, as Kafka does; ids are never reused (the counter is
-// persisted in metadata). Transactional ids are refused until the
-// transaction coordinator exists: NOT_COORDINATOR would make clients retry
-// forever, so the answer is TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
+// persisted in metadata). A transactional id goes to the transaction
+// coordinator (internal/txn): the id keeps its producer id and gets a
+// bumped epoch, fencing older producers; an open transaction is aborted
+// first (CONCURRENT_TRANSACTIONS meanwhile); v3+ carries the caller's
+// producer id and epoch for KIP-360 recovery; a timeout above
+// transaction.max.timeout.ms is INVALID_TRANSACTION_TIMEOUT. Before v4,
+// PRODUCER_FENCED is answered INVALID_PRODUCER_EPOCH (KIP-588).
 package broker
 
 import (
@@ -24,8 +28,19 @@ func (b *Broker) handleInitProducerID(_ context.Context, r *Request) Pending {
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
 	if req.TransactionalID != nil {
-		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
-		return respond(resp)
+		pid, epoch := int64(-1), int16(-1)
+		if req.Version >= 3 {
+			pid, epoch = req.ProducerID, req.ProducerEpoch
+		}
+		return func() kmsg.Response {
+			res, err := b.txns.InitProducerID(*req.TransactionalID, time.Duration(req.TransactionTimeoutMillis)*time.Millisecond, pid, epoch)
+			if err != nil {
+				resp.ErrorCode = fencedCode(errCode(err), req.Version >= 4)
+				return resp
+			}
+			resp.ProducerID, resp.ProducerEpoch = res.ProducerID, res.Epoch
+			return resp
+		}
 	}
 	id, err := b.allocateProducerID()
 	if err != nil {

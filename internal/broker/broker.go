@@ -35,6 +35,7 @@ import (
 
 	"github.com/tributary/tributary/internal/config"
 	"github.com/tributary/tributary/internal/group"
+	"github.com/tributary/tributary/internal/txn"
 	"github.com/tributary/tributary/internal/metadata"
 	"github.com/tributary/tributary/internal/partition"
 	"github.com/tributary/tributary/internal/replication"
@@ -84,6 +85,11 @@ type Broker struct {
 	// StartGroups before the broker serves clients; guarded by mu for the
 	// reconcile loop.
 	groups *group.Coordinator
+	// txns is the transaction coordinator (txn_hooks.go), set with
+	// groups.
+	txns *txn.Coordinator
+	// markerClients send WriteTxnMarkers to other brokers (txn_hooks.go).
+	markerClients markerClients
 
 	mu     sync.RWMutex
 	topics map[string]*topic
@@ -184,13 +190,16 @@ func (b *Broker) StartGroups() error {
 	if err != nil {
 		return fmt.Errorf("loading consumer groups: %w", err)
 	}
+	tc := b.newTxnCoordinator()
 	b.reconcileMu.Lock()
 	b.mu.Lock()
-	b.groups = g
+	b.groups, b.txns = g, tc
 	b.mu.Unlock()
 	loaded := b.syncGroupLeadership() // only the offsets partitions led here
+	txnLoaded := b.syncTxnLeadership()
 	b.reconcileMu.Unlock()
 	<-loaded
+	<-txnLoaded
 	return nil
 }
 
@@ -399,6 +408,7 @@ func (b *Broker) reconcile(st *metadata.State) {
 			groups.TopicDeleted(name)
 		}
 		b.syncGroupLeadership() // load/unload offsets partitions (group_hooks.go)
+		b.syncTxnLeadership()   // and transaction state partitions (txn_hooks.go)
 	}
 }
 
@@ -567,6 +577,10 @@ func (b *Broker) Close() error {
 	if b.groups != nil {
 		b.groups.Close()
 	}
+	if b.txns != nil {
+		b.txns.Close()
+	}
+	b.closeMarkerClients()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var first error

@@ -112,6 +112,11 @@ func init() {
 		{Name: "group.consumer.assignors", Type: TypeList, Default: "uniform,range", Check: listOf("uniform", "range")},
 		{Name: "group.consumer.max.size", Type: TypeInt, Default: "2147483647", Check: atLeast(1)},
 		{Name: "transactional.id.expiration.ms", Type: TypeInt, Default: "604800000", Check: atLeast(1)},
+		{Name: "transaction.max.timeout.ms", Type: TypeInt, Default: "900000", Check: atLeast(1)},
+		{Name: "transaction.abort.timed.out.transaction.cleanup.interval.ms", Type: TypeInt, Default: "10000", Check: atLeast(1)},
+		{Name: "transaction.state.log.num.partitions", Type: TypeInt, Default: "50", Check: atLeast(1)},
+		{Name: "transaction.state.log.replication.factor", Type: TypeShort, Default: "3", Check: atLeast(1)},
+		{Name: "transaction.state.log.min.isr", Type: TypeInt, Default: "2", Check: atLeast(1)},
 		{Name: "producer.id.expiration.ms", Type: TypeInt, Default: "86400000", Check: atLeast(1)},
 		// Tributary's own: observability (docs/METRICS.md). The admin
 		// HTTP listener (/metrics, /healthz, /readyz) is off when empty;

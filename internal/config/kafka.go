@@ -58,10 +58,7 @@ var NotApplicable = map[string]string{
 	"controller.quorum.request.timeout.ms":             "Raft timing is fixed (hashicorp/raft)",
 	"controller.quorum.retry.backoff.ms":               "Raft timing is fixed (hashicorp/raft)",
 	"controller.socket.timeout.ms":                     "controller RPC timeouts are fixed",
-	"transaction.state.log.replication.factor":         "sizes __transaction_state, which does not exist until transactions are built (transactional producers are refused)",
-	"transaction.state.log.min.isr":                    "sizes __transaction_state, which does not exist until transactions are built",
-	"transaction.state.log.num.partitions":             "sizes __transaction_state, which does not exist until transactions are built",
-	"transaction.state.log.segment.bytes":              "sizes __transaction_state, which does not exist until transactions are built",
+	"transaction.state.log.segment.bytes":              "__transaction_state takes the broker's log.segment.bytes",
 	"transaction.state.log.load.buffer.size":           "JVM buffer for loading __transaction_state",
 	"offsets.load.buffer.size":                         "JVM buffer for loading __consumer_offsets",
 	"share.coordinator.state.topic.replication.factor": "sizes __share_group_state; share groups (KIP-932) are not served",
@@ -126,7 +123,7 @@ var refusedPrefixes = []struct{ prefix, reason string }{
 	{"delegation.token.", "delegation tokens are not supported"},
 	{"group.share.", "share groups (KIP-932) are not supported"},
 	{"share.", "share groups (KIP-932) are not supported"},
-	{"transaction.", "transactions are not built yet"},
+	{"transaction.", "this transaction setting is not honoured yet (the honoured ones are listed above)"},
 	{"confluent.", "Confluent Platform configs are not supported"},
 }
 

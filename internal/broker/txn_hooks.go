@@ -1,0 +1,344 @@
+package broker
+
+// Hooks between the broker and the transaction coordinator (internal/txn),
+// in the group coordinator's pattern: the coordinator sees
+// __transaction_state through stateLog, sends markers through
+// markerSender and takes producer ids from allocateProducerID; it never
+// imports this package. After every reconcile the broker tells it which
+// state partitions it leads (syncTxnLeadership).
+//
+// markerSender writes markers for partitions led here directly
+// (partition.AppendMarker, then fsync and the ISR as acks=all) and sends
+// WriteTxnMarkers to the leaders of the others over the inter-broker
+// listener, one kgo client per broker.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary/tributary/internal/partition"
+	"github.com/tributary/tributary/internal/record"
+	"github.com/tributary/tributary/internal/txn"
+)
+
+// txnWriteTimeout bounds the wait for a __transaction_state record or a
+// marker to reach the in-sync replicas (Kafka: request.timeout.ms of the
+// coordinator's writes).
+const txnWriteTimeout = 5 * time.Second
+
+// newTxnCoordinator builds the coordinator from the broker configs.
+func (b *Broker) newTxnCoordinator() *txn.Coordinator {
+	c := b.cfg.Broker
+	return txn.New(txn.Config{
+		Log:        stateLog{b},
+		Markers:    markerSender{b},
+		ProducerID: b.allocateProducerID,
+		Logger:     b.log.With("component", "txn-coordinator"),
+		MaxTimeout: time.Duration(c.Int("transaction.max.timeout.ms")) * time.Millisecond,
+		AbortCheck: time.Duration(c.Int("transaction.abort.timed.out.transaction.cleanup.interval.ms")) * time.Millisecond,
+	})
+}
+
+// syncTxnLeadership tells the coordinator which __transaction_state
+// partitions this broker leads. Called with reconcileMu held, like
+// syncGroupLeadership.
+func (b *Broker) syncTxnLeadership() <-chan struct{} {
+	b.mu.RLock()
+	txns, t := b.txns, b.topics[txn.StateTopic]
+	b.mu.RUnlock()
+	if txns == nil {
+		return nil
+	}
+	if t == nil {
+		return txns.SetLeadership(0, nil)
+	}
+	led := map[int32]int32{}
+	for i, p := range t.parts {
+		if p == nil {
+			continue
+		}
+		if r := p.Role(); r.Leader == b.cfg.NodeID {
+			led[int32(i)] = r.LeaderEpoch
+		}
+	}
+	return txns.SetLeadership(t.numPartitions(), led)
+}
+
+// Txns is the transaction coordinator (for tools and tests in-process).
+func (b *Broker) Txns() *txn.Coordinator { return b.txns }
+
+// stateLog is __transaction_state, created on first use with
+// transaction.state.log.num.partitions partitions, cleanup.policy=compact
+// and transaction.state.log.min.isr.
+type stateLog struct{ b *Broker }
+
+func (l stateLog) Partitions(create bool) (int32, error) {
+	if t := l.b.topic(txn.StateTopic); t != nil {
+		return t.numPartitions(), nil
+	}
+	if !create {
+		return 0, nil
+	}
+	b := l.b
+	b.createMu.Lock()
+	defer b.createMu.Unlock()
+	if t := b.topic(txn.StateTopic); t != nil {
+		return t.numPartitions(), nil
+	}
+	// Capped at the live brokers, as for __consumer_offsets.
+	rf := max(min(int(b.cfg.Broker.Int("transaction.state.log.replication.factor")), len(b.metaState().LiveBrokers())), 1)
+	minISR := min(int(b.cfg.Broker.Int("transaction.state.log.min.isr")), rf)
+	s := &topicSpec{
+		name:              txn.StateTopic,
+		partitions:        int32(b.cfg.Broker.Int("transaction.state.log.num.partitions")),
+		replicationFactor: int16(rf),
+		configs:           map[string]string{"cleanup.policy": "compact", "min.insync.replicas": fmt.Sprint(minISR)},
+	}
+	if err := b.checkTopic(s); err != nil {
+		return 0, err
+	}
+	t, err := b.createTopic(s)
+	if err != nil {
+		if t := b.topic(txn.StateTopic); t != nil {
+			return t.numPartitions(), nil
+		}
+		return 0, err
+	}
+	return t.numPartitions(), nil
+}
+
+func (l stateLog) part(p int32) (*partition.Partition, error) {
+	t := l.b.topic(txn.StateTopic)
+	if t == nil {
+		return nil, fmt.Errorf("%w: transaction state topic does not exist", kerr.NotCoordinator)
+	}
+	part := t.partition(p)
+	if part == nil {
+		return nil, fmt.Errorf("%w: no local replica of %s-%d", kerr.NotCoordinator, txn.StateTopic, p)
+	}
+	return part, nil
+}
+
+func (l stateLog) Append(p int32, batch []byte) (int64, int32, error) {
+	part, err := l.part(p)
+	if err != nil {
+		return 0, 0, err
+	}
+	rb, err := record.Validate(batch)
+	if err != nil {
+		return 0, 0, err
+	}
+	t := l.b.topic(txn.StateTopic)
+	res, err := part.Append(rb, partition.AppendOptions{LogAppendTime: -1, MinISR: int(t.cfg.Int64("min.insync.replicas"))})
+	if err != nil {
+		return 0, 0, coordinatorErr(err)
+	}
+	return res.End, res.Epoch, nil
+}
+
+// Sync makes the record durable here and in every in-sync replica
+// (acks=all), or fails with NOT_COORDINATOR / COORDINATOR_NOT_AVAILABLE.
+func (l stateLog) Sync(p int32, end int64, epoch int32) error {
+	part, err := l.part(p)
+	if err != nil {
+		return err
+	}
+	return waitDurable(part, end, epoch)
+}
+
+// waitDurable waits until offsets below end are fsynced here and in every
+// in-sync replica while part is led under epoch.
+func waitDurable(part *partition.Partition, end int64, epoch int32) error {
+	if err := part.Sync(end); err != nil {
+		return fmt.Errorf("%w: %v", kerr.NotCoordinator, err)
+	}
+	timeout := time.NewTimer(txnWriteTimeout)
+	defer timeout.Stop()
+	ok, err := part.WaitCommitted(end, epoch, timeout.C)
+	switch {
+	case err != nil:
+		return coordinatorErr(err)
+	case !ok:
+		return fmt.Errorf("%w: not replicated to the in-sync replicas in time", kerr.CoordinatorNotAvailable)
+	}
+	return nil
+}
+
+func (l stateLog) Read(p int32, fn func([]byte) error) error {
+	part, err := l.part(p)
+	if err != nil {
+		return err
+	}
+	lg := part.Log()
+	off, end := lg.StartOffset(), lg.EndOffset()
+	for off < end {
+		rr, err := lg.Read(off, end, 1<<20, true)
+		if err != nil {
+			return err
+		}
+		if len(rr.Data) == 0 || rr.Next <= off {
+			return nil
+		}
+		data := rr.Data
+		for len(data) >= record.HeaderSize {
+			n, err := record.Peek(data)
+			if err != nil || n > len(data) {
+				break
+			}
+			if err := fn(data[:n]); err != nil {
+				return err
+			}
+			data = data[n:]
+		}
+		off = rr.Next
+	}
+	return nil
+}
+
+// markerSender delivers the coordinator's markers to the partition leaders.
+type markerSender struct{ b *Broker }
+
+func (m markerSender) WriteMarkers(ctx context.Context, pid int64, epoch int16, commit bool, coordEpoch int32, parts []txn.TopicPartition) error {
+	b := m.b
+	st := b.metaState()
+	remote := map[int32][]txn.TopicPartition{}
+	var errs []error
+	for _, tp := range parts {
+		mt := st.Topics[tp.Topic]
+		if mt == nil || tp.Partition < 0 || int(tp.Partition) >= len(mt.Parts) {
+			continue // deleted: nothing to end there
+		}
+		leader := mt.Parts[tp.Partition].Leader
+		switch {
+		case leader < 0:
+			errs = append(errs, fmt.Errorf("%s-%d has no leader", tp.Topic, tp.Partition))
+		case leader == b.cfg.NodeID:
+			if err := b.writeMarker(tp.Topic, tp.Partition, pid, epoch, commit, coordEpoch); err != nil {
+				errs = append(errs, fmt.Errorf("%s-%d: %w", tp.Topic, tp.Partition, err))
+			}
+		default:
+			remote[leader] = append(remote[leader], tp)
+		}
+	}
+	for leader, tps := range remote {
+		if err := b.sendMarkers(ctx, leader, pid, epoch, commit, coordEpoch, tps); err != nil {
+			errs = append(errs, fmt.Errorf("broker %d: %w", leader, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// writeMarker appends one marker as this partition's leader and waits for
+// it to be durable and replicated (WriteTxnMarkers is acks=all).
+func (b *Broker) writeMarker(topic string, index int32, pid int64, epoch int16, commit bool, coordEpoch int32) error {
+	p, code := leaderPartition(b.topic(topic), index)
+	if code != 0 {
+		return kerr.ErrorForCode(code)
+	}
+	res, err := p.AppendMarker(partition.MarkerOptions{ProducerID: pid, ProducerEpoch: epoch, Commit: commit, CoordinatorEpoch: coordEpoch, Now: b.now()})
+	if err != nil {
+		return err
+	}
+	return waitDurable(p, res.End, res.Epoch)
+}
+
+// sendMarkers sends one WriteTxnMarkers request to broker id for tps.
+func (b *Broker) sendMarkers(ctx context.Context, id int32, pid int64, epoch int16, commit bool, coordEpoch int32, tps []txn.TopicPartition) error {
+	cl, err := b.markerClient(id)
+	if err != nil {
+		return err
+	}
+	req := kmsg.NewPtrWriteTxnMarkersRequest()
+	mk := kmsg.NewWriteTxnMarkersRequestMarker()
+	mk.ProducerID, mk.ProducerEpoch, mk.Committed, mk.CoordinatorEpoch = pid, epoch, commit, coordEpoch
+	byTopic := map[string]int{}
+	for _, tp := range tps {
+		i, ok := byTopic[tp.Topic]
+		if !ok {
+			i = len(mk.Topics)
+			byTopic[tp.Topic] = i
+			t := kmsg.NewWriteTxnMarkersRequestMarkerTopic()
+			t.Topic = tp.Topic
+			mk.Topics = append(mk.Topics, t)
+		}
+		mk.Topics[i].Partitions = append(mk.Topics[i].Partitions, tp.Partition)
+	}
+	req.Markers = append(req.Markers, mk)
+	kresp, err := cl.SeedBrokers()[0].Request(ctx, req)
+	if err != nil {
+		b.dropMarkerClient(id, cl)
+		return err
+	}
+	resp := kresp.(*kmsg.WriteTxnMarkersResponse)
+	var errs []error
+	for _, rm := range resp.Markers {
+		for _, rt := range rm.Topics {
+			for _, rp := range rt.Partitions {
+				if err := kerr.ErrorForCode(rp.ErrorCode); err != nil && err != kerr.UnknownTopicOrPartition {
+					errs = append(errs, fmt.Errorf("%s-%d: %w", rt.Topic, rp.Partition, err))
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// markerClients are the kgo clients to other brokers' inter-broker
+// listeners that markers are sent with; mu guards m.
+type markerClients struct {
+	mu sync.Mutex
+	m  map[int32]*kgo.Client
+}
+
+func (b *Broker) markerClient(id int32) (*kgo.Client, error) {
+	mc := &b.markerClients
+	mc.mu.Lock()
+	defer mc.mu.Unlock()
+	if cl := mc.m[id]; cl != nil {
+		return cl, nil
+	}
+	addr, ok := b.brokerAddr(id)
+	if !ok {
+		return nil, fmt.Errorf("broker %d is not registered", id)
+	}
+	opts := append([]kgo.Opt{kgo.SeedBrokers(addr), kgo.ClientID("trib-txn-markers"), kgo.RequestRetries(0)}, b.cfg.InterBrokerClient...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, err
+	}
+	if mc.m == nil {
+		mc.m = map[int32]*kgo.Client{}
+	}
+	mc.m[id] = cl
+	return cl, nil
+}
+
+// dropMarkerClient closes a client after a failed request: the broker may
+// have moved (a new address after a restart).
+func (b *Broker) dropMarkerClient(id int32, cl *kgo.Client) {
+	mc := &b.markerClients
+	mc.mu.Lock()
+	if mc.m[id] == cl {
+		delete(mc.m, id)
+	}
+	mc.mu.Unlock()
+	cl.Close()
+}
+
+func (b *Broker) closeMarkerClients() {
+	mc := &b.markerClients
+	mc.mu.Lock()
+	cls := mc.m
+	mc.m = nil
+	mc.mu.Unlock()
+	for _, cl := range cls {
+		cl.Close()
+	}
+}

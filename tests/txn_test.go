@@ -1,0 +1,143 @@
+package tests
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// txnSettings keep __transaction_state small for a test node.
+var txnSettings = map[string]string{"transaction.state.log.num.partitions": "3", "offsets.topic.num.partitions": "3"}
+
+// TestTxnCommitAbortReadCommitted: a franz-go transactional producer
+// commits one transaction and aborts the next over three partitions; a
+// read_committed consumer sees exactly the committed records, a
+// read_uncommitted one sees both (the control batches themselves are
+// never records).
+func TestTxnCommitAbortReadCommitted(t *testing.T) {
+	n := startNode(t, "", txnSettings)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	adm := newAdmin(t, n.Addr())
+	if _, err := adm.CreateTopic(ctx, 3, 1, nil, "tx"); err != nil {
+		t.Fatal(err)
+	}
+	p := newClient(t, n.Addr(), kgo.TransactionalID("tx-producer"), kgo.DefaultProduceTopic("tx"), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.TransactionTimeout(30*time.Second))
+	produce := func(prefix string, count int, commit bool) {
+		if err := p.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		for i := range count {
+			r := &kgo.Record{Value: []byte(fmt.Sprintf("%s-%d", prefix, i)), Partition: int32(i % 3)}
+			if err := p.ProduceSync(ctx, r).FirstErr(); err != nil {
+				t.Fatalf("produce %s-%d: %v", prefix, i, err)
+			}
+		}
+		if err := p.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
+			t.Fatalf("end %s (commit=%v): %v", prefix, commit, err)
+		}
+	}
+	produce("committed", 30, true)
+	produce("aborted", 30, false)
+	produce("last", 3, true) // past the aborted one: the LSO must move on
+
+	read := func(level kgo.IsolationLevel, want int) []string {
+		c := newClient(t, n.Addr(), kgo.ConsumeTopics("tx"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(level))
+		var got []string
+		for len(got) < want {
+			fs := c.PollFetches(ctx)
+			if err := fs.Err0(); err != nil {
+				t.Fatalf("consume: %v (got %d of %d)", err, len(got), want)
+			}
+			fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+		}
+		// Nothing more is readable.
+		short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		defer cancel()
+		fs := c.PollFetches(short)
+		fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+		sort.Strings(got)
+		return got
+	}
+	committed := read(kgo.ReadCommitted(), 33)
+	if len(committed) != 33 {
+		t.Fatalf("read_committed got %d records, want 33: %v", len(committed), committed)
+	}
+	for _, v := range committed {
+		if v[:3] == "abo" {
+			t.Fatalf("read_committed read aborted record %s", v)
+		}
+	}
+	if all := read(kgo.ReadUncommitted(), 63); len(all) != 63 {
+		t.Fatalf("read_uncommitted got %d records, want 63", len(all))
+	}
+
+	ends, err := adm.ListEndOffsets(ctx, "tx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := int64(0)
+	ends.Each(func(o kadm.ListedOffset) { total += o.Offset })
+	// 63 records + 3 markers per partition that took part in each
+	// transaction (all three partitions, three transactions).
+	if total != 63+9 {
+		t.Fatalf("end offsets sum to %d, want 72", total)
+	}
+}
+
+// TestTxnZombieFenced: a second producer with the same transactional id
+// fences the first; the first's commit fails with PRODUCER_FENCED (or
+// INVALID_PRODUCER_EPOCH), its open transaction is aborted, and
+// read_committed consumers never see it.
+func TestTxnZombieFenced(t *testing.T) {
+	n := startNode(t, "", txnSettings)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	adm := newAdmin(t, n.Addr())
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "zz"); err != nil {
+		t.Fatal(err)
+	}
+	zombie := newClient(t, n.Addr(), kgo.TransactionalID("zz-producer"), kgo.DefaultProduceTopic("zz"))
+	if err := zombie.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := zombie.ProduceSync(ctx, &kgo.Record{Value: []byte("zombie")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	fresh := newClient(t, n.Addr(), kgo.TransactionalID("zz-producer"), kgo.DefaultProduceTopic("zz"))
+	if err := fresh.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := fresh.ProduceSync(ctx, &kgo.Record{Value: []byte("fresh")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if err := fresh.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	err := zombie.EndTransaction(ctx, kgo.TryCommit)
+	if err == nil || !(errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch)) {
+		t.Fatalf("zombie commit: %v, want PRODUCER_FENCED", err)
+	}
+	c := newClient(t, n.Addr(), kgo.ConsumeTopics("zz"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	var got []string
+	for len(got) < 1 {
+		fs := c.PollFetches(ctx)
+		if err := fs.Err0(); err != nil {
+			t.Fatal(err)
+		}
+		fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+	}
+	short, cancel2 := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel2()
+	c.PollFetches(short).EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+	if len(got) != 1 || got[0] != "fresh" {
+		t.Fatalf("read_committed got %v, want [fresh]", got)
+	}
+}
