@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // txnSettings keep __transaction_state small for a test node.
@@ -139,5 +140,108 @@ func TestTxnZombieFenced(t *testing.T) {
 	c.PollFetches(short).EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
 	if len(got) != 1 || got[0] != "fresh" {
 		t.Fatalf("read_committed got %v, want [fresh]", got)
+	}
+}
+
+// TestTxnClusterCoordinatorFailover: in a 3-broker cluster a transactional
+// producer writes over partitions led by every broker (markers travel by
+// WriteTxnMarkers to remote leaders), then the transaction coordinator's
+// broker is killed; a new producer with the same transactional id finds
+// the new coordinator, which recovered the id's state from
+// __transaction_state (epoch bumped past the old one), and commits. A
+// read_committed consumer sees exactly the committed records.
+func TestTxnClusterCoordinatorFailover(t *testing.T) {
+	settings := map[string]string{}
+	for k, v := range clusterSettings {
+		settings[k] = v
+	}
+	for k, v := range txnSettings {
+		settings[k] = v
+	}
+	c := startClusterWith(t, 3, settings)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(newClient(t, c.addrs[0], kgo.SeedBrokers(c.addrs...)))
+	if _, err := adm.CreateTopic(ctx, 6, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")}, "ctx"); err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor("leaders on every broker", func() bool {
+		td := c.describe(adm, "ctx")
+		leaders := map[int32]bool{}
+		for _, p := range td.Partitions {
+			if p.Err == nil && len(p.ISR) == 3 {
+				leaders[p.Leader] = true
+			}
+		}
+		return len(leaders) == 3
+	})
+	const id = "failover-producer"
+	newProducer := func(seeds ...string) *kgo.Client {
+		return newClient(t, seeds[0], kgo.SeedBrokers(seeds...), kgo.TransactionalID(id), kgo.DefaultProduceTopic("ctx"),
+			kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	}
+	txn := func(p *kgo.Client, prefix string, commit bool) {
+		if err := p.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 12 {
+			r := &kgo.Record{Value: []byte(fmt.Sprintf("%s-%d", prefix, i)), Partition: int32(i % 6)}
+			if err := p.ProduceSync(ctx, r).FirstErr(); err != nil {
+				t.Fatalf("produce %s-%d: %v", prefix, i, err)
+			}
+		}
+		if err := p.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
+			t.Fatalf("end %s: %v", prefix, err)
+		}
+	}
+	p1 := newProducer(c.addrs...)
+	txn(p1, "a", true)
+	txn(p1, "b", false)
+	txn(p1, "c", true)
+
+	// Kill the coordinator.
+	fc := kmsg.NewPtrFindCoordinatorRequest()
+	fc.CoordinatorType, fc.CoordinatorKey = 1, id
+	resp, err := fc.RequestWith(ctx, p1)
+	if err != nil || resp.ErrorCode != 0 {
+		t.Fatalf("find coordinator: %v %+v", err, resp)
+	}
+	victim := int(resp.NodeID - 1)
+	p1.Close()
+	c.nodes[victim].Kill()
+	c.nodes[victim] = nil
+	var alive []string
+	for i, a := range c.addrs {
+		if i != victim {
+			alive = append(alive, a)
+		}
+	}
+	p2 := newProducer(alive...)
+	txn(p2, "d", true)
+
+	cons := newClient(t, alive[0], kgo.SeedBrokers(alive...), kgo.ConsumeTopics("ctx"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	seen := map[string]int{}
+	for n := 0; n < 36; {
+		fs := cons.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("consumed %d of 36: %v", n, seen)
+		}
+		fs.EachRecord(func(r *kgo.Record) { seen[string(r.Value)]++; n++ })
+	}
+	short, cancel2 := context.WithTimeout(ctx, time.Second)
+	defer cancel2()
+	cons.PollFetches(short).EachRecord(func(r *kgo.Record) { seen[string(r.Value)]++ })
+	for _, prefix := range []string{"a", "c", "d"} {
+		for i := range 12 {
+			if k := fmt.Sprintf("%s-%d", prefix, i); seen[k] != 1 {
+				t.Errorf("committed %s read %d times", k, seen[k])
+			}
+		}
+	}
+	for k := range seen {
+		if k[0] == 'b' {
+			t.Errorf("read_committed read aborted record %s", k)
+		}
 	}
 }

@@ -28,9 +28,9 @@ func (b *Broker) handleWriteTxnMarkers(_ context.Context, r *Request) Pending {
 	req := r.Msg.(*kmsg.WriteTxnMarkersRequest)
 	resp := req.ResponseKind().(*kmsg.WriteTxnMarkersResponse)
 	type wait struct {
-		p       *partition.Partition
-		res     partition.AppendResult
-		code    *int16
+		p    *partition.Partition
+		res  partition.AppendResult
+		code *int16
 	}
 	var waits []*wait
 	for _, m := range req.Markers {

@@ -35,12 +35,12 @@ import (
 
 	"github.com/tributary/tributary/internal/config"
 	"github.com/tributary/tributary/internal/group"
-	"github.com/tributary/tributary/internal/txn"
 	"github.com/tributary/tributary/internal/metadata"
 	"github.com/tributary/tributary/internal/partition"
 	"github.com/tributary/tributary/internal/replication"
 	"github.com/tributary/tributary/internal/safe"
 	"github.com/tributary/tributary/internal/storage"
+	"github.com/tributary/tributary/internal/txn"
 )
 
 // Config configures a broker.
