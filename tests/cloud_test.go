@@ -9,9 +9,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +25,7 @@ import (
 	"time"
 
 	"github.com/digitalocean/godo"
+	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -41,9 +44,9 @@ type cloudProc struct {
 // startCloud runs `trib cloud serve` on a free port with its state in dir
 // and waits for its listening line. The brokers of the clusters it made
 // are killed when the test ends (they outlive the control plane).
-func startCloud(t *testing.T, dir string) *cloudProc {
+func startCloud(t *testing.T, dir, store string) *cloudProc {
 	t.Helper()
-	args := []string{"cloud", "serve", "--listen", "127.0.0.1:0", "--data-dir", dir}
+	args := []string{"cloud", "serve", "--listen", "127.0.0.1:0", "--data-dir", dir, "--store", store}
 	for _, s := range procSettings {
 		args = append(args, "--broker-set", s)
 	}
@@ -168,9 +171,45 @@ func TestCloudLifecycle(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a control plane and up to 4 broker processes")
 	}
+	cloudLifecycle(t, "sqlite")
+}
+
+// TestCloudLifecyclePostgres is the lifecycle with the control plane's
+// state in PostgreSQL (a fresh database through TRIB_TEST_POSTGRES, which
+// .ci/run sets; skipped without it, failed under CI).
+func TestCloudLifecyclePostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a control plane and up to 4 broker processes")
+	}
+	admin := os.Getenv("TRIB_TEST_POSTGRES")
+	if admin == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("TRIB_TEST_POSTGRES is not set (.ci/run starts PostgreSQL and sets it)")
+		}
+		t.Skip("TRIB_TEST_POSTGRES is not set")
+	}
+	db, err := sql.Open("pgx", admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	name := fmt.Sprintf("trib_cloud_lifecycle_%d", time.Now().UnixNano())
+	if _, err := db.Exec("CREATE DATABASE " + name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Exec("DROP DATABASE " + name + " WITH (FORCE)") })
+	u, err := url.Parse(admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	cloudLifecycle(t, u.String())
+}
+
+func cloudLifecycle(t *testing.T, store string) {
 	dir := t.TempDir()
 	t.Cleanup(func() { killBrokers(dir) })
-	cp := startCloud(t, dir)
+	cp := startCloud(t, dir, store)
 	tokenBytes, err := os.ReadFile(filepath.Join(dir, "admin.token"))
 	if err != nil {
 		t.Fatal(err)
@@ -204,6 +243,18 @@ func TestCloudLifecycle(t *testing.T) {
 	}
 	if ds, _, err := cl.Databases.List(ctx, nil); err != nil || len(ds) != 0 {
 		t.Fatalf("after refused creates: %v %v, want no cluster", ds, err)
+	}
+	// A read-only token reads but may not write (403), made with the CLI.
+	out, stderr, err := runCmd(t, 30*time.Second, "", nil, tribBinary(t), "cloud", "token", "create", "--data-dir", dir, "--store", store, "--scopes", "read", "--name", "ro")
+	if err != nil {
+		t.Fatalf("token create: %v %s", err, stderr)
+	}
+	ro := godoClient(t, cp.URL, strings.TrimSpace(out))
+	if _, _, err := ro.Databases.List(ctx, nil); err != nil {
+		t.Errorf("read-only token list: %v", err)
+	}
+	if _, _, err := ro.Databases.Create(ctx, &godo.DatabaseCreateRequest{Name: "ro-made", EngineSlug: "kafka", SizeSlug: "local", NumNodes: 1}); apiStatus(err) != 403 {
+		t.Errorf("read-only token create: %v, want 403", err)
 	}
 	opts, _, err := cl.Databases.ListOptions(ctx)
 	if err != nil || len(opts.KafkaOptions.Layouts) == 0 || len(opts.KafkaOptions.Versions) == 0 {
@@ -257,6 +308,24 @@ func TestCloudLifecycle(t *testing.T) {
 	pc.waitAcks(h, 500, 60*time.Second, "before the resize")
 	adm := kadm.NewClient(pc.client(kgo.MetadataMinAge(100 * time.Millisecond)))
 
+	// A broker that crashes (kill -9) is restarted by the control plane
+	// and rejoins every ISR.
+	pidFile, _ := filepath.Glob(filepath.Join(dir, "clusters", db.ID, "broker-2", "broker.pid"))
+	if len(pidFile) != 1 {
+		t.Fatalf("no pid file for broker 2")
+	}
+	b, _ := os.ReadFile(pidFile[0])
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill broker 2 (pid %d): %v", pid, err)
+	}
+	pc.waitFor(60*time.Second, "broker 2 restarted by the control plane", func() bool {
+		evs, _, err := cl.Databases.ListDatabaseEvents(ctx, db.ID, nil)
+		return err == nil && slices.ContainsFunc(evs, func(e godo.DatabaseEvent) bool { return e.EventType == "broker_2_restarted" })
+	})
+	pc.waitFor(60*time.Second, "broker 2 back in every ISR of events", func() bool { return fullISR(describeTopic(adm, "events"), 6) })
+	pc.waitAcks(h, 500, 60*time.Second, "after the broker restart")
+
 	// Scale out 3 → 4, killing the control plane (kill -9) right after the
 	// request: the restarted one finishes the operation.
 	if _, err := cl.Databases.Resize(ctx, db.ID, &godo.DatabaseResizeRequest{NumNodes: 4}); err != nil {
@@ -267,7 +336,7 @@ func TestCloudLifecycle(t *testing.T) {
 	}
 	time.Sleep(300 * time.Millisecond) // let it start a step; any point will do
 	cp.kill9()
-	cp = startCloud(t, dir)
+	cp = startCloud(t, dir, store)
 	cl = godoClient(t, cp.URL, token)
 	start = time.Now()
 	db = waitStatus(t, cl, db.ID, "online", 120*time.Second)

@@ -161,6 +161,9 @@ func init() {
 				return err
 			}
 			sc.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			if !c.Flags().Changed("store") && os.Getenv("TRIB_CLOUD_STORE") != "" {
+				sc.Store = os.Getenv("TRIB_CLOUD_STORE")
+			}
 			ctx, stop := signalContext()
 			defer stop()
 			s, err := cloud.Start(ctx, sc)
@@ -180,12 +183,13 @@ func init() {
 	}
 	serve.Flags().StringVar(&sc.Listen, "listen", "127.0.0.1:8080", "HTTP listen address of the API")
 	serve.Flags().StringVar(&sc.DataDir, "data-dir", "./cloud", "the control plane's store and the clusters' broker data")
+	serve.Flags().StringVar(&sc.Store, "store", "sqlite", "the control plane's store: sqlite (<data-dir>/cloud.db) or a postgres:// URL (TRIB_CLOUD_STORE)")
 	serve.Flags().StringVar(&sc.Binary, "trib-binary", "", "trib executable the brokers run (default: this one)")
 	serve.Flags().StringArrayVar(&sc.BrokerSettings, "broker-set", nil, "broker config KEY=VALUE given to every broker (repeatable)")
 	serve.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	cloudCmd.AddCommand(serve)
 
-	var tokName, tokScopes, tokDir string
+	var tokName, tokScopes, tokDir, tokStore string
 	token := &cobra.Command{Use: "token", Short: "API tokens"}
 	tokenCreate := &cobra.Command{
 		Use:   "create",
@@ -197,10 +201,15 @@ func init() {
 		RunE: func(c *cobra.Command, _ []string) error {
 			ctx, stop := signalContext()
 			defer stop()
-			if _, err := os.Stat(cloud.StorePath(tokDir)); err != nil {
-				return fmt.Errorf("no control plane store in %s (start trib cloud serve --data-dir %s first): %w", tokDir, tokDir, err)
+			if !c.Flags().Changed("store") && os.Getenv("TRIB_CLOUD_STORE") != "" {
+				tokStore = os.Getenv("TRIB_CLOUD_STORE")
 			}
-			st, err := cloud.OpenSQLite(ctx, cloud.StorePath(tokDir))
+			if !strings.HasPrefix(tokStore, "postgres") {
+				if _, err := os.Stat(cloud.StorePath(tokDir)); err != nil {
+					return fmt.Errorf("no control plane store in %s (start trib cloud serve --data-dir %s first): %w", tokDir, tokDir, err)
+				}
+			}
+			st, err := cloud.OpenStore(ctx, tokStore, tokDir)
 			if err != nil {
 				return err
 			}
@@ -216,6 +225,7 @@ func init() {
 	tokenCreate.Flags().StringVar(&tokName, "name", "token", "the token's name")
 	tokenCreate.Flags().StringVar(&tokScopes, "scopes", "read,write", "scopes: read, or read,write")
 	tokenCreate.Flags().StringVar(&tokDir, "data-dir", "./cloud", "the control plane's data dir")
+	tokenCreate.Flags().StringVar(&tokStore, "store", "sqlite", "the control plane's store: sqlite or a postgres:// URL (TRIB_CLOUD_STORE)")
 	token.AddCommand(tokenCreate)
 	cloudCmd.AddCommand(token)
 

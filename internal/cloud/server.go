@@ -18,6 +18,8 @@ import (
 type ServerConfig struct {
 	Listen  string
 	DataDir string
+	// Store is "sqlite" (default: <DataDir>/cloud.db) or a postgres:// URL.
+	Store string
 	// Binary is the trib executable brokers run (default: this one).
 	Binary string
 	// BrokerSettings are broker configs (KEY=VALUE) every broker gets.
@@ -52,7 +54,7 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, err
 	}
-	st, err := OpenSQLite(ctx, StorePath(cfg.DataDir))
+	st, err := OpenStore(ctx, cfg.Store, cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}

@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // the embedded default store
+	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL, database/sql driver "pgx"
+	_ "modernc.org/sqlite"             // the embedded default store
 )
 
 // migrations is the store's schema, one entry per version, applied in
@@ -54,7 +56,7 @@ var migrations = []string{
 		updated_at TEXT NOT NULL
 	);
 	CREATE TABLE events (
-		id INTEGER PRIMARY KEY,
+		id {{serial}},
 		cluster_id TEXT NOT NULL,
 		event_type TEXT NOT NULL,
 		created_at TEXT NOT NULL
@@ -67,7 +69,7 @@ var migrations = []string{
 		created_at TEXT NOT NULL
 	);
 	CREATE TABLE audit (
-		id INTEGER PRIMARY KEY,
+		id {{serial}},
 		token_id TEXT NOT NULL,
 		method TEXT NOT NULL,
 		path TEXT NOT NULL,
@@ -79,8 +81,99 @@ var migrations = []string{
 // sqlStore is the Store over database/sql. Placeholders are written as
 // "?" and rebound for the driver.
 type sqlStore struct {
-	db  *sql.DB
-	now func() time.Time
+	db       *sql.DB
+	now      func() time.Time
+	postgres bool
+}
+
+// querier is a *sql.DB or *sql.Tx.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func (s *sqlStore) exec(ctx context.Context, qr querier, query string, args ...any) (sql.Result, error) {
+	res, err := qr.ExecContext(ctx, s.q(query), args...)
+	if err != nil && isUniqueViolation(err) {
+		return res, errorf(KindConflict, "already exists: %v", err)
+	}
+	return res, err
+}
+
+func (s *sqlStore) query(ctx context.Context, qr querier, query string, args ...any) (*sql.Rows, error) {
+	return qr.QueryContext(ctx, s.q(query), args...)
+}
+
+func (s *sqlStore) queryRow(ctx context.Context, qr querier, query string, args ...any) *sql.Row {
+	return qr.QueryRowContext(ctx, s.q(query), args...)
+}
+
+// isUniqueViolation recognises a unique-constraint failure of either
+// database (a race the transaction's own check did not see).
+func isUniqueViolation(err error) bool {
+	m := err.Error()
+	return strings.Contains(m, "UNIQUE constraint failed") || strings.Contains(m, "SQLSTATE 23505")
+}
+
+// q rebinds a query's "?" placeholders ($1, $2, ... for PostgreSQL).
+func (s *sqlStore) q(query string) string {
+	if !s.postgres {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// lockCluster takes the cluster row's lock for the rest of tx, so that
+// concurrent operations on one cluster serialise (SQLite serialises every
+// write transaction already).
+func (s *sqlStore) lockCluster(ctx context.Context, tx *sql.Tx, id string) error {
+	if !s.postgres {
+		return nil
+	}
+	_, err := s.exec(ctx, tx, `SELECT id FROM clusters WHERE id = $1 FOR UPDATE`, id)
+	return err
+}
+
+// OpenPostgres opens the PostgreSQL store at dsn (postgres://...) through
+// pgx and migrates it to the current schema.
+func OpenPostgres(ctx context.Context, dsn string) (Store, error) {
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	s := &sqlStore{db: db, now: time.Now, postgres: true}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// OpenStore opens the store named by spec: a postgres:// or
+// postgresql:// URL, else the SQLite file in dataDir.
+func OpenStore(ctx context.Context, spec, dataDir string) (Store, error) {
+	if strings.HasPrefix(spec, "postgres://") || strings.HasPrefix(spec, "postgresql://") {
+		return OpenPostgres(ctx, spec)
+	}
+	if spec != "" && spec != "sqlite" {
+		return nil, fmt.Errorf("unknown --store %q: sqlite or a postgres:// URL", spec)
+	}
+	return OpenSQLite(ctx, StorePath(dataDir))
 }
 
 // OpenSQLite opens (creating if needed) the SQLite store at path and
@@ -102,11 +195,11 @@ func OpenSQLite(ctx context.Context, path string) (Store, error) {
 }
 
 func (s *sqlStore) migrate(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`); err != nil {
+	if _, err := s.exec(ctx, s.db, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
 	var have int
-	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&have); err != nil {
+	if err := s.queryRow(ctx, s.db, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&have); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
 	if have > len(migrations) {
@@ -114,12 +207,16 @@ func (s *sqlStore) migrate(ctx context.Context) error {
 	}
 	for v := have + 1; v <= len(migrations); v++ {
 		err := s.tx(ctx, func(tx *sql.Tx) error {
-			for _, stmt := range strings.Split(migrations[v-1], ";\n") {
-				if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			serial := "INTEGER PRIMARY KEY"
+			if s.postgres {
+				serial = "BIGSERIAL PRIMARY KEY"
+			}
+			for _, stmt := range strings.Split(strings.ReplaceAll(migrations[v-1], "{{serial}}", serial), ";\n") {
+				if _, err := s.exec(ctx, tx, stmt); err != nil {
 					return err
 				}
 			}
-			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, v, s.stamp())
+			_, err := s.exec(ctx, tx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, v, s.stamp())
 			return err
 		})
 		if err != nil {
@@ -165,9 +262,9 @@ func scanCluster(r scanner) (Cluster, error) {
 	return c, nil
 }
 
-func insertNodes(ctx context.Context, tx *sql.Tx, nodes []Node) error {
+func (s *sqlStore) insertNodes(ctx context.Context, tx *sql.Tx, nodes []Node) error {
 	for _, n := range nodes {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO nodes (cluster_id, node_id, listen, controller, admin, voter, state, data_dir) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		if _, err := s.exec(ctx, tx, `INSERT INTO nodes (cluster_id, node_id, listen, controller, admin, voter, state, data_dir) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 			n.ClusterID, n.NodeID, n.Listen, n.Controller, n.Admin, boolInt(n.Voter), n.State, n.DataDir); err != nil {
 			return err
 		}
@@ -183,7 +280,7 @@ func boolInt(b bool) int {
 }
 
 func (s *sqlStore) insertOp(ctx context.Context, tx *sql.Tx, op Operation) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO operations (id, cluster_id, kind, from_nodes, to_nodes, step, state, error, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := s.exec(ctx, tx, `INSERT INTO operations (id, cluster_id, kind, from_nodes, to_nodes, step, state, error, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		op.ID, op.ClusterID, op.Kind, op.From, op.To, op.Step, op.State, op.Error, s.stamp(), s.stamp())
 	return err
 }
@@ -195,17 +292,17 @@ func (s *sqlStore) CreateCluster(ctx context.Context, c Cluster, nodes []Node, o
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM clusters WHERE name = ?`, c.Name).Scan(&n); err != nil {
+		if err := s.queryRow(ctx, tx, `SELECT COUNT(*) FROM clusters WHERE name = ?`, c.Name).Scan(&n); err != nil {
 			return err
 		}
 		if n > 0 {
 			return errorf(KindConflict, "a database cluster named %q already exists", c.Name)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO clusters (`+clusterCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		if _, err := s.exec(ctx, tx, `INSERT INTO clusters (`+clusterCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			c.ID, c.Name, c.Engine, c.Version, c.Size, c.Region, c.NumNodes, c.StorageSizeMiB, string(tags), c.Status, c.CreatedAt.UTC().Format(time.RFC3339Nano)); err != nil {
 			return err
 		}
-		if err := insertNodes(ctx, tx, nodes); err != nil {
+		if err := s.insertNodes(ctx, tx, nodes); err != nil {
 			return err
 		}
 		return s.insertOp(ctx, tx, op)
@@ -213,7 +310,7 @@ func (s *sqlStore) CreateCluster(ctx context.Context, c Cluster, nodes []Node, o
 }
 
 func (s *sqlStore) Cluster(ctx context.Context, id string) (Cluster, error) {
-	c, err := scanCluster(s.db.QueryRowContext(ctx, `SELECT `+clusterCols+` FROM clusters WHERE id = ?`, id))
+	c, err := scanCluster(s.queryRow(ctx, s.db, `SELECT `+clusterCols+` FROM clusters WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, errNoRow
 	}
@@ -221,7 +318,7 @@ func (s *sqlStore) Cluster(ctx context.Context, id string) (Cluster, error) {
 }
 
 func (s *sqlStore) Clusters(ctx context.Context) ([]Cluster, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+clusterCols+` FROM clusters ORDER BY created_at, id`)
+	rows, err := s.query(ctx, s.db, `SELECT `+clusterCols+` FROM clusters ORDER BY created_at, id`)
 	if err != nil {
 		return nil, err
 	}
@@ -238,7 +335,7 @@ func (s *sqlStore) Clusters(ctx context.Context) ([]Cluster, error) {
 }
 
 func (s *sqlStore) queryNodes(ctx context.Context, where string, args ...any) ([]Node, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT cluster_id, node_id, listen, controller, admin, voter, state, data_dir FROM nodes `+where+` ORDER BY cluster_id, node_id`, args...)
+	rows, err := s.query(ctx, s.db, `SELECT cluster_id, node_id, listen, controller, admin, voter, state, data_dir FROM nodes `+where+` ORDER BY cluster_id, node_id`, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -264,21 +361,24 @@ func (s *sqlStore) AllNodes(ctx context.Context) ([]Node, error) { return s.quer
 
 func (s *sqlStore) StartOperation(ctx context.Context, op Operation, status string, numNodes int, newNodes []Node) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.lockCluster(ctx, tx, op.ClusterID); err != nil {
+			return err
+		}
 		var running int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM operations WHERE cluster_id = ? AND state = ?`, op.ClusterID, OpRunning).Scan(&running); err != nil {
+		if err := s.queryRow(ctx, tx, `SELECT COUNT(*) FROM operations WHERE cluster_id = ? AND state = ?`, op.ClusterID, OpRunning).Scan(&running); err != nil {
 			return err
 		}
 		if running > 0 {
 			return errorf(KindConflict, "the database cluster has an operation in progress; retry when it is online")
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE clusters SET status = ?, num_nodes = ? WHERE id = ?`, status, numNodes, op.ClusterID)
+		res, err := s.exec(ctx, tx, `UPDATE clusters SET status = ?, num_nodes = ? WHERE id = ?`, status, numNodes, op.ClusterID)
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return errNoRow
 		}
-		if err := insertNodes(ctx, tx, newNodes); err != nil {
+		if err := s.insertNodes(ctx, tx, newNodes); err != nil {
 			return err
 		}
 		return s.insertOp(ctx, tx, op)
@@ -286,27 +386,27 @@ func (s *sqlStore) StartOperation(ctx context.Context, op Operation, status stri
 }
 
 func (s *sqlStore) UpdateOperation(ctx context.Context, op Operation) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE operations SET step = ?, state = ?, error = ?, updated_at = ? WHERE id = ?`,
+	_, err := s.exec(ctx, s.db, `UPDATE operations SET step = ?, state = ?, error = ?, updated_at = ? WHERE id = ?`,
 		op.Step, op.State, op.Error, s.stamp(), op.ID)
 	return err
 }
 
 func (s *sqlStore) SetNodeState(ctx context.Context, clusterID string, nodeID int32, state string) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE nodes SET state = ? WHERE cluster_id = ? AND node_id = ?`, state, clusterID, nodeID)
+	_, err := s.exec(ctx, s.db, `UPDATE nodes SET state = ? WHERE cluster_id = ? AND node_id = ?`, state, clusterID, nodeID)
 	return err
 }
 
 func (s *sqlStore) FinishOperation(ctx context.Context, op Operation, status string, numNodes int) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE operations SET step = ?, state = ?, error = ?, updated_at = ? WHERE id = ?`,
+		if _, err := s.exec(ctx, tx, `UPDATE operations SET step = ?, state = ?, error = ?, updated_at = ? WHERE id = ?`,
 			op.Step, op.State, op.Error, s.stamp(), op.ID); err != nil {
 			return err
 		}
 		if numNodes > 0 {
-			_, err := tx.ExecContext(ctx, `UPDATE clusters SET status = ?, num_nodes = ? WHERE id = ?`, status, numNodes, op.ClusterID)
+			_, err := s.exec(ctx, tx, `UPDATE clusters SET status = ?, num_nodes = ? WHERE id = ?`, status, numNodes, op.ClusterID)
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE clusters SET status = ? WHERE id = ?`, status, op.ClusterID)
+		_, err := s.exec(ctx, tx, `UPDATE clusters SET status = ? WHERE id = ?`, status, op.ClusterID)
 		return err
 	})
 }
@@ -314,7 +414,7 @@ func (s *sqlStore) FinishOperation(ctx context.Context, op Operation, status str
 func (s *sqlStore) DeleteCluster(ctx context.Context, id string) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		for _, q := range []string{`DELETE FROM nodes WHERE cluster_id = ?`, `DELETE FROM operations WHERE cluster_id = ?`, `DELETE FROM clusters WHERE id = ?`} {
-			if _, err := tx.ExecContext(ctx, q, id); err != nil {
+			if _, err := s.exec(ctx, tx, q, id); err != nil {
 				return err
 			}
 		}
@@ -327,7 +427,7 @@ func (s *sqlStore) Operations(ctx context.Context, clusterID string) ([]Operatio
 	if clusterID == "" {
 		q, arg = `WHERE state = ?`, OpRunning
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT id, cluster_id, kind, from_nodes, to_nodes, step, state, error, created_at, updated_at FROM operations `+q+` ORDER BY created_at, id`, arg)
+	rows, err := s.query(ctx, s.db, `SELECT id, cluster_id, kind, from_nodes, to_nodes, step, state, error, created_at, updated_at FROM operations `+q+` ORDER BY created_at, id`, arg)
 	if err != nil {
 		return nil, err
 	}
@@ -346,12 +446,12 @@ func (s *sqlStore) Operations(ctx context.Context, clusterID string) ([]Operatio
 }
 
 func (s *sqlStore) AddEvent(ctx context.Context, clusterID, typ string) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO events (cluster_id, event_type, created_at) VALUES (?, ?, ?)`, clusterID, typ, s.stamp())
+	_, err := s.exec(ctx, s.db, `INSERT INTO events (cluster_id, event_type, created_at) VALUES (?, ?, ?)`, clusterID, typ, s.stamp())
 	return err
 }
 
 func (s *sqlStore) Events(ctx context.Context, clusterID string) ([]Event, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, cluster_id, event_type, created_at FROM events WHERE cluster_id = ? ORDER BY id`, clusterID)
+	rows, err := s.query(ctx, s.db, `SELECT id, cluster_id, event_type, created_at FROM events WHERE cluster_id = ? ORDER BY id`, clusterID)
 	if err != nil {
 		return nil, err
 	}
@@ -370,7 +470,7 @@ func (s *sqlStore) Events(ctx context.Context, clusterID string) ([]Event, error
 }
 
 func (s *sqlStore) CreateToken(ctx context.Context, t Token) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO tokens (id, name, hash, scopes, created_at) VALUES (?, ?, ?, ?, ?)`,
+	_, err := s.exec(ctx, s.db, `INSERT INTO tokens (id, name, hash, scopes, created_at) VALUES (?, ?, ?, ?, ?)`,
 		t.ID, t.Name, t.Hash, strings.Join(t.Scopes, " "), s.stamp())
 	return err
 }
@@ -378,7 +478,7 @@ func (s *sqlStore) CreateToken(ctx context.Context, t Token) error {
 func (s *sqlStore) TokenByHash(ctx context.Context, hash string) (Token, error) {
 	var t Token
 	var scopes, created string
-	err := s.db.QueryRowContext(ctx, `SELECT id, name, hash, scopes, created_at FROM tokens WHERE hash = ?`, hash).Scan(&t.ID, &t.Name, &t.Hash, &scopes, &created)
+	err := s.queryRow(ctx, s.db, `SELECT id, name, hash, scopes, created_at FROM tokens WHERE hash = ?`, hash).Scan(&t.ID, &t.Name, &t.Hash, &scopes, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return t, errNoRow
 	}
@@ -389,11 +489,11 @@ func (s *sqlStore) TokenByHash(ctx context.Context, hash string) (Token, error) 
 
 func (s *sqlStore) TokenCount(ctx context.Context) (int, error) {
 	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM tokens`).Scan(&n)
+	err := s.queryRow(ctx, s.db, `SELECT COUNT(*) FROM tokens`).Scan(&n)
 	return n, err
 }
 
 func (s *sqlStore) Audit(ctx context.Context, tokenID, method, path string, status int) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO audit (token_id, method, path, status, at) VALUES (?, ?, ?, ?, ?)`, tokenID, method, path, status, s.stamp())
+	_, err := s.exec(ctx, s.db, `INSERT INTO audit (token_id, method, path, status, at) VALUES (?, ?, ?, ?, ?)`, tokenID, method, path, status, s.stamp())
 	return err
 }

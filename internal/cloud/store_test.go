@@ -2,8 +2,14 @@ package cloud
 
 import (
 	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
 	"errors"
+	"net/url"
+	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 )
@@ -112,5 +118,85 @@ func TestSQLiteStore(t *testing.T) {
 	defer st.Close()
 	if n, _ := st.TokenCount(context.Background()); n != 1 {
 		t.Fatalf("tokens after reopen: %d", n)
+	}
+	concurrentOperations(t, st)
+}
+
+// TestPostgresStore runs the same suite against PostgreSQL: a fresh
+// database made through TRIB_TEST_POSTGRES (a postgres:// URL of a role
+// with CREATEDB; .ci/run starts Debian's server and sets it). Without it
+// the test skips, except under CI where it fails.
+func TestPostgresStore(t *testing.T) {
+	admin := os.Getenv("TRIB_TEST_POSTGRES")
+	if admin == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("TRIB_TEST_POSTGRES is not set (.ci/run starts PostgreSQL and sets it)")
+		}
+		t.Skip("TRIB_TEST_POSTGRES is not set")
+	}
+	ctx := context.Background()
+	adb, err := sql.Open("pgx", admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adb.Close()
+	var b [6]byte
+	rand.Read(b[:])
+	name := "trib_cloud_test_" + hex.EncodeToString(b[:])
+	if _, err := adb.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatal(err)
+	}
+	defer adb.ExecContext(ctx, "DROP DATABASE "+name+" WITH (FORCE)")
+	u, err := url.Parse(admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	st, err := OpenPostgres(ctx, u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	storeSuite(t, st)
+	st.Close()
+	st, err = OpenPostgres(ctx, u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if n, _ := st.TokenCount(ctx); n != 1 {
+		t.Fatalf("tokens after reopen: %d", n)
+	}
+	concurrentOperations(t, st)
+}
+
+// concurrentOperations: of many concurrent operations on one cluster
+// exactly one is recorded.
+func concurrentOperations(t *testing.T, st Store) {
+	ctx := context.Background()
+	c := Cluster{ID: "cc", Name: "concurrent", Engine: Engine, Version: "3.9", Size: "local", Region: "local", NumNodes: 3,
+		Status: StatusOnline, CreatedAt: time.Now()}
+	done := Operation{ID: "cc-create", ClusterID: "cc", Kind: OpCreate, Step: stepDone, State: OpDone}
+	if err := st.CreateCluster(ctx, c, nil, done); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ok := 0
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			op := Operation{ID: "cc-" + string(rune('a'+i)), ClusterID: "cc", Kind: OpResize, Step: stepStart, State: OpRunning}
+			if err := st.StartOperation(ctx, op, StatusResizing, 4, nil); err == nil {
+				mu.Lock()
+				ok++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	running, _ := st.Operations(ctx, "")
+	if ok != 1 || len(running) != 1 {
+		t.Fatalf("%d of 8 concurrent operations accepted, %d running; want 1", ok, len(running))
 	}
 }
