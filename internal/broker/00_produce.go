@@ -42,6 +42,7 @@ import (
 
 	"github.com/tributary/tributary/internal/partition"
 	"github.com/tributary/tributary/internal/record"
+	"github.com/tributary/tributary/internal/security"
 	"github.com/tributary/tributary/internal/storage"
 )
 
@@ -69,6 +70,11 @@ func (b *Broker) handleProduce(_ context.Context, r *Request) Pending {
 		} else {
 			t = b.topic(rt.Topic)
 		}
+		name := rt.Topic
+		if t != nil {
+			name = t.meta.Name
+		}
+		authorized := b.allowed(r, security.OpWrite, security.ResourceTopic, name)
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewProduceResponseTopicPartition()
 			sp.Partition = rp.Partition
@@ -85,6 +91,8 @@ func (b *Broker) handleProduce(_ context.Context, r *Request) Pending {
 				fail(kerr.InvalidRequiredAcks.Code, nil)
 			case t == nil && req.Version >= 13:
 				fail(kerr.UnknownTopicID.Code, nil)
+			case !authorized:
+				fail(kerr.TopicAuthorizationFailed.Code, nil)
 			case code != 0:
 				fail(code, nil)
 			case isInternalTopic(t.meta.Name):

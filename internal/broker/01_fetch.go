@@ -37,6 +37,7 @@ import (
 
 	"github.com/tributary/tributary/internal/partition"
 	"github.com/tributary/tributary/internal/record"
+	"github.com/tributary/tributary/internal/security"
 	"github.com/tributary/tributary/internal/storage"
 )
 
@@ -61,6 +62,19 @@ func (b *Broker) handleFetch(ctx context.Context, r *Request) Pending {
 	} else {
 		replica = req.ReplicaState.ID
 	}
+	// Authorization: followers need CLUSTER_ACTION, consumers READ on
+	// each topic; a denied topic's partitions get TOPIC_AUTHORIZATION_FAILED.
+	var denied map[string]bool
+	if b.authz != nil {
+		denied = map[string]bool{}
+		followerOK := replica < 0 || b.allowedCluster(r, security.OpClusterAction)
+		for _, rt := range req.Topics {
+			name := b.fetchTopicName(req.Version, rt.Topic, rt.TopicID)
+			if name != "" && (!followerOK || replica < 0 && !b.allowed(r, security.OpRead, security.ResourceTopic, name)) {
+				denied[name] = true
+			}
+		}
+	}
 	deadline := time.Now().Add(time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond)
 	return func() (out kmsg.Response) {
 		defer func() { b.fetched(out, replica, req.Version) }() // metrics.go
@@ -74,7 +88,7 @@ func (b *Broker) handleFetch(ctx context.Context, r *Request) Pending {
 		var timer *time.Timer
 		for {
 			resp := req.ResponseKind().(*kmsg.FetchResponse)
-			n, live := b.fillFetch(req, resp, replica)
+			n, live := b.fillFetch(req, resp, replica, denied)
 			wait := time.Until(deadline)
 			if n >= int(req.MinBytes) || len(live) == 0 || wait <= 0 {
 				return resp
@@ -110,7 +124,7 @@ func (b *Broker) handleFetch(ctx context.Context, r *Request) Pending {
 // tells the leader how far that follower's durable log reaches (ISR and
 // high watermark bookkeeping), and it reads up to the log end instead of the
 // high watermark.
-func (b *Broker) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, replica int32) (int, []*partition.Partition) {
+func (b *Broker) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, replica int32, denied map[string]bool) (int, []*partition.Partition) {
 	remaining := int(req.MaxBytes)
 	if req.Version < 3 || remaining <= 0 {
 		remaining = int(^uint32(0) >> 1)
@@ -137,6 +151,8 @@ func (b *Broker) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, rep
 			switch {
 			case t == nil && req.Version >= 13:
 				sp.ErrorCode = kerr.UnknownTopicID.Code
+			case denied[rt.Topic] || t != nil && denied[t.meta.Name]:
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			case code != 0:
 				sp.ErrorCode = code
 			default:
@@ -269,4 +285,16 @@ func (b *Broker) Written(resp kmsg.Response) {
 			f.Topics[i].Partitions[j].RecordBatches = nil
 		}
 	}
+}
+
+// fetchTopicName is a fetched topic's name: by id from v13, "" for an
+// unknown id.
+func (b *Broker) fetchTopicName(version int16, name string, id [16]byte) string {
+	if version < 13 {
+		return name
+	}
+	if t := b.topicByID(id); t != nil {
+		return t.meta.Name
+	}
+	return ""
 }

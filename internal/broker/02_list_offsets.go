@@ -29,6 +29,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tributary/tributary/internal/partition"
+
+	"github.com/tributary/tributary/internal/security"
 )
 
 func init() { register(kmsg.ListOffsets, 0, 11, (*Broker).handleListOffsets) }
@@ -40,11 +42,15 @@ func (b *Broker) handleListOffsets(_ context.Context, r *Request) Pending {
 		st := kmsg.NewListOffsetsResponseTopic()
 		st.Topic = rt.Topic
 		t := b.topic(rt.Topic)
+		authorized := b.allowed(r, security.OpDescribe, security.ResourceTopic, rt.Topic)
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewListOffsetsResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.Timestamp, sp.Offset = -1, -1
 			p, code := leaderPartition(t, rp.Partition)
+			if !authorized {
+				code = kerr.TopicAuthorizationFailed.Code
+			}
 			if code != 0 {
 				sp.ErrorCode = code
 			} else if code := checkLeaderEpoch(p, rp.CurrentLeaderEpoch); code != 0 {

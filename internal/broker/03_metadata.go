@@ -16,6 +16,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary/tributary/internal/security"
 )
 
 func init() { register(kmsg.Metadata, 0, 13, (*Broker).handleMetadata) }
@@ -54,6 +56,9 @@ func (b *Broker) handleMetadata(_ context.Context, r *Request) Pending {
 	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
 	if all {
 		for _, name := range b.topicNames() {
+			if !b.allowed(r, security.OpDescribe, security.ResourceTopic, name) {
+				continue // as Kafka: unauthorized topics are left out
+			}
 			if t := b.topic(name); t != nil {
 				resp.Topics = append(resp.Topics, b.metadataTopic(t))
 			}
@@ -65,7 +70,20 @@ func (b *Broker) handleMetadata(_ context.Context, r *Request) Pending {
 		var t *topic
 		switch {
 		case rt.Topic != nil:
+			if !b.allowed(r, security.OpDescribe, security.ResourceTopic, *rt.Topic) {
+				mt := kmsg.NewMetadataResponseTopic()
+				mt.Topic, mt.ErrorCode = rt.Topic, kerr.TopicAuthorizationFailed.Code
+				resp.Topics = append(resp.Topics, mt)
+				continue
+			}
 			t = b.topic(*rt.Topic)
+			if t == nil && allowAuto && b.cfg.Broker.Bool("auto.create.topics.enable") &&
+				!b.probeCluster(r, security.OpCreate) && !b.allowed(r, security.OpCreate, security.ResourceTopic, *rt.Topic) {
+				mt := kmsg.NewMetadataResponseTopic()
+				mt.Topic, mt.ErrorCode = rt.Topic, kerr.TopicAuthorizationFailed.Code
+				resp.Topics = append(resp.Topics, mt)
+				continue
+			}
 			if t == nil && allowAuto && b.cfg.Broker.Bool("auto.create.topics.enable") {
 				var err error
 				t, err = b.autoCreate(*rt.Topic)
@@ -93,6 +111,9 @@ func (b *Broker) handleMetadata(_ context.Context, r *Request) Pending {
 			}
 		default:
 			t = b.topicByID(rt.TopicID)
+			if t != nil && !b.allowed(r, security.OpDescribe, security.ResourceTopic, t.meta.Name) {
+				t = nil // as Kafka: an id the client may not describe is unknown
+			}
 			if t == nil {
 				mt := kmsg.NewMetadataResponseTopic()
 				mt.TopicID = rt.TopicID

@@ -42,6 +42,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary/tributary/internal/security"
 )
 
 func init() {
@@ -63,9 +65,61 @@ func (b *Broker) handleOffsetCommit(_ context.Context, r *Request) Pending {
 			}
 		}
 	}
-	resp, wait := b.groups.OffsetCommit(req)
+	// Authorization: READ on the group (else every partition gets
+	// GROUP_AUTHORIZATION_FAILED and nothing is committed), READ on each
+	// topic (a denied topic's partitions get TOPIC_AUTHORIZATION_FAILED and
+	// are not committed).
+	groupOK := b.allowed(r, security.OpRead, security.ResourceGroup, req.Group)
+	denied := map[int]int16{}
+	for i, rt := range req.Topics {
+		switch {
+		case !groupOK:
+			denied[i] = kerr.GroupAuthorizationFailed.Code
+		case !unknownIDs[i] && !b.allowed(r, security.OpRead, security.ResourceTopic, rt.Topic):
+			denied[i] = kerr.TopicAuthorizationFailed.Code
+		}
+	}
+	sub := req
+	if len(denied) > 0 {
+		c := *req
+		c.Topics = nil
+		for i, rt := range req.Topics {
+			if _, ok := denied[i]; !ok {
+				c.Topics = append(c.Topics, rt)
+			}
+		}
+		sub = &c
+	}
+	var resp *kmsg.OffsetCommitResponse
+	wait := func() {}
+	if len(sub.Topics) > 0 || len(denied) == 0 {
+		resp, wait = b.groups.OffsetCommit(sub)
+	} else {
+		resp = req.ResponseKind().(*kmsg.OffsetCommitResponse)
+	}
 	return func() kmsg.Response {
 		wait()
+		if len(denied) > 0 {
+			// Put the refused topics back in request order.
+			kept := resp.Topics
+			resp.Topics = nil
+			for i, rt := range req.Topics {
+				code, refused := denied[i]
+				if !refused {
+					resp.Topics = append(resp.Topics, kept[0])
+					kept = kept[1:]
+					continue
+				}
+				st := kmsg.NewOffsetCommitResponseTopic()
+				st.Topic, st.TopicID = rt.Topic, rt.TopicID
+				for _, rp := range rt.Partitions {
+					sp := kmsg.NewOffsetCommitResponseTopicPartition()
+					sp.Partition, sp.ErrorCode = rp.Partition, code
+					st.Partitions = append(st.Partitions, sp)
+				}
+				resp.Topics = append(resp.Topics, st)
+			}
+		}
 		for i := range unknownIDs {
 			for j := range resp.Topics[i].Partitions {
 				resp.Topics[i].Partitions[j].ErrorCode = kerr.UnknownTopicID.Code
@@ -75,10 +129,90 @@ func (b *Broker) handleOffsetCommit(_ context.Context, r *Request) Pending {
 	}
 }
 
-func (b *Broker) handleOffsetFetch(_ context.Context, r *Request) Pending {
+func (b *Broker) handleOffsetFetch(ctx context.Context, r *Request) Pending {
+	resp := b.offsetFetch(r)
+	b.authorizeOffsetFetch(r, r.Msg.(*kmsg.OffsetFetchRequest), resp)
+	return respond(resp)
+}
+
+// authorizeOffsetFetch applies DESCRIBE on each group (else
+// GROUP_AUTHORIZATION_FAILED and no offsets) and on each topic (left out
+// when the client asked for every topic, else TOPIC_AUTHORIZATION_FAILED
+// per partition) to a computed response.
+func (b *Broker) authorizeOffsetFetch(r *Request, req *kmsg.OffsetFetchRequest, resp *kmsg.OffsetFetchResponse) {
+	if b.authz == nil {
+		return
+	}
+	type offsetTopic = kmsg.OffsetFetchResponseGroupTopic
+	filterTopics := func(topics []offsetTopic, all bool) []offsetTopic {
+		out := topics[:0]
+		for _, t := range topics {
+			if t.Topic == "" || b.allowed(r, security.OpDescribe, security.ResourceTopic, t.Topic) {
+				out = append(out, t)
+				continue
+			}
+			if all {
+				continue
+			}
+			for j := range t.Partitions {
+				t.Partitions[j].Offset, t.Partitions[j].LeaderEpoch, t.Partitions[j].Metadata = -1, -1, nil
+				t.Partitions[j].ErrorCode = kerr.TopicAuthorizationFailed.Code
+			}
+			out = append(out, t)
+		}
+		return out
+	}
+	if req.Version < 8 {
+		if !b.allowed(r, security.OpDescribe, security.ResourceGroup, req.Group) {
+			resp.ErrorCode, resp.Topics = kerr.GroupAuthorizationFailed.Code, nil
+			return
+		}
+		// Same shape as the v8+ group topics; convert through them.
+		var ts []offsetTopic
+		for _, t := range resp.Topics {
+			gt := kmsg.NewOffsetFetchResponseGroupTopic()
+			gt.Topic = t.Topic
+			for _, p := range t.Partitions {
+				gp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
+				gp.Partition, gp.Offset, gp.LeaderEpoch, gp.Metadata, gp.ErrorCode = p.Partition, p.Offset, p.LeaderEpoch, p.Metadata, p.ErrorCode
+				gt.Partitions = append(gt.Partitions, gp)
+			}
+			ts = append(ts, gt)
+		}
+		ts = filterTopics(ts, req.Topics == nil)
+		resp.Topics = resp.Topics[:0]
+		for _, gt := range ts {
+			t := kmsg.NewOffsetFetchResponseTopic()
+			t.Topic = gt.Topic
+			for _, gp := range gt.Partitions {
+				p := kmsg.NewOffsetFetchResponseTopicPartition()
+				p.Partition, p.Offset, p.LeaderEpoch, p.Metadata, p.ErrorCode = gp.Partition, gp.Offset, gp.LeaderEpoch, gp.Metadata, gp.ErrorCode
+				t.Partitions = append(t.Partitions, p)
+			}
+			resp.Topics = append(resp.Topics, t)
+		}
+		return
+	}
+	for gi := range resp.Groups {
+		g := &resp.Groups[gi]
+		if !b.allowed(r, security.OpDescribe, security.ResourceGroup, g.Group) {
+			g.ErrorCode, g.Topics = kerr.GroupAuthorizationFailed.Code, nil
+			continue
+		}
+		all := true
+		for _, rg := range req.Groups {
+			if rg.Group == g.Group && rg.Topics != nil {
+				all = false
+			}
+		}
+		g.Topics = filterTopics(g.Topics, all)
+	}
+}
+
+func (b *Broker) offsetFetch(r *Request) *kmsg.OffsetFetchResponse {
 	req := r.Msg.(*kmsg.OffsetFetchRequest)
 	if req.Version < 10 {
-		return respond(b.groups.OffsetFetch(req))
+		return b.groups.OffsetFetch(req)
 	}
 	unknown := map[[16]byte]bool{}
 	for gi := range req.Groups {
@@ -119,5 +253,5 @@ func (b *Broker) handleOffsetFetch(_ context.Context, r *Request) Pending {
 			resp.Groups[gi].Topics = append(resp.Groups[gi].Topics, st)
 		}
 	}
-	return respond(resp)
+	return resp
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/tributary/tributary/internal/group"
 	"github.com/tributary/tributary/internal/metadata"
 	"github.com/tributary/tributary/internal/txn"
+	"github.com/tributary/tributary/internal/security"
 )
 
 func init() { register(kmsg.FindCoordinator, 0, 6, (*Broker).handleFindCoordinator) }
@@ -43,8 +44,14 @@ func (b *Broker) handleFindCoordinator(_ context.Context, r *Request) Pending {
 	find := func(key string) (*metadata.Broker, int16, error) {
 		switch req.CoordinatorType {
 		case 0:
+			if !b.allowed(r, security.OpDescribe, security.ResourceGroup, key) {
+				return self, kerr.GroupAuthorizationFailed.Code, nil
+			}
 			return b.groupCoordinator(key)
 		case 1:
+			if !b.allowed(r, security.OpDescribe, security.ResourceTransactionalID, key) {
+				return self, kerr.TransactionalIDAuthorizationFailed.Code, nil
+			}
 			if key == "" {
 				return self, kerr.InvalidRequest.Code, errors.New("transactional id is empty")
 			}

@@ -17,7 +17,10 @@ package broker
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary/tributary/internal/security"
 )
 
 func init() {
@@ -26,7 +29,13 @@ func init() {
 }
 
 func (b *Broker) handleJoinGroup(ctx context.Context, r *Request) Pending {
-	wait := b.groups.JoinGroup(r.Msg.(*kmsg.JoinGroupRequest), groupClient(r))
+	req := r.Msg.(*kmsg.JoinGroupRequest)
+	if !b.allowed(r, security.OpRead, security.ResourceGroup, req.Group) {
+		resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return respond(resp)
+	}
+	wait := b.groups.JoinGroup(req, groupClient(r))
 	return func() kmsg.Response {
 		if resp := wait(ctx.Done()); resp != nil {
 			return resp
@@ -36,7 +45,13 @@ func (b *Broker) handleJoinGroup(ctx context.Context, r *Request) Pending {
 }
 
 func (b *Broker) handleSyncGroup(ctx context.Context, r *Request) Pending {
-	wait := b.groups.SyncGroup(r.Msg.(*kmsg.SyncGroupRequest))
+	req := r.Msg.(*kmsg.SyncGroupRequest)
+	if !b.allowed(r, security.OpRead, security.ResourceGroup, req.Group) {
+		resp := req.ResponseKind().(*kmsg.SyncGroupResponse)
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return respond(resp)
+	}
+	wait := b.groups.SyncGroup(req)
 	return func() kmsg.Response {
 		if resp := wait(ctx.Done()); resp != nil {
 			return resp

@@ -11,7 +11,10 @@ package broker
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary/tributary/internal/security"
 )
 
 func init() {
@@ -20,9 +23,21 @@ func init() {
 }
 
 func (b *Broker) handleHeartbeat(_ context.Context, r *Request) Pending {
-	return respond(b.groups.Heartbeat(r.Msg.(*kmsg.HeartbeatRequest)))
+	req := r.Msg.(*kmsg.HeartbeatRequest)
+	if !b.allowed(r, security.OpRead, security.ResourceGroup, req.Group) {
+		resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return respond(resp)
+	}
+	return respond(b.groups.Heartbeat(req))
 }
 
 func (b *Broker) handleLeaveGroup(_ context.Context, r *Request) Pending {
-	return respond(b.groups.LeaveGroup(r.Msg.(*kmsg.LeaveGroupRequest)))
+	req := r.Msg.(*kmsg.LeaveGroupRequest)
+	if !b.allowed(r, security.OpRead, security.ResourceGroup, req.Group) {
+		resp := req.ResponseKind().(*kmsg.LeaveGroupResponse)
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return respond(resp)
+	}
+	return respond(b.groups.LeaveGroup(req))
 }

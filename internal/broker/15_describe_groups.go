@@ -17,6 +17,11 @@ import (
 	"context"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"slices"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/tributary/tributary/internal/security"
 )
 
 func init() {
@@ -25,9 +30,27 @@ func init() {
 }
 
 func (b *Broker) handleDescribeGroups(_ context.Context, r *Request) Pending {
-	return respond(b.groups.DescribeGroups(r.Msg.(*kmsg.DescribeGroupsRequest)))
+	req := r.Msg.(*kmsg.DescribeGroupsRequest)
+	resp := b.groups.DescribeGroups(req)
+	for i := range resp.Groups {
+		g := &resp.Groups[i]
+		if !b.allowed(r, security.OpDescribe, security.ResourceGroup, g.Group) {
+			gr := kmsg.NewDescribeGroupsResponseGroup()
+			gr.Group, gr.ErrorCode = g.Group, kerr.GroupAuthorizationFailed.Code
+			*g = gr
+		}
+	}
+	return respond(resp)
 }
 
 func (b *Broker) handleListGroups(_ context.Context, r *Request) Pending {
-	return respond(b.groups.ListGroups(r.Msg.(*kmsg.ListGroupsRequest)))
+	resp := b.groups.ListGroups(r.Msg.(*kmsg.ListGroupsRequest))
+	if b.authz != nil && !b.probeCluster(r, security.OpDescribe) {
+		// As Kafka: without DESCRIBE on the cluster, only the groups the
+		// principal may describe.
+		resp.Groups = slices.DeleteFunc(resp.Groups, func(g kmsg.ListGroupsResponseGroup) bool {
+			return !b.allowed(r, security.OpDescribe, security.ResourceGroup, g.Group)
+		})
+	}
+	return respond(resp)
 }

@@ -19,6 +19,7 @@ import (
 	"maps"
 	"time"
 
+	"github.com/tributary/tributary/internal/security"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -33,7 +34,10 @@ func (b *Broker) handleCreateTopics(_ context.Context, r *Request) Pending {
 	req := r.Msg.(*kmsg.CreateTopicsRequest)
 	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
 	start := time.Now()
-	b.createTopics(req, resp)
+	clusterCreate := b.probeCluster(r, security.OpCreate)
+	b.createTopics(req, resp, func(name string) bool {
+		return clusterCreate || b.allowed(r, security.OpCreate, security.ResourceTopic, name)
+	})
 	if !req.ValidateOnly {
 		b.answerWhenVisible(start, req.TimeoutMillis, func(yield func(*int16, **string)) {
 			for i := range resp.Topics {
@@ -64,7 +68,9 @@ func (b *Broker) answerWhenVisible(start time.Time, timeoutMillis int32, results
 	}
 }
 
-func (b *Broker) createTopics(req *kmsg.CreateTopicsRequest, resp *kmsg.CreateTopicsResponse) {
+// allow reports whether the requester may create a topic (CREATE on the
+// cluster or the topic); a refused one gets TOPIC_AUTHORIZATION_FAILED.
+func (b *Broker) createTopics(req *kmsg.CreateTopicsRequest, resp *kmsg.CreateTopicsResponse, allow func(string) bool) {
 	seen := map[string]int{}
 	for _, rt := range req.Topics {
 		seen[rt.Topic]++
@@ -75,6 +81,12 @@ func (b *Broker) createTopics(req *kmsg.CreateTopicsRequest, resp *kmsg.CreateTo
 		st := kmsg.NewCreateTopicsResponseTopic()
 		st.Topic = rt.Topic
 		st.NumPartitions, st.ReplicationFactor = -1, -1
+		if !allow(rt.Topic) {
+			st.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			st.ErrorMessage = strp("not authorized to create topic " + rt.Topic)
+			resp.Topics = append(resp.Topics, st)
+			continue
+		}
 		if seen[rt.Topic] > 1 {
 			st.ErrorCode = kerr.InvalidRequest.Code
 			st.ErrorMessage = strp("topic " + rt.Topic + " appears more than once in the request")
@@ -129,7 +141,7 @@ func (b *Broker) handleDeleteTopics(_ context.Context, r *Request) Pending {
 		}
 	}
 	start := time.Now()
-	b.deleteTopics(targets, resp)
+	b.deleteTopics(targets, resp, func(name string) bool { return b.allowed(r, security.OpDelete, security.ResourceTopic, name) })
 	b.answerWhenVisible(start, req.TimeoutMillis, func(yield func(*int16, **string)) {
 		for i := range resp.Topics {
 			yield(&resp.Topics[i].ErrorCode, &resp.Topics[i].ErrorMessage)
@@ -138,7 +150,8 @@ func (b *Broker) handleDeleteTopics(_ context.Context, r *Request) Pending {
 	return respond(resp)
 }
 
-func (b *Broker) deleteTopics(targets []kmsg.DeleteTopicsRequestTopic, resp *kmsg.DeleteTopicsResponse) {
+// allow reports whether the requester may delete a topic (DELETE on it).
+func (b *Broker) deleteTopics(targets []kmsg.DeleteTopicsRequestTopic, resp *kmsg.DeleteTopicsResponse, allow func(string) bool) {
 	b.createMu.Lock()
 	defer b.createMu.Unlock()
 	for _, rt := range targets {
@@ -151,6 +164,8 @@ func (b *Broker) deleteTopics(targets []kmsg.DeleteTopicsRequestTopic, resp *kms
 			t = b.topicByID(rt.TopicID)
 		}
 		switch {
+		case rt.Topic != nil && !allow(*rt.Topic), t != nil && rt.Topic == nil && !allow(t.meta.Name):
+			st.ErrorCode = kerr.TopicAuthorizationFailed.Code
 		case t == nil && rt.Topic == nil:
 			st.ErrorCode = kerr.UnknownTopicID.Code
 		case t == nil:
@@ -178,6 +193,11 @@ func (b *Broker) handleCreatePartitions(_ context.Context, r *Request) Pending {
 		for _, rt := range req.Topics {
 			st := kmsg.NewCreatePartitionsResponseTopic()
 			st.Topic = rt.Topic
+			if !b.allowed(r, security.OpAlter, security.ResourceTopic, rt.Topic) {
+				st.ErrorCode = kerr.TopicAuthorizationFailed.Code
+				resp.Topics = append(resp.Topics, st)
+				continue
+			}
 			err := b.createPartitions(rt, req.ValidateOnly)
 			st.ErrorCode, st.ErrorMessage = errCode(err), errMsg(err)
 			resp.Topics = append(resp.Topics, st)

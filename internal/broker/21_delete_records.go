@@ -11,6 +11,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary/tributary/internal/security"
 )
 
 func init() { register(kmsg.DeleteRecords, 0, 2, (*Broker).handleDeleteRecords) }
@@ -22,11 +24,15 @@ func (b *Broker) handleDeleteRecords(_ context.Context, r *Request) Pending {
 		st := kmsg.NewDeleteRecordsResponseTopic()
 		st.Topic = rt.Topic
 		t := b.topic(rt.Topic)
+		authorized := b.allowed(r, security.OpDelete, security.ResourceTopic, rt.Topic)
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewDeleteRecordsResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.LowWatermark = -1
 			p, code := leaderPartition(t, rp.Partition)
+			if !authorized {
+				code = kerr.TopicAuthorizationFailed.Code
+			}
 			if code != 0 {
 				sp.ErrorCode = code
 			} else {

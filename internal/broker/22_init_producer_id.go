@@ -42,6 +42,10 @@ func (b *Broker) handleInitProducerID(_ context.Context, r *Request) Pending {
 			return resp
 		}
 	}
+	if !b.allowedIdempotent(r) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return respond(resp)
+	}
 	id, err := b.allocateProducerID()
 	if err != nil {
 		resp.ErrorCode = kerr.KafkaStorageError.Code

@@ -12,7 +12,10 @@ package broker
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary/tributary/internal/security"
 )
 
 func init() { register(kmsg.OffsetForLeaderEpoch, 0, 4, (*Broker).handleOffsetForLeaderEpoch) }
@@ -24,11 +27,15 @@ func (b *Broker) handleOffsetForLeaderEpoch(_ context.Context, r *Request) Pendi
 		st := kmsg.NewOffsetForLeaderEpochResponseTopic()
 		st.Topic = rt.Topic
 		t := b.topic(rt.Topic)
+		authorized := b.allowedEpochQuery(r, req.ReplicaID, rt.Topic)
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.LeaderEpoch, sp.EndOffset = -1, -1
 			p, code := leaderPartition(t, rp.Partition)
+			if !authorized {
+				code = kerr.TopicAuthorizationFailed.Code
+			}
 			switch {
 			case code != 0:
 				sp.ErrorCode = code
@@ -44,4 +51,13 @@ func (b *Broker) handleOffsetForLeaderEpoch(_ context.Context, r *Request) Pendi
 		resp.Topics = append(resp.Topics, st)
 	}
 	return respond(resp)
+}
+
+// allowedEpochQuery: a follower (replica id >= 0, v3+) needs CLUSTER_ACTION,
+// a consumer DESCRIBE on the topic.
+func (b *Broker) allowedEpochQuery(r *Request, replica int32, topic string) bool {
+	if r.Version >= 3 && replica >= 0 {
+		return b.allowedCluster(r, security.OpClusterAction)
+	}
+	return b.allowed(r, security.OpDescribe, security.ResourceTopic, topic)
 }

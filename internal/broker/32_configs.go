@@ -32,6 +32,7 @@ import (
 
 	"github.com/tributary/tributary/internal/config"
 	"github.com/tributary/tributary/internal/metadata"
+	"github.com/tributary/tributary/internal/security"
 )
 
 func init() {
@@ -46,6 +47,11 @@ func (b *Broker) handleDescribeConfigs(_ context.Context, r *Request) Pending {
 	for _, rr := range req.Resources {
 		res := kmsg.NewDescribeConfigsResponseResource()
 		res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
+		if code := b.configAuthorization(r, rr.ResourceType, rr.ResourceName, security.OpDescribeConfigs); code != 0 {
+			res.ErrorCode = code
+			resp.Resources = append(resp.Resources, res)
+			continue
+		}
 		switch rr.ResourceType {
 		case kmsg.ConfigResourceTypeTopic:
 			t := b.topic(rr.ResourceName)
@@ -166,6 +172,11 @@ func (b *Broker) handleAlterConfigs(_ context.Context, r *Request) Pending {
 	for _, rr := range req.Resources {
 		res := kmsg.NewAlterConfigsResponseResource()
 		res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
+		if code := b.configAuthorization(r, rr.ResourceType, rr.ResourceName, security.OpAlterConfigs); code != 0 {
+			res.ErrorCode = code
+			resp.Resources = append(resp.Resources, res)
+			continue
+		}
 		err := b.alterConfigs(rr.ResourceType, rr.ResourceName, req.ValidateOnly, func(map[string]string) (map[string]string, error) {
 			next := map[string]string{}
 			for _, c := range rr.Configs {
@@ -187,6 +198,11 @@ func (b *Broker) handleIncrementalAlterConfigs(_ context.Context, r *Request) Pe
 	for _, rr := range req.Resources {
 		res := kmsg.NewIncrementalAlterConfigsResponseResource()
 		res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
+		if code := b.configAuthorization(r, rr.ResourceType, rr.ResourceName, security.OpAlterConfigs); code != 0 {
+			res.ErrorCode = code
+			resp.Resources = append(resp.Resources, res)
+			continue
+		}
 		defs := config.TopicDefs
 		if rr.ResourceType == kmsg.ConfigResourceTypeBroker {
 			defs = config.BrokerDefs
@@ -368,4 +384,21 @@ func (b *Broker) alterBrokerConfigs(name string, validateOnly bool, next func(ma
 	}
 	b.log.Info("broker configs changed", "resource", name, "configs", cfg)
 	return nil
+}
+
+// configAuthorization checks op (DESCRIBE_CONFIGS, ALTER_CONFIGS) on a
+// config resource: the topic, or the cluster for a broker resource. It
+// returns the error code to answer, 0 when allowed.
+func (b *Broker) configAuthorization(r *Request, typ kmsg.ConfigResourceType, name string, op security.Operation) int16 {
+	switch typ {
+	case kmsg.ConfigResourceTypeTopic:
+		if !b.allowed(r, op, security.ResourceTopic, name) {
+			return kerr.TopicAuthorizationFailed.Code
+		}
+	default:
+		if !b.allowedCluster(r, op) {
+			return kerr.ClusterAuthorizationFailed.Code
+		}
+	}
+	return 0
 }

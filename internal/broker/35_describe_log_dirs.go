@@ -17,8 +17,10 @@ import (
 	"context"
 	"path/filepath"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/tributary/tributary/internal/security"
 	"github.com/tributary/tributary/internal/storage"
 )
 
@@ -26,6 +28,11 @@ func init() { register(kmsg.DescribeLogDirs, 0, 4, (*Broker).handleDescribeLogDi
 
 func (b *Broker) handleDescribeLogDirs(_ context.Context, r *Request) Pending {
 	req := r.Msg.(*kmsg.DescribeLogDirsRequest)
+	if !b.allowedCluster(r, security.OpDescribe) {
+		resp := req.ResponseKind().(*kmsg.DescribeLogDirsResponse)
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return respond(resp)
+	}
 	resp := req.ResponseKind().(*kmsg.DescribeLogDirsResponse)
 	dir := kmsg.NewDescribeLogDirsResponseDir()
 	dir.Dir = b.cfg.DataDir

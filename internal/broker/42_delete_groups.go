@@ -11,7 +11,10 @@ package broker
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary/tributary/internal/security"
 )
 
 func init() {
@@ -20,11 +23,65 @@ func init() {
 }
 
 func (b *Broker) handleDeleteGroups(_ context.Context, r *Request) Pending {
-	resp, wait := b.groups.DeleteGroups(r.Msg.(*kmsg.DeleteGroupsRequest))
-	return func() kmsg.Response { wait(); return resp }
+	req := r.Msg.(*kmsg.DeleteGroupsRequest)
+	var denied []string
+	if b.authz != nil {
+		c := *req
+		c.Groups = nil
+		for _, g := range req.Groups {
+			if b.allowed(r, security.OpDelete, security.ResourceGroup, g) {
+				c.Groups = append(c.Groups, g)
+			} else {
+				denied = append(denied, g)
+			}
+		}
+		req = &c
+	}
+	resp, wait := b.groups.DeleteGroups(req)
+	return func() kmsg.Response {
+		wait()
+		for _, g := range denied {
+			gr := kmsg.NewDeleteGroupsResponseGroup()
+			gr.Group, gr.ErrorCode = g, kerr.GroupAuthorizationFailed.Code
+			resp.Groups = append(resp.Groups, gr)
+		}
+		return resp
+	}
 }
 
 func (b *Broker) handleOffsetDelete(_ context.Context, r *Request) Pending {
-	resp, wait := b.groups.OffsetDelete(r.Msg.(*kmsg.OffsetDeleteRequest))
-	return func() kmsg.Response { wait(); return resp }
+	req := r.Msg.(*kmsg.OffsetDeleteRequest)
+	if !b.allowed(r, security.OpDelete, security.ResourceGroup, req.Group) {
+		resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return respond(resp)
+	}
+	var denied []kmsg.OffsetDeleteRequestTopic
+	if b.authz != nil {
+		c := *req
+		c.Topics = nil
+		for _, t := range req.Topics {
+			if b.allowed(r, security.OpRead, security.ResourceTopic, t.Topic) {
+				c.Topics = append(c.Topics, t)
+			} else {
+				denied = append(denied, t)
+			}
+		}
+		req = &c
+	}
+	resp, wait := b.groups.OffsetDelete(req)
+	return func() kmsg.Response {
+		wait()
+		for _, t := range denied {
+			st := kmsg.NewOffsetDeleteResponseTopic()
+			st.Topic = t.Topic
+			for _, p := range t.Partitions {
+				sp := kmsg.NewOffsetDeleteResponseTopicPartition()
+				sp.Partition, sp.ErrorCode = p.Partition, kerr.TopicAuthorizationFailed.Code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp
+	}
 }

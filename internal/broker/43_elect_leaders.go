@@ -26,12 +26,18 @@ import (
 
 	"github.com/tributary/tributary/internal/controller"
 	"github.com/tributary/tributary/internal/metadata"
+	"github.com/tributary/tributary/internal/security"
 )
 
 func init() { register(kmsg.ElectLeaders, 0, 2, (*Broker).handleElectLeaders) }
 
 func (b *Broker) handleElectLeaders(_ context.Context, r *Request) Pending {
 	req := r.Msg.(*kmsg.ElectLeadersRequest)
+	if !b.allowedCluster(r, security.OpAlter) {
+		resp := req.ResponseKind().(*kmsg.ElectLeadersResponse)
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return respond(resp)
+	}
 	return func() kmsg.Response {
 		resp := req.ResponseKind().(*kmsg.ElectLeadersResponse)
 		unclean := req.Version >= 1 && req.ElectionType == 1

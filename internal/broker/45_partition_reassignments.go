@@ -35,6 +35,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tributary/tributary/internal/metadata"
+	"github.com/tributary/tributary/internal/security"
 )
 
 func init() {
@@ -44,6 +45,11 @@ func init() {
 
 func (b *Broker) handleAlterPartitionAssignments(_ context.Context, r *Request) Pending {
 	req := r.Msg.(*kmsg.AlterPartitionAssignmentsRequest)
+	if !b.allowedCluster(r, security.OpAlter) {
+		resp := req.ResponseKind().(*kmsg.AlterPartitionAssignmentsResponse)
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return respond(resp)
+	}
 	start := time.Now()
 	return func() kmsg.Response {
 		resp := req.ResponseKind().(*kmsg.AlterPartitionAssignmentsResponse)
@@ -88,6 +94,11 @@ func (b *Broker) handleAlterPartitionAssignments(_ context.Context, r *Request) 
 
 func (b *Broker) handleListPartitionReassignments(_ context.Context, r *Request) Pending {
 	req := r.Msg.(*kmsg.ListPartitionReassignmentsRequest)
+	if !b.allowedCluster(r, security.OpDescribe) {
+		resp := req.ResponseKind().(*kmsg.ListPartitionReassignmentsResponse)
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return respond(resp)
+	}
 	resp := req.ResponseKind().(*kmsg.ListPartitionReassignmentsResponse)
 	st := b.metaState()
 	add := func(t *metadata.Topic, i int32) *kmsg.ListPartitionReassignmentsResponseTopicPartition {

@@ -33,6 +33,11 @@ func (b *Broker) Scram(user, mechanism string) (security.ScramCredential, bool) 
 
 func (b *Broker) handleDescribeScram(_ context.Context, r *Request) Pending {
 	req := r.Msg.(*kmsg.DescribeUserSCRAMCredentialsRequest)
+	if !b.allowedCluster(r, security.OpDescribe) {
+		resp := req.ResponseKind().(*kmsg.DescribeUserSCRAMCredentialsResponse)
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return respond(resp)
+	}
 	resp := req.ResponseKind().(*kmsg.DescribeUserSCRAMCredentialsResponse)
 	st := b.quorum.State()
 	var users []string
@@ -92,6 +97,18 @@ func (b *Broker) handleAlterScram(_ context.Context, r *Request) Pending {
 		alts = append(alts, controller.ScramAlteration{User: u.Name, Mechanism: controller.ScramMechanismName(u.Mechanism)})
 	}
 	dup := controller.DuplicateScramUsers(alts)
+	if !b.allowedCluster(r, security.OpAlter) {
+		seen := map[string]bool{}
+		for _, u := range users {
+			if !seen[u] {
+				seen[u] = true
+				res := kmsg.NewAlterUserSCRAMCredentialsResponseResult()
+				res.User, res.ErrorCode = u, kerr.ClusterAuthorizationFailed.Code
+				resp.Results = append(resp.Results, res)
+			}
+		}
+		return respond(resp)
+	}
 	failed := map[string]error{}
 	fail := func(user string, err error) {
 		if _, ok := failed[user]; !ok {

@@ -26,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tributary/tributary/internal/security"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -36,6 +37,11 @@ const metadataTopic = "__cluster_metadata"
 
 func (b *Broker) handleDescribeQuorum(_ context.Context, r *Request) Pending {
 	req := r.Msg.(*kmsg.DescribeQuorumRequest)
+	if !b.allowedCluster(r, security.OpDescribe) {
+		resp := req.ResponseKind().(*kmsg.DescribeQuorumResponse)
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return respond(resp)
+	}
 	resp := req.ResponseKind().(*kmsg.DescribeQuorumResponse)
 	if len(req.Topics) != 1 || req.Topics[0].Topic != metadataTopic || len(req.Topics[0].Partitions) != 1 || req.Topics[0].Partitions[0].Partition != 0 {
 		resp.ErrorCode = kerr.UnknownTopicOrPartition.Code

@@ -10,6 +10,7 @@ package broker
 import (
 	"context"
 
+	"github.com/tributary/tributary/internal/security"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -18,6 +19,11 @@ func init() { register(kmsg.DescribeCluster, 0, 2, (*Broker).handleDescribeClust
 
 func (b *Broker) handleDescribeCluster(_ context.Context, r *Request) Pending {
 	req := r.Msg.(*kmsg.DescribeClusterRequest)
+	if !b.allowedCluster(r, security.OpDescribe) {
+		resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return respond(resp)
+	}
 	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
 	resp.EndpointType = 1
 	if req.Version >= 1 && req.EndpointType != 1 {

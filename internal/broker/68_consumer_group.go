@@ -26,7 +26,10 @@ package broker
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary/tributary/internal/security"
 )
 
 func init() {
@@ -35,10 +38,25 @@ func init() {
 }
 
 func (b *Broker) handleConsumerGroupHeartbeat(_ context.Context, r *Request) Pending {
-	resp, wait := b.groups.ConsumerGroupHeartbeat(r.Msg.(*kmsg.ConsumerGroupHeartbeatRequest), groupClient(r))
+	req := r.Msg.(*kmsg.ConsumerGroupHeartbeatRequest)
+	if !b.allowed(r, security.OpRead, security.ResourceGroup, req.Group) {
+		resp := req.ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return respond(resp)
+	}
+	resp, wait := b.groups.ConsumerGroupHeartbeat(req, groupClient(r))
 	return func() kmsg.Response { wait(); return resp }
 }
 
 func (b *Broker) handleConsumerGroupDescribe(_ context.Context, r *Request) Pending {
-	return respond(b.groups.ConsumerGroupDescribe(r.Msg.(*kmsg.ConsumerGroupDescribeRequest)))
+	resp := b.groups.ConsumerGroupDescribe(r.Msg.(*kmsg.ConsumerGroupDescribeRequest))
+	for i := range resp.Groups {
+		g := &resp.Groups[i]
+		if !b.allowed(r, security.OpDescribe, security.ResourceGroup, g.Group) {
+			gr := kmsg.NewConsumerGroupDescribeResponseGroup()
+			gr.Group, gr.ErrorCode = g.Group, kerr.GroupAuthorizationFailed.Code
+			*g = gr
+		}
+	}
+	return respond(resp)
 }

@@ -70,6 +70,7 @@ type Config struct {
 // Broker is one node's request handler and replica manager.
 type Broker struct {
 	cfg         Config
+	authz       *authz // nil: no authorizer, every request allowed
 	log         *slog.Logger
 	quorum      *metadata.Quorum
 	incarnation string
@@ -168,6 +169,7 @@ func New(cfg Config) (*Broker, error) {
 	var inc [8]byte
 	rand.Read(inc[:])
 	b := &Broker{cfg: cfg, log: cfg.Logger, quorum: cfg.Quorum, incarnation: hex.EncodeToString(inc[:]), store: store,
+		authz:  newAuthz(cfg.Broker.Authorizer(), cfg.Logger, cfg.Now),
 		topics: map[string]*topic{}, byID: map[[16]byte]*topic{}, local: map[tpKey]*localReplica{},
 		isrInFlight: map[tpKey]bool{}, stop: make(chan struct{}),
 		faults: faults{busy: map[tpKey]bool{}, locks: map[tpKey]*sync.Mutex{}, wake: make(chan struct{}, 1)}}

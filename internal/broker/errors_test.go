@@ -18,6 +18,7 @@ import (
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tributary/tributary/internal/partition"
 )
@@ -194,5 +195,15 @@ func TestCoordinatorErr(t *testing.T) {
 	}
 	if coordinatorErr(nil) != nil {
 		t.Error("coordinatorErr(nil) != nil")
+	}
+}
+
+// TestEveryAPIAuthorized: every served API says what it authorizes
+// (authz.go), so a new handler cannot skip the authorizer unnoticed.
+func TestEveryAPIAuthorized(t *testing.T) {
+	for key := range apis {
+		if _, ok := apiAuthorization[kmsg.Key(key)]; !ok {
+			t.Errorf("%s has no entry in apiAuthorization (authz.go)", kmsg.NameForKey(key))
+		}
 	}
 }

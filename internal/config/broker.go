@@ -50,6 +50,11 @@ func init() {
 		// Tributary does not offer.
 		{Name: "sasl.enabled.mechanisms", Type: TypeList, Default: "SCRAM-SHA-256,SCRAM-SHA-512", Check: listOf("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")},
 		{Name: "sasl.mechanism.inter.broker.protocol", Type: TypeString, Default: "PLAIN", Check: oneOf("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")},
+		// The authorizer (ACLs in the metadata quorum): on when
+		// authorizer.class.name names Kafka's KRaft authorizer.
+		{Name: "authorizer.class.name", Type: TypeClass, Default: "", Check: oneOf("", StandardAuthorizer)},
+		{Name: "super.users", Type: TypeString, Default: ""},
+		{Name: "allow.everyone.if.no.acl.found", Type: TypeBoolean, Default: "false"},
 		{Name: "connection.failed.authentication.delay.ms", Type: TypeInt, Default: "100", Check: atLeast(0)},
 
 		{Name: "auto.create.topics.enable", Type: TypeBoolean, Default: "true"},

@@ -83,9 +83,6 @@ var NotApplicable = map[string]string{
 // keys are refused by prefix (refusedPrefixes).
 var Refused = map[string]string{
 	"zookeeper.connect":                      "ZooKeeper mode is gone; Tributary's metadata quorum is built in (use process.roles and controller.quorum.voters)",
-	"authorizer.class.name":                  "ACLs are not built yet",
-	"super.users":                            "ACLs are not built yet",
-	"allow.everyone.if.no.acl.found":         "ACLs are not built yet",
 	"principal.builder.class":                "authentication is not built yet",
 	"connections.max.reauth.ms":              "authentication is not built yet",
 	"max.connections":                        "connection limits are not enforced yet",

@@ -120,3 +120,24 @@ func mappingRules(v string) error {
 	_, err := security.ParseMappingRules(v)
 	return err
 }
+
+// StandardAuthorizer is Kafka's KRaft authorizer class; setting
+// authorizer.class.name to it turns Tributary's authorizer on.
+const StandardAuthorizer = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+
+// Authorizer returns the configured authorizer, nil when
+// authorizer.class.name is not set (every request allowed, as Kafka
+// without an authorizer). super.users is Kafka's semicolon-separated list
+// of principals.
+func (b *Broker) Authorizer() *security.Authorizer {
+	if b.Get("authorizer.class.name") == "" {
+		return nil
+	}
+	z := &security.Authorizer{AllowIfNoACL: b.Bool("allow.everyone.if.no.acl.found")}
+	for _, p := range strings.Split(b.Get("super.users"), ";") {
+		if p = strings.TrimSpace(p); p != "" {
+			z.SuperUsers = append(z.SuperUsers, p)
+		}
+	}
+	return z
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 
 	"github.com/tributary/tributary/internal/controller"
 	"github.com/tributary/tributary/internal/security"
@@ -43,6 +44,10 @@ func (s *State) apply(cmd *Command) (*State, Result) {
 		return s.applyReplicaOffline(cmd.ReplicaOffline)
 	case cmd.AlterScram != nil:
 		return s.applyAlterScram(cmd.AlterScram)
+	case cmd.CreateACLs != nil:
+		return s.applyCreateACLs(cmd.CreateACLs)
+	case cmd.DeleteACLs != nil:
+		return s.applyDeleteACLs(cmd.DeleteACLs)
 	}
 	return fail(ErrInvalidCommand, "empty command")
 }
@@ -320,4 +325,28 @@ func (s *State) applyAlterScram(a *AlterScram) (*State, Result) {
 		n.Scram[u.User] = m
 	}
 	return n, Result{}
+}
+
+func (s *State) applyCreateACLs(c *CreateACLs) (*State, Result) {
+	for _, a := range c.ACLs {
+		if err := a.Validate(); err != nil {
+			return fail(ErrInvalidCommand, "%v", err)
+		}
+	}
+	n := s.shallow()
+	n.ACLs = slices.Clone(s.ACLs)
+	for _, a := range c.ACLs {
+		if !slices.Contains(n.ACLs, a) {
+			n.ACLs = append(n.ACLs, a)
+		}
+	}
+	return n, Result{}
+}
+
+func (s *State) applyDeleteACLs(d *DeleteACLs) (*State, Result) {
+	n := s.shallow()
+	n.ACLs = slices.DeleteFunc(slices.Clone(s.ACLs), func(a security.ACL) bool {
+		return slices.ContainsFunc(d.Filters, func(f security.Filter) bool { return f.Matches(a) })
+	})
+	return n, Result{Value: int64(len(s.ACLs) - len(n.ACLs))}
 }

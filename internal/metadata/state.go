@@ -109,6 +109,9 @@ type State struct {
 	// (SCRAM-SHA-256, SCRAM-SHA-512): salt, iterations and derived keys,
 	// never a password.
 	Scram map[string]map[string]security.ScramCredential `json:"scram,omitempty"`
+	// ACLs are the access control entries the authorizer checks
+	// (CreateAcls, DeleteAcls), in creation order, without duplicates.
+	ACLs []security.ACL `json:"acls,omitempty"`
 	// Index is the Raft log index of the last applied command.
 	Index uint64 `json:"index"`
 	// Recent holds the results of the last proposals by id, so a proposal
@@ -208,6 +211,20 @@ type Command struct {
 	Reassign         *Reassign         `json:"reassign,omitempty"`
 	ReplicaOffline   *ReplicaOffline   `json:"replica_offline,omitempty"`
 	AlterScram       *AlterScram       `json:"alter_scram,omitempty"`
+	CreateACLs       *CreateACLs       `json:"create_acls,omitempty"`
+	DeleteACLs       *DeleteACLs       `json:"delete_acls,omitempty"`
+}
+
+// CreateACLs adds ACLs; each must pass ACL.Validate or the command is
+// refused whole. An ACL already present is not added twice.
+type CreateACLs struct {
+	ACLs []security.ACL `json:"acls"`
+}
+
+// DeleteACLs removes every ACL any filter matches; Result.Value is how
+// many were removed.
+type DeleteACLs struct {
+	Filters []security.Filter `json:"filters"`
 }
 
 // AlterScram stores and deletes SCRAM credentials
