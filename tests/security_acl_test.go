@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -206,5 +208,82 @@ func TestAuthorizer(t *testing.T) {
 	}
 	if c := strings.Count(logs.String(), `msg="authorization denied" principal=User:alice host=127.0.0.1 operation=CREATE resource_type=TOPIC resource=other `); c != 1 {
 		t.Fatalf("alice's refused create logged %d times:\n%s", c, logs.String())
+	}
+}
+
+// TestToolsSecure: trib user and trib acl with Kafka's flags, and every
+// client command's --command-config (a Kafka client properties file).
+func TestToolsSecure(t *testing.T) {
+	logs := &syncBuffer{}
+	addr, _ := startACLNode(t, logs)
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	admin := write("admin.properties", "security.protocol=SASL_PLAINTEXT\nsasl.mechanism=PLAIN\n"+
+		`sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="admin-pw";`+"\n")
+	carol := write("carol.properties", "security.protocol=SASL_PLAINTEXT\nsasl.mechanism=SCRAM-SHA-512\n"+
+		`sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="carol" password="carol-secret-9";`+"\n")
+	as := func(cfg string, stdin string, args ...string) (string, string, error) {
+		return trib(t, addr, stdin, append(args, "--command-config", cfg)...)
+	}
+	must := func(cfg, stdin string, args ...string) string {
+		t.Helper()
+		out, errOut, err := as(cfg, stdin, args...)
+		if err != nil {
+			t.Fatalf("trib %v: %v\n%s%s", args, err, out, errOut)
+		}
+		return out
+	}
+	if out := must(admin, "carol-secret-9\n", "user", "create", "carol", "--password-stdin"); !strings.Contains(out, "Created user carol") {
+		t.Fatalf("user create: %q", out)
+	}
+	if out := must(admin, "", "user", "list"); !strings.Contains(out, "carol  SCRAM-SHA-256") || !strings.Contains(out, "carol  SCRAM-SHA-512  8192") {
+		t.Fatalf("user list:\n%s", out)
+	}
+	// Without ACLs carol cannot create a topic.
+	if _, errOut, err := as(carol, "", "topic", "create", "carol-events", "--partitions", "1"); err == nil || !strings.Contains(errOut, "TOPIC_AUTHORIZATION_FAILED") {
+		t.Fatalf("create without ACLs: %v %s", err, errOut)
+	}
+	out := must(admin, "", "acl", "create", "--allow-principal", "User:carol", "--producer", "--topic", "carol-", "--resource-pattern-type", "prefixed")
+	if strings.Count(out, "Created ACL") != 3 {
+		t.Fatalf("acl create --producer:\n%s", out)
+	}
+	must(admin, "", "acl", "create", "--allow-principal", "User:carol", "--consumer", "--topic", "carol-", "--group", "carol-g", "--resource-pattern-type", "prefixed")
+	must(carol, "", "topic", "create", "carol-events", "--partitions", "1")
+	must(carol, "a\nb\nc\n", "produce", "carol-events")
+	if out := must(carol, "", "consume", "carol-events", "-n", "3", "-g", "carol-g", "--offset", "beginning"); out != "a\nb\nc\n" {
+		t.Fatalf("consume: %q", out)
+	}
+	out = must(admin, "", "acl", "list", "--topic", "carol-events", "--resource-pattern-type", "match")
+	if strings.Count(out, "User:carol") != 4 { // WRITE, DESCRIBE, CREATE, READ on carol-*
+		t.Fatalf("acl list match:\n%s", out)
+	}
+	// carol may not manage ACLs or users.
+	if _, errOut, err := as(carol, "", "acl", "list"); err == nil || !strings.Contains(errOut, "CLUSTER_AUTHORIZATION_FAILED") {
+		t.Fatalf("carol lists ACLs: %v %s", err, errOut)
+	}
+	out = must(admin, "", "acl", "delete", "--topic", "carol-", "--resource-pattern-type", "prefixed", "--principal", "User:carol")
+	if !strings.Contains(out, "Deleted 4 ACLs") {
+		t.Fatalf("acl delete:\n%s", out)
+	}
+	if _, errOut, err := as(carol, "d\n", "produce", "carol-events"); err == nil {
+		t.Fatalf("produce after the ACLs were deleted succeeded: %s", errOut)
+	}
+	must(admin, "", "user", "delete", "carol")
+	if _, _, err := as(carol, "", "topic", "list"); err == nil {
+		t.Fatal("a deleted user authenticated")
+	}
+	if strings.Contains(logs.String(), "carol-secret-9") {
+		t.Fatal("the broker log shows carol's password")
+	}
+	// A bad properties file is refused with the key.
+	bad := write("bad.properties", "security.protocol=SASL_SSL\nssl.keystore.type=JKS\n")
+	if _, errOut, err := as(bad, "", "topic", "list"); err == nil || !strings.Contains(errOut, "ssl.keystore.type=JKS") {
+		t.Fatalf("JKS accepted: %v %s", err, errOut)
 	}
 }

@@ -53,6 +53,10 @@ type Flags struct {
 	// request): when no seed broker answers within it, the tool fails
 	// with the reason instead of retrying for minutes. 0: no bound.
 	ConnectTimeout time.Duration
+	// CommandConfig is a Kafka client properties file with the security
+	// settings (security.protocol, sasl.*, ssl.*); empty means
+	// $TRIB_COMMAND_CONFIG, else none (PLAINTEXT).
+	CommandConfig string
 }
 
 // Register adds --brokers (aliases --bootstrap-server and --broker-list,
@@ -63,6 +67,7 @@ func (f *Flags) Register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.Brokers, "broker-list", "", "same as --brokers (the old kafka-console-producer.sh name)")
 	fs.StringVar(&f.ClientID, "client-id", "trib", "client.id sent to the brokers")
 	fs.DurationVar(&f.ConnectTimeout, "connect-timeout", 5*time.Second, "fail when no seed broker answers within this time (0: retry forever)")
+	fs.StringVar(&f.CommandConfig, "command-config", "", "Kafka client properties file with security.protocol, sasl.mechanism, sasl.jaas.config, ssl.truststore.location... (env "+EnvCommandConfig+")")
 }
 
 // New returns a kgo client for the flags' brokers; opts are appended. It
@@ -70,6 +75,17 @@ func (f *Flags) Register(fs *pflag.FlagSet) {
 func (f *Flags) New(opts ...kgo.Opt) (*kgo.Client, error) {
 	seeds := Brokers(f.Brokers)
 	base := []kgo.Opt{kgo.SeedBrokers(seeds...), kgo.ClientID(f.ClientID)}
+	path := f.CommandConfig
+	if path == "" {
+		path = os.Getenv(EnvCommandConfig)
+	}
+	if path != "" {
+		sec, err := CommandConfig(path)
+		if err != nil {
+			return nil, err
+		}
+		base = append(base, sec...)
+	}
 	cl, err := kgo.NewClient(append(base, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("creating client: %w", err)
