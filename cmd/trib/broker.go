@@ -34,6 +34,8 @@ type brokerFlags struct {
 	// adminDefault, if set, gives admin.listen a value from the Kafka
 	// listen address when no source sets it (trib dev turns it on).
 	adminDefault func(listen string) string
+	// secure is trib dev --secure's generated security (secure.go).
+	secure *devSecure
 }
 
 func (f *brokerFlags) register(c *cobra.Command, defaultData string) {
@@ -75,6 +77,12 @@ func (f *brokerFlags) load() (*config.Broker, error) {
 	}
 	if f.changed("controller-listen") {
 		src.ControllerListen = f.controllerListen
+	}
+	if f.secure != nil {
+		for k, v := range f.secure.settings(f.listen) {
+			src.Flags[k] = v
+		}
+		src.Listen = ""
 	}
 	b, err := config.Load(src)
 	if err != nil || f.adminDefault == nil {
@@ -131,6 +139,12 @@ func (f *brokerFlags) runNode(banner func(n *node.Node)) error {
 		Controllers: l.Voters, Broker: bcfg, Logger: logger})
 	if err != nil {
 		return err
+	}
+	if f.secure != nil {
+		if err := f.secure.start(n); err != nil {
+			n.Close()
+			return fmt.Errorf("trib dev --secure: creating the super user: %w", err)
+		}
 	}
 	if banner != nil {
 		banner(n)

@@ -23,6 +23,7 @@ import (
 func init() {
 	var f brokerFlags
 	var brokers int
+	var secure bool
 	c := &cobra.Command{
 		Use:   "dev",
 		Short: "Run a local development cluster (data under ./data, or ./data-cluster with --brokers)",
@@ -35,15 +36,28 @@ func init() {
 			"everything written before. Broker configs come from --config, TRIB_<KEY> and\n" +
 			"--set as for `trib broker`; with --brokers, node ids, listeners and data dirs\n" +
 			"are assigned here, so those keys are refused.",
-		Example: "  trib dev\n  trib dev --brokers 3 --set default.replication.factor=3\n  trib dev --print-config",
+		Example: "  trib dev\n  trib dev --brokers 3 --set default.replication.factor=3\n  trib dev --print-config\n  trib dev --secure",
 		Args:    cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			f.adminDefault = devAdminAddr
+			if secure {
+				if brokers > 1 {
+					return fmt.Errorf("--secure runs one broker; drop --brokers")
+				}
+				var err error
+				if f.secure, err = prepareDevSecure(f.dataDir, f.listen); err != nil {
+					return err
+				}
+			}
 			if brokers <= 1 {
 				return f.runNode(func(n *node.Node) {
 					fmt.Printf("Tributary is running. Bootstrap server: %s\n", n.Addr())
 					if a := n.AdminAddr(); a != "" {
 						fmt.Printf("Admin (metrics, health): http://%s/metrics\n", a)
+					}
+					if f.secure != nil {
+						f.secure.banner(n.Addr())
+						return
 					}
 					fmt.Printf("Try: kcat -b %s -L\n", n.Addr())
 				})
@@ -56,6 +70,7 @@ func init() {
 	}
 	f.register(c, "./data")
 	c.Flags().IntVar(&brokers, "brokers", 1, "number of brokers in the local cluster")
+	c.Flags().BoolVar(&secure, "secure", false, "SASL_SSL with a generated CA and certificates in DATA/secure, ACLs on, a super user "+devSuperUser+" with a generated password; writes and prints DATA/secure/client.properties")
 	root.AddCommand(c)
 }
 

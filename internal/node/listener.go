@@ -1,6 +1,8 @@
 package node
 
 import (
+	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"fmt"
 	"log/slog"
@@ -14,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/tributary/tributary/internal/config"
+	"github.com/tributary/tributary/internal/metadata"
 	"github.com/tributary/tributary/internal/security"
 	"github.com/tributary/tributary/internal/server"
 )
@@ -131,4 +134,41 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// EnsureScramUser stores SCRAM-SHA-256 and -512 credentials for user with
+// password unless the user has both already (trib dev --secure's super
+// user, created before any client can authenticate to create it).
+func (n *Node) EnsureScramUser(ctx context.Context, user, password string, iterations int32) error {
+	st := n.Quorum.State()
+	var cmd metadata.AlterScram
+	for _, mech := range []string{security.MechanismScramSHA256, security.MechanismScramSHA512} {
+		if _, ok := st.ScramCredential(user, mech); ok {
+			continue
+		}
+		salt := make([]byte, 24)
+		if _, err := rand.Read(salt); err != nil {
+			return err
+		}
+		salted, err := security.SaltPassword(mech, password, salt, iterations)
+		if err != nil {
+			return err
+		}
+		c, err := security.ScramFromSalted(mech, salt, salted, iterations)
+		if err != nil {
+			return err
+		}
+		cmd.Upserts = append(cmd.Upserts, metadata.ScramUpsert{User: user, Mechanism: mech, Credential: c})
+	}
+	if len(cmd.Upserts) == 0 {
+		return nil
+	}
+	res, err := n.Quorum.Propose(ctx, &metadata.Command{AlterScram: &cmd})
+	if err != nil {
+		return err
+	}
+	if err := res.Error(); err != nil {
+		return err
+	}
+	return n.Quorum.WaitApplied(ctx, res.Index)
 }

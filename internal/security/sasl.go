@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"crypto/hmac"
 	"crypto/pbkdf2"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
@@ -150,7 +153,15 @@ func (a *Authenticator) Start(mechanism string) (Session, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &scramSession{conv: srv.NewConversation()}, nil
+		// Alphanumeric server nonces, as Kafka's: librdkafka garbles the
+		// default base64 ones ('+' and '/') and then fails the nonce check.
+		srv = srv.WithNonceGenerator(scramNonce)
+		return &scramSession{conv: srv.NewConversation(), hash: ScramHash(mechanism), lookup: func(user string) (ScramCredential, bool) {
+			if a.Creds == nil {
+				return ScramCredential{}, false
+			}
+			return a.Creds.Scram(user, mechanism)
+		}}, nil
 	}
 	return nil, fmt.Errorf("%w %q", ErrUnsupportedMechanism, mechanism)
 }
@@ -222,30 +233,122 @@ func (a *Authenticator) checkPlain(user, pw string) bool {
 	return false
 }
 
+// scramSession runs SCRAM's server side: xdg-go/scram parses the
+// client-first-message, looks the user up and answers with the salt,
+// iterations and nonce; the client-final-message is checked here, because
+// Kafka accepts a client nonce that only ends with the server's nonce
+// (librdkafka sends the client nonce twice) where xdg-go requires them
+// equal. The proof check is RFC 5802's.
 type scramSession struct {
-	conv *scram.ServerConversation
+	conv   *scram.ServerConversation
+	hash   func() hash.Hash
+	lookup func(user string) (ScramCredential, bool)
+
+	step     int
+	gs2, c1b string // gs2 header and client-first-message-bare
+	s1       string // server-first-message
+	nonce    string // the full nonce sent in s1
+	cred     ScramCredential
+	user     string
+	done     bool
 }
 
 func (s *scramSession) Step(in []byte) ([]byte, bool, error) {
-	if s.conv.Done() {
-		return nil, false, ErrIllegalSASLState
-	}
-	out, err := s.conv.Step(string(in))
-	if err != nil {
-		// The RFC's e=... answer is not sent: Kafka answers a failed
-		// exchange with SASL_AUTHENTICATION_FAILED instead.
-		return nil, false, fmt.Errorf("%w: SCRAM exchange refused", ErrAuthenticationFailed)
-	}
-	if s.conv.Done() {
-		if !s.conv.Valid() {
+	switch s.step {
+	case 0:
+		s.step = 1
+		out, err := s.conv.Step(string(in))
+		if err != nil {
+			return nil, false, fmt.Errorf("%w: SCRAM client-first-message refused", ErrAuthenticationFailed)
+		}
+		// gs2-header is "n,," / "y,," / "n,a=...,": up to the second comma.
+		msg := string(in)
+		i := strings.IndexByte(msg, ',')
+		j := -1
+		if i >= 0 {
+			j = strings.IndexByte(msg[i+1:], ',')
+		}
+		if j < 0 {
+			return nil, false, fmt.Errorf("%w: malformed SCRAM client-first-message", ErrAuthenticationFailed)
+		}
+		s.gs2, s.c1b, s.s1 = msg[:i+j+2], msg[i+j+2:], out
+		s.nonce = scramAttr(out, 'r')
+		s.user = s.conv.Username()
+		c, ok := s.lookup(s.user)
+		if !ok || s.nonce == "" {
 			return nil, false, ErrAuthenticationFailed
 		}
-		return []byte(out), true, nil
+		s.cred = c
+		return []byte(out), false, nil
+	case 1:
+		s.step = 2
+		if err := s.verifyFinal(string(in)); err != nil {
+			return nil, false, err
+		}
+		s.done = true
+		return []byte("v=" + base64.StdEncoding.EncodeToString(s.serverSignature(string(in)))), true, nil
 	}
-	return []byte(out), false, nil
+	return nil, false, ErrIllegalSASLState
 }
 
-func (s *scramSession) Principal() string { return s.conv.Username() }
+// scramAttr returns attribute a's value in a SCRAM message, "" if absent.
+func scramAttr(msg string, a byte) string {
+	for _, f := range strings.Split(msg, ",") {
+		if len(f) >= 2 && f[0] == a && f[1] == '=' {
+			return f[2:]
+		}
+	}
+	return ""
+}
+
+// authMessage is client-first-message-bare "," server-first-message ","
+// client-final-message-without-proof.
+func (s *scramSession) authMessage(final string) string {
+	wop := final
+	if i := strings.LastIndex(final, ",p="); i >= 0 {
+		wop = final[:i]
+	}
+	return s.c1b + "," + s.s1 + "," + wop
+}
+
+func (s *scramSession) verifyFinal(final string) error {
+	fail := fmt.Errorf("%w: SCRAM client-final-message refused", ErrAuthenticationFailed)
+	if !strings.HasPrefix(final, "c=") || strings.LastIndex(final, ",p=") < 0 {
+		return fail
+	}
+	cbind, err := base64.StdEncoding.DecodeString(scramAttr(final, 'c'))
+	if err != nil || string(cbind) != s.gs2 {
+		return fail
+	}
+	if r := scramAttr(final, 'r'); !strings.HasSuffix(r, s.nonce) {
+		return fail
+	}
+	proof, err := base64.StdEncoding.DecodeString(final[strings.LastIndex(final, ",p=")+3:])
+	if err != nil || len(proof) != s.hash().Size() {
+		return fail
+	}
+	m := hmac.New(s.hash, s.cred.StoredKey)
+	m.Write([]byte(s.authMessage(final)))
+	sig := m.Sum(nil)
+	clientKey := make([]byte, len(proof))
+	for i := range proof {
+		clientKey[i] = proof[i] ^ sig[i]
+	}
+	d := s.hash()
+	d.Write(clientKey)
+	if !hmac.Equal(d.Sum(nil), s.cred.StoredKey) {
+		return ErrAuthenticationFailed
+	}
+	return nil
+}
+
+func (s *scramSession) serverSignature(final string) []byte {
+	m := hmac.New(s.hash, s.cred.ServerKey)
+	m.Write([]byte(s.authMessage(final)))
+	return m.Sum(nil)
+}
+
+func (s *scramSession) Principal() string { return s.user }
 
 // JAAS is one parsed sasl.jaas.config entry: the login module, its flag
 // and its options (username, password, user_<name> for PlainLoginModule).
@@ -332,4 +435,13 @@ func (j JAAS) PlainUsers() map[string]string {
 		}
 	}
 	return out
+}
+
+// scramNonce is a server nonce of 32 lower-case hex digits.
+func scramNonce() string {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return hex.EncodeToString(b)
 }

@@ -1,7 +1,10 @@
 package security
 
 import (
+	"crypto/hmac"
+	"encoding/base64"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/xdg-go/scram"
@@ -204,4 +207,43 @@ func FuzzScramServer(f *testing.F) {
 			t.Fatalf("authenticated without the password: %q %q", first, final)
 		}
 	})
+}
+
+// TestScramDoubledClientNonce: librdkafka's client-final-message carries
+// the client nonce followed by the whole server nonce (which starts with
+// the client nonce again); Kafka accepts a nonce that ends with the
+// server's, and so does Tributary. The proof is computed here as
+// librdkafka does.
+func TestScramDoubledClientNonce(t *testing.T) {
+	a := &Authenticator{Enabled: Mechanisms, Creds: newCreds(t, "alice", "s3cret", 4096)}
+	for _, mech := range []string{MechanismScramSHA256, MechanismScramSHA512} {
+		s, _ := a.Start(mech)
+		c1b := "n=alice,r=Cli^ent]nonce"
+		s1, _, err := s.Step([]byte("n,," + c1b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		snonce := scramAttr(string(s1), 'r')
+		wop := "c=biws,r=Cli^ent]nonce" + snonce
+		cred, _ := a.Creds.Scram("alice", mech)
+		salted, _ := SaltPassword(mech, "s3cret", cred.Salt, cred.Iterations)
+		h := ScramHash(mech)
+		mac := func(key []byte, msg string) []byte { m := hmac.New(h, key); m.Write([]byte(msg)); return m.Sum(nil) }
+		clientKey := mac(salted, "Client Key")
+		sig := mac(cred.StoredKey, c1b+","+string(s1)+","+wop)
+		proof := make([]byte, len(clientKey))
+		for i := range proof {
+			proof[i] = clientKey[i] ^ sig[i]
+		}
+		out, done, err := s.Step([]byte(wop + ",p=" + base64.StdEncoding.EncodeToString(proof)))
+		if err != nil || !done || s.Principal() != "alice" || !strings.HasPrefix(string(out), "v=") {
+			t.Fatalf("%s: %q %v %v", mech, out, done, err)
+		}
+		// A nonce that does not end with the server's is refused.
+		s, _ = a.Start(mech)
+		s1, _, _ = s.Step([]byte("n,," + c1b))
+		if _, _, err := s.Step([]byte("c=biws,r=Cli^ent]nonce" + scramAttr(string(s1), 'r') + "x,p=" + base64.StdEncoding.EncodeToString(proof))); err == nil {
+			t.Fatalf("%s: a wrong nonce was accepted", mech)
+		}
+	}
 }

@@ -144,6 +144,7 @@ type authFailLog struct {
 const authLogInterval = time.Minute
 
 func (a *authFailLog) note(log *slog.Logger, info *broker.ConnInfo, mech, requested string, err error) {
+	log.Debug("failed authentication", "listener", info.Listener, "remote", info.Remote, "mechanism", mech, "err", err)
 	host, _, _ := net.SplitHostPort(info.Remote)
 	now := a.now()
 	a.mu.Lock()
