@@ -75,6 +75,7 @@ func (b *Broker) handleProduce(_ context.Context, r *Request) Pending {
 			name = t.meta.Name
 		}
 		authorized := b.allowed(r, security.OpWrite, security.ResourceTopic, name)
+		txnDenied := req.TransactionID != nil && !b.allowed(r, security.OpWrite, security.ResourceTransactionalID, *req.TransactionID)
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewProduceResponseTopicPartition()
 			sp.Partition = rp.Partition
@@ -91,6 +92,8 @@ func (b *Broker) handleProduce(_ context.Context, r *Request) Pending {
 				fail(kerr.InvalidRequiredAcks.Code, nil)
 			case t == nil && req.Version >= 13:
 				fail(kerr.UnknownTopicID.Code, nil)
+			case txnDenied:
+				fail(kerr.TransactionalIDAuthorizationFailed.Code, nil)
 			case !authorized:
 				fail(kerr.TopicAuthorizationFailed.Code, nil)
 			case code != 0:

@@ -22,8 +22,8 @@ import (
 
 	"github.com/tributary/tributary/internal/group"
 	"github.com/tributary/tributary/internal/metadata"
-	"github.com/tributary/tributary/internal/txn"
 	"github.com/tributary/tributary/internal/security"
+	"github.com/tributary/tributary/internal/txn"
 )
 
 func init() { register(kmsg.FindCoordinator, 0, 6, (*Broker).handleFindCoordinator) }

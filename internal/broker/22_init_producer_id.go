@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tributary/tributary/internal/metadata"
+	"github.com/tributary/tributary/internal/security"
 )
 
 func init() { register(kmsg.InitProducerID, 0, 5, (*Broker).handleInitProducerID) }
@@ -28,6 +29,10 @@ func (b *Broker) handleInitProducerID(_ context.Context, r *Request) Pending {
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
 	if req.TransactionalID != nil {
+		if !b.allowed(r, security.OpWrite, security.ResourceTransactionalID, *req.TransactionalID) {
+			resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+			return respond(resp)
+		}
 		pid, epoch := int64(-1), int16(-1)
 		if req.Version >= 3 {
 			pid, epoch = req.ProducerID, req.ProducerEpoch

@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/tributary/tributary/internal/security"
 	"github.com/tributary/tributary/internal/txn"
 )
 
@@ -37,6 +38,23 @@ func (b *Broker) handleAddPartitionsToTxn(_ context.Context, r *Request) Pending
 			resp.Topics = append(resp.Topics, st)
 		}
 		return resp
+	}
+	if !b.allowed(r, security.OpWrite, security.ResourceTransactionalID, req.TransactionalID) {
+		return respond(answer(func(string, int32) int16 { return kerr.TransactionalIDAuthorizationFailed.Code }))
+	}
+	deniedTopics := map[string]bool{}
+	for _, rt := range req.Topics {
+		if !b.allowed(r, security.OpWrite, security.ResourceTopic, rt.Topic) {
+			deniedTopics[rt.Topic] = true
+		}
+	}
+	if len(deniedTopics) > 0 {
+		return respond(answer(func(topic string, _ int32) int16 {
+			if deniedTopics[topic] {
+				return kerr.TopicAuthorizationFailed.Code
+			}
+			return kerr.OperationNotAttempted.Code
+		}))
 	}
 	var parts []txn.TopicPartition
 	unknown := map[txn.TopicPartition]bool{}

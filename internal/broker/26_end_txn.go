@@ -14,6 +14,8 @@ package broker
 import (
 	"context"
 
+	"github.com/tributary/tributary/internal/security"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -22,6 +24,10 @@ func init() { register(kmsg.EndTxn, 0, 3, (*Broker).handleEndTxn) }
 func (b *Broker) handleEndTxn(_ context.Context, r *Request) Pending {
 	req := r.Msg.(*kmsg.EndTxnRequest)
 	resp := req.ResponseKind().(*kmsg.EndTxnResponse)
+	if !b.allowed(r, security.OpWrite, security.ResourceTransactionalID, req.TransactionalID) {
+		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		return respond(resp)
+	}
 	return func() kmsg.Response {
 		err := b.txns.EndTxn(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit)
 		resp.ErrorCode = fencedCode(errCode(err), req.Version >= 2)

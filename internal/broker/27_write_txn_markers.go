@@ -20,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tributary/tributary/internal/partition"
+	"github.com/tributary/tributary/internal/security"
 )
 
 func init() { register(kmsg.WriteTxnMarkers, 0, 1, (*Broker).handleWriteTxnMarkers) }
@@ -33,6 +34,7 @@ func (b *Broker) handleWriteTxnMarkers(_ context.Context, r *Request) Pending {
 		code *int16
 	}
 	var waits []*wait
+	clusterAction := b.allowedCluster(r, security.OpClusterAction)
 	for _, m := range req.Markers {
 		sm := kmsg.NewWriteTxnMarkersResponseMarker()
 		sm.ProducerID = m.ProducerID
@@ -49,6 +51,9 @@ func (b *Broker) handleWriteTxnMarkers(_ context.Context, r *Request) Pending {
 					t = nil
 				}
 				p, code := leaderPartition(t, idx)
+				if !clusterAction {
+					code = kerr.ClusterAuthorizationFailed.Code
+				}
 				if code != 0 {
 					sp.ErrorCode = code
 					continue

@@ -124,7 +124,10 @@ func (a *authz) audit(r *Request, q security.Request, d security.Decision) {
 // (Kafka's documented operations). TestEveryAPIAuthorized fails when a
 // registered API is missing here, so a new handler must decide.
 var apiAuthorization = map[kmsg.Key]string{
-	kmsg.Produce:                      "WRITE on each topic (TOPIC_AUTHORIZATION_FAILED per partition)",
+	kmsg.Produce:                      "WRITE on each topic (TOPIC_AUTHORIZATION_FAILED per partition); transactional: WRITE on the transactional id",
+	kmsg.AddPartitionsToTxn:           "WRITE on the transactional id, WRITE on each topic",
+	kmsg.EndTxn:                       "WRITE on the transactional id",
+	kmsg.WriteTxnMarkers:              "CLUSTER_ACTION on the cluster (brokers only)",
 	kmsg.Fetch:                        "consumers: READ on each topic; followers: CLUSTER_ACTION on the cluster",
 	kmsg.ListOffsets:                  "DESCRIBE on each topic",
 	kmsg.Metadata:                     "DESCRIBE on each topic (unauthorized topics left out of a full listing); CREATE on the cluster or topic to auto-create",
@@ -144,7 +147,7 @@ var apiAuthorization = map[kmsg.Key]string{
 	kmsg.DeleteTopics:                 "DELETE on each topic",
 	kmsg.CreatePartitions:             "ALTER on each topic",
 	kmsg.DeleteRecords:                "DELETE on each topic",
-	kmsg.InitProducerID:               "IDEMPOTENT_WRITE on the cluster or WRITE on any topic (transactional ids are refused)",
+	kmsg.InitProducerID:               "with a transactional id: WRITE on it; else IDEMPOTENT_WRITE on the cluster or WRITE on any topic",
 	kmsg.OffsetForLeaderEpoch:         "followers: CLUSTER_ACTION on the cluster; consumers: DESCRIBE on each topic",
 	kmsg.DescribeConfigs:              "DESCRIBE_CONFIGS on the topic, or on the cluster for broker resources",
 	kmsg.AlterConfigs:                 "ALTER_CONFIGS on the topic, or on the cluster for broker resources",
