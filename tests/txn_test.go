@@ -245,3 +245,71 @@ func TestTxnClusterCoordinatorFailover(t *testing.T) {
 		}
 	}
 }
+
+// TestTxnTimeoutAbortsDeadProducer: a producer that dies inside a
+// transaction holds the last stable offset back until
+// transaction.timeout.ms passes; the coordinator then aborts it (under a
+// bumped epoch), the LSO moves on, and read_committed consumers see what
+// others committed after it, never its records.
+func TestTxnTimeoutAbortsDeadProducer(t *testing.T) {
+	settings := map[string]string{"transaction.abort.timed.out.transaction.cleanup.interval.ms": "200"}
+	for k, v := range txnSettings {
+		settings[k] = v
+	}
+	n := startNode(t, "", settings)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	adm := newAdmin(t, n.Addr())
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "dead"); err != nil {
+		t.Fatal(err)
+	}
+	dead := newClient(t, n.Addr(), kgo.TransactionalID("dead-producer"), kgo.DefaultProduceTopic("dead"), kgo.TransactionTimeout(2*time.Second))
+	if err := dead.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := dead.ProduceSync(ctx, &kgo.Record{Value: []byte("dead")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	// The producer "dies": it never ends the transaction.
+	live := newClient(t, n.Addr(), kgo.TransactionalID("live-producer"), kgo.DefaultProduceTopic("dead"))
+	if err := live.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := live.ProduceSync(ctx, &kgo.Record{Value: []byte("live")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if err := live.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	committedEnd := func() int64 {
+		ends, err := adm.ListCommittedOffsets(ctx, "dead") // read_committed: the LSO
+		if err != nil {
+			t.Fatal(err)
+		}
+		o, _ := ends.Lookup("dead", 0)
+		return o.Offset
+	}
+	if lso := committedEnd(); lso != 0 {
+		t.Fatalf("LSO %d while the dead producer's transaction is open, want 0", lso)
+	}
+	c := newClient(t, n.Addr(), kgo.ConsumeTopics("dead"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	var got []string
+	for len(got) < 1 {
+		fs := c.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("the LSO never moved past the dead producer's transaction")
+		}
+		fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+	}
+	if len(got) != 1 || got[0] != "live" {
+		t.Fatalf("read_committed got %v, want [live]", got)
+	}
+	// Records: dead(0) live(1) live's marker(2) dead's abort marker(3).
+	if lso := committedEnd(); lso != 4 {
+		t.Fatalf("LSO %d after the timeout abort, want 4", lso)
+	}
+	// The dead producer is fenced: its commit fails.
+	if err := dead.EndTransaction(ctx, kgo.TryCommit); err == nil {
+		t.Fatal("the timed-out producer committed")
+	}
+}
