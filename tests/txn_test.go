@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -256,6 +257,7 @@ func TestTxnTimeoutAbortsDeadProducer(t *testing.T) {
 	for k, v := range txnSettings {
 		settings[k] = v
 	}
+	tribBinary(t) // built before the clock matters
 	n := startNode(t, "", settings)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -263,7 +265,7 @@ func TestTxnTimeoutAbortsDeadProducer(t *testing.T) {
 	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "dead"); err != nil {
 		t.Fatal(err)
 	}
-	dead := newClient(t, n.Addr(), kgo.TransactionalID("dead-producer"), kgo.DefaultProduceTopic("dead"), kgo.TransactionTimeout(2*time.Second))
+	dead := newClient(t, n.Addr(), kgo.TransactionalID("dead-producer"), kgo.DefaultProduceTopic("dead"), kgo.TransactionTimeout(4*time.Second))
 	if err := dead.BeginTransaction(); err != nil {
 		t.Fatal(err)
 	}
@@ -292,6 +294,22 @@ func TestTxnTimeoutAbortsDeadProducer(t *testing.T) {
 	if lso := committedEnd(); lso != 0 {
 		t.Fatalf("LSO %d while the dead producer's transaction is open, want 0", lso)
 	}
+	// DescribeTransactions / ListTransactions (kadm) and trib txn see it open.
+	ds, err := adm.DescribeTransactions(ctx, "dead-producer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := ds["dead-producer"]
+	if d.Err != nil || d.State != "Ongoing" || d.TimeoutMillis != 4000 || d.StartTimestamp <= 0 || len(d.Topics["dead"]) != 1 {
+		t.Fatalf("describe while open: %+v", d)
+	}
+	ls, err := adm.ListTransactions(ctx, nil, []string{"Ongoing"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := ls["dead-producer"]; !ok || len(ls) != 1 {
+		t.Fatalf("list Ongoing: %+v", ls)
+	}
 	c := newClient(t, n.Addr(), kgo.ConsumeTopics("dead"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	var got []string
 	for len(got) < 1 {
@@ -307,6 +325,27 @@ func TestTxnTimeoutAbortsDeadProducer(t *testing.T) {
 	// Records: dead(0) live(1) live's marker(2) dead's abort marker(3).
 	if lso := committedEnd(); lso != 4 {
 		t.Fatalf("LSO %d after the timeout abort, want 4", lso)
+	}
+	// The Complete record follows the markers.
+	for {
+		ds, err = adm.DescribeTransactions(ctx, "dead-producer")
+		if err != nil {
+			t.Fatal(err)
+		}
+		d2 := ds["dead-producer"]
+		if d2.State == "CompleteAbort" && d2.ProducerEpoch == d.ProducerEpoch+1 {
+			break
+		}
+		if d2.State != "PrepareAbort" || ctx.Err() != nil {
+			t.Fatalf("describe after the timeout abort: %+v (was epoch %d)", d2, d.ProducerEpoch)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if out := mustTrib(t, n.Addr(), "", "txn", "describe", "dead-producer"); !strings.Contains(out, "CompleteAbort") {
+		t.Fatalf("trib txn describe:\n%s", out)
+	}
+	if out := mustTrib(t, n.Addr(), "", "txn", "list"); !strings.Contains(out, "dead-producer") || !strings.Contains(out, "live-producer") {
+		t.Fatalf("trib txn list:\n%s", out)
 	}
 	// The dead producer is fenced: its commit fails.
 	if err := dead.EndTransaction(ctx, kgo.TryCommit); err == nil {
