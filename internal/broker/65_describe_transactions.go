@@ -8,7 +8,10 @@
 // of the state partitions this broker coordinates (the client asks every
 // broker), filtered by state names, producer ids and (v1, KIP-994) a
 // minimum running time; unknown state names come back in
-// unknown_state_filters. Not served: v2's id pattern (Java regular
+// unknown_state_filters. With the authorizer on, DescribeTransactions needs
+// DESCRIBE on each id (TRANSACTIONAL_ID_AUTHORIZATION_FAILED) and
+// ListTransactions leaves out the ids the caller may not describe. Not
+// served: v2's id pattern (Java regular
 // expressions).
 package broker
 
@@ -16,8 +19,10 @@ import (
 	"context"
 	"slices"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/tributary/tributary/internal/security"
 	"github.com/tributary/tributary/internal/txn"
 )
 
@@ -33,6 +38,9 @@ func (b *Broker) handleDescribeTransactions(_ context.Context, r *Request) Pendi
 		s := kmsg.NewDescribeTransactionsResponseTransactionState()
 		s.TransactionalID = id
 		d, err := b.txns.Describe(id)
+		if !b.allowed(r, security.OpDescribe, security.ResourceTransactionalID, id) {
+			err = kerr.TransactionalIDAuthorizationFailed
+		}
 		if err != nil {
 			s.ErrorCode = errCode(err)
 			s.ProducerID, s.ProducerEpoch, s.StartTimestamp = -1, -1, -1
@@ -84,6 +92,9 @@ func (b *Broker) handleListTransactions(_ context.Context, r *Request) Pending {
 		}
 		if len(req.ProducerIDFilters) > 0 && !slices.Contains(req.ProducerIDFilters, d.ProducerID) {
 			continue
+		}
+		if !b.authorize(r, security.OpDescribe, security.ResourceTransactionalID, d.ID, false) {
+			continue // as Kafka: ids the caller may not describe are left out
 		}
 		if req.Version >= 1 && req.DurationFilterMillis >= 0 {
 			if !running(d) || now.Sub(d.Start).Milliseconds() < req.DurationFilterMillis {
