@@ -128,6 +128,8 @@ var apiAuthorization = map[kmsg.Key]string{
 	kmsg.AddPartitionsToTxn:           "WRITE on the transactional id, WRITE on each topic",
 	kmsg.EndTxn:                       "WRITE on the transactional id",
 	kmsg.WriteTxnMarkers:              "CLUSTER_ACTION on the cluster (brokers only)",
+	kmsg.DescribeTransactions:         "DESCRIBE on each transactional id (TRANSACTIONAL_ID_AUTHORIZATION_FAILED per id)",
+	kmsg.ListTransactions:             "DESCRIBE on each transactional id listed (others are left out)",
 	kmsg.Fetch:                        "consumers: READ on each topic; followers: CLUSTER_ACTION on the cluster",
 	kmsg.ListOffsets:                  "DESCRIBE on each topic",
 	kmsg.Metadata:                     "DESCRIBE on each topic (unauthorized topics left out of a full listing); CREATE on the cluster or topic to auto-create",
