@@ -107,3 +107,27 @@ func TestKcatMTLS(t *testing.T) {
 		t.Fatalf("kcat without a client certificate listed metadata:\n%s", out)
 	}
 }
+
+// TestKafkajsSecure: kafkajs with SASL SCRAM-SHA-512 (and SCRAM-SHA-256)
+// over SSL against `trib dev --secure`: the seed's producer and consumer
+// examples.
+func TestKafkajsSecure(t *testing.T) {
+	kafkajsDir(t)
+	dir := t.TempDir()
+	p := startTribProcess(t, dir, "--secure")
+	secure := filepath.Join(dir, "secure")
+	pw, err := os.ReadFile(filepath.Join(secure, "admin.password"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mech := range []string{"scram-sha-512", "scram-sha-256"} {
+		env := []string{"SSL_CA=" + filepath.Join(secure, "ca.pem"), "SASL_MECHANISM=" + mech, "SASL_USERNAME=admin", "SASL_PASSWORD=" + string(pw),
+			"TOPIC=kafkajs-secure-" + mech, "GROUP=kafkajs-secure-" + mech}
+		mustTrib(t, p.Addr, "", "topic", "create", "kafkajs-secure-"+mech, "--partitions", "1", "--command-config", filepath.Join(secure, "client.properties"))
+		runKafkajs(t, p.Addr, "producer.js", 2*time.Minute, append(env, "MESSAGE=over "+mech)...)
+		res := runKafkajs(t, p.Addr, "consumer.js", 2*time.Minute, append(env, "EXPECT=1")...)
+		if !strings.Contains(string(res[0]), `"value":"over `+mech+`"`) {
+			t.Fatalf("%s: consumed %s", mech, res[0])
+		}
+	}
+}

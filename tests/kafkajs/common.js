@@ -7,11 +7,30 @@ const { Kafka, logLevel } = require('kafkajs');
 
 const brokers = (process.env.BROKERS || 'localhost:9092').split(',');
 
+// Optional security from the environment: $SSL_CA (a PEM CA file) turns
+// TLS on; $SASL_MECHANISM (plain, scram-sha-256, scram-sha-512) with
+// $SASL_USERNAME and $SASL_PASSWORD turns SASL on.
+function security() {
+  const out = {};
+  if (process.env.SSL_CA) {
+    out.ssl = { ca: [require('fs').readFileSync(process.env.SSL_CA, 'utf-8')] };
+  }
+  if (process.env.SASL_MECHANISM) {
+    out.sasl = {
+      mechanism: process.env.SASL_MECHANISM,
+      username: process.env.SASL_USERNAME,
+      password: process.env.SASL_PASSWORD,
+    };
+  }
+  return out;
+}
+
 function kafka() {
   return new Kafka({
     clientId: 'my-app',
     brokers,
     logLevel: logLevel[process.env.KAFKAJS_LOG_LEVEL || 'WARN'],
+    ...security(),
   });
 }
 
