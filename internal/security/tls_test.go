@@ -97,6 +97,18 @@ func TestServerTLSClientAuthAndReload(t *testing.T) {
 		t.Fatal("a client certificate from a foreign CA was accepted")
 	}
 
+	// An expired client certificate is refused.
+	expired, err := ca.Issue(pkix.Name{CommonName: "old-client"}, nil, -30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expiredKS := filepath.Join(dir, "expired.pem")
+	WriteKeystore(expiredKS, expired)
+	old, _ := ClientTLS(TLSOptions{KeystoreLocation: expiredKS, TruststoreLocation: ts})
+	if _, _, err := handshake(t, st.Config(), old); err == nil {
+		t.Fatal("an expired client certificate was accepted")
+	}
+
 	// Replace the keystore: new handshakes see it once the reload interval
 	// has passed; a broken file keeps the previous certificate.
 	ks2, _ := writeTestStores(t, dir, ca, "broker-b")
