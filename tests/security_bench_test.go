@@ -2,16 +2,21 @@ package tests
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509/pkix"
 	"io"
 	"log/slog"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/tributary/tributary/internal/config"
 	"github.com/tributary/tributary/internal/node"
+	"github.com/tributary/tributary/internal/security"
 )
 
 // BenchmarkTLSThroughput is a paired A/B: one broker with a PLAINTEXT and
@@ -106,4 +111,66 @@ func BenchmarkTLSThroughput(b *testing.B) {
 	b.ReportMetric(tc/nf, "tls_consume_MB/s")
 	b.ReportMetric(tp/pp, "tls_produce_ratio")
 	b.ReportMetric(tc/pc, "tls_consume_ratio")
+}
+
+// BenchmarkHandshake measures connection set-up: a TLS handshake (TLS
+// 1.3, ECDSA P-256) to an SSL listener, and a full SCRAM-SHA-512
+// authentication (handshake, two SaslAuthenticate round trips, 8192
+// iterations) plus one Metadata request on a SASL_PLAINTEXT listener.
+// ns/op is the time per new connection, on one client goroutine:
+//
+//	go test ./tests -run XXX -bench Handshake
+func BenchmarkHandshake(b *testing.B) {
+	p := newPKI(b)
+	n, err := node.Start(context.Background(), node.Config{
+		NodeID: 1, DataDir: b.TempDir(),
+		Settings: map[string]string{
+			"ssl.keystore.location":   p.keystore("broker", pkix.Name{CommonName: "broker-1"}),
+			"ssl.truststore.location": p.Truststore,
+			"sasl.enabled.mechanisms": "SCRAM-SHA-512",
+		},
+		Listeners: []config.BrokerListener{
+			{Name: "PLAINTEXT", Protocol: "PLAINTEXT", Listen: "127.0.0.1:0"},
+			{Name: "SSL", Protocol: "SSL", Listen: "127.0.0.1:0"},
+			{Name: "SASL_PLAINTEXT", Protocol: "SASL_PLAINTEXT", Listen: "127.0.0.1:0"},
+		},
+		InterBrokerListener: "PLAINTEXT",
+		Logger:              slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { n.Close() })
+	b.Run("tls", func(b *testing.B) {
+		addr := n.ListenerAddr("SSL")
+		cfg := security.WithServerName(p.clientTLS(""), addr)
+		for i := 0; i < b.N; i++ {
+			c, err := tls.Dial("tcp", addr, cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			c.Close()
+		}
+	})
+	b.Run("scram-sha-512", func(b *testing.B) {
+		ctx := context.Background()
+		adm := kadm.NewClient(newClient(b, n.ListenerAddr("PLAINTEXT")))
+		if _, err := adm.AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{{User: "bench", Mechanism: kadm.ScramSha512, Iterations: 8192, Password: "bench-pw"}}); err != nil {
+			b.Fatal(err)
+		}
+		mech := scram.Auth{User: "bench", Pass: "bench-pw"}.AsSha512Mechanism()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			cl, err := kgo.NewClient(kgo.SeedBrokers(n.ListenerAddr("SASL_PLAINTEXT")), kgo.SASL(mech))
+			if err != nil {
+				b.Fatal(err)
+			}
+			req := kmsg.NewPtrMetadataRequest()
+			req.Topics = []kmsg.MetadataRequestTopic{}
+			if _, err := req.RequestWith(ctx, cl); err != nil {
+				b.Fatal(err)
+			}
+			cl.Close()
+		}
+	})
 }
