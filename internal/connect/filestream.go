@@ -189,9 +189,15 @@ func (t *fileSourceTask) Poll(ctx context.Context) ([]SourceRecord, error) {
 		if t.eof && t.stdin {
 			return nil, sleepCtx(ctx, fileEOFWait)
 		}
-		chunk := make([]byte, 64<<10)
-		n, err := t.f.Read(chunk)
-		t.buf = append(t.buf, chunk[:n]...)
+		// Keep the unread tail at the front of one reusable buffer and
+		// read after it.
+		if cap(t.buf)-len(t.buf) < 64<<10 {
+			nb := make([]byte, len(t.buf), max(2*cap(t.buf), len(t.buf)+256<<10))
+			copy(nb, t.buf)
+			t.buf = nb
+		}
+		n, err := t.f.Read(t.buf[len(t.buf):cap(t.buf)])
+		t.buf = t.buf[:len(t.buf)+n]
 		if n > 0 {
 			continue
 		}
@@ -223,7 +229,7 @@ func (t *fileSourceTask) lines() []SourceRecord {
 		out = append(out, rec)
 	}
 	if len(t.buf) == 0 {
-		t.buf = nil
+		t.buf = t.buf[:0:0]
 	}
 	return out
 }

@@ -260,12 +260,51 @@ func (h *Herder) Run(ctx context.Context) error {
 
 // stopAll stops every connector and task of this worker.
 func (h *Herder) stopAll() {
-	for id := range h.tasks {
-		h.stopTask(id, true)
+	// Cancel every task first so they stop in parallel; wait for them
+	// under one deadline; then write the statuses together.
+	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.TaskShutdownTimeout)
+	defer cancel()
+	for _, t := range h.tasks {
+		t.noStatus.Store(true)
+		t.cancel()
+	}
+	var keys [][]byte
+	for id, t := range h.tasks {
+		select {
+		case <-t.done:
+		case <-ctx.Done():
+			h.log.Warn("connect task did not stop in time; abandoning it", "task", id.String())
+		}
+		delete(h.tasks, id)
+		keys = append(keys, statusTaskKey(id))
 	}
 	for name := range h.connectors {
-		h.stopConnector(name, true)
+		h.stopConnector(name, false)
+		keys = append(keys, statusConnectorKey(name))
 	}
+	h.putStatuses(keys, StateUnassigned)
+}
+
+// putStatuses writes one state for many keys concurrently, within a few
+// seconds (at shutdown the cluster may be gone).
+func (h *Herder) putStatuses(keys [][]byte, state string) {
+	h.mu.Lock()
+	gen := h.generation
+	h.mu.Unlock()
+	b, _ := json.Marshal(statusValue{State: state, WorkerID: h.cfg.WorkerID, Generation: gen})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, k := range keys {
+		wg.Add(1)
+		safe.Go(h.log, "connect status write", func() {
+			defer wg.Done()
+			if err := h.statusLog.Send(ctx, k, b); err != nil {
+				h.log.Warn("writing status", "key", string(k), "err", err)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // markLost records that the coordinator no longer knows this member.
@@ -296,7 +335,7 @@ func (h *Herder) shutdown() {
 	member := h.memberID
 	h.mu.Unlock()
 	if member != "" {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
 		req := kmsg.NewPtrLeaveGroupRequest()
 		req.Group, req.MemberID = h.cfg.GroupID, member

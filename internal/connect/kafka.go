@@ -96,8 +96,18 @@ func (l *kafkaLog) read() {
 	}
 }
 
+// Send waits for the acknowledgement or ctx (kgo keeps retrying a
+// buffered record whatever its context, so ProduceSync would wait for a
+// broker that is gone for good).
 func (l *kafkaLog) Send(ctx context.Context, key, value []byte) error {
-	return l.prod.ProduceSync(ctx, &kgo.Record{Topic: l.topic, Key: key, Value: value}).FirstErr()
+	done := make(chan error, 1)
+	l.prod.Produce(ctx, &kgo.Record{Topic: l.topic, Key: key, Value: value}, func(_ *kgo.Record, err error) { done <- err })
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (l *kafkaLog) ReadToEnd(ctx context.Context) error {
