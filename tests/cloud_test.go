@@ -32,6 +32,45 @@ import (
 	"github.com/tributary/tributary/internal/checker"
 )
 
+// upgradeVersion is the version the lifecycle upgrades to, run by
+// tribBuildB.
+const upgradeVersion = "3.9-b"
+
+// tribBuildB is "another build" of trib: a copy of the binary at another
+// path, so a broker's command line tells which one it runs.
+func tribBuildB(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(binDir, "trib-b")
+	if _, err := os.Stat(path); err == nil {
+		return path
+	}
+	b, err := os.ReadFile(tribBinary(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path+".tmp", b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path+".tmp", path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// brokerBinary returns the executable a cluster's broker runs (from its
+// pid file and /proc).
+func brokerBinary(dir, clusterID string, id int) string {
+	b, err := os.ReadFile(filepath.Join(dir, "clusters", clusterID, fmt.Sprintf("broker-%d", id), "broker.pid"))
+	if err != nil {
+		return ""
+	}
+	cmdline, err := os.ReadFile("/proc/" + strings.TrimSpace(string(b)) + "/cmdline")
+	if err != nil {
+		return ""
+	}
+	return strings.SplitN(string(cmdline), "\x00", 2)[0]
+}
+
 // cloudProc is a `trib cloud serve` process.
 type cloudProc struct {
 	URL    string
@@ -46,7 +85,8 @@ type cloudProc struct {
 // are killed when the test ends (they outlive the control plane).
 func startCloud(t *testing.T, dir, store string) *cloudProc {
 	t.Helper()
-	args := []string{"cloud", "serve", "--listen", "127.0.0.1:0", "--data-dir", dir, "--store", store}
+	args := []string{"cloud", "serve", "--listen", "127.0.0.1:0", "--data-dir", dir, "--store", store,
+		"--version-binary", upgradeVersion + "=" + tribBuildB(t)}
 	for _, s := range procSettings {
 		args = append(args, "--broker-set", s)
 	}
@@ -360,6 +400,38 @@ func cloudLifecycle(t *testing.T, store string) {
 	// left on broker 4 would stay in the replica lists for good.
 	pc.waitFor(30*time.Second, "no replica on broker 4 after the scale in", func() bool { return replicasOn(adm, "events", 4) == 0 })
 	pc.waitAcks(h, 500, 60*time.Second, "after the scale in")
+
+	// Upgrade to another build, one broker at a time (Strimzi's rules),
+	// with the control plane killed (SIGKILL) in the middle of the roll.
+	if _, err := cl.Databases.UpgradeMajorVersion(ctx, db.ID, &godo.UpgradeVersionRequest{Version: "0.1"}); apiStatus(err) != 422 {
+		t.Errorf("upgrade to an unknown version: %v, want 422", err)
+	}
+	if _, err := cl.Databases.UpgradeMajorVersion(ctx, db.ID, &godo.UpgradeVersionRequest{Version: upgradeVersion}); err != nil {
+		t.Fatalf("upgrade: %v", err)
+	}
+	pc.waitFor(60*time.Second, "the first broker restarted onto the new build", func() bool {
+		for id := 1; id <= 3; id++ {
+			if brokerBinary(dir, db.ID, id) == tribBuildB(t) {
+				return true
+			}
+		}
+		return false
+	})
+	cp.kill9()
+	cp = startCloud(t, dir, store)
+	cl = godoClient(t, cp.URL, token)
+	start = time.Now()
+	db = waitStatus(t, cl, db.ID, "online", 180*time.Second)
+	t.Logf("upgrade of 3 brokers after a control plane kill -9: online %v after the restart", time.Since(start).Round(time.Millisecond))
+	if db.VersionSlug != upgradeVersion {
+		t.Errorf("version %q after the upgrade, want %q", db.VersionSlug, upgradeVersion)
+	}
+	for id := 1; id <= 3; id++ {
+		if got := brokerBinary(dir, db.ID, id); got != tribBuildB(t) {
+			t.Errorf("broker %d runs %q after the upgrade, want %q", id, got, tribBuildB(t))
+		}
+	}
+	pc.waitAcks(h, 500, 60*time.Second, "after the upgrade")
 
 	ld.stop(t, 30*time.Second)
 	stopTail()

@@ -185,6 +185,7 @@ func init() {
 	serve.Flags().StringVar(&sc.DataDir, "data-dir", "./cloud", "the control plane's store and the clusters' broker data")
 	serve.Flags().StringVar(&sc.Store, "store", "sqlite", "the control plane's store: sqlite (<data-dir>/cloud.db) or a postgres:// URL (TRIB_CLOUD_STORE)")
 	serve.Flags().StringVar(&sc.Binary, "trib-binary", "", "trib executable the brokers run (default: this one)")
+	serve.Flags().StringToStringVar(&sc.VersionBinaries, "version-binary", nil, "offer VERSION, run by the trib build at PATH (VERSION=PATH, repeatable); an upgrade restarts brokers onto it")
 	serve.Flags().StringArrayVar(&sc.BrokerSettings, "broker-set", nil, "broker config KEY=VALUE given to every broker (repeatable)")
 	serve.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	cloudCmd.AddCommand(serve)
@@ -233,6 +234,20 @@ func init() {
 	root.AddCommand(cloudCmd)
 }
 
+// waitAndPrint waits (with wait) until the cluster is online and prints it.
+func waitAndPrint(ctx context.Context, f *cloudFlags, cl *godo.Client, c *cobra.Command, id string, wait bool) error {
+	if !wait {
+		fmt.Fprintln(c.ErrOrStderr(), "Started.")
+		return nil
+	}
+	d, err := waitOnline(ctx, cl, id, false, c.ErrOrStderr())
+	if err != nil {
+		return err
+	}
+	f.printDatabases(c.OutOrStdout(), []godo.Database{*d})
+	return nil
+}
+
 func databasesCommand(f *cloudFlags) *cobra.Command {
 	dbs := &cobra.Command{Use: "databases", Aliases: []string{"db", "database"}, Short: "Kafka clusters (doctl databases)"}
 	run := func(fn func(ctx context.Context, cl *godo.Client, c *cobra.Command, args []string) error) func(*cobra.Command, []string) error {
@@ -273,7 +288,7 @@ func databasesCommand(f *cloudFlags) *cobra.Command {
 	create.Flags().IntVar(&req.NumNodes, "num-nodes", 3, "number of brokers")
 	create.Flags().StringVar(&req.SizeSlug, "size", "local", "broker size slug (trib cloud databases options)")
 	create.Flags().StringVar(&req.Region, "region", "", "region slug (default: the first offered)")
-	create.Flags().StringVar(&req.Version, "version", "", "version (default: the newest offered)")
+	create.Flags().StringVar(&req.Version, "version", "", "version (default: the first offered)")
 	create.Flags().Uint64Var(&req.StorageSizeMib, "storage-size-mib", 0, "disk per broker in MiB (default 10240)")
 	create.Flags().StringSliceVar(&req.Tags, "tag", nil, "tags")
 	create.Flags().BoolVar(&wait, "wait", false, "wait until the cluster is online")
@@ -366,6 +381,42 @@ func databasesCommand(f *cloudFlags) *cobra.Command {
 			return nil
 		}),
 	})
+
+	var upWait bool
+	var upVersion string
+	upgrade := &cobra.Command{
+		Use:   "upgrade ID",
+		Short: "Upgrade a cluster's brokers to another version, one at a time",
+		Long: "A rolling restart onto --version: one broker at a time, never one whose restart\n" +
+			"would take a partition below min.insync.replicas, the active controller last, each\n" +
+			"waited for until it is ready and back in every ISR.\n\n" +
+			"Examples:\n  trib cloud databases upgrade <id> --version 3.9-b --wait",
+		Args: cobra.ExactArgs(1),
+		RunE: run(func(ctx context.Context, cl *godo.Client, c *cobra.Command, args []string) error {
+			if _, err := cl.Databases.UpgradeMajorVersion(ctx, args[0], &godo.UpgradeVersionRequest{Version: upVersion}); err != nil {
+				return err
+			}
+			return waitAndPrint(ctx, f, cl, c, args[0], upWait)
+		}),
+	}
+	upgrade.Flags().StringVar(&upVersion, "version", "", "target version (trib cloud serve --version-binary offers them)")
+	upgrade.Flags().BoolVar(&upWait, "wait", false, "wait until every broker is restarted")
+	upgrade.MarkFlagRequired("version")
+	dbs.AddCommand(upgrade)
+	var iuWait bool
+	iu := &cobra.Command{
+		Use:   "install-update ID",
+		Short: "Restart every broker, one at a time, without losing availability",
+		Args:  cobra.ExactArgs(1),
+		RunE: run(func(ctx context.Context, cl *godo.Client, c *cobra.Command, args []string) error {
+			if _, err := cl.Databases.InstallUpdate(ctx, args[0]); err != nil {
+				return err
+			}
+			return waitAndPrint(ctx, f, cl, c, args[0], iuWait)
+		}),
+	}
+	iu.Flags().BoolVar(&iuWait, "wait", false, "wait until every broker is restarted")
+	dbs.AddCommand(iu)
 
 	dbs.AddCommand(topicsCommand(f, run))
 	return dbs

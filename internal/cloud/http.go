@@ -27,6 +27,8 @@ func Handler(s *Service, st Store, log *slog.Logger) http.Handler {
 	mux.HandleFunc("GET /v2/databases/{id}", h.get)
 	mux.HandleFunc("DELETE /v2/databases/{id}", h.delete)
 	mux.HandleFunc("PUT /v2/databases/{id}/resize", h.resize)
+	mux.HandleFunc("PUT /v2/databases/{id}/upgrade", h.upgrade)
+	mux.HandleFunc("PUT /v2/databases/{id}/install_update", h.installUpdate)
 	mux.HandleFunc("GET /v2/databases/{id}/events", h.events)
 	mux.HandleFunc("GET /v2/databases/{id}/operations", h.operations)
 	mux.HandleFunc("GET /v2/databases/{id}/config", h.getConfig)
@@ -368,6 +370,43 @@ func (h *api) updateTopic(w http.ResponseWriter, r *http.Request) {
 
 func (h *api) deleteTopic(w http.ResponseWriter, r *http.Request) {
 	if err := h.s.DeleteTopic(r.Context(), r.PathValue("id"), r.PathValue("name")); err != nil {
+		writeErr(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *api) upgrade(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Version string `json:"version"`
+	}
+	if err := decode(r, &req); err != nil {
+		writeErr(w, err)
+		return
+	}
+	if req.Version == "" {
+		writeErr(w, errorf(KindInvalid, "version is required"))
+		return
+	}
+	c, err := h.s.Cluster(r.Context(), r.PathValue("id"))
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	if req.Version == c.Version {
+		writeErr(w, errorf(KindInvalid, "the cluster already runs version %s", c.Version))
+		return
+	}
+	if _, err := h.s.RestartCluster(r.Context(), c.ID, req.Version); err != nil {
+		writeErr(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// installUpdate restarts every broker, one at a time (a rolling restart).
+func (h *api) installUpdate(w http.ResponseWriter, r *http.Request) {
+	if _, err := h.s.RestartCluster(r.Context(), r.PathValue("id"), ""); err != nil {
 		writeErr(w, err)
 		return
 	}

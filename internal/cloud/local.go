@@ -21,6 +21,9 @@ import (
 type LocalConfig struct {
 	// Binary is the trib executable the brokers run (default: this one).
 	Binary string
+	// Binaries maps a cluster version to the trib build its brokers run;
+	// versions not in it run Binary.
+	Binaries map[string]string
 	// Root holds one directory per cluster, one per broker inside.
 	Root string
 	// Host is the address brokers listen on and advertise (default 127.0.0.1).
@@ -195,7 +198,11 @@ func (p *LocalProvisioner) Ensure(_ context.Context, c Cluster, n Node, voters [
 		return false, err
 	}
 	defer logf.Close()
-	cmd := exec.Command(p.cfg.Binary, p.args(c, n, voters)...)
+	bin := p.cfg.Binary
+	if b, ok := p.cfg.Binaries[c.Version]; ok {
+		bin = b
+	}
+	cmd := exec.Command(bin, p.args(c, n, voters)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
@@ -217,7 +224,7 @@ func (p *LocalProvisioner) Ensure(_ context.Context, c Cluster, n Node, voters [
 	if err := os.Rename(tmp, pidPath(n)); err != nil {
 		return restarted, err
 	}
-	p.cfg.Logger.Info("broker started", "cluster", c.ID, "node_id", n.NodeID, "pid", cmd.Process.Pid, "listen", n.Listen)
+	p.cfg.Logger.Info("broker started", "cluster", c.ID, "node_id", n.NodeID, "pid", cmd.Process.Pid, "listen", n.Listen, "version", c.Version, "binary", bin)
 	return restarted, nil
 }
 

@@ -50,9 +50,10 @@ type Node struct {
 
 // Operation kinds.
 const (
-	OpCreate = "create"
-	OpResize = "resize"
-	OpDelete = "delete"
+	OpCreate  = "create"
+	OpResize  = "resize"
+	OpDelete  = "delete"
+	OpRestart = "restart" // rolling restart (install_update), or upgrade when Version changes
 )
 
 // Operation states.
@@ -70,7 +71,10 @@ type Operation struct {
 	ClusterID string
 	Kind      string
 	// From and To are the broker counts of a resize.
-	From, To  int
+	From, To int
+	// Done lists the brokers a rolling restart has restarted and seen
+	// back in every ISR (comma-separated node ids).
+	Done      string
 	Step      string
 	State     string
 	Error     string

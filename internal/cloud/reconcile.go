@@ -127,7 +127,7 @@ func (s *Service) reconcile(ctx context.Context, c Cluster) error {
 	if op == nil {
 		return nil
 	}
-	next, err := s.step(ctx, c, *op)
+	next, err := s.step(ctx, c, op)
 	if err != nil {
 		if op.Error != err.Error() {
 			op.Error = err.Error()
@@ -195,8 +195,22 @@ func (s *Service) supervise(ctx context.Context, c Cluster) error {
 
 // step runs op's current step once and returns the next step (the same
 // one when it is still waiting).
-func (s *Service) step(ctx context.Context, c Cluster, op Operation) (string, error) {
+func (s *Service) step(ctx context.Context, c Cluster, opp *Operation) (string, error) {
+	op := *opp
 	switch op.Step {
+	case stepRoll:
+		return s.roll(ctx, c, opp)
+	case stepWaitRolled:
+		next, err := s.waitRolled(ctx, c, opp)
+		if next == stepRoll && err == nil {
+			// Record the progress now: the next roll step reads it.
+			opp.Step = next
+			if err := s.cfg.Store.UpdateOperation(ctx, *opp); err != nil {
+				return op.Step, err
+			}
+			s.log.Info("rolling restart: broker back in every ISR", "cluster", c.ID, "node_id", op.To, "done", opp.Done)
+		}
+		return next, err
 	case stepStart:
 		if op.Kind == OpDelete {
 			return stepStopBrokers, nil

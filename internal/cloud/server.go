@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/tributary/tributary/internal/safe"
@@ -22,6 +24,9 @@ type ServerConfig struct {
 	Store string
 	// Binary is the trib executable brokers run (default: this one).
 	Binary string
+	// VersionBinaries adds versions to the catalog, each run by its own
+	// trib build (an upgrade restarts the brokers onto it).
+	VersionBinaries map[string]string
 	// BrokerSettings are broker configs (KEY=VALUE) every broker gets.
 	BrokerSettings []string
 	Catalog        Catalog
@@ -63,7 +68,15 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
-	prov, err := NewLocalProvisioner(LocalConfig{Binary: cfg.Binary, Root: filepath.Join(cfg.DataDir, "clusters"),
+	if cfg.Catalog.MaxNodes == 0 {
+		cfg.Catalog = DefaultCatalog()
+	}
+	for _, v := range slices.Sorted(maps.Keys(cfg.VersionBinaries)) {
+		if !slices.Contains(cfg.Catalog.Versions, v) {
+			cfg.Catalog.Versions = append(cfg.Catalog.Versions, v)
+		}
+	}
+	prov, err := NewLocalProvisioner(LocalConfig{Binary: cfg.Binary, Binaries: cfg.VersionBinaries, Root: filepath.Join(cfg.DataDir, "clusters"),
 		Settings: cfg.BrokerSettings, Logger: cfg.Logger})
 	if err != nil {
 		st.Close()

@@ -29,7 +29,8 @@ import (
 // Engine is the only engine this service offers.
 const Engine = "kafka"
 
-// Catalog is what this installation offers (GET /v2/databases/options).
+// Catalog is what this installation offers (GET /v2/databases/options);
+// the first version is the default of a new cluster.
 type Catalog struct {
 	Regions  []string
 	Versions []string
@@ -148,7 +149,7 @@ func (s *Service) CreateCluster(ctx context.Context, r CreateRequest) (Cluster, 
 		return Cluster{}, errorf(KindInvalid, "invalid name %q: 3 to 64 lower-case letters, digits and dashes, starting with a letter and not ending with a dash", r.Name)
 	}
 	if r.Version == "" {
-		r.Version = cat.Versions[len(cat.Versions)-1]
+		r.Version = cat.Versions[0]
 	}
 	if !slices.Contains(cat.Versions, r.Version) {
 		return Cluster{}, errorf(KindInvalid, "invalid version %q: this installation offers %v", r.Version, cat.Versions)

@@ -23,7 +23,10 @@ type Store interface {
 	// with a KindConflict *Error while another operation of the cluster
 	// runs.
 	StartOperation(ctx context.Context, op Operation, status string, numNodes int, newNodes []Node) error
-	// UpdateOperation stores op's step, state and error.
+	// StartOperationVersion is StartOperation that also sets the
+	// cluster's version (when not "").
+	StartOperationVersion(ctx context.Context, op Operation, status string, numNodes int, newNodes []Node, version string) error
+	// UpdateOperation stores op's step, state, error, To and progress.
 	UpdateOperation(ctx context.Context, op Operation) error
 	// SetNodeState changes one broker's state.
 	SetNodeState(ctx context.Context, clusterID string, nodeID int32, state string) error

@@ -76,6 +76,8 @@ var migrations = []string{
 		status INTEGER NOT NULL,
 		at TEXT NOT NULL
 	)`,
+	// 2: a rolling restart's progress.
+	`ALTER TABLE operations ADD COLUMN done_nodes TEXT NOT NULL DEFAULT ''`,
 }
 
 // sqlStore is the Store over database/sql. Placeholders are written as
@@ -280,8 +282,8 @@ func boolInt(b bool) int {
 }
 
 func (s *sqlStore) insertOp(ctx context.Context, tx *sql.Tx, op Operation) error {
-	_, err := s.exec(ctx, tx, `INSERT INTO operations (id, cluster_id, kind, from_nodes, to_nodes, step, state, error, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		op.ID, op.ClusterID, op.Kind, op.From, op.To, op.Step, op.State, op.Error, s.stamp(), s.stamp())
+	_, err := s.exec(ctx, tx, `INSERT INTO operations (id, cluster_id, kind, from_nodes, to_nodes, step, state, error, done_nodes, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		op.ID, op.ClusterID, op.Kind, op.From, op.To, op.Step, op.State, op.Error, op.Done, s.stamp(), s.stamp())
 	return err
 }
 
@@ -360,6 +362,10 @@ func (s *sqlStore) Nodes(ctx context.Context, clusterID string) ([]Node, error) 
 func (s *sqlStore) AllNodes(ctx context.Context) ([]Node, error) { return s.queryNodes(ctx, ``) }
 
 func (s *sqlStore) StartOperation(ctx context.Context, op Operation, status string, numNodes int, newNodes []Node) error {
+	return s.StartOperationVersion(ctx, op, status, numNodes, newNodes, "")
+}
+
+func (s *sqlStore) StartOperationVersion(ctx context.Context, op Operation, status string, numNodes int, newNodes []Node, version string) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		if err := s.lockCluster(ctx, tx, op.ClusterID); err != nil {
 			return err
@@ -378,6 +384,11 @@ func (s *sqlStore) StartOperation(ctx context.Context, op Operation, status stri
 		if n, _ := res.RowsAffected(); n == 0 {
 			return errNoRow
 		}
+		if version != "" {
+			if _, err := s.exec(ctx, tx, `UPDATE clusters SET version = ? WHERE id = ?`, version, op.ClusterID); err != nil {
+				return err
+			}
+		}
 		if err := s.insertNodes(ctx, tx, newNodes); err != nil {
 			return err
 		}
@@ -386,8 +397,8 @@ func (s *sqlStore) StartOperation(ctx context.Context, op Operation, status stri
 }
 
 func (s *sqlStore) UpdateOperation(ctx context.Context, op Operation) error {
-	_, err := s.exec(ctx, s.db, `UPDATE operations SET step = ?, state = ?, error = ?, updated_at = ? WHERE id = ?`,
-		op.Step, op.State, op.Error, s.stamp(), op.ID)
+	_, err := s.exec(ctx, s.db, `UPDATE operations SET step = ?, state = ?, error = ?, to_nodes = ?, done_nodes = ?, updated_at = ? WHERE id = ?`,
+		op.Step, op.State, op.Error, op.To, op.Done, s.stamp(), op.ID)
 	return err
 }
 
@@ -427,7 +438,7 @@ func (s *sqlStore) Operations(ctx context.Context, clusterID string) ([]Operatio
 	if clusterID == "" {
 		q, arg = `WHERE state = ?`, OpRunning
 	}
-	rows, err := s.query(ctx, s.db, `SELECT id, cluster_id, kind, from_nodes, to_nodes, step, state, error, created_at, updated_at FROM operations `+q+` ORDER BY created_at, id`, arg)
+	rows, err := s.query(ctx, s.db, `SELECT id, cluster_id, kind, from_nodes, to_nodes, step, state, error, done_nodes, created_at, updated_at FROM operations `+q+` ORDER BY created_at, id`, arg)
 	if err != nil {
 		return nil, err
 	}
@@ -436,7 +447,7 @@ func (s *sqlStore) Operations(ctx context.Context, clusterID string) ([]Operatio
 	for rows.Next() {
 		var op Operation
 		var created, updated string
-		if err := rows.Scan(&op.ID, &op.ClusterID, &op.Kind, &op.From, &op.To, &op.Step, &op.State, &op.Error, &created, &updated); err != nil {
+		if err := rows.Scan(&op.ID, &op.ClusterID, &op.Kind, &op.From, &op.To, &op.Step, &op.State, &op.Error, &op.Done, &created, &updated); err != nil {
 			return nil, err
 		}
 		op.CreatedAt, op.UpdatedAt = parseStamp(created), parseStamp(updated)

@@ -1,0 +1,275 @@
+package cloud
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Rolling restarts follow Strimzi's roller: one broker at a time; a broker
+// whose restart would take a partition below min.insync.replicas waits;
+// the active controller goes last; the next broker goes only when the
+// last one is ready again (/readyz) and back in the ISR of every partition
+// it replicates.
+//
+//	restart: roll → wait_rolled → roll → ... → done
+const (
+	stepRoll       = "roll"
+	stepWaitRolled = "wait_rolled"
+)
+
+// Statuses of a rolling restart (Tributary's: DigitalOcean applies
+// updates inside its maintenance window and does not show a status).
+const (
+	StatusRestarting = "restarting"
+	StatusUpgrading  = "upgrading"
+)
+
+// partitionView is one partition as a broker reports it.
+type partitionView struct {
+	Topic     string
+	Partition int32
+	Replicas  []int32
+	ISR       []int32
+	MinISR    int
+}
+
+// wouldAffectAvailability is Strimzi's rule for restarting broker b: it
+// refuses when a partition b replicates is already below its
+// min.insync.replicas, or is exactly at it with b in the ISR (while
+// min.insync.replicas < the replica count; smaller partitions cannot be
+// kept available anyway). It returns the first blocking partition.
+func wouldAffectAvailability(b int32, parts []partitionView) (bool, string) {
+	for _, p := range parts {
+		if !slices.Contains(p.Replicas, b) || len(p.Replicas) <= p.MinISR {
+			continue
+		}
+		switch {
+		case len(p.ISR) < p.MinISR:
+			return true, fmt.Sprintf("%s-%d has %d in-sync replicas, below min.insync.replicas=%d", p.Topic, p.Partition, len(p.ISR), p.MinISR)
+		case len(p.ISR) == p.MinISR && slices.Contains(p.ISR, b):
+			return true, fmt.Sprintf("%s-%d is at min.insync.replicas=%d with broker %d in its ISR", p.Topic, p.Partition, p.MinISR, b)
+		}
+	}
+	return false, ""
+}
+
+// RestartCluster records a rolling restart of every broker, onto version
+// when it is not "" (an upgrade: the brokers restart on that version's
+// build).
+func (s *Service) RestartCluster(ctx context.Context, id, version string) (Operation, error) {
+	c, err := s.Cluster(ctx, id)
+	if err != nil {
+		return Operation{}, err
+	}
+	status := StatusRestarting
+	if version != "" && version != c.Version {
+		if !slices.Contains(s.cfg.Catalog.Versions, version) {
+			return Operation{}, errorf(KindInvalid, "invalid version %q: this installation offers %v", version, s.cfg.Catalog.Versions)
+		}
+		status = StatusUpgrading
+	} else {
+		version = ""
+	}
+	if c.Status != StatusOnline {
+		return Operation{}, errorf(KindConflict, "the database cluster is %s; a restart needs it online", c.Status)
+	}
+	op := Operation{ID: newID(), ClusterID: id, Kind: OpRestart, From: c.NumNodes, Step: stepRoll, State: OpRunning}
+	if err := s.cfg.Store.StartOperationVersion(ctx, op, status, c.NumNodes, nil, version); err != nil {
+		return Operation{}, err
+	}
+	ev := "cluster_restart"
+	if version != "" {
+		ev = "cluster_upgrade_" + version
+	}
+	s.cfg.Store.AddEvent(ctx, id, ev)
+	s.log.Info("rolling restart requested", "cluster", id, "version", version)
+	return op, nil
+}
+
+func parseDone(s string) []int32 {
+	var out []int32
+	for _, f := range strings.Split(s, ",") {
+		if n, err := strconv.Atoi(f); err == nil {
+			out = append(out, int32(n))
+		}
+	}
+	return out
+}
+
+// partitionViews returns every partition as broker id sees it, with each
+// topic's min.insync.replicas.
+func (s *Service) partitionViews(ctx context.Context, clusterID string, id int32) ([]partitionView, error) {
+	s.mu.Lock()
+	cc := s.clients[clusterID]
+	s.mu.Unlock()
+	if cc == nil {
+		return nil, fmt.Errorf("no client")
+	}
+	req := kmsg.NewPtrMetadataRequest()
+	resp, err := req.RequestWith(ctx, cc.cl.Broker(int(id)))
+	if err != nil {
+		return nil, fmt.Errorf("metadata from broker %d: %w", id, err)
+	}
+	var topics []string
+	var out []partitionView
+	for _, t := range resp.Topics {
+		if err := kerr.ErrorForCode(t.ErrorCode); err != nil {
+			return nil, fmt.Errorf("metadata from broker %d: topic %v: %w", id, t.Topic, err)
+		}
+		topics = append(topics, *t.Topic)
+		for _, p := range t.Partitions {
+			out = append(out, partitionView{Topic: *t.Topic, Partition: p.Partition, Replicas: p.Replicas, ISR: p.ISR, MinISR: 1})
+		}
+	}
+	if len(topics) > 0 {
+		rcs, err := cc.adm.DescribeTopicConfigs(ctx, topics...)
+		if err != nil {
+			return nil, fmt.Errorf("describe topic configs: %w", err)
+		}
+		minISR := map[string]int{}
+		for _, rc := range rcs {
+			for _, cf := range rc.Configs {
+				if cf.Key == "min.insync.replicas" && cf.Value != nil {
+					if n, err := strconv.Atoi(*cf.Value); err == nil {
+						minISR[rc.Name] = n
+					}
+				}
+			}
+		}
+		for i := range out {
+			if m, ok := minISR[out[i].Topic]; ok {
+				out[i].MinISR = m
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Topic != out[j].Topic {
+			return out[i].Topic < out[j].Topic
+		}
+		return out[i].Partition < out[j].Partition
+	})
+	return out, nil
+}
+
+// roll picks the next broker Strimzi's rules allow and restarts it; op.To
+// records which one, for wait_rolled.
+func (s *Service) roll(ctx context.Context, c Cluster, op *Operation) (string, error) {
+	nodes, err := s.Nodes(ctx, c.ID)
+	if err != nil {
+		return op.Step, err
+	}
+	done := parseDone(op.Done)
+	var todo []Node
+	for _, n := range nodes {
+		if !slices.Contains(done, n.NodeID) {
+			todo = append(todo, n)
+		}
+	}
+	if len(todo) == 0 {
+		return stepDone, nil
+	}
+	adm, err := s.admin(ctx, c.ID)
+	if err != nil {
+		return op.Step, err
+	}
+	md, err := adm.BrokerMetadata(ctx)
+	if err != nil {
+		return op.Step, err
+	}
+	parts, err := s.partitionViews(ctx, c.ID, md.Controller)
+	if err != nil {
+		return op.Step, err
+	}
+	var ids []int32
+	for _, n := range todo {
+		ids = append(ids, n.NodeID)
+	}
+	next, why := nextToRoll(ids, md.Controller, parts)
+	if next < 0 {
+		return op.Step, fmt.Errorf("no broker can restart without hurting availability yet: %s", strings.Join(why, "; "))
+	}
+	n := todo[slices.IndexFunc(todo, func(n Node) bool { return n.NodeID == next })]
+	s.log.Info("rolling restart: restarting broker", "cluster", c.ID, "node_id", n.NodeID, "version", c.Version, "controller", md.Controller)
+	if err := s.cfg.Provisioner.Stop(ctx, n, true); err != nil {
+		return op.Step, err
+	}
+	if _, err := s.cfg.Provisioner.Ensure(ctx, c, n, voters(nodes)); err != nil {
+		return op.Step, err
+	}
+	s.cfg.Store.AddEvent(ctx, c.ID, fmt.Sprintf("broker_%d_restarted_for_%s", n.NodeID, op.Kind))
+	op.To = int(n.NodeID)
+	return stepWaitRolled, nil
+}
+
+// nextToRoll picks the broker of todo to restart next: the lowest id whose
+// restart would not hurt availability, the active controller only when it
+// is the last one left. It returns -1 and the reasons when none may go.
+func nextToRoll(todo []int32, controller int32, parts []partitionView) (int32, []string) {
+	todo = slices.Sorted(slices.Values(todo))
+	var why []string
+	for _, b := range todo {
+		if b == controller && len(todo) > 1 {
+			why = append(why, fmt.Sprintf("broker %d is the active controller and goes last", b))
+			continue
+		}
+		if blocked, reason := wouldAffectAvailability(b, parts); blocked {
+			why = append(why, fmt.Sprintf("broker %d waits: %s", b, reason))
+			continue
+		}
+		return b, nil
+	}
+	return -1, why
+}
+
+// waitRolled waits until broker op.To is ready and back in the ISR of
+// every partition it replicates (in the controller's view).
+func (s *Service) waitRolled(ctx context.Context, c Cluster, op *Operation) (string, error) {
+	nodes, err := s.Nodes(ctx, c.ID)
+	if err != nil {
+		return op.Step, err
+	}
+	i := slices.IndexFunc(nodes, func(n Node) bool { return n.NodeID == int32(op.To) })
+	if i < 0 {
+		return op.Step, fmt.Errorf("rolling restart: broker %d is not in the cluster", op.To)
+	}
+	hc := &http.Client{Timeout: 2 * time.Second}
+	resp, err := hc.Get("http://" + nodes[i].Admin + "/readyz")
+	if err != nil {
+		return op.Step, nil
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return op.Step, nil
+	}
+	adm, err := s.admin(ctx, c.ID)
+	if err != nil {
+		return op.Step, err
+	}
+	md, err := adm.BrokerMetadata(ctx)
+	if err != nil {
+		return op.Step, nil
+	}
+	parts, err := s.partitionViews(ctx, c.ID, md.Controller)
+	if err != nil {
+		return op.Step, nil
+	}
+	for _, p := range parts {
+		if slices.Contains(p.Replicas, int32(op.To)) && !slices.Contains(p.ISR, int32(op.To)) {
+			return op.Step, nil
+		}
+	}
+	if op.Done != "" {
+		op.Done += ","
+	}
+	op.Done += strconv.Itoa(op.To)
+	return stepRoll, nil
+}
