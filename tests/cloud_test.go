@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -464,5 +465,99 @@ func cloudLifecycle(t *testing.T, store string) {
 	}
 	if left, _ := filepath.Glob(filepath.Join(dir, "clusters", db.ID, "*")); len(left) > 0 {
 		t.Errorf("broker data left after delete: %v", left)
+	}
+}
+
+// TestCloudCLIAndBadInput: the doctl-shaped CLI against a control plane
+// (a 1-broker cluster), and DigitalOcean-shaped errors for bad requests.
+func TestCloudCLIAndBadInput(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a control plane and a broker process")
+	}
+	dir := t.TempDir()
+	t.Cleanup(func() { killBrokers(dir) })
+	cp := startCloud(t, dir, "sqlite")
+	tokenBytes, err := os.ReadFile(filepath.Join(dir, "admin.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := strings.TrimSpace(string(tokenBytes))
+	env := []string{"TRIB_CLOUD_URL=" + cp.URL, "TRIB_CLOUD_TOKEN=" + token}
+	trib := func(args ...string) string {
+		t.Helper()
+		out, stderr, err := runCmd(t, 120*time.Second, "", env, tribBinary(t), append([]string{"cloud"}, args...)...)
+		if err != nil {
+			t.Fatalf("trib cloud %v: %v\n%s%s", args, err, out, stderr)
+		}
+		return out
+	}
+	out := trib("databases", "create", "cli-db", "--num-nodes", "1", "--wait", "-o", "json")
+	var dbs []godo.Database
+	if err := json.Unmarshal([]byte(out), &dbs); err != nil || len(dbs) != 1 || dbs[0].Status != "online" || dbs[0].Connection == nil {
+		t.Fatalf("create -o json: %v\n%s", err, out)
+	}
+	id := dbs[0].ID
+	if out := trib("databases", "list"); !strings.Contains(out, "cli-db") || !strings.Contains(out, "online") || !strings.HasPrefix(out, "ID") {
+		t.Errorf("list (table):\n%s", out)
+	}
+	trib("databases", "topics", "create", id, "t1", "--partition-count", "2", "--replication-factor", "1", "--config", "cleanup_policy=compact")
+	if out := trib("databases", "topics", "get", id, "t1", "-o", "json"); !strings.Contains(out, `"cleanup_policy": "compact"`) {
+		t.Errorf("topics get -o json:\n%s", out)
+	}
+	if out := trib("databases", "topics", "list", id); !strings.Contains(out, "t1") {
+		t.Errorf("topics list:\n%s", out)
+	}
+	if _, stderr, err := runCmd(t, 30*time.Second, "", env, tribBinary(t), "cloud", "databases", "resize", id, "--num-nodes", "99"); err == nil || !strings.Contains(stderr, "422") {
+		t.Errorf("resize to 99: %v %s, want a 422", err, stderr)
+	}
+
+	// Raw HTTP: status codes and {"id","message"} bodies.
+	do := func(method, path, body string) (int, map[string]string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, cp.URL+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var e map[string]string
+		json.NewDecoder(resp.Body).Decode(&e)
+		return resp.StatusCode, e
+	}
+	for _, c := range []struct {
+		method, path, body string
+		status             int
+		id                 string
+	}{
+		{"GET", "/v2/databases/no-such-cluster", "", 404, "not_found"},
+		{"GET", "/v2/databases/" + id + "/topics/nope", "", 404, "not_found"},
+		{"POST", "/v2/databases", `{"name":`, 400, "bad_request"},
+		{"POST", "/v2/databases", `{"name":"x` + strings.Repeat("y", 2<<20) + `"}`, 413, "request_entity_too_large"},
+		{"POST", "/v2/databases/" + id + "/topics", `{"name":"t2","config":{"retention_ms":"soon"}}`, 422, "unprocessable_entity"},
+		{"POST", "/v2/databases/" + id + "/topics", `{"name":"t2","config":{"no_such_key":1}}`, 422, "unprocessable_entity"},
+		{"POST", "/v2/databases/" + id + "/topics", `{"name":"bad/name"}`, 422, "unprocessable_entity"},
+		{"PUT", "/v2/databases/" + id + "/topics/t1", `{"partition_count":1}`, 422, "unprocessable_entity"},
+		{"PATCH", "/v2/databases/" + id + "/config", `{"config":{"log_retention_ms":"x"}}`, 422, "unprocessable_entity"},
+		{"GET", "/v2/nothing-here", "", 404, "not_found"},
+	} {
+		status, e := do(c.method, c.path, c.body)
+		if status != c.status || e["id"] != c.id || e["message"] == "" {
+			t.Errorf("%s %s: %d %v, want %d with id %q and a message", c.method, c.path, status, e, c.status, c.id)
+		}
+	}
+	if status, _ := do("PUT", "/v2/databases/"+id+"/topics/t1", `{"partition_count":4}`); status != 200 {
+		t.Errorf("add partitions: %d", status)
+	}
+	if status, _ := do("PATCH", "/v2/databases/"+id+"/config", `{"config":{"log_retention_ms":3600000}}`); status != 200 {
+		t.Errorf("patch config: %d", status)
+	}
+	if status, _ := do("GET", "/v2/databases/"+id+"/config", ""); status != 200 {
+		t.Errorf("get config: %d", status)
+	}
+	trib("databases", "delete", id, "--wait")
+	if out := trib("databases", "list", "-o", "json"); strings.TrimSpace(out) != "[]" && strings.TrimSpace(out) != "null" {
+		t.Errorf("list after delete: %s", out)
 	}
 }
