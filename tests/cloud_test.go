@@ -196,6 +196,16 @@ func waitStatus(t *testing.T, cl *godo.Client, id, want string, timeout time.Dur
 	}
 }
 
+// maxGap is the longest stretch since from in which some partition had no
+// acknowledged record of producer "p" (reported, not asserted).
+func maxGap(h *checker.History, from time.Time) time.Duration {
+	var m time.Duration
+	for _, g := range h.Gaps("p", from, time.Now()) {
+		m = max(m, g)
+	}
+	return m.Round(time.Millisecond)
+}
+
 // replicasOn counts the replicas broker id holds of topic.
 func replicasOn(adm *kadm.Client, topic string, id int32) int {
 	td := describeTopic(adm, topic)
@@ -369,6 +379,7 @@ func cloudLifecycle(t *testing.T, store string) {
 
 	// Scale out 3 → 4, killing the control plane (kill -9) right after the
 	// request: the restarted one finishes the operation.
+	outFrom := time.Now()
 	if _, err := cl.Databases.Resize(ctx, db.ID, &godo.DatabaseResizeRequest{NumNodes: 4}); err != nil {
 		t.Fatalf("resize to 4: %v", err)
 	}
@@ -381,7 +392,8 @@ func cloudLifecycle(t *testing.T, store string) {
 	cl = godoClient(t, cp.URL, token)
 	start = time.Now()
 	db = waitStatus(t, cl, db.ID, "online", 120*time.Second)
-	t.Logf("resize 3 → 4 after a control plane kill -9: online %v after the restart", time.Since(start).Round(time.Millisecond))
+	t.Logf("resize 3 → 4 after a control plane kill -9: online %v after the restart; longest produce gap of a partition meanwhile %v",
+		time.Since(start).Round(time.Millisecond), maxGap(h, outFrom))
 	if db.NumNodes != 4 {
 		t.Errorf("num_nodes %d after resize, want 4", db.NumNodes)
 	}
@@ -393,6 +405,7 @@ func cloudLifecycle(t *testing.T, store string) {
 		t.Errorf("resize to 2 with a replication factor 3 topic: %v, want 422", err)
 	}
 	// Scale in 4 → 3: broker 4 is drained, then stopped.
+	inFrom := time.Now()
 	if _, err := cl.Databases.Resize(ctx, db.ID, &godo.DatabaseResizeRequest{NumNodes: 3}); err != nil {
 		t.Fatalf("resize to 3: %v", err)
 	}
@@ -400,10 +413,12 @@ func cloudLifecycle(t *testing.T, store string) {
 	// The client's metadata may be up to MetadataMinAge old; a replica
 	// left on broker 4 would stay in the replica lists for good.
 	pc.waitFor(30*time.Second, "no replica on broker 4 after the scale in", func() bool { return replicasOn(adm, "events", 4) == 0 })
+	t.Logf("resize 4 → 3: longest produce gap of a partition %v", maxGap(h, inFrom))
 	pc.waitAcks(h, 500, 60*time.Second, "after the scale in")
 
 	// Upgrade to another build, one broker at a time (Strimzi's rules),
 	// with the control plane killed (SIGKILL) in the middle of the roll.
+	upFrom := time.Now()
 	if _, err := cl.Databases.UpgradeMajorVersion(ctx, db.ID, &godo.UpgradeVersionRequest{Version: "0.1"}); apiStatus(err) != 422 {
 		t.Errorf("upgrade to an unknown version: %v, want 422", err)
 	}
@@ -432,6 +447,7 @@ func cloudLifecycle(t *testing.T, store string) {
 			t.Errorf("broker %d runs %q after the upgrade, want %q", id, got, tribBuildB(t))
 		}
 	}
+	t.Logf("upgrade: longest produce gap of a partition %v", maxGap(h, upFrom))
 	pc.waitAcks(h, 500, 60*time.Second, "after the upgrade")
 
 	ld.stop(t, 30*time.Second)
