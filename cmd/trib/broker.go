@@ -169,7 +169,7 @@ func init() {
 			"first: flags (--set KEY=VALUE and the dedicated flags), TRIB_<KEY> environment\n" +
 			"variables (TRIB_NUM_PARTITIONS=3), --config FILE, defaults. Keys that do not apply\n" +
 			"to Tributary (thread pools, JVM tuning) are accepted and shown by --print-config;\n" +
-			"keys it cannot honour (SASL listeners, ACLs, quotas, several log dirs) and unknown\n" +
+			"keys it cannot honour (quotas, JKS key stores, GSSAPI, several log dirs) and unknown\n" +
 			"keys stop it with a message naming the key. docs/CONFIG.md lists every key.",
 		Example: "  trib broker --config server.properties\n" +
 			"  trib broker --config server.properties --print-config\n" +
