@@ -41,7 +41,9 @@ func (c fuzzCreds) Scram(user, mech string) (security.ScramCredential, bool) {
 	return v, ok
 }
 
-func saslFrame(b []byte) []byte { return append(binary.BigEndian.AppendUint32(nil, uint32(len(b))), b...) }
+func saslFrame(b []byte) []byte {
+	return append(binary.BigEndian.AppendUint32(nil, uint32(len(b))), b...)
+}
 
 // FuzzSASLConnection runs arbitrary bytes through a SASL listener's
 // connection loop (handshake v0 raw tokens and v1, SaslAuthenticate,
