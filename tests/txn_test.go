@@ -352,3 +352,112 @@ func TestTxnTimeoutAbortsDeadProducer(t *testing.T) {
 		t.Fatal("the timed-out producer committed")
 	}
 }
+
+// TestTxnGroupTransactSession: franz-go's GroupTransactSession consumes
+// "in" (read_committed), writes each record to "out" and commits its
+// offsets inside the same transaction (AddOffsetsToTxn, TxnOffsetCommit).
+// One session aborts its first transaction; the output, read
+// read_committed, holds every input record exactly once, and the group's
+// committed offsets reach the end of the input.
+func TestTxnGroupTransactSession(t *testing.T) {
+	settings := map[string]string{"group.initial.rebalance.delay.ms": "0"}
+	for k, v := range txnSettings {
+		settings[k] = v
+	}
+	n := startNode(t, "", settings)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	adm := newAdmin(t, n.Addr())
+	for _, topic := range []string{"in", "out"} {
+		if _, err := adm.CreateTopic(ctx, 3, 1, nil, topic); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const total = 300
+	src := newClient(t, n.Addr(), kgo.DefaultProduceTopic("in"))
+	for i := range total {
+		if err := src.ProduceSync(ctx, &kgo.Record{Key: []byte(fmt.Sprint(i % 7)), Value: []byte(fmt.Sprintf("r%03d", i))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sess, err := kgo.NewGroupTransactSession(kgo.SeedBrokers(n.Addr()), kgo.TransactionalID("eos-1"), kgo.DefaultProduceTopic("out"),
+		kgo.ConsumerGroup("eos"), kgo.ConsumeTopics("in"), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.RequireStableFetchOffsets())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	done, aborted := 0, false
+	for done < total {
+		fs := sess.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("transformed %d of %d", done, total)
+		}
+		if err := fs.Err0(); err != nil {
+			t.Fatalf("poll: %v", err)
+		}
+		if fs.NumRecords() == 0 {
+			continue
+		}
+		if err := sess.Begin(); err != nil {
+			t.Fatal(err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			sess.Produce(ctx, &kgo.Record{Key: r.Key, Value: append([]byte("out-"), r.Value...)}, func(_ *kgo.Record, err error) {
+				if err != nil && !errors.Is(err, kgo.ErrAborting) {
+					t.Errorf("produce: %v", err)
+				}
+			})
+		})
+		commit := kgo.TryCommit
+		if !aborted {
+			// The first transaction is aborted: its output is dropped and
+			// its input consumed again.
+			commit, aborted = kgo.TryAbort, true
+		}
+		committed, err := sess.End(ctx, commit)
+		if err != nil {
+			t.Fatalf("end: %v", err)
+		}
+		if committed {
+			done += fs.NumRecords()
+		}
+	}
+	// The output, read_committed: every input exactly once.
+	c := newClient(t, n.Addr(), kgo.ConsumeTopics("out"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	seen := map[string]int{}
+	for got := 0; got < total; {
+		fs := c.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read %d of %d outputs", got, total)
+		}
+		fs.EachRecord(func(r *kgo.Record) { seen[string(r.Value)]++; got++ })
+	}
+	short, cancel2 := context.WithTimeout(ctx, time.Second)
+	defer cancel2()
+	c.PollFetches(short).EachRecord(func(r *kgo.Record) { seen[string(r.Value)]++ })
+	for i := range total {
+		if k := fmt.Sprintf("out-r%03d", i); seen[k] != 1 {
+			t.Errorf("%s read %d times", k, seen[k])
+		}
+	}
+	if len(seen) != total {
+		t.Errorf("%d distinct outputs, want %d", len(seen), total)
+	}
+	// The group's committed offsets cover the input.
+	offs, err := adm.FetchOffsets(ctx, "eos")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := int64(0)
+	offs.Each(func(o kadm.OffsetResponse) { sum += o.At })
+	ends, err := adm.ListEndOffsets(ctx, "in")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := int64(0)
+	ends.Each(func(o kadm.ListedOffset) { want += o.Offset })
+	if sum != want {
+		t.Fatalf("committed offsets sum %d, want %d", sum, want)
+	}
+}

@@ -7,8 +7,9 @@
 // older producer epoch is INVALID_PRODUCER_EPOCH, from an older
 // coordinator epoch TRANSACTION_COORDINATOR_FENCED; a partition not led
 // here NOT_LEADER_OR_FOLLOWER, an unknown one UNKNOWN_TOPIC_OR_PARTITION.
-// Markers for __consumer_offsets are refused (UNKNOWN_TOPIC_OR_PARTITION):
-// transactional offset commits are not built. Like Kafka without an
+// A marker in __consumer_offsets completes the producer's transactional
+// offset commits there (group coordinator); __transaction_state takes
+// none (UNKNOWN_TOPIC_OR_PARTITION). Like Kafka without an
 // authorizer, any connection may send it (Kafka requires CLUSTER_ACTION
 // when ACLs are on).
 package broker
@@ -21,6 +22,7 @@ import (
 
 	"github.com/tributary/tributary/internal/partition"
 	"github.com/tributary/tributary/internal/security"
+	"github.com/tributary/tributary/internal/txn"
 )
 
 func init() { register(kmsg.WriteTxnMarkers, 0, 1, (*Broker).handleWriteTxnMarkers) }
@@ -47,7 +49,7 @@ func (b *Broker) handleWriteTxnMarkers(_ context.Context, r *Request) Pending {
 				sp := &st.Partitions[i]
 				sp.Default()
 				sp.Partition = idx
-				if t != nil && isInternalTopic(mt.Topic) {
+				if t != nil && mt.Topic == txn.StateTopic {
 					t = nil
 				}
 				p, code := leaderPartition(t, idx)
@@ -64,6 +66,7 @@ func (b *Broker) handleWriteTxnMarkers(_ context.Context, r *Request) Pending {
 					sp.ErrorCode = errCode(err)
 					continue
 				}
+				b.markerWritten(mt.Topic, idx, m.ProducerID, m.Committed)
 				waits = append(waits, &wait{p: p, res: res, code: &sp.ErrorCode})
 			}
 			sm.Topics = append(sm.Topics, st)

@@ -129,6 +129,8 @@ var apiAuthorization = map[kmsg.Key]string{
 	kmsg.EndTxn:                       "WRITE on the transactional id",
 	kmsg.WriteTxnMarkers:              "CLUSTER_ACTION on the cluster (brokers only)",
 	kmsg.DescribeTransactions:         "DESCRIBE on each transactional id (TRANSACTIONAL_ID_AUTHORIZATION_FAILED per id)",
+	kmsg.AddOffsetsToTxn:              "WRITE on the transactional id, READ on the group",
+	kmsg.TxnOffsetCommit:              "WRITE on the transactional id, READ on the group, READ on each topic",
 	kmsg.ListTransactions:             "DESCRIBE on each transactional id listed (others are left out)",
 	kmsg.Fetch:                        "consumers: READ on each topic; followers: CLUSTER_ACTION on the cluster",
 	kmsg.ListOffsets:                  "DESCRIBE on each topic",

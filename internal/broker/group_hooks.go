@@ -8,6 +8,7 @@ package broker
 // leadership moves, as Kafka's does.
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -193,7 +194,11 @@ func (l offsetsLog) Append(p int32, batch []byte) (int64, int32, error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	res, err := part.Append(rb, partition.AppendOptions{LogAppendTime: -1})
+	// A transactional batch is a TxnOffsetCommit's (txn_hooks.go).
+	res, err := part.Append(rb, partition.AppendOptions{LogAppendTime: -1, Coordinator: rb.IsTransactional()})
+	if errors.Is(err, partition.ErrInvalidProducerEpoch) {
+		return 0, 0, fmt.Errorf("%w: %v", kerr.InvalidProducerEpoch, err)
+	}
 	if err != nil {
 		return 0, 0, coordinatorErr(err)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/tributary/tributary/internal/group"
 	"github.com/tributary/tributary/internal/partition"
 	"github.com/tributary/tributary/internal/record"
 	"github.com/tributary/tributary/internal/txn"
@@ -246,7 +247,17 @@ func (b *Broker) writeMarker(topic string, index int32, pid int64, epoch int16, 
 	if err != nil {
 		return err
 	}
+	b.markerWritten(topic, index, pid, commit)
 	return waitDurable(p, res.End, res.Epoch)
+}
+
+// markerWritten tells the group coordinator about a marker appended to
+// __consumer_offsets: it completes the producer's transactional offset
+// commits there.
+func (b *Broker) markerWritten(topic string, index int32, pid int64, commit bool) {
+	if topic == group.OffsetsTopic && b.groups != nil {
+		b.groups.CompleteTxn(index, pid, commit)
+	}
 }
 
 // sendMarkers sends one WriteTxnMarkers request to broker id for tps.

@@ -135,8 +135,11 @@ type Coordinator struct {
 	// owned are the offsets partitions this broker leads.
 	owned  map[int32]*ownedPart
 	groups map[string]*group // groups of loaded owned partitions only
-	closed bool
-	stopGC func() bool
+	// txnPending are transactional offset commits awaiting their
+	// producer's marker (txn.go), of loaded owned partitions only.
+	txnPending map[txnKey]*txnOffsets
+	closed     bool
+	stopGC     func() bool
 }
 
 // ownedPart is an offsets partition this broker leads under epoch.
@@ -182,7 +185,7 @@ func New(cfg Config) (*Coordinator, error) {
 	if cfg.ConsumerMaxSize <= 0 {
 		cfg.ConsumerMaxSize = 1<<31 - 1
 	}
-	c := &Coordinator{cfg: cfg, clock: cfg.Clock, log: cfg.Logger, groups: map[string]*group{}, owned: map[int32]*ownedPart{}}
+	c := &Coordinator{cfg: cfg, clock: cfg.Clock, log: cfg.Logger, groups: map[string]*group{}, owned: map[int32]*ownedPart{}, txnPending: map[txnKey]*txnOffsets{}}
 	c.mu.Lock()
 	c.scheduleExpiry()
 	c.mu.Unlock()
@@ -306,6 +309,11 @@ func (c *Coordinator) unload(p int32) {
 		return
 	}
 	delete(c.owned, p)
+	for k := range c.txnPending {
+		if k.part == p {
+			delete(c.txnPending, k)
+		}
+	}
 	n := 0
 	for _, id := range sortedKeys(c.groups) {
 		if PartitionFor(id, c.nparts) != p {
@@ -411,7 +419,11 @@ func (c *Coordinator) load(p int32, op *ownedPart) {
 	groups := map[string]*group{}
 	now := c.clock.Now()
 	nrec := 0
+	pending := map[int64]*txnOffsets{}
 	err := c.cfg.Log.Read(p, func(raw []byte) error {
+		if loadTxn(raw, pending, func(r kv) { replay(groups, r, now) }) {
+			return nil
+		}
 		recs, err := decodeBatch(raw)
 		if err != nil {
 			c.log.Warn("skipping unreadable offsets batch", "partition", p, "err", err)
@@ -432,6 +444,9 @@ func (c *Coordinator) load(p int32, op *ownedPart) {
 		c.log.Error("loading offsets partition", "partition", p, "err", err)
 		delete(c.owned, p) // NOT_COORDINATOR; the next SetLeadership retries
 		return
+	}
+	for pid, t := range pending {
+		c.txnPending[txnKey{p, pid}] = t
 	}
 	for _, id := range sortedKeys(groups) {
 		g := groups[id]

@@ -141,8 +141,9 @@ type fetched struct {
 }
 
 // OffsetFetch returns committed offsets, for one group (v0-7) or many
-// (v8+). Without transactions no commit is ever pending, so require_stable
-// never yields UNSTABLE_OFFSET_COMMIT.
+// (v8+). With require_stable (v7+), a partition with a transactional
+// commit pending (txn.go) answers UNSTABLE_OFFSET_COMMIT; the client
+// retries.
 func (c *Coordinator) OffsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetchResponse {
 	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
 	c.mu.Lock()
@@ -176,6 +177,9 @@ func (c *Coordinator) OffsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetc
 			for _, p := range f.parts {
 				rp := kmsg.NewOffsetFetchResponseTopicPartition()
 				rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata, rp.ErrorCode = p.Partition, p.Offset, p.LeaderEpoch, p.Metadata, p.ErrorCode
+				if req.RequireStable && c.pendingOffset(req.Group, f.topic, p.Partition) {
+					rp.Offset, rp.ErrorCode = -1, kerr.UnstableOffsetCommit.Code
+				}
 				rt.Partitions = append(rt.Partitions, rp)
 			}
 			resp.Topics = append(resp.Topics, rt)
@@ -206,6 +210,11 @@ func (c *Coordinator) OffsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetc
 			st := kmsg.NewOffsetFetchResponseGroupTopic()
 			st.Topic = f.topic
 			st.Partitions = f.parts
+			for i := range st.Partitions {
+				if req.RequireStable && c.pendingOffset(rg.Group, f.topic, st.Partitions[i].Partition) {
+					st.Partitions[i].Offset, st.Partitions[i].ErrorCode = -1, kerr.UnstableOffsetCommit.Code
+				}
+			}
 			sg.Topics = append(sg.Topics, st)
 		}
 		resp.Groups = append(resp.Groups, sg)

@@ -280,6 +280,10 @@ type AppendOptions struct {
 	// MinISR, if > 0, refuses the append with ErrNotEnoughReplicas when the
 	// ISR is smaller (acks=all).
 	MinISR int
+	// Coordinator marks a transactional batch the group coordinator
+	// writes for a producer (TxnOffsetCommit): it carries no sequence, so
+	// only the producer epoch is checked (txn.go).
+	Coordinator bool
 }
 
 // AppendResult describes a stored batch.
@@ -316,7 +320,12 @@ func (p *Partition) Append(b record.Batch, opts AppendOptions) (AppendResult, er
 	// NOT_ENOUGH_REPLICAS, which tells the client it was not written (a
 	// client that then renumbers it under a new epoch would write it
 	// twice). acks=all still waits for the original to be committed.
-	if pid >= 0 {
+	if pid >= 0 && opts.Coordinator {
+		if pr := p.producers[pid]; pr != nil && b.ProducerEpoch() < pr.epoch {
+			p.mu.Unlock()
+			return AppendResult{}, ErrInvalidProducerEpoch
+		}
+	} else if pid >= 0 {
 		dup, err := p.checkSequence(b)
 		if err != nil {
 			p.mu.Unlock()
@@ -343,7 +352,11 @@ func (p *Partition) Append(b record.Batch, opts AppendOptions) (AppendResult, er
 		return AppendResult{}, err
 	}
 	if pid >= 0 {
-		p.observe(b, base)
+		if !opts.Coordinator {
+			p.observe(b, base)
+		} else if pr := p.producers[pid]; pr == nil || b.ProducerEpoch() > pr.epoch {
+			p.producers[pid] = &producer{epoch: b.ProducerEpoch(), coordinatorEpoch: -1}
+		}
 		p.observeTxn(b, base, -1)
 	}
 	moved := p.maybeAdvanceHW()
