@@ -161,7 +161,10 @@ func (e *env) run(t *testing.T, td *datadriven.TestData) string {
 		return "ok"
 	case "tick":
 		tick := e.liveness.Begin(e.at(t, td), !td.HasArg("follower"), ids(t, td, "registered"))
-		return fmt.Sprintf("act=%v became-leader=%v stalled=%v", tick.Act, tick.BecameLeader, tick.Stalled)
+		return fmt.Sprintf("act=%v became-leader=%v resumed=%v stalled=%v", tick.Act, tick.BecameLeader, tick.Resumed, tick.Stalled)
+	case "restart":
+		e.liveness.Restart(e.at(t, td))
+		return "ok"
 	case "end-tick":
 		e.liveness.End(e.at(t, td))
 		return "ok"

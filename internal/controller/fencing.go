@@ -48,11 +48,23 @@ func Unfence(p Partition, id int32, b Brokers) (Partition, bool) {
 // (broker.session.timeout.ms). The controller loop calls Begin at every
 // tick, Expired for each live broker, then End; heartbeats call Heartbeat.
 // Every call takes the current time; the caller serializes the calls.
+//
+// A node that becomes the active controller starts every broker's session
+// afresh, as Kafka's controller does, except when it regains a leadership
+// it lost less than half a session ago (Raft churn on a starved machine):
+// then it keeps the last heartbeat times it knew, each pushed forward so
+// that every broker still has at least two thirds of a session from now to
+// reach it. A broker that is really gone is then fenced a session after
+// the last heartbeat this node saw instead of a full session after every
+// re-election; a live broker, which heartbeats every
+// broker.heartbeat.interval.ms and gives up a call after a third of a
+// session, has the time to find the controller again.
 type Liveness struct {
 	SessionTimeout time.Duration
 
 	lastSeen  map[int32]time.Time
 	leading   bool
+	ledUntil  time.Time // the last tick this node led at; zero: not since it started
 	idleSince time.Time // when the loop last went back to waiting
 }
 
@@ -61,8 +73,14 @@ func NewLiveness(sessionTimeout time.Duration, now time.Time) *Liveness {
 	return &Liveness{SessionTimeout: sessionTimeout, lastSeen: map[int32]time.Time{}, idleSince: now}
 }
 
-// Heartbeat records a heartbeat from broker id.
-func (l *Liveness) Heartbeat(id int32, now time.Time) { l.lastSeen[id] = now }
+// Heartbeat records a heartbeat from broker id. A node that does not lead
+// records the heartbeats it still receives too: they prove the broker was
+// alive then, and count if this node regains the leadership shortly.
+func (l *Liveness) Heartbeat(id int32, now time.Time) {
+	if now.After(l.lastSeen[id]) {
+		l.lastSeen[id] = now
+	}
+}
 
 // Tick says what one controller tick does.
 type Tick struct {
@@ -70,8 +88,11 @@ type Tick struct {
 	// duties.
 	Act bool
 	// BecameLeader: the first tick of a leadership (registered brokers got
-	// a full session of grace).
+	// a full session of grace, or, if Resumed, kept their last heartbeats).
 	BecameLeader bool
+	// Resumed: this node regained a leadership it lost less than half a
+	// session ago and kept what it knew (see Liveness).
+	Resumed bool
 	// Stalled: the loop itself did not run for this long (more than half a
 	// session): the silence it saw says nothing about the brokers, so they
 	// got a full session of grace and the tick does nothing else; a node
@@ -90,20 +111,43 @@ func (l *Liveness) Begin(now time.Time, leader bool, registered []int32) Tick {
 	}
 	if l.leading && gap > l.SessionTimeout/2 {
 		l.grace(registered, now)
+		l.ledUntil = now
 		return Tick{Stalled: gap}
 	}
 	t := Tick{Act: true}
 	if !l.leading {
 		l.leading = true
-		l.grace(registered, now)
 		t.BecameLeader = true
+		if !l.ledUntil.IsZero() && now.Sub(l.ledUntil) <= l.SessionTimeout/2 {
+			l.resume(registered, now)
+			t.Resumed = true
+		} else {
+			l.grace(registered, now)
+		}
 	}
+	l.ledUntil = now
 	return t
 }
 
 func (l *Liveness) grace(ids []int32, now time.Time) {
 	for _, id := range ids {
 		l.lastSeen[id] = now
+	}
+}
+
+// resume keeps each broker's last heartbeat, but no earlier than a third
+// of a session before now (two thirds of a session left); a broker never
+// heard from starts its session now.
+func (l *Liveness) resume(ids []int32, now time.Time) {
+	floor := now.Add(-l.SessionTimeout / 3)
+	for _, id := range ids {
+		seen, ok := l.lastSeen[id]
+		switch {
+		case !ok:
+			l.lastSeen[id] = now
+		case seen.Before(floor):
+			l.lastSeen[id] = floor
+		}
 	}
 }
 
@@ -124,6 +168,7 @@ func (l *Liveness) Expired(id int32, now time.Time) (silent time.Duration, expir
 // panic): the next tick as leader grants a full session of grace.
 func (l *Liveness) Restart(now time.Time) {
 	l.leading = false
+	l.ledUntil = time.Time{}
 	l.idleSince = now
 }
 

@@ -91,7 +91,8 @@ type Quorum struct {
 
 	clock Clock
 	// ctlMu guards liveness, the controller's view of broker heartbeats;
-	// it is only meaningful while this node leads.
+	// it decides only while this node leads (a deposed node keeps it, and
+	// records the heartbeats it still receives, for a quick re-election).
 	ctlMu    sync.Mutex
 	liveness *controller.Liveness
 
@@ -557,7 +558,7 @@ func (q *Quorum) controllerLoop() {
 				q.Propose(ctx, &Command{InitCluster: &InitCluster{ClusterID: NewClusterID()}})
 				cancel()
 			}
-			q.log.Info("became active controller", "node", q.cfg.NodeID)
+			q.log.Info("became active controller", "node", q.cfg.NodeID, "kept_last_heartbeats", t.Resumed)
 			// The first preferred leader balance waits one interval, as
 			// Kafka's controller defers it: a controller that just took
 			// over (often because of a fault) must not hand leadership
@@ -720,6 +721,12 @@ type HeartbeatReply struct{ NotLeader bool }
 // Heartbeat records a broker's heartbeat on the leader.
 func (s *ControllerRPC) Heartbeat(args HeartbeatArgs, reply *HeartbeatReply) error {
 	if !s.q.IsLeader() {
+		// A deposed controller still hears from brokers that have not
+		// seen the new term: it keeps the proof of life in case it
+		// regains the leadership shortly (controller.Liveness).
+		s.q.ctlMu.Lock()
+		s.q.liveness.Heartbeat(args.Broker.ID, s.q.clock.Now())
+		s.q.ctlMu.Unlock()
 		reply.NotLeader = true
 		return nil
 	}
