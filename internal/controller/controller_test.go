@@ -161,7 +161,7 @@ func (e *env) run(t *testing.T, td *datadriven.TestData) string {
 		return "ok"
 	case "tick":
 		tick := e.liveness.Begin(e.at(t, td), !td.HasArg("follower"), ids(t, td, "registered"))
-		return fmt.Sprintf("act=%v became-leader=%v resumed=%v stalled=%v", tick.Act, tick.BecameLeader, tick.Resumed, tick.Stalled)
+		return fmt.Sprintf("act=%v became-leader=%v stalled=%v", tick.Act, tick.BecameLeader, tick.Stalled)
 	case "restart":
 		e.liveness.Restart(e.at(t, td))
 		return "ok"

@@ -44,27 +44,28 @@ func Unfence(p Partition, id int32, b Brokers) (Partition, bool) {
 	return np, true
 }
 
-// Liveness is the active controller's view of broker heartbeats
-// (broker.session.timeout.ms). The controller loop calls Begin at every
-// tick, Expired for each live broker, then End; heartbeats call Heartbeat.
-// Every call takes the current time; the caller serializes the calls.
+// Liveness is a voter's view of broker heartbeats
+// (broker.session.timeout.ms), acted on while the voter is the active
+// controller. The controller loop calls Begin at every tick, Expired for
+// each live broker, then End; heartbeats call Heartbeat, on every voter
+// (brokers tell the voters that do not lead too). Every call takes the
+// current time; the caller serializes the calls.
 //
-// A node that becomes the active controller starts every broker's session
-// afresh, as Kafka's controller does, except when it regains a leadership
-// it lost less than half a session ago (Raft churn on a starved machine):
-// then it keeps the last heartbeat times it knew, each pushed forward so
-// that every broker still has at least two thirds of a session from now to
-// reach it. A broker that is really gone is then fenced a session after
-// the last heartbeat this node saw instead of a full session after every
-// re-election; a live broker, which heartbeats every
-// broker.heartbeat.interval.ms and gives up a call after a third of a
-// session, has the time to find the controller again.
+// A node that becomes the active controller keeps the last heartbeat it
+// knows of each broker instead of starting every session afresh as Kafka's
+// controller does, but no earlier than a third of a session before its
+// first tick: every broker has at least two thirds of a session to reach
+// the new controller (a live one heartbeats every
+// broker.heartbeat.interval.ms, 2 s, and gives up a call after a third of
+// a session), while a broker that is really gone is fenced a session after
+// its last heartbeat even when a starved Raft leader steps down and the
+// controller changes several times meanwhile. A broker it never heard of
+// starts its session at the first tick.
 type Liveness struct {
 	SessionTimeout time.Duration
 
 	lastSeen  map[int32]time.Time
 	leading   bool
-	ledUntil  time.Time // the last tick this node led at; zero: not since it started
 	idleSince time.Time // when the loop last went back to waiting
 }
 
@@ -73,13 +74,17 @@ func NewLiveness(sessionTimeout time.Duration, now time.Time) *Liveness {
 	return &Liveness{SessionTimeout: sessionTimeout, lastSeen: map[int32]time.Time{}, idleSince: now}
 }
 
-// Heartbeat records a heartbeat from broker id. A node that does not lead
-// records the heartbeats it still receives too: they prove the broker was
-// alive then, and count if this node regains the leadership shortly.
+// Heartbeat records a heartbeat from broker id.
 func (l *Liveness) Heartbeat(id int32, now time.Time) {
 	if now.After(l.lastSeen[id]) {
 		l.lastSeen[id] = now
 	}
+}
+
+// LastSeen returns the last heartbeat recorded for broker id.
+func (l *Liveness) LastSeen(id int32) (time.Time, bool) {
+	t, ok := l.lastSeen[id]
+	return t, ok
 }
 
 // Tick says what one controller tick does.
@@ -87,12 +92,10 @@ type Tick struct {
 	// Act: this node leads; fence expired brokers and run the periodic
 	// duties.
 	Act bool
-	// BecameLeader: the first tick of a leadership (registered brokers got
-	// a full session of grace, or, if Resumed, kept their last heartbeats).
+	// BecameLeader: the first tick of a leadership (registered brokers
+	// kept their last heartbeats, with at least two thirds of a session
+	// left; see Liveness).
 	BecameLeader bool
-	// Resumed: this node regained a leadership it lost less than half a
-	// session ago and kept what it knew (see Liveness).
-	Resumed bool
 	// Stalled: the loop itself did not run for this long (more than half a
 	// session): the silence it saw says nothing about the brokers, so they
 	// got a full session of grace and the tick does nothing else; a node
@@ -111,21 +114,14 @@ func (l *Liveness) Begin(now time.Time, leader bool, registered []int32) Tick {
 	}
 	if l.leading && gap > l.SessionTimeout/2 {
 		l.grace(registered, now)
-		l.ledUntil = now
 		return Tick{Stalled: gap}
 	}
 	t := Tick{Act: true}
 	if !l.leading {
 		l.leading = true
 		t.BecameLeader = true
-		if !l.ledUntil.IsZero() && now.Sub(l.ledUntil) <= l.SessionTimeout/2 {
-			l.resume(registered, now)
-			t.Resumed = true
-		} else {
-			l.grace(registered, now)
-		}
+		l.resume(registered, now)
 	}
-	l.ledUntil = now
 	return t
 }
 
@@ -165,10 +161,9 @@ func (l *Liveness) Expired(id int32, now time.Time) (silent time.Duration, expir
 }
 
 // Restart forgets the leadership (the loop starts, or restarts after a
-// panic): the next tick as leader grants a full session of grace.
+// panic): the next tick as leader is the first of a leadership.
 func (l *Liveness) Restart(now time.Time) {
 	l.leading = false
-	l.ledUntil = time.Time{}
 	l.idleSince = now
 }
 

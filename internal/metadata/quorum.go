@@ -99,6 +99,11 @@ type Quorum struct {
 	// visible is the metadata offset this node's broker serves (visible.go).
 	visible visibility
 
+	// seenMu guards seenBusy, the voters a Controller.Seen call is in
+	// flight to (tellVoters).
+	seenMu   sync.Mutex
+	seenBusy map[string]bool
+
 	// clientsMu guards clients, cached RPC connections by method and
 	// address (see callNode).
 	clientsMu sync.Mutex
@@ -129,7 +134,7 @@ func StartQuorum(cfg QuorumConfig) (*Quorum, error) {
 	if err != nil {
 		return nil, fmt.Errorf("controller listener: %w", err)
 	}
-	q := &Quorum{cfg: cfg, log: cfg.Logger.With("component", "quorum"), fsm: newFSM(), clock: cfg.Clock, liveness: controller.NewLiveness(cfg.SessionTimeout, cfg.Clock.Now()), clients: map[string]*rpc.Client{}, stop: make(chan struct{})}
+	q := &Quorum{cfg: cfg, log: cfg.Logger.With("component", "quorum"), fsm: newFSM(), clock: cfg.Clock, liveness: controller.NewLiveness(cfg.SessionTimeout, cfg.Clock.Now()), clients: map[string]*rpc.Client{}, seenBusy: map[string]bool{}, stop: make(chan struct{})}
 	q.addr = cfg.Advertise
 	if q.addr == "" {
 		q.addr = ln.Addr().String()
@@ -421,9 +426,11 @@ func (q *Quorum) awaitCall(call *rpc.Call, addr string, timeout time.Duration, t
 // it if it is new, fenced, restarted (new incarnation) or moved.
 func (q *Quorum) Heartbeat(b Broker) error {
 	if q.IsLeader() {
+		q.tellVoters(b.ID, q.addr)
 		return q.onHeartbeat(b)
 	}
 	addr, _ := q.r.LeaderWithID()
+	q.tellVoters(b.ID, string(addr))
 	if addr == "" {
 		if !q.voter && len(q.cfg.Voters) > 0 {
 			return q.joinViaVoters(b)
@@ -440,6 +447,42 @@ func (q *Quorum) Heartbeat(b Broker) error {
 		return ErrNotController
 	}
 	return nil
+}
+
+// tellVoters tells every voter other than the controller at leader that
+// broker id is alive (Controller.Seen, in the background, one call per
+// voter at a time): each voter then knows the broker's last heartbeat if it
+// becomes the controller, and does not have to start the broker's session
+// afresh (controller.Liveness). Best effort: a lost one only makes a new
+// controller grant that broker more time.
+func (q *Quorum) tellVoters(id int32, leader string) {
+	for vid, addr := range q.cfg.Voters {
+		if addr == leader {
+			continue
+		}
+		if vid == q.cfg.NodeID {
+			q.ctlMu.Lock()
+			q.liveness.Heartbeat(id, q.clock.Now())
+			q.ctlMu.Unlock()
+			continue
+		}
+		q.seenMu.Lock()
+		busy := q.seenBusy[addr]
+		q.seenBusy[addr] = true
+		q.seenMu.Unlock()
+		if busy {
+			continue
+		}
+		safe.Go(q.log, "controller-seen", func() {
+			defer func() {
+				q.seenMu.Lock()
+				delete(q.seenBusy, addr)
+				q.seenMu.Unlock()
+			}()
+			var reply SeenReply
+			q.callNode(addr, "Controller.Seen", SeenArgs{Broker: id}, &reply, q.cfg.SessionTimeout/3, false)
+		})
+	}
 }
 
 // joinViaVoters sends the heartbeat of a node that is not a voter and does
@@ -558,7 +601,7 @@ func (q *Quorum) controllerLoop() {
 				q.Propose(ctx, &Command{InitCluster: &InitCluster{ClusterID: NewClusterID()}})
 				cancel()
 			}
-			q.log.Info("became active controller", "node", q.cfg.NodeID, "kept_last_heartbeats", t.Resumed)
+			q.log.Info("became active controller", "node", q.cfg.NodeID)
 			// The first preferred leader balance waits one interval, as
 			// Kafka's controller defers it: a controller that just took
 			// over (often because of a fault) must not hand leadership
@@ -736,6 +779,22 @@ func (s *ControllerRPC) Heartbeat(args HeartbeatArgs, reply *HeartbeatReply) err
 		return errRPCPanic
 	}
 	return err
+}
+
+// SeenArgs tells a voter that a broker sent a heartbeat (tellVoters).
+type SeenArgs struct{ Broker int32 }
+
+// SeenReply is empty.
+type SeenReply struct{}
+
+// Seen records a broker's heartbeat on a voter that is not the controller
+// (on the controller too, harmlessly): if it becomes the controller, it
+// knows when it last heard of the broker.
+func (s *ControllerRPC) Seen(args SeenArgs, reply *SeenReply) error {
+	s.q.ctlMu.Lock()
+	s.q.liveness.Heartbeat(args.Broker, s.q.clock.Now())
+	s.q.ctlMu.Unlock()
+	return nil
 }
 
 var errRPCPanic = errors.New("controller RPC panicked")
