@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -451,4 +452,109 @@ func testGroupsCoordinatorFailover(t *testing.T, kill bool) {
 			}
 		}
 	}
+}
+
+// A broker killed while offset commits it coordinates wait for
+// replication stops as a crashed process does: it neither heartbeats on
+// (staying unfenced) nor shrinks the ISR of the partitions it leads to
+// itself while those commits drain, so each of them gets a new leader.
+// (Node.Kill used to wait for in-flight requests first, up to
+// offsets.commit.timeout.ms, with the broker's loops still running: its
+// partitions were left without a leader once it was fenced.)
+func TestClusterKillDuringOffsetCommits(t *testing.T) {
+	c := startCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	const g, topic = "kill-commits", "committed"
+	admCl := newClient(t, c.addrs[0], kgo.SeedBrokers(c.addrs...))
+	adm := kadm.NewClient(admCl)
+	created, err := adm.CreateTopic(ctx, 1, 3, nil, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var victim int32
+	c.waitFor("a group coordinator", func() bool {
+		victim, err = findCoordinator(ctx, admCl, 1, g)
+		return err == nil
+	})
+	led := func() []int32 { // the partitions victim leads
+		var out []int32
+		for _, p := range c.describe(adm, group.OffsetsTopic).Partitions {
+			if p.Leader == victim {
+				out = append(out, p.Partition)
+			}
+		}
+		return out
+	}
+	c.waitFor("a full ISR for every offsets partition", func() bool {
+		ps := c.describe(adm, group.OffsetsTopic).Partitions
+		for _, p := range ps {
+			if len(p.ISR) != 3 {
+				return false
+			}
+		}
+		return len(ps) > 0
+	})
+	victimLed := led()
+
+	// Committers keep OffsetCommits in flight at the coordinator.
+	var commits atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := 0; i < 4; i++ {
+		cl := newClient(t, c.addrs[0], kgo.SeedBrokers(c.addrs...), kgo.RequestRetries(0))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for off := int64(0); ; off++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				req := kmsg.NewPtrOffsetCommitRequest()
+				req.Group, req.Generation = g, -1
+				rt := kmsg.NewOffsetCommitRequestTopic()
+				rt.Topic, rt.TopicID = topic, created.ID // by name to v9, by id from v10
+				rp := kmsg.NewOffsetCommitRequestTopicPartition()
+				rp.Offset = off
+				rt.Partitions = append(rt.Partitions, rp)
+				req.Topics = append(req.Topics, rt)
+				rctx, rcancel := context.WithTimeout(ctx, 2*time.Second)
+				resp, err := req.RequestWith(rctx, cl.Broker(int(victim)))
+				rcancel()
+				if err == nil && resp.Topics[0].Partitions[0].ErrorCode == 0 {
+					commits.Add(1)
+				}
+				if err != nil {
+					time.Sleep(20 * time.Millisecond)
+				}
+			}
+		}()
+	}
+	defer func() { close(stop); wg.Wait() }()
+	c.waitFor("offset commits at the coordinator", func() bool { return commits.Load() >= 50 })
+
+	c.nodes[victim-1].Kill()
+	c.nodes[victim-1] = nil
+	var live string
+	for i, a := range c.addrs {
+		if int32(i+1) != victim {
+			live = a
+			break
+		}
+	}
+	liveAdm := kadm.NewClient(newClient(t, live))
+	c.waitFor(fmt.Sprintf("a new leader for offsets partitions %v, led by killed broker %d", victimLed, victim), func() bool {
+		ps := c.describe(liveAdm, group.OffsetsTopic).Partitions
+		if len(ps) == 0 {
+			return false
+		}
+		for _, p := range ps {
+			if p.Leader < 0 || p.Leader == victim {
+				return false
+			}
+		}
+		return true
+	})
 }

@@ -109,10 +109,11 @@ type Broker struct {
 	pidNext, pidEnd int64
 	isrMu           sync.Mutex
 	isrInFlight     map[tpKey]bool
-	faults          faults      // offline replicas (offline.go)
-	stats           brokerStats // request-path counters (metrics.go)
-	stop            chan struct{}
-	wg              sync.WaitGroup
+	faults          faults        // offline replicas (offline.go)
+	stats           brokerStats   // request-path counters (metrics.go)
+	stop            chan struct{} // closed once, by Halt
+	stopOnce        sync.Once
+	wg              sync.WaitGroup // the background loops
 }
 
 type tpKey struct {
@@ -566,15 +567,24 @@ func (b *Broker) ControlledShutdown(ctx context.Context) error {
 	return b.quorum.Fence(ctx, b.cfg.NodeID)
 }
 
+// Halt stops the broker's background loops at once, as a crash would:
+// no more heartbeats (the controller fences this broker after
+// broker.session.timeout.ms), ISR shrinks, metadata reconciles or replica
+// fault handling. Requests in flight still finish; Close then stops the
+// rest and closes the logs. A killed node halts before it waits for its
+// connections to drain: a broker that kept heartbeating while an offset
+// commit held the drain for offsets.commit.timeout.ms shrank the ISR of
+// every partition it led to itself (its followers could no longer fetch),
+// and those partitions had no leader once it was fenced.
+func (b *Broker) Halt() {
+	b.stopOnce.Do(func() { close(b.stop) })
+	b.wg.Wait()
+}
+
 // Close stops the broker: fetchers, loops, groups, then flushes and closes
 // every partition.
 func (b *Broker) Close() error {
-	select {
-	case <-b.stop:
-	default:
-		close(b.stop)
-	}
-	b.wg.Wait()
+	b.Halt()
 	b.repl.Close()
 	if b.groups != nil {
 		b.groups.Close()

@@ -369,6 +369,11 @@ func (q *Quorum) call(addr, method string, args, reply any, timeout time.Duratio
 func (q *Quorum) callNode(addr, method string, args, reply any, timeout time.Duration, toController bool) error {
 	key := method + " " + addr
 	for attempt := 0; attempt < 2; attempt++ {
+		select {
+		case <-q.stop: // closed: a member that left dials no one again
+			return ErrNoController
+		default:
+		}
 		q.clientsMu.Lock()
 		c := q.clients[key]
 		q.clientsMu.Unlock()

@@ -310,18 +310,23 @@ func (n *Node) Close() error {
 }
 
 // Kill stops the node abruptly, as close to a crash as a process allows:
-// no controlled shutdown and no leadership transfer. For tests.
+// no controlled shutdown and no leadership transfer. The node falls
+// silent to the cluster first (broker loops halted, quorum member
+// closed), then its listeners close and wait for the requests in flight,
+// which may take up to their timeouts (offsets.commit.timeout.ms for an
+// offset commit its followers can no longer replicate). For tests.
 func (n *Node) Kill() {
 	n.closed = true
 	n.obs.close()
 	n.cancel()
+	n.Broker.Halt()
+	n.Quorum.Close()
 	for _, l := range n.listeners {
 		l.srv.Close()
 	}
 	for range n.listeners {
 		<-n.done
 	}
-	n.Quorum.Close()
 	n.Broker.Close()
 }
 
