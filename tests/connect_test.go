@@ -726,3 +726,76 @@ func TestConnectCleanStopMovesWorkAtOnce(t *testing.T) {
 	})
 	t.Logf("task moved %v after SIGTERM", time.Since(stopped).Round(100*time.Millisecond))
 }
+
+// TestConnectOffsetsAPI alters and resets offsets of STOPPED connectors
+// (KIP-875): a source rewound to position 0 reads its file again, a sink
+// moved back to offset 100 writes the records from there again.
+func TestConnectOffsetsAPI(t *testing.T) {
+	n := startNode(t, "", nil)
+	w := startConnectWorker(t, n.Addr())
+	u := w.URL
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in.txt"), filepath.Join(dir, "out.txt")
+	writeLines(t, in, "o", 0, 100)
+	st, _ := os.Stat(in)
+	mustCall(t, "POST", u+"/connectors", fmt.Sprintf(`{"name":"src","config":{"connector.class":"FileStreamSource","file":%q,"topic":"offs"}}`, in), 201, nil)
+	waitRunning(t, u, "src", 1)
+	if vals := topicValues(t, n.Addr(), "offs", 100); len(vals) != 100 {
+		t.Fatalf("%d records", len(vals))
+	}
+	var e struct {
+		ErrorCode int    `json:"error_code"`
+		Message   string `json:"message"`
+	}
+	rewind := fmt.Sprintf(`{"offsets":[{"partition":{"filename":%q},"offset":{"position":0}}]}`, in)
+	mustCall(t, "PATCH", u+"/connectors/src/offsets", rewind, 400, &e)
+	if !strings.Contains(e.Message, "STOPPED") {
+		t.Errorf("PATCH on a running connector: %+v", e)
+	}
+	mustCall(t, "PUT", u+"/connectors/src/stop", "", 204, nil)
+	waitFor(t, 30*time.Second, "src STOPPED", func() bool { return connectorStatus(t, u, "src").Connector.State == "STOPPED" })
+	var offs struct {
+		Offsets []struct {
+			Partition map[string]any `json:"partition"`
+			Offset    map[string]any `json:"offset"`
+		} `json:"offsets"`
+	}
+	mustCall(t, "GET", u+"/connectors/src/offsets", "", 200, &offs)
+	if len(offs.Offsets) != 1 || offs.Offsets[0].Offset["position"] != float64(st.Size()) {
+		t.Fatalf("offsets before the rewind: %+v", offs)
+	}
+	var msg map[string]string
+	mustCall(t, "PATCH", u+"/connectors/src/offsets", rewind, 200, &msg)
+	if !strings.Contains(msg["message"], "altered successfully") {
+		t.Errorf("PATCH answer %v", msg)
+	}
+	mustCall(t, "PUT", u+"/connectors/src/resume", "", 202, nil)
+	if vals := topicValues(t, n.Addr(), "offs", 200); len(vals) != 200 {
+		t.Fatalf("%d records after the rewind, want 200", len(vals))
+	}
+
+	mustCall(t, "POST", u+"/connectors", fmt.Sprintf(`{"name":"dst","config":{"connector.class":"FileStreamSink","file":%q,"topics":"offs"}}`, out), 201, nil)
+	lines := func() int {
+		b, _ := os.ReadFile(out)
+		return bytes.Count(b, []byte("\n"))
+	}
+	waitFor(t, 60*time.Second, "200 sink lines", func() bool { return lines() == 200 })
+	mustCall(t, "PUT", u+"/connectors/dst/stop", "", 204, nil)
+	waitFor(t, 30*time.Second, "dst STOPPED", func() bool { return connectorStatus(t, u, "dst").Connector.State == "STOPPED" })
+	mustCall(t, "GET", u+"/connectors/dst/offsets", "", 200, &offs)
+	if len(offs.Offsets) != 1 || offs.Offsets[0].Offset["kafka_offset"] != float64(200) {
+		t.Fatalf("sink offsets: %+v", offs)
+	}
+	mustCall(t, "PATCH", u+"/connectors/dst/offsets", `{"offsets":[{"partition":{"kafka_topic":"offs","kafka_partition":0},"offset":{"kafka_offset":100}}]}`, 200, nil)
+	mustCall(t, "PATCH", u+"/connectors/dst/offsets", `{"offsets":[{"partition":{"kafka_topic":"offs"},"offset":{"kafka_offset":1}}]}`, 400, nil)
+	mustCall(t, "PUT", u+"/connectors/dst/resume", "", 202, nil)
+	waitFor(t, 60*time.Second, "300 sink lines", func() bool { return lines() == 300 })
+
+	mustCall(t, "PUT", u+"/connectors/src/stop", "", 204, nil)
+	waitFor(t, 30*time.Second, "src STOPPED", func() bool { return connectorStatus(t, u, "src").Connector.State == "STOPPED" })
+	mustCall(t, "DELETE", u+"/connectors/src/offsets", "", 200, &msg)
+	mustCall(t, "GET", u+"/connectors/src/offsets", "", 200, &offs)
+	if len(offs.Offsets) != 0 {
+		t.Fatalf("offsets after DELETE: %+v", offs)
+	}
+}

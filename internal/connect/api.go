@@ -252,6 +252,115 @@ func (h *Herder) Offsets(ctx context.Context, name string) ([]ConnectorOffset, e
 	return nonNil(out), nil
 }
 
+// OffsetsChange is one entry of PATCH /connectors/{c}/offsets; a nil
+// Offset resets the partition.
+type OffsetsChange struct {
+	Partition map[string]any `json:"partition"`
+	Offset    map[string]any `json:"offset"`
+}
+
+// stoppedConnector checks the connector exists and is STOPPED, as offset
+// changes require; it returns its type.
+func (h *Herder) stoppedConnector(name string) (string, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	cfg, ok := h.config.connectors[name]
+	if !ok {
+		return "", connectorNotFound(name)
+	}
+	if h.config.targetState(name) != TargetStopped {
+		return "", badRequest("Connectors must be in the STOPPED state before their offsets can be modified. This can be done for the specified connector by issuing a 'PUT' request to the '/connectors/%s/stop' endpoint", name)
+	}
+	return h.connectorType(cfg), nil
+}
+
+// AlterOffsets writes (or, for a nil offset, resets) a STOPPED
+// connector's offsets: the offsets topic for a source, the consumer group
+// connect-<name> for a sink ({"kafka_topic","kafka_partition"} →
+// {"kafka_offset"}).
+func (h *Herder) AlterOffsets(ctx context.Context, name string, changes []OffsetsChange) error {
+	typ, err := h.stoppedConnector(name)
+	if err != nil {
+		return err
+	}
+	if len(changes) == 0 {
+		return badRequest("Partitions to modify offsets for must be specified")
+	}
+	if typ == TypeSink {
+		m := map[string]map[int32]int64{}
+		for _, c := range changes {
+			topic, ok1 := c.Partition["kafka_topic"].(string)
+			part, err1 := jsonInt(c.Partition["kafka_partition"])
+			if !ok1 || topic == "" || err1 != nil || part < 0 || part > 1<<31-1 {
+				return badRequest("Sink connector partitions must have a string kafka_topic and a non-negative integer kafka_partition: %v", c.Partition)
+			}
+			off := int64(-1)
+			if c.Offset != nil {
+				o, err := jsonInt(c.Offset["kafka_offset"])
+				if err != nil || o < 0 {
+					return badRequest("Sink connector offsets must have a non-negative integer kafka_offset: %v", c.Offset)
+				}
+				off = o
+			}
+			if m[topic] == nil {
+				m[topic] = map[int32]int64{}
+			}
+			m[topic][int32(part)] = off
+		}
+		return h.deps.AlterSinkOffsets(ctx, "connect-"+name, m, false)
+	}
+	for _, c := range changes {
+		if c.Partition == nil {
+			return badRequest("Source partitions may not be null")
+		}
+		var v []byte
+		if c.Offset != nil {
+			v, _ = json.Marshal(c.Offset)
+		}
+		if err := h.offsetLog.Send(ctx, offsetKey(name, c.Partition), v); err != nil {
+			return err
+		}
+	}
+	return h.offsetLog.ReadToEnd(ctx)
+}
+
+// ResetOffsets removes every offset of a STOPPED connector.
+func (h *Herder) ResetOffsets(ctx context.Context, name string) error {
+	typ, err := h.stoppedConnector(name)
+	if err != nil {
+		return err
+	}
+	if typ == TypeSink {
+		return h.deps.AlterSinkOffsets(ctx, "connect-"+name, nil, true)
+	}
+	if err := h.offsetLog.ReadToEnd(ctx); err != nil {
+		return err
+	}
+	h.mu.Lock()
+	offs := h.offsets.connectorOffsets(name)
+	h.mu.Unlock()
+	for _, o := range offs {
+		if err := h.offsetLog.Send(ctx, offsetKey(name, o.Partition), nil); err != nil {
+			return err
+		}
+	}
+	return h.offsetLog.ReadToEnd(ctx)
+}
+
+// jsonInt reads an integer decoded from JSON.
+func jsonInt(v any) (int64, error) {
+	switch n := v.(type) {
+	case json.Number:
+		return n.Int64()
+	case float64:
+		if n != float64(int64(n)) {
+			return 0, fmt.Errorf("%v is not an integer", n)
+		}
+		return int64(n), nil
+	}
+	return 0, fmt.Errorf("%v is not a number", v)
+}
+
 // leader returns nil when this worker is the leader, else the error the
 // REST layer forwards on. During a rebalance it waits for the group to
 // settle (as Connect queues requests until the herder is stable), up to

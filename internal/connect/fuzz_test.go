@@ -63,3 +63,22 @@ func FuzzJSONConverter(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseOffsetsRequest: PATCH /connectors/{c}/offsets bodies.
+func FuzzParseOffsetsRequest(f *testing.F) {
+	for _, s := range []string{`{"offsets":[{"partition":{"filename":"/x"},"offset":{"position":0}}]}`,
+		`{"offsets":[{"partition":{"kafka_topic":"t","kafka_partition":0},"offset":null}]}`, `{"offsets":null}`, `{}`, `[`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		changes, err := ParseOffsetsRequest(b)
+		if err == nil && changes == nil {
+			t.Fatal("accepted without offsets")
+		}
+		for _, c := range changes {
+			if c.Partition != nil {
+				jsonInt(c.Partition["kafka_partition"])
+			}
+		}
+	})
+}

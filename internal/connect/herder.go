@@ -106,6 +106,9 @@ type Deps struct {
 	NewSinkConsumer func(SinkConsumerConfig) (SinkConsumer, error)
 	// SinkOffsets reads the committed offsets of a consumer group.
 	SinkOffsets func(ctx context.Context, group string) ([]ConnectorOffset, error)
+	// AlterSinkOffsets commits (offset >= 0) or deletes (offset < 0)
+	// offsets of a consumer group; reset deletes the whole group.
+	AlterSinkOffsets func(ctx context.Context, group string, offsets map[string]map[int32]int64, reset bool) error
 	// Forward posts task configs to the leader's internal endpoint.
 	Forward   func(ctx context.Context, url string, body []byte) error
 	ClusterID string

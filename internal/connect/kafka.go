@@ -276,6 +276,53 @@ func sinkOffsets(adm *kadm.Client) func(ctx context.Context, group string) ([]Co
 	}
 }
 
+// alterSinkOffsets changes a sink connector's consumer group offsets (the
+// group has no members: the connector is STOPPED).
+func alterSinkOffsets(adm *kadm.Client) func(ctx context.Context, group string, offsets map[string]map[int32]int64, reset bool) error {
+	return func(ctx context.Context, group string, offsets map[string]map[int32]int64, reset bool) error {
+		if reset {
+			resp, err := adm.DeleteGroup(ctx, group)
+			if err != nil {
+				return err
+			}
+			if resp.Err != nil && !errors.Is(resp.Err, kerr.GroupIDNotFound) {
+				return resp.Err
+			}
+			return nil
+		}
+		set := kadm.Offsets{}
+		del := kadm.TopicsSet{}
+		for t, ps := range offsets {
+			for p, o := range ps {
+				if o < 0 {
+					del.Add(t, p)
+				} else {
+					set.Add(kadm.Offset{Topic: t, Partition: p, At: o, LeaderEpoch: -1})
+				}
+			}
+		}
+		if len(set) > 0 {
+			resp, err := adm.CommitOffsets(ctx, group, set)
+			if err != nil {
+				return err
+			}
+			if err := resp.Error(); err != nil {
+				return err
+			}
+		}
+		if len(del) > 0 {
+			resp, err := adm.DeleteOffsets(ctx, group, del)
+			if err != nil {
+				return err
+			}
+			if err := resp.Error(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
 // forwardHTTP posts a JSON body; non-2xx answers are errors.
 func forwardHTTP(hc *http.Client) func(ctx context.Context, url string, body []byte) error {
 	return func(ctx context.Context, url string, body []byte) error {

@@ -82,6 +82,8 @@ func NewREST(h *Herder, hc *http.Client, log *slog.Logger) http.Handler {
 	m.HandleFunc("POST /connectors/{c}/tasks/{t}/restart", r.restartTask)
 	m.HandleFunc("GET /connectors/{c}/topics", r.getTopics)
 	m.HandleFunc("GET /connectors/{c}/offsets", r.getOffsets)
+	m.HandleFunc("PATCH /connectors/{c}/offsets", r.alterOffsets)
+	m.HandleFunc("DELETE /connectors/{c}/offsets", r.resetOffsets)
 	m.HandleFunc("GET /connector-plugins", r.listPlugins)
 	m.HandleFunc("GET /connector-plugins/{p}/config", r.pluginConfig)
 	m.HandleFunc("PUT /connector-plugins/{p}/config/validate", r.validate)
@@ -512,6 +514,46 @@ func (r *rest) getOffsets(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"offsets": offs})
+}
+
+// ParseOffsetsRequest decodes the body of PATCH /connectors/{c}/offsets.
+func ParseOffsetsRequest(body []byte) ([]OffsetsChange, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var req struct {
+		Offsets []OffsetsChange `json:"offsets"`
+	}
+	if err := dec.Decode(&req); err != nil {
+		return nil, fmt.Errorf("%w: %v", errBadJSON, err)
+	}
+	if req.Offsets == nil {
+		return nil, badRequest("Partitions to modify offsets for must be specified")
+	}
+	return req.Offsets, nil
+}
+
+func (r *rest) alterOffsets(w http.ResponseWriter, req *http.Request) {
+	body, err := readBody(req)
+	var changes []OffsetsChange
+	if err == nil {
+		changes, err = ParseOffsetsRequest(body)
+	}
+	if err == nil {
+		err = r.h.AlterOffsets(req.Context(), req.PathValue("c"), changes)
+	}
+	if err != nil {
+		r.fail(w, req, body, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"message": "The offsets for this connector have been altered successfully"})
+}
+
+func (r *rest) resetOffsets(w http.ResponseWriter, req *http.Request) {
+	if err := r.h.ResetOffsets(req.Context(), req.PathValue("c")); err != nil {
+		r.fail(w, req, nil, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"message": "The Connect framework-managed offsets for this connector have been reset successfully. However, if this connector manages offsets externally, they will need to be manually reset in the system that the connector uses."})
 }
 
 // PluginInfo is one entry of GET /connector-plugins.

@@ -189,11 +189,12 @@ func Run(ctx context.Context, o RunOptions) error {
 		OpenLog: func(topic string, apply ApplyFunc) (Log, error) {
 			return openKafkaLog(o.Brokers, prod, adm, topic, apply, log)
 		},
-		Producer:        kgoProducer{prod},
-		NewSinkConsumer: func(c SinkConsumerConfig) (SinkConsumer, error) { return newKgoSinkConsumer(o.Brokers, log, c) },
-		SinkOffsets:     sinkOffsets(adm),
-		Forward:         forwardHTTP(hc),
-		ClusterID:       clusterID,
+		Producer:         kgoProducer{prod},
+		NewSinkConsumer:  func(c SinkConsumerConfig) (SinkConsumer, error) { return newKgoSinkConsumer(o.Brokers, log, c) },
+		SinkOffsets:      sinkOffsets(adm),
+		AlterSinkOffsets: alterSinkOffsets(adm),
+		Forward:          forwardHTTP(hc),
+		ClusterID:        clusterID,
 	}
 	h, err := NewHerder(cfg, deps, NewPlugins())
 	if err != nil {
