@@ -461,3 +461,123 @@ func TestTxnGroupTransactSession(t *testing.T) {
 		t.Fatalf("committed offsets sum %d, want %d", sum, want)
 	}
 }
+
+// TestTxnClusterGroupTransactSessionLeaderKilled: consume-transform-produce
+// with franz-go's GroupTransactSession in a 3-broker cluster; midway the
+// broker leading the most input and output partitions is killed. Every
+// input record appears exactly once in the output as read_committed sees
+// it (aborted attempts are retried by the session from the committed
+// offsets).
+func TestTxnClusterGroupTransactSessionLeaderKilled(t *testing.T) {
+	settings := map[string]string{}
+	for k, v := range clusterSettings {
+		settings[k] = v
+	}
+	for k, v := range txnSettings {
+		settings[k] = v
+	}
+	c := startClusterWith(t, 3, settings)
+	ctx, cancel := context.WithTimeout(context.Background(), 180*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(newClient(t, c.addrs[0], kgo.SeedBrokers(c.addrs...)))
+	for _, topic := range []string{"eos-in", "eos-out"} {
+		if _, err := adm.CreateTopic(ctx, 3, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")}, topic); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.waitFor("full ISRs", func() bool {
+		for _, topic := range []string{"eos-in", "eos-out"} {
+			for _, p := range c.describe(adm, topic).Partitions {
+				if p.Err != nil || len(p.ISR) != 3 {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	const total = 600
+	src := newClient(t, c.addrs[0], kgo.SeedBrokers(c.addrs...), kgo.DefaultProduceTopic("eos-in"))
+	for i := range total {
+		if err := src.ProduceSync(ctx, &kgo.Record{Key: []byte(fmt.Sprint(i % 11)), Value: []byte(fmt.Sprintf("r%03d", i))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src.Close()
+	sess, err := kgo.NewGroupTransactSession(kgo.SeedBrokers(c.addrs...), kgo.TransactionalID("eos-cluster"), kgo.DefaultProduceTopic("eos-out"),
+		kgo.ConsumerGroup("eos-cluster"), kgo.ConsumeTopics("eos-in"), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.RequireStableFetchOffsets(), kgo.FetchMaxBytes(4<<10), kgo.FetchMaxPartitionBytes(1<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	done, killed := 0, false
+	for done < total {
+		if ctx.Err() != nil {
+			t.Fatalf("transformed %d of %d", done, total)
+		}
+		if !killed && done >= total/3 {
+			td := c.describe(adm, "eos-in")
+			count := map[int32]int{}
+			for _, p := range td.Partitions {
+				count[p.Leader]++
+			}
+			victim := int32(1)
+			for id, n := range count {
+				if n > count[victim] {
+					victim = id
+				}
+			}
+			c.nodes[victim-1].Kill()
+			c.nodes[victim-1] = nil
+			killed = true
+		}
+		fs := sess.PollFetches(ctx)
+		if fs.NumRecords() == 0 {
+			continue
+		}
+		if err := sess.Begin(); err != nil {
+			t.Fatal(err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			sess.Produce(ctx, &kgo.Record{Key: r.Key, Value: append([]byte("out-"), r.Value...)}, nil)
+		})
+		committed, err := sess.End(ctx, kgo.TryCommit)
+		if err != nil {
+			t.Logf("end (retried from the committed offsets): %v", err)
+			continue
+		}
+		if committed {
+			done += fs.NumRecords()
+		}
+	}
+	if !killed {
+		t.Fatal("the run ended before the leader was killed")
+	}
+	var alive []string
+	for i, nd := range c.nodes {
+		if nd != nil {
+			alive = append(alive, c.addrs[i])
+		}
+	}
+	cons := newClient(t, alive[0], kgo.SeedBrokers(alive...), kgo.ConsumeTopics("eos-out"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	seen := map[string]int{}
+	for got := 0; got < total; {
+		fs := cons.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read %d of %d outputs", got, total)
+		}
+		fs.EachRecord(func(r *kgo.Record) { seen[string(r.Value)]++; got++ })
+	}
+	short, cancel2 := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel2()
+	cons.PollFetches(short).EachRecord(func(r *kgo.Record) { seen[string(r.Value)]++ })
+	for i := range total {
+		if k := fmt.Sprintf("out-r%03d", i); seen[k] != 1 {
+			t.Errorf("%s read %d times", k, seen[k])
+		}
+	}
+	if len(seen) != total {
+		t.Errorf("%d distinct outputs, want %d", len(seen), total)
+	}
+}
