@@ -581,6 +581,11 @@ func TestConnectREST(t *testing.T) {
 	if got := topics["a"]["topics"]; len(got) != 1 || got[0] != "rest" {
 		t.Errorf("topics %v", topics)
 	}
+	mustCall(t, "PUT", u+"/connectors/a/topics/reset", "", 202, nil)
+	mustCall(t, "GET", u+"/connectors/a/topics", "", 200, &topics)
+	if got := topics["a"]["topics"]; len(got) != 0 {
+		t.Errorf("topics after reset %v", topics)
+	}
 	var patched struct{ Config map[string]string }
 	mustCall(t, "PATCH", u+"/connectors/a/config", `{"batch.size":"10","value.converter":null}`, 200, &patched)
 	if patched.Config["batch.size"] != "10" || patched.Config["value.converter"] != "" {

@@ -230,6 +230,21 @@ func (h *Herder) ActiveTopics(name string) ([]string, error) {
 	return out, nil
 }
 
+// ResetActiveTopics forgets a connector's active topics; running tasks
+// record the topics they use again.
+func (h *Herder) ResetActiveTopics(ctx context.Context, name string) error {
+	topics, err := h.ActiveTopics(name)
+	if err != nil {
+		return err
+	}
+	for _, t := range topics {
+		if err := h.statusLog.Send(ctx, statusTopicKey(t, name), nil); err != nil {
+			return err
+		}
+	}
+	return h.statusLog.ReadToEnd(ctx)
+}
+
 // Offsets returns a connector's committed offsets: the offsets topic's
 // entries for a source, the consumer group connect-<name> for a sink.
 func (h *Herder) Offsets(ctx context.Context, name string) ([]ConnectorOffset, error) {

@@ -81,6 +81,7 @@ func NewREST(h *Herder, hc *http.Client, log *slog.Logger) http.Handler {
 	m.HandleFunc("GET /connectors/{c}/tasks/{t}/status", r.getTaskStatus)
 	m.HandleFunc("POST /connectors/{c}/tasks/{t}/restart", r.restartTask)
 	m.HandleFunc("GET /connectors/{c}/topics", r.getTopics)
+	m.HandleFunc("PUT /connectors/{c}/topics/reset", r.resetTopics)
 	m.HandleFunc("GET /connectors/{c}/offsets", r.getOffsets)
 	m.HandleFunc("PATCH /connectors/{c}/offsets", r.alterOffsets)
 	m.HandleFunc("DELETE /connectors/{c}/offsets", r.resetOffsets)
@@ -505,6 +506,14 @@ func (r *rest) getTopics(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]map[string][]string{name: {"topics": topics}})
+}
+
+func (r *rest) resetTopics(w http.ResponseWriter, req *http.Request) {
+	if err := r.h.ResetActiveTopics(req.Context(), req.PathValue("c")); err != nil {
+		r.fail(w, req, nil, err)
+		return
+	}
+	w.WriteHeader(http.StatusAccepted)
 }
 
 func (r *rest) getOffsets(w http.ResponseWriter, req *http.Request) {

@@ -244,7 +244,6 @@ func (h *Herder) runSourceTask(ctx context.Context, t *taskRunner, p *Plugin, kc
 	}
 	h.taskState(t)
 	var subm submitted
-	topics := map[string]bool{}
 	lastCommit := time.Now()
 	// unwritten holds acknowledged offsets not yet written to the offsets
 	// topic (a failed write is retried by the next commit).
@@ -297,6 +296,7 @@ func (h *Herder) runSourceTask(ctx context.Context, t *taskRunner, p *Plugin, kc
 		if err != nil {
 			return stop(err)
 		}
+		batchTopics := map[string]bool{}
 		for _, r := range recs {
 			key, err := kc.FromConnect(r.Topic, r.Key)
 			if err != nil {
@@ -314,10 +314,10 @@ func (h *Herder) runSourceTask(ctx context.Context, t *taskRunner, p *Plugin, kc
 			// Not ctx: a record read before a stop must still be sent (its
 			// offset is committed only once acknowledged).
 			h.deps.Producer.Produce(context.Background(), r.Topic, key, val, func(err error) { subm.ack(pr, err) })
-			if !topics[r.Topic] {
-				topics[r.Topic] = true
-				h.trackTopic(r.Topic, t.id)
-			}
+			batchTopics[r.Topic] = true
+		}
+		for topic := range batchTopics {
+			h.trackTopic(topic, t.id)
 		}
 		if time.Since(lastCommit) >= h.cfg.OffsetFlushInterval {
 			if err := commit(ctx); err != nil && ctx.Err() == nil {
@@ -327,7 +327,8 @@ func (h *Herder) runSourceTask(ctx context.Context, t *taskRunner, p *Plugin, kc
 	}
 }
 
-// trackTopic records a topic a connector used (KIP-558).
+// trackTopic records a topic a connector used (KIP-558), once per batch
+// at most: unless the status topic has it already (it may have been reset).
 func (h *Herder) trackTopic(topic string, id TaskID) {
 	h.mu.Lock()
 	known := h.status.topics[id.Connector][topic]
@@ -365,7 +366,6 @@ func (h *Herder) runSinkTask(ctx context.Context, t *taskRunner, p *Plugin, kc, 
 		return err
 	}
 	h.taskState(t)
-	topics := map[string]bool{}
 	lastCommit := time.Now()
 	dirty := false // records were Put since the last flush
 	flush := func(fctx context.Context) error {
@@ -412,6 +412,7 @@ func (h *Herder) runSinkTask(ctx context.Context, t *taskRunner, p *Plugin, kc, 
 			return stop(err)
 		}
 		out := make([]SinkRecord, 0, len(recs))
+		batchTopics := map[string]bool{}
 		for _, r := range recs {
 			k, err := kc.ToConnect(r.Topic, r.Key)
 			if err != nil {
@@ -424,10 +425,10 @@ func (h *Herder) runSinkTask(ctx context.Context, t *taskRunner, p *Plugin, kc, 
 				return stop(fmt.Errorf("converting value of %s-%d@%d: %w", r.Topic, r.Partition, r.Offset, err))
 			}
 			out = append(out, SinkRecord{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: k, Value: v})
-			if !topics[r.Topic] {
-				topics[r.Topic] = true
-				h.trackTopic(r.Topic, t.id)
-			}
+			batchTopics[r.Topic] = true
+		}
+		for topic := range batchTopics {
+			h.trackTopic(topic, t.id)
 		}
 		if len(out) > 0 {
 			taskMu.Lock()
