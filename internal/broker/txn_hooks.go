@@ -211,6 +211,12 @@ func (m markerSender) WriteMarkers(ctx context.Context, pid int64, epoch int16, 
 	st := b.metaState()
 	remote := map[int32][]txn.TopicPartition{}
 	var errs []error
+	type localWait struct {
+		tp  txn.TopicPartition
+		p   *partition.Partition
+		res partition.AppendResult
+	}
+	var waits []localWait
 	for _, tp := range parts {
 		mt := st.Topics[tp.Topic]
 		if mt == nil || tp.Partition < 0 || int(tp.Partition) >= len(mt.Parts) {
@@ -221,34 +227,55 @@ func (m markerSender) WriteMarkers(ctx context.Context, pid int64, epoch int16, 
 		case leader < 0:
 			errs = append(errs, fmt.Errorf("%s-%d has no leader", tp.Topic, tp.Partition))
 		case leader == b.cfg.NodeID:
-			if err := b.writeMarker(tp.Topic, tp.Partition, pid, epoch, commit, coordEpoch); err != nil {
+			// Append every local marker first: one fsync (group
+			// commit) and one replication round then cover them all.
+			p, res, err := b.appendMarker(tp.Topic, tp.Partition, pid, epoch, commit, coordEpoch)
+			if err != nil {
 				errs = append(errs, fmt.Errorf("%s-%d: %w", tp.Topic, tp.Partition, err))
+				continue
 			}
+			waits = append(waits, localWait{tp, p, res})
 		default:
 			remote[leader] = append(remote[leader], tp)
 		}
 	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
 	for leader, tps := range remote {
-		if err := b.sendMarkers(ctx, leader, pid, epoch, commit, coordEpoch, tps); err != nil {
-			errs = append(errs, fmt.Errorf("broker %d: %w", leader, err))
+		wg.Add(1)
+		go func() { // safe: sendMarkers does not panic on input
+			defer wg.Done()
+			if err := b.sendMarkers(ctx, leader, pid, epoch, commit, coordEpoch, tps); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("broker %d: %w", leader, err))
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, w := range waits {
+		if err := waitDurable(w.p, w.res.End, w.res.Epoch); err != nil {
+			mu.Lock()
+			errs = append(errs, fmt.Errorf("%s-%d: %w", w.tp.Topic, w.tp.Partition, err))
+			mu.Unlock()
 		}
 	}
+	wg.Wait()
 	return errors.Join(errs...)
 }
 
-// writeMarker appends one marker as this partition's leader and waits for
-// it to be durable and replicated (WriteTxnMarkers is acks=all).
-func (b *Broker) writeMarker(topic string, index int32, pid int64, epoch int16, commit bool, coordEpoch int32) error {
+// appendMarker appends one marker as this partition's leader; the caller
+// waits for it to be durable and replicated (WriteTxnMarkers is acks=all).
+func (b *Broker) appendMarker(topic string, index int32, pid int64, epoch int16, commit bool, coordEpoch int32) (*partition.Partition, partition.AppendResult, error) {
 	p, code := leaderPartition(b.topic(topic), index)
 	if code != 0 {
-		return kerr.ErrorForCode(code)
+		return nil, partition.AppendResult{}, kerr.ErrorForCode(code)
 	}
 	res, err := p.AppendMarker(partition.MarkerOptions{ProducerID: pid, ProducerEpoch: epoch, Commit: commit, CoordinatorEpoch: coordEpoch, Now: b.now()})
 	if err != nil {
-		return err
+		return nil, partition.AppendResult{}, err
 	}
 	b.markerWritten(topic, index, pid, commit)
-	return waitDurable(p, res.End, res.Epoch)
+	return p, res, nil
 }
 
 // markerWritten tells the group coordinator about a marker appended to
