@@ -146,7 +146,10 @@ type Coordinator struct {
 type ownedPart struct {
 	epoch  int32
 	loaded bool
-	done   chan struct{} // closed when the load finished or was abandoned
+	// lateMarkers are transaction markers that reached the partition
+	// while it loaded, possibly after the load read past them (txn.go).
+	lateMarkers []lateMarker
+	done        chan struct{} // closed when the load finished or was abandoned
 }
 
 // New returns a coordinator that leads no partition yet (see
@@ -448,6 +451,13 @@ func (c *Coordinator) load(p int32, op *ownedPart) {
 	for pid, t := range pending {
 		c.txnPending[txnKey{p, pid}] = t
 	}
+	late := op.lateMarkers
+	op.lateMarkers = nil
+	defer func() {
+		for _, m := range late {
+			c.completeTxn(p, m.pid, m.commit)
+		}
+	}()
 	for _, id := range sortedKeys(groups) {
 		g := groups[id]
 		c.groups[id] = g

@@ -157,14 +157,32 @@ func (c *Coordinator) TxnOffsetCommit(req *kmsg.TxnOffsetCommitRequest) (resp *k
 func (c *Coordinator) CompleteTxn(part int32, pid int64, commit bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if op := c.owned[part]; op != nil && !op.loaded {
+		// The load may have read past the marker's offset already: it
+		// applies the marker once it is done (a second application
+		// finds nothing pending).
+		op.lateMarkers = append(op.lateMarkers, lateMarker{pid, commit})
+		return
+	}
+	c.completeTxn(part, pid, commit)
+}
+
+// lateMarker is a marker that arrived during a load.
+type lateMarker struct {
+	pid    int64
+	commit bool
+}
+
+// completeTxn applies a marker. Under mu.
+func (c *Coordinator) completeTxn(part int32, pid int64, commit bool) {
 	k := txnKey{part, pid}
 	t := c.txnPending[k]
 	delete(c.txnPending, k)
 	if t == nil || !commit {
 		return
 	}
-	if op := c.owned[part]; op == nil || !op.loaded {
-		return // a load replays the marker itself
+	if op := c.owned[part]; op == nil {
+		return // not led here: the next leader's load replays the marker
 	}
 	now := c.clock.Now()
 	for _, r := range t.recs {

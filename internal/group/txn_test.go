@@ -110,3 +110,28 @@ func TestTxnOffsetCommit(t *testing.T) {
 		t.Fatalf("after reload and commit: %v", got)
 	}
 }
+
+// TestTxnMarkerDuringLoad: a marker that reaches an offsets partition
+// while it loads (the load may have read past it) is applied when the
+// load ends.
+func TestTxnMarkerDuringLoad(t *testing.T) {
+	clock := newFakeClock()
+	log := &memLog{n: 3}
+	c := newTestCoordinator(t, log, clock, 0)
+	txnCommit(t, c, "g", 7, map[int32]int64{0: 10})
+	p := PartitionFor("g", log.n)
+
+	// The partition is led again under a new epoch: unloaded, then
+	// loading; the marker arrives before the load runs (and is not in
+	// the log it reads).
+	c.mu.Lock()
+	c.unload(p)
+	op := &ownedPart{epoch: 1, done: make(chan struct{})}
+	c.owned[p] = op
+	c.mu.Unlock()
+	c.CompleteTxn(p, 7, true)
+	c.load(p, op)
+	if got := stableFetch(c, "g"); got[0] != [2]int64{10, 0} {
+		t.Fatalf("marker during load not applied: %v", got)
+	}
+}
