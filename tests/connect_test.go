@@ -631,6 +631,35 @@ func TestConnectREST(t *testing.T) {
 		t.Errorf("plugin config lacks batch.size: %v", defs)
 	}
 	mustCall(t, "DELETE", u+"/connectors/a", "", 204, nil)
+
+	var loggers map[string]struct {
+		Level        string `json:"level"`
+		LastModified *int64 `json:"last_modified"`
+	}
+	mustCall(t, "GET", u+"/admin/loggers", "", 200, &loggers)
+	if loggers["root"].Level != "INFO" || loggers["root"].LastModified != nil {
+		t.Errorf("loggers %+v", loggers)
+	}
+	var affected []string
+	mustCall(t, "PUT", u+"/admin/loggers/root", `{"level":"DEBUG"}`, 200, &affected)
+	if len(affected) != 1 || affected[0] != "root" {
+		t.Errorf("affected %v", affected)
+	}
+	var lv struct {
+		Level        string `json:"level"`
+		LastModified *int64 `json:"last_modified"`
+	}
+	mustCall(t, "GET", u+"/admin/loggers/root", "", 200, &lv)
+	if lv.Level != "DEBUG" || lv.LastModified == nil {
+		t.Errorf("root after PUT %+v", lv)
+	}
+	mustCall(t, "PUT", u+"/admin/loggers/root?scope=cluster", `{"level":"WARN"}`, 204, nil)
+	waitFor(t, 10*time.Second, "the cluster-scope level applied", func() bool {
+		mustCall(t, "GET", u+"/admin/loggers/root", "", 200, &lv)
+		return lv.Level == "WARN"
+	})
+	expectErr("PUT", "/admin/loggers/root", `{"level":"LOUD"}`, 400, "LOUD")
+	expectErr("GET", "/admin/loggers/org.nope", "", 404, "org.nope")
 }
 
 // TestConnectJSONConverters: a source with JsonConverter without schemas

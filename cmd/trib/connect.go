@@ -81,9 +81,10 @@ func init() {
 			}
 			ctx, stop := signalContext()
 			defer stop()
-			log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+			level := new(slog.LevelVar)
+			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 			return connect.Run(ctx, connect.RunOptions{
-				Brokers: client.Brokers(cf.Brokers), Listen: listen, Advertise: advertise, Settings: settings, Logger: log,
+				Brokers: client.Brokers(cf.Brokers), Listen: listen, Advertise: advertise, Settings: settings, Logger: log, LogLevel: level,
 				Ready: func(addr string) {
 					fmt.Fprintf(c.OutOrStdout(), "Tributary Connect worker is running. REST API: http://%s/ (group %s)\n", addr, settings.GroupID)
 				},

@@ -43,6 +43,9 @@ type WorkerConfig struct {
 	TaskShutdownTimeout time.Duration
 
 	Logger *slog.Logger
+	// LogLevel, if set, is the level of Logger's handler: /admin/loggers
+	// reads and changes it as the logger "root".
+	LogLevel *slog.LevelVar
 }
 
 // URL is the worker's REST base URL.
@@ -143,6 +146,11 @@ type Herder struct {
 	// lost: the coordinator evicted this member; its work must stop
 	// before it rejoins.
 	lost bool
+
+	// appliedClusterLevel is the cluster-scope log level last applied.
+	appliedClusterLevel string
+	// levelModified is when the log level last changed (ms, 0: never).
+	levelModified int64
 
 	// writeMu serialises the leader's check-then-write config updates.
 	writeMu sync.Mutex
@@ -668,8 +676,15 @@ func (h *Herder) reconcile(ctx context.Context) bool {
 	inconsistent := maps.Clone(h.config.inconsistent)
 	restarts := h.config.restarts
 	h.config.restarts = nil
+	newLevel := ""
+	if lvl := h.config.clusterLogLevel; lvl != "" && lvl != h.appliedClusterLevel {
+		h.appliedClusterLevel, newLevel = lvl, lvl
+	}
 	work := workSignature(h.config.connectorNames(), h.config.taskIDs())
 	h.mu.Unlock()
+	if newLevel != "" {
+		h.setLogLevel(newLevel) // takes h.mu
+	}
 
 	mine := map[string]bool{}
 	for _, c := range a.Connectors {

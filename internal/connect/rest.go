@@ -85,6 +85,9 @@ func NewREST(h *Herder, hc *http.Client, log *slog.Logger) http.Handler {
 	m.HandleFunc("GET /connectors/{c}/offsets", r.getOffsets)
 	m.HandleFunc("PATCH /connectors/{c}/offsets", r.alterOffsets)
 	m.HandleFunc("DELETE /connectors/{c}/offsets", r.resetOffsets)
+	m.HandleFunc("GET /admin/loggers", r.listLoggers)
+	m.HandleFunc("GET /admin/loggers/{l}", r.getLogger)
+	m.HandleFunc("PUT /admin/loggers/{l}", r.putLogger)
 	m.HandleFunc("GET /connector-plugins", r.listPlugins)
 	m.HandleFunc("GET /connector-plugins/{p}/config", r.pluginConfig)
 	m.HandleFunc("PUT /connector-plugins/{p}/config/validate", r.validate)
@@ -563,6 +566,50 @@ func (r *rest) resetOffsets(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"message": "The Connect framework-managed offsets for this connector have been reset successfully. However, if this connector manages offsets externally, they will need to be manually reset in the system that the connector uses."})
+}
+
+func (r *rest) listLoggers(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, r.h.Loggers())
+}
+
+func (r *rest) getLogger(w http.ResponseWriter, req *http.Request) {
+	l, err := r.h.Logger(req.PathValue("l"))
+	if err != nil {
+		r.fail(w, req, nil, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, l)
+}
+
+func (r *rest) putLogger(w http.ResponseWriter, req *http.Request) {
+	body, err := readBody(req)
+	var lv struct {
+		Level *string `json:"level"`
+	}
+	if err == nil {
+		if jerr := json.Unmarshal(body, &lv); jerr != nil {
+			err = fmt.Errorf("%w: %v", errBadJSON, jerr)
+		} else if lv.Level == nil {
+			err = badRequest("The request body must specify a 'level' field")
+		}
+	}
+	scope := req.URL.Query().Get("scope")
+	if err == nil && scope != "" && !strings.EqualFold(scope, "worker") && !strings.EqualFold(scope, "cluster") {
+		err = badRequest("Invalid scope '%s'; must be one of worker or cluster", scope)
+	}
+	var affected []string
+	if err == nil {
+		affected, err = r.h.SetLogger(req.Context(), req.PathValue("l"), *lv.Level, strings.EqualFold(scope, "cluster"))
+	}
+	if err != nil {
+		r.fail(w, req, body, err)
+		return
+	}
+	if strings.EqualFold(scope, "cluster") {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	writeJSON(w, http.StatusOK, affected)
 }
 
 // PluginInfo is one entry of GET /connector-plugins.

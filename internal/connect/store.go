@@ -61,6 +61,8 @@ type configState struct {
 	inconsistent map[string]bool
 	// restarts are restart-connector requests not yet taken by the herder.
 	restarts []restartRequest
+	// clusterLogLevel is the last logger-cluster-root level (KIP-976).
+	clusterLogLevel string
 }
 
 type restartRequest struct {
@@ -184,6 +186,13 @@ func (s *configState) apply(offset int64, key, value []byte) {
 		}
 		if st == TargetStarted || st == TargetPaused || st == TargetStopped {
 			s.targetStates[name] = st
+		}
+	case k == "logger-cluster-root":
+		var v struct {
+			Level string `json:"level"`
+		}
+		if value != nil && json.Unmarshal(value, &v) == nil {
+			s.clusterLogLevel = v.Level
 		}
 	case strings.HasPrefix(k, "restart-connector-"):
 		var r restartRequest

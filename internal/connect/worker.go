@@ -144,6 +144,7 @@ type RunOptions struct {
 	Listen, Advertise string
 	Settings          Settings
 	Logger            *slog.Logger
+	LogLevel          *slog.LevelVar
 	// Ready, if set, is called with the bound REST address once serving.
 	Ready func(addr string)
 }
@@ -183,7 +184,7 @@ func Run(ctx context.Context, o RunOptions) error {
 	cfg := WorkerConfig{GroupID: s.GroupID, WorkerID: adv, ConfigTopic: s.ConfigTopic, OffsetTopic: s.OffsetTopic, StatusTopic: s.StatusTopic,
 		KeyConverter: s.KeyConverter, ValueConverter: s.ValueConverter, ConverterProps: s.ConverterProps,
 		OffsetFlushInterval: s.OffsetFlushInterval, HeartbeatInterval: s.HeartbeatInterval, SessionTimeout: s.SessionTimeout,
-		RebalanceTimeout: s.RebalanceTimeout, RebalanceDelay: s.RebalanceDelay, TaskShutdownTimeout: s.TaskShutdownTimeout, Logger: log}
+		RebalanceTimeout: s.RebalanceTimeout, RebalanceDelay: s.RebalanceDelay, TaskShutdownTimeout: s.TaskShutdownTimeout, Logger: log, LogLevel: o.LogLevel}
 	deps := Deps{
 		Group: prod,
 		OpenLog: func(topic string, apply ApplyFunc) (Log, error) {
