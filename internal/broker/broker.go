@@ -532,6 +532,8 @@ func (b *Broker) alterISR(p *partition.Partition, r partition.Role, isr []int32)
 	b.isrMu.Lock()
 	if b.isrInFlight[k] {
 		b.isrMu.Unlock()
+		// The change in flight ends every pending expansion when it
+		// completes; this follower is marked again at its next fetch.
 		return
 	}
 	b.isrInFlight[k] = true
@@ -541,6 +543,7 @@ func (b *Broker) alterISR(p *partition.Partition, r partition.Role, isr []int32)
 			b.isrMu.Lock()
 			delete(b.isrInFlight, k)
 			b.isrMu.Unlock()
+			p.EndISRExpansion()
 		}()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

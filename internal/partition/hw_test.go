@@ -204,6 +204,8 @@ func (h *hwHarness) run(cmd string) string {
 		} else {
 			fmt.Fprintf(&out, "join=%v\n", join)
 		}
+	case "end-expansion":
+		p.EndISRExpansion()
 	case "lagging":
 		d, err := time.ParseDuration(args["maxlag"])
 		if err != nil {

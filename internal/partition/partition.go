@@ -46,6 +46,14 @@ type Partition struct {
 	role      Role
 	hw        int64
 	followers map[int32]*follower // leader only: other replicas
+	// expanding holds followers the leader has asked the controller to add
+	// to the ISR and whose change is not applied yet (Kafka's "maximal
+	// ISR", KIP-497): they count for the high watermark from the moment
+	// they qualify, because the controller may elect them as soon as the
+	// change commits. Without this, records the new member lacked were
+	// acknowledged meanwhile and lost when it was elected (a reassignment
+	// that completed and elected the re-added replica).
+	expanding map[int32]bool
 
 	watchMu  sync.Mutex
 	watchers map[chan struct{}]struct{}
@@ -178,6 +186,7 @@ func (p *Partition) SetRole(r Role, now time.Time) (changed bool) {
 	if r.Leader == p.self {
 		if newEpoch || p.followers == nil {
 			p.followers = map[int32]*follower{}
+			p.expanding = nil // proposals of the old epoch are refused
 		}
 		for _, id := range r.Replicas {
 			if id == p.self {
@@ -216,6 +225,11 @@ func (p *Partition) maybeAdvanceHW() bool {
 			return false
 		}
 		hw = min(hw, f.leo)
+	}
+	for id := range p.expanding {
+		if f := p.followers[id]; f != nil && f.leo >= 0 {
+			hw = min(hw, f.leo)
+		}
 	}
 	if hw > p.hw {
 		p.hw = hw
@@ -502,11 +516,34 @@ func (p *Partition) FollowerFetched(id int32, fetchOffset int64, now time.Time) 
 	f.leo, f.lastFetch, f.leoAtLastFetch = fetchOffset, now, leo
 	moved := p.maybeAdvanceHW()
 	join := !slices.Contains(p.role.ISR, id) && fetchOffset >= p.hw && p.epochStartReached(fetchOffset)
+	if join {
+		// Counted for the high watermark from now, under the same lock
+		// as the check, until EndISRExpansion.
+		if p.expanding == nil {
+			p.expanding = map[int32]bool{}
+		}
+		p.expanding[id] = true
+	}
 	p.mu.Unlock()
 	if moved {
 		p.hwChanged()
 	}
 	return join, nil
+}
+
+// EndISRExpansion is called when the broker's ISR change for this
+// partition has been applied or refused (or was never proposed because
+// another one was in flight): the followers FollowerFetched marked as
+// joining stop counting for the high watermark unless the applied ISR
+// has them. A follower still eligible is marked again at its next fetch.
+func (p *Partition) EndISRExpansion() {
+	p.mu.Lock()
+	p.expanding = nil
+	moved := p.maybeAdvanceHW()
+	p.mu.Unlock()
+	if moved {
+		p.hwChanged()
+	}
 }
 
 // epochStartReached: a follower joins the ISR only once it has reached the
