@@ -109,10 +109,17 @@ func TestQuorumReplicatesFencesAndSurvivesLeaderLoss(t *testing.T) {
 		}
 	}()
 	defer close(stopBeats)
+	// On both nodes read below: the partition epoch proposed next comes
+	// from qs[1]'s state, which may apply the fencing after qs[2]'s.
 	waitFor(t, "broker 1 fenced and leadership moved", func() bool {
-		st := qs[2].State()
-		p := st.Topics["t"].Parts[0]
-		return st.Brokers[1].Fenced && p.Leader == 2 && p.LeaderEpoch == 1 && fmt.Sprint(p.ISR) == "[2 3]"
+		for _, q := range qs[1:] {
+			st := q.State()
+			p := st.Topics["t"].Parts[0]
+			if !st.Brokers[1].Fenced || p.Leader != 2 || p.LeaderEpoch != 1 || fmt.Sprint(p.ISR) != "[2 3]" {
+				return false
+			}
+		}
+		return true
 	})
 	// Stale ISR change refused, current one applied.
 	if res, _ := qs[1].Propose(ctx, &Command{AlterPartition: &AlterPartition{Topic: "t", Leader: 2, LeaderEpoch: 0, ISR: []int32{2}}}); res.Error() == nil {
