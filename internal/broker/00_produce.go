@@ -87,6 +87,7 @@ func (b *Broker) handleProduce(_ context.Context, r *Request) Pending {
 				sp.ErrorMessage = errMsg(err)
 			}
 			p, code := leaderPartition(t, rp.Partition)
+			written := 0 // records appended, for the metrics
 			switch {
 			case !acksOK:
 				fail(kerr.InvalidRequiredAcks.Code, nil)
@@ -119,6 +120,9 @@ func (b *Broker) handleProduce(_ context.Context, r *Request) Pending {
 					fail(errCode(err), err)
 					break
 				}
+				if !res.Duplicate {
+					written = int(record.Batch(records).RecordCount()) // a v2 batch, also after up-conversion
+				}
 				sp.BaseOffset = res.BaseOffset
 				sp.LogAppendTime = lat
 				sp.LogStartOffset = p.Log().StartOffset()
@@ -126,7 +130,7 @@ func (b *Broker) handleProduce(_ context.Context, r *Request) Pending {
 					waits = append(waits, waiter{p: p, res: res, minISR: int(t.cfg.Int64("min.insync.replicas")), ti: len(resp.Topics), pi: len(st.Partitions)})
 				}
 			}
-			b.produced(t, produceRecords(rp.Records, sp.ErrorCode), len(rp.Records), sp.ErrorCode) // metrics.go
+			b.produced(t, written, len(rp.Records), sp.ErrorCode) // metrics.go
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)

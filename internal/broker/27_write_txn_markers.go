@@ -78,7 +78,7 @@ func (b *Broker) handleWriteTxnMarkers(_ context.Context, r *Request) Pending {
 	}
 	return func() kmsg.Response {
 		for _, w := range waits {
-			if err := waitDurable(w.p, w.res.End, w.res.Epoch); err != nil {
+			if err := b.waitDurable(w.p, w.res.End, w.res.Epoch, txnWriteTimeout); err != nil {
 				// kerr from waitDurable: NOT_COORDINATOR is the
 				// coordinator's word; a leader answers as Produce does.
 				*w.code = kerr.RequestTimedOut.Code

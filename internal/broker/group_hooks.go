@@ -214,18 +214,26 @@ func (l offsetsLog) Sync(p int32, end int64, epoch int32) error {
 	if err != nil {
 		return err
 	}
+	return l.b.waitDurable(part, end, epoch, time.Duration(l.b.cfg.Broker.Int("offsets.commit.timeout.ms"))*time.Millisecond)
+}
+
+// waitDurable waits until offsets below end are fsynced here (else
+// NOT_COORDINATOR) and in every in-sync replica while part is led under
+// epoch, for at most timeout (else COORDINATOR_NOT_AVAILABLE): the
+// coordinators' writes (offsets, transaction state, markers) are acks=all.
+func (b *Broker) waitDurable(part *partition.Partition, end int64, epoch int32, timeout time.Duration) error {
 	if err := part.Sync(end); err != nil {
-		l.b.log.Error("fsync failed", "topic", group.OffsetsTopic, "partition", p, "err", err)
+		b.log.Error("fsync failed", "topic", part.Topic, "partition", part.Index, "err", err)
 		return fmt.Errorf("%w: %v", kerr.NotCoordinator, err)
 	}
-	timeout := time.NewTimer(time.Duration(l.b.cfg.Broker.Int("offsets.commit.timeout.ms")) * time.Millisecond)
-	defer timeout.Stop()
-	ok, err := part.WaitCommitted(end, epoch, timeout.C)
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	ok, err := part.WaitCommitted(end, epoch, t.C)
 	switch {
 	case err != nil:
 		return coordinatorErr(err)
 	case !ok:
-		return fmt.Errorf("%w: not replicated to the in-sync replicas within offsets.commit.timeout.ms", kerr.CoordinatorNotAvailable)
+		return fmt.Errorf("%w: not replicated to the in-sync replicas within %v", kerr.CoordinatorNotAvailable, timeout)
 	}
 	return nil
 }
@@ -235,9 +243,15 @@ func (l offsetsLog) Read(p int32, fn func([]byte) error) error {
 	if err != nil {
 		return err
 	}
+	return readBatches(part, fn)
+}
+
+// readBatches calls fn with every batch of part's log, from its start to
+// its end: how a coordinator loads a partition it now leads (as Kafka does,
+// up to the log end: as leader, its log is the one the followers converge
+// to).
+func readBatches(part *partition.Partition, fn func([]byte) error) error {
 	lg := part.Log()
-	// Up to the log end, as Kafka loads a partition it now leads: as
-	// leader, its log is the one the followers converge to.
 	off, end := lg.StartOffset(), lg.EndOffset()
 	for off < end {
 		rr, err := lg.Read(off, end, 1<<20, true)

@@ -306,15 +306,6 @@ func (b *Broker) HighWatermark(topic string, partition int32) (int64, bool) {
 	return p.HighWatermark(), true
 }
 
-// produceRecords is the record count of an appended batch (its header's),
-// 0 for a failed one.
-func produceRecords(records []byte, code int16) int {
-	if code != 0 || len(records) < record.HeaderSize {
-		return 0
-	}
-	return int(record.Batch(records).RecordCount())
-}
-
 // RecordTimestamp is the timestamp (Unix ms) of the batch holding offset,
 // if this broker leads the partition and the offset is below the high
 // watermark: its first record's, or the log append time. It reads one

@@ -151,25 +151,7 @@ func (l stateLog) Sync(p int32, end int64, epoch int32) error {
 	if err != nil {
 		return err
 	}
-	return waitDurable(part, end, epoch)
-}
-
-// waitDurable waits until offsets below end are fsynced here and in every
-// in-sync replica while part is led under epoch.
-func waitDurable(part *partition.Partition, end int64, epoch int32) error {
-	if err := part.Sync(end); err != nil {
-		return fmt.Errorf("%w: %v", kerr.NotCoordinator, err)
-	}
-	timeout := time.NewTimer(txnWriteTimeout)
-	defer timeout.Stop()
-	ok, err := part.WaitCommitted(end, epoch, timeout.C)
-	switch {
-	case err != nil:
-		return coordinatorErr(err)
-	case !ok:
-		return fmt.Errorf("%w: not replicated to the in-sync replicas in time", kerr.CoordinatorNotAvailable)
-	}
-	return nil
+	return l.b.waitDurable(part, end, epoch, txnWriteTimeout)
 }
 
 func (l stateLog) Read(p int32, fn func([]byte) error) error {
@@ -177,30 +159,7 @@ func (l stateLog) Read(p int32, fn func([]byte) error) error {
 	if err != nil {
 		return err
 	}
-	lg := part.Log()
-	off, end := lg.StartOffset(), lg.EndOffset()
-	for off < end {
-		rr, err := lg.Read(off, end, 1<<20, true)
-		if err != nil {
-			return err
-		}
-		if len(rr.Data) == 0 || rr.Next <= off {
-			return nil
-		}
-		data := rr.Data
-		for len(data) >= record.HeaderSize {
-			n, err := record.Peek(data)
-			if err != nil || n > len(data) {
-				break
-			}
-			if err := fn(data[:n]); err != nil {
-				return err
-			}
-			data = data[n:]
-		}
-		off = rr.Next
-	}
-	return nil
+	return readBatches(part, fn)
 }
 
 // markerSender delivers the coordinator's markers to the partition leaders.
@@ -253,7 +212,7 @@ func (m markerSender) WriteMarkers(ctx context.Context, pid int64, epoch int16, 
 		}()
 	}
 	for _, w := range waits {
-		if err := waitDurable(w.p, w.res.End, w.res.Epoch); err != nil {
+		if err := b.waitDurable(w.p, w.res.End, w.res.Epoch, txnWriteTimeout); err != nil {
 			mu.Lock()
 			errs = append(errs, fmt.Errorf("%s-%d: %w", w.tp.Topic, w.tp.Partition, err))
 			mu.Unlock()
