@@ -125,7 +125,7 @@ func (b *Broker) handleProduce(_ context.Context, r *Request) Pending {
 				}
 				sp.BaseOffset = res.BaseOffset
 				sp.LogAppendTime = lat
-				sp.LogStartOffset = p.Log().StartOffset()
+				sp.LogStartOffset = p.Snapshot().LogStartOffset
 				if req.Acks == -1 {
 					waits = append(waits, waiter{p: p, res: res, minISR: int(t.cfg.Int64("min.insync.replicas")), ti: len(resp.Topics), pi: len(st.Partitions)})
 				}

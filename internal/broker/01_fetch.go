@@ -179,18 +179,17 @@ func (b *Broker) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, rep
 					sp.ErrorCode = kerr.UnsupportedCompressionType.Code
 					break
 				}
-				hw := p.HighWatermark()
-				limit := hw
+				limit := partition.ReadUncommitted
 				if replica >= 0 {
-					limit = p.Log().EndOffset()
+					limit = partition.ReadReplica
 				} else if req.IsolationLevel == 1 {
-					limit = p.LastStableOffset()
+					limit = partition.ReadCommitted
 				}
-				sp.HighWatermark = hw
-				sp.LastStableOffset = p.LastStableOffset()
-				sp.LogStartOffset = p.Log().StartOffset()
 				max := min(int(rp.PartitionMaxBytes), remaining)
-				res, err := p.Log().Read(rp.FetchOffset, limit, max, total == 0)
+				snap, res, err := p.Read(rp.FetchOffset, limit, max, total == 0)
+				sp.HighWatermark = snap.HighWatermark
+				sp.LastStableOffset = snap.LastStableOffset
+				sp.LogStartOffset = snap.LogStartOffset
 				if errors.Is(err, storage.ErrLogOffline) {
 					err = b.storageFault(p, err) // offline.go
 				}

@@ -80,10 +80,10 @@ func listOffset(p *partition.Partition, ts int64, isolation int8, sp *kmsg.ListO
 			sp.Offset = p.LastStableOffset()
 		}
 	case -2, -4:
-		sp.Offset = p.Log().StartOffset()
+		sp.Offset = p.Snapshot().LogStartOffset
 	case -5, -6:
 	case -3:
-		off, t, ok, err := p.Log().MaxTimestamp()
+		off, t, ok, err := p.MaxTimestamp()
 		if err != nil {
 			return errCode(err)
 		}
@@ -94,11 +94,15 @@ func listOffset(p *partition.Partition, ts int64, isolation int8, sp *kmsg.ListO
 		if ts < 0 {
 			return kerr.InvalidRequest.Code
 		}
-		off, t, ok, err := p.Log().OffsetForTimestamp(ts)
+		limit := partition.ReadUncommitted
+		if isolation == 1 {
+			limit = partition.ReadCommitted
+		}
+		off, t, ok, err := p.OffsetForTimestamp(ts, limit)
 		if err != nil {
 			return errCode(err)
 		}
-		if ok && off < p.HighWatermark() {
+		if ok {
 			sp.Offset, sp.Timestamp = off, t
 		}
 	}
@@ -112,9 +116,9 @@ func oldStyleOffsets(p *partition.Partition, ts int64, maxNum int32, consumer bo
 		return nil, kerr.InvalidRequest
 	}
 	type stamped struct{ offset, ms int64 }
-	log := p.Log()
-	start := log.StartOffset()
-	segs := log.Segments()
+	snap := p.Snapshot()
+	start := snap.LogStartOffset
+	segs := p.Segments()
 	var cands []stamped
 	for _, s := range segs {
 		fi, err := os.Stat(s.Path)
@@ -124,7 +128,7 @@ func oldStyleOffsets(p *partition.Partition, ts int64, maxNum int32, consumer bo
 		cands = append(cands, stamped{max(s.BaseOffset, start), fi.ModTime().UnixMilli()})
 	}
 	if len(segs) > 0 && segs[len(segs)-1].Size > 0 {
-		cands = append(cands, stamped{log.EndOffset(), now.UnixMilli()})
+		cands = append(cands, stamped{snap.LogEndOffset, now.UnixMilli()})
 	}
 	from := -1 // index of the newest candidate to return
 	switch ts {

@@ -36,13 +36,7 @@ func (b *Broker) handleDeleteRecords(_ context.Context, r *Request) Pending {
 			if code != 0 {
 				sp.ErrorCode = code
 			} else {
-				off := rp.Offset
-				if off == -1 {
-					off = p.HighWatermark()
-				}
-				if off < 0 || off > p.HighWatermark() {
-					sp.ErrorCode = kerr.OffsetOutOfRange.Code
-				} else if lw, err := p.Log().AdvanceStart(off); err != nil {
+				if lw, err := p.DeleteRecords(rp.Offset); err != nil {
 					sp.ErrorCode = errCode(err)
 				} else {
 					sp.LowWatermark = lw

@@ -70,8 +70,9 @@ func (b *Broker) handleDescribeLogDirs(_ context.Context, r *Request) Pending {
 			}
 			dp := kmsg.NewDescribeLogDirsResponseDirTopicPartition()
 			dp.Partition = i
-			dp.Size = p.Log().Size()
-			dp.OffsetLag = max(p.HighWatermark()-p.Log().EndOffset(), 0)
+			snap := p.Snapshot()
+			dp.Size = p.Size()
+			dp.OffsetLag = max(snap.HighWatermark-snap.LogEndOffset, 0)
 			dt.Partitions = append(dt.Partitions, dp)
 		}
 		if len(dt.Partitions) > 0 {

@@ -379,7 +379,7 @@ func (b *Broker) reconcile(st *metadata.State) {
 				lr = &localReplica{p: p, topicID: mt.ID}
 				local[k] = lr
 			} else if cfgChanged {
-				lr.p.Log().SetOptions(storage.FromConfig(t.cfg.Get))
+				lr.p.SetLogOptions(storage.FromConfig(t.cfg.Get))
 			}
 			keep[k] = true
 			t.parts[i] = lr.p

@@ -251,10 +251,10 @@ func (l offsetsLog) Read(p int32, fn func([]byte) error) error {
 // up to the log end: as leader, its log is the one the followers converge
 // to).
 func readBatches(part *partition.Partition, fn func([]byte) error) error {
-	lg := part.Log()
-	off, end := lg.StartOffset(), lg.EndOffset()
+	snap := part.Snapshot()
+	off, end := snap.LogStartOffset, snap.LogEndOffset
 	for off < end {
-		rr, err := lg.Read(off, end, 1<<20, true)
+		_, rr, err := part.Read(off, partition.ReadReplica, 1<<20, true)
 		if err != nil {
 			return err
 		}

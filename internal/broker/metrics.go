@@ -218,11 +218,11 @@ func (b *Broker) Snapshot() metrics.BrokerSnapshot {
 	for _, r := range reps {
 		p := r.lr.p
 		role := p.Role()
-		l := p.Log()
+		snap := p.Snapshot()
 		s.Partitions = append(s.Partitions, metrics.PartitionStats{
 			Topic: p.Topic, Partition: p.Index, Leader: role.Leader == b.cfg.NodeID,
-			Offline: l.Offline() != nil, Replicas: len(role.Replicas), ISR: len(role.ISR), MinISR: r.minISR,
-			LogStartOffset: l.StartOffset(), LogEndOffset: l.EndOffset(), HighWatermark: p.HighWatermark(), SizeBytes: l.Size(),
+			Offline: p.Offline() != nil, Replicas: len(role.Replicas), ISR: len(role.ISR), MinISR: r.minISR,
+			LogStartOffset: snap.LogStartOffset, LogEndOffset: snap.LogEndOffset, HighWatermark: snap.HighWatermark, SizeBytes: p.Size(),
 		})
 	}
 	sort.Slice(s.Partitions, func(i, j int) bool {
@@ -258,7 +258,7 @@ func (b *Broker) NotReady() []string {
 	groups := b.groups
 	var offline []string
 	for k, lr := range b.local {
-		if lr.p.IsLeader() && lr.p.Log().Offline() != nil {
+		if lr.p.IsLeader() && lr.p.Offline() != nil {
 			offline = append(offline, k.topic+"-"+strconv.Itoa(int(k.part)))
 		}
 	}
@@ -311,20 +311,20 @@ func (b *Broker) HighWatermark(topic string, partition int32) (int64, bool) {
 // watermark: its first record's, or the log append time. It reads one
 // batch through the offset index (for the lag sampler, off the request
 // path).
-func (b *Broker) RecordTimestamp(topic string, partition int32, offset int64) (int64, bool) {
+func (b *Broker) RecordTimestamp(topic string, index int32, offset int64) (int64, bool) {
 	t := b.topic(topic)
 	if t == nil {
 		return 0, false
 	}
-	p := t.partition(partition)
+	p := t.partition(index)
 	if p == nil || !p.IsLeader() {
 		return 0, false
 	}
-	hw := p.HighWatermark()
-	if offset >= hw || offset < p.Log().StartOffset() {
+	snap := p.Snapshot()
+	if offset >= snap.HighWatermark || offset < snap.LogStartOffset {
 		return 0, false
 	}
-	res, err := p.Log().Read(offset, hw, 1, true)
+	_, res, err := p.Read(offset, partition.ReadUncommitted, 1, true)
 	defer storage.ReleaseRead(res.Data)
 	if err != nil || len(res.Data) < record.HeaderSize {
 		return 0, false

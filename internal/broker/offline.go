@@ -173,7 +173,7 @@ func (b *Broker) reportReplica(k tpKey, p *partition.Partition, online bool) (me
 	ps, _ := b.appliedPartition(k)
 	switch {
 	case online:
-		b.log.Info("replica back online", "topic", k.topic, "partition", k.part, "leader", ps.Leader, "log_end_offset", p.Log().EndOffset())
+		b.log.Info("replica back online", "topic", k.topic, "partition", k.part, "leader", ps.Leader, "log_end_offset", p.Snapshot().LogEndOffset)
 	case p != nil:
 		b.log.Error("replica offline after a storage error; reported to the controller", "topic", k.topic, "partition", k.part,
 			"new_leader", ps.Leader, "isr", ps.ISR, "cause", p.Offline())
@@ -184,7 +184,7 @@ func (b *Broker) reportReplica(k tpKey, p *partition.Partition, online bool) (me
 // repairReplica cuts the local log of k before its damage and reports it
 // online, so it re-fetches the rest from leader as a follower.
 func (b *Broker) repairReplica(k tpKey, p *partition.Partition, leader int32) {
-	before := p.Log().EndOffset()
+	before := p.Snapshot().LogEndOffset
 	end, err := p.Repair()
 	if err != nil {
 		b.log.Error("repairing offline replica failed; will retry", "topic", k.topic, "partition", k.part, "err", err)

@@ -44,6 +44,11 @@ var update = flag.Bool("update", false, "rewrite testdata/hw/*.txt with the actu
 //	follower-hw hw=H                                       follower learns the leader's high watermark
 //	wait name=A end=O                                      an acks=all produce waits for O (current epoch)
 //	watch name=F                                           a fetch long poll starts watching
+//	delete-records offset=O                                DeleteRecords (-1: the high watermark); prints the log start
+//	follow-start offset=O                                  a follower learns the leader's log start; prints the log start
+//
+// After every event the published snapshot (what Fetch reads without the
+// mutex) must equal the state under the mutex.
 //
 // Run with -update to rewrite the files after a deliberate change.
 func TestHighWatermarkEvents(t *testing.T) {
@@ -192,7 +197,7 @@ func (h *hwHarness) run(cmd string) string {
 			fmt.Fprintf(&out, "base=%d end=%d\n", res.BaseOffset, res.End)
 		}
 	case "replicate":
-		b := h.batch(int(h.i32(args["n"])), p.Log().EndOffset())
+		b := h.batch(int(h.i32(args["n"])), p.Snapshot().LogEndOffset)
 		b.SetPartitionLeaderEpoch(p.LeaderEpoch())
 		if _, err := p.AppendReplica(b); err != nil {
 			fmt.Fprintf(&out, "error: %v\n", err)
@@ -234,10 +239,24 @@ func (h *hwHarness) run(cmd string) string {
 		w := &hwWatch{name: args["name"], ch: make(chan struct{}, 1)}
 		p.Watch(w.ch)
 		h.watches = append(h.watches, w)
+	case "delete-records":
+		lw, err := p.DeleteRecords(h.i64(args["offset"]))
+		if err != nil {
+			fmt.Fprintf(&out, "error: %v\n", err)
+		} else {
+			fmt.Fprintf(&out, "low_watermark=%d\n", lw)
+		}
+		fmt.Fprintf(&out, "start=%d\n", p.Snapshot().LogStartOffset)
+	case "follow-start":
+		if err := p.FollowLogStart(h.i64(args["offset"])); err != nil {
+			fmt.Fprintf(&out, "error: %v\n", err)
+		}
+		fmt.Fprintf(&out, "start=%d\n", p.Snapshot().LogStartOffset)
 	default:
 		h.t.Fatalf("unknown command %q", cmd)
 	}
-	fmt.Fprintf(&out, "hw=%d leo=%d\n", p.HighWatermark(), p.Log().EndOffset())
+	h.checkPublished(cmd)
+	fmt.Fprintf(&out, "hw=%d leo=%d\n", p.HighWatermark(), p.Snapshot().LogEndOffset)
 	for _, w := range h.waiters {
 		if w.done {
 			continue
@@ -374,5 +393,21 @@ func TestISRShrinkAnswersBlockedProduce(t *testing.T) {
 		}
 	case <-time.After(time.Minute):
 		t.Fatal("produce still waiting a minute after the ISR shrink")
+	}
+}
+
+// checkPublished fails the test when the snapshot readers take without the
+// mutex differs from the state under it: a change that did not publish.
+func (h *hwHarness) checkPublished(cmd string) {
+	p := h.p
+	p.mu.Lock()
+	want := published{leader: p.role.Leader, leaderEpoch: p.role.LeaderEpoch, hw: p.hw, lso: p.lastStableOffset()}
+	p.mu.Unlock()
+	if got := *p.pub.Load(); got != want {
+		h.t.Errorf("after %q: published %+v, state under mu %+v", cmd, got, want)
+	}
+	s := p.Snapshot()
+	if s.LogEndOffset != p.log.EndOffset() || s.LogStartOffset != p.log.StartOffset() || s.IsLeader != (want.leader == 1) {
+		h.t.Errorf("after %q: snapshot %+v disagrees with the log", cmd, s)
 	}
 }

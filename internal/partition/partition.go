@@ -3,11 +3,36 @@
 // enforces idempotent-producer sequences, and keeps Kafka's replica state:
 // leader epoch, ISR, follower log end offsets and the high watermark.
 //
-// Concurrency: mu serializes appends (offset assignment, producer-state check
-// and the log write happen atomically) and guards every field below it. Reads
-// of the log do not take mu; the log has its own locking. watchMu guards
-// watchers: an append does a non-blocking send on each. hwMu guards hwCh,
-// closed and replaced whenever the high watermark or the role changes.
+// The partition owns its log: nothing outside this package holds the
+// *storage.Log. Every read (Read, OffsetForTimestamp, ...), append,
+// truncation, DeleteRecords and log start move goes through a Partition
+// method, so the rules that tie the log to the replica state (consumers
+// read below the high watermark, DeleteRecords stops at it, a follower's
+// high watermark never passes its log end, a truncation lowers it) hold in
+// one place.
+//
+// Concurrency (lock order: mu, then the log's own locks; watchMu and hwMu
+// are leaves, never held while taking another lock):
+//
+//   - mu serializes every change of the replica: appends (offset
+//     assignment, the producer-state check and the log write happen
+//     atomically), truncation, reset, repair, DeleteRecords, role and ISR
+//     changes. It guards every field declared below it. It is held across
+//     log writes, never across a wait (Sync, WaitCommitted's sleep).
+//   - pub is the published snapshot (leader, leader epoch, high watermark,
+//     last stable offset), replaced under mu after each change of those
+//     and read with no lock (Snapshot, HighWatermark, IsLeader, ...). The
+//     log start and end come from the log's own lock-free bounds. A fetch
+//     takes no partition mutex.
+//   - Reads of the log take no partition lock; the log has its own.
+//   - watchMu guards watchers: an append or high-watermark move does a
+//     non-blocking send on each.
+//   - hwMu guards hwCh, closed and replaced (after pub is stored) whenever
+//     the high watermark or the role changes.
+//
+// Callers above (the broker's group and transaction coordinators) may hold
+// their own locks while calling in (group → partition → log); this package
+// never calls out while holding mu.
 package partition
 
 import (
@@ -15,6 +40,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tributary/tributary/internal/record"
@@ -40,6 +66,8 @@ type Partition struct {
 
 	log *storage.Log
 
+	pub atomic.Pointer[published]
+
 	mu        sync.Mutex
 	producers map[int64]*producer
 	txns      txnState // txn.go
@@ -60,6 +88,26 @@ type Partition struct {
 
 	hwMu sync.Mutex
 	hwCh chan struct{}
+}
+
+// published is the part of the replica state readers take without mu.
+type published struct {
+	leader, leaderEpoch int32
+	hw, lso             int64
+}
+
+// Snapshot is the replica's state for readers that take no lock: each
+// field is current when read, and the fields were published together
+// except the log start and end, which come from the log (so a truncation
+// or a retention pass may fall between them and the rest).
+type Snapshot struct {
+	Leader           int32 // -1: none known
+	LeaderEpoch      int32
+	IsLeader         bool // Leader is this broker
+	HighWatermark    int64
+	LastStableOffset int64
+	LogStartOffset   int64
+	LogEndOffset     int64
 }
 
 // Role is what the metadata says about this partition.
@@ -90,6 +138,7 @@ func Open(topic string, index int32, self int32, log *storage.Log) (*Partition, 
 		// not at all.
 		log.MarkOffline(fmt.Errorf("rebuilding producer state: %w", err))
 	}
+	p.publish()
 	return p, nil
 }
 
@@ -123,15 +172,25 @@ func (p *Partition) rebuildProducers() error {
 	return err
 }
 
-// Log returns the underlying log.
-func (p *Partition) Log() *storage.Log { return p.log }
+// publish stores the state readers see without mu. Under mu, after every
+// change of the role, the high watermark or the transaction state, and
+// before hwChanged wakes waiters.
+func (p *Partition) publish() {
+	p.pub.Store(&published{leader: p.role.Leader, leaderEpoch: p.role.LeaderEpoch, hw: p.hw, lso: p.lastStableOffset()})
+}
+
+// Snapshot returns the replica's state without taking mu.
+func (p *Partition) Snapshot() Snapshot {
+	pb := p.pub.Load()
+	return Snapshot{
+		Leader: pb.leader, LeaderEpoch: pb.leaderEpoch, IsLeader: pb.leader == p.self,
+		HighWatermark: pb.hw, LastStableOffset: pb.lso,
+		LogStartOffset: p.log.StartOffset(), LogEndOffset: p.log.EndOffset(),
+	}
+}
 
 // LeaderEpoch is the current leader epoch.
-func (p *Partition) LeaderEpoch() int32 {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.role.LeaderEpoch
-}
+func (p *Partition) LeaderEpoch() int32 { return p.pub.Load().leaderEpoch }
 
 // Role returns the current role.
 func (p *Partition) Role() Role {
@@ -141,19 +200,11 @@ func (p *Partition) Role() Role {
 }
 
 // IsLeader reports whether this replica leads.
-func (p *Partition) IsLeader() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.role.Leader == p.self
-}
+func (p *Partition) IsLeader() bool { return p.pub.Load().leader == p.self }
 
 // HighWatermark is the offset below which records are committed: every ISR
 // member has them. Consumers read below it only.
-func (p *Partition) HighWatermark() int64 {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.hw
-}
+func (p *Partition) HighWatermark() int64 { return p.pub.Load().hw }
 
 // SetRole applies the metadata's view of this partition. It returns true
 // when this replica became leader or follower under a new epoch (the broker
@@ -206,6 +257,7 @@ func (p *Partition) SetRole(r Role, now time.Time) (changed bool) {
 	} else {
 		p.followers = nil
 	}
+	p.publish()
 	return newEpoch
 }
 
@@ -374,6 +426,9 @@ func (p *Partition) Append(b record.Batch, opts AppendOptions) (AppendResult, er
 		p.observeTxn(b, base, -1)
 	}
 	moved := p.maybeAdvanceHW()
+	if moved || b.IsTransactional() {
+		p.publish()
+	}
 	p.mu.Unlock()
 	if moved {
 		p.hwChanged()
@@ -388,6 +443,7 @@ func (p *Partition) Append(b record.Batch, opts AppendOptions) (AppendResult, er
 func (p *Partition) AppendReplica(data []byte) (int64, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	defer p.publish() // transaction state (the high watermark is SetFollowerHW's)
 	for len(data) > 0 {
 		n, err := record.Peek(data)
 		if err != nil {
@@ -430,6 +486,7 @@ func (p *Partition) SetFollowerHW(leaderHW int64) {
 	moved := hw > p.hw
 	if moved {
 		p.hw = hw
+		p.publish()
 	}
 	p.mu.Unlock()
 	if moved {
@@ -452,7 +509,9 @@ func (p *Partition) TruncateTo(offset int64) error {
 	}
 	// The log keeps whole batches, so it may end below offset.
 	p.hw = min(p.hw, p.log.EndOffset())
-	return p.rebuildProducers()
+	err := p.rebuildProducers()
+	p.publish()
+	return err
 }
 
 // Offline returns why the replica's log is offline (a storage fault), or
@@ -471,7 +530,9 @@ func (p *Partition) Repair() (int64, error) {
 		return 0, err
 	}
 	p.hw = min(p.hw, end)
-	if err := p.rebuildProducers(); err != nil {
+	err = p.rebuildProducers()
+	p.publish()
+	if err != nil {
 		p.log.MarkOffline(fmt.Errorf("rebuilding producer state: %w", err))
 		return 0, p.log.Offline()
 	}
@@ -490,6 +551,7 @@ func (p *Partition) ResetTo(offset int64) error {
 	p.hw = offset
 	p.producers = map[int64]*producer{}
 	p.txns = newTxnState()
+	p.publish()
 	return nil
 }
 
@@ -524,6 +586,9 @@ func (p *Partition) FollowerFetched(id int32, fetchOffset int64, now time.Time) 
 		}
 		p.expanding[id] = true
 	}
+	if moved {
+		p.publish()
+	}
 	p.mu.Unlock()
 	if moved {
 		p.hwChanged()
@@ -540,6 +605,9 @@ func (p *Partition) EndISRExpansion() {
 	p.mu.Lock()
 	p.expanding = nil
 	moved := p.maybeAdvanceHW()
+	if moved {
+		p.publish()
+	}
 	p.mu.Unlock()
 	if moved {
 		p.hwChanged()
@@ -607,6 +675,7 @@ func (p *Partition) Close() error {
 	p.wake()
 	p.mu.Lock()
 	p.role = Role{Leader: -1, LeaderEpoch: p.role.LeaderEpoch}
+	p.publish()
 	p.mu.Unlock()
 	p.hwChanged()
 	return p.log.Close()
@@ -622,4 +691,110 @@ func (p *Partition) Delete() error {
 // cache: the largest epoch <= epoch and where it ended, or -1, -1.
 func (p *Partition) EndOffsetForEpoch(epoch int32) (int32, int64) {
 	return p.log.EndOffsetForEpoch(epoch)
+}
+
+// LeaderEpochs returns the log's leader epoch cache, oldest first (a
+// follower's OffsetForLeaderEpoch request).
+func (p *Partition) LeaderEpochs() []storage.EpochEntry { return p.log.LeaderEpochs() }
+
+// ReadLimit is how far a reader may read.
+type ReadLimit uint8
+
+const (
+	// ReadUncommitted: consumers read below the high watermark.
+	ReadUncommitted ReadLimit = iota
+	// ReadCommitted: read_committed consumers read below the last
+	// stable offset.
+	ReadCommitted
+	// ReadReplica: follower replicas read up to the log end.
+	ReadReplica
+)
+
+// bound is the offset a reader with limit l reads below.
+func (s Snapshot) bound(l ReadLimit) int64 {
+	switch l {
+	case ReadCommitted:
+		return s.LastStableOffset
+	case ReadReplica:
+		return s.LogEndOffset
+	}
+	return s.HighWatermark
+}
+
+// Read reads whole batches from offset, below the bound limit sets, up to
+// maxBytes (at least one batch when minOne). It takes no partition lock
+// and returns the snapshot the bound came from, for the response's high
+// watermark, last stable offset and log start. The result's Data must be
+// released with storage.ReleaseRead.
+func (p *Partition) Read(offset int64, limit ReadLimit, maxBytes int, minOne bool) (Snapshot, storage.ReadResult, error) {
+	s := p.Snapshot()
+	res, err := p.log.Read(offset, s.bound(limit), maxBytes, minOne)
+	return s, res, err
+}
+
+// OffsetForTimestamp is the first offset whose timestamp is at or after ts
+// and the record's timestamp (ListOffsets by time), if such a record is
+// visible to a reader with limit.
+func (p *Partition) OffsetForTimestamp(ts int64, limit ReadLimit) (offset, recordTs int64, ok bool, err error) {
+	bound := p.Snapshot().bound(limit)
+	offset, recordTs, ok, err = p.log.OffsetForTimestamp(ts)
+	if err != nil || !ok || offset >= bound {
+		return -1, -1, false, err
+	}
+	return offset, recordTs, true, nil
+}
+
+// MaxTimestamp is the offset and timestamp of the record with the largest
+// timestamp in the log (ListOffsets MAX_TIMESTAMP, KIP-734).
+func (p *Partition) MaxTimestamp() (offset, ts int64, ok bool, err error) {
+	return p.log.MaxTimestamp()
+}
+
+// Segments describes the log's segments, oldest first (ListOffsets v0).
+func (p *Partition) Segments() []storage.SegmentInfo { return p.log.Segments() }
+
+// Size is the bytes the log's segments hold.
+func (p *Partition) Size() int64 { return p.log.Size() }
+
+// SetLogOptions applies a topic config change to the log; it takes
+// effect from the next append, flush check, retention or cleaner pass.
+func (p *Partition) SetLogOptions(o storage.Options) { p.log.SetOptions(o) }
+
+// DeleteRecords moves the log start offset up to offset (-1: the high
+// watermark), as leader (DeleteRecords). Records at or above the high
+// watermark cannot be deleted: ErrOffsetOutOfRange. It returns the new
+// log start offset (the low watermark) once it is checkpointed; mu is held
+// meanwhile so the high watermark cannot fall under the new start.
+func (p *Partition) DeleteRecords(offset int64) (int64, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.role.Leader != p.self {
+		return 0, ErrNotLeader
+	}
+	if offset == -1 {
+		offset = p.hw
+	}
+	if offset < 0 || offset > p.hw {
+		return 0, storage.ErrOffsetOutOfRange
+	}
+	return p.log.AdvanceStart(offset)
+}
+
+// FollowLogStart moves a follower's log start up to the leader's
+// (retention or DeleteRecords ran there), bounded by its own high
+// watermark as Kafka bounds it: the log start never passes the high
+// watermark (call SetFollowerHW first with the same response). A replica
+// that leads ignores it.
+func (p *Partition) FollowLogStart(leaderStart int64) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.role.Leader == p.self {
+		return nil
+	}
+	start := min(leaderStart, p.hw)
+	if start <= p.log.StartOffset() {
+		return nil
+	}
+	_, err := p.log.AdvanceStart(start)
+	return err
 }

@@ -72,7 +72,8 @@ func (p *Partition) observeTxn(b record.Batch, base int64, controlType int16) {
 	}
 }
 
-// lastStableOffset under mu: the high watermark, or the first offset of
+// lastStableOffset under mu (publish; readers take it from the snapshot):
+// the high watermark, or the first offset of
 // the earliest transaction that is open or whose marker is not yet
 // replicated, whichever is lower.
 func (p *Partition) lastStableOffset() int64 {
@@ -95,11 +96,7 @@ func (p *Partition) lastStableOffset() int64 {
 // LastStableOffset is the offset below which every transaction is decided
 // (committed or aborted, its marker replicated): read_committed consumers
 // read below it only. Without transactions it is the high watermark.
-func (p *Partition) LastStableOffset() int64 {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.lastStableOffset()
-}
+func (p *Partition) LastStableOffset() int64 { return p.pub.Load().lso }
 
 // AbortedTransactions returns the aborted transactions that overlap the
 // offsets [from, upto), oldest marker first, for a read_committed Fetch.
@@ -194,6 +191,7 @@ func (p *Partition) AppendMarker(m MarkerOptions) (AppendResult, error) {
 	p.observeMarker(b, m.CoordinatorEpoch)
 	p.observeTxn(b, base, typ)
 	moved := p.maybeAdvanceHW()
+	p.publish()
 	p.mu.Unlock()
 	if moved {
 		p.hwChanged()

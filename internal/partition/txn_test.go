@@ -113,7 +113,7 @@ func (h *hwHarness) runTxn(cmd, dir string) string {
 			fmt.Fprintf(&out, "base=%d end=%d\n", res.BaseOffset, res.End)
 		}
 	case "replicate-txn":
-		b := h.txnBatch(int(h.i32(args["n"])), p.Log().EndOffset(), h.i64(args["pid"]), int16(h.i32(args["epoch"])), h.i32(args["seq"]))
+		b := h.txnBatch(int(h.i32(args["n"])), p.Snapshot().LogEndOffset, h.i64(args["pid"]), int16(h.i32(args["epoch"])), h.i32(args["seq"]))
 		b.SetPartitionLeaderEpoch(p.LeaderEpoch())
 		if _, err := p.AppendReplica(b); err != nil {
 			fmt.Fprintf(&out, "error: %v\n", err)
@@ -123,7 +123,7 @@ func (h *hwHarness) runTxn(cmd, dir string) string {
 		if err != nil {
 			h.t.Fatal(err)
 		}
-		b.SetBaseOffset(p.Log().EndOffset())
+		b.SetBaseOffset(p.Snapshot().LogEndOffset)
 		b.SetPartitionLeaderEpoch(p.LeaderEpoch())
 		if _, err := p.AppendReplica(b); err != nil {
 			fmt.Fprintf(&out, "error: %v\n", err)
@@ -142,7 +142,7 @@ func (h *hwHarness) runTxn(cmd, dir string) string {
 		fmt.Fprintf(&out, "lso=%d ongoing=%s aborted=%s\n", p.LastStableOffset(), fmtOngoing(p.OngoingTransactions()), fmtAborted(p.AbortedTransactions(0, 1<<62)))
 		return out.String()
 	}
-	fmt.Fprintf(&out, "hw=%d leo=%d lso=%d ongoing=%s aborted=%s\n", p.HighWatermark(), p.Log().EndOffset(), p.LastStableOffset(),
+	fmt.Fprintf(&out, "hw=%d leo=%d lso=%d ongoing=%s aborted=%s\n", p.HighWatermark(), p.Snapshot().LogEndOffset, p.LastStableOffset(),
 		fmtOngoing(p.OngoingTransactions()), fmtAborted(p.AbortedTransactions(0, 1<<62)))
 	return out.String()
 }

@@ -263,7 +263,7 @@ func (f *fetcher) truncate(ctx context.Context, br *kgo.Broker, parts map[tp]*fo
 		if !fp.truncate || now.Before(fp.backoff) {
 			continue
 		}
-		epochs := fp.p.Log().LeaderEpochs()
+		epochs := fp.p.LeaderEpochs()
 		if len(epochs) == 0 {
 			fp.truncate = false // nothing written here under any epoch
 			continue
@@ -304,7 +304,7 @@ func (f *fetcher) truncate(ctx context.Context, br *kgo.Broker, parts map[tp]*fo
 				fp.backoff = time.Now().Add(200 * time.Millisecond)
 				continue
 			}
-			leo := fp.p.Log().EndOffset()
+			leo := fp.p.Snapshot().LogEndOffset
 			target := leo
 			if rp.EndOffset >= 0 {
 				target = min(target, rp.EndOffset)
@@ -358,8 +358,9 @@ func (f *fetcher) fetch(ctx context.Context, br *kgo.Broker, parts map[tp]*follo
 		rp := kmsg.NewFetchRequestTopicPartition()
 		rp.Partition = k.part
 		rp.CurrentLeaderEpoch = fp.epoch
-		rp.FetchOffset = fp.p.Log().EndOffset()
-		rp.LogStartOffset = fp.p.Log().StartOffset()
+		snap := fp.p.Snapshot()
+		rp.FetchOffset = snap.LogEndOffset
+		rp.LogStartOffset = snap.LogStartOffset
 		rp.PartitionMaxBytes = 4 << 20
 		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
 		ready++
@@ -397,8 +398,8 @@ func (f *fetcher) fetch(ctx context.Context, br *kgo.Broker, parts map[tp]*follo
 			switch rp.ErrorCode {
 			case 0:
 			case kerr.OffsetOutOfRange.Code:
-				log.Warn("follower offset out of range on leader", "topic", name, "partition", rp.Partition, "leader_start", rp.LogStartOffset, "leader_hw", rp.HighWatermark, "local_end", fp.p.Log().EndOffset())
-				switch end := fp.p.Log().EndOffset(); {
+				log.Warn("follower offset out of range on leader", "topic", name, "partition", rp.Partition, "leader_start", rp.LogStartOffset, "leader_hw", rp.HighWatermark, "local_end", fp.p.Snapshot().LogEndOffset)
+				switch end := fp.p.Snapshot().LogEndOffset; {
 				case rp.LogStartOffset > end:
 					// Everything we hold is below the leader's log start
 					// (retention or DeleteRecords ran while we were away):
@@ -434,10 +435,10 @@ func (f *fetcher) fetch(ctx context.Context, br *kgo.Broker, parts map[tp]*follo
 					on(name, len(rp.RecordBatches))
 				}
 			}
-			if rp.LogStartOffset > fp.p.Log().StartOffset() {
-				fp.p.Log().AdvanceStart(min(rp.LogStartOffset, fp.p.Log().EndOffset()))
-			}
 			fp.p.SetFollowerHW(rp.HighWatermark)
+			if err := fp.p.FollowLogStart(rp.LogStartOffset); err != nil {
+				log.Warn("following the leader's log start", "topic", name, "partition", rp.Partition, "leader_start", rp.LogStartOffset, "err", err)
+			}
 		}
 	}
 	return nil

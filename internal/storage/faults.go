@@ -126,6 +126,7 @@ func (l *Log) Repair() (int64, error) {
 		l.end = act.base
 	}
 	l.start = min(l.start, l.end)
+	l.publishBounds()
 	if err := l.afterTruncateLocked(act); err != nil {
 		return 0, l.failLocked(err)
 	}

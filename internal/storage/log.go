@@ -28,6 +28,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tributary/tributary/internal/record"
@@ -47,6 +48,11 @@ type Log struct {
 	tp     TopicPartition
 	logger *slog.Logger
 	mgr    *Manager
+
+	// startA and endA mirror start and end for readers that take no lock
+	// (StartOffset, EndOffset): stored under mu by publishBounds after
+	// every change of either.
+	startA, endA atomic.Int64
 
 	mu         sync.RWMutex
 	opts       Options
@@ -213,6 +219,7 @@ func (l *Log) load(recoveryPoint, startCheckpoint int64, clean bool) error {
 	act := l.segs[len(l.segs)-1]
 	l.end = act.next
 	l.start = min(max(startCheckpoint, l.segs[0].base), l.end)
+	l.publishBounds()
 	// Epoch entries at or past the end describe truncated data.
 	for len(l.epochs) > 0 && l.epochs[len(l.epochs)-1].StartOffset >= l.end {
 		l.epochs = l.epochs[:len(l.epochs)-1]
@@ -245,18 +252,19 @@ func (l *Log) Dir() string { return l.dir }
 // TopicPartition names the log.
 func (l *Log) TopicPartition() TopicPartition { return l.tp }
 
-// StartOffset is the log start offset.
-func (l *Log) StartOffset() int64 {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	return l.start
-}
+// StartOffset is the log start offset. It takes no lock.
+func (l *Log) StartOffset() int64 { return l.startA.Load() }
 
-// EndOffset is the log end offset: the offset the next batch gets.
-func (l *Log) EndOffset() int64 {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	return l.end
+// EndOffset is the log end offset: the offset the next batch gets. It
+// takes no lock.
+func (l *Log) EndOffset() int64 { return l.endA.Load() }
+
+// publishBounds stores start and end for the lock-free readers, under mu.
+// Each is current on its own; a reader loading both may see them straddle
+// a change.
+func (l *Log) publishBounds() {
+	l.endA.Store(l.end)
+	l.startA.Store(l.start)
 }
 
 // Size is the number of bytes held by the log's segments.
@@ -370,6 +378,7 @@ func (l *Log) Append(b record.Batch) (int64, error) {
 		l.logger.Warn("index write failed", "dir", l.dir, "err", err)
 	}
 	l.end = b.LastOffset() + 1
+	l.endA.Store(l.end)
 	if e := b.PartitionLeaderEpoch(); e >= 0 && (len(l.epochs) == 0 || e > l.epochs[len(l.epochs)-1].Epoch) {
 		l.epochs = append(l.epochs, EpochEntry{Epoch: e, StartOffset: b.BaseOffset()})
 		if err := writeEpochCheckpoint(filepath.Join(l.dir, leaderEpochFile), l.epochs); err != nil {
@@ -867,6 +876,7 @@ func (l *Log) AdvanceStart(offset int64) (int64, error) {
 		return l.start, nil
 	}
 	l.start = offset
+	l.publishBounds()
 	l.truncateEpochsFromStart()
 	l.mu.Unlock()
 	return offset, l.mgr.writeStartCheckpoint()

@@ -65,6 +65,7 @@ func (l *Log) EnforceRetention(now time.Time) (int, error) {
 	moved := l.segs[0].base > l.start
 	if moved {
 		l.start = l.segs[0].base
+		l.publishBounds()
 		l.truncateEpochsFromStart()
 	}
 	start := l.start

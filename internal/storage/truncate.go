@@ -63,6 +63,7 @@ func (l *Log) TruncateTo(offset int64) error {
 	if act.size == 0 && act.base > l.end {
 		l.end = act.base
 	}
+	l.publishBounds()
 	return l.afterTruncateLocked(act)
 }
 
@@ -82,6 +83,7 @@ func (l *Log) resetLocked(offset int64) error {
 	l.segs = []*segment{s}
 	l.pending = nil
 	l.start, l.end = offset, offset
+	l.publishBounds()
 	l.epochs = nil
 	if err := writeEpochCheckpoint(filepath.Join(l.dir, leaderEpochFile), l.epochs); err != nil {
 		return err
