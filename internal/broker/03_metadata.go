@@ -48,7 +48,7 @@ func (b *Broker) controllerID() int32 { return b.quorum.LeaderID() }
 func (b *Broker) handleMetadata(_ context.Context, r *Request) Pending {
 	req := r.Msg.(*kmsg.MetadataRequest)
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
-	resp.Brokers = b.brokerList(r.listener())
+	resp.Brokers = b.brokerList(r.ListenerName())
 	cid := b.ClusterID()
 	resp.ClusterID = &cid
 	resp.ControllerID = b.controllerID()

@@ -36,7 +36,7 @@ func (b *Broker) handleFindCoordinator(_ context.Context, r *Request) Pending {
 	// addr is br's address on the request's listener (its inter-broker
 	// address if it lacks that listener).
 	addr := func(br *metadata.Broker) (string, int32) {
-		if h, p, ok := br.Endpoint(r.listener()); ok {
+		if h, p, ok := br.Endpoint(r.ListenerName()); ok {
 			return h, p
 		}
 		return br.Host, br.Port

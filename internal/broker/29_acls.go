@@ -111,7 +111,7 @@ func (b *Broker) handleCreateAcls(_ context.Context, r *Request) Pending {
 				}
 			} else {
 				for _, a := range cmd.ACLs {
-					b.log.Info("ACL created", "acl", a.String(), "by", r.principal())
+					b.log.Info("ACL created", "acl", a.String(), "by", principal(r))
 				}
 			}
 		}

@@ -37,7 +37,7 @@ func (b *Broker) handleDescribeCluster(_ context.Context, r *Request) Pending {
 		if mb.Fenced && !req.IncludeFencedBrokers {
 			continue
 		}
-		host, port, ok := mb.Endpoint(r.listener())
+		host, port, ok := mb.Endpoint(r.ListenerName())
 		if !ok {
 			continue // as Kafka: only brokers with the request's listener
 		}

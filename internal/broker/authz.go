@@ -38,7 +38,7 @@ func newAuthz(z *security.Authorizer, log *slog.Logger, now func() time.Time) *a
 const auditInterval = time.Minute
 
 // principal is the request's KafkaPrincipal (User:name).
-func (r *Request) principal() string {
+func principal(r *Request) string {
 	if r.Conn == nil || r.Conn.Principal == "" {
 		return security.UserPrincipal(security.Anonymous)
 	}
@@ -46,7 +46,7 @@ func (r *Request) principal() string {
 }
 
 // host is the client's IP address.
-func (r *Request) host() string {
+func host(r *Request) string {
 	if r.Conn == nil {
 		return ""
 	}
@@ -76,7 +76,7 @@ func (b *Broker) authorize(r *Request, op security.Operation, rt security.Resour
 	if a == nil {
 		return true
 	}
-	q := security.Request{Principal: r.principal(), Host: r.host(), Operation: op, ResourceType: rt, ResourceName: name}
+	q := security.Request{Principal: principal(r), Host: host(r), Operation: op, ResourceType: rt, ResourceName: name}
 	d := a.z.Authorize(b.quorum.State().ACLs, q)
 	if !d.Allowed && audit {
 		a.audit(r, q, d)
@@ -96,7 +96,7 @@ func (b *Broker) allowedIdempotent(r *Request) bool {
 	if b.authz == nil {
 		return true
 	}
-	q := security.Request{Principal: r.principal(), Host: r.host(), Operation: security.OpWrite, ResourceType: security.ResourceTopic}
+	q := security.Request{Principal: principal(r), Host: host(r), Operation: security.OpWrite, ResourceType: security.ResourceTopic}
 	if b.authz.z.AnyAllowed(b.quorum.State().ACLs, q) {
 		return true
 	}

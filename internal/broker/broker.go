@@ -633,10 +633,11 @@ func register(key kmsg.Key, min, max int16, fn func(b *Broker, ctx context.Conte
 	apis[key.Int16()] = api{min: min, max: max, fn: fn}
 }
 
-// Supports reports whether key at version is served.
-func (b *Broker) Supports(key, version int16) bool {
+// Versions returns the range of key's versions served (what ApiVersions
+// advertises); ok is false when key is not served.
+func (b *Broker) Versions(key int16) (min, max int16, ok bool) {
 	a, ok := apis[key]
-	return ok && version >= a.min && version <= a.max
+	return a.min, a.max, ok
 }
 
 // Handle serves one request.

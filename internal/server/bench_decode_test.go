@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tributary/tributary/internal/broker"
+	"github.com/tributary/tributary/internal/protocol"
 )
 
 // benchProduceRequest frames a Produce v9 (flexible) request body, as read
@@ -50,18 +51,18 @@ func benchProduceRequest(n, size int) []byte {
 	return req.AppendTo(buf)
 }
 
-// registryOnly answers Supports from the broker's real API registry (what
+// registryOnly answers Versions from the broker's real API registry (what
 // ApiVersions advertises); decode calls nothing else, so the benchmark needs
 // no running broker.
 type registryOnly map[int16][2]int16
 
-func (r registryOnly) Supports(key, version int16) bool {
+func (r registryOnly) Versions(key int16) (int16, int16, bool) {
 	v, ok := r[key]
-	return ok && version >= v[0] && version <= v[1]
+	return v[0], v[1], ok
 }
-func (registryOnly) Handle(context.Context, *broker.Request) broker.Pending { panic("not called") }
-func (registryOnly) UnsupportedApiVersions() kmsg.Response                  { panic("not called") }
-func (registryOnly) Written(kmsg.Response)                                  {}
+func (registryOnly) Handle(context.Context, *protocol.Request) protocol.Pending { panic("not called") }
+func (registryOnly) UnsupportedApiVersions() kmsg.Response                      { panic("not called") }
+func (registryOnly) Written(kmsg.Response)                                      {}
 
 // BenchmarkDecodeProduce measures header parse plus kmsg decode of a
 // Produce request carrying 16 × 1 KiB records (the batch bytes are aliased,
@@ -73,7 +74,7 @@ func BenchmarkDecodeProduce(b *testing.B) {
 	}
 	s := New(reg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	buf := benchProduceRequest(16, 1024)
-	info := &broker.ConnInfo{}
+	info := &protocol.ConnInfo{}
 	if _, _, err := s.decode(buf, info); err != nil {
 		b.Fatal(err)
 	}

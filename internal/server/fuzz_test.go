@@ -12,6 +12,7 @@ import (
 
 	"github.com/tributary/tributary/internal/broker"
 	"github.com/tributary/tributary/internal/metadata"
+	"github.com/tributary/tributary/internal/protocol"
 	"github.com/tributary/tributary/internal/record"
 )
 
@@ -49,7 +50,7 @@ func FuzzDecodeAndHandle(f *testing.F) {
 	}
 	f.Cleanup(func() { b.Close(); q.Close() })
 	s := New(b, Options{})
-	info := &broker.ConnInfo{Remote: "fuzz", Local: "fuzz"}
+	info := &protocol.ConnInfo{Remote: "fuzz", Local: "fuzz"}
 	for _, k := range broker.AdvertisedAPIs() {
 		for _, v := range []int16{k.MinVersion, k.MaxVersion} {
 			req := kmsg.RequestForKey(k.ApiKey)

@@ -1,14 +1,13 @@
 package server
 
 import (
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/tributary/tributary/internal/broker"
+	"github.com/tributary/tributary/internal/protocol"
 )
 
 // refusedInterval is how often one client id may log the same refused
@@ -32,8 +31,9 @@ type refusedKey struct {
 }
 
 // note logs the refusal unless the same client id, key and version was
-// logged within refusedInterval. Called from connection reader goroutines.
-func (r *refusedLog) note(log *slog.Logger, info *broker.ConnInfo, clientID *string, key, version int16) {
+// logged within refusedInterval. served is the range of key's versions
+// served ("none" if none). Called from connection reader goroutines.
+func (r *refusedLog) note(log *slog.Logger, info *protocol.ConnInfo, clientID *string, key, version int16, served string) {
 	k := refusedKey{key: key, version: version}
 	if clientID != nil {
 		k.clientID = *clientID
@@ -63,12 +63,6 @@ func (r *refusedLog) note(log *slog.Logger, info *broker.ConnInfo, clientID *str
 	r.mu.Unlock()
 
 	api := kmsg.NameForKey(key) // "Unknown" for a key kmsg does not know
-	served := "none"
-	for _, a := range broker.AdvertisedAPIs() {
-		if a.ApiKey == key {
-			served = fmt.Sprintf("%d-%d", a.MinVersion, a.MaxVersion)
-		}
-	}
 	log.Warn("refused request: API version not supported; closing connection",
 		"client_id", k.clientID, "api", api, "api_key", key, "version", version, "served_versions", served, "remote", info.Remote)
 }

@@ -10,16 +10,16 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/tributary/tributary/internal/broker"
+	"github.com/tributary/tributary/internal/protocol"
 )
 
 // refuseAll serves nothing, so every request is refused for its version.
 type refuseAll struct{}
 
-func (refuseAll) Supports(int16, int16) bool                             { return false }
-func (refuseAll) Handle(context.Context, *broker.Request) broker.Pending { return nil }
-func (refuseAll) UnsupportedApiVersions() kmsg.Response                  { return kmsg.NewPtrApiVersionsResponse() }
-func (refuseAll) Written(kmsg.Response)                                  {}
+func (refuseAll) Versions(int16) (int16, int16, bool)                        { return 0, 0, false }
+func (refuseAll) Handle(context.Context, *protocol.Request) protocol.Pending { return nil }
+func (refuseAll) UnsupportedApiVersions() kmsg.Response                      { return kmsg.NewPtrApiVersionsResponse() }
+func (refuseAll) Written(kmsg.Response)                                      {}
 
 // frame encodes a request header (client id cid) and req's body at v.
 func frame(req kmsg.Request, v int16, cid string) []byte {
@@ -39,7 +39,7 @@ func TestRefusedVersionWarnsRateLimited(t *testing.T) {
 		Logger: slog.New(slog.NewTextHandler(&out, nil)),
 		Now:    func() time.Time { return now },
 	})
-	info := &broker.ConnInfo{Remote: "10.0.0.1:5000"}
+	info := &protocol.ConnInfo{Remote: "10.0.0.1:5000"}
 	send := func(cid string, v int16) {
 		t.Helper()
 		if _, _, err := s.decode(frame(kmsg.NewPtrListOffsetsRequest(), v, cid), info); err == nil {

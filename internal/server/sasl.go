@@ -11,7 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/tributary/tributary/internal/broker"
+	"github.com/tributary/tributary/internal/protocol"
 	"github.com/tributary/tributary/internal/security"
 )
 
@@ -59,7 +59,7 @@ func (sc *saslConn) authenticated() bool { return sc.phase == saslDone }
 // request serves req before authentication. handled is false for a request
 // the broker answers (ApiVersions); err closes the connection, after pr's
 // answer when pr.fn is set.
-func (s *Server) saslRequest(sc *saslConn, req *broker.Request, pr *pendingResp, info *broker.ConnInfo) (handled bool, err error) {
+func (s *Server) saslRequest(sc *saslConn, req *protocol.Request, pr *pendingResp, info *protocol.ConnInfo) (handled bool, err error) {
 	switch m := req.Msg.(type) {
 	case *kmsg.ApiVersionsRequest:
 		return false, nil
@@ -110,7 +110,7 @@ func (s *Server) saslRequest(sc *saslConn, req *broker.Request, pr *pendingResp,
 }
 
 // saslRawToken serves one token of a v0 handshake's raw exchange.
-func (s *Server) saslRawToken(sc *saslConn, tok []byte, info *broker.ConnInfo) (pendingResp, error) {
+func (s *Server) saslRawToken(sc *saslConn, tok []byte, info *protocol.ConnInfo) (pendingResp, error) {
 	pr := pendingResp{key: -1}
 	out, done, err := sc.session.Step(tok)
 	if err != nil {
@@ -143,7 +143,7 @@ type authFailLog struct {
 
 const authLogInterval = time.Minute
 
-func (a *authFailLog) note(log *slog.Logger, info *broker.ConnInfo, mech, requested string, err error) {
+func (a *authFailLog) note(log *slog.Logger, info *protocol.ConnInfo, mech, requested string, err error) {
 	log.Debug("failed authentication", "listener", info.Listener, "remote", info.Remote, "mechanism", mech, "err", err)
 	host, _, _ := net.SplitHostPort(info.Remote)
 	now := a.now()

@@ -11,22 +11,23 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tributary/tributary/internal/broker"
+	"github.com/tributary/tributary/internal/protocol"
 	"github.com/tributary/tributary/internal/security"
 )
 
 // echoHandler answers every served request with its empty response.
 type echoHandler struct{}
 
-func (echoHandler) Supports(key, version int16) bool {
+func (echoHandler) Versions(key int16) (int16, int16, bool) {
 	for _, a := range broker.AdvertisedAPIs() {
 		if a.ApiKey == key {
-			return version >= a.MinVersion && version <= a.MaxVersion
+			return a.MinVersion, a.MaxVersion, true
 		}
 	}
-	return false
+	return 0, 0, false
 }
 
-func (echoHandler) Handle(_ context.Context, r *broker.Request) broker.Pending {
+func (echoHandler) Handle(_ context.Context, r *protocol.Request) protocol.Pending {
 	resp := r.Msg.ResponseKind()
 	return func() kmsg.Response { return resp }
 }

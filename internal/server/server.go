@@ -4,7 +4,7 @@
 //
 // Per connection there are two goroutines: the reader decodes requests and
 // calls Handler.Handle in arrival order (so appends from one connection keep
-// their order); the writer runs each returned broker.Pending in the same order
+// their order); the writer runs each returned protocol.Pending in the same order
 // and writes its response. Up to maxInFlight responses may be pending, which
 // lets pipelined produce requests share one fsync.
 package server
@@ -25,8 +25,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/tributary/tributary/internal/broker"
 	"github.com/tributary/tributary/internal/metrics"
+	"github.com/tributary/tributary/internal/protocol"
 	"github.com/tributary/tributary/internal/security"
 )
 
@@ -54,10 +54,12 @@ func sizeHint(resp kmsg.Response) int {
 
 // Handler serves decoded requests.
 type Handler interface {
-	// Supports reports whether key at version is served.
-	Supports(key, version int16) bool
-	// Handle starts serving req; see broker.Pending.
-	Handle(ctx context.Context, req *broker.Request) broker.Pending
+	// Versions returns the range of key's versions served (ApiVersions
+	// advertises exactly these); ok is false when key is not served.
+	// Called on connection reader goroutines, concurrently.
+	Versions(key int16) (min, max int16, ok bool)
+	// Handle starts serving req; see protocol.Pending.
+	Handle(ctx context.Context, req *protocol.Request) protocol.Pending
 	// UnsupportedApiVersions answers an ApiVersions request whose version is
 	// not served (KIP-511: a v0 response with UNSUPPORTED_VERSION).
 	UnsupportedApiVersions() kmsg.Response
@@ -183,7 +185,7 @@ type pendingResp struct {
 	key, version int16
 	corrID       int32
 	flexible     bool
-	fn           broker.Pending
+	fn           protocol.Pending
 	start        time.Time // arrival, for the request latency metric
 	slot         int16     // the request's metrics slot (metrics.RequestSlot)
 	// raw, when key is -1, is a raw SASL token to send (a v0 handshake's
@@ -193,7 +195,7 @@ type pendingResp struct {
 
 func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 	defer s.wg.Done()
-	info := &broker.ConnInfo{Remote: c.RemoteAddr().String(), Local: c.LocalAddr().String(), Listener: s.opts.Listener, Principal: security.Anonymous}
+	info := &protocol.ConnInfo{Remote: c.RemoteAddr().String(), Local: c.LocalAddr().String(), Listener: s.opts.Listener, Principal: security.Anonymous}
 	raw := c
 	if s.opts.TLS != nil {
 		tc, err := s.handshake(c, info)
@@ -229,7 +231,7 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 
 // handshake runs the TLS handshake and takes the principal from the client
 // certificate, if one was sent (ssl.client.auth=required|requested).
-func (s *Server) handshake(c net.Conn, info *broker.ConnInfo) (net.Conn, error) {
+func (s *Server) handshake(c net.Conn, info *protocol.ConnInfo) (net.Conn, error) {
 	tc := tls.Server(c, s.opts.TLS)
 	c.SetDeadline(time.Now().Add(handshakeTimeout))
 	if err := tc.Handshake(); err != nil {
@@ -250,7 +252,7 @@ func (s *Server) handshake(c net.Conn, info *broker.ConnInfo) (net.Conn, error) 
 	return tc, nil
 }
 
-func (s *Server) readLoop(ctx context.Context, c net.Conn, info *broker.ConnInfo, queue chan<- pendingResp) error {
+func (s *Server) readLoop(ctx context.Context, c net.Conn, info *protocol.ConnInfo, queue chan<- pendingResp) error {
 	r := bufio.NewReaderSize(c, 64<<10)
 	var sizeBuf [4]byte
 	var sc *saslConn
@@ -334,7 +336,7 @@ func (s *Server) readLoop(ctx context.Context, c net.Conn, info *broker.ConnInfo
 }
 
 // handle calls the handler, turning a panic into a closed connection.
-func (s *Server) handle(ctx context.Context, req *broker.Request) (p broker.Pending) {
+func (s *Server) handle(ctx context.Context, req *protocol.Request) (p protocol.Pending) {
 	defer func() {
 		if v := recover(); v != nil {
 			s.log.Error("panic in handler", "api", kmsg.NameForKey(req.Key), "version", req.Version, "panic", v, "stack", string(debug.Stack()))
@@ -350,7 +352,7 @@ var errHandlerPanic = errors.New("handler panicked")
 // version we do not serve is answered per KIP-511; any other unknown key or
 // version closes the connection, as Kafka does, and is logged at WARN
 // (see refusedLog).
-func (s *Server) decode(buf []byte, info *broker.ConnInfo) (*broker.Request, pendingResp, error) {
+func (s *Server) decode(buf []byte, info *protocol.ConnInfo) (*protocol.Request, pendingResp, error) {
 	key := int16(binary.BigEndian.Uint16(buf[0:]))
 	version := int16(binary.BigEndian.Uint16(buf[2:]))
 	corrID := int32(binary.BigEndian.Uint32(buf[4:]))
@@ -374,17 +376,21 @@ func (s *Server) decode(buf []byte, info *broker.ConnInfo) (*broker.Request, pen
 	}
 	msg := kmsg.RequestForKey(key)
 	if msg == nil {
-		s.refused.note(s.log, info, clientID, key, version)
+		s.refused.note(s.log, info, clientID, key, version, "none")
 		return nil, pr, fmt.Errorf("unknown api key %d", key)
 	}
-	if !s.h.Supports(key, version) {
+	if lo, hi, ok := s.h.Versions(key); !ok || version < lo || version > hi {
 		if key == kmsg.ApiVersions.Int16() {
 			pr.version = 0
 			resp := s.h.UnsupportedApiVersions()
 			pr.fn = func() kmsg.Response { return resp }
 			return nil, pr, nil
 		}
-		s.refused.note(s.log, info, clientID, key, version)
+		served := "none"
+		if ok {
+			served = fmt.Sprintf("%d-%d", lo, hi)
+		}
+		s.refused.note(s.log, info, clientID, key, version, served)
 		return nil, pr, fmt.Errorf("unsupported version %d of %s", version, kmsg.NameForKey(key))
 	}
 	msg.SetVersion(version)
@@ -398,7 +404,7 @@ func (s *Server) decode(buf []byte, info *broker.ConnInfo) (*broker.Request, pen
 	if err := msg.ReadFrom(rest); err != nil {
 		return nil, pr, fmt.Errorf("decoding %s v%d: %w", kmsg.NameForKey(key), version, err)
 	}
-	return &broker.Request{Key: key, Version: version, CorrelationID: corrID, ClientID: clientID, Msg: msg, Conn: info}, pr, nil
+	return &protocol.Request{Key: key, Version: version, CorrelationID: corrID, ClientID: clientID, Msg: msg, Conn: info}, pr, nil
 }
 
 // skipTags skips a tagged-field section: uvarint count, then per field a

@@ -1,0 +1,57 @@
+// Package protocol holds the types the listener (internal/server) and the
+// request handlers (internal/broker) exchange, so that the listener does
+// not import the handlers: a decoded Request, the ConnInfo of the
+// connection it came on, and the Pending that produces its response. It
+// has no state and does no I/O.
+package protocol
+
+import "github.com/twmb/franz-go/pkg/kmsg"
+
+// Request is one decoded request on a connection.
+type Request struct {
+	Key           int16
+	Version       int16
+	CorrelationID int32
+	ClientID      *string
+	Msg           kmsg.Request
+	Conn          *ConnInfo
+}
+
+// ListenerName is the name of the listener the request came in on, ""
+// when unknown (a request built in a test).
+func (r *Request) ListenerName() string {
+	if r.Conn == nil {
+		return ""
+	}
+	return r.Conn.Listener
+}
+
+// ConnInfo describes the client connection a request came on.
+//
+// The server sets Principal on the connection's reader goroutine when the
+// client authenticates, before it decodes the next request; a handler and
+// its Pending read it for their own request only, which comes after.
+type ConnInfo struct {
+	Remote string // host:port
+	Local  string
+	// Listener is the name of the listener the connection came in on
+	// (PLAINTEXT, SSL, ...); Metadata answers with that listener's
+	// advertised addresses.
+	Listener string
+	// Principal is the authenticated user name (the KafkaPrincipal
+	// User:<name>): the mapped certificate subject on SSL with a client
+	// certificate, the SASL user after authentication, else ANONYMOUS.
+	Principal string
+}
+
+// Pending produces a request's response.
+//
+// Contract: the connection's reader goroutine calls the handler for each
+// request in arrival order and queues the Pending it returns; the
+// connection's writer goroutine calls the Pendings one at a time in that
+// same order and writes each response before calling the next. So a
+// Pending may block (fsync for acks=all, a fetch long poll) without
+// reordering responses, and pipelined requests overlap their waits. A
+// Pending must not call back into the connection. A nil Pending, or a
+// Pending that returns nil, sends no response (acks=0).
+type Pending func() kmsg.Response
