@@ -13,6 +13,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/tributary/tributary/internal/console"
 	"github.com/tributary/tributary/internal/safe"
 )
 
@@ -39,12 +40,13 @@ type Server struct {
 	// AdminToken is the admin token made on first start ("" otherwise).
 	AdminToken string
 
-	ln     net.Listener
-	srv    *http.Server
-	svc    *Service
-	store  Store
-	cancel context.CancelFunc
-	done   chan struct{}
+	ln      net.Listener
+	srv     *http.Server
+	svc     *Service
+	console *console.Console
+	store   Store
+	cancel  context.CancelFunc
+	done    chan struct{}
 }
 
 // StorePath is the SQLite store's file in a data dir.
@@ -90,7 +92,24 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	svc := New(Config{Store: st, Provisioner: prov, Catalog: cfg.Catalog, Logger: cfg.Logger, Poll: cfg.Poll})
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s := &Server{AdminToken: token, ln: ln, svc: svc, store: st, cancel: cancel, done: make(chan struct{})}
-	s.srv = &http.Server{Handler: Handler(svc, st, cfg.Logger), ReadHeaderTimeout: 10 * time.Second,
+	s.console = console.New(console.Config{API: Handler(svc, st, cfg.Logger), Logger: cfg.Logger,
+		Authenticate: func(ctx context.Context, secret string) (console.Identity, error) {
+			t, err := st.TokenByHash(ctx, hashToken(secret))
+			if errors.Is(err, errNoRow) {
+				return console.Identity{}, console.ErrBadToken
+			}
+			return console.Identity{Name: t.Name, Write: t.allows(ScopeWrite)}, err
+		},
+		Audit: func(ctx context.Context, secret, method, path string, status int) {
+			t, err := st.TokenByHash(ctx, hashToken(secret))
+			if err == nil {
+				err = st.Audit(context.WithoutCancel(ctx), t.ID, method, path, status)
+			}
+			if err != nil {
+				cfg.Logger.Error("audit log write failed", "err", err, "method", method, "path", path)
+			}
+		}})
+	s.srv = &http.Server{Handler: Root(Handler(svc, st, cfg.Logger), s.console), ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 	reconciled := make(chan struct{})
 	safe.Go(cfg.Logger, "cloud reconciler", func() {
@@ -108,6 +127,14 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	return s, nil
 }
 
+// Root serves the API under /v2/ and the web console at every other path.
+func Root(api, console http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/v2/", api)
+	mux.Handle("/", console)
+	return mux
+}
+
 // URL is the API's base URL.
 func (s *Server) URL() string { return fmt.Sprintf("http://%s", s.ln.Addr()) }
 
@@ -123,5 +150,6 @@ func (s *Server) Close() error {
 	s.cancel()
 	<-s.done
 	s.svc.Close()
+	s.console.Close()
 	return errors.Join(err, s.store.Close())
 }
