@@ -157,19 +157,15 @@ func commonConfig(p *Plugin) []ConfigKey {
 		{Name: "value.converter", Type: TypeClass, HasDefault: true, Importance: "LOW", Group: "Common", Order: 5, DisplayName: "Value converter class",
 			Doc: "Converter for record values; overrides the worker's value.converter.", Check: converterCheck},
 		{Name: "transforms", Type: TypeList, HasDefault: true, Default: strp(""), Importance: "LOW", Group: "Transforms", Order: 6, DisplayName: "Transforms",
-			Doc: "Aliases for the transformations to apply to records. Single message transforms are not supported by this runtime yet: the list must be empty.",
-			Check: func(v string) string {
-				if strings.TrimSpace(v) != "" {
-					return "single message transforms are not supported by this worker"
-				}
-				return ""
-			}},
+			Doc: "Aliases for the transformations to be applied to records.", Check: aliasesCheck},
+		{Name: "predicates", Type: TypeList, HasDefault: true, Default: strp(""), Importance: "LOW", Group: "Predicates", Order: 7, DisplayName: "Predicates",
+			Doc: "Aliases for the predicates used by transformations.", Check: aliasesCheck},
 	}
 	if p.Type == TypeSink {
 		keys = append(keys,
-			ConfigKey{Name: "topics", Type: TypeList, HasDefault: true, Default: strp(""), Importance: "HIGH", Group: "Common", Order: 7, DisplayName: "Topics",
+			ConfigKey{Name: "topics", Type: TypeList, HasDefault: true, Default: strp(""), Importance: "HIGH", Group: "Common", Order: 8, DisplayName: "Topics",
 				Doc: "List of topics to consume, separated by commas"},
-			ConfigKey{Name: "topics.regex", Type: TypeString, HasDefault: true, Default: strp(""), Importance: "HIGH", Group: "Common", Order: 8, DisplayName: "Topics regex",
+			ConfigKey{Name: "topics.regex", Type: TypeString, HasDefault: true, Default: strp(""), Importance: "HIGH", Group: "Common", Order: 9, DisplayName: "Topics regex",
 				Doc: "Regular expression giving topics to consume. Only one of topics or topics.regex should be specified.", Check: regexCheck})
 	}
 	return keys
@@ -179,7 +175,8 @@ func commonConfig(p *Plugin) []ConfigKey {
 // and the plugin's own rules, in Connect's ConfigInfos shape.
 func Validate(p *Plugin, config map[string]string) ConfigInfos {
 	keys := append(commonConfig(p), p.Config...)
-	errs := map[string][]string{}
+	tkeys, errs := transformConfigKeys(config, len(keys))
+	keys = append(keys, tkeys...)
 	add := func(k, msg string) { errs[k] = append(errs[k], msg) }
 	for _, k := range keys {
 		v, ok := config[k.Name]

@@ -16,6 +16,7 @@ type Schema struct {
 	Type     string        `json:"type"`
 	Optional bool          `json:"optional"`
 	Name     string        `json:"name,omitempty"`
+	Version  int           `json:"version,omitempty"`
 	Fields   []SchemaField `json:"fields,omitempty"`
 	Items    *Schema       `json:"items,omitempty"`
 	Keys     *Schema       `json:"keys,omitempty"`
@@ -133,7 +134,7 @@ func (c jsonConverter) FromConnect(_ string, d *Data) ([]byte, error) {
 	if d == nil {
 		return nil, nil // a null key or value (tombstone) stays null
 	}
-	payload, err := json.Marshal(d.Value)
+	payload, err := marshalPayload(d.Schema, d.Value)
 	if err != nil {
 		return nil, err
 	}
@@ -154,6 +155,53 @@ func (c jsonConverter) FromConnect(_ string, d *Data) ([]byte, error) {
 	out = append(out, `,"payload":`...)
 	out = append(out, payload...)
 	return append(out, '}'), nil
+}
+
+// marshalPayload encodes a value as JSON, a struct's fields in its
+// schema's order (as Connect writes them).
+func marshalPayload(s *Schema, v any) ([]byte, error) {
+	if s == nil || v == nil {
+		return json.Marshal(v)
+	}
+	switch s.Type {
+	case "struct":
+		m, ok := v.(map[string]any)
+		if !ok {
+			return json.Marshal(v)
+		}
+		b := []byte{'{'}
+		for i, f := range s.Fields {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			k, _ := json.Marshal(f.Field)
+			b = append(append(b, k...), ':')
+			fv, err := marshalPayload(&f.Schema, m[f.Field])
+			if err != nil {
+				return nil, err
+			}
+			b = append(b, fv...)
+		}
+		return append(b, '}'), nil
+	case "array":
+		a, ok := v.([]any)
+		if !ok || s.Items == nil || s.Items.Type != "struct" {
+			return json.Marshal(v)
+		}
+		b := []byte{'['}
+		for i, x := range a {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			xb, err := marshalPayload(s.Items, x)
+			if err != nil {
+				return nil, err
+			}
+			b = append(b, xb...)
+		}
+		return append(b, ']'), nil
+	}
+	return json.Marshal(v)
 }
 
 // stringSchema is the schema of StringData, whose JSON is encoded once.

@@ -61,8 +61,19 @@ type Requester interface {
 // any goroutine) when the record is acknowledged or failed. Flush waits
 // for every record produced so far.
 type Producer interface {
-	Produce(ctx context.Context, topic string, key, value []byte, done func(error))
+	Produce(ctx context.Context, r ProducerRecord, done func(error))
 	Flush(ctx context.Context) error
+}
+
+// ProducerRecord is a converted source record. Partition -1 lets the
+// partitioner choose; a zero Timestamp is the time of production.
+type ProducerRecord struct {
+	Topic     string
+	Partition int32
+	Key       []byte
+	Value     []byte
+	Headers   []Header
+	Timestamp time.Time
 }
 
 // ConsumedRecord is a record a sink consumer returned, before conversion.
@@ -72,6 +83,8 @@ type ConsumedRecord struct {
 	Offset    int64
 	Key       []byte
 	Value     []byte
+	Timestamp time.Time
+	Headers   []Header
 }
 
 // SinkConsumerConfig configures a sink task's consumer.

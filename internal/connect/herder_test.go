@@ -70,9 +70,9 @@ func (l *fakeLog) Send(_ context.Context, key, value []byte) error {
 func (l *fakeLog) ReadToEnd(context.Context) error { return nil }
 func (l *fakeLog) Close()                          {}
 
-func (c *fakeCluster) Produce(_ context.Context, topic string, key, value []byte, done func(error)) {
+func (c *fakeCluster) Produce(_ context.Context, r ProducerRecord, done func(error)) {
 	c.mu.Lock()
-	c.topics[topic] = append(c.topics[topic], fakeRecord{key, value})
+	c.topics[r.Topic] = append(c.topics[r.Topic], fakeRecord{r.Key, r.Value})
 	c.mu.Unlock()
 	done(nil)
 }

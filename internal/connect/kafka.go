@@ -155,11 +155,56 @@ func (l *kafkaLog) Close() {
 	l.cons.Close()
 }
 
-// kgoProducer sends source records on one client per worker.
+// kgoProducer sends source records on one client per worker, whose
+// partitioner is sourcePartitioner.
 type kgoProducer struct{ cl *kgo.Client }
 
-func (p kgoProducer) Produce(ctx context.Context, topic string, key, value []byte, done func(error)) {
-	p.cl.Produce(ctx, &kgo.Record{Topic: topic, Key: key, Value: value}, func(_ *kgo.Record, err error) { done(err) })
+func (p kgoProducer) Produce(ctx context.Context, r ProducerRecord, done func(error)) {
+	kr := &kgo.Record{Topic: r.Topic, Partition: r.Partition, Key: r.Key, Value: r.Value, Timestamp: r.Timestamp}
+	for _, h := range r.Headers {
+		kr.Headers = append(kr.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
+	}
+	p.cl.Produce(ctx, kr, func(_ *kgo.Record, err error) { done(err) })
+}
+
+// sourcePartitioner honours a record's Partition when it is >= 0 (a source
+// record that names its partition; an out-of-range one fails the record)
+// and otherwise uses kgo's default partitioner (murmur2 of the key, sticky
+// for null keys: Kafka's).
+type sourcePartitioner struct{ def kgo.Partitioner }
+
+func newSourcePartitioner() kgo.Partitioner {
+	return sourcePartitioner{def: kgo.UniformBytesPartitioner(64<<10, true, true, nil)}
+}
+
+func (p sourcePartitioner) ForTopic(t string) kgo.TopicPartitioner {
+	return &sourceTopicPartitioner{def: p.def.ForTopic(t)}
+}
+
+type sourceTopicPartitioner struct{ def kgo.TopicPartitioner }
+
+func (s *sourceTopicPartitioner) RequiresConsistency(r *kgo.Record) bool {
+	return r.Partition >= 0 || s.def.RequiresConsistency(r)
+}
+
+func (s *sourceTopicPartitioner) Partition(r *kgo.Record, n int) int {
+	return s.PartitionByBackup(r, n, nil)
+}
+
+func (s *sourceTopicPartitioner) PartitionByBackup(r *kgo.Record, n int, it kgo.TopicBackupIter) int {
+	if r.Partition >= 0 {
+		return int(r.Partition)
+	}
+	if b, ok := s.def.(kgo.TopicBackupPartitioner); ok && it != nil {
+		return b.PartitionByBackup(r, n, it)
+	}
+	return s.def.Partition(r, n)
+}
+
+func (s *sourceTopicPartitioner) OnNewBatch() {
+	if nb, ok := s.def.(kgo.TopicPartitionerOnNewBatch); ok {
+		nb.OnNewBatch()
+	}
 }
 
 func (p kgoProducer) Flush(ctx context.Context) error { return p.cl.Flush(ctx) }
@@ -202,7 +247,11 @@ func (s *kgoSinkConsumer) Poll(ctx context.Context) ([]ConsumedRecord, error) {
 	})
 	var out []ConsumedRecord
 	fs.EachRecord(func(r *kgo.Record) {
-		out = append(out, ConsumedRecord{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: r.Key, Value: r.Value})
+		cr := ConsumedRecord{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: r.Key, Value: r.Value, Timestamp: r.Timestamp}
+		for _, h := range r.Headers {
+			cr.Headers = append(cr.Headers, Header{Key: h.Key, Value: h.Value})
+		}
+		out = append(out, cr)
 	})
 	return out, nil
 }

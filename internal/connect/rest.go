@@ -637,6 +637,9 @@ func (r *rest) listPlugins(w http.ResponseWriter, req *http.Request) {
 		for _, c := range converterClasses {
 			out = append(out, PluginInfo{Class: c, Type: "converter", Version: Version})
 		}
+		for _, p := range TransformPlugins() {
+			out = append(out, PluginInfo{Class: p.Class, Type: p.Type, Version: Version})
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -650,6 +653,10 @@ func (r *rest) plugin(name string) (*Plugin, error) {
 }
 
 func (r *rest) pluginConfig(w http.ResponseWriter, req *http.Request) {
+	if tp, ok := LookupTransform(req.PathValue("p")); ok {
+		writeJSON(w, http.StatusOK, TransformPluginConfig(tp))
+		return
+	}
 	p, err := r.plugin(req.PathValue("p"))
 	if err != nil {
 		r.fail(w, req, nil, err)

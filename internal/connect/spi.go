@@ -36,9 +36,19 @@ type Connector interface {
 	Stop() error
 }
 
+// Header is one record header. Values are the raw header bytes (the
+// worker has no header converter: Connect's SimpleHeaderConverter writes
+// strings as their UTF-8, which these are).
+type Header struct {
+	Key   string
+	Value []byte
+}
+
 // SourceRecord is one record a source task produced. SourcePartition and
 // SourceOffset are the connector-defined position maps committed to the
-// offsets topic once the record is acknowledged.
+// offsets topic once the record is acknowledged. Partition nil lets the
+// producer's partitioner choose (murmur2 of the key, as Kafka's); Timestamp
+// nil is the time of production (ms since the epoch otherwise).
 type SourceRecord struct {
 	SourcePartition map[string]any
 	SourceOffset    map[string]any
@@ -46,6 +56,8 @@ type SourceRecord struct {
 	Partition       *int32
 	Key             *Data
 	Value           *Data
+	Timestamp       *int64
+	Headers         []Header
 }
 
 // OffsetReader gives a starting source task the last committed offset of
@@ -74,6 +86,9 @@ type SinkRecord struct {
 	Offset    int64
 	Key       *Data
 	Value     *Data
+	// Timestamp is the record's timestamp in ms since the epoch.
+	Timestamp int64
+	Headers   []Header
 }
 
 // SinkTask is Connect's SinkTask. All methods run on the task's

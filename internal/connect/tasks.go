@@ -235,6 +235,10 @@ func (s *submitted) committable() (map[string]map[string]any, error) {
 }
 
 func (h *Herder) runSourceTask(ctx context.Context, t *taskRunner, p *Plugin, kc, vc Converter) error {
+	chain, err := NewTransformChain(t.connConfig)
+	if err != nil {
+		return err
+	}
 	if err := h.offsetLog.ReadToEnd(ctx); err != nil {
 		return err
 	}
@@ -298,6 +302,23 @@ func (h *Herder) runSourceTask(ctx context.Context, t *taskRunner, p *Plugin, kc
 		}
 		batchTopics := map[string]bool{}
 		for _, r := range recs {
+			pr := &pendingRecord{offset: r.SourceOffset}
+			if r.SourcePartition != nil && r.SourceOffset != nil {
+				pr.key = offsetKey(t.id.Connector, r.SourcePartition)
+			}
+			if !chain.Empty() {
+				cr := &ConnectRecord{Topic: r.Topic, Partition: r.Partition, Key: r.Key, Value: r.Value, Timestamp: r.Timestamp, Headers: r.Headers}
+				if cr, err = chain.Apply(cr); err != nil {
+					return stop(err)
+				}
+				if cr == nil {
+					// Dropped: its offset still counts as done.
+					pr.acked = true
+					subm.add(pr)
+					continue
+				}
+				r.Topic, r.Partition, r.Key, r.Value, r.Timestamp, r.Headers = cr.Topic, cr.Partition, cr.Key, cr.Value, cr.Timestamp, cr.Headers
+			}
 			key, err := kc.FromConnect(r.Topic, r.Key)
 			if err != nil {
 				return stop(fmt.Errorf("converting key: %w", err))
@@ -306,14 +327,17 @@ func (h *Herder) runSourceTask(ctx context.Context, t *taskRunner, p *Plugin, kc
 			if err != nil {
 				return stop(fmt.Errorf("converting value: %w", err))
 			}
-			pr := &pendingRecord{offset: r.SourceOffset}
-			if r.SourcePartition != nil && r.SourceOffset != nil {
-				pr.key = offsetKey(t.id.Connector, r.SourcePartition)
+			out := ProducerRecord{Topic: r.Topic, Partition: -1, Key: key, Value: val, Headers: r.Headers}
+			if r.Partition != nil {
+				out.Partition = *r.Partition
+			}
+			if r.Timestamp != nil {
+				out.Timestamp = time.UnixMilli(*r.Timestamp)
 			}
 			subm.add(pr)
 			// Not ctx: a record read before a stop must still be sent (its
 			// offset is committed only once acknowledged).
-			h.deps.Producer.Produce(context.Background(), r.Topic, key, val, func(err error) { subm.ack(pr, err) })
+			h.deps.Producer.Produce(context.Background(), out, func(err error) { subm.ack(pr, err) })
 			batchTopics[r.Topic] = true
 		}
 		for topic := range batchTopics {
@@ -347,6 +371,10 @@ func (h *Herder) trackTopic(topic string, id TaskID) {
 }
 
 func (h *Herder) runSinkTask(ctx context.Context, t *taskRunner, p *Plugin, kc, vc Converter) error {
+	chain, err := NewTransformChain(t.connConfig)
+	if err != nil {
+		return err
+	}
 	task := p.NewSinkTask()
 	if err := task.Start(t.config); err != nil {
 		return err
@@ -424,7 +452,26 @@ func (h *Herder) runSinkTask(ctx context.Context, t *taskRunner, p *Plugin, kc, 
 				cons.Done()
 				return stop(fmt.Errorf("converting value of %s-%d@%d: %w", r.Topic, r.Partition, r.Offset, err))
 			}
-			out = append(out, SinkRecord{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: k, Value: v})
+			sr := SinkRecord{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: k, Value: v, Timestamp: r.Timestamp.UnixMilli(), Headers: r.Headers}
+			if !chain.Empty() {
+				part, off, ts := r.Partition, r.Offset, sr.Timestamp
+				cr := &ConnectRecord{Topic: r.Topic, Partition: &part, KafkaOffset: &off, Key: k, Value: v, Timestamp: &ts, Headers: r.Headers}
+				if cr, err = chain.Apply(cr); err != nil {
+					cons.Done()
+					return stop(fmt.Errorf("%s-%d@%d: %w", r.Topic, r.Partition, r.Offset, err))
+				}
+				if cr == nil {
+					continue
+				}
+				sr.Topic, sr.Key, sr.Value, sr.Headers = cr.Topic, cr.Key, cr.Value, cr.Headers
+				if cr.Partition != nil {
+					sr.Partition = *cr.Partition
+				}
+				if cr.Timestamp != nil {
+					sr.Timestamp = *cr.Timestamp
+				}
+			}
+			out = append(out, sr)
 			batchTopics[r.Topic] = true
 		}
 		for topic := range batchTopics {
@@ -438,7 +485,9 @@ func (h *Herder) runSinkTask(ctx context.Context, t *taskRunner, p *Plugin, kc, 
 				cons.Done()
 				return stop(err)
 			}
-			dirty = true
+		}
+		if len(recs) > 0 {
+			dirty = true // filtered records' offsets are committed too
 		}
 		if dirty && time.Since(lastCommit) >= h.cfg.OffsetFlushInterval {
 			dirty = false

@@ -162,6 +162,14 @@ func Run(ctx context.Context, o RunOptions) error {
 		return err
 	}
 	defer prod.Close()
+	// Source records go through their own client: its partitioner honours
+	// a record's explicit partition.
+	srcProd, err := kgo.NewClient(kgo.SeedBrokers(o.Brokers...), kgo.ProducerLinger(5*time.Millisecond),
+		kgo.AllowAutoTopicCreation(), kgo.RecordPartitioner(newSourcePartitioner()))
+	if err != nil {
+		return err
+	}
+	defer srcProd.Close()
 	adm := kadm.NewClient(prod)
 	if err := EnsureTopics(ctx, adm, s); err != nil {
 		return err
@@ -190,7 +198,7 @@ func Run(ctx context.Context, o RunOptions) error {
 		OpenLog: func(topic string, apply ApplyFunc) (Log, error) {
 			return openKafkaLog(o.Brokers, prod, adm, topic, apply, log)
 		},
-		Producer:         kgoProducer{prod},
+		Producer:         kgoProducer{srcProd},
 		NewSinkConsumer:  func(c SinkConsumerConfig) (SinkConsumer, error) { return newKgoSinkConsumer(o.Brokers, log, c) },
 		SinkOffsets:      sinkOffsets(adm),
 		AlterSinkOffsets: alterSinkOffsets(adm),
