@@ -115,7 +115,7 @@ func (b *Broker) handleProduce(_ context.Context, r *Request) Pending {
 				res, lat, err := b.appendBatch(t, p, records, req.Acks, req.TransactionID != nil)
 				if err != nil {
 					if errors.Is(err, storage.ErrLogOffline) {
-						b.wakeFaults() // report it (offline.go); the client finds the new leader
+						b.replicas.WakeFaults() // report it (internal/replica); the client finds the new leader
 					}
 					fail(errCode(err), err)
 					break

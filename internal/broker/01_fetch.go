@@ -29,7 +29,6 @@ package broker
 import (
 	"context"
 	"errors"
-	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -161,16 +160,9 @@ func (b *Broker) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, rep
 					break
 				}
 				if replica >= 0 {
-					join, err := p.FollowerFetched(replica, rp.FetchOffset, b.now())
-					if err != nil {
+					if err := b.replicas.FollowerFetched(p, replica, rp.FetchOffset, b.now()); err != nil {
 						sp.ErrorCode = errCode(err)
 						break
-					}
-					if join {
-						r := p.Role()
-						if !slices.Contains(r.ISR, replica) {
-							b.alterISR(p, r, append(slices.Clone(r.ISR), replica))
-						}
 					}
 				}
 				if req.Version < 10 && replica < 0 && t.cfg.Get("compression.type") == "zstd" {
@@ -191,7 +183,7 @@ func (b *Broker) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, rep
 				sp.LastStableOffset = snap.LastStableOffset
 				sp.LogStartOffset = snap.LogStartOffset
 				if errors.Is(err, storage.ErrLogOffline) {
-					err = b.storageFault(p, err) // offline.go
+					err = b.replicas.StorageFault(p, err) // internal/replica
 				}
 				if err != nil {
 					sp.ErrorCode = errCode(err)

@@ -39,7 +39,7 @@ func (b *Broker) handleDescribeLogDirs(_ context.Context, r *Request) Pending {
 	if abs, err := filepath.Abs(dir.Dir); err == nil {
 		dir.Dir = abs
 	}
-	du := b.store.DiskUsage()
+	du := b.replicas.DiskUsage()
 	if du.Full {
 		// Appends are refused with KAFKA_STORAGE_ERROR until space is
 		// freed (log.dir.min.free.bytes); Kafka marks an unusable log dir

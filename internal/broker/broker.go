@@ -4,15 +4,17 @@
 // exactly that table.
 //
 // Cluster metadata comes from the Raft quorum (internal/metadata). A
-// reconcile loop applies every new metadata state to the local replicas:
-// it opens the partitions this broker holds, gives each its role (leader or
-// follower under a leader epoch), starts or stops follower fetchers, and
-// deletes replicas that moved away or whose topic was deleted.
+// reconcile loop applies every new metadata state: the replica manager
+// (internal/replica) opens, gives roles to and deletes the local replicas,
+// and the broker publishes its topic view (names, ids, configs, and the
+// local replica of each partition) for the handlers.
 //
-// Concurrency: Broker.mu guards topics, byID and local. A *topic value is
-// immutable once published; each reconcile publishes new values. Handlers
-// take mu only to look topics up, never across I/O. reconcileMu serializes
-// reconciles. createMu serializes topic admin requests on this broker.
+// Concurrency: Broker.mu guards topics, byID, state, ready and dynamic. A
+// *topic value is immutable once published; each reconcile publishes new
+// values. Handlers take mu only to look topics up, never across I/O.
+// reconcileMu serializes reconciles (lock order: reconcileMu → the replica
+// manager's locks → mu). createMu serializes topic admin requests on this
+// broker.
 package broker
 
 import (
@@ -22,11 +24,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
-	"slices"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -37,6 +36,7 @@ import (
 	"github.com/tributary/tributary/internal/group"
 	"github.com/tributary/tributary/internal/metadata"
 	"github.com/tributary/tributary/internal/partition"
+	"github.com/tributary/tributary/internal/replica"
 	"github.com/tributary/tributary/internal/replication"
 	"github.com/tributary/tributary/internal/safe"
 	"github.com/tributary/tributary/internal/storage"
@@ -72,12 +72,12 @@ type Broker struct {
 	cfg         Config
 	authz       *authz // nil: no authorizer, every request allowed
 	log         *slog.Logger
-	quorum      *metadata.Quorum
+	quorum      MetadataSource
 	incarnation string
-	// store owns the partition logs of DataDir (checkpoints, flusher,
-	// retention, cleaner).
-	store *storage.Manager
-	repl  *replication.Manager
+	// replicas is the replica manager: the local replicas, their logs
+	// (the data dir's storage.Manager), roles, fetchers, ISR changes and
+	// storage faults.
+	replicas Replicas
 
 	createMu    sync.Mutex
 	reconcileMu sync.Mutex
@@ -95,7 +95,6 @@ type Broker struct {
 	mu     sync.RWMutex
 	topics map[string]*topic
 	byID   map[[16]byte]*topic
-	local  map[tpKey]*localReplica
 	state  *metadata.State // the state last reconciled
 	ready  bool            // registered under this incarnation and unfenced
 
@@ -107,24 +106,10 @@ type Broker struct {
 	// pidMu guards the producer id block [pidNext, pidEnd).
 	pidMu           sync.Mutex
 	pidNext, pidEnd int64
-	isrMu           sync.Mutex
-	isrInFlight     map[tpKey]bool
-	faults          faults        // offline replicas (offline.go)
 	stats           brokerStats   // request-path counters (metrics.go)
 	stop            chan struct{} // closed once, by Halt
 	stopOnce        sync.Once
 	wg              sync.WaitGroup // the background loops
-}
-
-type tpKey struct {
-	topic string
-	part  int32
-}
-
-type localReplica struct {
-	p       *partition.Partition
-	topicID [16]byte
-	offline bool // the metadata marks it offline (offline.go); under reconcileMu
 }
 
 type topic struct {
@@ -169,19 +154,18 @@ func New(cfg Config) (*Broker, error) {
 	}
 	var inc [8]byte
 	rand.Read(inc[:])
-	b := &Broker{cfg: cfg, log: cfg.Logger, quorum: cfg.Quorum, incarnation: hex.EncodeToString(inc[:]), store: store,
+	b := &Broker{cfg: cfg, log: cfg.Logger, quorum: cfg.Quorum, incarnation: hex.EncodeToString(inc[:]),
 		authz:  newAuthz(cfg.Broker.Authorizer(), cfg.Logger, cfg.Now),
-		topics: map[string]*topic{}, byID: map[[16]byte]*topic{}, local: map[tpKey]*localReplica{},
-		isrInFlight: map[tpKey]bool{}, stop: make(chan struct{}),
-		faults: faults{busy: map[tpKey]bool{}, locks: map[tpKey]*sync.Mutex{}, wake: make(chan struct{}, 1)}}
-	b.repl = replication.New(replication.Config{Self: cfg.NodeID, Addr: b.brokerAddr, Logger: cfg.Logger, ClientOpts: cfg.InterBrokerClient,
-		MaxWait: time.Duration(cfg.Broker.Int("replica.fetch.wait.max.ms")) * time.Millisecond, OnAppend: b.replicated})
+		topics: map[string]*topic{}, byID: map[[16]byte]*topic{}, stop: make(chan struct{})}
+	b.replicas = replica.New(replica.Config{Self: cfg.NodeID, Store: store, Quorum: cfg.Quorum, Logger: cfg.Logger, Now: cfg.Now,
+		MaxLag: time.Duration(cfg.Broker.Int("replica.lag.time.max.ms")) * time.Millisecond,
+		Fetch: replication.Config{Addr: b.brokerAddr, ClientOpts: cfg.InterBrokerClient,
+			MaxWait: time.Duration(cfg.Broker.Int("replica.fetch.wait.max.ms")) * time.Millisecond, OnAppend: b.replicated},
+		OnRole: b.isrChanged})
 	b.reconcile(b.quorum.State())
-	b.wg.Add(4)
+	b.wg.Add(2)
 	go func() { defer b.wg.Done(); safe.Loop(b.log, "reconcile", b.stop, b.reconcileLoop) }()
 	go func() { defer b.wg.Done(); safe.Loop(b.log, "heartbeat", b.stop, b.heartbeatLoop) }()
-	go func() { defer b.wg.Done(); safe.Loop(b.log, "isr", b.stop, b.isrLoop) }()
-	go func() { defer b.wg.Done(); safe.Loop(b.log, "replica-faults", b.stop, b.faultLoop) }()
 	return b, nil
 }
 
@@ -290,40 +274,8 @@ func (b *Broker) reconcileLoop() {
 	}
 }
 
-// partitionMetadataFile is Kafka's per-partition file naming the topic id, so
-// a topic deleted and recreated under the same name while this broker was
-// away is not mistaken for the old one.
-const partitionMetadataFile = "partition.metadata"
-
-func (b *Broker) openLocal(t *metadata.Topic, i int32, cfg config.TopicConfig) (*partition.Partition, error) {
-	dir := filepath.Join(b.cfg.DataDir, t.Name+"-"+strconv.Itoa(int(i)))
-	idHex := hex.EncodeToString(t.ID[:])
-	if data, err := os.ReadFile(filepath.Join(dir, partitionMetadataFile)); err == nil {
-		if !strings.Contains(string(data), "topic_id: "+idHex) {
-			b.log.Warn("removing data of an older topic with the same name", "dir", dir)
-			l, err := b.store.Open(t.Name, i, storage.FromConfig(cfg.Get))
-			if err == nil {
-				l.Delete()
-			}
-		}
-	}
-	l, err := b.store.Open(t.Name, i, storage.FromConfig(cfg.Get))
-	if err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(filepath.Join(dir, partitionMetadataFile), []byte("version: 0\ntopic_id: "+idHex+"\n"), 0o644); err != nil {
-		l.Close()
-		return nil, err
-	}
-	p, err := partition.Open(t.Name, i, b.cfg.NodeID, l)
-	if err != nil {
-		l.Close()
-		return nil, err
-	}
-	return p, nil
-}
-
-// reconcile applies st to the local replicas and publishes the topic view.
+// reconcile applies st: the replica manager applies it to the local
+// replicas, then the topic view is published.
 func (b *Broker) reconcile(st *metadata.State) {
 	b.reconcileMu.Lock()
 	defer b.reconcileMu.Unlock()
@@ -332,7 +284,6 @@ func (b *Broker) reconcile(st *metadata.State) {
 	if cur := b.quorum.State(); cur.Index > st.Index {
 		st = cur
 	}
-	now := b.now()
 	me, registered := st.Brokers[b.cfg.NodeID]
 	// Roles apply only once the state includes this process's own
 	// registration: an older state may name this broker leader of an epoch
@@ -341,108 +292,38 @@ func (b *Broker) reconcile(st *metadata.State) {
 	ready := current && !me.Fenced && st.ClusterID != ""
 
 	b.mu.RLock()
-	local := make(map[tpKey]*localReplica, len(b.local))
-	for k, v := range b.local {
-		local[k] = v
-	}
 	old := b.topics
 	bc, dynChanged := b.dynamicConfig(b.state, b.dynamic, st)
 	b.mu.RUnlock()
 
 	topics := make(map[string]*topic, len(st.Topics))
 	byID := make(map[[16]byte]*topic, len(st.Topics))
-	keep := map[tpKey]bool{}
 	for _, name := range st.TopicNames() {
 		mt := st.Topics[name]
 		t := &topic{meta: mt, cfg: config.NewTopicConfig(mt.Configs, bc), parts: make([]*partition.Partition, len(mt.Parts)), stats: b.stats.forTopic(mt)}
-		cfgChanged := dynChanged || old[name] == nil || !mapsEqual(old[name].meta.Configs, mt.Configs)
-		for i, ps := range mt.Parts {
-			if !slices.Contains(ps.Replicas, b.cfg.NodeID) {
-				continue
-			}
-			k := tpKey{name, int32(i)}
-			lr := local[k]
-			if lr != nil && lr.topicID != mt.ID {
-				b.dropLocal(k, lr)
-				delete(local, k)
-				lr = nil
-			}
-			if lr == nil {
-				p, err := b.openLocal(mt, int32(i), t.cfg)
-				if err != nil {
-					b.log.Error("opening partition", "topic", name, "partition", i, "err", err)
-					if current {
-						b.openFailed(k, err) // offline.go
-					}
-					continue
-				}
-				lr = &localReplica{p: p, topicID: mt.ID}
-				local[k] = lr
-			} else if cfgChanged {
-				lr.p.SetLogOptions(storage.FromConfig(t.cfg.Get))
-			}
-			keep[k] = true
-			t.parts[i] = lr.p
-			if current {
-				b.applyRole(lr, ps, now)
-			}
-		}
 		topics[name] = t
 		byID[mt.ID] = t
 	}
-	b.stats.forget(func(name string) bool { return st.Topics[name] != nil })
-	var deleted []string
-	for k, lr := range local {
-		if !keep[k] {
-			if _, still := st.Topics[k.topic]; !still {
-				deleted = append(deleted, k.topic)
-			}
-			b.dropLocal(k, lr)
-			delete(local, k)
-		}
+	done := b.replicas.Reconcile(st, current, ready, func(name string) (storage.Options, bool) {
+		changed := dynChanged || old[name] == nil || !mapsEqual(old[name].meta.Configs, st.Topics[name].Configs)
+		return storage.FromConfig(topics[name].cfg.Get), changed
+	})
+	for k, p := range done.Parts {
+		topics[k.Topic].parts[k.Partition] = p
 	}
+	b.stats.forget(func(name string) bool { return st.Topics[name] != nil })
 	b.mu.Lock()
-	b.topics, b.byID, b.local, b.state, b.ready, b.dynamic = topics, byID, local, st, ready, bc
+	b.topics, b.byID, b.state, b.ready, b.dynamic = topics, byID, st, ready, bc
 	groups := b.groups
 	b.mu.Unlock()
 	b.quorum.SetVisible(st.Index) // this broker now answers from st (metadata/visible.go)
 	if groups != nil {
-		for _, name := range uniq(deleted) {
+		for _, name := range done.Deleted {
 			groups.TopicDeleted(name)
 		}
 		b.syncGroupLeadership() // load/unload offsets partitions (group_hooks.go)
 		b.syncTxnLeadership()   // and transaction state partitions (txn_hooks.go)
 	}
-}
-
-func (b *Broker) applyRole(lr *localReplica, ps metadata.Partition, now time.Time) {
-	p := lr.p
-	role := partition.Role{Leader: ps.Leader, LeaderEpoch: ps.LeaderEpoch, PartitionEpoch: ps.PartitionEpoch, Replicas: ps.Replicas, ISR: ps.ISR}
-	prev := p.Role()
-	changed := p.SetRole(role, now)
-	b.isrChanged(prev, role) // metrics.go
-	if offline, back := b.applyOffline(lr, ps); offline || !(changed || back) {
-		return
-	}
-	switch {
-	case ps.Leader == b.cfg.NodeID:
-		b.repl.Unfollow(p)
-		b.log.Info("became leader", "topic", p.Topic, "partition", p.Index, "leader_epoch", ps.LeaderEpoch, "isr", ps.ISR)
-	case ps.Leader >= 0:
-		b.repl.Follow(p, lr.topicID, ps.Leader, ps.LeaderEpoch)
-		b.log.Debug("became follower", "topic", p.Topic, "partition", p.Index, "leader", ps.Leader, "leader_epoch", ps.LeaderEpoch)
-	default:
-		b.repl.Unfollow(p)
-		b.log.Warn("partition offline", "topic", p.Topic, "partition", p.Index, "leader_epoch", ps.LeaderEpoch)
-	}
-}
-
-func (b *Broker) dropLocal(k tpKey, lr *localReplica) {
-	b.repl.Unfollow(lr.p)
-	if err := lr.p.Delete(); err != nil {
-		b.log.Error("deleting partition data", "topic", k.topic, "partition", k.part, "err", err)
-	}
-	b.log.Info("replica removed", "topic", k.topic, "partition", k.part)
 }
 
 func mapsEqual(a, b map[string]string) bool {
@@ -455,11 +336,6 @@ func mapsEqual(a, b map[string]string) bool {
 		}
 	}
 	return true
-}
-
-func uniq(s []string) []string {
-	sort.Strings(s)
-	return slices.Compact(s)
 }
 
 // metaState returns the state last reconciled.
@@ -496,71 +372,6 @@ func (b *Broker) topicNames() []string {
 	return names
 }
 
-// isrLoop shrinks the ISR of partitions this broker leads when followers
-// stop catching up within replica.lag.time.max.ms.
-func (b *Broker) isrLoop() {
-	maxLag := time.Duration(b.cfg.Broker.Int("replica.lag.time.max.ms")) * time.Millisecond
-	tick := time.NewTicker(max(maxLag/4, 50*time.Millisecond))
-	defer tick.Stop()
-	for {
-		select {
-		case <-b.stop:
-			return
-		case <-tick.C:
-		}
-		b.mu.RLock()
-		var leaders []*partition.Partition
-		for _, lr := range b.local {
-			leaders = append(leaders, lr.p)
-		}
-		b.mu.RUnlock()
-		now := b.now()
-		for _, p := range leaders {
-			if lag := p.LaggingISR(now, maxLag); len(lag) > 0 {
-				r := p.Role()
-				isr := slices.DeleteFunc(slices.Clone(r.ISR), func(id int32) bool { return slices.Contains(lag, id) })
-				b.alterISR(p, r, isr)
-			}
-		}
-	}
-}
-
-// alterISR asks the controller to change p's ISR, once at a time per
-// partition, in the background; the change is logged once it is committed.
-func (b *Broker) alterISR(p *partition.Partition, r partition.Role, isr []int32) {
-	k := tpKey{p.Topic, p.Index}
-	b.isrMu.Lock()
-	if b.isrInFlight[k] {
-		b.isrMu.Unlock()
-		// The change in flight ends every pending expansion when it
-		// completes; this follower is marked again at its next fetch.
-		return
-	}
-	b.isrInFlight[k] = true
-	b.isrMu.Unlock()
-	safe.Go(b.log, "alter-isr", func() {
-		defer func() {
-			b.isrMu.Lock()
-			delete(b.isrInFlight, k)
-			b.isrMu.Unlock()
-			p.EndISRExpansion()
-		}()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		res, err := b.quorum.Propose(ctx, &metadata.Command{AlterPartition: &metadata.AlterPartition{
-			Topic: p.Topic, Partition: p.Index, Leader: b.cfg.NodeID, LeaderEpoch: r.LeaderEpoch, PartitionEpoch: r.PartitionEpoch, ISR: isr}})
-		if err == nil {
-			err = res.Error()
-		}
-		if err != nil {
-			b.log.Debug("ISR change refused", "topic", p.Topic, "partition", p.Index, "err", err)
-			return
-		}
-		b.log.Info("ISR changed", "topic", p.Topic, "partition", p.Index, "from", r.ISR, "to", isr, "partition_epoch", res.Value)
-		b.quorum.WaitApplied(ctx, res.Index)
-	})
-}
-
 // ControlledShutdown hands this broker's leaderships to other ISR members
 // before it stops.
 func (b *Broker) ControlledShutdown(ctx context.Context) error {
@@ -582,13 +393,14 @@ func (b *Broker) ControlledShutdown(ctx context.Context) error {
 func (b *Broker) Halt() {
 	b.stopOnce.Do(func() { close(b.stop) })
 	b.wg.Wait()
+	b.replicas.Halt()
 }
 
 // Close stops the broker: fetchers, loops, groups, then flushes and closes
 // every partition.
 func (b *Broker) Close() error {
 	b.Halt()
-	b.repl.Close()
+	b.replicas.CloseFetchers()
 	if b.groups != nil {
 		b.groups.Close()
 	}
@@ -596,23 +408,12 @@ func (b *Broker) Close() error {
 		b.txns.Close()
 	}
 	b.closeMarkerClients()
+	err := b.replicas.Close()
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	var first error
-	for _, lr := range b.local {
-		if err := lr.p.Close(); err != nil && first == nil {
-			first = err
-		}
-	}
-	b.local = map[tpKey]*localReplica{}
 	b.topics = map[string]*topic{}
 	b.byID = map[[16]byte]*topic{}
-	if b.store != nil {
-		if err := b.store.Close(); err != nil && first == nil {
-			first = err
-		}
-	}
-	return first
+	b.mu.Unlock()
+	return err
 }
 
 func (b *Broker) now() time.Time { return b.cfg.Now() }

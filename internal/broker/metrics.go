@@ -201,22 +201,23 @@ func (b *Broker) Snapshot() metrics.BrokerSnapshot {
 	sort.Slice(s.Topics, func(i, j int) bool { return s.Topics[i].Topic < s.Topics[j].Topic })
 
 	type rep struct {
-		lr     *localReplica
+		p      *partition.Partition
 		minISR int
 	}
+	local := b.replicas.Local()
 	b.mu.RLock()
-	reps := make([]rep, 0, len(b.local))
-	for k, lr := range b.local {
+	reps := make([]rep, 0, len(local))
+	for _, r := range local {
 		minISR := 1
-		if t := b.topics[k.topic]; t != nil {
+		if t := b.topics[r.Key.Topic]; t != nil {
 			minISR = int(t.cfg.Int64("min.insync.replicas"))
 		}
-		reps = append(reps, rep{lr, minISR})
+		reps = append(reps, rep{r.P, minISR})
 	}
 	b.mu.RUnlock()
 	s.Partitions = make([]metrics.PartitionStats, 0, len(reps))
 	for _, r := range reps {
-		p := r.lr.p
+		p := r.p
 		role := p.Role()
 		snap := p.Snapshot()
 		s.Partitions = append(s.Partitions, metrics.PartitionStats{
@@ -257,12 +258,12 @@ func (b *Broker) NotReady() []string {
 	b.mu.RLock()
 	groups := b.groups
 	var offline []string
-	for k, lr := range b.local {
-		if lr.p.IsLeader() && lr.p.Offline() != nil {
-			offline = append(offline, k.topic+"-"+strconv.Itoa(int(k.part)))
+	b.mu.RUnlock()
+	for _, r := range b.replicas.Local() {
+		if r.P.IsLeader() && r.P.Offline() != nil {
+			offline = append(offline, r.Key.Topic+"-"+strconv.Itoa(int(r.Key.Partition)))
 		}
 	}
-	b.mu.RUnlock()
 	if groups == nil {
 		reasons = append(reasons, "consumer group coordinator not started")
 	}

@@ -1,0 +1,242 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary/tributary/internal/metadata"
+	"github.com/tributary/tributary/internal/partition"
+	"github.com/tributary/tributary/internal/record"
+	"github.com/tributary/tributary/internal/replication"
+	"github.com/tributary/tributary/internal/storage"
+)
+
+// fakeQuorum holds a state and records proposals, refusing them.
+type fakeQuorum struct {
+	mu       sync.Mutex
+	st       *metadata.State
+	proposed []*metadata.Command
+	signal   chan struct{}
+}
+
+func newFakeQuorum(st *metadata.State) *fakeQuorum {
+	return &fakeQuorum{st: st, signal: make(chan struct{}, 16)}
+}
+
+func (q *fakeQuorum) State() *metadata.State {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.st
+}
+
+func (q *fakeQuorum) Propose(_ context.Context, cmd *metadata.Command) (metadata.Result, error) {
+	q.mu.Lock()
+	q.proposed = append(q.proposed, cmd)
+	q.mu.Unlock()
+	select {
+	case q.signal <- struct{}{}:
+	default:
+	}
+	return metadata.Result{}, errors.New("fake quorum: refused")
+}
+
+func (q *fakeQuorum) WaitApplied(context.Context, uint64) error { return nil }
+
+// nextProposal waits for a proposal and returns it.
+func (q *fakeQuorum) nextProposal(t *testing.T) *metadata.Command {
+	t.Helper()
+	select {
+	case <-q.signal:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no proposal")
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.proposed[len(q.proposed)-1]
+}
+
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+func newManager(t *testing.T, dir string, q Quorum, now func() time.Time) *Manager {
+	t.Helper()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	store, err := storage.OpenManager(storage.ManagerConfig{Dir: dir, Logger: logger, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return New(Config{Self: 1, Store: store, Quorum: q, Logger: logger, Now: now, MaxLag: 200 * time.Millisecond,
+		// No leader is reachable: followers here never fetch.
+		Fetch: replication.Config{Addr: func(int32) (string, bool) { return "", false }}})
+}
+
+func topicState(id byte, parts ...metadata.Partition) *metadata.State {
+	return &metadata.State{ClusterID: "c", Brokers: map[int32]*metadata.Broker{1: {ID: 1}, 2: {ID: 2}},
+		Topics: map[string]*metadata.Topic{"a": {Name: "a", ID: [16]byte{id}, ReplicationFactor: 2, Parts: parts}}}
+}
+
+func defaultOptions(string) (storage.Options, bool) { return storage.DefaultOptions(), false }
+
+func batch(t *testing.T, n int) record.Batch {
+	t.Helper()
+	recs := make([]kmsg.Record, n)
+	for i := range recs {
+		recs[i] = kmsg.Record{OffsetDelta: int32(i), Value: []byte("v")}
+	}
+	now := time.Now().UnixMilli()
+	b, err := record.Build(record.Header{FirstTimestamp: now, MaxTimestamp: now, LastOffsetDelta: int32(n - 1), ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestReconcile: the replicas placed here are opened with their roles
+// (only once the state is current), the others are not; a deleted topic's
+// replicas are removed; a topic recreated under the same name while the
+// broker was away does not reuse the old data.
+func TestReconcile(t *testing.T) {
+	dir := t.TempDir()
+	st := topicState(1,
+		metadata.Partition{Replicas: []int32{1, 2}, ISR: []int32{1, 2}, Leader: 1, LeaderEpoch: 3, PartitionEpoch: 3},
+		metadata.Partition{Replicas: []int32{2, 3}, ISR: []int32{2, 3}, Leader: 2, LeaderEpoch: 1},
+		metadata.Partition{Replicas: []int32{2, 1}, ISR: []int32{2, 1}, Leader: 2, LeaderEpoch: 2, PartitionEpoch: 2},
+	)
+	q := newFakeQuorum(st)
+	m := newManager(t, dir, q, time.Now)
+
+	// Not current: opened, no role.
+	r := m.Reconcile(st, false, false, defaultOptions)
+	if len(r.Parts) != 2 || r.Parts[Key{"a", 0}] == nil || r.Parts[Key{"a", 2}] == nil {
+		t.Fatalf("parts %v, want a-0 and a-2", r.Parts)
+	}
+	if p := r.Parts[Key{"a", 0}]; p.IsLeader() || p.LeaderEpoch() != -1 {
+		t.Fatalf("a-0 has a role (epoch %d) from a state without this process's registration", p.LeaderEpoch())
+	}
+	r = m.Reconcile(st, true, true, defaultOptions)
+	p0, p2 := r.Parts[Key{"a", 0}], r.Parts[Key{"a", 2}]
+	if s := p0.Snapshot(); !s.IsLeader || s.LeaderEpoch != 3 {
+		t.Fatalf("a-0: %+v, want leader under epoch 3", s)
+	}
+	if s := p2.Snapshot(); s.IsLeader || s.Leader != 2 || s.LeaderEpoch != 2 {
+		t.Fatalf("a-2: %+v, want follower of 2 under epoch 2", s)
+	}
+	if got := m.Get(Key{"a", 0}); got != p0 {
+		t.Fatal("Get does not return the reconciled replica")
+	}
+	var keys []Key
+	for _, l := range m.Local() {
+		keys = append(keys, l.Key)
+	}
+	if !slices.Equal(keys, []Key{{"a", 0}, {"a", 2}}) {
+		t.Fatalf("Local lists %v", keys)
+	}
+	if data, err := os.ReadFile(filepath.Join(dir, "a-0", partitionMetadataFile)); err != nil || len(data) == 0 {
+		t.Fatalf("partition.metadata: %q %v", data, err)
+	}
+	if _, err := p0.Append(batch(t, 3), partition.AppendOptions{LogAppendTime: -1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Restart: the topic was deleted and recreated with another id.
+	st2 := topicState(2, metadata.Partition{Replicas: []int32{1}, ISR: []int32{1}, Leader: 1, LeaderEpoch: 0})
+	m2 := newManager(t, dir, newFakeQuorum(st2), time.Now)
+	defer m2.Close()
+	r = m2.Reconcile(st2, true, true, defaultOptions)
+	if s := r.Parts[Key{"a", 0}].Snapshot(); s.LogEndOffset != 0 {
+		t.Fatalf("recreated topic reuses the old data: log end %d", s.LogEndOffset)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "a-2")); err != nil {
+		t.Fatalf("a-2 is not opened yet, so its directory stays: %v", err)
+	}
+
+	// Topic deleted: its replicas go.
+	empty := &metadata.State{ClusterID: "c", Brokers: st2.Brokers, Topics: map[string]*metadata.Topic{}}
+	r = m2.Reconcile(empty, true, true, defaultOptions)
+	if len(r.Parts) != 0 || !slices.Equal(r.Deleted, []string{"a"}) || len(m2.Local()) != 0 {
+		t.Fatalf("after deletion: parts %v deleted %v local %v", r.Parts, r.Deleted, m2.Local())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "a-0")); !os.IsNotExist(err) {
+		t.Fatalf("a-0 directory after deletion: %v", err)
+	}
+}
+
+// TestISRChanges: a follower that catches up is proposed for the ISR with
+// the leader's epochs; one that stops catching up for replica.lag.time.max.ms
+// is proposed out of it.
+func TestISRChanges(t *testing.T) {
+	clk := &clock{now: time.Unix(1_700_000_000, 0)}
+	st := topicState(1, metadata.Partition{Replicas: []int32{1, 2, 3}, ISR: []int32{1, 3}, Leader: 1, LeaderEpoch: 4, PartitionEpoch: 7})
+	q := newFakeQuorum(st)
+	m := newManager(t, t.TempDir(), q, clk.Now)
+	defer m.Close()
+	p := m.Reconcile(st, true, true, defaultOptions).Parts[Key{"a", 0}]
+	if _, err := p.Append(batch(t, 2), partition.AppendOptions{LogAppendTime: -1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.FollowerFetched(p, 3, 2, clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if hw := p.HighWatermark(); hw != 2 {
+		t.Fatalf("high watermark %d, want 2 (ISR 1,3 hold 2)", hw)
+	}
+	// Follower 2 below the high watermark: not yet.
+	if err := m.FollowerFetched(p, 2, 1, clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	q.mu.Lock()
+	n := len(q.proposed)
+	q.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d proposals before any follower qualified", n)
+	}
+	if err := m.FollowerFetched(p, 2, 2, clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	c := q.nextProposal(t).AlterPartition
+	if c == nil || c.Topic != "a" || c.Partition != 0 || c.Leader != 1 || c.LeaderEpoch != 4 || c.PartitionEpoch != 7 || !slices.Equal(c.ISR, []int32{1, 3, 2}) {
+		t.Fatalf("expansion proposal %+v, want ISR 1,3,2 under leader epoch 4, partition epoch 7", c)
+	}
+
+	// Follower 3 stops fetching; the lag loop proposes it out once
+	// replica.lag.time.max.ms (200ms) has passed on the clock.
+	clk.advance(time.Second)
+	if err := m.FollowerFetched(p, 2, 2, clk.Now()); err != nil { // 2 keeps up
+		t.Fatal(err)
+	}
+	c = q.nextProposal(t).AlterPartition
+	for c == nil || !slices.Equal(c.ISR, []int32{1}) {
+		// Another expansion of 2 may come first (its first was refused).
+		if c != nil && !slices.Equal(c.ISR, []int32{1, 3, 2}) {
+			t.Fatalf("unexpected proposal %+v", c)
+		}
+		c = q.nextProposal(t).AlterPartition
+	}
+}
