@@ -1,0 +1,351 @@
+package tests
+
+// The web console (issue 14) in a real browser: headless Chromium (Debian's
+// `chromium`, installed by .ci/run) driven with chromedp against a real
+// `trib cloud serve` process with the local provisioner, doing what a user
+// does: sign in, create a cluster through the form and watch it come
+// online, create a topic, produce with franz-go, browse and search the
+// records, look at a lagging group, reset its offsets.
+//
+// With TRIB_CONSOLE_SCREENSHOTS=1 the test writes a screenshot of every
+// page it visits into docs/console/ (the README shows them).
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// chromiumPath finds a Chromium to drive: skipped when there is none on a
+// developer's machine, failed under CI (which installs it).
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("no chromium on PATH: .ci/run installs Debian's chromium package")
+	}
+	t.Skip("no chromium on PATH: install Debian's chromium package (apt-get install -y chromium) to run the console's browser tests")
+	return ""
+}
+
+// newBrowser starts headless Chromium at 1280×800 and returns a context
+// whose actions run in one tab.
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath(t)),
+		chromedp.NoSandbox, // the CI container runs as root
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.WindowSize(1280, 800),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancelCtx(); cancelAlloc() })
+	if err := chromedp.Do(ctx); err != nil { // start the browser
+		t.Fatalf("starting chromium: %v", err)
+	}
+	return ctx
+}
+
+// shots saves screenshots when TRIB_CONSOLE_SCREENSHOTS is set.
+type shots struct{ dir string }
+
+func (s shots) take(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	if s.dir == "" {
+		return
+	}
+	img, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join(s.dir, name+".png"), img, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// run runs browser actions with a deadline, failing the test with what
+// was being done.
+func run(t *testing.T, ctx context.Context, what string, timeout time.Duration, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	tctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	start := time.Now()
+	defer func() { t.Logf("%s: %v", what, time.Since(start).Round(time.Millisecond)) }()
+	if err := chromedp.Do(tctx, actions...); err != nil {
+		t.Fatalf("%s: %v\npage %s:\n%s", what, err, evalString(ctx, `location.href`), evalString(ctx, textOf("main")))
+	}
+}
+
+// textOf is a script that returns the text of the first element sel
+// matches ("" when none does).
+func textOf(sel string) string {
+	return fmt.Sprintf(`(function(){var e=document.querySelector(%q);return e?e.innerText:""})()`, sel)
+}
+
+func evalString(ctx context.Context, expr string) string {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr))
+	if err != nil {
+		return "(" + err.Error() + ")"
+	}
+	return s
+}
+
+// waitText waits until the element sel's text contains want (pages that
+// reload or refresh themselves meanwhile are read again).
+func waitText(sel, want string) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		for {
+			got, err := chromedp.Evaluate[string](textOf(sel))(ctx, tg)
+			if err == nil && strings.Contains(got, want) {
+				return chromedp.Void{}, nil
+			}
+			select {
+			case <-ctx.Done():
+				return chromedp.Void{}, fmt.Errorf("%s never showed %q (last %q, %v): %w", sel, want, got, err, ctx.Err())
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+}
+
+// read returns what action a gives, failing the test on an error.
+func read[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestConsoleBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a control plane, a broker process and Chromium")
+	}
+	ctx := newBrowser(t)
+	dir := t.TempDir()
+	t.Cleanup(func() { killBrokers(dir) })
+	cp := startCloud(t, dir, "sqlite")
+	tokenBytes, err := os.ReadFile(filepath.Join(dir, "admin.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := strings.TrimSpace(string(tokenBytes))
+	var sh shots
+	if os.Getenv("TRIB_CONSOLE_SCREENSHOTS") != "" {
+		sh.dir = filepath.Join("..", "docs", "console")
+		if err := os.MkdirAll(sh.dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Sign in: a wrong token is refused, the admin token gets in.
+	run(t, ctx, "open the console", 20*time.Second,
+		chromedp.Navigate(cp.URL+"/"),
+		chromedp.WaitVisible(chromedp.CSS("#token")))
+	sh.take(t, ctx, "login")
+	run(t, ctx, "sign in with a wrong token", 20*time.Second,
+		chromedp.SendKeys(chromedp.CSS("#token"), "trib_wrong"),
+		chromedp.Submit(chromedp.CSS("#login")),
+		waitText("#login-error", "not valid"))
+	run(t, ctx, "sign in", 20*time.Second,
+		chromedp.SendKeys(chromedp.CSS("#token"), token),
+		chromedp.Submit(chromedp.CSS("#login")),
+		waitText("main h1", "Clusters"))
+
+	// Create a cluster through the form and watch it come online: the
+	// overview starts "creating" and the page updates itself.
+	start := time.Now()
+	run(t, ctx, "open the create form", 20*time.Second,
+		chromedp.Click(chromedp.CSS("#create-cluster")),
+		chromedp.WaitVisible(chromedp.CSS("#new-cluster")),
+		chromedp.SendKeys(chromedp.CSS("#name"), "web-demo"),
+		chromedp.SetValue(chromedp.CSS("#num_nodes"), "1"),
+		chromedp.SetValue(chromedp.CSS("#storage_gib"), "2"))
+	sh.take(t, ctx, "create")
+	run(t, ctx, "create the cluster", 20*time.Second,
+		chromedp.Submit(chromedp.CSS("#new-cluster")),
+		chromedp.WaitVisible(chromedp.CSS("#status")))
+	firstStatus := read(t, ctx, chromedp.Evaluate[string](textOf("#status")))
+	t.Logf("overview shown with status %q after %v", firstStatus, time.Since(start).Round(time.Millisecond))
+	run(t, ctx, "wait for the cluster to come online", 60*time.Second,
+		waitText("#status", "online"),
+		waitText("#brokers", "up"),
+		waitText("#controller", "broker 1"))
+	t.Logf("online in the browser %v after submitting the form", time.Since(start).Round(time.Millisecond))
+	sh.take(t, ctx, "overview")
+	bootstrap := strings.TrimSpace(read(t, ctx, chromedp.Evaluate[string](textOf("#bootstrap"))))
+
+	run(t, ctx, "connection details", 20*time.Second,
+		chromedp.Click(chromedp.CSS(`a[href$="/connection"]`)),
+		waitText("#client-properties", "bootstrap.servers="+bootstrap))
+	sh.take(t, ctx, "connection")
+
+	// Create a topic; a bad config is refused with the broker's reason.
+	run(t, ctx, "refuse a bad topic config", 20*time.Second,
+		chromedp.Click(chromedp.CSS(`nav.tabs a[href$="/topics"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#new-topic")),
+		chromedp.SendKeys(chromedp.CSS("#topic-name"), "orders"),
+		chromedp.SetValue(chromedp.CSS("#replication_factor"), "1"),
+		chromedp.SetValue(chromedp.CSS("#config"), "retention.ms=soon"),
+		chromedp.Submit(chromedp.CSS("#new-topic")),
+		waitText("#error", "retention.ms"))
+	run(t, ctx, "create a topic", 20*time.Second,
+		chromedp.SendKeys(chromedp.CSS("#topic-name"), "orders"),
+		chromedp.SetValue(chromedp.CSS("#replication_factor"), "1"),
+		chromedp.SetValue(chromedp.CSS("#partitions"), "2"),
+		chromedp.SetValue(chromedp.CSS("#config"), "retention.ms=3600000"),
+		chromedp.Submit(chromedp.CSS("#new-topic")),
+		waitText("#topic-title", "orders"),
+		waitText("#topic-config", "3600000"))
+
+	// Produce with franz-go: one record carries markup that must be shown
+	// as text, one a header to search for.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap), kgo.DefaultProduceTopic("orders"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	pctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	recs := []*kgo.Record{
+		{Key: []byte("order-1"), Value: []byte(`{"id":1,"item":"tea"}`), Partition: 0},
+		{Key: []byte("order-2"), Value: []byte(`<img src=x onerror="window.pwned=1"><script>window.pwned=1</script>`), Partition: 0},
+		{Key: []byte("order-3"), Value: []byte("plain"), Partition: 1, Headers: []kgo.RecordHeader{{Key: "trace-id", Value: []byte("abc-123")}}},
+	}
+	if err := cl.ProduceSync(pctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	run(t, ctx, "partitions with offsets", 20*time.Second,
+		chromedp.Reload(),
+		waitText("#partitions", "2"))
+	sh.take(t, ctx, "topic")
+	run(t, ctx, "topic list", 20*time.Second,
+		chromedp.Click(chromedp.CSS(`nav.tabs a[href$="/topics"]`)),
+		waitText("#topics", "orders"))
+	sh.take(t, ctx, "topics")
+
+	// Browse from the beginning: the records are there, the markup is text.
+	run(t, ctx, "browse the records", 20*time.Second,
+		chromedp.Navigate(cp.URL+"/clusters/"+clusterIDFromURL(t, ctx)+"/topics/orders/messages?from=beginning"),
+		waitText("#records", "order-3"),
+		waitText("#records", `"item": "tea"`),
+		waitText("#records", "<script>window.pwned=1</script>"))
+	pwned := read(t, ctx, chromedp.Evaluate[bool](`window.pwned === 1`))
+	scripts := read(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('#records script, #records img').length`))
+	if pwned || scripts != 0 {
+		t.Fatalf("a record's markup ran or was rendered as HTML (pwned=%v, elements=%d)", pwned, scripts)
+	}
+	sh.take(t, ctx, "messages")
+	run(t, ctx, "browse one partition from an offset", 20*time.Second,
+		chromedp.SetValue(chromedp.CSS("#partition"), "0"),
+		chromedp.SetValue(chromedp.CSS("#from"), "offset"),
+		chromedp.SetValue(chromedp.CSS("#offset"), "1"),
+		chromedp.Submit(chromedp.CSS("#browse-form")),
+		waitText("#records", "order-2"))
+	rows := read(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('#records tbody tr').length`))
+	if rows != 1 {
+		t.Fatalf("partition 0 from offset 1 shows %d records, want 1", rows)
+	}
+
+	// Search by a header value, on the server.
+	run(t, ctx, "search by header", 30*time.Second,
+		chromedp.SendKeys(chromedp.CSS("#q"), "abc-123"),
+		chromedp.Submit(chromedp.CSS("#search-form")),
+		waitText("#search-state", "done"),
+		waitText("#found", "1"),
+		waitText("#records", "order-3"))
+	sh.take(t, ctx, "search")
+
+	// A group that committed offset 1 of partition 0 lags by 1 there;
+	// reset it to the earliest offsets through the form.
+	commitOffset(t, bootstrap, "web-group", "orders", 0, 1)
+	id := clusterIDFromURL(t, ctx)
+	run(t, ctx, "group lag", 20*time.Second,
+		chromedp.Navigate(cp.URL+"/clusters/"+id+"/groups"),
+		waitText("#groups", "web-group"),
+		chromedp.Click(chromedp.CSS(`#groups a`)),
+		waitText("#lag", "orders"),
+		waitText("#total-lag", "2"))
+	sh.take(t, ctx, "group")
+	run(t, ctx, "reset offsets", 20*time.Second,
+		chromedp.SetValue(chromedp.CSS("#to"), "earliest"),
+		chromedp.Click(chromedp.CSS(`input[name=dry_run]`)), // uncheck: commit
+		chromedp.Submit(chromedp.CSS("#reset-form")),
+		waitText("#reset-result", "Committed new offsets"),
+		waitText("#total-lag", "3"))
+
+	// Operations and the event log.
+	run(t, ctx, "operations", 20*time.Second,
+		chromedp.Navigate(cp.URL+"/clusters/"+id+"/operations"),
+		waitText("#operations", "create"),
+		waitText("#events", "cluster_online"))
+	sh.take(t, ctx, "operations")
+	run(t, ctx, "cluster list", 20*time.Second,
+		chromedp.Navigate(cp.URL+"/clusters"),
+		waitText("#clusters", "web-demo"),
+		waitText("#clusters", "online"))
+	sh.take(t, ctx, "clusters")
+
+	// Delete with confirmation: a wrong name is refused, the right one
+	// deletes, and the cluster leaves the list.
+	run(t, ctx, "delete refused without the name", 20*time.Second,
+		chromedp.Navigate(cp.URL+"/clusters/"+id+"/operations"),
+		chromedp.SendKeys(chromedp.CSS("#confirm"), "web"),
+		chromedp.Submit(chromedp.CSS("#delete-form")),
+		waitText("#error", "to confirm"))
+	run(t, ctx, "delete", 60*time.Second,
+		chromedp.SendKeys(chromedp.CSS("#confirm"), "web-demo"),
+		chromedp.Submit(chromedp.CSS("#delete-form")),
+		waitText("main", "is being deleted"),
+		waitText("#clusters", "No clusters"))
+}
+
+// clusterIDFromURL reads the cluster id from the page's URL.
+func clusterIDFromURL(t *testing.T, ctx context.Context) string {
+	t.Helper()
+	loc := read(t, ctx, chromedp.Location())
+	_, rest, ok := strings.Cut(loc, "/clusters/")
+	if !ok {
+		t.Fatalf("not on a cluster's page: %s", loc)
+	}
+	id, _, _ := strings.Cut(rest, "/")
+	id, _, _ = strings.Cut(id, "?")
+	return id
+}
+
+// commitOffset commits offset for group on topic's partition.
+func commitOffset(t *testing.T, bootstrap, group, topic string, partition int32, offset int64) {
+	t.Helper()
+	adm := newAdmin(t, bootstrap)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	o := kadm.Offsets{}
+	o.Add(kadm.Offset{Topic: topic, Partition: partition, At: offset, LeaderEpoch: -1})
+	rs, err := adm.CommitOffsets(ctx, group, o)
+	if err == nil {
+		err = rs.Error()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
