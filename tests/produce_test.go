@@ -237,8 +237,8 @@ func TestFetchOutOfRangeAndLongPoll(t *testing.T) {
 	}
 }
 
-// Fetch v13+ names topics by id; sessions are refused cleanly.
-func TestFetchByTopicIDAndSessions(t *testing.T) {
+// Fetch v13+ names topics by id (sessions: fetch_sessions_test.go).
+func TestFetchByTopicID(t *testing.T) {
 	n := startNode(t, "", nil)
 	w := dial(t, n.Addr())
 	mustCreate(t, w, "ids", 1, nil)
@@ -257,15 +257,6 @@ func TestFetchByTopicIDAndSessions(t *testing.T) {
 	req.Topics[0].TopicID = [16]byte{1}
 	if p := w.roundTrip(req, 16).(*kmsg.FetchResponse).Topics[0].Partitions[0]; p.ErrorCode != kerr.UnknownTopicID.Code {
 		t.Fatalf("unknown id: error %d", p.ErrorCode)
-	}
-	sess := fetchReq("ids", 0, 0)
-	sess.SessionEpoch = 0
-	if r := w.roundTrip(sess, 12).(*kmsg.FetchResponse); r.ErrorCode != 0 || r.SessionID != 0 {
-		t.Fatalf("session request: error %d session %d, want a full answer with no session", r.ErrorCode, r.SessionID)
-	}
-	sess.SessionID, sess.SessionEpoch = 42, 1
-	if r := w.roundTrip(sess, 12).(*kmsg.FetchResponse); r.ErrorCode != kerr.FetchSessionIDNotFound.Code {
-		t.Fatalf("unknown session: error %d", r.ErrorCode)
 	}
 }
 

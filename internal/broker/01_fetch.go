@@ -17,10 +17,9 @@
 // limits (KIP-74). When less than MinBytes is ready the response waits, up to
 // MaxWaitMillis, for an append to any requested partition.
 //
-// Fetch sessions (KIP-227): this broker never creates one. A full fetch that
-// asks for a session (epoch 0) is answered with session id 0, which tells the
-// client to keep sending full fetches; an incremental fetch names a session
-// we do not have and gets FETCH_SESSION_ID_NOT_FOUND. Only the leader
+// Fetch sessions (KIP-227, v7+): see fetch_sessions.go; an incremental
+// fetch reads every partition of its session and answers only those with
+// something new. Only the leader
 // serves fetches (NOT_LEADER_OR_FOLLOWER elsewhere; no follower reads).
 // Follower fetches (ReplicaID, or ReplicaState v15+) drive replication: see
 // fillFetch.
@@ -45,21 +44,23 @@ func init() { register(kmsg.Fetch, 0, 18, (*Broker).handleFetch) }
 func (b *Broker) handleFetch(ctx context.Context, r *Request) Pending {
 	req := r.Msg.(*kmsg.FetchRequest)
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
-	if req.Version >= 7 {
-		switch {
-		case req.SessionID != 0:
-			resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
-			return respond(resp)
-		case req.SessionEpoch > 0:
-			resp.ErrorCode = kerr.InvalidFetchSessionEpoch.Code
-			return respond(resp)
-		}
-	}
 	replica := int32(-1)
 	if req.Version < 15 {
 		replica = req.ReplicaID
 	} else {
 		replica = req.ReplicaState.ID
+	}
+	session, code := b.fetchSessions.begin(req, replica >= 0) // fetch_sessions.go
+	if code != 0 {
+		resp.ErrorCode = code
+		return respond(resp)
+	}
+	if session.incremental {
+		// Read every partition of the session; the request itself names
+		// only what changed.
+		full := *req
+		full.Topics, full.ForgottenTopics = session.topics, nil
+		req = &full
 	}
 	// Authorization: followers need CLUSTER_ACTION, consumers READ on
 	// each topic; a denied topic's partitions get TOPIC_AUTHORIZATION_FAILED.
@@ -90,6 +91,7 @@ func (b *Broker) handleFetch(ctx context.Context, r *Request) Pending {
 			n, live := b.fillFetch(req, resp, replica, denied)
 			wait := time.Until(deadline)
 			if n >= int(req.MinBytes) || len(live) == 0 || wait <= 0 {
+				session.finish(resp)
 				return resp
 			}
 			if woke == nil {
@@ -108,8 +110,10 @@ func (b *Broker) handleFetch(ctx context.Context, r *Request) Pending {
 			select {
 			case <-woke:
 			case <-timer.C:
+				session.finish(resp)
 				return resp
 			case <-ctx.Done():
+				session.finish(resp)
 				return resp
 			}
 		}

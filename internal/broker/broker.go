@@ -106,8 +106,9 @@ type Broker struct {
 	// pidMu guards the producer id block [pidNext, pidEnd).
 	pidMu           sync.Mutex
 	pidNext, pidEnd int64
-	stats           brokerStats   // request-path counters (metrics.go)
-	stop            chan struct{} // closed once, by Halt
+	stats           brokerStats    // request-path counters (metrics.go)
+	fetchSessions   *fetchSessions // KIP-227 sessions (fetch_sessions.go)
+	stop            chan struct{}  // closed once, by Halt
 	stopOnce        sync.Once
 	wg              sync.WaitGroup // the background loops
 }
@@ -157,6 +158,7 @@ func New(cfg Config) (*Broker, error) {
 	b := &Broker{cfg: cfg, log: cfg.Logger, quorum: cfg.Quorum, incarnation: hex.EncodeToString(inc[:]),
 		authz:  newAuthz(cfg.Broker.Authorizer(), cfg.Logger, cfg.Now),
 		topics: map[string]*topic{}, byID: map[[16]byte]*topic{}, stop: make(chan struct{})}
+	b.fetchSessions = newFetchSessions(int(cfg.Broker.Int("max.incremental.fetch.session.cache.slots")), cfg.Now)
 	b.replicas = replica.New(replica.Config{Self: cfg.NodeID, Store: store, Quorum: cfg.Quorum, Logger: cfg.Logger, Now: cfg.Now,
 		MaxLag: time.Duration(cfg.Broker.Int("replica.lag.time.max.ms")) * time.Millisecond,
 		Fetch: replication.Config{Addr: b.brokerAddr, ClientOpts: cfg.InterBrokerClient,

@@ -193,6 +193,7 @@ func (b *Broker) Snapshot() metrics.BrokerSnapshot {
 		LogDirs:          []string{b.cfg.DataDir},
 		ActiveController: b.quorum.IsLeader(),
 	}
+	s.FetchSessions, s.FetchSessionPartitions, s.FetchSessionEvictions = b.fetchSessions.stats()
 	b.stats.mu.Lock()
 	for name, ts := range b.stats.byTopic {
 		s.Topics = append(s.Topics, ts.counters(name))

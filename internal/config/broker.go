@@ -100,6 +100,7 @@ func init() {
 		{Name: "broker.session.timeout.ms", Type: TypeInt, Default: "9000", Check: atLeast(1)},
 		{Name: "replica.lag.time.max.ms", Type: TypeLong, Default: "30000", Check: atLeast(1)},
 		{Name: "replica.fetch.wait.max.ms", Type: TypeInt, Default: "500", Check: atLeast(1)},
+		{Name: "max.incremental.fetch.session.cache.slots", Type: TypeInt, Default: "1000", Check: atLeast(0)},
 		{Name: "broker.rack", Type: TypeString, Default: ""},
 		{Name: "auto.leader.rebalance.enable", Type: TypeBoolean, Default: "true"},
 		{Name: "controlled.shutdown.enable", Type: TypeBoolean, Default: "true", Check: oneOf("true")},

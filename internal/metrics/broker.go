@@ -55,6 +55,10 @@ type BrokerSnapshot struct {
 	// ProducePurgatory and FetchPurgatory are the acks=all produces and
 	// long-polling fetches waiting now.
 	ProducePurgatory, FetchPurgatory int64
+	// FetchSessions, FetchSessionPartitions and FetchSessionEvictions:
+	// the incremental fetch sessions (KIP-227) open now, the partitions
+	// they hold, and the sessions evicted so far to make room for others.
+	FetchSessions, FetchSessionPartitions, FetchSessionEvictions int64
 	// LogDirs are the data dirs, for the disk metrics.
 	LogDirs []string
 }
@@ -90,6 +94,9 @@ var (
 	descGlobalPartitions   = gaugeDesc("kafka_controller_kafkacontroller_globalpartitioncount", "Partitions in the cluster (active controller only).")
 	descGlobalTopics       = gaugeDesc("kafka_controller_kafkacontroller_globaltopiccount", "Topics in the cluster (active controller only).")
 	descPurgatory          = prometheus.NewDesc("kafka_server_delayedoperationpurgatory_purgatorysize", "Requests waiting: acks=all produces (Produce) and long-polling fetches (Fetch).", []string{"delayedOperation"}, nil)
+	descFetchSessions      = gaugeDesc("kafka_server_fetchsessioncache_numincrementalfetchsessions", "Incremental fetch sessions open (KIP-227).")
+	descFetchSessionParts  = gaugeDesc("kafka_server_fetchsessioncache_numincrementalfetchpartitionscached", "Partitions held by the open incremental fetch sessions.")
+	descFetchSessionEvicts = gaugeDesc("kafka_server_fetchsessioncache_incrementalfetchsessionevictions_total", "Incremental fetch sessions evicted to make room for a new one (IncrementalFetchSessionEvictionsPerSec).")
 	descLogSize            = partitionDesc("kafka_log_log_size", "Bytes of the partition's log on this broker.")
 	descLogEnd             = partitionDesc("kafka_log_log_logendoffset", "The partition's log end offset on this broker.")
 	descLogStart           = partitionDesc("kafka_log_log_logstartoffset", "The partition's log start offset on this broker.")
@@ -174,6 +181,9 @@ func (c *brokerCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descGlobalTopics, s.GlobalTopics)
 	ch <- newMetric(descPurgatory, prometheus.GaugeValue, float64(s.ProducePurgatory), "Produce")
 	ch <- newMetric(descPurgatory, prometheus.GaugeValue, float64(s.FetchPurgatory), "Fetch")
+	gauge(descFetchSessions, int(s.FetchSessions))
+	gauge(descFetchSessionParts, int(s.FetchSessionPartitions))
+	ch <- newMetric(descFetchSessionEvicts, prometheus.CounterValue, float64(s.FetchSessionEvictions))
 	if c.perPartition {
 		for _, p := range s.Partitions {
 			part := strconv.Itoa(int(p.Partition))
