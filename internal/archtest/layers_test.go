@@ -79,8 +79,9 @@ var packages = map[string]pkg{
 	// The listener does not import the handlers: the types they exchange
 	// are in internal/protocol.
 	"internal/server":      {40, list(shared, []string{"internal/protocol", "internal/metadata", "internal/metrics"})},
-	"internal/broker":      {35, list(shared, []string{"internal/protocol", "internal/replica", "internal/group", "internal/txn", "internal/replication", "internal/partition", "internal/metadata", "internal/storage", "internal/security", "internal/metrics"})},
+	"internal/broker":      {35, list(shared, []string{"internal/protocol", "internal/replica", "internal/group", "internal/share", "internal/txn", "internal/replication", "internal/partition", "internal/metadata", "internal/storage", "internal/security", "internal/metrics"})},
 	"internal/group":       {30, list(shared, []string{"internal/metrics"})},
+	"internal/share":       {30, list(shared)},
 	"internal/txn":         {32, list(shared, []string{"internal/group", "internal/metrics"})},
 	"internal/replica":     {28, list(shared, []string{"internal/replication", "internal/partition", "internal/metadata", "internal/storage", "internal/metrics"})},
 	"internal/replication": {25, list(shared, []string{"internal/partition", "internal/storage", "internal/metrics"})},

@@ -5,8 +5,10 @@
 // table, so the client can retry at a version we know (KIP-511). The response
 // header is always v0 (see server). Features (v3+): `group.version` 1
 // (supported 0-1, finalized 1) while ConsumerGroupHeartbeat v1 is served, as
-// clients gate KIP-848 on it; no `transaction.version`, so clients use
-// transaction version 0.
+// clients gate KIP-848 on it; `share.version` 1 (supported 0-1, finalized
+// 1) while ShareGroupHeartbeat, ShareGroupDescribe, ShareFetch and
+// ShareAcknowledge v1 are served (KIP-932); no `transaction.version`, so
+// clients use transaction version 0.
 package broker
 
 import (
@@ -43,6 +45,19 @@ func setFeatures(resp *kmsg.ApiVersionsResponse) {
 	if a, ok := apis[int16(kmsg.ConsumerGroupHeartbeat)]; ok && a.max >= 1 {
 		resp.SupportedFeatures = append(resp.SupportedFeatures, kmsg.ApiVersionsResponseSupportedFeature{Name: "group.version", MinVersion: 0, MaxVersion: 1})
 		resp.FinalizedFeatures = append(resp.FinalizedFeatures, kmsg.ApiVersionsResponseFinalizedFeature{Name: "group.version", MinVersionLevel: 1, MaxVersionLevel: 1})
+		resp.FinalizedFeaturesEpoch = 1
+	}
+	// share.version 1 (Kafka 4.2's share groups) once every share group
+	// API is served; clients gate share groups on it.
+	share := true
+	for _, k := range []kmsg.Key{kmsg.ShareGroupHeartbeat, kmsg.ShareGroupDescribe, kmsg.ShareFetch, kmsg.ShareAcknowledge} {
+		if a, ok := apis[int16(k)]; !ok || a.max < 1 {
+			share = false
+		}
+	}
+	if share {
+		resp.SupportedFeatures = append(resp.SupportedFeatures, kmsg.ApiVersionsResponseSupportedFeature{Name: "share.version", MinVersion: 0, MaxVersion: 1})
+		resp.FinalizedFeatures = append(resp.FinalizedFeatures, kmsg.ApiVersionsResponseFinalizedFeature{Name: "share.version", MinVersionLevel: 1, MaxVersionLevel: 1})
 		resp.FinalizedFeaturesEpoch = 1
 	}
 }

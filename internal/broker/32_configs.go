@@ -16,8 +16,12 @@
 // every broker's reconcile: the keys Kafka allows to change at runtime
 // that Tributary honours, the broker defaults of topic configs
 // (config.DynamicBrokerKey). A read-only or unknown key is INVALID_REQUEST
-// (as Kafka), an invalid value INVALID_CONFIG. Other resource types are
-// INVALID_REQUEST.
+// (as Kafka), an invalid value INVALID_CONFIG.
+//
+// Group resources (type 32): the share group configs of
+// config.GroupDefs (share.auto.offset.reset, share.isolation.level),
+// stored in the metadata quorum; any other key is INVALID_CONFIG. Other
+// resource types are INVALID_REQUEST.
 package broker
 
 import (
@@ -70,6 +74,8 @@ func (b *Broker) handleDescribeConfigs(_ context.Context, r *Request) Pending {
 				break
 			}
 			res.Configs = b.describeBrokerConfigs(rr.ConfigNames, req.IncludeSynonyms, req.IncludeDocumentation)
+		case kmsg.ConfigResourceTypeGroupConfig:
+			res.Configs = b.describeGroupConfigs(rr.ResourceName, rr.ConfigNames, req.IncludeDocumentation)
 		default:
 			res.ErrorCode = kerr.InvalidRequest.Code
 			res.ErrorMessage = strp("unsupported resource type")
@@ -204,8 +210,11 @@ func (b *Broker) handleIncrementalAlterConfigs(_ context.Context, r *Request) Pe
 			continue
 		}
 		defs := config.TopicDefs
-		if rr.ResourceType == kmsg.ConfigResourceTypeBroker {
+		switch rr.ResourceType {
+		case kmsg.ConfigResourceTypeBroker:
 			defs = config.BrokerDefs
+		case kmsg.ConfigResourceTypeGroupConfig:
+			defs = config.GroupDefs
 		}
 		err := b.alterConfigs(rr.ResourceType, rr.ResourceName, req.ValidateOnly, func(cur map[string]string) (map[string]string, error) {
 			next := maps.Clone(cur)
@@ -232,6 +241,8 @@ func (b *Broker) alterConfigs(typ kmsg.ConfigResourceType, name string, validate
 	case kmsg.ConfigResourceTypeTopic:
 	case kmsg.ConfigResourceTypeBroker:
 		return b.alterBrokerConfigs(name, validateOnly, next)
+	case kmsg.ConfigResourceTypeGroupConfig:
+		return b.alterGroupConfigs(name, validateOnly, next)
 	default:
 		return cerr(kerr.InvalidRequest, "unsupported resource type %d", typ)
 	}
@@ -386,6 +397,66 @@ func (b *Broker) alterBrokerConfigs(name string, validateOnly bool, next func(ma
 	return nil
 }
 
+// describeGroupConfigs describes a group resource: every served group
+// config, set (DYNAMIC_GROUP_CONFIG, source 8) or default.
+func (b *Broker) describeGroupConfigs(group string, names []string, docs bool) []kmsg.DescribeConfigsResponseResourceConfig {
+	set := b.metaState().GroupConfigs[group]
+	keys := slices.Sorted(maps.Keys(config.GroupDefs))
+	var out []kmsg.DescribeConfigsResponseResourceConfig
+	for _, name := range keys {
+		if !wanted(names, name) {
+			continue
+		}
+		d := config.GroupDefs[name]
+		c := kmsg.NewDescribeConfigsResponseResourceConfig()
+		c.Name, c.ConfigType = name, kmsg.ConfigType(d.Type)
+		if v, ok := set[name]; ok {
+			c.Value, c.Source = strp(v), kmsg.ConfigSource(8)
+		} else {
+			c.Value, c.Source, c.IsDefault = strp(d.Default), kmsg.ConfigSource(config.SourceDefault), true
+		}
+		if docs && d.Doc != "" {
+			c.Documentation = strp(d.Doc)
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// alterGroupConfigs computes a group's new dynamic configs with next,
+// validates them (config.GroupDefs) and stores them in the metadata
+// quorum unless validateOnly.
+func (b *Broker) alterGroupConfigs(group string, validateOnly bool, next func(map[string]string) (map[string]string, error)) error {
+	if group == "" {
+		return cerr(kerr.InvalidRequest, "empty group id")
+	}
+	b.createMu.Lock()
+	defer b.createMu.Unlock()
+	cfg, err := next(b.metaState().GroupConfigs[group])
+	if err != nil {
+		return err
+	}
+	for k, v := range cfg {
+		d, ok := config.GroupDefs[k]
+		if !ok {
+			return cerr(kerr.InvalidConfig, "unknown or unsupported group config %q", k)
+		}
+		if d.Check != nil {
+			if err := d.Check(v); err != nil {
+				return cerr(kerr.InvalidConfig, "%s: %v", k, err)
+			}
+		}
+	}
+	if validateOnly {
+		return nil
+	}
+	if err := b.propose(&metadata.Command{SetGroupConfigs: &metadata.SetGroupConfigs{Group: group, Configs: cfg}}); err != nil {
+		return err
+	}
+	b.log.Info("group configs changed", "group", group, "configs", cfg)
+	return nil
+}
+
 // configAuthorization checks op (DESCRIBE_CONFIGS, ALTER_CONFIGS) on a
 // config resource: the topic, or the cluster for a broker resource. It
 // returns the error code to answer, 0 when allowed.
@@ -394,6 +465,10 @@ func (b *Broker) configAuthorization(r *Request, typ kmsg.ConfigResourceType, na
 	case kmsg.ConfigResourceTypeTopic:
 		if !b.allowed(r, op, security.ResourceTopic, name) {
 			return kerr.TopicAuthorizationFailed.Code
+		}
+	case kmsg.ConfigResourceTypeGroupConfig:
+		if !b.allowed(r, op, security.ResourceGroup, name) {
+			return kerr.GroupAuthorizationFailed.Code
 		}
 	default:
 		if !b.allowedCluster(r, op) {

@@ -39,6 +39,7 @@ import (
 	"github.com/tributary/tributary/internal/replica"
 	"github.com/tributary/tributary/internal/replication"
 	"github.com/tributary/tributary/internal/safe"
+	"github.com/tributary/tributary/internal/share"
 	"github.com/tributary/tributary/internal/storage"
 	"github.com/tributary/tributary/internal/txn"
 )
@@ -89,8 +90,13 @@ type Broker struct {
 	// txns is the transaction coordinator (txn_hooks.go), set with
 	// groups.
 	txns *txn.Coordinator
-	// markerClients send WriteTxnMarkers to other brokers (txn_hooks.go).
+	// markerClients send WriteTxnMarkers to other brokers (txn_hooks.go)
+	// and share state requests to share coordinators (share_hooks.go).
 	markerClients markerClients
+	// shares serves ShareFetch/ShareAcknowledge and shareStore is the
+	// share coordinator (share_hooks.go), set with groups.
+	shares     *share.Manager
+	shareStore *share.Store
 
 	mu     sync.RWMutex
 	topics map[string]*topic
@@ -180,15 +186,19 @@ func (b *Broker) StartGroups() error {
 		return fmt.Errorf("loading consumer groups: %w", err)
 	}
 	tc := b.newTxnCoordinator()
+	sm, ss := b.newShares()
 	b.reconcileMu.Lock()
 	b.mu.Lock()
 	b.groups, b.txns = g, tc
+	b.shares, b.shareStore = sm, ss
 	b.mu.Unlock()
 	loaded := b.syncGroupLeadership() // only the offsets partitions led here
 	txnLoaded := b.syncTxnLeadership()
+	shareLoaded := b.syncShareLeadership()
 	b.reconcileMu.Unlock()
 	<-loaded
 	<-txnLoaded
+	<-shareLoaded
 	return nil
 }
 
@@ -325,6 +335,7 @@ func (b *Broker) reconcile(st *metadata.State) {
 		}
 		b.syncGroupLeadership() // load/unload offsets partitions (group_hooks.go)
 		b.syncTxnLeadership()   // and transaction state partitions (txn_hooks.go)
+		b.syncShareLeadership() // and share state partitions (share_hooks.go)
 	}
 }
 
@@ -408,6 +419,9 @@ func (b *Broker) Close() error {
 	}
 	if b.txns != nil {
 		b.txns.Close()
+	}
+	if b.shareStore != nil {
+		b.shareStore.Close()
 	}
 	b.closeMarkerClients()
 	err := b.replicas.Close()

@@ -27,6 +27,7 @@ import (
 	"github.com/tributary/tributary/internal/partition"
 	"github.com/tributary/tributary/internal/record"
 	"github.com/tributary/tributary/internal/security"
+	"github.com/tributary/tributary/internal/share"
 	"github.com/tributary/tributary/internal/storage"
 	"github.com/tributary/tributary/internal/txn"
 )
@@ -145,13 +146,19 @@ var txnErrors = []wireError{
 	{err: txn.ErrEmptyTransactionalID, code: kerr.InvalidRequest, desc: "an empty transactional id"},
 }
 
+// shareErrors: a share-partition refuses acknowledgements (internal/share).
+var shareErrors = []wireError{
+	{err: share.ErrInvalidRecordState, code: kerr.InvalidRecordState, desc: "an acknowledgement names a record this member has not acquired (never delivered, acquired by another member, already acknowledged, lock expired, outside the in-flight window); no batch of that partition applies"},
+	{err: share.ErrInvalidAck, code: kerr.InvalidRequest, desc: "acknowledgement batches out of order or overlapping, first offset after last, a wrong number of acknowledge types, or an unknown type; no batch of that partition applies"},
+}
+
 // runtimeErrors: the standard library's conditions.
 var runtimeErrors = []wireError{
 	{err: context.DeadlineExceeded, code: kerr.RequestTimedOut, desc: "waiting for the controller or for this broker to apply a change timed out"},
 }
 
 // errorTables is searched in order; the first matching row wins.
-var errorTables = [][]wireError{recordErrors, storageErrors, partitionErrors, metadataErrors, controllerErrors, securityErrors, txnErrors, runtimeErrors}
+var errorTables = [][]wireError{recordErrors, storageErrors, partitionErrors, metadataErrors, controllerErrors, securityErrors, txnErrors, shareErrors, runtimeErrors}
 
 // isIOError reports an error from a file operation. Network errors do not
 // reach the tables (the controller RPC retries them), but a *net.OpError

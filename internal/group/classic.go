@@ -48,6 +48,9 @@ func (c *Coordinator) JoinGroup(req *kmsg.JoinGroupRequest, cl Client) func(done
 		}
 		g = c.newGroup(req.Group, c.clock.Now())
 	}
+	if g.typ == typeShare {
+		return fail(kerr.GroupIDNotFound.Code, req.MemberID)
+	}
 	if g.typ == typeConsumer {
 		if len(g.cg.members) > 0 {
 			// Deliberate difference from Kafka 4 (see consumer.go): no

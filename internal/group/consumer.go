@@ -51,6 +51,7 @@ type groupType int8
 const (
 	typeClassic groupType = iota
 	typeConsumer
+	typeShare // share.go
 )
 
 // mstate is a consumer group member's reconciliation state, with Kafka's
@@ -159,6 +160,9 @@ func (cg *cgroup) sortedMembers() []*cmember {
 // isEmpty reports whether g has no members of either protocol (nor KIP-394
 // members still to join).
 func (g *group) isEmpty() bool {
+	if g.typ == typeShare {
+		return len(g.sg.members) == 0
+	}
 	if g.typ == typeConsumer {
 		return len(g.cg.members) == 0
 	}
@@ -167,6 +171,9 @@ func (g *group) isEmpty() bool {
 
 // typeName is the group type as ListGroups shows it.
 func (g *group) typeName() string {
+	if g.typ == typeShare {
+		return "share"
+	}
 	if g.typ == typeConsumer {
 		return "consumer"
 	}
@@ -174,6 +181,9 @@ func (g *group) typeName() string {
 }
 
 func (g *group) stateName() string {
+	if g.typ == typeShare {
+		return g.sg.stateName()
+	}
 	if g.typ == typeConsumer {
 		return g.cg.stateName()
 	}
@@ -299,6 +309,8 @@ func (c *Coordinator) ConsumerGroupHeartbeat(req *kmsg.ConsumerGroupHeartbeatReq
 	case g == nil:
 		g = c.newGroup(req.Group, c.clock.Now())
 		g.toConsumer()
+	case g.typ == typeShare:
+		return hbFail(req, kerr.GroupIDNotFound.Code, fmt.Sprintf("Group %s is not a consumer group.", req.Group)), noWait
 	case g.typ == typeClassic:
 		if !g.isEmpty() || len(g.pending) > 0 {
 			return hbFail(req, kerr.GroupIDNotFound.Code, fmt.Sprintf("Group %s is not a consumer group.", req.Group)), noWait

@@ -121,6 +121,11 @@ type Config struct {
 	ConsumerHeartbeatInterval time.Duration // group.consumer.heartbeat.interval.ms
 	ConsumerAssignors         []string      // group.consumer.assignors; the first is the default
 	ConsumerMaxSize           int           // group.consumer.max.size; 0 = unlimited
+
+	// Share groups (KIP-932, share.go).
+	ShareSessionTimeout    time.Duration // group.share.session.timeout.ms
+	ShareHeartbeatInterval time.Duration // group.share.heartbeat.interval.ms
+	ShareMaxSize           int           // group.share.max.size
 }
 
 // Coordinator coordinates the groups of the offsets partitions this broker
@@ -185,6 +190,15 @@ func New(cfg Config) (*Coordinator, error) {
 	if len(cfg.ConsumerAssignors) == 0 {
 		cfg.ConsumerAssignors = []string{"uniform", "range"}
 	}
+	if cfg.ShareSessionTimeout == 0 {
+		cfg.ShareSessionTimeout = 45 * time.Second
+	}
+	if cfg.ShareHeartbeatInterval == 0 {
+		cfg.ShareHeartbeatInterval = 5 * time.Second
+	}
+	if cfg.ShareMaxSize <= 0 {
+		cfg.ShareMaxSize = 200
+	}
 	if cfg.ConsumerMaxSize <= 0 {
 		cfg.ConsumerMaxSize = 1<<31 - 1
 	}
@@ -215,6 +229,11 @@ func (c *Coordinator) dropGroup(g *group, err error) {
 	g.stopJoinTimer()
 	if g.cg != nil {
 		for _, m := range g.cg.members {
+			m.stopTimers()
+		}
+	}
+	if g.sg != nil {
+		for _, m := range g.sg.members {
 			m.stopTimers()
 		}
 	}
@@ -485,6 +504,8 @@ func replay(groups map[string]*group, r kv, now time.Time) {
 	switch version {
 	case 3, 4, 5, 6, 7, 8:
 		replayConsumer(groups, r, now)
+	case recShareGroupMetadata:
+		replayShare(groups, r, now)
 	case 0, 1:
 		var k kmsg.OffsetCommitKey
 		if k.ReadFrom(r.key) != nil {

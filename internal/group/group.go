@@ -98,8 +98,9 @@ type offset struct {
 
 type group struct {
 	id           string
-	typ          groupType // classic, or consumer (KIP-848, then cg is set)
+	typ          groupType // classic, consumer (KIP-848, then cg is set) or share (KIP-932, then sg is set)
 	cg           *cgroup
+	sg           *sgroup
 	state        state
 	stateTime    time.Time
 	protocolType string // "" until a member joins (or for commit-only groups)

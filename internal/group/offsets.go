@@ -56,6 +56,8 @@ func (c *Coordinator) OffsetCommit(req *kmsg.OffsetCommitRequest) (resp *kmsg.Of
 		} else {
 			groupCode = kerr.IllegalGeneration.Code
 		}
+	} else if g.typ == typeShare {
+		groupCode = kerr.GroupIDNotFound.Code // share groups commit no offsets
 	} else if g.typ == typeConsumer {
 		groupCode = c.checkConsumerCommit(g, req)
 	} else {
@@ -383,6 +385,12 @@ func (c *Coordinator) deleteGroup(g *group) *write {
 		}
 	}
 	recs = append(recs, consumerTombstones(g)...)
+	if g.typ == typeShare {
+		recs = append(recs, kv{key: cgKey(recShareGroupMetadata, g.id)})
+		for _, m := range g.sg.members {
+			m.stopTimers()
+		}
+	}
 	recs = append(recs, kv{key: groupKey(g.id)})
 	wr := c.appendRecords(g.id, recs)
 	if wr != nil && wr.err != nil {
@@ -423,9 +431,10 @@ func (c *Coordinator) DescribeGroups(req *kmsg.DescribeGroupsRequest) *kmsg.Desc
 			if req.Version >= 6 {
 				dg.ErrorCode = kerr.GroupIDNotFound.Code
 			}
-		case g.typ == typeConsumer:
+		case g.typ == typeConsumer || g.typ == typeShare:
 			// As Kafka: a consumer group is described by
-			// ConsumerGroupDescribe, not here.
+			// ConsumerGroupDescribe (a share group by
+			// ShareGroupDescribe), not here.
 			dg.State = stDead.String()
 			if req.Version >= 6 {
 				dg.ErrorCode = kerr.GroupIDNotFound.Code
@@ -521,6 +530,9 @@ func (c *Coordinator) expireOffsets() {
 	ret := c.cfg.OffsetsRetention.Milliseconds()
 	for _, id := range sortedKeys(c.groups) {
 		g := c.groups[id]
+		if g.typ == typeShare {
+			continue // no committed offsets; deleted only by DeleteGroups
+		}
 		subs, haveSubs := g.subscribedTopics()
 		if g.typ == typeConsumer {
 			subs, haveSubs = c.consumerSubscribedTopics(g), true

@@ -90,6 +90,10 @@ func (c *Coordinator) TxnOffsetCommit(req *kmsg.TxnOffsetCommitRequest) (resp *k
 		setAll(code)
 		return resp, func() {}
 	}
+	if g := c.groups[req.Group]; g != nil && g.typ == typeShare {
+		setAll(kerr.GroupIDNotFound.Code) // share groups commit no offsets
+		return resp, func() {}
+	}
 	now := c.clock.Now()
 	var groupCode int16
 	if g := c.groups[req.Group]; g != nil && g.typ == typeClassic && req.Version >= 3 && req.Generation >= 0 {

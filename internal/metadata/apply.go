@@ -32,6 +32,8 @@ func (s *State) apply(cmd *Command) (*State, Result) {
 		return s.applySetTopicConfigs(cmd.SetTopicConfigs)
 	case cmd.SetBrokerConfigs != nil:
 		return s.applySetBrokerConfigs(cmd.SetBrokerConfigs)
+	case cmd.SetGroupConfigs != nil:
+		return s.applySetGroupConfigs(cmd.SetGroupConfigs)
 	case cmd.AlterPartition != nil:
 		return s.applyAlterPartition(cmd.AlterPartition)
 	case cmd.AllocateIDs != nil:
@@ -212,6 +214,20 @@ func (s *State) applySetBrokerConfigs(c *SetBrokerConfigs) (*State, Result) {
 		delete(n.BrokerConfigs, c.Resource)
 	} else {
 		n.BrokerConfigs[c.Resource] = maps.Clone(c.Configs)
+	}
+	return n, Result{}
+}
+
+func (s *State) applySetGroupConfigs(c *SetGroupConfigs) (*State, Result) {
+	n := s.shallow()
+	n.GroupConfigs = maps.Clone(s.GroupConfigs)
+	if n.GroupConfigs == nil {
+		n.GroupConfigs = map[string]map[string]string{}
+	}
+	if len(c.Configs) == 0 {
+		delete(n.GroupConfigs, c.Group)
+	} else {
+		n.GroupConfigs[c.Group] = maps.Clone(c.Configs)
 	}
 	return n, Result{}
 }

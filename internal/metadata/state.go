@@ -105,6 +105,9 @@ type State struct {
 	// resource), explicitly set keys only, by resource name: "" for the
 	// cluster-wide default, a node id for one broker.
 	BrokerConfigs map[string]map[string]string `json:"broker_configs,omitempty"`
+	// GroupConfigs are dynamic group configs (the GROUP config resource,
+	// KIP-848/KIP-932), explicitly set keys only, by group id.
+	GroupConfigs map[string]map[string]string `json:"group_configs,omitempty"`
 	// Scram are the SCRAM credentials by user and mechanism
 	// (SCRAM-SHA-256, SCRAM-SHA-512): salt, iterations and derived keys,
 	// never a password.
@@ -205,6 +208,7 @@ type Command struct {
 	CreatePartitions *CreatePartitions `json:"create_partitions,omitempty"`
 	SetTopicConfigs  *SetTopicConfigs  `json:"set_topic_configs,omitempty"`
 	SetBrokerConfigs *SetBrokerConfigs `json:"set_broker_configs,omitempty"`
+	SetGroupConfigs  *SetGroupConfigs  `json:"set_group_configs,omitempty"`
 	AlterPartition   *AlterPartition   `json:"alter_partition,omitempty"`
 	AllocateIDs      *AllocateIDs      `json:"allocate_ids,omitempty"`
 	ElectLeader      *ElectLeader      `json:"elect_leader,omitempty"`
@@ -297,6 +301,13 @@ type SetTopicConfigs struct {
 type SetBrokerConfigs struct {
 	Resource string            `json:"resource"`
 	Configs  map[string]string `json:"configs"`
+}
+
+// SetGroupConfigs replaces a group's dynamic configs; empty Configs
+// removes them. The proposer validates the keys and values.
+type SetGroupConfigs struct {
+	Group   string            `json:"group"`
+	Configs map[string]string `json:"configs"`
 }
 
 // AlterPartition is a partition leader's ISR change. It applies only if the

@@ -1,0 +1,122 @@
+// ShareFetch (key 78), versions 1-2, and ShareAcknowledge (key 79),
+// versions 1-2: the share-partition leader side of share groups
+// (KIP-932), served by internal/share (manager.go, partition.go).
+//
+// A ShareFetch acknowledges what it carries, then acquires records for
+// the member from every partition of its share session (the leader of
+// each: others answer NOT_LEADER_OR_FOLLOWER), waiting up to
+// MaxWaitMillis when none are acquirable. Records are acquired within the
+// in-flight window of group.share.partition.max.record.locks records from
+// the share-partition start offset, locked for
+// group.share.record.lock.duration.ms, and archived once delivered
+// group.share.delivery.count.limit times without acceptance. Acknowledge
+// types: 0 gap and 3 reject archive, 1 accept acknowledges, 2 release
+// makes the record available again, 4 renew (v2, IsRenewAck) extends the
+// lock. An acknowledgement of a record this member has not acquired is
+// INVALID_RECORD_STATE, malformed batches (out of order, overlapping,
+// first > last, a wrong number of types, an unknown type) are
+// INVALID_REQUEST; either way nothing of that partition's batches
+// applies. Acknowledgements are answered once the share-partition's state
+// is written to its share coordinator (__share_group_state). Session
+// rules are in internal/share/manager.go.
+//
+// v2 (Kafka 4.2): ShareAcquireMode is accepted in both modes and the
+// broker always acquires at most MaxRecords (Kafka's record-limit mode;
+// batch-optimized mode may acquire up to a batch boundary in Kafka), and
+// BatchSize is ignored. Deliberate differences from Kafka:
+// share.isolation.level read_committed is not served (records are read
+// up to the high watermark); CurrentLeader and NodeEndpoints are not
+// filled (the client refreshes metadata on NOT_LEADER_OR_FOLLOWER).
+package broker
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary/tributary/internal/security"
+)
+
+func init() {
+	register(kmsg.ShareFetch, 1, 2, (*Broker).handleShareFetch)
+	register(kmsg.ShareAcknowledge, 1, 2, (*Broker).handleShareAcknowledge)
+}
+
+// shareTopicDenied reports whether the requester may not READ a topic
+// named by id (an unknown id is left to the manager).
+func (b *Broker) shareTopicDenied(r *Request, id [16]byte) bool {
+	if b.authz == nil {
+		return false
+	}
+	t := b.topicByID(id)
+	return t != nil && !b.allowed(r, security.OpRead, security.ResourceTopic, t.meta.Name)
+}
+
+func (b *Broker) handleShareFetch(ctx context.Context, r *Request) Pending {
+	req := r.Msg.(*kmsg.ShareFetchRequest)
+	if req.GroupID != nil && !b.allowed(r, security.OpRead, security.ResourceGroup, *req.GroupID) {
+		resp := req.ResponseKind().(*kmsg.ShareFetchResponse)
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return respond(resp)
+	}
+	var denied []kmsg.ShareFetchResponseTopic
+	kept := req.Topics[:0:0]
+	for _, t := range req.Topics {
+		if !b.shareTopicDenied(r, t.TopicID) {
+			kept = append(kept, t)
+			continue
+		}
+		rt := kmsg.NewShareFetchResponseTopic()
+		rt.TopicID = t.TopicID
+		for _, p := range t.Partitions {
+			rp := kmsg.NewShareFetchResponseTopicPartition()
+			rp.Partition, rp.ErrorCode, rp.AcknowledgeErrorCode = p.Partition, kerr.TopicAuthorizationFailed.Code, kerr.TopicAuthorizationFailed.Code
+			rp.CurrentLeader.LeaderID, rp.CurrentLeader.LeaderEpoch = -1, -1
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		denied = append(denied, rt)
+	}
+	req.Topics = kept
+	return func() kmsg.Response {
+		resp := b.shares.ShareFetch(ctx, req)
+		if resp.ErrorCode == 0 {
+			resp.Topics = append(resp.Topics, denied...)
+		}
+		return resp
+	}
+}
+
+func (b *Broker) handleShareAcknowledge(ctx context.Context, r *Request) Pending {
+	req := r.Msg.(*kmsg.ShareAcknowledgeRequest)
+	if req.GroupID != nil && !b.allowed(r, security.OpRead, security.ResourceGroup, *req.GroupID) {
+		resp := req.ResponseKind().(*kmsg.ShareAcknowledgeResponse)
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return respond(resp)
+	}
+	var denied []kmsg.ShareAcknowledgeResponseTopic
+	kept := req.Topics[:0:0]
+	for _, t := range req.Topics {
+		if !b.shareTopicDenied(r, t.TopicID) {
+			kept = append(kept, t)
+			continue
+		}
+		rt := kmsg.NewShareAcknowledgeResponseTopic()
+		rt.TopicID = t.TopicID
+		for _, p := range t.Partitions {
+			rp := kmsg.NewShareAcknowledgeResponseTopicPartition()
+			rp.Partition, rp.ErrorCode = p.Partition, kerr.TopicAuthorizationFailed.Code
+			rp.CurrentLeader.LeaderID, rp.CurrentLeader.LeaderEpoch = -1, -1
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		denied = append(denied, rt)
+	}
+	req.Topics = kept
+	return func() kmsg.Response {
+		resp := b.shares.ShareAcknowledge(ctx, req)
+		if resp.ErrorCode == 0 {
+			resp.Topics = append(resp.Topics, denied...)
+		}
+		return resp
+	}
+}

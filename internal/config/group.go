@@ -1,0 +1,12 @@
+package config
+
+// GroupDefs are the dynamic group configs served on the GROUP config
+// resource (DescribeConfigs/IncrementalAlterConfigs with resource type
+// 32, KIP-848/KIP-932), stored in the metadata quorum. Other Kafka group
+// configs are refused with INVALID_CONFIG.
+var GroupDefs = map[string]Def{
+	"share.auto.offset.reset": {Name: "share.auto.offset.reset", Type: TypeString, Default: "latest", Check: oneOf("latest", "earliest"),
+		Doc: "Where a share group starts on a partition it has no state for: the high watermark (latest) or the log start (earliest). Kafka's by_duration is not served."},
+	"share.isolation.level": {Name: "share.isolation.level", Type: TypeString, Default: "read_uncommitted", Check: oneOf("read_uncommitted"),
+		Doc: "Share groups read up to the high watermark; read_committed is not served yet."},
+}

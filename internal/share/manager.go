@@ -1,0 +1,737 @@
+package share
+
+// The Manager is the share-partition leader side of KIP-932: it holds the
+// share-partitions of every share group on the topic partitions this
+// broker leads, and the share sessions of the members fetching from it.
+//
+// Share sessions (one per group and member on this broker): ShareFetch
+// with epoch 0 opens (or replaces) a session with the partitions named;
+// later requests carry the next epoch (1, 2, ..., wrapping to 1), add the
+// partitions they name and drop the forgotten ones; epoch -1 closes the
+// session after its acknowledgements and releases the member's records.
+// ShareAcknowledge carries the next epoch too (0 is
+// INVALID_SHARE_SESSION_EPOCH). A wrong epoch is INVALID_SHARE_SESSION_EPOCH,
+// a session this broker does not have SHARE_SESSION_NOT_FOUND. Sessions
+// idle for longer than SessionIdle are dropped and their member's records
+// released.
+//
+// Durability: a share-partition is loaded from the Persister the first
+// time it is used under a leader epoch (initialised with the group's
+// share.auto.offset.reset when no state exists) and every change of its
+// durable state (acknowledgements, releases, expired locks) is written
+// through the Persister before the acknowledgement is answered. Acquired
+// records persist as available, so a new leader redelivers them.
+//
+// Concurrency: Manager.mu guards the session and share-partition maps and
+// the change channel; sp.mu guards one share-partition and is held across
+// its Persister calls, so writes reach the persister in the order the
+// state changed. Lock order: Manager.mu is never held while taking sp.mu
+// for longer than a map lookup (sp.mu is taken after releasing m.mu).
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary/tributary/internal/record"
+)
+
+// Log is the topic partitions this broker leads, as share-partitions see
+// them.
+type Log interface {
+	// Offsets returns a led partition's log start offset, high watermark
+	// and leader epoch. Errors (not the leader, unknown topic id) carry
+	// what Code maps to the partition's error code.
+	Offsets(topicID [16]byte, partition int32) (logStart, hw int64, leaderEpoch int32, err error)
+	// Read returns a copy of whole batches from the one holding offset
+	// from on, below the high watermark, about maxBytes of them (always
+	// at least one batch when any is there).
+	Read(topicID [16]byte, partition int32, from int64, maxBytes int) ([]byte, error)
+	// Watch sends on ch (without blocking) after each append to the
+	// partition until cancel is called.
+	Watch(topicID [16]byte, partition int32, ch chan struct{}) (cancel func())
+}
+
+// PartitionState is a share-partition's persisted state.
+type PartitionState struct {
+	StateEpoch  int32
+	LeaderEpoch int32
+	Start       int64 // -1 when no state was ever written
+	Batches     []StateBatch
+}
+
+// Persister stores share-partition state (the share coordinator, reached
+// through the ReadShareGroupState/WriteShareGroupState APIs).
+type Persister interface {
+	// Read returns the state of group's share-partition; Start -1 when
+	// there is none.
+	Read(ctx context.Context, group string, topicID [16]byte, partition int32, leaderEpoch int32) (PartitionState, error)
+	// Write replaces the state; a leader epoch older than the stored one
+	// is refused (FENCED_LEADER_EPOCH).
+	Write(ctx context.Context, group string, topicID [16]byte, partition int32, st PartitionState) error
+}
+
+// GroupConfigs gives a share group's configs.
+type GroupConfigs interface {
+	// ResetEarliest reports whether share.auto.offset.reset is earliest
+	// for group (else latest).
+	ResetEarliest(group string) bool
+}
+
+// Config configures a Manager.
+type Config struct {
+	Log       Log
+	Persister Persister
+	Groups    GroupConfigs
+	Limits    Limits
+	// MaxSessions is group.share.max.share.sessions.
+	MaxSessions int
+	// SessionIdle drops sessions without requests for this long.
+	SessionIdle time.Duration
+	// Code maps an error to its Kafka error code (internal/broker).
+	Code   func(error) int16
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+type spKey struct {
+	group string
+	tid   [16]byte
+	p     int32
+}
+
+type tidp struct {
+	tid [16]byte
+	p   int32
+}
+
+// sharePart is a share-partition and its load state; mu guards all.
+type sharePart struct {
+	mu          sync.Mutex
+	p           *Partition
+	leaderEpoch int32
+	stateEpoch  int32
+}
+
+type session struct {
+	epoch    int32 // the next epoch expected
+	parts    map[tidp]struct{}
+	lastUsed time.Time
+}
+
+type sessKey struct{ group, member string }
+
+// Manager serves ShareFetch and ShareAcknowledge.
+type Manager struct {
+	cfg Config
+	log *slog.Logger
+
+	mu       sync.Mutex
+	parts    map[spKey]*sharePart
+	sessions map[sessKey]*session
+	changed  chan struct{} // closed and replaced when records become available
+}
+
+// NewManager returns a Manager.
+func NewManager(cfg Config) *Manager {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxSessions <= 0 {
+		cfg.MaxSessions = 2000
+	}
+	if cfg.SessionIdle <= 0 {
+		cfg.SessionIdle = 2 * time.Minute
+	}
+	if cfg.Code == nil {
+		cfg.Code = func(err error) int16 {
+			var ke *kerr.Error
+			if errors.As(err, &ke) {
+				return ke.Code
+			}
+			return kerr.UnknownServerError.Code
+		}
+	}
+	return &Manager{cfg: cfg, log: cfg.Logger, parts: map[spKey]*sharePart{}, sessions: map[sessKey]*session{}, changed: make(chan struct{})}
+}
+
+// LockDuration is the acquisition lock duration.
+func (m *Manager) LockDuration() time.Duration { return m.cfg.Limits.LockDuration }
+
+func (m *Manager) notify() {
+	m.mu.Lock()
+	close(m.changed)
+	m.changed = make(chan struct{})
+	m.mu.Unlock()
+}
+
+func (m *Manager) changedCh() <-chan struct{} {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.changed
+}
+
+// part returns the share-partition, loaded under the partition's current
+// leader epoch, with sp.mu held; the caller unlocks.
+func (m *Manager) part(ctx context.Context, group string, tid [16]byte, p int32) (*sharePart, int64, error) {
+	logStart, hw, epoch, err := m.cfg.Log.Offsets(tid, p)
+	key := spKey{group, tid, p}
+	if err != nil {
+		m.mu.Lock()
+		delete(m.parts, key) // led elsewhere now: forget, reload when led again
+		m.mu.Unlock()
+		return nil, 0, err
+	}
+	m.mu.Lock()
+	sp := m.parts[key]
+	if sp == nil {
+		sp = &sharePart{}
+		m.parts[key] = sp
+	}
+	m.mu.Unlock()
+	sp.mu.Lock()
+	if sp.p == nil || sp.leaderEpoch != epoch {
+		if err := m.load(ctx, sp, key, logStart, hw, epoch); err != nil {
+			sp.p = nil
+			sp.mu.Unlock()
+			return nil, 0, err
+		}
+	}
+	sp.p.SetLogStart(logStart)
+	if sp.p.Expire(m.cfg.Now()) {
+		if err := m.persist(ctx, sp, key); err != nil {
+			m.log.Warn("share-partition: persisting expired locks", "group", group, "partition", p, "err", err)
+		}
+		go m.notify() // safe: notify only takes m.mu briefly
+	}
+	return sp, hw, nil
+}
+
+// load reads the persisted state; without any, it initialises the
+// share-partition at the log start (earliest) or the high watermark
+// (latest) and persists that.
+func (m *Manager) load(ctx context.Context, sp *sharePart, key spKey, logStart, hw int64, epoch int32) error {
+	st, err := m.cfg.Persister.Read(ctx, key.group, key.tid, key.p, epoch)
+	if err != nil {
+		return err
+	}
+	sp.leaderEpoch = epoch
+	if st.Start < 0 {
+		start := hw
+		if m.cfg.Groups != nil && m.cfg.Groups.ResetEarliest(key.group) {
+			start = logStart
+		}
+		sp.p = NewPartition(m.cfg.Limits, start)
+		sp.stateEpoch = 0
+		if err := m.persist(ctx, sp, key); err != nil {
+			sp.p = nil
+			return err
+		}
+		m.log.Info("share-partition initialised", "group", key.group, "partition", key.p, "start", start)
+		return nil
+	}
+	sp.p = Restore(m.cfg.Limits, st.Start, st.Batches)
+	sp.stateEpoch = st.StateEpoch
+	return nil
+}
+
+func (m *Manager) persist(ctx context.Context, sp *sharePart, key spKey) error {
+	start, batches := sp.p.Snapshot()
+	return m.cfg.Persister.Write(ctx, key.group, key.tid, key.p, PartitionState{StateEpoch: sp.stateEpoch, LeaderEpoch: sp.leaderEpoch, Start: start, Batches: batches})
+}
+
+// Reset drops the in-memory share-partitions of group (after its state
+// was altered or deleted through the admin APIs); they reload on use.
+func (m *Manager) Reset(group string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k := range m.parts {
+		if k.group == group {
+			delete(m.parts, k)
+		}
+	}
+}
+
+// sessionFor validates the session epoch of a request; it returns the
+// session (nil for epoch -1 without one) or a top-level error code.
+func (m *Manager) sessionFor(group, member string, epoch int32, fetch bool) (*session, int16, string) {
+	now := m.cfg.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.expireSessionsLocked(now)
+	k := sessKey{group, member}
+	s := m.sessions[k]
+	switch {
+	case epoch == 0 && !fetch:
+		return nil, kerr.InvalidShareSessionEpoch.Code, "ShareAcknowledge cannot open a share session (epoch 0)."
+	case epoch == 0:
+		if s == nil && len(m.sessions) >= m.cfg.MaxSessions {
+			return nil, kerr.ShareSessionLimitReached.Code, fmt.Sprintf("The broker holds %d share sessions, its limit.", len(m.sessions))
+		}
+		s = &session{epoch: 1, parts: map[tidp]struct{}{}, lastUsed: now}
+		m.sessions[k] = s
+		return s, 0, ""
+	case s == nil:
+		return nil, kerr.ShareSessionNotFound.Code, fmt.Sprintf("No share session for member %s of group %s.", member, group)
+	case epoch == -1:
+		delete(m.sessions, k)
+		return s, 0, ""
+	case epoch != s.epoch:
+		return nil, kerr.InvalidShareSessionEpoch.Code, fmt.Sprintf("Share session epoch %d, expected %d.", epoch, s.epoch)
+	}
+	s.lastUsed = now
+	if s.epoch == math.MaxInt32 {
+		s.epoch = 1
+	} else {
+		s.epoch++
+	}
+	return s, 0, ""
+}
+
+// expireSessionsLocked drops idle sessions, releasing their records in
+// the background. Under m.mu.
+func (m *Manager) expireSessionsLocked(now time.Time) {
+	for k, s := range m.sessions {
+		if now.Sub(s.lastUsed) > m.cfg.SessionIdle {
+			delete(m.sessions, k)
+			parts := s.parts
+			go m.releaseMember(context.Background(), k.group, k.member, parts) // safe: releaseMember recovers nothing but only takes locks and persists
+		}
+	}
+}
+
+// releaseMember releases member's records in parts (its session closed).
+func (m *Manager) releaseMember(ctx context.Context, group, member string, parts map[tidp]struct{}) {
+	released := false
+	for tp := range parts {
+		sp, _, err := m.part(ctx, group, tp.tid, tp.p)
+		if err != nil {
+			continue
+		}
+		if sp.p.ReleaseMember(member) {
+			released = true
+			if err := m.persist(ctx, sp, spKey{group, tp.tid, tp.p}); err != nil {
+				m.log.Warn("share-partition: persisting released records", "group", group, "partition", tp.p, "err", err)
+			}
+		}
+		sp.mu.Unlock()
+	}
+	if released {
+		m.notify()
+	}
+}
+
+// ack applies one partition's acknowledgements and persists them; it
+// returns the acknowledge error code.
+func (m *Manager) ack(ctx context.Context, group, member string, tid [16]byte, p int32, batches []AckBatch, renew bool) (int16, string) {
+	if err := ValidateAcks(batches, renew); err != nil {
+		return m.cfg.Code(err), err.Error()
+	}
+	if len(batches) == 0 {
+		return 0, ""
+	}
+	sp, _, err := m.part(ctx, group, tid, p)
+	if err != nil {
+		return m.cfg.Code(err), err.Error()
+	}
+	defer sp.mu.Unlock()
+	changed, err := sp.p.Acknowledge(member, batches, m.cfg.Now())
+	if err != nil {
+		return m.cfg.Code(err), err.Error()
+	}
+	if changed {
+		if err := m.persist(ctx, sp, spKey{group, tid, p}); err != nil {
+			// The state in memory is ahead of the stored one; reload it
+			// on next use so nothing unpersisted is trusted.
+			sp.p = nil
+			return m.cfg.Code(err), err.Error()
+		}
+		go m.notify() // safe: takes m.mu briefly
+	}
+	return 0, ""
+}
+
+func fetchAcks(in []kmsg.ShareFetchRequestTopicPartitionAcknowledgementBatch) []AckBatch {
+	out := make([]AckBatch, len(in))
+	for i, b := range in {
+		out[i] = AckBatch{First: b.FirstOffset, Last: b.LastOffset, Types: b.AcknowledgeTypes}
+	}
+	return out
+}
+
+func ackAcks(in []kmsg.ShareAcknowledgeRequestTopicPartitionAcknowledgementBatch) []AckBatch {
+	out := make([]AckBatch, len(in))
+	for i, b := range in {
+		out[i] = AckBatch{First: b.FirstOffset, Last: b.LastOffset, Types: b.AcknowledgeTypes}
+	}
+	return out
+}
+
+func strp(s string) *string { return &s }
+
+// ShareFetch serves a ShareFetch: session, acknowledgements, then records
+// acquired for the member from the session's partitions, waiting up to
+// MaxWaitMillis for some. Partitions in the response: those with records,
+// an error, or acknowledgements.
+func (m *Manager) ShareFetch(ctx context.Context, req *kmsg.ShareFetchRequest) *kmsg.ShareFetchResponse {
+	resp := req.ResponseKind().(*kmsg.ShareFetchResponse)
+	resp.AcquisitionLockTimeoutMillis = int32(m.cfg.Limits.LockDuration.Milliseconds())
+	fail := func(code int16, msg string) *kmsg.ShareFetchResponse {
+		resp.ErrorCode, resp.ErrorMessage = code, &msg
+		return resp
+	}
+	group, member := deref(req.GroupID), deref(req.MemberID)
+	hasAcks := false
+	for _, t := range req.Topics {
+		for _, p := range t.Partitions {
+			hasAcks = hasAcks || len(p.AcknowledgementBatches) > 0
+		}
+	}
+	switch {
+	case group == "":
+		return fail(kerr.InvalidRequest.Code, "GroupId must be set.")
+	case member == "":
+		return fail(kerr.InvalidRequest.Code, "MemberId must be set.")
+	case req.ShareSessionEpoch == 0 && hasAcks:
+		return fail(kerr.InvalidRequest.Code, "Acknowledgements are not allowed when opening a share session.")
+	case req.ShareSessionEpoch < -1:
+		return fail(kerr.InvalidShareSessionEpoch.Code, "Invalid share session epoch.")
+	}
+	s, code, msg := m.sessionFor(group, member, req.ShareSessionEpoch, true)
+	if code != 0 {
+		return fail(code, msg)
+	}
+
+	// The response's partitions, by topic and partition.
+	out := map[tidp]*kmsg.ShareFetchResponseTopicPartition{}
+	entry := func(tp tidp) *kmsg.ShareFetchResponseTopicPartition {
+		if e := out[tp]; e != nil {
+			return e
+		}
+		e := kmsg.NewShareFetchResponseTopicPartition()
+		e.Partition = tp.p
+		e.CurrentLeader.LeaderID, e.CurrentLeader.LeaderEpoch = -1, -1
+		out[tp] = &e
+		return &e
+	}
+	for _, t := range req.Topics {
+		for _, p := range t.Partitions {
+			tp := tidp{t.TopicID, p.Partition}
+			if req.ShareSessionEpoch != -1 {
+				m.mu.Lock()
+				s.parts[tp] = struct{}{}
+				m.mu.Unlock()
+			}
+			if len(p.AcknowledgementBatches) > 0 {
+				e := entry(tp)
+				e.AcknowledgeErrorCode, msg = m.ack(ctx, group, member, t.TopicID, p.Partition, fetchAcks(p.AcknowledgementBatches), req.IsRenewAck)
+				if e.AcknowledgeErrorCode != 0 {
+					e.AcknowledgeErrorMessage = strp(msg)
+				}
+			}
+		}
+	}
+	if req.ShareSessionEpoch == -1 {
+		m.releaseMember(ctx, group, member, s.parts)
+		return m.finish(resp, out)
+	}
+	m.mu.Lock()
+	for _, f := range req.ForgottenTopicsData {
+		for _, p := range f.Partitions {
+			delete(s.parts, tidp{f.TopicID, p})
+		}
+	}
+	parts := make([]tidp, 0, len(s.parts))
+	for tp := range s.parts {
+		parts = append(parts, tp)
+	}
+	m.mu.Unlock()
+	sort.Slice(parts, func(i, j int) bool {
+		if parts[i].tid != parts[j].tid {
+			return string(parts[i].tid[:]) < string(parts[j].tid[:])
+		}
+		return parts[i].p < parts[j].p
+	})
+	if req.IsRenewAck || len(parts) == 0 {
+		return m.finish(resp, out)
+	}
+
+	maxRecords := int(req.MaxRecords)
+	if maxRecords <= 0 {
+		maxRecords = 500
+	}
+	maxBytes := int(req.MaxBytes)
+	if maxBytes <= 0 {
+		maxBytes = math.MaxInt32
+	}
+	deadline := time.Now().Add(time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond)
+	var woke chan struct{}
+	var cancels []func()
+	defer func() {
+		for _, c := range cancels {
+			c()
+		}
+	}()
+	for {
+		changed := m.changedCh()
+		got, next := m.acquire(ctx, group, member, parts, maxRecords, maxBytes, entry)
+		wait := time.Until(deadline)
+		if got || wait <= 0 {
+			return m.finish(resp, out)
+		}
+		if woke == nil {
+			woke = make(chan struct{}, 1)
+			for _, tp := range parts {
+				cancels = append(cancels, m.cfg.Log.Watch(tp.tid, tp.p, woke))
+			}
+			continue // re-read after watching so no append is missed
+		}
+		if !next.IsZero() {
+			wait = min(wait, max(next.Sub(m.cfg.Now()), time.Millisecond))
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-woke:
+		case <-changed:
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return m.finish(resp, out)
+		}
+		t.Stop()
+	}
+}
+
+// acquire reads and acquires records from parts; it reports whether any
+// records were acquired and the earliest lock deadline seen.
+func (m *Manager) acquire(ctx context.Context, group, member string, parts []tidp, maxRecords, maxBytes int, entry func(tidp) *kmsg.ShareFetchResponseTopicPartition) (bool, time.Time) {
+	got := false
+	var next time.Time
+	for _, tp := range parts {
+		if maxRecords <= 0 || maxBytes <= 0 {
+			break
+		}
+		sp, hw, err := m.part(ctx, group, tp.tid, tp.p)
+		if err != nil {
+			e := entry(tp)
+			e.ErrorCode = m.cfg.Code(err)
+			e.ErrorMessage = strp(err.Error())
+			continue
+		}
+		data, ranges, err := m.acquireOne(sp, member, tp, hw, maxRecords, maxBytes, !got)
+		if d := sp.p.NextDeadline(); !d.IsZero() && (next.IsZero() || d.Before(next)) {
+			next = d
+		}
+		sp.mu.Unlock()
+		if err != nil {
+			e := entry(tp)
+			e.ErrorCode = m.cfg.Code(err)
+			e.ErrorMessage = strp(err.Error())
+			continue
+		}
+		if len(ranges) == 0 {
+			continue
+		}
+		got = true
+		e := entry(tp)
+		e.Records = data
+		for _, r := range ranges {
+			a := kmsg.NewShareFetchResponseTopicPartitionAcquiredRecord()
+			a.FirstOffset, a.LastOffset, a.DeliveryCount = r.First, r.Last, r.Count
+			e.AcquiredRecords = append(e.AcquiredRecords, a)
+			maxRecords -= int(r.Last - r.First + 1)
+		}
+		maxBytes -= len(data)
+	}
+	return got, next
+}
+
+// acquireOne acquires from one share-partition (sp.mu held): it reads the
+// log from the first acquirable offset and acquires within what was
+// read, returning only the batches that hold acquired offsets.
+func (m *Manager) acquireOne(sp *sharePart, member string, tp tidp, hw int64, maxRecords, maxBytes int, first bool) ([]byte, []Range, error) {
+	from := sp.p.NextFetchOffset(hw)
+	if from < 0 {
+		return nil, nil, nil
+	}
+	if !first {
+		maxBytes = min(maxBytes, 1<<20)
+	}
+	data, err := m.cfg.Log.Read(tp.tid, tp.p, from, maxBytes)
+	if err != nil || len(data) == 0 {
+		return nil, nil, err
+	}
+	batches, err := SplitBatches(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(batches) == 0 {
+		return nil, nil, nil
+	}
+	to := min(batches[len(batches)-1].Last+1, hw)
+	ranges := sp.p.Acquire(member, from, to, maxRecords, m.cfg.Now())
+	if len(ranges) == 0 {
+		return nil, nil, nil
+	}
+	lo, hi := ranges[0].First, ranges[len(ranges)-1].Last
+	var keepFrom, keepTo int = -1, 0
+	for _, b := range batches {
+		if b.Last < lo || b.Base > hi {
+			continue
+		}
+		if keepFrom < 0 {
+			keepFrom = b.Pos
+		}
+		keepTo = b.Pos + b.Size
+	}
+	if keepFrom < 0 {
+		return nil, ranges, nil
+	}
+	return data[keepFrom:keepTo], ranges, nil
+}
+
+// BatchSpan is one record batch's place in a read: its byte position and
+// size, and its first and last offsets.
+type BatchSpan struct {
+	Pos, Size  int
+	Base, Last int64
+}
+
+// SplitBatches walks stored v2 batches (as the log returns them); a
+// trailing partial batch is ignored, a malformed header is an error.
+func SplitBatches(data []byte) ([]BatchSpan, error) {
+	var out []BatchSpan
+	pos := 0
+	for len(data)-pos >= record.HeaderSize {
+		n, err := record.Peek(data[pos:])
+		if err != nil {
+			return out, err
+		}
+		if n > len(data)-pos {
+			break
+		}
+		b := record.Batch(data[pos : pos+n])
+		if b.LastOffsetDelta() < 0 {
+			return out, record.ErrInvalid
+		}
+		out = append(out, BatchSpan{Pos: pos, Size: n, Base: b.BaseOffset(), Last: b.LastOffset()})
+		pos += n
+	}
+	return out, nil
+}
+
+// finish lays the collected partitions out by topic.
+func (m *Manager) finish(resp *kmsg.ShareFetchResponse, out map[tidp]*kmsg.ShareFetchResponseTopicPartition) *kmsg.ShareFetchResponse {
+	keys := make([]tidp, 0, len(out))
+	for k := range out {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].tid != keys[j].tid {
+			return string(keys[i].tid[:]) < string(keys[j].tid[:])
+		}
+		return keys[i].p < keys[j].p
+	})
+	for _, k := range keys {
+		if n := len(resp.Topics); n == 0 || resp.Topics[n-1].TopicID != k.tid {
+			t := kmsg.NewShareFetchResponseTopic()
+			t.TopicID = k.tid
+			resp.Topics = append(resp.Topics, t)
+		}
+		t := &resp.Topics[len(resp.Topics)-1]
+		t.Partitions = append(t.Partitions, *out[k])
+	}
+	return resp
+}
+
+// ShareAcknowledge serves a ShareAcknowledge.
+func (m *Manager) ShareAcknowledge(ctx context.Context, req *kmsg.ShareAcknowledgeRequest) *kmsg.ShareAcknowledgeResponse {
+	resp := req.ResponseKind().(*kmsg.ShareAcknowledgeResponse)
+	resp.AcquisitionLockTimeoutMillis = int32(m.cfg.Limits.LockDuration.Milliseconds())
+	fail := func(code int16, msg string) *kmsg.ShareAcknowledgeResponse {
+		resp.ErrorCode, resp.ErrorMessage = code, &msg
+		return resp
+	}
+	group, member := deref(req.GroupID), deref(req.MemberID)
+	switch {
+	case group == "":
+		return fail(kerr.InvalidRequest.Code, "GroupId must be set.")
+	case member == "":
+		return fail(kerr.InvalidRequest.Code, "MemberId must be set.")
+	case req.ShareSessionEpoch < -1:
+		return fail(kerr.InvalidShareSessionEpoch.Code, "Invalid share session epoch.")
+	}
+	s, code, msg := m.sessionFor(group, member, req.ShareSessionEpoch, false)
+	if code != 0 {
+		return fail(code, msg)
+	}
+	for _, t := range req.Topics {
+		rt := kmsg.NewShareAcknowledgeResponseTopic()
+		rt.TopicID = t.TopicID
+		for _, p := range t.Partitions {
+			rp := kmsg.NewShareAcknowledgeResponseTopicPartition()
+			rp.Partition = p.Partition
+			rp.CurrentLeader.LeaderID, rp.CurrentLeader.LeaderEpoch = -1, -1
+			var msg string
+			rp.ErrorCode, msg = m.ack(ctx, group, member, t.TopicID, p.Partition, ackAcks(p.AcknowledgementBatches), req.IsRenewAck)
+			if rp.ErrorCode != 0 {
+				rp.ErrorMessage = strp(msg)
+			}
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	if req.ShareSessionEpoch == -1 {
+		m.releaseMember(ctx, group, member, s.parts)
+	}
+	return resp
+}
+
+// MemberLeft closes member's share session here, releasing its records
+// (the coordinator saw it leave or time out).
+func (m *Manager) MemberLeft(group, member string) {
+	m.mu.Lock()
+	s := m.sessions[sessKey{group, member}]
+	delete(m.sessions, sessKey{group, member})
+	m.mu.Unlock()
+	if s != nil {
+		m.releaseMember(context.Background(), group, member, s.parts)
+	}
+}
+
+// PartitionInFlight describes a loaded share-partition (for tools):
+// start offset, acquired and available records in flight; ok false if
+// it is not loaded here.
+func (m *Manager) PartitionInFlight(group string, tid [16]byte, p int32) (start int64, acquired, available int, ok bool) {
+	m.mu.Lock()
+	sp := m.parts[spKey{group, tid, p}]
+	m.mu.Unlock()
+	if sp == nil {
+		return 0, 0, 0, false
+	}
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	if sp.p == nil {
+		return 0, 0, 0, false
+	}
+	acquired, available = sp.p.InFlight()
+	return sp.p.Start(), acquired, available, true
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
