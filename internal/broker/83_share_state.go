@@ -1,6 +1,7 @@
-// InitializeShareGroupState (key 83) v0, ReadShareGroupState (84) v0,
-// WriteShareGroupState (85) v0-1, DeleteShareGroupState (86) v0 and
-// ReadShareGroupStateSummary (87) v0-1: the share coordinator's internal
+// InitializeShareGroupState (key 83) version 0, ReadShareGroupState
+// (key 84) version 0, WriteShareGroupState (key 85) versions 0-1,
+// DeleteShareGroupState (key 86) version 0 and ReadShareGroupStateSummary
+// (key 87) versions 0-1: the share coordinator's internal
 // APIs (KIP-932), served by internal/share (coordinator.go) for the
 // groups whose __share_group_state partition this broker leads
 // (NOT_COORDINATOR elsewhere). Share-partition leaders call them
