@@ -232,6 +232,14 @@ func TestCloudLifecyclePostgres(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a control plane and up to 4 broker processes")
 	}
+	cloudLifecycle(t, postgresStore(t, "trib_cloud_lifecycle"))
+}
+
+// postgresStore makes a fresh PostgreSQL database (dropped when the test
+// ends) through TRIB_TEST_POSTGRES, which .ci/run sets, and returns its
+// URL; it skips without it, and fails under CI.
+func postgresStore(t *testing.T, prefix string) string {
+	t.Helper()
 	admin := os.Getenv("TRIB_TEST_POSTGRES")
 	if admin == "" {
 		if os.Getenv("CI") != "" {
@@ -243,8 +251,8 @@ func TestCloudLifecyclePostgres(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	name := fmt.Sprintf("trib_cloud_lifecycle_%d", time.Now().UnixNano())
+	t.Cleanup(func() { db.Close() })
+	name := fmt.Sprintf("%s_%d", prefix, time.Now().UnixNano())
 	if _, err := db.Exec("CREATE DATABASE " + name); err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +262,7 @@ func TestCloudLifecyclePostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	u.Path = "/" + name
-	cloudLifecycle(t, u.String())
+	return u.String()
 }
 
 func cloudLifecycle(t *testing.T, store string) {
@@ -352,7 +360,11 @@ func cloudLifecycle(t *testing.T, store string) {
 
 	// Load through every step: an idempotent acks=all producer and a tail.
 	// The process-cluster helpers only need the seed address here.
-	pc := &procCluster{t: t, nodes: []*procNode{{addr: bootstrap}}}
+	if !db.Connection.SSL || db.Connection.User != "doadmin" {
+		t.Fatalf("connection without SASL_SSL and doadmin: %+v", db.Connection)
+	}
+	pc := &procCluster{t: t, nodes: []*procNode{{addr: bootstrap}},
+		clientOpts: cloudClientOpts(t, cl, db.ID, db.Connection.User, db.Connection.Password)}
 	h := checker.New()
 	ld := startLoadWith(pc, h, "events", "p", 2000)
 	stopTail := pc.startTail(h, "events", 6)
@@ -422,8 +434,26 @@ func cloudLifecycle(t *testing.T, store string) {
 	if _, err := cl.Databases.UpgradeMajorVersion(ctx, db.ID, &godo.UpgradeVersionRequest{Version: "0.1"}); apiStatus(err) != 422 {
 		t.Errorf("upgrade to an unknown version: %v, want 422", err)
 	}
+	// With a maintenance window (12 hours from now), the upgrade waits
+	// for it; install_update starts it now.
+	later := time.Now().UTC().Add(12 * time.Hour)
+	if _, err := cl.Databases.UpdateMaintenance(ctx, db.ID, &godo.DatabaseUpdateMaintenanceRequest{
+		Day: strings.ToLower(later.Weekday().String()), Hour: later.Format("15:04")}); err != nil {
+		t.Fatalf("maintenance window: %v", err)
+	}
+	if _, err := cl.Databases.UpdateMaintenance(ctx, db.ID, &godo.DatabaseUpdateMaintenanceRequest{Day: "someday", Hour: "10:00"}); apiStatus(err) != 422 {
+		t.Errorf("maintenance window on someday: %v, want 422", err)
+	}
 	if _, err := cl.Databases.UpgradeMajorVersion(ctx, db.ID, &godo.UpgradeVersionRequest{Version: upgradeVersion}); err != nil {
 		t.Fatalf("upgrade: %v", err)
+	}
+	db, _, err = cl.Databases.Get(ctx, db.ID)
+	if err != nil || db.Status != "online" || db.VersionSlug == upgradeVersion || db.MaintenanceWindow == nil ||
+		!db.MaintenanceWindow.Pending || len(db.MaintenanceWindow.Description) == 0 {
+		t.Fatalf("upgrade outside the window: %+v %v, want online, pending in the maintenance window", db, err)
+	}
+	if _, err := cl.Databases.InstallUpdate(ctx, db.ID); err != nil {
+		t.Fatalf("install_update: %v", err)
 	}
 	pc.waitFor(60*time.Second, "the first broker restarted onto the new build", func() bool {
 		for id := 1; id <= 3; id++ {

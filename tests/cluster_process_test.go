@@ -63,6 +63,7 @@ type procCluster struct {
 	controllers string
 	settings    []string // --set K=V for every broker
 	nodes       []*procNode
+	clientOpts  []kgo.Opt // added to every client (e.g. TLS and SASL)
 }
 
 // procOptions shape a process cluster.
@@ -265,7 +266,7 @@ func (c *procCluster) resume(id int32) {
 // client returns a kgo client seeded with every broker, closed at the end.
 func (c *procCluster) client(opts ...kgo.Opt) *kgo.Client {
 	c.t.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.bootstrap()...), kgo.RetryTimeout(10 * time.Second)}, opts...)...)
+	cl, err := kgo.NewClient(append(append([]kgo.Opt{kgo.SeedBrokers(c.bootstrap()...), kgo.RetryTimeout(10 * time.Second)}, c.clientOpts...), opts...)...)
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -15,41 +15,74 @@ type apiConnection struct {
 	URI      string `json:"uri,omitempty"`
 	Host     string `json:"host,omitempty"`
 	Port     int    `json:"port,omitempty"`
+	User     string `json:"user,omitempty"`
+	Password string `json:"password,omitempty"`
 	SSL      bool   `json:"ssl"`
 }
 
+type apiMaintenanceWindow struct {
+	Day         string   `json:"day"`
+	Hour        string   `json:"hour"`
+	Pending     bool     `json:"pending"`
+	Description []string `json:"description"`
+}
+
+type apiUserSettings struct {
+	ACL []UserACL `json:"acl"`
+}
+
+type apiUser struct {
+	Name     string           `json:"name"`
+	Role     string           `json:"role"`
+	Password string           `json:"password"`
+	Settings *apiUserSettings `json:"settings,omitempty"`
+}
+
+type apiFirewallRule struct {
+	UUID        string    `json:"uuid"`
+	ClusterUUID string    `json:"cluster_uuid"`
+	Type        string    `json:"type"`
+	Value       string    `json:"value"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
 type apiDatabase struct {
-	ID             string         `json:"id"`
-	Name           string         `json:"name"`
-	Engine         string         `json:"engine"`
-	Version        string         `json:"version"`
-	Connection     *apiConnection `json:"connection,omitempty"`
-	NumNodes       int            `json:"num_nodes"`
-	Size           string         `json:"size"`
-	Region         string         `json:"region"`
-	Status         string         `json:"status"`
-	CreatedAt      time.Time      `json:"created_at"`
-	Tags           []string       `json:"tags"`
-	StorageSizeMiB uint64         `json:"storage_size_mib"`
+	ID         string         `json:"id"`
+	Name       string         `json:"name"`
+	Engine     string         `json:"engine"`
+	Version    string         `json:"version"`
+	Connection *apiConnection `json:"connection,omitempty"`
+	// PrivateConnection is the same as Connection: the local provisioner
+	// has one network.
+	PrivateConnection *apiConnection        `json:"private_connection,omitempty"`
+	Users             []apiUser             `json:"users,omitempty"`
+	MaintenanceWindow *apiMaintenanceWindow `json:"maintenance_window,omitempty"`
+	NumNodes          int                   `json:"num_nodes"`
+	Size              string                `json:"size"`
+	Region            string                `json:"region"`
+	Status            string                `json:"status"`
+	CreatedAt         time.Time             `json:"created_at"`
+	Tags              []string              `json:"tags"`
+	StorageSizeMiB    uint64                `json:"storage_size_mib"`
 	// Tributary's addition beside DigitalOcean's fields: every broker's
 	// bootstrap address.
 	BootstrapServers []string `json:"bootstrap_servers,omitempty"`
 }
 
 type apiCreateRequest struct {
-	Name               string        `json:"name"`
-	Engine             string        `json:"engine"`
-	Version            string        `json:"version"`
-	Size               string        `json:"size"`
-	Region             string        `json:"region"`
-	NumNodes           int           `json:"num_nodes"`
-	Tags               []string      `json:"tags"`
-	StorageSizeMiB     uint64        `json:"storage_size_mib"`
-	PrivateNetworkUUID string        `json:"private_network_uuid"`
-	ProjectID          string        `json:"project_id"`
-	Rules              []any         `json:"rules"`
-	BackupRestore      any           `json:"backup_restore"`
-	StorageAutoscale   *apiAutoscale `json:"storage_autoscale"`
+	Name               string            `json:"name"`
+	Engine             string            `json:"engine"`
+	Version            string            `json:"version"`
+	Size               string            `json:"size"`
+	Region             string            `json:"region"`
+	NumNodes           int               `json:"num_nodes"`
+	Tags               []string          `json:"tags"`
+	StorageSizeMiB     uint64            `json:"storage_size_mib"`
+	PrivateNetworkUUID string            `json:"private_network_uuid"`
+	ProjectID          string            `json:"project_id"`
+	Rules              []apiFirewallRule `json:"rules"`
+	BackupRestore      any               `json:"backup_restore"`
+	StorageAutoscale   *apiAutoscale     `json:"storage_autoscale"`
 }
 
 type apiAutoscale struct {
@@ -113,7 +146,22 @@ type apiTopic struct {
 	Config            map[string]any      `json:"config,omitempty"`
 }
 
-func toAPI(c Cluster, nodes []Node) apiDatabase {
+func toAPIUser(u User) apiUser {
+	a := apiUser{Name: u.Name, Role: u.Role, Password: u.Password}
+	if u.Role != RolePrimary {
+		a.Settings = &apiUserSettings{ACL: u.ACL}
+		if a.Settings.ACL == nil {
+			a.Settings.ACL = []UserACL{}
+		}
+	}
+	return a
+}
+
+func toAPIFirewallRule(r FirewallRule) apiFirewallRule {
+	return apiFirewallRule{UUID: r.UUID, ClusterUUID: r.ClusterID, Type: r.Type, Value: r.Value, CreatedAt: r.CreatedAt.UTC()}
+}
+
+func toAPI(c Cluster, nodes []Node, users []User) apiDatabase {
 	d := apiDatabase{ID: c.ID, Name: c.Name, Engine: c.Engine, Version: c.Version, NumNodes: c.NumNodes,
 		Size: c.Size, Region: c.Region, Status: c.Status, CreatedAt: c.CreatedAt, Tags: c.Tags,
 		StorageSizeMiB: c.StorageSizeMiB}
@@ -125,10 +173,29 @@ func toAPI(c Cluster, nodes []Node) apiDatabase {
 			d.BootstrapServers = append(d.BootstrapServers, n.Listen)
 		}
 	}
+	for _, u := range users {
+		if u.State == UserActive {
+			d.Users = append(d.Users, toAPIUser(u))
+		}
+	}
+	if c.MaintenanceDay != "" {
+		d.MaintenanceWindow = &apiMaintenanceWindow{Day: c.MaintenanceDay, Hour: c.MaintenanceHour,
+			Pending: c.PendingVersion != "", Description: maintenanceDescription(c)}
+		if d.MaintenanceWindow.Description == nil {
+			d.MaintenanceWindow.Description = []string{}
+		}
+	}
 	if len(d.BootstrapServers) > 0 {
 		host, port, _ := net.SplitHostPort(d.BootstrapServers[0])
 		p, _ := strconv.Atoi(port)
-		d.Connection = &apiConnection{Protocol: "kafka", Host: host, Port: p, URI: "kafka://" + d.BootstrapServers[0]}
+		conn := apiConnection{Protocol: "kafka", Host: host, Port: p, URI: "kafka://" + d.BootstrapServers[0], SSL: c.Secure()}
+		for _, u := range users {
+			if u.Role == RolePrimary {
+				conn.User, conn.Password = u.Name, u.Password
+			}
+		}
+		priv := conn
+		d.Connection, d.PrivateConnection = &conn, &priv
 	}
 	return d
 }

@@ -2,11 +2,13 @@ package cloud
 
 import (
 	"context"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -21,27 +23,70 @@ const maxBody = 1 << 20
 func Handler(s *Service, st Store, log *slog.Logger) http.Handler {
 	h := &api{s: s, st: st, log: log}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v2/databases", h.list)
-	mux.HandleFunc("POST /v2/databases", h.create)
-	mux.HandleFunc("GET /v2/databases/options", h.options)
-	mux.HandleFunc("GET /v2/databases/{id}", h.get)
-	mux.HandleFunc("DELETE /v2/databases/{id}", h.delete)
-	mux.HandleFunc("PUT /v2/databases/{id}/resize", h.resize)
-	mux.HandleFunc("PUT /v2/databases/{id}/upgrade", h.upgrade)
-	mux.HandleFunc("PUT /v2/databases/{id}/install_update", h.installUpdate)
-	mux.HandleFunc("GET /v2/databases/{id}/events", h.events)
-	mux.HandleFunc("GET /v2/databases/{id}/operations", h.operations)
-	mux.HandleFunc("GET /v2/databases/{id}/config", h.getConfig)
-	mux.HandleFunc("PATCH /v2/databases/{id}/config", h.patchConfig)
-	mux.HandleFunc("GET /v2/databases/{id}/topics", h.topics)
-	mux.HandleFunc("POST /v2/databases/{id}/topics", h.createTopic)
-	mux.HandleFunc("GET /v2/databases/{id}/topics/{name}", h.topic)
-	mux.HandleFunc("PUT /v2/databases/{id}/topics/{name}", h.updateTopic)
-	mux.HandleFunc("DELETE /v2/databases/{id}/topics/{name}", h.deleteTopic)
+	for _, rt := range h.routes() {
+		mux.HandleFunc(rt.pattern, h.serve(rt.fn))
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, errorf(KindNotFound, "The resource you were accessing could not be found."))
 	})
 	return h.auth(mux)
+}
+
+// route is one API operation: "METHOD /path" (net/http's pattern) and
+// its handler, which returns the status and the body to write (nil: no
+// body). The OpenAPI document (openapi.json) lists exactly these.
+type route struct {
+	pattern string
+	fn      func(r *http.Request) (int, any, error)
+}
+
+func (h *api) routes() []route {
+	return []route{
+		{"GET /v2/openapi.json", h.openapi},
+		{"GET /v2/databases", h.list},
+		{"POST /v2/databases", h.create},
+		{"GET /v2/databases/options", h.options},
+		{"GET /v2/databases/{id}", h.get},
+		{"DELETE /v2/databases/{id}", h.delete},
+		{"GET /v2/databases/{id}/ca", h.ca},
+		{"PUT /v2/databases/{id}/resize", h.resize},
+		{"PUT /v2/databases/{id}/upgrade", h.upgrade},
+		{"PUT /v2/databases/{id}/install_update", h.installUpdate},
+		{"PUT /v2/databases/{id}/maintenance", h.maintenance},
+		{"GET /v2/databases/{id}/firewall", h.firewall},
+		{"PUT /v2/databases/{id}/firewall", h.updateFirewall},
+		{"GET /v2/databases/{id}/events", h.events},
+		{"GET /v2/databases/{id}/operations", h.operations},
+		{"GET /v2/databases/{id}/config", h.getConfig},
+		{"PATCH /v2/databases/{id}/config", h.patchConfig},
+		{"GET /v2/databases/{id}/users", h.users},
+		{"POST /v2/databases/{id}/users", h.createUser},
+		{"GET /v2/databases/{id}/users/{name}", h.user},
+		{"PUT /v2/databases/{id}/users/{name}", h.updateUser},
+		{"DELETE /v2/databases/{id}/users/{name}", h.deleteUser},
+		{"POST /v2/databases/{id}/users/{name}/reset_auth", h.resetAuth},
+		{"GET /v2/databases/{id}/topics", h.topics},
+		{"POST /v2/databases/{id}/topics", h.createTopic},
+		{"GET /v2/databases/{id}/topics/{name}", h.topic},
+		{"PUT /v2/databases/{id}/topics/{name}", h.updateTopic},
+		{"DELETE /v2/databases/{id}/topics/{name}", h.deleteTopic},
+	}
+}
+
+// serve writes what fn returns: an error as DigitalOcean's error body, a
+// nil body as the bare status, anything else as JSON.
+func (h *api) serve(fn func(r *http.Request) (int, any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		status, body, err := fn(r)
+		switch {
+		case err != nil:
+			writeErr(w, err)
+		case body == nil:
+			w.WriteHeader(status)
+		default:
+			writeJSON(w, status, body)
+		}
+	}
 }
 
 type api struct {
@@ -113,18 +158,28 @@ func writeErr(w http.ResponseWriter, err error) {
 	writeJSON(w, status, map[string]string{"id": id, "message": msg})
 }
 
-// decode reads a JSON body into v; malformed JSON is a 400, an oversized
-// body a 413.
-func decode(r *http.Request, v any) error {
+// readBody reads the request body; an oversized body is a 413.
+func readBody(r *http.Request) ([]byte, error) {
 	b, err := io.ReadAll(r.Body)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return errorf(KindTooLarge, "request body is larger than %d bytes", maxBody)
+			return nil, errorf(KindTooLarge, "request body is larger than %d bytes", maxBody)
 		}
-		return errorf(KindBadRequest, "cannot read the request body: %v", err)
+		return nil, errorf(KindBadRequest, "cannot read the request body: %v", err)
 	}
-	return decodeBody(b, v)
+	return b, nil
+}
+
+// body reads a JSON body as a T; malformed JSON is a 400, an oversized
+// body a 413.
+func body[T any](r *http.Request) (T, error) {
+	var v T
+	b, err := readBody(r)
+	if err == nil {
+		err = decodeBody(b, &v)
+	}
+	return v, err
 }
 
 // decodeBody unmarshals one JSON value (fuzzed: FuzzDecodeBody).
@@ -143,38 +198,44 @@ func (h *api) database(ctx context.Context, c Cluster) (apiDatabase, error) {
 	if err != nil {
 		return apiDatabase{}, err
 	}
-	return toAPI(c, nodes), nil
+	users, err := h.st.Users(ctx, c.ID)
+	if err != nil {
+		return apiDatabase{}, err
+	}
+	return toAPI(c, nodes, users), nil
 }
 
-func (h *api) list(w http.ResponseWriter, r *http.Request) {
+// one wraps a single object in DigitalOcean's envelope {"key": v}.
+func one(status int, key string, v any, err error) (int, any, error) {
+	if err != nil {
+		return 0, nil, err
+	}
+	return status, map[string]any{key: v}, nil
+}
+
+// none answers status without a body unless err.
+func none(status int, err error) (int, any, error) {
+	return status, nil, err
+}
+
+func (h *api) list(r *http.Request) (int, any, error) {
 	cs, err := h.s.Clusters(r.Context())
 	if err != nil {
-		writeErr(w, err)
-		return
+		return 0, nil, err
 	}
 	tag := r.URL.Query().Get("tag_name")
 	out := []apiDatabase{}
 	for _, c := range cs {
-		if tag != "" && !contains(c.Tags, tag) {
+		if tag != "" && !slices.Contains(c.Tags, tag) {
 			continue
 		}
 		d, err := h.database(r.Context(), c)
 		if err != nil {
-			writeErr(w, err)
-			return
+			return 0, nil, err
 		}
 		out = append(out, d)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"databases": out})
-}
-
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
+	return one(http.StatusOK, "databases", out, nil)
 }
 
 // parseCreate decodes and checks the fields this installation cannot
@@ -185,8 +246,6 @@ func parseCreate(b []byte) (CreateRequest, error) {
 		return CreateRequest{}, err
 	}
 	switch {
-	case len(req.Rules) > 0:
-		return CreateRequest{}, errorf(KindInvalid, "firewall rules are not offered by this installation yet")
 	case req.BackupRestore != nil:
 		return CreateRequest{}, errorf(KindInvalid, "backup_restore is not offered for kafka")
 	case req.PrivateNetworkUUID != "":
@@ -194,221 +253,263 @@ func parseCreate(b []byte) (CreateRequest, error) {
 	case req.StorageAutoscale != nil && req.StorageAutoscale.Enabled:
 		return CreateRequest{}, errorf(KindInvalid, "storage autoscaling is not offered by this installation")
 	}
+	var rules []FirewallRule
+	for _, r := range req.Rules {
+		rules = append(rules, FirewallRule{UUID: r.UUID, Type: r.Type, Value: r.Value})
+	}
+	if _, err := checkFirewallRules("", rules); err != nil {
+		return CreateRequest{}, err
+	}
 	return CreateRequest{Name: req.Name, Engine: req.Engine, Version: req.Version, Size: req.Size, Region: req.Region,
-		NumNodes: req.NumNodes, StorageSizeMiB: req.StorageSizeMiB, Tags: req.Tags}, nil
+		NumNodes: req.NumNodes, StorageSizeMiB: req.StorageSizeMiB, Tags: req.Tags, Rules: rules}, nil
 }
 
-func (h *api) create(w http.ResponseWriter, r *http.Request) {
-	b, err := io.ReadAll(r.Body)
+func (h *api) create(r *http.Request) (int, any, error) {
+	b, err := readBody(r)
 	if err != nil {
-		writeErr(w, errorf(KindTooLarge, "request body is larger than %d bytes", maxBody))
-		return
+		return 0, nil, err
 	}
 	req, err := parseCreate(b)
 	if err != nil {
-		writeErr(w, err)
-		return
+		return 0, nil, err
 	}
 	c, err := h.s.CreateCluster(r.Context(), req)
 	if err != nil {
-		writeErr(w, err)
-		return
+		return 0, nil, err
 	}
 	d, err := h.database(r.Context(), c)
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, map[string]any{"database": d})
+	return one(http.StatusCreated, "database", d, err)
 }
 
-func (h *api) options(w http.ResponseWriter, _ *http.Request) {
+func (h *api) options(*http.Request) (int, any, error) {
 	cat := h.s.Catalog()
 	o := apiEngineOptions{Regions: cat.Regions, Versions: cat.Versions}
 	for n := cat.MinNodes; n <= cat.MaxNodes; n++ {
 		o.Layouts = append(o.Layouts, apiLayout{NumNodes: n, Sizes: cat.Sizes})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"options": map[string]any{Engine: o}})
+	return one(http.StatusOK, "options", map[string]any{Engine: o}, nil)
 }
 
-func (h *api) get(w http.ResponseWriter, r *http.Request) {
+func (h *api) get(r *http.Request) (int, any, error) {
 	c, err := h.s.Cluster(r.Context(), r.PathValue("id"))
 	if err != nil {
-		writeErr(w, err)
-		return
+		return 0, nil, err
 	}
 	d, err := h.database(r.Context(), c)
+	return one(http.StatusOK, "database", d, err)
+}
+
+func (h *api) delete(r *http.Request) (int, any, error) {
+	return none(http.StatusNoContent, h.s.DeleteCluster(r.Context(), r.PathValue("id")))
+}
+
+// ca answers the cluster's CA certificate; godo's DatabaseCA has it as
+// []byte, so it is the PEM in base64.
+func (h *api) ca(r *http.Request) (int, any, error) {
+	c, err := h.s.Cluster(r.Context(), r.PathValue("id"))
 	if err != nil {
-		writeErr(w, err)
-		return
+		return 0, nil, err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"database": d})
+	if !c.Secure() {
+		return 0, nil, errorf(KindNotFound, "this database cluster was made before TLS was offered and has no CA")
+	}
+	return one(http.StatusOK, "ca", map[string][]byte{"certificate": []byte(c.CACert)}, nil)
 }
 
-func (h *api) delete(w http.ResponseWriter, r *http.Request) {
-	if err := h.s.DeleteCluster(r.Context(), r.PathValue("id")); err != nil {
-		writeErr(w, err)
-		return
+func (h *api) resize(r *http.Request) (int, any, error) {
+	req, err := body[apiResizeRequest](r)
+	if err != nil {
+		return 0, nil, err
 	}
-	w.WriteHeader(http.StatusNoContent)
+	_, err = h.s.ResizeCluster(r.Context(), r.PathValue("id"), ResizeRequest{Size: req.Size, NumNodes: req.NumNodes, StorageSizeMiB: req.StorageSizeMiB})
+	return none(http.StatusAccepted, err)
 }
 
-func (h *api) resize(w http.ResponseWriter, r *http.Request) {
-	var req apiResizeRequest
-	if err := decode(r, &req); err != nil {
-		writeErr(w, err)
-		return
+// upgrade upgrades the cluster's version, in its maintenance window when
+// it has one ("force": true, Tributary's addition, starts it now).
+func (h *api) upgrade(r *http.Request) (int, any, error) {
+	req, err := body[struct {
+		Version string `json:"version"`
+		Force   bool   `json:"force"`
+	}](r)
+	if err != nil {
+		return 0, nil, err
 	}
-	if _, err := h.s.ResizeCluster(r.Context(), r.PathValue("id"), ResizeRequest{Size: req.Size, NumNodes: req.NumNodes, StorageSizeMiB: req.StorageSizeMiB}); err != nil {
-		writeErr(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusAccepted)
+	return none(http.StatusNoContent, h.s.UpgradeCluster(r.Context(), r.PathValue("id"), req.Version, req.Force))
 }
 
-func (h *api) events(w http.ResponseWriter, r *http.Request) {
+// installUpdate starts the pending upgrade now, or restarts every broker
+// one at a time (a rolling restart) when none is pending.
+func (h *api) installUpdate(r *http.Request) (int, any, error) {
+	return none(http.StatusNoContent, h.s.InstallUpdate(r.Context(), r.PathValue("id")))
+}
+
+func (h *api) maintenance(r *http.Request) (int, any, error) {
+	req, err := body[struct {
+		Day  string `json:"day"`
+		Hour string `json:"hour"`
+	}](r)
+	if err != nil {
+		return 0, nil, err
+	}
+	return none(http.StatusNoContent, h.s.UpdateMaintenance(r.Context(), r.PathValue("id"), req.Day, req.Hour))
+}
+
+func (h *api) firewall(r *http.Request) (int, any, error) {
+	rules, err := h.s.FirewallRules(r.Context(), r.PathValue("id"))
+	out := []apiFirewallRule{}
+	for _, fr := range rules {
+		out = append(out, toAPIFirewallRule(fr))
+	}
+	return one(http.StatusOK, "rules", out, err)
+}
+
+func (h *api) updateFirewall(r *http.Request) (int, any, error) {
+	req, err := body[struct {
+		Rules []apiFirewallRule `json:"rules"`
+	}](r)
+	if err != nil {
+		return 0, nil, err
+	}
+	var rules []FirewallRule
+	for _, fr := range req.Rules {
+		rules = append(rules, FirewallRule{UUID: fr.UUID, Type: fr.Type, Value: fr.Value, CreatedAt: fr.CreatedAt})
+	}
+	return none(http.StatusNoContent, h.s.SetFirewallRules(r.Context(), r.PathValue("id"), rules))
+}
+
+func (h *api) events(r *http.Request) (int, any, error) {
 	id := r.PathValue("id")
 	c, err := h.s.Cluster(r.Context(), id)
 	if err != nil {
-		writeErr(w, err)
-		return
+		return 0, nil, err
 	}
 	evs, err := h.s.Events(r.Context(), id)
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
 	out := []apiEvent{}
 	for _, e := range evs {
 		out = append(out, apiEvent{ID: strconv.FormatInt(e.ID, 10), ClusterName: c.Name, EventType: e.Type,
 			CreateTime: e.Time.UTC().Format(time.RFC3339)})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"events": out})
+	return one(http.StatusOK, "events", out, err)
 }
 
-func (h *api) operations(w http.ResponseWriter, r *http.Request) {
+func (h *api) operations(r *http.Request) (int, any, error) {
 	ops, err := h.s.Operations(r.Context(), r.PathValue("id"))
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
 	out := []apiOperation{}
 	for _, op := range ops {
 		out = append(out, toAPIOperation(op))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"operations": out})
+	return one(http.StatusOK, "operations", out, err)
 }
 
-func (h *api) getConfig(w http.ResponseWriter, r *http.Request) {
+func (h *api) getConfig(r *http.Request) (int, any, error) {
 	cfg, err := h.s.BrokerConfig(r.Context(), r.PathValue("id"))
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"config": cfg})
+	return one(http.StatusOK, "config", cfg, err)
 }
 
-func (h *api) patchConfig(w http.ResponseWriter, r *http.Request) {
-	var req struct {
+func (h *api) patchConfig(r *http.Request) (int, any, error) {
+	req, err := body[struct {
 		Config json.RawMessage `json:"config"`
-	}
-	if err := decode(r, &req); err != nil {
-		writeErr(w, err)
-		return
-	}
-	if err := h.s.UpdateBrokerConfig(r.Context(), r.PathValue("id"), req.Config); err != nil {
-		writeErr(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusOK)
-}
-
-func (h *api) topics(w http.ResponseWriter, r *http.Request) {
-	ts, err := h.s.Topics(r.Context(), r.PathValue("id"))
+	}](r)
 	if err != nil {
-		writeErr(w, err)
-		return
+		return 0, nil, err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"topics": ts})
+	return none(http.StatusOK, h.s.UpdateBrokerConfig(r.Context(), r.PathValue("id"), req.Config))
 }
 
-func (h *api) createTopic(w http.ResponseWriter, r *http.Request) {
-	var req TopicRequest
-	if err := decode(r, &req); err != nil {
-		writeErr(w, err)
-		return
+func (h *api) users(r *http.Request) (int, any, error) {
+	us, err := h.s.Users(r.Context(), r.PathValue("id"))
+	out := []apiUser{}
+	for _, u := range us {
+		out = append(out, toAPIUser(u))
+	}
+	return one(http.StatusOK, "users", out, err)
+}
+
+// userRequest is godo's DatabaseCreateUserRequest / DatabaseUpdateUserRequest.
+type userRequest struct {
+	Name     string           `json:"name"`
+	Settings *apiUserSettings `json:"settings"`
+}
+
+func (u userRequest) acl() []UserACL {
+	if u.Settings == nil {
+		return nil
+	}
+	return u.Settings.ACL
+}
+
+func (h *api) createUser(r *http.Request) (int, any, error) {
+	req, err := body[userRequest](r)
+	if err != nil {
+		return 0, nil, err
+	}
+	u, err := h.s.CreateUser(r.Context(), r.PathValue("id"), req.Name, req.acl())
+	return one(http.StatusCreated, "user", toAPIUser(u), err)
+}
+
+func (h *api) user(r *http.Request) (int, any, error) {
+	u, err := h.s.User(r.Context(), r.PathValue("id"), r.PathValue("name"))
+	return one(http.StatusOK, "user", toAPIUser(u), err)
+}
+
+func (h *api) updateUser(r *http.Request) (int, any, error) {
+	req, err := body[userRequest](r)
+	if err != nil {
+		return 0, nil, err
+	}
+	u, err := h.s.UpdateUserACL(r.Context(), r.PathValue("id"), r.PathValue("name"), req.acl())
+	return one(http.StatusOK, "user", toAPIUser(u), err)
+}
+
+func (h *api) deleteUser(r *http.Request) (int, any, error) {
+	return none(http.StatusNoContent, h.s.DeleteUser(r.Context(), r.PathValue("id"), r.PathValue("name")))
+}
+
+// resetAuth gives the user a new password; the body (godo sends
+// mysql_settings or nothing) is not read.
+func (h *api) resetAuth(r *http.Request) (int, any, error) {
+	u, err := h.s.ResetUserAuth(r.Context(), r.PathValue("id"), r.PathValue("name"))
+	return one(http.StatusOK, "user", toAPIUser(u), err)
+}
+
+func (h *api) topics(r *http.Request) (int, any, error) {
+	ts, err := h.s.Topics(r.Context(), r.PathValue("id"))
+	return one(http.StatusOK, "topics", ts, err)
+}
+
+func (h *api) createTopic(r *http.Request) (int, any, error) {
+	req, err := body[TopicRequest](r)
+	if err != nil {
+		return 0, nil, err
 	}
 	t, err := h.s.CreateTopic(r.Context(), r.PathValue("id"), req)
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, map[string]any{"topic": t})
+	return one(http.StatusCreated, "topic", t, err)
 }
 
-func (h *api) topic(w http.ResponseWriter, r *http.Request) {
+func (h *api) topic(r *http.Request) (int, any, error) {
 	t, err := h.s.Topic(r.Context(), r.PathValue("id"), r.PathValue("name"))
+	return one(http.StatusOK, "topic", t, err)
+}
+
+func (h *api) updateTopic(r *http.Request) (int, any, error) {
+	req, err := body[TopicRequest](r)
 	if err != nil {
-		writeErr(w, err)
-		return
+		return 0, nil, err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"topic": t})
+	return none(http.StatusOK, h.s.UpdateTopic(r.Context(), r.PathValue("id"), r.PathValue("name"), req))
 }
 
-func (h *api) updateTopic(w http.ResponseWriter, r *http.Request) {
-	var req TopicRequest
-	if err := decode(r, &req); err != nil {
-		writeErr(w, err)
-		return
-	}
-	if err := h.s.UpdateTopic(r.Context(), r.PathValue("id"), r.PathValue("name"), req); err != nil {
-		writeErr(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusOK)
+func (h *api) deleteTopic(r *http.Request) (int, any, error) {
+	return none(http.StatusNoContent, h.s.DeleteTopic(r.Context(), r.PathValue("id"), r.PathValue("name")))
 }
 
-func (h *api) deleteTopic(w http.ResponseWriter, r *http.Request) {
-	if err := h.s.DeleteTopic(r.Context(), r.PathValue("id"), r.PathValue("name")); err != nil {
-		writeErr(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
+// openAPIDoc is the API's OpenAPI document, kept by hand beside the
+// routes; TestOpenAPIMatchesRoutes checks that it lists exactly them.
+//
+//go:embed openapi.json
+var openAPIDoc []byte
 
-func (h *api) upgrade(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Version string `json:"version"`
-	}
-	if err := decode(r, &req); err != nil {
-		writeErr(w, err)
-		return
-	}
-	if req.Version == "" {
-		writeErr(w, errorf(KindInvalid, "version is required"))
-		return
-	}
-	c, err := h.s.Cluster(r.Context(), r.PathValue("id"))
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	if req.Version == c.Version {
-		writeErr(w, errorf(KindInvalid, "the cluster already runs version %s", c.Version))
-		return
-	}
-	if _, err := h.s.RestartCluster(r.Context(), c.ID, req.Version); err != nil {
-		writeErr(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
-
-// installUpdate restarts every broker, one at a time (a rolling restart).
-func (h *api) installUpdate(w http.ResponseWriter, r *http.Request) {
-	if _, err := h.s.RestartCluster(r.Context(), r.PathValue("id"), ""); err != nil {
-		writeErr(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+func (h *api) openapi(*http.Request) (int, any, error) {
+	return http.StatusOK, json.RawMessage(openAPIDoc), nil
 }

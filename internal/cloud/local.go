@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/tributary/tributary/internal/security"
 )
 
 // LocalConfig configures the local provisioner.
@@ -145,16 +147,24 @@ func (p *LocalProvisioner) pid(n Node) int {
 	return pid
 }
 
-func (p *LocalProvisioner) args(c Cluster, n Node, voters []Node) []string {
+// args are broker n's command line; configFile ("" for none) is its
+// security config (secrets stay off the command line, which other local
+// users can read).
+func (p *LocalProvisioner) args(n Node, voters []Node, configFile string) []string {
 	var vs []string
 	isVoter := false
 	for _, v := range voters {
 		vs = append(vs, fmt.Sprintf("%d@%s", v.NodeID, v.Controller))
 		isVoter = isVoter || v.NodeID == n.NodeID
 	}
-	args := []string{"broker", "--node-id", strconv.Itoa(int(n.NodeID)), "--listen", n.Listen,
+	args := []string{"broker", "--node-id", strconv.Itoa(int(n.NodeID)),
 		"--controllers", strings.Join(vs, ","),
 		"--data-dir", filepath.Join(n.DataDir, "data"), "--set", "admin.listen=" + n.Admin}
+	if configFile != "" {
+		args = append(args, "--config", configFile)
+	} else {
+		args = append(args, "--listen", n.Listen)
+	}
 	if isVoter {
 		args = append(args, "--controller-listen", n.Controller)
 	} else {
@@ -193,6 +203,10 @@ func (p *LocalProvisioner) Ensure(_ context.Context, c Cluster, n Node, voters [
 	}
 	_, err := os.Stat(pidPath(n))
 	restarted := err == nil
+	configFile, err := p.writeSecurity(c, n)
+	if err != nil {
+		return false, err
+	}
 	logf, err := os.OpenFile(filepath.Join(n.DataDir, "broker.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return false, err
@@ -202,7 +216,7 @@ func (p *LocalProvisioner) Ensure(_ context.Context, c Cluster, n Node, voters [
 	if b, ok := p.cfg.Binaries[c.Version]; ok {
 		bin = b
 	}
-	cmd := exec.Command(bin, p.args(c, n, voters)...)
+	cmd := exec.Command(bin, p.args(n, voters, configFile)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
@@ -226,6 +240,34 @@ func (p *LocalProvisioner) Ensure(_ context.Context, c Cluster, n Node, voters [
 	}
 	p.cfg.Logger.Info("broker started", "cluster", c.ID, "node_id", n.NodeID, "pid", cmd.Process.Pid, "listen", n.Listen, "version", c.Version, "binary", bin)
 	return restarted, nil
+}
+
+// writeSecurity writes a secure cluster's broker files into n's dir: the
+// cluster CA (truststore), a certificate issued now (keystore) and the
+// broker's security config, all mode 0600. It returns the config's path,
+// "" for a PLAINTEXT cluster.
+func (p *LocalProvisioner) writeSecurity(c Cluster, n Node) (string, error) {
+	if !c.Secure() {
+		return "", nil
+	}
+	ks, err := brokerKeystore(c, n)
+	if err != nil {
+		return "", err
+	}
+	keystore, truststore := filepath.Join(n.DataDir, "broker.pem"), filepath.Join(n.DataDir, "ca.pem")
+	if err := security.WriteKeystore(keystore, ks); err != nil {
+		return "", err
+	}
+	if err := security.WriteKeystore(truststore, []byte(c.CACert)); err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	b.WriteString("# Written by trib cloud for this broker; rewritten on every start.\n")
+	for _, s := range brokerSecuritySettings(c, n, keystore, truststore) {
+		b.WriteString(s + "\n")
+	}
+	path := filepath.Join(n.DataDir, "broker.properties")
+	return path, security.WriteKeystore(path, []byte(b.String()))
 }
 
 // Stop sends SIGTERM (the broker's controlled shutdown) and waits up to

@@ -25,7 +25,25 @@ type Cluster struct {
 	Tags           []string
 	Status         string
 	CreatedAt      time.Time
+	// CACert and CAKey are the cluster's own CA (PEM): it signs the
+	// brokers' certificates and is what clients trust (GET /ca). Empty
+	// for a cluster made before TLS was offered (it runs PLAINTEXT).
+	CACert, CAKey string
+	// ControlPassword is the control plane's own credential on the
+	// cluster (controlUser, a super user over SASL PLAIN), also the
+	// brokers' inter-broker credential. Never shown through the API.
+	ControlPassword string
+	// MaintenanceDay and MaintenanceHour are the weekly maintenance
+	// window (DigitalOcean's: a lower-case day and "HH:MM" UTC) in which
+	// a pending update is installed; "" is no window.
+	MaintenanceDay, MaintenanceHour string
+	// PendingVersion is an upgrade waiting for the maintenance window
+	// (or install_update); "" for none.
+	PendingVersion string
 }
+
+// Secure reports whether the cluster's brokers serve SASL_SSL.
+func (c Cluster) Secure() bool { return c.CACert != "" }
 
 // Node states.
 const (
@@ -96,5 +114,52 @@ type Token struct {
 	Name      string
 	Hash      string
 	Scopes    []string // "read", "write"
+	CreatedAt time.Time
+}
+
+// User roles, as DigitalOcean names them: the primary user (doadmin) is
+// made with the cluster and cannot be deleted.
+const (
+	RolePrimary = "primary"
+	RoleNormal  = "normal"
+)
+
+// User states: a deleted user stays as "deleting" until its credentials
+// and ACLs are gone from the cluster.
+const (
+	UserActive   = "active"
+	UserDeleting = "deleting"
+)
+
+// User is a cluster's SASL/SCRAM user with DigitalOcean's simple ACLs.
+// The store is the desired state; the reconciler makes the cluster's
+// SCRAM credentials and Kafka ACLs match it (users.go).
+type User struct {
+	ClusterID string
+	Name      string
+	Role      string
+	Password  string
+	ACL       []UserACL
+	State     string
+	CreatedAt time.Time
+}
+
+// UserACL is DigitalOcean's Kafka ACL: a topic pattern ("*", a name, or
+// a prefix ending in "*") and a permission (consume, produce,
+// produceconsume, admin). ID is computed by the service.
+type UserACL struct {
+	ID         string `json:"id"`
+	Topic      string `json:"topic"`
+	Permission string `json:"permission"`
+}
+
+// FirewallRule is one trusted source of a cluster (DigitalOcean's
+// firewall rule): only connections from trusted sources reach its
+// brokers' Kafka listeners.
+type FirewallRule struct {
+	UUID      string
+	ClusterID string
+	Type      string // "ip_addr" is what this installation offers
+	Value     string
 	CreatedAt time.Time
 }

@@ -52,7 +52,11 @@ func TestParseCreate(t *testing.T) {
 	if err != nil || r.Name != "a1b" || r.NumNodes != 3 || len(r.Tags) != 1 {
 		t.Fatalf("%+v %v", r, err)
 	}
-	for _, bad := range []string{``, `{`, `[]`, `{"num_nodes":"3"}`, `{"rules":[{"type":"ip_addr","value":"1.2.3.4"}]}`, `{"private_network_uuid":"x"}`} {
+	r, err = parseCreate([]byte(`{"name":"a1b","rules":[{"type":"ip_addr","value":"1.2.3.4"}]}`))
+	if err != nil || len(r.Rules) != 1 || r.Rules[0].Value != "1.2.3.4" {
+		t.Fatalf("create with a trusted source: %+v %v", r, err)
+	}
+	for _, bad := range []string{``, `{`, `[]`, `{"num_nodes":"3"}`, `{"rules":[{"type":"ip_addr","value":"10.0.0.0/8"}]}`, `{"rules":[{"type":"tag","value":"web"}]}`, `{"private_network_uuid":"x"}`} {
 		if _, err := parseCreate([]byte(bad)); err == nil {
 			t.Errorf("%q accepted", bad)
 		} else if s, _ := httpStatus(err); s >= 500 {

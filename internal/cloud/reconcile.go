@@ -22,7 +22,7 @@ import (
 // (it checks the cluster rather than remembering what it did), so the
 // reconciler of a restarted control plane resumes at the stored step.
 //
-//	create: start_brokers → wait_ready → done (online)
+//	create: start_brokers → wait_ready → sync_users → done (online)
 //	resize out: start_brokers → wait_ready → rebalance → wait_reassignments → elect_leaders → done
 //	resize in:  start_brokers → wait_ready → rebalance (drain) → wait_reassignments → elect_leaders → stop_brokers → done
 //	delete: stop_brokers → done (the cluster is removed)
@@ -33,6 +33,7 @@ const (
 	stepWaitMoves   = "wait_reassignments"
 	stepElect       = "elect_leaders"
 	stepStopBrokers = "stop_brokers"
+	stepSyncUsers   = "sync_users"
 	stepDone        = "done"
 )
 
@@ -124,8 +125,13 @@ func (s *Service) reconcile(ctx context.Context, c Cluster) error {
 			return err
 		}
 	}
+	if (op == nil || (op.Kind != OpCreate && op.Kind != OpDelete)) && !s.usersSynced(c.ID) {
+		if err := s.syncUsers(ctx, c); err != nil {
+			return fmt.Errorf("users: %w", err)
+		}
+	}
 	if op == nil {
-		return nil
+		return s.startDueUpdate(ctx, c)
 	}
 	next, err := s.step(ctx, c, op)
 	if err != nil {
@@ -222,9 +228,14 @@ func (s *Service) step(ctx context.Context, c Cluster, opp *Operation) (string, 
 			return op.Step, err
 		}
 		if op.Kind == OpCreate {
-			return stepDone, nil
+			return stepSyncUsers, nil
 		}
 		return stepRebalance, nil
+	case stepSyncUsers:
+		if err := s.syncUsers(ctx, c); err != nil {
+			return op.Step, err
+		}
+		return stepDone, nil
 	case stepRebalance:
 		return s.rebalance(ctx, c, op)
 	case stepWaitMoves:
@@ -262,14 +273,8 @@ func (s *Service) ready(ctx context.Context, c Cluster) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	hc := &http.Client{Timeout: 2 * time.Second}
 	for _, n := range nodes {
-		resp, err := hc.Get("http://" + n.Admin + "/readyz")
-		if err != nil {
-			return false, nil
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
+		if !brokerReady(n) {
 			return false, nil
 		}
 	}
@@ -293,26 +298,37 @@ func (s *Service) ready(ctx context.Context, c Cluster) (bool, error) {
 	return true, nil
 }
 
-// assignments returns every partition's replicas as broker id sees them.
-func (s *Service) assignments(ctx context.Context, clusterID string, id int32) ([]client.Assignment, error) {
-	s.mu.Lock()
-	cc := s.clients[clusterID]
-	s.mu.Unlock()
-	if cc == nil {
-		return nil, errors.New("no client")
+// brokerReady reports whether broker n answers 200 on /readyz.
+func brokerReady(n Node) bool {
+	hc := &http.Client{Timeout: 2 * time.Second}
+	resp, err := hc.Get("http://" + n.Admin + "/readyz")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// brokerMetadata returns every topic's partitions as broker id sees them
+// (its own metadata, not the controller's), sorted by topic and
+// partition.
+func (s *Service) brokerMetadata(ctx context.Context, clusterID string, id int32) ([]partitionView, error) {
+	cc, err := s.client(ctx, clusterID)
+	if err != nil {
+		return nil, err
 	}
 	req := kmsg.NewPtrMetadataRequest() // all topics
 	resp, err := req.RequestWith(ctx, cc.cl.Broker(int(id)))
 	if err != nil {
 		return nil, fmt.Errorf("metadata from broker %d: %w", id, err)
 	}
-	var out []client.Assignment
+	var out []partitionView
 	for _, t := range resp.Topics {
 		if err := kerr.ErrorForCode(t.ErrorCode); err != nil {
 			return nil, fmt.Errorf("metadata from broker %d: topic %v: %w", id, t.Topic, err)
 		}
 		for _, p := range t.Partitions {
-			out = append(out, client.Assignment{Topic: *t.Topic, Partition: p.Partition, Replicas: p.Replicas})
+			out = append(out, partitionView{Topic: *t.Topic, Partition: p.Partition, Replicas: p.Replicas, ISR: p.ISR, MinISR: 1})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -321,6 +337,19 @@ func (s *Service) assignments(ctx context.Context, clusterID string, id int32) (
 		}
 		return out[i].Partition < out[j].Partition
 	})
+	return out, nil
+}
+
+// assignments returns every partition's replicas as broker id sees them.
+func (s *Service) assignments(ctx context.Context, clusterID string, id int32) ([]client.Assignment, error) {
+	parts, err := s.brokerMetadata(ctx, clusterID, id)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]client.Assignment, 0, len(parts))
+	for _, p := range parts {
+		out = append(out, client.Assignment{Topic: p.Topic, Partition: p.Partition, Replicas: p.Replicas})
+	}
 	return out, nil
 }
 

@@ -3,15 +3,9 @@ package cloud
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
-	"time"
-
-	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Rolling restarts follow Strimzi's roller: one broker at a time; a broker
@@ -108,55 +102,42 @@ func parseDone(s string) []int32 {
 // partitionViews returns every partition as broker id sees it, with each
 // topic's min.insync.replicas.
 func (s *Service) partitionViews(ctx context.Context, clusterID string, id int32) ([]partitionView, error) {
-	s.mu.Lock()
-	cc := s.clients[clusterID]
-	s.mu.Unlock()
-	if cc == nil {
-		return nil, fmt.Errorf("no client")
-	}
-	req := kmsg.NewPtrMetadataRequest()
-	resp, err := req.RequestWith(ctx, cc.cl.Broker(int(id)))
+	out, err := s.brokerMetadata(ctx, clusterID, id)
 	if err != nil {
-		return nil, fmt.Errorf("metadata from broker %d: %w", id, err)
+		return nil, err
 	}
 	var topics []string
-	var out []partitionView
-	for _, t := range resp.Topics {
-		if err := kerr.ErrorForCode(t.ErrorCode); err != nil {
-			return nil, fmt.Errorf("metadata from broker %d: topic %v: %w", id, t.Topic, err)
-		}
-		topics = append(topics, *t.Topic)
-		for _, p := range t.Partitions {
-			out = append(out, partitionView{Topic: *t.Topic, Partition: p.Partition, Replicas: p.Replicas, ISR: p.ISR, MinISR: 1})
+	for _, p := range out {
+		if len(topics) == 0 || topics[len(topics)-1] != p.Topic {
+			topics = append(topics, p.Topic)
 		}
 	}
-	if len(topics) > 0 {
-		rcs, err := cc.adm.DescribeTopicConfigs(ctx, topics...)
-		if err != nil {
-			return nil, fmt.Errorf("describe topic configs: %w", err)
-		}
-		minISR := map[string]int{}
-		for _, rc := range rcs {
-			for _, cf := range rc.Configs {
-				if cf.Key == "min.insync.replicas" && cf.Value != nil {
-					if n, err := strconv.Atoi(*cf.Value); err == nil {
-						minISR[rc.Name] = n
-					}
+	if len(topics) == 0 {
+		return out, nil
+	}
+	adm, err := s.admin(ctx, clusterID)
+	if err != nil {
+		return nil, err
+	}
+	rcs, err := adm.DescribeTopicConfigs(ctx, topics...)
+	if err != nil {
+		return nil, fmt.Errorf("describe topic configs: %w", err)
+	}
+	minISR := map[string]int{}
+	for _, rc := range rcs {
+		for _, cf := range rc.Configs {
+			if cf.Key == "min.insync.replicas" && cf.Value != nil {
+				if n, err := strconv.Atoi(*cf.Value); err == nil {
+					minISR[rc.Name] = n
 				}
 			}
 		}
-		for i := range out {
-			if m, ok := minISR[out[i].Topic]; ok {
-				out[i].MinISR = m
-			}
+	}
+	for i := range out {
+		if m, ok := minISR[out[i].Topic]; ok {
+			out[i].MinISR = m
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Topic != out[j].Topic {
-			return out[i].Topic < out[j].Topic
-		}
-		return out[i].Partition < out[j].Partition
-	})
 	return out, nil
 }
 
@@ -241,13 +222,7 @@ func (s *Service) waitRolled(ctx context.Context, c Cluster, op *Operation) (str
 	if i < 0 {
 		return op.Step, fmt.Errorf("rolling restart: broker %d is not in the cluster", op.To)
 	}
-	hc := &http.Client{Timeout: 2 * time.Second}
-	resp, err := hc.Get("http://" + nodes[i].Admin + "/readyz")
-	if err != nil {
-		return op.Step, nil
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
+	if !brokerReady(nodes[i]) {
 		return op.Step, nil
 	}
 	adm, err := s.admin(ctx, c.ID)

@@ -58,6 +58,8 @@ type Config struct {
 	ClientOpts []kgo.Opt
 	// Poll is how often the reconciler looks at each cluster (default 500ms).
 	Poll time.Duration
+	// Now is the clock maintenance windows are read with (default time.Now).
+	Now func() time.Time
 }
 
 // Service is the control plane's core. Its methods validate a request
@@ -67,8 +69,13 @@ type Service struct {
 	cfg Config
 	log *slog.Logger
 
-	mu      sync.Mutex // guards clients
+	mu      sync.Mutex // guards clients and synced
 	clients map[string]*clusterClient
+	// synced holds the clusters whose users and ACLs are known to match
+	// the store (users.go); empty after a start.
+	synced map[string]bool
+	// syncMu serialises syncUsers; lock order: syncMu before mu.
+	syncMu sync.Mutex
 }
 
 // clusterClient is a cached Kafka client for one cluster, valid for one
@@ -90,8 +97,13 @@ func New(cfg Config) *Service {
 	if cfg.Catalog.MaxNodes == 0 {
 		cfg.Catalog = DefaultCatalog()
 	}
-	return &Service{cfg: cfg, log: cfg.Logger, clients: map[string]*clusterClient{}}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Service{cfg: cfg, log: cfg.Logger, clients: map[string]*clusterClient{}, synced: map[string]bool{}}
 }
+
+func (s *Service) now() time.Time { return s.cfg.Now() }
 
 // Catalog returns the offer.
 func (s *Service) Catalog() Catalog { return s.cfg.Catalog }
@@ -114,6 +126,9 @@ type CreateRequest struct {
 	NumNodes       int
 	StorageSizeMiB uint64
 	Tags           []string
+	// Rules are the trusted sources (DigitalOcean's create-time firewall
+	// rules).
+	Rules []FirewallRule
 }
 
 var clusterName = regexp.MustCompile(`^[a-z][a-z0-9-]{1,62}[a-z0-9]$`)
@@ -189,8 +204,16 @@ func (s *Service) CreateCluster(ctx context.Context, r CreateRequest) (Cluster, 
 	for i := range nodes {
 		nodes[i].Voter = i < cat.MaxVoters
 	}
+	if err := newClusterSecrets(&c); err != nil {
+		return Cluster{}, err
+	}
+	admin := User{ClusterID: c.ID, Name: primaryUser, Role: RolePrimary, Password: newPassword(), State: UserActive}
 	op := Operation{ID: newID(), ClusterID: c.ID, Kind: OpCreate, To: r.NumNodes, Step: stepStart, State: OpRunning}
-	if err := s.cfg.Store.CreateCluster(ctx, c, nodes, op); err != nil {
+	rules, err := checkFirewallRules(c.ID, r.Rules)
+	if err != nil {
+		return Cluster{}, err
+	}
+	if err := s.cfg.Store.CreateCluster(ctx, c, nodes, op, []User{admin}, rules); err != nil {
 		return Cluster{}, err
 	}
 	s.cfg.Store.AddEvent(ctx, c.ID, "cluster_create")
@@ -360,6 +383,21 @@ func (s *Service) DeleteCluster(ctx context.Context, id string) error {
 
 // admin returns a Kafka admin client for a cluster's running brokers.
 func (s *Service) admin(ctx context.Context, id string) (*kadm.Client, error) {
+	cc, err := s.client(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return cc.adm, nil
+}
+
+// client returns the cached Kafka client for a cluster's running
+// brokers (as controlUser on a secure cluster), making one when the
+// brokers changed.
+func (s *Service) client(ctx context.Context, id string) (*clusterClient, error) {
+	c, err := s.Cluster(ctx, id)
+	if err != nil {
+		return nil, err
+	}
 	nodes, err := s.Nodes(ctx, id)
 	if err != nil {
 		return nil, err
@@ -376,20 +414,24 @@ func (s *Service) admin(ctx context.Context, id string) (*kadm.Client, error) {
 	defer s.mu.Unlock()
 	if cc, ok := s.clients[id]; ok {
 		if cc.key == key {
-			return cc.adm, nil
+			return cc, nil
 		}
 		cc.cl.Close()
 		delete(s.clients, id)
 	}
-	opts := append([]kgo.Opt{kgo.SeedBrokers(seeds...), kgo.ClientID("trib-cloud"),
-		kgo.RetryTimeout(10 * time.Second)}, s.cfg.ClientOpts...)
+	sec, err := controlClientOpts(c)
+	if err != nil {
+		return nil, err
+	}
+	opts := append(append([]kgo.Opt{kgo.SeedBrokers(seeds...), kgo.ClientID("trib-cloud"),
+		kgo.RetryTimeout(10 * time.Second)}, sec...), s.cfg.ClientOpts...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, err
 	}
 	cc := &clusterClient{key: key, cl: cl, adm: kadm.NewClient(cl)}
 	s.clients[id] = cc
-	return cc.adm, nil
+	return cc, nil
 }
 
 func (s *Service) dropClient(id string) {

@@ -7,9 +7,10 @@ import "context"
 // audit log. Every method is one transaction, so a crash leaves either the
 // whole change or none of it. Implementations are safe for concurrent use.
 type Store interface {
-	// CreateCluster inserts c with its planned brokers and its create
-	// operation. A name already in use is a KindConflict *Error.
-	CreateCluster(ctx context.Context, c Cluster, nodes []Node, op Operation) error
+	// CreateCluster inserts c with its planned brokers, its create
+	// operation, its first users and its trusted sources. A name already
+	// in use is a KindConflict *Error.
+	CreateCluster(ctx context.Context, c Cluster, nodes []Node, op Operation, users []User, rules []FirewallRule) error
 	// Cluster returns one cluster, or errNoRow.
 	Cluster(ctx context.Context, id string) (Cluster, error)
 	// Clusters lists every cluster, oldest first.
@@ -24,7 +25,7 @@ type Store interface {
 	// runs.
 	StartOperation(ctx context.Context, op Operation, status string, numNodes int, newNodes []Node) error
 	// StartOperationVersion is StartOperation that also sets the
-	// cluster's version (when not "").
+	// cluster's version (when not ""), clearing a pending upgrade.
 	StartOperationVersion(ctx context.Context, op Operation, status string, numNodes int, newNodes []Node, version string) error
 	// UpdateOperation stores op's step, state, error, To and progress.
 	UpdateOperation(ctx context.Context, op Operation) error
@@ -33,8 +34,8 @@ type Store interface {
 	// FinishOperation marks op done or failed and sets the cluster's
 	// status (and broker count, when numNodes > 0) in one transaction.
 	FinishOperation(ctx context.Context, op Operation, status string, numNodes int) error
-	// DeleteCluster removes a cluster, its brokers and operations; its
-	// events stay.
+	// DeleteCluster removes a cluster, its brokers, operations, users and
+	// firewall rules; its events stay.
 	DeleteCluster(ctx context.Context, id string) error
 	// Operations lists a cluster's operations, oldest first; with
 	// clusterID "" the running operations of every cluster.
@@ -43,6 +44,24 @@ type Store interface {
 	AddEvent(ctx context.Context, clusterID, typ string) error
 	// Events lists a cluster's events, oldest first.
 	Events(ctx context.Context, clusterID string) ([]Event, error)
+	// Users lists a cluster's users (deleting ones too), oldest first.
+	Users(ctx context.Context, clusterID string) ([]User, error)
+	// CreateUser inserts u; a name in use is a KindConflict *Error, a
+	// missing cluster errNoRow.
+	CreateUser(ctx context.Context, u User) error
+	// UpdateUser stores u's password, ACL and state (errNoRow if none).
+	UpdateUser(ctx context.Context, u User) error
+	// RemoveUser deletes a user in state deleting (its credentials and
+	// ACLs are gone from the cluster).
+	RemoveUser(ctx context.Context, clusterID, name string) error
+	// FirewallRules lists a cluster's trusted sources.
+	FirewallRules(ctx context.Context, clusterID string) ([]FirewallRule, error)
+	// SetFirewallRules replaces a cluster's trusted sources.
+	SetFirewallRules(ctx context.Context, clusterID string, rules []FirewallRule) error
+	// SetMaintenance sets a cluster's maintenance window and the version
+	// upgrade pending for it ("" for none); errNoRow if there is no such
+	// cluster.
+	SetMaintenance(ctx context.Context, clusterID, day, hour, pendingVersion string) error
 	// CreateToken stores a token (by its hash).
 	CreateToken(ctx context.Context, t Token) error
 	// TokenByHash finds a token, or errNoRow.

@@ -78,6 +78,31 @@ var migrations = []string{
 	)`,
 	// 2: a rolling restart's progress.
 	`ALTER TABLE operations ADD COLUMN done_nodes TEXT NOT NULL DEFAULT ''`,
+	// 3: security (each cluster's CA and the control plane's credential;
+	// users with their ACLs), trusted sources, maintenance windows.
+	`ALTER TABLE clusters ADD COLUMN ca_cert TEXT NOT NULL DEFAULT '';
+	ALTER TABLE clusters ADD COLUMN ca_key TEXT NOT NULL DEFAULT '';
+	ALTER TABLE clusters ADD COLUMN control_password TEXT NOT NULL DEFAULT '';
+	ALTER TABLE clusters ADD COLUMN maintenance_day TEXT NOT NULL DEFAULT '';
+	ALTER TABLE clusters ADD COLUMN maintenance_hour TEXT NOT NULL DEFAULT '';
+	ALTER TABLE clusters ADD COLUMN pending_version TEXT NOT NULL DEFAULT '';
+	CREATE TABLE users (
+		cluster_id TEXT NOT NULL,
+		name TEXT NOT NULL,
+		role TEXT NOT NULL,
+		password TEXT NOT NULL,
+		acl TEXT NOT NULL,
+		state TEXT NOT NULL,
+		created_at TEXT NOT NULL,
+		PRIMARY KEY (cluster_id, name)
+	);
+	CREATE TABLE firewall_rules (
+		uuid TEXT PRIMARY KEY,
+		cluster_id TEXT NOT NULL,
+		type TEXT NOT NULL,
+		value TEXT NOT NULL,
+		created_at TEXT NOT NULL
+	)`,
 }
 
 // sqlStore is the Store over database/sql. Placeholders are written as
@@ -249,14 +274,15 @@ func (s *sqlStore) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 
 func (s *sqlStore) Close() error { return s.db.Close() }
 
-const clusterCols = `id, name, engine, version, size, region, num_nodes, storage_size_mib, tags, status, created_at`
+const clusterCols = `id, name, engine, version, size, region, num_nodes, storage_size_mib, tags, status, created_at, ca_cert, ca_key, control_password, maintenance_day, maintenance_hour, pending_version`
 
 type scanner interface{ Scan(...any) error }
 
 func scanCluster(r scanner) (Cluster, error) {
 	var c Cluster
 	var tags, created string
-	if err := r.Scan(&c.ID, &c.Name, &c.Engine, &c.Version, &c.Size, &c.Region, &c.NumNodes, &c.StorageSizeMiB, &tags, &c.Status, &created); err != nil {
+	if err := r.Scan(&c.ID, &c.Name, &c.Engine, &c.Version, &c.Size, &c.Region, &c.NumNodes, &c.StorageSizeMiB, &tags, &c.Status, &created,
+		&c.CACert, &c.CAKey, &c.ControlPassword, &c.MaintenanceDay, &c.MaintenanceHour, &c.PendingVersion); err != nil {
 		return c, err
 	}
 	json.Unmarshal([]byte(tags), &c.Tags)
@@ -287,7 +313,7 @@ func (s *sqlStore) insertOp(ctx context.Context, tx *sql.Tx, op Operation) error
 	return err
 }
 
-func (s *sqlStore) CreateCluster(ctx context.Context, c Cluster, nodes []Node, op Operation) error {
+func (s *sqlStore) CreateCluster(ctx context.Context, c Cluster, nodes []Node, op Operation, users []User, rules []FirewallRule) error {
 	tags, _ := json.Marshal(c.Tags)
 	if c.Tags == nil {
 		tags = []byte("[]")
@@ -300,11 +326,20 @@ func (s *sqlStore) CreateCluster(ctx context.Context, c Cluster, nodes []Node, o
 		if n > 0 {
 			return errorf(KindConflict, "a database cluster named %q already exists", c.Name)
 		}
-		if _, err := s.exec(ctx, tx, `INSERT INTO clusters (`+clusterCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			c.ID, c.Name, c.Engine, c.Version, c.Size, c.Region, c.NumNodes, c.StorageSizeMiB, string(tags), c.Status, c.CreatedAt.UTC().Format(time.RFC3339Nano)); err != nil {
+		if _, err := s.exec(ctx, tx, `INSERT INTO clusters (`+clusterCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			c.ID, c.Name, c.Engine, c.Version, c.Size, c.Region, c.NumNodes, c.StorageSizeMiB, string(tags), c.Status, c.CreatedAt.UTC().Format(time.RFC3339Nano),
+			c.CACert, c.CAKey, c.ControlPassword, c.MaintenanceDay, c.MaintenanceHour, c.PendingVersion); err != nil {
 			return err
 		}
 		if err := s.insertNodes(ctx, tx, nodes); err != nil {
+			return err
+		}
+		for _, u := range users {
+			if err := s.insertUser(ctx, tx, u); err != nil {
+				return err
+			}
+		}
+		if err := s.insertFirewallRules(ctx, tx, c.ID, rules); err != nil {
 			return err
 		}
 		return s.insertOp(ctx, tx, op)
@@ -385,7 +420,7 @@ func (s *sqlStore) StartOperationVersion(ctx context.Context, op Operation, stat
 			return errNoRow
 		}
 		if version != "" {
-			if _, err := s.exec(ctx, tx, `UPDATE clusters SET version = ? WHERE id = ?`, version, op.ClusterID); err != nil {
+			if _, err := s.exec(ctx, tx, `UPDATE clusters SET version = ?, pending_version = '' WHERE id = ?`, version, op.ClusterID); err != nil {
 				return err
 			}
 		}
@@ -424,7 +459,8 @@ func (s *sqlStore) FinishOperation(ctx context.Context, op Operation, status str
 
 func (s *sqlStore) DeleteCluster(ctx context.Context, id string) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		for _, q := range []string{`DELETE FROM nodes WHERE cluster_id = ?`, `DELETE FROM operations WHERE cluster_id = ?`, `DELETE FROM clusters WHERE id = ?`} {
+		for _, q := range []string{`DELETE FROM nodes WHERE cluster_id = ?`, `DELETE FROM operations WHERE cluster_id = ?`,
+			`DELETE FROM users WHERE cluster_id = ?`, `DELETE FROM firewall_rules WHERE cluster_id = ?`, `DELETE FROM clusters WHERE id = ?`} {
 			if _, err := s.exec(ctx, tx, q, id); err != nil {
 				return err
 			}
@@ -507,4 +543,138 @@ func (s *sqlStore) TokenCount(ctx context.Context) (int, error) {
 func (s *sqlStore) Audit(ctx context.Context, tokenID, method, path string, status int) error {
 	_, err := s.exec(ctx, s.db, `INSERT INTO audit (token_id, method, path, status, at) VALUES (?, ?, ?, ?, ?)`, tokenID, method, path, status, s.stamp())
 	return err
+}
+
+func (s *sqlStore) insertUser(ctx context.Context, qr querier, u User) error {
+	acl, err := json.Marshal(u.ACL)
+	if err != nil {
+		return err
+	}
+	if u.State == "" {
+		u.State = UserActive
+	}
+	_, err = s.exec(ctx, qr, `INSERT INTO users (cluster_id, name, role, password, acl, state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		u.ClusterID, u.Name, u.Role, u.Password, string(acl), u.State, s.stamp())
+	return err
+}
+
+func (s *sqlStore) Users(ctx context.Context, clusterID string) ([]User, error) {
+	rows, err := s.query(ctx, s.db, `SELECT cluster_id, name, role, password, acl, state, created_at FROM users WHERE cluster_id = ? ORDER BY created_at, name`, clusterID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []User
+	for rows.Next() {
+		var u User
+		var acl, created string
+		if err := rows.Scan(&u.ClusterID, &u.Name, &u.Role, &u.Password, &acl, &u.State, &created); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(acl), &u.ACL); err != nil {
+			return nil, fmt.Errorf("store: user %s: acl: %w", u.Name, err)
+		}
+		u.CreatedAt = parseStamp(created)
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
+
+func (s *sqlStore) CreateUser(ctx context.Context, u User) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.lockCluster(ctx, tx, u.ClusterID); err != nil {
+			return err
+		}
+		var n int
+		if err := s.queryRow(ctx, tx, `SELECT COUNT(*) FROM clusters WHERE id = ?`, u.ClusterID).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return errNoRow
+		}
+		if err := s.queryRow(ctx, tx, `SELECT COUNT(*) FROM users WHERE cluster_id = ? AND name = ?`, u.ClusterID, u.Name).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return errorf(KindConflict, "a user named %q already exists (or is still being deleted)", u.Name)
+		}
+		return s.insertUser(ctx, tx, u)
+	})
+}
+
+func (s *sqlStore) UpdateUser(ctx context.Context, u User) error {
+	acl, err := json.Marshal(u.ACL)
+	if err != nil {
+		return err
+	}
+	res, err := s.exec(ctx, s.db, `UPDATE users SET password = ?, acl = ?, state = ? WHERE cluster_id = ? AND name = ?`,
+		u.Password, string(acl), u.State, u.ClusterID, u.Name)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return errNoRow
+	}
+	return nil
+}
+
+func (s *sqlStore) RemoveUser(ctx context.Context, clusterID, name string) error {
+	_, err := s.exec(ctx, s.db, `DELETE FROM users WHERE cluster_id = ? AND name = ? AND state = ?`, clusterID, name, UserDeleting)
+	return err
+}
+
+func (s *sqlStore) FirewallRules(ctx context.Context, clusterID string) ([]FirewallRule, error) {
+	rows, err := s.query(ctx, s.db, `SELECT uuid, cluster_id, type, value, created_at FROM firewall_rules WHERE cluster_id = ? ORDER BY created_at, uuid`, clusterID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []FirewallRule
+	for rows.Next() {
+		var r FirewallRule
+		var created string
+		if err := rows.Scan(&r.UUID, &r.ClusterID, &r.Type, &r.Value, &created); err != nil {
+			return nil, err
+		}
+		r.CreatedAt = parseStamp(created)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func (s *sqlStore) SetFirewallRules(ctx context.Context, clusterID string, rules []FirewallRule) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.lockCluster(ctx, tx, clusterID); err != nil {
+			return err
+		}
+		if _, err := s.exec(ctx, tx, `DELETE FROM firewall_rules WHERE cluster_id = ?`, clusterID); err != nil {
+			return err
+		}
+		return s.insertFirewallRules(ctx, tx, clusterID, rules)
+	})
+}
+
+func (s *sqlStore) insertFirewallRules(ctx context.Context, tx *sql.Tx, clusterID string, rules []FirewallRule) error {
+	for _, r := range rules {
+		created := r.CreatedAt
+		if created.IsZero() {
+			created = s.now()
+		}
+		if _, err := s.exec(ctx, tx, `INSERT INTO firewall_rules (uuid, cluster_id, type, value, created_at) VALUES (?, ?, ?, ?, ?)`,
+			r.UUID, clusterID, r.Type, r.Value, created.UTC().Format(time.RFC3339Nano)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *sqlStore) SetMaintenance(ctx context.Context, clusterID, day, hour, pendingVersion string) error {
+	res, err := s.exec(ctx, s.db, `UPDATE clusters SET maintenance_day = ?, maintenance_hour = ?, pending_version = ? WHERE id = ?`, day, hour, pendingVersion, clusterID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return errNoRow
+	}
+	return nil
 }

@@ -18,16 +18,17 @@ import (
 func storeSuite(t *testing.T, st Store) {
 	ctx := context.Background()
 	c := Cluster{ID: "c1", Name: "one", Engine: Engine, Version: "3.9", Size: "local", Region: "local", NumNodes: 3,
-		StorageSizeMiB: 10240, Tags: []string{"a"}, Status: StatusCreating, CreatedAt: time.Now().UTC().Truncate(time.Second)}
+		StorageSizeMiB: 10240, Tags: []string{"a"}, Status: StatusCreating, CreatedAt: time.Now().UTC().Truncate(time.Second),
+		CACert: "ca-pem", CAKey: "ca-key", ControlPassword: "cp"}
 	nodes := []Node{{ClusterID: "c1", NodeID: 1, Listen: "l1", Controller: "c1", Admin: "a1", Voter: true, State: NodeActive, DataDir: "/d1"}}
 	op := Operation{ID: "op1", ClusterID: "c1", Kind: OpCreate, To: 3, Step: stepStart, State: OpRunning}
-	if err := st.CreateCluster(ctx, c, nodes, op); err != nil {
+	if err := st.CreateCluster(ctx, c, nodes, op, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	// A duplicate name is a conflict and changes nothing.
 	c2 := c
 	c2.ID = "c2"
-	err := st.CreateCluster(ctx, c2, nil, Operation{ID: "op2", ClusterID: "c2", Kind: OpCreate, State: OpRunning})
+	err := st.CreateCluster(ctx, c2, nil, Operation{ID: "op2", ClusterID: "c2", Kind: OpCreate, State: OpRunning}, nil, nil)
 	var e *Error
 	if !errors.As(err, &e) || e.Kind != KindConflict {
 		t.Fatalf("duplicate name: %v", err)
@@ -76,6 +77,7 @@ func storeSuite(t *testing.T, st Store) {
 	if evs, _ := st.Events(ctx, "c1"); len(evs) != 2 || evs[0].Type != "x" || evs[1].Type != "y" {
 		t.Fatalf("events: %+v", evs)
 	}
+	usersAndRules(t, st)
 	if err := st.DeleteCluster(ctx, "c1"); err != nil {
 		t.Fatal(err)
 	}
@@ -84,6 +86,12 @@ func storeSuite(t *testing.T, st Store) {
 	}
 	if ns, _ := st.AllNodes(ctx); len(ns) != 0 {
 		t.Fatalf("nodes after delete: %+v", ns)
+	}
+	if us, _ := st.Users(ctx, "c1"); len(us) != 0 {
+		t.Fatalf("users after delete: %+v", us)
+	}
+	if rs, _ := st.FirewallRules(ctx, "c1"); len(rs) != 0 {
+		t.Fatalf("firewall rules after delete: %+v", rs)
 	}
 	// Tokens.
 	secret, err := CreateToken(ctx, st, "ro", []string{ScopeRead})
@@ -176,7 +184,7 @@ func concurrentOperations(t *testing.T, st Store) {
 	c := Cluster{ID: "cc", Name: "concurrent", Engine: Engine, Version: "3.9", Size: "local", Region: "local", NumNodes: 3,
 		Status: StatusOnline, CreatedAt: time.Now()}
 	done := Operation{ID: "cc-create", ClusterID: "cc", Kind: OpCreate, Step: stepDone, State: OpDone}
-	if err := st.CreateCluster(ctx, c, nil, done); err != nil {
+	if err := st.CreateCluster(ctx, c, nil, done, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -198,5 +206,56 @@ func concurrentOperations(t *testing.T, st Store) {
 	running, _ := st.Operations(ctx, "")
 	if ok != 1 || len(running) != 1 {
 		t.Fatalf("%d of 8 concurrent operations accepted, %d running; want 1", ok, len(running))
+	}
+}
+
+// usersAndRules: users, trusted sources, maintenance window and cluster
+// secrets of cluster c1 round-trip.
+func usersAndRules(t *testing.T, st Store) {
+	ctx := context.Background()
+	u := User{ClusterID: "c1", Name: "app", Role: RoleNormal, Password: "pw", ACL: []UserACL{{ID: "a", Topic: "t*", Permission: PermConsume}}, State: UserActive}
+	if err := st.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	var e *Error
+	if err := st.CreateUser(ctx, u); !errors.As(err, &e) || e.Kind != KindConflict {
+		t.Fatalf("duplicate user: %v", err)
+	}
+	if err := st.CreateUser(ctx, User{ClusterID: "nope", Name: "x", Role: RoleNormal}); !errors.Is(err, errNoRow) {
+		t.Fatalf("user of a missing cluster: %v", err)
+	}
+	u.Password, u.State = "pw2", UserDeleting
+	if err := st.UpdateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	us, err := st.Users(ctx, "c1")
+	if err != nil || len(us) != 1 || us[0].Password != "pw2" || us[0].State != UserDeleting || len(us[0].ACL) != 1 || us[0].ACL[0].Topic != "t*" {
+		t.Fatalf("users: %+v %v", us, err)
+	}
+	if err := st.RemoveUser(ctx, "c1", "app"); err != nil {
+		t.Fatal(err)
+	}
+	if us, _ := st.Users(ctx, "c1"); len(us) != 0 {
+		t.Fatalf("users after remove: %+v", us)
+	}
+	rules := []FirewallRule{{UUID: "r1", Type: FirewallTypeIPAddr, Value: "127.0.0.1"}, {UUID: "r2", Type: FirewallTypeIPAddr, Value: "::1"}}
+	if err := st.SetFirewallRules(ctx, "c1", rules); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetFirewallRules(ctx, "c1", rules[1:]); err != nil {
+		t.Fatal(err)
+	}
+	if rs, err := st.FirewallRules(ctx, "c1"); err != nil || len(rs) != 1 || rs[0].Value != "::1" || rs[0].ClusterID != "c1" {
+		t.Fatalf("rules: %+v %v", rs, err)
+	}
+	if err := st.SetMaintenance(ctx, "c1", "monday", "10:00", "3.9-b"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetMaintenance(ctx, "nope", "monday", "10:00", ""); !errors.Is(err, errNoRow) {
+		t.Fatalf("maintenance of a missing cluster: %v", err)
+	}
+	c, _ := st.Cluster(ctx, "c1")
+	if c.MaintenanceDay != "monday" || c.MaintenanceHour != "10:00" || c.PendingVersion != "3.9-b" || c.CACert != "ca-pem" || c.ControlPassword != "cp" {
+		t.Fatalf("cluster after maintenance: %+v", c)
 	}
 }

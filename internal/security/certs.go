@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"math/big"
 	"net"
@@ -61,10 +62,20 @@ func LoadCA(certPath, keyPath string) (*CA, error) {
 	if err != nil {
 		return nil, err
 	}
+	ca, err := ParseCA(certPEM, keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("%s, %s: %w", certPath, keyPath, err)
+	}
+	return ca, nil
+}
+
+// ParseCA reads a CA from its PEM certificate and PEM (PKCS #8 ECDSA)
+// private key, as WriteCA and KeyPEM write them.
+func ParseCA(certPEM, keyPEM []byte) (*CA, error) {
 	cb, _ := pem.Decode(certPEM)
 	kb, _ := pem.Decode(keyPEM)
 	if cb == nil || kb == nil {
-		return nil, fmt.Errorf("%s or %s is not PEM", certPath, keyPath)
+		return nil, errors.New("the CA certificate or key is not PEM")
 	}
 	cert, err := x509.ParseCertificate(cb.Bytes)
 	if err != nil {
@@ -76,21 +87,30 @@ func LoadCA(certPath, keyPath string) (*CA, error) {
 	}
 	key, ok := k.(*ecdsa.PrivateKey)
 	if !ok {
-		return nil, fmt.Errorf("%s: not an ECDSA key", keyPath)
+		return nil, errors.New("the CA key is not an ECDSA key")
 	}
 	return &CA{Cert: cert, Key: key, PEM: certPEM}, nil
 }
 
+// KeyPEM is the CA's private key as PEM (PKCS #8).
+func (ca *CA) KeyPEM() ([]byte, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(ca.Key)
+	if err != nil {
+		return nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+}
+
 // WriteCA writes the CA certificate and its private key (mode 0600).
 func (ca *CA) WriteCA(certPath, keyPath string) error {
-	der, err := x509.MarshalPKCS8PrivateKey(ca.Key)
+	key, err := ca.KeyPEM()
 	if err != nil {
 		return err
 	}
 	if err := os.WriteFile(certPath, ca.PEM, 0o644); err != nil {
 		return err
 	}
-	return writeFileAtomic(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
+	return writeFileAtomic(keyPath, key, 0o600)
 }
 
 // Issue makes a leaf certificate for subject (server and client use),

@@ -1,0 +1,129 @@
+package cloud
+
+import (
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+
+	"github.com/tributary/tributary/internal/config"
+	"github.com/tributary/tributary/internal/security"
+)
+
+// Cluster security. Every cluster gets its own CA when it is created; its
+// brokers serve one SASL_SSL listener (a certificate the CA signs for the
+// listen host; SCRAM-SHA-256/512 for users, PLAIN only for the control
+// plane's own user) with Kafka's StandardAuthorizer on (deny by default).
+//
+// The control plane connects as controlUser, the only super user, whose
+// password exists only as PlainLoginModule's user_ entry in each broker's
+// config file (mode 0600): it needs no SCRAM credential, so a new cluster
+// is reachable before any user exists. The brokers replicate over the
+// same listener as that user. Users (doadmin and those the API makes)
+// are SCRAM credentials in the cluster's metadata with ACLs compiled from
+// DigitalOcean's simple form (users.go).
+
+// controlUser is the control plane's principal on its clusters. A user
+// name the API accepts never starts with "_", so no API user can take it.
+const controlUser = "_trib"
+
+// primaryUser is DigitalOcean's primary user, made with the cluster.
+const primaryUser = "doadmin"
+
+// caValidity is how long a cluster's CA is valid; brokerCertValidity a
+// broker's certificate (reissued on every broker start).
+const (
+	caValidity         = 10 * 365 * 24 * time.Hour
+	brokerCertValidity = 365 * 24 * time.Hour
+)
+
+// newPassword returns a random password (24 URL-safe characters).
+func newPassword() string {
+	var b [18]byte
+	rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// newClusterSecrets gives c its CA and the control plane's password.
+func newClusterSecrets(c *Cluster) error {
+	ca, err := security.NewCA("Tributary cluster "+c.Name+" ("+c.ID+") CA", caValidity)
+	if err != nil {
+		return err
+	}
+	key, err := ca.KeyPEM()
+	if err != nil {
+		return err
+	}
+	c.CACert, c.CAKey, c.ControlPassword = string(ca.PEM), string(key), newPassword()
+	return nil
+}
+
+// brokerKeystore issues broker n's certificate (for its listen host and
+// localhost) as a PEM keystore.
+func brokerKeystore(c Cluster, n Node) ([]byte, error) {
+	ca, err := security.ParseCA([]byte(c.CACert), []byte(c.CAKey))
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s CA: %w", c.ID, err)
+	}
+	hosts := []string{"localhost", "127.0.0.1", "::1"}
+	if h, _, err := net.SplitHostPort(n.Listen); err == nil && h != "" {
+		hosts = append(hosts, h)
+	}
+	return ca.Issue(pkix.Name{CommonName: fmt.Sprintf("broker-%d.%s", n.NodeID, c.ID), Organization: []string{"Tributary"}},
+		hosts, brokerCertValidity)
+}
+
+// jaasQuote quotes a JAAS option value.
+func jaasQuote(s string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+}
+
+// brokerSecuritySettings are the broker configs (Kafka's names) of a
+// secure cluster's broker n whose keystore and truststore are at the
+// paths given.
+func brokerSecuritySettings(c Cluster, n Node, keystore, truststore string) []string {
+	pw := jaasQuote(c.ControlPassword)
+	return []string{
+		"listeners=SASL_SSL://" + n.Listen,
+		"inter.broker.listener.name=SASL_SSL",
+		"ssl.keystore.location=" + keystore,
+		"ssl.truststore.location=" + truststore,
+		"sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
+		"sasl.mechanism.inter.broker.protocol=PLAIN",
+		"listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=" +
+			jaasQuote(controlUser) + " password=" + pw + " user_" + controlUser + "=" + pw + ";",
+		"authorizer.class.name=" + config.StandardAuthorizer,
+		"super.users=" + security.UserPrincipal(controlUser),
+	}
+}
+
+// clusterTLS is a TLS client config that trusts only c's CA.
+func clusterTLS(c Cluster) (*tls.Config, error) {
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM([]byte(c.CACert)) {
+		return nil, errors.New("the cluster's CA certificate is not PEM")
+	}
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+}
+
+// controlClientOpts are the Kafka client options the control plane uses
+// on c: TLS trusting c's CA and SASL PLAIN as controlUser.
+func controlClientOpts(c Cluster) ([]kgo.Opt, error) {
+	if !c.Secure() {
+		return nil, nil
+	}
+	cfg, err := clusterTLS(c)
+	if err != nil {
+		return nil, err
+	}
+	return []kgo.Opt{kgo.DialTLSConfig(cfg), kgo.SASL(plain.Auth{User: controlUser, Pass: c.ControlPassword}.AsMechanism())}, nil
+}

@@ -1,0 +1,324 @@
+package tests
+
+// The managed service's security (issue 13): a cluster comes up with a
+// SASL_SSL listener, its own CA and the primary user doadmin; users and
+// their DigitalOcean ACLs become SCRAM credentials and Kafka ACLs on the
+// cluster; trusted sources limit where users may connect from. All driven
+// with godo; the cluster is used with franz-go over SASL_SSL with the
+// details the API returns.
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/digitalocean/godo"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+)
+
+// cloudClientOpts are franz-go options for a cluster of the control
+// plane: TLS trusting the CA from GET /ca and SCRAM-SHA-512 as user.
+func cloudClientOpts(t *testing.T, cl *godo.Client, id, user, password string) []kgo.Opt {
+	t.Helper()
+	ca, _, err := cl.Databases.GetCA(context.Background(), id)
+	if err != nil {
+		t.Fatalf("get CA: %v", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(ca.Certificate) {
+		t.Fatalf("the CA from GET /ca is not PEM: %q", ca.Certificate)
+	}
+	return []kgo.Opt{kgo.DialTLSConfig(&tls.Config{RootCAs: pool}),
+		kgo.SASL(scram.Auth{User: user, Pass: password}.AsSha512Mechanism())}
+}
+
+// fromAddr makes a client dial from local address ip over TLS trusting
+// the CA (kgo takes either a dialer or a TLS config, so the dialer does
+// the handshake).
+func fromAddr(t *testing.T, cl *godo.Client, id, user, password, ip string) []kgo.Opt {
+	t.Helper()
+	ca, _, err := cl.Databases.GetCA(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca.Certificate)
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		host, _, _ := net.SplitHostPort(addr)
+		tc := tls.Client(c, &tls.Config{RootCAs: pool, ServerName: host})
+		if err := tc.HandshakeContext(ctx); err != nil {
+			c.Close()
+			return nil, err
+		}
+		return tc, nil
+	}
+	return []kgo.Opt{kgo.Dialer(dial), kgo.SASL(scram.Auth{User: user, Pass: password}.AsSha512Mechanism())}
+}
+
+// authzFailed reports whether err is a Kafka authorization failure (an
+// idempotent producer without WRITE on any topic is refused at
+// InitProducerId with CLUSTER_AUTHORIZATION_FAILED, before the topic).
+func authzFailed(err error) bool {
+	return errors.Is(err, kerr.TopicAuthorizationFailed) || errors.Is(err, kerr.ClusterAuthorizationFailed)
+}
+
+// produceOne produces one record synchronously and returns the error.
+func produceOne(opts []kgo.Opt, bootstrap, topic string) error {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(bootstrap), kgo.RecordRetries(1), kgo.RetryTimeout(5 * time.Second),
+		kgo.RequestRetries(1)}, opts...)...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	return cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte("v")}).FirstErr()
+}
+
+// consumeOne reads one record of topic as group and returns it.
+func consumeOne(opts []kgo.Opt, bootstrap, topic, group string) (string, error) {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(bootstrap), kgo.ConsumeTopics(topic), kgo.ConsumerGroup(group),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}, opts...)...)
+	if err != nil {
+		return "", err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for {
+		fs := cl.PollFetches(ctx)
+		if err := fs.Err0(); err != nil {
+			return "", err
+		}
+		if it := fs.RecordIter(); !it.Done() {
+			return string(it.Next().Value), nil
+		}
+	}
+}
+
+// eventually retries f until it returns nil (credentials and ACLs reach
+// every broker through the metadata log a moment after the API answers).
+func eventually(t *testing.T, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v", what, err)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+func TestCloudSecurity(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a control plane and a broker process")
+	}
+	cloudSecurity(t, "sqlite")
+}
+
+// TestCloudSecurityPostgres is TestCloudSecurity with the store in
+// PostgreSQL (TRIB_TEST_POSTGRES, as TestCloudLifecyclePostgres).
+func TestCloudSecurityPostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a control plane and a broker process")
+	}
+	cloudSecurity(t, postgresStore(t, "trib_cloud_security"))
+}
+
+func cloudSecurity(t *testing.T, store string) {
+	dir := t.TempDir()
+	t.Cleanup(func() { killBrokers(dir) })
+	cp := startCloud(t, dir, store)
+	token, err := os.ReadFile(filepath.Join(dir, "admin.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := godoClient(t, cp.URL, strings.TrimSpace(string(token)))
+	ctx := context.Background()
+
+	db, _, err := cl.Databases.Create(ctx, &godo.DatabaseCreateRequest{Name: "secure", EngineSlug: "kafka", SizeSlug: "local", NumNodes: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db = waitStatus(t, cl, db.ID, "online", 90*time.Second)
+	conn := db.Connection
+	if conn == nil || !conn.SSL || conn.User != "doadmin" || conn.Password == "" || conn.Port == 0 {
+		t.Fatalf("connection: %+v", conn)
+	}
+	if len(db.Users) != 1 || db.Users[0].Name != "doadmin" || db.Users[0].Role != "primary" {
+		t.Errorf("users of the new cluster: %+v", db.Users)
+	}
+	bootstrap := fmt.Sprintf("%s:%d", conn.Host, conn.Port)
+	admin := cloudClientOpts(t, cl, db.ID, conn.User, conn.Password)
+
+	// Without TLS or without credentials the listener refuses.
+	if err := produceOne(nil, bootstrap, "orders"); err == nil {
+		t.Error("a PLAINTEXT client produced to the SASL_SSL listener")
+	}
+	if err := produceOne(cloudClientOpts(t, cl, db.ID, "doadmin", "wrong"), bootstrap, "orders"); err == nil {
+		t.Error("produced with a wrong password")
+	}
+
+	// doadmin may do everything; topics through the API.
+	one := uint32(1)
+	if _, _, err := cl.Databases.CreateTopic(ctx, db.ID, &godo.DatabaseCreateTopicRequest{Name: "orders", PartitionCount: &one, ReplicationFactor: &one}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "doadmin produces", func() error { return produceOne(admin, bootstrap, "orders") })
+
+	// Users with DigitalOcean's ACLs.
+	reader, _, err := cl.Databases.CreateUser(ctx, db.ID, &godo.DatabaseCreateUserRequest{Name: "reader",
+		Settings: &godo.DatabaseUserSettings{ACL: []*godo.KafkaACL{{Topic: "orders", Permission: "consume"}}}})
+	if err != nil || reader.Password == "" || reader.Role != "normal" || reader.Settings == nil || len(reader.Settings.ACL) != 1 || reader.Settings.ACL[0].ID == "" {
+		t.Fatalf("create user: %+v %v", reader, err)
+	}
+	writer, _, err := cl.Databases.CreateUser(ctx, db.ID, &godo.DatabaseCreateUserRequest{Name: "writer",
+		Settings: &godo.DatabaseUserSettings{ACL: []*godo.KafkaACL{{Topic: "ord*", Permission: "produce"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	readerOpts := cloudClientOpts(t, cl, db.ID, "reader", reader.Password)
+	writerOpts := cloudClientOpts(t, cl, db.ID, "writer", writer.Password)
+	eventually(t, "writer produces to orders (prefix ord*)", func() error { return produceOne(writerOpts, bootstrap, "orders") })
+	eventually(t, "reader consumes orders", func() error {
+		_, err := consumeOne(readerOpts, bootstrap, "orders", "reader-group")
+		return err
+	})
+	if err := produceOne(readerOpts, bootstrap, "orders"); !authzFailed(err) {
+		t.Errorf("consume-only user produced: %v, want an authorization failure", err)
+	}
+	if _, err := consumeOne(writerOpts, bootstrap, "orders", "writer-group"); err == nil {
+		t.Error("produce-only user consumed")
+	}
+	users, _, err := cl.Databases.ListUsers(ctx, db.ID, nil)
+	var names []string
+	for _, u := range users {
+		names = append(names, u.Name)
+	}
+	slices.Sort(names)
+	if err != nil || !slices.Equal(names, []string{"doadmin", "reader", "writer"}) {
+		t.Errorf("list users: %v %v", names, err)
+	}
+
+	// Update ACLs: the reader may now produce too.
+	if _, _, err := cl.Databases.UpdateUser(ctx, db.ID, "reader", &godo.DatabaseUpdateUserRequest{
+		Settings: &godo.DatabaseUserSettings{ACL: []*godo.KafkaACL{{Topic: "orders", Permission: "produceconsume"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "reader produces after its ACL update", func() error { return produceOne(readerOpts, bootstrap, "orders") })
+
+	// reset_auth: the old password stops working, the new one works.
+	reset, _, err := cl.Databases.ResetUserAuth(ctx, db.ID, "reader", &godo.DatabaseResetUserAuthRequest{})
+	if err != nil || reset.Password == "" || reset.Password == reader.Password {
+		t.Fatalf("reset_auth: %+v %v", reset, err)
+	}
+	eventually(t, "the new password works", func() error {
+		return produceOne(cloudClientOpts(t, cl, db.ID, "reader", reset.Password), bootstrap, "orders")
+	})
+	if err := produceOne(readerOpts, bootstrap, "orders"); err == nil {
+		t.Error("the old password still works after reset_auth")
+	}
+
+	// Bad input and the primary user.
+	for _, c := range []struct {
+		req  godo.DatabaseCreateUserRequest
+		want int
+	}{
+		{godo.DatabaseCreateUserRequest{Name: "writer"}, 409},
+		{godo.DatabaseCreateUserRequest{Name: "bad name"}, 422},
+		{godo.DatabaseCreateUserRequest{Name: "_trib"}, 422},
+		{godo.DatabaseCreateUserRequest{Name: "x", Settings: &godo.DatabaseUserSettings{ACL: []*godo.KafkaACL{{Topic: "t", Permission: "read"}}}}, 422},
+	} {
+		if _, _, err := cl.Databases.CreateUser(ctx, db.ID, &c.req); apiStatus(err) != c.want {
+			t.Errorf("create user %+v: %v, want %d", c.req, err, c.want)
+		}
+	}
+	if _, err := cl.Databases.DeleteUser(ctx, db.ID, "doadmin"); apiStatus(err) != 422 {
+		t.Errorf("delete doadmin: %v, want 422", err)
+	}
+	if _, _, err := cl.Databases.GetUser(ctx, db.ID, "nobody"); apiStatus(err) != 404 {
+		t.Errorf("get a missing user: %v, want 404", err)
+	}
+
+	// Delete: the writer's credentials go.
+	if _, err := cl.Databases.DeleteUser(ctx, db.ID, "writer"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := cl.Databases.GetUser(ctx, db.ID, "writer"); apiStatus(err) != 404 {
+		t.Errorf("get a deleted user: %v, want 404", err)
+	}
+	eventually(t, "the deleted user is refused", func() error {
+		if err := produceOne(writerOpts, bootstrap, "orders"); err == nil {
+			return errors.New("the deleted user still produces")
+		}
+		return nil
+	})
+
+	// Trusted sources: with 127.0.0.1 trusted, a client connecting from
+	// 127.0.0.2 is refused; without rules it is served again.
+	if _, err := cl.Databases.UpdateFirewallRules(ctx, db.ID, &godo.DatabaseUpdateFirewallRulesRequest{
+		Rules: []*godo.DatabaseFirewallRule{{Type: "ip_addr", Value: "10.0.0.0/8"}}}); apiStatus(err) != 422 {
+		t.Errorf("a CIDR trusted source: %v, want 422", err)
+	}
+	if _, err := cl.Databases.UpdateFirewallRules(ctx, db.ID, &godo.DatabaseUpdateFirewallRulesRequest{
+		Rules: []*godo.DatabaseFirewallRule{{Type: "ip_addr", Value: "127.0.0.1"}}}); err != nil {
+		t.Fatal(err)
+	}
+	rules, _, err := cl.Databases.GetFirewallRules(ctx, db.ID)
+	if err != nil || len(rules) != 1 || rules[0].Value != "127.0.0.1" || rules[0].UUID == "" || rules[0].ClusterUUID != db.ID {
+		t.Fatalf("firewall rules: %+v %v", rules, err)
+	}
+	eventually(t, "doadmin from 127.0.0.2 refused", func() error {
+		if err := produceOne(fromAddr(t, cl, db.ID, conn.User, conn.Password, "127.0.0.2"), bootstrap, "orders"); !authzFailed(err) {
+			return fmt.Errorf("from 127.0.0.2: %v, want an authorization failure", err)
+		}
+		return nil
+	})
+	if err := produceOne(fromAddr(t, cl, db.ID, conn.User, conn.Password, "127.0.0.1"), bootstrap, "orders"); err != nil {
+		t.Errorf("doadmin from the trusted 127.0.0.1: %v", err)
+	}
+	if _, err := cl.Databases.UpdateFirewallRules(ctx, db.ID, &godo.DatabaseUpdateFirewallRulesRequest{Rules: []*godo.DatabaseFirewallRule{}}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "doadmin from 127.0.0.2 without rules", func() error {
+		return produceOne(fromAddr(t, cl, db.ID, conn.User, conn.Password, "127.0.0.2"), bootstrap, "orders")
+	})
+
+	// The users and ACLs survive a control plane restart (kill -9) and
+	// a change made meanwhile is applied by the restarted one.
+	cp.kill9()
+	cp = startCloud(t, dir, store)
+	cl = godoClient(t, cp.URL, strings.TrimSpace(string(token)))
+	if _, err := cl.Databases.DeleteUser(ctx, db.ID, "reader"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "reader refused after its deletion by the restarted control plane", func() error {
+		if err := produceOne(cloudClientOpts(t, cl, db.ID, "reader", reset.Password), bootstrap, "orders"); err == nil {
+			return errors.New("the deleted reader still produces")
+		}
+		return nil
+	})
+	if err := produceOne(admin, bootstrap, "orders"); err != nil {
+		t.Errorf("doadmin after the control plane restart: %v", err)
+	}
+}
