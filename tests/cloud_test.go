@@ -553,6 +553,56 @@ func TestCloudCLIAndBadInput(t *testing.T) {
 	if out := trib("databases", "topics", "list", id); !strings.Contains(out, "t1") {
 		t.Errorf("topics list:\n%s", out)
 	}
+	// Users, the CA and the connection through the CLI; kcat (librdkafka)
+	// produces and consumes over SASL_SSL with them.
+	out = trib("databases", "user", "create", id, "app", "--acl", "t1:produceconsume", "-o", "json")
+	var users []godo.DatabaseUser
+	if err := json.Unmarshal([]byte(out), &users); err != nil || len(users) != 1 || users[0].Password == "" {
+		t.Fatalf("user create -o json: %v\n%s", err, out)
+	}
+	if out := trib("databases", "user", "list", id); !strings.Contains(out, "doadmin") || !strings.Contains(out, "t1:produceconsume") {
+		t.Errorf("user list:\n%s", out)
+	}
+	caPath := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(caPath, []byte(trib("databases", "get-ca", id)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var conn godo.DatabaseConnection
+	if out := trib("databases", "connection", id, "-o", "json"); json.Unmarshal([]byte(out), &conn) != nil || !conn.SSL || conn.User != "doadmin" {
+		t.Fatalf("connection -o json:\n%s", out)
+	}
+	if kcat, err := exec.LookPath("kcat"); err == nil {
+		kc := func(stdin string, args ...string) (string, string, error) {
+			base := []string{"-b", fmt.Sprintf("%s:%d", conn.Host, conn.Port), "-X", "security.protocol=SASL_SSL", "-X", "sasl.mechanisms=SCRAM-SHA-512",
+				"-X", "sasl.username=app", "-X", "sasl.password=" + users[0].Password, "-X", "ssl.ca.location=" + caPath}
+			return runCmd(t, time.Minute, stdin, nil, kcat, append(base, args...)...)
+		}
+		var lines strings.Builder
+		for i := 0; i < 100; i++ {
+			fmt.Fprintf(&lines, "k%d:line-%d\n", i, i) // t1 is compacted: records need keys
+		}
+		if _, errOut, err := kc(lines.String(), "-P", "-K:", "-t", "t1"); err != nil {
+			t.Fatalf("kcat -P as app over SASL_SSL: %v\n%s", err, tail(errOut))
+		}
+		if out, errOut, err := kc("", "-C", "-t", "t1", "-o", "beginning", "-e", "-q"); err != nil || strings.Count(out, "\n") != 100 {
+			t.Fatalf("kcat -C as app: %v, %d lines\n%s", err, strings.Count(out, "\n"), tail(errOut))
+		}
+	} else if strictTools() {
+		t.Fatal("kcat not installed (.ci/run installs it)")
+	}
+	if out := trib("databases", "firewalls", "replace", id, "--rule", "ip_addr:127.0.0.1"); !strings.Contains(out, "127.0.0.1") {
+		t.Errorf("firewalls replace:\n%s", out)
+	}
+	trib("databases", "firewalls", "replace", id)
+	trib("databases", "maintenance-window", "update", id, "--day", "sunday", "--hour", "03:00")
+	if out := trib("databases", "maintenance-window", "get", id); !strings.Contains(out, "sunday") || !strings.Contains(out, "03:00") {
+		t.Errorf("maintenance-window get:\n%s", out)
+	}
+	// --force upgrades now despite the window.
+	if out := trib("databases", "upgrade", id, "--version", upgradeVersion, "--force", "--wait", "-o", "json"); !strings.Contains(out, `"version": "`+upgradeVersion+`"`) {
+		t.Errorf("upgrade --force --wait:\n%s", out)
+	}
+
 	if _, stderr, err := runCmd(t, 30*time.Second, "", env, tribBinary(t), "cloud", "databases", "resize", id, "--num-nodes", "99"); err == nil || !strings.Contains(stderr, "422") {
 		t.Errorf("resize to 99: %v %s, want a 422", err, stderr)
 	}
@@ -587,6 +637,12 @@ func TestCloudCLIAndBadInput(t *testing.T) {
 		{"PUT", "/v2/databases/" + id + "/topics/t1", `{"partition_count":1}`, 422, "unprocessable_entity"},
 		{"PATCH", "/v2/databases/" + id + "/config", `{"config":{"log_retention_ms":"x"}}`, 422, "unprocessable_entity"},
 		{"GET", "/v2/nothing-here", "", 404, "not_found"},
+		{"POST", "/v2/databases/" + id + "/users", `{"name":"has space"}`, 422, "unprocessable_entity"},
+		{"POST", "/v2/databases/" + id + "/users", `{"name":"u2","settings":{"acl":[{"topic":"t1","permission":"all"}]}}`, 422, "unprocessable_entity"},
+		{"DELETE", "/v2/databases/" + id + "/users/doadmin", "", 422, "unprocessable_entity"},
+		{"PUT", "/v2/databases/" + id + "/firewall", `{"rules":[{"type":"k8s","value":"x"}]}`, 422, "unprocessable_entity"},
+		{"PUT", "/v2/databases/" + id + "/maintenance", `{"day":"monday","hour":"24:00"}`, 422, "unprocessable_entity"},
+		{"GET", "/v2/databases/no-such-cluster/ca", "", 404, "not_found"},
 	} {
 		status, e := do(c.method, c.path, c.body)
 		if status != c.status || e["id"] != c.id || e["message"] == "" {
@@ -601,6 +657,9 @@ func TestCloudCLIAndBadInput(t *testing.T) {
 	}
 	if status, _ := do("GET", "/v2/databases/"+id+"/config", ""); status != 200 {
 		t.Errorf("get config: %d", status)
+	}
+	if status, _ := do("GET", "/v2/openapi.json", ""); status != 200 {
+		t.Errorf("openapi.json: %d", status)
 	}
 	trib("databases", "delete", id, "--wait")
 	if out := trib("databases", "list", "-o", "json"); strings.TrimSpace(out) != "[]" && strings.TrimSpace(out) != "null" {

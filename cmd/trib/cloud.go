@@ -382,23 +382,34 @@ func databasesCommand(f *cloudFlags) *cobra.Command {
 		}),
 	})
 
-	var upWait bool
+	var upWait, upForce bool
 	var upVersion string
 	upgrade := &cobra.Command{
 		Use:   "upgrade ID",
 		Short: "Upgrade a cluster's brokers to another version, one at a time",
 		Long: "A rolling restart onto --version: one broker at a time, never one whose restart\n" +
 			"would take a partition below min.insync.replicas, the active controller last, each\n" +
-			"waited for until it is ready and back in every ISR.\n\n" +
-			"Examples:\n  trib cloud databases upgrade <id> --version 3.9-b --wait",
+			"waited for until it is ready and back in every ISR. A cluster with a maintenance\n" +
+			"window upgrades in its window (install-update starts it sooner) unless --force.\n\n" +
+			"Examples:\n  trib cloud databases upgrade <id> --version 3.9-b --wait\n" +
+			"  trib cloud databases upgrade <id> --version 3.9-b --force --wait",
 		Args: cobra.ExactArgs(1),
 		RunE: run(func(ctx context.Context, cl *godo.Client, c *cobra.Command, args []string) error {
-			if _, err := cl.Databases.UpgradeMajorVersion(ctx, args[0], &godo.UpgradeVersionRequest{Version: upVersion}); err != nil {
+			if upForce {
+				if err := upgradeNow(ctx, cl, args[0], upVersion); err != nil {
+					return err
+				}
+			} else if _, err := cl.Databases.UpgradeMajorVersion(ctx, args[0], &godo.UpgradeVersionRequest{Version: upVersion}); err != nil {
 				return err
+			}
+			if d, _, err := cl.Databases.Get(ctx, args[0]); err == nil && d.Status == cloud.StatusOnline && d.MaintenanceWindow != nil && d.MaintenanceWindow.Pending {
+				fmt.Fprintf(c.ErrOrStderr(), "The upgrade waits for the maintenance window (%s %s UTC); install-update starts it now.\n", d.MaintenanceWindow.Day, d.MaintenanceWindow.Hour)
+				return nil
 			}
 			return waitAndPrint(ctx, f, cl, c, args[0], upWait)
 		}),
 	}
+	upgrade.Flags().BoolVar(&upForce, "force", false, "upgrade now, outside the maintenance window")
 	upgrade.Flags().StringVar(&upVersion, "version", "", "target version (trib cloud serve --version-binary offers them)")
 	upgrade.Flags().BoolVar(&upWait, "wait", false, "wait until every broker is restarted")
 	upgrade.MarkFlagRequired("version")
@@ -406,7 +417,7 @@ func databasesCommand(f *cloudFlags) *cobra.Command {
 	var iuWait bool
 	iu := &cobra.Command{
 		Use:   "install-update ID",
-		Short: "Restart every broker, one at a time, without losing availability",
+		Short: "Install the pending upgrade now, or restart every broker one at a time when none is pending",
 		Args:  cobra.ExactArgs(1),
 		RunE: run(func(ctx context.Context, cl *godo.Client, c *cobra.Command, args []string) error {
 			if _, err := cl.Databases.InstallUpdate(ctx, args[0]); err != nil {
@@ -419,6 +430,9 @@ func databasesCommand(f *cloudFlags) *cobra.Command {
 	dbs.AddCommand(iu)
 
 	dbs.AddCommand(topicsCommand(f, run))
+	for _, c := range accessCommands(f, run) {
+		dbs.AddCommand(c)
+	}
 	return dbs
 }
 
