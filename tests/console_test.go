@@ -220,7 +220,16 @@ func TestConsoleBrowser(t *testing.T) {
 
 	// Produce with franz-go: one record carries markup that must be shown
 	// as text, one a header to search for.
-	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap), kgo.DefaultProduceTopic("orders"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	// The cluster serves SASL_SSL: the CA and doadmin's password come
+	// from the API.
+	gc := godoClient(t, cp.URL, token)
+	db, _, err := gc.Databases.Get(context.Background(), clusterIDFromURL(t, ctx))
+	if err != nil || db.Connection == nil {
+		t.Fatalf("get the cluster: %+v %v", db, err)
+	}
+	secure := cloudClientOpts(t, gc, db.ID, db.Connection.User, db.Connection.Password)
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(bootstrap), kgo.DefaultProduceTopic("orders"), kgo.RecordPartitioner(kgo.ManualPartitioner())},
+		secure...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,7 +287,7 @@ func TestConsoleBrowser(t *testing.T) {
 
 	// A group that committed offset 1 of partition 0 lags by 1 there;
 	// reset it to the earliest offsets through the form.
-	commitOffset(t, bootstrap, "web-group", "orders", 0, 1)
+	commitOffset(t, bootstrap, secure, "web-group", "orders", 0, 1)
 	id := clusterIDFromURL(t, ctx)
 	run(t, ctx, "group lag", 20*time.Second,
 		chromedp.Navigate(cp.URL+"/clusters/"+id+"/groups"),
@@ -334,9 +343,14 @@ func clusterIDFromURL(t *testing.T, ctx context.Context) string {
 }
 
 // commitOffset commits offset for group on topic's partition.
-func commitOffset(t *testing.T, bootstrap, group, topic string, partition int32, offset int64) {
+func commitOffset(t *testing.T, bootstrap string, opts []kgo.Opt, group, topic string, partition int32, offset int64) {
 	t.Helper()
-	adm := newAdmin(t, bootstrap)
+	kc, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(bootstrap)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kc.Close()
+	adm := kadm.NewClient(kc)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	o := kadm.Offsets{}

@@ -114,6 +114,9 @@ type database struct {
 	Tags             []string    `json:"tags"`
 	StorageSizeMiB   uint64      `json:"storage_size_mib"`
 	BootstrapServers []string    `json:"bootstrap_servers"`
+	// CA is the cluster's CA certificate (PEM, from GET /ca) when its
+	// connection is SSL; database fills it.
+	CA []byte `json:"-"`
 }
 
 type layout struct {
@@ -169,6 +172,17 @@ func (c apiClient) database(ctx context.Context, token, id string) (database, er
 		Database database `json:"database"`
 	}
 	err := c.do(ctx, token, http.MethodGet, "/v2/databases/"+pathEscape(id), nil, &out)
+	if err == nil && out.Database.Connection != nil && out.Database.Connection.SSL {
+		var ca struct {
+			CA struct {
+				Certificate []byte `json:"certificate"`
+			} `json:"ca"`
+		}
+		if err := c.do(ctx, token, http.MethodGet, "/v2/databases/"+pathEscape(id)+"/ca", nil, &ca); err != nil {
+			return out.Database, err
+		}
+		out.Database.CA = ca.CA.Certificate
+	}
 	return out.Database, err
 }
 

@@ -2,6 +2,8 @@ package console
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 )
 
 // kafkaTimeout bounds every read the console makes from a cluster, so a
@@ -50,8 +53,19 @@ func clientOpts(db database) ([]kgo.Opt, error) {
 	if len(seeds) == 0 {
 		return nil, fmt.Errorf("the cluster has no running brokers (status %s)", db.Status)
 	}
-	return []kgo.Opt{kgo.SeedBrokers(seeds...), kgo.ClientID("trib-console"), kgo.RetryTimeout(kafkaTimeout),
-		kgo.DialTimeout(3 * time.Second)}, nil
+	opts := []kgo.Opt{kgo.SeedBrokers(seeds...), kgo.ClientID("trib-console"), kgo.RetryTimeout(kafkaTimeout),
+		kgo.DialTimeout(3 * time.Second)}
+	if cn := db.Connection; cn != nil && cn.SSL {
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(db.CA) {
+			return nil, fmt.Errorf("the cluster's CA certificate is missing or not PEM")
+		}
+		opts = append(opts, kgo.DialTLSConfig(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}))
+		if cn.User != "" {
+			opts = append(opts, kgo.SASL(scram.Auth{User: cn.User, Pass: cn.Password}.AsSha512Mechanism()))
+		}
+	}
+	return opts, nil
 }
 
 // get returns the cached client for db.
@@ -60,7 +74,12 @@ func (k *kafkaClients) get(db database) (*kafkaClient, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The key changes with the brokers and with the credentials (a
+	// reset_auth gives the user a new password).
 	key := strings.Join(db.BootstrapServers, ",")
+	if cn := db.Connection; cn != nil {
+		key += "|" + cn.User + "|" + cn.Password
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if kc, ok := k.clients[db.ID]; ok {
