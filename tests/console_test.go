@@ -125,6 +125,23 @@ func waitText(sel, want string) chromedp.Action[chromedp.Void] {
 	}
 }
 
+// waitJS waits until the script expr is true in the page.
+func waitJS(expr string) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		for {
+			ok, err := chromedp.Evaluate[bool](expr)(ctx, tg)
+			if err == nil && ok {
+				return chromedp.Void{}, nil
+			}
+			select {
+			case <-ctx.Done():
+				return chromedp.Void{}, fmt.Errorf("never true: %s (%v): %w", expr, err, ctx.Err())
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+}
+
 // read returns what action a gives, failing the test on an error.
 func read[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
 	t.Helper()
@@ -294,7 +311,8 @@ func TestConsoleBrowser(t *testing.T) {
 		waitText("#groups", "web-group"),
 		chromedp.Click(chromedp.CSS(`#groups a`)),
 		waitText("#lag", "orders"),
-		waitText("#total-lag", "2"))
+		waitText("#total-lag", "2"),
+		waitJS(`/OK|WARN|ERR|STOP|STALL|REWIND|NOTFOUND/.test((document.querySelector('#lag-status')||{}).innerText||'')`))
 	sh.take(t, ctx, "group")
 	run(t, ctx, "reset offsets", 20*time.Second,
 		chromedp.SetValue(chromedp.CSS("#to"), "earliest"),
@@ -303,12 +321,32 @@ func TestConsoleBrowser(t *testing.T) {
 		waitText("#reset-result", "Committed new offsets"),
 		waitText("#total-lag", "3"))
 
-	// Operations and the event log.
+	// Resize 1 → 2 brokers from the operations page and watch it finish:
+	// the page follows the operation's steps by itself.
 	run(t, ctx, "operations", 20*time.Second,
 		chromedp.Navigate(cp.URL+"/clusters/"+id+"/operations"),
 		waitText("#operations", "create"),
 		waitText("#events", "cluster_online"))
+	start = time.Now()
+	run(t, ctx, "start a resize", 20*time.Second,
+		chromedp.SetValue(chromedp.CSS("#num_nodes"), "2"),
+		chromedp.Submit(chromedp.CSS("#resize-form")),
+		waitText("main", "Resizing to 2 brokers"),
+		waitText("#operations", "resize 1 → 2"))
 	sh.take(t, ctx, "operations")
+	run(t, ctx, "resize finishes", 90*time.Second,
+		waitText("#operations tbody tr:first-child", "done"),
+		waitText("#status", "online"),
+		waitText("#operations-live", "2 brokers"))
+	t.Logf("resize 1 → 2 done in the browser %v after submitting", time.Since(start).Round(time.Millisecond))
+	run(t, ctx, "two ready brokers and charts on the overview", 20*time.Second,
+		chromedp.Navigate(cp.URL+"/clusters/"+id),
+		waitText("#brokers", "2"),
+		waitJS(`document.querySelectorAll('#brokers tbody tr').length === 2 && [...document.querySelectorAll('#brokers tbody tr')].every(r => r.innerText.includes('ready') && !r.innerText.includes('not ready'))`),
+		waitText("#urp", "0"),
+		waitText("#charts", "Messages in"),
+		waitJS(`document.querySelectorAll('#charts svg polyline').length === 5`))
+	sh.take(t, ctx, "overview-charts")
 	run(t, ctx, "cluster list", 20*time.Second,
 		chromedp.Navigate(cp.URL+"/clusters"),
 		waitText("#clusters", "web-demo"),

@@ -14,9 +14,9 @@ import (
 	"time"
 )
 
-// groupLagReport is the body of a broker's /v1/consumer-groups/lag
-// (internal/metrics.LagReport).
-type groupLagReport struct {
+// GroupLagReport is the body of a broker's /v1/consumer-groups/lag
+// (internal/metrics.LagReport): each group's status and its partitions'.
+type GroupLagReport struct {
 	Groups     map[string]string `json:"groups"`
 	Partitions []struct {
 		Group      string  `json:"group"`
@@ -51,19 +51,9 @@ func GroupLagStatus(ctx context.Context, admins []string, groups []string, w io.
 		if i > 0 {
 			fmt.Fprintln(w)
 		}
-		var rep groupLagReport
-		answered := 0
-		for _, a := range admins {
-			r, err := fetchLag(ctx, hc, a, g)
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			answered++
-			if s, ok := r.Groups[g]; ok {
-				rep.Groups = map[string]string{g: s}
-				rep.Partitions = append(rep.Partitions, r.Partitions...)
-			}
+		rep, answered, err := FetchGroupLag(ctx, hc, admins, g)
+		if err != nil {
+			errs = append(errs, err)
 		}
 		if answered == 0 {
 			continue
@@ -92,7 +82,27 @@ func GroupLagStatus(ctx context.Context, admins []string, groups []string, w io.
 	return errors.Join(errs...)
 }
 
-func fetchLag(ctx context.Context, hc *http.Client, admin, group string) (*groupLagReport, error) {
+// FetchGroupLag asks every broker's admin listener for group's lag
+// status; the group's coordinator answers for it. answered counts the
+// brokers that answered; err joins the others' failures.
+func FetchGroupLag(ctx context.Context, hc *http.Client, admins []string, group string) (rep GroupLagReport, answered int, err error) {
+	var errs []error
+	for _, a := range admins {
+		r, err := fetchLag(ctx, hc, a, group)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		answered++
+		if s, ok := r.Groups[group]; ok {
+			rep.Groups = map[string]string{group: s}
+			rep.Partitions = append(rep.Partitions, r.Partitions...)
+		}
+	}
+	return rep, answered, errors.Join(errs...)
+}
+
+func fetchLag(ctx context.Context, hc *http.Client, admin, group string) (*GroupLagReport, error) {
 	base := admin
 	if !strings.Contains(base, "://") {
 		base = "http://" + base
@@ -109,7 +119,7 @@ func fetchLag(ctx context.Context, hc *http.Client, admin, group string) (*group
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("admin listener %s: HTTP %s", admin, resp.Status)
 	}
-	var r groupLagReport
+	var r GroupLagReport
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&r); err != nil {
 		return nil, fmt.Errorf("admin listener %s: %w", admin, err)
 	}

@@ -93,6 +93,14 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s := &Server{AdminToken: token, ln: ln, svc: svc, store: st, cancel: cancel, done: make(chan struct{})}
 	s.console = console.New(console.Config{API: Handler(svc, st, cfg.Logger), Logger: cfg.Logger,
+		Nodes: func(ctx context.Context, id string) ([]console.Node, error) {
+			nodes, err := svc.Nodes(ctx, id)
+			var out []console.Node
+			for _, n := range nodes {
+				out = append(out, console.Node{ID: n.NodeID, Listen: n.Listen, Admin: n.Admin})
+			}
+			return out, err
+		},
 		Authenticate: func(ctx context.Context, secret string) (console.Identity, error) {
 			t, err := st.TokenByHash(ctx, hashToken(secret))
 			if errors.Is(err, errNoRow) {

@@ -38,6 +38,13 @@ type Identity struct {
 	Write bool
 }
 
+// Node is one broker of a cluster as the control plane runs it.
+type Node struct {
+	ID     int32
+	Listen string // Kafka listener HOST:PORT
+	Admin  string // admin listener HOST:PORT (/readyz, /metrics, consumer lag)
+}
+
 // ErrBadToken is returned by Config.Authenticate for an unknown token.
 var ErrBadToken = errors.New("unknown token")
 
@@ -51,7 +58,11 @@ type Config struct {
 	// Audit records a write the console makes to a cluster directly as a
 	// Kafka client (an offset reset), beside the API's own audit of its
 	// writes. May be nil.
-	Audit  func(ctx context.Context, token, method, path string, status int)
+	Audit func(ctx context.Context, token, method, path string, status int)
+	// Nodes lists a cluster's brokers with their admin listeners (for
+	// readiness, metrics and consumer lag status); called only after the
+	// API let the user read the cluster. May be nil.
+	Nodes  func(ctx context.Context, clusterID string) ([]Node, error)
 	Logger *slog.Logger
 	// SessionTTL bounds a session's idle time (default 12h).
 	SessionTTL time.Duration
@@ -65,6 +76,7 @@ type Console struct {
 	mux   *http.ServeMux
 	pages map[string]*template.Template
 	kafka *kafkaClients
+	stats *metricsHub
 
 	mu       sync.Mutex // guards sessions
 	sessions map[string]*session
@@ -94,7 +106,7 @@ func New(cfg Config) *Console {
 		cfg.SessionTTL = 12 * time.Hour
 	}
 	c := &Console{cfg: cfg, api: apiClient{h: cfg.API}, log: cfg.Logger, sessions: map[string]*session{},
-		kafka: newKafkaClients(cfg.Logger)}
+		kafka: newKafkaClients(cfg.Logger), stats: newMetricsHub(cfg.Logger)}
 	c.pages = parsePages()
 	c.routes()
 	return c
@@ -108,6 +120,7 @@ func (c *Console) Close() {
 	}
 	c.mu.Unlock()
 	c.kafka.close()
+	c.stats.close()
 }
 
 func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -113,6 +113,7 @@ type brokerView struct {
 	Address    string
 	Controller bool
 	Up         bool
+	Ready      string // the admin listener's /readyz: "ready", "not ready" or "" (unknown)
 	DiskUsed   int64
 	Replicas   int
 	Leaders    int
@@ -364,6 +365,9 @@ type lagView struct {
 	Lag       int64
 	Member    string
 	Err       string
+	// Status and LagSeconds are the coordinator's Burrow-style view.
+	Status     string
+	LagSeconds float64
 }
 
 type groupDetail struct {
@@ -373,6 +377,10 @@ type groupDetail struct {
 	Lags    []lagView
 	Total   int64
 	Topics  []string
+	// Status is the group's Burrow-style status (OK, WARN, ERR, STOP,
+	// STALL, REWIND; NOTFOUND before its first commit is seen).
+	Status    string
+	StatusErr string
 }
 
 func readGroup(ctx context.Context, kc *kafkaClient, name string) (groupDetail, error) {

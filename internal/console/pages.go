@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/tributary/tributary/internal/client"
 	"github.com/tributary/tributary/internal/safe"
 )
 
@@ -115,13 +118,15 @@ func (c *Console) createCluster(w http.ResponseWriter, r *http.Request, s *sessi
 // refreshed live.
 
 type overviewData struct {
-	DB     database
-	Op     *operation
-	Steps  []stepView
-	Events []event
-	Health *overview
-	Err    string
-	Final  bool
+	DB       database
+	Op       *operation
+	Steps    []stepView
+	Events   []event
+	Health   *overview
+	Charts   []chart
+	ChartErr string
+	Err      string
+	Final    bool
 }
 
 type stepView struct {
@@ -186,6 +191,10 @@ func (c *Console) readOverview(ctx context.Context, s *session, db database) ove
 		} else {
 			o := readOverview(ctx, kc, db.BootstrapServers)
 			d.Health = &o
+			if admins := c.admins(ctx, db.ID); len(admins) > 0 {
+				c.readiness(ctx, &o, admins)
+				d.Charts, d.ChartErr = c.stats.watch(db.ID, slices.Sorted(maps.Values(admins))).charts()
+			}
 		}
 	}
 	d.Final = db.Status == "online" && (d.Op == nil || d.Op.State != "running")
@@ -212,6 +221,58 @@ func (c *Console) overviewLive(w http.ResponseWriter, r *http.Request, s *sessio
 		return
 	}
 	c.fragment(w, r, s, "overview", "live", &db, c.readOverview(r.Context(), s, db))
+}
+
+// admins returns a cluster's brokers' admin listeners by node id (none
+// without a Nodes hook).
+func (c *Console) admins(ctx context.Context, id string) map[int32]string {
+	if c.cfg.Nodes == nil {
+		return nil
+	}
+	nodes, err := c.cfg.Nodes(ctx, id)
+	if err != nil {
+		c.log.Warn("console: cannot list a cluster's brokers", "cluster", id, "err", err)
+		return nil
+	}
+	out := map[int32]string{}
+	for _, n := range nodes {
+		if n.Admin != "" {
+			out[n.ID] = n.Admin
+		}
+	}
+	return out
+}
+
+// readiness asks each broker's admin listener whether it is ready.
+func (c *Console) readiness(ctx context.Context, o *overview, admins map[int32]string) {
+	var wg sync.WaitGroup
+	for i := range o.Brokers {
+		a, ok := admins[o.Brokers[i].NodeID]
+		if !ok {
+			continue
+		}
+		wg.Add(1)
+		b := &o.Brokers[i]
+		safe.Go(c.log, "console readiness probe", func() {
+			defer wg.Done()
+			rctx, cancel := context.WithTimeout(ctx, time.Second)
+			defer cancel()
+			b.Ready = "not ready"
+			req, _ := http.NewRequestWithContext(rctx, http.MethodGet, "http://"+a+"/readyz", nil)
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					b.Ready = "ready"
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, b := range o.Brokers {
+		if b.Ready == "not ready" {
+			o.Healthy = false
+		}
+	}
 }
 
 // Connection details.
@@ -438,8 +499,39 @@ func (c *Console) renderGroup(w http.ResponseWriter, r *http.Request, s *session
 		d.G.Name = r.PathValue("group")
 	} else {
 		d.G = g
+		c.lagStatus(r.Context(), db.ID, &d.G)
 	}
 	c.render(w, r, s, http.StatusOK, "group", &db, d)
+}
+
+// lagStatus adds Burrow-style statuses (computed by the group's
+// coordinator over its window of commits) from the brokers' admin
+// listeners, when the control plane gives their addresses.
+func (c *Console) lagStatus(ctx context.Context, id string, g *groupDetail) {
+	admins := c.admins(ctx, id)
+	if len(admins) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, kafkaTimeout)
+	defer cancel()
+	rep, answered, err := client.FetchGroupLag(ctx, &http.Client{Timeout: 2 * time.Second}, slices.Sorted(maps.Values(admins)), g.Name)
+	if answered == 0 {
+		if err != nil {
+			g.StatusErr = err.Error()
+		}
+		return
+	}
+	g.Status = rep.Groups[g.Name]
+	if g.Status == "" {
+		g.Status = "NOTFOUND"
+	}
+	for _, p := range rep.Partitions {
+		for i := range g.Lags {
+			if l := &g.Lags[i]; l.Topic == p.Topic && l.Partition == p.Partition {
+				l.Status, l.LagSeconds = p.Status, p.LagSeconds
+			}
+		}
+	}
 }
 
 // startSearchJob registers and starts a search for the session.

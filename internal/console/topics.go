@@ -3,7 +3,9 @@ package console
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -121,6 +123,9 @@ type topicRow struct {
 	Partitions        int
 	ReplicationFactor uint32
 	UnderReplicated   int
+	// MessagesIn is the topic's produce rate from the brokers' metrics
+	// ("" until two samples are taken).
+	MessagesIn string
 }
 
 type topicsData struct {
@@ -145,11 +150,18 @@ func (c *Console) topicsPage(w http.ResponseWriter, r *http.Request, s *session)
 		}
 		d.Err = err.Error()
 	}
+	var rates map[string]float64
+	if admins := c.admins(r.Context(), db.ID); len(admins) > 0 {
+		rates = c.stats.watch(db.ID, slices.Sorted(maps.Values(admins))).topicRates()
+	}
 	for _, t := range ts {
 		if d.Filter != "" && !strings.Contains(t.Name, d.Filter) {
 			continue
 		}
 		row := topicRow{Name: t.Name, Partitions: len(t.Partitions), ReplicationFactor: t.ReplicationFactor}
+		if rates != nil {
+			row.MessagesIn = formatValue(rates[t.Name], "/s")
+		}
 		for _, p := range t.Partitions {
 			if p.InSyncReplicas < t.ReplicationFactor {
 				row.UnderReplicated++
