@@ -30,6 +30,12 @@
 // mu and check a token, so a timer that fired after being superseded does
 // nothing. A partition is replayed outside mu into a private map, which is
 // merged under mu if the partition is still led under the same epoch.
+//
+// Cross-package lock order: group (Coordinator.mu) → partition
+// (partition.Partition's mutex, through the broker's Log adapter) → log
+// (storage.Log's locks). The partition and the log never call back into
+// the coordinator, so holding mu across an append cannot deadlock; nothing
+// here may be called with a partition or log lock held.
 package group
 
 import (

@@ -401,9 +401,9 @@ func TestISRShrinkAnswersBlockedProduce(t *testing.T) {
 func (h *hwHarness) checkPublished(cmd string) {
 	p := h.p
 	p.mu.Lock()
-	want := published{leader: p.role.Leader, leaderEpoch: p.role.LeaderEpoch, hw: p.hw, lso: p.lastStableOffset()}
+	want := pubState{leader: p.role.Leader, leaderEpoch: p.role.LeaderEpoch, hw: p.hw, lso: p.lastStableOffset()}
 	p.mu.Unlock()
-	if got := *p.pub.Load(); got != want {
+	if got := p.pub.load(); got != want {
 		h.t.Errorf("after %q: published %+v, state under mu %+v", cmd, got, want)
 	}
 	s := p.Snapshot()

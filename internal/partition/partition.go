@@ -20,10 +20,11 @@
 //     changes. It guards every field declared below it. It is held across
 //     log writes, never across a wait (Sync, WaitCommitted's sleep).
 //   - pub is the published snapshot (leader, leader epoch, high watermark,
-//     last stable offset), replaced under mu after each change of those
-//     and read with no lock (Snapshot, HighWatermark, IsLeader, ...). The
-//     log start and end come from the log's own lock-free bounds. A fetch
-//     takes no partition mutex.
+//     last stable offset), written under mu after each change of those
+//     (a sequence lock: no allocation, so an append costs none) and read
+//     with no lock (Snapshot, HighWatermark, IsLeader, ...). The log start
+//     and end come from the log's own lock-free bounds. A fetch takes no
+//     partition mutex.
 //   - Reads of the log take no partition lock; the log has its own.
 //   - watchMu guards watchers: an append or high-watermark move does a
 //     non-blocking send on each.
@@ -38,6 +39,7 @@ package partition
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -66,7 +68,7 @@ type Partition struct {
 
 	log *storage.Log
 
-	pub atomic.Pointer[published]
+	pub published
 
 	mu        sync.Mutex
 	producers map[int64]*producer
@@ -90,10 +92,43 @@ type Partition struct {
 	hwCh chan struct{}
 }
 
-// published is the part of the replica state readers take without mu.
+// published is the part of the replica state readers take without mu: a
+// sequence lock whose writers (publish) are serialized by mu. seq is odd
+// while a write is in progress; a reader retries until it reads the same
+// even seq before and after the fields. Every field is atomic, so the
+// memory model orders the fields' stores between seq's.
 type published struct {
+	seq                 atomic.Uint64
+	leader, leaderEpoch atomic.Int32
+	hw, lso             atomic.Int64
+}
+
+// pubState is one consistent read of published.
+type pubState struct {
 	leader, leaderEpoch int32
 	hw, lso             int64
+}
+
+func (pb *published) load() pubState {
+	for {
+		s := pb.seq.Load()
+		if s&1 == 0 {
+			v := pubState{pb.leader.Load(), pb.leaderEpoch.Load(), pb.hw.Load(), pb.lso.Load()}
+			if pb.seq.Load() == s {
+				return v
+			}
+		}
+		runtime.Gosched() // a writer is between its two seq stores
+	}
+}
+
+func (pb *published) store(v pubState) {
+	pb.seq.Add(1)
+	pb.leader.Store(v.leader)
+	pb.leaderEpoch.Store(v.leaderEpoch)
+	pb.hw.Store(v.hw)
+	pb.lso.Store(v.lso)
+	pb.seq.Add(1)
 }
 
 // Snapshot is the replica's state for readers that take no lock: each
@@ -176,12 +211,12 @@ func (p *Partition) rebuildProducers() error {
 // change of the role, the high watermark or the transaction state, and
 // before hwChanged wakes waiters.
 func (p *Partition) publish() {
-	p.pub.Store(&published{leader: p.role.Leader, leaderEpoch: p.role.LeaderEpoch, hw: p.hw, lso: p.lastStableOffset()})
+	p.pub.store(pubState{leader: p.role.Leader, leaderEpoch: p.role.LeaderEpoch, hw: p.hw, lso: p.lastStableOffset()})
 }
 
 // Snapshot returns the replica's state without taking mu.
 func (p *Partition) Snapshot() Snapshot {
-	pb := p.pub.Load()
+	pb := p.pub.load()
 	return Snapshot{
 		Leader: pb.leader, LeaderEpoch: pb.leaderEpoch, IsLeader: pb.leader == p.self,
 		HighWatermark: pb.hw, LastStableOffset: pb.lso,
@@ -190,7 +225,7 @@ func (p *Partition) Snapshot() Snapshot {
 }
 
 // LeaderEpoch is the current leader epoch.
-func (p *Partition) LeaderEpoch() int32 { return p.pub.Load().leaderEpoch }
+func (p *Partition) LeaderEpoch() int32 { return p.pub.leaderEpoch.Load() }
 
 // Role returns the current role.
 func (p *Partition) Role() Role {
@@ -200,11 +235,11 @@ func (p *Partition) Role() Role {
 }
 
 // IsLeader reports whether this replica leads.
-func (p *Partition) IsLeader() bool { return p.pub.Load().leader == p.self }
+func (p *Partition) IsLeader() bool { return p.pub.leader.Load() == p.self }
 
 // HighWatermark is the offset below which records are committed: every ISR
 // member has them. Consumers read below it only.
-func (p *Partition) HighWatermark() int64 { return p.pub.Load().hw }
+func (p *Partition) HighWatermark() int64 { return p.pub.hw.Load() }
 
 // SetRole applies the metadata's view of this partition. It returns true
 // when this replica became leader or follower under a new epoch (the broker

@@ -96,7 +96,7 @@ func (p *Partition) lastStableOffset() int64 {
 // LastStableOffset is the offset below which every transaction is decided
 // (committed or aborted, its marker replicated): read_committed consumers
 // read below it only. Without transactions it is the high watermark.
-func (p *Partition) LastStableOffset() int64 { return p.pub.Load().lso }
+func (p *Partition) LastStableOffset() int64 { return p.pub.lso.Load() }
 
 // AbortedTransactions returns the aborted transactions that overlap the
 // offsets [from, upto), oldest marker first, for a read_committed Fetch.

@@ -24,7 +24,9 @@
 // pending flag, appends under mu, and waits for replication outside mu;
 // requests for a pending transaction get CONCURRENT_TRANSACTIONS (the
 // client retries). Markers are sent outside mu on their own goroutine,
-// one per ending transaction. Timer callbacks take mu.
+// one per ending transaction. Timer callbacks take mu. Lock order across
+// packages: txn (Coordinator.mu) → partition → log, as for the group
+// coordinator (internal/group); neither lower layer calls back in.
 package txn
 
 import (
