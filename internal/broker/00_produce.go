@@ -27,8 +27,13 @@
 // Transactional batches need the request's transactional id (else
 // INVALID_RECORD); their producer's epoch is checked as for idempotence,
 // and the partition tracks the open transaction until the coordinator's
-// marker (partition/txn.go). Not done: KIP-890 part 1 verification that
-// the partition was added to the transaction.
+// marker (partition/txn.go). A transactional batch that would open a
+// transaction in a partition is verified with the transaction coordinator
+// first (KIP-890, txn_verify.go): before v12 the partition must be in the
+// producer's ongoing transaction (else INVALID_TXN_STATE); from v12 on
+// (transaction version 2) the leader has the coordinator add it. A
+// coordinator that cannot answer is NOT_ENOUGH_REPLICAS (the producer
+// retries), as in Kafka.
 package broker
 
 import (
@@ -60,6 +65,7 @@ func (b *Broker) handleProduce(_ context.Context, r *Request) Pending {
 	}
 	var waits []waiter
 	acksOK := req.Acks == 0 || req.Acks == 1 || req.Acks == -1
+	verified := b.verifyProduce(r, req) // KIP-890, txn_verify.go
 
 	for _, rt := range req.Topics {
 		st := kmsg.NewProduceResponseTopic()
@@ -112,7 +118,12 @@ func (b *Broker) handleProduce(_ context.Context, r *Request) Pending {
 						break
 					}
 				}
-				res, lat, err := b.appendBatch(t, p, records, req.Acks, req.TransactionID != nil)
+				v := verified[name][rp.Partition]
+				if v.err != nil {
+					fail(verifyCode(v.err, req.Version), v.err)
+					break
+				}
+				res, lat, err := b.appendBatch(t, p, records, req.Acks, req.TransactionID != nil, v.guard)
 				if err != nil {
 					if errors.Is(err, storage.ErrLogOffline) {
 						b.replicas.WakeFaults() // report it (internal/replica); the client finds the new leader
@@ -190,7 +201,7 @@ func oldProduceRecords(version int16, records []byte) ([]byte, error) {
 
 // appendBatch validates one partition's records and appends them. It returns
 // the log append time stamped on the batch, or -1.
-func (b *Broker) appendBatch(t *topic, p *partition.Partition, records []byte, acks int16, transactional bool) (partition.AppendResult, int64, error) {
+func (b *Broker) appendBatch(t *topic, p *partition.Partition, records []byte, acks int16, transactional bool, guard *partition.VerificationGuard) (partition.AppendResult, int64, error) {
 	batch, err := record.Validate(records)
 	if err != nil {
 		return partition.AppendResult{}, -1, err
@@ -209,7 +220,7 @@ func (b *Broker) appendBatch(t *topic, p *partition.Partition, records []byte, a
 			return partition.AppendResult{}, -1, err
 		}
 	}
-	opts := partition.AppendOptions{MaxMessageBytes: int(t.cfg.Int64("max.message.bytes")), LogAppendTime: -1}
+	opts := partition.AppendOptions{MaxMessageBytes: int(t.cfg.Int64("max.message.bytes")), LogAppendTime: -1, Verification: guard}
 	if acks == -1 {
 		opts.MinISR = int(t.cfg.Int64("min.insync.replicas"))
 	}

@@ -7,8 +7,11 @@
 // (supported 0-1, finalized 1) while ConsumerGroupHeartbeat v1 is served, as
 // clients gate KIP-848 on it; `share.version` 1 (supported 0-1, finalized
 // 1) while ShareGroupHeartbeat, ShareGroupDescribe, ShareFetch and
-// ShareAcknowledge v1 are served (KIP-932); no `transaction.version`, so
-// clients use transaction version 0.
+// ShareAcknowledge v1 are served (KIP-932); `transaction.version` 2
+// (supported 0-2, finalized 2) while EndTxn v5, TxnOffsetCommit v5 and
+// Produce v12 are served: clients then use KIP-890 part 2 (no
+// AddPartitionsToTxn for produced partitions, no AddOffsetsToTxn, an
+// epoch bump per transaction).
 package broker
 
 import (
@@ -60,6 +63,21 @@ func setFeatures(resp *kmsg.ApiVersionsResponse) {
 		resp.FinalizedFeatures = append(resp.FinalizedFeatures, kmsg.ApiVersionsResponseFinalizedFeature{Name: "share.version", MinVersionLevel: 1, MaxVersionLevel: 1})
 		resp.FinalizedFeaturesEpoch = 1
 	}
+	if txnVersion2Served() {
+		resp.SupportedFeatures = append(resp.SupportedFeatures, kmsg.ApiVersionsResponseSupportedFeature{Name: "transaction.version", MinVersion: 0, MaxVersion: 2})
+		resp.FinalizedFeatures = append(resp.FinalizedFeatures, kmsg.ApiVersionsResponseFinalizedFeature{Name: "transaction.version", MinVersionLevel: 2, MaxVersionLevel: 2})
+		resp.FinalizedFeaturesEpoch = 1
+	}
+}
+
+// txnVersion2Served: the APIs transaction version 2 needs are registered.
+func txnVersion2Served() bool {
+	for _, need := range []struct{ key, version int16 }{{kmsg.EndTxn.Int16(), 5}, {kmsg.TxnOffsetCommit.Int16(), 5}, {kmsg.Produce.Int16(), 12}} {
+		if a, ok := apis[need.key]; !ok || a.max < need.version {
+			return false
+		}
+	}
+	return true
 }
 
 // UnsupportedApiVersions answers an ApiVersions request at a version we do

@@ -1,4 +1,4 @@
-// AddPartitionsToTxn (key 24), versions 0-3.
+// AddPartitionsToTxn (key 24), versions 0-5.
 //
 // The transaction coordinator (internal/txn) adds the partitions to the
 // producer's open transaction, starting one if none is open, once the
@@ -6,9 +6,19 @@
 // answer; a topic or partition that does not exist gets
 // UNKNOWN_TOPIC_OR_PARTITION and the others OPERATION_NOT_ATTEMPTED, as in
 // Kafka. Before v2, PRODUCER_FENCED is answered INVALID_PRODUCER_EPOCH
-// (KIP-588). Not served: v4+ (KIP-890 part 1, batched and broker-to-broker
-// verification), so a partition leader does not verify that a
-// transactional batch's partition was added.
+// (KIP-588).
+//
+// v4+ are sent by partition leaders, not clients (KIP-890,
+// txn_verify.go): a batch of transactions, each with VerifyOnly (answer
+// whether every partition is in the producer's ongoing transaction:
+// INVALID_TXN_STATE for one that is not) or not (add them, for transaction
+// version 2 producers that send no AddPartitionsToTxn themselves).
+// Errors are per partition; the top-level error is
+// CLUSTER_AUTHORIZATION_FAILED without CLUSTER_ACTION on the cluster (as
+// in Kafka). An addition waits (up to a second) for the producer's
+// previous transaction to finish ending rather than answering
+// CONCURRENT_TRANSACTIONS at once. v5 only adds TRANSACTION_ABORTABLE to the codes a client may
+// get; this broker does not answer it.
 package broker
 
 import (
@@ -21,11 +31,14 @@ import (
 	"github.com/tributary/tributary/internal/txn"
 )
 
-func init() { register(kmsg.AddPartitionsToTxn, 0, 3, (*Broker).handleAddPartitionsToTxn) }
+func init() { register(kmsg.AddPartitionsToTxn, 0, 5, (*Broker).handleAddPartitionsToTxn) }
 
 func (b *Broker) handleAddPartitionsToTxn(_ context.Context, r *Request) Pending {
 	req := r.Msg.(*kmsg.AddPartitionsToTxnRequest)
 	resp := req.ResponseKind().(*kmsg.AddPartitionsToTxnResponse)
+	if req.Version >= 4 {
+		return b.handleAddPartitionsToTxnBroker(r, req, resp)
+	}
 	answer := func(code func(topic string, p int32) int16) kmsg.Response {
 		for _, rt := range req.Topics {
 			st := kmsg.NewAddPartitionsToTxnResponseTopic()
@@ -90,4 +103,46 @@ func fencedCode(code int16, knowsFenced bool) int16 {
 		return kerr.InvalidProducerEpoch.Code
 	}
 	return code
+}
+
+// handleAddPartitionsToTxnBroker serves v4+: a partition leader's batch
+// of verifications (VerifyOnly) and additions.
+func (b *Broker) handleAddPartitionsToTxnBroker(r *Request, req *kmsg.AddPartitionsToTxnRequest, resp *kmsg.AddPartitionsToTxnResponse) Pending {
+	if !b.allowedCluster(r, security.OpClusterAction) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return respond(resp)
+	}
+	return func() kmsg.Response {
+		for _, rt := range req.Transactions {
+			var parts []txn.TopicPartition
+			for _, t := range rt.Topics {
+				for _, p := range t.Partitions {
+					parts = append(parts, txn.TopicPartition{Topic: t.Topic, Partition: p})
+				}
+			}
+			var err error
+			if rt.VerifyOnly {
+				err = b.txns.VerifyPartitions(rt.TransactionalID, rt.ProducerID, rt.ProducerEpoch, parts)
+			} else {
+				ctx, cancel := context.WithTimeout(context.Background(), txnAddWait)
+				err = b.txns.AddPartitionsWaiting(ctx, rt.TransactionalID, rt.ProducerID, rt.ProducerEpoch, parts)
+				cancel()
+			}
+			code := errCode(err)
+			st := kmsg.NewAddPartitionsToTxnResponseTransaction()
+			st.TransactionalID = rt.TransactionalID
+			for _, t := range rt.Topics {
+				stt := kmsg.NewAddPartitionsToTxnResponseTransactionTopic()
+				stt.Topic = t.Topic
+				for _, p := range t.Partitions {
+					sp := kmsg.NewAddPartitionsToTxnResponseTransactionTopicPartition()
+					sp.Partition, sp.ErrorCode = p, code
+					stt.Partitions = append(stt.Partitions, sp)
+				}
+				st.Topics = append(st.Topics, stt)
+			}
+			resp.Transactions = append(resp.Transactions, st)
+		}
+		return resp
+	}
 }

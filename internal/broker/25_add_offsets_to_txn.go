@@ -1,5 +1,5 @@
-// AddOffsetsToTxn (key 25), versions 0-3, and TxnOffsetCommit (key 28),
-// versions 0-3: offsets committed inside a transaction
+// AddOffsetsToTxn (key 25), versions 0-4, and TxnOffsetCommit (key 28),
+// versions 0-5: offsets committed inside a transaction
 // (consume-transform-produce, sendOffsetsToTransaction).
 //
 // AddOffsetsToTxn adds the group's partition of __consumer_offsets to the
@@ -13,8 +13,15 @@
 // INVALID_PRODUCER_EPOCH (KIP-588). Authorization: WRITE on the
 // transactional id, READ on the group, READ on each topic (TxnOffsetCommit);
 // deliberate difference from Kafka: when a topic is denied, nothing is
-// committed (the others get OPERATION_NOT_ATTEMPTED). Not served: v4+
-// (KIP-890 part 2).
+// committed (the others get OPERATION_NOT_ATTEMPTED). AddOffsetsToTxn v4
+// and TxnOffsetCommit v4 only add TRANSACTION_ABORTABLE to the codes a
+// client may get (not answered here). TxnOffsetCommit v5+ is transaction
+// version 2 (KIP-890 part 2): the client sends no AddOffsetsToTxn, and the
+// broker has the transaction coordinator add the group's offsets
+// partition first (txn_verify.go), answering its refusal for every
+// partition (CONCURRENT_TRANSACTIONS while the previous transaction ends:
+// the client retries). Deliberate difference from Kafka: before v5 the
+// offsets partition is not verified (AddOffsetsToTxn added it).
 package broker
 
 import (
@@ -29,8 +36,8 @@ import (
 )
 
 func init() {
-	register(kmsg.AddOffsetsToTxn, 0, 3, (*Broker).handleAddOffsetsToTxn)
-	register(kmsg.TxnOffsetCommit, 0, 3, (*Broker).handleTxnOffsetCommit)
+	register(kmsg.AddOffsetsToTxn, 0, 4, (*Broker).handleAddOffsetsToTxn)
+	register(kmsg.TxnOffsetCommit, 0, 5, (*Broker).handleTxnOffsetCommit)
 }
 
 func (b *Broker) handleAddOffsetsToTxn(_ context.Context, r *Request) Pending {
@@ -99,6 +106,11 @@ func (b *Broker) handleTxnOffsetCommit(_ context.Context, r *Request) Pending {
 			return kerr.OperationNotAttempted.Code
 		}))
 	}
+	if req.Version >= 5 {
+		if code := b.addOffsetsPartition(req); code != 0 {
+			return respond(all(func(string) int16 { return code }))
+		}
+	}
 	resp, wait := b.groups.TxnOffsetCommit(req)
 	return func() kmsg.Response {
 		wait()
@@ -112,4 +124,30 @@ func (b *Broker) handleTxnOffsetCommit(_ context.Context, r *Request) Pending {
 		}
 		return resp
 	}
+}
+
+// addOffsetsPartition has the transaction coordinator add the group's
+// __consumer_offsets partition to the producer's transaction
+// (TxnOffsetCommit v5+, transaction version 2). It returns the error code
+// for every partition of the request, 0 when added.
+func (b *Broker) addOffsetsPartition(req *kmsg.TxnOffsetCommitRequest) int16 {
+	if req.Group == "" {
+		return kerr.InvalidGroupID.Code
+	}
+	if err := b.groups.Ready(); err != nil {
+		return kerr.CoordinatorNotAvailable.Code
+	}
+	p := b.groups.PartitionFor(req.Group)
+	if p < 0 {
+		return kerr.CoordinatorNotAvailable.Code
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), txnWriteTimeout)
+	defer cancel()
+	err := b.txnAddOrVerify(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, []txn.TopicPartition{{Topic: group.OffsetsTopic, Partition: p}}, true)
+	switch code := errCode(err); code {
+	case 0, kerr.ConcurrentTransactions.Code, kerr.ProducerFenced.Code, kerr.InvalidProducerEpoch.Code, kerr.InvalidProducerIDMapping.Code,
+		kerr.InvalidTxnState.Code, kerr.NotCoordinator.Code, kerr.CoordinatorLoadInProgress.Code:
+		return code
+	}
+	return kerr.CoordinatorNotAvailable.Code
 }

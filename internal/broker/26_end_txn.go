@@ -1,4 +1,4 @@
-// EndTxn (key 26), versions 0-3.
+// EndTxn (key 26), versions 0-5.
 //
 // The transaction coordinator (internal/txn) writes PrepareCommit or
 // PrepareAbort to __transaction_state and answers once it is replicated;
@@ -7,8 +7,14 @@
 // of a completed transaction succeeds; until the markers are written, the
 // next AddPartitionsToTxn or InitProducerId gets CONCURRENT_TRANSACTIONS
 // and the client retries. Before v2, PRODUCER_FENCED is answered
-// INVALID_PRODUCER_EPOCH (KIP-588). Not served: v4+ (KIP-890's
-// TRANSACTION_ABORTABLE and v5's per-transaction epoch bump).
+// INVALID_PRODUCER_EPOCH (KIP-588). v4 only adds TRANSACTION_ABORTABLE to
+// the codes a client may get (not answered here). v5+ is transaction
+// version 2 (KIP-890 part 2, txn.Coordinator.EndTxnV2): every end bumps
+// the producer epoch, the markers carry the bumped epoch, the response
+// carries the producer id and epoch to continue with (a new producer id
+// at epoch 0 when the epochs ran out), a retry is recognized by the epoch
+// before the bump, and an abort with no transaction open succeeds (and
+// bumps the epoch).
 package broker
 
 import (
@@ -19,7 +25,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { register(kmsg.EndTxn, 0, 3, (*Broker).handleEndTxn) }
+func init() { register(kmsg.EndTxn, 0, 5, (*Broker).handleEndTxn) }
 
 func (b *Broker) handleEndTxn(_ context.Context, r *Request) Pending {
 	req := r.Msg.(*kmsg.EndTxnRequest)
@@ -27,6 +33,16 @@ func (b *Broker) handleEndTxn(_ context.Context, r *Request) Pending {
 	if !b.allowed(r, security.OpWrite, security.ResourceTransactionalID, req.TransactionalID) {
 		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
 		return respond(resp)
+	}
+	if req.Version >= 5 {
+		return func() kmsg.Response {
+			next, err := b.txns.EndTxnV2(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit)
+			resp.ErrorCode, resp.ProducerID, resp.ProducerEpoch = errCode(err), -1, -1
+			if err == nil {
+				resp.ProducerID, resp.ProducerEpoch = next.ProducerID, next.Epoch
+			}
+			return resp
+		}
 	}
 	return func() kmsg.Response {
 		err := b.txns.EndTxn(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit)

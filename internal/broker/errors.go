@@ -80,6 +80,7 @@ var partitionErrors = []wireError{
 	{err: partition.ErrOutOfOrderSequence, code: kerr.OutOfOrderSequenceNumber, desc: "an idempotent producer's sequence skips ahead"},
 	{err: partition.ErrInvalidProducerEpoch, code: kerr.InvalidProducerEpoch, desc: "an idempotent producer's epoch is older than the one stored"},
 	{err: partition.ErrControlBatch, code: kerr.InvalidRecord, desc: "a client sent a control batch"},
+	{err: partition.ErrTxnNotVerified, code: kerr.InvalidTxnState, desc: "a transactional batch would open a transaction in a partition the transaction coordinator did not confirm is in the producer's transaction (KIP-890), or a marker ended it after the coordinator confirmed"},
 	{err: partition.ErrCoordinatorFenced, code: kerr.TransactionCoordinatorFenced, desc: "a transaction marker from an older coordinator epoch than one the partition applied for the producer (a deposed coordinator)"},
 	{err: partition.ErrOffline, code: kerr.UnknownServerError, desc: "the partition's replica here is offline (corrupt data or an I/O error) and no in-sync replica can lead: " +
 		"a non-retriable answer, so consumers see an error instead of retrying KAFKA_STORAGE_ERROR forever (franz-go and librdkafka surface it; the Java consumer logs it)"},
@@ -221,6 +222,37 @@ func coordinatorErr(err error) error {
 		}
 	}
 	return fmt.Errorf("%w: %v", kerr.CoordinatorNotAvailable, err)
+}
+
+// verifyCode is the produce answer for a failed KIP-890 verification of a
+// partition (txn_verify.go), as Kafka's partition leaders answer: the
+// coordinator could not be asked or is moving (NOT_COORDINATOR,
+// COORDINATOR_NOT_AVAILABLE, COORDINATOR_LOAD_IN_PROGRESS, a timeout or a
+// network error) is NOT_ENOUGH_REPLICAS, which producers retry; a
+// transaction being ended is CONCURRENT_TRANSACTIONS for Produce v12+
+// (transaction version 2 clients retry it) and NOT_ENOUGH_REPLICAS
+// before; a fenced producer is INVALID_PRODUCER_EPOCH; a producer id the
+// transactional id does not hold is INVALID_PRODUCER_ID_MAPPING; a
+// partition not in the transaction, or any other refusal,
+// INVALID_TXN_STATE.
+func verifyCode(err error, produceVersion int16) int16 {
+	if err == nil {
+		return 0
+	}
+	switch e := wireErr(err); e {
+	case kerr.NotCoordinator, kerr.CoordinatorNotAvailable, kerr.CoordinatorLoadInProgress, kerr.RequestTimedOut, kerr.UnknownServerError:
+		return kerr.NotEnoughReplicas.Code
+	case kerr.ConcurrentTransactions:
+		if produceVersion >= 12 {
+			return e.Code
+		}
+		return kerr.NotEnoughReplicas.Code
+	case kerr.ProducerFenced, kerr.InvalidProducerEpoch:
+		return kerr.InvalidProducerEpoch.Code
+	case kerr.InvalidProducerIDMapping:
+		return e.Code
+	}
+	return kerr.InvalidTxnState.Code
 }
 
 // errMsg returns a pointer to err's text for ErrorMessage fields.

@@ -36,7 +36,9 @@ func TestFetchReadCommitted(t *testing.T) {
 		return b
 	}
 	mustAppend := func(b record.Batch) {
-		if _, err := p.Append(b, partition.AppendOptions{LogAppendTime: -1}); err != nil {
+		// As after the coordinator's KIP-890 verification.
+		g := p.BeginVerification(b.ProducerID(), b.ProducerEpoch(), false)
+		if _, err := p.Append(b, partition.AppendOptions{LogAppendTime: -1, Verification: g}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -83,6 +83,7 @@ type hwHarness struct {
 	watches  []*hwWatch
 	expired  chan time.Time
 	producer int64
+	guards   map[int64]*VerificationGuard // txn_test.go: verify
 }
 
 func runHWFile(t *testing.T, path string) {

@@ -385,6 +385,10 @@ type AppendOptions struct {
 	// writes for a producer (TxnOffsetCommit): it carries no sequence, so
 	// only the producer epoch is checked (txn.go).
 	Coordinator bool
+	// Verification is the guard of a client's transactional batch that
+	// starts a transaction here (BeginVerification, txn.go); without a
+	// current one such a batch is ErrTxnNotVerified.
+	Verification *VerificationGuard
 }
 
 // AppendResult describes a stored batch.
@@ -436,6 +440,12 @@ func (p *Partition) Append(b record.Batch, opts AppendOptions) (AppendResult, er
 			p.mu.Unlock()
 			return AppendResult{BaseOffset: dup, End: dup + int64(b.LastOffsetDelta()) + 1, Epoch: epoch, Duplicate: true}, nil
 		}
+		if b.IsTransactional() {
+			if err := p.checkVerified(b, opts.Verification); err != nil {
+				p.mu.Unlock()
+				return AppendResult{}, err
+			}
+		}
 	}
 	if opts.MinISR > 0 && len(p.role.ISR) < opts.MinISR {
 		p.mu.Unlock()
@@ -455,6 +465,9 @@ func (p *Partition) Append(b record.Batch, opts AppendOptions) (AppendResult, er
 	if pid >= 0 {
 		if !opts.Coordinator {
 			p.observe(b, base)
+			if b.IsTransactional() {
+				delete(p.txns.verifying, pid) // the transaction is open here now
+			}
 		} else if pr := p.producers[pid]; pr == nil || b.ProducerEpoch() > pr.epoch {
 			p.producers[pid] = &producer{epoch: b.ProducerEpoch(), coordinatorEpoch: -1}
 		}

@@ -16,6 +16,12 @@ import (
 // deposed transaction coordinator).
 var ErrCoordinatorFenced = errors.New("transaction marker from an older coordinator epoch")
 
+// ErrTxnNotVerified: a transactional batch starts a transaction in this
+// partition, and the transaction coordinator has not confirmed (KIP-890
+// verification) that the partition is in the producer's ongoing
+// transaction, or a marker ended that transaction after it confirmed.
+var ErrTxnNotVerified = errors.New("the partition is not in the producer's ongoing transaction (not verified with the transaction coordinator)")
+
 // AbortedTxn is one aborted transaction of a partition, as Fetch lists it
 // for read_committed consumers: the producer, the offset of its first
 // batch in the transaction and the offset of its ABORT marker.
@@ -34,14 +40,98 @@ type AbortedTxn struct {
 //     watermark (not yet replicated to the ISR); they stay unstable, as in
 //     Kafka, until the high watermark passes the marker;
 //   - aborted: every aborted transaction still in the log, in marker
-//     order (the in-memory form of Kafka's .txnindex).
+//     order (the in-memory form of Kafka's .txnindex);
+//   - verifying: producer id → the guard of a KIP-890 verification in
+//     flight (BeginVerification), dropped by the producer's next marker or
+//     first transactional append.
 type txnState struct {
 	ongoing   map[int64]int64
 	completed []AbortedTxn // LastOffset is the marker's offset
 	aborted   []AbortedTxn
+	verifying map[int64]*VerificationGuard
 }
 
-func newTxnState() txnState { return txnState{ongoing: map[int64]int64{}} }
+func newTxnState() txnState {
+	return txnState{ongoing: map[int64]int64{}, verifying: map[int64]*VerificationGuard{}}
+}
+
+// VerificationGuard stands for one KIP-890 verification of a producer's
+// transaction in this partition: the leader takes it before asking the
+// transaction coordinator whether the partition is in the producer's
+// ongoing transaction (or, for transaction version 2, has it added), and
+// appends the batch with it once the coordinator agrees. A marker for
+// the producer written meanwhile (the transaction ended or was aborted
+// after the coordinator answered) drops the guard, so the late batch is
+// refused instead of opening a transaction no coordinator will end (a
+// hanging transaction). Compared by identity.
+//
+// Which markers drop it depends on how the producer ends transactions. A
+// verification (transaction version 0-1: the client added the partition
+// itself) confirms a transaction already open at the coordinator, so
+// every later marker of the producer at the guard's epoch or newer ends
+// it. An addition (transaction version 2) may wait at the coordinator for
+// the producer's previous transaction to finish ending; that one's marker
+// carries the epoch its end bumped to, the guard's own epoch, and must
+// not drop it: only a newer epoch's marker ends the transaction the
+// addition opened (version 2 ends bump the epoch).
+type VerificationGuard struct {
+	producerID int64
+	epoch      int16
+	add        bool
+}
+
+// endedBy reports whether a marker of the guard's producer at epoch ends
+// the transaction the guard stands for.
+func (g *VerificationGuard) endedBy(epoch int16) bool {
+	if g.add {
+		return epoch > g.epoch
+	}
+	return epoch >= g.epoch
+}
+
+// needsVerification under mu: a transactional batch of pid at epoch starts
+// a transaction here unless one of the producer's, at that epoch, is open.
+func (p *Partition) needsVerification(pid int64, epoch int16) bool {
+	if _, ok := p.txns.ongoing[pid]; !ok {
+		return true
+	}
+	pr := p.producers[pid]
+	return pr == nil || pr.epoch != epoch
+}
+
+// BeginVerification returns the guard a transactional batch of producer
+// pid at epoch must be appended with (AppendOptions.Verification) after
+// the transaction coordinator confirmed the partition is in the
+// transaction (add false) or added it (add true, transaction version 2),
+// or nil when no confirmation is needed: the producer has a transaction
+// open here at that epoch. Concurrent requests of one producer share a
+// guard.
+func (p *Partition) BeginVerification(pid int64, epoch int16, add bool) *VerificationGuard {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.needsVerification(pid, epoch) {
+		return nil
+	}
+	if g := p.txns.verifying[pid]; g != nil && g.epoch == epoch && g.add == add {
+		return g
+	}
+	g := &VerificationGuard{producerID: pid, epoch: epoch, add: add}
+	p.txns.verifying[pid] = g
+	return g
+}
+
+// checkVerified under mu: a client's transactional batch b may be
+// appended.
+func (p *Partition) checkVerified(b record.Batch, g *VerificationGuard) error {
+	pid := b.ProducerID()
+	if !p.needsVerification(pid, b.ProducerEpoch()) {
+		return nil
+	}
+	if g == nil || p.txns.verifying[pid] != g || g.epoch != b.ProducerEpoch() {
+		return ErrTxnNotVerified
+	}
+	return nil
+}
 
 // observeTxn updates the transaction state with a stored batch b at base,
 // under mu. controlType is the marker type of a control batch (-1
@@ -212,6 +302,10 @@ func (p *Partition) observeMarker(b record.Batch, coordinatorEpoch int32) {
 		return
 	}
 	pr.coordinatorEpoch = max(pr.coordinatorEpoch, coordinatorEpoch)
+	// The transaction a verification in flight confirmed may be over.
+	if g := p.txns.verifying[b.ProducerID()]; g != nil && g.endedBy(b.ProducerEpoch()) {
+		delete(p.txns.verifying, b.ProducerID())
+	}
 }
 
 // observeControl applies a stored control batch, whose records are in b

@@ -24,7 +24,10 @@ import (
 // prints after each the last stable offset, the open transactions
 // (producer:first offset) and the aborted ones (producer:first-marker):
 //
-//	txn-append n=N pid=P epoch=E seq=S                  leader append of a transactional batch
+//	txn-append n=N pid=P epoch=E seq=S [guard=none|saved] leader append of a transactional batch,
+//	                                                    verified first (KIP-890) unless guard= says
+//	                                                    none or the one saved by verify
+//	verify pid=P epoch=E [add=true]                     BeginVerification; the guard is saved
 //	marker pid=P epoch=E type=commit|abort coord=C      leader appends a WriteTxnMarkers marker
 //	replicate-txn n=N pid=P epoch=E seq=S               follower append of a transactional batch
 //	replicate-marker pid=P epoch=E type=commit|abort coord=C   follower append of a marker
@@ -93,9 +96,27 @@ func (h *hwHarness) runTxn(cmd, dir string) string {
 	var out strings.Builder
 	p := h.p
 	switch fields[0] {
+	case "verify":
+		g := p.BeginVerification(h.i64(args["pid"]), int16(h.i32(args["epoch"])), args["add"] == "true")
+		if h.guards == nil {
+			h.guards = map[int64]*VerificationGuard{}
+		}
+		h.guards[h.i64(args["pid"])] = g
+		fmt.Fprintf(&out, "needed=%v\n", g != nil)
 	case "txn-append":
-		b := h.txnBatch(int(h.i32(args["n"])), 0, h.i64(args["pid"]), int16(h.i32(args["epoch"])), h.i32(args["seq"]))
-		res, err := p.Append(b, AppendOptions{LogAppendTime: -1})
+		pid, epoch := h.i64(args["pid"]), int16(h.i32(args["epoch"]))
+		b := h.txnBatch(int(h.i32(args["n"])), 0, pid, epoch, h.i32(args["seq"]))
+		var g *VerificationGuard
+		switch args["guard"] {
+		case "":
+			g = p.BeginVerification(pid, epoch, false) // the coordinator agrees
+		case "saved":
+			g = h.guards[pid]
+		case "none":
+		default:
+			h.t.Fatalf("guard=%s: none or saved", args["guard"])
+		}
+		res, err := p.Append(b, AppendOptions{LogAppendTime: -1, Verification: g})
 		switch {
 		case err != nil:
 			fmt.Fprintf(&out, "error: %v\n", err)

@@ -152,10 +152,18 @@ type txnMeta struct {
 	pid       int64
 	epoch     int16
 	lastEpoch int16 // the epoch before the last bump (KIP-360 retries), -1 none
-	timeout   time.Duration
-	state     State
-	parts     map[TopicPartition]struct{}
-	start     time.Time // of the open transaction
+	// tv2: the last transaction ended with transaction version 2 (EndTxn
+	// v5+, KIP-890 part 2): every end bumps the epoch, so a retried end
+	// is recognized by its epoch being one below the current one.
+	tv2 bool
+	// prevPID is the producer id before the last end that ran out of
+	// epochs (transaction version 2), -1 none; nextPID the one the end in
+	// progress switches to at completion, -1 none.
+	prevPID, nextPID int64
+	timeout          time.Duration
+	state            State
+	parts            map[TopicPartition]struct{}
+	start            time.Time // of the open transaction
 	// lastUpdate is the time of the last state change.
 	lastUpdate time.Time
 	// pending: a record write or the markers are in flight; other
@@ -183,6 +191,9 @@ type Coordinator struct {
 	stop   func() bool
 	ctx    context.Context
 	cancel context.CancelFunc
+	// settled is closed and replaced whenever a transaction stops being
+	// pending (AddPartitionsWaiting waits on it).
+	settled chan struct{}
 }
 
 // New returns a coordinator that leads no partition yet.
@@ -205,7 +216,7 @@ func New(cfg Config) *Coordinator {
 	if cfg.MarkerTimout <= 0 {
 		cfg.MarkerTimout = 30 * time.Second
 	}
-	c := &Coordinator{cfg: cfg, clock: cfg.Clock, log: cfg.Logger, owned: map[int32]*ownedPart{}, txns: map[string]*txnMeta{}}
+	c := &Coordinator{cfg: cfg, clock: cfg.Clock, log: cfg.Logger, owned: map[int32]*ownedPart{}, txns: map[string]*txnMeta{}, settled: make(chan struct{})}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.mu.Lock()
 	c.scheduleAbortCheck()
@@ -365,6 +376,7 @@ func (c *Coordinator) write(t *txnMeta, p int32, op *ownedPart, next txnMeta) er
 	err = c.cfg.Log.Sync(p, end, epoch)
 	c.mu.Lock()
 	t.pending = false
+	c.settle()
 	if err != nil {
 		return errors.Join(ErrCoordinatorUnavailable, err)
 	}
@@ -374,6 +386,36 @@ func (c *Coordinator) write(t *txnMeta, p int32, op *ownedPart, next txnMeta) er
 	next.pending = false
 	*t = next
 	return nil
+}
+
+// settle wakes AddPartitionsWaiting callers. Under mu.
+func (c *Coordinator) settle() {
+	close(c.settled)
+	c.settled = make(chan struct{})
+}
+
+// AddPartitionsWaiting is AddPartitions for a partition leader adding the
+// partition of a transaction version 2 producer's batch (KIP-890 part
+// 2): that producer sends its first batch of a transaction as soon as
+// EndTxn answered, while the previous transaction's markers may still be
+// in flight, so CONCURRENT_TRANSACTIONS is waited out here (until ctx is
+// done) rather than sent back to the producer to retry after its
+// backoff.
+func (c *Coordinator) AddPartitionsWaiting(ctx context.Context, id string, pid int64, epoch int16, parts []TopicPartition) error {
+	for {
+		c.mu.Lock()
+		ch := c.settled
+		c.mu.Unlock()
+		err := c.AddPartitions(id, pid, epoch, parts)
+		if !errors.Is(err, ErrConcurrentTransactions) {
+			return err
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return err
+		}
+	}
 }
 
 // InitResult is InitProducerId's answer.
@@ -404,7 +446,7 @@ func (c *Coordinator) InitProducerID(id string, timeout time.Duration, pid int64
 		if err != nil {
 			return InitResult{}, errors.Join(ErrCoordinatorUnavailable, err)
 		}
-		t = &txnMeta{id: id, pid: -1, epoch: -1, lastEpoch: -1, state: Empty, parts: map[TopicPartition]struct{}{}}
+		t = &txnMeta{id: id, pid: -1, epoch: -1, lastEpoch: -1, prevPID: -1, nextPID: -1, state: Empty, parts: map[TopicPartition]struct{}{}}
 		c.txns[id] = t
 		next := *t
 		next.pid, next.epoch, next.timeout = newPID, 0, timeout
@@ -436,7 +478,7 @@ func (c *Coordinator) InitProducerID(id string, timeout time.Duration, pid int64
 	case Ongoing:
 		// Fence the old producer and abort its transaction under the
 		// bumped epoch; the client retries.
-		if err := c.endTransaction(t, p, op, false, true); err != nil {
+		if _, err := c.endTransaction(t, p, op, false, true, t.tv2); err != nil {
 			return InitResult{}, err
 		}
 		return InitResult{}, ErrConcurrentTransactions
@@ -444,7 +486,7 @@ func (c *Coordinator) InitProducerID(id string, timeout time.Duration, pid int64
 	next := *t
 	next.parts = map[TopicPartition]struct{}{}
 	next.state, next.timeout, next.start = Empty, timeout, time.Time{}
-	next.lastEpoch = t.epoch
+	next.lastEpoch, next.prevPID, next.tv2 = t.epoch, -1, false
 	if t.epoch >= maxEpoch {
 		newPID, err := c.cfg.ProducerID()
 		if err != nil {
@@ -487,6 +529,9 @@ func (c *Coordinator) AddPartitions(id string, pid int64, epoch int16, parts []T
 	if t == nil {
 		return ErrInvalidProducerIDMap
 	}
+	if t.nextPID >= 0 && pid == t.nextPID {
+		return ErrConcurrentTransactions // the id the ending transaction hands over
+	}
 	if err := checkProducer(t, pid, epoch); err != nil {
 		return err
 	}
@@ -519,6 +564,41 @@ func (c *Coordinator) AddPartitions(id string, pid int64, epoch int16, parts []T
 	return c.write(t, p, op, next)
 }
 
+// VerifyPartitions answers a partition leader's KIP-890 verification
+// (AddPartitionsToTxn v4+ with VerifyOnly): nil when every partition is
+// in the producer's ongoing transaction at its current epoch, else the
+// error for all of them (ErrInvalidTxnState when one is not in it,
+// CONCURRENT_TRANSACTIONS while the transaction is ending).
+func (c *Coordinator) VerifyPartitions(id string, pid int64, epoch int16, parts []TopicPartition) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, _, err := c.owner(id); err != nil {
+		return err
+	}
+	t := c.txns[id]
+	if t == nil {
+		return ErrInvalidProducerIDMap
+	}
+	if t.nextPID >= 0 && pid == t.nextPID {
+		return ErrConcurrentTransactions
+	}
+	if err := checkProducer(t, pid, epoch); err != nil {
+		return err
+	}
+	if t.state == PrepareCommit || t.state == PrepareAbort {
+		return ErrConcurrentTransactions
+	}
+	if t.state != Ongoing {
+		return ErrInvalidTxnState
+	}
+	for _, tp := range parts {
+		if _, ok := t.parts[tp]; !ok {
+			return ErrInvalidTxnState
+		}
+	}
+	return nil
+}
+
 // EndTxn commits or aborts the producer's transaction: once the Prepare
 // record is replicated it answers, and the markers follow in the
 // background. A retry of an end that already happened answers success; an
@@ -543,7 +623,8 @@ func (c *Coordinator) EndTxn(id string, pid int64, epoch int16, commit bool) err
 		if t.pending {
 			return ErrConcurrentTransactions
 		}
-		return c.endTransaction(t, p, op, commit, false)
+		_, err := c.endTransaction(t, p, op, commit, false, false)
+		return err
 	case PrepareCommit:
 		if commit {
 			return ErrConcurrentTransactions
@@ -564,25 +645,111 @@ func (c *Coordinator) EndTxn(id string, pid int64, epoch int16, commit bool) err
 	return ErrInvalidTxnState
 }
 
-// endTransaction writes the Prepare record (with fence, under a bumped
-// epoch that fences the current producer) and starts the markers. Under
-// mu, t not pending and Ongoing.
-func (c *Coordinator) endTransaction(t *txnMeta, p int32, op *ownedPart, commit, fence bool) error {
+// endTransaction writes the Prepare record and starts the markers. With
+// fence or tv2 the epoch is bumped first (fencing the current producer, or
+// transaction version 2's per-transaction bump); an epoch bumped to the
+// last value takes a new producer id for after the end (tv2: the one
+// returned). It returns the producer id and epoch the producer continues
+// with. Under mu, t not pending and Ongoing.
+func (c *Coordinator) endTransaction(t *txnMeta, p int32, op *ownedPart, commit, fence, tv2 bool) (InitResult, error) {
 	next := *t
 	next.state = PrepareAbort
 	if commit {
 		next.state = PrepareCommit
 	}
-	if fence {
+	next.tv2 = tv2
+	if fence || tv2 {
 		next.lastEpoch = t.epoch
 		next.epoch++
+		if tv2 && next.epoch > maxEpoch {
+			newPID, err := c.cfg.ProducerID()
+			if err != nil {
+				return InitResult{}, errors.Join(ErrCoordinatorUnavailable, err)
+			}
+			next.nextPID = newPID
+		}
 	}
 	if err := c.write(t, p, op, next); err != nil {
-		return err
+		return InitResult{}, err
 	}
 	t.pending = true
 	c.sendMarkers(t, op.epoch)
-	return nil
+	return t.continueAs(), nil
+}
+
+// continueAs is the producer id and epoch a producer continues with after
+// t's end (transaction version 2).
+func (t *txnMeta) continueAs() InitResult {
+	if t.nextPID >= 0 {
+		return InitResult{t.nextPID, 0}
+	}
+	return InitResult{t.pid, t.epoch}
+}
+
+// EndTxnV2 ends the producer's transaction with transaction version 2
+// (EndTxn v5+, KIP-890 part 2): the epoch is bumped with every end and the
+// producer continues with the returned id and epoch. A retry (the epoch
+// before the bump, or the producer id the end ran out of epochs on)
+// answers the end's result; aborting with no transaction open is allowed
+// and bumps the epoch.
+func (c *Coordinator) EndTxnV2(id string, pid int64, epoch int16, commit bool) (InitResult, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p, op, err := c.owner(id)
+	if err != nil {
+		return InitResult{}, err
+	}
+	t := c.txns[id]
+	if t == nil {
+		return InitResult{}, ErrInvalidProducerIDMap
+	}
+	ended := t.state == PrepareCommit || t.state == PrepareAbort || t.state == CompleteCommit || t.state == CompleteAbort
+	retry := t.tv2 && ended && ((pid == t.pid && epoch == t.epoch-1) ||
+		(t.prevPID >= 0 && pid == t.prevPID && epoch == maxEpoch && t.epoch == 0))
+	if !retry {
+		if t.nextPID >= 0 && pid == t.nextPID {
+			return InitResult{}, ErrConcurrentTransactions
+		}
+		if err := checkProducer(t, pid, epoch); err != nil {
+			return InitResult{}, err
+		}
+	}
+	if t.pending {
+		return InitResult{}, ErrConcurrentTransactions
+	}
+	same := (commit && (t.state == PrepareCommit || t.state == CompleteCommit)) || (!commit && (t.state == PrepareAbort || t.state == CompleteAbort))
+	switch {
+	case retry && same && (t.state == PrepareCommit || t.state == PrepareAbort):
+		return InitResult{}, ErrConcurrentTransactions
+	case retry && same:
+		return t.continueAs(), nil
+	case retry:
+		return InitResult{}, ErrInvalidTxnState
+	case t.state == Ongoing:
+		return c.endTransaction(t, p, op, commit, false, true)
+	case t.state == PrepareCommit || t.state == PrepareAbort:
+		return InitResult{}, ErrConcurrentTransactions
+	case !commit && (t.state == Empty || t.state == CompleteCommit || t.state == CompleteAbort):
+		// An abort with nothing open: the epoch is bumped all the same
+		// (a producer whose produces all failed ends this way).
+		next := *t
+		next.state, next.tv2, next.lastEpoch = CompleteAbort, true, t.epoch
+		next.parts, next.start = map[TopicPartition]struct{}{}, time.Time{}
+		if t.epoch >= maxEpoch {
+			newPID, err := c.cfg.ProducerID()
+			if err != nil {
+				return InitResult{}, errors.Join(ErrCoordinatorUnavailable, err)
+			}
+			next.prevPID, next.pid, next.epoch = t.pid, newPID, 0
+		} else {
+			next.epoch++
+		}
+		if err := c.write(t, p, op, next); err != nil {
+			return InitResult{}, err
+		}
+		return t.continueAs(), nil
+	}
+	return InitResult{}, ErrInvalidTxnState
 }
 
 // sendMarkers sends t's markers until every partition has them, then
@@ -647,6 +814,10 @@ func (c *Coordinator) complete(t *txnMeta) {
 			next.state = CompleteCommit
 		}
 		next.parts, next.start = map[TopicPartition]struct{}{}, time.Time{}
+		if t.nextPID >= 0 {
+			// The epochs ran out: the producer continues with the new id.
+			next.prevPID, next.pid, next.epoch, next.nextPID = t.pid, t.nextPID, 0, -1
+		}
 		t.pending = false
 		err := c.write(t, p, op, next)
 		if err == nil {
@@ -703,7 +874,7 @@ func (c *Coordinator) abortTimedOut() {
 			continue
 		}
 		c.log.Info("aborting a transaction past its timeout", "transactional_id", id, "producer_id", t.pid, "timeout", t.timeout)
-		if err := c.endTransaction(t, p, op, false, true); err != nil {
+		if _, err := c.endTransaction(t, p, op, false, true, t.tv2); err != nil {
 			c.log.Warn("aborting a timed-out transaction failed; retrying at the next check", "transactional_id", id, "err", err)
 		}
 	}

@@ -10,14 +10,16 @@ import (
 )
 
 // Records in __transaction_state follow Kafka's layout: the key is
-// TxnMetadataKey v0 (the transactional id), the value TxnMetadataValue v0
-// (producer id and epoch, timeout, state, partitions, timestamps); a nil
-// value is a tombstone. The encodings are kmsg's. The last record of a
+// TxnMetadataKey v0 (the transactional id), the value TxnMetadataValue v1
+// (producer id and epoch, timeout, state, partitions, timestamps, and
+// KIP-890's tagged fields: the previous and next producer id and the
+// client's transaction version); v0 values are read too; a nil value is a
+// tombstone. The encodings are kmsg's. The last record of a
 // transactional id wins, so the topic is compacted.
 
 const (
 	keyVersion   = 0
-	valueVersion = 0
+	valueVersion = 1
 )
 
 func stateKey(id string) []byte {
@@ -31,6 +33,10 @@ func stateValue(t *txnMeta) []byte {
 	v.ProducerID, v.ProducerEpoch = t.pid, t.epoch
 	v.TimeoutMillis = int32(t.timeout.Milliseconds())
 	v.State = kmsg.TransactionState(t.state)
+	v.PreviousProducerID, v.NextProducerID = t.prevPID, t.nextPID
+	if t.tv2 {
+		v.ClientTransactionVersion = 2
+	}
 	v.LastUpdateTimestamp, v.StartTimestamp = t.lastUpdate.UnixMilli(), -1
 	if !t.start.IsZero() {
 		v.StartTimestamp = t.start.UnixMilli()
@@ -94,7 +100,15 @@ func decodeState(raw []byte, into map[string]*txnMeta) error {
 		}
 		t := &txnMeta{id: k.TransactionalID, pid: v.ProducerID, epoch: v.ProducerEpoch, lastEpoch: -1,
 			timeout: msDuration(v.TimeoutMillis), state: State(v.State), parts: map[TopicPartition]struct{}{},
-			lastUpdate: msTime(v.LastUpdateTimestamp)}
+			lastUpdate: msTime(v.LastUpdateTimestamp), prevPID: -1, nextPID: -1}
+		if v.Version >= 1 {
+			t.prevPID, t.nextPID, t.tv2 = v.PreviousProducerID, v.NextProducerID, v.ClientTransactionVersion >= 2
+		}
+		if t.tv2 && t.state != Ongoing && t.state != Empty && t.epoch > 0 {
+			// The end bumped the epoch: the one before is the producer's
+			// (KIP-360 recovery after a lost EndTxn answer).
+			t.lastEpoch = t.epoch - 1
+		}
 		if v.StartTimestamp >= 0 {
 			t.start = msTime(v.StartTimestamp)
 		}

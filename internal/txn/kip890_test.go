@@ -1,0 +1,132 @@
+package txn
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+// TestVerifyPartitions: KIP-890 part 1, a partition leader asks whether
+// its partition is in the producer's ongoing transaction.
+func TestVerifyPartitions(t *testing.T) {
+	f := newFixture(t, newMemLog(1))
+	c := f.c
+	r, _ := c.InitProducerID("app", 10*time.Second, -1, -1)
+	if err := c.VerifyPartitions("app", r.ProducerID, r.Epoch, []TopicPartition{tp("a", 0)}); !errors.Is(err, ErrInvalidTxnState) {
+		t.Fatalf("no transaction: %v", err)
+	}
+	if err := c.AddPartitions("app", r.ProducerID, r.Epoch, []TopicPartition{tp("a", 0)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.VerifyPartitions("app", r.ProducerID, r.Epoch, []TopicPartition{tp("a", 0)}); err != nil {
+		t.Fatalf("added partition: %v", err)
+	}
+	if err := c.VerifyPartitions("app", r.ProducerID, r.Epoch, []TopicPartition{tp("a", 0), tp("a", 1)}); !errors.Is(err, ErrInvalidTxnState) {
+		t.Fatalf("partition not added: %v", err)
+	}
+	if err := c.VerifyPartitions("app", r.ProducerID, r.Epoch-1, []TopicPartition{tp("a", 0)}); !errors.Is(err, ErrProducerFenced) {
+		t.Fatalf("older epoch: %v", err)
+	}
+	if err := c.VerifyPartitions("app", r.ProducerID+1, r.Epoch, []TopicPartition{tp("a", 0)}); !errors.Is(err, ErrInvalidProducerIDMap) {
+		t.Fatalf("other producer id: %v", err)
+	}
+	if err := c.VerifyPartitions("nobody", r.ProducerID, r.Epoch, []TopicPartition{tp("a", 0)}); !errors.Is(err, ErrInvalidProducerIDMap) {
+		t.Fatalf("unknown id: %v", err)
+	}
+	if err := c.EndTxn("app", r.ProducerID, r.Epoch, false); err != nil {
+		t.Fatal(err)
+	}
+	f.waitState(c, "app", CompleteAbort)
+	if err := c.VerifyPartitions("app", r.ProducerID, r.Epoch, []TopicPartition{tp("a", 0)}); !errors.Is(err, ErrInvalidTxnState) {
+		t.Fatalf("after the abort: %v", err)
+	}
+}
+
+// TestEndTxnV2: transaction version 2 (KIP-890 part 2) bumps the epoch
+// at every end, writes the markers under the bumped epoch, recognizes a
+// retried end by the epoch before the bump (also after a coordinator
+// failover), allows an abort with nothing open, and takes a new producer
+// id when the epochs run out.
+func TestEndTxnV2(t *testing.T) {
+	log := newMemLog(1)
+	f := newFixture(t, log)
+	c := f.c
+	r, _ := c.InitProducerID("app", 10*time.Second, -1, -1)
+	if err := c.AddPartitions("app", r.ProducerID, r.Epoch, []TopicPartition{tp("a", 0)}); err != nil {
+		t.Fatal(err)
+	}
+	next, err := c.EndTxnV2("app", r.ProducerID, r.Epoch, true)
+	if err != nil || next.ProducerID != r.ProducerID || next.Epoch != r.Epoch+1 {
+		t.Fatalf("commit: %+v %v", next, err)
+	}
+	f.waitState(c, "app", CompleteCommit)
+	if calls := f.markers.all(); len(calls) != 1 || calls[0].epoch != next.Epoch {
+		t.Fatalf("markers: %+v", calls)
+	}
+	// A retry (its answer was lost) gets the same answer; the opposite
+	// end is invalid; the old epoch may not start a transaction.
+	if got, err := c.EndTxnV2("app", r.ProducerID, r.Epoch, true); err != nil || got != next {
+		t.Fatalf("retried commit: %+v %v", got, err)
+	}
+	if _, err := c.EndTxnV2("app", r.ProducerID, r.Epoch, false); !errors.Is(err, ErrInvalidTxnState) {
+		t.Fatalf("abort retry of a commit: %v", err)
+	}
+	if err := c.AddPartitions("app", r.ProducerID, r.Epoch, []TopicPartition{tp("a", 0)}); !errors.Is(err, ErrProducerFenced) {
+		t.Fatalf("old epoch: %v", err)
+	}
+	// A commit with nothing open is invalid; an abort bumps the epoch.
+	if _, err := c.EndTxnV2("app", next.ProducerID, next.Epoch, true); !errors.Is(err, ErrInvalidTxnState) {
+		t.Fatalf("empty commit: %v", err)
+	}
+	empty, err := c.EndTxnV2("app", next.ProducerID, next.Epoch, false)
+	if err != nil || empty.Epoch != next.Epoch+1 {
+		t.Fatalf("empty abort: %+v %v", empty, err)
+	}
+	if len(f.markers.all()) != 1 {
+		t.Fatal("an empty abort sent markers")
+	}
+
+	// After a failover the new coordinator still knows the retry.
+	f2 := &fixture{t: t, log: log, markers: &memMarkers{}, clock: f.clock, nextPID: 5000}
+	c.Close()
+	c2 := f2.start()
+	if got, err := c2.EndTxnV2("app", next.ProducerID, next.Epoch, false); err != nil || got != empty {
+		t.Fatalf("retried empty abort after failover: %+v %v", got, err)
+	}
+	// KIP-360 recovery with the epoch before the bump.
+	if _, err := c2.InitProducerID("app", 10*time.Second, next.ProducerID, next.Epoch); err != nil {
+		t.Fatalf("KIP-360 after failover: %v", err)
+	}
+}
+
+// TestEndTxnV2EpochOverflow: the end that would bump the epoch past the
+// last value writes its markers under the last epoch and hands the
+// producer a new producer id at epoch 0.
+func TestEndTxnV2EpochOverflow(t *testing.T) {
+	f := newFixture(t, newMemLog(1))
+	c := f.c
+	r, _ := c.InitProducerID("app", 10*time.Second, -1, -1)
+	c.mu.Lock()
+	c.txns["app"].epoch = maxEpoch
+	c.mu.Unlock()
+	if err := c.AddPartitions("app", r.ProducerID, maxEpoch, []TopicPartition{tp("a", 0)}); err != nil {
+		t.Fatal(err)
+	}
+	next, err := c.EndTxnV2("app", r.ProducerID, maxEpoch, true)
+	if err != nil || next.ProducerID == r.ProducerID || next.Epoch != 0 {
+		t.Fatalf("commit at the last epoch: %+v %v", next, err)
+	}
+	d := f.waitState(c, "app", CompleteCommit)
+	if d.ProducerID != next.ProducerID || d.Epoch != 0 {
+		t.Fatalf("after completion: %+v", d)
+	}
+	if calls := f.markers.all(); len(calls) != 1 || calls[0].pid != r.ProducerID || calls[0].epoch != maxEpoch+1 {
+		t.Fatalf("markers: %+v", calls)
+	}
+	if got, err := c.EndTxnV2("app", r.ProducerID, maxEpoch, true); err != nil || got != next {
+		t.Fatalf("retry with the old producer id: %+v %v", got, err)
+	}
+	if err := c.AddPartitions("app", next.ProducerID, 0, []TopicPartition{tp("a", 0)}); err != nil {
+		t.Fatalf("next transaction with the new id: %v", err)
+	}
+}
