@@ -211,7 +211,9 @@ func (p *Partition) rebuildProducers() error {
 // change of the role, the high watermark or the transaction state, and
 // before hwChanged wakes waiters.
 func (p *Partition) publish() {
-	p.pub.store(pubState{leader: p.role.Leader, leaderEpoch: p.role.LeaderEpoch, hw: p.hw, lso: p.lastStableOffset()})
+	lso := p.lastStableOffset()
+	p.pub.store(pubState{leader: p.role.Leader, leaderEpoch: p.role.LeaderEpoch, hw: p.hw, lso: lso})
+	p.log.SetCleanupLimits(p.hw, lso) // retention and the cleaner leave what is not committed
 }
 
 // Snapshot returns the replica's state without taking mu.

@@ -78,12 +78,14 @@ func (l *Log) Clean(now time.Time, force bool) (int, error) {
 		return 0, nil
 	}
 	// The cleanable range: non-active segments, stopping at the first one
-	// with a record newer than min.compaction.lag.ms.
+	// with a record newer than min.compaction.lag.ms or at or above the
+	// clean limit (SetCleanupLimits: the last stable offset).
 	var cleanable []*segment
 	var cleanBytes, dirtyBytes int64
 	due := force
+	limit := l.cleanLimit.Load()
 	for _, s := range segs[:len(segs)-1] {
-		if o.MinCompactionLagMs > 0 && s.maxTs > now.UnixMilli()-o.MinCompactionLagMs {
+		if o.MinCompactionLagMs > 0 && s.maxTs > now.UnixMilli()-o.MinCompactionLagMs || s.next > limit {
 			break
 		}
 		cleanable = append(cleanable, s)

@@ -3,6 +3,7 @@ package storage
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -282,5 +283,48 @@ func TestCheckKeys(t *testing.T) {
 	}
 	if err := CheckKeys(mkBatch(t, 0, 3, 0, 0)); !errors.Is(err, record.ErrInvalid) {
 		t.Fatalf("keyless batch: %v", err)
+	}
+}
+
+// TestCompactionStopsAtCleanLimit: the cleaner leaves segments holding
+// offsets at or above the clean limit (the partition's last stable
+// offset) as they are.
+func TestCompactionStopsAtCleanLimit(t *testing.T) {
+	e := newEnv(t)
+	l := e.log(compactOptions())
+	now := e.clk.Now().UnixMilli()
+	for i := 0; i < 200; i++ {
+		v := fmt.Sprintf("v%d", i)
+		if _, err := l.Append(mkKeyed(t, l.EndOffset(), []kv{{key: "k", val: &v}}, now+int64(i), 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	segs := l.Segments()
+	if len(segs) < 3 {
+		t.Fatalf("%d segments", len(segs))
+	}
+	l.SetCleanupLimits(math.MaxInt64, segs[0].NextOffset-1)
+	if n, err := l.Clean(e.clk.Now(), true); err != nil || n != 0 {
+		t.Fatalf("cleaned %d segments (%v) whose records reach the clean limit", n, err)
+	}
+	l.SetCleanupLimits(math.MaxInt64, segs[1].NextOffset)
+	n, err := l.Clean(e.clk.Now(), true)
+	if err != nil || n == 0 {
+		t.Fatalf("clean below the limit: %d %v", n, err)
+	}
+	limit := segs[1].NextOffset
+	var below, above int64
+	for _, r := range readRecords(t, l) {
+		if r.off < limit {
+			below++
+		} else {
+			above++
+		}
+	}
+	if above != 200-limit || below >= limit {
+		t.Fatalf("after cleaning below %d: %d records kept below, %d of %d above", limit, below, above, 200-limit)
+	}
+	if got := readRecords(t, l); got[len(got)-1].off != 199 {
+		t.Fatalf("last record %d, want 199", got[len(got)-1].off)
 	}
 }

@@ -53,6 +53,9 @@ type Log struct {
 	// (StartOffset, EndOffset): stored under mu by publishBounds after
 	// every change of either.
 	startA, endA atomic.Int64
+	// deleteLimit and cleanLimit bound retention and the cleaner
+	// (SetCleanupLimits); MaxInt64 until set.
+	deleteLimit, cleanLimit atomic.Int64
 
 	mu         sync.RWMutex
 	opts       Options
@@ -258,6 +261,19 @@ func (l *Log) StartOffset() int64 { return l.startA.Load() }
 // EndOffset is the log end offset: the offset the next batch gets. It
 // takes no lock.
 func (l *Log) EndOffset() int64 { return l.endA.Load() }
+
+// SetCleanupLimits bounds the background cleanup as Kafka bounds it, so it
+// never touches records that are not yet committed: retention by time and
+// size keeps every segment holding an offset at or above deleteBelow (the
+// high watermark; segments wholly below the log start offset go
+// regardless), and the cleaner compacts only segments wholly below
+// cleanBelow (the last stable offset, so open transactions are not
+// compacted). The partition that owns the log sets them as they move.
+// Safe from any goroutine.
+func (l *Log) SetCleanupLimits(deleteBelow, cleanBelow int64) {
+	l.deleteLimit.Store(deleteBelow)
+	l.cleanLimit.Store(cleanBelow)
+}
 
 // publishBounds stores start and end for the lock-free readers, under mu.
 // Each is current on its own; a reader loading both may see them straddle

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -419,8 +420,16 @@ func TestRetentionByTime(t *testing.T) {
 		t.Fatalf("read below start: %v", err)
 	}
 	checkContiguous(t, l, l.StartOffset(), 1000)
-	// Everything expires, but the active segment stays.
+	// Everything expires, but segments holding offsets at or above the
+	// deletion limit (the high watermark) stay.
 	e.clk.Add(time.Hour)
+	l.SetCleanupLimits(700, 700)
+	l.EnforceRetention(e.clk.Now())
+	if segs := l.Segments(); segs[0].NextOffset <= 700 || segs[0].BaseOffset > 700 || l.StartOffset() > 700 {
+		t.Fatalf("with deletion limit 700: first segment [%d, %d), start %d", segs[0].BaseOffset, segs[0].NextOffset, l.StartOffset())
+	}
+	// And the active segment always stays.
+	l.SetCleanupLimits(math.MaxInt64, math.MaxInt64)
 	l.EnforceRetention(e.clk.Now())
 	if segs := l.Segments(); len(segs) != 1 || l.EndOffset() != 1000 {
 		t.Fatalf("%d segments left, end %d", len(segs), l.EndOffset())

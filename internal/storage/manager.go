@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -149,6 +150,7 @@ func (m *Manager) openDir(dir string, tp TopicPartition, opts Options) (*Log, er
 	rp, start, clean := m.recovery[tp], m.starts[tp], m.clean
 	m.mu.Unlock()
 	l := &Log{dir: dir, tp: tp, logger: m.logger, mgr: m, opts: opts.sane(), lastFlush: m.now()}
+	l.SetCleanupLimits(math.MaxInt64, math.MaxInt64)
 	l.scond = sync.NewCond(&l.smu)
 	if err := l.load(rp, start, clean); err != nil {
 		return nil, err

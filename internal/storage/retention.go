@@ -11,8 +11,9 @@ import (
 
 // EnforceRetention deletes whole segments from the front of the log, never
 // the active one: those wholly below the log start offset, and, when
-// cleanup.policy has delete, those older than retention.ms (by their
-// largest timestamp) or beyond retention.bytes. The log start offset moves
+// cleanup.policy has delete, those wholly below the deletion limit
+// (SetCleanupLimits: the high watermark) that are older than retention.ms
+// (by their largest timestamp) or beyond retention.bytes. The log start offset moves
 // to the first remaining segment and is checkpointed. Deleted files are
 // renamed *.deleted and removed after file.delete.delay.ms, so reads in
 // flight finish. It returns the number of segments deleted.
@@ -43,6 +44,8 @@ func (l *Log) EnforceRetention(now time.Time) (int, error) {
 		switch {
 		case next.base <= l.start:
 			reason = "log start offset"
+		case next.base > l.deleteLimit.Load():
+			// Holds records not yet below the high watermark.
 		case o.Delete && o.RetentionMs >= 0 && now.UnixMilli()-ts > o.RetentionMs:
 			reason = "retention.ms"
 		case o.Delete && o.RetentionBytes >= 0 && total-s.size >= o.RetentionBytes:
