@@ -146,11 +146,20 @@ func (b *Broker) handleProduce(_ context.Context, r *Request) Pending {
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
+	// producer_byte_rate (quotas.go): the request counts whatever its
+	// outcome, as Kafka records it, when its response is ready, so the
+	// throttle runs from the answer (acks=0: from now).
 	if req.Acks == 0 {
+		if thr := b.produceThrottle(r); thr > 0 && r.Conn != nil && r.Conn.Mute != nil {
+			r.Conn.Mute(thr)
+		}
 		return nil
 	}
 	if len(waits) == 0 {
-		return respond(resp)
+		return func() kmsg.Response {
+			resp.ThrottleMillis = throttleMillis(b.produceThrottle(r))
+			return resp
+		}
 	}
 	timeout := time.NewTimer(time.Duration(max(req.TimeoutMillis, 0)) * time.Millisecond)
 	return func() kmsg.Response {
@@ -179,6 +188,7 @@ func (b *Broker) handleProduce(_ context.Context, r *Request) Pending {
 				fail(kerr.NotEnoughReplicasAfterAppend.Code, nil)
 			}
 		}
+		resp.ThrottleMillis = throttleMillis(b.produceThrottle(r))
 		return resp
 	}
 }

@@ -44,12 +44,7 @@ func init() { register(kmsg.Fetch, 0, 18, (*Broker).handleFetch) }
 func (b *Broker) handleFetch(ctx context.Context, r *Request) Pending {
 	req := r.Msg.(*kmsg.FetchRequest)
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
-	replica := int32(-1)
-	if req.Version < 15 {
-		replica = req.ReplicaID
-	} else {
-		replica = req.ReplicaState.ID
-	}
+	replica := fetchReplica(req)
 	session, code := b.fetchSessions.begin(req, replica >= 0) // fetch_sessions.go
 	if code != 0 {
 		resp.ErrorCode = code
@@ -76,6 +71,24 @@ func (b *Broker) handleFetch(ctx context.Context, r *Request) Pending {
 		}
 	}
 	deadline := time.Now().Add(time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond)
+	if replica < 0 {
+		if quotaMax := b.fetchQuotaMaxBytes(r); quotaMax > 0 && (req.MaxBytes <= 0 || int(req.MaxBytes) > quotaMax) {
+			req.MaxBytes = int32(min(quotaMax, 1<<31-1)) // Kafka's cap: what the quota allows in one window
+		}
+	}
+	// done finishes a response: a consumer over its consumer_byte_rate
+	// quota (quotas.go) gets an empty one instead, which leaves the fetch
+	// session's state as it was (Kafka's throttled fetch response).
+	done := func(resp *kmsg.FetchResponse, n int) *kmsg.FetchResponse {
+		if replica < 0 {
+			if empty := b.fetchThrottle(r, resp, n); empty != nil {
+				empty.SessionID = session.id()
+				return empty
+			}
+		}
+		session.finish(resp)
+		return resp
+	}
 	return func() (out kmsg.Response) {
 		defer func() { b.fetched(out, replica, req.Version) }() // metrics.go
 		var woke chan struct{}
@@ -91,8 +104,7 @@ func (b *Broker) handleFetch(ctx context.Context, r *Request) Pending {
 			n, live := b.fillFetch(req, resp, replica, denied)
 			wait := time.Until(deadline)
 			if n >= int(req.MinBytes) || len(live) == 0 || wait <= 0 {
-				session.finish(resp)
-				return resp
+				return done(resp, n)
 			}
 			if woke == nil {
 				// Watch before re-reading so no append between the read
@@ -110,8 +122,7 @@ func (b *Broker) handleFetch(ctx context.Context, r *Request) Pending {
 			select {
 			case <-woke:
 			case <-timer.C:
-				session.finish(resp)
-				return resp
+				return done(resp, fetchedBytes(resp))
 			case <-ctx.Done():
 				session.finish(resp)
 				return resp
@@ -292,4 +303,15 @@ func (b *Broker) fetchTopicName(version int16, name string, id [16]byte) string 
 		return t.meta.Name
 	}
 	return ""
+}
+
+// fetchedBytes is the record bytes in resp.
+func fetchedBytes(resp *kmsg.FetchResponse) int {
+	n := 0
+	for i := range resp.Topics {
+		for j := range resp.Topics[i].Partitions {
+			n += len(resp.Topics[i].Partitions[j].RecordBatches)
+		}
+	}
+	return n
 }

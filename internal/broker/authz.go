@@ -180,4 +180,6 @@ var apiAuthorization = map[kmsg.Key]string{
 	kmsg.WriteShareGroupState:         "CLUSTER_ACTION on the cluster (brokers only)",
 	kmsg.DeleteShareGroupState:        "CLUSTER_ACTION on the cluster (brokers only)",
 	kmsg.ReadShareGroupStateSummary:   "CLUSTER_ACTION on the cluster (brokers only)",
+	kmsg.DescribeClientQuotas:         "DESCRIBE_CONFIGS on the cluster",
+	kmsg.AlterClientQuotas:            "ALTER_CONFIGS on the cluster",
 }

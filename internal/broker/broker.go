@@ -114,6 +114,7 @@ type Broker struct {
 	pidNext, pidEnd int64
 	stats           brokerStats    // request-path counters (metrics.go)
 	fetchSessions   *fetchSessions // KIP-227 sessions (fetch_sessions.go)
+	quotas          *quotaManager  // client quotas (quotas.go)
 	stop            chan struct{}  // closed once, by Halt
 	stopOnce        sync.Once
 	wg              sync.WaitGroup // the background loops
@@ -163,6 +164,7 @@ func New(cfg Config) (*Broker, error) {
 	rand.Read(inc[:])
 	b := &Broker{cfg: cfg, log: cfg.Logger, quorum: cfg.Quorum, incarnation: hex.EncodeToString(inc[:]),
 		authz:  newAuthz(cfg.Broker.Authorizer(), cfg.Logger, cfg.Now),
+		quotas: newQuotaManager(cfg.Now, cfg.Broker.Int("quota.window.num"), cfg.Broker.Int("quota.window.size.seconds")),
 		topics: map[string]*topic{}, byID: map[[16]byte]*topic{}, stop: make(chan struct{})}
 	b.fetchSessions = newFetchSessions(int(cfg.Broker.Int("max.incremental.fetch.session.cache.slots")), cfg.Now)
 	b.replicas = replica.New(replica.Config{Self: cfg.NodeID, Store: store, Quorum: cfg.Quorum, Logger: cfg.Logger, Now: cfg.Now,
@@ -457,7 +459,32 @@ func (b *Broker) Versions(key int16) (min, max int16, ok bool) {
 	return a.min, a.max, ok
 }
 
-// Handle serves one request.
+// Handle serves one request. With request_percentage quotas in the
+// state, the time the handler took counts against r's quota and an
+// over-quota response carries the throttle time (quotas.go).
 func (b *Broker) Handle(ctx context.Context, r *Request) Pending {
-	return apis[r.Key].fn(b, ctx, r)
+	fn := apis[r.Key].fn
+	st := b.quorum.State()
+	if len(st.Quotas) == 0 {
+		return fn(b, ctx, r)
+	}
+	start := time.Now()
+	p := fn(b, ctx, r)
+	d := b.requestThrottle(st, r, time.Since(start))
+	if d <= 0 {
+		return p
+	}
+	if p == nil { // no response (acks=0): mute the connection instead
+		if r.Conn != nil && r.Conn.Mute != nil {
+			r.Conn.Mute(d)
+		}
+		return nil
+	}
+	return func() kmsg.Response {
+		resp := p()
+		if resp != nil {
+			throttled(resp, d)
+		}
+		return resp
+	}
 }

@@ -126,6 +126,7 @@ var securityErrors = []wireError{
 	{err: security.ErrAuthenticationFailed, code: kerr.SaslAuthenticationFailed, desc: "a wrong password, an unknown user, a bad SCRAM proof or a malformed SASL message; the connection is closed after connection.failed.authentication.delay.ms"},
 	{err: security.ErrUnsupportedMechanism, code: kerr.UnsupportedSaslMechanism, desc: "SaslHandshake names a mechanism the listener does not enable (sasl.enabled.mechanisms)"},
 	{err: security.ErrIllegalSASLState, code: kerr.IllegalSaslState, desc: "a SASL token after the exchange ended"},
+	{err: security.ErrInvalidQuota, code: kerr.InvalidRequest, desc: "a client quota alteration with an unknown or repeated entity type, an ip entity, an unknown or unsupported key, a value that is not positive (or not whole, for byte rates), or an entity named twice"},
 	{err: security.ErrInvalidACL, code: kerr.InvalidRequest, desc: "an ACL to create with an ANY/MATCH/unknown enum, an empty name or host, a principal that is not Type:name, or a filter with an unknown enum"},
 	{err: security.ErrPrincipalMapping, code: kerr.SaslAuthenticationFailed, desc: "no ssl.principal.mapping.rules rule maps the client certificate's subject; the connection is closed without a response (kerr has no SSL_AUTHENTICATION_FAILED; this is the authentication failure code clients know)"},
 }

@@ -331,6 +331,14 @@ func (s *fetchSession) requestTopics() []kmsg.FetchRequestTopic {
 // finish records what the response tells the client and, for an
 // incremental fetch, drops the partitions with nothing new. It sets the
 // response's session id.
+// id is the session's id, 0 without one.
+func (u sessionUse) id() int32 {
+	if u.s == nil {
+		return 0
+	}
+	return u.s.id
+}
+
 func (u sessionUse) finish(resp *kmsg.FetchResponse) {
 	s := u.s
 	if s == nil {

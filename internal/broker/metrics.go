@@ -11,6 +11,8 @@ package broker
 // topic.stats). The counters are atomics.
 
 import (
+	"time"
+
 	"slices"
 	"sort"
 	"strconv"
@@ -192,6 +194,11 @@ func (b *Broker) Snapshot() metrics.BrokerSnapshot {
 		FetchPurgatory:   b.stats.fetchPurgatory.Load(),
 		LogDirs:          []string{b.cfg.DataDir},
 		ActiveController: b.quorum.IsLeader(),
+		QuotaThrottled:   map[string]int64{}, QuotaThrottleTotal: map[string]time.Duration{},
+	}
+	counts, totals := b.QuotaThrottles()
+	for k, name := range QuotaTypeNames {
+		s.QuotaThrottled[name], s.QuotaThrottleTotal[name] = counts[k], totals[k]
 	}
 	s.FetchSessions, s.FetchSessionPartitions, s.FetchSessionEvictions = b.fetchSessions.stats()
 	b.stats.mu.Lock()

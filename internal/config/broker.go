@@ -56,6 +56,9 @@ func init() {
 		{Name: "super.users", Type: TypeString, Default: ""},
 		{Name: "allow.everyone.if.no.acl.found", Type: TypeBoolean, Default: "false"},
 		{Name: "connection.failed.authentication.delay.ms", Type: TypeInt, Default: "100", Check: atLeast(0)},
+		// Client quotas (AlterClientQuotas): how use is measured.
+		{Name: "quota.window.num", Type: TypeInt, Default: "11", Check: atLeast(2)},
+		{Name: "quota.window.size.seconds", Type: TypeInt, Default: "1", Check: atLeast(1)},
 
 		{Name: "auto.create.topics.enable", Type: TypeBoolean, Default: "true"},
 		{Name: "num.partitions", Type: TypeInt, Default: "1", Check: atLeast(1)},

@@ -50,6 +50,8 @@ func (s *State) apply(cmd *Command) (*State, Result) {
 		return s.applyCreateACLs(cmd.CreateACLs)
 	case cmd.DeleteACLs != nil:
 		return s.applyDeleteACLs(cmd.DeleteACLs)
+	case cmd.AlterQuotas != nil:
+		return s.applyAlterQuotas(cmd.AlterQuotas)
 	}
 	return fail(ErrInvalidCommand, "empty command")
 }
@@ -365,4 +367,42 @@ func (s *State) applyDeleteACLs(d *DeleteACLs) (*State, Result) {
 		return slices.ContainsFunc(d.Filters, func(f security.Filter) bool { return f.Matches(a) })
 	})
 	return n, Result{Value: int64(len(s.ACLs) - len(n.ACLs))}
+}
+
+func (s *State) applyAlterQuotas(a *AlterQuotas) (*State, Result) {
+	for _, e := range a.Entries {
+		if err := e.Entity.Validate(); err != nil {
+			return fail(ErrInvalidCommand, "%v", err)
+		}
+		for k, v := range e.Set {
+			if err := security.ValidateQuotaKey(k, v, false); err != nil {
+				return fail(ErrInvalidCommand, "%v", err)
+			}
+		}
+	}
+	byKey := make(map[string]security.ClientQuota, len(s.Quotas))
+	for _, q := range s.Quotas {
+		byKey[q.Entity.Key()] = q
+	}
+	for _, e := range a.Entries {
+		k := e.Entity.Key()
+		q := byKey[k]
+		q.Entity, q.Values = e.Entity, maps.Clone(q.Values)
+		if q.Values == nil {
+			q.Values = map[string]float64{}
+		}
+		maps.Copy(q.Values, e.Set)
+		for _, r := range e.Remove {
+			delete(q.Values, r)
+		}
+		if len(q.Values) == 0 {
+			delete(byKey, k)
+		} else {
+			byKey[k] = q
+		}
+	}
+	n := s.shallow()
+	n.Quotas = slices.Collect(maps.Values(byKey))
+	security.SortQuotas(n.Quotas)
+	return n, Result{}
 }

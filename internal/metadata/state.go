@@ -115,6 +115,9 @@ type State struct {
 	// ACLs are the access control entries the authorizer checks
 	// (CreateAcls, DeleteAcls), in creation order, without duplicates.
 	ACLs []security.ACL `json:"acls,omitempty"`
+	// Quotas are the client quotas (AlterClientQuotas), sorted by entity
+	// key, each with at least one value.
+	Quotas []security.ClientQuota `json:"quotas,omitempty"`
 	// Index is the Raft log index of the last applied command.
 	Index uint64 `json:"index"`
 	// Recent holds the results of the last proposals by id, so a proposal
@@ -217,6 +220,21 @@ type Command struct {
 	AlterScram       *AlterScram       `json:"alter_scram,omitempty"`
 	CreateACLs       *CreateACLs       `json:"create_acls,omitempty"`
 	DeleteACLs       *DeleteACLs       `json:"delete_acls,omitempty"`
+	AlterQuotas      *AlterQuotas      `json:"alter_quotas,omitempty"`
+}
+
+// AlterQuotas sets and removes client quota values (AlterClientQuotas).
+// Every entity and value must pass security's checks or the command is
+// refused whole; an entity left without values is removed.
+type AlterQuotas struct {
+	Entries []QuotaAlteration `json:"entries"`
+}
+
+// QuotaAlteration changes one entity's values: Set first, then Remove.
+type QuotaAlteration struct {
+	Entity security.QuotaEntity `json:"entity"`
+	Set    map[string]float64   `json:"set,omitempty"`
+	Remove []string             `json:"remove,omitempty"`
 }
 
 // CreateACLs adds ACLs; each must pass ACL.Validate or the command is

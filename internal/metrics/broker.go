@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -61,6 +62,10 @@ type BrokerSnapshot struct {
 	FetchSessions, FetchSessionPartitions, FetchSessionEvictions int64
 	// LogDirs are the data dirs, for the disk metrics.
 	LogDirs []string
+	// Quota throttling per quota type (Produce, Fetch, Request): responses
+	// throttled and their total throttle time.
+	QuotaThrottled     map[string]int64
+	QuotaThrottleTotal map[string]time.Duration
 }
 
 // Source is the broker seen from the collector. Snapshot is called once
@@ -93,6 +98,8 @@ var (
 	descOfflinePartitions  = gaugeDesc("kafka_controller_kafkacontroller_offlinepartitionscount", "Partitions without a leader (active controller only).")
 	descGlobalPartitions   = gaugeDesc("kafka_controller_kafkacontroller_globalpartitioncount", "Partitions in the cluster (active controller only).")
 	descGlobalTopics       = gaugeDesc("kafka_controller_kafkacontroller_globaltopiccount", "Topics in the cluster (active controller only).")
+	descQuotaThrottled     = prometheus.NewDesc("kafka_server_quota_throttled_total", "Responses throttled by a client quota (producer_byte_rate: Produce, consumer_byte_rate: Fetch, request_percentage: Request).", []string{"quota_type"}, nil)
+	descQuotaThrottleTime  = prometheus.NewDesc("kafka_server_quota_throttle_time_seconds_total", "Total throttle time told to clients over their quota, by quota type.", []string{"quota_type"}, nil)
 	descPurgatory          = prometheus.NewDesc("kafka_server_delayedoperationpurgatory_purgatorysize", "Requests waiting: acks=all produces (Produce) and long-polling fetches (Fetch).", []string{"delayedOperation"}, nil)
 	descFetchSessions      = gaugeDesc("kafka_server_fetchsessioncache_numincrementalfetchsessions", "Incremental fetch sessions open (KIP-227).")
 	descFetchSessionParts  = gaugeDesc("kafka_server_fetchsessioncache_numincrementalfetchpartitionscached", "Partitions held by the open incremental fetch sessions.")
@@ -179,6 +186,10 @@ func (c *brokerCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descOfflinePartitions, s.OfflinePartitions)
 	gauge(descGlobalPartitions, s.GlobalPartitions)
 	gauge(descGlobalTopics, s.GlobalTopics)
+	for _, qt := range []string{"Produce", "Fetch", "Request"} {
+		ch <- newMetric(descQuotaThrottled, prometheus.CounterValue, float64(s.QuotaThrottled[qt]), qt)
+		ch <- newMetric(descQuotaThrottleTime, prometheus.CounterValue, s.QuotaThrottleTotal[qt].Seconds(), qt)
+	}
 	ch <- newMetric(descPurgatory, prometheus.GaugeValue, float64(s.ProducePurgatory), "Produce")
 	ch <- newMetric(descPurgatory, prometheus.GaugeValue, float64(s.FetchPurgatory), "Fetch")
 	gauge(descFetchSessions, int(s.FetchSessions))

@@ -5,7 +5,11 @@
 // has no state and does no I/O.
 package protocol
 
-import "github.com/twmb/franz-go/pkg/kmsg"
+import (
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
 
 // Request is one decoded request on a connection.
 type Request struct {
@@ -15,6 +19,8 @@ type Request struct {
 	ClientID      *string
 	Msg           kmsg.Request
 	Conn          *ConnInfo
+	// Size is the request's size on the wire (producer_byte_rate).
+	Size int
 }
 
 // ListenerName is the name of the listener the request came in on, ""
@@ -42,6 +48,10 @@ type ConnInfo struct {
 	// User:<name>): the mapped certificate subject on SSL with a client
 	// certificate, the SASL user after authentication, else ANONYMOUS.
 	Principal string
+	// Mute, if set, stops reading the connection's requests for d from
+	// now (KIP-219 throttling of a request that gets no response: an
+	// acks=0 produce over its quota). Safe from any goroutine.
+	Mute func(d time.Duration)
 }
 
 // Pending produces a request's response.

@@ -87,6 +87,16 @@ func FuzzDecodeAndHandle(f *testing.F) {
 		fr.Topics = append(fr.Topics, ft)
 		f.Add(body(fr, v))
 	}
+	// Client quotas: an alteration and a filtered describe.
+	aq := kmsg.NewPtrAlterClientQuotasRequest()
+	ae := kmsg.NewAlterClientQuotasRequestEntry()
+	ae.Entity = []kmsg.AlterClientQuotasRequestEntryEntity{{Type: "user", Name: kmsg.StringPtr("u")}, {Type: "client-id"}}
+	ae.Ops = []kmsg.AlterClientQuotasRequestEntryOp{{Key: "producer_byte_rate", Value: 1024}, {Key: "request_percentage", Remove: true}}
+	aq.Entries = append(aq.Entries, ae)
+	f.Add(body(aq, 1))
+	dq := kmsg.NewPtrDescribeClientQuotasRequest()
+	dq.Components = []kmsg.DescribeClientQuotasRequestComponent{{EntityType: "user", MatchType: 0, Match: kmsg.StringPtr("u")}, {EntityType: "client-id", MatchType: 1}}
+	f.Add(body(dq, 1))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // fetches must not wait in a fuzz run
 	f.Fuzz(func(t *testing.T, data []byte) {

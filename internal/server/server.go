@@ -21,6 +21,7 @@ import (
 	"net"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -210,13 +211,15 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 		c = tc
 	}
 	ctx, cancel := context.WithCancel(ctx)
+	m := &mute{}
+	info.Mute = m.until
 	queue := make(chan pendingResp, maxInFlight)
 	writerDone := make(chan struct{})
 	go func() { // safe: run recovers a Pending's panic
 		defer close(writerDone)
-		s.writeLoop(c, queue, cancel)
+		s.writeLoop(c, queue, cancel, m)
 	}()
-	err := s.readLoop(ctx, c, info, queue)
+	err := s.readLoop(ctx, c, info, queue, m)
 	close(queue)
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 		s.log.Debug("closing connection", "remote", info.Remote, "err", err)
@@ -252,7 +255,41 @@ func (s *Server) handshake(c net.Conn, info *protocol.ConnInfo) (net.Conn, error
 	return tc, nil
 }
 
-func (s *Server) readLoop(ctx context.Context, c net.Conn, info *protocol.ConnInfo, queue chan<- pendingResp) error {
+// mute is a connection's KIP-219 throttle: the reader serves no request
+// before the time it holds. The writer (after a throttled response) and
+// the broker (ConnInfo.Mute, for acks=0) extend it; the reader waits it out.
+type mute struct {
+	end atomic.Int64 // unix nanos
+}
+
+// until mutes the connection for d from now, unless it already is longer.
+func (m *mute) until(d time.Duration) {
+	end := time.Now().Add(d).UnixNano()
+	for {
+		cur := m.end.Load()
+		if cur >= end || m.end.CompareAndSwap(cur, end) {
+			return
+		}
+	}
+}
+
+// wait blocks until the mute ends or ctx does.
+func (m *mute) wait(ctx context.Context) error {
+	d := time.Until(time.Unix(0, m.end.Load()))
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Server) readLoop(ctx context.Context, c net.Conn, info *protocol.ConnInfo, queue chan<- pendingResp, m *mute) error {
 	r := bufio.NewReaderSize(c, 64<<10)
 	var sizeBuf [4]byte
 	var sc *saslConn
@@ -284,6 +321,10 @@ func (s *Server) readLoop(ctx context.Context, c net.Conn, info *protocol.ConnIn
 		}
 		buf := make([]byte, size)
 		if _, err := io.ReadFull(r, buf); err != nil {
+			return err
+		}
+		// A throttled connection is muted: its next request waits.
+		if err := m.wait(ctx); err != nil {
 			return err
 		}
 		if sc != nil && sc.phase == saslRaw {
@@ -404,7 +445,7 @@ func (s *Server) decode(buf []byte, info *protocol.ConnInfo) (*protocol.Request,
 	if err := msg.ReadFrom(rest); err != nil {
 		return nil, pr, fmt.Errorf("decoding %s v%d: %w", kmsg.NameForKey(key), version, err)
 	}
-	return &protocol.Request{Key: key, Version: version, CorrelationID: corrID, ClientID: clientID, Msg: msg, Conn: info}, pr, nil
+	return &protocol.Request{Key: key, Version: version, CorrelationID: corrID, ClientID: clientID, Msg: msg, Conn: info, Size: len(buf) + 4}, pr, nil
 }
 
 // skipTags skips a tagged-field section: uvarint count, then per field a
@@ -429,7 +470,7 @@ func skipTags(b []byte) ([]byte, error) {
 	return b, nil
 }
 
-func (s *Server) writeLoop(c net.Conn, queue <-chan pendingResp, cancel context.CancelFunc) {
+func (s *Server) writeLoop(c net.Conn, queue <-chan pendingResp, cancel context.CancelFunc, m *mute) {
 	w := bufio.NewWriterSize(c, 64<<10)
 	var buf []byte
 	failed := false
@@ -460,6 +501,24 @@ func (s *Server) writeLoop(c net.Conn, queue <-chan pendingResp, cancel context.
 			continue
 		}
 		resp.SetVersion(pr.version)
+		// Quota throttling (KIP-219): the connection is muted for the
+		// throttle time; a version whose client does not throttle itself
+		// gets its response only after that time, as Kafka delays it.
+		if t, ok := resp.(kmsg.ThrottleResponse); ok {
+			if ms, after := t.Throttle(); ms > 0 {
+				d := time.Duration(ms) * time.Millisecond
+				m.until(d)
+				if !after {
+					if err := w.Flush(); err != nil {
+						failed = true
+						cancel()
+						c.Close()
+						continue
+					}
+					time.Sleep(d)
+				}
+			}
+		}
 		if n := sizeHint(resp); cap(buf) < n {
 			buf = make([]byte, 0, n)
 		}
