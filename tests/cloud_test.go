@@ -82,13 +82,14 @@ type cloudProc struct {
 }
 
 // startCloud runs `trib cloud serve` on a free port with its state in dir
-// and waits for its listening line. The brokers of the clusters it made
+// and waits for its listening line; brokerSettings are added to every
+// broker's configs. The brokers of the clusters it made
 // are killed when the test ends (they outlive the control plane).
-func startCloud(t *testing.T, dir, store string) *cloudProc {
+func startCloud(t *testing.T, dir, store string, brokerSettings ...string) *cloudProc {
 	t.Helper()
 	args := []string{"cloud", "serve", "--listen", "127.0.0.1:0", "--data-dir", dir, "--store", store,
 		"--version-binary", upgradeVersion + "=" + tribBuildB(t)}
-	for _, s := range procSettings {
+	for _, s := range append(append([]string{}, procSettings...), brokerSettings...) {
 		args = append(args, "--broker-set", s)
 	}
 	cmd := exec.Command(tribBinary(t), args...)

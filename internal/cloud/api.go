@@ -204,3 +204,25 @@ func toAPIOperation(op Operation) apiOperation {
 	return apiOperation{ID: op.ID, Kind: op.Kind, FromNodes: op.From, ToNodes: op.To, Step: op.Step,
 		State: op.State, Error: op.Error, CreatedAt: op.CreatedAt, UpdatedAt: op.UpdatedAt}
 }
+
+// apiNode is Tributary's view of one broker (GET /nodes).
+type apiNode struct {
+	NodeID int32  `json:"node_id"`
+	Host   string `json:"host"`
+	Port   int    `json:"port"`
+	State  string `json:"state"`
+	Voter  bool   `json:"voter"`
+	// StorageTotalBytes and StorageFreeBytes are the broker's disk
+	// budget (storage_size_mib) and what is left of it; -1 when unknown.
+	StorageTotalBytes int64  `json:"storage_total_bytes"`
+	StorageFreeBytes  int64  `json:"storage_free_bytes"`
+	StorageFull       bool   `json:"storage_full"`
+	Error             string `json:"error,omitempty"`
+}
+
+func toAPINode(n NodeStatus) apiNode {
+	host, port, _ := net.SplitHostPort(n.Listen)
+	p, _ := strconv.Atoi(port)
+	return apiNode{NodeID: n.NodeID, Host: host, Port: p, State: n.State, Voter: n.Voter, StorageTotalBytes: n.TotalBytes,
+		StorageFreeBytes: n.FreeBytes, StorageFull: n.Full, Error: n.Err}
+}

@@ -57,6 +57,7 @@ func (h *api) routes() []route {
 		{"PUT /v2/databases/{id}/firewall", h.updateFirewall},
 		{"GET /v2/databases/{id}/events", h.events},
 		{"GET /v2/databases/{id}/operations", h.operations},
+		{"GET /v2/databases/{id}/nodes", h.nodes},
 		{"GET /v2/databases/{id}/config", h.getConfig},
 		{"PATCH /v2/databases/{id}/config", h.patchConfig},
 		{"GET /v2/databases/{id}/users", h.users},
@@ -400,6 +401,16 @@ func (h *api) operations(r *http.Request) (int, any, error) {
 		out = append(out, toAPIOperation(op))
 	}
 	return one(http.StatusOK, "operations", out, err)
+}
+
+// nodes lists the brokers with their disk usage (Tributary's).
+func (h *api) nodes(r *http.Request) (int, any, error) {
+	ns, err := h.s.NodeStatuses(r.Context(), r.PathValue("id"))
+	out := []apiNode{}
+	for _, n := range ns {
+		out = append(out, toAPINode(n))
+	}
+	return one(http.StatusOK, "nodes", out, err)
 }
 
 func (h *api) getConfig(r *http.Request) (int, any, error) {

@@ -149,8 +149,8 @@ func (p *LocalProvisioner) pid(n Node) int {
 
 // args are broker n's command line; configFile ("" for none) is its
 // security config (secrets stay off the command line, which other local
-// users can read).
-func (p *LocalProvisioner) args(n Node, voters []Node, configFile string) []string {
+// users can read). The data dir's size budget is the cluster's disk size.
+func (p *LocalProvisioner) args(c Cluster, n Node, voters []Node, configFile string) []string {
 	var vs []string
 	isVoter := false
 	for _, v := range voters {
@@ -160,6 +160,9 @@ func (p *LocalProvisioner) args(n Node, voters []Node, configFile string) []stri
 	args := []string{"broker", "--node-id", strconv.Itoa(int(n.NodeID)),
 		"--controllers", strings.Join(vs, ","),
 		"--data-dir", filepath.Join(n.DataDir, "data"), "--set", "admin.listen=" + n.Admin}
+	if c.StorageSizeMiB > 0 {
+		args = append(args, "--set", fmt.Sprintf("log.dir.max.bytes=%d", c.StorageSizeMiB<<20))
+	}
 	if configFile != "" {
 		args = append(args, "--config", configFile)
 	} else {
@@ -216,7 +219,7 @@ func (p *LocalProvisioner) Ensure(_ context.Context, c Cluster, n Node, voters [
 	if b, ok := p.cfg.Binaries[c.Version]; ok {
 		bin = b
 	}
-	cmd := exec.Command(bin, p.args(n, voters, configFile)...)
+	cmd := exec.Command(bin, p.args(c, n, voters, configFile)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {

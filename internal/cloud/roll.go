@@ -77,7 +77,7 @@ func (s *Service) RestartCluster(ctx context.Context, id, version string) (Opera
 		return Operation{}, errorf(KindConflict, "the database cluster is %s; a restart needs it online", c.Status)
 	}
 	op := Operation{ID: newID(), ClusterID: id, Kind: OpRestart, From: c.NumNodes, Step: stepRoll, State: OpRunning}
-	if err := s.cfg.Store.StartOperationVersion(ctx, op, status, c.NumNodes, nil, version); err != nil {
+	if err := s.cfg.Store.StartOperationChange(ctx, op, Change{Status: status, NumNodes: c.NumNodes, Version: version}); err != nil {
 		return Operation{}, err
 	}
 	ev := "cluster_restart"

@@ -287,11 +287,14 @@ func (s *Service) ResizeCluster(ctx context.Context, id string, r ResizeRequest)
 	if r.Size != c.Size {
 		return Operation{}, errorf(KindInvalid, "changing the size of a cluster's brokers is not offered by this installation (it has one size, %q)", c.Size)
 	}
-	if r.StorageSizeMiB != 0 && r.StorageSizeMiB != c.StorageSizeMiB {
-		return Operation{}, errorf(KindInvalid, "changing storage_size_mib is not offered yet")
-	}
 	if c.Status != StatusOnline {
 		return Operation{}, errorf(KindConflict, "the database cluster is %s; a resize needs it online", c.Status)
+	}
+	if r.StorageSizeMiB != 0 && r.StorageSizeMiB != c.StorageSizeMiB {
+		if r.NumNodes != c.NumNodes {
+			return Operation{}, errorf(KindInvalid, "change num_nodes and storage_size_mib in two resizes, one after the other")
+		}
+		return s.resizeStorage(ctx, c, r.StorageSizeMiB)
 	}
 	if r.NumNodes == c.NumNodes {
 		return Operation{}, errorf(KindInvalid, "the cluster already has %d nodes", c.NumNodes)

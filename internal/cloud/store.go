@@ -2,6 +2,17 @@ package cloud
 
 import "context"
 
+// Change is what starting an operation does to its cluster.
+type Change struct {
+	Status   string
+	NumNodes int
+	NewNodes []Node
+	// Version, when not "", is the cluster's new version.
+	Version string
+	// StorageSizeMiB, when not 0, is each broker's new disk size.
+	StorageSizeMiB uint64
+}
+
 // Store keeps the control plane's state: clusters (the desired state),
 // their brokers, operations with their next step, events, tokens and the
 // audit log. Every method is one transaction, so a crash leaves either the
@@ -24,9 +35,10 @@ type Store interface {
 	// with a KindConflict *Error while another operation of the cluster
 	// runs.
 	StartOperation(ctx context.Context, op Operation, status string, numNodes int, newNodes []Node) error
-	// StartOperationVersion is StartOperation that also sets the
-	// cluster's version (when not ""), clearing a pending upgrade.
-	StartOperationVersion(ctx context.Context, op Operation, status string, numNodes int, newNodes []Node, version string) error
+	// StartOperationChange is StartOperation with the whole change: it
+	// also sets the cluster's version (when not "", clearing a pending
+	// upgrade) and storage size (when not 0).
+	StartOperationChange(ctx context.Context, op Operation, ch Change) error
 	// UpdateOperation stores op's step, state, error, To and progress.
 	UpdateOperation(ctx context.Context, op Operation) error
 	// SetNodeState changes one broker's state.

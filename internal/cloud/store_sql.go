@@ -397,10 +397,10 @@ func (s *sqlStore) Nodes(ctx context.Context, clusterID string) ([]Node, error) 
 func (s *sqlStore) AllNodes(ctx context.Context) ([]Node, error) { return s.queryNodes(ctx, ``) }
 
 func (s *sqlStore) StartOperation(ctx context.Context, op Operation, status string, numNodes int, newNodes []Node) error {
-	return s.StartOperationVersion(ctx, op, status, numNodes, newNodes, "")
+	return s.StartOperationChange(ctx, op, Change{Status: status, NumNodes: numNodes, NewNodes: newNodes})
 }
 
-func (s *sqlStore) StartOperationVersion(ctx context.Context, op Operation, status string, numNodes int, newNodes []Node, version string) error {
+func (s *sqlStore) StartOperationChange(ctx context.Context, op Operation, ch Change) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		if err := s.lockCluster(ctx, tx, op.ClusterID); err != nil {
 			return err
@@ -412,19 +412,24 @@ func (s *sqlStore) StartOperationVersion(ctx context.Context, op Operation, stat
 		if running > 0 {
 			return errorf(KindConflict, "the database cluster has an operation in progress; retry when it is online")
 		}
-		res, err := s.exec(ctx, tx, `UPDATE clusters SET status = ?, num_nodes = ? WHERE id = ?`, status, numNodes, op.ClusterID)
+		res, err := s.exec(ctx, tx, `UPDATE clusters SET status = ?, num_nodes = ? WHERE id = ?`, ch.Status, ch.NumNodes, op.ClusterID)
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return errNoRow
 		}
-		if version != "" {
-			if _, err := s.exec(ctx, tx, `UPDATE clusters SET version = ?, pending_version = '' WHERE id = ?`, version, op.ClusterID); err != nil {
+		if ch.Version != "" {
+			if _, err := s.exec(ctx, tx, `UPDATE clusters SET version = ?, pending_version = '' WHERE id = ?`, ch.Version, op.ClusterID); err != nil {
 				return err
 			}
 		}
-		if err := s.insertNodes(ctx, tx, newNodes); err != nil {
+		if ch.StorageSizeMiB != 0 {
+			if _, err := s.exec(ctx, tx, `UPDATE clusters SET storage_size_mib = ? WHERE id = ?`, ch.StorageSizeMiB, op.ClusterID); err != nil {
+				return err
+			}
+		}
+		if err := s.insertNodes(ctx, tx, ch.NewNodes); err != nil {
 			return err
 		}
 		return s.insertOp(ctx, tx, op)

@@ -95,6 +95,11 @@ func init() {
 		// the metadata quorum can still write (like Redpanda's
 		// storage_min_free_bytes). 0 refuses only on ENOSPC.
 		{Name: "log.dir.min.free.bytes", Type: TypeLong, Default: "104857600", Check: atLeast(0)},
+		// Tributary's own: the data dir's size budget (a managed
+		// broker's disk size). When set, the dir counts as a volume of
+		// this size holding the dir's files, so log.dir.min.free.bytes
+		// applies to what is left of the budget. 0: the whole volume.
+		{Name: "log.dir.max.bytes", Type: TypeLong, Default: "0", Check: atLeast(0)},
 		{Name: "min.insync.replicas", Type: TypeInt, Default: "1", Check: atLeast(1)},
 		{Name: "unclean.leader.election.enable", Type: TypeBoolean, Default: "false"},
 		{Name: "offsets.topic.num.partitions", Type: TypeInt, Default: "50", Check: atLeast(1)},

@@ -3,8 +3,10 @@ package storage
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -162,6 +164,57 @@ func realStatfs(dir string) (free, total int64, err error) {
 		return 0, 0, err
 	}
 	return int64(fs.Bavail) * int64(fs.Bsize), int64(fs.Blocks) * int64(fs.Bsize), nil
+}
+
+// budgetStatfs limits statfs to a size budget of limit bytes (none when
+// limit is not positive): the dir is a volume of limit bytes whose used space is
+// the blocks its files occupy. Walking the dir happens only when the
+// append budget from the last look is spent, or on a DiskUsage call.
+func budgetStatfs(statfs func(string) (int64, int64, error), limit int64) func(string) (int64, int64, error) {
+	if limit <= 0 {
+		return statfs
+	}
+	return func(dir string) (int64, int64, error) {
+		free, _, err := statfs(dir)
+		if err != nil {
+			return 0, 0, err
+		}
+		used, err := dirBytes(dir)
+		if err != nil {
+			return 0, 0, err
+		}
+		return min(free, max(0, limit-used)), limit, nil
+	}
+}
+
+// dirBytes is the space the files under dir occupy on disk.
+func dirBytes(dir string) (int64, error) {
+	var n int64
+	err := filepath.WalkDir(dir, func(_ string, e fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil // removed while we walked (a deleted segment)
+			}
+			return err
+		}
+		if e.IsDir() {
+			return nil
+		}
+		info, err := e.Info()
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if st, ok := info.Sys().(*syscall.Stat_t); ok {
+			n += st.Blocks * 512
+		} else {
+			n += info.Size()
+		}
+		return nil
+	})
+	return n, err
 }
 
 // admit reserves n bytes for an append, or fails with ErrDiskFull.

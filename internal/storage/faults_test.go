@@ -234,3 +234,48 @@ func TestWriteErrorTakesLogOffline(t *testing.T) {
 	appendN(t, l, 1, 2, e.clk.Now().UnixMilli())
 	checkContiguous(t, l, 0, 12)
 }
+
+// A size budget (log.dir.max.bytes) makes the data dir a volume of that
+// size: appends are refused with ErrDiskFull once the dir's files leave
+// less than the reserve of the budget, whatever the real volume has free,
+// and the log stays intact.
+func TestDirSizeBudget(t *testing.T) {
+	e := newEnv(t)
+	l := e.log(DefaultOptions())
+	used, err := dirBytes(e.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	limit := used + 256<<10
+	e.m.space.min = 64 << 10
+	e.m.space.statfs = budgetStatfs(func(string) (int64, int64, error) { return 1 << 40, 1 << 41, nil }, limit)
+	e.m.space.check()
+	if u := e.m.DiskUsage(); u.TotalBytes != limit || u.FreeBytes > limit-used || u.Full {
+		t.Fatalf("usage %+v, want total %d, free at most %d", u, limit, limit-used)
+	}
+	var n int
+	for ; n < 1000; n++ {
+		if _, err := l.Append(mkBatch(t, l.EndOffset(), 300, e.clk.Now().UnixMilli(), 0)); err != nil {
+			if !errors.Is(err, ErrDiskFull) {
+				t.Fatal(err)
+			}
+			break
+		}
+		if n%20 == 0 {
+			if err := l.Sync(l.EndOffset()); err != nil {
+				t.Fatal(err)
+			}
+			e.m.space.check() // as the background check and DiskUsage do
+		}
+	}
+	if n == 0 || n == 1000 {
+		t.Fatalf("%d appends of ~3 KB within a budget of 256 KiB", n)
+	}
+	if l.Offline() != nil || !e.m.DiskUsage().Full {
+		t.Fatalf("offline %v, usage %+v", l.Offline(), e.m.DiskUsage())
+	}
+	if got, _ := dirBytes(e.dir); got > limit {
+		t.Errorf("the dir holds %d bytes, over its budget of %d", got, limit)
+	}
+	checkContiguous(t, l, 0, l.EndOffset())
+}

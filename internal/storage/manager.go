@@ -37,6 +37,10 @@ type ManagerConfig struct {
 	// MinFreeBytes is the reserve (log.dir.min.free.bytes): appends fail
 	// with ErrDiskFull while the data dir's volume has less free.
 	MinFreeBytes int64
+	// MaxBytes is the data dir's size budget (log.dir.max.bytes): when
+	// positive, the dir counts as a volume of MaxBytes holding its own
+	// files (free = min(the volume's free, MaxBytes − the dir's size)).
+	MaxBytes int64
 	// OnSync, if set, is told how long each Log.Sync round of fsyncs took
 	// (metrics); it is called without locks held and must be quick.
 	OnSync func(time.Duration)
@@ -95,7 +99,7 @@ func OpenManager(cfg ManagerConfig) (*Manager, error) {
 		return nil, err
 	}
 	m := &Manager{cfg: cfg, logger: cfg.Logger, logs: map[TopicPartition]*Log{}, stop: make(chan struct{}),
-		space: &diskSpace{dir: cfg.Dir, min: max(cfg.MinFreeBytes, 0), logger: cfg.Logger, statfs: realStatfs}}
+		space: &diskSpace{dir: cfg.Dir, min: max(cfg.MinFreeBytes, 0), logger: cfg.Logger, statfs: budgetStatfs(realStatfs, cfg.MaxBytes)}}
 	m.space.check()
 	var err error
 	if m.recovery, err = readOffsetsCheckpoint(filepath.Join(cfg.Dir, recoveryPointFile)); err != nil {

@@ -1,0 +1,127 @@
+package cloud
+
+import (
+	"context"
+	"errors"
+	"sort"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+)
+
+// Disk size per broker. Each broker runs with log.dir.max.bytes set to
+// the cluster's storage_size_mib, so its data dir counts as a volume of
+// that size: appends fail with KAFKA_STORAGE_ERROR (and the broker logs
+// it) once less than log.dir.min.free.bytes of it is left, and the log
+// stays intact. GET /nodes reports each broker's budget and what is
+// free of it (DescribeLogDirs). A storage resize is a rolling restart
+// onto the new size (status resizing); a size that would not hold the
+// data a broker has plus the reserve is refused.
+
+// mib is a mebibyte.
+const mib = 1 << 20
+
+// brokerReserveBytes is the broker's default log.dir.min.free.bytes, the
+// part of the budget writes leave free.
+const brokerReserveBytes = 100 * mib
+
+// NodeStatus is one broker with its disk as it reports it.
+type NodeStatus struct {
+	Node
+	// TotalBytes and FreeBytes are the broker's disk budget and what is
+	// left of it; -1 when the broker did not answer.
+	TotalBytes, FreeBytes int64
+	// Full is set while the broker refuses writes for lack of space.
+	Full bool
+	// Err says why the broker's disk is not known.
+	Err string
+}
+
+// NodeStatuses lists a cluster's brokers with their disk usage.
+func (s *Service) NodeStatuses(ctx context.Context, id string) ([]NodeStatus, error) {
+	nodes, err := s.Nodes(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]NodeStatus, len(nodes))
+	for i, n := range nodes {
+		out[i] = NodeStatus{Node: n, TotalBytes: -1, FreeBytes: -1}
+	}
+	dirs, err := s.logDirs(ctx, id)
+	for i := range out {
+		if err != nil {
+			out[i].Err = err.Error()
+			continue
+		}
+		d, ok := dirs[out[i].NodeID]
+		if !ok {
+			out[i].Err = "the broker did not answer"
+			continue
+		}
+		out[i].TotalBytes, out[i].FreeBytes = d.TotalBytes, d.UsableBytes
+		if d.Err != nil {
+			out[i].Full, out[i].Err = true, d.Err.Error()
+		}
+	}
+	return out, nil
+}
+
+// logDirs is each answering broker's log dir (one per broker).
+func (s *Service) logDirs(ctx context.Context, id string) (map[int32]kadm.DescribedLogDir, error) {
+	adm, err := s.admin(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	all, err := adm.DescribeAllLogDirs(ctx, nil)
+	var se *kadm.ShardErrors
+	if err != nil && !errors.As(err, &se) {
+		return nil, err
+	}
+	out := map[int32]kadm.DescribedLogDir{}
+	for broker, dirs := range all {
+		names := make([]string, 0, len(dirs))
+		for name := range dirs {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		if len(names) > 0 {
+			out[broker] = dirs[names[0]]
+		}
+	}
+	return out, nil
+}
+
+// resizeStorage starts a rolling restart of c's brokers onto a disk of
+// sizeMiB each.
+func (s *Service) resizeStorage(ctx context.Context, c Cluster, sizeMiB uint64) (Operation, error) {
+	if sizeMiB < minStorageMiB {
+		return Operation{}, errorf(KindInvalid, "storage_size_mib %d is below the minimum of %d", sizeMiB, minStorageMiB)
+	}
+	if sizeMiB < c.StorageSizeMiB {
+		dirs, err := s.logDirs(ctx, c.ID)
+		if err != nil {
+			return Operation{}, errorf(KindUnavailable, "cannot read the brokers' disk usage: %v", err)
+		}
+		nodes, err := s.Nodes(ctx, c.ID)
+		if err != nil {
+			return Operation{}, err
+		}
+		for _, n := range nodes {
+			d, ok := dirs[n.NodeID]
+			if !ok || d.TotalBytes < 0 {
+				return Operation{}, errorf(KindUnavailable, "broker %d did not report its disk usage; retry when it answers", n.NodeID)
+			}
+			used := d.TotalBytes - d.UsableBytes
+			if need := used + brokerReserveBytes; int64(sizeMiB)*mib < need {
+				return Operation{}, errorf(KindInvalid, "storage_size_mib %d cannot hold broker %d's data: it uses %d MiB and keeps %d MiB free (log.dir.min.free.bytes), so it needs at least %d MiB",
+					sizeMiB, n.NodeID, used/mib, brokerReserveBytes/mib, (need+mib-1)/mib)
+			}
+		}
+	}
+	op := Operation{ID: newID(), ClusterID: c.ID, Kind: OpRestart, From: c.NumNodes, Step: stepRoll, State: OpRunning}
+	if err := s.cfg.Store.StartOperationChange(ctx, op, Change{Status: StatusResizing, NumNodes: c.NumNodes, StorageSizeMiB: sizeMiB}); err != nil {
+		return Operation{}, err
+	}
+	s.cfg.Store.AddEvent(ctx, c.ID, "cluster_storage_resize")
+	s.log.Info("storage resize requested", "cluster", c.ID, "from_mib", c.StorageSizeMiB, "to_mib", sizeMiB)
+	return op, nil
+}
