@@ -1,6 +1,6 @@
 GO ?= go
 
-.PHONY: build run test test-short fuzz chaos chaos-cluster chaos-netns vet fmt
+.PHONY: build run test test-short fuzz chaos chaos-cluster chaos-txn chaos-netns vet fmt
 build:
 	$(GO) build -o bin/trib ./cmd/trib
 
@@ -23,18 +23,27 @@ fmt:
 # else that test skips). CHAOS_CORRUPT_CYCLES the CRC flips in a leader's log
 # under load (each must be read past through a new leader and repaired).
 # CHAOS_REGISTRY_CYCLES the SIGKILLs of the elected schema registry writer
-# under concurrent registrations.
+# under concurrent registrations. CHAOS_TXN_CYCLES the kill -9/SIGSTOP
+# cycles of transaction coordinators, the group coordinator and partition
+# leaders under consume-transform-produce (at least 50).
 CHAOS_ITERATIONS ?= 20
 CHAOS_CYCLES ?= 50
 CHAOS_NETNS_CYCLES ?= 100
 CHAOS_CORRUPT_CYCLES ?= 20
 CHAOS_REGISTRY_CYCLES ?= 5
+CHAOS_TXN_CYCLES ?= 50
 chaos:
-	CHAOS_ITERATIONS=$(CHAOS_ITERATIONS) CHAOS_CYCLES=$(CHAOS_CYCLES) CHAOS_NETNS_CYCLES=$(CHAOS_NETNS_CYCLES) CHAOS_CORRUPT_CYCLES=$(CHAOS_CORRUPT_CYCLES) CHAOS_REGISTRY_CYCLES=$(CHAOS_REGISTRY_CYCLES) $(GO) test -tags chaos -count=1 -timeout 180m -run Chaos -v ./tests/
+	CHAOS_ITERATIONS=$(CHAOS_ITERATIONS) CHAOS_CYCLES=$(CHAOS_CYCLES) CHAOS_NETNS_CYCLES=$(CHAOS_NETNS_CYCLES) CHAOS_CORRUPT_CYCLES=$(CHAOS_CORRUPT_CYCLES) CHAOS_REGISTRY_CYCLES=$(CHAOS_REGISTRY_CYCLES) CHAOS_TXN_CYCLES=$(CHAOS_TXN_CYCLES) $(GO) test -tags chaos -count=1 -timeout 180m -run Chaos -v ./tests/
 
 # Only the cluster fault loop (kill -9 / SIGSTOP / SIGTERM of random brokers).
 chaos-cluster:
 	CHAOS_CYCLES=$(CHAOS_CYCLES) $(GO) test -tags chaos -count=1 -timeout 60m -run TestChaosClusterFaults -v ./tests/
+
+# Only the transaction loop: consume-transform-produce with two
+# GroupTransactSession workers while coordinators and leaders are killed;
+# prints TXN CHAOS RESULT (lost, duplicated, aborted and uncommitted reads).
+chaos-txn:
+	CHAOS_TXN_CYCLES=$(CHAOS_TXN_CYCLES) $(GO) test -tags chaos -count=1 -timeout 60m -run TestChaosTransactions -v ./tests/
 
 # Only the network-partition loop: brokers in network namespaces, faults
 # with ip link / iptables plus kill -9 and SIGSTOP, librdkafka and franz-go
