@@ -1,7 +1,8 @@
 // DeleteGroups (key 42), versions 0-2, and OffsetDelete (key 47), version 0.
 //
 // DeleteGroups removes empty groups (NON_EMPTY_GROUP otherwise) and writes
-// tombstones for their offsets and metadata. OffsetDelete (KIP-496) removes
+// tombstones for their offsets and metadata; an empty share group's
+// share-partition state is deleted first (90_share_offsets.go). OffsetDelete (KIP-496) removes
 // committed offsets of partitions the group does not subscribe to
 // (GROUP_SUBSCRIBED_TO_TOPIC otherwise). Responses are sent once the
 // tombstones are durable and replicated. Groups this broker does not
@@ -22,7 +23,7 @@ func init() {
 	register(kmsg.OffsetDelete, 0, 0, (*Broker).handleOffsetDelete)
 }
 
-func (b *Broker) handleDeleteGroups(_ context.Context, r *Request) Pending {
+func (b *Broker) handleDeleteGroups(ctx context.Context, r *Request) Pending {
 	req := r.Msg.(*kmsg.DeleteGroupsRequest)
 	var denied []string
 	if b.authz != nil {
@@ -37,9 +38,36 @@ func (b *Broker) handleDeleteGroups(_ context.Context, r *Request) Pending {
 		}
 		req = &c
 	}
-	resp, wait := b.groups.DeleteGroups(req)
 	return func() kmsg.Response {
+		// An empty share group's share-partition state goes first
+		// (90_share_offsets.go); a group whose state cannot be deleted
+		// stays.
+		var failed []kmsg.DeleteGroupsResponseGroup
+		keep := req.Groups[:0:0]
+		for _, g := range req.Groups {
+			if b.groups.ShareGroupEmpty(g) != 0 {
+				keep = append(keep, g)
+				continue
+			}
+			known, _ := b.shareTopics(nil)
+			codes, err := b.deleteShareState(ctx, g, known)
+			code := errCode(err)
+			for _, c := range codes {
+				code = max(code, c)
+			}
+			if code != 0 {
+				gr := kmsg.NewDeleteGroupsResponseGroup()
+				gr.Group, gr.ErrorCode = g, code
+				failed = append(failed, gr)
+				continue
+			}
+			keep = append(keep, g)
+		}
+		c := *req
+		c.Groups = keep
+		resp, wait := b.groups.DeleteGroups(&c)
 		wait()
+		resp.Groups = append(resp.Groups, failed...)
 		for _, g := range denied {
 			gr := kmsg.NewDeleteGroupsResponseGroup()
 			gr.Group, gr.ErrorCode = g, kerr.GroupAuthorizationFailed.Code

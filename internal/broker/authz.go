@@ -182,4 +182,7 @@ var apiAuthorization = map[kmsg.Key]string{
 	kmsg.ReadShareGroupStateSummary:   "CLUSTER_ACTION on the cluster (brokers only)",
 	kmsg.DescribeClientQuotas:         "DESCRIBE_CONFIGS on the cluster",
 	kmsg.AlterClientQuotas:            "ALTER_CONFIGS on the cluster",
+	kmsg.DescribeShareGroupOffsets:    "DESCRIBE on each group",
+	kmsg.AlterShareGroupOffsets:       "READ on the group",
+	kmsg.DeleteShareGroupOffsets:      "DELETE on the group",
 }

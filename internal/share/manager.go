@@ -251,6 +251,33 @@ func (m *Manager) persist(ctx context.Context, sp *sharePart, key spKey) error {
 	return m.cfg.Persister.Write(ctx, key.group, key.tid, key.p, PartitionState{StateEpoch: sp.stateEpoch, LeaderEpoch: sp.leaderEpoch, Start: start, Batches: batches})
 }
 
+// verify checks a loaded share-partition against its persisted state
+// epoch and drops it (to reload on use) when the state was altered or
+// deleted by the admin APIs meanwhile, which only happens while the group
+// has no members: a member's first fetch here (a new share session) is
+// when it is checked.
+func (m *Manager) verify(ctx context.Context, group string, tid [16]byte, p int32) {
+	m.mu.Lock()
+	sp := m.parts[spKey{group, tid, p}]
+	m.mu.Unlock()
+	if sp == nil {
+		return
+	}
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	if sp.p == nil {
+		return
+	}
+	st, err := m.cfg.Persister.Read(ctx, group, tid, p, sp.leaderEpoch)
+	if err != nil {
+		return
+	}
+	if st.Start < 0 || st.StateEpoch != sp.stateEpoch {
+		m.log.Info("share-partition state changed by an admin; reloading", "group", group, "partition", p, "state_epoch", st.StateEpoch)
+		sp.p = nil
+	}
+}
+
 // Reset drops the in-memory share-partitions of group (after its state
 // was altered or deleted through the admin APIs); they reload on use.
 func (m *Manager) Reset(group string) {
@@ -428,6 +455,9 @@ func (m *Manager) ShareFetch(ctx context.Context, req *kmsg.ShareFetchRequest) *
 	for _, t := range req.Topics {
 		for _, p := range t.Partitions {
 			tp := tidp{t.TopicID, p.Partition}
+			if req.ShareSessionEpoch == 0 {
+				m.verify(ctx, group, t.TopicID, p.Partition)
+			}
 			if req.ShareSessionEpoch != -1 {
 				m.mu.Lock()
 				s.parts[tp] = struct{}{}
