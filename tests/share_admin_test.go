@@ -3,7 +3,9 @@ package tests
 import (
 	"context"
 	"errors"
+	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -117,6 +119,16 @@ func TestShareGroupAdmin(t *testing.T) {
 		dg, err := adm.DescribeShareGroups(ctx, group)
 		return err == nil && len(dg[group].Members) == 0
 	})
+	// trib group shows the share group: its type in the list, and per
+	// partition the start offset, log end offset and lag.
+	out := mustTrib(t, n.Addr(), "", "group", "list")
+	if !regexp.MustCompile(`(?m)^` + group + `\s+Empty\s+share\s+share$`).MatchString(out) {
+		t.Fatalf("trib group list:\n%s", out)
+	}
+	out = mustTrib(t, n.Addr(), "", "group", "describe", group)
+	if !strings.Contains(out, "TYPE share") || !regexp.MustCompile(`(?m)^`+topic+`\s+0\s+10\s+10\s+0\s+-$`).MatchString(out) {
+		t.Fatalf("trib group describe:\n%s", out)
+	}
 	// Delete the offsets of the topic: nothing is described any more.
 	if dres, err := adm.DeleteShareGroupOffsets(ctx, group, topic); err != nil {
 		t.Fatal(err)

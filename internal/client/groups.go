@@ -30,12 +30,19 @@ func ListGroups(ctx context.Context, adm *kadm.Client, states []string, w io.Wri
 	if err != nil {
 		return err
 	}
+	share, err := adm.ListGroupsByType(ctx, []string{"share"}, states...)
+	if err != nil {
+		return err
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "GROUP\tSTATE\tPROTOCOL-TYPE\tTYPE")
 	for _, g := range gs.Sorted() {
 		typ := "classic"
 		if _, ok := consumer[g.Group]; ok {
 			typ = "consumer"
+		}
+		if _, ok := share[g.Group]; ok {
+			typ = "share"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", g.Group, g.State, dash(g.ProtocolType), typ)
 	}
@@ -120,7 +127,8 @@ func describeConsumerGroup(ctx context.Context, adm *kadm.Client, name string, w
 	case !ok:
 		return fmt.Errorf("group %q: missing from the response", name)
 	case errors.Is(d.Err, kerr.GroupIDNotFound):
-		return fmt.Errorf("group %q does not exist", name)
+		// Not a consumer group either: maybe a share group (KIP-932).
+		return describeShareGroup(ctx, adm, name, w)
 	case d.Err != nil:
 		return fmt.Errorf("group %q: %w", name, d.Err)
 	}
@@ -189,6 +197,99 @@ func describeConsumerGroup(ctx context.Context, adm *kadm.Client, name string, w
 			member, host, cid = m.MemberID, m.ClientHost, m.ClientID
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", k.t, k.p, cur, end, lag, member, host, cid)
+	}
+	return tw.Flush()
+}
+
+// describeShareGroup prints a share group (KIP-932): state, members and
+// their assignments, then per share-partition the start offset (records
+// below it are done), the log end offset and the lag (records not yet
+// acknowledged or archived), and the members assigned to the partition.
+func describeShareGroup(ctx context.Context, adm *kadm.Client, name string, w io.Writer) error {
+	ds, err := adm.DescribeShareGroups(ctx, name)
+	if err != nil {
+		return fmt.Errorf("group %q: %w", name, err)
+	}
+	d, ok := ds[name]
+	switch {
+	case !ok:
+		return fmt.Errorf("group %q: missing from the response", name)
+	case errors.Is(d.Err, kerr.GroupIDNotFound):
+		return fmt.Errorf("group %q does not exist", name)
+	case d.Err != nil:
+		return fmt.Errorf("group %q: %w", name, d.Err)
+	}
+	fmt.Fprintf(w, "GROUP %s  STATE %s  TYPE share  ASSIGNOR %s  MEMBERS %d  EPOCH %d\n", name, d.GroupState, dash(d.Assignor), len(d.Members), d.GroupEpoch)
+	type tp struct {
+		t string
+		p int32
+	}
+	owners := map[tp][]string{}
+	topics := map[string]bool{}
+	for _, m := range d.Members {
+		for t, ps := range m.Assignment {
+			topics[t] = true
+			for p := range ps {
+				owners[tp{t, p}] = append(owners[tp{t, p}], m.MemberID)
+			}
+		}
+	}
+	offs, err := adm.DescribeShareGroupOffsets(ctx, name)
+	if err != nil {
+		return fmt.Errorf("group %q offsets: %w", name, err)
+	}
+	rows := map[tp]kadm.ShareOffset{}
+	for t, ps := range offs[name].Offsets {
+		topics[t] = true
+		for p, o := range ps {
+			rows[tp{t, p}] = o
+		}
+	}
+	for k := range owners {
+		if _, ok := rows[k]; !ok {
+			rows[k] = kadm.ShareOffset{Topic: k.t, Partition: k.p, StartOffset: -1, Lag: -1}
+		}
+	}
+	var ends kadm.ListedOffsets
+	if len(topics) > 0 {
+		names := make([]string, 0, len(topics))
+		for t := range topics {
+			names = append(names, t)
+		}
+		if ends, err = adm.ListEndOffsets(ctx, names...); err != nil {
+			return fmt.Errorf("group %q end offsets: %w", name, err)
+		}
+	}
+	keys := make([]tp, 0, len(rows))
+	for k := range rows {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].t != keys[j].t {
+			return keys[i].t < keys[j].t
+		}
+		return keys[i].p < keys[j].p
+	})
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TOPIC\tPARTITION\tSTART-OFFSET\tLOG-END-OFFSET\tLAG\tMEMBERS")
+	for _, k := range keys {
+		o := rows[k]
+		start, end, lag := "-", "-", "-"
+		if o.Err == nil && o.StartOffset >= 0 {
+			start = strconv.FormatInt(o.StartOffset, 10)
+		}
+		if o.Err == nil && o.Lag >= 0 {
+			lag = strconv.FormatInt(o.Lag, 10)
+		}
+		if e, ok := ends.Lookup(k.t, k.p); ok && e.Err == nil {
+			end = strconv.FormatInt(e.Offset, 10)
+		}
+		ms := "-"
+		if len(owners[k]) > 0 {
+			sort.Strings(owners[k])
+			ms = strings.Join(owners[k], ",")
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", k.t, k.p, start, end, lag, ms)
 	}
 	return tw.Flush()
 }
