@@ -130,7 +130,6 @@ func (b *Broker) highWatermark(ctx context.Context, name string, p int32) int64 
 	return resp.Topics[0].Partitions[0].Offset
 }
 
-
 func (b *Broker) handleDescribeShareGroupOffsets(ctx context.Context, r *Request) Pending {
 	req := r.Msg.(*kmsg.DescribeShareGroupOffsetsRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeShareGroupOffsetsResponse)
