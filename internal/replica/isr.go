@@ -27,24 +27,16 @@ func (m *Manager) FollowerFetched(p *partition.Partition, replica int32, fetchOf
 	return nil
 }
 
-// isrLoop shrinks the ISR of partitions this broker leads when followers
-// stop catching up within replica.lag.time.max.ms.
-func (m *Manager) isrLoop() {
-	tick := time.NewTicker(max(m.cfg.MaxLag/4, 50*time.Millisecond))
-	defer tick.Stop()
-	for {
-		select {
-		case <-m.stop:
-			return
-		case <-tick.C:
-		}
-		now := m.cfg.Now()
-		for _, r := range m.Local() {
-			if lag := r.P.LaggingISR(now, m.cfg.MaxLag); len(lag) > 0 {
-				role := r.P.Role()
-				isr := slices.DeleteFunc(slices.Clone(role.ISR), func(id int32) bool { return slices.Contains(lag, id) })
-				m.proposeISR(r.P, role, isr)
-			}
+// shrinkISRs proposes dropping, from the ISR of each partition this
+// broker leads, the followers that have not caught up within
+// replica.lag.time.max.ms (the ISR loop, every MaxLag/4).
+func (m *Manager) shrinkISRs() {
+	now := m.cfg.Now()
+	for _, r := range m.Local() {
+		if lag := r.P.LaggingISR(now, m.cfg.MaxLag); len(lag) > 0 {
+			role := r.P.Role()
+			isr := slices.DeleteFunc(slices.Clone(role.ISR), func(id int32) bool { return slices.Contains(lag, id) })
+			m.proposeISR(r.P, role, isr)
 		}
 	}
 }

@@ -129,9 +129,31 @@ func New(cfg Config) *Manager {
 		isrInFlight: map[Key]bool{}, stop: make(chan struct{}),
 		faults: faults{busy: map[Key]bool{}, locks: map[Key]*sync.Mutex{}, wake: make(chan struct{}, 1)}}
 	m.wg.Add(2)
-	go func() { defer m.wg.Done(); safe.Loop(m.log, "isr", m.stop, m.isrLoop) }()
-	go func() { defer m.wg.Done(); safe.Loop(m.log, "replica-faults", m.stop, m.faultLoop) }()
+	isrEvery := max(cfg.MaxLag/4, 50*time.Millisecond)
+	go func() { defer m.wg.Done(); safe.Loop(m.log, "isr", m.stop, m.every(isrEvery, nil, m.shrinkISRs)) }()
+	go func() {
+		defer m.wg.Done()
+		safe.Loop(m.log, "replica-faults", m.stop, m.every(faultCheckInterval, m.faults.wake, m.checkFaults))
+	}()
 	return m
+}
+
+// every returns a loop that runs fn every interval, and at once when wake
+// (if not nil) receives, until Halt.
+func (m *Manager) every(interval time.Duration, wake <-chan struct{}, fn func()) func() {
+	return func() {
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-m.stop:
+				return
+			case <-tick.C:
+			case <-wake:
+			}
+			fn()
+		}
+	}
 }
 
 // Get returns the local replica of k, or nil.

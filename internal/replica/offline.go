@@ -72,22 +72,8 @@ func (m *Manager) WakeFaults() {
 	}
 }
 
-// faultLoop reports, repairs and brings back local replicas; see the file
-// comment.
-func (m *Manager) faultLoop() {
-	tick := time.NewTicker(faultCheckInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-m.stop:
-			return
-		case <-tick.C:
-		case <-m.faults.wake:
-		}
-		m.checkFaults()
-	}
-}
-
+// checkFaults reports, repairs and brings back local replicas (the fault
+// loop, every faultCheckInterval and at WakeFaults); see the file comment.
 func (m *Manager) checkFaults() {
 	if !m.isReady() {
 		return
