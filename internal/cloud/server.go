@@ -15,6 +15,7 @@ import (
 
 	"github.com/tributary/tributary/internal/console"
 	"github.com/tributary/tributary/internal/safe"
+	"github.com/tributary/tributary/internal/security"
 )
 
 // ServerConfig configures `trib cloud serve`.
@@ -93,6 +94,19 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s := &Server{AdminToken: token, ln: ln, svc: svc, store: st, cancel: cancel, done: make(chan struct{})}
 	s.console = console.New(console.Config{API: Handler(svc, st, cfg.Logger), Logger: cfg.Logger,
+		PreviewACLs: func(user string, acl []console.UserACL) []string {
+			u := User{Name: user, Role: RoleNormal}
+			for _, a := range acl {
+				u.ACL = append(u.ACL, UserACL{Topic: a.Topic, Permission: a.Permission})
+			}
+			var out []string
+			for _, b := range compileACLs(u, []string{"*"}) {
+				out = append(out, security.ACL{ResourceType: security.ResourceType(b.ResourceType), ResourceName: b.Name,
+					PatternType: security.PatternType(b.Pattern), Principal: b.Principal, Host: b.Host,
+					Operation: security.Operation(b.Operation), Permission: security.Permission(b.Permission)}.String())
+			}
+			return out
+		},
 		Nodes: func(ctx context.Context, id string) ([]console.Node, error) {
 			nodes, err := svc.Nodes(ctx, id)
 			var out []console.Node

@@ -45,6 +45,15 @@ type Node struct {
 	Admin  string // admin listener HOST:PORT (/readyz, /metrics, consumer lag)
 }
 
+// UserACL is one of a user's ACLs in DigitalOcean's simple form: a
+// topic, "*" or a prefix ending in "*", and a permission (consume,
+// produce, produceconsume, admin).
+type UserACL struct {
+	ID         string `json:"id,omitempty"`
+	Topic      string `json:"topic"`
+	Permission string `json:"permission"`
+}
+
 // ErrBadToken is returned by Config.Authenticate for an unknown token.
 var ErrBadToken = errors.New("unknown token")
 
@@ -62,8 +71,12 @@ type Config struct {
 	// Nodes lists a cluster's brokers with their admin listeners (for
 	// readiness, metrics and consumer lag status); called only after the
 	// API let the user read the cluster. May be nil.
-	Nodes  func(ctx context.Context, clusterID string) ([]Node, error)
-	Logger *slog.Logger
+	Nodes func(ctx context.Context, clusterID string) ([]Node, error)
+	// PreviewACLs returns the Kafka ACLs (kafka-acls.sh's notation) the
+	// control plane makes for a user with DigitalOcean's ACLs acl, for
+	// the ACL wizard's preview. May be nil.
+	PreviewACLs func(user string, acl []UserACL) []string
+	Logger      *slog.Logger
 	// SessionTTL bounds a session's idle time (default 12h).
 	SessionTTL time.Duration
 }
@@ -248,6 +261,15 @@ func (c *Console) routes() {
 	m.HandleFunc("GET /clusters/{id}/groups", c.authed(false, c.groupsPage))
 	m.HandleFunc("GET /clusters/{id}/groups/{group}", c.authed(false, c.groupPage))
 	m.HandleFunc("POST /clusters/{id}/groups/{group}/reset", c.authed(true, c.resetGroup))
+	m.HandleFunc("GET /clusters/{id}/users", c.authed(false, c.usersPage))
+	m.HandleFunc("POST /clusters/{id}/users", c.authed(true, c.createUser))
+	m.HandleFunc("POST /clusters/{id}/users/{user}/reset", c.authed(true, c.resetUser))
+	m.HandleFunc("POST /clusters/{id}/users/{user}/delete", c.authed(true, c.deleteUser))
+	m.HandleFunc("POST /clusters/{id}/users/{user}/acl/{acl}/delete", c.authed(true, c.deleteUserACL))
+	m.HandleFunc("GET /clusters/{id}/acls", c.authed(false, c.aclsPage))
+	m.HandleFunc("GET /clusters/{id}/acls/new", c.authed(true, c.aclWizard))
+	m.HandleFunc("POST /clusters/{id}/acls", c.authed(true, c.applyACL))
+	m.HandleFunc("GET /clusters/{id}/ca.pem", c.authed(false, c.caPEM))
 	m.HandleFunc("GET /clusters/{id}/operations", c.authed(false, c.operationsPage))
 	m.HandleFunc("GET /clusters/{id}/operations/live", c.authed(false, c.operationsLive))
 	m.HandleFunc("POST /clusters/{id}/resize", c.authed(true, c.resize))

@@ -297,8 +297,12 @@ func clientPropertiesOf(db database) string {
 	default:
 		b.WriteString("security.protocol=PLAINTEXT\n")
 	}
+	if db.Connection != nil && db.Connection.SSL {
+		b.WriteString("# the cluster's CA certificate, downloaded beside this file\n")
+		b.WriteString("ssl.truststore.type=PEM\nssl.truststore.location=ca.pem\n")
+	}
 	if db.Connection != nil && db.Connection.User != "" {
-		b.WriteString("sasl.mechanism=SCRAM-SHA-256\n")
+		b.WriteString("sasl.mechanism=SCRAM-SHA-512\n")
 		fmt.Fprintf(&b, "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=%q password=%q;\n",
 			db.Connection.User, db.Connection.Password)
 	}
