@@ -32,7 +32,7 @@ func shareSettings() map[string]string {
 
 // setShareEarliest sets share.auto.offset.reset=earliest on group (the
 // GROUP config resource), as Kafka's kafka-configs.sh --entity-type groups.
-func setShareEarliest(t *testing.T, cl *kgo.Client, group string) {
+func setShareEarliest(t testing.TB, cl *kgo.Client, group string) {
 	t.Helper()
 	req := kmsg.NewPtrIncrementalAlterConfigsRequest()
 	rr := kmsg.NewIncrementalAlterConfigsRequestResource()
