@@ -32,6 +32,9 @@ func FuzzReplay(f *testing.F) {
 	f.Add(cgMemberKey(recCurrentAssignment, "g", "m1"), currentAssignmentValue(cm))
 	f.Add(cgMemberKey(recCurrentAssignment, "g", "m1"), []byte(nil))
 	f.Add(cgKey(recConsumerGroupMetadata, "g"), []byte(nil))
+	// Share group (KIP-932) records.
+	f.Add(cgKey(recShareGroupMetadata, "g"), cgMetadataValue(4, 0))
+	f.Add(cgKey(recShareGroupMetadata, "g"), []byte(nil))
 	f.Fuzz(func(t *testing.T, key, value []byte) {
 		clock := newFakeClock()
 		c := &Coordinator{cfg: Config{MinSessionTimeout: time.Millisecond, MaxSessionTimeout: time.Hour, Topics: memTopics{"t": 3},
@@ -44,6 +47,9 @@ func FuzzReplay(f *testing.F) {
 			g.selectProtocol()
 			g.subscribedTopics()
 			c.groupRecord(g)
+			if g.typ == typeShare {
+				c.ShareGroupDescribe(&kmsg.ShareGroupDescribeRequest{GroupIDs: []string{g.id}})
+			}
 			if g.typ == typeConsumer {
 				c.finishLoad(g)
 				c.ConsumerGroupDescribe(&kmsg.ConsumerGroupDescribeRequest{Groups: []string{g.id}})
