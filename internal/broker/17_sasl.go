@@ -3,10 +3,10 @@
 //
 // On a SASL listener the server runs the exchange itself before any other
 // request reaches the broker (internal/server/sasl.go). These handlers see
-// what is left: a SASL request on a listener without SASL, or a second
-// handshake after authentication. As Kafka, they answer
-// ILLEGAL_SASL_STATE. Re-authentication (KIP-368) is not offered:
-// SaslAuthenticate's session lifetime is 0.
+// what is left: a SASL request on a listener without SASL, or a
+// SaslAuthenticate after authentication without a new SaslHandshake. As
+// Kafka, they answer ILLEGAL_SASL_STATE. Re-authentication (KIP-368,
+// connections.max.reauth.ms) is the server's too.
 package broker
 
 import (

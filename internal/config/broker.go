@@ -56,6 +56,8 @@ func init() {
 		{Name: "super.users", Type: TypeString, Default: ""},
 		{Name: "allow.everyone.if.no.acl.found", Type: TypeBoolean, Default: "false"},
 		{Name: "connection.failed.authentication.delay.ms", Type: TypeInt, Default: "100", Check: atLeast(0)},
+		// KIP-368: a SASL session's lifetime (0: none); also per listener.
+		{Name: "connections.max.reauth.ms", Type: TypeLong, Default: "0", Check: atLeast(0)},
 		// Client quotas (AlterClientQuotas): how use is measured.
 		{Name: "quota.window.num", Type: TypeInt, Default: "11", Check: atLeast(2)},
 		{Name: "quota.window.size.seconds", Type: TypeInt, Default: "1", Check: atLeast(1)},

@@ -82,7 +82,6 @@ var NotApplicable = map[string]string{
 var Refused = map[string]string{
 	"zookeeper.connect":                      "ZooKeeper mode is gone; Tributary's metadata quorum is built in (use process.roles and controller.quorum.voters)",
 	"principal.builder.class":                "authentication is not built yet",
-	"connections.max.reauth.ms":              "authentication is not built yet",
 	"max.connections":                        "connection limits are not enforced yet",
 	"max.connections.per.ip":                 "connection limits are not enforced yet",
 	"max.connections.per.ip.overrides":       "connection limits are not enforced yet",
@@ -105,7 +104,7 @@ var Refused = map[string]string{
 var refusedPrefixes = []struct{ prefix, reason string }{
 	{"ssl.", "Tributary reads PEM key and trust stores (ssl.keystore.location, ssl.truststore.location); this TLS setting is not offered"},
 	{"sasl.", "Tributary serves SASL PLAIN and SCRAM-SHA-256/512 (sasl.enabled.mechanisms); this SASL setting is not offered (JAAS configs are per listener: listener.name.<listener>.<mechanism>.sasl.jaas.config)"},
-	{"listener.name.", "per-listener settings take the listener's TLS and SASL keys (listener.name.<listener>.ssl.*, .sasl.enabled.mechanisms, .<mechanism>.sasl.jaas.config); this one is not offered"},
+	{"listener.name.", "per-listener settings take the listener's TLS and SASL keys (listener.name.<listener>.ssl.*, .sasl.enabled.mechanisms, .connections.max.reauth.ms, .<mechanism>.sasl.jaas.config); this one is not offered"},
 	{"zookeeper.", "ZooKeeper mode is gone; Tributary's metadata quorum is built in"},
 	{"remote.log.", "tiered storage (KIP-405) is not supported"},
 	{"log.local.retention.", "tiered storage (KIP-405) is not supported"},

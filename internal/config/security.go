@@ -14,7 +14,7 @@ var listenerKeys = []string{
 	"ssl.keystore.type", "ssl.keystore.location", "ssl.key.password",
 	"ssl.truststore.type", "ssl.truststore.location", "ssl.client.auth",
 	"ssl.enabled.protocols", "ssl.protocol", "ssl.principal.mapping.rules",
-	"sasl.enabled.mechanisms",
+	"sasl.enabled.mechanisms", "connections.max.reauth.ms",
 }
 
 // jaasMechanisms are the <mechanism> of listener.name.<l>.<mechanism>.sasl.jaas.config.

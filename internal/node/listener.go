@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -32,7 +33,9 @@ type listener struct {
 	// auth is the SASL server side (SASL_PLAINTEXT, SASL_SSL); its
 	// credentials are the broker's, set once the broker exists.
 	auth *security.Authenticator
-	srv  *server.Server
+	// maxReauth is the listener's connections.max.reauth.ms.
+	maxReauth int64
+	srv       *server.Server
 }
 
 // openListener binds spec and loads its TLS settings.
@@ -44,6 +47,7 @@ func openListener(spec config.BrokerListener, bcfg *config.Broker, log *slog.Log
 		if j, ok := bcfg.ListenerJAAS(spec.Name, security.MechanismPlain); ok {
 			l.auth.PlainUsers = j.PlainUsers()
 		}
+		l.maxReauth, _ = strconv.ParseInt(bcfg.ListenerGet(spec.Name, "connections.max.reauth.ms"), 10, 64)
 	}
 	switch spec.Protocol {
 	case "PLAINTEXT", "SASL_PLAINTEXT", "":

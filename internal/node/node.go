@@ -242,7 +242,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		}
 		l.srv = server.New(b, server.Options{MaxRequestBytes: int32(bcfg.Int("socket.request.max.bytes")), Logger: cfg.Logger,
 			Requests: obs.requests(), Listener: l.spec.Name, TLS: l.tls, PrincipalRules: l.rules,
-			SASL: l.auth, FailedAuthDelay: time.Duration(bcfg.Int("connection.failed.authentication.delay.ms")) * time.Millisecond})
+			SASL: l.auth, FailedAuthDelay: time.Duration(bcfg.Int("connection.failed.authentication.delay.ms")) * time.Millisecond,
+			MaxReauth: time.Duration(l.maxReauth) * time.Millisecond})
 	}
 	for _, l := range lns {
 		// safe: the accept loop; the server recovers each handler's panic.

@@ -24,8 +24,17 @@ import (
 // connection, as Kafka does. A failed authentication is answered
 // (SASL_AUTHENTICATION_FAILED; a v0 raw exchange gets no answer) after
 // FailedAuthDelay, and the connection is closed. Once authenticated the
-// principal is the SASL user and every request goes to the broker (a
-// further SaslHandshake gets ILLEGAL_SASL_STATE there).
+// principal is the SASL user and every request goes to the broker.
+//
+// Re-authentication (KIP-368): with connections.max.reauth.ms (MaxReauth)
+// above 0, the final SaslAuthenticate answers that session lifetime, and
+// the first request other than SaslHandshake that arrives after it ends
+// closes the connection. A client re-authenticates on the same connection
+// with SaslHandshake v1 and SaslAuthenticate, with the same mechanism and
+// as the same principal (else the answer is an error and the connection
+// is closed); success starts a new lifetime. Requests other than the
+// exchange's are refused (connection closed) until it ends, as Kafka's
+// clients send none meanwhile.
 //
 // saslConn is owned by the connection's reader goroutine; the Pendings it
 // returns only carry finished responses to the writer.
@@ -35,6 +44,48 @@ type saslConn struct {
 	phase   saslPhase
 	session security.Session
 	mech    string
+	// maxReauth is connections.max.reauth.ms (0: sessions do not expire).
+	maxReauth time.Duration
+	// expires is when the authenticated session ends (zero: never).
+	expires time.Time
+	// reauth is set while a re-authentication runs; principal and
+	// firstMech are the first authentication's.
+	reauth    bool
+	principal string
+	firstMech string
+	now       func() time.Time
+}
+
+// errSessionExpired closes a connection whose SASL session ended without
+// a re-authentication.
+var errSessionExpired = errors.New("SASL session expired (connections.max.reauth.ms) without re-authentication")
+
+// expired reports whether the authenticated session has ended.
+func (sc *saslConn) expired() bool {
+	return !sc.expires.IsZero() && sc.now().After(sc.expires)
+}
+
+// startReauth begins a re-authentication after a successful one.
+func (sc *saslConn) startReauth() {
+	sc.reauth, sc.phase, sc.session = true, saslHandshake, nil
+}
+
+// authenticated ends an exchange successfully: the principal is set (a
+// re-authentication must keep it) and the session's lifetime starts.
+func (sc *saslConn) finish(info *protocol.ConnInfo) error {
+	p := sc.session.Principal()
+	if sc.reauth && p != sc.principal {
+		return fmt.Errorf("%w: re-authentication as %q, the connection is %q", security.ErrAuthenticationFailed, p, sc.principal)
+	}
+	sc.phase, sc.reauth, sc.principal = saslDone, false, p
+	if sc.firstMech == "" {
+		sc.firstMech = sc.mech
+	}
+	info.Principal = p
+	if sc.maxReauth > 0 {
+		sc.expires = sc.now().Add(sc.maxReauth)
+	}
+	return nil
 }
 
 type saslPhase int8
@@ -69,8 +120,15 @@ func (s *Server) saslRequest(sc *saslConn, req *protocol.Request, pr *pendingRes
 		}
 		resp := m.ResponseKind().(*kmsg.SASLHandshakeResponse)
 		resp.SupportedMechanisms = sc.auth.Enabled
-		sess, serr := sc.auth.Start(m.Mechanism)
 		pr.fn = func() kmsg.Response { return resp }
+		if sc.reauth && (m.Version == 0 || m.Mechanism != sc.firstMech) {
+			// KIP-368: re-authentication uses SaslAuthenticate (handshake
+			// v1) and the first authentication's mechanism.
+			resp.ErrorCode = kerr.IllegalSaslState.Code
+			s.authLog.note(s.log, info, sc.firstMech, m.Mechanism, security.ErrIllegalSASLState)
+			return true, errAuthClose
+		}
+		sess, serr := sc.auth.Start(m.Mechanism)
 		if serr != nil {
 			resp.ErrorCode = kerr.UnsupportedSaslMechanism.Code
 			s.authLog.note(s.log, info, "", m.Mechanism, serr)
@@ -101,8 +159,21 @@ func (s *Server) saslRequest(sc *saslConn, req *protocol.Request, pr *pendingRes
 		}
 		resp.SASLAuthBytes = out
 		if done {
-			sc.phase = saslDone
-			info.Principal = sc.session.Principal()
+			if sc.reauth {
+				defer func() {
+					if err == nil {
+						s.log.Debug("re-authenticated", "listener", info.Listener, "remote", info.Remote, "principal", info.Principal)
+					}
+				}()
+			}
+			if ferr := sc.finish(info); ferr != nil {
+				resp.ErrorCode = kerr.SaslAuthenticationFailed.Code
+				resp.ErrorMessage = kmsg.StringPtr("re-authentication must keep the connection's principal")
+				resp.SASLAuthBytes = nil
+				s.authLog.note(s.log, info, sc.mech, "", ferr)
+				return true, errAuthClose
+			}
+			resp.SessionLifetimeMillis = sc.maxReauth.Milliseconds()
 		}
 		return true, nil
 	}
@@ -120,8 +191,9 @@ func (s *Server) saslRawToken(sc *saslConn, tok []byte, info *protocol.ConnInfo)
 		return pr, errAuthClose
 	}
 	if done {
-		sc.phase = saslDone
-		info.Principal = sc.session.Principal()
+		if err := sc.finish(info); err != nil { // a v0 exchange is never a re-authentication
+			return pr, err
+		}
 	}
 	pr.raw = out
 	if pr.raw == nil {

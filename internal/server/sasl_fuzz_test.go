@@ -48,7 +48,7 @@ func saslFrame(b []byte) []byte {
 
 // FuzzSASLConnection runs arbitrary bytes through a SASL listener's
 // connection loop (handshake v0 raw tokens and v1, SaslAuthenticate,
-// requests before authentication): the connection answers or closes, the
+// requests before authentication, re-authentication and expiry): the connection answers or closes, the
 // server never panics or hangs.
 func FuzzSASLConnection(f *testing.F) {
 	creds := fuzzCreds{}
@@ -71,8 +71,12 @@ func FuzzSASLConnection(f *testing.F) {
 	au2.SASLAuthBytes = []byte("n,,n=u,r=abc")
 	f.Add(append(saslFrame(body(hs2, 1)), saslFrame(body(au2, 2))...))
 	f.Add(saslFrame(body(md, 9)))
+	// Re-authentication (KIP-368): same user, then another mechanism.
+	reauth := append(saslFrame(body(hs, 1)), saslFrame(body(au, 2))...)
+	reauth = append(reauth, reauth...)
+	f.Add(append(append(reauth, saslFrame(body(md, 9))...), saslFrame(body(hs2, 1))...))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		s := New(echoHandler{}, Options{SASL: auth})
+		s := New(echoHandler{}, Options{SASL: auth, MaxReauth: 50 * time.Millisecond})
 		srv, cl := net.Pipe()
 		s.mu.Lock()
 		s.conns[srv] = struct{}{}

@@ -92,6 +92,9 @@ type Options struct {
 	// FailedAuthDelay is connection.failed.authentication.delay.ms: how
 	// long a failed authentication's answer and close are held back.
 	FailedAuthDelay time.Duration
+	// MaxReauth is connections.max.reauth.ms: the lifetime of a SASL
+	// session before the client must re-authenticate (KIP-368); 0 never.
+	MaxReauth time.Duration
 }
 
 // handshakeTimeout bounds a TLS handshake, so a client that connects and
@@ -294,7 +297,7 @@ func (s *Server) readLoop(ctx context.Context, c net.Conn, info *protocol.ConnIn
 	var sizeBuf [4]byte
 	var sc *saslConn
 	if s.opts.SASL != nil {
-		sc = &saslConn{auth: s.opts.SASL, delay: s.opts.FailedAuthDelay}
+		sc = &saslConn{auth: s.opts.SASL, delay: s.opts.FailedAuthDelay, maxReauth: s.opts.MaxReauth, now: s.opts.Now}
 	}
 	enqueue := func(pr pendingResp) error {
 		select {
@@ -347,6 +350,16 @@ func (s *Server) readLoop(ctx context.Context, c net.Conn, info *protocol.ConnIn
 			pr.slot = metrics.RequestSlot(pr.key, req.Msg)
 		}
 		s.opts.Requests.Received(pr.slot, pr.version)
+		if sc != nil && sc.authenticated() && req != nil {
+			// KIP-368: a SaslHandshake re-authenticates; any other
+			// request after the session's lifetime closes the connection.
+			if _, ok := req.Msg.(*kmsg.SASLHandshakeRequest); ok {
+				sc.startReauth()
+			} else if sc.expired() {
+				s.log.Debug("closing connection", "listener", info.Listener, "remote", info.Remote, "principal", info.Principal, "err", errSessionExpired)
+				return errSessionExpired
+			}
+		}
 		if sc != nil && !sc.authenticated() && req != nil {
 			handled, err := s.saslRequest(sc, req, &pr, info)
 			if handled {
