@@ -13,7 +13,9 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -304,6 +306,53 @@ func cloudSecurity(t *testing.T, store string) {
 		return produceOne(fromAddr(t, cl, db.ID, conn.User, conn.Password, "127.0.0.2"), bootstrap, "orders")
 	})
 
+	// Metrics endpoints: one per broker, Prometheus text behind the
+	// installation's basic-auth credentials, which can be replaced.
+	if len(db.MetricsEndpoints) != 1 || db.MetricsEndpoints[0].Port == 0 {
+		t.Fatalf("metrics endpoints: %+v", db.MetricsEndpoints)
+	}
+	metricsURL := fmt.Sprintf("http://%s:%d/metrics", db.MetricsEndpoints[0].Host, db.MetricsEndpoints[0].Port)
+	scrape := func(user, pw string) (int, string) {
+		req, _ := http.NewRequest(http.MethodGet, metricsURL, nil)
+		if user != "" {
+			req.SetBasicAuth(user, pw)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	creds, _, err := cl.Databases.GetMetricsCredentials(ctx)
+	if err != nil || creds.BasicAuthUsername == "" || creds.BasicAuthPassword == "" {
+		t.Fatalf("metrics credentials: %+v %v", creds, err)
+	}
+	eventually(t, "a scrape of the metrics endpoint", func() error {
+		if status, body := scrape(creds.BasicAuthUsername, creds.BasicAuthPassword); status != 200 || !strings.Contains(body, "kafka_server_replicamanager_underreplicatedpartitions") {
+			return fmt.Errorf("scrape: %d %.200s", status, body)
+		}
+		return nil
+	})
+	if status, _ := scrape("", ""); status != 401 {
+		t.Errorf("scrape without credentials: %d, want 401", status)
+	}
+	if _, err := cl.Databases.UpdateMetricsCredentials(ctx, &godo.DatabaseUpdateMetricsCredentialsRequest{
+		Credentials: &godo.DatabaseMetricsCredentials{BasicAuthUsername: "scraper", BasicAuthPassword: "a-new-password"}}); err != nil {
+		t.Fatal(err)
+	}
+	if status, _ := scrape(creds.BasicAuthUsername, creds.BasicAuthPassword); status != 401 {
+		t.Errorf("scrape with replaced credentials: %d, want 401", status)
+	}
+	if status, _ := scrape("scraper", "a-new-password"); status != 200 {
+		t.Errorf("scrape with the new credentials: %d, want 200", status)
+	}
+	if _, err := cl.Databases.UpdateMetricsCredentials(ctx, &godo.DatabaseUpdateMetricsCredentialsRequest{
+		Credentials: &godo.DatabaseMetricsCredentials{BasicAuthUsername: "scraper", BasicAuthPassword: "short"}}); apiStatus(err) != 422 {
+		t.Errorf("a 5-character metrics password: %v, want 422", err)
+	}
+
 	// The users and ACLs survive a control plane restart (kill -9) and
 	// a change made meanwhile is applied by the restarted one.
 	cp.kill9()
@@ -321,4 +370,10 @@ func cloudSecurity(t *testing.T, store string) {
 	if err := produceOne(admin, bootstrap, "orders"); err != nil {
 		t.Errorf("doadmin after the control plane restart: %v", err)
 	}
+	eventually(t, "the metrics endpoint served again by the restarted control plane", func() error {
+		if status, body := scrape("scraper", "a-new-password"); status != 200 {
+			return fmt.Errorf("scrape: %d %.200s", status, body)
+		}
+		return nil
+	})
 }

@@ -20,6 +20,11 @@ type apiConnection struct {
 	SSL      bool   `json:"ssl"`
 }
 
+type apiServiceAddress struct {
+	Host string `json:"host"`
+	Port int    `json:"port"`
+}
+
 type apiMaintenanceWindow struct {
 	Day         string   `json:"day"`
 	Hour        string   `json:"hour"`
@@ -64,6 +69,9 @@ type apiDatabase struct {
 	CreatedAt         time.Time             `json:"created_at"`
 	Tags              []string              `json:"tags"`
 	StorageSizeMiB    uint64                `json:"storage_size_mib"`
+	// MetricsEndpoints serve each broker's Prometheus /metrics behind
+	// the basic-auth credentials of /v2/databases/metrics/credentials.
+	MetricsEndpoints []apiServiceAddress `json:"metrics_endpoints,omitempty"`
 	// Tributary's addition beside DigitalOcean's fields: every broker's
 	// bootstrap address.
 	BootstrapServers []string `json:"bootstrap_servers,omitempty"`
@@ -171,6 +179,10 @@ func toAPI(c Cluster, nodes []Node, users []User) apiDatabase {
 	for _, n := range nodes {
 		if n.State == NodeActive {
 			d.BootstrapServers = append(d.BootstrapServers, n.Listen)
+			if host, port, err := net.SplitHostPort(n.Metrics); err == nil {
+				p, _ := strconv.Atoi(port)
+				d.MetricsEndpoints = append(d.MetricsEndpoints, apiServiceAddress{Host: host, Port: p})
+			}
 		}
 	}
 	for _, u := range users {

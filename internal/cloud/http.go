@@ -46,6 +46,8 @@ func (h *api) routes() []route {
 		{"GET /v2/databases", h.list},
 		{"POST /v2/databases", h.create},
 		{"GET /v2/databases/options", h.options},
+		{"GET /v2/databases/metrics/credentials", h.metricsCredentials},
+		{"PUT /v2/databases/metrics/credentials", h.updateMetricsCredentials},
 		{"GET /v2/databases/{id}", h.get},
 		{"DELETE /v2/databases/{id}", h.delete},
 		{"GET /v2/databases/{id}/ca", h.ca},
@@ -401,6 +403,24 @@ func (h *api) operations(r *http.Request) (int, any, error) {
 		out = append(out, toAPIOperation(op))
 	}
 	return one(http.StatusOK, "operations", out, err)
+}
+
+func (h *api) metricsCredentials(r *http.Request) (int, any, error) {
+	c, err := h.s.MetricsCredentials(r.Context())
+	return one(http.StatusOK, "credentials", c, err)
+}
+
+func (h *api) updateMetricsCredentials(r *http.Request) (int, any, error) {
+	req, err := body[struct {
+		Credentials *MetricsCredentials `json:"credentials"`
+	}](r)
+	if err != nil {
+		return 0, nil, err
+	}
+	if req.Credentials == nil {
+		return 0, nil, errorf(KindInvalid, "credentials is required")
+	}
+	return none(http.StatusNoContent, h.s.UpdateMetricsCredentials(r.Context(), *req.Credentials))
 }
 
 // nodes lists the brokers with their disk usage (Tributary's).

@@ -61,9 +61,13 @@ type Node struct {
 	Listen     string // Kafka listener HOST:PORT
 	Controller string // metadata quorum listener HOST:PORT
 	Admin      string // admin listener (metrics, healthz, readyz) HOST:PORT
-	Voter      bool   // a metadata quorum voter
-	State      string
-	DataDir    string
+	// Metrics is the broker's metrics endpoint HOST:PORT: the control
+	// plane serves the broker's /metrics there behind basic auth
+	// (metrics.go). Empty for a broker planned before it was offered.
+	Metrics string
+	Voter   bool // a metadata quorum voter
+	State   string
+	DataDir string
 }
 
 // Operation kinds.

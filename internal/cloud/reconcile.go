@@ -87,6 +87,7 @@ func (s *Service) work(ctx context.Context, id string) {
 		c, err := s.cfg.Store.Cluster(ctx, id)
 		if errors.Is(err, errNoRow) {
 			s.dropClient(id)
+			s.metrics.drop(id)
 			return
 		}
 		if err == nil {
@@ -157,6 +158,7 @@ func (s *Service) reconcile(ctx context.Context, c Cluster) error {
 		}
 		s.cfg.Store.AddEvent(ctx, c.ID, "cluster_deleted")
 		s.dropClient(c.ID)
+		s.metrics.drop(c.ID)
 		s.log.Info("cluster deleted", "cluster", c.ID)
 		return nil
 	default:
@@ -185,6 +187,7 @@ func (s *Service) supervise(ctx context.Context, c Cluster) error {
 	if err != nil {
 		return err
 	}
+	s.metrics.ensureLogged(c.ID, nodes)
 	vs := voters(nodes)
 	for _, n := range nodes {
 		restarted, err := s.cfg.Provisioner.Ensure(ctx, c, n, vs)

@@ -76,6 +76,8 @@ type Service struct {
 	synced map[string]bool
 	// syncMu serialises syncUsers; lock order: syncMu before mu.
 	syncMu sync.Mutex
+	// metrics runs the brokers' metrics endpoints (metrics.go).
+	metrics *metricsEndpoints
 }
 
 // clusterClient is a cached Kafka client for one cluster, valid for one
@@ -100,7 +102,9 @@ func New(cfg Config) *Service {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Service{cfg: cfg, log: cfg.Logger, clients: map[string]*clusterClient{}, synced: map[string]bool{}}
+	s := &Service{cfg: cfg, log: cfg.Logger, clients: map[string]*clusterClient{}, synced: map[string]bool{}}
+	s.metrics = &metricsEndpoints{s: s, servers: map[string]*metricsServer{}, lastErr: map[string]string{}}
+	return s
 }
 
 func (s *Service) now() time.Time { return s.cfg.Now() }
@@ -446,8 +450,9 @@ func (s *Service) dropClient(id string) {
 	}
 }
 
-// Close releases the Kafka clients.
+// Close releases the Kafka clients and closes the metrics endpoints.
 func (s *Service) Close() {
+	s.metrics.closeAll()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for id, cc := range s.clients {

@@ -74,6 +74,11 @@ type Store interface {
 	// upgrade pending for it ("" for none); errNoRow if there is no such
 	// cluster.
 	SetMaintenance(ctx context.Context, clusterID, day, hour, pendingVersion string) error
+	// Setting reads an installation-wide setting, or errNoRow.
+	Setting(ctx context.Context, name string) (string, error)
+	// SetSetting stores a setting; with onlyIfMissing an existing value
+	// is kept.
+	SetSetting(ctx context.Context, name, value string, onlyIfMissing bool) error
 	// CreateToken stores a token (by its hash).
 	CreateToken(ctx context.Context, t Token) error
 	// TokenByHash finds a token, or errNoRow.

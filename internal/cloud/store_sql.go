@@ -103,6 +103,13 @@ var migrations = []string{
 		value TEXT NOT NULL,
 		created_at TEXT NOT NULL
 	)`,
+	// 4: metrics endpoints (one per broker) and installation-wide settings
+	// (the metrics endpoints' basic-auth credentials).
+	`ALTER TABLE nodes ADD COLUMN metrics TEXT NOT NULL DEFAULT '';
+	CREATE TABLE settings (
+		name TEXT PRIMARY KEY,
+		value TEXT NOT NULL
+	)`,
 }
 
 // sqlStore is the Store over database/sql. Placeholders are written as
@@ -292,8 +299,8 @@ func scanCluster(r scanner) (Cluster, error) {
 
 func (s *sqlStore) insertNodes(ctx context.Context, tx *sql.Tx, nodes []Node) error {
 	for _, n := range nodes {
-		if _, err := s.exec(ctx, tx, `INSERT INTO nodes (cluster_id, node_id, listen, controller, admin, voter, state, data_dir) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			n.ClusterID, n.NodeID, n.Listen, n.Controller, n.Admin, boolInt(n.Voter), n.State, n.DataDir); err != nil {
+		if _, err := s.exec(ctx, tx, `INSERT INTO nodes (cluster_id, node_id, listen, controller, admin, voter, state, data_dir, metrics) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			n.ClusterID, n.NodeID, n.Listen, n.Controller, n.Admin, boolInt(n.Voter), n.State, n.DataDir, n.Metrics); err != nil {
 			return err
 		}
 	}
@@ -372,7 +379,7 @@ func (s *sqlStore) Clusters(ctx context.Context) ([]Cluster, error) {
 }
 
 func (s *sqlStore) queryNodes(ctx context.Context, where string, args ...any) ([]Node, error) {
-	rows, err := s.query(ctx, s.db, `SELECT cluster_id, node_id, listen, controller, admin, voter, state, data_dir FROM nodes `+where+` ORDER BY cluster_id, node_id`, args...)
+	rows, err := s.query(ctx, s.db, `SELECT cluster_id, node_id, listen, controller, admin, voter, state, data_dir, metrics FROM nodes `+where+` ORDER BY cluster_id, node_id`, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -381,7 +388,7 @@ func (s *sqlStore) queryNodes(ctx context.Context, where string, args ...any) ([
 	for rows.Next() {
 		var n Node
 		var voter int
-		if err := rows.Scan(&n.ClusterID, &n.NodeID, &n.Listen, &n.Controller, &n.Admin, &voter, &n.State, &n.DataDir); err != nil {
+		if err := rows.Scan(&n.ClusterID, &n.NodeID, &n.Listen, &n.Controller, &n.Admin, &voter, &n.State, &n.DataDir, &n.Metrics); err != nil {
 			return nil, err
 		}
 		n.Voter = voter != 0
@@ -682,4 +689,37 @@ func (s *sqlStore) SetMaintenance(ctx context.Context, clusterID, day, hour, pen
 		return errNoRow
 	}
 	return nil
+}
+
+func (s *sqlStore) Setting(ctx context.Context, name string) (string, error) {
+	var v string
+	err := s.queryRow(ctx, s.db, `SELECT value FROM settings WHERE name = ?`, name).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", errNoRow
+	}
+	return v, err
+}
+
+func (s *sqlStore) SetSetting(ctx context.Context, name, value string, onlyIfMissing bool) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := s.queryRow(ctx, tx, `SELECT COUNT(*) FROM settings WHERE name = ?`, name).Scan(&n); err != nil {
+			return err
+		}
+		switch {
+		case n > 0 && onlyIfMissing:
+			return nil
+		case n > 0:
+			_, err := s.exec(ctx, tx, `UPDATE settings SET value = ? WHERE name = ?`, value, name)
+			return err
+		}
+		_, err := s.exec(ctx, tx, `INSERT INTO settings (name, value) VALUES (?, ?)`, name, value)
+		if onlyIfMissing {
+			var e *Error
+			if errors.As(err, &e) && e.Kind == KindConflict {
+				return nil // another control plane made it first
+			}
+		}
+		return err
+	})
 }

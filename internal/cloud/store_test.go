@@ -20,7 +20,7 @@ func storeSuite(t *testing.T, st Store) {
 	c := Cluster{ID: "c1", Name: "one", Engine: Engine, Version: "3.9", Size: "local", Region: "local", NumNodes: 3,
 		StorageSizeMiB: 10240, Tags: []string{"a"}, Status: StatusCreating, CreatedAt: time.Now().UTC().Truncate(time.Second),
 		CACert: "ca-pem", CAKey: "ca-key", ControlPassword: "cp"}
-	nodes := []Node{{ClusterID: "c1", NodeID: 1, Listen: "l1", Controller: "c1", Admin: "a1", Voter: true, State: NodeActive, DataDir: "/d1"}}
+	nodes := []Node{{ClusterID: "c1", NodeID: 1, Listen: "l1", Controller: "c1", Admin: "a1", Metrics: "m1", Voter: true, State: NodeActive, DataDir: "/d1"}}
 	op := Operation{ID: "op1", ClusterID: "c1", Kind: OpCreate, To: 3, Step: stepStart, State: OpRunning}
 	if err := st.CreateCluster(ctx, c, nodes, op, nil, nil); err != nil {
 		t.Fatal(err)
@@ -69,7 +69,7 @@ func storeSuite(t *testing.T, st Store) {
 	if err := st.SetNodeState(ctx, "c1", 4, NodeDraining); err != nil {
 		t.Fatal(err)
 	}
-	if ns, _ := st.Nodes(ctx, "c1"); ns[1].State != NodeDraining {
+	if ns, _ := st.Nodes(ctx, "c1"); ns[1].State != NodeDraining || ns[0].Metrics != "m1" {
 		t.Fatalf("node state: %+v", ns)
 	}
 	st.AddEvent(ctx, "c1", "x")
@@ -253,6 +253,24 @@ func usersAndRules(t *testing.T, st Store) {
 	}
 	if err := st.SetMaintenance(ctx, "nope", "monday", "10:00", ""); !errors.Is(err, errNoRow) {
 		t.Fatalf("maintenance of a missing cluster: %v", err)
+	}
+	if _, err := st.Setting(ctx, "x"); !errors.Is(err, errNoRow) {
+		t.Fatalf("missing setting: %v", err)
+	}
+	if err := st.SetSetting(ctx, "x", "1", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetSetting(ctx, "x", "2", true); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := st.Setting(ctx, "x"); err != nil || v != "1" {
+		t.Fatalf("setting kept: %q %v", v, err)
+	}
+	if err := st.SetSetting(ctx, "x", "3", false); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := st.Setting(ctx, "x"); v != "3" {
+		t.Fatalf("setting replaced: %q", v)
 	}
 	c, _ := st.Cluster(ctx, "c1")
 	if c.MaintenanceDay != "monday" || c.MaintenanceHour != "10:00" || c.PendingVersion != "3.9-b" || c.CACert != "ca-pem" || c.ControlPassword != "cp" {
