@@ -40,7 +40,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -48,7 +47,6 @@ import (
 
 	"github.com/tributary/tributary/internal/partition"
 	"github.com/tributary/tributary/internal/record"
-	"github.com/tributary/tributary/internal/safe"
 	"github.com/tributary/tributary/internal/security"
 	"github.com/tributary/tributary/internal/storage"
 )
@@ -168,11 +166,13 @@ func (b *Broker) handleProduce(_ context.Context, r *Request) Pending {
 		defer timeout.Stop()
 		b.stats.producePurgatory.Add(1)
 		defer b.stats.producePurgatory.Add(-1)
-		logs := make([]syncTarget, len(waits))
+		// fsync the partitions at once (partition.SyncAll), then wait
+		// for the ISR.
+		logs := make([]partition.SyncTarget, len(waits))
 		for i, w := range waits {
-			logs[i] = syncTarget{w.p, w.res.End}
+			logs[i] = partition.SyncTarget{P: w.p, End: w.res.End}
 		}
-		synced := b.syncAll(logs)
+		synced := partition.SyncAll(b.log, logs)
 		for i, w := range waits {
 			rp := &resp.Topics[w.ti].Partitions[w.pi]
 			fail := func(code int16, err error) {
@@ -198,40 +198,6 @@ func (b *Broker) handleProduce(_ context.Context, r *Request) Pending {
 		resp.ThrottleMillis = throttleMillis(b.produceThrottle(r))
 		return resp
 	}
-}
-
-// syncTarget is a partition to fsync up to end.
-type syncTarget struct {
-	p   *partition.Partition
-	end int64
-}
-
-// errFsyncPanicked is a partition's fsync result when its Sync panicked.
-var errFsyncPanicked = errors.New("fsync panicked")
-
-// syncAll fsyncs the logs of the partitions of one acks=all request up to
-// their appended ends, all at once: each runs its own group commit
-// (storage.Log.Sync, outside the append lock), so the request waits for the
-// slowest fsync instead of their sum, and the file system may cover them
-// with one journal commit. It returns each partition's error in order.
-func (b *Broker) syncAll(ts []syncTarget) []error {
-	errs := make([]error, len(ts))
-	if len(ts) == 1 {
-		errs[0] = ts[0].p.Sync(ts[0].end)
-		return errs
-	}
-	var wg sync.WaitGroup
-	for i, t := range ts {
-		p, end := t.p, t.end
-		errs[i] = errFsyncPanicked // kept if Sync panics (safe.Go recovers it)
-		wg.Add(1)
-		safe.Go(b.log, "produce-fsync", func() {
-			defer wg.Done()
-			errs[i] = p.Sync(end)
-		})
-	}
-	wg.Wait()
-	return errs
 }
 
 // oldProduceRecords applies what differs for Produce v0-6: message sets

@@ -379,6 +379,8 @@ func (f *fetcher) fetch(ctx context.Context, br *kgo.Broker, parts map[tp]*follo
 	if resp.ErrorCode != 0 {
 		return kerr.ErrorForCode(resp.ErrorCode)
 	}
+	var done []appended
+	var syncs []partition.SyncTarget
 	for _, rt := range resp.Topics {
 		name := rt.Topic
 		if name == "" {
@@ -419,6 +421,7 @@ func (f *fetcher) fetch(ctx context.Context, br *kgo.Broker, parts map[tp]*follo
 				fp.backoff = time.Now().Add(200 * time.Millisecond)
 				continue
 			}
+			a := appended{k: k, fp: fp, topic: name, partition: rp.Partition, hw: rp.HighWatermark, logStart: rp.LogStartOffset, bytes: len(rp.RecordBatches)}
 			if len(rp.RecordBatches) > 0 {
 				end, err := fp.p.AppendReplica(rp.RecordBatches)
 				if err != nil && !errors.Is(err, storage.ErrBadOffset) {
@@ -426,20 +429,46 @@ func (f *fetcher) fetch(ctx context.Context, br *kgo.Broker, parts map[tp]*follo
 					fp.backoff = time.Now().Add(time.Second)
 					continue
 				}
-				if err := fp.p.Sync(end); err != nil {
-					log.Error("fsync of fetched batches", "topic", name, "partition", rp.Partition, "err", err)
-					fp.backoff = time.Now().Add(time.Second)
-					continue
-				}
-				if on := f.m.cfg.OnAppend; on != nil {
-					on(name, len(rp.RecordBatches))
-				}
+				a.sync = len(syncs)
+				syncs = append(syncs, partition.SyncTarget{P: fp.p, End: end})
 			}
-			fp.p.SetFollowerHW(rp.HighWatermark)
-			if err := fp.p.FollowLogStart(rp.LogStartOffset); err != nil {
-				log.Warn("following the leader's log start", "topic", name, "partition", rp.Partition, "leader_start", rp.LogStartOffset, "err", err)
+			done = append(done, a)
+		}
+	}
+	// fsync every partition that got batches at once, then take the
+	// leader's high watermark and log start for each.
+	synced := partition.SyncAll(log, syncs)
+	for _, a := range done {
+		if !f.current(a.k, a.fp) {
+			continue // no longer followed here (a role change during the fsyncs)
+		}
+		if a.bytes > 0 {
+			if err := synced[a.sync]; err != nil {
+				log.Error("fsync of fetched batches", "topic", a.topic, "partition", a.partition, "err", err)
+				a.fp.backoff = time.Now().Add(time.Second)
+				continue
 			}
+			if on := f.m.cfg.OnAppend; on != nil {
+				on(a.topic, a.bytes)
+			}
+		}
+		a.fp.p.SetFollowerHW(a.hw)
+		if err := a.fp.p.FollowLogStart(a.logStart); err != nil {
+			log.Warn("following the leader's log start", "topic", a.topic, "partition", a.partition, "leader_start", a.logStart, "err", err)
 		}
 	}
 	return nil
+}
+
+// appended is a partition of a follower fetch response, appended and
+// waiting for its fsync (SyncAll) before the leader's high watermark and
+// log start apply.
+type appended struct {
+	k            tp
+	fp           *followed
+	topic        string
+	partition    int32
+	hw, logStart int64
+	bytes        int // record bytes appended (0: none)
+	sync         int // index of its fsync in the SyncAll batch
 }
