@@ -100,3 +100,43 @@ func BenchmarkRead(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSyncSixLogs: one acks=all request's worth of work over six
+// partitions (a 16 KiB batch appended to each, then each made durable),
+// with the fsyncs one after another (as before partition.SyncAll) and all
+// at once (as now). Sub-benchmarks of one run, so a paired A/B.
+func BenchmarkSyncSixLogs(b *testing.B) {
+	buf := benchLogBatch(16, 1024)
+	for _, mode := range []string{"sequential", "parallel"} {
+		b.Run(mode, func(b *testing.B) {
+			logs := make([]*Log, 6)
+			for i := range logs {
+				logs[i] = benchOpen(b)
+			}
+			ends := make([]int64, len(logs))
+			b.SetBytes(int64(len(buf) * len(logs)))
+			for b.Loop() {
+				for i, l := range logs {
+					ends[i] = benchAppend(b, l, buf)
+				}
+				if mode == "sequential" {
+					for i, l := range logs {
+						if err := l.Sync(ends[i]); err != nil {
+							b.Fatal(err)
+						}
+					}
+					continue
+				}
+				done := make(chan error, len(logs))
+				for i, l := range logs {
+					go func() { done <- l.Sync(ends[i]) }() // safe: test
+				}
+				for range logs {
+					if err := <-done; err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+	}
+}
