@@ -389,7 +389,13 @@ func (l *Log) Append(b record.Batch) (int64, error) {
 		return 0, l.writeErrLocked(err)
 	}
 	act.size += int64(len(b))
-	startWriteback(act.f, pos, int64(len(b)))
+	if act.hinted < 0 || act.hinted > pos {
+		act.hinted = pos // first append since open, or after a truncation
+	}
+	if act.size-act.hinted >= writebackChunk {
+		startWriteback(act.f, act.hinted, act.size-act.hinted)
+		act.hinted = act.size
+	}
 	if err := act.track(b, pos, int64(len(b)), l.opts.IndexIntervalBytes); err != nil {
 		l.logger.Warn("index write failed", "dir", l.dir, "err", err)
 	}
@@ -407,6 +413,10 @@ func (l *Log) Append(b record.Batch) (int64, error) {
 	}
 	return l.end, nil
 }
+
+// writebackChunk is how many appended bytes of a segment are handed to
+// startWriteback at once (writeback_linux.go).
+const writebackChunk = 256 << 10
 
 // shouldRoll applies Kafka's roll rules to the active segment before b.
 func (l *Log) shouldRoll(act *segment, b record.Batch) bool {

@@ -32,6 +32,10 @@ type segment struct {
 	firstTs     int64 // max timestamp of the first batch (segment.ms); -1
 	sinceIndex  int64 // bytes appended since the last index entry
 	lastTimeIdx int64 // last timestamp in .timeindex; -1
+	// hinted: bytes below were handed to startWriteback; -1 until the
+	// first append to this open segment (what was there before is
+	// older than this process's writes).
+	hinted int64
 }
 
 // SegmentName is the file name of a segment with the given base offset.
@@ -49,7 +53,7 @@ func openSegment(dir string, base int64, truncate bool) (*segment, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &segment{base: base, f: f, path: path, next: base, maxTs: -1, maxTsOff: -1, firstTs: -1, lastTimeIdx: -1}
+	s := &segment{base: base, f: f, path: path, next: base, maxTs: -1, maxTsOff: -1, firstTs: -1, lastTimeIdx: -1, hinted: -1}
 	if s.idx, err = openIndex(filepath.Join(dir, SegmentName(base, ".index")), offsetEntrySize); err != nil {
 		f.Close()
 		return nil, err
