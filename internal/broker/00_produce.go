@@ -33,7 +33,9 @@
 // producer's ongoing transaction (else INVALID_TXN_STATE); from v12 on
 // (transaction version 2) the leader has the coordinator add it. A
 // coordinator that cannot answer is NOT_ENOUGH_REPLICAS (the producer
-// retries), as in Kafka.
+// retries), as in Kafka. With transaction.partition.verification.enable
+// false, Produce v3-11 is not verified (Kafka before KIP-890: a batch can
+// open a transaction no coordinator will end, a hanging transaction).
 package broker
 
 import (
@@ -66,6 +68,7 @@ func (b *Broker) handleProduce(_ context.Context, r *Request) Pending {
 	var waits []waiter
 	acksOK := req.Acks == 0 || req.Acks == 1 || req.Acks == -1
 	verified := b.verifyProduce(r, req) // KIP-890, txn_verify.go
+	unverified := req.Version < 12 && !b.cfg.Broker.Bool("transaction.partition.verification.enable")
 
 	for _, rt := range req.Topics {
 		st := kmsg.NewProduceResponseTopic()
@@ -123,7 +126,7 @@ func (b *Broker) handleProduce(_ context.Context, r *Request) Pending {
 					fail(verifyCode(v.err, req.Version), v.err)
 					break
 				}
-				res, lat, err := b.appendBatch(t, p, records, req.Acks, req.TransactionID != nil, v.guard)
+				res, lat, err := b.appendBatch(t, p, records, req.Acks, req.TransactionID != nil, v.guard, unverified)
 				if err != nil {
 					if errors.Is(err, storage.ErrLogOffline) {
 						b.replicas.WakeFaults() // report it (internal/replica); the client finds the new leader
@@ -218,7 +221,7 @@ func oldProduceRecords(version int16, records []byte) ([]byte, error) {
 
 // appendBatch validates one partition's records and appends them. It returns
 // the log append time stamped on the batch, or -1.
-func (b *Broker) appendBatch(t *topic, p *partition.Partition, records []byte, acks int16, transactional bool, guard *partition.VerificationGuard) (partition.AppendResult, int64, error) {
+func (b *Broker) appendBatch(t *topic, p *partition.Partition, records []byte, acks int16, transactional bool, guard *partition.VerificationGuard, unverified bool) (partition.AppendResult, int64, error) {
 	batch, err := record.Validate(records)
 	if err != nil {
 		return partition.AppendResult{}, -1, err
@@ -237,7 +240,7 @@ func (b *Broker) appendBatch(t *topic, p *partition.Partition, records []byte, a
 			return partition.AppendResult{}, -1, err
 		}
 	}
-	opts := partition.AppendOptions{MaxMessageBytes: int(t.cfg.Int64("max.message.bytes")), LogAppendTime: -1, Verification: guard}
+	opts := partition.AppendOptions{MaxMessageBytes: int(t.cfg.Int64("max.message.bytes")), LogAppendTime: -1, Verification: guard, Unverified: unverified}
 	if acks == -1 {
 		opts.MinISR = int(t.cfg.Int64("min.insync.replicas"))
 	}

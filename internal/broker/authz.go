@@ -128,6 +128,7 @@ var apiAuthorization = map[kmsg.Key]string{
 	kmsg.AddPartitionsToTxn:           "WRITE on the transactional id, WRITE on each topic",
 	kmsg.EndTxn:                       "WRITE on the transactional id",
 	kmsg.WriteTxnMarkers:              "CLUSTER_ACTION on the cluster (brokers only)",
+	kmsg.DescribeProducers:            "READ on each topic (TOPIC_AUTHORIZATION_FAILED per partition)",
 	kmsg.DescribeTransactions:         "DESCRIBE on each transactional id (TRANSACTIONAL_ID_AUTHORIZATION_FAILED per id)",
 	kmsg.AddOffsetsToTxn:              "WRITE on the transactional id, READ on the group",
 	kmsg.TxnOffsetCommit:              "WRITE on the transactional id, READ on the group, READ on each topic",

@@ -111,6 +111,9 @@ type produceVerification struct {
 // here. It returns the results by topic name and partition; partitions that need none, or that the append will refuse
 // anyway, are absent.
 func (b *Broker) verifyProduce(r *Request, req *kmsg.ProduceRequest) map[string]map[int32]produceVerification {
+	if req.Version < 12 && !b.cfg.Broker.Bool("transaction.partition.verification.enable") {
+		return nil
+	}
 	if req.TransactionID == nil || req.Version < 3 || !b.allowed(r, security.OpWrite, security.ResourceTransactionalID, *req.TransactionID) {
 		return nil
 	}

@@ -139,6 +139,7 @@ func init() {
 		{Name: "share.coordinator.state.topic.min.isr", Type: TypeShort, Default: "2", Check: atLeast(1)},
 		{Name: "transactional.id.expiration.ms", Type: TypeInt, Default: "604800000", Check: atLeast(1)},
 		{Name: "transaction.max.timeout.ms", Type: TypeInt, Default: "900000", Check: atLeast(1)},
+		{Name: "transaction.partition.verification.enable", Type: TypeBoolean, Default: "true"},
 		{Name: "transaction.abort.timed.out.transaction.cleanup.interval.ms", Type: TypeInt, Default: "10000", Check: atLeast(1)},
 		{Name: "transaction.state.log.num.partitions", Type: TypeInt, Default: "50", Check: atLeast(1)},
 		{Name: "transaction.state.log.replication.factor", Type: TypeShort, Default: "3", Check: atLeast(1)},

@@ -391,6 +391,10 @@ type AppendOptions struct {
 	// starts a transaction here (BeginVerification, txn.go); without a
 	// current one such a batch is ErrTxnNotVerified.
 	Verification *VerificationGuard
+	// Unverified lets such a batch open a transaction without one
+	// (transaction.partition.verification.enable=false: Kafka before
+	// KIP-890, where hanging transactions are possible).
+	Unverified bool
 }
 
 // AppendResult describes a stored batch.
@@ -443,7 +447,7 @@ func (p *Partition) Append(b record.Batch, opts AppendOptions) (AppendResult, er
 			return AppendResult{BaseOffset: dup, End: dup + int64(b.LastOffsetDelta()) + 1, Epoch: epoch, Duplicate: true}, nil
 		}
 		if b.IsTransactional() {
-			if err := p.checkVerified(b, opts.Verification); err != nil {
+			if err := p.checkVerified(b, opts.Verification, opts.Unverified); err != nil {
 				p.mu.Unlock()
 				return AppendResult{}, err
 			}

@@ -18,6 +18,9 @@ type producer struct {
 	// coordinatorEpoch is the highest transaction coordinator epoch of the
 	// markers applied for this producer (-1: none); txn.go.
 	coordinatorEpoch int32
+	// lastTimestamp is the max timestamp of its last stored batch or
+	// marker (DescribeProducers).
+	lastTimestamp int64
 }
 
 func nextSeq(s int32) int32 {
@@ -83,4 +86,5 @@ func (p *Partition) observe(b record.Batch, base int64) {
 		return
 	}
 	pr.record(b, base)
+	pr.lastTimestamp = b.MaxTimestamp()
 }

@@ -1,6 +1,7 @@
 package partition
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -122,8 +123,11 @@ func (p *Partition) BeginVerification(pid int64, epoch int16, add bool) *Verific
 
 // checkVerified under mu: a client's transactional batch b may be
 // appended.
-func (p *Partition) checkVerified(b record.Batch, g *VerificationGuard) error {
+func (p *Partition) checkVerified(b record.Batch, g *VerificationGuard, unverified bool) error {
 	pid := b.ProducerID()
+	if unverified {
+		return nil
+	}
 	if !p.needsVerification(pid, b.ProducerEpoch()) {
 		return nil
 	}
@@ -216,6 +220,42 @@ func (p *Partition) AbortedTransactions(from, upto int64) []AbortedTxn {
 	return out
 }
 
+// ProducerState is one producer's state in this partition, as
+// DescribeProducers reports it.
+type ProducerState struct {
+	ProducerID    int64
+	ProducerEpoch int16
+	// LastSequence is the last sequence of its last batch (-1: none
+	// since its last epoch bump, e.g. only a marker).
+	LastSequence     int32
+	LastTimestamp    int64
+	CoordinatorEpoch int32 // of the last marker applied; -1 none
+	// CurrentTxnStartOffset is the first offset of its open transaction
+	// here, -1 none.
+	CurrentTxnStartOffset int64
+}
+
+// Producers returns the state of every producer this replica tracks, by
+// producer id.
+func (p *Partition) Producers() []ProducerState {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]ProducerState, 0, len(p.producers))
+	for pid, pr := range p.producers {
+		s := ProducerState{ProducerID: pid, ProducerEpoch: pr.epoch, LastSequence: -1, LastTimestamp: pr.lastTimestamp,
+			CoordinatorEpoch: pr.coordinatorEpoch, CurrentTxnStartOffset: -1}
+		if n := len(pr.recent); n > 0 {
+			s.LastSequence = pr.recent[n-1].lastSeq
+		}
+		if first, ok := p.txns.ongoing[pid]; ok {
+			s.CurrentTxnStartOffset = first
+		}
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(a, b ProducerState) int { return cmp.Compare(a.ProducerID, b.ProducerID) })
+	return out
+}
+
 // OngoingTransactions returns the first offset of every open transaction
 // by producer id (DescribeProducers, tests).
 func (p *Partition) OngoingTransactions() map[int64]int64 {
@@ -302,6 +342,7 @@ func (p *Partition) observeMarker(b record.Batch, coordinatorEpoch int32) {
 		return
 	}
 	pr.coordinatorEpoch = max(pr.coordinatorEpoch, coordinatorEpoch)
+	pr.lastTimestamp = b.MaxTimestamp()
 	// The transaction a verification in flight confirmed may be over.
 	if g := p.txns.verifying[b.ProducerID()]; g != nil && g.endedBy(b.ProducerEpoch()) {
 		delete(p.txns.verifying, b.ProducerID())
