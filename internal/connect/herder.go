@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -58,10 +59,11 @@ type Requester interface {
 }
 
 // Producer sends source records. Produce returns at once; done runs (on
-// any goroutine) when the record is acknowledged or failed. Flush waits
-// for every record produced so far.
+// any goroutine) when the record is acknowledged (with the partition and
+// offset it was written at) or failed. Flush waits for every record
+// produced so far.
 type Producer interface {
-	Produce(ctx context.Context, r ProducerRecord, done func(error))
+	Produce(ctx context.Context, r ProducerRecord, done func(partition int32, offset int64, err error))
 	Flush(ctx context.Context) error
 }
 
@@ -736,6 +738,9 @@ func (h *Herder) reconcile(ctx context.Context) bool {
 		if inconsistent[name] && r.target == TargetStarted {
 			r.needTaskConfigs = true
 		}
+		if r.reconfigure.Swap(false) && r.conn != nil {
+			r.needTaskConfigs = true
+		}
 		if r.needTaskConfigs {
 			h.publishTaskConfigs(ctx, r, taskConfigs[name])
 		}
@@ -803,10 +808,23 @@ type connectorRunner struct {
 	state  string
 	// needTaskConfigs: the task configs must be (re)published.
 	needTaskConfigs bool
+	// reconfigure is set by the connector (any goroutine) to have its
+	// task configs asked again.
+	reconfigure atomic.Bool
+	herder      *Herder
+}
+
+// Logger implements ConnectorContext.
+func (r *connectorRunner) Logger() *slog.Logger { return r.herder.log.With("connector", r.name) }
+
+// RequestTaskReconfiguration implements ConnectorContext.
+func (r *connectorRunner) RequestTaskReconfiguration() {
+	r.reconfigure.Store(true)
+	r.herder.poke()
 }
 
 func (h *Herder) startConnector(ctx context.Context, name string, cfg map[string]string, target string) *connectorRunner {
-	r := &connectorRunner{name: name, config: cfg, target: target}
+	r := &connectorRunner{name: name, config: cfg, target: target, herder: h}
 	h.connectors[name] = r
 	p, ok := h.plugins.Lookup(cfg["connector.class"])
 	if !ok {
@@ -822,6 +840,9 @@ func (h *Herder) startConnector(ctx context.Context, name string, cfg map[string
 		r.state = StateStopped
 	default:
 		r.conn = p.NewConnector()
+		if cc, ok := r.conn.(ContextConnector); ok {
+			cc.Initialize(r)
+		}
 		var err error
 		if !safe.Run(h.log, "connector start "+name, func() { err = r.conn.Start(cfg) }) {
 			err = errors.New("connector start panicked")

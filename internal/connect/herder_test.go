@@ -70,11 +70,12 @@ func (l *fakeLog) Send(_ context.Context, key, value []byte) error {
 func (l *fakeLog) ReadToEnd(context.Context) error { return nil }
 func (l *fakeLog) Close()                          {}
 
-func (c *fakeCluster) Produce(_ context.Context, r ProducerRecord, done func(error)) {
+func (c *fakeCluster) Produce(_ context.Context, r ProducerRecord, done func(int32, int64, error)) {
 	c.mu.Lock()
 	c.topics[r.Topic] = append(c.topics[r.Topic], fakeRecord{r.Key, r.Value})
+	off := int64(len(c.topics[r.Topic]) - 1)
 	c.mu.Unlock()
-	done(nil)
+	done(0, off, nil)
 }
 
 func (c *fakeCluster) Flush(context.Context) error { return nil }

@@ -98,10 +98,13 @@ func (l *kafkaLog) read() {
 
 // Send waits for the acknowledgement or ctx (kgo keeps retrying a
 // buffered record whatever its context, so ProduceSync would wait for a
-// broker that is gone for good).
+// broker that is gone for good). The record itself is produced without
+// ctx: kgo fails a canceled record and every record buffered after it in
+// its partition, so a task's commit canceled by its stop would fail the
+// final commit that follows it.
 func (l *kafkaLog) Send(ctx context.Context, key, value []byte) error {
 	done := make(chan error, 1)
-	l.prod.Produce(ctx, &kgo.Record{Topic: l.topic, Key: key, Value: value}, func(_ *kgo.Record, err error) { done <- err })
+	l.prod.Produce(context.Background(), &kgo.Record{Topic: l.topic, Key: key, Value: value}, func(_ *kgo.Record, err error) { done <- err })
 	select {
 	case err := <-done:
 		return err
@@ -157,14 +160,57 @@ func (l *kafkaLog) Close() {
 
 // kgoProducer sends source records on one client per worker, whose
 // partitioner is sourcePartitioner.
-type kgoProducer struct{ cl *kgo.Client }
+type kgoProducer struct {
+	cl *kgo.Client
 
-func (p kgoProducer) Produce(ctx context.Context, r ProducerRecord, done func(error)) {
+	mu sync.Mutex // guards the fields below
+	// known is the partition count per topic the client's metadata is
+	// known to cover; seen marks topics produced to before.
+	known map[string]int32
+	seen  map[string]bool
+}
+
+func newKgoProducer(cl *kgo.Client) *kgoProducer {
+	return &kgoProducer{cl: cl, known: map[string]int32{}, seen: map[string]bool{}}
+}
+
+// awaitPartition waits (up to a minute, as Kafka's max.block.ms) until the
+// client's metadata has an explicitly chosen partition: kgo fails a record
+// for a partition beyond its cached count at once, and a mirror's new
+// partitions appear on the target moments before its records do.
+func (p *kgoProducer) awaitPartition(ctx context.Context, topic string, partition int32) {
+	p.mu.Lock()
+	ok, seen := partition < p.known[topic], p.seen[topic]
+	p.seen[topic] = true
+	p.mu.Unlock()
+	if ok || !seen {
+		return // a topic's first record loads fresh metadata
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if leader, _, _ := p.cl.PartitionLeader(topic, partition); leader >= 0 {
+			p.mu.Lock()
+			p.known[topic] = max(p.known[topic], partition+1)
+			p.mu.Unlock()
+			return
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return
+		}
+		p.cl.ForceMetadataRefresh()
+		sleepCtx(ctx, 100*time.Millisecond)
+	}
+}
+
+func (p *kgoProducer) Produce(ctx context.Context, r ProducerRecord, done func(int32, int64, error)) {
+	if r.Partition >= 0 {
+		p.awaitPartition(ctx, r.Topic, r.Partition)
+	}
 	kr := &kgo.Record{Topic: r.Topic, Partition: r.Partition, Key: r.Key, Value: r.Value, Timestamp: r.Timestamp}
 	for _, h := range r.Headers {
 		kr.Headers = append(kr.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
 	}
-	p.cl.Produce(ctx, kr, func(_ *kgo.Record, err error) { done(err) })
+	p.cl.Produce(ctx, kr, func(kr *kgo.Record, err error) { done(kr.Partition, kr.Offset, err) })
 }
 
 // sourcePartitioner honours a record's Partition when it is >= 0 (a source
@@ -207,7 +253,7 @@ func (s *sourceTopicPartitioner) OnNewBatch() {
 	}
 }
 
-func (p kgoProducer) Flush(ctx context.Context) error { return p.cl.Flush(ctx) }
+func (p *kgoProducer) Flush(ctx context.Context) error { return p.cl.Flush(ctx) }
 
 // kgoSinkConsumer is a sink task's group consumer.
 type kgoSinkConsumer struct {

@@ -14,6 +14,7 @@ package connect
 
 import (
 	"context"
+	"log/slog"
 	"sort"
 	"strings"
 )
@@ -78,6 +79,35 @@ type SourceTask interface {
 	Stop() error
 }
 
+// RecordCommitter is an optional SourceTask interface (Connect's
+// commitRecord): CommitRecord runs, on any goroutine, once a record is
+// acknowledged, with the partition and offset it was written at. The
+// record is as Poll returned it (before transformations).
+type RecordCommitter interface {
+	CommitRecord(r SourceRecord, partition int32, offset int64)
+}
+
+// ConnectorContext is what a running connector may ask of the runtime.
+type ConnectorContext interface {
+	// RequestTaskReconfiguration has the runtime ask TaskConfigs again
+	// (e.g. a mirror found new partitions).
+	RequestTaskReconfiguration()
+	// Logger is the worker's logger, with the connector's name.
+	Logger() *slog.Logger
+}
+
+// LoggingTask is an optional SourceTask or SinkTask interface: SetLogger
+// runs before Start with the worker's logger (with the task's id).
+type LoggingTask interface {
+	SetLogger(l *slog.Logger)
+}
+
+// ContextConnector is an optional Connector interface: Initialize runs
+// before Start with the connector's context.
+type ContextConnector interface {
+	Initialize(ctx ConnectorContext)
+}
+
 // SinkRecord is one consumed record handed to a sink task, already
 // converted.
 type SinkRecord struct {
@@ -135,7 +165,8 @@ type Plugins struct{ list []*Plugin }
 
 // NewPlugins returns the built-in connectors.
 func NewPlugins() *Plugins {
-	return &Plugins{list: []*Plugin{fileStreamSourcePlugin(), fileStreamSinkPlugin()}}
+	return &Plugins{list: []*Plugin{fileStreamSourcePlugin(), fileStreamSinkPlugin(),
+		mirrorSourcePlugin(), mirrorCheckpointPlugin(), mirrorHeartbeatPlugin()}}
 }
 
 // Lookup finds a plugin by full class name, simple name, or simple name

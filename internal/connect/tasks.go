@@ -243,9 +243,13 @@ func (h *Herder) runSourceTask(ctx context.Context, t *taskRunner, p *Plugin, kc
 		return err
 	}
 	task := p.NewSourceTask()
+	if lt, ok := task.(LoggingTask); ok {
+		lt.SetLogger(h.log.With("task", t.id.String()))
+	}
 	if err := task.Start(t.config, offsetReader{h, t.id.Connector}); err != nil {
 		return err
 	}
+	committer, _ := task.(RecordCommitter)
 	h.taskState(t)
 	var subm submitted
 	lastCommit := time.Now()
@@ -281,7 +285,13 @@ func (h *Herder) runSourceTask(ctx context.Context, t *taskRunner, p *Plugin, kc
 		sctx, cancel := context.WithTimeout(context.Background(), h.cfg.TaskShutdownTimeout)
 		defer cancel()
 		ferr := h.deps.Producer.Flush(sctx)
+		if ferr != nil {
+			ferr = fmt.Errorf("flushing the producer: %w", ferr)
+		}
 		cerr := commit(sctx)
+		if cerr != nil {
+			cerr = fmt.Errorf("committing offsets: %w", cerr)
+		}
 		serr := task.Stop()
 		return errors.Join(runErr, ferr, cerr, serr)
 	}
@@ -302,6 +312,7 @@ func (h *Herder) runSourceTask(ctx context.Context, t *taskRunner, p *Plugin, kc
 		}
 		batchTopics := map[string]bool{}
 		for _, r := range recs {
+			orig := r
 			pr := &pendingRecord{offset: r.SourceOffset}
 			if r.SourcePartition != nil && r.SourceOffset != nil {
 				pr.key = offsetKey(t.id.Connector, r.SourcePartition)
@@ -337,7 +348,12 @@ func (h *Herder) runSourceTask(ctx context.Context, t *taskRunner, p *Plugin, kc
 			subm.add(pr)
 			// Not ctx: a record read before a stop must still be sent (its
 			// offset is committed only once acknowledged).
-			h.deps.Producer.Produce(context.Background(), out, func(err error) { subm.ack(pr, err) })
+			h.deps.Producer.Produce(context.Background(), out, func(part int32, off int64, err error) {
+				subm.ack(pr, err)
+				if committer != nil && err == nil {
+					committer.CommitRecord(orig, part, off)
+				}
+			})
 			batchTopics[r.Topic] = true
 		}
 		for topic := range batchTopics {

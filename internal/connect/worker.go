@@ -198,7 +198,7 @@ func Run(ctx context.Context, o RunOptions) error {
 		OpenLog: func(topic string, apply ApplyFunc) (Log, error) {
 			return openKafkaLog(o.Brokers, prod, adm, topic, apply, log)
 		},
-		Producer:         kgoProducer{srcProd},
+		Producer:         newKgoProducer(srcProd),
 		NewSinkConsumer:  func(c SinkConsumerConfig) (SinkConsumer, error) { return newKgoSinkConsumer(o.Brokers, log, c) },
 		SinkOffsets:      sinkOffsets(adm),
 		AlterSinkOffsets: alterSinkOffsets(adm),
