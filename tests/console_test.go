@@ -405,11 +405,19 @@ func TestConsoleBrowser(t *testing.T) {
 		waitText("#status", "online"),
 		waitText("#operations-live", "2 brokers"))
 	t.Logf("resize 1 → 2 done in the browser %v after submitting", time.Since(start).Round(time.Millisecond))
+	run(t, ctx, "the audit log", 20*time.Second,
+		waitText("#audit", "PUT /v2/databases/"+id+"/resize"),
+		waitText("#audit", "POST /clusters/"+id+"/groups/web-group/reset"),
+		chromedp.Navigate(cp.URL+"/audit"),
+		waitText("#audit", "POST /v2/databases/"+id+"/topics"),
+		waitText("#audit", "admin"))
+	sh.take(t, ctx, "audit")
 	run(t, ctx, "two ready brokers and charts on the overview", 20*time.Second,
 		chromedp.Navigate(cp.URL+"/clusters/"+id),
 		waitText("#brokers", "2"),
 		waitJS(`document.querySelectorAll('#brokers tbody tr').length === 2 && [...document.querySelectorAll('#brokers tbody tr')].every(r => r.innerText.includes('ready') && !r.innerText.includes('not ready'))`),
 		waitText("#urp", "0"),
+		waitText("#brokers", "2.0 GiB"), // each broker's disk budget
 		waitText("#charts", "Messages in"),
 		waitJS(`document.querySelectorAll('#charts svg polyline').length === 5`))
 	sh.take(t, ctx, "overview-charts")

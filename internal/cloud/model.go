@@ -112,6 +112,17 @@ type Event struct {
 	Time      time.Time
 }
 
+// AuditRecord is one write request in the audit log.
+type AuditRecord struct {
+	ID        int64
+	TokenID   string
+	TokenName string // "" when the token is gone
+	Method    string
+	Path      string
+	Status    int
+	Time      time.Time
+}
+
 // Token is an API bearer token; only its SHA-256 is stored.
 type Token struct {
 	ID        string

@@ -107,6 +107,14 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 			}
 			return out
 		},
+		AuditLog: func(ctx context.Context, limit int) ([]console.AuditEntry, error) {
+			rs, err := st.AuditLog(ctx, limit)
+			var out []console.AuditEntry
+			for _, r := range rs {
+				out = append(out, console.AuditEntry{Time: r.Time, Token: r.TokenName, Method: r.Method, Path: r.Path, Status: r.Status})
+			}
+			return out, err
+		},
 		Nodes: func(ctx context.Context, id string) ([]console.Node, error) {
 			nodes, err := svc.Nodes(ctx, id)
 			var out []console.Node

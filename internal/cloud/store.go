@@ -87,5 +87,8 @@ type Store interface {
 	TokenCount(ctx context.Context) (int, error)
 	// Audit records one write request.
 	Audit(ctx context.Context, tokenID, method, path string, status int) error
+	// AuditLog lists the newest audit records (at most limit), newest
+	// first, with their tokens' names.
+	AuditLog(ctx context.Context, limit int) ([]AuditRecord, error)
 	Close() error
 }

@@ -552,6 +552,26 @@ func (s *sqlStore) TokenCount(ctx context.Context) (int, error) {
 	return n, err
 }
 
+func (s *sqlStore) AuditLog(ctx context.Context, limit int) ([]AuditRecord, error) {
+	rows, err := s.query(ctx, s.db, `SELECT a.id, a.token_id, COALESCE(t.name, ''), a.method, a.path, a.status, a.at
+		FROM audit a LEFT JOIN tokens t ON t.id = a.token_id ORDER BY a.id DESC LIMIT ?`, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []AuditRecord
+	for rows.Next() {
+		var r AuditRecord
+		var at string
+		if err := rows.Scan(&r.ID, &r.TokenID, &r.TokenName, &r.Method, &r.Path, &r.Status, &at); err != nil {
+			return nil, err
+		}
+		r.Time = parseStamp(at)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
 func (s *sqlStore) Audit(ctx context.Context, tokenID, method, path string, status int) error {
 	_, err := s.exec(ctx, s.db, `INSERT INTO audit (token_id, method, path, status, at) VALUES (?, ?, ?, ?, ?)`, tokenID, method, path, status, s.stamp())
 	return err

@@ -108,6 +108,13 @@ func storeSuite(t *testing.T, st Store) {
 	if err := st.Audit(ctx, tok.ID, "POST", "/v2/databases", 201); err != nil {
 		t.Fatal(err)
 	}
+	if err := st.Audit(ctx, tok.ID, "DELETE", "/v2/databases/c1", 204); err != nil {
+		t.Fatal(err)
+	}
+	log, err := st.AuditLog(ctx, 1)
+	if err != nil || len(log) != 1 || log[0].Method != "DELETE" || log[0].TokenName != tok.Name || log[0].Status != 204 || log[0].Time.IsZero() {
+		t.Fatalf("audit log, newest first, limit 1: %+v %v", log, err)
+	}
 }
 
 func TestSQLiteStore(t *testing.T) {

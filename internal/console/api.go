@@ -233,3 +233,22 @@ func (c apiClient) topic(ctx context.Context, token, id, name string) (topic, er
 	err := c.do(ctx, token, http.MethodGet, "/v2/databases/"+pathEscape(id)+"/topics/"+pathEscape(name), nil, &out)
 	return out.Topic, err
 }
+
+// nodeStatus is a broker with its disk budget (GET /nodes, Tributary's).
+type nodeStatus struct {
+	NodeID            int32  `json:"node_id"`
+	State             string `json:"state"`
+	Voter             bool   `json:"voter"`
+	StorageTotalBytes int64  `json:"storage_total_bytes"`
+	StorageFreeBytes  int64  `json:"storage_free_bytes"`
+	StorageFull       bool   `json:"storage_full"`
+	Error             string `json:"error"`
+}
+
+func (c apiClient) nodes(ctx context.Context, token, id string) ([]nodeStatus, error) {
+	var out struct {
+		Nodes []nodeStatus `json:"nodes"`
+	}
+	err := c.do(ctx, token, http.MethodGet, "/v2/databases/"+pathEscape(id)+"/nodes", nil, &out)
+	return out.Nodes, err
+}

@@ -54,6 +54,15 @@ type UserACL struct {
 	Permission string `json:"permission"`
 }
 
+// AuditEntry is one write request of the audit log.
+type AuditEntry struct {
+	Time   time.Time
+	Token  string
+	Method string
+	Path   string
+	Status int
+}
+
 // ErrBadToken is returned by Config.Authenticate for an unknown token.
 var ErrBadToken = errors.New("unknown token")
 
@@ -76,7 +85,10 @@ type Config struct {
 	// control plane makes for a user with DigitalOcean's ACLs acl, for
 	// the ACL wizard's preview. May be nil.
 	PreviewACLs func(user string, acl []UserACL) []string
-	Logger      *slog.Logger
+	// AuditLog lists the newest writes (at most limit), newest first; the
+	// console shows it to tokens with the write scope. May be nil.
+	AuditLog func(ctx context.Context, limit int) ([]AuditEntry, error)
+	Logger   *slog.Logger
 	// SessionTTL bounds a session's idle time (default 12h).
 	SessionTTL time.Duration
 }
@@ -240,6 +252,7 @@ func (c *Console) routes() {
 		http.Redirect(w, r, "/clusters", http.StatusSeeOther)
 	})
 	m.HandleFunc("GET /clusters", c.authed(false, c.clustersPage))
+	m.HandleFunc("GET /audit", c.authed(true, c.auditPage))
 	m.HandleFunc("GET /clusters/live", c.authed(false, c.clustersLive))
 	m.HandleFunc("GET /clusters/new", c.authed(true, c.newClusterPage))
 	m.HandleFunc("POST /clusters", c.authed(true, c.createCluster))

@@ -114,9 +114,14 @@ type brokerView struct {
 	Controller bool
 	Up         bool
 	Ready      string // the admin listener's /readyz: "ready", "not ready" or "" (unknown)
-	DiskUsed   int64
-	Replicas   int
-	Leaders    int
+	// DiskBudget and DiskFree are the broker's storage_size_mib and what
+	// is left of it (-1 unknown); DiskFull: it refuses appends.
+	DiskBudget, DiskFree int64
+	DiskFull             bool
+	Voter                bool
+	DiskUsed             int64
+	Replicas             int
+	Leaders              int
 }
 
 // overview is the cluster's health as its brokers report it.
@@ -145,7 +150,7 @@ func readOverview(ctx context.Context, kc *kafkaClient, bootstrap []string) over
 	if err != nil {
 		o.Err = err.Error()
 		for _, a := range bootstrap {
-			o.Brokers = append(o.Brokers, brokerView{NodeID: -1, Address: a})
+			o.Brokers = append(o.Brokers, brokerView{NodeID: -1, Address: a, DiskBudget: -1, DiskFree: -1})
 		}
 		return o
 	}
@@ -153,7 +158,7 @@ func readOverview(ctx context.Context, kc *kafkaClient, bootstrap []string) over
 	byAddr := map[string]*brokerView{}
 	for _, b := range md.Brokers {
 		addr := fmt.Sprintf("%s:%d", b.Host, b.Port)
-		o.Brokers = append(o.Brokers, brokerView{NodeID: b.NodeID, Address: addr, Controller: b.NodeID == md.Controller, Up: true})
+		o.Brokers = append(o.Brokers, brokerView{NodeID: b.NodeID, Address: addr, Controller: b.NodeID == md.Controller, Up: true, DiskBudget: -1, DiskFree: -1})
 		o.MetadataBrokerIDs = append(o.MetadataBrokerIDs, b.NodeID)
 	}
 	for _, a := range bootstrap {
@@ -164,7 +169,7 @@ func readOverview(ctx context.Context, kc *kafkaClient, bootstrap []string) over
 			}
 		}
 		if !found {
-			o.Brokers = append(o.Brokers, brokerView{NodeID: -1, Address: a})
+			o.Brokers = append(o.Brokers, brokerView{NodeID: -1, Address: a, DiskBudget: -1, DiskFree: -1})
 		}
 	}
 	for i := range o.Brokers {

@@ -191,6 +191,18 @@ func (c *Console) readOverview(ctx context.Context, s *session, db database) ove
 		} else {
 			o := readOverview(ctx, kc, db.BootstrapServers)
 			d.Health = &o
+			if ns, err := c.api.nodes(ctx, s.token, db.ID); err == nil {
+				for _, n := range ns {
+					for i := range o.Brokers {
+						if b := &o.Brokers[i]; b.NodeID == n.NodeID {
+							b.DiskBudget, b.DiskFree, b.DiskFull, b.Voter = n.StorageTotalBytes, n.StorageFreeBytes, n.StorageFull, n.Voter
+							if n.StorageFull {
+								o.Healthy = false
+							}
+						}
+					}
+				}
+			}
 			if admins := c.admins(ctx, db.ID); len(admins) > 0 {
 				c.readiness(ctx, &o, admins)
 				d.Charts, d.ChartErr = c.stats.watch(db.ID, slices.Sorted(maps.Values(admins))).charts()
@@ -333,6 +345,7 @@ func (c *Console) clientProperties(w http.ResponseWriter, r *http.Request, s *se
 
 type operationsData struct {
 	DB       database
+	Audit    []AuditEntry
 	Ops      []operation
 	Running  *operation
 	Steps    []stepView
@@ -362,6 +375,15 @@ func (c *Console) readOperations(ctx context.Context, s *session, db database) (
 	}
 	slices.Reverse(evs)
 	d.Events = evs
+	if s.identity.Write && c.cfg.AuditLog != nil {
+		if all, err := c.cfg.AuditLog(ctx, maxAudit); err == nil {
+			for _, a := range all {
+				if strings.Contains(a.Path, "/"+db.ID) && len(d.Audit) < 20 {
+					d.Audit = append(d.Audit, a)
+				}
+			}
+		}
+	}
 	if o, err := c.api.options(ctx, s.token); err == nil {
 		d.Versions = o.Versions
 		for _, l := range o.Layouts {
@@ -452,6 +474,34 @@ func (c *Console) deleteCluster(w http.ResponseWriter, r *http.Request, s *sessi
 		return
 	}
 	back(w, r, "/clusters", "Cluster "+db.Name+" is being deleted.", nil)
+}
+
+// maxAudit bounds the audit records a page reads.
+const maxAudit = 500
+
+type auditData struct {
+	Entries []AuditEntry
+	Filter  string
+	Err     string
+}
+
+// auditPage shows the audit log: every write through the API (the
+// console's included) and the console's own writes to clusters, newest
+// first; ?q= keeps the entries whose path or token contains it.
+func (c *Console) auditPage(w http.ResponseWriter, r *http.Request, s *session) {
+	d := auditData{Filter: r.URL.Query().Get("q")}
+	if c.cfg.AuditLog == nil {
+		d.Err = "this control plane keeps no audit log"
+	} else if all, err := c.cfg.AuditLog(r.Context(), maxAudit); err != nil {
+		d.Err = err.Error()
+	} else {
+		for _, a := range all {
+			if d.Filter == "" || strings.Contains(a.Path, d.Filter) || strings.Contains(a.Token, d.Filter) {
+				d.Entries = append(d.Entries, a)
+			}
+		}
+	}
+	c.render(w, r, s, http.StatusOK, "audit", nil, d)
 }
 
 // Consumer groups.

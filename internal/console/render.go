@@ -45,6 +45,7 @@ var funcs = template.FuncMap{
 	"mib":   func(m uint64) int64 { return int64(m) << 20 },
 	"join":  strings.Join,
 	"add":   func(a, b int) int { return a + b },
+	"sub":   func(a, b int64) int64 { return a - b },
 	"seq": func(from, to int) []int {
 		var out []int
 		for i := from; i <= to; i++ {
