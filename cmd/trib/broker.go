@@ -136,6 +136,7 @@ func (f *brokerFlags) runNode(banner func(n *node.Node)) error {
 	n, err := node.Start(ctx, node.Config{NodeID: l.NodeID, DataDir: l.DataDir, MetadataDir: l.MetadataDir,
 		Listen: l.Listen, Advertise: l.Advertise, Listeners: l.Listeners, InterBrokerListener: l.BrokerListener,
 		ControllerListen: l.ControllerListen, ControllerAdvertise: l.ControllerAdvertise,
+		ControllerName: l.ControllerName, ControllerProtocol: l.ControllerProtocol,
 		Controllers: l.Voters, Broker: bcfg, Logger: logger})
 	if err != nil {
 		return err

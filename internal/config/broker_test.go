@@ -149,7 +149,7 @@ func TestLoadRefuses(t *testing.T) {
 		want   string
 	}{
 		{map[string]string{"listeners": "PLAINTEXT://:9092,X://:9094", "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,X:KERBEROS"}, "not a security protocol"},
-		{map[string]string{"listeners": "PLAINTEXT://:9092,CONTROLLER://:9093", "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:SSL"}, "controller listener CONTROLLER://:9093 uses SSL"},
+		{map[string]string{"listeners": "PLAINTEXT://:9092,CONTROLLER://:9093", "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_SSL"}, "controller listener CONTROLLER://:9093 uses SASL_SSL"},
 		{map[string]string{"listeners": "INTERNAL://:9092"}, "no security protocol"},
 		{map[string]string{"listeners": "A://:9092,B://:9094", "listener.security.protocol.map": "A:PLAINTEXT,B:PLAINTEXT"}, "security.inter.broker.protocol=PLAINTEXT is not in listeners"},
 		{map[string]string{"log.dirs": "/a,/b"}, "JBOD"},

@@ -148,6 +148,11 @@ type Layout struct {
 	ControllerAdvertise string
 	// Voters are the quorum voters; empty makes this node the only voter.
 	Voters map[int32]string
+	// ControllerName and ControllerProtocol are the controller listener's
+	// name (controller.listener.names) and security protocol: PLAINTEXT,
+	// or SSL for a quorum transport over mutual TLS with the listener's
+	// ssl.* keys.
+	ControllerName, ControllerProtocol string
 }
 
 // Layout resolves the node's identity, listeners, data dir and quorum as
@@ -263,14 +268,26 @@ func (b *Broker) Layout() (Layout, error) {
 			continue
 		}
 		if slices.Contains(ctlNames, ln.Name) {
-			if proto != "PLAINTEXT" {
-				failAt("listeners", "controller listener %s uses %s; the metadata quorum's transport is PLAINTEXT only for now", ln, proto)
+			if proto != "PLAINTEXT" && proto != "SSL" {
+				failAt("listeners", "controller listener %s uses %s; the metadata quorum's transport is PLAINTEXT or SSL (mutual TLS)", ln, proto)
 				continue
 			}
 			ctlLs = append(ctlLs, ln)
 		} else {
 			brokerLs = append(brokerLs, ln)
 		}
+	}
+	// The quorum's transport: the first controller listener's protocol,
+	// also on a node that dials the controllers without listening as one.
+	l.ControllerName, l.ControllerProtocol = "CONTROLLER", "PLAINTEXT"
+	if len(ctlNames) > 0 {
+		l.ControllerName = ctlNames[0]
+		if p, ok := protoMap[ctlNames[0]]; ok {
+			l.ControllerProtocol = p
+		}
+	}
+	if l.ControllerProtocol != "PLAINTEXT" && l.ControllerProtocol != "SSL" {
+		failAt("listener.security.protocol.map", "controller listener %s maps to %s; the metadata quorum's transport is PLAINTEXT or SSL (mutual TLS)", l.ControllerName, l.ControllerProtocol)
 	}
 	for _, ln := range advertised {
 		if _, ok := protoMap[ln.Name]; !ok {

@@ -1,6 +1,7 @@
 package metadata
 
 import (
+	"crypto/tls"
 	"errors"
 	"net"
 	"sync"
@@ -20,17 +21,26 @@ const (
 	muxRPC  byte = 'C'
 )
 
-// mux accepts on the controller listener and routes connections.
+// mux accepts on the controller listener and routes connections. With
+// TLS (a controller listener on SSL), every connection is mutual TLS
+// before its first byte: the server verifies the dialer's certificate
+// against its truststore and the dialer the server's, so only holders of
+// a certificate the cluster's CA signed speak Raft or the controller RPC.
 type mux struct {
-	ln     net.Listener
-	raftCh chan net.Conn
-	rpcCh  chan net.Conn
-	done   chan struct{}
-	once   sync.Once
+	ln        net.Listener
+	serverTLS *tls.Config // nil: PLAINTEXT
+	clientTLS *tls.Config
+	raftCh    chan net.Conn
+	rpcCh     chan net.Conn
+	done      chan struct{}
+	once      sync.Once
 }
 
-func newMux(ln net.Listener) *mux {
-	m := &mux{ln: ln, raftCh: make(chan net.Conn, 16), rpcCh: make(chan net.Conn, 16), done: make(chan struct{})}
+// quorumHandshakeTimeout bounds a TLS handshake on the controller listener.
+const quorumHandshakeTimeout = 10 * time.Second
+
+func newMux(ln net.Listener, serverTLS, clientTLS *tls.Config) *mux {
+	m := &mux{ln: ln, serverTLS: serverTLS, clientTLS: clientTLS, raftCh: make(chan net.Conn, 16), rpcCh: make(chan net.Conn, 16), done: make(chan struct{})}
 	go safe.Run(nil, "controller-listener", m.loop)
 	return m
 }
@@ -43,6 +53,16 @@ func (m *mux) loop() {
 			return
 		}
 		safe.Go(nil, "controller-conn", func() {
+			if m.serverTLS != nil {
+				tc := tls.Server(c, m.serverTLS)
+				tc.SetDeadline(time.Now().Add(quorumHandshakeTimeout))
+				if err := tc.Handshake(); err != nil {
+					c.Close()
+					return
+				}
+				tc.SetDeadline(time.Time{})
+				c = tc
+			}
 			c.SetReadDeadline(time.Now().Add(5 * time.Second))
 			var b [1]byte
 			if _, err := c.Read(b[:]); err != nil {
@@ -88,10 +108,26 @@ func (m *mux) accept(ch chan net.Conn) (net.Conn, error) {
 	}
 }
 
-func dialMux(addr string, kind byte, timeout time.Duration) (net.Conn, error) {
+// dial connects to a controller listener for kind (muxRaft, muxRPC), over
+// mutual TLS when the quorum uses it.
+func (m *mux) dial(addr string, kind byte, timeout time.Duration) (net.Conn, error) {
 	c, err := net.DialTimeout("tcp", addr, timeout)
 	if err != nil {
 		return nil, err
+	}
+	if m.clientTLS != nil {
+		cfg := m.clientTLS.Clone()
+		if cfg.ServerName == "" {
+			cfg.ServerName, _, _ = net.SplitHostPort(addr)
+		}
+		tc := tls.Client(c, cfg)
+		tc.SetDeadline(time.Now().Add(min(timeout, quorumHandshakeTimeout)))
+		if err := tc.Handshake(); err != nil {
+			c.Close()
+			return nil, err
+		}
+		tc.SetDeadline(time.Time{})
+		c = tc
 	}
 	if _, err := c.Write([]byte{kind}); err != nil {
 		c.Close()
@@ -119,7 +155,7 @@ func (l *raftLayer) Addr() net.Addr            { return l.advertise }
 func (l *raftLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	deadline := time.Now().Add(timeout)
 	for {
-		c, err := dialMux(string(addr), muxRaft, time.Until(deadline))
+		c, err := l.m.dial(string(addr), muxRaft, time.Until(deadline))
 		if err == nil || !errors.Is(err, syscall.ECONNREFUSED) || time.Until(deadline) < 100*time.Millisecond {
 			return c, err
 		}

@@ -9,6 +9,7 @@ package metadata
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -60,6 +61,11 @@ type QuorumConfig struct {
 	// Clock drives the controller loop and heartbeat bookkeeping; nil is
 	// the wall clock. Raft's own timers are not on it.
 	Clock Clock
+	// TLS, if set, makes the controller listener (Raft and the controller
+	// RPC) mutual TLS: TLS is the listener's side (it must require and
+	// verify client certificates), ClientTLS what this node dials the
+	// other members with (its certificate and the truststore).
+	TLS, ClientTLS *tls.Config
 }
 
 // Clock is the controller's time source; tests inject one.
@@ -149,7 +155,7 @@ func StartQuorum(cfg QuorumConfig) (*Quorum, error) {
 		ln.Close()
 		return nil, err
 	}
-	q.mux = newMux(ln)
+	q.mux = newMux(ln, cfg.TLS, cfg.ClientTLS)
 	hl := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Info, Output: slogWriter{q.log}, DisableTime: true})
 	q.trans = raft.NewNetworkTransportWithLogger(&raftLayer{m: q.mux, advertise: adv, stop: q.stop}, 3, 10*time.Second, hl)
 	q.store, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.Dir, "raft.db")})
@@ -378,7 +384,7 @@ func (q *Quorum) callNode(addr, method string, args, reply any, timeout time.Dur
 		c := q.clients[key]
 		q.clientsMu.Unlock()
 		if c == nil {
-			conn, err := dialMux(addr, muxRPC, 2*time.Second)
+			conn, err := q.mux.dial(addr, muxRPC, 2*time.Second)
 			if err != nil {
 				return err
 			}
@@ -502,7 +508,7 @@ func (q *Quorum) joinViaVoters(b Broker) error {
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	for _, id := range ids {
-		conn, err := dialMux(q.cfg.Voters[id], muxRPC, 2*time.Second)
+		conn, err := q.mux.dial(q.cfg.Voters[id], muxRPC, 2*time.Second)
 		if err != nil {
 			continue
 		}

@@ -176,3 +176,24 @@ func (n *Node) EnsureScramUser(ctx context.Context, user, password string, itera
 	}
 	return n.Quorum.WaitApplied(ctx, res.Index)
 }
+
+// quorumTLS are the controller listener's TLS configs for an SSL quorum
+// transport: the server side always requires and verifies the peer's
+// certificate (whatever ssl.client.auth says: the transport has no other
+// authentication), the client side presents this node's keystore and
+// verifies the peer against the truststore.
+func quorumTLS(bcfg *config.Broker, name string, log *slog.Logger) (server, client *tls.Config, err error) {
+	opts := bcfg.ServerTLSOptions(name)
+	opts.ClientAuth = "required"
+	if opts.TruststoreLocation == "" {
+		return nil, nil, fmt.Errorf("controller listener %s on SSL: set ssl.truststore.location (the quorum's members verify each other)", name)
+	}
+	st, err := security.NewServerTLS(opts, log.With("listener", name), nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("controller listener %s: %w", name, err)
+	}
+	if client, err = security.ClientTLS(bcfg.InterBrokerTLSOptions(name)); err != nil {
+		return nil, nil, fmt.Errorf("controller listener %s: %w", name, err)
+	}
+	return st.Config(), client, nil
+}

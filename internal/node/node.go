@@ -46,6 +46,11 @@ type Config struct {
 	// ControllerAdvertise is the quorum address other nodes dial; empty
 	// means this node's entry in Controllers, else the bound address.
 	ControllerAdvertise string
+	// ControllerName and ControllerProtocol are the controller listener's
+	// name and security protocol (config.Layout's): SSL makes the quorum's
+	// transport mutual TLS with that listener's ssl.* keys; empty is
+	// PLAINTEXT.
+	ControllerName, ControllerProtocol string
 	// MetadataDir holds __cluster_metadata-0 (metadata.log.dir); empty
 	// means DataDir.
 	MetadataDir string
@@ -191,6 +196,11 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		SessionTimeout:    time.Duration(bcfg.Int("broker.session.timeout.ms")) * time.Millisecond,
 		HeartbeatInterval: time.Duration(bcfg.Int("broker.heartbeat.interval.ms")) * time.Millisecond,
 		Logger:            cfg.Logger,
+	}
+	if cfg.ControllerProtocol == "SSL" {
+		if qcfg.TLS, qcfg.ClientTLS, err = quorumTLS(bcfg, cfg.ControllerName, cfg.Logger); err != nil {
+			return fail(err)
+		}
 	}
 	if bcfg.Bool("auto.leader.rebalance.enable") {
 		qcfg.LeaderRebalanceInterval = time.Duration(bcfg.Int("leader.imbalance.check.interval.seconds")) * time.Second
