@@ -51,7 +51,18 @@ func CheckKeys(b record.Batch) error {
 // timestamps; a batch keeps its header and codec and is re-encoded only if
 // it lost records; a batch left empty is dropped, except the last batch of
 // an idempotent producer, kept empty so its sequence state survives a
-// restart. Control batches and keyless records are kept.
+// restart. Keyless records are kept.
+//
+// Transactions, as Kafka compacts them: the records of aborted
+// transactions are removed (they neither survive nor count as the latest
+// record of their key, so an aborted write never hides a committed one),
+// and a COMMIT/ABORT marker is removed once no batch of its transaction
+// is left in the log and its timestamp is older than delete.retention.ms
+// (consumers reading meanwhile still see it). Only the log below the last
+// stable offset is cleaned (SetCleanupLimits), so every transaction in
+// the cleaned range is decided. Deliberate difference from Kafka: the
+// marker's own timestamp stands for the delete horizon Kafka records in
+// the batch header (KIP-534).
 //
 // Each segment is rewritten to <base>.log.cleaned (+ indexes), fsynced,
 // renamed to .log.swap (the commit point), then renamed over the original.
@@ -106,6 +117,27 @@ func (l *Log) Clean(now time.Time, force bool) (int, error) {
 	}
 	end := cleanable[len(cleanable)-1].next
 
+	// The aborted transactions of the whole log: their records are not
+	// candidates for the latest of a key.
+	act := segs[len(segs)-1]
+	l.mu.RLock()
+	actSize := act.size
+	l.mu.RUnlock()
+	aborted := abortedTxns{}
+	for i, s := range segs {
+		size := actSize
+		if i < len(segs)-1 {
+			st, err := s.f.Stat()
+			if err != nil {
+				return 0, err
+			}
+			size = st.Size()
+		}
+		if err := eachBatchBelow(s, size, aborted.scan); err != nil {
+			return 0, l.readErr(s, err)
+		}
+	}
+
 	// Pass 1: the latest offset of every key, and the last batch of every
 	// producer, over the whole log below the active segment.
 	latest := map[string]int64{}
@@ -114,7 +146,7 @@ func (l *Log) Clean(now time.Time, force bool) (int, error) {
 		if b.ProducerID() >= 0 {
 			lastOfPid[b.ProducerID()] = b.BaseOffset()
 		}
-		if b.IsControl() {
+		if b.IsControl() || aborted.contains(b) {
 			return nil
 		}
 		recs, err := b.Records()
@@ -136,10 +168,6 @@ func (l *Log) Clean(now time.Time, force bool) (int, error) {
 	}
 	// Batches of the active segment decide too: a key rewritten there
 	// makes older copies in the cleaned range obsolete.
-	act := segs[len(segs)-1]
-	l.mu.RLock()
-	actSize := act.size
-	l.mu.RUnlock()
 	if err := eachBatchBelow(act, actSize, index); err != nil {
 		return 0, l.readErr(act, err)
 	}
@@ -147,11 +175,12 @@ func (l *Log) Clean(now time.Time, force bool) (int, error) {
 	// Pass 2: rewrite each cleanable segment.
 	horizon := now.UnixMilli() - o.DeleteRetentionMs
 	rewritten := 0
+	txns := &cleanTxns{aborted: aborted, retained: map[int64]bool{}}
 	for _, s := range cleanable {
 		if s.next <= start {
 			continue // retention deletes it
 		}
-		c, err := l.cleanSegment(s, latest, lastOfPid, horizon, o.IndexIntervalBytes)
+		c, err := l.cleanSegment(s, latest, lastOfPid, txns, horizon, o.IndexIntervalBytes)
 		if err != nil {
 			return rewritten, err
 		}
@@ -199,7 +228,7 @@ type cleaned struct {
 
 // cleanSegment writes the cleaned copy of s, fsynced. It returns nil (and
 // leaves no file) if no record would go.
-func (l *Log) cleanSegment(s *segment, latest map[string]int64, lastOfPid map[int64]int64, horizon, interval int64) (*cleaned, error) {
+func (l *Log) cleanSegment(s *segment, latest map[string]int64, lastOfPid map[int64]int64, txns *cleanTxns, horizon, interval int64) (*cleaned, error) {
 	c := &cleaned{sum: &segment{base: s.base, next: s.base, maxTs: -1, maxTsOff: -1, firstTs: -1, lastTimeIdx: -1}}
 	for i, ext := range []string{".log", ".index", ".timeindex"} {
 		c.paths[i] = filepath.Join(l.dir, SegmentName(s.base, ext+".cleaned"))
@@ -222,14 +251,22 @@ func (l *Log) cleanSegment(s *segment, latest map[string]int64, lastOfPid map[in
 	}
 	err = eachBatch(s, func(b record.Batch) error {
 		if b.IsControl() {
+			if txns.discardMarker(b, horizon) {
+				changed = true
+				return nil
+			}
 			return write(b)
 		}
 		recs, err := b.Records()
 		if err != nil {
 			return err
 		}
+		abortedBatch := txns.aborted.contains(b)
 		keep := make([]kmsg.Record, 0, len(recs))
 		for i := range recs {
+			if abortedBatch {
+				break // an aborted transaction's records all go
+			}
 			r := &recs[i]
 			if r.Key != nil {
 				if latest[string(r.Key)] != b.BaseOffset()+int64(r.OffsetDelta) {
@@ -242,12 +279,14 @@ func (l *Log) cleanSegment(s *segment, latest map[string]int64, lastOfPid map[in
 			keep = append(keep, *r)
 		}
 		if len(keep) == len(recs) {
+			txns.kept(b)
 			return write(b)
 		}
 		changed = true
 		if len(keep) == 0 && !(b.ProducerID() >= 0 && lastOfPid[b.ProducerID()] == b.BaseOffset()) {
 			return nil
 		}
+		txns.kept(b)
 		nb, err := buildBatch(headerOf(b), keep)
 		if err != nil {
 			return err
@@ -330,4 +369,88 @@ func (l *Log) swap(old *segment, c *cleaned, delayMs int64) error {
 		time.AfterFunc(time.Duration(delayMs)*time.Millisecond, safe.Func(l.logger, "close-compacted-segment", func() { old.close() }))
 	}
 	return nil
+}
+
+// abortedTxns are a log's aborted transactions by producer id: the offset
+// ranges from a transaction's first batch to its ABORT marker, in offset
+// order. scan builds it from every batch in offset order.
+type abortedTxns struct {
+	open   map[int64]int64 // producer id -> first offset of its open transaction
+	ranges map[int64][][2]int64
+}
+
+func (a *abortedTxns) scan(b record.Batch) error {
+	pid := b.ProducerID()
+	if pid < 0 || !b.IsTransactional() {
+		return nil
+	}
+	if a.open == nil {
+		a.open, a.ranges = map[int64]int64{}, map[int64][][2]int64{}
+	}
+	if !b.IsControl() {
+		if _, ok := a.open[pid]; !ok {
+			a.open[pid] = b.BaseOffset()
+		}
+		return nil
+	}
+	typ, _, err := b.ControlType()
+	if err != nil {
+		return err
+	}
+	first, ok := a.open[pid]
+	if !ok || (typ != record.ControlAbort && typ != record.ControlCommit) {
+		return nil
+	}
+	delete(a.open, pid)
+	if typ == record.ControlAbort {
+		a.ranges[pid] = append(a.ranges[pid], [2]int64{first, b.BaseOffset()})
+	}
+	return nil
+}
+
+// contains reports whether the data batch b belongs to an aborted
+// transaction.
+func (a *abortedTxns) contains(b record.Batch) bool {
+	if !b.IsTransactional() || b.IsControl() {
+		return false
+	}
+	for _, r := range a.ranges[b.ProducerID()] {
+		if b.BaseOffset() >= r[0] && b.BaseOffset() < r[1] {
+			return true
+		}
+	}
+	return false
+}
+
+// cleanTxns follows transactions through one cleaning pass, segment after
+// segment in offset order: whether any batch of each producer's current
+// transaction stays in the log, which decides whether its marker may go.
+type cleanTxns struct {
+	aborted  abortedTxns
+	retained map[int64]bool // producer id -> a batch of its current transaction is kept
+}
+
+// kept records that the data batch b stays in the log.
+func (t *cleanTxns) kept(b record.Batch) {
+	if b.IsTransactional() && b.ProducerID() >= 0 {
+		t.retained[b.ProducerID()] = true
+	}
+}
+
+// discardMarker reports whether control batch b may be removed: a
+// COMMIT/ABORT marker whose transaction has no batch left and whose
+// timestamp is older than horizon. It ends the producer's transaction for
+// the batches that follow.
+func (t *cleanTxns) discardMarker(b record.Batch, horizon int64) bool {
+	pid := b.ProducerID()
+	if pid < 0 {
+		return false
+	}
+	typ, _, err := b.ControlType()
+	if err != nil || (typ != record.ControlAbort && typ != record.ControlCommit) {
+		return false
+	}
+	retained := t.retained[pid]
+	delete(t.retained, pid)
+	return !retained && b.MaxTimestamp() < horizon
 }

@@ -328,3 +328,110 @@ func TestCompactionStopsAtCleanLimit(t *testing.T) {
 		t.Fatalf("last record %d, want 199", got[len(got)-1].off)
 	}
 }
+
+// TestCompactionTransactions: an aborted transaction's records are removed
+// and never hide a committed record of the same key; a marker goes once
+// its transaction has no batch left and delete.retention.ms has passed;
+// the marker of a transaction with records left stays.
+func TestCompactionTransactions(t *testing.T) {
+	e := newEnv(t)
+	l := e.log(compactOptions())
+	now := e.clk.Now().UnixMilli()
+	txnBatch := func(pid int64, recs []kv) record.Batch {
+		rs := make([]kmsg.Record, len(recs))
+		for i, r := range recs {
+			rs[i] = kmsg.Record{OffsetDelta: int32(i), Key: []byte(r.key), Value: []byte(*r.val)}
+		}
+		b, err := buildBatch(batchHeader{BaseOffset: l.EndOffset(), Attributes: record.AttrTransactional, LastOffsetDelta: int32(len(recs) - 1),
+			FirstTimestamp: now, MaxTimestamp: now, ProducerID: pid, ProducerEpoch: 0, BaseSequence: 0}, rs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	mustAppend := func(b record.Batch) int64 {
+		t.Helper()
+		base := l.EndOffset()
+		b.SetBaseOffset(base)
+		if _, err := l.Append(b); err != nil {
+			t.Fatal(err)
+		}
+		return base
+	}
+	marker := func(pid int64, commit bool) int64 {
+		b, err := record.Marker(pid, 0, commit, 0, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return mustAppend(b)
+	}
+	str := func(s string) *string { return &s }
+	committed := mustAppend(txnBatch(7, []kv{{"k1", str("committed")}}))
+	commitMarker := marker(7, true)
+	abortedOff := mustAppend(txnBatch(8, []kv{{"k1", str("aborted")}, {"k2", str("aborted")}}))
+	abortMarker := marker(8, false)
+	for i := 0; i < 200; i++ { // other keys: the transactions end up in cleanable segments
+		v := fmt.Sprintf("v%d", i)
+		mustAppend(mkKeyed(t, l.EndOffset(), []kv{{key: fmt.Sprintf("f%d", i%20), val: &v}}, now+int64(i), 0))
+	}
+	if segs := l.Segments(); len(segs) < 3 || segs[0].NextOffset <= abortMarker {
+		t.Fatalf("the transactions are not in the first segment: %+v", segs)
+	}
+	controls := func() map[int64]bool {
+		out := map[int64]bool{}
+		for o := l.StartOffset(); o < l.EndOffset(); {
+			res, err := l.Read(o, l.EndOffset(), 1<<20, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for buf := res.Data; len(buf) > 0; {
+				n, _ := record.Peek(buf)
+				if b := record.Batch(buf[:n]); b.IsControl() {
+					out[b.BaseOffset()] = true
+				}
+				buf = buf[n:]
+			}
+			o = res.Next
+		}
+		return out
+	}
+	byKey := func() map[string][]stored {
+		out := map[string][]stored{}
+		for _, r := range readRecords(t, l) {
+			out[r.key] = append(out[r.key], r)
+		}
+		return out
+	}
+
+	if _, err := l.Clean(e.clk.Now(), true); err != nil {
+		t.Fatal(err)
+	}
+	got := byKey()
+	if len(got["k1"]) != 1 || got["k1"][0].off != committed || got["k1"][0].val != "committed" {
+		t.Fatalf("k1 after compaction: %+v (the aborted write must not hide the committed one)", got["k1"])
+	}
+	if len(got["k2"]) != 0 {
+		t.Fatalf("aborted k2 kept: %+v", got["k2"])
+	}
+	if c := controls(); !c[commitMarker] || !c[abortMarker] {
+		t.Fatalf("markers within delete.retention.ms: %v", c)
+	}
+	for _, r := range readRecords(t, l) {
+		if r.off == abortedOff || r.off == abortedOff+1 {
+			t.Fatalf("aborted record kept: %+v", r)
+		}
+	}
+
+	// Past delete.retention.ms: the abort marker has no batch left and
+	// goes; the commit marker's transaction still has k1, so it stays.
+	e.clk.Add(11 * time.Second)
+	if _, err := l.Clean(e.clk.Now(), true); err != nil {
+		t.Fatal(err)
+	}
+	if c := controls(); !c[commitMarker] || c[abortMarker] {
+		t.Fatalf("markers past delete.retention.ms: %v (want the commit marker only)", c)
+	}
+	if got := byKey(); len(got["k1"]) != 1 || got["k1"][0].val != "committed" {
+		t.Fatalf("k1 after the second pass: %+v", got["k1"])
+	}
+}
