@@ -348,29 +348,61 @@ func (p sharePersister) Read(ctx context.Context, group string, tid [16]byte, pa
 	return st, nil
 }
 
-func (p sharePersister) Write(ctx context.Context, group string, tid [16]byte, part int32, st share.PartitionState) error {
+func (p sharePersister) Write(ctx context.Context, group string, ws []share.PartitionWrite) []error {
 	req := kmsg.NewPtrWriteShareGroupStateRequest()
 	req.GroupID = group
-	rt := kmsg.NewWriteShareGroupStateRequestTopic()
-	rt.TopicID = tid
-	rp := kmsg.NewWriteShareGroupStateRequestTopicPartition()
-	rp.Partition, rp.StateEpoch, rp.LeaderEpoch, rp.StartOffset = part, st.StateEpoch, st.LeaderEpoch, st.Start
-	for _, b := range st.Batches {
-		sb := kmsg.NewWriteShareGroupStateRequestTopicPartitionStateBatch()
-		sb.FirstOffset, sb.LastOffset, sb.DeliveryState, sb.DeliveryCount = b.First, b.Last, b.State, b.Count
-		rp.StateBatches = append(rp.StateBatches, sb)
-	}
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	resp, err := p.b.shareStateRequest(ctx, group, req, func(r kmsg.Response) int16 {
-		resp := r.(*kmsg.WriteShareGroupStateResponse)
-		if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
-			return kerr.UnknownServerError.Code
+	for _, w := range ws {
+		rt := kmsg.NewWriteShareGroupStateRequestTopic()
+		rt.TopicID = w.TopicID
+		rp := kmsg.NewWriteShareGroupStateRequestTopicPartition()
+		st := w.State
+		rp.Partition, rp.StateEpoch, rp.LeaderEpoch, rp.StartOffset = w.Partition, st.StateEpoch, st.LeaderEpoch, st.Start
+		for _, b := range st.Batches {
+			sb := kmsg.NewWriteShareGroupStateRequestTopicPartitionStateBatch()
+			sb.FirstOffset, sb.LastOffset, sb.DeliveryState, sb.DeliveryCount = b.First, b.Last, b.State, b.Count
+			rp.StateBatches = append(rp.StateBatches, sb)
 		}
-		return resp.Topics[0].Partitions[0].ErrorCode
-	})
-	if err != nil {
-		return err
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
 	}
-	return kerr.ErrorForCode(resp.(*kmsg.WriteShareGroupStateResponse).Topics[0].Partitions[0].ErrorCode)
+	errs := make([]error, len(ws))
+	// The per-partition codes, in the order of ws (matched by topic id
+	// and partition: the response groups partitions by topic).
+	codes := func(r kmsg.Response) []int16 {
+		type key struct {
+			id [16]byte
+			p  int32
+		}
+		got := map[key]int16{}
+		for _, t := range r.(*kmsg.WriteShareGroupStateResponse).Topics {
+			for _, p := range t.Partitions {
+				got[key{t.TopicID, p.Partition}] = p.ErrorCode
+			}
+		}
+		out := make([]int16, len(ws))
+		for i, w := range ws {
+			c, ok := got[key{w.TopicID, w.Partition}]
+			if !ok {
+				c = kerr.UnknownServerError.Code
+			}
+			out[i] = c
+		}
+		return out
+	}
+	resp, err := p.b.shareStateRequest(ctx, group, req, func(r kmsg.Response) int16 {
+		for _, c := range codes(r) {
+			if c == kerr.NotCoordinator.Code || c == kerr.CoordinatorLoadInProgress.Code || c == kerr.CoordinatorNotAvailable.Code {
+				return c
+			}
+		}
+		return 0
+	})
+	for i := range errs {
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		errs[i] = kerr.ErrorForCode(codes(resp)[i])
+	}
+	return errs
 }

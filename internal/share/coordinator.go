@@ -225,19 +225,30 @@ type pendingWrite struct {
 
 // writeLocked appends a record for k (nil value: delete). Under mu.
 func (s *Store) writeLocked(k stateKey, v *snapshot) *pendingWrite {
-	p := PartitionFor(k.group, s.n)
-	var val []byte
-	if v != nil {
-		val = encodeValue(v)
+	return s.writeManyLocked([]stateKey{k}, []*snapshot{v})
+}
+
+// writeManyLocked appends records for ks (all of one group, so of one
+// state partition) as one batch and applies them. Under mu.
+func (s *Store) writeManyLocked(ks []stateKey, vs []*snapshot) *pendingWrite {
+	p := PartitionFor(ks[0].group, s.n)
+	recs := make([]kv, len(ks))
+	for i, k := range ks {
+		recs[i].key = encodeKey(k)
+		if vs[i] != nil {
+			recs[i].value = encodeValue(vs[i])
+		}
 	}
-	end, epoch, err := s.log.Append(p, buildBatch([]kv{{key: encodeKey(k), value: val}}, s.now().UnixMilli()))
+	end, epoch, err := s.log.Append(p, buildBatch(recs, s.now().UnixMilli()))
 	if err != nil {
 		return &pendingWrite{err: err}
 	}
-	if v == nil {
-		delete(s.st, k)
-	} else {
-		s.st[k] = v
+	for i, k := range ks {
+		if vs[i] == nil {
+			delete(s.st, k)
+		} else {
+			s.st[k] = vs[i]
+		}
 	}
 	return &pendingWrite{p: p, end: end, epoch: epoch}
 }
@@ -402,7 +413,10 @@ func (s *Store) Read(ctx context.Context, req *kmsg.ReadShareGroupStateRequest) 
 // dropped.
 func (s *Store) Write(ctx context.Context, req *kmsg.WriteShareGroupStateRequest) *kmsg.WriteShareGroupStateResponse {
 	resp := req.ResponseKind().(*kmsg.WriteShareGroupStateResponse)
-	var res []*partResult
+	var res, toWrite []*partResult
+	var keys []stateKey
+	var vals []*snapshot
+	pending := map[stateKey]*snapshot{}
 	s.mu.Lock()
 	code := s.ownerCode(req.GroupID)
 	for _, t := range req.Topics {
@@ -414,6 +428,9 @@ func (s *Store) Write(ctx context.Context, req *kmsg.WriteShareGroupStateRequest
 			}
 			k := stateKey{req.GroupID, t.TopicID, p.Partition}
 			old := s.st[k]
+			if pv := pending[k]; pv != nil {
+				old = pv // the same partition twice in one request
+			}
 			in := make([]StateBatch, 0, len(p.StateBatches))
 			bad := false
 			for _, b := range p.StateBatches {
@@ -448,10 +465,30 @@ func (s *Store) Write(ctx context.Context, req *kmsg.WriteShareGroupStateRequest
 				v.start = 0
 			}
 			v.batches = TrimBatches(v.batches, v.start)
-			r.w = s.writeLocked(k, v)
+			pending[k] = v
+			keys = append(keys, k)
+			vals = append(vals, v)
+			toWrite = append(toWrite, r)
+		}
+	}
+	// One batch for the whole request (one fsync).
+	if len(keys) > 0 {
+		w := s.writeManyLocked(keys, vals)
+		for _, r := range toWrite {
+			r.w = w
 		}
 	}
 	s.mu.Unlock()
+	waited := map[*pendingWrite]error{}
+	for _, r := range res {
+		if r.w != nil {
+			if _, ok := waited[r.w]; !ok {
+				waited[r.w] = s.wait(r.w)
+			}
+			r.code, r.msg = errCode(waited[r.w])
+			r.w = nil
+		}
+	}
 	for _, r := range res {
 		if r.w != nil {
 			r.code, r.msg = errCode(s.wait(r.w))

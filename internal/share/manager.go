@@ -23,10 +23,17 @@ package share
 // records persist as available, so a new leader redelivers them.
 //
 // Concurrency: Manager.mu guards the session and share-partition maps and
-// the change channel; sp.mu guards one share-partition and is held across
-// its Persister calls, so writes reach the persister in the order the
-// state changed. Lock order: Manager.mu is never held while taking sp.mu
-// for longer than a map lookup (sp.mu is taken after releasing m.mu).
+// the change channel; sp.mu guards one share-partition's state. sp.wmu
+// orders its writes: a state snapshot is taken and written with wmu held,
+// so snapshots reach the persister in the order they were taken (a later
+// snapshot holds every earlier change), while fetches acquire under sp.mu
+// alone during a write. The acknowledgements of one request (every
+// partition it names) are applied, then written as one
+// WriteShareGroupState (one record batch, one fsync). Lock order:
+// sp.wmu of several share-partitions in key order, then one sp.mu at a
+// time; Manager.mu is held only for map lookups, never while taking
+// another lock. Changes made without a write (expired locks, a first
+// acquisition) are persisted with the share-partition's next write.
 
 import (
 	"context"
@@ -74,9 +81,18 @@ type Persister interface {
 	// Read returns the state of group's share-partition; Start -1 when
 	// there is none.
 	Read(ctx context.Context, group string, topicID [16]byte, partition int32, leaderEpoch int32) (PartitionState, error)
-	// Write replaces the state; a leader epoch older than the stored one
-	// is refused (FENCED_LEADER_EPOCH).
-	Write(ctx context.Context, group string, topicID [16]byte, partition int32, st PartitionState) error
+	// Write stores the states of several share-partitions of group in
+	// one write; a leader epoch older than the stored one is refused
+	// (FENCED_LEADER_EPOCH), an older state epoch too
+	// (FENCED_STATE_EPOCH). It returns one error per write.
+	Write(ctx context.Context, group string, ws []PartitionWrite) []error
+}
+
+// PartitionWrite is one share-partition's state to write.
+type PartitionWrite struct {
+	TopicID   [16]byte
+	Partition int32
+	State     PartitionState
 }
 
 // GroupConfigs gives a share group's configs.
@@ -115,6 +131,7 @@ type tidp struct {
 
 // sharePart is a share-partition and its load state; mu guards all.
 type sharePart struct {
+	wmu         sync.Mutex // orders writes; taken before mu
 	mu          sync.Mutex
 	p           *Partition
 	leaderEpoch int32
@@ -210,9 +227,6 @@ func (m *Manager) part(ctx context.Context, group string, tid [16]byte, p int32)
 	}
 	sp.p.SetLogStart(logStart)
 	if sp.p.Expire(m.cfg.Now()) {
-		if err := m.persist(ctx, sp, key); err != nil {
-			m.log.Warn("share-partition: persisting expired locks", "group", group, "partition", p, "err", err)
-		}
 		go m.notify() // safe: notify only takes m.mu briefly
 	}
 	return sp, hw, nil
@@ -246,9 +260,151 @@ func (m *Manager) load(ctx context.Context, sp *sharePart, key spKey, logStart, 
 	return nil
 }
 
+// persist writes one share-partition's state (load's initial state).
 func (m *Manager) persist(ctx context.Context, sp *sharePart, key spKey) error {
+	return m.cfg.Persister.Write(ctx, key.group, []PartitionWrite{sp.write(key)})[0]
+}
+
+// write is sp's state to persist. Under sp.mu.
+func (sp *sharePart) write(key spKey) PartitionWrite {
 	start, batches := sp.p.Snapshot()
-	return m.cfg.Persister.Write(ctx, key.group, key.tid, key.p, PartitionState{StateEpoch: sp.stateEpoch, LeaderEpoch: sp.leaderEpoch, Start: start, Batches: batches})
+	return PartitionWrite{TopicID: key.tid, Partition: key.p, State: PartitionState{StateEpoch: sp.stateEpoch, LeaderEpoch: sp.leaderEpoch, Start: start, Batches: batches}}
+}
+
+// ackItem is one partition's acknowledgements in a request.
+type ackItem struct {
+	tid     [16]byte
+	p       int32
+	batches []AckBatch
+	code    int16
+	msg     string
+}
+
+// ackAll applies the acknowledgements of one request, partition by
+// partition (each all or nothing), and writes every changed
+// share-partition in one write before returning; each item's code and
+// message say how it went. release, when set, also releases member's
+// records in these partitions (the session closes).
+func (m *Manager) ackAll(ctx context.Context, group, member string, items []*ackItem, renew bool, release map[tidp]struct{}) {
+	type target struct {
+		key   spKey
+		sp    *sharePart
+		items []*ackItem
+	}
+	byKey := map[spKey]*target{}
+	for _, it := range items {
+		if err := ValidateAcks(it.batches, renew); err != nil {
+			it.code, it.msg = m.cfg.Code(err), err.Error()
+			continue
+		}
+		if len(it.batches) == 0 {
+			continue
+		}
+		k := spKey{group, it.tid, it.p}
+		if byKey[k] == nil {
+			byKey[k] = &target{key: k}
+		}
+		byKey[k].items = append(byKey[k].items, it)
+	}
+	for tp := range release {
+		k := spKey{group, tp.tid, tp.p}
+		if byKey[k] == nil {
+			byKey[k] = &target{key: k}
+		}
+	}
+	if len(byKey) == 0 {
+		return
+	}
+	keys := make([]spKey, 0, len(byKey))
+	for k := range byKey {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].tid != keys[j].tid {
+			return string(keys[i].tid[:]) < string(keys[j].tid[:])
+		}
+		return keys[i].p < keys[j].p
+	})
+	// Take every write lock first (in key order), then apply under each
+	// share-partition's mu in turn.
+	var held []*sharePart
+	defer func() {
+		for _, sp := range held {
+			sp.wmu.Unlock()
+		}
+	}()
+	for _, k := range keys {
+		m.mu.Lock()
+		sp := m.parts[k]
+		if sp == nil {
+			sp = &sharePart{}
+			m.parts[k] = sp
+		}
+		m.mu.Unlock()
+		sp.wmu.Lock()
+		held = append(held, sp)
+		byKey[k].sp = sp
+	}
+	var writes []PartitionWrite
+	var written []*target
+	released := false
+	for _, k := range keys {
+		t := byKey[k]
+		sp, _, err := m.part(ctx, group, k.tid, k.p)
+		if err != nil {
+			for _, it := range t.items {
+				it.code, it.msg = m.cfg.Code(err), err.Error()
+			}
+			continue
+		}
+		if sp != t.sp {
+			// The entry was replaced (leadership moved and came back)
+			// while we waited; its writes are ordered by its own wmu.
+			sp.mu.Unlock()
+			for _, it := range t.items {
+				it.code, it.msg = kerr.NotLeaderForPartition.Code, "the share-partition moved; retry"
+			}
+			continue
+		}
+		changed := false
+		for _, it := range t.items {
+			c, err := sp.p.Acknowledge(member, it.batches, m.cfg.Now())
+			if err != nil {
+				it.code, it.msg = m.cfg.Code(err), err.Error()
+			}
+			changed = changed || c
+		}
+		if _, ok := release[tidp{k.tid, k.p}]; ok && sp.p.ReleaseMember(member) {
+			changed, released = true, true
+		}
+		if changed {
+			writes = append(writes, sp.write(k))
+			written = append(written, t)
+		}
+		sp.mu.Unlock()
+	}
+	if len(writes) == 0 {
+		return
+	}
+	errs := m.cfg.Persister.Write(ctx, group, writes)
+	for i, t := range written {
+		if errs[i] == nil {
+			continue
+		}
+		// Memory is ahead of the stored state: reload on next use so
+		// nothing unpersisted is trusted, and fail the acknowledgements.
+		t.sp.mu.Lock()
+		t.sp.p = nil
+		t.sp.mu.Unlock()
+		for _, it := range t.items {
+			if it.code == 0 {
+				it.code, it.msg = m.cfg.Code(errs[i]), errs[i].Error()
+			}
+		}
+		m.log.Warn("share-partition: persisting acknowledgements", "group", group, "partition", t.key.p, "err", errs[i])
+	}
+	go m.notify() // safe: takes m.mu briefly
+	_ = released
 }
 
 // verify checks a loaded share-partition against its persisted state
@@ -340,53 +496,7 @@ func (m *Manager) expireSessionsLocked(now time.Time) {
 
 // releaseMember releases member's records in parts (its session closed).
 func (m *Manager) releaseMember(ctx context.Context, group, member string, parts map[tidp]struct{}) {
-	released := false
-	for tp := range parts {
-		sp, _, err := m.part(ctx, group, tp.tid, tp.p)
-		if err != nil {
-			continue
-		}
-		if sp.p.ReleaseMember(member) {
-			released = true
-			if err := m.persist(ctx, sp, spKey{group, tp.tid, tp.p}); err != nil {
-				m.log.Warn("share-partition: persisting released records", "group", group, "partition", tp.p, "err", err)
-			}
-		}
-		sp.mu.Unlock()
-	}
-	if released {
-		m.notify()
-	}
-}
-
-// ack applies one partition's acknowledgements and persists them; it
-// returns the acknowledge error code.
-func (m *Manager) ack(ctx context.Context, group, member string, tid [16]byte, p int32, batches []AckBatch, renew bool) (int16, string) {
-	if err := ValidateAcks(batches, renew); err != nil {
-		return m.cfg.Code(err), err.Error()
-	}
-	if len(batches) == 0 {
-		return 0, ""
-	}
-	sp, _, err := m.part(ctx, group, tid, p)
-	if err != nil {
-		return m.cfg.Code(err), err.Error()
-	}
-	defer sp.mu.Unlock()
-	changed, err := sp.p.Acknowledge(member, batches, m.cfg.Now())
-	if err != nil {
-		return m.cfg.Code(err), err.Error()
-	}
-	if changed {
-		if err := m.persist(ctx, sp, spKey{group, tid, p}); err != nil {
-			// The state in memory is ahead of the stored one; reload it
-			// on next use so nothing unpersisted is trusted.
-			sp.p = nil
-			return m.cfg.Code(err), err.Error()
-		}
-		go m.notify() // safe: takes m.mu briefly
-	}
-	return 0, ""
+	m.ackAll(ctx, group, member, nil, false, parts)
 }
 
 func fetchAcks(in []kmsg.ShareFetchRequestTopicPartitionAcknowledgementBatch) []AckBatch {
@@ -452,6 +562,7 @@ func (m *Manager) ShareFetch(ctx context.Context, req *kmsg.ShareFetchRequest) *
 		out[tp] = &e
 		return &e
 	}
+	var items []*ackItem
 	for _, t := range req.Topics {
 		for _, p := range t.Partitions {
 			tp := tidp{t.TopicID, p.Partition}
@@ -464,16 +575,22 @@ func (m *Manager) ShareFetch(ctx context.Context, req *kmsg.ShareFetchRequest) *
 				m.mu.Unlock()
 			}
 			if len(p.AcknowledgementBatches) > 0 {
-				e := entry(tp)
-				e.AcknowledgeErrorCode, msg = m.ack(ctx, group, member, t.TopicID, p.Partition, fetchAcks(p.AcknowledgementBatches), req.IsRenewAck)
-				if e.AcknowledgeErrorCode != 0 {
-					e.AcknowledgeErrorMessage = strp(msg)
-				}
+				items = append(items, &ackItem{tid: t.TopicID, p: p.Partition, batches: fetchAcks(p.AcknowledgementBatches)})
 			}
 		}
 	}
+	var release map[tidp]struct{}
 	if req.ShareSessionEpoch == -1 {
-		m.releaseMember(ctx, group, member, s.parts)
+		release = s.parts
+	}
+	m.ackAll(ctx, group, member, items, req.IsRenewAck, release)
+	for _, it := range items {
+		e := entry(tidp{it.tid, it.p})
+		if it.code != 0 && e.AcknowledgeErrorCode == 0 {
+			e.AcknowledgeErrorCode, e.AcknowledgeErrorMessage = it.code, strp(it.msg)
+		}
+	}
+	if req.ShareSessionEpoch == -1 {
 		return m.finish(resp, out)
 	}
 	m.mu.Lock()
@@ -706,24 +823,33 @@ func (m *Manager) ShareAcknowledge(ctx context.Context, req *kmsg.ShareAcknowled
 	if code != 0 {
 		return fail(code, msg)
 	}
+	var items []*ackItem
+	for _, t := range req.Topics {
+		for _, p := range t.Partitions {
+			items = append(items, &ackItem{tid: t.TopicID, p: p.Partition, batches: ackAcks(p.AcknowledgementBatches)})
+		}
+	}
+	var release map[tidp]struct{}
+	if req.ShareSessionEpoch == -1 {
+		release = s.parts
+	}
+	m.ackAll(ctx, group, member, items, req.IsRenewAck, release)
+	i := 0
 	for _, t := range req.Topics {
 		rt := kmsg.NewShareAcknowledgeResponseTopic()
 		rt.TopicID = t.TopicID
 		for _, p := range t.Partitions {
+			it := items[i]
+			i++
 			rp := kmsg.NewShareAcknowledgeResponseTopicPartition()
 			rp.Partition = p.Partition
 			rp.CurrentLeader.LeaderID, rp.CurrentLeader.LeaderEpoch = -1, -1
-			var msg string
-			rp.ErrorCode, msg = m.ack(ctx, group, member, t.TopicID, p.Partition, ackAcks(p.AcknowledgementBatches), req.IsRenewAck)
-			if rp.ErrorCode != 0 {
-				rp.ErrorMessage = strp(msg)
+			if it.code != 0 {
+				rp.ErrorCode, rp.ErrorMessage = it.code, strp(it.msg)
 			}
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 		resp.Topics = append(resp.Topics, rt)
-	}
-	if req.ShareSessionEpoch == -1 {
-		m.releaseMember(ctx, group, member, s.parts)
 	}
 	return resp
 }
