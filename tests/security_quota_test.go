@@ -256,3 +256,37 @@ func TestClientQuotas(t *testing.T) {
 		t.Errorf("the unlimited producer was throttled %d times (%d records)", fastHook.n.Load(), len(lat))
 	}
 }
+
+// TestRequestPercentageQuota: a client over its request_percentage (the
+// broker's handler time as a share of one thread) gets throttle_time_ms
+// in its responses (KIP-219, so franz-go waits it out) and keeps being
+// served; ApiVersions is exempt.
+func TestRequestPercentageQuota(t *testing.T) {
+	n := startNode(t, "", map[string]string{"quota.window.num": "2", "quota.window.size.seconds": "1"})
+	addr := n.Addr()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	adm := newAdmin(t, addr)
+	if _, err := adm.CreateTopics(ctx, 4, 1, nil, "rp1", "rp2", "rp3"); err != nil {
+		t.Fatal(err)
+	}
+	mustTrib(t, addr, "", "quota", "alter", "--client-id", "busy", "--add-config", "request_percentage=0.01")
+	var hook throttleHook
+	busy := newClient(t, addr, kgo.ClientID("busy"), kgo.WithHooks(&hook))
+	start := time.Now()
+	served := 0
+	for hook.n.Load() < 3 && time.Since(start) < 30*time.Second {
+		req := kmsg.NewPtrMetadataRequest() // every topic: some handler time
+		if _, err := req.RequestWith(ctx, busy); err != nil {
+			t.Fatalf("metadata %d: %v", served, err)
+		}
+		served++
+	}
+	if hook.n.Load() < 3 || !hook.after.Load() {
+		t.Fatalf("%d requests over %v: %d throttles (after the response: %v)", served, time.Since(start), hook.n.Load(), hook.after.Load())
+	}
+	if counts, _ := n.Broker.QuotaThrottles(); counts[2] == 0 {
+		t.Errorf("the broker's Request throttle counter is 0 (%v)", counts)
+	}
+	t.Logf("%d Metadata requests before 3 throttles, %v", served, time.Since(start))
+}
