@@ -317,6 +317,18 @@ func TestShareGroupBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	tid := td[topic].ID
+	// share.version 1 is advertised (clients gate share groups on it).
+	av, err := kmsg.NewPtrApiVersionsRequest().RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	finalized := false
+	for _, f := range av.FinalizedFeatures {
+		finalized = finalized || f.Name == "share.version" && f.MaxVersionLevel == 1
+	}
+	if !finalized {
+		t.Fatalf("share.version not finalized at 1: %+v", av.FinalizedFeatures)
+	}
 	coord := func() *kgo.Broker {
 		return cl.Broker(1)
 	}
