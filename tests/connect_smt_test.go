@@ -7,6 +7,8 @@ package tests
 // transformation configs.
 
 import (
+	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -139,4 +141,63 @@ func TestConnectTransforms(t *testing.T) {
 	if b, _ := os.ReadFile(out2); len(b) != 0 {
 		t.Errorf("the filtering sink wrote %d bytes", len(b))
 	}
+}
+
+// TestConnectGroupProtocol checks what the workers put in the group, as a
+// Java worker would read it: protocol type "connect", sub-protocol
+// "compatible" (KIP-415), binary member metadata (version 1, the worker's
+// URL, the config offset) and assignments naming the leader's URL.
+func TestConnectGroupProtocol(t *testing.T) {
+	n := startNode(t, "", nil)
+	w1 := startConnectWorker(t, n.Addr())
+	w2 := startConnectWorker(t, n.Addr())
+	adm := newAdmin(t, n.Addr())
+	str := func(b []byte) (string, []byte) {
+		if len(b) < 2 {
+			return "", nil
+		}
+		l := int(binary.BigEndian.Uint16(b))
+		if len(b) < 2+l {
+			return "", nil
+		}
+		return string(b[2 : 2+l]), b[2+l:]
+	}
+	waitFor(t, 30*time.Second, "a stable connect group of two workers in the documented format", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		dg, err := adm.DescribeGroups(ctx, "connect-cluster")
+		if err != nil {
+			return false
+		}
+		g := dg["connect-cluster"]
+		if g.State != "Stable" || g.ProtocolType != "connect" || g.Protocol != "compatible" || len(g.Members) != 2 {
+			return false
+		}
+		urls := map[string]bool{}
+		for _, m := range g.Members {
+			// franz-go's kmsg reads Connect's member metadata.
+			md, ok := m.Join.AsConnect()
+			if !ok || md.Version != 1 {
+				return false
+			}
+			urls[strings.TrimSuffix(md.URL, "/")] = true
+			// The assignment by hand: version 1, no error, the leader's id and URL.
+			a, ok := m.Assigned.Raw()
+			if !ok {
+				if c, isConnect := m.Assigned.AsConnect(); isConnect {
+					a = c.AppendTo(nil)
+				}
+			}
+			if len(a) < 4 || binary.BigEndian.Uint16(a) != 1 || binary.BigEndian.Uint16(a[2:]) != 0 {
+				return false
+			}
+			if _, rest := str(a[4:]); rest != nil {
+				leaderURL, _ := str(rest)
+				if leaderURL != w1.URL+"/" && leaderURL != w2.URL+"/" {
+					t.Errorf("assignment's leader URL %q", leaderURL)
+				}
+			}
+		}
+		return urls[w1.URL] && urls[w2.URL]
+	})
 }

@@ -37,14 +37,6 @@ type assignment struct {
 	Delay int64 `json:"delay,omitempty"`
 }
 
-// memberMetadata is the JoinGroup metadata of a worker.
-type memberMetadata struct {
-	URL          string   `json:"url"`
-	ConfigOffset int64    `json:"config_offset"`
-	Connectors   []string `json:"connectors"`
-	Tasks        []TaskID `json:"tasks"`
-}
-
 func compareTask(a, b TaskID) int {
 	if c := cmp.Compare(a.Connector, b.Connector); c != 0 {
 		return c

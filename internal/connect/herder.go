@@ -153,9 +153,11 @@ type Herder struct {
 	started    bool
 	memberID   string
 	generation int32
-	isLeader   bool
-	leaderURL  string
-	assigned   assignment
+	// protocol is the connect sub-protocol the group chose last.
+	protocol  string
+	isLeader  bool
+	leaderURL string
+	assigned  assignment
 	// rebalancing is set from JoinGroup until the assignment is applied.
 	rebalancing bool
 	// lost: the coordinator evicted this member; its work must stop
@@ -275,7 +277,7 @@ func (h *Herder) Run(ctx context.Context) error {
 		})
 		rejoin := h.applyAssignment(ctx, a)
 		if !rejoin {
-			h.stable(ctx, hbErr)
+			h.stable(ctx, hbErr, time.Duration(a.Delay)*time.Millisecond)
 		}
 		hbCancel()
 		<-hbDone
@@ -375,12 +377,22 @@ func (h *Herder) shutdown() {
 }
 
 // stable reconciles until a rebalance is needed: the heartbeat loop
-// reports one on hbErr, or the leader sees the work change.
-func (h *Herder) stable(ctx context.Context, hbErr <-chan error) {
+// reports one on hbErr, the leader sees the work change, or the
+// assignment's delay (work held back for a departed worker) is over.
+func (h *Herder) stable(ctx context.Context, hbErr <-chan error, delay time.Duration) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	var delayed <-chan time.Time
+	if delay > 0 {
+		t := time.NewTimer(delay)
+		defer t.Stop()
+		delayed = t.C
+	}
 	for {
 		select {
+		case <-delayed:
+			h.log.Info("rejoining the connect group", "reason", "the scheduled rebalance delay is over")
+			return
 		case <-ctx.Done():
 			return
 		case err := <-hbErr:
@@ -450,7 +462,8 @@ func (h *Herder) owned() ([]string, []TaskID) {
 	return nonNil(cs), nonNil(ts)
 }
 
-const connectProtocol = "tributary-v1"
+// joinProtocols are the sub-protocols offered, in order of preference.
+var joinProtocols = []string{protocolCompatible, protocolEager}
 
 // join runs JoinGroup and SyncGroup (and the assignor when leader).
 func (h *Herder) join(ctx context.Context) (assignment, error) {
@@ -458,18 +471,30 @@ func (h *Herder) join(ctx context.Context) (assignment, error) {
 	h.rebalancing = true
 	member := h.memberID
 	offset := h.config.offset
+	prev := h.assigned
+	eager := h.protocol == protocolEager
 	h.mu.Unlock()
+	if eager {
+		// Eager rebalancing: a member gives up all its work before joining.
+		h.stopAll()
+	}
 	cs, ts := h.owned()
-	meta, _ := json.Marshal(memberMetadata{URL: h.cfg.URL(), ConfigOffset: offset, Connectors: cs, Tasks: ts})
+	url := h.cfg.URL() + "/"
 	var resp *kmsg.JoinGroupResponse
 	for attempt := 0; ; attempt++ {
 		req := kmsg.NewPtrJoinGroupRequest()
 		req.Group, req.MemberID, req.ProtocolType = h.cfg.GroupID, member, "connect"
 		req.SessionTimeoutMillis = int32(h.cfg.SessionTimeout.Milliseconds())
 		req.RebalanceTimeoutMillis = int32(h.cfg.RebalanceTimeout.Milliseconds())
-		p := kmsg.NewJoinGroupRequestProtocol()
-		p.Name, p.Metadata = connectProtocol, meta
-		req.Protocols = append(req.Protocols, p)
+		for _, name := range joinProtocols {
+			md := workerMetadata{Version: protocolVersion(name), URL: url, ConfigOffset: offset}
+			if len(cs)+len(ts) > 0 {
+				md.Allocation = &wireAssignment{Version: md.Version, Leader: prev.Leader, LeaderURL: prev.LeaderURL, ConfigOffset: prev.ConfigOffset, Connectors: cs, Tasks: ts}
+			}
+			p := kmsg.NewJoinGroupRequestProtocol()
+			p.Name, p.Metadata = name, encodeMetadata(md)
+			req.Protocols = append(req.Protocols, p)
+		}
 		var err error
 		if resp, err = req.RequestWith(ctx, h.deps.Group); err != nil {
 			return assignment{}, err
@@ -486,15 +511,22 @@ func (h *Herder) join(ctx context.Context) (assignment, error) {
 		}
 		break
 	}
+	protocol := protocolCompatible
+	if resp.Protocol != nil {
+		protocol = *resp.Protocol
+	}
+	if !slices.Contains(joinProtocols, protocol) {
+		return assignment{}, fmt.Errorf("the group chose sub-protocol %q, which this worker does not speak", protocol)
+	}
 	h.mu.Lock()
-	h.memberID, h.generation = resp.MemberID, resp.Generation
+	h.memberID, h.generation, h.protocol = resp.MemberID, resp.Generation, protocol
 	h.mu.Unlock()
 
 	sync := kmsg.NewPtrSyncGroupRequest()
 	sync.Group, sync.MemberID, sync.Generation = h.cfg.GroupID, resp.MemberID, resp.Generation
-	sync.ProtocolType, sync.Protocol = kmsg.StringPtr("connect"), kmsg.StringPtr(connectProtocol)
+	sync.ProtocolType, sync.Protocol = kmsg.StringPtr("connect"), kmsg.StringPtr(protocol)
 	if resp.LeaderID == resp.MemberID {
-		plan, err := h.leaderAssign(ctx, resp)
+		plan, err := h.leaderAssign(ctx, resp, protocol)
 		if err != nil {
 			return assignment{}, err
 		}
@@ -510,15 +542,50 @@ func (h *Herder) join(ctx context.Context) (assignment, error) {
 		}
 		return assignment{}, err
 	}
-	var a assignment
-	if err := json.Unmarshal(sresp.MemberAssignment, &a); err != nil {
-		return assignment{}, fmt.Errorf("undecodable assignment from the group leader: %w", err)
+	wa, err := decodeAssignment(sresp.MemberAssignment)
+	if err != nil {
+		return assignment{}, err
 	}
+	if wa.Error != assignmentNoError {
+		if err := h.configLog.ReadToEnd(ctx); err != nil {
+			return assignment{}, err
+		}
+		return assignment{}, errAssignmentFailed
+	}
+	// The assignment lists the new work; the member keeps what it held
+	// minus the revoked (eager members hold nothing when they join).
+	a := assignment{Leader: wa.Leader, LeaderURL: restURL(wa.LeaderURL), ConfigOffset: wa.ConfigOffset,
+		RevokedConnectors: wa.RevokedConnectors, RevokedTasks: wa.RevokedTasks, Delay: int64(wa.DelayMs)}
+	a.Connectors = mergeWork(cs, wa.Connectors, wa.RevokedConnectors, strings.Compare)
+	a.Tasks = mergeWork(ts, wa.Tasks, wa.RevokedTasks, compareTask)
 	h.mu.Lock()
 	h.isLeader = resp.LeaderID == resp.MemberID
 	h.leaderURL = a.LeaderURL
 	h.mu.Unlock()
 	return a, nil
+}
+
+// mergeWork is (held ∪ added) \ revoked, sorted.
+func mergeWork[T comparable](held, added, revoked []T, cmp func(a, b T) int) []T {
+	out := []T{}
+	for _, w := range append(slices.Clone(held), added...) {
+		if !slices.Contains(revoked, w) && !slices.Contains(out, w) {
+			out = append(out, w)
+		}
+	}
+	slices.SortFunc(out, cmp)
+	return out
+}
+
+// without is a \ b.
+func without[T comparable](a, b []T) []T {
+	var out []T
+	for _, w := range a {
+		if !slices.Contains(b, w) {
+			out = append(out, w)
+		}
+	}
+	return out
 }
 
 // workKey names a connector or a task in the leader's bookkeeping.
@@ -527,7 +594,7 @@ func taskWork(id TaskID) string     { return "t:" + id.String() }
 
 // leaderAssign reads the config topic to its end and runs the assignor
 // over the members' metadata.
-func (h *Herder) leaderAssign(ctx context.Context, resp *kmsg.JoinGroupResponse) ([]kmsg.SyncGroupRequestGroupAssignment, error) {
+func (h *Herder) leaderAssign(ctx context.Context, resp *kmsg.JoinGroupResponse, protocol string) ([]kmsg.SyncGroupRequestGroupAssignment, error) {
 	if err := h.configLog.ReadToEnd(ctx); err != nil {
 		return nil, err
 	}
@@ -539,14 +606,34 @@ func (h *Herder) leaderAssign(ctx context.Context, resp *kmsg.JoinGroupResponse)
 
 	members := make([]memberWork, 0, len(resp.Members))
 	present := map[string]bool{}
-	leaderURL := h.cfg.URL()
+	leaderURL := h.cfg.URL() + "/"
+	maxOffset := int64(-1)
 	for _, m := range resp.Members {
-		var md memberMetadata
-		if err := json.Unmarshal(m.ProtocolMetadata, &md); err != nil {
+		md, err := decodeMetadata(m.ProtocolMetadata)
+		if err != nil {
 			h.log.Warn("undecodable connect member metadata; treating it as holding nothing", "member", m.MemberID, "err", err)
 		}
-		members = append(members, memberWork{ID: m.MemberID, URL: md.URL, Connectors: md.Connectors, Tasks: md.Tasks})
+		mw := memberWork{ID: m.MemberID, URL: restURL(md.URL)}
+		if md.Allocation != nil && protocol != protocolEager {
+			mw.Connectors, mw.Tasks = md.Allocation.Connectors, md.Allocation.Tasks
+		}
+		maxOffset = max(maxOffset, md.ConfigOffset)
+		members = append(members, mw)
 		present[m.MemberID] = true
+	}
+	if maxOffset > offset {
+		// A member has read more of the config topic than the leader
+		// could: every member reads to the end and rejoins.
+		h.log.Warn("connect group leader is behind a member's config offset; asking the group to rejoin", "leader_offset", offset, "member_offset", maxOffset)
+		var out []kmsg.SyncGroupRequestGroupAssignment
+		for _, m := range members {
+			ga := kmsg.NewSyncGroupRequestGroupAssignment()
+			ga.MemberID = m.ID
+			ga.MemberAssignment = encodeAssignment(wireAssignment{Version: protocolVersion(protocol), Error: assignmentConfigMismatch,
+				Leader: resp.MemberID, LeaderURL: leaderURL, ConfigOffset: offset})
+			out = append(out, ga)
+		}
+		return out, nil
 	}
 	slices.SortFunc(members, func(a, b memberWork) int { return strings.Compare(a.ID, b.ID) })
 
@@ -627,9 +714,14 @@ func (h *Herder) leaderAssign(ctx context.Context, resp *kmsg.JoinGroupResponse)
 		for _, t := range a.RevokedTasks {
 			owners[taskWork(t)] = m.ID
 		}
-		b, _ := json.Marshal(a)
+		wa := wireAssignment{Version: protocolVersion(protocol), Leader: a.Leader, LeaderURL: a.LeaderURL, ConfigOffset: a.ConfigOffset,
+			Connectors: a.Connectors, Tasks: a.Tasks, RevokedConnectors: a.RevokedConnectors, RevokedTasks: a.RevokedTasks, DelayMs: int32(a.Delay)}
+		if protocol != protocolEager {
+			// Incremental: only the work new to the member.
+			wa.Connectors, wa.Tasks = without(a.Connectors, m.Connectors), without(a.Tasks, m.Tasks)
+		}
 		ga := kmsg.NewSyncGroupRequestGroupAssignment()
-		ga.MemberID, ga.MemberAssignment = m.ID, b
+		ga.MemberID, ga.MemberAssignment = m.ID, encodeAssignment(wa)
 		out = append(out, ga)
 	}
 	// Held lost work keeps its old owner on record until reassigned.
