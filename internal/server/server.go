@@ -195,6 +195,10 @@ type pendingResp struct {
 	// raw, when key is -1, is a raw SASL token to send (a v0 handshake's
 	// exchange): a size and the bytes, no Kafka header.
 	raw []byte
+	// reqBuf is a produce request's frame, whose records the decoded
+	// request aliases: returned to the pool once the response is
+	// written (or, for acks=0, once handled), when nothing reads them.
+	reqBuf []byte
 }
 
 func (s *Server) serveConn(ctx context.Context, c net.Conn) {
@@ -322,7 +326,7 @@ func (s *Server) readLoop(ctx context.Context, c net.Conn, info *protocol.ConnIn
 		if size < minSize || size > maxSize {
 			return fmt.Errorf("request size %d out of range", size)
 		}
-		buf := make([]byte, size)
+		buf := getRequestBuf(int(size))
 		if _, err := io.ReadFull(r, buf); err != nil {
 			return err
 		}
@@ -346,6 +350,9 @@ func (s *Server) readLoop(ctx context.Context, c net.Conn, info *protocol.ConnIn
 			return err
 		}
 		pr.start, pr.slot = start, pr.key
+		if req != nil && pr.key == kmsg.Produce.Int16() {
+			pr.reqBuf = buf // the records alias it; recycled once answered
+		}
 		if req != nil {
 			pr.slot = metrics.RequestSlot(pr.key, req.Msg)
 		}
@@ -378,6 +385,7 @@ func (s *Server) readLoop(ctx context.Context, c net.Conn, info *protocol.ConnIn
 			pr.fn = s.handle(ctx, req)
 		}
 		if pr.fn == nil { // acks=0
+			putRequestBuf(pr.reqBuf)
 			s.opts.Requests.Done(pr.slot, start)
 			continue
 		}
@@ -551,6 +559,7 @@ func (s *Server) writeLoop(c net.Conn, queue <-chan pendingResp, cancel context.
 			c.Close()
 			continue
 		}
+		putRequestBuf(pr.reqBuf)
 		s.opts.Requests.Done(pr.slot, pr.start)
 		if len(queue) == 0 {
 			if err := w.Flush(); err != nil {
@@ -576,4 +585,26 @@ func (s *Server) run(pr pendingResp) (resp kmsg.Response, ok bool) {
 		}
 	}()
 	return pr.fn(), true
+}
+
+// Request frames of produce requests are recycled (Kafka clients send
+// megabytes per second of them; allocating each was most of the broker's
+// allocation). Frames of other requests are left to the GC: their decoded
+// fields may be kept (group metadata, configs).
+var requestPool sync.Pool
+
+const maxPooledRequest = 16 << 20
+
+func getRequestBuf(n int) []byte {
+	if p, ok := requestPool.Get().(*[]byte); ok && cap(*p) >= n {
+		return (*p)[:n]
+	}
+	return make([]byte, n)
+}
+
+func putRequestBuf(b []byte) {
+	if b == nil || cap(b) > maxPooledRequest {
+		return
+	}
+	requestPool.Put(&b)
 }
