@@ -140,3 +140,27 @@ func BenchmarkSyncSixLogs(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkReadSequentialSmall: a consumer reading a large segment in
+// order, 16 KiB per fetch, over small batches (the index is larger than
+// one whole read, so each lookup probes it entry by entry).
+func BenchmarkReadSequentialSmall(b *testing.B) {
+	l := benchOpen(b)
+	buf := benchLogBatch(4, 500)
+	for range 40000 {
+		benchAppend(b, l, buf)
+	}
+	end := l.EndOffset()
+	var off int64
+	b.SetBytes(16 << 10)
+	for b.Loop() {
+		res, err := l.Read(off, end, 16<<10, true)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ReleaseRead(res.Data)
+		if off = res.Next; off >= end {
+			off = 0
+		}
+	}
+}
