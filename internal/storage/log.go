@@ -710,6 +710,7 @@ func (l *Log) readFrom(s *segment, pos, limit, maxOffset int64, maxBytes int, mi
 				if err != nil {
 					return ReadResult{}, err
 				}
+				s.setReadHint(whole.LastOffset()+1, pos+int64(len(whole)))
 				return ReadResult{Data: whole, Next: whole.LastOffset() + 1}, nil
 			}
 			break
@@ -731,6 +732,7 @@ func (l *Log) readFrom(s *segment, pos, limit, maxOffset int64, maxBytes int, mi
 		ReleaseRead(buf)
 		return ReadResult{}, nil
 	}
+	s.setReadHint(next, pos+int64(off))
 	return ReadResult{Data: buf[:off], Next: next}, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/tributary/tributary/internal/record"
 )
@@ -36,6 +37,13 @@ type segment struct {
 	// first append to this open segment (what was there before is
 	// older than this process's writes).
 	hinted int64
+
+	// hintMu guards the read hint: where the last read of this segment
+	// ended (offset hintNext at byte hintPos). A consumer reading in
+	// order asks for that offset next, and find starts there instead of
+	// reading the index. Taken without Log.mu (reads run outside it).
+	hintMu            sync.Mutex
+	hintNext, hintPos int64
 }
 
 // SegmentName is the file name of a segment with the given base offset.
@@ -177,6 +185,9 @@ func (s *segment) header(pos, limit int64) (record.Batch, int64, error) {
 // find returns the position of the first batch below limit whose last
 // offset is >= offset, or ok=false if there is none.
 func (s *segment) find(offset, limit int64, idxN int) (pos int64, ok bool, err error) {
+	if pos, ok := s.readHint(offset, limit); ok {
+		return pos, true, nil
+	}
 	if offset > s.base {
 		e, err := s.idx.floor(idxN, offsetEntryRel, offset-s.base)
 		if err != nil {
@@ -202,6 +213,31 @@ func (s *segment) find(offset, limit int64, idxN int) (pos int64, ok bool, err e
 		pos += n
 	}
 	return 0, false, nil
+}
+
+// readHint returns the read hint's position if the batch there holds
+// offset. Batches of a segment never overlap, so a batch that holds offset
+// is the one to read, however old the hint (a truncation may have
+// rewritten the bytes since; then it holds other offsets and is ignored).
+func (s *segment) readHint(offset, limit int64) (int64, bool) {
+	s.hintMu.Lock()
+	next, pos := s.hintNext, s.hintPos
+	s.hintMu.Unlock()
+	if next != offset || pos <= 0 || pos >= limit {
+		return 0, false
+	}
+	h, _, err := s.header(pos, limit)
+	if err != nil || h.BaseOffset() > offset || h.LastOffset() < offset {
+		return 0, false
+	}
+	return pos, true
+}
+
+// setReadHint records that a read ended at offset next, byte pos.
+func (s *segment) setReadHint(next, pos int64) {
+	s.hintMu.Lock()
+	s.hintNext, s.hintPos = next, pos
+	s.hintMu.Unlock()
 }
 
 // findTime returns the position of the first batch below limit whose max
