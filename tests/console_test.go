@@ -367,8 +367,27 @@ func TestConsoleBrowser(t *testing.T) {
 		chromedp.Navigate(cp.URL+"/clusters/"+id+"/topics/orders/messages?partition=1&from=end"),
 		waitText("#records", "from-kcat"))
 
+	// Produce a record from the messages page, then export the range
+	// (JSON Lines) with the link beside it.
+	run(t, ctx, "produce from the console", 20*time.Second,
+		chromedp.Click(chromedp.CSS("#produce-card summary")),
+		chromedp.SetValue(chromedp.CSS("#p-partition"), "1"),
+		chromedp.SendKeys(chromedp.CSS("#p-key"), "ui-key"),
+		chromedp.SendKeys(chromedp.CSS("#p-value"), "from-the-console"),
+		chromedp.SetValue(chromedp.CSS("#p-headers"), "source=ui"),
+		chromedp.Submit(chromedp.CSS("#produce-form")),
+		waitText("main", "Produced to partition 1 at offset 2"),
+		chromedp.Navigate(cp.URL+"/clusters/"+id+"/topics/orders/messages?partition=1&from=beginning"),
+		waitText("#records", "from-the-console"),
+		waitText("#records", "source"))
+	export := read(t, ctx, chromedp.Evaluate[string](`fetch(document.querySelector('#export').href).then(r => r.text())`, chromedp.EvalAwaitPromise))
+	if lines := strings.Split(strings.TrimSpace(export), "\n"); len(lines) != 3 || !strings.Contains(lines[2], `"key":"ui-key","value":"from-the-console"`) ||
+		!strings.Contains(lines[2], `{"key":"source","value":"ui"}`) || !strings.Contains(lines[0], `"trace-id"`) {
+		t.Fatalf("export of partition 1 from the beginning:\n%s", export)
+	}
+
 	// A group that committed offset 1 of partition 0 lags by 1 there
-	// (and by 2 on partition 1, where it committed nothing); reset it to
+	// (and by 3 on partition 1, where it committed nothing); reset it to
 	// the earliest offsets through the form.
 	commitOffset(t, bootstrap, secure, "web-group", "orders", 0, 1)
 	run(t, ctx, "group lag", 20*time.Second,
@@ -376,7 +395,7 @@ func TestConsoleBrowser(t *testing.T) {
 		waitText("#groups", "web-group"),
 		chromedp.Click(chromedp.CSS(`#groups a`)),
 		waitText("#lag", "orders"),
-		waitText("#total-lag", "3"), // partition 0: 2 records, 1 committed; partition 1: 2 records (one from kcat), none
+		waitText("#total-lag", "4"), // partition 0: 2 records, 1 committed; partition 1: 3 (from franz-go, kcat, the console), none
 
 		waitJS(`/OK|WARN|ERR|STOP|STALL|REWIND|NOTFOUND/.test((document.querySelector('#lag-status')||{}).innerText||'')`))
 	sh.take(t, ctx, "group")
@@ -385,7 +404,7 @@ func TestConsoleBrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`input[name=dry_run]`)), // uncheck: commit
 		chromedp.Submit(chromedp.CSS("#reset-form")),
 		waitText("#reset-result", "Committed new offsets"),
-		waitText("#total-lag", "4"))
+		waitText("#total-lag", "5"))
 
 	// Resize 1 → 2 brokers from the operations page and watch it finish:
 	// the page follows the operation's steps by itself.

@@ -189,6 +189,18 @@ func (c *Console) sessionOf(r *http.Request) *session {
 	return s
 }
 
+// sweepLocked forgets expired sessions (each sign-in sweeps, so sessions
+// abandoned without signing out do not pile up). c.mu is held.
+func (c *Console) sweepLocked() {
+	now := time.Now()
+	for id, s := range c.sessions {
+		if now.After(s.expires) {
+			s.searches.cancelAll()
+			delete(c.sessions, id)
+		}
+	}
+}
+
 func (c *Console) endSession(s *session) {
 	c.mu.Lock()
 	delete(c.sessions, s.id)
@@ -268,6 +280,8 @@ func (c *Console) routes() {
 	m.HandleFunc("POST /clusters/{id}/topics/{name}/delete", c.authed(true, c.deleteTopic))
 	m.HandleFunc("GET /clusters/{id}/topics/{name}/messages", c.authed(false, c.messagesPage))
 	m.HandleFunc("POST /clusters/{id}/topics/{name}/search", c.authed(false, c.startSearch))
+	m.HandleFunc("GET /clusters/{id}/topics/{name}/export", c.authed(false, c.exportMessages))
+	m.HandleFunc("POST /clusters/{id}/topics/{name}/produce", c.authed(true, c.produceMessage))
 	m.HandleFunc("GET /clusters/{id}/search/{job}", c.authed(false, c.searchPage))
 	m.HandleFunc("GET /clusters/{id}/search/{job}/live", c.authed(false, c.searchLive))
 	m.HandleFunc("POST /clusters/{id}/search/{job}/cancel", c.authed(false, c.cancelSearch))
@@ -342,6 +356,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	s := &session{id: randomHex(32), token: token, csrf: randomHex(32), identity: id,
 		expires: time.Now().Add(c.cfg.SessionTTL), searches: newSearches()}
 	c.mu.Lock()
+	c.sweepLocked()
 	c.sessions[s.id] = s
 	c.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: s.id, Path: "/", HttpOnly: true,

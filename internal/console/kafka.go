@@ -37,6 +37,9 @@ type kafkaClient struct {
 	opts []kgo.Opt
 	cl   *kgo.Client
 	adm  *kadm.Client
+	// producer is made on the first produce from the console (under
+	// kafkaClients.mu).
+	producer *kgo.Client
 }
 
 func newKafkaClients(log *slog.Logger) *kafkaClients {
@@ -86,7 +89,7 @@ func (k *kafkaClients) get(db database) (*kafkaClient, error) {
 		if kc.key == key {
 			return kc, nil
 		}
-		kc.cl.Close()
+		kc.close()
 		delete(k.clients, db.ID)
 	}
 	cl, err := kgo.NewClient(opts...)
@@ -102,8 +105,15 @@ func (k *kafkaClients) close() {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	for id, kc := range k.clients {
-		kc.cl.Close()
+		kc.close()
 		delete(k.clients, id)
+	}
+}
+
+func (kc *kafkaClient) close() {
+	kc.cl.Close()
+	if kc.producer != nil {
+		kc.producer.Close()
 	}
 }
 
@@ -181,9 +191,21 @@ func readOverview(ctx context.Context, kc *kafkaClient, bootstrap []string) over
 			byID[o.Brokers[i].NodeID] = &o.Brokers[i]
 		}
 	}
+	// min.insync.replicas matters only for topics with a partition whose
+	// ISR is short, so only theirs are described (a healthy cluster of
+	// thousands of topics costs no DescribeConfigs).
+	var short []string
+	for _, td := range md.Topics {
+		for _, p := range td.Partitions {
+			if td.Err == nil && len(p.ISR) < len(p.Replicas) {
+				short = append(short, td.Topic)
+				break
+			}
+		}
+	}
 	minISR := map[string]int{}
-	if names := md.Topics.Names(); len(names) > 0 {
-		if rcs, err := kc.adm.DescribeTopicConfigs(ctx, names...); err == nil {
+	if len(short) > 0 {
+		if rcs, err := kc.adm.DescribeTopicConfigs(ctx, short...); err == nil {
 			for _, rc := range rcs {
 				for _, c := range rc.Configs {
 					if c.Key == "min.insync.replicas" && c.Value != nil {
@@ -440,4 +462,33 @@ func errKafka(what string, err error) error {
 		return fmt.Errorf("%s: the cluster did not answer within %s", what, kafkaTimeout)
 	}
 	return fmt.Errorf("%s: %w", what, err)
+}
+
+// produce writes one record with a producer client kept beside the
+// cluster's admin client: rec.Partition < 0 lets the key pick the
+// partition, else it is the partition. The record's partition and
+// offset are set on success.
+func (k *kafkaClients) produce(ctx context.Context, db database, kc *kafkaClient, rec *kgo.Record) error {
+	k.mu.Lock()
+	if kc.producer == nil {
+		opts := append(append([]kgo.Opt{}, kc.opts...), kgo.RecordPartitioner(kgo.BasicConsistentPartitioner(func(string) func(*kgo.Record, int) int {
+			return func(r *kgo.Record, n int) int {
+				if r.Partition >= 0 {
+					return int(r.Partition)
+				}
+				return kgo.StickyKeyPartitioner(nil).ForTopic(r.Topic).Partition(r, n)
+			}
+		})))
+		p, err := kgo.NewClient(opts...)
+		if err != nil {
+			k.mu.Unlock()
+			return err
+		}
+		kc.producer = p
+	}
+	p := kc.producer
+	k.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, kafkaTimeout)
+	defer cancel()
+	return p.ProduceSync(ctx, rec).FirstErr()
 }

@@ -3,6 +3,7 @@ package console
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -315,4 +316,54 @@ func newMatcher(q string, fold bool, fields []string) matcher {
 		m.inKey, m.inValue, m.inHeader = true, true, true
 	}
 	return m
+}
+
+// maxExport bounds an export's records.
+const maxExport = 100_000
+
+// exportRecord is one line of an export (JSON Lines): key, value and
+// header values as text when they are UTF-8, else base64 with the
+// encoding named.
+type exportRecord struct {
+	Partition     int32          `json:"partition"`
+	Offset        int64          `json:"offset"`
+	Timestamp     int64          `json:"timestamp"`
+	Key           *string        `json:"key"`
+	KeyEncoding   string         `json:"key_encoding,omitempty"`
+	Value         *string        `json:"value"`
+	ValueEncoding string         `json:"value_encoding,omitempty"`
+	Headers       []exportHeader `json:"headers,omitempty"`
+}
+
+type exportHeader struct {
+	Key           string `json:"key"`
+	Value         string `json:"value"`
+	ValueEncoding string `json:"value_encoding,omitempty"`
+}
+
+func exportBytes(b []byte) (*string, string) {
+	if b == nil {
+		return nil, ""
+	}
+	if utf8.Valid(b) {
+		s := string(b)
+		return &s, ""
+	}
+	s := base64.StdEncoding.EncodeToString(b)
+	return &s, "base64"
+}
+
+func toExport(r *kgo.Record) exportRecord {
+	e := exportRecord{Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp.UnixMilli()}
+	e.Key, e.KeyEncoding = exportBytes(r.Key)
+	e.Value, e.ValueEncoding = exportBytes(r.Value)
+	for _, h := range r.Headers {
+		v, enc := exportBytes(h.Value)
+		eh := exportHeader{Key: h.Key, ValueEncoding: enc}
+		if v != nil {
+			eh.Value = *v
+		}
+		e.Headers = append(e.Headers, eh)
+	}
+	return e
 }

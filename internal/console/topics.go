@@ -1,8 +1,11 @@
 package console
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"html/template"
 	"maps"
 	"net/http"
 	"slices"
@@ -10,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tributary/tributary/internal/client"
 	"github.com/tributary/tributary/internal/config"
@@ -302,6 +307,8 @@ type messagesData struct {
 	TimedOut   bool
 	Err        string
 	Searches   []searchStatus
+	// ExportQuery is the browse's query string for the export link.
+	ExportQuery template.URL
 }
 
 // browseForm reads the browse form's query: the URL holds the whole
@@ -377,6 +384,9 @@ func (c *Console) messagesPage(w http.ResponseWriter, r *http.Request, s *sessio
 	if ferr != nil {
 		d.Err = ferr.Error()
 	} else if r.URL.Query().Has("from") || r.URL.Query().Has("partition") {
+		q := r.URL.Query()
+		q.Del("limit")
+		d.ExportQuery = template.URL(q.Encode()) // our own query, re-encoded
 		recs, timedOut, err := browse(r.Context(), kc, d.Topic, d.Partition, from, d.Limit)
 		if err != nil {
 			d.Err = err.Error()
@@ -497,4 +507,107 @@ func (c *Console) resetGroup(w http.ResponseWriter, r *http.Request, s *session)
 		c.cfg.Audit(r.Context(), s.token, http.MethodPost, r.URL.Path, status)
 	}
 	c.renderGroup(w, r, s, db, d)
+}
+
+// exportMessages streams the records the browse form selects (up to
+// maxExport, read within browseTimeout×6) as a JSON Lines download.
+func (c *Console) exportMessages(w http.ResponseWriter, r *http.Request, s *session) {
+	db, ok := c.loadCluster(w, r, s)
+	if !ok {
+		return
+	}
+	d, from, err := browseForm(r)
+	limit := maxExport
+	if l := r.URL.Query().Get("limit"); l != "" && err == nil {
+		n, lerr := strconv.Atoi(l)
+		if lerr != nil || n < 1 {
+			err = fmt.Errorf("limit %q is not a positive number", l)
+		}
+		limit = min(n, maxExport)
+	}
+	if err != nil {
+		c.renderStatus(w, r, s, http.StatusBadRequest, "Cannot export", err.Error())
+		return
+	}
+	kc, err := c.kafka.get(db)
+	if err != nil {
+		c.renderStatus(w, r, s, http.StatusBadGateway, "Cannot export", err.Error())
+		return
+	}
+	from.Last = int64(limit)
+	rs, err := ranges(r.Context(), kc, d.Topic, d.Partition, from)
+	if err != nil {
+		c.renderStatus(w, r, s, http.StatusBadGateway, "Cannot export", err.Error())
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 6*browseTimeout)
+	defer cancel()
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s.jsonl"`, strings.NewReplacer(`"`, "", "/", "").Replace(d.Topic)))
+	enc := json.NewEncoder(w)
+	n := 0
+	err = scan(ctx, kc, d.Topic, rs, func(rec *kgo.Record) bool {
+		if rec.Attrs.IsControl() {
+			return true
+		}
+		if enc.Encode(toExport(rec)) != nil {
+			return false
+		}
+		n++
+		return n < limit
+	})
+	if err != nil {
+		// The download is under way: the last line says why it stopped.
+		enc.Encode(map[string]string{"error": "the export stopped early: " + err.Error()})
+	}
+}
+
+// produceMessage produces one record from the messages page's form.
+func (c *Console) produceMessage(w http.ResponseWriter, r *http.Request, s *session) {
+	db, ok := c.loadCluster(w, r, s)
+	if !ok {
+		return
+	}
+	name := r.PathValue("name")
+	to := clusterPath(db.ID, "topics", pathEscape(name), "messages") + "?from=end"
+	rec := &kgo.Record{Topic: name, Value: []byte(r.PostFormValue("value")), Partition: -1}
+	if k := r.PostFormValue("key"); k != "" {
+		rec.Key = []byte(k)
+	}
+	for i, line := range strings.Split(r.PostFormValue("headers"), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok || strings.TrimSpace(k) == "" {
+			back(w, r, to, "", fmt.Errorf("header line %d: want key=value, got %q", i+1, line))
+			return
+		}
+		rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: strings.TrimSpace(k), Value: []byte(v)})
+	}
+	if p := strings.TrimSpace(r.PostFormValue("partition")); p != "" && p != "any" {
+		n, err := strconv.ParseInt(p, 10, 32)
+		if err != nil || n < 0 {
+			back(w, r, to, "", fmt.Errorf("partition %q is not a partition number", p))
+			return
+		}
+		rec.Partition = int32(n)
+	}
+	kc, err := c.kafka.get(db)
+	if err == nil {
+		err = c.kafka.produce(r.Context(), db, kc, rec)
+	}
+	if c.cfg.Audit != nil {
+		status := http.StatusOK
+		if err != nil {
+			status = http.StatusBadGateway
+		}
+		c.cfg.Audit(r.Context(), s.token, http.MethodPost, r.URL.Path, status)
+	}
+	if err != nil {
+		back(w, r, to, "", errKafka("produce", err))
+		return
+	}
+	back(w, r, to, fmt.Sprintf("Produced to partition %d at offset %d.", rec.Partition, rec.Offset), nil)
 }
