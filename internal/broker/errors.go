@@ -68,6 +68,7 @@ var storageErrors = []wireError{
 	{err: storage.ErrLogOffline, code: kerr.KafkaStorageError, desc: "the replica's log went offline after corrupt data or an I/O error (Kafka's offline log dir); the client refreshes metadata and finds the new leader"},
 	{err: storage.ErrDiskFull, code: kerr.KafkaStorageError, desc: "the data dir has less free space than log.dir.min.free.bytes, or a write hit ENOSPC; writes resume once space is freed"},
 	{err: storage.ErrIndexCorrupt, code: kerr.KafkaStorageError, desc: "an offset or time index failed validation"},
+	{err: storage.ErrTxnIndexCorrupt, code: kerr.KafkaStorageError, desc: "a .txnindex file is not a whole number of version 0 entries (tool path: trib log dump)"},
 	{err: storage.ErrDumpFailed, code: kerr.KafkaStorageError, desc: "trib log dump found a bad file (tool path; never a client request)"},
 	{match: isIOError, code: kerr.KafkaStorageError, desc: "an I/O error from a file operation (*fs.PathError, errno): disk full, EIO, a missing file"},
 }

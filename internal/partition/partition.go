@@ -184,6 +184,7 @@ func readHW(l *storage.Log) int64 { return min(l.RecoveryPoint(), l.EndOffset())
 func (p *Partition) rebuildProducers() error {
 	p.producers = map[int64]*producer{}
 	p.txns = newTxnState()
+	p.txns.rebuilding = true
 	var markerErr error
 	err := p.log.ScanHeaders(p.log.StartOffset(), func(b record.Batch) bool {
 		switch {
@@ -203,6 +204,10 @@ func (p *Partition) rebuildProducers() error {
 	})
 	if err == nil {
 		err = markerErr
+	}
+	p.txns.rebuilding = false
+	if err == nil {
+		p.rewriteTxnIndex()
 	}
 	return err
 }

@@ -30,6 +30,10 @@ type AbortedTxn struct {
 	ProducerID  int64
 	FirstOffset int64
 	LastOffset  int64
+	// LastStableOffset is the last stable offset once it was aborted
+	// (the .txnindex field): the first offset of the earliest other open
+	// transaction, else the offset after the marker.
+	LastStableOffset int64
 }
 
 // txnState is the partition's transaction bookkeeping (KIP-98), guarded by
@@ -50,6 +54,9 @@ type txnState struct {
 	completed []AbortedTxn // LastOffset is the marker's offset
 	aborted   []AbortedTxn
 	verifying map[int64]*VerificationGuard
+	// rebuilding: state is being rebuilt from the log; the .txnindex is
+	// rewritten afterwards instead of appended to.
+	rebuilding bool
 }
 
 func newTxnState() txnState {
@@ -159,11 +166,34 @@ func (p *Partition) observeTxn(b record.Batch, base int64, controlType int16) {
 		return // a marker for a producer with no open transaction here
 	}
 	delete(p.txns.ongoing, pid)
-	t := AbortedTxn{ProducerID: pid, FirstOffset: first, LastOffset: base}
+	t := AbortedTxn{ProducerID: pid, FirstOffset: first, LastOffset: base, LastStableOffset: base + 1}
+	for _, f := range p.txns.ongoing {
+		t.LastStableOffset = min(t.LastStableOffset, f)
+	}
 	p.txns.completed = append(p.txns.completed, t)
 	if controlType == record.ControlAbort {
 		p.txns.aborted = append(p.txns.aborted, t)
+		if !p.txns.rebuilding {
+			// Kafka's .txnindex. A failed write is repaired when the
+			// state is next rebuilt (open, truncation, repair): the
+			// in-memory list is what Fetch serves.
+			_ = p.log.AppendTxnIndex(txnIndexEntry(t))
+		}
 	}
+}
+
+func txnIndexEntry(t AbortedTxn) storage.TxnIndexEntry {
+	return storage.TxnIndexEntry{ProducerID: t.ProducerID, FirstOffset: t.FirstOffset, LastOffset: t.LastOffset, LastStableOffset: t.LastStableOffset}
+}
+
+// rewriteTxnIndex makes the .txnindex files match the aborted
+// transactions rebuilt from the log. Under mu.
+func (p *Partition) rewriteTxnIndex() {
+	es := make([]storage.TxnIndexEntry, len(p.txns.aborted))
+	for i, t := range p.txns.aborted {
+		es[i] = txnIndexEntry(t)
+	}
+	_ = p.log.RewriteTxnIndex(es) // retried at the next rebuild; Fetch serves the in-memory list
 }
 
 // lastStableOffset under mu (publish; readers take it from the snapshot):

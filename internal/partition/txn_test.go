@@ -33,6 +33,8 @@ import (
 //	replicate-marker pid=P epoch=E type=commit|abort coord=C   follower append of a marker
 //	reopen                                              close the replica and open it from its files
 //	aborted from=F upto=U                               AbortedTransactions (read_committed Fetch)
+//	txnindex                                            the .txnindex files' entries (pid:first-last/lso)
+//	damage-txnindex                                     remove one .txnindex file, truncate the others mid-entry
 //
 // Run with -update to rewrite the files after a deliberate change.
 func TestTransactionEvents(t *testing.T) {
@@ -156,6 +158,33 @@ func (h *hwHarness) runTxn(cmd, dir string) string {
 		h.p = openTxnPartition(h.t, dir)
 		h.waiters, h.watches = nil, nil
 		p = h.p
+	case "txnindex":
+		files, _ := filepath.Glob(filepath.Join(dir, "*.txnindex"))
+		slices.Sort(files)
+		for _, f := range files {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				h.t.Fatal(err)
+			}
+			es, err := storage.ParseTxnIndex(data)
+			var parts []string
+			for _, e := range es {
+				parts = append(parts, fmt.Sprintf("%d:%d-%d/%d", e.ProducerID, e.FirstOffset, e.LastOffset, e.LastStableOffset))
+			}
+			fmt.Fprintf(&out, "%s: [%s] %v\n", filepath.Base(f), strings.Join(parts, " "), err)
+		}
+		return out.String()
+	case "damage-txnindex":
+		files, _ := filepath.Glob(filepath.Join(dir, "*.txnindex"))
+		slices.Sort(files)
+		for i, f := range files {
+			if i == 0 {
+				os.Remove(f)
+			} else if err := os.Truncate(f, 20); err != nil {
+				h.t.Fatal(err)
+			}
+		}
+		return "damaged\n"
 	case "aborted":
 		fmt.Fprintf(&out, "aborted: %s\n", fmtAborted(p.AbortedTransactions(h.i64(args["from"]), h.i64(args["upto"]))))
 	default:

@@ -30,7 +30,7 @@ type DumpOptions struct {
 // printed.
 var ErrDumpFailed = errors.New("file failed verification")
 
-// DumpFile prints a .log, .index or .timeindex file to w. It only reads,
+// DumpFile prints a .log, .index, .timeindex or .txnindex file to w. It only reads,
 // so it works on the files of a running broker. It returns an error
 // wrapping ErrDumpFailed if the file is invalid: a .log batch that fails
 // its CRC or header checks, offsets going backwards, a truncated batch at
@@ -41,7 +41,7 @@ func DumpFile(w io.Writer, path string, o DumpOptions) error {
 	name := filepath.Base(path)
 	base, err := strconv.ParseInt(strings.SplitN(name, ".", 2)[0], 10, 64)
 	if err != nil {
-		return fmt.Errorf("%s: not a segment file (want <20-digit offset>.log|.index|.timeindex)", path)
+		return fmt.Errorf("%s: not a segment file (want <20-digit offset>.log|.index|.timeindex|.txnindex)", path)
 	}
 	fmt.Fprintf(w, "Dumping %s\n", path)
 	switch filepath.Ext(name) {
@@ -49,6 +49,8 @@ func DumpFile(w io.Writer, path string, o DumpOptions) error {
 		return dumpLog(w, path, base, o)
 	case ".index", ".timeindex":
 		return dumpIndex(w, path, base, o)
+	case ".txnindex":
+		return dumpTxnIndex(w, path)
 	}
 	return fmt.Errorf("%s: unknown file type", path)
 }
@@ -153,6 +155,18 @@ func dumpLog(w io.Writer, path string, base int64, o DumpOptions) error {
 				}
 				fmt.Fprintf(w, "| offset: %d %s: %d keySize: %d valueSize: %d sequence: %d headerKeys: [%s]",
 					b.BaseOffset()+int64(r.OffsetDelta), tsType, b.Timestamp(r), lenOrNeg(r.Key), lenOrNeg(r.Value), seq, strings.Join(keys, ","))
+				if b.IsControl() {
+					// A transaction marker: its type and coordinator
+					// epoch, as DumpLogSegments prints them.
+					if typ, coordEpoch, err := b.ControlType(); err != nil {
+						fmt.Fprintf(w, " invalid control record: %v", err)
+						bad++
+					} else if typ == record.ControlCommit || typ == record.ControlAbort {
+						fmt.Fprintf(w, " endTxnMarker: %s coordinatorEpoch: %d", map[bool]string{true: "COMMIT", false: "ABORT"}[typ == record.ControlCommit], coordEpoch)
+					} else {
+						fmt.Fprintf(w, " controlType: %d", typ)
+					}
+				}
 				if o.PrintData {
 					hs := make([]string, len(r.Headers))
 					for j, h := range r.Headers {
@@ -292,4 +306,21 @@ func lastSeq(b record.Batch) int32 {
 		return -1
 	}
 	return b.LastSequence()
+}
+
+// dumpTxnIndex prints a .txnindex's entries as DumpLogSegments does.
+func dumpTxnIndex(w io.Writer, path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	es, err := ParseTxnIndex(data)
+	if err != nil {
+		fmt.Fprintf(w, "%v\n", err)
+		return fmt.Errorf("%w: %s: %v", ErrDumpFailed, path, err)
+	}
+	for _, e := range es {
+		fmt.Fprintf(w, "version: 0 producerId: %d firstOffset: %d lastOffset: %d lastStableOffset: %d\n", e.ProducerID, e.FirstOffset, e.LastOffset, e.LastStableOffset)
+	}
+	return nil
 }

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/tributary/tributary/internal/record"
 )
 
 func TestDumpAndSanityCheck(t *testing.T) {
@@ -120,4 +122,40 @@ func setU32(b []byte, at int, v uint32) []byte {
 	out := append([]byte(nil), b...)
 	binary.BigEndian.PutUint32(out[at:], v)
 	return out
+}
+
+// TestDumpTransactions: a transaction marker is printed with its type and
+// coordinator epoch, and a .txnindex with its entries (DumpLogSegments'
+// forms); a torn .txnindex fails.
+func TestDumpTransactions(t *testing.T) {
+	e := newEnv(t)
+	l := e.log(smallSegments())
+	m, err := record.Marker(9, 2, false, 3, e.clk.Now().UnixMilli())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.SetBaseOffset(0)
+	if _, err := l.Append(m); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.AppendTxnIndex(TxnIndexEntry{ProducerID: 9, FirstOffset: 0, LastOffset: 0, LastStableOffset: 1}); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := DumpFile(&out, filepath.Join(l.Dir(), SegmentName(0, ".log")), DumpOptions{DeepIteration: true}); err != nil ||
+		!strings.Contains(out.String(), "isControl: true") || !strings.Contains(out.String(), "endTxnMarker: ABORT coordinatorEpoch: 3") {
+		t.Fatalf("log dump: %v\n%s", err, out.String())
+	}
+	out.Reset()
+	txnIdx := filepath.Join(l.Dir(), SegmentName(0, ".txnindex"))
+	if err := DumpFile(&out, txnIdx, DumpOptions{}); err != nil ||
+		!strings.Contains(out.String(), "version: 0 producerId: 9 firstOffset: 0 lastOffset: 0 lastStableOffset: 1") {
+		t.Fatalf("txnindex dump: %v\n%s", err, out.String())
+	}
+	if err := os.Truncate(txnIdx, 20); err != nil {
+		t.Fatal(err)
+	}
+	if err := DumpFile(&out, txnIdx, DumpOptions{}); !errors.Is(err, ErrDumpFailed) {
+		t.Fatalf("torn txnindex: %v", err)
+	}
 }

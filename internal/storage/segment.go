@@ -88,7 +88,8 @@ func (s *segment) close() error {
 func (s *segment) remove() error {
 	s.close()
 	var errs []error
-	for _, p := range []string{s.path, s.idx.path, s.tidx.path} {
+	txnIdx := filepath.Join(filepath.Dir(s.path), SegmentName(s.base, ".txnindex")) // txnindex.go
+	for _, p := range []string{s.path, s.idx.path, s.tidx.path, txnIdx} {
 		if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
 			errs = append(errs, err)
 		}
