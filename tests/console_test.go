@@ -440,6 +440,15 @@ func TestConsoleBrowser(t *testing.T) {
 		waitText("#charts", "Messages in"),
 		waitJS(`document.querySelectorAll('#charts svg polyline').length === 5`))
 	sh.take(t, ctx, "overview-charts")
+	// At a phone's width nothing is wider than the screen but the tables,
+	// which scroll in their own box.
+	run(t, ctx, "phone width", 20*time.Second,
+		chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile),
+		chromedp.Reload(),
+		waitText("#brokers", "ready"),
+		waitJS(`document.documentElement.scrollWidth <= window.innerWidth + 1`))
+	sh.take(t, ctx, "overview-phone")
+	run(t, ctx, "desktop width again", 10*time.Second, chromedp.EmulateReset())
 	run(t, ctx, "cluster list", 20*time.Second,
 		chromedp.Navigate(cp.URL+"/clusters"),
 		waitText("#clusters", "web-demo"),
@@ -458,6 +467,10 @@ func TestConsoleBrowser(t *testing.T) {
 		chromedp.Submit(chromedp.CSS("#delete-form")),
 		waitText("main", "is being deleted"),
 		waitText("#clusters", "No clusters"))
+	// The deleted cluster's page says so.
+	run(t, ctx, "a deleted cluster's page", 20*time.Second,
+		chromedp.Navigate(cp.URL+"/clusters/"+id+"/topics"),
+		waitText("#status-message", "deleted"))
 }
 
 // clusterIDFromURL reads the cluster id from the page's URL.
