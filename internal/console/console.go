@@ -309,9 +309,13 @@ func (c *Console) routes() {
 	c.mux = m
 }
 
-// safeNext keeps a post-login redirect on this site.
+// safeNext keeps a post-login redirect on this site: a path starting
+// with one "/". Control characters and backslashes are refused outright:
+// a browser drops tabs and newlines from a Location and reads "\\" as "/",
+// so "/\t/evil.example" would otherwise leave the site (FuzzSafeNext).
 func safeNext(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") ||
+		strings.ContainsFunc(next, func(r rune) bool { return r < 0x20 || r == 0x7f || r == '\\' }) {
 		return "/clusters"
 	}
 	return next

@@ -138,7 +138,8 @@ func TestStepsOf(t *testing.T) {
 
 func TestSafeNext(t *testing.T) {
 	for in, want := range map[string]string{"": "/clusters", "/clusters/x": "/clusters/x", "//evil.example": "/clusters",
-		"https://evil.example": "/clusters", "/\\evil.example": "/clusters"} {
+		"https://evil.example": "/clusters", "/\\evil.example": "/clusters",
+		"/\t/evil.example": "/clusters", "/\n/evil.example": "/clusters", "/a\\b": "/clusters"} {
 		if got := safeNext(in); got != want {
 			t.Errorf("safeNext(%q) = %q, want %q", in, got, want)
 		}
