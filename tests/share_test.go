@@ -34,11 +34,16 @@ func shareSettings() map[string]string {
 // GROUP config resource), as Kafka's kafka-configs.sh --entity-type groups.
 func setShareEarliest(t testing.TB, cl *kgo.Client, group string) {
 	t.Helper()
+	setGroupConfig(t, cl, group, "share.auto.offset.reset", "earliest")
+}
+
+func setGroupConfig(t testing.TB, cl *kgo.Client, group, key, value string) {
+	t.Helper()
 	req := kmsg.NewPtrIncrementalAlterConfigsRequest()
 	rr := kmsg.NewIncrementalAlterConfigsRequestResource()
 	rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeGroupConfig, group
 	c := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
-	c.Name, c.Value, c.Op = "share.auto.offset.reset", kmsg.StringPtr("earliest"), kmsg.IncrementalAlterConfigOpSet
+	c.Name, c.Value, c.Op = key, kmsg.StringPtr(value), kmsg.IncrementalAlterConfigOpSet
 	rr.Configs = append(rr.Configs, c)
 	req.Resources = append(req.Resources, rr)
 	resp, err := req.RequestWith(context.Background(), cl)
@@ -46,7 +51,7 @@ func setShareEarliest(t testing.TB, cl *kgo.Client, group string) {
 		t.Fatal(err)
 	}
 	if err := kerr.ErrorForCode(resp.Resources[0].ErrorCode); err != nil {
-		t.Fatalf("set share.auto.offset.reset: %v", err)
+		t.Fatalf("set %s: %v", key, err)
 	}
 }
 
@@ -430,5 +435,59 @@ func TestShareGroupBadInput(t *testing.T) {
 	ackReq.GroupID, ackReq.MemberID, ackReq.ShareSessionEpoch = kmsg.StringPtr(group), kmsg.StringPtr("m2"), 1
 	if resp, err := ackReq.RequestWith(ctx, coord()); err != nil || resp.ErrorCode != kerr.ShareSessionNotFound.Code {
 		t.Fatalf("m2 ack without a session: %v code %v", err, resp)
+	}
+}
+
+// TestShareGroupReadCommitted: with share.isolation.level=read_committed
+// a share consumer receives the records of committed transactions only;
+// aborted ones (and the markers) are archived, never delivered.
+func TestShareGroupReadCommitted(t *testing.T) {
+	n := startNode(t, "", shareSettings())
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	adm := newAdmin(t, n.Addr())
+	const topic, group = "share-txn", "sg-txn"
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	admCl := newClient(t, n.Addr())
+	setShareEarliest(t, admCl, group)
+	setGroupConfig(t, admCl, group, "share.isolation.level", "read_committed")
+	prod := newClient(t, n.Addr(), kgo.TransactionalID("share-txn-producer"), kgo.DefaultProduceTopic(topic))
+	txn := func(prefix string, commit bool) {
+		t.Helper()
+		if err := prod.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 5; i++ {
+			prod.Produce(ctx, &kgo.Record{Value: []byte(fmt.Sprintf("%s%d", prefix, i))}, nil)
+		}
+		if err := prod.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := prod.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	txn("c", true)
+	txn("a", false)
+	txn("d", true)
+	txn("b", false)
+	txn("e", true)
+	cl := newShareConsumer(t, n.Addr(), group, topic)
+	got := map[string]bool{}
+	waitUntil(t, "the committed records", 20*time.Second, func() bool {
+		pctx, pcancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		defer pcancel()
+		cl.PollFetches(pctx).EachRecord(func(r *kgo.Record) {
+			if v := string(r.Value); v[0] == 'a' || v[0] == 'b' {
+				t.Errorf("aborted record %s delivered", v)
+			}
+			got[string(r.Value)] = true
+		})
+		return len(got) >= 15
+	})
+	if len(got) != 15 {
+		t.Fatalf("got %d records: %v", len(got), got)
 	}
 }

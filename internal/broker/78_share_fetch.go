@@ -23,10 +23,14 @@
 // v2 (Kafka 4.2): ShareAcquireMode is accepted in both modes and the
 // broker always acquires at most MaxRecords (Kafka's record-limit mode;
 // batch-optimized mode may acquire up to a batch boundary in Kafka), and
-// BatchSize is ignored. Deliberate differences from Kafka:
-// share.isolation.level read_committed is not served (records are read
-// up to the high watermark); CurrentLeader and NodeEndpoints are not
-// filled (the client refreshes metadata on NOT_LEADER_OR_FOLLOWER).
+// BatchSize is ignored. The group config share.isolation.level
+// read_committed reads up to the last stable offset and archives the
+// records of aborted transactions and the transaction markers before
+// acquiring (never delivered). Deliberate differences from Kafka:
+// CurrentLeader and NodeEndpoints are not filled (the client refreshes
+// metadata on NOT_LEADER_OR_FOLLOWER); share sessions are not tied to
+// connections (a closed connection's records return when their locks
+// expire, not at once).
 package broker
 
 import (

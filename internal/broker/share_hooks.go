@@ -128,6 +128,22 @@ func (l shareLog) Read(tid [16]byte, p int32, from int64, maxBytes int) ([]byte,
 	return out, nil
 }
 
+func (l shareLog) Committed(tid [16]byte, p int32, from, to int64) (int64, []share.AbortedTxn) {
+	part, err := l.leader(tid, p)
+	if err != nil {
+		return 0, nil
+	}
+	lso := part.Snapshot().LastStableOffset
+	if to <= from {
+		return lso, nil
+	}
+	var out []share.AbortedTxn
+	for _, a := range part.AbortedTransactions(from, to) {
+		out = append(out, share.AbortedTxn{ProducerID: a.ProducerID, First: a.FirstOffset, Last: a.LastOffset})
+	}
+	return lso, out
+}
+
 func (l shareLog) Watch(tid [16]byte, p int32, ch chan struct{}) func() {
 	part, err := l.leader(tid, p)
 	if err != nil {
@@ -141,6 +157,10 @@ type shareGroupConfigs struct{ b *Broker }
 
 func (g shareGroupConfigs) ResetEarliest(group string) bool {
 	return g.b.metaState().GroupConfigs[group]["share.auto.offset.reset"] == "earliest"
+}
+
+func (g shareGroupConfigs) ReadCommitted(group string) bool {
+	return g.b.metaState().GroupConfigs[group]["share.isolation.level"] == "read_committed"
 }
 
 // shareStateLog is __share_group_state, created on first use with

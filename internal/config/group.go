@@ -7,6 +7,6 @@ package config
 var GroupDefs = map[string]Def{
 	"share.auto.offset.reset": {Name: "share.auto.offset.reset", Type: TypeString, Default: "latest", Check: oneOf("latest", "earliest"),
 		Doc: "Where a share group starts on a partition it has no state for: the high watermark (latest) or the log start (earliest). Kafka's by_duration is not served."},
-	"share.isolation.level": {Name: "share.isolation.level", Type: TypeString, Default: "read_uncommitted", Check: oneOf("read_uncommitted"),
-		Doc: "Share groups read up to the high watermark; read_committed is not served yet."},
+	"share.isolation.level": {Name: "share.isolation.level", Type: TypeString, Default: "read_uncommitted", Check: oneOf("read_uncommitted", "read_committed"),
+		Doc: "read_uncommitted: share groups read up to the high watermark; read_committed: up to the last stable offset, with the records of aborted transactions and the transaction markers archived, never delivered."},
 }

@@ -62,9 +62,18 @@ type Log interface {
 	// from on, below the high watermark, about maxBytes of them (always
 	// at least one batch when any is there).
 	Read(topicID [16]byte, partition int32, from int64, maxBytes int) ([]byte, error)
+	// Committed returns a led partition's last stable offset and the
+	// aborted transactions overlapping [from, to) (read_committed).
+	Committed(topicID [16]byte, partition int32, from, to int64) (lso int64, aborted []AbortedTxn)
 	// Watch sends on ch (without blocking) after each append to the
 	// partition until cancel is called.
 	Watch(topicID [16]byte, partition int32, ch chan struct{}) (cancel func())
+}
+
+// AbortedTxn is an aborted transaction of a partition: its producer,
+// first offset and ABORT marker offset.
+type AbortedTxn struct {
+	ProducerID, First, Last int64
 }
 
 // PartitionState is a share-partition's persisted state.
@@ -100,6 +109,9 @@ type GroupConfigs interface {
 	// ResetEarliest reports whether share.auto.offset.reset is earliest
 	// for group (else latest).
 	ResetEarliest(group string) bool
+	// ReadCommitted reports whether share.isolation.level is
+	// read_committed for group.
+	ReadCommitted(group string) bool
 }
 
 // Config configures a Manager.
@@ -676,7 +688,8 @@ func (m *Manager) acquire(ctx context.Context, group, member string, parts []tid
 			e.ErrorMessage = strp(err.Error())
 			continue
 		}
-		data, ranges, err := m.acquireOne(sp, member, tp, hw, maxRecords, maxBytes, !got)
+		committed := m.cfg.Groups != nil && m.cfg.Groups.ReadCommitted(group)
+		data, ranges, err := m.acquireOne(sp, member, tp, hw, maxRecords, maxBytes, !got, committed)
 		if d := sp.p.NextDeadline(); !d.IsZero() && (next.IsZero() || d.Before(next)) {
 			next = d
 		}
@@ -707,8 +720,28 @@ func (m *Manager) acquire(ctx context.Context, group, member string, parts []tid
 // acquireOne acquires from one share-partition (sp.mu held): it reads the
 // log from the first acquirable offset and acquires within what was
 // read, returning only the batches that hold acquired offsets.
-func (m *Manager) acquireOne(sp *sharePart, member string, tp tidp, hw int64, maxRecords, maxBytes int, first bool) ([]byte, []Range, error) {
-	from := sp.p.NextFetchOffset(hw)
+//
+// Under read_committed (share.isolation.level) it reads up to the last
+// stable offset and archives, before acquiring, the records of aborted
+// transactions and the transaction markers, as Kafka does.
+func (m *Manager) acquireOne(sp *sharePart, member string, tp tidp, hw int64, maxRecords, maxBytes int, first, committed bool) ([]byte, []Range, error) {
+	if committed {
+		lso, _ := m.cfg.Log.Committed(tp.tid, tp.p, 0, 0)
+		hw = min(hw, lso)
+	}
+	// A read whose records were all skipped (aborted) moves the start:
+	// read on from there, a few times, before answering.
+	for range 8 {
+		from := sp.p.NextFetchOffset(hw)
+		data, ranges, err := m.acquireFrom(sp, member, tp, from, hw, maxRecords, maxBytes, first, committed)
+		if err != nil || len(ranges) > 0 || from < 0 || sp.p.NextFetchOffset(hw) == from {
+			return data, ranges, err
+		}
+	}
+	return nil, nil, nil
+}
+
+func (m *Manager) acquireFrom(sp *sharePart, member string, tp tidp, from, hw int64, maxRecords, maxBytes int, first, committed bool) ([]byte, []Range, error) {
 	if from < 0 {
 		return nil, nil, nil
 	}
@@ -727,6 +760,21 @@ func (m *Manager) acquireOne(sp *sharePart, member string, tp tidp, hw int64, ma
 		return nil, nil, nil
 	}
 	to := min(batches[len(batches)-1].Last+1, hw)
+	if committed {
+		_, aborted := m.cfg.Log.Committed(tp.tid, tp.p, batches[0].Base, to)
+		for _, b := range batches {
+			if b.Base >= to {
+				break
+			}
+			skip := b.Control
+			for _, a := range aborted {
+				skip = skip || b.Transactional && b.ProducerID == a.ProducerID && b.Base >= a.First && b.Base <= a.Last
+			}
+			if skip {
+				sp.p.Skip(b.Base, min(b.Last, to-1))
+			}
+		}
+	}
 	ranges := sp.p.Acquire(member, from, to, maxRecords, m.cfg.Now())
 	if len(ranges) == 0 {
 		return nil, nil, nil
@@ -751,8 +799,11 @@ func (m *Manager) acquireOne(sp *sharePart, member string, tp tidp, hw int64, ma
 // BatchSpan is one record batch's place in a read: its byte position and
 // size, and its first and last offsets.
 type BatchSpan struct {
-	Pos, Size  int
-	Base, Last int64
+	Pos, Size     int
+	Base, Last    int64
+	ProducerID    int64
+	Transactional bool
+	Control       bool
 }
 
 // SplitBatches walks stored v2 batches (as the log returns them); a
@@ -772,7 +823,8 @@ func SplitBatches(data []byte) ([]BatchSpan, error) {
 		if b.LastOffsetDelta() < 0 {
 			return out, record.ErrInvalid
 		}
-		out = append(out, BatchSpan{Pos: pos, Size: n, Base: b.BaseOffset(), Last: b.LastOffset()})
+		out = append(out, BatchSpan{Pos: pos, Size: n, Base: b.BaseOffset(), Last: b.LastOffset(),
+			ProducerID: b.ProducerID(), Transactional: b.IsTransactional(), Control: b.IsControl()})
 		pos += n
 	}
 	return out, nil

@@ -58,6 +58,12 @@ func (l *fakeLog) Read(_ [16]byte, _ int32, from int64, _ int) ([]byte, error) {
 
 func (l *fakeLog) Watch([16]byte, int32, chan struct{}) func() { return func() {} }
 
+func (l *fakeLog) Committed([16]byte, int32, int64, int64) (int64, []AbortedTxn) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return int64(len(l.batches)), nil
+}
+
 // memPersister keeps states in memory and can be made to fail.
 type memPersister struct {
 	mu     sync.Mutex
@@ -110,6 +116,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 type earliest struct{}
 
 func (earliest) ResetEarliest(string) bool { return true }
+func (earliest) ReadCommitted(string) bool { return true }
 
 func newTestManager(t *testing.T, n int) (*Manager, *fakeLog, *memPersister, *time.Time) {
 	lg := newFakeLog(t, n)

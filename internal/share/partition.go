@@ -218,6 +218,25 @@ func (p *Partition) Acquire(member string, from, to int64, max int, now time.Tim
 	return out
 }
 
+// Skip archives the records in [first, last] that are available or not
+// yet acquired (aborted transactions and transaction markers under
+// read_committed), within the in-flight window; records in flight
+// otherwise are left alone.
+func (p *Partition) Skip(first, last int64) {
+	first = max(first, p.start)
+	last = min(last, p.start+int64(p.lim.MaxLocks)-1)
+	for o := first; o <= last; o++ {
+		for o >= p.end {
+			p.recs = append(p.recs, rec{state: Available})
+			p.end++
+		}
+		if r := p.at(o); r.state == Available {
+			r.state = Archived
+		}
+	}
+	p.advance()
+}
+
 // ValidateAcks checks acknowledgement batches' shape: ascending,
 // non-overlapping, first <= last, one type or one per offset, known
 // types (renew only when renew is allowed).

@@ -123,6 +123,26 @@ func TestPartitionSteps(t *testing.T) {
 	}
 }
 
+// TestSkip: skipped (aborted) records are archived whether in flight and
+// available or not yet read, acquired ones are left alone, and the start
+// moves past a skipped prefix.
+func TestSkip(t *testing.T) {
+	p := NewPartition(lim, 0)
+	p.Acquire("a", 0, 2, 10, t0) // 0-1 acquired
+	p.Skip(1, 4)                 // 1 stays acquired; 2-4 archived
+	if got := p.Acquire("b", 0, 6, 10, t0); !reflect.DeepEqual(got, []Range{{5, 5, 1}}) {
+		t.Fatalf("after skip acquired %v", got)
+	}
+	p.Acknowledge("a", []AckBatch{ack(0, 1, AckAccept)}, t0)
+	if p.Start() != 5 {
+		t.Fatalf("start %d, want 5", p.Start())
+	}
+	p.Skip(100, 200) // beyond the window: nothing
+	if p.End() > p.Start()+int64(lim.MaxLocks) {
+		t.Fatalf("skip grew the window to %d-%d", p.Start(), p.End())
+	}
+}
+
 func TestValidateAcks(t *testing.T) {
 	for _, tc := range []struct {
 		acks  []AckBatch
