@@ -161,6 +161,45 @@ func commonConfig(p *Plugin) []ConfigKey {
 		{Name: "predicates", Type: TypeList, HasDefault: true, Default: strp(""), Importance: "LOW", Group: "Predicates", Order: 7, DisplayName: "Predicates",
 			Doc: "Aliases for the predicates used by transformations.", Check: aliasesCheck},
 	}
+	if p.Type == TypeSource {
+		keys = append(keys,
+			ConfigKey{Name: "exactly.once.support", Type: TypeString, HasDefault: true, Default: strp("requested"), Importance: "MEDIUM", Group: "Exactly Once Support", Order: 8,
+				DisplayName: "Exactly once support", Doc: "Whether exactly-once support is required (\"required\") or merely requested (\"requested\") for the connector, when the worker has exactly.once.source.support=enabled.",
+				Check: func(v string) string {
+					switch strings.ToLower(strings.TrimSpace(v)) {
+					case "requested":
+					case "required":
+						if !p.ExactlyOnce {
+							return "The connector does not support exactly-once semantics with the provided configuration."
+						}
+					default:
+						return "String must be one of: requested, required"
+					}
+					return ""
+				}},
+			ConfigKey{Name: "transaction.boundary", Type: TypeString, HasDefault: true, Default: strp("poll"), Importance: "MEDIUM", Group: "Exactly Once Support", Order: 9,
+				DisplayName: "Transaction Boundary", Doc: "How transactions of exactly-once sources are cut: \"poll\" (one per poll of the task) or \"interval\" (every transaction.boundary.interval.ms). \"connector\" (connector-defined) is not supported by these connectors.",
+				Check: func(v string) string {
+					switch strings.ToLower(strings.TrimSpace(v)) {
+					case "poll", "interval":
+						return ""
+					case "connector":
+						return "The connector does not support connector-defined transaction boundaries with the given configuration."
+					}
+					return "String must be one of: poll, interval, connector"
+				}},
+			ConfigKey{Name: "transaction.boundary.interval.ms", Type: TypeLong, HasDefault: true, Importance: "LOW", Group: "Exactly Once Support", Order: 10,
+				DisplayName: "Transaction boundary interval", Doc: "With transaction.boundary=interval, the time between transactions; the worker's offset.flush.interval.ms by default.", Check: atLeast(0)},
+			ConfigKey{Name: "offsets.storage.topic", Type: TypeString, HasDefault: true, Importance: "LOW", Group: "Exactly Once Support", Order: 11,
+				DisplayName: "Offsets topic", Doc: "A connector-specific offsets topic; not supported by this worker (offsets are in the worker's offset.storage.topic).",
+				Check: func(v string) string {
+					if strings.TrimSpace(v) != "" {
+						return "connector-specific offsets topics are not supported by this worker"
+					}
+					return ""
+				}},
+		)
+	}
 	if p.Type == TypeSink {
 		keys = append(keys,
 			ConfigKey{Name: "topics", Type: TypeList, HasDefault: true, Default: strp(""), Importance: "HIGH", Group: "Common", Order: 8, DisplayName: "Topics",

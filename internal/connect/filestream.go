@@ -50,6 +50,7 @@ func fileStreamSourcePlugin() *Plugin {
 			{Name: "batch.size", Type: TypeInt, HasDefault: true, Default: strp("2000"), Importance: "LOW", Order: 3, DisplayName: "batch.size",
 				Doc: "The maximum number of records the source task can read from the file each time it is polled", Check: atLeast(1)},
 		},
+		ExactlyOnce:   true,
 		NewConnector:  func() Connector { return &fileStreamConnector{source: true} },
 		NewSourceTask: func() SourceTask { return &fileSourceTask{} },
 	}

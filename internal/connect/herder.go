@@ -42,6 +42,8 @@ type WorkerConfig struct {
 	RebalanceDelay time.Duration
 	// TaskShutdownTimeout bounds a task's graceful stop.
 	TaskShutdownTimeout time.Duration
+	// ExactlyOnceSource: exactly.once.source.support=enabled (KIP-618).
+	ExactlyOnceSource bool
 
 	Logger *slog.Logger
 	// LogLevel, if set, is the level of Logger's handler: /admin/loggers
@@ -65,6 +67,18 @@ type Requester interface {
 type Producer interface {
 	Produce(ctx context.Context, r ProducerRecord, done func(partition int32, offset int64, err error))
 	Flush(ctx context.Context) error
+}
+
+// TxnProducer is a source task's transactional producer (exactly-once
+// sources). Produce as Producer's; Commit flushes and commits the
+// transaction, Abort drops what is buffered and aborts it. Used by the
+// task's goroutine only (done callbacks run anywhere).
+type TxnProducer interface {
+	Begin() error
+	Produce(ctx context.Context, r ProducerRecord, done func(partition int32, offset int64, err error))
+	Commit(ctx context.Context) error
+	Abort(ctx context.Context) error
+	Close()
 }
 
 // ProducerRecord is a converted source record. Partition -1 lets the
@@ -119,8 +133,10 @@ type SinkConsumer interface {
 type Deps struct {
 	Group Requester
 	// OpenLog opens a compacted internal topic; apply sees its records.
-	OpenLog         func(topic string, apply ApplyFunc) (Log, error)
-	Producer        Producer
+	OpenLog  func(topic string, apply ApplyFunc) (Log, error)
+	Producer Producer
+	// NewTxnProducer opens a transactional producer (exactly-once sources).
+	NewTxnProducer  func(transactionalID string) (TxnProducer, error)
 	NewSinkConsumer func(SinkConsumerConfig) (SinkConsumer, error)
 	// SinkOffsets reads the committed offsets of a consumer group.
 	SinkOffsets func(ctx context.Context, group string) ([]ConnectorOffset, error)

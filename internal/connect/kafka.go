@@ -52,8 +52,12 @@ type kafkaLog struct {
 }
 
 func openKafkaLog(seeds []string, prod *kgo.Client, adm *kadm.Client, topic string, apply ApplyFunc, log *slog.Logger) (*kafkaLog, error) {
+	// Read committed (source offsets may be written in transactions, KIP-618),
+	// keeping control records so the read position passes commit markers
+	// and ReadToEnd can reach the last stable offset.
 	cons, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(500*time.Millisecond))
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(500*time.Millisecond),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +89,9 @@ func (l *kafkaLog) read() {
 			}
 		})
 		fs.EachRecord(func(r *kgo.Record) {
-			l.apply(r.Partition, r.Offset, r.Key, r.Value)
+			if !r.Attrs.IsControl() {
+				l.apply(r.Partition, r.Offset, r.Key, r.Value)
+			}
 			l.mu.Lock()
 			l.pos[r.Partition] = r.Offset + 1
 			l.mu.Unlock()
@@ -114,7 +120,7 @@ func (l *kafkaLog) Send(ctx context.Context, key, value []byte) error {
 }
 
 func (l *kafkaLog) ReadToEnd(ctx context.Context) error {
-	ends, err := l.adm.ListEndOffsets(ctx, l.topic)
+	ends, err := l.adm.ListCommittedOffsets(ctx, l.topic)
 	if err != nil {
 		return err
 	}
@@ -212,6 +218,38 @@ func (p *kgoProducer) Produce(ctx context.Context, r ProducerRecord, done func(i
 	}
 	p.cl.Produce(ctx, kr, func(kr *kgo.Record, err error) { done(kr.Partition, kr.Offset, err) })
 }
+
+// kgoTxnProducer is a source task's transactional producer (exactly-once
+// sources, KIP-618): its transactional id fences an earlier instance of
+// the same task.
+type kgoTxnProducer struct{ *kgoProducer }
+
+func newKgoTxnProducer(seeds []string, transactionalID string) (TxnProducer, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.TransactionalID(transactionalID), kgo.ProducerLinger(5*time.Millisecond),
+		kgo.AllowAutoTopicCreation(), kgo.RecordPartitioner(newSourcePartitioner()))
+	if err != nil {
+		return nil, err
+	}
+	return kgoTxnProducer{newKgoProducer(cl)}, nil
+}
+
+func (p kgoTxnProducer) Begin() error { return p.cl.BeginTransaction() }
+
+func (p kgoTxnProducer) Commit(ctx context.Context) error {
+	if err := p.cl.Flush(ctx); err != nil {
+		return err
+	}
+	return p.cl.EndTransaction(ctx, kgo.TryCommit)
+}
+
+func (p kgoTxnProducer) Abort(ctx context.Context) error {
+	if err := p.cl.AbortBufferedRecords(ctx); err != nil {
+		return err
+	}
+	return p.cl.EndTransaction(ctx, kgo.TryAbort)
+}
+
+func (p kgoTxnProducer) Close() { p.cl.Close() }
 
 // sourcePartitioner honours a record's Partition when it is >= 0 (a source
 // record that names its partition; an out-of-range one fails the record)

@@ -151,7 +151,7 @@ func mirrorSourcePlugin() *Plugin {
 		boolKey("emit.offset-syncs.enabled", "true", "Whether to store the new offset of the replicated records in offset-syncs topic or not."),
 		intKey("consumer.poll.timeout.ms", "1000", "Timeout when polling source cluster.", 1),
 	)
-	return &Plugin{Class: mirrorSourceClass, Type: TypeSource, Version: Version, Config: keys, Validate: mirrorValidate,
+	return &Plugin{Class: mirrorSourceClass, Type: TypeSource, Version: Version, Config: keys, Validate: mirrorValidate, ExactlyOnce: true,
 		NewConnector: func() Connector { return &mirrorSourceConnector{} }, NewSourceTask: func() SourceTask { return &mirrorSourceTask{} }}
 }
 

@@ -145,6 +145,10 @@ type Plugin struct {
 	// errors by key.
 	Validate func(config map[string]string) map[string][]string
 
+	// ExactlyOnce: the source connector can run with exactly-once support
+	// (its offsets describe its position completely).
+	ExactlyOnce bool
+
 	NewConnector  func() Connector
 	NewSourceTask func() SourceTask
 	NewSinkTask   func() SinkTask

@@ -250,6 +250,9 @@ func (h *Herder) runSourceTask(ctx context.Context, t *taskRunner, p *Plugin, kc
 		return err
 	}
 	committer, _ := task.(RecordCommitter)
+	if h.cfg.ExactlyOnceSource {
+		return h.runSourceTaskEOS(ctx, t, task, committer, chain, kc, vc)
+	}
 	h.taskState(t)
 	var subm submitted
 	lastCommit := time.Now()
@@ -317,33 +320,15 @@ func (h *Herder) runSourceTask(ctx context.Context, t *taskRunner, p *Plugin, kc
 			if r.SourcePartition != nil && r.SourceOffset != nil {
 				pr.key = offsetKey(t.id.Connector, r.SourcePartition)
 			}
-			if !chain.Empty() {
-				cr := &ConnectRecord{Topic: r.Topic, Partition: r.Partition, Key: r.Key, Value: r.Value, Timestamp: r.Timestamp, Headers: r.Headers}
-				if cr, err = chain.Apply(cr); err != nil {
-					return stop(err)
-				}
-				if cr == nil {
-					// Dropped: its offset still counts as done.
-					pr.acked = true
-					subm.add(pr)
-					continue
-				}
-				r.Topic, r.Partition, r.Key, r.Value, r.Timestamp, r.Headers = cr.Topic, cr.Partition, cr.Key, cr.Value, cr.Timestamp, cr.Headers
-			}
-			key, err := kc.FromConnect(r.Topic, r.Key)
+			out, dropped, err := prepareSource(chain, kc, vc, r)
 			if err != nil {
-				return stop(fmt.Errorf("converting key: %w", err))
+				return stop(err)
 			}
-			val, err := vc.FromConnect(r.Topic, r.Value)
-			if err != nil {
-				return stop(fmt.Errorf("converting value: %w", err))
-			}
-			out := ProducerRecord{Topic: r.Topic, Partition: -1, Key: key, Value: val, Headers: r.Headers}
-			if r.Partition != nil {
-				out.Partition = *r.Partition
-			}
-			if r.Timestamp != nil {
-				out.Timestamp = time.UnixMilli(*r.Timestamp)
+			if dropped {
+				// Its offset still counts as done.
+				pr.acked = true
+				subm.add(pr)
+				continue
 			}
 			subm.add(pr)
 			// Not ctx: a record read before a stop must still be sent (its
@@ -354,7 +339,7 @@ func (h *Herder) runSourceTask(ctx context.Context, t *taskRunner, p *Plugin, kc
 					committer.CommitRecord(orig, part, off)
 				}
 			})
-			batchTopics[r.Topic] = true
+			batchTopics[out.Topic] = true
 		}
 		for topic := range batchTopics {
 			h.trackTopic(topic, t.id)
@@ -365,6 +350,203 @@ func (h *Herder) runSourceTask(ctx context.Context, t *taskRunner, p *Plugin, kc
 			}
 		}
 	}
+}
+
+type ackedRecord struct {
+	r         SourceRecord
+	partition int32
+	offset    int64
+}
+
+// transactionalID is a source task's transactional.id under exactly-once
+// support (Connect's "<group.id>-<connector>-<task>").
+func (h *Herder) transactionalID(id TaskID) string {
+	return fmt.Sprintf("%s-%s-%d", h.cfg.GroupID, id.Connector, id.Task)
+}
+
+// runSourceTaskEOS runs a source task with exactly-once support (KIP-618):
+// the task's records and the offsets of their source partitions are
+// written in one transaction of the task's transactional producer, one
+// per poll (transaction.boundary=poll) or per
+// transaction.boundary.interval.ms (interval). A restarted task, here or
+// on another worker, fences the earlier instance through the
+// transactional id and resumes from the committed offsets, so each record
+// is in the topic exactly once for read_committed consumers.
+func (h *Herder) runSourceTaskEOS(ctx context.Context, t *taskRunner, task SourceTask, committer RecordCommitter, chain *TransformChain, kc, vc Converter) error {
+	txp, err := h.deps.NewTxnProducer(h.transactionalID(t.id))
+	if err != nil {
+		task.Stop()
+		return err
+	}
+	defer txp.Close()
+	interval := time.Duration(0) // poll
+	if strings.EqualFold(strings.TrimSpace(t.connConfig["transaction.boundary"]), "interval") {
+		interval = time.Duration(intConfig(t.connConfig, "transaction.boundary.interval.ms", h.cfg.OffsetFlushInterval.Milliseconds())) * time.Millisecond
+	}
+	h.taskState(t)
+	var (
+		inTxn    bool
+		txnStart time.Time
+		pending  = map[string]map[string]any{} // offsets of this transaction
+		errMu    sync.Mutex
+		sendErr  error         // the first failed send of this transaction
+		acked    []ackedRecord // for CommitRecord once the transaction commits
+	)
+	fail := func(err error) {
+		errMu.Lock()
+		if sendErr == nil {
+			sendErr = err
+		}
+		errMu.Unlock()
+	}
+	// The commit outlives a stop's cancellation, bounded.
+	commitTxn := func() error {
+		if !inTxn {
+			return nil
+		}
+		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		for k, v := range pending {
+			b, err := json.Marshal(v)
+			if err != nil {
+				return err
+			}
+			txp.Produce(cctx, ProducerRecord{Topic: h.cfg.OffsetTopic, Partition: -1, Key: []byte(k), Value: b}, func(_ int32, _ int64, err error) {
+				if err != nil {
+					fail(fmt.Errorf("writing source offsets: %w", err))
+				}
+			})
+		}
+		err := txp.Commit(cctx)
+		errMu.Lock()
+		if err == nil {
+			err = sendErr
+		}
+		sendErr = nil
+		errMu.Unlock()
+		inTxn, pending = false, map[string]map[string]any{}
+		if err != nil {
+			errMu.Lock()
+			acked = nil
+			errMu.Unlock()
+			if aerr := txp.Abort(cctx); aerr != nil {
+				h.log.Warn("aborting a source transaction", "task", t.id.String(), "err", aerr)
+			}
+			return fmt.Errorf("committing the source transaction: %w", err)
+		}
+		errMu.Lock()
+		done := acked
+		acked = nil
+		errMu.Unlock()
+		for _, a := range done {
+			committer.CommitRecord(a.r, a.partition, a.offset)
+		}
+		if err := task.Commit(); err != nil {
+			h.log.Warn("source task commit", "task", t.id.String(), "err", err)
+		}
+		return nil
+	}
+	stop := func(runErr error) error {
+		var cerr error
+		if runErr == nil {
+			cerr = commitTxn()
+		} else if inTxn {
+			actx, cancel := context.WithTimeout(context.Background(), h.cfg.TaskShutdownTimeout)
+			txp.Abort(actx)
+			cancel()
+		}
+		return errors.Join(runErr, cerr, task.Stop())
+	}
+	for {
+		if t.paused.Load() {
+			if err := commitTxn(); err != nil {
+				return stop(err)
+			}
+			h.taskState(t)
+			if !t.waitResumed(ctx) {
+				return stop(nil)
+			}
+			h.taskState(t)
+		}
+		if ctx.Err() != nil {
+			return stop(nil)
+		}
+		recs, err := task.Poll(ctx)
+		if err != nil {
+			return stop(err)
+		}
+		batchTopics := map[string]bool{}
+		for _, r := range recs {
+			orig := r
+			out, dropped, err := prepareSource(chain, kc, vc, r)
+			if err != nil {
+				return stop(err)
+			}
+			if !inTxn {
+				if err := txp.Begin(); err != nil {
+					return stop(err)
+				}
+				inTxn, txnStart = true, time.Now()
+			}
+			if r.SourcePartition != nil && r.SourceOffset != nil {
+				pending[string(offsetKey(t.id.Connector, r.SourcePartition))] = r.SourceOffset
+			}
+			if dropped {
+				continue
+			}
+			txp.Produce(context.Background(), out, func(part int32, off int64, err error) {
+				if err != nil {
+					fail(err)
+					return
+				}
+				if committer != nil {
+					errMu.Lock()
+					acked = append(acked, ackedRecord{orig, part, off})
+					errMu.Unlock()
+				}
+			})
+			batchTopics[out.Topic] = true
+		}
+		for topic := range batchTopics {
+			h.trackTopic(topic, t.id)
+		}
+		if inTxn && (interval == 0 || time.Since(txnStart) >= interval) {
+			if err := commitTxn(); err != nil {
+				return stop(err)
+			}
+		}
+	}
+}
+
+// prepareSource runs a source record through the transformations and the
+// converters; dropped reports a record a transformation filtered out.
+func prepareSource(chain *TransformChain, kc, vc Converter, r SourceRecord) (out ProducerRecord, dropped bool, err error) {
+	if !chain.Empty() {
+		cr := &ConnectRecord{Topic: r.Topic, Partition: r.Partition, Key: r.Key, Value: r.Value, Timestamp: r.Timestamp, Headers: r.Headers}
+		if cr, err = chain.Apply(cr); err != nil {
+			return out, false, err
+		}
+		if cr == nil {
+			return out, true, nil
+		}
+		r.Topic, r.Partition, r.Key, r.Value, r.Timestamp, r.Headers = cr.Topic, cr.Partition, cr.Key, cr.Value, cr.Timestamp, cr.Headers
+	}
+	key, err := kc.FromConnect(r.Topic, r.Key)
+	if err != nil {
+		return out, false, fmt.Errorf("converting key: %w", err)
+	}
+	val, err := vc.FromConnect(r.Topic, r.Value)
+	if err != nil {
+		return out, false, fmt.Errorf("converting value: %w", err)
+	}
+	out = ProducerRecord{Topic: r.Topic, Partition: -1, Key: key, Value: val, Headers: r.Headers}
+	if r.Partition != nil {
+		out.Partition = *r.Partition
+	}
+	if r.Timestamp != nil {
+		out.Timestamp = time.UnixMilli(*r.Timestamp)
+	}
+	return out, false, nil
 }
 
 // trackTopic records a topic a connector used (KIP-558), once per batch

@@ -30,6 +30,9 @@ type Settings struct {
 	HeartbeatInterval, SessionTimeout     time.Duration
 	RebalanceTimeout, RebalanceDelay      time.Duration
 	TaskShutdownTimeout                   time.Duration
+	// ExactlyOnceSource is exactly.once.source.support: disabled,
+	// preparing (as disabled: a rolling upgrade's first step) or enabled.
+	ExactlyOnceSource string
 }
 
 // settingKeys are the worker keys understood, with their defaults
@@ -53,6 +56,7 @@ var settingKeys = map[string]string{
 	"rebalance.timeout.ms":              "60000",
 	"scheduled.rebalance.max.delay.ms":  "300000",
 	"task.shutdown.graceful.timeout.ms": "5000",
+	"exactly.once.source.support":       "disabled",
 }
 
 // ParseSettings resolves worker settings from Connect keys over the
@@ -130,6 +134,12 @@ func ParseSettings(kv map[string]string) (Settings, error) {
 			return s, err
 		}
 	}
+	s.ExactlyOnceSource = strings.ToLower(get("exactly.once.source.support"))
+	switch s.ExactlyOnceSource {
+	case "disabled", "preparing", "enabled":
+	default:
+		return s, fmt.Errorf("exactly.once.source.support must be one of disabled, preparing, enabled (not %q)", s.ExactlyOnceSource)
+	}
 	if s.HeartbeatInterval <= 0 || s.SessionTimeout <= s.HeartbeatInterval {
 		return s, errors.New("heartbeat.interval.ms must be positive and below session.timeout.ms")
 	}
@@ -192,13 +202,15 @@ func Run(ctx context.Context, o RunOptions) error {
 	cfg := WorkerConfig{GroupID: s.GroupID, WorkerID: adv, ConfigTopic: s.ConfigTopic, OffsetTopic: s.OffsetTopic, StatusTopic: s.StatusTopic,
 		KeyConverter: s.KeyConverter, ValueConverter: s.ValueConverter, ConverterProps: s.ConverterProps,
 		OffsetFlushInterval: s.OffsetFlushInterval, HeartbeatInterval: s.HeartbeatInterval, SessionTimeout: s.SessionTimeout,
-		RebalanceTimeout: s.RebalanceTimeout, RebalanceDelay: s.RebalanceDelay, TaskShutdownTimeout: s.TaskShutdownTimeout, Logger: log, LogLevel: o.LogLevel}
+		RebalanceTimeout: s.RebalanceTimeout, RebalanceDelay: s.RebalanceDelay, TaskShutdownTimeout: s.TaskShutdownTimeout, Logger: log, LogLevel: o.LogLevel,
+		ExactlyOnceSource: s.ExactlyOnceSource == "enabled"}
 	deps := Deps{
 		Group: prod,
 		OpenLog: func(topic string, apply ApplyFunc) (Log, error) {
 			return openKafkaLog(o.Brokers, prod, adm, topic, apply, log)
 		},
 		Producer:         newKgoProducer(srcProd),
+		NewTxnProducer:   func(id string) (TxnProducer, error) { return newKgoTxnProducer(o.Brokers, id) },
 		NewSinkConsumer:  func(c SinkConsumerConfig) (SinkConsumer, error) { return newKgoSinkConsumer(o.Brokers, log, c) },
 		SinkOffsets:      sinkOffsets(adm),
 		AlterSinkOffsets: alterSinkOffsets(adm),
