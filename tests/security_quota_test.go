@@ -15,6 +15,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
+
+	"github.com/tributary/tributary/internal/node"
 )
 
 // throttleHook records the throttles a client is told of.
@@ -255,19 +258,21 @@ func TestClientQuotas(t *testing.T) {
 	if fastHook.n.Load() != 0 || len(lat) == 0 {
 		t.Errorf("the unlimited producer was throttled %d times (%d records)", fastHook.n.Load(), len(lat))
 	}
+	// The other quota types, on the same broker (a broker start is the
+	// slow part of these tests).
+	t.Run("request_percentage", func(t *testing.T) { testRequestPercentageQuota(t, n) })
+	t.Run("controller_mutation_rate", func(t *testing.T) { testControllerMutationQuota(t, n) })
 }
 
-// TestRequestPercentageQuota: a client over its request_percentage (the
+// testRequestPercentageQuota: a client over its request_percentage (the
 // broker's handler time as a share of one thread) gets throttle_time_ms
 // in its responses (KIP-219, so franz-go waits it out) and keeps being
 // served; ApiVersions is exempt.
-func TestRequestPercentageQuota(t *testing.T) {
-	n := startNode(t, "", map[string]string{"quota.window.num": "2", "quota.window.size.seconds": "1"})
+func testRequestPercentageQuota(t *testing.T, n *node.Node) {
 	addr := n.Addr()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	adm := newAdmin(t, addr)
-	if _, err := adm.CreateTopics(ctx, 4, 1, nil, "rp1", "rp2", "rp3"); err != nil {
+	if _, err := newAdmin(t, addr).CreateTopics(ctx, 4, 1, nil, "rp1", "rp2", "rp3"); err != nil {
 		t.Fatal(err)
 	}
 	mustTrib(t, addr, "", "quota", "alter", "--client-id", "busy", "--add-config", "request_percentage=0.01")
@@ -289,4 +294,62 @@ func TestRequestPercentageQuota(t *testing.T) {
 		t.Errorf("the broker's Request throttle counter is 0 (%v)", counts)
 	}
 	t.Logf("%d Metadata requests before 3 throttles, %v", served, time.Since(start))
+}
+
+// testControllerMutationQuota (KIP-599): controller_mutation_rate counts
+// the partitions a client creates and deletes; past the burst, a
+// CreateTopics v6+ topic is refused with THROTTLING_QUOTA_EXCEEDED and
+// the response carries the throttle time, while a client of an older
+// version is throttled but never refused.
+func testControllerMutationQuota(t *testing.T, n *node.Node) {
+	addr := n.Addr()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	// 2 partitions/s: a burst of 2 × 3 windows × 1 s = 6 partitions; the
+	// bucket may go below zero once.
+	mustTrib(t, addr, "", "quota", "alter", "--client-id-default", "--add-config", "controller_mutation_rate=2")
+	var hook throttleHook
+	adm := kadm.NewClient(newClient(t, addr, kgo.ClientID("mutator"), kgo.WithHooks(&hook)))
+	res, err := adm.CreateTopics(ctx, 3, 1, nil, "m1", "m2", "m3", "m4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var created, refused int
+	for _, r := range res {
+		switch {
+		case r.Err == nil:
+			created++
+		case errors.Is(r.Err, kerr.ThrottlingQuotaExceeded):
+			refused++
+		default:
+			t.Fatalf("create %s: %v", r.Topic, r.Err)
+		}
+	}
+	if created != 3 || refused != 1 || hook.n.Load() == 0 {
+		t.Fatalf("4 topics of 3 partitions against a burst of 6: %d created, %d refused, %d throttles; want 3, 1 and a throttle", created, refused, hook.n.Load())
+	}
+	// An old client (CreateTopics v5, before KIP-599) is not refused.
+	old := kadm.NewClient(newClient(t, addr, kgo.ClientID("old-mutator"), kgo.MaxVersions(kversion.V2_6_0())))
+	if _, err := old.CreateTopics(ctx, 3, 1, nil, "o1"); err != nil {
+		t.Fatal(err)
+	}
+	res, err = old.CreateTopics(ctx, 3, 1, nil, "o2", "o3")
+	if err != nil || res.Error() != nil {
+		t.Fatalf("an old client's creations past the quota: %v %v", res, err)
+	}
+	// Once the bucket refills, the throttled client creates again.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r, err := adm.CreateTopic(ctx, 1, 1, nil, "m4")
+		if err == nil && r.Err == nil {
+			break
+		}
+		if err == nil && !errors.Is(r.Err, kerr.ThrottlingQuotaExceeded) || time.Now().After(deadline) {
+			t.Fatalf("create m4 after the throttle: %v %v", err, r.Err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if counts, _ := n.Broker.QuotaThrottles(); counts[3] == 0 {
+		t.Errorf("the broker's ControllerMutation throttle counter is 0 (%v)", counts)
+	}
 }

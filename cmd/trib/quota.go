@@ -15,7 +15,8 @@ func init() {
 		Use:   "quota",
 		Short: "Manage client quotas (AlterClientQuotas, like kafka-configs --entity-type users/clients)",
 		Long: "Client quotas limit a user, a client id, or a user's client id: producer_byte_rate and\n" +
-			"consumer_byte_rate in bytes per second, request_percentage in percent of one request thread.\n" +
+			"consumer_byte_rate in bytes per second, request_percentage in percent of one request thread,\n" +
+			"controller_mutation_rate in partitions created or deleted per second.\n" +
 			"A default (--user-default, --client-id-default) applies to each user or client id without its own.\n" +
 			"A client over its quota gets throttle_time_ms in its responses and its connection is paused.",
 	}

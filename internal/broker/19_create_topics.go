@@ -35,9 +35,11 @@ func (b *Broker) handleCreateTopics(_ context.Context, r *Request) Pending {
 	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
 	start := time.Now()
 	clusterCreate := b.probeCluster(r, security.OpCreate)
+	mq := b.mutations(r, req.Version >= 6, req.ValidateOnly) // controller_mutation_rate (quotas.go)
 	b.createTopics(req, resp, func(name string) bool {
 		return clusterCreate || b.allowed(r, security.OpCreate, security.ResourceTopic, name)
-	})
+	}, mq)
+	resp.ThrottleMillis = mq.done()
 	if !req.ValidateOnly {
 		b.answerWhenVisible(start, req.TimeoutMillis, func(yield func(*int16, **string)) {
 			for i := range resp.Topics {
@@ -70,7 +72,7 @@ func (b *Broker) answerWhenVisible(start time.Time, timeoutMillis int32, results
 
 // allow reports whether the requester may create a topic (CREATE on the
 // cluster or the topic); a refused one gets TOPIC_AUTHORIZATION_FAILED.
-func (b *Broker) createTopics(req *kmsg.CreateTopicsRequest, resp *kmsg.CreateTopicsResponse, allow func(string) bool) {
+func (b *Broker) createTopics(req *kmsg.CreateTopicsRequest, resp *kmsg.CreateTopicsResponse, allow func(string) bool, mq *mutations) {
 	seen := map[string]int{}
 	for _, rt := range req.Topics {
 		seen[rt.Topic]++
@@ -103,10 +105,14 @@ func (b *Broker) createTopics(req *kmsg.CreateTopicsRequest, resp *kmsg.CreateTo
 			}
 		}
 		err := b.checkTopic(s)
+		if err == nil && mq.refused() {
+			err = errThrottled
+		}
 		if err == nil && !req.ValidateOnly {
 			var t *topic
 			if t, err = b.createTopic(s); err == nil {
 				st.TopicID = t.meta.ID
+				mq.record(s.partitions)
 			}
 		}
 		if err != nil {
@@ -141,7 +147,9 @@ func (b *Broker) handleDeleteTopics(_ context.Context, r *Request) Pending {
 		}
 	}
 	start := time.Now()
-	b.deleteTopics(targets, resp, func(name string) bool { return b.allowed(r, security.OpDelete, security.ResourceTopic, name) })
+	mq := b.mutations(r, req.Version >= 5, false)
+	b.deleteTopics(targets, resp, func(name string) bool { return b.allowed(r, security.OpDelete, security.ResourceTopic, name) }, mq)
+	resp.ThrottleMillis = mq.done()
 	b.answerWhenVisible(start, req.TimeoutMillis, func(yield func(*int16, **string)) {
 		for i := range resp.Topics {
 			yield(&resp.Topics[i].ErrorCode, &resp.Topics[i].ErrorMessage)
@@ -151,7 +159,7 @@ func (b *Broker) handleDeleteTopics(_ context.Context, r *Request) Pending {
 }
 
 // allow reports whether the requester may delete a topic (DELETE on it).
-func (b *Broker) deleteTopics(targets []kmsg.DeleteTopicsRequestTopic, resp *kmsg.DeleteTopicsResponse, allow func(string) bool) {
+func (b *Broker) deleteTopics(targets []kmsg.DeleteTopicsRequestTopic, resp *kmsg.DeleteTopicsResponse, allow func(string) bool, mq *mutations) {
 	b.createMu.Lock()
 	defer b.createMu.Unlock()
 	for _, rt := range targets {
@@ -172,11 +180,15 @@ func (b *Broker) deleteTopics(targets []kmsg.DeleteTopicsRequestTopic, resp *kms
 			st.ErrorCode = kerr.UnknownTopicOrPartition.Code
 		case !b.cfg.Broker.Bool("delete.topic.enable"):
 			st.ErrorCode = kerr.TopicDeletionDisabled.Code
+		case mq.refused():
+			st.ErrorCode, st.ErrorMessage = errCode(errThrottled), errMsg(errThrottled)
 		default:
 			name := t.meta.Name
 			st.Topic, st.TopicID = &name, t.meta.ID
 			if err := b.deleteTopic(t); err != nil {
 				st.ErrorCode, st.ErrorMessage = errCode(err), errMsg(err)
+			} else {
+				mq.record(t.numPartitions())
 			}
 		}
 		resp.Topics = append(resp.Topics, st)
@@ -187,6 +199,7 @@ func (b *Broker) handleCreatePartitions(_ context.Context, r *Request) Pending {
 	req := r.Msg.(*kmsg.CreatePartitionsRequest)
 	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
 	start := time.Now()
+	mq := b.mutations(r, req.Version >= 3, req.ValidateOnly)
 	func() {
 		b.createMu.Lock()
 		defer b.createMu.Unlock()
@@ -198,11 +211,21 @@ func (b *Broker) handleCreatePartitions(_ context.Context, r *Request) Pending {
 				resp.Topics = append(resp.Topics, st)
 				continue
 			}
-			err := b.createPartitions(rt, req.ValidateOnly)
+			var cur int32
+			if t := b.topic(rt.Topic); t != nil {
+				cur = t.numPartitions()
+			}
+			var err error
+			if mq.refused() {
+				err = errThrottled
+			} else if err = b.createPartitions(rt, req.ValidateOnly); err == nil && !req.ValidateOnly {
+				mq.record(rt.Count - cur)
+			}
 			st.ErrorCode, st.ErrorMessage = errCode(err), errMsg(err)
 			resp.Topics = append(resp.Topics, st)
 		}
 	}()
+	resp.ThrottleMillis = mq.done()
 	if !req.ValidateOnly {
 		b.answerWhenVisible(start, req.TimeoutMillis, func(yield func(*int16, **string)) {
 			for i := range resp.Topics {

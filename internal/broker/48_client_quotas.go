@@ -4,14 +4,15 @@
 // Quotas live in the metadata quorum (metadata.AlterQuotas) by entity: a
 // user, a client id, or both, either of which may be the default (a null
 // name); enforcement is quotas.go. Keys: producer_byte_rate,
-// consumer_byte_rate (whole bytes per second) and request_percentage, all
-// positive (security.ValidateQuotaKey). Describe filters by components
+// consumer_byte_rate (whole bytes per second), request_percentage and
+// controller_mutation_rate (partitions per second, KIP-599), all positive
+// (security.ValidateQuotaKey). Describe filters by components
 // (EXACT name, DEFAULT, SPECIFIED: the entity has that type, with any name
 // or the default); strict asks for entities with no other component.
 // Describe needs DESCRIBE_CONFIGS on the cluster, alter ALTER_CONFIGS
 // (CLUSTER_AUTHORIZATION_FAILED). Differences from Kafka: ip entities
-// (connection_creation_rate) and controller_mutation_rate are refused with
-// INVALID_REQUEST, as they are not enforced.
+// (connection_creation_rate) are refused with INVALID_REQUEST, as
+// connection rates are not enforced.
 package broker
 
 import (

@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tributary/tributary/internal/metadata"
@@ -59,14 +60,15 @@ const (
 	quotaProduce quotaKind = iota
 	quotaFetch
 	quotaRequest
+	quotaMutation
 	quotaKinds
 )
 
-var quotaKeys = [quotaKinds]string{security.QuotaProducerByteRate, security.QuotaConsumerByteRate, security.QuotaRequestPercentage}
+var quotaKeys = [quotaKinds]string{security.QuotaProducerByteRate, security.QuotaConsumerByteRate, security.QuotaRequestPercentage, security.QuotaControllerMutate}
 
 // QuotaTypeNames are the metric label values of the quota types (Kafka's
-// quota types: Produce, Fetch, Request).
-var QuotaTypeNames = [quotaKinds]string{"Produce", "Fetch", "Request"}
+// quota types: Produce, Fetch, Request, ControllerMutation).
+var QuotaTypeNames = [quotaKinds]string{"Produce", "Fetch", "Request", "ControllerMutation"}
 
 type sensorKey struct {
 	kind quotaKind
@@ -75,7 +77,8 @@ type sensorKey struct {
 
 type quotaSensor struct {
 	*security.QuotaSensor
-	last atomic.Int64 // unix nanos of the last record, for expiry
+	bucket security.TokenBucket // controller_mutation_rate (quotaMutation) only
+	last   atomic.Int64         // unix nanos of the last record, for expiry
 }
 
 // maxSensors bounds the sensors kept; past it, sensors idle for a whole
@@ -248,6 +251,69 @@ func throttled(resp kmsg.Response, d time.Duration) {
 		t.SetThrottle(throttleMillis(d))
 	}
 }
+
+// mutations applies controller_mutation_rate (KIP-599) to one topic admin
+// request: partitions created (CreateTopics, CreatePartitions) or deleted
+// (DeleteTopics) are taken from a token bucket that refills at the quota
+// and holds quota × quota.window.num × quota.window.size.seconds. A
+// request of a version that knows THROTTLING_QUOTA_EXCEEDED (strict) has a
+// topic refused with it while the bucket is below zero; an older one is
+// never refused. Either way the response carries the throttle time until
+// the bucket is back at zero. Validate-only requests are not counted.
+type mutations struct {
+	b        *Broker
+	strict   bool
+	quota    float64
+	s        *quotaSensor // nil: no quota
+	throttle time.Duration
+}
+
+func (b *Broker) mutations(r *Request, strict, validateOnly bool) *mutations {
+	m := &mutations{b: b, strict: strict}
+	if validateOnly {
+		return m
+	}
+	m.quota, m.s = b.quotas.resolve(b.quorum.State(), quotaMutation, r)
+	return m
+}
+
+func (m *mutations) burst() float64 {
+	w := m.b.quotas.window
+	return m.quota * float64(w.Samples) * w.Size.Seconds()
+}
+
+// refused reports whether a mutation must be refused now
+// (THROTTLING_QUOTA_EXCEEDED), noting the throttle time.
+func (m *mutations) refused() bool {
+	if m.s == nil || !m.strict {
+		return false
+	}
+	now := m.b.quotas.now()
+	if !m.s.bucket.Violated(now, m.quota, m.burst()) {
+		return false
+	}
+	m.throttle = max(m.throttle, m.s.bucket.Record(now, 0, m.quota, m.burst()))
+	return true
+}
+
+// record takes n partitions' mutations.
+func (m *mutations) record(n int32) {
+	if m.s == nil || n <= 0 {
+		return
+	}
+	now := m.b.quotas.now()
+	m.s.last.Store(now.UnixNano())
+	m.throttle = max(m.throttle, m.s.bucket.Record(now, float64(n), m.quota, m.burst()))
+}
+
+// done is the request's throttle time, counted in the metrics.
+func (m *mutations) done() int32 {
+	m.b.quotas.noteThrottle(quotaMutation, m.throttle)
+	return throttleMillis(m.throttle)
+}
+
+// errThrottled is a topic refused by controller_mutation_rate.
+var errThrottled = cerr(kerr.ThrottlingQuotaExceeded, "the controller mutation rate quota is exceeded; retry after the throttle time")
 
 // fetchReplica is the replica id of a follower fetch, -1 for a consumer.
 func fetchReplica(f *kmsg.FetchRequest) int32 {

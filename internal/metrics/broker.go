@@ -98,7 +98,7 @@ var (
 	descOfflinePartitions  = gaugeDesc("kafka_controller_kafkacontroller_offlinepartitionscount", "Partitions without a leader (active controller only).")
 	descGlobalPartitions   = gaugeDesc("kafka_controller_kafkacontroller_globalpartitioncount", "Partitions in the cluster (active controller only).")
 	descGlobalTopics       = gaugeDesc("kafka_controller_kafkacontroller_globaltopiccount", "Topics in the cluster (active controller only).")
-	descQuotaThrottled     = prometheus.NewDesc("kafka_server_quota_throttled_total", "Responses throttled by a client quota (producer_byte_rate: Produce, consumer_byte_rate: Fetch, request_percentage: Request).", []string{"quota_type"}, nil)
+	descQuotaThrottled     = prometheus.NewDesc("kafka_server_quota_throttled_total", "Responses throttled by a client quota (producer_byte_rate: Produce, consumer_byte_rate: Fetch, request_percentage: Request, controller_mutation_rate: ControllerMutation).", []string{"quota_type"}, nil)
 	descQuotaThrottleTime  = prometheus.NewDesc("kafka_server_quota_throttle_time_seconds_total", "Total throttle time told to clients over their quota, by quota type.", []string{"quota_type"}, nil)
 	descPurgatory          = prometheus.NewDesc("kafka_server_delayedoperationpurgatory_purgatorysize", "Requests waiting: acks=all produces (Produce) and long-polling fetches (Fetch).", []string{"delayedOperation"}, nil)
 	descFetchSessions      = gaugeDesc("kafka_server_fetchsessioncache_numincrementalfetchsessions", "Incremental fetch sessions open (KIP-227).")
@@ -186,7 +186,7 @@ func (c *brokerCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descOfflinePartitions, s.OfflinePartitions)
 	gauge(descGlobalPartitions, s.GlobalPartitions)
 	gauge(descGlobalTopics, s.GlobalTopics)
-	for _, qt := range []string{"Produce", "Fetch", "Request"} {
+	for _, qt := range []string{"Produce", "Fetch", "Request", "ControllerMutation"} {
 		ch <- newMetric(descQuotaThrottled, prometheus.CounterValue, float64(s.QuotaThrottled[qt]), qt)
 		ch <- newMetric(descQuotaThrottleTime, prometheus.CounterValue, s.QuotaThrottleTotal[qt].Seconds(), qt)
 	}

@@ -85,13 +85,10 @@ type ClientQuota struct {
 
 // ValidateQuotaKey checks key and value for a user/client-id entity, as
 // Kafka does: a known key, a finite value, whole numbers for the byte
-// rates, and a positive value. controller_mutation_rate is refused: it is
-// not enforced (KIP-599 throttling of topic admin is not built).
+// rates, and a positive value.
 func ValidateQuotaKey(key string, value float64, remove bool) error {
 	switch key {
-	case QuotaProducerByteRate, QuotaConsumerByteRate, QuotaRequestPercentage:
-	case QuotaControllerMutate:
-		return fmt.Errorf("%w: %s is not supported (topic admin is not throttled)", ErrInvalidQuota, key)
+	case QuotaProducerByteRate, QuotaConsumerByteRate, QuotaRequestPercentage, QuotaControllerMutate:
 	default:
 		return fmt.Errorf("%w: unknown quota key %q", ErrInvalidQuota, key)
 	}
@@ -101,7 +98,7 @@ func ValidateQuotaKey(key string, value float64, remove bool) error {
 	if math.IsNaN(value) || math.IsInf(value, 0) || value <= 0 {
 		return fmt.Errorf("%w: %s must be a positive number, not %v", ErrInvalidQuota, key, value)
 	}
-	if key != QuotaRequestPercentage && (value != math.Trunc(value) || value > math.MaxInt64) {
+	if (key == QuotaProducerByteRate || key == QuotaConsumerByteRate) && (value != math.Trunc(value) || value > math.MaxInt64) {
 		return fmt.Errorf("%w: %s must be a whole number of bytes per second, not %v", ErrInvalidQuota, key, value)
 	}
 	return nil
@@ -285,4 +282,47 @@ func (s *QuotaSensor) throttle(now time.Time, quota float64) time.Duration {
 	}
 	t := time.Duration(total/quota*float64(time.Second)) - elapsed
 	return max(min(t, time.Duration(s.w.Samples)*s.w.Size), 0)
+}
+
+// TokenBucket measures controller mutations (KIP-599): it holds up to
+// Burst tokens and refills at Rate per second; a mutation takes its
+// count of tokens and may take the bucket below zero. While the bucket is
+// negative the quota is violated, and the throttle time is how long the
+// refill takes to bring it back to zero.
+//
+// A TokenBucket is safe for concurrent use.
+type TokenBucket struct {
+	mu     sync.Mutex // guards tokens and last
+	tokens float64
+	last   time.Time
+}
+
+func (b *TokenBucket) refill(now time.Time, rate, burst float64) {
+	if b.last.IsZero() {
+		b.tokens = burst
+	} else if d := now.Sub(b.last); d > 0 {
+		b.tokens = min(burst, b.tokens+d.Seconds()*rate)
+	}
+	b.last = now
+}
+
+// Violated reports whether the bucket is below zero at now.
+func (b *TokenBucket) Violated(now time.Time, rate, burst float64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.refill(now, rate, burst)
+	return b.tokens < 0
+}
+
+// Record takes n tokens and returns the throttle time (0 when the bucket
+// stays at or above zero).
+func (b *TokenBucket) Record(now time.Time, n, rate, burst float64) time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.refill(now, rate, burst)
+	b.tokens -= n
+	if b.tokens >= 0 || rate <= 0 {
+		return 0
+	}
+	return time.Duration(-b.tokens / rate * float64(time.Second))
 }

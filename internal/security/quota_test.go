@@ -88,10 +88,30 @@ func TestValidateQuotaKey(t *testing.T) {
 		{QuotaProducerByteRate, 1024, true}, {QuotaConsumerByteRate, 1, true}, {QuotaRequestPercentage, 12.5, true},
 		{QuotaProducerByteRate, 1.5, false}, {QuotaProducerByteRate, 0, false}, {QuotaProducerByteRate, -1, false},
 		{QuotaRequestPercentage, math.NaN(), false}, {QuotaConsumerByteRate, math.Inf(1), false},
-		{QuotaControllerMutate, 10, false}, {"connection_creation_rate", 1, false}, {"x", 1, false},
+		{QuotaControllerMutate, 10, true}, {QuotaControllerMutate, 0.5, true}, {"connection_creation_rate", 1, false}, {"x", 1, false},
 	} {
 		if err := ValidateQuotaKey(c.k, c.v, false); (err == nil) != c.ok {
 			t.Errorf("%s=%v: %v, want ok=%v", c.k, c.v, err, c.ok)
 		}
+	}
+}
+
+// TestTokenBucket: a full bucket admits a burst, goes negative, and the
+// throttle time is the refill back to zero.
+func TestTokenBucket(t *testing.T) {
+	var b TokenBucket
+	now := time.Unix(1000, 0)
+	const rate, burst = 10, 20
+	if d := b.Record(now, 15, rate, burst); d != 0 || b.Violated(now, rate, burst) {
+		t.Fatalf("within the burst: throttle %v", d)
+	}
+	if d := b.Record(now, 10, rate, burst); d != 500*time.Millisecond || !b.Violated(now, rate, burst) {
+		t.Fatalf("5 below zero at 10/s: throttle %v, want 500ms", d)
+	}
+	if b.Violated(now.Add(500*time.Millisecond), rate, burst) {
+		t.Fatal("still violated after the throttle time")
+	}
+	if d := b.Record(now.Add(time.Hour), 1, rate, burst); d != 0 {
+		t.Fatalf("after an hour: throttle %v (the bucket caps at the burst)", d)
 	}
 }
