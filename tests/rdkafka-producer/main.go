@@ -18,10 +18,17 @@
 //
 // It stops producing at SIGTERM or when stdin closes, flushes for up to
 // --flush, and exits 0 (3 after a fatal error).
+//
+// With --txn commit,abort,... it is instead a transactional producer
+// (transactional.id --name): InitTransactions, then per step one
+// transaction of three records "<name>-<step>-<i>" to partitions 0-2 of
+// --topic, committed or aborted, printing "T <step> <commit|abort> ok" or
+// "T <step> <commit|abort> <error>", and exits (1 after an error).
 package main
 
 import (
 	"bufio"
+	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -48,7 +55,11 @@ func main() {
 	flush := flag.Duration("flush", 5*time.Minute, "how long to wait for outstanding deliveries at the end")
 	var extra settings
 	flag.Var(&extra, "X", "librdkafka setting key=value (repeatable)")
+	txnScript := flag.String("txn", "", "transactional mode: comma-separated commit|abort steps")
 	flag.Parse()
+	if *txnScript != "" {
+		os.Exit(transactional(*brokers, *topic, *name, strings.Split(*txnScript, ","), extra))
+	}
 
 	cfg := kafka.ConfigMap{
 		"bootstrap.servers":  *brokers,
@@ -184,4 +195,59 @@ func stdinClosed() <-chan struct{} {
 		close(ch)
 	}()
 	return ch
+}
+
+// transactional runs --txn's steps and returns the exit code.
+func transactional(brokers, topic, name string, steps []string, extra settings) int {
+	cfg := kafka.ConfigMap{"bootstrap.servers": brokers, "transactional.id": name, "linger.ms": 5}
+	for _, kv := range extra {
+		k, v, _ := strings.Cut(kv, "=")
+		cfg[k] = v
+	}
+	p, err := kafka.NewProducer(&cfg)
+	if err != nil {
+		fmt.Println("E", oneLine(err.Error()))
+		return 1
+	}
+	defer p.Close()
+	go func() {
+		for range p.Events() { // delivery reports: the commit reports failures
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := p.InitTransactions(ctx); err != nil {
+		fmt.Println("E init", oneLine(err.Error()))
+		return 1
+	}
+	for i, step := range steps {
+		if err := p.BeginTransaction(); err != nil {
+			fmt.Println("T", i, step, oneLine(err.Error()))
+			return 1
+		}
+		for j := range 3 {
+			msg := &kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: int32(j)}, Value: []byte(fmt.Sprintf("%s-%d-%d", name, i, j))}
+			if err := p.Produce(msg, nil); err != nil {
+				fmt.Println("T", i, step, oneLine(err.Error()))
+				return 1
+			}
+		}
+		// Written before the end, so an abort has records to abort
+		// (librdkafka purges unsent ones).
+		if left := p.Flush(30000); left > 0 {
+			fmt.Println("T", i, step, left, "records not delivered")
+			return 1
+		}
+		if step == "commit" {
+			err = p.CommitTransaction(ctx)
+		} else {
+			err = p.AbortTransaction(ctx)
+		}
+		if err != nil {
+			fmt.Println("T", i, step, oneLine(err.Error()))
+			return 1
+		}
+		fmt.Println("T", i, step, "ok")
+	}
+	return 0
 }
