@@ -266,9 +266,24 @@ func postgresStore(t *testing.T, prefix string) string {
 	return u.String()
 }
 
+// brokerLogs logs the tail of every broker's log under a control
+// plane's data dir (for a failed test).
+func brokerLogs(t *testing.T, dir string) {
+	logs, _ := filepath.Glob(filepath.Join(dir, "clusters", "*", "*", "broker.log"))
+	for _, f := range logs {
+		b, _ := os.ReadFile(f)
+		t.Logf("--- %s (tail) ---\n%s", f, tail(string(b)))
+	}
+}
+
 func cloudLifecycle(t *testing.T, store string) {
 	dir := t.TempDir()
-	t.Cleanup(func() { killBrokers(dir) })
+	t.Cleanup(func() {
+		if t.Failed() {
+			brokerLogs(t, dir)
+		}
+		killBrokers(dir)
+	})
 	cp := startCloud(t, dir, store)
 	tokenBytes, err := os.ReadFile(filepath.Join(dir, "admin.token"))
 	if err != nil {

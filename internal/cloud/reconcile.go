@@ -91,12 +91,22 @@ func (s *Service) work(ctx context.Context, id string) {
 			return
 		}
 		if err == nil {
-			err = s.reconcile(ctx, c)
+			// A pass is bounded, so a call that never answers cannot stall
+			// the cluster's worker (the longest step, a graceful broker
+			// stop, takes at most 40s).
+			pctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+			err = s.reconcile(pctx, c)
+			cancel()
 		}
 		if err != nil && ctx.Err() == nil {
 			// Retried every poll; logged when it changes.
 			if msg := err.Error(); msg != lastErr {
-				s.log.Warn("reconcile", "cluster", id, "err", err)
+				var w *waitError
+				if errors.As(err, &w) {
+					s.log.Info("reconcile: waiting", "cluster", id, "for", err)
+				} else {
+					s.log.Warn("reconcile", "cluster", id, "err", err)
+				}
 				lastErr = msg
 			}
 		} else {
@@ -127,8 +137,12 @@ func (s *Service) reconcile(ctx context.Context, c Cluster) error {
 		}
 	}
 	if (op == nil || (op.Kind != OpCreate && op.Kind != OpDelete)) && !s.usersSynced(c.ID) {
-		if err := s.syncUsers(ctx, c); err != nil {
+		// A failed sync is retried next poll; it does not hold up the
+		// operation's step (a resize may be what lets it succeed).
+		if err := s.syncUsers(ctx, c); err != nil && op == nil {
 			return fmt.Errorf("users: %w", err)
+		} else if err != nil {
+			s.log.Info("users not applied yet; retried next poll", "cluster", c.ID, "err", err)
 		}
 	}
 	if op == nil {
@@ -278,7 +292,7 @@ func (s *Service) ready(ctx context.Context, c Cluster) (bool, error) {
 	}
 	for _, n := range nodes {
 		if !brokerReady(n) {
-			return false, nil
+			return false, waiting("broker %d is not ready yet (/readyz on %s)", n.NodeID, n.Admin)
 		}
 	}
 	adm, err := s.admin(ctx, c.ID)
@@ -287,7 +301,7 @@ func (s *Service) ready(ctx context.Context, c Cluster) (bool, error) {
 	}
 	md, err := adm.BrokerMetadata(ctx)
 	if err != nil {
-		return false, nil
+		return false, waiting("cluster metadata: %v", err)
 	}
 	live := map[int32]bool{}
 	for _, b := range md.Brokers {
@@ -295,10 +309,21 @@ func (s *Service) ready(ctx context.Context, c Cluster) (bool, error) {
 	}
 	for _, n := range nodes {
 		if !live[n.NodeID] {
-			return false, nil
+			return false, waiting("broker %d is not in the cluster's metadata yet", n.NodeID)
 		}
 	}
 	return true, nil
+}
+
+// waitError is a step that waits for the cluster: recorded as the
+// operation's error (GET /operations shows what it waits for) and
+// logged at INFO, not WARN.
+type waitError struct{ msg string }
+
+func (e *waitError) Error() string { return e.msg }
+
+func waiting(format string, args ...any) error {
+	return &waitError{msg: fmt.Sprintf(format, args...)}
 }
 
 // brokerReady reports whether broker n answers 200 on /readyz.
@@ -349,11 +374,15 @@ func (s *Service) assignments(ctx context.Context, clusterID string, id int32) (
 	if err != nil {
 		return nil, err
 	}
+	return toAssignments(parts), nil
+}
+
+func toAssignments(parts []partitionView) []client.Assignment {
 	out := make([]client.Assignment, 0, len(parts))
 	for _, p := range parts {
 		out = append(out, client.Assignment{Topic: p.Topic, Partition: p.Partition, Replicas: p.Replicas})
 	}
-	return out, nil
+	return out
 }
 
 // staying returns the ids of the brokers a resize keeps: the lowest
@@ -381,16 +410,13 @@ func (s *Service) rebalance(ctx context.Context, c Cluster, op Operation) (strin
 			}
 		}
 	}
-	adm, err := s.admin(ctx, c.ID)
-	if err != nil {
-		return op.Step, err
-	}
 	// Plan from the active controller's view: a broker's metadata may lag.
-	md, err := adm.BrokerMetadata(ctx)
+	_, parts, err := s.controllerView(ctx, c.ID)
 	if err != nil {
 		return op.Step, err
 	}
-	current, err := s.assignments(ctx, c.ID, md.Controller)
+	current := toAssignments(parts)
+	adm, err := s.admin(ctx, c.ID)
 	if err != nil {
 		return op.Step, err
 	}

@@ -99,12 +99,21 @@ func parseDone(s string) []int32 {
 	return out
 }
 
-// partitionViews returns every partition as broker id sees it, with each
-// topic's min.insync.replicas.
-func (s *Service) partitionViews(ctx context.Context, clusterID string, id int32) ([]partitionView, error) {
-	out, err := s.brokerMetadata(ctx, clusterID, id)
+// controllerView returns the active controller and every partition as
+// it sees them (another broker's metadata may lag), with each topic's
+// min.insync.replicas.
+func (s *Service) controllerView(ctx context.Context, clusterID string) (int32, []partitionView, error) {
+	adm, err := s.admin(ctx, clusterID)
 	if err != nil {
-		return nil, err
+		return -1, nil, err
+	}
+	md, err := adm.BrokerMetadata(ctx)
+	if err != nil {
+		return -1, nil, err
+	}
+	out, err := s.brokerMetadata(ctx, clusterID, md.Controller)
+	if err != nil {
+		return -1, nil, err
 	}
 	var topics []string
 	for _, p := range out {
@@ -113,15 +122,11 @@ func (s *Service) partitionViews(ctx context.Context, clusterID string, id int32
 		}
 	}
 	if len(topics) == 0 {
-		return out, nil
-	}
-	adm, err := s.admin(ctx, clusterID)
-	if err != nil {
-		return nil, err
+		return md.Controller, out, nil
 	}
 	rcs, err := adm.DescribeTopicConfigs(ctx, topics...)
 	if err != nil {
-		return nil, fmt.Errorf("describe topic configs: %w", err)
+		return -1, nil, fmt.Errorf("describe topic configs: %w", err)
 	}
 	minISR := map[string]int{}
 	for _, rc := range rcs {
@@ -138,7 +143,7 @@ func (s *Service) partitionViews(ctx context.Context, clusterID string, id int32
 			out[i].MinISR = m
 		}
 	}
-	return out, nil
+	return md.Controller, out, nil
 }
 
 // roll picks the next broker Strimzi's rules allow and restarts it; op.To
@@ -158,15 +163,7 @@ func (s *Service) roll(ctx context.Context, c Cluster, op *Operation) (string, e
 	if len(todo) == 0 {
 		return stepDone, nil
 	}
-	adm, err := s.admin(ctx, c.ID)
-	if err != nil {
-		return op.Step, err
-	}
-	md, err := adm.BrokerMetadata(ctx)
-	if err != nil {
-		return op.Step, err
-	}
-	parts, err := s.partitionViews(ctx, c.ID, md.Controller)
+	controller, parts, err := s.controllerView(ctx, c.ID)
 	if err != nil {
 		return op.Step, err
 	}
@@ -174,12 +171,12 @@ func (s *Service) roll(ctx context.Context, c Cluster, op *Operation) (string, e
 	for _, n := range todo {
 		ids = append(ids, n.NodeID)
 	}
-	next, why := nextToRoll(ids, md.Controller, parts)
+	next, why := nextToRoll(ids, controller, parts)
 	if next < 0 {
 		return op.Step, fmt.Errorf("no broker can restart without hurting availability yet: %s", strings.Join(why, "; "))
 	}
 	n := todo[slices.IndexFunc(todo, func(n Node) bool { return n.NodeID == next })]
-	s.log.Info("rolling restart: restarting broker", "cluster", c.ID, "node_id", n.NodeID, "version", c.Version, "controller", md.Controller)
+	s.log.Info("rolling restart: restarting broker", "cluster", c.ID, "node_id", n.NodeID, "version", c.Version, "controller", controller)
 	if err := s.cfg.Provisioner.Stop(ctx, n, true); err != nil {
 		return op.Step, err
 	}
@@ -225,17 +222,9 @@ func (s *Service) waitRolled(ctx context.Context, c Cluster, op *Operation) (str
 	if !brokerReady(nodes[i]) {
 		return op.Step, nil
 	}
-	adm, err := s.admin(ctx, c.ID)
+	_, parts, err := s.controllerView(ctx, c.ID)
 	if err != nil {
-		return op.Step, err
-	}
-	md, err := adm.BrokerMetadata(ctx)
-	if err != nil {
-		return op.Step, nil
-	}
-	parts, err := s.partitionViews(ctx, c.ID, md.Controller)
-	if err != nil {
-		return op.Step, nil
+		return op.Step, nil // still coming back
 	}
 	for _, p := range parts {
 		if slices.Contains(p.Replicas, int32(op.To)) && !slices.Contains(p.ISR, int32(op.To)) {
