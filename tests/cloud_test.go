@@ -503,6 +503,7 @@ func cloudLifecycle(t *testing.T, store string) {
 	t.Logf("checker: %s", rep)
 	if !rep.OK() {
 		t.Errorf("checker: %s", rep)
+		brokerLogs(t, dir) // before the delete removes them
 	}
 
 	evs, _, err := cl.Databases.ListDatabaseEvents(ctx, db.ID, nil)

@@ -295,20 +295,32 @@ func (s *Service) ready(ctx context.Context, c Cluster) (bool, error) {
 			return false, waiting("broker %d is not ready yet (/readyz on %s)", n.NodeID, n.Admin)
 		}
 	}
-	adm, err := s.admin(ctx, c.ID)
+	// A broker has joined when any broker lists it as live: one broker
+	// whose metadata lags (seen after a kill -9 of the active controller)
+	// must not hold the operation up.
+	cc, err := s.client(ctx, c.ID)
 	if err != nil {
 		return false, err
 	}
-	md, err := adm.BrokerMetadata(ctx)
-	if err != nil {
-		return false, waiting("cluster metadata: %v", err)
-	}
 	live := map[int32]bool{}
-	for _, b := range md.Brokers {
-		live[b.NodeID] = true
+	var errs []error
+	for _, n := range nodes {
+		req := kmsg.NewPtrMetadataRequest()
+		req.Topics = []kmsg.MetadataRequestTopic{} // brokers only
+		resp, err := req.RequestWith(ctx, cc.cl.Broker(int(n.NodeID)))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("broker %d: %w", n.NodeID, err))
+			continue
+		}
+		for _, b := range resp.Brokers {
+			live[b.NodeID] = true
+		}
 	}
 	for _, n := range nodes {
 		if !live[n.NodeID] {
+			if len(errs) > 0 {
+				return false, waiting("broker %d is not in the cluster's metadata yet (%v)", n.NodeID, errors.Join(errs...))
+			}
 			return false, waiting("broker %d is not in the cluster's metadata yet", n.NodeID)
 		}
 	}
