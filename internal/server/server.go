@@ -224,7 +224,7 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 	writerDone := make(chan struct{})
 	go func() { // safe: run recovers a Pending's panic
 		defer close(writerDone)
-		s.writeLoop(c, queue, cancel, m)
+		s.writeLoop(ctx, c, queue, cancel, m)
 	}()
 	err := s.readLoop(ctx, c, info, queue, m)
 	close(queue)
@@ -491,7 +491,7 @@ func skipTags(b []byte) ([]byte, error) {
 	return b, nil
 }
 
-func (s *Server) writeLoop(c net.Conn, queue <-chan pendingResp, cancel context.CancelFunc, m *mute) {
+func (s *Server) writeLoop(ctx context.Context, c net.Conn, queue <-chan pendingResp, cancel context.CancelFunc, m *mute) {
 	w := bufio.NewWriterSize(c, 64<<10)
 	var buf []byte
 	failed := false
@@ -536,7 +536,12 @@ func (s *Server) writeLoop(c net.Conn, queue <-chan pendingResp, cancel context.
 						c.Close()
 						continue
 					}
-					time.Sleep(d)
+					t := time.NewTimer(d) // the connection may close meanwhile
+					select {
+					case <-t.C:
+					case <-ctx.Done():
+					}
+					t.Stop()
 				}
 			}
 		}
