@@ -1,7 +1,9 @@
 package console
 
 import (
+	"context"
 	"math"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -143,5 +145,33 @@ func TestSafeNext(t *testing.T) {
 		if got := safeNext(in); got != want {
 			t.Errorf("safeNext(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// The group page's lag status and lag charts come from the brokers'
+// admin listeners (/v1/consumer-groups/lag): the coordinator answers.
+func TestLagStatusFromAdmin(t *testing.T) {
+	coordinator := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/consumer-groups/lag" || r.URL.Query().Get("group") != "g" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write([]byte(`{"groups":{"g":"WARN"},"partitions":[{"group":"g","topic":"t","partition":0,"current_offset":5,"end_offset":9,"lag":4,"lag_seconds":2.5,"status":"WARN",
+			"window":[{"Offset":1,"TimeMs":1000,"Lag":3},{"Offset":3,"TimeMs":2000,"Lag":4},{"Offset":5,"TimeMs":3000,"Lag":4}]}]}`))
+	}))
+	defer coordinator.Close()
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{"groups":{},"partitions":[]}`)) }))
+	defer other.Close()
+	c := New(Config{Nodes: func(context.Context, string) ([]Node, error) {
+		return []Node{{ID: 1, Admin: strings.TrimPrefix(other.URL, "http://")}, {ID: 2, Admin: strings.TrimPrefix(coordinator.URL, "http://")}}, nil
+	}})
+	defer c.Close()
+	g := groupDetail{Name: "g", Lags: []lagView{{Topic: "t", Partition: 0, Lag: 4}, {Topic: "t", Partition: 1}}}
+	c.lagStatus(context.Background(), "c1", &g)
+	if g.Status != "WARN" || g.Lags[0].Status != "WARN" || g.Lags[0].LagSeconds != 2.5 || g.Lags[1].Status != "" {
+		t.Fatalf("statuses: %+v", g)
+	}
+	if len(g.LagCharts) != 1 || len(g.LagCharts[0].Points) != 3 || g.LagCharts[0].Last != "4 records" || !strings.Contains(string(g.LagCharts[0].SVG()), "<polyline") {
+		t.Fatalf("lag charts: %+v", g.LagCharts)
 	}
 }

@@ -408,6 +408,9 @@ type groupDetail struct {
 	// STALL, REWIND; NOTFOUND before its first commit is seen).
 	Status    string
 	StatusErr string
+	// LagCharts are partitions' lag at their last commits (the
+	// coordinator's status window).
+	LagCharts []chart
 }
 
 func readGroup(ctx context.Context, kc *kafkaClient, name string) (groupDetail, error) {

@@ -369,6 +369,8 @@ func formatValue(v float64, unit string) string {
 		return humanBytes(int64(v)) + "/s"
 	case "ms":
 		return strconv.FormatFloat(v, 'g', 3, 64) + " ms"
+	case " records":
+		return strconv.FormatFloat(v, 'f', 0, 64) + unit
 	}
 	return strconv.FormatFloat(v, 'f', 1, 64) + unit
 }

@@ -558,6 +558,9 @@ func (c *Console) renderGroup(w http.ResponseWriter, r *http.Request, s *session
 	c.render(w, r, s, http.StatusOK, "group", &db, d)
 }
 
+// maxLagCharts bounds the lag charts a group's page draws.
+const maxLagCharts = 12
+
 // lagStatus adds Burrow-style statuses (computed by the group's
 // coordinator over its window of commits) from the brokers' admin
 // listeners, when the control plane gives their addresses.
@@ -584,6 +587,15 @@ func (c *Console) lagStatus(ctx context.Context, id string, g *groupDetail) {
 			if l := &g.Lags[i]; l.Topic == p.Topic && l.Partition == p.Partition {
 				l.Status, l.LagSeconds = p.Status, p.LagSeconds
 			}
+		}
+		// The coordinator's window of commits is the lag over time.
+		if len(p.Window) >= 2 && len(g.LagCharts) < maxLagCharts {
+			ch := chart{Title: fmt.Sprintf("%s [%d] lag", p.Topic, p.Partition), Unit: " records"}
+			for _, c := range p.Window {
+				ch.Points = append(ch.Points, chartPoint{at: time.UnixMilli(c.TimeMs), v: float64(c.Lag)})
+			}
+			ch.Last = formatValue(ch.Points[len(ch.Points)-1].v, ch.Unit)
+			g.LagCharts = append(g.LagCharts, ch)
 		}
 	}
 }
