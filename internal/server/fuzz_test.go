@@ -97,6 +97,13 @@ func FuzzDecodeAndHandle(f *testing.F) {
 	dq := kmsg.NewPtrDescribeClientQuotasRequest()
 	dq.Components = []kmsg.DescribeClientQuotasRequestComponent{{EntityType: "user", MatchType: 0, Match: kmsg.StringPtr("u")}, {EntityType: "client-id", MatchType: 1}}
 	f.Add(body(dq, 1))
+	for _, r := range sessionAndShareSeeds() {
+		for _, k := range broker.AdvertisedAPIs() {
+			if k.ApiKey == r.Key() {
+				f.Add(body(r, k.MaxVersion))
+			}
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // fetches must not wait in a fuzz run
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -132,4 +139,64 @@ func FuzzDecodeAndHandle(f *testing.F) {
 			}
 		}
 	})
+}
+
+// sessionAndShareSeeds are well-formed requests of this session's APIs
+// (fetch sessions, share groups, KIP-890 verification, DescribeProducers),
+// so the fuzzer starts from their deep paths and not only from empty
+// requests.
+func sessionAndShareSeeds() []kmsg.Request {
+	var out []kmsg.Request
+	tid := [16]byte{1, 2, 3}
+	// A full fetch opening a session, then an incremental one that
+	// forgets a partition.
+	for _, epoch := range []int32{0, 1} {
+		fr := kmsg.NewPtrFetchRequest()
+		fr.MaxBytes, fr.SessionEpoch = 1<<20, epoch
+		if epoch > 0 {
+			fr.SessionID = 1
+			ft := kmsg.NewFetchRequestForgottenTopic()
+			ft.Topic, ft.TopicID, ft.Partitions = "fz", tid, []int32{1}
+			fr.ForgottenTopics = append(fr.ForgottenTopics, ft)
+		}
+		t := kmsg.NewFetchRequestTopic()
+		t.Topic, t.TopicID = "fz", tid
+		p := kmsg.NewFetchRequestTopicPartition()
+		p.PartitionMaxBytes, p.CurrentLeaderEpoch = 1<<20, -1
+		t.Partitions = append(t.Partitions, p)
+		fr.Topics = append(fr.Topics, t)
+		out = append(out, fr)
+	}
+	hb := kmsg.NewPtrShareGroupHeartbeatRequest()
+	hb.GroupID, hb.MemberID, hb.SubscribedTopicNames = "sg", "m1", []string{"fz"}
+	out = append(out, hb)
+	sf := kmsg.NewPtrShareFetchRequest()
+	sf.GroupID, sf.MemberID, sf.MaxBytes, sf.MaxRecords, sf.BatchSize = kmsg.StringPtr("sg"), kmsg.StringPtr("m1"), 1<<20, 100, 10
+	st := kmsg.NewShareFetchRequestTopic()
+	st.TopicID = tid
+	sp := kmsg.NewShareFetchRequestTopicPartition()
+	sp.PartitionMaxBytes = 1 << 20
+	sp.AcknowledgementBatches = []kmsg.ShareFetchRequestTopicPartitionAcknowledgementBatch{{FirstOffset: 0, LastOffset: 4, AcknowledgeTypes: []int8{1, 2, 3, 0, 1}}}
+	st.Partitions = append(st.Partitions, sp)
+	sf.Topics = append(sf.Topics, st)
+	out = append(out, sf)
+	sa := kmsg.NewPtrShareAcknowledgeRequest()
+	sa.GroupID, sa.MemberID, sa.ShareSessionEpoch = kmsg.StringPtr("sg"), kmsg.StringPtr("m1"), 1
+	at := kmsg.NewShareAcknowledgeRequestTopic()
+	at.TopicID = tid
+	ap := kmsg.NewShareAcknowledgeRequestTopicPartition()
+	ap.AcknowledgementBatches = []kmsg.ShareAcknowledgeRequestTopicPartitionAcknowledgementBatch{{FirstOffset: 2, LastOffset: 1, AcknowledgeTypes: []int8{1}}}
+	at.Partitions = append(at.Partitions, ap)
+	sa.Topics = append(sa.Topics, at)
+	out = append(out, sa)
+	dp := kmsg.NewPtrDescribeProducersRequest()
+	dp.Topics = []kmsg.DescribeProducersRequestTopic{{Topic: "fz", Partitions: []int32{0, 7}}}
+	out = append(out, dp)
+	ap4 := kmsg.NewPtrAddPartitionsToTxnRequest()
+	tx := kmsg.NewAddPartitionsToTxnRequestTransaction()
+	tx.TransactionalID, tx.ProducerID, tx.VerifyOnly = "tx", 1, true
+	tx.Topics = []kmsg.AddPartitionsToTxnRequestTransactionTopic{{Topic: "fz", Partitions: []int32{0}}}
+	ap4.Transactions = append(ap4.Transactions, tx)
+	out = append(out, ap4)
+	return out
 }
