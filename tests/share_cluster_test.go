@@ -2,13 +2,16 @@ package tests
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // TestShareGroupLeaderKillAndRestart: share-partition state survives the
@@ -80,6 +83,28 @@ func TestShareGroupLeaderKillAndRestart(t *testing.T) {
 	// Kill the share-partition leader (the topic partition's leader).
 	td := c.describe(adm, topic)
 	leader := td.Partitions[0].Leader
+
+	// A follower answers a ShareFetch with NOT_LEADER_OR_FOLLOWER and
+	// the leader's id, epoch and address (KIP-951).
+	follower := int32(1)
+	if leader == 1 {
+		follower = 2
+	}
+	sf := kmsg.NewPtrShareFetchRequest()
+	sf.GroupID, sf.MemberID, sf.MaxRecords = kmsg.StringPtr(group), kmsg.StringPtr("probe"), 10
+	sf.Topics = []kmsg.ShareFetchRequestTopic{{TopicID: td.ID, Partitions: []kmsg.ShareFetchRequestTopicPartition{{Partition: 0}}}}
+	sresp, err := sf.RequestWith(ctx, admCl.Broker(int(follower)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sresp.Topics) != 1 || len(sresp.Topics[0].Partitions) != 1 {
+		t.Fatalf("share fetch on a follower: %+v", sresp)
+	}
+	hint := sresp.Topics[0].Partitions[0]
+	if hint.ErrorCode != kerr.NotLeaderForPartition.Code || hint.CurrentLeader.LeaderID != leader || len(sresp.NodeEndpoints) != 1 ||
+		sresp.NodeEndpoints[0].NodeID != leader || fmt.Sprintf("%s:%d", sresp.NodeEndpoints[0].Host, sresp.NodeEndpoints[0].Port) != c.addrs[leader-1] {
+		t.Fatalf("share fetch on follower %d: code %d leader %+v endpoints %+v (leader %d at %s)", follower, hint.ErrorCode, hint.CurrentLeader, sresp.NodeEndpoints, leader, c.addrs[leader-1])
+	}
 	t.Logf("killing node %d, the share-partition leader", leader)
 	c.nodes[leader-1].Kill()
 	c.nodes[leader-1] = nil

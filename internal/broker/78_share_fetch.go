@@ -26,9 +26,11 @@
 // BatchSize is ignored. The group config share.isolation.level
 // read_committed reads up to the last stable offset and archives the
 // records of aborted transactions and the transaction markers before
-// acquiring (never delivered). Deliberate differences from Kafka:
-// CurrentLeader and NodeEndpoints are not filled (the client refreshes
-// metadata on NOT_LEADER_OR_FOLLOWER); share sessions are not tied to
+// acquiring (never delivered). A partition answered
+// NOT_LEADER_OR_FOLLOWER or FENCED_LEADER_EPOCH carries its current
+// leader and epoch, with the leader's address on the request's listener
+// in NodeEndpoints (KIP-951). Deliberate difference from Kafka: share
+// sessions are not tied to
 // connections (a closed connection's records return when their locks
 // expire, not at once).
 package broker
@@ -87,8 +89,60 @@ func (b *Broker) handleShareFetch(ctx context.Context, r *Request) Pending {
 		if resp.ErrorCode == 0 {
 			resp.Topics = append(resp.Topics, denied...)
 		}
+		leaders := map[int32]bool{}
+		for i := range resp.Topics {
+			t := &resp.Topics[i]
+			for j := range t.Partitions {
+				p := &t.Partitions[j]
+				p.CurrentLeader.LeaderID, p.CurrentLeader.LeaderEpoch = b.shareLeaderHint(t.TopicID, p.Partition, p.ErrorCode, leaders)
+			}
+		}
+		resp.NodeEndpoints = b.shareNodeEndpoints(r, leaders)
 		return resp
 	}
+}
+
+// shareLeaderHint is the current leader and epoch of a partition whose
+// share request failed with NOT_LEADER_OR_FOLLOWER or FENCED_LEADER_EPOCH
+// (KIP-951: the client moves without a metadata round trip), else -1, -1.
+// Leaders named are added to leaders.
+func (b *Broker) shareLeaderHint(id [16]byte, p int32, code int16, leaders map[int32]bool) (int32, int32) {
+	if code != kerr.NotLeaderForPartition.Code && code != kerr.FencedLeaderEpoch.Code {
+		return -1, -1
+	}
+	t := b.topicByID(id)
+	if t == nil || p < 0 || int(p) >= len(t.meta.Parts) {
+		return -1, -1
+	}
+	mp := t.meta.Parts[p]
+	if mp.Leader < 0 || mp.Leader == b.cfg.NodeID {
+		return -1, -1
+	}
+	leaders[mp.Leader] = true
+	return mp.Leader, mp.LeaderEpoch
+}
+
+// shareNodeEndpoints are the addresses, on the request's listener, of the
+// leaders named in CurrentLeader hints.
+func (b *Broker) shareNodeEndpoints(r *Request, leaders map[int32]bool) []kmsg.ShareFetchResponseNodeEndpoint {
+	st := b.metaState()
+	var out []kmsg.ShareFetchResponseNodeEndpoint
+	for id := range leaders {
+		br, ok := st.Brokers[id]
+		if !ok {
+			continue
+		}
+		ep := kmsg.NewShareFetchResponseNodeEndpoint()
+		ep.NodeID, ep.Host, ep.Port = id, br.Host, br.Port
+		if h, p, ok := br.Endpoint(r.ListenerName()); ok {
+			ep.Host, ep.Port = h, p
+		}
+		if br.Rack != "" {
+			ep.Rack = kmsg.StringPtr(br.Rack)
+		}
+		out = append(out, ep)
+	}
+	return out
 }
 
 func (b *Broker) handleShareAcknowledge(ctx context.Context, r *Request) Pending {
@@ -120,6 +174,17 @@ func (b *Broker) handleShareAcknowledge(ctx context.Context, r *Request) Pending
 		resp := b.shares.ShareAcknowledge(ctx, req)
 		if resp.ErrorCode == 0 {
 			resp.Topics = append(resp.Topics, denied...)
+		}
+		leaders := map[int32]bool{}
+		for i := range resp.Topics {
+			t := &resp.Topics[i]
+			for j := range t.Partitions {
+				p := &t.Partitions[j]
+				p.CurrentLeader.LeaderID, p.CurrentLeader.LeaderEpoch = b.shareLeaderHint(t.TopicID, p.Partition, p.ErrorCode, leaders)
+			}
+		}
+		for _, ep := range b.shareNodeEndpoints(r, leaders) {
+			resp.NodeEndpoints = append(resp.NodeEndpoints, kmsg.ShareAcknowledgeResponseNodeEndpoint{NodeID: ep.NodeID, Host: ep.Host, Port: ep.Port, Rack: ep.Rack})
 		}
 		return resp
 	}
