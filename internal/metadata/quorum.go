@@ -174,7 +174,15 @@ func StartQuorum(cfg QuorumConfig) (*Quorum, error) {
 	if len(voters) == 1 && q.voter {
 		rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout = 100*time.Millisecond, 100*time.Millisecond, 100*time.Millisecond
 	} else {
-		rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout = 500*time.Millisecond, 500*time.Millisecond, 250*time.Millisecond
+		// The lease is as long as the heartbeat timeout (raft's upper
+		// bound): with one voter cut off, a leader whose only follower
+		// was starved for 250 ms stepped down, and each new controller
+		// restarts the fenced-broker clock (TestNetnsFollowerIsolation
+		// saw three elections in 7 s under load). Followers still
+		// detect a dead leader after the 500 ms heartbeat timeout, and
+		// pre-vote (on by default) keeps a starved follower from
+		// deposing a live leader.
+		rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout = 500*time.Millisecond, 500*time.Millisecond, 500*time.Millisecond
 	}
 	rc.CommitTimeout = 5 * time.Millisecond
 	rc.SnapshotThreshold = 2048
