@@ -42,6 +42,8 @@ curl -sf -X POST -H 'Content-Type: application/json' "$U/connectors" \
   -d "{\"name\":\"dst\",\"config\":{\"connector.class\":\"FileStreamSink\",\"file\":\"$W/out.txt\",\"topics\":\"bench\"}}" >/dev/null
 until [ "$(stat -c %s "$W/out.txt" 2>/dev/null || echo 0)" -ge "$SIZE" ]; do sleep 0.2; done
 t1=$(now)
+# The worker's CPU time (user + system): steadier than wall time on a busy machine.
+CPU=$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f", ($14 + $15) / hz}' /proc/$WORKER/stat)
 cmp -s "$W/in.txt" "$W/out.txt" || { echo "sink file differs from the source file"; exit 1; }
 
 t2=$(now)
@@ -61,3 +63,4 @@ print(f"connect FileStreamSource->topic->FileStreamSink: {c:.1f} s, {mb / c:.1f}
 print(f"trib produce {p:.1f} s + trib consume {q:.1f} s = {p + q:.1f} s, {mb / (p + q):.1f} MB/s")
 print(f"connect time / (produce + consume) time = {c / (p + q):.2f}")
 PY
+echo "connect worker CPU time: $CPU s"

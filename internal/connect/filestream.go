@@ -110,6 +110,7 @@ type fileSourceTask struct {
 	buf       []byte // unread bytes from position on
 	eof       bool
 	sawMiss   bool
+	part      map[string]any
 }
 
 func (t *fileSourceTask) Start(config map[string]string, offsets OffsetReader) error {
@@ -146,11 +147,16 @@ func offsetPosition(v any) (int64, error) {
 	return 0, fmt.Errorf("position %v is not a number", v)
 }
 
+// partition is the task's source partition, one map shared by its
+// records (the runtime does not modify it).
 func (t *fileSourceTask) partition() map[string]any {
 	if t.stdin {
 		return nil
 	}
-	return map[string]any{"filename": t.name}
+	if t.part == nil {
+		t.part = map[string]any{"filename": t.name}
+	}
+	return t.part
 }
 
 // open opens the file at the committed position; a missing file is

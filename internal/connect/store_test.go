@@ -90,3 +90,20 @@ func TestOffsetKey(t *testing.T) {
 		t.Fatalf("position %v %v", p, err)
 	}
 }
+
+// The memoized offsets-topic key follows the partition's content, not the
+// map's identity.
+func TestOffsetKeysMemo(t *testing.T) {
+	k := offsetKeys{connector: "c"}
+	p := map[string]any{"filename": "a"}
+	if got := string(k.of(p)); got != string(offsetKey("c", p)) {
+		t.Fatalf("key %s", got)
+	}
+	p["filename"] = "b" // a task reusing its map
+	if got := string(k.of(p)); got != `["c",{"filename":"b"}]` {
+		t.Errorf("after a change: %s", got)
+	}
+	if got := string(k.of(map[string]any{"filename": "b", "n": map[string]any{}})); got != `["c",{"filename":"b","n":{}}]` {
+		t.Errorf("nested: %s", got)
+	}
+}

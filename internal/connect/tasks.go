@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -254,6 +255,7 @@ func (h *Herder) runSourceTask(ctx context.Context, t *taskRunner, p *Plugin, kc
 		return h.runSourceTaskEOS(ctx, t, task, committer, chain, kc, vc)
 	}
 	h.taskState(t)
+	keys := offsetKeys{connector: t.id.Connector}
 	var subm submitted
 	lastCommit := time.Now()
 	// unwritten holds acknowledged offsets not yet written to the offsets
@@ -318,7 +320,7 @@ func (h *Herder) runSourceTask(ctx context.Context, t *taskRunner, p *Plugin, kc
 			orig := r
 			pr := &pendingRecord{offset: r.SourceOffset}
 			if r.SourcePartition != nil && r.SourceOffset != nil {
-				pr.key = offsetKey(t.id.Connector, r.SourcePartition)
+				pr.key = keys.of(r.SourcePartition)
 			}
 			out, dropped, err := prepareSource(chain, kc, vc, r)
 			if err != nil {
@@ -350,6 +352,45 @@ func (h *Herder) runSourceTask(ctx context.Context, t *taskRunner, p *Plugin, kc
 			}
 		}
 	}
+}
+
+// offsetKeys memoizes the offsets-topic key of the last source partition
+// seen: a task's records mostly share one, and the key is JSON to encode
+// (it was the largest single cost per record of a FileStreamSource).
+type offsetKeys struct {
+	connector string
+	last      map[string]any // a copy: tasks may reuse their maps
+	key       []byte
+}
+
+func (o *offsetKeys) of(p map[string]any) []byte {
+	if o.key == nil || !sameFlatMap(o.last, p) {
+		o.last, o.key = maps.Clone(p), offsetKey(o.connector, p)
+	}
+	return o.key
+}
+
+// sameFlatMap reports whether two maps hold the same scalar values (false
+// when either holds a non-scalar, which is then encoded afresh).
+func sameFlatMap(a, b map[string]any) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		w, ok := b[k]
+		if !ok {
+			return false
+		}
+		switch v.(type) {
+		case string, bool, int, int32, int64, float64, json.Number:
+			if v != w {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 type ackedRecord struct {
@@ -384,6 +425,7 @@ func (h *Herder) runSourceTaskEOS(ctx context.Context, t *taskRunner, task Sourc
 		interval = time.Duration(intConfig(t.connConfig, "transaction.boundary.interval.ms", h.cfg.OffsetFlushInterval.Milliseconds())) * time.Millisecond
 	}
 	h.taskState(t)
+	keys := offsetKeys{connector: t.id.Connector}
 	var (
 		inTxn    bool
 		txnStart time.Time
@@ -489,7 +531,7 @@ func (h *Herder) runSourceTaskEOS(ctx context.Context, t *taskRunner, task Sourc
 				inTxn, txnStart = true, time.Now()
 			}
 			if r.SourcePartition != nil && r.SourceOffset != nil {
-				pending[string(offsetKey(t.id.Connector, r.SourcePartition))] = r.SourceOffset
+				pending[string(keys.of(r.SourcePartition))] = r.SourceOffset
 			}
 			if dropped {
 				continue
