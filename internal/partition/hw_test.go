@@ -211,7 +211,13 @@ func (h *hwHarness) run(cmd string) string {
 			fmt.Fprintf(&out, "join=%v\n", join)
 		}
 	case "end-expansion":
-		p.EndISRExpansion()
+		// The refusal of a change proposed against pepoch (default: the
+		// current role's).
+		pe := p.Role().PartitionEpoch
+		if v, ok := args["pepoch"]; ok {
+			pe = h.i32(v)
+		}
+		p.EndISRExpansion(pe)
 	case "lagging":
 		d, err := time.ParseDuration(args["maxlag"])
 		if err != nil {

@@ -77,12 +77,23 @@ type Partition struct {
 	hw        int64
 	followers map[int32]*follower // leader only: other replicas
 	// expanding holds followers the leader has asked the controller to add
-	// to the ISR and whose change is not applied yet (Kafka's "maximal
-	// ISR", KIP-497): they count for the high watermark from the moment
-	// they qualify, because the controller may elect them as soon as the
-	// change commits. Without this, records the new member lacked were
-	// acknowledged meanwhile and lost when it was elected (a reassignment
-	// that completed and elected the re-added replica).
+	// to the ISR (Kafka's "maximal ISR", KIP-497), all marked under the
+	// current role's partition epoch: they count for the high watermark
+	// from the moment they qualify, because the controller may elect them
+	// as soon as the change commits. Without this, records the new member
+	// lacked were acknowledged meanwhile and lost when it was elected (a
+	// reassignment that completed and elected the re-added replica).
+	//
+	// A mark ends only when the controller's answer is known here: SetRole
+	// applies a newer partition epoch (the change is in the applied ISR,
+	// or it can no longer commit: the controller refuses a change made
+	// against an older partition epoch), or the change was refused
+	// (EndISRExpansion). Not when the proposal returns: the controller's
+	// ISR has the follower from its commit on, and this replica's role
+	// only from its reconcile, later; ending the mark in between let the
+	// high watermark pass records the new member lacked, and a rolling
+	// restart that saw the full ISR and stopped the leader right then
+	// elected it (acknowledged records lost; docs/DURABILITY.md).
 	expanding map[int32]bool
 
 	watchMu  sync.Mutex
@@ -276,10 +287,16 @@ func (p *Partition) SetRole(r Role, now time.Time) (changed bool) {
 	r.ISR = slices.Clone(r.ISR)
 	p.role = r
 	newEpoch := r.LeaderEpoch != old.LeaderEpoch || r.Leader != old.Leader
+	if newEpoch || r.PartitionEpoch != old.PartitionEpoch {
+		// The controller's word on the partition epoch the marks were
+		// made under: the ISR applied here now has every change that
+		// committed, and a change proposed against the older epoch is
+		// refused.
+		p.expanding = nil
+	}
 	if r.Leader == p.self {
 		if newEpoch || p.followers == nil {
 			p.followers = map[int32]*follower{}
-			p.expanding = nil // proposals of the old epoch are refused
 		}
 		for _, id := range r.Replicas {
 			if id == p.self {
@@ -655,14 +672,37 @@ func (p *Partition) FollowerFetched(id int32, fetchOffset int64, now time.Time) 
 	return join, nil
 }
 
-// EndISRExpansion is called when the broker's ISR change for this
-// partition has been applied or refused (or was never proposed because
-// another one was in flight): the followers FollowerFetched marked as
-// joining stop counting for the high watermark unless the applied ISR
-// has them. A follower still eligible is marked again at its next fetch.
-func (p *Partition) EndISRExpansion() {
+// PendingExpansion returns the current role and the followers marked as
+// joining the ISR (FollowerFetched) that its ISR does not have yet, in
+// order. The marks were made under this role's partition epoch, so an ISR
+// change proposed against it for them is the one that can commit.
+func (p *Partition) PendingExpansion() (Role, []int32) {
 	p.mu.Lock()
-	p.expanding = nil
+	defer p.mu.Unlock()
+	r := p.role
+	r.Replicas, r.ISR = slices.Clone(r.Replicas), slices.Clone(r.ISR)
+	var ids []int32
+	for id := range p.expanding {
+		if !slices.Contains(r.ISR, id) {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return r, ids
+}
+
+// EndISRExpansion is called when the broker's ISR change proposed against
+// partitionEpoch was refused for a reason other than a stale epoch (a
+// refusal for a stale epoch, or a commit, reaches the replica as a newer
+// partition epoch through SetRole, which ends the marks then): the
+// followers FollowerFetched marked as joining stop counting for the high
+// watermark. A follower still eligible is marked again at its next fetch.
+// The caller has no other change of this partition in flight.
+func (p *Partition) EndISRExpansion(partitionEpoch int32) {
+	p.mu.Lock()
+	if p.role.PartitionEpoch == partitionEpoch {
+		p.expanding = nil
+	}
 	moved := p.maybeAdvanceHW()
 	if moved {
 		p.publish()

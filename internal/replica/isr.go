@@ -2,9 +2,11 @@ package replica
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 
+	"github.com/tributary/tributary/internal/controller"
 	"github.com/tributary/tributary/internal/metadata"
 	"github.com/tributary/tributary/internal/partition"
 	"github.com/tributary/tributary/internal/safe"
@@ -12,19 +14,24 @@ import (
 
 // FollowerFetched records a follower's fetch at fetchOffset on the leader
 // replica p (partition.FollowerFetched) and, when the follower has caught
-// up and is not in the ISR, proposes adding it (Kafka's ISR expansion).
+// up and is not in the ISR, proposes adding it (Kafka's ISR expansion):
+// with every other follower marked as joining, against the role the marks
+// were made under (partition.PendingExpansion).
 func (m *Manager) FollowerFetched(p *partition.Partition, replica int32, fetchOffset int64, now time.Time) error {
 	join, err := p.FollowerFetched(replica, fetchOffset, now)
 	if err != nil || !join {
 		return err
 	}
-	// Not EndISRExpansion when the role read here already has it: that
-	// would also end the marks of another follower whose addition is in
-	// flight, which must keep counting for the high watermark.
-	if r := p.Role(); !slices.Contains(r.ISR, replica) {
-		m.proposeISR(p, r, append(slices.Clone(r.ISR), replica))
-	}
+	m.proposeExpansion(p)
 	return nil
+}
+
+// proposeExpansion proposes adding the followers p has marked as joining,
+// if any.
+func (m *Manager) proposeExpansion(p *partition.Partition) {
+	if r, ids := p.PendingExpansion(); len(ids) > 0 {
+		m.proposeISR(p, r, append(slices.Clone(r.ISR), ids...))
+	}
 }
 
 // shrinkISRs proposes dropping, from the ISR of each partition this
@@ -43,38 +50,65 @@ func (m *Manager) shrinkISRs() {
 
 // proposeISR asks the controller to change p's ISR from r's to isr, once at
 // a time per partition, in the background; the change is logged once it is
-// committed. Whatever the outcome, the expansion p marked ends then
-// (partition.EndISRExpansion).
+// committed.
+//
+// The expansion marks p holds (partition.FollowerFetched) end only when the
+// outcome is known here: a commit, or a refusal for a stale epoch, reaches
+// p as a newer partition epoch (SetRole ends them then); another refusal
+// ends them at once (EndISRExpansion). A proposal whose outcome is unknown
+// (no controller answered in time: it may still commit) is made again
+// against the same role until one answers or the role moves on. Every
+// outcome ends all the marks, so a follower marked while another change
+// was in flight is marked and proposed again at its next fetch.
 func (m *Manager) proposeISR(p *partition.Partition, r partition.Role, isr []int32) {
 	k := Key{p.Topic, p.Index}
 	m.isrMu.Lock()
 	if m.isrInFlight[k] {
 		m.isrMu.Unlock()
-		// The change in flight ends every pending expansion when it
-		// completes; this follower is marked again at its next fetch.
+		// Its outcome ends the marks; a follower still eligible is
+		// marked and proposed again at its next fetch.
 		return
 	}
 	m.isrInFlight[k] = true
 	m.isrMu.Unlock()
 	safe.Go(m.log, "alter-isr", func() {
-		defer func() {
-			m.isrMu.Lock()
-			delete(m.isrInFlight, k)
-			m.isrMu.Unlock()
-			p.EndISRExpansion()
-		}()
+		m.alterISR(p, r, isr)
+		m.isrMu.Lock()
+		delete(m.isrInFlight, k)
+		m.isrMu.Unlock()
+	})
+}
+
+// alterISR proposes one ISR change and settles p's expansion marks (see
+// proposeISR).
+func (m *Manager) alterISR(p *partition.Partition, r partition.Role, isr []int32) {
+	cmd := &metadata.Command{AlterPartition: &metadata.AlterPartition{
+		Topic: p.Topic, Partition: p.Index, Leader: m.cfg.Self, LeaderEpoch: r.LeaderEpoch, PartitionEpoch: r.PartitionEpoch, ISR: isr}}
+	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		res, err := m.cfg.Quorum.Propose(ctx, &metadata.Command{AlterPartition: &metadata.AlterPartition{
-			Topic: p.Topic, Partition: p.Index, Leader: m.cfg.Self, LeaderEpoch: r.LeaderEpoch, PartitionEpoch: r.PartitionEpoch, ISR: isr}})
+		res, err := m.cfg.Quorum.Propose(ctx, cmd)
 		if err == nil {
-			err = res.Error()
-		}
-		if err != nil {
-			m.log.Debug("ISR change refused", "topic", p.Topic, "partition", p.Index, "err", err)
+			if err = res.Error(); err == nil {
+				m.log.Info("ISR changed", "topic", p.Topic, "partition", p.Index, "from", r.ISR, "to", isr, "partition_epoch", res.Value)
+				m.cfg.Quorum.WaitApplied(ctx, res.Index)
+			} else {
+				m.log.Debug("ISR change refused", "topic", p.Topic, "partition", p.Index, "err", err)
+				if !errors.Is(err, controller.ErrStaleEpoch) {
+					p.EndISRExpansion(r.PartitionEpoch)
+				}
+			}
+			cancel()
 			return
 		}
-		m.log.Info("ISR changed", "topic", p.Topic, "partition", p.Index, "from", r.ISR, "to", isr, "partition_epoch", res.Value)
-		m.cfg.Quorum.WaitApplied(ctx, res.Index)
-	})
+		cancel()
+		m.log.Info("ISR change not answered; proposing it again", "topic", p.Topic, "partition", p.Index, "to", isr, "err", err)
+		if now := p.Role(); now.LeaderEpoch != r.LeaderEpoch || now.PartitionEpoch != r.PartitionEpoch || now.Leader != m.cfg.Self {
+			return // the role moved on: SetRole ended the marks
+		}
+		select {
+		case <-m.stop:
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }

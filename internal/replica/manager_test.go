@@ -2,7 +2,6 @@ package replica
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -21,12 +20,14 @@ import (
 	"github.com/tributary/tributary/internal/storage"
 )
 
-// fakeQuorum holds a state and records proposals, refusing them.
+// fakeQuorum holds a state and records proposals, refusing them (or
+// answering them with answer, if set).
 type fakeQuorum struct {
 	mu       sync.Mutex
 	st       *metadata.State
 	proposed []*metadata.Command
 	signal   chan struct{}
+	answer   func(*metadata.Command) (metadata.Result, error)
 }
 
 func newFakeQuorum(st *metadata.State) *fakeQuorum {
@@ -42,12 +43,16 @@ func (q *fakeQuorum) State() *metadata.State {
 func (q *fakeQuorum) Propose(_ context.Context, cmd *metadata.Command) (metadata.Result, error) {
 	q.mu.Lock()
 	q.proposed = append(q.proposed, cmd)
+	answer := q.answer
 	q.mu.Unlock()
 	select {
 	case q.signal <- struct{}{}:
 	default:
 	}
-	return metadata.Result{}, errors.New("fake quorum: refused")
+	if answer != nil {
+		return answer(cmd)
+	}
+	return metadata.Result{Err: "fake quorum: refused"}, nil
 }
 
 func (q *fakeQuorum) WaitApplied(context.Context, uint64) error { return nil }
@@ -238,5 +243,64 @@ func TestISRChanges(t *testing.T) {
 			t.Fatalf("unexpected proposal %+v", c)
 		}
 		c = q.nextProposal(t).AlterPartition
+	}
+}
+
+// TestISRExpansionCountsUntilApplied: a follower whose addition to the ISR
+// committed keeps counting for the high watermark until the leader applies
+// the new partition epoch (the controller may elect it from the commit
+// on). The marks used to end when the proposal returned, before the
+// reconcile: records the new member lacked were acknowledged meanwhile,
+// and a rolling restart that saw the full ISR and stopped the leader then
+// elected it (acknowledged records lost, TestCloudLifecycle).
+func TestISRExpansionCountsUntilApplied(t *testing.T) {
+	clk := &clock{now: time.Unix(1_700_000_000, 0)}
+	part := metadata.Partition{Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2}, Leader: 1, LeaderEpoch: 4, PartitionEpoch: 7}
+	st := topicState(1, part)
+	q := newFakeQuorum(st)
+	q.answer = func(*metadata.Command) (metadata.Result, error) { return metadata.Result{Value: 8, Index: 1}, nil } // committed
+	m := newManager(t, t.TempDir(), q, clk.Now)
+	defer m.Close()
+	p := m.Reconcile(st, true, true, defaultOptions).Parts[Key{"a", 0}]
+	appendN := func(n int) {
+		t.Helper()
+		if _, err := p.Append(batch(t, n), partition.AppendOptions{LogAppendTime: -1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fetched := func(replica int32, offset int64) {
+		t.Helper()
+		if err := m.FollowerFetched(p, replica, offset, clk.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	appendN(3)
+	fetched(2, 3)
+	fetched(3, 3) // caught up: proposed, and the controller commits it
+	if c := q.nextProposal(t).AlterPartition; c == nil || !slices.Equal(c.ISR, []int32{1, 2, 3}) {
+		t.Fatalf("expansion proposal %+v, want ISR 1,2,3", c)
+	}
+	for { // the proposal has returned
+		m.isrMu.Lock()
+		n := len(m.isrInFlight)
+		m.isrMu.Unlock()
+		if n == 0 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	appendN(2)
+	fetched(2, 5)
+	if hw := p.HighWatermark(); hw != 3 {
+		t.Fatalf("high watermark %d after the expansion committed, not yet applied here; want 3 (replica 3, in the controller's ISR, holds 3)", hw)
+	}
+	part.ISR, part.PartitionEpoch = []int32{1, 2, 3}, 8
+	m.Reconcile(topicState(1, part), true, true, defaultOptions)
+	if hw := p.HighWatermark(); hw != 3 {
+		t.Fatalf("high watermark %d with the expansion applied, want 3", hw)
+	}
+	fetched(3, 5)
+	if hw := p.HighWatermark(); hw != 5 {
+		t.Fatalf("high watermark %d, want 5", hw)
 	}
 }
