@@ -137,10 +137,6 @@ func describeConsumerGroup(ctx context.Context, adm *kadm.Client, name string, w
 	if err != nil {
 		return fmt.Errorf("group %q offsets: %w", name, err)
 	}
-	type tp struct {
-		t string
-		p int32
-	}
 	owner := map[tp]*kadm.ConsumerGroupMember{}
 	rows := map[tp]bool{}
 	topics := map[string]bool{}
@@ -158,26 +154,11 @@ func describeConsumerGroup(ctx context.Context, adm *kadm.Client, name string, w
 		topics[o.Topic] = true
 		rows[tp{o.Topic, o.Partition}] = true
 	})
-	var ends kadm.ListedOffsets
-	if len(topics) > 0 {
-		names := make([]string, 0, len(topics))
-		for t := range topics {
-			names = append(names, t)
-		}
-		if ends, err = adm.ListEndOffsets(ctx, names...); err != nil {
-			return fmt.Errorf("group %q end offsets: %w", name, err)
-		}
+	ends, err := endOffsets(ctx, adm, name, topics)
+	if err != nil {
+		return err
 	}
-	keys := make([]tp, 0, len(rows))
-	for k := range rows {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		if keys[i].t != keys[j].t {
-			return keys[i].t < keys[j].t
-		}
-		return keys[i].p < keys[j].p
-	})
+	keys := sortedPartitions(rows)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TOPIC\tPARTITION\tCURRENT-OFFSET\tLOG-END-OFFSET\tLAG\tMEMBER-ID\tHOST\tCLIENT-ID")
 	for _, k := range keys {
@@ -220,10 +201,6 @@ func describeShareGroup(ctx context.Context, adm *kadm.Client, name string, w io
 		return fmt.Errorf("group %q: %w", name, d.Err)
 	}
 	fmt.Fprintf(w, "GROUP %s  STATE %s  TYPE share  ASSIGNOR %s  MEMBERS %d  EPOCH %d\n", name, d.GroupState, dash(d.Assignor), len(d.Members), d.GroupEpoch)
-	type tp struct {
-		t string
-		p int32
-	}
 	owners := map[tp][]string{}
 	topics := map[string]bool{}
 	for _, m := range d.Members {
@@ -250,26 +227,11 @@ func describeShareGroup(ctx context.Context, adm *kadm.Client, name string, w io
 			rows[k] = kadm.ShareOffset{Topic: k.t, Partition: k.p, StartOffset: -1, Lag: -1}
 		}
 	}
-	var ends kadm.ListedOffsets
-	if len(topics) > 0 {
-		names := make([]string, 0, len(topics))
-		for t := range topics {
-			names = append(names, t)
-		}
-		if ends, err = adm.ListEndOffsets(ctx, names...); err != nil {
-			return fmt.Errorf("group %q end offsets: %w", name, err)
-		}
+	ends, err := endOffsets(ctx, adm, name, topics)
+	if err != nil {
+		return err
 	}
-	keys := make([]tp, 0, len(rows))
-	for k := range rows {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		if keys[i].t != keys[j].t {
-			return keys[i].t < keys[j].t
-		}
-		return keys[i].p < keys[j].p
-	})
+	keys := sortedPartitions(rows)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TOPIC\tPARTITION\tSTART-OFFSET\tLOG-END-OFFSET\tLAG\tMEMBERS")
 	for _, k := range keys {
@@ -473,4 +435,41 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// tp is a topic partition in a group's table.
+type tp struct {
+	t string
+	p int32
+}
+
+// endOffsets lists the log end offsets of a group's topics.
+func endOffsets(ctx context.Context, adm *kadm.Client, group string, topics map[string]bool) (kadm.ListedOffsets, error) {
+	if len(topics) == 0 {
+		return nil, nil
+	}
+	names := make([]string, 0, len(topics))
+	for t := range topics {
+		names = append(names, t)
+	}
+	ends, err := adm.ListEndOffsets(ctx, names...)
+	if err != nil {
+		return nil, fmt.Errorf("group %q end offsets: %w", group, err)
+	}
+	return ends, nil
+}
+
+// sortedPartitions are rows' partitions by topic, then partition.
+func sortedPartitions[V any](rows map[tp]V) []tp {
+	keys := make([]tp, 0, len(rows))
+	for k := range rows {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].t != keys[j].t {
+			return keys[i].t < keys[j].t
+		}
+		return keys[i].p < keys[j].p
+	})
+	return keys
 }
