@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -161,6 +162,11 @@ func init() {
 				return err
 			}
 			sc.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			if sc.SchemaRegistry != "" {
+				if u, err := url.Parse(sc.SchemaRegistry); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+					return fmt.Errorf("--schema-registry %q: want an http:// or https:// URL", sc.SchemaRegistry)
+				}
+			}
 			if !c.Flags().Changed("store") && os.Getenv("TRIB_CLOUD_STORE") != "" {
 				sc.Store = os.Getenv("TRIB_CLOUD_STORE")
 			}
@@ -187,6 +193,7 @@ func init() {
 	serve.Flags().StringVar(&sc.Binary, "trib-binary", "", "trib executable the brokers run (default: this one)")
 	serve.Flags().StringToStringVar(&sc.VersionBinaries, "version-binary", nil, "offer VERSION, run by the trib build at PATH (VERSION=PATH, repeatable); an upgrade restarts brokers onto it")
 	serve.Flags().StringArrayVar(&sc.BrokerSettings, "broker-set", nil, "broker config KEY=VALUE given to every broker (repeatable)")
+	serve.Flags().StringVar(&sc.SchemaRegistry, "schema-registry", "", "Schema Registry URL (e.g. http://127.0.0.1:8081 from trib registry); the console shows Avro, Protobuf and JSON Schema keys and values in its wire format decoded")
 	serve.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	cloudCmd.AddCommand(serve)
 

@@ -54,6 +54,9 @@ type pkg struct {
 var testImports = map[string][]string{
 	// The listener's fuzz test drives the real handlers.
 	"internal/server": {"internal/broker"},
+	// The console's wire-format decoding is tested against the real
+	// registry's REST API.
+	"internal/console": {"internal/schemaregistry"},
 }
 
 var packages = map[string]pkg{

@@ -31,6 +31,9 @@ type ServerConfig struct {
 	VersionBinaries map[string]string
 	// BrokerSettings are broker configs (KEY=VALUE) every broker gets.
 	BrokerSettings []string
+	// SchemaRegistry is a Schema Registry URL the console decodes
+	// wire-format records with (optional).
+	SchemaRegistry string
 	Catalog        Catalog
 	Logger         *slog.Logger
 	Poll           time.Duration
@@ -93,7 +96,7 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	svc := New(Config{Store: st, Provisioner: prov, Catalog: cfg.Catalog, Logger: cfg.Logger, Poll: cfg.Poll})
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s := &Server{AdminToken: token, ln: ln, svc: svc, store: st, cancel: cancel, done: make(chan struct{})}
-	s.console = console.New(console.Config{API: Handler(svc, st, cfg.Logger), Logger: cfg.Logger,
+	s.console = console.New(console.Config{API: Handler(svc, st, cfg.Logger), Logger: cfg.Logger, SchemaRegistry: cfg.SchemaRegistry,
 		PreviewACLs: func(user string, acl []console.UserACL) []string {
 			u := User{Name: user, Role: RoleNormal}
 			for _, a := range acl {

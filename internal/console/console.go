@@ -89,6 +89,10 @@ type Config struct {
 	// console shows it to tokens with the write scope. May be nil.
 	AuditLog func(ctx context.Context, limit int) ([]AuditEntry, error)
 	Logger   *slog.Logger
+	// SchemaRegistry is a Schema Registry's URL (user:password@ in it is
+	// sent as basic auth); with it, keys and values in the registry's wire
+	// format are shown decoded (Avro, Protobuf, JSON Schema). Optional.
+	SchemaRegistry string
 	// SessionTTL bounds a session's idle time (default 12h).
 	SessionTTL time.Duration
 }
@@ -102,6 +106,8 @@ type Console struct {
 	pages map[string]*template.Template
 	kafka *kafkaClients
 	stats *metricsHub
+	// schemas decodes wire-format records (nil without a registry).
+	schemas *schemaDecoder
 
 	mu       sync.Mutex // guards sessions
 	sessions map[string]*session
@@ -131,7 +137,8 @@ func New(cfg Config) *Console {
 		cfg.SessionTTL = 12 * time.Hour
 	}
 	c := &Console{cfg: cfg, api: apiClient{h: cfg.API}, log: cfg.Logger, sessions: map[string]*session{},
-		kafka: newKafkaClients(cfg.Logger), stats: newMetricsHub(cfg.Logger)}
+		kafka: newKafkaClients(cfg.Logger), stats: newMetricsHub(cfg.Logger),
+		schemas: newSchemaDecoder(cfg.SchemaRegistry)}
 	c.pages = parsePages()
 	c.routes()
 	return c

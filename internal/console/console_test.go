@@ -86,11 +86,11 @@ func TestMatcher(t *testing.T) {
 }
 
 func TestViewRecord(t *testing.T) {
-	v := viewRecord(&kgo.Record{Key: []byte{0xff, 0x00}, Value: []byte(`{"a":[1,2]}`)})
+	v := viewRecord(context.Background(), nil, &kgo.Record{Key: []byte{0xff, 0x00}, Value: []byte(`{"a":[1,2]}`)})
 	if !v.KeyHex || v.Key != "ff00" || !v.ValueJSON || !strings.Contains(v.Value, "\n  \"a\": [") {
 		t.Fatalf("viewRecord: %+v", v)
 	}
-	if v := viewRecord(&kgo.Record{}); !v.KeyNull || !v.ValueNull {
+	if v := viewRecord(context.Background(), nil, &kgo.Record{}); !v.KeyNull || !v.ValueNull {
 		t.Fatalf("null key and value: %+v", v)
 	}
 }

@@ -38,6 +38,13 @@ type recordView struct {
 	ValueJSON bool
 	Size      int
 	Headers   []headerView
+	// KeySchema and ValueSchema name the registered schema a wire-format
+	// key or value was decoded with (see schemaDecoder); *DecodeErr say
+	// why one could not be (it is shown raw then).
+	KeySchema      string
+	ValueSchema    string
+	KeyDecodeErr   string
+	ValueDecodeErr string
 }
 
 type headerView struct{ Key, Value string }
@@ -53,17 +60,42 @@ func shown(b []byte) (s string, isHex bool) {
 	return hex.EncodeToString(b) + cut, true
 }
 
-func viewRecord(r *kgo.Record) recordView {
+// viewRecord makes r's view; with dec, keys and values in the Schema
+// Registry's wire format are decoded to JSON.
+// shownHex is b in hex (a wire-format record that could not be decoded:
+// its schema id and payload are binary even when they are valid UTF-8).
+func shownHex(b []byte) string {
+	if len(b) > maxShownBytes {
+		return hex.EncodeToString(b[:maxShownBytes]) + fmt.Sprintf(" … (%d bytes shown)", maxShownBytes)
+	}
+	return hex.EncodeToString(b)
+}
+
+func viewRecord(ctx context.Context, dec *schemaDecoder, r *kgo.Record) recordView {
 	v := recordView{Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp.UnixMilli(),
 		KeyNull: r.Key == nil, ValueNull: r.Value == nil, Size: len(r.Key) + len(r.Value)}
-	v.Key, v.KeyHex = shown(r.Key)
-	if len(r.Value) > 0 && len(r.Value) <= maxShownBytes && (r.Value[0] == '{' || r.Value[0] == '[') && json.Valid(r.Value) {
+	if w, ok := dec.decode(ctx, r.Key); ok && w.Err == "" {
+		v.Key, v.KeySchema = w.Text, w.Schema
+	} else if ok {
+		v.KeyDecodeErr = w.Err
+		v.Key, v.KeyHex = shownHex(r.Key), true
+	} else {
+		v.Key, v.KeyHex = shown(r.Key)
+	}
+	if w, ok := dec.decode(ctx, r.Value); ok {
+		if w.Err == "" {
+			v.Value, v.ValueSchema, v.ValueJSON = w.Text, w.Schema, true
+		} else {
+			v.ValueDecodeErr = w.Err
+			v.Value, v.ValueHex = shownHex(r.Value), true
+		}
+	} else if len(r.Value) > 0 && len(r.Value) <= maxShownBytes && (r.Value[0] == '{' || r.Value[0] == '[') && json.Valid(r.Value) {
 		var buf bytes.Buffer
 		if json.Indent(&buf, r.Value, "", "  ") == nil {
 			v.Value, v.ValueJSON = buf.String(), true
 		}
 	}
-	if !v.ValueJSON {
+	if !v.ValueJSON && !v.ValueHex {
 		v.Value, v.ValueHex = shown(r.Value)
 	}
 	for _, h := range r.Headers {
@@ -219,7 +251,7 @@ func isRetriable(err error) bool {
 
 // browse returns up to limit records of topic from where from says: in
 // offset order for one partition, by timestamp across partitions.
-func browse(ctx context.Context, kc *kafkaClient, topic string, partition int32, from startFrom, limit int) ([]recordView, bool, error) {
+func browse(ctx context.Context, kc *kafkaClient, dec *schemaDecoder, topic string, partition int32, from startFrom, limit int) ([]recordView, bool, error) {
 	from.Last = int64(limit)
 	rs, err := ranges(ctx, kc, topic, partition, from)
 	if err != nil {
@@ -237,7 +269,7 @@ func browse(ctx context.Context, kc *kafkaClient, topic string, partition int32,
 			return true
 		}
 		perPartition[r.Partition]++
-		out = append(out, viewRecord(r))
+		out = append(out, viewRecord(ctx, dec, r))
 		return len(out) < limit*len(rs)
 	})
 	timedOut := false

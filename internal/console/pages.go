@@ -613,7 +613,7 @@ func (c *Console) startSearchJob(s *session, db database, j *searchJob) error {
 		cancel()
 		return err
 	}
-	safe.Go(c.log, "console search", func() { j.run(ctx, kc) })
+	safe.Go(c.log, "console search", func() { j.run(ctx, kc, c.schemas) })
 	return nil
 }
 

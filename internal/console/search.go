@@ -166,7 +166,7 @@ func (ss *searches) cancelAll() {
 }
 
 // run reads the topic and keeps the matches; it is the job's goroutine.
-func (j *searchJob) run(ctx context.Context, kc *kafkaClient) {
+func (j *searchJob) run(ctx context.Context, kc *kafkaClient, dec *schemaDecoder) {
 	defer j.cancel()
 	rs, err := ranges(ctx, kc, j.Topic, -1, j.From)
 	if err != nil {
@@ -189,7 +189,7 @@ func (j *searchJob) run(ctx context.Context, kc *kafkaClient) {
 		j.mu.Lock()
 		j.scanned = scanned
 		if hit {
-			j.matches = append(j.matches, viewRecord(r))
+			j.matches = append(j.matches, viewRecord(ctx, dec, r))
 		}
 		n := len(j.matches)
 		j.mu.Unlock()

@@ -387,7 +387,7 @@ func (c *Console) messagesPage(w http.ResponseWriter, r *http.Request, s *sessio
 		q := r.URL.Query()
 		q.Del("limit")
 		d.ExportQuery = template.URL(q.Encode()) // our own query, re-encoded
-		recs, timedOut, err := browse(r.Context(), kc, d.Topic, d.Partition, from, d.Limit)
+		recs, timedOut, err := browse(r.Context(), kc, c.schemas, d.Topic, d.Partition, from, d.Limit)
 		if err != nil {
 			d.Err = err.Error()
 		}
