@@ -55,6 +55,11 @@ func metricValue(body, series string) (float64, bool) {
 // 404, a huge query string 431, and a thousand concurrent scrapes all get
 // answers.
 func TestAdminListener(t *testing.T) {
+	// Built before any deadline starts: on a loaded machine the first
+	// build of the test run alone can take longer than the Kafka steps'
+	// 30 s (the test once failed that way, its final produce finding the
+	// shared context expired).
+	trib := tribBinary(t)
 	n := startNode(t, "", map[string]string{"admin.listen": ":0", "consumer.lag.sample.interval.ms": "100",
 		"metrics.partition.series.enable": "true", "group.initial.rebalance.delay.ms": "0"})
 	admin := n.AdminAddr()
@@ -180,14 +185,14 @@ func TestAdminListener(t *testing.T) {
 		t.Errorf("lag API: %d %s", code, lag)
 	}
 	// trib group describe --status reads it from the admin listener.
-	out, stderr, err := runCmd(t, 60*time.Second, "", nil, tribBinary(t), "group", "describe", "obs-g", "--brokers", n.Addr(), "--status", "--admin", admin)
+	out, stderr, err := runCmd(t, 60*time.Second, "", nil, trib, "group", "describe", "obs-g", "--brokers", n.Addr(), "--status", "--admin", admin)
 	if err != nil {
 		t.Fatalf("trib group describe --status: %v\n%s", err, stderr)
 	}
 	if !strings.Contains(out, "GROUP obs-g  STATUS ERR") || !regexp.MustCompile(`(?m)^obs\s+0\s+200\s+500\s+300\s+\S+\s+STOP\s+200$`).MatchString(out) {
 		t.Errorf("trib group describe --status printed:\n%s", out)
 	}
-	if _, stderr, err := runCmd(t, 60*time.Second, "", nil, tribBinary(t), "group", "describe", "obs-g", "--brokers", n.Addr(), "--status"); err == nil || !strings.Contains(stderr, "--admin") {
+	if _, stderr, err := runCmd(t, 60*time.Second, "", nil, trib, "group", "describe", "obs-g", "--brokers", n.Addr(), "--status"); err == nil || !strings.Contains(stderr, "--admin") {
 		t.Errorf("--status without --admin: err %v, stderr %s", err, stderr)
 	}
 
@@ -224,8 +229,12 @@ func TestAdminListener(t *testing.T) {
 	if codes[200] != 1000 {
 		t.Errorf("1000 concurrent scrapes: status counts %v", codes)
 	}
-	// The Kafka side kept serving meanwhile.
-	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("after")}).FirstErr(); err != nil {
+	// The Kafka side kept serving meanwhile. Its own deadline: ctx bounds
+	// the produce and consume steps above, not the scrapes (each may take
+	// up to the client's 60 s on a loaded machine).
+	after, cancelAfter := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancelAfter()
+	if err := cl.ProduceSync(after, &kgo.Record{Value: []byte("after")}).FirstErr(); err != nil {
 		t.Errorf("produce after the scrapes: %v", err)
 	}
 }
