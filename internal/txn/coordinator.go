@@ -160,10 +160,18 @@ type txnMeta struct {
 	// epochs (transaction version 2), -1 none; nextPID the one the end in
 	// progress switches to at completion, -1 none.
 	prevPID, nextPID int64
-	timeout          time.Duration
-	state            State
-	parts            map[TopicPartition]struct{}
-	start            time.Time // of the open transaction
+	// queued are partitions leaders asked to add (AddPartitionsWaiting)
+	// for the producer at queuedPID/queuedEpoch while a write was in
+	// flight: the next addition writes them all at once (one state
+	// record for the partitions of a transaction's first produces,
+	// instead of one after the other). In memory only.
+	queued      map[TopicPartition]struct{}
+	queuedPID   int64
+	queuedEpoch int16
+	timeout     time.Duration
+	state       State
+	parts       map[TopicPartition]struct{}
+	start       time.Time // of the open transaction
 	// lastUpdate is the time of the last state change.
 	lastUpdate time.Time
 	// pending: a record write or the markers are in flight; other
@@ -405,6 +413,14 @@ func (c *Coordinator) AddPartitionsWaiting(ctx context.Context, id string, pid i
 	for {
 		c.mu.Lock()
 		ch := c.settled
+		if t := c.txns[id]; t != nil && t.pending && t.pid == pid && t.epoch == epoch {
+			if t.queued == nil || t.queuedPID != pid || t.queuedEpoch != epoch {
+				t.queued, t.queuedPID, t.queuedEpoch = map[TopicPartition]struct{}{}, pid, epoch
+			}
+			for _, tp := range parts {
+				t.queued[tp] = struct{}{}
+			}
+		}
 		c.mu.Unlock()
 		err := c.AddPartitions(id, pid, epoch, parts)
 		if !errors.Is(err, ErrConcurrentTransactions) {
@@ -558,10 +574,21 @@ func (c *Coordinator) AddPartitions(id string, pid int64, epoch int16, parts []T
 	for _, tp := range parts {
 		next.parts[tp] = struct{}{}
 	}
+	if t.queuedPID == pid && t.queuedEpoch == epoch {
+		for tp := range t.queued {
+			next.parts[tp] = struct{}{}
+		}
+	}
 	if t.state != Ongoing {
 		next.state, next.start = Ongoing, c.clock.Now()
 	}
-	return c.write(t, p, op, next)
+	if err := c.write(t, p, op, next); err != nil {
+		return err
+	}
+	for tp := range t.parts {
+		delete(t.queued, tp)
+	}
+	return nil
 }
 
 // VerifyPartitions answers a partition leader's KIP-890 verification
