@@ -171,6 +171,16 @@ func TestChaosTransactions(t *testing.T) {
 				endCtx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 				committed, err := sess.End(endCtx, kgo.TryCommit)
 				cancel()
+				if err != nil {
+					// franz-go's documented recovery: retry the end
+					// with TryAbort (the outcome stays unknown here:
+					// the checker decides from what was read).
+					abortCtx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+					if _, aerr := sess.End(abortCtx, kgo.TryAbort); aerr != nil {
+						t.Logf("worker %d: abort after a failed end: %v", w+1, aerr)
+					}
+					cancel()
+				}
 				switch {
 				case err != nil:
 					att.set(aid, "unknown")

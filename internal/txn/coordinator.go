@@ -392,7 +392,10 @@ func (c *Coordinator) write(t *txnMeta, p int32, op *ownedPart, next txnMeta) er
 		return ErrNotCoordinator
 	}
 	next.pending = false
+	// Additions queued while the write was in flight stay queued.
+	q, qPID, qEpoch := t.queued, t.queuedPID, t.queuedEpoch
 	*t = next
+	t.queued, t.queuedPID, t.queuedEpoch = q, qPID, qEpoch
 	return nil
 }
 

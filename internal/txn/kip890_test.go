@@ -1,7 +1,10 @@
 package txn
 
 import (
+	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"testing"
 	"time"
 )
@@ -128,5 +131,68 @@ func TestEndTxnV2EpochOverflow(t *testing.T) {
 	}
 	if err := c.AddPartitions("app", next.ProducerID, 0, []TopicPartition{tp("a", 0)}); err != nil {
 		t.Fatalf("next transaction with the new id: %v", err)
+	}
+}
+
+// gatedLog is a memLog whose Sync (the wait for replication) takes a
+// token from gate, so a test can hold a state write in flight.
+type gatedLog struct {
+	*memLog
+	gate chan struct{}
+}
+
+func (l *gatedLog) Sync(int32, int64, int32) error { <-l.gate; return nil }
+
+// TestAddPartitionsWaitingCoalesces: leaders adding partitions while a
+// state write is in flight are written together by the next write (one
+// record for the rest, not one each), and each learns its partition is
+// in the transaction.
+func TestAddPartitionsWaitingCoalesces(t *testing.T) {
+	log := &gatedLog{memLog: newMemLog(1), gate: make(chan struct{}, 10)}
+	f := &fixture{t: t, log: log.memLog, markers: &memMarkers{}, clock: newFakeClock(), nextPID: 1000}
+	c := New(Config{Log: log, Markers: f.markers, Clock: f.clock, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		MaxTimeout: time.Minute, AbortCheck: time.Second, MarkerRetry: time.Millisecond,
+		ProducerID: func() (int64, error) { return 1000, nil }})
+	defer c.Close()
+	<-c.SetLeadership(1, map[int32]int32{0: 5})
+	log.gate <- struct{}{}
+	r, err := c.InitProducerID("app", 10*time.Second, -1, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	records := func() int { log.mu.Lock(); defer log.mu.Unlock(); return len(log.parts[0]) }
+	errs := make(chan error, 3)
+	add := func(p int32) {
+		go func() {
+			errs <- c.AddPartitionsWaiting(context.Background(), "app", r.ProducerID, r.Epoch, []TopicPartition{tp("a", p)})
+		}()
+	}
+	add(0)
+	for records() < 2 { // the first addition's record is written, its Sync held
+		time.Sleep(time.Millisecond)
+	}
+	add(1)
+	add(2)
+	for { // both queued behind the write in flight
+		c.mu.Lock()
+		n := len(c.txns["app"].queued)
+		c.mu.Unlock()
+		if n == 2 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	log.gate <- struct{}{}
+	log.gate <- struct{}{}
+	for range 3 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := records(); n != 3 {
+		t.Fatalf("%d state records, want 3 (init, the first addition, the other two together)", n)
+	}
+	if d, _ := c.Describe("app"); len(d.Partitions) != 3 {
+		t.Fatalf("partitions: %v", d.Partitions)
 	}
 }
