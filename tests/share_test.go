@@ -157,9 +157,21 @@ func TestShareGroupKgo(t *testing.T) {
 		}
 		return true
 	})
-	// Nothing more arrives: every record was accepted (auto-accept on
-	// the next poll) and none is redelivered after the lock duration.
-	time.Sleep(3 * time.Second)
+	// Every record was accepted (auto-accept on the next poll): the
+	// share-partition start offset reaches the log end on every
+	// partition, so none can be redelivered.
+	waitUntil(t, "every record acknowledged", 15*time.Second, func() bool {
+		offs, err := adm.DescribeShareGroupOffsets(ctx, group)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for p := int32(0); p < 3; p++ {
+			if o, ok := offs[group].Offsets.Lookup(topic, p); !ok || o.Err != nil || o.StartOffset != total/3 || o.Lag != 0 {
+				return false
+			}
+		}
+		return true
+	})
 	stop()
 	wg.Wait()
 	got.mu.Lock()
