@@ -503,3 +503,87 @@ func TestShareGroupReadCommitted(t *testing.T) {
 		t.Fatalf("got %d records: %v", len(got), got)
 	}
 }
+
+// TestShareSessionConnectionClosed: a share session is tied to the
+// connection that opened it (KIP-932). A raw client acquires every record
+// with a 30 s acquisition lock and its connection closes without
+// acknowledging or closing the session: the records go to another member
+// at once, long before the lock would expire, at delivery count 2.
+func TestShareSessionConnectionClosed(t *testing.T) {
+	settings := shareSettings()
+	settings["group.share.record.lock.duration.ms"] = "30000"
+	n := startNode(t, "", settings)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	adm := newAdmin(t, n.Addr())
+	const topic, group = "share-connclose", "sg-connclose"
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	prod := newClient(t, n.Addr())
+	setShareEarliest(t, prod, group)
+	for i := 0; i < 5; i++ {
+		if err := prod.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte(strconv.Itoa(i))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	td, err := adm.ListTopics(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tid := td[topic].ID
+	fetch := func(cl *kgo.Client, member string, epoch int32) *kmsg.ShareFetchResponse {
+		t.Helper()
+		req := kmsg.NewPtrShareFetchRequest()
+		req.GroupID, req.MemberID = kmsg.StringPtr(group), kmsg.StringPtr(member)
+		req.ShareSessionEpoch, req.MaxWaitMillis, req.MaxRecords, req.BatchSize = epoch, 200, 100, 100
+		rt := kmsg.NewShareFetchRequestTopic()
+		rt.TopicID = tid
+		rt.Partitions = append(rt.Partitions, kmsg.NewShareFetchRequestTopicPartition())
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, cl.Broker(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.ErrorCode != 0 {
+			t.Fatalf("%s fetch at epoch %d: code %d", member, epoch, resp.ErrorCode)
+		}
+		return resp
+	}
+	acquired := func(r *kmsg.ShareFetchResponse) (n int64, counts []int16) {
+		for _, rt := range r.Topics {
+			for _, p := range rt.Partitions {
+				for _, a := range p.AcquiredRecords {
+					n += a.LastOffset - a.FirstOffset + 1
+					counts = append(counts, a.DeliveryCount)
+				}
+			}
+		}
+		return n, counts
+	}
+	kd := &killableDialer{}
+	a := newClient(t, n.Addr(), kgo.Dialer(kd.dial))
+	if got, _ := acquired(fetch(a, "m1", 0)); got != 5 {
+		t.Fatalf("m1 acquired %d records, want 5", got)
+	}
+	b := newClient(t, n.Addr())
+	if got, _ := acquired(fetch(b, "m2", 0)); got != 0 {
+		t.Fatalf("m2 acquired %d records locked by m1", got)
+	}
+	kd.kill()
+	start := time.Now()
+	epoch := int32(1)
+	var counts []int16
+	waitUntil(t, "m2 acquires the records of m1's closed connection", 10*time.Second, func() bool {
+		got, c := acquired(fetch(b, "m2", epoch))
+		epoch++
+		counts = append(counts, c...)
+		return got == 5
+	})
+	for _, c := range counts {
+		if c != 2 {
+			t.Errorf("redelivered at delivery count %d, want 2", c)
+		}
+	}
+	t.Logf("redelivered %v after the connection closed (lock duration 30 s)", time.Since(start).Round(time.Millisecond))
+}

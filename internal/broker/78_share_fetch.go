@@ -29,10 +29,9 @@
 // acquiring (never delivered). A partition answered
 // NOT_LEADER_OR_FOLLOWER or FENCED_LEADER_EPOCH carries its current
 // leader and epoch, with the leader's address on the request's listener
-// in NodeEndpoints (KIP-951). Deliberate difference from Kafka: share
-// sessions are not tied to
-// connections (a closed connection's records return when their locks
-// expire, not at once).
+// in NodeEndpoints (KIP-951). A share session is tied to the connection
+// that opened it: when the connection closes, the session closes and the
+// member's acquired records are released at once (KIP-932).
 package broker
 
 import (
@@ -42,6 +41,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tributary/tributary/internal/security"
+	"github.com/tributary/tributary/internal/share"
 )
 
 func init() {
@@ -85,7 +85,11 @@ func (b *Broker) handleShareFetch(ctx context.Context, r *Request) Pending {
 	}
 	req.Topics = kept
 	return func() kmsg.Response {
-		resp := b.shares.ShareFetch(ctx, req)
+		var conn share.Conn
+		if r.Conn != nil {
+			conn = r.Conn
+		}
+		resp := b.shares.ShareFetchOn(ctx, req, conn)
 		if resp.ErrorCode == 0 {
 			resp.Topics = append(resp.Topics, denied...)
 		}

@@ -2,10 +2,11 @@
 // request handlers (internal/broker) exchange, so that the listener does
 // not import the handlers: a decoded Request, the ConnInfo of the
 // connection it came on, and the Pending that produces its response. It
-// has no state and does no I/O.
+// does no I/O; its only state is a connection's close callbacks.
 package protocol
 
 import (
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -52,6 +53,53 @@ type ConnInfo struct {
 	// now (KIP-219 throttling of a request that gets no response: an
 	// acks=0 produce over its quota). Safe from any goroutine.
 	Mute func(d time.Duration)
+
+	// closeMu guards the close callbacks: OnClose and its cancel run on
+	// any goroutine (a Pending), Closed on the server's connection
+	// goroutine once.
+	closeMu sync.Mutex
+	closed  bool
+	nextID  uint64
+	onClose map[uint64]func()
+}
+
+// OnClose registers f to run once the connection has closed and every
+// response of it has been handled (for state tied to a connection, as
+// KIP-932 share sessions are); f runs on its own goroutine. If the
+// connection has closed already, f runs at once. The returned cancel
+// unregisters f (a no-op once it has run).
+func (c *ConnInfo) OnClose(f func()) (cancel func()) {
+	c.closeMu.Lock()
+	if c.closed {
+		c.closeMu.Unlock()
+		go f() // safe: f is the caller's close handler, as after Closed
+		return func() {}
+	}
+	if c.onClose == nil {
+		c.onClose = map[uint64]func(){}
+	}
+	c.nextID++
+	id := c.nextID
+	c.onClose[id] = f
+	c.closeMu.Unlock()
+	return func() {
+		c.closeMu.Lock()
+		delete(c.onClose, id)
+		c.closeMu.Unlock()
+	}
+}
+
+// Closed runs the close callbacks; the server calls it once the
+// connection is closed and its writer has stopped.
+func (c *ConnInfo) Closed() {
+	c.closeMu.Lock()
+	c.closed = true
+	fs := c.onClose
+	c.onClose = nil
+	c.closeMu.Unlock()
+	for _, f := range fs {
+		go f() // safe: close handlers only release state the connection held
+	}
 }
 
 // Pending produces a request's response.

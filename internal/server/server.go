@@ -234,6 +234,7 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 	<-writerDone
 	cancel()
 	c.Close()
+	info.Closed()
 	s.mu.Lock()
 	delete(s.conns, raw)
 	s.mu.Unlock()

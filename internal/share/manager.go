@@ -9,6 +9,10 @@ package share
 // later requests carry the next epoch (1, 2, ..., wrapping to 1), add the
 // partitions they name and drop the forgotten ones; epoch -1 closes the
 // session after its acknowledgements and releases the member's records.
+// A session is tied to the connection that opened it (ShareFetchOn):
+// when that connection closes, the session closes and the member's
+// records in its partitions are released at once (KIP-932), not when
+// their acquisition locks expire.
 // ShareAcknowledge carries the next epoch too (0 is
 // INVALID_SHARE_SESSION_EPOCH). A wrong epoch is INVALID_SHARE_SESSION_EPOCH,
 // a session this broker does not have SHARE_SESSION_NOT_FOUND. Sessions
@@ -154,6 +158,46 @@ type session struct {
 	epoch    int32 // the next epoch expected
 	parts    map[tidp]struct{}
 	lastUsed time.Time
+	// unwatch stops watching the connection that opened the session;
+	// nil when it was opened without one.
+	unwatch func()
+}
+
+// Conn is the client connection a share session was opened on.
+type Conn interface {
+	// OnClose runs f once the connection has closed; cancel stops it.
+	OnClose(f func()) (cancel func())
+}
+
+// endLocked drops a session (closed, replaced or expired) and stops
+// watching its connection; it returns the partitions whose records the
+// member held. Under m.mu.
+func (m *Manager) endLocked(k sessKey, s *session) map[tidp]struct{} {
+	if m.sessions[k] == s {
+		delete(m.sessions, k)
+	}
+	if s.unwatch != nil {
+		s.unwatch()
+		s.unwatch = nil
+	}
+	parts := make(map[tidp]struct{}, len(s.parts))
+	for tp := range s.parts {
+		parts[tp] = struct{}{}
+	}
+	return parts
+}
+
+// connClosed closes session s of k when the connection that opened it
+// closes, unless it has already ended, and releases the member's records.
+func (m *Manager) connClosed(k sessKey, s *session) {
+	m.mu.Lock()
+	if m.sessions[k] != s {
+		m.mu.Unlock()
+		return
+	}
+	parts := m.endLocked(k, s)
+	m.mu.Unlock()
+	m.releaseMember(context.Background(), k.group, k.member, parts)
 }
 
 type sessKey struct{ group, member string }
@@ -460,7 +504,7 @@ func (m *Manager) Reset(group string) {
 
 // sessionFor validates the session epoch of a request; it returns the
 // session (nil for epoch -1 without one) or a top-level error code.
-func (m *Manager) sessionFor(group, member string, epoch int32, fetch bool) (*session, int16, string) {
+func (m *Manager) sessionFor(group, member string, epoch int32, fetch bool, conn Conn) (*session, int16, string) {
 	now := m.cfg.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -474,13 +518,20 @@ func (m *Manager) sessionFor(group, member string, epoch int32, fetch bool) (*se
 		if s == nil && len(m.sessions) >= m.cfg.MaxSessions {
 			return nil, kerr.ShareSessionLimitReached.Code, fmt.Sprintf("The broker holds %d share sessions, its limit.", len(m.sessions))
 		}
+		if s != nil {
+			m.endLocked(k, s) // replaced: the member keeps its records
+		}
 		s = &session{epoch: 1, parts: map[tidp]struct{}{}, lastUsed: now}
 		m.sessions[k] = s
+		if conn != nil {
+			ns := s
+			s.unwatch = conn.OnClose(func() { m.connClosed(k, ns) })
+		}
 		return s, 0, ""
 	case s == nil:
 		return nil, kerr.ShareSessionNotFound.Code, fmt.Sprintf("No share session for member %s of group %s.", member, group)
 	case epoch == -1:
-		delete(m.sessions, k)
+		m.endLocked(k, s)
 		return s, 0, ""
 	case epoch != s.epoch:
 		return nil, kerr.InvalidShareSessionEpoch.Code, fmt.Sprintf("Share session epoch %d, expected %d.", epoch, s.epoch)
@@ -499,8 +550,7 @@ func (m *Manager) sessionFor(group, member string, epoch int32, fetch bool) (*se
 func (m *Manager) expireSessionsLocked(now time.Time) {
 	for k, s := range m.sessions {
 		if now.Sub(s.lastUsed) > m.cfg.SessionIdle {
-			delete(m.sessions, k)
-			parts := s.parts
+			parts := m.endLocked(k, s)
 			go m.releaseMember(context.Background(), k.group, k.member, parts) // safe: releaseMember recovers nothing but only takes locks and persists
 		}
 	}
@@ -534,6 +584,12 @@ func strp(s string) *string { return &s }
 // MaxWaitMillis for some. Partitions in the response: those with records,
 // an error, or acknowledgements.
 func (m *Manager) ShareFetch(ctx context.Context, req *kmsg.ShareFetchRequest) *kmsg.ShareFetchResponse {
+	return m.ShareFetchOn(ctx, req, nil)
+}
+
+// ShareFetchOn is ShareFetch from a client connection: a session it opens
+// closes, releasing the member's records, when conn closes.
+func (m *Manager) ShareFetchOn(ctx context.Context, req *kmsg.ShareFetchRequest, conn Conn) *kmsg.ShareFetchResponse {
 	resp := req.ResponseKind().(*kmsg.ShareFetchResponse)
 	resp.AcquisitionLockTimeoutMillis = int32(m.cfg.Limits.LockDuration.Milliseconds())
 	fail := func(code int16, msg string) *kmsg.ShareFetchResponse {
@@ -557,7 +613,7 @@ func (m *Manager) ShareFetch(ctx context.Context, req *kmsg.ShareFetchRequest) *
 	case req.ShareSessionEpoch < -1:
 		return fail(kerr.InvalidShareSessionEpoch.Code, "Invalid share session epoch.")
 	}
-	s, code, msg := m.sessionFor(group, member, req.ShareSessionEpoch, true)
+	s, code, msg := m.sessionFor(group, member, req.ShareSessionEpoch, true, conn)
 	if code != 0 {
 		return fail(code, msg)
 	}
@@ -871,7 +927,7 @@ func (m *Manager) ShareAcknowledge(ctx context.Context, req *kmsg.ShareAcknowled
 	case req.ShareSessionEpoch < -1:
 		return fail(kerr.InvalidShareSessionEpoch.Code, "Invalid share session epoch.")
 	}
-	s, code, msg := m.sessionFor(group, member, req.ShareSessionEpoch, false)
+	s, code, msg := m.sessionFor(group, member, req.ShareSessionEpoch, false, nil)
 	if code != 0 {
 		return fail(code, msg)
 	}
@@ -909,12 +965,16 @@ func (m *Manager) ShareAcknowledge(ctx context.Context, req *kmsg.ShareAcknowled
 // MemberLeft closes member's share session here, releasing its records
 // (the coordinator saw it leave or time out).
 func (m *Manager) MemberLeft(group, member string) {
+	k := sessKey{group, member}
 	m.mu.Lock()
-	s := m.sessions[sessKey{group, member}]
-	delete(m.sessions, sessKey{group, member})
+	s := m.sessions[k]
+	var parts map[tidp]struct{}
+	if s != nil {
+		parts = m.endLocked(k, s)
+	}
 	m.mu.Unlock()
 	if s != nil {
-		m.releaseMember(context.Background(), group, member, s.parts)
+		m.releaseMember(context.Background(), group, member, parts)
 	}
 }
 
