@@ -73,6 +73,27 @@ func fromAddr(t *testing.T, cl *godo.Client, id, user, password, ip string) []kg
 	return []kgo.Opt{kgo.Dialer(dial), kgo.SASL(scram.Auth{User: user, Pass: password}.AsSha512Mechanism())}
 }
 
+// refusedAtConnect checks that a TCP connection from ip to the first of
+// the bootstrap address is closed by the broker before any byte: the read sees EOF
+// or a reset, not a TLS answer, and no handshake completes.
+func refusedAtConnect(bootstrap, ip string) error {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
+	c, err := d.Dial("tcp", bootstrap)
+	if err != nil {
+		return nil // refused outright
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	// A TLS ClientHello would be answered; the broker must instead close.
+	tc := tls.Client(c, &tls.Config{InsecureSkipVerify: true})
+	if err := tc.Handshake(); err == nil {
+		return fmt.Errorf("from %s: TLS handshake completed, want the connection closed at accept", ip)
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		return fmt.Errorf("from %s: connection neither answered nor closed: %v", ip, err)
+	}
+	return nil
+}
+
 // authzFailed reports whether err is a Kafka authorization failure (an
 // idempotent producer without WRITE on any topic is refused at
 // InitProducerId with CLUSTER_AUTHORIZATION_FAILED, before the topic).
@@ -276,26 +297,27 @@ func cloudSecurity(t *testing.T, store string) {
 		return nil
 	})
 
-	// Trusted sources: with 127.0.0.1 trusted, a client connecting from
-	// 127.0.0.2 is refused; without rules it is served again.
+	// Trusted sources: with 127.0.0.1/32 trusted, a connection from
+	// 127.0.0.2 is closed by the broker at accept (no TLS handshake, no
+	// login), counted in its metrics; without rules it is served again.
 	if _, err := cl.Databases.UpdateFirewallRules(ctx, db.ID, &godo.DatabaseUpdateFirewallRulesRequest{
-		Rules: []*godo.DatabaseFirewallRule{{Type: "ip_addr", Value: "10.0.0.0/8"}}}); apiStatus(err) != 422 {
-		t.Errorf("a CIDR trusted source: %v, want 422", err)
+		Rules: []*godo.DatabaseFirewallRule{{Type: "ip_addr", Value: "example.com"}}}); apiStatus(err) != 422 {
+		t.Errorf("a host name as trusted source: %v, want 422", err)
 	}
 	if _, err := cl.Databases.UpdateFirewallRules(ctx, db.ID, &godo.DatabaseUpdateFirewallRulesRequest{
-		Rules: []*godo.DatabaseFirewallRule{{Type: "ip_addr", Value: "127.0.0.1"}}}); err != nil {
+		Rules: []*godo.DatabaseFirewallRule{{Type: "ip_addr", Value: "127.0.0.1/32"}, {Type: "ip_addr", Value: "10.0.0.0/8"}}}); err != nil {
 		t.Fatal(err)
 	}
 	rules, _, err := cl.Databases.GetFirewallRules(ctx, db.ID)
-	if err != nil || len(rules) != 1 || rules[0].Value != "127.0.0.1" || rules[0].UUID == "" || rules[0].ClusterUUID != db.ID {
+	if err != nil || len(rules) != 2 || rules[0].Value != "127.0.0.1/32" || rules[1].Value != "10.0.0.0/8" || rules[0].UUID == "" || rules[0].ClusterUUID != db.ID {
 		t.Fatalf("firewall rules: %+v %v", rules, err)
 	}
-	eventually(t, "doadmin from 127.0.0.2 refused", func() error {
-		if err := produceOne(fromAddr(t, cl, db.ID, conn.User, conn.Password, "127.0.0.2"), bootstrap, "orders"); !authzFailed(err) {
-			return fmt.Errorf("from 127.0.0.2: %v, want an authorization failure", err)
-		}
-		return nil
+	eventually(t, "a connection from 127.0.0.2 closed at accept", func() error {
+		return refusedAtConnect(bootstrap, "127.0.0.2")
 	})
+	if err := produceOne(fromAddr(t, cl, db.ID, conn.User, conn.Password, "127.0.0.2"), bootstrap, "orders"); err == nil {
+		t.Error("doadmin from the untrusted 127.0.0.2 produced")
+	}
 	if err := produceOne(fromAddr(t, cl, db.ID, conn.User, conn.Password, "127.0.0.1"), bootstrap, "orders"); err != nil {
 		t.Errorf("doadmin from the trusted 127.0.0.1: %v", err)
 	}
@@ -330,7 +352,9 @@ func cloudSecurity(t *testing.T, store string) {
 		t.Fatalf("metrics credentials: %+v %v", creds, err)
 	}
 	eventually(t, "a scrape of the metrics endpoint", func() error {
-		if status, body := scrape(creds.BasicAuthUsername, creds.BasicAuthPassword); status != 200 || !strings.Contains(body, "kafka_server_replicamanager_underreplicatedpartitions") {
+		// The connections refused by the trusted sources above are counted.
+		if status, body := scrape(creds.BasicAuthUsername, creds.BasicAuthPassword); status != 200 || !strings.Contains(body, "kafka_server_replicamanager_underreplicatedpartitions") ||
+			!strings.Contains(body, `tributary_server_connections_refused_total{listener="SASL_SSL"}`) {
 			return fmt.Errorf("scrape: %d %.200s", status, body)
 		}
 		return nil

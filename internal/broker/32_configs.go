@@ -267,6 +267,9 @@ func (b *Broker) alterConfigs(typ kmsg.ConfigResourceType, name string, validate
 
 func applyIncremental(cfg map[string]string, c kmsg.IncrementalAlterConfigsRequestResourceConfig, defs map[string]config.Def) error {
 	d, ok := defs[c.Name]
+	if _, broker := defs["node.id"]; !ok && broker {
+		d, ok = config.ListenerDef(c.Name) // listener.name.<l>.<key>
+	}
 	if !ok {
 		if _, broker := defs["node.id"]; broker {
 			return cerr(kerr.InvalidRequest, "%s is not a broker config that can be changed at runtime", c.Name)
@@ -317,6 +320,10 @@ func applyIncremental(cfg map[string]string, c kmsg.IncrementalAlterConfigsReque
 	}
 	return nil
 }
+
+// EffectiveConfig is the broker configuration in effect: the static one
+// with the dynamic broker configs over it. Safe for concurrent use.
+func (b *Broker) EffectiveConfig() *config.Broker { return b.brokerConfig() }
 
 // brokerConfig is the broker configuration in effect: the static one with
 // the dynamic broker configs of the last reconciled state over it.

@@ -140,17 +140,18 @@ func TestMaintenanceWindow(t *testing.T) {
 }
 
 func TestFirewallRules(t *testing.T) {
-	rules, err := checkFirewallRules("c", []FirewallRule{{Type: "ip_addr", Value: "127.0.0.1"}, {Type: "ip_addr", Value: "::1"}})
-	if err != nil || len(rules) != 2 || rules[0].UUID == "" || rules[0].ClusterID != "c" {
+	rules, err := checkFirewallRules("c", []FirewallRule{{Type: "ip_addr", Value: "127.0.0.1"}, {Type: "ip_addr", Value: "::1"}, {Type: "ip_addr", Value: "10.1.2.3/8"}})
+	if err != nil || len(rules) != 3 || rules[0].UUID == "" || rules[0].ClusterID != "c" || rules[2].Value != "10.0.0.0/8" {
 		t.Fatalf("%+v %v", rules, err)
 	}
-	if got := aclHosts(rules); !slices.Equal(got, []string{"127.0.0.1", "::1"}) {
-		t.Errorf("hosts %v", got)
+	nodes := []Node{{Listen: "127.0.0.1:9092"}, {Listen: "10.9.9.9:9092"}}
+	if got := allowList(rules, nodes); got != "127.0.0.1,::1,10.0.0.0/8,10.9.9.9" {
+		t.Errorf("allow list %q", got)
 	}
-	if got := aclHosts(nil); !slices.Equal(got, []string{"*"}) {
-		t.Errorf("hosts without rules %v", got)
+	if got := allowList(nil, nodes); got != "" {
+		t.Errorf("allow list without rules %q", got)
 	}
-	for _, bad := range []FirewallRule{{Type: "ip_addr", Value: "10.0.0.0/8"}, {Type: "droplet", Value: "123"}, {Type: "ip_addr", Value: "example.com"}} {
+	for _, bad := range []FirewallRule{{Type: "ip_addr", Value: "10.0.0.0/33"}, {Type: "droplet", Value: "123"}, {Type: "ip_addr", Value: "example.com"}} {
 		if _, err := checkFirewallRules("c", []FirewallRule{bad}); err == nil {
 			t.Errorf("rule %+v accepted", bad)
 		}

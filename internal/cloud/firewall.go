@@ -2,38 +2,94 @@ package cloud
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"net/netip"
 	"slices"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/tributary/tributary/internal/security"
 )
 
 // Trusted sources (DigitalOcean's database firewall). With no rule every
-// address may connect; with rules, only the listed addresses may use the
-// cluster: every user's ACLs are allowed only from those hosts (Kafka's
-// per-host ACLs, which the brokers' authorizer checks against the
-// connection's peer address), so a client elsewhere authenticates but is
-// refused every request with Kafka's *_AUTHORIZATION_FAILED codes. The
-// control plane's own user is a super user and is not limited. Kafka ACL
-// hosts are single addresses, so an ip_addr rule is one IPv4 or IPv6
-// address (no CIDR); the other DigitalOcean types (droplet, k8s, tag, app)
-// name DigitalOcean resources and are not offered here.
+// address may connect; with rules, a cluster's brokers accept connections
+// on their client listener only from the listed addresses and CIDR ranges
+// (ip_addr), plus the cluster's own hosts (the brokers replicate and the
+// control plane connects from there): the brokers' allow-list,
+// listener.name.sasl_ssl.allowed.cidrs, set as a cluster-wide dynamic
+// broker config, so a change applies to the next connection without a
+// restart. A refused connection is closed at accept, before TLS, and
+// counted in tributary_server_connections_refused_total. Connections
+// already open are not cut. The other DigitalOcean types (droplet, k8s,
+// tag, app) name DigitalOcean resources and are not offered here.
 
 // FirewallTypeIPAddr is the trusted-source type this installation offers.
 const FirewallTypeIPAddr = "ip_addr"
 
-// aclHosts are the hosts user ACLs are allowed from.
-func aclHosts(rules []FirewallRule) []string {
+// allowedCIDRsKey is the brokers' allow-list of their client listener.
+const allowedCIDRsKey = "listener.name." + clientListener + ".allowed.cidrs"
+
+// clientListener is the lower-case name of the brokers' one listener
+// (secure.go).
+const clientListener = "sasl_ssl"
+
+// allowList is the brokers' allowed.cidrs for rules on a cluster of
+// nodes: "" (any source) without rules, else the rules and the nodes'
+// hosts.
+func allowList(rules []FirewallRule, nodes []Node) string {
 	if len(rules) == 0 {
-		return []string{security.Wildcard}
+		return ""
 	}
-	var hosts []string
-	for _, r := range rules {
-		if !slices.Contains(hosts, r.Value) {
-			hosts = append(hosts, r.Value)
+	var out []string
+	add := func(v string) {
+		if !slices.Contains(out, v) {
+			out = append(out, v)
 		}
 	}
-	return hosts
+	for _, r := range rules {
+		add(r.Value)
+	}
+	for _, n := range nodes {
+		host, _, err := net.SplitHostPort(n.Listen)
+		if err != nil {
+			continue
+		}
+		if a, err := netip.ParseAddr(host); err == nil {
+			add(a.Unmap().String())
+		}
+	}
+	return strings.Join(out, ",")
+}
+
+// syncAllowList makes the brokers' allow-list match c's trusted sources.
+func (s *Service) syncAllowList(ctx context.Context, c Cluster, adm *kadm.Client) error {
+	rules, err := s.cfg.Store.FirewallRules(ctx, c.ID)
+	if err != nil {
+		return err
+	}
+	nodes, err := s.cfg.Store.Nodes(ctx, c.ID)
+	if err != nil {
+		return err
+	}
+	v := allowList(rules, nodes)
+	alter := kadm.AlterConfig{Op: kadm.DeleteConfig, Name: allowedCIDRsKey}
+	if v != "" {
+		alter = kadm.AlterConfig{Op: kadm.SetConfig, Name: allowedCIDRsKey, Value: &v}
+	}
+	rs, err := adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{alter})
+	if err == nil {
+		for _, r := range rs {
+			if r.Err != nil {
+				err = fmt.Errorf("%w %s", r.Err, r.ErrMessage)
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("set %s: %w", allowedCIDRsKey, err)
+	}
+	return nil
 }
 
 // FirewallRules lists a cluster's trusted sources.
@@ -46,7 +102,7 @@ func (s *Service) FirewallRules(ctx context.Context, id string) ([]FirewallRule,
 }
 
 // SetFirewallRules replaces a cluster's trusted sources and applies them
-// to its users' ACLs.
+// to its brokers' allow-list.
 func (s *Service) SetFirewallRules(ctx context.Context, id string, rules []FirewallRule) error {
 	c, err := s.secureCluster(ctx, id)
 	if err != nil {
@@ -64,18 +120,24 @@ func (s *Service) SetFirewallRules(ctx context.Context, id string, rules []Firew
 	return nil
 }
 
-// checkFirewallRules validates rules and gives new ones their uuid.
+// checkFirewallRules validates rules and gives new ones their uuid. An
+// ip_addr is one IPv4 or IPv6 address or a CIDR range, kept in its
+// canonical form.
 func checkFirewallRules(clusterID string, rules []FirewallRule) ([]FirewallRule, error) {
 	out := make([]FirewallRule, 0, len(rules))
 	for _, r := range rules {
 		if r.Type != FirewallTypeIPAddr {
 			return nil, errorf(KindInvalid, "invalid firewall rule type %q: this installation offers %q", r.Type, FirewallTypeIPAddr)
 		}
-		ip := net.ParseIP(r.Value)
-		if ip == nil {
-			return nil, errorf(KindInvalid, "invalid ip_addr %q: one IPv4 or IPv6 address (Kafka ACL hosts are single addresses, not ranges)", r.Value)
+		p, err := security.ParseSource(strings.TrimSpace(r.Value))
+		if err != nil {
+			return nil, errorf(KindInvalid, "invalid ip_addr %q: one IPv4 or IPv6 address or CIDR range", r.Value)
 		}
-		r.Value = ip.String()
+		if p.IsSingleIP() && !strings.Contains(r.Value, "/") {
+			r.Value = p.Addr().String()
+		} else {
+			r.Value = p.String()
+		}
 		if r.UUID == "" {
 			r.UUID = newID()
 		}

@@ -1,11 +1,12 @@
 package cloud
 
 import (
-	"net"
 	"strings"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary/tributary/internal/security"
 )
 
 // FuzzAccessBodies: the bodies of the users, firewall and maintenance
@@ -75,13 +76,13 @@ func FuzzAccessBodies(f *testing.F) {
 					t.Fatalf("checked rules %+v refused again: %v", out, err)
 				}
 				for i := range out {
-					if again[i] != out[i] || net.ParseIP(out[i].Value) == nil {
+					if again[i] != out[i] {
 						t.Fatalf("rule %+v checked again is %+v", out[i], again[i])
 					}
 				}
-				for _, h := range aclHosts(out) {
-					if net.ParseIP(h) == nil && (h != "*" || len(out) != 0) {
-						t.Fatalf("ACL host %q from %+v", h, out)
+				if l := allowList(out, nil); len(out) > 0 {
+					if _, err := security.ParseAllowList(strings.Split(l, ",")); err != nil || l == "" {
+						t.Fatalf("allow list %q from %+v: %v", l, out, err)
 					}
 				}
 			}

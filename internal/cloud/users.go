@@ -302,10 +302,6 @@ func (s *Service) syncUsers(ctx context.Context, c Cluster) error {
 	if err != nil {
 		return err
 	}
-	rules, err := s.cfg.Store.FirewallRules(ctx, c.ID)
-	if err != nil {
-		return err
-	}
 	cc, err := s.client(ctx, c.ID)
 	if err != nil {
 		return err
@@ -330,11 +326,15 @@ func (s *Service) syncUsers(ctx context.Context, c Cluster) error {
 			return fmt.Errorf("SCRAM credentials of %s: %w %s", r.User, r.Err, r.ErrMessage)
 		}
 	}
-	hosts := aclHosts(rules)
+	if err := s.syncAllowList(ctx, c, cc.adm); err != nil {
+		return err
+	}
 	for _, u := range users {
 		var want []aclBinding
 		if u.State == UserActive {
-			want = compileACLs(u, hosts)
+			// From any host: trusted sources are enforced at the
+			// brokers' accept (firewall.go), not in ACLs.
+			want = compileACLs(u, []string{security.Wildcard})
 		}
 		if err := syncPrincipalACLs(ctx, cc, security.UserPrincipal(u.Name), want); err != nil {
 			return fmt.Errorf("ACLs of %s: %w", u.Name, err)

@@ -56,6 +56,10 @@ func init() {
 		{Name: "super.users", Type: TypeString, Default: ""},
 		{Name: "allow.everyone.if.no.acl.found", Type: TypeBoolean, Default: "false"},
 		{Name: "connection.failed.authentication.delay.ms", Type: TypeInt, Default: "100", Check: atLeast(0)},
+		// Tributary's: the source addresses a listener accepts connections
+		// from (addresses or CIDR ranges; empty: any), checked at accept;
+		// also per listener, and dynamic (security.go).
+		{Name: "allowed.cidrs", Type: TypeList, Default: "", Check: allowedCIDRs},
 		// KIP-368: a SASL session's lifetime (0: none); also per listener.
 		{Name: "connections.max.reauth.ms", Type: TypeLong, Default: "0", Check: atLeast(0)},
 		// Client quotas (AlterClientQuotas): how use is measured.
@@ -509,7 +513,15 @@ func sortedKeys[V any](m map[string]V) []string {
 // broker-level defaults of topic configs (log.retention.ms,
 // log.cleanup.policy, message.max.bytes, min.insync.replicas, ...), which
 // every topic without its own value follows.
-func DynamicBrokerKey(name string) bool { return dynamicBrokerKeys[name] }
+// Also dynamic: allowed.cidrs, broker-wide or per listener
+// (listener.name.<listener>.allowed.cidrs), so a listener's allow-list
+// changes without a restart.
+func DynamicBrokerKey(name string) bool {
+	if inner, ok := listenerInnerKey(name); ok {
+		return inner == AllowedCIDRsKey
+	}
+	return dynamicBrokerKeys[name]
+}
 
 var dynamicBrokerKeys = map[string]bool{}
 
@@ -519,6 +531,7 @@ func init() {
 			dynamicBrokerKeys[td.BrokerKey] = true
 		}
 	}
+	dynamicBrokerKeys[AllowedCIDRsKey] = true
 }
 
 // ValidateDynamicBroker checks a dynamic broker config key and value.

@@ -14,7 +14,26 @@ var listenerKeys = []string{
 	"ssl.keystore.type", "ssl.keystore.location", "ssl.key.password",
 	"ssl.truststore.type", "ssl.truststore.location", "ssl.client.auth",
 	"ssl.enabled.protocols", "ssl.protocol", "ssl.principal.mapping.rules",
-	"sasl.enabled.mechanisms", "connections.max.reauth.ms",
+	"sasl.enabled.mechanisms", "connections.max.reauth.ms", AllowedCIDRsKey,
+}
+
+// AllowedCIDRsKey is the (per-listener, dynamic) allow-list of source
+// addresses: Tributary's, not Kafka's.
+const AllowedCIDRsKey = "allowed.cidrs"
+
+func allowedCIDRs(v string) error {
+	_, err := security.ParseAllowList(splitList(v))
+	return err
+}
+
+// ListenerAllowList is a listener's allowed.cidrs, nil when any source
+// may connect (unset, empty or, which validation prevents, invalid).
+func (b *Broker) ListenerAllowList(listener string) *security.AllowList {
+	l, err := security.ParseAllowList(splitList(b.ListenerGet(listener, AllowedCIDRsKey)))
+	if err != nil {
+		return nil
+	}
+	return l
 }
 
 // jaasMechanisms are the <mechanism> of listener.name.<l>.<mechanism>.sasl.jaas.config.
@@ -59,6 +78,21 @@ func (b *Broker) ListenerJAAS(listener, mechanism string) (security.JAAS, bool) 
 	}
 	j, err := security.ParseJAAS(v.Value)
 	return j, err == nil
+}
+
+// ListenerDef is the definition of a listener.name.<listener>.<key>
+// key: its <key>'s (a JAAS config is a password).
+func ListenerDef(k string) (Def, bool) {
+	inner, ok := listenerInnerKey(k)
+	if !ok {
+		return Def{}, false
+	}
+	if strings.HasSuffix(inner, jaasSuffix) {
+		return Def{Name: k, Type: TypePassword}, true
+	}
+	d, ok := BrokerDefs[inner]
+	d.Name = k
+	return d, ok
 }
 
 func isListenerKey(k string) bool { _, ok := listenerInnerKey(k); return ok }

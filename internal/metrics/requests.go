@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -25,6 +26,24 @@ type Requests struct {
 	// so unused APIs add no series.
 	latency [maxKey]atomic.Pointer[histogram]
 	vec     *prometheus.HistogramVec
+	// refused counts connections closed at accept because their source
+	// is not in the listener's allowed.cidrs: listener name → *atomic.Int64.
+	refused sync.Map
+}
+
+var descRefused = prometheus.NewDesc("tributary_server_connections_refused_total",
+	"Connections closed at accept, before any byte was read, because their source address is not in the listener's allowed.cidrs.", []string{"listener"}, nil)
+
+// ConnectionRefused counts one connection refused at accept on listener.
+func (r *Requests) ConnectionRefused(listener string) {
+	if r == nil {
+		return
+	}
+	c, ok := r.refused.Load(listener)
+	if !ok {
+		c, _ = r.refused.LoadOrStore(listener, new(atomic.Int64))
+	}
+	c.(*atomic.Int64).Add(1)
 }
 
 type histogram struct{ prometheus.Observer }
@@ -100,6 +119,7 @@ func (r *Requests) Done(key int16, start time.Time) {
 
 func (r *Requests) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descRequests
+	ch <- descRefused
 	r.vec.Describe(ch)
 }
 
@@ -111,5 +131,9 @@ func (r *Requests) Collect(ch chan<- prometheus.Metric) {
 			}
 		}
 	}
+	r.refused.Range(func(k, v any) bool {
+		ch <- newMetric(descRefused, prometheus.CounterValue, float64(v.(*atomic.Int64).Load()), k.(string))
+		return true
+	})
 	r.vec.Collect(ch)
 }

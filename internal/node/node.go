@@ -253,7 +253,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		l.srv = server.New(b, server.Options{MaxRequestBytes: int32(bcfg.Int("socket.request.max.bytes")), Logger: cfg.Logger,
 			Requests: obs.requests(), Listener: l.spec.Name, TLS: l.tls, PrincipalRules: l.rules,
 			SASL: l.auth, FailedAuthDelay: time.Duration(bcfg.Int("connection.failed.authentication.delay.ms")) * time.Millisecond,
-			MaxReauth: time.Duration(l.maxReauth) * time.Millisecond})
+			MaxReauth: time.Duration(l.maxReauth) * time.Millisecond, Allow: allowFunc(b, l.spec.Name)})
 	}
 	for _, l := range lns {
 		// safe: the accept loop; the server recovers each handler's panic.

@@ -95,6 +95,12 @@ type Options struct {
 	// MaxReauth is connections.max.reauth.ms: the lifetime of a SASL
 	// session before the client must re-authenticate (KIP-368); 0 never.
 	MaxReauth time.Duration
+	// Allow, if set, is asked for every accepted connection's source
+	// address before any byte is read (allowed.cidrs): false closes the
+	// connection at once and counts it in Requests. It is called on the
+	// accept goroutine and may change its answer at any time (a dynamic
+	// config).
+	Allow func(remote net.Addr) bool
 }
 
 // handshakeTimeout bounds a TLS handshake, so a client that connects and
@@ -154,6 +160,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 				continue
 			}
 			return err
+		}
+		if s.opts.Allow != nil && !s.opts.Allow(c.RemoteAddr()) {
+			c.Close()
+			s.opts.Requests.ConnectionRefused(s.opts.Listener)
+			s.log.Debug("connection refused: source address not in allowed.cidrs", "listener", s.opts.Listener, "remote", c.RemoteAddr().String())
+			continue
 		}
 		s.mu.Lock()
 		if s.closed {
