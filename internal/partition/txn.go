@@ -86,6 +86,8 @@ type VerificationGuard struct {
 	producerID int64
 	epoch      int16
 	add        bool
+	// leaderEpoch is the replica's leader epoch when it was taken.
+	leaderEpoch int32
 }
 
 // endedBy reports whether a marker of the guard's producer at epoch ends
@@ -123,7 +125,7 @@ func (p *Partition) BeginVerification(pid int64, epoch int16, add bool) *Verific
 	if g := p.txns.verifying[pid]; g != nil && g.epoch == epoch && g.add == add {
 		return g
 	}
-	g := &VerificationGuard{producerID: pid, epoch: epoch, add: add}
+	g := &VerificationGuard{producerID: pid, epoch: epoch, add: add, leaderEpoch: p.role.LeaderEpoch}
 	p.txns.verifying[pid] = g
 	return g
 }
@@ -137,6 +139,12 @@ func (p *Partition) checkVerified(b record.Batch, g *VerificationGuard, unverifi
 	}
 	if !p.needsVerification(pid, b.ProducerEpoch()) {
 		return nil
+	}
+	if g != nil && p.txns.verifying[pid] != g && g.leaderEpoch != p.role.LeaderEpoch {
+		// Leadership moved while the coordinator was asked (the state
+		// was rebuilt, guards and all): the producer retries and is
+		// verified again rather than failing its transaction.
+		return ErrNotLeader
 	}
 	if g == nil || p.txns.verifying[pid] != g || g.epoch != b.ProducerEpoch() {
 		return ErrTxnNotVerified
