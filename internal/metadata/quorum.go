@@ -915,12 +915,35 @@ func (s snapshot) Release() {}
 // slogWriter forwards hashicorp/raft's log lines to slog at debug level:
 // Raft reports routine peer connection failures during elections as errors.
 // State changes an operator wants (controller elected, broker fenced) are
-// logged by this package at info.
+// logged by this package at info, and so are Raft's own lines saying why
+// the controller moved (raftElectionLine): a starved leader stepping down
+// or a follower starting an election, each once per change, so a broker's
+// log shows where a failover's time went.
 type slogWriter struct{ l *slog.Logger }
 
 func (w slogWriter) Write(p []byte) (int, error) {
-	w.l.Debug(strings.TrimSpace(string(p)))
+	line := strings.TrimSpace(string(p))
+	if raftElectionLine(line) {
+		w.l.Info(line)
+	} else {
+		w.l.Debug(line)
+	}
 	return len(p), nil
+}
+
+// raftElectionLine reports whether one of hashicorp/raft's log lines
+// records a controller move or its cause: the leader's lease check
+// missing a follower ("failed to contact", at most three lines per
+// outage) or a quorum ("stepping down"), a follower's heartbeat timeout,
+// an election won. The lines that repeat while a peer is away (failed
+// heartbeats, an isolated node's failed pre-votes) stay at debug.
+func raftElectionLine(line string) bool {
+	for _, m := range []string{"failed to contact", "stepping down", "heartbeat timeout reached", "election won", "entering leader state"} {
+		if strings.Contains(line, m) {
+			return true
+		}
+	}
+	return false
 }
 
 // noPipeline is the network transport without pipelined replication.
