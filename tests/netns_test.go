@@ -554,11 +554,22 @@ func TestNetnsFollowerIsolation(t *testing.T) {
 		return [][]int32{{others[0], others[1], victim}, {others[1], others[0], victim}}
 	})
 	const bound = 11 * time.Second // broker.session.timeout.ms + 2 s
+	from := time.Now()
 	res := r.fault(string(faultLinkDown), victim, "follower of every partition", 15*time.Second)
 	t.Logf("%v", res)
+	slow := false
 	for pr, g := range res.leaderAlive {
 		if g > bound {
+			slow = true
 			t.Errorf("producer %s: longest gap between acknowledgements %v with a follower cut off for 15s, want <= %v", pr, g.Round(10*time.Millisecond), bound)
+		}
+	}
+	if slow {
+		// Where the time went (controller moves and their causes, the
+		// fence, the ISR changes): the log tails printed at the end
+		// cover only the later faults.
+		for _, nd := range r.c.nodes {
+			t.Logf("--- log of broker %d from the cut-off (%s) until it healed ---\n%s", nd.id, from.UTC().Format(time.RFC3339Nano), logWindow(nd.logPath, from.Add(-time.Second), time.Now()))
 		}
 	}
 	if len(res.leaderAlive) != 2 {
@@ -570,4 +581,27 @@ func TestNetnsFollowerIsolation(t *testing.T) {
 	if rep := r.finish(); !rep.OK() {
 		t.Fatalf("history check failed: %v", rep)
 	}
+}
+
+// logWindow returns the lines of a broker log whose time= lies within
+// [from, to] (lines without a time are kept with the line before them).
+func logWindow(path string, from, to time.Time) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	var out []string
+	in := false
+	for _, l := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(l, "time="); ok {
+			ts, _, _ := strings.Cut(rest, " ")
+			if at, err := time.Parse(time.RFC3339Nano, ts); err == nil {
+				in = !at.Before(from) && !at.After(to)
+			}
+		}
+		if in {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
