@@ -3,7 +3,6 @@ package tests
 import (
 	"context"
 	"encoding/json"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -42,20 +41,7 @@ func TestKafkajsTransactions(t *testing.T) {
 	t.Logf("fenced producer: %s", *out.Fenced)
 
 	read := func(level kgo.IsolationLevel, want int) []string {
-		c := newClient(t, n.Addr(), kgo.ConsumeTopics("kafkajs-txn"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(level))
-		var got []string
-		for len(got) < want {
-			fs := c.PollFetches(ctx)
-			if err := fs.Err0(); err != nil {
-				t.Fatalf("consume: %v (got %v)", err, got)
-			}
-			fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
-		}
-		short, cancel := context.WithTimeout(ctx, time.Second)
-		defer cancel()
-		c.PollFetches(short).EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
-		sort.Strings(got)
-		return got
+		return readIsolated(t, ctx, n.Addr(), "kafkajs-txn", level, want)
 	}
 	committed := read(kgo.ReadCommitted(), 6)
 	if strings.Join(committed, ",") != "commit-0,commit-1,commit-2,last-0,last-1,last-2" {

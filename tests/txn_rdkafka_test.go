@@ -27,20 +27,7 @@ func TestRdkafkaTransactions(t *testing.T) {
 		t.Fatalf("rdkafka-producer --txn: %v\nstdout:\n%s\nstderr:\n%s", err, out, tail(errOut))
 	}
 	read := func(level kgo.IsolationLevel, want int) string {
-		c := newClient(t, n.Addr(), kgo.ConsumeTopics("rdk-txn"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(level))
-		var got []string
-		for len(got) < want {
-			fs := c.PollFetches(ctx)
-			if err := fs.Err0(); err != nil {
-				t.Fatalf("consume: %v (got %v)", err, got)
-			}
-			fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
-		}
-		short, cancel := context.WithTimeout(ctx, time.Second)
-		defer cancel()
-		c.PollFetches(short).EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
-		sort.Strings(got)
-		return strings.Join(got, ",")
+		return strings.Join(readIsolated(t, ctx, n.Addr(), "rdk-txn", level, want), ",")
 	}
 	if got := read(kgo.ReadCommitted(), 6); got != "rdk-0-0,rdk-0-1,rdk-0-2,rdk-2-0,rdk-2-1,rdk-2-2" {
 		t.Fatalf("read_committed: %s", got)
@@ -48,4 +35,25 @@ func TestRdkafkaTransactions(t *testing.T) {
 	if got := read(kgo.ReadUncommitted(), 9); got != "rdk-0-0,rdk-0-1,rdk-0-2,rdk-1-0,rdk-1-1,rdk-1-2,rdk-2-0,rdk-2-1,rdk-2-2" {
 		t.Fatalf("read_uncommitted: %s", got)
 	}
+}
+
+// readIsolated reads topic from the start at level until it has want
+// records, then polls one more second for any record beyond them; the
+// values come back sorted.
+func readIsolated(t *testing.T, ctx context.Context, addr, topic string, level kgo.IsolationLevel, want int) []string {
+	t.Helper()
+	c := newClient(t, addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(level))
+	var got []string
+	for len(got) < want {
+		fs := c.PollFetches(ctx)
+		if err := fs.Err0(); err != nil {
+			t.Fatalf("consume %s: %v (got %v)", topic, err, got)
+		}
+		fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+	}
+	short, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	c.PollFetches(short).EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+	sort.Strings(got)
+	return got
 }
