@@ -403,6 +403,15 @@ func TestConsoleBrowser(t *testing.T) {
 		chromedp.Submit(chromedp.CSS("#reset-form")),
 		waitText("#reset-result", "Committed new offsets"),
 		waitText("#total-lag", "5"))
+	// Shifting by 1 as a dry run shows each committed 0 moving to 1 and
+	// commits nothing.
+	run(t, ctx, "shift offsets (dry run)", 20*time.Second,
+		chromedp.SetValue(chromedp.CSS("#to"), "shift"),
+		chromedp.SetValue(chromedp.CSS("#shift_by"), "1"),
+		chromedp.Submit(chromedp.CSS("#reset-form")),
+		waitText("#reset-result", "Dry run"),
+		waitJS(`/orders\s+0\s+0\s+1\b/.test(document.querySelector('#reset-result').innerText) && /orders\s+1\s+0\s+1\b/.test(document.querySelector('#reset-result').innerText)`),
+		waitText("#total-lag", "5"))
 	sh.take(t, ctx, "group")
 
 	// Resize 1 → 2 brokers from the operations page and watch it finish:

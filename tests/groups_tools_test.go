@@ -109,6 +109,24 @@ func TestToolsGroup(t *testing.T) {
 	if got := describeLags(t, mustTrib(t, addr, "", "group", "describe", "billing")); got["0"] != "0 10 10" || got["1"] != "7 10 3" || got["2"] != "10 10 0" {
 		t.Fatalf("after partition seeks: %v", got)
 	}
+	// --shift-by moves the committed offsets, clamped to the log: 0-3 stays
+	// at the start, 7-3 and 10-3 move back; a dry run commits nothing.
+	out = mustTrib(t, addr, "", "group", "seek", "billing", "--topic", "orders", "--shift-by", "-3", "--dry-run")
+	if !regexp.MustCompile(`(?m)^orders\s+0\s+0\s+0\s*$`).MatchString(out) || !regexp.MustCompile(`(?m)^orders\s+1\s+7\s+4\s*$`).MatchString(out) ||
+		!regexp.MustCompile(`(?m)^orders\s+2\s+10\s+7\s*$`).MatchString(out) || !strings.Contains(out, "Dry run") {
+		t.Fatalf("shift-by dry run:\n%s", out)
+	}
+	if got := describeLags(t, mustTrib(t, addr, "", "group", "describe", "billing")); got["1"] != "7 10 3" {
+		t.Fatalf("shift-by dry run committed: %v", got)
+	}
+	mustTrib(t, addr, "", "group", "seek", "billing", "--topic", "orders", "--shift-by", "-3")
+	mustTrib(t, addr, "", "group", "seek", "billing", "--topic", "orders", "--shift-by", "100", "--partitions", "2")
+	if got := describeLags(t, mustTrib(t, addr, "", "group", "describe", "billing")); got["0"] != "0 10 10" || got["1"] != "4 10 6" || got["2"] != "10 10 0" {
+		t.Fatalf("after shift-by: %v", got)
+	}
+	if _, errOut, err := trib(t, addr, "", "group", "seek", "billing", "--topic", "orders", "--to", "earliest", "--shift-by", "1"); err == nil || !strings.Contains(errOut, "shift-by") {
+		t.Fatalf("--to with --shift-by: err %v, stderr %s", err, errOut)
+	}
 	future := "@" + strconv.FormatInt(time.Now().Add(time.Hour).UnixMilli(), 10)
 	mustTrib(t, addr, "", "group", "seek", "billing", "--topic", "orders", "--to", future)
 	if got := describeLags(t, mustTrib(t, addr, "", "group", "describe", "billing")); got["0"] != "10 10 0" {

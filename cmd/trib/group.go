@@ -73,10 +73,11 @@ func init() {
 
 	var so client.SeekOptions
 	seek := &cobra.Command{
-		Use:   "seek GROUP --topic T --to earliest|latest|OFFSET|@UNIX-MS|RFC3339",
+		Use:   "seek GROUP --topic T (--to earliest|latest|OFFSET|@UNIX-MS|RFC3339 | --shift-by N)",
 		Short: "Commit new offsets for a group with no active members",
 		Args:  cobra.ExactArgs(1),
 		RunE: adminRun(&cf, func(ctx context.Context, adm *kadm.Client, c *cobra.Command, args []string) error {
+			so.Shift = c.Flags().Changed("shift-by")
 			return client.SeekGroup(ctx, adm, args[0], so, c.OutOrStdout())
 		}),
 	}
@@ -84,8 +85,10 @@ func init() {
 	seek.Flags().StringVar(&so.To, "to", "", "earliest, latest, an offset, @UNIX-MS or an RFC 3339 time (first record at or after it)")
 	seek.Flags().Int32SliceVarP(&so.Partitions, "partitions", "p", nil, "only these partitions (default all)")
 	seek.Flags().BoolVar(&so.DryRun, "dry-run", false, "print the new offsets without committing them")
+	seek.Flags().Int64Var(&so.ShiftBy, "shift-by", 0, "move each partition's committed offset by N (negative: back), within the log's start and end")
 	seek.MarkFlagRequired("topic")
-	seek.MarkFlagRequired("to")
+	seek.MarkFlagsOneRequired("to", "shift-by")
+	seek.MarkFlagsMutuallyExclusive("to", "shift-by")
 
 	group.AddCommand(list, describe, del, seek)
 	root.AddCommand(group)

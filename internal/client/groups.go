@@ -288,6 +288,12 @@ type SeekOptions struct {
 	// Partitions restricts the seek; empty means every partition.
 	Partitions []int32
 	DryRun     bool
+	// Shift moves each partition's committed offset by ShiftBy (negative
+	// is back), kept within the log start offset and the end, as
+	// kafka-consumer-groups.sh --shift-by; To is ignored. A partition the
+	// group has no committed offset for is refused.
+	Shift   bool
+	ShiftBy int64
 }
 
 // SeekGroup commits new offsets for a group that has no members (as
@@ -321,6 +327,8 @@ func SeekGroup(ctx context.Context, adm *kadm.Client, group string, o SeekOption
 	to := strings.ToLower(strings.TrimSpace(o.To))
 	var abs int64 = -1
 	switch {
+	case o.Shift:
+		listed, err = adm.ListEndOffsets(ctx, o.Topic)
 	case to == "earliest" || to == "beginning" || to == "start":
 		listed, err = adm.ListStartOffsets(ctx, o.Topic)
 	case to == "latest" || to == "end":
@@ -377,13 +385,25 @@ func SeekGroup(ctx context.Context, adm *kadm.Client, group string, o SeekOption
 		target := lo.Offset
 		end, _ := ends.Lookup(o.Topic, p)
 		start, _ := starts.Lookup(o.Topic, p)
-		if abs >= 0 {
+		c, committed := cur.Lookup(o.Topic, p)
+		committed = committed && c.Err == nil && c.At >= 0
+		switch {
+		case o.Shift:
+			if !committed {
+				return fmt.Errorf("cannot shift partition %d of %q: group %q has no committed offset for it", p, o.Topic, group)
+			}
+			target = c.At + o.ShiftBy
+			if o.ShiftBy > 0 && target < c.At { // overflow
+				target = end.Offset
+			}
+			target = min(max(target, start.Offset), end.Offset)
+		case abs >= 0:
 			target = min(max(abs, start.Offset), end.Offset)
-		} else if target < 0 {
+		case target < 0:
 			target = end.Offset
 		}
 		old := "-"
-		if c, ok := cur.Lookup(o.Topic, p); ok && c.Err == nil && c.At >= 0 {
+		if committed {
 			old = strconv.FormatInt(c.At, 10)
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\n", o.Topic, p, old, target)

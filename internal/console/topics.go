@@ -487,6 +487,16 @@ func (c *Console) resetGroup(w http.ResponseWriter, r *http.Request, s *session)
 	} else if to == "offset" {
 		to = strings.TrimSpace(r.PostFormValue("offset"))
 	}
+	opts := client.SeekOptions{Topic: d.Topic, To: to, DryRun: d.DryRun}
+	if d.To == "shift" {
+		n, err := strconv.ParseInt(strings.TrimSpace(r.PostFormValue("shift_by")), 10, 64)
+		if err != nil {
+			d.Result = "Shift by: want a whole number of records (negative moves back)"
+			c.renderGroup(w, r, s, db, d)
+			return
+		}
+		opts.Shift, opts.ShiftBy = true, n
+	}
 	kc, err := c.kafka.get(db)
 	if err != nil {
 		d.Result = err.Error()
@@ -494,7 +504,7 @@ func (c *Console) resetGroup(w http.ResponseWriter, r *http.Request, s *session)
 		return
 	}
 	var out strings.Builder
-	err = client.SeekGroup(r.Context(), kc.adm, group, client.SeekOptions{Topic: d.Topic, To: to, DryRun: d.DryRun}, &out)
+	err = client.SeekGroup(r.Context(), kc.adm, group, opts, &out)
 	if err != nil {
 		fmt.Fprintf(&out, "Refused: %v\n", err)
 	}
