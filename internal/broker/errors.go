@@ -76,6 +76,7 @@ var storageErrors = []wireError{
 // partitionErrors: a replica refuses an operation (internal/partition).
 var partitionErrors = []wireError{
 	{err: partition.ErrNotLeader, code: kerr.NotLeaderForPartition, desc: "this broker does not lead the partition (any more)"},
+	{err: partition.ErrNotFollowing, code: kerr.FencedLeaderEpoch, desc: "a follower fetcher's write for a leader epoch the replica no longer follows (never reaches a client)"},
 	{err: partition.ErrNotEnoughReplicas, code: kerr.NotEnoughReplicas, desc: "acks=all append with fewer in-sync replicas than min.insync.replicas"},
 	{err: partition.ErrMessageTooLarge, code: kerr.MessageTooLarge, desc: "a batch larger than max.message.bytes"},
 	{err: partition.ErrOutOfOrderSequence, code: kerr.OutOfOrderSequenceNumber, desc: "an idempotent producer's sequence skips ahead"},

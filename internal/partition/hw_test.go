@@ -2,6 +2,7 @@ package partition
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -416,5 +417,58 @@ func (h *hwHarness) checkPublished(cmd string) {
 	s := p.Snapshot()
 	if s.LogEndOffset != p.log.EndOffset() || s.LogStartOffset != p.log.StartOffset() || s.IsLeader != (want.leader == 1) {
 		h.t.Errorf("after %q: snapshot %+v disagrees with the log", cmd, s)
+	}
+}
+
+// TestStaleFollowerWritesRefused: a follower fetcher's append, truncation
+// or high watermark made for a leader epoch the replica no longer follows
+// changes nothing. A fetch response from the old leader appended after the
+// replica had truncated against the new one kept the old leader's
+// divergent records, and the new leader, told the replica's log end by its
+// next fetch, counted them as copies of its own (acknowledged records lost
+// when that replica led next: TestCloudLifecycle's rolling restart).
+func TestStaleFollowerWritesRefused(t *testing.T) {
+	l, err := storage.Open(filepath.Join(t.TempDir(), "hw-0"), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Open("hw", 0, 3, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	h := &hwHarness{t: t, p: p}
+	now := time.Now()
+	p.SetRole(Role{Leader: 1, LeaderEpoch: 1, Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2, 3}}, now)
+	b := h.batch(2, 0)
+	b.SetPartitionLeaderEpoch(1)
+	if _, err := p.AppendReplicaAt(1, b); err != nil {
+		t.Fatal(err)
+	}
+	// Broker 2 leads under epoch 2; a response of broker 1's (epoch 1)
+	// arrives after that.
+	p.SetRole(Role{Leader: 2, LeaderEpoch: 2, Replicas: []int32{1, 2, 3}, ISR: []int32{2, 3}}, now)
+	stale := h.batch(3, 2)
+	stale.SetPartitionLeaderEpoch(1)
+	if end, err := p.AppendReplicaAt(1, stale); !errors.Is(err, ErrNotFollowing) || end != 2 {
+		t.Fatalf("stale append: end %d, %v; want 2, %v", end, err, ErrNotFollowing)
+	}
+	p.SetFollowerHWAt(1, 2)
+	if hw := p.HighWatermark(); hw != 0 {
+		t.Fatalf("high watermark %d after a stale leader's, want 0", hw)
+	}
+	if err := p.TruncateToAt(1, 0); !errors.Is(err, ErrNotFollowing) {
+		t.Fatalf("stale truncation: %v, want %v", err, ErrNotFollowing)
+	}
+	// Under the current epoch the follower writes as before.
+	cur := h.batch(1, 2)
+	cur.SetPartitionLeaderEpoch(2)
+	if end, err := p.AppendReplicaAt(2, cur); err != nil || end != 3 {
+		t.Fatalf("append under the current epoch: end %d, %v; want 3", end, err)
+	}
+	// Elected itself (epoch 3): no follower write of epoch 2 touches its log.
+	p.SetRole(Role{Leader: 3, LeaderEpoch: 3, Replicas: []int32{1, 2, 3}, ISR: []int32{2, 3}}, now)
+	if err := p.TruncateToAt(2, 2); !errors.Is(err, ErrNotFollowing) || p.Snapshot().LogEndOffset != 3 {
+		t.Fatalf("truncation of a leader: %v, log end %d; want %v, 3", err, p.Snapshot().LogEndOffset, ErrNotFollowing)
 	}
 }

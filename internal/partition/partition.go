@@ -58,6 +58,9 @@ var (
 	ErrNotLeader            = errors.New("this broker is not the partition leader")
 	ErrNotEnoughReplicas    = errors.New("fewer in-sync replicas than min.insync.replicas")
 	ErrOffline              = errors.New("partition offline: its replicas' logs are offline (storage error) and no in-sync replica can lead")
+	// ErrNotFollowing refuses a follower fetcher's write made for a
+	// leader epoch this replica no longer follows under.
+	ErrNotFollowing = errors.New("this replica no longer follows that leader epoch")
 )
 
 // Partition is a replica on this broker.
@@ -517,8 +520,28 @@ func (p *Partition) Append(b record.Batch, opts AppendOptions) (AppendResult, er
 // offsets, as follower. Batches below the log end are skipped; a gap or a
 // corrupt batch stops the append with an error.
 func (p *Partition) AppendReplica(data []byte) (int64, error) {
+	return p.AppendReplicaAt(-1, data)
+}
+
+// following reports whether this replica follows under leader epoch
+// (any epoch if epoch < 0). Under mu.
+func (p *Partition) following(epoch int32) bool {
+	return epoch < 0 || (p.role.Leader != p.self && p.role.LeaderEpoch == epoch)
+}
+
+// AppendReplicaAt is AppendReplica for a fetch made under leader epoch:
+// ErrNotFollowing, and nothing written, if the replica's role moved on
+// since (checked under the same lock as SetRole). A fetch response read
+// from the old leader and appended after this replica followed a new one
+// (after its truncation against the new leader) kept the old leader's
+// divergent tail, and the next fetch offset made the new leader count it
+// as a copy of its own records at those offsets.
+func (p *Partition) AppendReplicaAt(epoch int32, data []byte) (int64, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if !p.following(epoch) {
+		return p.log.EndOffset(), ErrNotFollowing
+	}
 	defer p.publish() // transaction state (the high watermark is SetFollowerHW's)
 	for len(data) > 0 {
 		n, err := record.Peek(data)
@@ -556,10 +579,14 @@ func (p *Partition) AppendReplica(data []byte) (int64, error) {
 
 // SetFollowerHW moves a follower's high watermark to the leader's, bounded
 // by its own log end.
-func (p *Partition) SetFollowerHW(leaderHW int64) {
+func (p *Partition) SetFollowerHW(leaderHW int64) { p.SetFollowerHWAt(-1, leaderHW) }
+
+// SetFollowerHWAt is SetFollowerHW for a fetch made under leader epoch;
+// nothing changes if the replica's role moved on since.
+func (p *Partition) SetFollowerHWAt(epoch int32, leaderHW int64) {
 	p.mu.Lock()
 	hw := min(leaderHW, p.log.EndOffset())
-	moved := hw > p.hw
+	moved := hw > p.hw && p.following(epoch)
 	if moved {
 		p.hw = hw
 		p.publish()
@@ -573,10 +600,18 @@ func (p *Partition) SetFollowerHW(leaderHW int64) {
 // TruncateTo drops every record at or above offset (a follower's divergent
 // tail) and rebuilds producer state. Waiters re-evaluate the lowered high
 // watermark.
-func (p *Partition) TruncateTo(offset int64) error {
+func (p *Partition) TruncateTo(offset int64) error { return p.TruncateToAt(-1, offset) }
+
+// TruncateToAt is TruncateTo for a truncation worked out under leader
+// epoch: ErrNotFollowing, and nothing cut, if the replica's role moved on
+// since (a replica elected leader meanwhile keeps its log).
+func (p *Partition) TruncateToAt(epoch int32, offset int64) error {
 	defer p.hwChanged() // after mu is released
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if !p.following(epoch) {
+		return ErrNotFollowing
+	}
 	if offset >= p.log.EndOffset() {
 		return nil
 	}

@@ -318,7 +318,9 @@ func (f *fetcher) truncate(ctx context.Context, br *kgo.Broker, parts map[tp]*fo
 			}
 			if target < leo {
 				log.Info("truncating divergent log tail", "topic", k.topic, "partition", k.part, "from", leo, "to", target, "leader_epoch", fp.epoch)
-				if err := fp.p.TruncateTo(target); err != nil {
+				if err := fp.p.TruncateToAt(fp.epoch, target); errors.Is(err, partition.ErrNotFollowing) {
+					continue // the role moved on while the request was out
+				} else if err != nil {
 					log.Error("truncation failed", "topic", k.topic, "partition", k.part, "err", err)
 					fp.backoff = time.Now().Add(time.Second)
 					continue
@@ -423,7 +425,10 @@ func (f *fetcher) fetch(ctx context.Context, br *kgo.Broker, parts map[tp]*follo
 			}
 			a := appended{k: k, fp: fp, topic: name, partition: rp.Partition, hw: rp.HighWatermark, logStart: rp.LogStartOffset, bytes: len(rp.RecordBatches)}
 			if len(rp.RecordBatches) > 0 {
-				end, err := fp.p.AppendReplica(rp.RecordBatches)
+				end, err := fp.p.AppendReplicaAt(fp.epoch, rp.RecordBatches)
+				if errors.Is(err, partition.ErrNotFollowing) {
+					continue // the role moved on while this fetch was out
+				}
 				if err != nil && !errors.Is(err, storage.ErrBadOffset) {
 					log.Error("appending fetched batches", "topic", name, "partition", rp.Partition, "err", err)
 					fp.backoff = time.Now().Add(time.Second)
@@ -452,7 +457,7 @@ func (f *fetcher) fetch(ctx context.Context, br *kgo.Broker, parts map[tp]*follo
 				on(a.topic, a.bytes)
 			}
 		}
-		a.fp.p.SetFollowerHW(a.hw)
+		a.fp.p.SetFollowerHWAt(a.fp.epoch, a.hw)
 		if err := a.fp.p.FollowLogStart(a.logStart); err != nil {
 			log.Warn("following the leader's log start", "topic", a.topic, "partition", a.partition, "leader_start", a.logStart, "err", err)
 		}
