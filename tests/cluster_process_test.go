@@ -131,8 +131,13 @@ func (c *procCluster) bootstrap() []string {
 // spawn starts nd's process without waiting for it to serve.
 func (c *procCluster) spawn(nd *procNode) {
 	c.t.Helper()
-	args := []string{"broker", "--node-id", fmt.Sprint(nd.id), "--listen", nd.addr, "--controller-listen", nd.ctl,
+	args := []string{"broker", "--node-id", fmt.Sprint(nd.id), "--listen", nd.addr,
 		"--controllers", c.controllers, "--data-dir", nd.dir}
+	if nd.ctl != "" {
+		args = append(args, "--controller-listen", nd.ctl)
+	} else { // a broker-only node: a Raft non-voter on a port it picks
+		args = append(args, "--set", "process.roles=broker")
+	}
 	for _, s := range c.settings {
 		args = append(args, "--set", s)
 	}
