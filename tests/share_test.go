@@ -534,33 +534,9 @@ func TestShareSessionConnectionClosed(t *testing.T) {
 	tid := td[topic].ID
 	fetch := func(cl *kgo.Client, member string, epoch int32) *kmsg.ShareFetchResponse {
 		t.Helper()
-		req := kmsg.NewPtrShareFetchRequest()
-		req.GroupID, req.MemberID = kmsg.StringPtr(group), kmsg.StringPtr(member)
-		req.ShareSessionEpoch, req.MaxWaitMillis, req.MaxRecords, req.BatchSize = epoch, 200, 100, 100
-		rt := kmsg.NewShareFetchRequestTopic()
-		rt.TopicID = tid
-		rt.Partitions = append(rt.Partitions, kmsg.NewShareFetchRequestTopicPartition())
-		req.Topics = append(req.Topics, rt)
-		resp, err := req.RequestWith(ctx, cl.Broker(1))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if resp.ErrorCode != 0 {
-			t.Fatalf("%s fetch at epoch %d: code %d", member, epoch, resp.ErrorCode)
-		}
-		return resp
+		return rawShareFetch(ctx, t, cl, group, member, tid, epoch)
 	}
-	acquired := func(r *kmsg.ShareFetchResponse) (n int64, counts []int16) {
-		for _, rt := range r.Topics {
-			for _, p := range rt.Partitions {
-				for _, a := range p.AcquiredRecords {
-					n += a.LastOffset - a.FirstOffset + 1
-					counts = append(counts, a.DeliveryCount)
-				}
-			}
-		}
-		return n, counts
-	}
+	acquired := shareAcquired
 	kd := &killableDialer{}
 	a := newClient(t, n.Addr(), kgo.Dialer(kd.dial))
 	if got, _ := acquired(fetch(a, "m1", 0)); got != 5 {
@@ -586,4 +562,115 @@ func TestShareSessionConnectionClosed(t *testing.T) {
 		}
 	}
 	t.Logf("redelivered %v after the connection closed (lock duration 30 s)", time.Since(start).Round(time.Millisecond))
+}
+
+// rawShareFetch sends one ShareFetch of partition 0 of topic tid for
+// member at epoch and fails the test on a top-level error.
+func rawShareFetch(ctx context.Context, t *testing.T, cl *kgo.Client, group, member string, tid [16]byte, epoch int32) *kmsg.ShareFetchResponse {
+	t.Helper()
+	req := kmsg.NewPtrShareFetchRequest()
+	req.GroupID, req.MemberID = kmsg.StringPtr(group), kmsg.StringPtr(member)
+	req.ShareSessionEpoch, req.MaxWaitMillis, req.MaxRecords, req.BatchSize = epoch, 200, 100, 100
+	rt := kmsg.NewShareFetchRequestTopic()
+	rt.TopicID = tid
+	rt.Partitions = append(rt.Partitions, kmsg.NewShareFetchRequestTopicPartition())
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl.Broker(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.ErrorCode != 0 {
+		t.Fatalf("%s fetch at epoch %d: code %d", member, epoch, resp.ErrorCode)
+	}
+	return resp
+}
+
+// shareAcquired counts the records a ShareFetch acquired, with the
+// delivery count of each run.
+func shareAcquired(r *kmsg.ShareFetchResponse) (n int64, counts []int16) {
+	for _, rt := range r.Topics {
+		for _, p := range rt.Partitions {
+			for _, a := range p.AcquiredRecords {
+				n += a.LastOffset - a.FirstOffset + 1
+				counts = append(counts, a.DeliveryCount)
+			}
+		}
+	}
+	return n, counts
+}
+
+// TestShareGroupConfigOverrides: group.share.record.lock.duration.ms and
+// group.share.delivery.count.limit set on the GROUP config resource
+// override the broker's for that group, within the broker's min/max
+// bounds (outside is INVALID_CONFIG): a 30 s broker lock becomes 2 s, and
+// with a limit of 2 a record whose lock expires twice is archived.
+func TestShareGroupConfigOverrides(t *testing.T) {
+	settings := shareSettings()
+	settings["group.share.record.lock.duration.ms"] = "30000"
+	settings["group.share.delivery.count.limit"] = "5"
+	settings["group.share.min.record.lock.duration.ms"] = "1000"
+	n := startNode(t, "", settings)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	adm := newAdmin(t, n.Addr())
+	const topic, group = "share-overrides", "sg-overrides"
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	cl := newClient(t, n.Addr())
+	setShareEarliest(t, cl, group)
+	for key, bad := range map[string]string{"group.share.record.lock.duration.ms": "61000", "group.share.delivery.count.limit": "11"} {
+		req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+		rr := kmsg.NewIncrementalAlterConfigsRequestResource()
+		rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeGroupConfig, group
+		c := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+		c.Name, c.Value, c.Op = key, kmsg.StringPtr(bad), kmsg.IncrementalAlterConfigOpSet
+		rr.Configs = append(rr.Configs, c)
+		req.Resources = append(req.Resources, rr)
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Resources[0].ErrorCode != kerr.InvalidConfig.Code {
+			t.Errorf("%s=%s above the broker's max: code %d, want INVALID_CONFIG", key, bad, resp.Resources[0].ErrorCode)
+		}
+	}
+	setGroupConfig(t, cl, group, "group.share.record.lock.duration.ms", "2000")
+	setGroupConfig(t, cl, group, "group.share.delivery.count.limit", "2")
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte("x")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	td, err := adm.ListTopics(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tid := td[topic].ID
+	r := rawShareFetch(ctx, t, cl, group, "m1", tid, 0)
+	if r.AcquisitionLockTimeoutMillis != 2000 {
+		t.Errorf("acquisition lock timeout %d ms, want the group's 2000", r.AcquisitionLockTimeoutMillis)
+	}
+	if got, c := shareAcquired(r); got != 1 || c[0] != 1 {
+		t.Fatalf("first fetch acquired %d records %v, want 1 at delivery count 1", got, c)
+	}
+	start := time.Now()
+	epoch := int32(1)
+	waitUntil(t, "the record is redelivered after the group's 2 s lock", 15*time.Second, func() bool {
+		got, c := shareAcquired(rawShareFetch(ctx, t, cl, group, "m1", tid, epoch))
+		epoch++
+		if got == 1 && c[0] != 2 {
+			t.Fatalf("redelivered at delivery count %d, want 2", c[0])
+		}
+		return got == 1
+	})
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("redelivered after %v, the broker's 30 s lock rather than the group's 2 s", d)
+	}
+	// Limit 2: once the second lock expires the record is archived.
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if got, c := shareAcquired(rawShareFetch(ctx, t, cl, group, "m1", tid, epoch)); got != 0 {
+			t.Fatalf("delivered again at count %v past the group's delivery limit 2", c)
+		}
+		epoch++
+	}
 }

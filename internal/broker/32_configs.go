@@ -19,7 +19,9 @@
 // (as Kafka), an invalid value INVALID_CONFIG.
 //
 // Group resources (type 32): the share group configs of
-// config.GroupDefs (share.auto.offset.reset, share.isolation.level),
+// config.GroupDefs (share.auto.offset.reset, share.isolation.level, and
+// group.share.record.lock.duration.ms and group.share.delivery.count.limit
+// overriding the broker's within its group.share.min/max.* bounds),
 // stored in the metadata quorum; any other key is INVALID_CONFIG. Other
 // resource types are INVALID_REQUEST.
 package broker
@@ -419,6 +421,9 @@ func (b *Broker) describeGroupConfigs(group string, names []string, docs bool) [
 		c.Name, c.ConfigType = name, kmsg.ConfigType(d.Type)
 		if v, ok := set[name]; ok {
 			c.Value, c.Source = strp(v), kmsg.ConfigSource(8)
+		} else if _, bounded := groupConfigBounds[name]; bounded {
+			// Unset: the broker's config applies (Kafka's DEFAULT_CONFIG source).
+			c.Value, c.Source, c.IsDefault = strp(strconv.FormatInt(b.cfg.Broker.Int(name), 10)), kmsg.ConfigSource(config.SourceDefault), true
 		} else {
 			c.Value, c.Source, c.IsDefault = strp(d.Default), kmsg.ConfigSource(config.SourceDefault), true
 		}
@@ -428,6 +433,13 @@ func (b *Broker) describeGroupConfigs(group string, names []string, docs bool) [
 		out = append(out, c)
 	}
 	return out
+}
+
+// groupConfigBounds are the broker configs bounding a group override
+// (Kafka's min and max of each).
+var groupConfigBounds = map[string][2]string{
+	"group.share.record.lock.duration.ms": {"group.share.min.record.lock.duration.ms", "group.share.max.record.lock.duration.ms"},
+	"group.share.delivery.count.limit":    {"group.share.min.delivery.count.limit", "group.share.max.delivery.count.limit"},
 }
 
 // alterGroupConfigs computes a group's new dynamic configs with next,
@@ -451,6 +463,13 @@ func (b *Broker) alterGroupConfigs(group string, validateOnly bool, next func(ma
 		if d.Check != nil {
 			if err := d.Check(v); err != nil {
 				return cerr(kerr.InvalidConfig, "%s: %v", k, err)
+			}
+		}
+		if bound, ok := groupConfigBounds[k]; ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			lo, hi := b.cfg.Broker.Int(bound[0]), b.cfg.Broker.Int(bound[1])
+			if n < lo || n > hi {
+				return cerr(kerr.InvalidConfig, "%s: %d is outside [%d, %d] (%s, %s)", k, n, lo, hi, bound[0], bound[1])
 			}
 		}
 	}

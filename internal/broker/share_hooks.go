@@ -22,6 +22,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -157,6 +158,19 @@ type shareGroupConfigs struct{ b *Broker }
 
 func (g shareGroupConfigs) ResetEarliest(group string) bool {
 	return g.b.metaState().GroupConfigs[group]["share.auto.offset.reset"] == "earliest"
+}
+
+// Limits overrides base with the group's lock duration and delivery
+// count limit, when set.
+func (g shareGroupConfigs) Limits(group string, base share.Limits) share.Limits {
+	cfg := g.b.metaState().GroupConfigs[group]
+	if v, err := strconv.ParseInt(cfg["group.share.record.lock.duration.ms"], 10, 64); err == nil && v > 0 {
+		base.LockDuration = time.Duration(v) * time.Millisecond
+	}
+	if v, err := strconv.ParseInt(cfg["group.share.delivery.count.limit"], 10, 16); err == nil && v > 0 {
+		base.DeliveryLimit = int16(v)
+	}
+	return base
 }
 
 func (g shareGroupConfigs) ReadCommitted(group string) bool {

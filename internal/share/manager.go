@@ -118,6 +118,21 @@ type GroupConfigs interface {
 	ReadCommitted(group string) bool
 }
 
+// GroupLimits is implemented by GroupConfigs that override Limits per
+// group (group.share.record.lock.duration.ms and
+// group.share.delivery.count.limit as group configs).
+type GroupLimits interface {
+	Limits(group string, base Limits) Limits
+}
+
+// limits are group's share-partition limits.
+func (m *Manager) limits(group string) Limits {
+	if gl, ok := m.cfg.Groups.(GroupLimits); ok {
+		return gl.Limits(group, m.cfg.Limits)
+	}
+	return m.cfg.Limits
+}
+
 // Config configures a Manager.
 type Config struct {
 	Log       Log
@@ -282,6 +297,7 @@ func (m *Manager) part(ctx context.Context, group string, tid [16]byte, p int32)
 		}
 	}
 	sp.p.SetLogStart(logStart)
+	sp.p.SetLimits(m.limits(group))
 	if sp.p.Expire(m.cfg.Now()) {
 		go m.notify() // safe: notify only takes m.mu briefly
 	}
@@ -302,7 +318,7 @@ func (m *Manager) load(ctx context.Context, sp *sharePart, key spKey, logStart, 
 		if m.cfg.Groups != nil && m.cfg.Groups.ResetEarliest(key.group) {
 			start = logStart
 		}
-		sp.p = NewPartition(m.cfg.Limits, start)
+		sp.p = NewPartition(m.limits(key.group), start)
 		sp.stateEpoch = 0
 		if err := m.persist(ctx, sp, key); err != nil {
 			sp.p = nil
@@ -311,7 +327,7 @@ func (m *Manager) load(ctx context.Context, sp *sharePart, key spKey, logStart, 
 		m.log.Info("share-partition initialised", "group", key.group, "partition", key.p, "start", start)
 		return nil
 	}
-	sp.p = Restore(m.cfg.Limits, st.Start, st.Batches)
+	sp.p = Restore(m.limits(key.group), st.Start, st.Batches)
 	sp.stateEpoch = st.StateEpoch
 	return nil
 }
@@ -591,7 +607,7 @@ func (m *Manager) ShareFetch(ctx context.Context, req *kmsg.ShareFetchRequest) *
 // closes, releasing the member's records, when conn closes.
 func (m *Manager) ShareFetchOn(ctx context.Context, req *kmsg.ShareFetchRequest, conn Conn) *kmsg.ShareFetchResponse {
 	resp := req.ResponseKind().(*kmsg.ShareFetchResponse)
-	resp.AcquisitionLockTimeoutMillis = int32(m.cfg.Limits.LockDuration.Milliseconds())
+	resp.AcquisitionLockTimeoutMillis = int32(m.limits(deref(req.GroupID)).LockDuration.Milliseconds())
 	fail := func(code int16, msg string) *kmsg.ShareFetchResponse {
 		resp.ErrorCode, resp.ErrorMessage = code, &msg
 		return resp
@@ -913,7 +929,7 @@ func (m *Manager) finish(resp *kmsg.ShareFetchResponse, out map[tidp]*kmsg.Share
 // ShareAcknowledge serves a ShareAcknowledge.
 func (m *Manager) ShareAcknowledge(ctx context.Context, req *kmsg.ShareAcknowledgeRequest) *kmsg.ShareAcknowledgeResponse {
 	resp := req.ResponseKind().(*kmsg.ShareAcknowledgeResponse)
-	resp.AcquisitionLockTimeoutMillis = int32(m.cfg.Limits.LockDuration.Milliseconds())
+	resp.AcquisitionLockTimeoutMillis = int32(m.limits(deref(req.GroupID)).LockDuration.Milliseconds())
 	fail := func(code int16, msg string) *kmsg.ShareAcknowledgeResponse {
 		resp.ErrorCode, resp.ErrorMessage = code, &msg
 		return resp

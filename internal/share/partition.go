@@ -102,6 +102,11 @@ func NewPartition(lim Limits, start int64) *Partition {
 	return &Partition{lim: lim, start: start, end: start}
 }
 
+// SetLimits changes the limits: a new lock duration applies to records
+// acquired or renewed from now, a new delivery limit to the next release
+// or expiry.
+func (p *Partition) SetLimits(lim Limits) { p.lim = lim }
+
 // Start is the share-partition start offset.
 func (p *Partition) Start() int64 { return p.start }
 
