@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -268,6 +269,11 @@ func TestConsoleBrowser(t *testing.T) {
 	run(t, ctx, "topic list", 20*time.Second,
 		chromedp.Click(chromedp.CSS(`nav.tabs a[href$="/topics"]`)),
 		waitText("#topics", "orders"))
+	// The list shows the topic's size from the brokers' log dirs: the three
+	// acknowledged records are on the leaders' disks.
+	if size := read(t, ctx, chromedp.Evaluate[string](`document.querySelector('#topics tr[data-topic="orders"] td.size').innerText`)); !regexp.MustCompile(`^[1-9][0-9]*(\.[0-9])? (B|KiB)$`).MatchString(size) {
+		t.Fatalf("topic list size of orders: %q", size)
+	}
 	sh.take(t, ctx, "topics")
 
 	// Browse from the beginning: the records are there, the markup is text.

@@ -266,6 +266,40 @@ func readOverview(ctx context.Context, kc *kafkaClient, bootstrap []string) over
 	return o
 }
 
+// topicSizes returns each topic's size: the sum of its partitions' sizes
+// on their leaders (DescribeLogDirs), so replicas are not counted again.
+func topicSizes(ctx context.Context, kc *kafkaClient) (map[string]int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, kafkaTimeout)
+	defer cancel()
+	tds, err := kc.adm.ListTopics(ctx)
+	if err != nil {
+		return nil, err
+	}
+	type tp struct {
+		topic string
+		p     int32
+	}
+	leaders := map[tp]int32{}
+	for _, td := range tds {
+		for _, p := range td.Partitions {
+			leaders[tp{td.Topic, p.Partition}] = p.Leader
+		}
+	}
+	dirs, err := kc.adm.DescribeAllLogDirs(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int64{}
+	dirs.Each(func(d kadm.DescribedLogDir) {
+		d.Topics.Each(func(p kadm.DescribedLogDirPartition) {
+			if l, ok := leaders[tp{p.Topic, p.Partition}]; ok && l == d.Broker {
+				out[p.Topic] += p.Size
+			}
+		})
+	})
+	return out, nil
+}
+
 // partitionView is one partition of a topic's page.
 type partitionView struct {
 	Partition       int32

@@ -131,6 +131,9 @@ type topicRow struct {
 	// MessagesIn is the topic's produce rate from the brokers' metrics
 	// ("" until two samples are taken).
 	MessagesIn string
+	// Size is the sum of the partitions' sizes on their leaders (-1 when
+	// the brokers could not be asked).
+	Size int64
 }
 
 type topicsData struct {
@@ -159,11 +162,20 @@ func (c *Console) topicsPage(w http.ResponseWriter, r *http.Request, s *session)
 	if admins := c.admins(r.Context(), db.ID); len(admins) > 0 {
 		rates = c.stats.watch(db.ID, slices.Sorted(maps.Values(admins))).topicRates()
 	}
+	var sizes map[string]int64
+	if len(ts) > 0 {
+		if kc, err := c.kafka.get(db); err == nil {
+			sizes, _ = topicSizes(r.Context(), kc)
+		}
+	}
 	for _, t := range ts {
 		if d.Filter != "" && !strings.Contains(t.Name, d.Filter) {
 			continue
 		}
-		row := topicRow{Name: t.Name, Partitions: len(t.Partitions), ReplicationFactor: t.ReplicationFactor}
+		row := topicRow{Name: t.Name, Partitions: len(t.Partitions), ReplicationFactor: t.ReplicationFactor, Size: -1}
+		if sizes != nil {
+			row.Size = sizes[t.Name]
+		}
 		if rates != nil {
 			row.MessagesIn = formatValue(rates[t.Name], "/s")
 		}
