@@ -2,6 +2,8 @@ package cloud
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -155,5 +157,33 @@ func TestFirewallRules(t *testing.T) {
 		if _, err := checkFirewallRules("c", []FirewallRule{bad}); err == nil {
 			t.Errorf("rule %+v accepted", bad)
 		}
+	}
+}
+
+func TestQuorumTLS(t *testing.T) {
+	dir := t.TempDir()
+	voters := []Node{{NodeID: 1, DataDir: filepath.Join(dir, "1")}}
+	if !quorumOnTLS(voters) || !quorumOnTLS(nil) {
+		t.Error("a new cluster's quorum is not on TLS")
+	}
+	settings := brokerSecuritySettings(Cluster{ControlPassword: "pw"}, voters[0], "k.pem", "ca.pem", true)
+	if !slices.Contains(settings, quorumTLSSetting) {
+		t.Errorf("settings %q lack %q", settings, quorumTLSSetting)
+	}
+	// A cluster made before quorum TLS keeps its PLAINTEXT quorum: a
+	// rolling restart onto TLS would split it.
+	os.MkdirAll(voters[0].DataDir, 0o755)
+	legacy := strings.Join(brokerSecuritySettings(Cluster{ControlPassword: "pw"}, voters[0], "k.pem", "ca.pem", false), "\n")
+	if err := os.WriteFile(filepath.Join(voters[0].DataDir, "broker.properties"), []byte(legacy), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if quorumOnTLS(voters) {
+		t.Error("a PLAINTEXT quorum's cluster moved to TLS")
+	}
+	if err := os.WriteFile(filepath.Join(voters[0].DataDir, "broker.properties"), []byte(legacy+"\n"+quorumTLSSetting+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if !quorumOnTLS(voters) {
+		t.Error("a TLS quorum's cluster left TLS")
 	}
 }

@@ -206,7 +206,7 @@ func (p *LocalProvisioner) Ensure(_ context.Context, c Cluster, n Node, voters [
 	}
 	_, err := os.Stat(pidPath(n))
 	restarted := err == nil
-	configFile, err := p.writeSecurity(c, n)
+	configFile, err := p.writeSecurity(c, n, voters)
 	if err != nil {
 		return false, err
 	}
@@ -249,10 +249,11 @@ func (p *LocalProvisioner) Ensure(_ context.Context, c Cluster, n Node, voters [
 // cluster CA (truststore), a certificate issued now (keystore) and the
 // broker's security config, all mode 0600. It returns the config's path,
 // "" for a PLAINTEXT cluster.
-func (p *LocalProvisioner) writeSecurity(c Cluster, n Node) (string, error) {
+func (p *LocalProvisioner) writeSecurity(c Cluster, n Node, voters []Node) (string, error) {
 	if !c.Secure() {
 		return "", nil
 	}
+	quorumTLS := quorumOnTLS(voters)
 	ks, err := brokerKeystore(c, n)
 	if err != nil {
 		return "", err
@@ -266,11 +267,27 @@ func (p *LocalProvisioner) writeSecurity(c Cluster, n Node) (string, error) {
 	}
 	var b strings.Builder
 	b.WriteString("# Written by trib cloud for this broker; rewritten on every start.\n")
-	for _, s := range brokerSecuritySettings(c, n, keystore, truststore) {
+	for _, s := range brokerSecuritySettings(c, n, keystore, truststore, quorumTLS) {
 		b.WriteString(s + "\n")
 	}
 	path := filepath.Join(n.DataDir, "broker.properties")
 	return path, security.WriteKeystore(path, []byte(b.String()))
+}
+
+// quorumOnTLS reports whether a secure cluster's quorum runs over mutual
+// TLS (CONTROLLER:SSL): yes for a new cluster; a cluster whose first
+// voter already has a config without it (made before quorum TLS) keeps
+// its PLAINTEXT quorum, since members on different protocols cannot
+// talk and a rolling restart would break the quorum.
+func quorumOnTLS(voters []Node) bool {
+	if len(voters) == 0 {
+		return true
+	}
+	b, err := os.ReadFile(filepath.Join(voters[0].DataDir, "broker.properties"))
+	if err != nil {
+		return true // not written yet: a new cluster
+	}
+	return strings.Contains(string(b), quorumTLSSetting)
 }
 
 // Stop sends SIGTERM (the broker's controlled shutdown) and waits up to

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -75,8 +76,10 @@ func brokerKeystore(c Cluster, n Node) ([]byte, error) {
 		return nil, fmt.Errorf("cluster %s CA: %w", c.ID, err)
 	}
 	hosts := []string{"localhost", "127.0.0.1", "::1"}
-	if h, _, err := net.SplitHostPort(n.Listen); err == nil && h != "" {
-		hosts = append(hosts, h)
+	for _, addr := range []string{n.Listen, n.Controller} {
+		if h, _, err := net.SplitHostPort(addr); err == nil && h != "" && !slices.Contains(hosts, h) {
+			hosts = append(hosts, h)
+		}
 	}
 	return ca.Issue(pkix.Name{CommonName: fmt.Sprintf("broker-%d.%s", n.NodeID, c.ID), Organization: []string{"Tributary"}},
 		hosts, brokerCertValidity)
@@ -87,23 +90,32 @@ func jaasQuote(s string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
 }
 
+// quorumTLSSetting puts the quorum (Raft and the controller RPC) on
+// mutual TLS: each broker's certificate from the cluster's CA, as server
+// and client, verified against the CA.
+const quorumTLSSetting = "listener.security.protocol.map=CONTROLLER:SSL,SASL_SSL:SASL_SSL"
+
 // brokerSecuritySettings are the broker configs (Kafka's names) of a
 // secure cluster's broker n whose keystore and truststore are at the
-// paths given.
-func brokerSecuritySettings(c Cluster, n Node, keystore, truststore string) []string {
+// paths given; quorumTLS puts its controller listener on SSL.
+func brokerSecuritySettings(c Cluster, n Node, keystore, truststore string, quorumTLS bool) []string {
 	pw := jaasQuote(c.ControlPassword)
-	return []string{
-		"listeners=SASL_SSL://" + n.Listen,
+	var quorum []string
+	if quorumTLS {
+		quorum = []string{quorumTLSSetting}
+	}
+	return append(quorum,
+		"listeners=SASL_SSL://"+n.Listen,
 		"inter.broker.listener.name=SASL_SSL",
-		"ssl.keystore.location=" + keystore,
-		"ssl.truststore.location=" + truststore,
+		"ssl.keystore.location="+keystore,
+		"ssl.truststore.location="+truststore,
 		"sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
 		"sasl.mechanism.inter.broker.protocol=PLAIN",
-		"listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=" +
-			jaasQuote(controlUser) + " password=" + pw + " user_" + controlUser + "=" + pw + ";",
-		"authorizer.class.name=" + config.StandardAuthorizer,
-		"super.users=" + security.UserPrincipal(controlUser),
-	}
+		"listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="+
+			jaasQuote(controlUser)+" password="+pw+" user_"+controlUser+"="+pw+";",
+		"authorizer.class.name="+config.StandardAuthorizer,
+		"super.users="+security.UserPrincipal(controlUser),
+	)
 }
 
 // clusterTLS is a TLS client config that trusts only c's CA.
