@@ -674,3 +674,48 @@ func TestShareGroupConfigOverrides(t *testing.T) {
 		epoch++
 	}
 }
+
+// TestShareGroupResetByDuration: share.auto.offset.reset=by_duration:PT1H
+// starts a new share-partition at the first record at most an hour old;
+// older records are never delivered.
+func TestShareGroupResetByDuration(t *testing.T) {
+	n := startNode(t, "", shareSettings())
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	adm := newAdmin(t, n.Addr())
+	const topic, group = "share-byduration", "sg-byduration"
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	cl := newClient(t, n.Addr())
+	old := time.Now().Add(-2 * time.Hour)
+	for i := 0; i < 3; i++ {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte("old"), Timestamp: old}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 2; i++ {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte("new"), Timestamp: time.Now()}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setGroupConfig(t, cl, group, "share.auto.offset.reset", "by_duration:PT1H")
+	td, err := adm.ListTopics(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rawShareFetch(ctx, t, cl, group, "m1", td[topic].ID, 0)
+	var firsts []int64
+	var got int64
+	for _, rt := range r.Topics {
+		for _, p := range rt.Partitions {
+			for _, a := range p.AcquiredRecords {
+				firsts = append(firsts, a.FirstOffset)
+				got += a.LastOffset - a.FirstOffset + 1
+			}
+		}
+	}
+	if got != 2 || len(firsts) == 0 || firsts[0] != 3 {
+		t.Fatalf("acquired %d records from offsets %v, want the 2 recent ones from offset 3", got, firsts)
+	}
+}

@@ -23,11 +23,13 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/tributary/tributary/internal/config"
 	"github.com/tributary/tributary/internal/partition"
 	"github.com/tributary/tributary/internal/record"
 	"github.com/tributary/tributary/internal/share"
@@ -112,6 +114,15 @@ func (l shareLog) Offsets(tid [16]byte, p int32) (int64, int64, int32, error) {
 	return s.LogStartOffset, s.HighWatermark, s.LeaderEpoch, nil
 }
 
+func (l shareLog) OffsetForTime(tid [16]byte, p int32, ts int64) (int64, bool) {
+	part, err := l.leader(tid, p)
+	if err != nil {
+		return 0, false
+	}
+	off, _, ok, err := part.OffsetForTimestamp(ts, partition.ReadUncommitted)
+	return off, ok && err == nil
+}
+
 func (l shareLog) Read(tid [16]byte, p int32, from int64, maxBytes int) ([]byte, error) {
 	part, err := l.leader(tid, p)
 	if err != nil {
@@ -158,6 +169,20 @@ type shareGroupConfigs struct{ b *Broker }
 
 func (g shareGroupConfigs) ResetEarliest(group string) bool {
 	return g.b.metaState().GroupConfigs[group]["share.auto.offset.reset"] == "earliest"
+}
+
+// ResetByTime serves share.auto.offset.reset=by_duration:<duration>: the
+// time now minus the duration, in unix ms.
+func (g shareGroupConfigs) ResetByTime(group string) (int64, bool) {
+	d, ok := strings.CutPrefix(g.b.metaState().GroupConfigs[group]["share.auto.offset.reset"], "by_duration:")
+	if !ok {
+		return 0, false
+	}
+	dur, err := config.ParseISODuration(d)
+	if err != nil {
+		return 0, false
+	}
+	return g.b.cfg.Now().Add(-dur).UnixMilli(), true
 }
 
 // Limits overrides base with the group's lock duration and delivery

@@ -118,6 +118,19 @@ type GroupConfigs interface {
 	ReadCommitted(group string) bool
 }
 
+// GroupResetByTime is implemented by GroupConfigs serving
+// share.auto.offset.reset=by_duration: ok with the timestamp (unix ms)
+// from which a new share-partition starts.
+type GroupResetByTime interface {
+	ResetByTime(group string) (ts int64, ok bool)
+}
+
+// LogTimes is implemented by a Log that finds the first offset whose
+// record timestamp is at or after ts (unix ms), ok false if none.
+type LogTimes interface {
+	OffsetForTime(topicID [16]byte, partition int32, ts int64) (offset int64, ok bool)
+}
+
 // GroupLimits is implemented by GroupConfigs that override Limits per
 // group (group.share.record.lock.duration.ms and
 // group.share.delivery.count.limit as group configs).
@@ -317,6 +330,15 @@ func (m *Manager) load(ctx context.Context, sp *sharePart, key spKey, logStart, 
 		start := hw
 		if m.cfg.Groups != nil && m.cfg.Groups.ResetEarliest(key.group) {
 			start = logStart
+		}
+		if gt, ok := m.cfg.Groups.(GroupResetByTime); ok {
+			if ts, ok := gt.ResetByTime(key.group); ok {
+				if lt, ok := m.cfg.Log.(LogTimes); ok {
+					if off, ok := lt.OffsetForTime(key.tid, key.p, ts); ok && off < hw {
+						start = max(off, logStart)
+					}
+				}
+			}
 		}
 		sp.p = NewPartition(m.limits(key.group), start)
 		sp.stateEpoch = 0
