@@ -16,8 +16,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -172,11 +170,7 @@ func cloudSecurity(t *testing.T, store string) {
 	dir := t.TempDir()
 	t.Cleanup(func() { killBrokers(dir) })
 	cp := startCloud(t, dir, store)
-	token, err := os.ReadFile(filepath.Join(dir, "admin.token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl := godoClient(t, cp.URL, strings.TrimSpace(string(token)))
+	cl := godoClient(t, cp.URL, adminToken(t, dir))
 	ctx := context.Background()
 
 	db, _, err := cl.Databases.Create(ctx, &godo.DatabaseCreateRequest{Name: "secure", EngineSlug: "kafka", SizeSlug: "local", NumNodes: 1})
@@ -381,7 +375,7 @@ func cloudSecurity(t *testing.T, store string) {
 	// a change made meanwhile is applied by the restarted one.
 	cp.kill9()
 	cp = startCloud(t, dir, store)
-	cl = godoClient(t, cp.URL, strings.TrimSpace(string(token)))
+	cl = godoClient(t, cp.URL, adminToken(t, dir))
 	if _, err := cl.Databases.DeleteUser(ctx, db.ID, "reader"); err != nil {
 		t.Fatal(err)
 	}

@@ -13,9 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -59,11 +56,7 @@ func TestCloudStorage(t *testing.T) {
 	// takes ~12 MiB of writes (the smallest disk offered is 1024 MiB).
 	const reserve = 1012 << 20
 	cp := startCloud(t, dir, "sqlite", fmt.Sprintf("log.dir.min.free.bytes=%d", reserve))
-	token, err := os.ReadFile(filepath.Join(dir, "admin.token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl := godoClient(t, cp.URL, strings.TrimSpace(string(token)))
+	cl := godoClient(t, cp.URL, adminToken(t, dir))
 	ctx := context.Background()
 	if _, _, err := cl.Databases.Create(ctx, &godo.DatabaseCreateRequest{Name: "small-disk", EngineSlug: "kafka", SizeSlug: "local",
 		NumNodes: 1, StorageSizeMib: 512}); apiStatus(err) != 422 {

@@ -285,14 +285,10 @@ func cloudLifecycle(t *testing.T, store string) {
 		killBrokers(dir)
 	})
 	cp := startCloud(t, dir, store)
-	tokenBytes, err := os.ReadFile(filepath.Join(dir, "admin.token"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	token := adminToken(t, dir)
 	if st, _ := os.Stat(filepath.Join(dir, "admin.token")); st.Mode().Perm() != 0o600 {
 		t.Errorf("admin.token mode %v, want 0600", st.Mode().Perm())
 	}
-	token := strings.TrimSpace(string(tokenBytes))
 	cl := godoClient(t, cp.URL, token)
 	ctx := context.Background()
 
@@ -540,11 +536,7 @@ func TestCloudCLIAndBadInput(t *testing.T) {
 	dir := t.TempDir()
 	t.Cleanup(func() { killBrokers(dir) })
 	cp := startCloud(t, dir, "sqlite")
-	tokenBytes, err := os.ReadFile(filepath.Join(dir, "admin.token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	token := strings.TrimSpace(string(tokenBytes))
+	token := adminToken(t, dir)
 	env := []string{"TRIB_CLOUD_URL=" + cp.URL, "TRIB_CLOUD_TOKEN=" + token}
 	trib := func(args ...string) string {
 		t.Helper()
@@ -682,4 +674,15 @@ func TestCloudCLIAndBadInput(t *testing.T) {
 	if out := trib("databases", "list", "-o", "json"); strings.TrimSpace(out) != "[]" && strings.TrimSpace(out) != "null" {
 		t.Errorf("list after delete: %s", out)
 	}
+}
+
+// adminToken is the control plane's admin token, which it writes to
+// admin.token in its directory at start.
+func adminToken(t *testing.T, dir string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "admin.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
 }

@@ -11,9 +11,7 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -32,11 +30,7 @@ func TestConsolePageLoad(t *testing.T) {
 	dir := t.TempDir()
 	t.Cleanup(func() { killBrokers(dir) })
 	cp := startCloud(t, dir, "sqlite")
-	tokenBytes, err := os.ReadFile(filepath.Join(dir, "admin.token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	token := strings.TrimSpace(string(tokenBytes))
+	token := adminToken(t, dir)
 	gc := godoClient(t, cp.URL, token)
 	db, _, err := gc.Databases.Create(context.Background(), &godo.DatabaseCreateRequest{Name: "bench", EngineSlug: "kafka",
 		SizeSlug: "local", Region: "local", NumNodes: 1})

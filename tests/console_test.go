@@ -163,11 +163,7 @@ func TestConsoleBrowser(t *testing.T) {
 	dir := t.TempDir()
 	t.Cleanup(func() { killBrokers(dir) })
 	cp := startCloud(t, dir, "sqlite")
-	tokenBytes, err := os.ReadFile(filepath.Join(dir, "admin.token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	token := strings.TrimSpace(string(tokenBytes))
+	token := adminToken(t, dir)
 	var sh shots
 	if os.Getenv("TRIB_CONSOLE_SCREENSHOTS") != "" {
 		sh.dir = filepath.Join("..", "docs", "console")
