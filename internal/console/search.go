@@ -186,10 +186,14 @@ func (j *searchJob) run(ctx context.Context, kc *kafkaClient, dec *schemaDecoder
 	err = scan(ctx, kc, j.Topic, rs, func(r *kgo.Record) bool {
 		scanned++
 		hit := !r.Attrs.IsControl() && m.match(r)
+		var view recordView
+		if hit { // outside j.mu: decoding may ask the schema registry
+			view = viewRecord(ctx, dec, r)
+		}
 		j.mu.Lock()
 		j.scanned = scanned
 		if hit {
-			j.matches = append(j.matches, viewRecord(ctx, dec, r))
+			j.matches = append(j.matches, view)
 		}
 		n := len(j.matches)
 		j.mu.Unlock()
