@@ -280,12 +280,15 @@ func TestISRExpansionCountsUntilApplied(t *testing.T) {
 	if c := q.nextProposal(t).AlterPartition; c == nil || !slices.Equal(c.ISR, []int32{1, 2, 3}) {
 		t.Fatalf("expansion proposal %+v, want ISR 1,2,3", c)
 	}
-	for { // the proposal has returned
+	for deadline := time.Now().Add(10 * time.Second); ; { // the proposal has returned
 		m.isrMu.Lock()
 		n := len(m.isrInFlight)
 		m.isrMu.Unlock()
 		if n == 0 {
 			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the ISR proposal never returned")
 		}
 		time.Sleep(time.Millisecond)
 	}
