@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -60,6 +61,24 @@ func TestGroupProtocolErrors(t *testing.T) {
 	fc.CoordinatorKey = "g"
 	if r := rt(fc, 2).(*kmsg.FindCoordinatorResponse); r.ErrorCode != 0 || r.NodeID != 1 || r.Port <= 0 {
 		t.Fatalf("FindCoordinator v2: %+v", r)
+	}
+
+	// The coordinator answers COORDINATOR_LOAD_IN_PROGRESS (retriable)
+	// until it has read its __consumer_offsets partition, which was just
+	// created: wait for that as a client's retry would, so the answers
+	// below are the ones under test.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		dg := kmsg.NewPtrDescribeGroupsRequest()
+		dg.Groups = []string{"g"}
+		r := rt(dg, 0).(*kmsg.DescribeGroupsResponse)
+		if len(r.Groups) == 1 && r.Groups[0].ErrorCode != kerr.CoordinatorLoadInProgress.Code {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the group coordinator is still loading after 30s: %+v", r.Groups)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 
 	wantCode(t, "join without group id", rt(joinReq("", "", nil, 1000, "consumer", "range"), 5).(*kmsg.JoinGroupResponse).ErrorCode, kerr.InvalidGroupID)
