@@ -56,7 +56,10 @@ func TestParseCreate(t *testing.T) {
 	if err != nil || len(r.Rules) != 1 || r.Rules[0].Value != "1.2.3.4" {
 		t.Fatalf("create with a trusted source: %+v %v", r, err)
 	}
-	for _, bad := range []string{``, `{`, `[]`, `{"num_nodes":"3"}`, `{"rules":[{"type":"ip_addr","value":"10.0.0.0/8"}]}`, `{"rules":[{"type":"tag","value":"web"}]}`, `{"private_network_uuid":"x"}`} {
+	if r, err = parseCreate([]byte(`{"name":"a1b","rules":[{"type":"ip_addr","value":"10.0.0.0/8"}]}`)); err != nil || len(r.Rules) != 1 {
+		t.Fatalf("create with a trusted CIDR range: %+v %v", r, err)
+	}
+	for _, bad := range []string{``, `{`, `[]`, `{"num_nodes":"3"}`, `{"rules":[{"type":"ip_addr","value":"10.0.0.0/33"}]}`, `{"rules":[{"type":"ip_addr","value":"db.example.com"}]}`, `{"rules":[{"type":"tag","value":"web"}]}`, `{"private_network_uuid":"x"}`} {
 		if _, err := parseCreate([]byte(bad)); err == nil {
 			t.Errorf("%q accepted", bad)
 		} else if s, _ := httpStatus(err); s >= 500 {
