@@ -67,8 +67,8 @@ func (b *Broker) handleProduce(_ context.Context, r *Request) Pending {
 	}
 	var waits []waiter
 	acksOK := req.Acks == 0 || req.Acks == 1 || req.Acks == -1
-	verified := b.verifyProduce(r, req) // KIP-890, txn_verify.go
-	unverified := req.Version < 12 && !b.cfg.Broker.Bool("transaction.partition.verification.enable")
+	unverified := b.produceUnverified(req)
+	verified := b.verifyProduce(r, req, unverified) // KIP-890, txn_verify.go
 
 	for _, rt := range req.Topics {
 		st := kmsg.NewProduceResponseTopic()

@@ -110,8 +110,8 @@ type produceVerification struct {
 // transactional produce request whose batch would open a transaction
 // here. It returns the results by topic name and partition; partitions that need none, or that the append will refuse
 // anyway, are absent.
-func (b *Broker) verifyProduce(r *Request, req *kmsg.ProduceRequest) map[string]map[int32]produceVerification {
-	if req.Version < 12 && !b.cfg.Broker.Bool("transaction.partition.verification.enable") {
+func (b *Broker) verifyProduce(r *Request, req *kmsg.ProduceRequest, unverified bool) map[string]map[int32]produceVerification {
+	if unverified {
 		return nil
 	}
 	if req.TransactionID == nil || req.Version < 3 || !b.allowed(r, security.OpWrite, security.ResourceTransactionalID, *req.TransactionID) {
@@ -177,4 +177,10 @@ func (b *Broker) verifyProduce(r *Request, req *kmsg.ProduceRequest) map[string]
 		out[v.topic][v.index] = produceVerification{guard: v.g, err: err}
 	}
 	return out
+}
+
+// produceUnverified: Produce v3-11 with transaction.partition.verification.enable
+// false is not verified (Kafka before KIP-890); v12+ always is.
+func (b *Broker) produceUnverified(req *kmsg.ProduceRequest) bool {
+	return req.Version < 12 && !b.cfg.Broker.Bool("transaction.partition.verification.enable")
 }
