@@ -127,8 +127,27 @@ func TestTxnKIP890Wire(t *testing.T) {
 		again.ErrorCode == 0 && again.ProducerEpoch != epoch+1 {
 		t.Fatalf("retried EndTxn v5: %v epoch %d", kerr.ErrorForCode(again.ErrorCode), again.ProducerEpoch)
 	}
-	// The old epoch is fenced at the partition (the marker carried the
-	// new one).
+	// The old epoch is fenced at the partition once the marker, which
+	// carries the new one, has landed. EndTxn answers before the markers
+	// are written (as Kafka's does); until then a batch with the old
+	// epoch still belongs to the open transaction, so wait for the last
+	// stable offset to pass the marker.
+	lastStable := func() int64 {
+		req := kmsg.NewPtrListOffsetsRequest()
+		req.IsolationLevel = 1
+		rt := kmsg.NewListOffsetsRequestTopic()
+		rt.Topic = "v"
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Timestamp = -1
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		return w.roundTrip(req, 4).(*kmsg.ListOffsetsResponse).Topics[0].Partitions[0].Offset
+	}
+	for deadline := time.Now().Add(20 * time.Second); lastStable() != endOffset(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("commit marker not written: last stable offset %d, end %d", lastStable(), endOffset())
+		}
+	}
 	if code := produce("new-client", 12, txnBatch(pid, epoch, 1, "zombie")); code != kerr.InvalidProducerEpoch.Code {
 		t.Fatalf("old epoch after EndTxn v5: %v", kerr.ErrorForCode(code))
 	}
