@@ -207,6 +207,15 @@ func maxGap(h *checker.History, from time.Time) time.Duration {
 	return m.Round(time.Millisecond)
 }
 
+// replicaCounts lists how many replicas of topic brokers 1..n hold.
+func replicaCounts(adm *kadm.Client, topic string, n int) []int {
+	var out []int
+	for id := 1; id <= n; id++ {
+		out = append(out, replicasOn(adm, topic, int32(id)))
+	}
+	return out
+}
+
 // replicasOn counts the replicas broker id holds of topic.
 func replicasOn(adm *kadm.Client, topic string, id int32) int {
 	td := describeTopic(adm, topic)
@@ -221,7 +230,7 @@ func replicasOn(adm *kadm.Client, topic string, id int32) int {
 
 func TestCloudLifecycle(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts a control plane and up to 4 broker processes")
+		t.Skip("starts a control plane and up to 5 broker processes")
 	}
 	cloudLifecycle(t, "sqlite")
 }
@@ -231,7 +240,7 @@ func TestCloudLifecycle(t *testing.T) {
 // .ci/run sets; skipped without it, failed under CI).
 func TestCloudLifecyclePostgres(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts a control plane and up to 4 broker processes")
+		t.Skip("starts a control plane and up to 5 broker processes")
 	}
 	cloudLifecycle(t, postgresStore(t, "trib_cloud_lifecycle"))
 }
@@ -354,8 +363,8 @@ func cloudLifecycle(t *testing.T, store string) {
 	retention := int64(86400000)
 	topic, _, err := cl.Databases.CreateTopic(ctx, db.ID, &godo.DatabaseCreateTopicRequest{Name: "events",
 		PartitionCount: &parts, ReplicationFactor: &rf, Config: &godo.TopicConfig{RetentionMS: &retention}})
-	if err != nil || topic.Name != "events" {
-		t.Fatalf("create topic: %+v %v", topic, err)
+	if err != nil || topic.Name != "events" || len(topic.Partitions) != 6 || topic.ReplicationFactor == nil || *topic.ReplicationFactor != 3 {
+		t.Fatalf("create topic: %+v %v, want events with 6 partitions, replication factor 3", topic, err)
 	}
 	if _, _, err := cl.Databases.CreateTopic(ctx, db.ID, &godo.DatabaseCreateTopicRequest{Name: "events"}); apiStatus(err) != 409 {
 		t.Errorf("duplicate topic: %v, want 409", err)
@@ -401,13 +410,14 @@ func cloudLifecycle(t *testing.T, store string) {
 	pc.waitFor(60*time.Second, "broker 2 back in every ISR of events", func() bool { return fullISR(describeTopic(adm, "events"), 6) })
 	pc.waitAcks(h, 500, 60*time.Second, "after the broker restart")
 
-	// Scale out 3 → 4, killing the control plane (kill -9) right after the
-	// request: the restarted one finishes the operation.
+	// Scale out 3 → 5, killing the control plane (kill -9) right after the
+	// request: the restarted one finishes the operation, and partitions
+	// move onto both new brokers.
 	outFrom := time.Now()
-	if _, err := cl.Databases.Resize(ctx, db.ID, &godo.DatabaseResizeRequest{NumNodes: 4}); err != nil {
-		t.Fatalf("resize to 4: %v", err)
+	if _, err := cl.Databases.Resize(ctx, db.ID, &godo.DatabaseResizeRequest{NumNodes: 5}); err != nil {
+		t.Fatalf("resize to 5: %v", err)
 	}
-	if _, err := cl.Databases.Resize(ctx, db.ID, &godo.DatabaseResizeRequest{NumNodes: 5}); apiStatus(err) != 409 {
+	if _, err := cl.Databases.Resize(ctx, db.ID, &godo.DatabaseResizeRequest{NumNodes: 4}); apiStatus(err) != 409 {
 		t.Errorf("second resize during the first: %v, want 409", err)
 	}
 	time.Sleep(300 * time.Millisecond) // let it start a step; any point will do
@@ -416,28 +426,59 @@ func cloudLifecycle(t *testing.T, store string) {
 	cl = godoClient(t, cp.URL, token)
 	start = time.Now()
 	db = waitStatus(t, cl, db.ID, "online", 120*time.Second)
-	t.Logf("resize 3 → 4 after a control plane kill -9: online %v after the restart; longest produce gap of a partition meanwhile %v",
-		time.Since(start).Round(time.Millisecond), maxGap(h, outFrom))
-	if db.NumNodes != 4 {
-		t.Errorf("num_nodes %d after resize, want 4", db.NumNodes)
+	t.Logf("resize 3 → 5 after a control plane kill -9: online %v after the restart (%v after the request); longest produce gap of a partition meanwhile %v",
+		time.Since(start).Round(time.Millisecond), time.Since(outFrom).Round(time.Millisecond), maxGap(h, outFrom))
+	if db.NumNodes != 5 {
+		t.Errorf("num_nodes %d after resize, want 5", db.NumNodes)
 	}
-	pc.waitFor(30*time.Second, "replicas of events on the new broker 4", func() bool { return replicasOn(adm, "events", 4) > 0 })
+	// Online means the reassignments are done; the client's metadata may
+	// be up to MetadataMinAge old.
+	pc.waitFor(30*time.Second, "replicas of events on the new brokers 4 and 5", func() bool {
+		return replicasOn(adm, "events", 4) > 0 && replicasOn(adm, "events", 5) > 0
+	})
+	t.Logf("after the scale out: replicas of events per broker 1..5: %v", replicaCounts(adm, "events", 5))
 	pc.waitAcks(h, 500, 60*time.Second, "after the scale out")
 
 	// A scale in below a topic's replication factor is refused.
 	if _, err := cl.Databases.Resize(ctx, db.ID, &godo.DatabaseResizeRequest{NumNodes: 2}); apiStatus(err) != 422 {
 		t.Errorf("resize to 2 with a replication factor 3 topic: %v, want 422", err)
 	}
-	// Scale in 4 → 3: broker 4 is drained, then stopped.
+	// Scale in 5 → 3: brokers 4 and 5 are drained while they still run,
+	// then stopped.
 	inFrom := time.Now()
 	if _, err := cl.Databases.Resize(ctx, db.ID, &godo.DatabaseResizeRequest{NumNodes: 3}); err != nil {
 		t.Fatalf("resize to 3: %v", err)
 	}
+	// Every sample until they are empty: a broker that holds a replica
+	// of events still runs.
+	pc.waitFor(120*time.Second, "brokers 4 and 5 drained", func() bool {
+		td := describeTopic(adm, "events")
+		if td.Err != nil || len(td.Partitions) != 6 {
+			return false
+		}
+		drained := true
+		for _, id := range []int32{4, 5} {
+			held := 0
+			for _, p := range td.Partitions {
+				if slices.Contains(p.Replicas, id) {
+					held++
+				}
+			}
+			if held > 0 && brokerBinary(dir, db.ID, int(id)) == "" {
+				t.Fatalf("broker %d stopped while it still holds %d replicas of events", id, held)
+			}
+			drained = drained && held == 0
+		}
+		return drained
+	})
 	db = waitStatus(t, cl, db.ID, "online", 120*time.Second)
-	// The client's metadata may be up to MetadataMinAge old; a replica
-	// left on broker 4 would stay in the replica lists for good.
-	pc.waitFor(30*time.Second, "no replica on broker 4 after the scale in", func() bool { return replicasOn(adm, "events", 4) == 0 })
-	t.Logf("resize 4 → 3: longest produce gap of a partition %v", maxGap(h, inFrom))
+	// A replica left on broker 4 or 5 would stay in the replica lists for
+	// good.
+	if n4, n5 := replicasOn(adm, "events", 4), replicasOn(adm, "events", 5); n4 != 0 || n5 != 0 {
+		t.Errorf("after the scale in: %d replicas on broker 4, %d on broker 5, want none", n4, n5)
+	}
+	t.Logf("resize 5 → 3: online %v after the request; longest produce gap of a partition %v",
+		time.Since(inFrom).Round(time.Millisecond), maxGap(h, inFrom))
 	pc.waitAcks(h, 500, 60*time.Second, "after the scale in")
 
 	// Upgrade to another build, one broker at a time (Strimzi's rules),
@@ -555,7 +596,13 @@ func TestCloudCLIAndBadInput(t *testing.T) {
 	if out := trib("databases", "list"); !strings.Contains(out, "cli-db") || !strings.Contains(out, "online") || !strings.HasPrefix(out, "ID") {
 		t.Errorf("list (table):\n%s", out)
 	}
-	trib("databases", "topics", "create", id, "t1", "--partition-count", "2", "--replication-factor", "1", "--config", "cleanup_policy=compact")
+	// The create answers with the topic as DigitalOcean does: its
+	// partitions included (the table's PARTITIONS column counts them).
+	out = trib("databases", "topics", "create", id, "t1", "--partition-count", "2", "--replication-factor", "1", "--config", "cleanup_policy=compact")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if f := strings.Fields(lines[len(lines)-1]); len(f) < 4 || f[0] != "t1" || f[1] != "2" || f[2] != "1" {
+		t.Errorf("topics create: want t1 with 2 partitions, replication factor 1:\n%s", out)
+	}
 	if out := trib("databases", "topics", "get", id, "t1", "-o", "json"); !strings.Contains(out, `"cleanup_policy": "compact"`) {
 		t.Errorf("topics get -o json:\n%s", out)
 	}

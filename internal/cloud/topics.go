@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -252,7 +253,26 @@ func (s *Service) CreateTopic(ctx context.Context, id string, r TopicRequest) (a
 	if err != nil {
 		return apiTopic{}, kafkaErr("create topic "+r.Name, err)
 	}
-	return apiTopic{Name: r.Name, ReplicationFactor: uint32(rf), State: "active", Config: renderConfig(cfg, topicKeys)}, nil
+	// Answer as DigitalOcean does, with the topic's partitions: described
+	// once the brokers' metadata lists every one of them (a broker learns
+	// a new topic from the quorum shortly after CreateTopics answers).
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var t apiTopic
+	for wait := 20 * time.Millisecond; ; wait = min(2*wait, 500*time.Millisecond) {
+		t, err = s.Topic(dctx, id, r.Name)
+		if err == nil && len(t.Partitions) == int(parts) {
+			return t, nil
+		}
+		select {
+		case <-dctx.Done():
+			if err == nil {
+				err = fmt.Errorf("%d of %d partitions described", len(t.Partitions), parts)
+			}
+			return apiTopic{}, errorf(KindUnavailable, "topic %s was created but cannot be described yet: %v", r.Name, err)
+		case <-time.After(wait):
+		}
+	}
 }
 
 // Topics lists the cluster's topics (internal ones left out).
