@@ -223,7 +223,9 @@ func eachBatchBelow(s *segment, size int64, fn func(record.Batch) error) error {
 // cleaned is a segment's cleaned copy in <base>.*.cleaned files.
 type cleaned struct {
 	paths [3]string // .log, .index, .timeindex, each + ".cleaned"
-	sum   *segment  // summary fields (size, next, timestamps)
+	// keyPath is <base>.key.cleaned when encryption at rest is on.
+	keyPath string
+	sum     *segment // summary fields (size, next, timestamps)
 }
 
 // cleanSegment writes the cleaned copy of s, fsynced. It returns nil (and
@@ -233,8 +235,20 @@ func (l *Log) cleanSegment(s *segment, latest map[string]int64, lastOfPid map[in
 	for i, ext := range []string{".log", ".index", ".timeindex"} {
 		c.paths[i] = filepath.Join(l.dir, SegmentName(s.base, ext+".cleaned"))
 	}
-	f, err := os.OpenFile(c.paths[0], os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	// Encryption at rest: the copy gets a new data key, its key file
+	// written before any data (swap moves it into place).
+	var dk *dataKey
+	if kr := l.keys(); kr != nil {
+		c.keyPath = keyPath(l.dir, s.base) + ".cleaned"
+		var err error
+		if dk, err = kr.createSegmentKey(c.keyPath); err != nil {
+			os.Remove(c.keyPath)
+			return nil, err
+		}
+	}
+	f, err := openSegFile(c.paths[0], os.O_RDWR|os.O_CREATE|os.O_TRUNC, dk, kindLog)
 	if err != nil {
+		c.removeAll()
 		return nil, err
 	}
 	defer f.Close()
@@ -294,7 +308,7 @@ func (l *Log) cleanSegment(s *segment, latest map[string]int64, lastOfPid map[in
 		return write(nb)
 	})
 	if err == nil && !changed {
-		os.Remove(c.paths[0])
+		c.removeAll()
 		return nil, nil
 	}
 	if err == nil {
@@ -303,24 +317,23 @@ func (l *Log) cleanSegment(s *segment, latest map[string]int64, lastOfPid map[in
 			c.sum.lastTimeIdx = c.sum.maxTs
 		}
 		c.sum.size = pos
-		err = errors.Join(f.Sync(), writeSynced(c.paths[1], idxBuf), writeSynced(c.paths[2], tidxBuf))
+		err = errors.Join(f.Sync(), writeSegFileSynced(c.paths[1], idxBuf, dk, kindIndex), writeSegFileSynced(c.paths[2], tidxBuf, dk, kindTimeIndex))
 	}
 	if err != nil {
-		for _, p := range c.paths {
-			os.Remove(p)
-		}
+		c.removeAll()
 		return nil, err
 	}
 	return c, nil
 }
 
-func writeSynced(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
+// removeAll deletes the cleaned copy's files.
+func (c *cleaned) removeAll() {
+	for _, p := range c.paths {
+		os.Remove(p)
 	}
-	_, err = f.Write(data)
-	return errors.Join(err, f.Sync(), f.Close())
+	if c.keyPath != "" {
+		os.Remove(c.keyPath)
+	}
 }
 
 // swap replaces old by its cleaned copy: .log.cleaned is renamed to
@@ -329,10 +342,29 @@ func writeSynced(path string, data []byte) error {
 // replaced files through their open descriptors, closed after delayMs.
 func (l *Log) swap(old *segment, c *cleaned, delayMs int64) error {
 	swapPath := filepath.Join(l.dir, SegmentName(old.base, ".log.swap"))
+	keySwap := keyPath(l.dir, old.base) + ".swap"
+	if c.keyPath != "" {
+		// The copy's key file is renamed .key.swap first: recovery
+		// keeps it only if .log.swap exists (the commit point), else
+		// the old key stays with the old .log.
+		if err := os.Rename(c.keyPath, keySwap); err != nil {
+			return err
+		}
+		if err := syncDir(l.dir); err != nil {
+			return err
+		}
+	}
 	if err := os.Rename(c.paths[0], swapPath); err != nil {
 		return err
 	}
 	if err := syncDir(l.dir); err != nil {
+		return err
+	}
+	if c.keyPath != "" {
+		if err := os.Rename(keySwap, keyPath(l.dir, old.base)); err != nil {
+			return err
+		}
+	} else if err := os.Remove(keyPath(l.dir, old.base)); err != nil && !os.IsNotExist(err) {
 		return err
 	}
 	exts := []string{".log", ".index", ".timeindex"}
@@ -345,7 +377,7 @@ func (l *Log) swap(old *segment, c *cleaned, delayMs int64) error {
 	if err := syncDir(l.dir); err != nil {
 		return err
 	}
-	ns, err := openSegment(l.dir, old.base, false)
+	ns, err := openSegment(l.dir, old.base, false, l.keys())
 	if err != nil {
 		return err
 	}

@@ -164,7 +164,7 @@ func TestCompactionKeepsLatestPerKey(t *testing.T) {
 	for _, s := range l.Segments() {
 		for _, ext := range []string{".index", ".timeindex"} {
 			p := filepath.Join(l.Dir(), SegmentName(s.BaseOffset, ext))
-			if err := DumpFile(discard{}, p, DumpOptions{IndexSanityCheck: true}); err != nil {
+			if err := DumpFile(discard{}, p, DumpOptions{IndexSanityCheck: true, Keys: testKeys}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -224,16 +224,24 @@ func TestCompactionCrashMidSwap(t *testing.T) {
 			before := readRecords(t, l)
 			dir := l.Dir()
 			orig, _ := os.ReadFile(filepath.Join(dir, SegmentName(0, ".log")))
+			origKey, _ := os.ReadFile(filepath.Join(dir, SegmentName(0, ".key"))) // encrypted runs
 			if _, err := l.Clean(e.clk.Now(), true); err != nil {
 				t.Fatal(err)
 			}
 			after := readRecords(t, l)
 			cleanedLog, _ := os.ReadFile(filepath.Join(dir, SegmentName(0, ".log")))
 			cleanedIdx, _ := os.ReadFile(filepath.Join(dir, SegmentName(0, ".index")))
+			cleanedKey, _ := os.ReadFile(filepath.Join(dir, SegmentName(0, ".key")))
 			e.crash()
-			// Put the original back and leave the cleaned copy mid-swap.
+			// Put the original back and leave the cleaned copy mid-swap
+			// (with encryption, the keys as swap leaves them: the copy's
+			// renamed .key.swap just before .log.swap).
 			os.WriteFile(filepath.Join(dir, SegmentName(0, ".log")), orig, 0o644)
 			os.WriteFile(filepath.Join(dir, SegmentName(0, ".index.cleaned")), cleanedIdx, 0o644)
+			if origKey != nil {
+				os.WriteFile(filepath.Join(dir, SegmentName(0, ".key")), origKey, 0o600)
+				os.WriteFile(filepath.Join(dir, SegmentName(0, ".key.swap")), cleanedKey, 0o600)
+			}
 			if phase == "swap" {
 				os.WriteFile(filepath.Join(dir, SegmentName(0, ".log.swap")), cleanedLog, 0o644)
 			} else {

@@ -24,13 +24,17 @@ type DumpOptions struct {
 	// IndexSanityCheck checks .index / .timeindex files against their .log
 	// and prints only the verdict, not the entries.
 	IndexSanityCheck bool
+	// Keys reads encrypted segments (crypt.go); nil: an encrypted
+	// segment is an error.
+	Keys *Keyring
 }
 
 // ErrDumpFailed reports a file that failed its checks; the details were
 // printed.
 var ErrDumpFailed = errors.New("file failed verification")
 
-// DumpFile prints a .log, .index, .timeindex or .txnindex file to w. It only reads,
+// DumpFile prints a .log, .index, .timeindex, .txnindex or .key file to
+// w; an encrypted segment's files are decrypted with o.Keys. It only reads,
 // so it works on the files of a running broker. It returns an error
 // wrapping ErrDumpFailed if the file is invalid: a .log batch that fails
 // its CRC or header checks, offsets going backwards, a truncated batch at
@@ -51,6 +55,17 @@ func DumpFile(w io.Writer, path string, o DumpOptions) error {
 		return dumpIndex(w, path, base, o)
 	case ".txnindex":
 		return dumpTxnIndex(w, path)
+	case keyFileExt:
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		d, err := describeKeyFile(data)
+		if err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrDumpFailed, path, err)
+		}
+		fmt.Fprintln(w, d)
+		return nil
 	}
 	return fmt.Errorf("%s: unknown file type", path)
 }
@@ -67,7 +82,7 @@ type batchRef struct {
 
 // scanLog walks a .log, calling fn for each batch whose header is readable
 // and whole. It returns the bytes walked and why it stopped early, if it did.
-func scanLog(f *os.File, size int64, fn func(batchRef, record.Batch) error) (int64, error) {
+func scanLog(f io.ReaderAt, size int64, fn func(batchRef, record.Batch) error) (int64, error) {
 	r := bufio.NewReaderSize(io.NewSectionReader(f, 0, size), 1<<20)
 	hdr := make([]byte, record.HeaderSize)
 	var pos int64
@@ -107,7 +122,11 @@ func codecName(c int8) string {
 }
 
 func dumpLog(w io.Writer, path string, base int64, o DumpOptions) error {
-	f, err := os.Open(path)
+	dk, err := segmentDataKey(path, base, o.Keys)
+	if err != nil {
+		return err
+	}
+	f, err := openSegFile(path, os.O_RDONLY, dk, kindLog)
 	if err != nil {
 		return err
 	}
@@ -210,11 +229,19 @@ func lenOrNeg(b []byte) int {
 }
 
 func dumpIndex(w io.Writer, path string, base int64, o DumpOptions) error {
-	data, err := os.ReadFile(path)
+	dk, err := segmentDataKey(path, base, o.Keys)
 	if err != nil {
 		return err
 	}
 	isTime := strings.HasSuffix(path, ".timeindex")
+	kind := kindIndex
+	if isTime {
+		kind = kindTimeIndex
+	}
+	data, err := readSegFile(path, dk, kind)
+	if err != nil {
+		return err
+	}
 	var entries []IndexEntry
 	var decErr error
 	if isTime {
@@ -233,7 +260,7 @@ func dumpIndex(w io.Writer, path string, base int64, o DumpOptions) error {
 	}
 	err = decErr
 	if err == nil {
-		err = checkIndexFile(path, base, entries, isTime)
+		err = checkIndexFile(path, base, entries, isTime, dk)
 		if !o.IndexSanityCheck && errors.Is(err, fs.ErrNotExist) {
 			// A lone index file is printed; only the sanity check
 			// insists on its .log.
@@ -252,9 +279,9 @@ func dumpIndex(w io.Writer, path string, base int64, o DumpOptions) error {
 // offset index entry must name a batch's last offset and that batch's
 // position; every time index entry a batch's last offset and its largest
 // timestamp.
-func checkIndexFile(path string, base int64, entries []IndexEntry, isTime bool) error {
+func checkIndexFile(path string, base int64, entries []IndexEntry, isTime bool, dk *dataKey) error {
 	logPath := strings.TrimSuffix(strings.TrimSuffix(path, ".timeindex"), ".index") + ".log"
-	f, err := os.Open(logPath)
+	f, err := openSegFile(logPath, os.O_RDONLY, dk, kindLog)
 	if err != nil {
 		return fmt.Errorf("opening the segment's log: %w", err)
 	}

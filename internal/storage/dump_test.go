@@ -31,7 +31,7 @@ func TestDumpAndSanityCheck(t *testing.T) {
 		for _, ext := range []string{".log", ".index", ".timeindex"} {
 			p := filepath.Join(l.Dir(), SegmentName(s.BaseOffset, ext))
 			var out bytes.Buffer
-			if err := DumpFile(&out, p, DumpOptions{PrintData: true}); err != nil {
+			if err := DumpFile(&out, p, DumpOptions{PrintData: true, Keys: testKeys}); err != nil {
 				t.Fatalf("%s: %v\n%s", p, err, out.String())
 			}
 			if ext == ".log" && !strings.Contains(out.String(), "| offset: "+itoa(s.BaseOffset)+" CreateTime: ") {
@@ -42,7 +42,7 @@ func TestDumpAndSanityCheck(t *testing.T) {
 			}
 			out.Reset()
 			if ext != ".log" {
-				if err := DumpFile(&out, p, DumpOptions{IndexSanityCheck: true}); err != nil || !strings.Contains(out.String(), "passed sanity check") {
+				if err := DumpFile(&out, p, DumpOptions{IndexSanityCheck: true, Keys: testKeys}); err != nil || !strings.Contains(out.String(), "passed sanity check") {
 					t.Fatalf("%s: %v\n%s", p, err, out.String())
 				}
 			}
@@ -74,7 +74,7 @@ func TestDumpAndSanityCheck(t *testing.T) {
 		orig, _ := os.ReadFile(p)
 		os.WriteFile(p, data, 0o644)
 		var out bytes.Buffer
-		err := DumpFile(&out, p, DumpOptions{IndexSanityCheck: true})
+		err := DumpFile(&out, p, DumpOptions{IndexSanityCheck: true, Keys: testKeys})
 		if !errors.Is(err, ErrDumpFailed) || !strings.Contains(out.String(), "failed sanity check") {
 			t.Errorf("%s: err %v\n%s", name, err, out.String())
 		}
@@ -88,12 +88,12 @@ func TestDumpAndSanityCheck(t *testing.T) {
 	bad[100] ^= 1
 	os.WriteFile(lp, bad, 0o644)
 	var out bytes.Buffer
-	if err := DumpFile(&out, lp, DumpOptions{}); !errors.Is(err, ErrDumpFailed) || !strings.Contains(out.String(), "isvalid: false") {
+	if err := DumpFile(&out, lp, DumpOptions{Keys: testKeys}); !errors.Is(err, ErrDumpFailed) || !strings.Contains(out.String(), "isvalid: false") {
 		t.Fatalf("bit flip: %v\n%s", err, out.String())
 	}
 	os.WriteFile(lp, data[:len(data)-10], 0o644)
 	out.Reset()
-	if err := DumpFile(&out, lp, DumpOptions{}); !errors.Is(err, ErrDumpFailed) || !strings.Contains(out.String(), "invalid bytes at the end") {
+	if err := DumpFile(&out, lp, DumpOptions{Keys: testKeys}); !errors.Is(err, ErrDumpFailed) || !strings.Contains(out.String(), "invalid bytes at the end") {
 		t.Fatalf("partial tail: %v\n%s", err, out.String())
 	}
 	// A batch length grown by a bit flip runs past the end of the file:
@@ -102,7 +102,7 @@ func TestDumpAndSanityCheck(t *testing.T) {
 	grown[9] ^= 0x10
 	os.WriteFile(lp, grown, 0o644)
 	out.Reset()
-	if err := DumpFile(&out, lp, DumpOptions{}); !errors.Is(err, ErrDumpFailed) {
+	if err := DumpFile(&out, lp, DumpOptions{Keys: testKeys}); !errors.Is(err, ErrDumpFailed) {
 		t.Fatalf("grown length: %v\n%s", err, out.String())
 	}
 	// Without --index-sanity-check an index is still checked against
@@ -110,7 +110,7 @@ func TestDumpAndSanityCheck(t *testing.T) {
 	os.WriteFile(lp, data, 0o644)
 	os.WriteFile(idx, setU32(good, 4, binary.BigEndian.Uint32(good[4:])+1), 0o644)
 	out.Reset()
-	if err := DumpFile(&out, idx, DumpOptions{}); !errors.Is(err, ErrDumpFailed) || !strings.Contains(out.String(), "offset: ") {
+	if err := DumpFile(&out, idx, DumpOptions{Keys: testKeys}); !errors.Is(err, ErrDumpFailed) || !strings.Contains(out.String(), "offset: ") {
 		t.Fatalf("bad index entry without the sanity check flag: %v\n%s", err, out.String())
 	}
 	os.WriteFile(idx, good, 0o644)
@@ -142,20 +142,20 @@ func TestDumpTransactions(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	if err := DumpFile(&out, filepath.Join(l.Dir(), SegmentName(0, ".log")), DumpOptions{DeepIteration: true}); err != nil ||
+	if err := DumpFile(&out, filepath.Join(l.Dir(), SegmentName(0, ".log")), DumpOptions{DeepIteration: true, Keys: testKeys}); err != nil ||
 		!strings.Contains(out.String(), "isControl: true") || !strings.Contains(out.String(), "endTxnMarker: ABORT coordinatorEpoch: 3") {
 		t.Fatalf("log dump: %v\n%s", err, out.String())
 	}
 	out.Reset()
 	txnIdx := filepath.Join(l.Dir(), SegmentName(0, ".txnindex"))
-	if err := DumpFile(&out, txnIdx, DumpOptions{}); err != nil ||
+	if err := DumpFile(&out, txnIdx, DumpOptions{Keys: testKeys}); err != nil ||
 		!strings.Contains(out.String(), "version: 0 producerId: 9 firstOffset: 0 lastOffset: 0 lastStableOffset: 1") {
 		t.Fatalf("txnindex dump: %v\n%s", err, out.String())
 	}
 	if err := os.Truncate(txnIdx, 20); err != nil {
 		t.Fatal(err)
 	}
-	if err := DumpFile(&out, txnIdx, DumpOptions{}); !errors.Is(err, ErrDumpFailed) {
+	if err := DumpFile(&out, txnIdx, DumpOptions{Keys: testKeys}); !errors.Is(err, ErrDumpFailed) {
 		t.Fatalf("torn txnindex: %v", err)
 	}
 }

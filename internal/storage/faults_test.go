@@ -24,7 +24,8 @@ func TestCorruptBatchTakesLogOfflineAndRepairCuts(t *testing.T) {
 	mid := segs[1]
 	// Flip a byte inside the third batch of the second segment (past its
 	// CRC field, so the CRC check fails).
-	data, err := os.ReadFile(mid.Path)
+	data := plainFile(t, mid.Path)
+	raw, err := os.ReadFile(mid.Path) // flipping a ciphertext bit flips the plaintext's
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +42,7 @@ func TestCorruptBatchTakesLogOfflineAndRepairCuts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.WriteAt([]byte{data[pos+70] ^ 0x20}, int64(pos+70))
+	f.WriteAt([]byte{raw[pos+70] ^ 0x20}, int64(pos+70))
 	f.Close()
 
 	// Reads below the damage still work (the good prefix).
@@ -102,7 +103,7 @@ func TestReadIOErrorTakesLogOffline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.f = d // reading a directory fails with EISDIR
+	s.f = &segFile{f: d} // reading a directory fails with EISDIR
 	l.mu.Unlock()
 	_, err = l.Read(0, l.EndOffset(), 1<<20, true)
 	l.mu.Lock()
@@ -217,7 +218,7 @@ func TestWriteErrorTakesLogOffline(t *testing.T) {
 	}
 	l.mu.Lock()
 	rw := act.f
-	act.f = ro
+	act.f = &segFile{f: ro}
 	l.mu.Unlock()
 	_, err = l.Append(mkBatch(t, l.EndOffset(), 2, 5, 0))
 	l.mu.Lock()

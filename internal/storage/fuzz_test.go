@@ -33,7 +33,7 @@ func FuzzSegmentRecover(f *testing.F) {
 		if err := os.WriteFile(p, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		DumpFile(discard{}, p, DumpOptions{PrintData: true})
+		DumpFile(discard{}, p, DumpOptions{PrintData: true, Keys: testKeys})
 		l, err := Open(dir, quiet)
 		if err != nil {
 			t.Fatal(err)
@@ -67,8 +67,8 @@ func FuzzIndexFiles(f *testing.F) {
 		}
 		os.WriteFile(filepath.Join(e.dir, "t-0", SegmentName(0, ".index")), idx, 0o644)
 		os.WriteFile(filepath.Join(e.dir, "t-0", SegmentName(0, ".timeindex")), tidx, 0o644)
-		DumpFile(discard{}, filepath.Join(e.dir, "t-0", SegmentName(0, ".index")), DumpOptions{IndexSanityCheck: true})
-		DumpFile(discard{}, filepath.Join(e.dir, "t-0", SegmentName(0, ".timeindex")), DumpOptions{})
+		DumpFile(discard{}, filepath.Join(e.dir, "t-0", SegmentName(0, ".index")), DumpOptions{IndexSanityCheck: true, Keys: testKeys})
+		DumpFile(discard{}, filepath.Join(e.dir, "t-0", SegmentName(0, ".timeindex")), DumpOptions{Keys: testKeys})
 		e.open()
 		l = e.log(DefaultOptions())
 		checkContiguous(t, l, 0, 18)

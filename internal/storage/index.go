@@ -33,14 +33,16 @@ var ErrIndexCorrupt = errors.New("index is corrupt")
 // below a published n never change until the file is truncated by recovery
 // or replaced by the cleaner.
 type index struct {
-	f    *os.File
+	f    *segFile
 	path string
 	size int // entry size
 	n    int
 }
 
-func openIndex(path string, size int) (*index, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+// openIndex opens (creating) an index file; dk is the segment's data key
+// (nil: plaintext) and kind the file's.
+func openIndex(path string, size int, dk *dataKey, kind byte) (*index, error) {
+	f, err := openSegFile(path, os.O_RDWR|os.O_CREATE, dk, kind)
 	if err != nil {
 		return nil, err
 	}

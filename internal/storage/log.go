@@ -122,6 +122,16 @@ func (l *Log) load(recoveryPoint, startCheckpoint int64, clean bool) error {
 		switch {
 		case strings.HasSuffix(name, ".deleted"), strings.HasSuffix(name, ".tmp"):
 			os.Remove(filepath.Join(l.dir, name))
+		case strings.HasSuffix(name, keyFileExt+".swap") && baseOK:
+			// A cleaned segment's key file (cleaner.go swap): its
+			// segment's, if that swap reached its commit point.
+			if _, err := os.Stat(filepath.Join(l.dir, SegmentName(base, ".log.swap"))); err == nil {
+				if err := os.Rename(filepath.Join(l.dir, name), keyPath(l.dir, base)); err != nil {
+					return err
+				}
+			} else {
+				os.Remove(filepath.Join(l.dir, name))
+			}
 		case strings.HasSuffix(name, ".log.swap") && baseOK:
 			// A cleaned segment whose swap began: complete it.
 			if err := os.Rename(filepath.Join(l.dir, name), filepath.Join(l.dir, SegmentName(base, ".log"))); err != nil {
@@ -138,10 +148,10 @@ func (l *Log) load(recoveryPoint, startCheckpoint int64, clean bool) error {
 	}
 	slices.Sort(bases)
 	bases = slices.Compact(bases)
-	// Index files without a .log are leftovers.
+	// Index and key files without a .log are leftovers.
 	for _, e := range ents {
 		name := e.Name()
-		if strings.HasSuffix(name, ".index") || strings.HasSuffix(name, ".timeindex") {
+		if strings.HasSuffix(name, ".index") || strings.HasSuffix(name, ".timeindex") || strings.HasSuffix(name, keyFileExt) {
 			base, err := strconv.ParseInt(strings.SplitN(name, ".", 2)[0], 10, 64)
 			if err == nil && !slices.Contains(bases, base) {
 				os.Remove(filepath.Join(l.dir, name))
@@ -161,13 +171,17 @@ func (l *Log) load(recoveryPoint, startCheckpoint int64, clean bool) error {
 		}
 	}
 	prevLast := int64(-1)
+	rewrapped := 0
 	for i, base := range bases {
-		s, err := openSegment(l.dir, base, false)
+		s, err := openSegment(l.dir, base, false, l.keys())
 		if err != nil {
 			l.closeSegs()
 			return err
 		}
 		l.segs = append(l.segs, s)
+		if s.rewrapped {
+			rewrapped++
+		}
 		nextBase := int64(-1)
 		if i+1 < len(bases) {
 			nextBase = bases[i+1]
@@ -195,7 +209,7 @@ func (l *Log) load(recoveryPoint, startCheckpoint int64, clean bool) error {
 				"valid_bytes", res.validBytes, "dropped_bytes", res.droppedBytes, "reason", res.reason, "log_end_offset", s.next)
 			// Everything after an invalid batch is dropped.
 			for _, later := range bases[i+1:] {
-				ls, err := openSegment(l.dir, later, false)
+				ls, err := openSegment(l.dir, later, false, l.keys())
 				if err == nil {
 					l.logger.Warn("deleting segment after truncation point", "dir", l.dir, "segment", SegmentName(later, ".log"))
 					ls.remove()
@@ -206,7 +220,7 @@ func (l *Log) load(recoveryPoint, startCheckpoint int64, clean bool) error {
 		prevLast = s.next - 1
 	}
 	if len(l.segs) == 0 {
-		s, err := openSegment(l.dir, max(startCheckpoint, 0), true)
+		s, err := openSegment(l.dir, max(startCheckpoint, 0), true, l.keys())
 		if err != nil {
 			return err
 		}
@@ -221,6 +235,27 @@ func (l *Log) load(recoveryPoint, startCheckpoint int64, clean bool) error {
 	}
 	act := l.segs[len(l.segs)-1]
 	l.end = act.next
+	if l.keys() != nil && !act.f.encrypted() && act.size > 0 {
+		// Encryption was turned on: older segments stay plaintext until
+		// retention deletes them, appends go to an encrypted one.
+		if err := act.seal(); err != nil {
+			l.closeSegs()
+			return err
+		}
+		s, err := openSegment(l.dir, l.end, true, l.keys())
+		if err != nil {
+			l.closeSegs()
+			return err
+		}
+		l.segs = append(l.segs, s)
+		l.pending = append(l.pending, act)
+		l.dirDirty = true
+		act = s
+		l.logger.Info("encryption at rest is on: rolled the plaintext active segment", "dir", l.dir, "base_offset", s.base)
+	}
+	if rewrapped > 0 {
+		l.logger.Info("re-wrapped segment keys with the current key-encryption key", "dir", l.dir, "segments", rewrapped, "key_id", l.keys().Current().ID())
+	}
 	l.start = min(max(startCheckpoint, l.segs[0].base), l.end)
 	l.publishBounds()
 	// Epoch entries at or past the end describe truncated data.
@@ -241,6 +276,9 @@ func (l *Log) load(recoveryPoint, startCheckpoint int64, clean bool) error {
 	}
 	return nil
 }
+
+// keys is the keyring of encryption at rest; nil when it is off.
+func (l *Log) keys() *Keyring { return l.mgr.cfg.Keys }
 
 func (l *Log) closeSegs() {
 	for _, s := range l.segs {
@@ -393,7 +431,7 @@ func (l *Log) Append(b record.Batch) (int64, error) {
 		act.hinted = pos // first append since open, or after a truncation
 	}
 	if act.size-act.hinted >= writebackChunk {
-		startWriteback(act.f, act.hinted, act.size-act.hinted)
+		startWriteback(act.f.os(), act.hinted, act.size-act.hinted)
 		act.hinted = act.size
 	}
 	if err := act.track(b, pos, int64(len(b)), l.opts.IndexIntervalBytes); err != nil {
@@ -445,7 +483,7 @@ func (l *Log) roll() (*segment, error) {
 	if err := old.seal(); err != nil {
 		return nil, err
 	}
-	s, err := openSegment(l.dir, l.end, true)
+	s, err := openSegment(l.dir, l.end, true, l.keys())
 	if err != nil {
 		return nil, err
 	}

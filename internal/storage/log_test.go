@@ -72,7 +72,7 @@ func newEnv(t testing.TB) *env {
 }
 
 func (e *env) open() {
-	m, err := OpenManager(ManagerConfig{Dir: e.dir, Logger: quiet, Now: e.clk.Now, FlushCheckInterval: -1, RetentionCheckInterval: -1, CheckpointInterval: -1, CleanerInterval: -1})
+	m, err := OpenManager(ManagerConfig{Dir: e.dir, Logger: quiet, Now: e.clk.Now, FlushCheckInterval: -1, RetentionCheckInterval: -1, CheckpointInterval: -1, CleanerInterval: -1, Keys: testKeys})
 	if err != nil {
 		e.t.Fatal(err)
 	}

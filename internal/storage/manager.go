@@ -41,6 +41,10 @@ type ManagerConfig struct {
 	// positive, the dir counts as a volume of MaxBytes holding its own
 	// files (free = min(the volume's free, MaxBytes − the dir's size)).
 	MaxBytes int64
+	// Keys turns on encryption at rest (crypt.go): every new segment is
+	// encrypted with a data key wrapped by Keys' current KEK. Nil: off
+	// (an encrypted segment found on disk is then an error).
+	Keys *Keyring
 	// OnSync, if set, is told how long each Log.Sync round of fsyncs took
 	// (metrics); it is called without locks held and must be quick.
 	OnSync func(time.Duration)

@@ -21,10 +21,12 @@ import (
 // under the lock and read the file without it.
 type segment struct {
 	base int64
-	f    *os.File
+	f    *segFile
 	path string // .log path
-	idx  *index
-	tidx *index
+	// kpath is the key file (crypt.go) if the segment is encrypted.
+	kpath string
+	idx   *index
+	tidx  *index
 
 	size        int64 // bytes of whole batches
 	next        int64 // offset after the last batch; base if empty
@@ -37,6 +39,8 @@ type segment struct {
 	// first append to this open segment (what was there before is
 	// older than this process's writes).
 	hinted int64
+	// rewrapped: opening re-wrapped the key file with the current KEK.
+	rewrapped bool
 
 	// hintMu guards the read hint: where the last read of this segment
 	// ended (offset hintNext at byte hintPos). A consumer reading in
@@ -50,23 +54,37 @@ type segment struct {
 func SegmentName(base int64, ext string) string { return fmt.Sprintf("%020d%s", base, ext) }
 
 // openSegment opens (creating if needed) the segment files for base in dir.
-// truncate empties existing files (a fresh segment).
-func openSegment(dir string, base int64, truncate bool) (*segment, error) {
+// truncate empties existing files (a fresh segment). kr is the keyring
+// when encryption at rest is on (nil: off): a fresh segment then gets a
+// new data key (its <base>.key written and fsynced first); an existing
+// one is opened with the key in its key file, or as plaintext if it has
+// none and holds plaintext batches (written before encryption was turned
+// on). An encrypted segment without kr, a key file no configured KEK
+// unwraps, or a key file missing beside ciphertext is an error naming
+// the file: the segment is never read as garbage nor "recovered".
+func openSegment(dir string, base int64, truncate bool, kr *Keyring) (*segment, error) {
 	flags := os.O_RDWR | os.O_CREATE
 	if truncate {
 		flags |= os.O_TRUNC
 	}
 	path := filepath.Join(dir, SegmentName(base, ".log"))
-	f, err := os.OpenFile(path, flags, 0o644)
+	dk, rewrapped, err := segmentKey(dir, base, truncate, kr)
 	if err != nil {
 		return nil, err
 	}
-	s := &segment{base: base, f: f, path: path, next: base, maxTs: -1, maxTsOff: -1, firstTs: -1, lastTimeIdx: -1, hinted: -1}
-	if s.idx, err = openIndex(filepath.Join(dir, SegmentName(base, ".index")), offsetEntrySize); err != nil {
+	f, err := openSegFile(path, flags, dk, kindLog)
+	if err != nil {
+		return nil, err
+	}
+	s := &segment{base: base, f: f, path: path, next: base, maxTs: -1, maxTsOff: -1, firstTs: -1, lastTimeIdx: -1, hinted: -1, rewrapped: rewrapped}
+	if dk != nil {
+		s.kpath = keyPath(dir, base)
+	}
+	if s.idx, err = openIndex(filepath.Join(dir, SegmentName(base, ".index")), offsetEntrySize, dk, kindIndex); err != nil {
 		f.Close()
 		return nil, err
 	}
-	if s.tidx, err = openIndex(filepath.Join(dir, SegmentName(base, ".timeindex")), timeEntrySize); err != nil {
+	if s.tidx, err = openIndex(filepath.Join(dir, SegmentName(base, ".timeindex")), timeEntrySize, dk, kindTimeIndex); err != nil {
 		f.Close()
 		s.idx.close()
 		return nil, err
@@ -80,6 +98,91 @@ func openSegment(dir string, base int64, truncate bool) (*segment, error) {
 	return s, nil
 }
 
+// segmentKey returns the data key of segment base in dir (nil:
+// plaintext), creating one for a fresh segment when kr is set; see
+// openSegment.
+func segmentKey(dir string, base int64, fresh bool, kr *Keyring) (dk *dataKey, rewrapped bool, err error) {
+	kp := keyPath(dir, base)
+	if fresh {
+		if kr == nil {
+			if err := os.Remove(kp); err != nil && !os.IsNotExist(err) {
+				return nil, false, err
+			}
+			return nil, false, nil
+		}
+		dk, err := kr.createSegmentKey(kp)
+		return dk, false, err
+	}
+	if _, err := os.Stat(kp); err == nil {
+		if kr == nil {
+			return nil, false, fmt.Errorf("%s: %w (set log.encryption.enable and its key)", filepath.Join(dir, SegmentName(base, ".log")), ErrNoKEK)
+		}
+		return kr.openSegmentKey(kp)
+	} else if !os.IsNotExist(err) {
+		return nil, false, err
+	}
+	if kr == nil {
+		return nil, false, nil
+	}
+	// No key file with encryption on: plaintext from before encryption
+	// was turned on, or a lost key file.
+	plain, empty, err := plaintextSegment(dir, base)
+	switch {
+	case err != nil:
+		return nil, false, err
+	case empty:
+		// Nothing written yet: encrypt from here on.
+		dk, err := kr.createSegmentKey(kp)
+		return dk, false, err
+	case !plain:
+		return nil, false, fmt.Errorf("%s: %w (expected %s)", filepath.Join(dir, SegmentName(base, ".log")), ErrMissingKeyFile, kp)
+	}
+	return nil, false, nil
+}
+
+// plaintextSegment reports whether segment base in dir is empty (no
+// bytes in any of its files) or starts with a whole plaintext batch that
+// passes its CRC (ciphertext does not, but by chance once in 2^32).
+func plaintextSegment(dir string, base int64) (plain, empty bool, err error) {
+	var total int64
+	for _, ext := range []string{".log", ".index", ".timeindex"} {
+		st, err := os.Stat(filepath.Join(dir, SegmentName(base, ext)))
+		if err == nil {
+			total += st.Size()
+		} else if !os.IsNotExist(err) {
+			return false, false, err
+		}
+	}
+	if total == 0 {
+		return false, true, nil
+	}
+	f, err := os.Open(filepath.Join(dir, SegmentName(base, ".log")))
+	if err != nil {
+		return false, false, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return false, false, err
+	}
+	if st.Size() < record.HeaderSize {
+		return st.Size() == 0, false, nil
+	}
+	hdr := make([]byte, record.HeaderSize)
+	if _, err := f.ReadAt(hdr, 0); err != nil {
+		return false, false, err
+	}
+	n, err := batchSize(hdr)
+	if err != nil || int64(n) > st.Size() {
+		return false, false, nil
+	}
+	b := make([]byte, n)
+	if _, err := f.ReadAt(b, 0); err != nil {
+		return false, false, err
+	}
+	return record.Batch(b).CheckCRC(), false, nil
+}
+
 func (s *segment) close() error {
 	return errors.Join(s.f.Close(), s.idx.close(), s.tidx.close())
 }
@@ -88,8 +191,14 @@ func (s *segment) close() error {
 func (s *segment) remove() error {
 	s.close()
 	var errs []error
-	txnIdx := filepath.Join(filepath.Dir(s.path), SegmentName(s.base, ".txnindex")) // txnindex.go
-	for _, p := range []string{s.path, s.idx.path, s.tidx.path, txnIdx} {
+	dir := filepath.Dir(s.path)
+	txnIdx := filepath.Join(dir, SegmentName(s.base, ".txnindex")) // txnindex.go
+	// The key file goes last: a crash midway never leaves ciphertext
+	// without its key.
+	for _, p := range []string{s.path, s.idx.path, s.tidx.path, txnIdx, s.kpath} {
+		if p == "" {
+			continue
+		}
 		if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
 			errs = append(errs, err)
 		}
@@ -97,9 +206,13 @@ func (s *segment) remove() error {
 	return errors.Join(errs...)
 }
 
-// renameAll renames the three files by appending suffix to each name.
+// renameAll renames the three files (and the key file) by appending
+// suffix to each name.
 func (s *segment) renameAll(suffix string) error {
-	for _, p := range []*string{&s.path, &s.idx.path, &s.tidx.path} {
+	for _, p := range []*string{&s.path, &s.idx.path, &s.tidx.path, &s.kpath} {
+		if *p == "" {
+			continue
+		}
 		if err := os.Rename(*p, *p+suffix); err != nil {
 			return err
 		}

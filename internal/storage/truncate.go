@@ -76,7 +76,7 @@ func (l *Log) resetLocked(offset int64) error {
 			return err
 		}
 	}
-	s, err := openSegment(l.dir, offset, true)
+	s, err := openSegment(l.dir, offset, true, l.keys())
 	if err != nil {
 		return err
 	}
