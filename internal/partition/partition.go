@@ -223,6 +223,7 @@ func (p *Partition) rebuildProducers() error {
 	if err == nil {
 		p.rewriteTxnIndex()
 	}
+	p.txns.rebuilt = nil
 	return err
 }
 

@@ -44,15 +44,19 @@ type AbortedTxn struct {
 //   - completed: transactions whose marker is at or above the high
 //     watermark (not yet replicated to the ISR); they stay unstable, as in
 //     Kafka, until the high watermark passes the marker;
-//   - aborted: every aborted transaction still in the log, in marker
-//     order (the in-memory form of Kafka's .txnindex);
+//   - rebuilt: while rebuilding, the aborted transactions found, in
+//     marker order, written to the segments' transaction indexes at the
+//     end (RewriteTxnIndex); otherwise each abort appends its entry to
+//     its segment's index (AppendTxnIndex) and the indexes, not this
+//     state, are the aborted-transaction list a read_committed Fetch
+//     reads (AbortedTransactions);
 //   - verifying: producer id → the guard of a KIP-890 verification in
 //     flight (BeginVerification), dropped by the producer's next marker or
 //     first transactional append.
 type txnState struct {
 	ongoing   map[int64]int64
 	completed []AbortedTxn // LastOffset is the marker's offset
-	aborted   []AbortedTxn
+	rebuilt   []storage.TxnIndexEntry
 	verifying map[int64]*VerificationGuard
 	// rebuilding: state is being rebuilt from the log; the .txnindex is
 	// rewritten afterwards instead of appended to.
@@ -180,11 +184,14 @@ func (p *Partition) observeTxn(b record.Batch, base int64, controlType int16) {
 	}
 	p.txns.completed = append(p.txns.completed, t)
 	if controlType == record.ControlAbort {
-		p.txns.aborted = append(p.txns.aborted, t)
-		if !p.txns.rebuilding {
-			// Kafka's .txnindex. A failed write is repaired when the
-			// state is next rebuilt (open, truncation, repair): the
-			// in-memory list is what Fetch serves.
+		if p.txns.rebuilding {
+			p.txns.rebuilt = append(p.txns.rebuilt, txnIndexEntry(t))
+		} else {
+			// Before the state is published: a fetch that reads past
+			// the marker finds the entry. A failed file write leaves
+			// the entry in the segment's index (storage logs it); the
+			// file is rewritten when the state is next rebuilt (open,
+			// truncation, repair).
 			_ = p.log.AppendTxnIndex(txnIndexEntry(t))
 		}
 	}
@@ -194,14 +201,13 @@ func txnIndexEntry(t AbortedTxn) storage.TxnIndexEntry {
 	return storage.TxnIndexEntry{ProducerID: t.ProducerID, FirstOffset: t.FirstOffset, LastOffset: t.LastOffset, LastStableOffset: t.LastStableOffset}
 }
 
-// rewriteTxnIndex makes the .txnindex files match the aborted
-// transactions rebuilt from the log. Under mu.
+// rewriteTxnIndex makes the segments' transaction indexes match the
+// aborted transactions rebuilt from the log. Under mu.
 func (p *Partition) rewriteTxnIndex() {
-	es := make([]storage.TxnIndexEntry, len(p.txns.aborted))
-	for i, t := range p.txns.aborted {
-		es[i] = txnIndexEntry(t)
-	}
-	_ = p.log.RewriteTxnIndex(es) // retried at the next rebuild; Fetch serves the in-memory list
+	// The indexes in memory are set even if a file write fails; the
+	// files are retried at the next rebuild.
+	_ = p.log.RewriteTxnIndex(p.txns.rebuilt)
+	p.txns.rebuilt = nil
 }
 
 // lastStableOffset under mu (publish; readers take it from the snapshot):
@@ -230,30 +236,17 @@ func (p *Partition) lastStableOffset() int64 {
 // read below it only. Without transactions it is the high watermark.
 func (p *Partition) LastStableOffset() int64 { return p.pub.lso.Load() }
 
-// AbortedTransactions returns the aborted transactions that overlap the
-// offsets [from, upto), oldest marker first, for a read_committed Fetch.
+// AbortedTransactions returns the aborted transactions a read_committed
+// Fetch that read the offsets [from, upto) lists, oldest marker first,
+// from the transaction indexes of the segments holding them (Kafka's rule,
+// storage.Log.AbortedTxns). Without mu: each abort's entry is in its
+// segment's index before the state that makes the marker readable is
+// published, and truncation drops the entries it cuts.
 func (p *Partition) AbortedTransactions(from, upto int64) []AbortedTxn {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	start := p.log.StartOffset()
-	// Markers are appended in offset order: skip those before from.
-	i, _ := slices.BinarySearchFunc(p.txns.aborted, from, func(t AbortedTxn, off int64) int {
-		switch {
-		case t.LastOffset < off:
-			return -1
-		case t.LastOffset > off:
-			return 1
-		}
-		return 0
-	})
-	var out []AbortedTxn
-	for _, t := range p.txns.aborted[i:] {
-		if t.FirstOffset >= upto {
-			continue
-		}
-		if t.LastOffset >= start {
-			out = append(out, t)
-		}
+	es := p.log.AbortedTxns(from, upto)
+	out := make([]AbortedTxn, len(es))
+	for i, e := range es {
+		out[i] = AbortedTxn{ProducerID: e.ProducerID, FirstOffset: e.FirstOffset, LastOffset: e.LastOffset, LastStableOffset: e.LastStableOffset}
 	}
 	return out
 }

@@ -390,6 +390,7 @@ func (l *Log) swap(old *segment, c *cleaned, delayMs int64) error {
 		ns.close()
 		return ErrClosed
 	}
+	ns.txn = old.txn // the .txnindex stays as it is (txnindex.go)
 	segs := slices.Clone(l.segs)
 	segs[i] = ns
 	l.segs = segs

@@ -151,7 +151,7 @@ func (l *Log) load(recoveryPoint, startCheckpoint int64, clean bool) error {
 	// Index and key files without a .log are leftovers.
 	for _, e := range ents {
 		name := e.Name()
-		if strings.HasSuffix(name, ".index") || strings.HasSuffix(name, ".timeindex") || strings.HasSuffix(name, keyFileExt) {
+		if strings.HasSuffix(name, ".index") || strings.HasSuffix(name, ".timeindex") || strings.HasSuffix(name, ".txnindex") || strings.HasSuffix(name, keyFileExt) {
 			base, err := strconv.ParseInt(strings.SplitN(name, ".", 2)[0], 10, 64)
 			if err == nil && !slices.Contains(bases, base) {
 				os.Remove(filepath.Join(l.dir, name))
@@ -235,6 +235,11 @@ func (l *Log) load(recoveryPoint, startCheckpoint int64, clean bool) error {
 	}
 	act := l.segs[len(l.segs)-1]
 	l.end = act.next
+	// Entries for markers recovery dropped (the partition rewrites the
+	// indexes from the log when it opens in any case).
+	if err := act.truncateTxnIndex(l.end); err != nil {
+		l.logger.Warn("truncating transaction index", "dir", l.dir, "err", err)
+	}
 	if l.keys() != nil && !act.f.encrypted() && act.size > 0 {
 		// Encryption was turned on: older segments stay plaintext until
 		// retention deletes them, appends go to an encrypted one.

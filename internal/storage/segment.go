@@ -13,7 +13,8 @@ import (
 	"github.com/tributary/tributary/internal/record"
 )
 
-// segment is one .log file with its .index and .timeindex.
+// segment is one .log file with its .index and .timeindex, and its
+// .txnindex when it holds ABORT markers (txnindex.go).
 //
 // Concurrency: the fields below the files are guarded by the owning Log's
 // mu. Bytes of .log below a published size never change while the segment
@@ -27,6 +28,11 @@ type segment struct {
 	kpath string
 	idx   *index
 	tidx  *index
+	// txnPath is the .txnindex path (the file exists only while txn has
+	// entries; not encrypted, it holds offsets only); txn its entries,
+	// in marker order.
+	txnPath string
+	txn     []TxnIndexEntry
 
 	size        int64 // bytes of whole batches
 	next        int64 // offset after the last batch; base if empty
@@ -89,11 +95,18 @@ func openSegment(dir string, base int64, truncate bool, kr *Keyring) (*segment, 
 		s.idx.close()
 		return nil, err
 	}
+	s.txnPath = filepath.Join(dir, SegmentName(base, ".txnindex"))
 	if truncate {
-		if err := errors.Join(s.idx.reset(), s.tidx.reset()); err != nil {
+		err := errors.Join(s.idx.reset(), s.tidx.reset())
+		if rerr := os.Remove(s.txnPath); rerr != nil && !os.IsNotExist(rerr) {
+			err = errors.Join(err, rerr)
+		}
+		if err != nil {
 			s.close()
 			return nil, err
 		}
+	} else {
+		s.loadTxnIndex()
 	}
 	return s, nil
 }
@@ -191,11 +204,9 @@ func (s *segment) close() error {
 func (s *segment) remove() error {
 	s.close()
 	var errs []error
-	dir := filepath.Dir(s.path)
-	txnIdx := filepath.Join(dir, SegmentName(s.base, ".txnindex")) // txnindex.go
 	// The key file goes last: a crash midway never leaves ciphertext
 	// without its key.
-	for _, p := range []string{s.path, s.idx.path, s.tidx.path, txnIdx, s.kpath} {
+	for _, p := range []string{s.path, s.idx.path, s.tidx.path, s.txnPath, s.kpath} {
 		if p == "" {
 			continue
 		}
@@ -206,14 +217,14 @@ func (s *segment) remove() error {
 	return errors.Join(errs...)
 }
 
-// renameAll renames the three files (and the key file) by appending
-// suffix to each name.
+// renameAll renames the segment's files (and the key file) by appending
+// suffix to each name (a missing .txnindex is no error).
 func (s *segment) renameAll(suffix string) error {
-	for _, p := range []*string{&s.path, &s.idx.path, &s.tidx.path, &s.kpath} {
+	for _, p := range []*string{&s.path, &s.idx.path, &s.tidx.path, &s.txnPath, &s.kpath} {
 		if *p == "" {
 			continue
 		}
-		if err := os.Rename(*p, *p+suffix); err != nil {
+		if err := os.Rename(*p, *p+suffix); err != nil && !(p == &s.txnPath && os.IsNotExist(err)) {
 			return err
 		}
 		*p += suffix

@@ -124,6 +124,9 @@ func (l *Log) afterTruncateLocked(act *segment) error {
 			return err
 		}
 	}
+	if err := act.truncateTxnIndex(l.end); err != nil {
+		return err
+	}
 	l.durable = min(l.durable, l.end)
 	l.recoveryPoint = min(l.recoveryPoint, l.end)
 	l.unflushed = 0
