@@ -152,7 +152,11 @@ func New(cfg Config) (*Broker, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, err
 	}
-	store, err := storage.OpenManager(storage.ManagerConfig{Dir: cfg.DataDir, Logger: cfg.Logger, Now: cfg.Now,
+	keys, err := encryptionKeys(cfg.Broker)
+	if err != nil {
+		return nil, err
+	}
+	store, err := storage.OpenManager(storage.ManagerConfig{Dir: cfg.DataDir, Logger: cfg.Logger, Now: cfg.Now, Keys: keys,
 		RetentionCheckInterval: brokerMillis(cfg.Broker, "log.retention.check.interval.ms"),
 		CheckpointInterval:     brokerMillis(cfg.Broker, "log.flush.offset.checkpoint.interval.ms"),
 		CleanerInterval:        brokerMillis(cfg.Broker, "log.cleaner.backoff.ms"),
@@ -487,4 +491,19 @@ func (b *Broker) Handle(ctx context.Context, r *Request) Pending {
 		}
 		return resp
 	}
+}
+
+// encryptionKeys loads the keyring of encryption at rest when
+// log.encryption.enable is set (nil when it is not).
+func encryptionKeys(c *config.Broker) (*storage.Keyring, error) {
+	if !c.Bool("log.encryption.enable") {
+		return nil, nil
+	}
+	kr, err := storage.LoadKeyring(
+		storage.KeySource{File: c.Get("log.encryption.key.file"), Command: c.Get("log.encryption.key.command")},
+		storage.KeySource{File: c.Get("log.encryption.previous.key.file"), Command: c.Get("log.encryption.previous.key.command")})
+	if err != nil {
+		return nil, fmt.Errorf("log.encryption: %w", err)
+	}
+	return kr, nil
 }

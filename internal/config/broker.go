@@ -106,6 +106,16 @@ func init() {
 		// this size holding the dir's files, so log.dir.min.free.bytes
 		// applies to what is left of the budget. 0: the whole volume.
 		{Name: "log.dir.max.bytes", Type: TypeLong, Default: "0", Check: atLeast(0)},
+		// Tributary's own: encryption at rest with a key-encryption key
+		// the operator brings (storage/crypt.go): a file holding a
+		// 256-bit key (hex or base64) or a command printing it (a KMS
+		// client). The previous key re-wraps segment keys at start-up
+		// (rotation). Static: read when the broker starts.
+		{Name: "log.encryption.enable", Type: TypeBoolean, Default: "false"},
+		{Name: "log.encryption.key.file", Type: TypeString, Default: ""},
+		{Name: "log.encryption.key.command", Type: TypePassword, Default: ""},
+		{Name: "log.encryption.previous.key.file", Type: TypeString, Default: ""},
+		{Name: "log.encryption.previous.key.command", Type: TypePassword, Default: ""},
 		{Name: "min.insync.replicas", Type: TypeInt, Default: "1", Check: atLeast(1)},
 		{Name: "unclean.leader.election.enable", Type: TypeBoolean, Default: "false"},
 		{Name: "offsets.topic.num.partitions", Type: TypeInt, Default: "50", Check: atLeast(1)},

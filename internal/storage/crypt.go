@@ -41,6 +41,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -410,6 +411,70 @@ func replaceFileSynced(path string, data []byte) error {
 	return syncDir(filepath.Dir(path))
 }
 
+// segmentKeyFiles lists the key files under dir (.key and .key.swap).
+func segmentKeyFiles(dir string) ([]string, error) {
+	var paths []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && isSegmentKeyFile(d.Name()) {
+			paths = append(paths, p)
+		}
+		return nil
+	})
+	return paths, err
+}
+
+// isSegmentKeyFile reports whether name is <20 digits>.key or .key.swap
+// (a cleaned segment's key whose swap recovery completes); other .key
+// files (TLS keys in a dev data dir) are not ours.
+func isSegmentKeyFile(name string) bool {
+	rest, ok := strings.CutSuffix(name, ".swap")
+	if !ok {
+		rest = name
+	}
+	digits, ok := strings.CutSuffix(rest, keyFileExt)
+	if !ok || len(digits) != 20 {
+		return false
+	}
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// checkSegmentKeys checks at start-up that every segment key file in the
+// data dir can be unwrapped, so a wrong or missing KEK stops the broker
+// with an error naming the segment instead of taking partitions offline
+// one by one; key files wrapped by a previous KEK are re-wrapped now.
+func checkSegmentKeys(dir string, kr *Keyring, logger *slog.Logger) error {
+	paths, err := segmentKeyFiles(dir)
+	if err != nil {
+		return err
+	}
+	if kr == nil {
+		if len(paths) > 0 {
+			return fmt.Errorf("%s: %w (log.encryption.enable=false); set log.encryption.enable and its key", strings.TrimSuffix(paths[0], keyFileExt)+".log", ErrNoKEK)
+		}
+		return nil
+	}
+	n := 0
+	for _, p := range paths {
+		_, re, err := kr.openSegmentKey(p)
+		if err != nil {
+			return fmt.Errorf("encryption at rest: %w", err)
+		}
+		if re {
+			n++
+		}
+	}
+	logger.Info("encryption at rest is on", "key_id", kr.current.ID(), "segment_keys", len(paths), "rewrapped", n)
+	return nil
+}
+
 // Rekey re-wraps every segment key file under dir (a data dir, or one
 // partition's dir) with kr's current KEK, without touching segment data.
 // Key files already wrapped by the current KEK are left alone; one
@@ -417,17 +482,7 @@ func replaceFileSynced(path string, data []byte) error {
 // changes. It returns how many files it re-wrapped. The broker must not
 // be running on dir.
 func Rekey(dir string, kr *Keyring) (int, error) {
-	var paths []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		// .key.swap: a cleaned segment's key whose swap recovery completes.
-		if !d.IsDir() && (strings.HasSuffix(p, keyFileExt) || strings.HasSuffix(p, keyFileExt+".swap")) {
-			paths = append(paths, p)
-		}
-		return nil
-	})
+	paths, err := segmentKeyFiles(dir)
 	if err != nil {
 		return 0, err
 	}
@@ -476,4 +531,30 @@ func describeKeyFile(data []byte) (string, error) {
 		return "", err
 	}
 	return fmt.Sprintf("version: %d kekId: %s cipher: AES-256-CTR data key wrapped by AES-256-GCM", keyFileVersion, hex.EncodeToString(k.kekID[:])), nil
+}
+
+// KeySource names where a KEK comes from: a file or a command (one of
+// them); both empty means none.
+type KeySource struct{ File, Command string }
+
+func (s KeySource) set() bool { return s.File != "" || s.Command != "" }
+
+// LoadKeyring loads the current KEK and, if set, the previous one
+// (rotation: segment keys it wrapped are re-wrapped by the current one).
+func LoadKeyring(current, previous KeySource) (*Keyring, error) {
+	cur, err := LoadKEK(current.File, current.Command)
+	if err != nil {
+		return nil, err
+	}
+	kr := NewKeyring(cur)
+	if previous.set() {
+		prev, err := LoadKEK(previous.File, previous.Command)
+		if err != nil {
+			return nil, fmt.Errorf("previous key: %w", err)
+		}
+		if prev.id != cur.id {
+			kr.previous = append(kr.previous, prev)
+		}
+	}
+	return kr, nil
 }

@@ -132,6 +132,9 @@ func OpenManager(cfg ManagerConfig) (*Manager, error) {
 				}
 			}
 		}
+		if err := checkSegmentKeys(cfg.Dir, cfg.Keys, m.logger); err != nil {
+			return nil, err
+		}
 		m.startLoops()
 	}
 	return m, nil
