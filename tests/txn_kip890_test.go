@@ -90,7 +90,10 @@ func TestTxnKIP890Wire(t *testing.T) {
 
 	// Part 1: not added, refused.
 	pid, epoch := init("old-client")
-	if code := produce("old-client", 11, txnBatch(pid, epoch, 0, "not-added")); code != kerr.InvalidTxnState.Code {
+	if code := produce("old-client", 10, txnBatch(pid, epoch, 0, "not-added")); code != kerr.InvalidTxnState.Code {
+		t.Fatalf("unadded partition, Produce v10: %v", kerr.ErrorForCode(code))
+	}
+	if code := produce("old-client", 11, txnBatch(pid, epoch, 0, "not-added")); code != kerr.TransactionAbortable.Code {
 		t.Fatalf("unadded partition, Produce v11: %v", kerr.ErrorForCode(code))
 	}
 	if end := endOffset(); end != 0 {

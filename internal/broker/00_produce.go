@@ -30,7 +30,8 @@
 // marker (partition/txn.go). A transactional batch that would open a
 // transaction in a partition is verified with the transaction coordinator
 // first (KIP-890, txn_verify.go): before v12 the partition must be in the
-// producer's ongoing transaction (else INVALID_TXN_STATE); from v12 on
+// producer's ongoing transaction (else TRANSACTION_ABORTABLE from v11 on,
+// INVALID_TXN_STATE before, errors.go verifyCode); from v12 on
 // (transaction version 2) the leader has the coordinator add it. A
 // coordinator that cannot answer is NOT_ENOUGH_REPLICAS (the producer
 // retries), as in Kafka. With transaction.partition.verification.enable

@@ -11,14 +11,20 @@
 // v4+ are sent by partition leaders, not clients (KIP-890,
 // txn_verify.go): a batch of transactions, each with VerifyOnly (answer
 // whether every partition is in the producer's ongoing transaction:
-// INVALID_TXN_STATE for one that is not) or not (add them, for transaction
-// version 2 producers that send no AddPartitionsToTxn themselves).
+// TRANSACTION_ABORTABLE for one that is not, INVALID_TXN_STATE to v4) or
+// not (add them, for transaction version 2 producers that send no
+// AddPartitionsToTxn themselves).
 // Errors are per partition; the top-level error is
 // CLUSTER_AUTHORIZATION_FAILED without CLUSTER_ACTION on the cluster (as
 // in Kafka). An addition waits (up to a second) for the producer's
 // previous transaction to finish ending rather than answering
-// CONCURRENT_TRANSACTIONS at once. v5 only adds TRANSACTION_ABORTABLE to the codes a client may
-// get; this broker does not answer it.
+// CONCURRENT_TRANSACTIONS at once. v5 adds TRANSACTION_ABORTABLE, the
+// answer to a verification of a partition not in the transaction; the
+// leader passes it on to Produce v11+ and answers INVALID_TXN_STATE to
+// older clients (errors.go, abortableCode). Deliberate difference from
+// Kafka, whose coordinator answers it to v4 requests as well: a v4
+// requester (a broker from before KIP-890's new error) gets
+// INVALID_TXN_STATE, a code its clients know.
 package broker
 
 import (
@@ -128,7 +134,7 @@ func (b *Broker) handleAddPartitionsToTxnBroker(r *Request, req *kmsg.AddPartiti
 				err = b.txns.AddPartitionsWaiting(ctx, rt.TransactionalID, rt.ProducerID, rt.ProducerEpoch, parts)
 				cancel()
 			}
-			code := errCode(err)
+			code := abortableCode(errCode(err), req.Version >= 5)
 			st := kmsg.NewAddPartitionsToTxnResponseTransaction()
 			st.TransactionalID = rt.TransactionalID
 			for _, t := range rt.Topics {

@@ -15,7 +15,9 @@
 // deliberate difference from Kafka: when a topic is denied, nothing is
 // committed (the others get OPERATION_NOT_ATTEMPTED). AddOffsetsToTxn v4
 // and TxnOffsetCommit v4 only add TRANSACTION_ABORTABLE to the codes a
-// client may get (not answered here). TxnOffsetCommit v5+ is transaction
+// client may get: Kafka answers it to TxnOffsetCommit v4 when the
+// offsets partition's verification fails, which this broker does not do
+// before v5 (below); AddOffsetsToTxn never gets it, in Kafka either. TxnOffsetCommit v5+ is transaction
 // version 2 (KIP-890 part 2): the client sends no AddOffsetsToTxn, and the
 // broker has the transaction coordinator add the group's offsets
 // partition first (txn_verify.go), answering its refusal for every

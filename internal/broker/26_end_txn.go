@@ -8,7 +8,8 @@
 // next AddPartitionsToTxn or InitProducerId gets CONCURRENT_TRANSACTIONS
 // and the client retries. Before v2, PRODUCER_FENCED is answered
 // INVALID_PRODUCER_EPOCH (KIP-588). v4 only adds TRANSACTION_ABORTABLE to
-// the codes a client may get (not answered here). v5+ is transaction
+// the codes a client may get (Kafka's coordinator does not answer it to
+// EndTxn either; Produce v11+ gets it, errors.go). v5+ is transaction
 // version 2 (KIP-890 part 2, txn.Coordinator.EndTxnV2): every end bumps
 // the producer epoch, the markers carry the bumped epoch, the response
 // carries the producer id and epoch to continue with (a new producer id

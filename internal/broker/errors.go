@@ -145,6 +145,7 @@ var txnErrors = []wireError{
 	{err: txn.ErrInvalidProducerEpoch, code: kerr.InvalidProducerEpoch, desc: "a transactional request with an epoch newer than the coordinator's"},
 	{err: txn.ErrInvalidProducerIDMap, code: kerr.InvalidProducerIDMapping, desc: "the producer id is not the one the transactional id holds, or the id was never initialized"},
 	{err: txn.ErrInvalidTxnState, code: kerr.InvalidTxnState, desc: "EndTxn without a transaction (no AddPartitionsToTxn), or a commit of an aborted one and the reverse"},
+	{err: txn.ErrNotInTransaction, code: kerr.TransactionAbortable, desc: "a KIP-890 verification names a partition the producer's transaction does not hold (never added, or no transaction open): the producer must abort; INVALID_TXN_STATE to requests that predate TRANSACTION_ABORTABLE (abortableCode)"},
 	{err: txn.ErrInvalidTimeout, code: kerr.InvalidTransactionTimeout, desc: "transaction.timeout.ms not positive or above transaction.max.timeout.ms"},
 	{err: txn.ErrUnknownTransactionalID, code: kerr.TransactionalIDNotFound, desc: "DescribeTransactions of an id this coordinator does not know"},
 	{err: txn.ErrEmptyTransactionalID, code: kerr.InvalidRequest, desc: "an empty transactional id"},
@@ -227,6 +228,19 @@ func coordinatorErr(err error) error {
 	return fmt.Errorf("%w: %v", kerr.CoordinatorNotAvailable, err)
 }
 
+// abortableCode answers TRANSACTION_ABORTABLE (KIP-890) as
+// INVALID_TXN_STATE to requests that predate it, as Kafka does: it is
+// new in Produce v11, TxnOffsetCommit v4, AddPartitionsToTxn v5,
+// AddOffsetsToTxn v4, EndTxn v4 and InitProducerId v5 (knowsAbortable).
+// Clients that know it abort the transaction and go on with the same
+// producer; older ones read INVALID_TXN_STATE (most also abort).
+func abortableCode(code int16, knowsAbortable bool) int16 {
+	if code == kerr.TransactionAbortable.Code && !knowsAbortable {
+		return kerr.InvalidTxnState.Code
+	}
+	return code
+}
+
 // verifyCode is the produce answer for a failed KIP-890 verification of a
 // partition (txn_verify.go), as Kafka's partition leaders answer: the
 // coordinator could not be asked or is moving (NOT_COORDINATOR,
@@ -236,8 +250,9 @@ func coordinatorErr(err error) error {
 // (transaction version 2 clients retry it) and NOT_ENOUGH_REPLICAS
 // before; a fenced producer is INVALID_PRODUCER_EPOCH; a producer id the
 // transactional id does not hold is INVALID_PRODUCER_ID_MAPPING; a
-// partition not in the transaction, or any other refusal,
-// INVALID_TXN_STATE.
+// partition not in the producer's transaction is TRANSACTION_ABORTABLE
+// for Produce v11+ and INVALID_TXN_STATE before (abortableCode); any
+// other refusal INVALID_TXN_STATE.
 func verifyCode(err error, produceVersion int16) int16 {
 	if err == nil {
 		return 0
@@ -254,6 +269,8 @@ func verifyCode(err error, produceVersion int16) int16 {
 		return kerr.InvalidProducerEpoch.Code
 	case kerr.InvalidProducerIDMapping:
 		return e.Code
+	case kerr.TransactionAbortable:
+		return abortableCode(e.Code, produceVersion >= 11)
 	}
 	return kerr.InvalidTxnState.Code
 }

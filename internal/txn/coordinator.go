@@ -54,6 +54,10 @@ var (
 	ErrInvalidProducerEpoch   = errors.New("the producer epoch is not the transaction's current one")
 	ErrInvalidProducerIDMap   = errors.New("the producer id does not belong to the transactional id")
 	ErrInvalidTxnState        = errors.New("the request is not valid in the transaction's state")
+	// ErrNotInTransaction: a KIP-890 verification names a partition the
+	// producer's transaction does not hold (none is open, or it was never
+	// added): the producer can only abort.
+	ErrNotInTransaction       = errors.New("the partition is not in the producer's ongoing transaction")
 	ErrInvalidTimeout         = errors.New("transaction timeout above transaction.max.timeout.ms or not positive")
 	ErrUnknownTransactionalID = errors.New("unknown transactional id")
 	ErrEmptyTransactionalID   = errors.New("empty transactional id")
@@ -597,8 +601,9 @@ func (c *Coordinator) AddPartitions(id string, pid int64, epoch int16, parts []T
 // VerifyPartitions answers a partition leader's KIP-890 verification
 // (AddPartitionsToTxn v4+ with VerifyOnly): nil when every partition is
 // in the producer's ongoing transaction at its current epoch, else the
-// error for all of them (ErrInvalidTxnState when one is not in it,
-// CONCURRENT_TRANSACTIONS while the transaction is ending).
+// error for all of them (ErrNotInTransaction when one is not in it or
+// no transaction is open, CONCURRENT_TRANSACTIONS while the transaction
+// is ending).
 func (c *Coordinator) VerifyPartitions(id string, pid int64, epoch int16, parts []TopicPartition) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -619,11 +624,11 @@ func (c *Coordinator) VerifyPartitions(id string, pid int64, epoch int16, parts 
 		return ErrConcurrentTransactions
 	}
 	if t.state != Ongoing {
-		return ErrInvalidTxnState
+		return ErrNotInTransaction
 	}
 	for _, tp := range parts {
 		if _, ok := t.parts[tp]; !ok {
-			return ErrInvalidTxnState
+			return ErrNotInTransaction
 		}
 	}
 	return nil

@@ -15,7 +15,7 @@ func TestVerifyPartitions(t *testing.T) {
 	f := newFixture(t, newMemLog(1))
 	c := f.c
 	r, _ := c.InitProducerID("app", 10*time.Second, -1, -1)
-	if err := c.VerifyPartitions("app", r.ProducerID, r.Epoch, []TopicPartition{tp("a", 0)}); !errors.Is(err, ErrInvalidTxnState) {
+	if err := c.VerifyPartitions("app", r.ProducerID, r.Epoch, []TopicPartition{tp("a", 0)}); !errors.Is(err, ErrNotInTransaction) {
 		t.Fatalf("no transaction: %v", err)
 	}
 	if err := c.AddPartitions("app", r.ProducerID, r.Epoch, []TopicPartition{tp("a", 0)}); err != nil {
@@ -24,7 +24,7 @@ func TestVerifyPartitions(t *testing.T) {
 	if err := c.VerifyPartitions("app", r.ProducerID, r.Epoch, []TopicPartition{tp("a", 0)}); err != nil {
 		t.Fatalf("added partition: %v", err)
 	}
-	if err := c.VerifyPartitions("app", r.ProducerID, r.Epoch, []TopicPartition{tp("a", 0), tp("a", 1)}); !errors.Is(err, ErrInvalidTxnState) {
+	if err := c.VerifyPartitions("app", r.ProducerID, r.Epoch, []TopicPartition{tp("a", 0), tp("a", 1)}); !errors.Is(err, ErrNotInTransaction) {
 		t.Fatalf("partition not added: %v", err)
 	}
 	if err := c.VerifyPartitions("app", r.ProducerID, r.Epoch-1, []TopicPartition{tp("a", 0)}); !errors.Is(err, ErrProducerFenced) {
@@ -40,7 +40,7 @@ func TestVerifyPartitions(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.waitState(c, "app", CompleteAbort)
-	if err := c.VerifyPartitions("app", r.ProducerID, r.Epoch, []TopicPartition{tp("a", 0)}); !errors.Is(err, ErrInvalidTxnState) {
+	if err := c.VerifyPartitions("app", r.ProducerID, r.Epoch, []TopicPartition{tp("a", 0)}); !errors.Is(err, ErrNotInTransaction) {
 		t.Fatalf("after the abort: %v", err)
 	}
 }
