@@ -22,10 +22,9 @@ package storage
 // index entry or timestamp. What it does not: integrity (CTR is
 // malleable; a flipped bit shows as a CRC failure, as on an unencrypted
 // disk), the .txnindex and checkpoint files (producer ids and offsets
-// only), file sizes, and, like XTS disk encryption, bytes rewritten at
-// the same position under the same data key (a follower truncating its
-// divergent tail and appending the leader's batches there) to someone
-// holding snapshots from before and after the rewrite.
+// only) and file sizes. No keystream encrypts two different bytes:
+// after an encrypted segment's tail is cut, appends move to a segment
+// with a fresh key (Log.rekeyActive).
 
 import (
 	"bytes"

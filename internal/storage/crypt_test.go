@@ -461,3 +461,44 @@ func FuzzParseKEK(f *testing.F) {
 		}
 	})
 }
+
+// After the encrypted active segment's tail is cut (follower truncation,
+// recovery), appends go to a segment with a fresh key: no position of a
+// data key's keystream encrypts two different bytes.
+func TestEncryptionTruncationRekeys(t *testing.T) {
+	once(t)
+	dir := t.TempDir()
+	m, err := openKeys(t, dir, NewKeyring(testKEK(t, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	l, err := m.Open("t", 0, DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendMarked(t, l, 20)
+	if err := l.TruncateTo(10); err != nil {
+		t.Fatal(err)
+	}
+	cutAt := l.Segments()[0].Size
+	appendMarked(t, l, 5)
+	segs := l.Segments()
+	if len(segs) != 2 || segs[1].BaseOffset != 10 || segs[0].Size != cutAt {
+		t.Fatalf("segments after truncation and appends: %+v", segs)
+	}
+	if st, err := os.Stat(segs[0].Path); err != nil || st.Size() != cutAt {
+		t.Fatalf("the cut segment was written to again: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(l.Dir(), SegmentName(10, ".key"))); err != nil {
+		t.Fatal(err)
+	}
+	if n := countMarked(t, l); n != 15 {
+		t.Fatalf("read %d records", n)
+	}
+	// No cut: appends stay in the active segment.
+	appendMarked(t, l, 5)
+	if n := len(l.Segments()); n != 2 {
+		t.Fatalf("%d segments", n)
+	}
+}

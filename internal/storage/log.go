@@ -419,6 +419,12 @@ func (l *Log) Append(b record.Batch) (int64, error) {
 		return 0, err
 	}
 	act := l.segs[len(l.segs)-1]
+	if act.cut && act.f.encrypted() {
+		var err error
+		if act, err = l.rekeyActive(act); err != nil {
+			return 0, l.writeErrLocked(err)
+		}
+	}
 	if l.shouldRoll(act, b) {
 		var err error
 		if act, err = l.roll(); err != nil {
@@ -497,6 +503,31 @@ func (l *Log) roll() (*segment, error) {
 	l.dirDirty = true
 	l.logger.Debug("rolled segment", "dir", l.dir, "base_offset", s.base)
 	l.flushLocked()
+	return s, nil
+}
+
+// rekeyActive moves appends to a segment with a fresh data key after
+// the encrypted active segment's tail was cut: AES-CTR must not encrypt
+// new bytes with keystream that already encrypted other bytes at those
+// positions (whoever kept a copy of the disk from before would learn
+// their XOR). A non-empty segment is rolled; an empty one is replaced
+// by new files under the same name. Called with mu held.
+func (l *Log) rekeyActive(act *segment) (*segment, error) {
+	act.cut = false
+	if act.size > 0 {
+		return l.roll()
+	}
+	if err := act.remove(); err != nil {
+		return nil, err
+	}
+	s, err := openSegment(l.dir, act.base, true, l.keys())
+	if err != nil {
+		return nil, err
+	}
+	segs := slices.Clone(l.segs)
+	segs[len(segs)-1] = s
+	l.segs = segs
+	l.dirDirty = true
 	return s, nil
 }
 

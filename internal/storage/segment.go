@@ -47,6 +47,10 @@ type segment struct {
 	hinted int64
 	// rewrapped: opening re-wrapped the key file with the current KEK.
 	rewrapped bool
+	// cut: bytes at the tail were cut off (truncation, recovery). An
+	// encrypted segment then takes no more appends (Log.rekeyActive):
+	// new bytes at those positions would reuse their CTR keystream.
+	cut bool
 
 	// hintMu guards the read hint: where the last read of this segment
 	// ended (offset hintNext at byte hintPos). A consumer reading in
@@ -491,6 +495,7 @@ func (s *segment) recoverFrom(prevLast, interval int64, onBatch func(record.Batc
 	}
 	res := recoverResult{validBytes: pos, droppedBytes: total - pos, reason: reason}
 	if pos < total {
+		s.cut = true
 		if err := s.f.Truncate(pos); err != nil {
 			return res, err
 		}

@@ -54,6 +54,7 @@ func (l *Log) TruncateTo(offset int64) error {
 		if err := act.f.Truncate(pos); err != nil {
 			return err
 		}
+		act.cut = pos < act.size
 	}
 	prevLast := act.base - 1
 	if _, err := act.recoverFrom(prevLast, l.opts.IndexIntervalBytes, nil); err != nil {
