@@ -16,6 +16,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -41,6 +44,61 @@ func cloudClientOpts(t *testing.T, cl *godo.Client, id, user, password string) [
 	}
 	return []kgo.Opt{kgo.DialTLSConfig(&tls.Config{RootCAs: pool}),
 		kgo.SASL(scram.Auth{User: user, Pass: password}.AsSha512Mechanism())}
+}
+
+// certTLS is a TLS client config for a cluster's mTLS port: it trusts
+// the CA from GET /ca and presents a user's access_cert and access_key
+// (none when cert is "").
+func certTLS(t *testing.T, cl *godo.Client, id, cert, key string) *tls.Config {
+	t.Helper()
+	ca, _, err := cl.Databases.GetCA(context.Background(), id)
+	if err != nil {
+		t.Fatalf("get CA: %v", err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca.Certificate)
+	cfg := &tls.Config{RootCAs: pool}
+	if cert != "" {
+		kp, err := tls.X509KeyPair([]byte(cert), []byte(key))
+		if err != nil {
+			t.Fatalf("access_cert and access_key: %v", err)
+		}
+		cfg.Certificates = []tls.Certificate{kp}
+	}
+	return cfg
+}
+
+// certClientOpts are franz-go options for a cluster's mTLS port as the
+// user whose access_cert and access_key are given.
+func certClientOpts(t *testing.T, cl *godo.Client, id, cert, key string) []kgo.Opt {
+	t.Helper()
+	return []kgo.Opt{kgo.DialTLSConfig(certTLS(t, cl, id, cert, key))}
+}
+
+// certRefused checks that the broker at addr closes a TLS connection made
+// with cfg right after the handshake (the client's certificate is
+// missing or maps to no principal) instead of serving a request: an
+// ApiVersions request gets no answer. (With TLS 1.3 the client's
+// handshake completes before the server has checked its certificate.)
+func certRefused(addr string, cfg *tls.Config) error {
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, cfg)
+	if err != nil {
+		return nil // refused in the handshake
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	// ApiVersions v0, correlation id 1, client id "t": a served
+	// connection answers it.
+	if _, err := c.Write([]byte{0, 0, 0, 11, 0, 18, 0, 0, 0, 0, 0, 1, 0, 1, 't'}); err != nil {
+		return nil
+	}
+	var b [4]byte
+	if _, err := io.ReadFull(c, b[:]); err == nil {
+		return fmt.Errorf("%s answered a request", addr)
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		return fmt.Errorf("%s neither answered nor closed: %v", addr, err)
+	}
+	return nil
 }
 
 // fromAddr makes a client dial from local address ip over TLS trusting
@@ -256,6 +314,59 @@ func cloudSecurity(t *testing.T, store string) {
 		t.Error("the old password still works after reset_auth")
 	}
 
+	// mTLS: every user has a client certificate from the cluster's CA;
+	// on the mTLS port it authenticates as User:<name>, so the user's
+	// ACLs apply (reader: produceconsume on orders, nothing on secret).
+	// reset_auth replaced reader's certificate: the first one is refused.
+	mtlsPort := conn.ApplicationPorts["kafka_mtls"]
+	if mtlsPort == 0 || reader.AccessCert == "" || reader.AccessKey == "" || reset.AccessCert == "" || reset.AccessCert == reader.AccessCert {
+		t.Fatalf("mTLS: port %d, reader's certificate %q, after reset_auth %q", mtlsPort, reader.AccessCert, reset.AccessCert)
+	}
+	mtls := fmt.Sprintf("%s:%d", conn.Host, mtlsPort)
+	if _, _, err := cl.Databases.CreateTopic(ctx, db.ID, &godo.DatabaseCreateTopicRequest{Name: "secret", PartitionCount: &one, ReplicationFactor: &one}); err != nil {
+		t.Fatal(err)
+	}
+	newCert := certClientOpts(t, cl, db.ID, reset.AccessCert, reset.AccessKey)
+	eventually(t, "reader produces over mTLS with its new certificate", func() error { return produceOne(newCert, mtls, "orders") })
+	if err := produceOne(newCert, mtls, "secret"); !authzFailed(err) {
+		t.Errorf("reader over mTLS produced to secret (no ACL): %v, want an authorization failure", err)
+	}
+	if err := certRefused(mtls, certTLS(t, cl, db.ID, reset.AccessCert, reset.AccessKey)); err == nil {
+		t.Error("the check of a refused certificate refused reader's current one")
+	}
+	if err := certRefused(mtls, certTLS(t, cl, db.ID, reader.AccessCert, reader.AccessKey)); err != nil {
+		t.Errorf("reader's certificate replaced by reset_auth: %v", err)
+	}
+	if err := certRefused(mtls, certTLS(t, cl, db.ID, "", "")); err != nil {
+		t.Errorf("a client without a certificate on the mTLS port: %v", err)
+	}
+	if kcat, err := exec.LookPath("kcat"); err == nil {
+		files := t.TempDir()
+		caPEM, _, err := cl.Databases.GetCA(ctx, db.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, body := range map[string]string{"ca.pem": string(caPEM.Certificate), "reader.pem": reset.AccessCert, "reader.key": reset.AccessKey} {
+			if err := os.WriteFile(filepath.Join(files, name), []byte(body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		kc := func(topic string) (string, error) {
+			_, errOut, err := runCmd(t, time.Minute, "one\n", nil, kcat, "-b", mtls, "-X", "security.protocol=SSL",
+				"-X", "ssl.ca.location="+filepath.Join(files, "ca.pem"), "-X", "ssl.certificate.location="+filepath.Join(files, "reader.pem"),
+				"-X", "ssl.key.location="+filepath.Join(files, "reader.key"), "-P", "-t", topic)
+			return errOut, err
+		}
+		if errOut, err := kc("orders"); err != nil {
+			t.Errorf("kcat -P over mTLS as reader to orders: %v\n%s", err, tail(errOut))
+		}
+		if errOut, err := kc("secret"); err == nil || !strings.Contains(errOut, "authoriz") {
+			t.Errorf("kcat -P over mTLS as reader to secret: %v, want an authorization failure\n%s", err, tail(errOut))
+		}
+	} else if strictTools() {
+		t.Fatal("kcat not installed (.ci/run installs it)")
+	}
+
 	// Bad input and the primary user.
 	for _, c := range []struct {
 		req  godo.DatabaseCreateUserRequest
@@ -288,7 +399,7 @@ func cloudSecurity(t *testing.T, store string) {
 		if err := produceOne(writerOpts, bootstrap, "orders"); err == nil {
 			return errors.New("the deleted user still produces")
 		}
-		return nil
+		return certRefused(mtls, certTLS(t, cl, db.ID, writer.AccessCert, writer.AccessKey))
 	})
 
 	// Trusted sources: with 127.0.0.1/32 trusted, a connection from

@@ -627,7 +627,23 @@ func TestCloudCLIAndBadInput(t *testing.T) {
 	if out := trib("databases", "connection", id, "-o", "json"); json.Unmarshal([]byte(out), &conn) != nil || !conn.SSL || conn.User != "doadmin" {
 		t.Fatalf("connection -o json:\n%s", out)
 	}
+	// The user's client certificate through the CLI (--cert-dir); kcat
+	// lists the topics over the mTLS port with it.
+	if out := trib("databases", "user", "get", id, "app", "--cert-dir", dir); !strings.Contains(out, "app") {
+		t.Errorf("user get --cert-dir:\n%s", out)
+	}
+	if st, err := os.Stat(filepath.Join(dir, "app.key")); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("app.key from --cert-dir: %v %v, want mode 0600", st, err)
+	}
+	if conn.ApplicationPorts["kafka_mtls"] == 0 {
+		t.Errorf("connection without an mTLS port: %+v", conn)
+	}
 	if kcat, err := exec.LookPath("kcat"); err == nil {
+		mtls := fmt.Sprintf("%s:%d", conn.Host, conn.ApplicationPorts["kafka_mtls"])
+		if out, errOut, err := runCmd(t, time.Minute, "", nil, kcat, "-b", mtls, "-X", "security.protocol=SSL", "-X", "ssl.ca.location="+caPath,
+			"-X", "ssl.certificate.location="+filepath.Join(dir, "app.pem"), "-X", "ssl.key.location="+filepath.Join(dir, "app.key"), "-L", "-t", "t1"); err != nil || !strings.Contains(out, `topic "t1"`) {
+			t.Errorf("kcat -L over mTLS as app: %v\n%s%s", err, out, tail(errOut))
+		}
 		kc := func(stdin string, args ...string) (string, string, error) {
 			base := []string{"-b", fmt.Sprintf("%s:%d", conn.Host, conn.Port), "-X", "security.protocol=SASL_SSL", "-X", "sasl.mechanisms=SCRAM-SHA-512",
 				"-X", "sasl.username=app", "-X", "sasl.password=" + users[0].Password, "-X", "ssl.ca.location=" + caPath}

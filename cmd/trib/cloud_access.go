@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/digitalocean/godo"
@@ -40,7 +42,7 @@ func accessCommands(f *cloudFlags, run runFunc) []*cobra.Command {
 
 	connection := &cobra.Command{
 		Use:   "connection DATABASE_ID",
-		Short: "Print the bootstrap address and the primary user's credentials",
+		Short: "Print the bootstrap address, the primary user's credentials and the mTLS port",
 		Long: "Examples:\n  trib cloud databases connection <id>\n" +
 			"  kcat -b HOST:PORT -X security.protocol=SASL_SSL -X sasl.mechanisms=SCRAM-SHA-512 \\\n" +
 			"    -X sasl.username=doadmin -X sasl.password=PASSWORD -X ssl.ca.location=ca.pem -L",
@@ -54,8 +56,8 @@ func accessCommands(f *cloudFlags, run runFunc) []*cobra.Command {
 				return fmt.Errorf("the cluster is %s and has no connection yet", d.Status)
 			}
 			cn := d.Connection
-			f.print(c.OutOrStdout(), cn, "HOST\tPORT\tUSER\tPASSWORD\tSSL", func(tw io.Writer) {
-				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%v\n", cn.Host, cn.Port, cn.User, cn.Password, cn.SSL)
+			f.print(c.OutOrStdout(), cn, "HOST\tPORT\tUSER\tPASSWORD\tSSL\tMTLS PORT", func(tw io.Writer) {
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%v\t%d\n", cn.Host, cn.Port, cn.User, cn.Password, cn.SSL, cn.ApplicationPorts["kafka_mtls"])
 			})
 			return nil
 		}),
@@ -79,7 +81,7 @@ func parseACLs(vals []string) ([]*godo.KafkaACL, error) {
 }
 
 func usersCommand(f *cloudFlags, run runFunc) *cobra.Command {
-	users := &cobra.Command{Use: "user", Aliases: []string{"users"}, Short: "A cluster's SASL/SCRAM users and their ACLs (doctl databases user)"}
+	users := &cobra.Command{Use: "user", Aliases: []string{"users"}, Short: "A cluster's users (SCRAM password and client certificate) and their ACLs (doctl databases user)"}
 	printUsers := func(w io.Writer, us []godo.DatabaseUser) {
 		f.print(w, us, "NAME\tROLE\tPASSWORD\tACL", func(tw io.Writer) {
 			for _, u := range us {
@@ -104,17 +106,39 @@ func usersCommand(f *cloudFlags, run runFunc) *cobra.Command {
 			return nil
 		}),
 	})
-	users.AddCommand(&cobra.Command{
-		Use: "get DATABASE_ID USER", Short: "Show a user with its password", Args: cobra.ExactArgs(2),
+	var certDir string
+	get := &cobra.Command{
+		Use:   "get DATABASE_ID USER",
+		Short: "Show a user with its password; --cert-dir writes its client certificate and key",
+		Long: "Show a user. Every user also has a client certificate signed by the cluster's CA\n" +
+			"(access_cert, access_key in -o json) for the mTLS port (application_ports.kafka_mtls of\n" +
+			"the connection); --cert-dir DIR writes them to DIR/USER.pem and DIR/USER.key (mode 0600).\n\n" +
+			"Examples:\n  trib cloud databases user get <id> app\n" +
+			"  trib cloud databases user get <id> app --cert-dir .\n" +
+			"  kcat -b HOST:MTLS_PORT -X security.protocol=SSL -X ssl.ca.location=ca.pem \\\n" +
+			"    -X ssl.certificate.location=app.pem -X ssl.key.location=app.key -L",
+		Args: cobra.ExactArgs(2),
 		RunE: run(func(ctx context.Context, cl *godo.Client, c *cobra.Command, args []string) error {
 			u, _, err := cl.Databases.GetUser(ctx, args[0], args[1])
 			if err != nil {
 				return err
 			}
+			if certDir != "" {
+				if u.AccessCert == "" {
+					return fmt.Errorf("user %s has no client certificate yet", u.Name)
+				}
+				for name, body := range map[string]string{u.Name + ".pem": u.AccessCert, u.Name + ".key": u.AccessKey} {
+					if err := os.WriteFile(filepath.Join(certDir, name), []byte(body), 0o600); err != nil {
+						return err
+					}
+				}
+			}
 			printUsers(c.OutOrStdout(), []godo.DatabaseUser{*u})
 			return nil
 		}),
-	})
+	}
+	get.Flags().StringVar(&certDir, "cert-dir", "", "write the user's client certificate and key (USER.pem, USER.key) to this directory")
+	users.AddCommand(get)
 	var acls []string
 	create := &cobra.Command{
 		Use:   "create DATABASE_ID USER",

@@ -18,6 +18,11 @@ type apiConnection struct {
 	User     string `json:"user,omitempty"`
 	Password string `json:"password,omitempty"`
 	SSL      bool   `json:"ssl"`
+	// ApplicationPorts is DigitalOcean's map of a connection's other
+	// ports; Tributary's key: "kafka_mtls", the broker's SSL listener
+	// where users connect with their client certificate (access_cert,
+	// access_key) instead of SASL.
+	ApplicationPorts map[string]uint32 `json:"application_ports,omitempty"`
 }
 
 type apiServiceAddress struct {
@@ -37,10 +42,15 @@ type apiUserSettings struct {
 }
 
 type apiUser struct {
-	Name     string           `json:"name"`
-	Role     string           `json:"role"`
-	Password string           `json:"password"`
-	Settings *apiUserSettings `json:"settings,omitempty"`
+	Name     string `json:"name"`
+	Role     string `json:"role"`
+	Password string `json:"password"`
+	// AccessCert and AccessKey are the user's client certificate (signed
+	// by the cluster's CA, GET /ca) and private key, PEM, for the mTLS
+	// port (application_ports.kafka_mtls).
+	AccessCert string           `json:"access_cert,omitempty"`
+	AccessKey  string           `json:"access_key,omitempty"`
+	Settings   *apiUserSettings `json:"settings,omitempty"`
 }
 
 type apiFirewallRule struct {
@@ -155,7 +165,7 @@ type apiTopic struct {
 }
 
 func toAPIUser(u User) apiUser {
-	a := apiUser{Name: u.Name, Role: u.Role, Password: u.Password}
+	a := apiUser{Name: u.Name, Role: u.Role, Password: u.Password, AccessCert: u.AccessCert, AccessKey: u.AccessKey}
 	if u.Role != RolePrimary {
 		a.Settings = &apiUserSettings{ACL: u.ACL}
 		if a.Settings.ACL == nil {
@@ -201,6 +211,13 @@ func toAPI(c Cluster, nodes []Node, users []User) apiDatabase {
 		host, port, _ := net.SplitHostPort(d.BootstrapServers[0])
 		p, _ := strconv.Atoi(port)
 		conn := apiConnection{Protocol: "kafka", Host: host, Port: p, URI: "kafka://" + d.BootstrapServers[0], SSL: c.Secure()}
+		for _, n := range nodes {
+			if n.State == NodeActive && n.Listen == d.BootstrapServers[0] && n.MTLS != "" && c.Secure() {
+				_, mport, _ := net.SplitHostPort(n.MTLS)
+				mp, _ := strconv.Atoi(mport)
+				conn.ApplicationPorts = map[string]uint32{"kafka_mtls": uint32(mp)}
+			}
+		}
 		for _, u := range users {
 			if u.Role == RolePrimary {
 				conn.User, conn.Password = u.Name, u.Password

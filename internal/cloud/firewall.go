@@ -15,10 +15,11 @@ import (
 
 // Trusted sources (DigitalOcean's database firewall). With no rule every
 // address may connect; with rules, a cluster's brokers accept connections
-// on their client listener only from the listed addresses and CIDR ranges
+// on their client listeners only from the listed addresses and CIDR ranges
 // (ip_addr), plus the cluster's own hosts (the brokers replicate and the
 // control plane connects from there): the brokers' allow-list,
-// listener.name.sasl_ssl.allowed.cidrs, set as a cluster-wide dynamic
+// listener.name.sasl_ssl.allowed.cidrs (and .ssl. for the mTLS
+// listener), set as a cluster-wide dynamic
 // broker config, so a change applies to the next connection without a
 // restart. A refused connection is closed at accept, before TLS, and
 // counted in tributary_server_connections_refused_total. Connections
@@ -28,11 +29,12 @@ import (
 // FirewallTypeIPAddr is the trusted-source type this installation offers.
 const FirewallTypeIPAddr = "ip_addr"
 
-// allowedCIDRsKey is the brokers' allow-list of their client listener.
-const allowedCIDRsKey = "listener.name." + clientListener + ".allowed.cidrs"
+// allowedCIDRsKeys are the brokers' allow-lists of their client
+// listeners (SASL_SSL and mTLS).
+var allowedCIDRsKeys = []string{"listener.name." + clientListener + ".allowed.cidrs", "listener.name." + mtlsListener + ".allowed.cidrs"}
 
-// clientListener is the lower-case name of the brokers' one listener
-// (secure.go).
+// clientListener is the lower-case name of the brokers' SASL_SSL
+// listener (secure.go).
 const clientListener = "sasl_ssl"
 
 // allowList is the brokers' allowed.cidrs for rules on a cluster of
@@ -63,8 +65,10 @@ func allowList(rules []FirewallRule, nodes []Node) string {
 	return strings.Join(out, ",")
 }
 
-// syncAllowList makes the brokers' allow-list match c's trusted sources.
-func (s *Service) syncAllowList(ctx context.Context, c Cluster, adm *kadm.Client) error {
+// syncListenerConfigs makes the brokers' cluster-wide listener configs
+// match the store: both listeners' allow-lists from c's trusted sources,
+// and the mTLS listener's mapping of users' certificates (secure.go).
+func (s *Service) syncListenerConfigs(ctx context.Context, c Cluster, adm *kadm.Client, users []User) error {
 	rules, err := s.cfg.Store.FirewallRules(ctx, c.ID)
 	if err != nil {
 		return err
@@ -74,11 +78,17 @@ func (s *Service) syncAllowList(ctx context.Context, c Cluster, adm *kadm.Client
 		return err
 	}
 	v := allowList(rules, nodes)
-	alter := kadm.AlterConfig{Op: kadm.DeleteConfig, Name: allowedCIDRsKey}
-	if v != "" {
-		alter = kadm.AlterConfig{Op: kadm.SetConfig, Name: allowedCIDRsKey, Value: &v}
+	var alters []kadm.AlterConfig
+	for _, key := range allowedCIDRsKeys {
+		if v == "" {
+			alters = append(alters, kadm.AlterConfig{Op: kadm.DeleteConfig, Name: key})
+		} else {
+			alters = append(alters, kadm.AlterConfig{Op: kadm.SetConfig, Name: key, Value: &v})
+		}
 	}
-	rs, err := adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{alter})
+	mapping := mtlsRules(users)
+	alters = append(alters, kadm.AlterConfig{Op: kadm.SetConfig, Name: mtlsRulesKey, Value: &mapping})
+	rs, err := adm.AlterBrokerConfigs(ctx, alters)
 	if err == nil {
 		for _, r := range rs {
 			if r.Err != nil {
@@ -87,7 +97,7 @@ func (s *Service) syncAllowList(ctx context.Context, c Cluster, adm *kadm.Client
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("set %s: %w", allowedCIDRsKey, err)
+		return fmt.Errorf("set the listeners' allowed.cidrs and %s: %w", mtlsRulesKey, err)
 	}
 	return nil
 }

@@ -73,12 +73,12 @@ func NewLocalProvisioner(cfg LocalConfig) (*LocalProvisioner, error) {
 	return &LocalProvisioner{cfg: cfg, children: map[int]chan struct{}{}, backoff: map[string]restarts{}}, nil
 }
 
-// Plan picks four free loopback ports per broker (Kafka, quorum, admin,
-// metrics endpoint) that no planned node uses.
+// Plan picks five free loopback ports per broker (Kafka, quorum, admin,
+// metrics endpoint, mTLS Kafka) that no planned node uses.
 func (p *LocalProvisioner) Plan(_ context.Context, c Cluster, ids []int32, taken []Node) ([]Node, error) {
 	used := map[string]bool{}
 	for _, n := range taken {
-		used[n.Listen], used[n.Controller], used[n.Admin], used[n.Metrics] = true, true, true, true
+		used[n.Listen], used[n.Controller], used[n.Admin], used[n.Metrics], used[n.MTLS] = true, true, true, true, true
 	}
 	port := func() (string, error) {
 		for range 100 {
@@ -100,7 +100,7 @@ func (p *LocalProvisioner) Plan(_ context.Context, c Cluster, ids []int32, taken
 		n := Node{ClusterID: c.ID, NodeID: id, State: NodeActive,
 			DataDir: filepath.Join(p.cfg.Root, c.ID, fmt.Sprintf("broker-%d", id))}
 		var err error
-		for _, a := range []*string{&n.Listen, &n.Controller, &n.Admin, &n.Metrics} {
+		for _, a := range []*string{&n.Listen, &n.Controller, &n.Admin, &n.Metrics, &n.MTLS} {
 			if *a, err = port(); err != nil {
 				return nil, err
 			}

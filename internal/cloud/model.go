@@ -65,6 +65,10 @@ type Node struct {
 	// plane serves the broker's /metrics there behind basic auth
 	// (metrics.go). Empty for a broker planned before it was offered.
 	Metrics string
+	// MTLS is the broker's SSL listener HOST:PORT, where users connect
+	// with their client certificate (secure.go). Empty for a broker
+	// planned before it was offered.
+	MTLS    string
 	Voter   bool // a metadata quorum voter
 	State   string
 	DataDir string
@@ -146,7 +150,8 @@ const (
 	UserDeleting = "deleting"
 )
 
-// User is a cluster's SASL/SCRAM user with DigitalOcean's simple ACLs.
+// User is a cluster's user (a SASL/SCRAM credential and a client
+// certificate) with DigitalOcean's simple ACLs.
 // The store is the desired state; the reconciler makes the cluster's
 // SCRAM credentials and Kafka ACLs match it (users.go).
 type User struct {
@@ -154,9 +159,13 @@ type User struct {
 	Name      string
 	Role      string
 	Password  string
-	ACL       []UserACL
-	State     string
-	CreatedAt time.Time
+	// AccessCert and AccessKey are the user's client certificate, signed
+	// by the cluster's CA, and its private key (PEM): the user's identity
+	// on the brokers' mTLS listener. Empty until issued (secure.go).
+	AccessCert, AccessKey string
+	ACL                   []UserACL
+	State                 string
+	CreatedAt             time.Time
 }
 
 // UserACL is DigitalOcean's Kafka ACL: a topic pattern ("*", a name, or

@@ -6,9 +6,12 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -21,9 +24,10 @@ import (
 )
 
 // Cluster security. Every cluster gets its own CA when it is created; its
-// brokers serve one SASL_SSL listener (a certificate the CA signs for the
+// brokers serve a SASL_SSL listener (a certificate the CA signs for the
 // listen host; SCRAM-SHA-256/512 for users, PLAIN only for the control
-// plane's own user) with Kafka's StandardAuthorizer on (deny by default).
+// plane's own user) and an mTLS listener for users' client certificates
+// (below), with Kafka's StandardAuthorizer on (deny by default).
 //
 // The control plane connects as controlUser, the only super user, whose
 // password exists only as PlainLoginModule's user_ entry in each broker's
@@ -85,6 +89,98 @@ func brokerKeystore(c Cluster, n Node) ([]byte, error) {
 		hosts, brokerCertValidity)
 }
 
+// User certificates. Every user also gets a client certificate the
+// cluster's CA signs (subject CN=<user>,OU=<certificate id>,O=Tributary)
+// for the brokers' second listener, SSL with ssl.client.auth=required
+// (mtlsListener). Its ssl.principal.mapping.rules, a cluster-wide
+// dynamic broker config the control plane keeps in step with the store
+// (syncUsers), has one rule per user mapping exactly that user's current
+// subject to User:<user>, so the user's ACLs apply as they do over SASL;
+// a subject no rule maps (a broker's certificate, a certificate that
+// reset_auth replaced, a deleted user's) is refused at the handshake.
+
+// mtlsListener is the lower-case name of the brokers' mTLS listener.
+const mtlsListener = "ssl"
+
+// mtlsRulesKey is the mTLS listener's principal mapping rules.
+const mtlsRulesKey = "listener.name." + mtlsListener + "." + config.PrincipalMappingRulesKey
+
+// noUserRule is the mTLS listener's mapping when no user has a
+// certificate: it maps only an empty subject, which the cluster's CA
+// never signs, so every certificate is refused. (An empty value would be
+// DEFAULT, which maps every subject.)
+const noUserRule = `RULE:^$/ANONYMOUS/`
+
+// userCertValidity is how long a user's certificate is valid.
+const userCertValidity = 2 * 365 * 24 * time.Hour
+
+// userSubject is the certificate subject of user name with certificate
+// id certID.
+func userSubject(name, certID string) pkix.Name {
+	return pkix.Name{CommonName: name, OrganizationalUnit: []string{certID}, Organization: []string{"Tributary"}}
+}
+
+// issueUserCert gives u a new client certificate and key from c's CA
+// (replacing any it had).
+func issueUserCert(c Cluster, u *User) error {
+	ca, err := security.ParseCA([]byte(c.CACert), []byte(c.CAKey))
+	if err != nil {
+		return fmt.Errorf("cluster %s CA: %w", c.ID, err)
+	}
+	var id [8]byte
+	rand.Read(id[:])
+	ks, err := ca.Issue(userSubject(u.Name, hex.EncodeToString(id[:])), nil, userCertValidity)
+	if err != nil {
+		return err
+	}
+	// The keystore is the key, the certificate, then the CA's.
+	var key, cert []byte
+	for rest := ks; ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			break
+		}
+		switch {
+		case b.Type == "PRIVATE KEY":
+			key = pem.EncodeToMemory(b)
+		case b.Type == "CERTIFICATE" && cert == nil:
+			cert = pem.EncodeToMemory(b)
+		}
+	}
+	if key == nil || cert == nil {
+		return errors.New("issued keystore without a key and a certificate")
+	}
+	u.AccessCert, u.AccessKey = string(cert), string(key)
+	return nil
+}
+
+// mtlsRules is the mTLS listener's ssl.principal.mapping.rules for
+// users: one rule per active user with a certificate, matching exactly
+// its subject (RFC 2253, as the broker reads it).
+func mtlsRules(users []User) string {
+	var rules []string
+	for _, u := range users {
+		if u.State != UserActive || u.AccessCert == "" {
+			continue
+		}
+		b, _ := pem.Decode([]byte(u.AccessCert))
+		if b == nil {
+			continue
+		}
+		cert, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			continue
+		}
+		// A user name is letters, digits, '.', '_' and '-': no '/', ','
+		// or '$' to escape in a rule.
+		rules = append(rules, "RULE:"+regexp.QuoteMeta(security.SubjectName(cert))+"/"+u.Name+"/")
+	}
+	if len(rules) == 0 {
+		return noUserRule
+	}
+	return strings.Join(rules, ",")
+}
+
 // jaasQuote quotes a JAAS option value.
 func jaasQuote(s string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
@@ -97,15 +193,27 @@ const quorumTLSSetting = "listener.security.protocol.map=CONTROLLER:SSL,SASL_SSL
 
 // brokerSecuritySettings are the broker configs (Kafka's names) of a
 // secure cluster's broker n whose keystore and truststore are at the
-// paths given; quorumTLS puts its controller listener on SSL.
+// paths given; quorumTLS puts its controller listener on SSL. A broker
+// with an mTLS address gets the mTLS listener (SSL, client certificates
+// required; its mapping rules come from the cluster's dynamic config,
+// noUserRule until then).
 func brokerSecuritySettings(c Cluster, n Node, keystore, truststore string, quorumTLS bool) []string {
 	pw := jaasQuote(c.ControlPassword)
-	var quorum []string
-	if quorumTLS {
-		quorum = []string{quorumTLSSetting}
+	listeners := "listeners=SASL_SSL://" + n.Listen
+	var quorum, mtls []string
+	if n.MTLS != "" {
+		listeners += ",SSL://" + n.MTLS
+		mtls = []string{"listener.name." + mtlsListener + ".ssl.client.auth=required", mtlsRulesKey + "=" + noUserRule}
 	}
-	return append(quorum,
-		"listeners=SASL_SSL://"+n.Listen,
+	if quorumTLS {
+		m := quorumTLSSetting
+		if n.MTLS != "" {
+			m += ",SSL:SSL"
+		}
+		quorum = []string{m}
+	}
+	return append(append(quorum, mtls...),
+		listeners,
 		"inter.broker.listener.name=SASL_SSL",
 		"ssl.keystore.location="+keystore,
 		"ssl.truststore.location="+truststore,

@@ -212,6 +212,9 @@ func (s *Service) CreateCluster(ctx context.Context, r CreateRequest) (Cluster, 
 		return Cluster{}, err
 	}
 	admin := User{ClusterID: c.ID, Name: primaryUser, Role: RolePrimary, Password: newPassword(), State: UserActive}
+	if err := issueUserCert(c, &admin); err != nil {
+		return Cluster{}, err
+	}
 	op := Operation{ID: newID(), ClusterID: c.ID, Kind: OpCreate, To: r.NumNodes, Step: stepStart, State: OpRunning}
 	rules, err := checkFirewallRules(c.ID, r.Rules)
 	if err != nil {

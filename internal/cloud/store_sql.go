@@ -110,6 +110,11 @@ var migrations = []string{
 		name TEXT PRIMARY KEY,
 		value TEXT NOT NULL
 	)`,
+	// 5: each broker's mTLS listener (client certificates) and each
+	// user's client certificate and key.
+	`ALTER TABLE nodes ADD COLUMN mtls TEXT NOT NULL DEFAULT '';
+	ALTER TABLE users ADD COLUMN access_cert TEXT NOT NULL DEFAULT '';
+	ALTER TABLE users ADD COLUMN access_key TEXT NOT NULL DEFAULT ''`,
 }
 
 // sqlStore is the Store over database/sql. Placeholders are written as
@@ -299,8 +304,8 @@ func scanCluster(r scanner) (Cluster, error) {
 
 func (s *sqlStore) insertNodes(ctx context.Context, tx *sql.Tx, nodes []Node) error {
 	for _, n := range nodes {
-		if _, err := s.exec(ctx, tx, `INSERT INTO nodes (cluster_id, node_id, listen, controller, admin, voter, state, data_dir, metrics) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			n.ClusterID, n.NodeID, n.Listen, n.Controller, n.Admin, boolInt(n.Voter), n.State, n.DataDir, n.Metrics); err != nil {
+		if _, err := s.exec(ctx, tx, `INSERT INTO nodes (cluster_id, node_id, listen, controller, admin, voter, state, data_dir, metrics, mtls) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			n.ClusterID, n.NodeID, n.Listen, n.Controller, n.Admin, boolInt(n.Voter), n.State, n.DataDir, n.Metrics, n.MTLS); err != nil {
 			return err
 		}
 	}
@@ -379,7 +384,7 @@ func (s *sqlStore) Clusters(ctx context.Context) ([]Cluster, error) {
 }
 
 func (s *sqlStore) queryNodes(ctx context.Context, where string, args ...any) ([]Node, error) {
-	rows, err := s.query(ctx, s.db, `SELECT cluster_id, node_id, listen, controller, admin, voter, state, data_dir, metrics FROM nodes `+where+` ORDER BY cluster_id, node_id`, args...)
+	rows, err := s.query(ctx, s.db, `SELECT cluster_id, node_id, listen, controller, admin, voter, state, data_dir, metrics, mtls FROM nodes `+where+` ORDER BY cluster_id, node_id`, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -388,7 +393,7 @@ func (s *sqlStore) queryNodes(ctx context.Context, where string, args ...any) ([
 	for rows.Next() {
 		var n Node
 		var voter int
-		if err := rows.Scan(&n.ClusterID, &n.NodeID, &n.Listen, &n.Controller, &n.Admin, &voter, &n.State, &n.DataDir, &n.Metrics); err != nil {
+		if err := rows.Scan(&n.ClusterID, &n.NodeID, &n.Listen, &n.Controller, &n.Admin, &voter, &n.State, &n.DataDir, &n.Metrics, &n.MTLS); err != nil {
 			return nil, err
 		}
 		n.Voter = voter != 0
@@ -585,13 +590,13 @@ func (s *sqlStore) insertUser(ctx context.Context, qr querier, u User) error {
 	if u.State == "" {
 		u.State = UserActive
 	}
-	_, err = s.exec(ctx, qr, `INSERT INTO users (cluster_id, name, role, password, acl, state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		u.ClusterID, u.Name, u.Role, u.Password, string(acl), u.State, s.stamp())
+	_, err = s.exec(ctx, qr, `INSERT INTO users (cluster_id, name, role, password, acl, state, created_at, access_cert, access_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		u.ClusterID, u.Name, u.Role, u.Password, string(acl), u.State, s.stamp(), u.AccessCert, u.AccessKey)
 	return err
 }
 
 func (s *sqlStore) Users(ctx context.Context, clusterID string) ([]User, error) {
-	rows, err := s.query(ctx, s.db, `SELECT cluster_id, name, role, password, acl, state, created_at FROM users WHERE cluster_id = ? ORDER BY created_at, name`, clusterID)
+	rows, err := s.query(ctx, s.db, `SELECT cluster_id, name, role, password, acl, state, created_at, access_cert, access_key FROM users WHERE cluster_id = ? ORDER BY created_at, name`, clusterID)
 	if err != nil {
 		return nil, err
 	}
@@ -600,7 +605,7 @@ func (s *sqlStore) Users(ctx context.Context, clusterID string) ([]User, error) 
 	for rows.Next() {
 		var u User
 		var acl, created string
-		if err := rows.Scan(&u.ClusterID, &u.Name, &u.Role, &u.Password, &acl, &u.State, &created); err != nil {
+		if err := rows.Scan(&u.ClusterID, &u.Name, &u.Role, &u.Password, &acl, &u.State, &created, &u.AccessCert, &u.AccessKey); err != nil {
 			return nil, err
 		}
 		if err := json.Unmarshal([]byte(acl), &u.ACL); err != nil {
@@ -639,8 +644,8 @@ func (s *sqlStore) UpdateUser(ctx context.Context, u User) error {
 	if err != nil {
 		return err
 	}
-	res, err := s.exec(ctx, s.db, `UPDATE users SET password = ?, acl = ?, state = ? WHERE cluster_id = ? AND name = ?`,
-		u.Password, string(acl), u.State, u.ClusterID, u.Name)
+	res, err := s.exec(ctx, s.db, `UPDATE users SET password = ?, acl = ?, state = ?, access_cert = ?, access_key = ? WHERE cluster_id = ? AND name = ?`,
+		u.Password, string(acl), u.State, u.AccessCert, u.AccessKey, u.ClusterID, u.Name)
 	if err != nil {
 		return err
 	}

@@ -19,7 +19,8 @@ import (
 
 // Users and their ACLs. The store holds the desired users; syncUsers
 // makes the cluster match: a SCRAM-SHA-256 and a SCRAM-SHA-512 credential
-// per user (AlterUserScramCredentials), and for each user's principal
+// per user (AlterUserScramCredentials), the mTLS listener's mapping of
+// each user's current certificate (secure.go), and for each user's principal
 // exactly the Kafka ACLs compiled from its DigitalOcean ACLs
 // (CreateAcls/DeleteAcls on the difference). It runs after every change
 // through the API, as a step of a cluster's creation, and from the
@@ -197,6 +198,9 @@ func (s *Service) CreateUser(ctx context.Context, id, name string, acl []UserACL
 		return User{}, err
 	}
 	u := User{ClusterID: c.ID, Name: name, Role: RoleNormal, Password: newPassword(), ACL: acl, State: UserActive}
+	if err := issueUserCert(c, &u); err != nil {
+		return User{}, err
+	}
 	if err := s.cfg.Store.CreateUser(ctx, u); err != nil {
 		if errors.Is(err, errNoRow) {
 			return User{}, errorf(KindNotFound, "The resource you were accessing could not be found.")
@@ -241,11 +245,16 @@ func (s *Service) UpdateUserACL(ctx context.Context, id, name string, acl []User
 	})
 }
 
-// ResetUserAuth gives a user a new generated password.
+// ResetUserAuth gives a user a new generated password and a new client
+// certificate; the old ones stop working once the cluster is synced.
 func (s *Service) ResetUserAuth(ctx context.Context, id, name string) (User, error) {
+	c, err := s.secureCluster(ctx, id)
+	if err != nil {
+		return User{}, err
+	}
 	return s.changeUser(ctx, id, name, "user_reset_auth", func(u *User) error {
 		u.Password = newPassword()
-		return nil
+		return issueUserCert(c, u)
 	})
 }
 
@@ -302,6 +311,17 @@ func (s *Service) syncUsers(ctx context.Context, c Cluster) error {
 	if err != nil {
 		return err
 	}
+	for i, u := range users {
+		// A user made before certificates were offered gets one now.
+		if u.State == UserActive && u.AccessCert == "" {
+			if err := issueUserCert(c, &users[i]); err != nil {
+				return err
+			}
+			if err := s.cfg.Store.UpdateUser(ctx, users[i]); err != nil {
+				return err
+			}
+		}
+	}
 	cc, err := s.client(ctx, c.ID)
 	if err != nil {
 		return err
@@ -326,7 +346,7 @@ func (s *Service) syncUsers(ctx context.Context, c Cluster) error {
 			return fmt.Errorf("SCRAM credentials of %s: %w %s", r.User, r.Err, r.ErrMessage)
 		}
 	}
-	if err := s.syncAllowList(ctx, c, cc.adm); err != nil {
+	if err := s.syncListenerConfigs(ctx, c, cc.adm, users); err != nil {
 		return err
 	}
 	for _, u := range users {

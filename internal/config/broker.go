@@ -529,10 +529,14 @@ func sortedKeys[V any](m map[string]V) []string {
 // every topic without its own value follows.
 // Also dynamic: allowed.cidrs, broker-wide or per listener
 // (listener.name.<listener>.allowed.cidrs), so a listener's allow-list
-// changes without a restart.
+// changes without a restart; and, per listener only (Tributary's
+// difference: Kafka reads it at start-up),
+// listener.name.<listener>.ssl.principal.mapping.rules, so a certificate
+// can be refused from the next handshake on (the managed service's
+// per-user certificates, which a reset replaces).
 func DynamicBrokerKey(name string) bool {
 	if inner, ok := listenerInnerKey(name); ok {
-		return inner == AllowedCIDRsKey
+		return inner == AllowedCIDRsKey || inner == PrincipalMappingRulesKey
 	}
 	return dynamicBrokerKeys[name]
 }

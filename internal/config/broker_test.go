@@ -299,3 +299,36 @@ func TestLayoutListeners(t *testing.T) {
 		t.Fatalf("--print-config shows the password or not the key:\n%s", out.String())
 	}
 }
+
+// TestDynamicListenerKeys: allowed.cidrs (broker-wide and per listener)
+// and a listener's ssl.principal.mapping.rules change at runtime, each
+// value validated as its static form is; the broker-wide mapping rules
+// and other listener keys do not.
+func TestDynamicListenerKeys(t *testing.T) {
+	for _, c := range []struct {
+		key, value string
+		ok         bool
+	}{
+		{"allowed.cidrs", "10.0.0.0/8", true},
+		{"listener.name.sasl_ssl.allowed.cidrs", "127.0.0.1", true},
+		{"listener.name.ssl.ssl.principal.mapping.rules", "RULE:^CN=app,OU=1f,O=Tributary$/app/", true},
+		{"listener.name.ssl.ssl.principal.mapping.rules", "RULE:broken", false},
+		{"ssl.principal.mapping.rules", "DEFAULT", false},
+		{"listener.name.ssl.ssl.client.auth", "required", false},
+	} {
+		err := ValidateDynamicBroker(c.key, c.value)
+		if (err == nil) != c.ok {
+			t.Errorf("ValidateDynamicBroker(%s=%s): %v, want ok=%v", c.key, c.value, err, c.ok)
+		}
+	}
+	base, err := LoadBroker(Layer{Origin: OriginFile, Values: map[string]string{
+		"listener.name.ssl.ssl.principal.mapping.rules": "RULE:^$/nobody/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const rules = "RULE:^CN=app,OU=1f,O=Tributary$/app/"
+	b := base.WithDynamic(map[string]string{"listener.name.ssl.ssl.principal.mapping.rules": rules}, nil)
+	if got := b.ListenerGet("SSL", PrincipalMappingRulesKey); got != rules {
+		t.Errorf("effective mapping rules of SSL: %q, want the dynamic %q", got, rules)
+	}
+}

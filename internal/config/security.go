@@ -13,9 +13,13 @@ import (
 var listenerKeys = []string{
 	"ssl.keystore.type", "ssl.keystore.location", "ssl.key.password",
 	"ssl.truststore.type", "ssl.truststore.location", "ssl.client.auth",
-	"ssl.enabled.protocols", "ssl.protocol", "ssl.principal.mapping.rules",
+	"ssl.enabled.protocols", "ssl.protocol", PrincipalMappingRulesKey,
 	"sasl.enabled.mechanisms", "connections.max.reauth.ms", AllowedCIDRsKey,
 }
+
+// PrincipalMappingRulesKey is Kafka's ssl.principal.mapping.rules, also
+// dynamic per listener (DynamicBrokerKey).
+const PrincipalMappingRulesKey = "ssl.principal.mapping.rules"
 
 // AllowedCIDRsKey is the (per-listener, dynamic) allow-list of source
 // addresses: Tributary's, not Kafka's.

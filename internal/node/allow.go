@@ -29,3 +29,31 @@ func allowFunc(b *broker.Broker, listener string) func(net.Addr) bool {
 		return p.list.Allows(remote)
 	}
 }
+
+// rulesFunc is a listener's ssl.principal.mapping.rules in the broker's
+// effective configuration (static, then the dynamic per-listener value),
+// asked at every TLS handshake with a client certificate, so a change
+// refuses a certificate from the next connection on. static is the
+// listener's value at start-up, kept if the effective one does not parse
+// (validation prevents that). The parsed rules are cached by the config
+// they came from.
+func rulesFunc(b *broker.Broker, listener string, static security.MappingRules) func() security.MappingRules {
+	type parsed struct {
+		cfg   *config.Broker
+		rules security.MappingRules
+	}
+	var cache atomic.Pointer[parsed] // handshakes run on connection goroutines
+	return func() security.MappingRules {
+		cfg := b.EffectiveConfig()
+		p := cache.Load()
+		if p == nil || p.cfg != cfg {
+			rules, err := security.ParseMappingRules(cfg.ListenerGet(listener, config.PrincipalMappingRulesKey))
+			if err != nil {
+				rules = static
+			}
+			p = &parsed{cfg: cfg, rules: rules}
+			cache.Store(p)
+		}
+		return p.rules
+	}
+}

@@ -251,7 +251,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			l.auth.Creds = b
 		}
 		l.srv = server.New(b, server.Options{MaxRequestBytes: int32(bcfg.Int("socket.request.max.bytes")), Logger: cfg.Logger,
-			Requests: obs.requests(), Listener: l.spec.Name, TLS: l.tls, PrincipalRules: l.rules,
+			Requests: obs.requests(), Listener: l.spec.Name, TLS: l.tls, PrincipalRules: rulesFunc(b, l.spec.Name, l.rules),
 			SASL: l.auth, FailedAuthDelay: time.Duration(bcfg.Int("connection.failed.authentication.delay.ms")) * time.Millisecond,
 			MaxReauth: time.Duration(l.maxReauth) * time.Millisecond, Allow: allowFunc(b, l.spec.Name)})
 	}

@@ -83,9 +83,12 @@ type Options struct {
 	Listener string
 	// TLS, if set, wraps every connection (SSL and SASL_SSL listeners).
 	TLS *tls.Config
-	// PrincipalRules map a client certificate's subject to the principal
-	// (ssl.principal.mapping.rules); nil is DEFAULT.
-	PrincipalRules security.MappingRules
+	// PrincipalRules returns the rules that map a client certificate's
+	// subject to the principal (ssl.principal.mapping.rules); nil, or nil
+	// rules, is DEFAULT. It is called at every handshake with a client
+	// certificate, on the connection's goroutine, and may change its
+	// answer at any time (a dynamic config).
+	PrincipalRules func() security.MappingRules
 	// SASL, if set, makes clients authenticate before any request but
 	// ApiVersions (SASL_PLAINTEXT and SASL_SSL listeners; sasl.go).
 	SASL *security.Authenticator
@@ -262,7 +265,10 @@ func (s *Server) handshake(c net.Conn, info *protocol.ConnInfo) (net.Conn, error
 	}
 	c.SetDeadline(time.Time{})
 	if certs := tc.ConnectionState().PeerCertificates; len(certs) > 0 {
-		rules := s.opts.PrincipalRules
+		var rules security.MappingRules
+		if s.opts.PrincipalRules != nil {
+			rules = s.opts.PrincipalRules()
+		}
 		if rules == nil {
 			rules, _ = security.ParseMappingRules("")
 		}
