@@ -148,7 +148,13 @@ func killBrokers(dir string) {
 
 func godoClient(t *testing.T, url, token string) *godo.Client {
 	t.Helper()
-	hc := &http.Client{Transport: tokenTransport(token), Timeout: 60 * time.Second}
+	return godoClientOver(t, url, token, http.DefaultTransport)
+}
+
+// godoClientOver is godoClient sending over rt (its own connection pool).
+func godoClientOver(t *testing.T, url, token string, rt http.RoundTripper) *godo.Client {
+	t.Helper()
+	hc := &http.Client{Transport: tokenTransport{token: token, rt: rt}, Timeout: 60 * time.Second}
 	cl, err := godo.New(hc, godo.SetBaseURL(url+"/"))
 	if err != nil {
 		t.Fatal(err)
@@ -156,14 +162,19 @@ func godoClient(t *testing.T, url, token string) *godo.Client {
 	return cl
 }
 
-type tokenTransport string
+// tokenTransport adds a bearer token (none when empty) to each request
+// it sends over rt.
+type tokenTransport struct {
+	token string
+	rt    http.RoundTripper
+}
 
 func (tt tokenTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
-	if tt != "" {
-		r.Header.Set("Authorization", "Bearer "+string(tt))
+	if tt.token != "" {
+		r.Header.Set("Authorization", "Bearer "+tt.token)
 	}
-	return http.DefaultTransport.RoundTrip(r)
+	return tt.rt.RoundTrip(r)
 }
 
 // apiStatus returns the HTTP status of a godo error (0 for none).
