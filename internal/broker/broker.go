@@ -152,7 +152,7 @@ func New(cfg Config) (*Broker, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, err
 	}
-	keys, err := encryptionKeys(cfg.Broker)
+	keys, err := encryptionKeys(cfg.Broker, cfg.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -495,8 +495,11 @@ func (b *Broker) Handle(ctx context.Context, r *Request) Pending {
 
 // encryptionKeys loads the keyring of encryption at rest when
 // log.encryption.enable is set (nil when it is not).
-func encryptionKeys(c *config.Broker) (*storage.Keyring, error) {
+func encryptionKeys(c *config.Broker, log *slog.Logger) (*storage.Keyring, error) {
 	if !c.Bool("log.encryption.enable") {
+		if c.Get("log.encryption.key.file") != "" || c.Get("log.encryption.key.command") != "" {
+			log.Warn("log.encryption.key.* is set but log.encryption.enable is false: segments are written unencrypted")
+		}
 		return nil, nil
 	}
 	kr, err := storage.LoadKeyring(

@@ -434,7 +434,9 @@ func (l *Log) Append(b record.Batch) (int64, error) {
 	pos := act.size
 	if _, err := act.f.WriteAt(b, pos); err != nil {
 		// A partial write leaves bytes past size; the next append
-		// overwrites them and recovery truncates them.
+		// overwrites them (or, encrypted, rolls: see rekeyActive) and
+		// recovery truncates them.
+		act.cut = true
 		return 0, l.writeErrLocked(err)
 	}
 	act.size += int64(len(b))
