@@ -3,11 +3,11 @@ package tests
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"maps"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -33,6 +33,7 @@ type cluster struct {
 	voters   map[int32]string
 	nodes    []*node.Node
 	settings map[string]string
+	logs     []*nodeLog // each node's log, printed when a wait times out
 }
 
 func freePort(t testing.TB) string {
@@ -53,6 +54,7 @@ func startCluster(t *testing.T, n int) *cluster {
 func startClusterWith(t *testing.T, n int, settings map[string]string) *cluster {
 	c := &cluster{t: t, voters: map[int32]string{}, nodes: make([]*node.Node, n), settings: settings}
 	for i := 0; i < n; i++ {
+		c.logs = append(c.logs, &nodeLog{})
 		c.dirs = append(c.dirs, t.TempDir())
 		c.addrs = append(c.addrs, freePort(t))
 		c.voters[int32(i+1)] = freePort(t)
@@ -75,7 +77,7 @@ func startClusterWith(t *testing.T, n int, settings map[string]string) *cluster 
 
 func (c *cluster) start(i int) {
 	nd, err := node.Start(context.Background(), node.Config{NodeID: int32(i + 1), DataDir: c.dirs[i], Listen: c.addrs[i],
-		Controllers: c.voters, Settings: c.settings, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Controllers: c.voters, Settings: c.settings, Logger: slog.New(slog.NewTextHandler(c.logs[i], nil))})
 	if err != nil {
 		c.t.Errorf("start node %d: %v", i+1, err)
 		return
@@ -89,6 +91,9 @@ func (c *cluster) waitFor(what string, cond func() bool) {
 	deadline := time.Now().Add(60 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
+			for i, l := range c.logs {
+				c.t.Logf("node %d log, last lines:\n%s", i+1, l.tail(60))
+			}
 			c.t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -262,4 +267,28 @@ func TestClusterLongPollWokenByHighWatermark(t *testing.T) {
 			t.Fatalf("record %d not delivered within 20 s of its acks=all produce (fetch max wait 60 s)", i)
 		}
 	}
+}
+
+// nodeLog keeps the last lines an in-process node logged (info and
+// above), so a cluster test that times out can show what the brokers
+// were doing. Safe for concurrent use.
+type nodeLog struct {
+	mu    sync.Mutex // guards lines
+	lines []string
+}
+
+func (l *nodeLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, string(p))
+	if len(l.lines) > 2000 {
+		l.lines = slices.Clone(l.lines[1000:])
+	}
+	return len(p), nil
+}
+
+func (l *nodeLog) tail(n int) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.lines[max(0, len(l.lines)-n):], "")
 }
