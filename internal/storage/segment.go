@@ -157,6 +157,10 @@ func segmentKey(dir string, base int64, fresh bool, kr *Keyring) (dk *dataKey, r
 	return nil, false, nil
 }
 
+// maxPlaintextProbe bounds the first batch plaintextSegment reads (a
+// header decrypted as garbage may claim up to 2 GiB).
+const maxPlaintextProbe = 128 << 20
+
 // plaintextSegment reports whether segment base in dir is empty (no
 // bytes in any of its files) or starts with a whole plaintext batch that
 // passes its CRC (ciphertext does not, but by chance once in 2^32).
@@ -190,7 +194,7 @@ func plaintextSegment(dir string, base int64) (plain, empty bool, err error) {
 		return false, false, err
 	}
 	n, err := batchSize(hdr)
-	if err != nil || int64(n) > st.Size() {
+	if err != nil || int64(n) > st.Size() || n > maxPlaintextProbe {
 		return false, false, nil
 	}
 	b := make([]byte, n)
