@@ -1,9 +1,14 @@
 package cloud
 
 import (
+	"context"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
 	"testing"
 
 	"github.com/tributary/tributary/internal/security"
@@ -103,5 +108,63 @@ func TestUserCertMapping(t *testing.T) {
 	}
 	if got, err := apply(noUserRule, parse(app.AccessCert)); !errors.Is(err, security.ErrPrincipalMapping) {
 		t.Errorf("with no users, a certificate maps to %q %v, want refused", got, err)
+	}
+}
+
+// mtlsPlanner plans brokers with an mTLS address, or without one (a
+// broker planned before the mTLS listener was offered).
+type mtlsPlanner struct{ mtls bool }
+
+func (p mtlsPlanner) Plan(ctx context.Context, c Cluster, ids []int32, taken []Node) ([]Node, error) {
+	nodes, _ := planOnly{}.Plan(ctx, c, ids, taken)
+	for i := range nodes {
+		if p.mtls {
+			nodes[i].MTLS = fmt.Sprintf("127.0.0.1:%d", 21000+nodes[i].NodeID)
+		}
+	}
+	return nodes, nil
+}
+func (mtlsPlanner) Ensure(context.Context, Cluster, Node, []Node) (bool, error) { return false, nil }
+func (mtlsPlanner) Stop(context.Context, Node, bool) error                      { return nil }
+func (mtlsPlanner) Destroy(context.Context, Node) error                         { return nil }
+
+// TestResizeKeepsMTLSUniform: a scale out plans the new brokers' mTLS
+// listener only when every broker has one, so a cluster made before the
+// listener was offered gets none on some brokers only.
+func TestResizeKeepsMTLSUniform(t *testing.T) {
+	ctx := context.Background()
+	st, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "cloud.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, legacy := range []bool{false, true} {
+		svc := New(Config{Store: st, Provisioner: mtlsPlanner{mtls: !legacy}, Logger: quiet})
+		c, err := svc.CreateCluster(ctx, CreateRequest{Name: fmt.Sprintf("c-%v", legacy), Engine: Engine, Size: "local", NumNodes: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ops, err := st.Operations(ctx, c.ID)
+		if err != nil || len(ops) != 1 {
+			t.Fatalf("operations: %v %v", ops, err)
+		}
+		ops[0].State = OpDone
+		if err := st.FinishOperation(ctx, ops[0], StatusOnline, 0); err != nil {
+			t.Fatal(err)
+		}
+		// Whatever the provisioner plans now, new brokers follow the
+		// cluster's first ones.
+		svc = New(Config{Store: st, Provisioner: mtlsPlanner{mtls: true}, Logger: quiet})
+		if _, err := svc.ResizeCluster(ctx, c.ID, ResizeRequest{NumNodes: 2}); err != nil {
+			t.Fatal(err)
+		}
+		nodes, err := st.Nodes(ctx, c.ID)
+		if err != nil || len(nodes) != 2 {
+			t.Fatalf("nodes: %v %v", nodes, err)
+		}
+		if got := nodes[1].MTLS != ""; got == legacy {
+			t.Errorf("legacy=%v: the new broker's mTLS address %q", legacy, nodes[1].MTLS)
+		}
 	}
 }

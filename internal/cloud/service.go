@@ -340,6 +340,14 @@ func (s *Service) ResizeCluster(ctx context.Context, id string, r ResizeRequest)
 		if newNodes, err = s.cfg.Provisioner.Plan(ctx, c, ids, taken); err != nil {
 			return Operation{}, err
 		}
+		// A cluster planned before the mTLS listener was offered gets none
+		// on its new brokers either: a listener on some brokers only would
+		// hide the others from its clients' metadata.
+		if slices.ContainsFunc(all, func(n Node) bool { return n.State == NodeActive && n.MTLS == "" }) {
+			for i := range newNodes {
+				newNodes[i].MTLS = ""
+			}
+		}
 	}
 	op := Operation{ID: newID(), ClusterID: id, Kind: OpResize, From: c.NumNodes, To: r.NumNodes, Step: stepStart, State: OpRunning}
 	if err := s.cfg.Store.StartOperation(ctx, op, StatusResizing, r.NumNodes, newNodes); err != nil {
