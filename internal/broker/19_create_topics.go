@@ -108,7 +108,9 @@ func (b *Broker) createTopics(req *kmsg.CreateTopicsRequest, resp *kmsg.CreateTo
 		if err == nil && mq.refused() {
 			err = errThrottled
 		}
-		if err == nil && !req.ValidateOnly {
+		if err == nil && req.ValidateOnly {
+			_, err = b.layoutTopic(s)
+		} else if err == nil {
 			var t *topic
 			if t, err = b.createTopic(s); err == nil {
 				st.TopicID = t.meta.ID
@@ -260,10 +262,7 @@ func (b *Broker) createPartitions(rt kmsg.CreatePartitionsRequestTopic, validate
 			assignment = append(assignment, a.Replicas)
 		}
 	}
-	if validateOnly {
-		return nil
-	}
-	return b.addPartitions(t, rt.Count, assignment)
+	return b.addPartitions(t, rt.Count, assignment, validateOnly)
 }
 
 func strp(s string) *string { return &s }

@@ -160,7 +160,8 @@ func New(cfg Config) (*Broker, error) {
 		RetentionCheckInterval: brokerMillis(cfg.Broker, "log.retention.check.interval.ms"),
 		CheckpointInterval:     brokerMillis(cfg.Broker, "log.flush.offset.checkpoint.interval.ms"),
 		CleanerInterval:        brokerMillis(cfg.Broker, "log.cleaner.backoff.ms"),
-		MinFreeBytes:           cfg.Broker.Int("log.dir.min.free.bytes"), MaxBytes: cfg.Broker.Int("log.dir.max.bytes"), OnSync: cfg.OnFsync})
+		MinFreeBytes:           cfg.Broker.Int("log.dir.min.free.bytes"), MaxBytes: cfg.Broker.Int("log.dir.max.bytes"), OnSync: cfg.OnFsync,
+		MaxOpenFiles: int(cfg.Broker.Int("log.open.files.max"))})
 	if err != nil {
 		return nil, err
 	}

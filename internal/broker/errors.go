@@ -113,6 +113,7 @@ var controllerErrors = []wireError{
 	{err: controller.ErrElectionNotNeeded, code: kerr.ElectionNotNeeded, desc: "the requested leader already leads"},
 	{err: controller.ErrPreferredNotAvailable, code: kerr.PreferredLeaderNotAvailable, desc: "the preferred replica is fenced or out of the ISR"},
 	{err: controller.ErrEligibleNotAvailable, code: kerr.EligibleLeadersNotAvailable, desc: "an unclean election found no live replica"},
+	{err: controller.ErrBrokerCapacity, code: kerr.InvalidPartitions, desc: "creating partitions that would make a broker host more replicas than max.broker.partitions (refused whole, as Redpanda refuses beyond its per-core limit)"},
 	{err: controller.ErrNoBrokers, code: kerr.InvalidReplicationFactor, desc: "placing replicas with no live broker to place them on"},
 	{err: controller.ErrUnacceptableCredential, code: kerr.UnacceptableCredential, desc: "a SCRAM upsertion with an empty user, salt or salted password, or iterations outside 4096-16384"},
 	{err: controller.ErrScramMechanism, code: kerr.UnsupportedSaslMechanism, desc: "a SCRAM alteration names a mechanism other than SCRAM-SHA-256/512"},

@@ -146,6 +146,26 @@ func (b *Broker) checkReplicas(replicas []int32, rf int) error {
 // createTopic creates a checked topic through the controller, placing its
 // replicas on the live brokers, and waits until this broker has applied it.
 func (b *Broker) createTopic(s *topicSpec) (*topic, error) {
+	mt, err := b.layoutTopic(s)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.propose(&metadata.Command{CreateTopic: mt, MaxBrokerPartitions: b.maxBrokerPartitions()}); err != nil {
+		return nil, err
+	}
+	t := b.topic(s.name)
+	if t == nil {
+		return nil, fmt.Errorf("%w: topic %q not visible after creation", metadata.ErrNoController, s.name)
+	}
+	b.log.Info("topic created", "topic", s.name, "partitions", s.partitions, "replication_factor", s.replicationFactor, "configs", s.configs)
+	return t, nil
+}
+
+// layoutTopic places a checked topic's partitions (or takes its manual
+// assignment) and checks them against max.broker.partitions, so a topic
+// beyond capacity is refused before anything is proposed (the quorum
+// checks again when it applies the command, against concurrent creates).
+func (b *Broker) layoutTopic(s *topicSpec) (*metadata.Topic, error) {
 	mt := &metadata.Topic{Name: s.name, ID: metadata.NewTopicID(), ReplicationFactor: s.replicationFactor, Configs: s.configs}
 	if len(s.assignment) > 0 {
 		for _, replicas := range s.assignment {
@@ -157,15 +177,19 @@ func (b *Broker) createTopic(s *topicSpec) (*topic, error) {
 			return nil, err
 		}
 	}
-	if err := b.propose(&metadata.Command{CreateTopic: mt}); err != nil {
+	if err := b.checkCapacity(mt.Parts); err != nil {
 		return nil, err
 	}
-	t := b.topic(s.name)
-	if t == nil {
-		return nil, fmt.Errorf("%w: topic %q not visible after creation", metadata.ErrNoController, s.name)
-	}
-	b.log.Info("topic created", "topic", s.name, "partitions", s.partitions, "replication_factor", s.replicationFactor, "configs", s.configs)
-	return t, nil
+	return mt, nil
+}
+
+// maxBrokerPartitions is max.broker.partitions.
+func (b *Broker) maxBrokerPartitions() int { return int(b.cfg.Broker.Int("max.broker.partitions")) }
+
+// checkCapacity refuses new partitions that would make a broker host more
+// than max.broker.partitions replicas (controller.CheckCapacity).
+func (b *Broker) checkCapacity(parts []metadata.Partition) error {
+	return controller.CheckCapacity(b.metaState().HostedReplicas(), parts, b.maxBrokerPartitions())
 }
 
 func newPartition(replicas []int32) metadata.Partition { return controller.NewPartition(replicas) }
@@ -249,8 +273,8 @@ func (b *Broker) deleteTopic(t *topic) error {
 	return nil
 }
 
-// addPartitions grows t to n partitions.
-func (b *Broker) addPartitions(t *topic, n int32, assignment [][]int32) error {
+// addPartitions grows t to n partitions (with validateOnly, only checks).
+func (b *Broker) addPartitions(t *topic, n int32, assignment [][]int32, validateOnly bool) error {
 	cur := t.numPartitions()
 	var parts []metadata.Partition
 	if len(assignment) > 0 {
@@ -263,7 +287,14 @@ func (b *Broker) addPartitions(t *topic, n int32, assignment [][]int32) error {
 			return err
 		}
 	}
-	if err := b.propose(&metadata.Command{CreatePartitions: &metadata.CreatePartitions{Name: t.meta.Name, Parts: parts}}); err != nil {
+	if err := b.checkCapacity(parts); err != nil {
+		return err
+	}
+	if validateOnly {
+		return nil
+	}
+	if err := b.propose(&metadata.Command{CreatePartitions: &metadata.CreatePartitions{Name: t.meta.Name, Parts: parts},
+		MaxBrokerPartitions: b.maxBrokerPartitions()}); err != nil {
 		return err
 	}
 	b.log.Info("partitions added", "topic", t.meta.Name, "partitions", n)

@@ -116,6 +116,16 @@ func init() {
 		{Name: "log.encryption.key.command", Type: TypePassword, Default: ""},
 		{Name: "log.encryption.previous.key.file", Type: TypeString, Default: ""},
 		{Name: "log.encryption.previous.key.command", Type: TypePassword, Default: ""},
+		// Tributary's own: segment file descriptors (.log, .index,
+		// .timeindex) kept open at once; the least recently used idle
+		// one is closed beyond it and reopened on demand. 0: half the
+		// process's descriptor limit (RLIMIT_NOFILE).
+		{Name: "log.open.files.max", Type: TypeInt, Default: "0", Check: atLeast(0)},
+		// KIP-578's name (not in Kafka): the partition replicas one
+		// broker may host. CreateTopics and CreatePartitions that would
+		// place more on any broker are refused whole with
+		// INVALID_PARTITIONS before anything is created.
+		{Name: "max.broker.partitions", Type: TypeInt, Default: "20000", Check: atLeast(1)},
 		{Name: "min.insync.replicas", Type: TypeInt, Default: "1", Check: atLeast(1)},
 		{Name: "unclean.leader.election.enable", Type: TypeBoolean, Default: "false"},
 		{Name: "offsets.topic.num.partitions", Type: TypeInt, Default: "50", Check: atLeast(1)},

@@ -23,7 +23,7 @@ package controller
 //	alter-isr isr=(1,2) [leader=1 leader-epoch=N partition-epoch=N]   (defaults: the current record's)
 //	reassign target=(4,5,6) [keep-rf]
 //	cancel-reassignment
-//	place n=3 rf=2 [first=0] [start=0]     over the live brokers (with racks)
+//	place n=3 rf=2 [first=0] [start=0] [max=N hosted=(1:5,2:3)]     over the live brokers (with racks); max: then CheckCapacity
 //	plan brokers=(1,2,3) [racks=(1:a)] [balance]   input: one "topic partition: replicas" per line
 //	liveness session=1s        a new liveness view at time 0
 //	heartbeat id=1 at=100ms
@@ -143,6 +143,14 @@ func (e *env) run(t *testing.T, td *datadriven.TestData) string {
 		}
 		slices.SortFunc(live, func(a, b PlacementBroker) int { return int(a.ID - b.ID) })
 		parts, err := Place(live, intArg(t, td, "n", 0), int(intArg(t, td, "rf", 0)), intArg(t, td, "first", 0), int(intArg(t, td, "start", 0)))
+		if err == nil && td.HasArg("max") {
+			hosted := map[int32]int{}
+			for _, v := range vals(td, "hosted") {
+				id, n, _ := strings.Cut(v, ":")
+				hosted[atoi32(t, id)] = int(atoi32(t, n))
+			}
+			err = CheckCapacity(hosted, parts, int(intArg(t, td, "max", 0)))
+		}
 		if err != nil {
 			return "error: " + err.Error()
 		}

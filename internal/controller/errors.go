@@ -20,11 +20,12 @@ var (
 	ErrPreferredNotAvailable    = errors.New("preferred leader is not available")
 	ErrEligibleNotAvailable     = errors.New("no eligible leader is available")
 	ErrNoBrokers                = errors.New("no broker to place replicas on")
+	ErrBrokerCapacity           = errors.New("broker partition capacity exceeded")
 )
 
 // Sentinels lists every error above (for metadata's result codes).
 var Sentinels = []error{ErrStaleEpoch, ErrIneligible, ErrInvalidISR, ErrInvalidReplicaAssignment, ErrInvalidReplicationFactor,
-	ErrNoReassignment, ErrElectionNotNeeded, ErrPreferredNotAvailable, ErrEligibleNotAvailable, ErrNoBrokers,
+	ErrNoReassignment, ErrElectionNotNeeded, ErrPreferredNotAvailable, ErrEligibleNotAvailable, ErrNoBrokers, ErrBrokerCapacity,
 	ErrUnacceptableCredential, ErrScramMechanism, ErrNoScramCredential, ErrDuplicateScramUser}
 
 // Refusal is a policy's refusal: one of the sentinels above and a message

@@ -48,3 +48,31 @@ func Place(live []PlacementBroker, n int32, rf int, first int32, start int) ([]P
 	}
 	return out, nil
 }
+
+// CheckCapacity refuses new partitions that would make a broker host more
+// than max replicas (max.broker.partitions), given the replicas each
+// broker hosts now (hosted). The whole set is refused, so nothing is
+// created half-way. max <= 0 is no limit.
+func CheckCapacity(hosted map[int32]int, parts []Partition, max int) error {
+	if max <= 0 {
+		return nil
+	}
+	adding := map[int32]int{}
+	for _, p := range parts {
+		for _, r := range p.Replicas {
+			adding[r]++
+		}
+	}
+	ids := make([]int32, 0, len(adding))
+	for id := range adding {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		if n := hosted[id] + adding[id]; n > max {
+			return refuse(ErrBrokerCapacity, "broker %d hosts %d partition replicas; %d more would exceed its capacity of %d (max.broker.partitions)",
+				id, hosted[id], adding[id], max)
+		}
+	}
+	return nil
+}

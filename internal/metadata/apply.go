@@ -23,11 +23,11 @@ func (s *State) apply(cmd *Command) (*State, Result) {
 	case cmd.FenceBroker != nil:
 		return s.applyFenceBroker(cmd.FenceBroker)
 	case cmd.CreateTopic != nil:
-		return s.applyCreateTopic(cmd.CreateTopic)
+		return s.applyCreateTopic(cmd.CreateTopic, cmd.MaxBrokerPartitions)
 	case cmd.DeleteTopic != nil:
 		return s.applyDeleteTopic(cmd.DeleteTopic)
 	case cmd.CreatePartitions != nil:
-		return s.applyCreatePartitions(cmd.CreatePartitions)
+		return s.applyCreatePartitions(cmd.CreatePartitions, cmd.MaxBrokerPartitions)
 	case cmd.SetTopicConfigs != nil:
 		return s.applySetTopicConfigs(cmd.SetTopicConfigs)
 	case cmd.SetBrokerConfigs != nil:
@@ -159,12 +159,15 @@ func (s *State) eachPartition(fn func(Partition) (Partition, bool)) {
 	}
 }
 
-func (s *State) applyCreateTopic(t *Topic) (*State, Result) {
+func (s *State) applyCreateTopic(t *Topic, maxHosted int) (*State, Result) {
 	if _, ok := s.Topics[t.Name]; ok {
 		return fail(ErrTopicExists, "topic %q already exists", t.Name)
 	}
 	if len(t.Parts) == 0 {
 		return fail(ErrInvalidPartitions, "topic %q has no partitions", t.Name)
+	}
+	if err := controller.CheckCapacity(s.HostedReplicas(), t.Parts, maxHosted); err != nil {
+		return refused(err)
 	}
 	n := s.shallow()
 	n.Topics[t.Name] = t.Clone()
@@ -180,10 +183,13 @@ func (s *State) applyDeleteTopic(d *DeleteTopic) (*State, Result) {
 	return n, Result{}
 }
 
-func (s *State) applyCreatePartitions(c *CreatePartitions) (*State, Result) {
+func (s *State) applyCreatePartitions(c *CreatePartitions, maxHosted int) (*State, Result) {
 	t, ok := s.Topics[c.Name]
 	if !ok {
 		return fail(ErrUnknownTopic, "topic %q does not exist", c.Name)
+	}
+	if err := controller.CheckCapacity(s.HostedReplicas(), c.Parts, maxHosted); err != nil {
+		return refused(err)
 	}
 	nt := t.Clone()
 	for _, p := range c.Parts {

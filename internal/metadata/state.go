@@ -221,6 +221,24 @@ type Command struct {
 	CreateACLs       *CreateACLs       `json:"create_acls,omitempty"`
 	DeleteACLs       *DeleteACLs       `json:"delete_acls,omitempty"`
 	AlterQuotas      *AlterQuotas      `json:"alter_quotas,omitempty"`
+	// MaxBrokerPartitions is the proposer's max.broker.partitions for a
+	// CreateTopic or CreatePartitions: the command is refused whole if
+	// it would make a broker host more replicas (controller.CheckCapacity).
+	// Carried in the command so every node applies the same rule.
+	MaxBrokerPartitions int `json:"max_broker_partitions,omitempty"`
+}
+
+// HostedReplicas counts the partition replicas each broker hosts.
+func (s *State) HostedReplicas() map[int32]int {
+	out := map[int32]int{}
+	for _, t := range s.Topics {
+		for _, p := range t.Parts {
+			for _, r := range p.Replicas {
+				out[r]++
+			}
+		}
+	}
+	return out
 }
 
 // AlterQuotas sets and removes client quota values (AlterClientQuotas).

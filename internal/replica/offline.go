@@ -80,15 +80,32 @@ func (m *Manager) checkFaults() {
 	}
 	st := m.cfg.Quorum.State()
 	self := m.cfg.Self
-	for _, r := range m.Local() {
-		k, p := r.Key, r.P
+	// Only replicas with a fault or an offline mark have work: pick them
+	// without allocating or locking per replica, so an idle broker with
+	// many partitions spends next to nothing here.
+	type cand struct {
+		r      Replica
+		ps     metadata.Partition
+		marked bool
+		fault  error
+	}
+	var cands []cand
+	m.mu.RLock()
+	for k, l := range m.local {
 		t := st.Topics[k.Topic]
-		if t == nil || t.ID != r.TopicID || int(k.Partition) >= len(t.Parts) {
+		if t == nil || t.ID != l.topicID || int(k.Partition) >= len(t.Parts) {
 			continue
 		}
 		ps := t.Parts[k.Partition]
-		marked := slices.Contains(ps.Offline, self)
-		fault := p.Offline()
+		marked := len(ps.Offline) > 0 && slices.Contains(ps.Offline, self)
+		fault := l.p.Offline()
+		if marked || fault != nil {
+			cands = append(cands, cand{Replica{Key: k, TopicID: l.topicID, P: l.p}, ps, marked, fault})
+		}
+	}
+	m.mu.RUnlock()
+	for _, c := range cands {
+		k, p, ps, marked, fault := c.r.Key, c.r.P, c.ps, c.marked, c.fault
 		switch {
 		case fault != nil && !marked:
 			m.inBackground(k, func() { m.reportReplica(k, p, false) })

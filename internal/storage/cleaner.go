@@ -360,6 +360,10 @@ func (l *Log) swap(old *segment, c *cleaned, delayMs int64) error {
 	if err := syncDir(l.dir); err != nil {
 		return err
 	}
+	// From here old's paths name the cleaned files: its descriptors
+	// must not be reopened (a reader of old that finds them closed
+	// retries on the new segment list).
+	old.retire()
 	if c.keyPath != "" {
 		if err := os.Rename(keySwap, keyPath(l.dir, old.base)); err != nil {
 			return err
@@ -377,7 +381,7 @@ func (l *Log) swap(old *segment, c *cleaned, delayMs int64) error {
 	if err := syncDir(l.dir); err != nil {
 		return err
 	}
-	ns, err := openSegment(l.dir, old.base, false, l.keys())
+	ns, err := openSegment(l.mgr.files, l.dir, old.base, false, l.keys())
 	if err != nil {
 		return err
 	}

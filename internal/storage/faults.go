@@ -27,6 +27,9 @@ var (
 
 // Offline returns why the log is offline, or nil.
 func (l *Log) Offline() error {
+	if !l.offlineA.Load() {
+		return nil // the fault loop asks every log often: no lock
+	}
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	return l.offline
@@ -44,6 +47,7 @@ func (l *Log) offlineErr() error {
 func (l *Log) failLocked(err error) error {
 	if l.offline == nil {
 		l.offline = err
+		l.offlineA.Store(true)
 		l.logger.Error("log offline after a storage error; the replica stops serving it until repaired",
 			"dir", l.dir, "err", err)
 	}
@@ -136,6 +140,7 @@ func (l *Log) Repair() (int64, error) {
 		l.logger.Warn("log repaired and back online", "dir", l.dir, "log_end_offset", l.end, "cause", l.offline)
 	}
 	l.offline = nil
+	l.offlineA.Store(false)
 	return l.end, nil
 }
 

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
 )
 
 // Index files hold fixed-size big-endian entries, in offset order:
@@ -39,10 +38,11 @@ type index struct {
 	n    int
 }
 
-// openIndex opens (creating) an index file; dk is the segment's data key
-// (nil: plaintext) and kind the file's.
-func openIndex(path string, size int, dk *dataKey, kind byte) (*index, error) {
-	f, err := openSegFile(path, os.O_RDWR|os.O_CREATE, dk, kind)
+// openIndex opens an index file with flag (O_RDWR|O_CREATE, with O_TRUNC
+// for a fresh segment) in cache c; dk is the segment's data key (nil:
+// plaintext) and kind the file's.
+func openIndex(c *fileCache, path string, size int, flag int, dk *dataKey, kind byte) (*index, error) {
+	f, err := openCachedSegFile(c, path, flag, dk, kind)
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +51,7 @@ func openIndex(path string, size int, dk *dataKey, kind byte) (*index, error) {
 		f.Close()
 		return nil, err
 	}
-	return &index{f: f, path: path, size: size, n: int(st.Size() / int64(size))}, nil
+	return &index{f: f, size: size, n: int(st.Size() / int64(size))}, nil
 }
 
 // torn reports whether the file length is not a whole number of entries.

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -56,6 +57,9 @@ type Log struct {
 	// deleteLimit and cleanLimit bound retention and the cleaner
 	// (SetCleanupLimits); MaxInt64 until set.
 	deleteLimit, cleanLimit atomic.Int64
+	// offlineA mirrors offline != nil (stored under mu) for Offline's
+	// lock-free fast path.
+	offlineA atomic.Bool
 
 	mu         sync.RWMutex
 	opts       Options
@@ -173,7 +177,7 @@ func (l *Log) load(recoveryPoint, startCheckpoint int64, clean bool) error {
 	prevLast := int64(-1)
 	rewrapped := 0
 	for i, base := range bases {
-		s, err := openSegment(l.dir, base, false, l.keys())
+		s, err := openSegment(l.mgr.files, l.dir, base, false, l.keys())
 		if err != nil {
 			l.closeSegs()
 			return err
@@ -209,7 +213,7 @@ func (l *Log) load(recoveryPoint, startCheckpoint int64, clean bool) error {
 				"valid_bytes", res.validBytes, "dropped_bytes", res.droppedBytes, "reason", res.reason, "log_end_offset", s.next)
 			// Everything after an invalid batch is dropped.
 			for _, later := range bases[i+1:] {
-				ls, err := openSegment(l.dir, later, false, l.keys())
+				ls, err := openSegment(l.mgr.files, l.dir, later, false, l.keys())
 				if err == nil {
 					l.logger.Warn("deleting segment after truncation point", "dir", l.dir, "segment", SegmentName(later, ".log"))
 					ls.remove()
@@ -220,7 +224,7 @@ func (l *Log) load(recoveryPoint, startCheckpoint int64, clean bool) error {
 		prevLast = s.next - 1
 	}
 	if len(l.segs) == 0 {
-		s, err := openSegment(l.dir, max(startCheckpoint, 0), true, l.keys())
+		s, err := openSegment(l.mgr.files, l.dir, max(startCheckpoint, 0), true, l.keys())
 		if err != nil {
 			return err
 		}
@@ -247,7 +251,7 @@ func (l *Log) load(recoveryPoint, startCheckpoint int64, clean bool) error {
 			l.closeSegs()
 			return err
 		}
-		s, err := openSegment(l.dir, l.end, true, l.keys())
+		s, err := openSegment(l.mgr.files, l.dir, l.end, true, l.keys())
 		if err != nil {
 			l.closeSegs()
 			return err
@@ -349,6 +353,9 @@ func (l *Log) Options() Options {
 func (l *Log) SetOptions(o Options) {
 	l.mu.Lock()
 	l.opts = o.sane()
+	if l.unflushed > 0 && l.opts.FlushMs < math.MaxInt64 {
+		l.mgr.flushable(l, true)
+	}
 	l.mu.Unlock()
 }
 
@@ -432,7 +439,12 @@ func (l *Log) Append(b record.Batch) (int64, error) {
 		}
 	}
 	pos := act.size
-	if _, err := act.f.WriteAt(b, pos); err != nil {
+	f, err := act.f.acquire()
+	if err != nil {
+		return 0, l.writeErrLocked(err)
+	}
+	if _, err := act.f.writeAtWith(f, b, pos); err != nil {
+		act.f.release(true)
 		// A partial write leaves bytes past size; the next append
 		// overwrites them (or, encrypted, rolls: see rekeyActive) and
 		// recovery truncates them.
@@ -444,9 +456,10 @@ func (l *Log) Append(b record.Batch) (int64, error) {
 		act.hinted = pos // first append since open, or after a truncation
 	}
 	if act.size-act.hinted >= writebackChunk {
-		startWriteback(act.f.os(), act.hinted, act.size-act.hinted)
+		startWriteback(f, act.hinted, act.size-act.hinted)
 		act.hinted = act.size
 	}
+	act.f.release(true)
 	if err := act.track(b, pos, int64(len(b)), l.opts.IndexIntervalBytes); err != nil {
 		l.logger.Warn("index write failed", "dir", l.dir, "err", err)
 	}
@@ -457,6 +470,9 @@ func (l *Log) Append(b record.Batch) (int64, error) {
 		if err := writeEpochCheckpoint(filepath.Join(l.dir, leaderEpochFile), l.epochs); err != nil {
 			l.logger.Error("writing leader epoch checkpoint", "dir", l.dir, "err", err)
 		}
+	}
+	if l.unflushed == 0 && l.opts.FlushMs < math.MaxInt64 {
+		l.mgr.flushable(l, true) // flush.ms applies: the flush loop visits it
 	}
 	l.unflushed += int64(b.LastOffsetDelta()) + 1
 	if l.unflushed >= l.opts.FlushMessages {
@@ -496,7 +512,7 @@ func (l *Log) roll() (*segment, error) {
 	if err := old.seal(); err != nil {
 		return nil, err
 	}
-	s, err := openSegment(l.dir, l.end, true, l.keys())
+	s, err := openSegment(l.mgr.files, l.dir, l.end, true, l.keys())
 	if err != nil {
 		return nil, err
 	}
@@ -522,7 +538,7 @@ func (l *Log) rekeyActive(act *segment) (*segment, error) {
 	if err := act.remove(); err != nil {
 		return nil, err
 	}
-	s, err := openSegment(l.dir, act.base, true, l.keys())
+	s, err := openSegment(l.mgr.files, l.dir, act.base, true, l.keys())
 	if err != nil {
 		return nil, err
 	}
@@ -551,11 +567,13 @@ func (l *Log) flushLocked() {
 	})
 }
 
-// flushDue reports whether flush.ms has passed with unflushed records.
+// maybeFlush starts a flush if flush.ms has passed with unflushed
+// records; a log with none leaves the flush loop's set.
 func (l *Log) maybeFlush(now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.closed || l.unflushed == 0 {
+	if l.closed || l.unflushed == 0 || l.opts.FlushMs == math.MaxInt64 {
+		l.mgr.flushable(l, false)
 		return
 	}
 	if now.Sub(l.lastFlush).Milliseconds() >= l.opts.FlushMs {
@@ -712,6 +730,9 @@ func (l *Log) Read(offset, maxOffset int64, maxBytes int, minOne bool) (ReadResu
 		}
 		pos, ok, err := s.find(offset, size, idxN)
 		if err != nil {
+			if l.replaced(s, err) {
+				continue
+			}
 			return ReadResult{}, l.readErr(s, err)
 		}
 		if !ok {
@@ -723,6 +744,9 @@ func (l *Log) Read(offset, maxOffset int64, maxBytes int, minOne bool) (ReadResu
 		}
 		res, err := l.readFrom(s, pos, size, maxOffset, maxBytes, minOne)
 		if err != nil {
+			if l.replaced(s, err) {
+				continue
+			}
 			return ReadResult{}, l.readErr(s, err)
 		}
 		if res.Next == 0 {
@@ -748,6 +772,18 @@ func (l *Log) readErr(s *segment, err error) error {
 		return l.fail(fmt.Errorf("%w: %v", ErrCorruptLog, err))
 	}
 	return l.fail(fmt.Errorf("reading %s: %w", s.path, err))
+}
+
+// replaced reports whether a read of s failed because s left the log
+// meanwhile (the cleaner or retention replaced it and its descriptor,
+// closed, cannot be reopened): the read is retried on the current list.
+func (l *Log) replaced(s *segment, err error) bool {
+	if !errors.Is(err, os.ErrClosed) {
+		return false
+	}
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return !l.closed && !slices.Contains(l.segs, s)
 }
 
 // ErrCorruptLog reports stored data that failed validation on read; the

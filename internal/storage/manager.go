@@ -45,6 +45,9 @@ type ManagerConfig struct {
 	// encrypted with a data key wrapped by Keys' current KEK. Nil: off
 	// (an encrypted segment found on disk is then an error).
 	Keys *Keyring
+	// MaxOpenFiles bounds the segment file descriptors open at once
+	// (files.go); 0 picks DefaultMaxOpenFiles.
+	MaxOpenFiles int
 	// OnSync, if set, is told how long each Log.Sync round of fsyncs took
 	// (metrics); it is called without locks held and must be quick.
 	OnSync func(time.Duration)
@@ -57,9 +60,10 @@ type ManagerConfig struct {
 // and, on clean shutdown, .kafka_cleanshutdown), and runs the background
 // flusher, retention and cleaner loops.
 //
-// Concurrency: mu guards logs and the remembered checkpoint entries. It is
-// never held while calling into a Log; Logs call unregister and forget with
-// their own locks held, so those only take mu. ckMu serializes checkpoint
+// Concurrency: mu guards logs, dirty and the remembered checkpoint
+// entries. It is never held while calling into a Log; Logs call
+// unregister, forget and flushable with their own locks held, so those
+// only take mu. ckMu serializes checkpoint
 // file writes.
 type Manager struct {
 	cfg    ManagerConfig
@@ -69,10 +73,14 @@ type Manager struct {
 	logs     map[TopicPartition]*Log
 	recovery map[TopicPartition]int64 // last known recovery points
 	starts   map[TopicPartition]int64 // last known log start offsets
-	clean    bool                     // the previous shutdown was clean
-	unclean  bool                     // a log failed to close cleanly
+	// dirty are the logs with records appended since their last fsync
+	// and a finite flush.ms: all the flush loop has to visit.
+	dirty   map[*Log]struct{}
+	clean   bool // the previous shutdown was clean
+	unclean bool // a log failed to close cleanly
 
 	space *diskSpace
+	files *fileCache // segment file descriptors (files.go)
 
 	ckMu      sync.Mutex
 	stop      chan struct{}
@@ -102,9 +110,14 @@ func OpenManager(cfg ManagerConfig) (*Manager, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, err
 	}
-	m := &Manager{cfg: cfg, logger: cfg.Logger, logs: map[TopicPartition]*Log{}, stop: make(chan struct{}),
+	m := &Manager{cfg: cfg, logger: cfg.Logger, logs: map[TopicPartition]*Log{}, dirty: map[*Log]struct{}{}, stop: make(chan struct{}),
 		space: &diskSpace{dir: cfg.Dir, min: max(cfg.MinFreeBytes, 0), logger: cfg.Logger, statfs: budgetStatfs(realStatfs, cfg.MaxBytes)}}
 	m.space.check()
+	if cfg.MaxOpenFiles <= 0 {
+		cfg.MaxOpenFiles = DefaultMaxOpenFiles()
+		m.cfg.MaxOpenFiles = cfg.MaxOpenFiles
+	}
+	m.files = newFileCache(cfg.MaxOpenFiles, cfg.Logger)
 	var err error
 	if m.recovery, err = readOffsetsCheckpoint(filepath.Join(cfg.Dir, recoveryPointFile)); err != nil {
 		m.logger.Warn("ignoring unreadable checkpoint; recovering every segment", "err", err)
@@ -119,9 +132,11 @@ func OpenManager(cfg ManagerConfig) (*Manager, error) {
 		if _, err := os.Stat(marker); err == nil {
 			m.clean = true
 			if err := os.Remove(marker); err != nil {
+				m.files.close()
 				return nil, err
 			}
 			if err := syncDir(cfg.Dir); err != nil {
+				m.files.close()
 				return nil, err
 			}
 		}
@@ -144,6 +159,9 @@ func (m *Manager) now() time.Time { return m.cfg.Now() }
 
 // Dir is the data dir.
 func (m *Manager) Dir() string { return m.cfg.Dir }
+
+// OpenFiles reports the segment file descriptors open now and the limit.
+func (m *Manager) OpenFiles() (open, limit int) { return m.files.Open(), m.files.limit }
 
 // Open opens (creating if needed) the log of a partition, recovering it if
 // the previous shutdown was not clean.
@@ -180,6 +198,7 @@ func (m *Manager) unregister(l *Log, clean bool) {
 	if m.logs[l.tp] == l {
 		delete(m.logs, l.tp)
 	}
+	delete(m.dirty, l)
 	m.recovery[l.tp] = l.recoveryPoint
 	m.starts[l.tp] = l.start
 	if !clean {
@@ -196,6 +215,28 @@ func (m *Manager) forget(tp TopicPartition) {
 	if err := m.Checkpoint(); err != nil {
 		m.logger.Error("writing checkpoints", "err", err)
 	}
+}
+
+// flushable adds l to (or removes it from) the flush loop's set. Called
+// with l.mu held.
+func (m *Manager) flushable(l *Log, dirty bool) {
+	m.mu.Lock()
+	if dirty {
+		m.dirty[l] = struct{}{}
+	} else {
+		delete(m.dirty, l)
+	}
+	m.mu.Unlock()
+}
+
+func (m *Manager) dirtyLogs() []*Log {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]*Log, 0, len(m.dirty))
+	for l := range m.dirty {
+		out = append(out, l)
+	}
+	return out
 }
 
 func (m *Manager) liveLogs() []*Log {
@@ -275,7 +316,7 @@ func (m *Manager) startLoops() {
 	}
 	loop(m.cfg.FlushCheckInterval, func() {
 		now := m.now()
-		for _, l := range m.liveLogs() {
+		for _, l := range m.dirtyLogs() {
 			l.maybeFlush(now)
 		}
 	})
@@ -327,6 +368,7 @@ func (m *Manager) Close() error {
 		if err == nil && !unclean && !m.cfg.private {
 			err = writeFileAtomic(filepath.Join(m.cfg.Dir, cleanShutdownFile), nil)
 		}
+		m.files.close()
 	})
 	return err
 }

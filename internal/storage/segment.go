@@ -64,7 +64,8 @@ type segment struct {
 func SegmentName(base int64, ext string) string { return fmt.Sprintf("%020d%s", base, ext) }
 
 // openSegment opens (creating if needed) the segment files for base in dir.
-// truncate empties existing files (a fresh segment). kr is the keyring
+// truncate empties existing files (a fresh segment). c holds the
+// descriptors (files.go). kr is the keyring
 // when encryption at rest is on (nil: off): a fresh segment then gets a
 // new data key (its <base>.key written and fsynced first); an existing
 // one is opened with the key in its key file, or as plaintext if it has
@@ -72,7 +73,7 @@ func SegmentName(base int64, ext string) string { return fmt.Sprintf("%020d%s", 
 // on). An encrypted segment without kr, a key file no configured KEK
 // unwraps, or a key file missing beside ciphertext is an error naming
 // the file: the segment is never read as garbage nor "recovered".
-func openSegment(dir string, base int64, truncate bool, kr *Keyring) (*segment, error) {
+func openSegment(c *fileCache, dir string, base int64, truncate bool, kr *Keyring) (*segment, error) {
 	flags := os.O_RDWR | os.O_CREATE
 	if truncate {
 		flags |= os.O_TRUNC
@@ -82,7 +83,7 @@ func openSegment(dir string, base int64, truncate bool, kr *Keyring) (*segment, 
 	if err != nil {
 		return nil, err
 	}
-	f, err := openSegFile(path, flags, dk, kindLog)
+	f, err := openCachedSegFile(c, path, flags, dk, kindLog)
 	if err != nil {
 		return nil, err
 	}
@@ -90,22 +91,19 @@ func openSegment(dir string, base int64, truncate bool, kr *Keyring) (*segment, 
 	if dk != nil {
 		s.kpath = keyPath(dir, base)
 	}
-	if s.idx, err = openIndex(filepath.Join(dir, SegmentName(base, ".index")), offsetEntrySize, dk, kindIndex); err != nil {
+	if s.idx, err = openIndex(c, filepath.Join(dir, SegmentName(base, ".index")), offsetEntrySize, flags, dk, kindIndex); err != nil {
 		f.Close()
 		return nil, err
 	}
-	if s.tidx, err = openIndex(filepath.Join(dir, SegmentName(base, ".timeindex")), timeEntrySize, dk, kindTimeIndex); err != nil {
+	if s.tidx, err = openIndex(c, filepath.Join(dir, SegmentName(base, ".timeindex")), timeEntrySize, flags, dk, kindTimeIndex); err != nil {
 		f.Close()
 		s.idx.close()
 		return nil, err
 	}
 	s.txnPath = filepath.Join(dir, SegmentName(base, ".txnindex"))
 	if truncate {
-		err := errors.Join(s.idx.reset(), s.tidx.reset())
-		if rerr := os.Remove(s.txnPath); rerr != nil && !os.IsNotExist(rerr) {
-			err = errors.Join(err, rerr)
-		}
-		if err != nil {
+		// The index files were opened with O_TRUNC.
+		if err := os.Remove(s.txnPath); err != nil && !os.IsNotExist(err) {
 			s.close()
 			return nil, err
 		}
@@ -208,8 +206,17 @@ func (s *segment) close() error {
 	return errors.Join(s.f.Close(), s.idx.close(), s.tidx.close())
 }
 
+// retire keeps the segment's files from being reopened (see
+// segFile.retire); descriptors open now stay usable until close.
+func (s *segment) retire() {
+	s.f.retire()
+	s.idx.f.retire()
+	s.tidx.f.retire()
+}
+
 // remove closes and deletes the segment's files.
 func (s *segment) remove() error {
+	s.retire()
 	s.close()
 	var errs []error
 	// The key file goes last: a crash midway never leaves ciphertext
@@ -228,7 +235,13 @@ func (s *segment) remove() error {
 // renameAll renames the segment's files (and the key file) by appending
 // suffix to each name (a missing .txnindex is no error).
 func (s *segment) renameAll(suffix string) error {
-	for _, p := range []*string{&s.path, &s.idx.path, &s.tidx.path, &s.txnPath, &s.kpath} {
+	for _, sf := range []*segFile{s.f, s.idx.f, s.tidx.f} {
+		if err := sf.rename(sf.Name() + suffix); err != nil {
+			return err
+		}
+	}
+	s.path, s.idx.path, s.tidx.path = s.f.Name(), s.idx.f.Name(), s.tidx.f.Name()
+	for _, p := range []*string{&s.txnPath, &s.kpath} {
 		if *p == "" {
 			continue
 		}

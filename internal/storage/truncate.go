@@ -77,7 +77,7 @@ func (l *Log) resetLocked(offset int64) error {
 			return err
 		}
 	}
-	s, err := openSegment(l.dir, offset, true, l.keys())
+	s, err := openSegment(l.mgr.files, l.dir, offset, true, l.keys())
 	if err != nil {
 		return err
 	}
