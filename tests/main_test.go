@@ -78,10 +78,22 @@ type tribProcess struct {
 // banner. It is stopped with SIGTERM when the test ends.
 func startTribProcess(t testing.TB, dir string, args ...string) *tribProcess {
 	t.Helper()
+	return startTribProcessLimited(t, dir, 0, args...)
+}
+
+// startTribProcessLimited is startTribProcess with the process's
+// descriptor limit (RLIMIT_NOFILE, soft and hard) set to nofile by `sh -c
+// 'ulimit -n'` before it execs trib; 0 keeps the test's limit.
+func startTribProcessLimited(t testing.TB, dir string, nofile int, args ...string) *tribProcess {
+	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	cmd := exec.Command(tribBinary(t), append([]string{"dev", "--data-dir", dir, "--listen", "127.0.0.1:0"}, args...)...)
+	argv := append([]string{"dev", "--data-dir", dir, "--listen", "127.0.0.1:0"}, args...)
+	cmd := exec.Command(tribBinary(t), argv...)
+	if nofile > 0 {
+		cmd = exec.Command("sh", append([]string{"-c", fmt.Sprintf(`ulimit -n %d && exec "$0" "$@"`, nofile), tribBinary(t)}, argv...)...)
+	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
