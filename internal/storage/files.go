@@ -209,4 +209,3 @@ func (c *fileCache) closeOne() bool {
 	closeAll(c, victims)
 	return true
 }
-

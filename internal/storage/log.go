@@ -204,7 +204,13 @@ func (l *Log) load(recoveryPoint, startCheckpoint int64, clean bool) error {
 			l.closeSegs()
 			return err
 		}
-		if err := errors.Join(s.f.Sync(), s.idx.f.Sync(), s.tidx.f.Sync()); err != nil {
+		// The active segment's indexes need no fsync: the recovery point
+		// stays at its base until it is rolled, and a roll fsyncs them.
+		err = s.f.Sync()
+		if nextBase >= 0 {
+			err = errors.Join(err, s.idx.f.Sync(), s.tidx.f.Sync())
+		}
+		if err != nil {
 			l.closeSegs()
 			return err
 		}

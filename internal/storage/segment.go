@@ -448,9 +448,7 @@ func (s *segment) recoverFrom(prevLast, interval int64, onBatch func(record.Batc
 	}
 	total := st.Size()
 	s.size, s.next, s.maxTs, s.maxTsOff, s.firstTs, s.sinceIndex, s.lastTimeIdx = 0, s.base, -1, -1, -1, 0, -1
-	if err := errors.Join(s.idx.reset(), s.tidx.reset()); err != nil {
-		return recoverResult{}, err
-	}
+	s.idx.n, s.tidx.n = 0, 0 // rewritten below (index.write)
 	var idxBuf, tidxBuf []byte
 	// Collect index entries in memory, then write each file once.
 	collect := &segment{base: s.base, next: s.base, maxTs: -1, maxTsOff: -1, firstTs: -1, lastTimeIdx: -1,
