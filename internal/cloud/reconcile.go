@@ -295,33 +295,28 @@ func (s *Service) ready(ctx context.Context, c Cluster) (bool, error) {
 			return false, waiting("broker %d is not ready yet (/readyz on %s)", n.NodeID, n.Admin)
 		}
 	}
-	// A broker has joined when any broker lists it as live: one broker
-	// whose metadata lags (seen after a kill -9 of the active controller)
-	// must not hold the operation up.
+	// Every broker, asked directly, must list every node as live. kadm's
+	// BrokerMetadata answered from the client's cached broker list, which
+	// an admin client refreshes only now and then: a broker that joined
+	// after the client's last metadata request stayed missing for minutes
+	// (a resize once waited on it for good).
 	cc, err := s.client(ctx, c.ID)
 	if err != nil {
 		return false, err
 	}
-	live := map[int32]bool{}
-	var errs []error
+	ids := make([]int32, 0, len(nodes))
 	for _, n := range nodes {
-		req := kmsg.NewPtrMetadataRequest()
-		req.Topics = []kmsg.MetadataRequestTopic{} // brokers only
-		resp, err := req.RequestWith(ctx, cc.cl.Broker(int(n.NodeID)))
-		if err != nil {
-			errs = append(errs, fmt.Errorf("broker %d: %w", n.NodeID, err))
-			continue
-		}
-		for _, b := range resp.Brokers {
-			live[b.NodeID] = true
-		}
+		ids = append(ids, n.NodeID)
 	}
-	for _, n := range nodes {
-		if !live[n.NodeID] {
-			if len(errs) > 0 {
-				return false, waiting("broker %d is not in the cluster's metadata yet (%v)", n.NodeID, errors.Join(errs...))
+	views, errs := client.BrokerViews(ctx, cc.cl, ids)
+	for _, viewer := range ids {
+		if err := errs[viewer]; err != nil {
+			return false, waiting("broker %d does not answer Metadata yet: %v", viewer, err)
+		}
+		for _, id := range ids {
+			if !views[viewer].Lists(id) {
+				return false, waiting("broker %d is not in broker %d's metadata yet", id, viewer)
 			}
-			return false, waiting("broker %d is not in the cluster's metadata yet", n.NodeID)
 		}
 	}
 	return true, nil
@@ -478,6 +473,14 @@ func (s *Service) waitMoves(ctx context.Context, c Cluster) (string, error) {
 	if err != nil {
 		return stepWaitMoves, err
 	}
+	cc, err := s.client(ctx, c.ID)
+	if err != nil {
+		return stepWaitMoves, err
+	}
+	controller, err := client.Controller(ctx, cc.cl) // not md's: the client's cache may name an old one
+	if err != nil {
+		return stepWaitMoves, err
+	}
 	set := kadm.TopicsSet{}
 	for _, td := range md.Topics {
 		for _, p := range td.Partitions {
@@ -509,7 +512,7 @@ func (s *Service) waitMoves(ctx context.Context, c Cluster) (string, error) {
 			}
 			for _, a := range view {
 				if slices.Contains(a.Replicas, n.NodeID) {
-					if viewer.NodeID == md.Controller {
+					if viewer.NodeID == controller {
 						return stepRebalance, nil
 					}
 					return stepWaitMoves, nil // that broker has not caught up yet

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/tributary/tributary/internal/client"
 )
 
 // Rolling restarts follow Strimzi's roller: one broker at a time; a broker
@@ -103,15 +105,18 @@ func parseDone(s string) []int32 {
 // it sees them (another broker's metadata may lag), with each topic's
 // min.insync.replicas.
 func (s *Service) controllerView(ctx context.Context, clusterID string) (int32, []partitionView, error) {
-	adm, err := s.admin(ctx, clusterID)
+	cc, err := s.client(ctx, clusterID)
 	if err != nil {
 		return -1, nil, err
 	}
-	md, err := adm.BrokerMetadata(ctx)
+	// Asked now: kadm's BrokerMetadata would name the controller the
+	// client cached, possibly one a restart of this roll moved away.
+	controller, err := client.Controller(ctx, cc.cl)
 	if err != nil {
 		return -1, nil, err
 	}
-	out, err := s.brokerMetadata(ctx, clusterID, md.Controller)
+	adm := cc.adm
+	out, err := s.brokerMetadata(ctx, clusterID, controller)
 	if err != nil {
 		return -1, nil, err
 	}
@@ -122,7 +127,7 @@ func (s *Service) controllerView(ctx context.Context, clusterID string) (int32, 
 		}
 	}
 	if len(topics) == 0 {
-		return md.Controller, out, nil
+		return controller, out, nil
 	}
 	rcs, err := adm.DescribeTopicConfigs(ctx, topics...)
 	if err != nil {
@@ -143,7 +148,7 @@ func (s *Service) controllerView(ctx context.Context, clusterID string) (int32, 
 			out[i].MinISR = m
 		}
 	}
-	return md.Controller, out, nil
+	return controller, out, nil
 }
 
 // roll picks the next broker Strimzi's rules allow and restarts it; op.To
