@@ -1,6 +1,6 @@
 GO ?= go
 
-.PHONY: build run test test-short fuzz chaos chaos-cluster chaos-txn chaos-netns vet fmt
+.PHONY: build run test test-short fuzz chaos chaos-cluster chaos-metadata chaos-txn chaos-netns vet fmt
 build:
 	$(GO) build -o bin/trib ./cmd/trib
 
@@ -26,18 +26,27 @@ fmt:
 # under concurrent registrations. CHAOS_TXN_CYCLES the kill -9/SIGSTOP
 # cycles of transaction coordinators, the group coordinator and partition
 # leaders under consume-transform-produce (at least 50).
+# CHAOS_METADATA_CYCLES the kill -9s of the active controller around a
+# broker-only node's registration (every broker must list every broker).
 CHAOS_ITERATIONS ?= 20
 CHAOS_CYCLES ?= 50
 CHAOS_NETNS_CYCLES ?= 100
 CHAOS_CORRUPT_CYCLES ?= 20
 CHAOS_REGISTRY_CYCLES ?= 5
 CHAOS_TXN_CYCLES ?= 50
+CHAOS_METADATA_CYCLES ?= 30
 chaos:
-	CHAOS_ITERATIONS=$(CHAOS_ITERATIONS) CHAOS_CYCLES=$(CHAOS_CYCLES) CHAOS_NETNS_CYCLES=$(CHAOS_NETNS_CYCLES) CHAOS_CORRUPT_CYCLES=$(CHAOS_CORRUPT_CYCLES) CHAOS_REGISTRY_CYCLES=$(CHAOS_REGISTRY_CYCLES) CHAOS_TXN_CYCLES=$(CHAOS_TXN_CYCLES) $(GO) test -tags chaos -count=1 -timeout 180m -run Chaos -v ./tests/
+	CHAOS_ITERATIONS=$(CHAOS_ITERATIONS) CHAOS_CYCLES=$(CHAOS_CYCLES) CHAOS_METADATA_CYCLES=$(CHAOS_METADATA_CYCLES) CHAOS_NETNS_CYCLES=$(CHAOS_NETNS_CYCLES) CHAOS_CORRUPT_CYCLES=$(CHAOS_CORRUPT_CYCLES) CHAOS_REGISTRY_CYCLES=$(CHAOS_REGISTRY_CYCLES) CHAOS_TXN_CYCLES=$(CHAOS_TXN_CYCLES) $(GO) test -tags chaos -count=1 -timeout 180m -run Chaos -v ./tests/
 
 # Only the cluster fault loop (kill -9 / SIGSTOP / SIGTERM of random brokers).
 chaos-cluster:
 	CHAOS_CYCLES=$(CHAOS_CYCLES) $(GO) test -tags chaos -count=1 -timeout 60m -run TestChaosClusterFaults -v ./tests/
+
+# Only the metadata loop: kill -9 of the active controller before, while
+# or after a broker-only node registers; every broker, the restarted one
+# too, must list every broker within 30s.
+chaos-metadata:
+	CHAOS_METADATA_CYCLES=$(CHAOS_METADATA_CYCLES) $(GO) test -tags chaos -count=1 -timeout 60m -run TestChaosMetadataControllerKill -v ./tests/
 
 # Only the transaction loop: consume-transform-produce with two
 # GroupTransactSession workers while coordinators and leaders are killed;
