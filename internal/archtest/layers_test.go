@@ -67,6 +67,9 @@ var packages = map[string]pkg{
 	"bench/report":      {100, list(shared, []string{"internal/bench"})},
 	"internal/archtest": {100, nil},
 
+	// Build tools (scripts/test).
+	"scripts/testreport": {100, nil},
+
 	// Services beside the cluster (planned): client-side and shared only.
 	"internal/cloud":          {80, list(shared, clientSide, []string{"internal/console"})},
 	"internal/console":        {70, list(shared, clientSide)},

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// testdata/run.json is `go test -json ./...` of a module whose package a
+// has a passing, a failing (with a failed subtest), a skipped and two
+// parallel tests, b a passing and a panicking test, e one passing test
+// with a log line, and f no tests.
+func TestReport(t *testing.T) {
+	in, err := os.ReadFile("testdata/run.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	r := newReport(&out)
+	sc := bufio.NewScanner(bytes.NewReader(in))
+	for sc.Scan() {
+		r.line(sc.Bytes())
+	}
+	r.flush("")
+	r.slowest(2)
+	got := out.String()
+
+	// What scripts/test reads back: top-level failures at column 0 and
+	// the failed packages.
+	var failed, pkgs []string
+	for _, l := range strings.Split(got, "\n") {
+		if m := regexp.MustCompile(`^--- FAIL: (\S+)`).FindStringSubmatch(l); m != nil {
+			failed = append(failed, m[1])
+		}
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "FAIL" {
+			pkgs = append(pkgs, f[1])
+		}
+	}
+	slices.Sort(failed)
+	slices.Sort(pkgs)
+	if want := []string{"TestFail", "TestPanic", "TestPar2"}; !slices.Equal(failed, want) {
+		t.Errorf("top-level failures %v, want %v\n%s", failed, want, got)
+	}
+	if want := []string{"fake/a", "fake/b"}; !slices.Equal(pkgs, want) {
+		t.Errorf("failed packages %v, want %v\n%s", pkgs, want, got)
+	}
+	for _, want := range []string{"    --- FAIL: TestFail/sub", "a_test.go:4: boom", "a_test.go:7: par2 fails",
+		"panic: assignment to entry in nil map", "ok  \tfake/e\t", "?   \tfake/f\t[no test files]",
+		"==> the 2 slowest of 8 top-level tests", "      0.31s  TestPar1  fake/a\n      0.20s  TestPass  fake/a\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("no %q in\n%s", want, got)
+		}
+	}
+	// Passing tests are quiet, as with go test without -v.
+	for _, noise := range []string{"quiet on pass", "noise", "=== RUN", "--- PASS: TestPass", "\nPASS\n"} {
+		if strings.Contains(got, noise) {
+			t.Errorf("%q in\n%s", noise, got)
+		}
+	}
+}
+
+// A line that is not an event (go's own messages) passes through.
+func TestReportPlainLines(t *testing.T) {
+	var out bytes.Buffer
+	r := newReport(&out)
+	r.line([]byte("go: downloading example.com/x v1.0.0"))
+	r.line([]byte(`{"Action":"build-output","ImportPath":"fake/c [fake/c.test]","Output":"c/c_test.go:3:27: undefined: undefined\n"}`))
+	if got, want := out.String(), "go: downloading example.com/x v1.0.0\nc/c_test.go:3:27: undefined: undefined\n"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
