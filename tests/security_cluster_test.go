@@ -49,7 +49,11 @@ func TestClusterSecureKill9(t *testing.T) {
 	// The quorum's listener speaks only mutual TLS.
 	ctl := c.node(1).ctl
 	if conn, err := net.DialTimeout("tcp", ctl, 5*time.Second); err == nil {
-		conn.Write([]byte{'R'})
+		// Raft's stream marker and the start of an AppendEntries RPC:
+		// enough bytes for the TLS server to see a record that is not a
+		// handshake and close at once (one byte held the connection
+		// until its 10 s handshake timeout).
+		conn.Write([]byte{'R', 0, 0x80, 0x80, 0x80, 0x80})
 		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 		if _, err := conn.Read(make([]byte, 1)); err == nil {
 			t.Error("the controller listener answered a plaintext connection")
