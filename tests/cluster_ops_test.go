@@ -189,7 +189,7 @@ func partitionDirs(dir, topic string) []string {
 // in order, at its offset.
 func TestClusterReassignUnderLoad(t *testing.T) {
 	c := startCluster(t, 3)
-	cl := newClient(t, c.addrs[0], kgo.SeedBrokers(c.addrs...))
+	cl := newClient(t, c.addrs[0], kgo.SeedBrokers(c.addrs...), freshMetadata)
 	adm := kadm.NewClient(cl)
 	createAssigned(t, cl, "moving", []int32{1, 2})
 	h := checker.New()
@@ -256,7 +256,7 @@ func sortedIDs(s []int32) []int32 {
 // reverts the partition to its original replicas.
 func TestClusterReassignCancel(t *testing.T) {
 	c := startCluster(t, 3)
-	cl := newClient(t, c.addrs[0], kgo.SeedBrokers(c.addrs...))
+	cl := newClient(t, c.addrs[0], kgo.SeedBrokers(c.addrs...), freshMetadata)
 	adm := kadm.NewClient(cl)
 	createAssigned(t, cl, "stay", []int32{1, 2})
 	c.nodes[2].Kill()
@@ -284,7 +284,7 @@ func TestClusterReassignCancel(t *testing.T) {
 // the ISR; ElectLeaders (preferred) gives it the leadership again.
 func TestClusterElectPreferredLeader(t *testing.T) {
 	c := startCluster(t, 3)
-	cl := newClient(t, c.addrs[0], kgo.SeedBrokers(c.addrs...))
+	cl := newClient(t, c.addrs[0], kgo.SeedBrokers(c.addrs...), freshMetadata)
 	adm := kadm.NewClient(cl)
 	createAssigned(t, cl, "pref", []int32{1, 2, 3}, []int32{2, 3, 1})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -358,7 +358,7 @@ func TestClusterElectPreferredLeader(t *testing.T) {
 // every replica once followers caught up, and matching the segment files.
 func TestClusterDescribeLogDirs(t *testing.T) {
 	c := startCluster(t, 3)
-	cl := newClient(t, c.addrs[0], kgo.SeedBrokers(c.addrs...))
+	cl := newClient(t, c.addrs[0], kgo.SeedBrokers(c.addrs...), freshMetadata)
 	adm := kadm.NewClient(cl)
 	createAssigned(t, cl, "sized", []int32{1, 2}, []int32{2, 3})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -436,7 +436,7 @@ func segmentBytes(t *testing.T, dir string) int64 {
 func TestClusterTools(t *testing.T) {
 	c := startCluster(t, 3)
 	brokers := strings.Join(c.addrs, ",")
-	cl := newClient(t, c.addrs[0], kgo.SeedBrokers(c.addrs...))
+	cl := newClient(t, c.addrs[0], kgo.SeedBrokers(c.addrs...), freshMetadata)
 	adm := kadm.NewClient(cl)
 	var assignment [][]int32
 	for p := 0; p < 6; p++ {

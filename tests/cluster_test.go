@@ -26,6 +26,13 @@ var clusterSettings = map[string]string{
 	"group.initial.rebalance.delay.ms": "0",
 }
 
+// freshMetadata keeps a client's metadata cache short. kadm answers
+// ListTopics and the other describes from the client's cache, refreshed
+// only when older than kgo.MetadataMinAge (5 s by default): a test polling
+// the cluster's state through a default client sees each change up to
+// 5 s late.
+var freshMetadata = kgo.MetadataMinAge(10 * time.Millisecond)
+
 type cluster struct {
 	t        *testing.T
 	dirs     []string
@@ -65,10 +72,14 @@ func startClusterWith(t *testing.T, n int, settings map[string]string) *cluster 
 		go func(i int) { defer wg.Done(); c.start(i) }(i)
 	}
 	wg.Wait()
+	// Stopped with Kill, not Close: a controlled shutdown needs the
+	// quorum, and with the other nodes already stopped the last one's
+	// could wait out its 10 s timeout. Tests of controlled shutdown call
+	// Close themselves.
 	t.Cleanup(func() {
 		for _, nd := range c.nodes {
 			if nd != nil {
-				nd.Close()
+				nd.Kill()
 			}
 		}
 	})
@@ -116,7 +127,7 @@ func TestClusterReplicationAndFailover(t *testing.T) {
 	c := startCluster(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	adm := kadm.NewClient(newClient(t, c.addrs[0], kgo.SeedBrokers(c.addrs...)))
+	adm := kadm.NewClient(newClient(t, c.addrs[0], kgo.SeedBrokers(c.addrs...), freshMetadata))
 	if _, err := adm.CreateTopic(ctx, 3, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")}, "replicated"); err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +221,7 @@ func TestClusterPreferredLeaderReturns(t *testing.T) {
 	c := startClusterWith(t, 3, settings)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	adm := kadm.NewClient(newClient(t, c.addrs[0], kgo.SeedBrokers(c.addrs...)))
+	adm := kadm.NewClient(newClient(t, c.addrs[0], kgo.SeedBrokers(c.addrs...), freshMetadata))
 	if _, err := adm.CreateTopic(ctx, 1, 3, nil, "pref"); err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +253,7 @@ func TestClusterLongPollWokenByHighWatermark(t *testing.T) {
 	c := startCluster(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	adm := kadm.NewClient(newClient(t, c.addrs[0], kgo.SeedBrokers(c.addrs...)))
+	adm := kadm.NewClient(newClient(t, c.addrs[0], kgo.SeedBrokers(c.addrs...), freshMetadata))
 	if _, err := adm.CreateTopic(ctx, 1, 3, nil, "hwwake"); err != nil {
 		t.Fatal(err)
 	}

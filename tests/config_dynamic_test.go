@@ -59,7 +59,7 @@ func TestConfigDynamicBrokerConfigs(t *testing.T) {
 	c := startCluster(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	adm := kadm.NewClient(newClient(t, c.addrs[0], kgo.SeedBrokers(c.addrs...)))
+	adm := kadm.NewClient(newClient(t, c.addrs[0], kgo.SeedBrokers(c.addrs...), freshMetadata))
 	// TOPIC_ALREADY_EXISTS: the client retried a create that had
 	// succeeded (its first answer was lost to a retriable error).
 	if res, err := adm.CreateTopic(ctx, 1, 3, nil, "dyn"); err != nil || res.Err != nil && !errors.Is(res.Err, kerr.TopicAlreadyExists) {

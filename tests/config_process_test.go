@@ -135,7 +135,7 @@ func produceConsume(t *testing.T, seeds []string, topic string, rf int16, n int)
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	adm := kadm.NewClient(newClient(t, seeds[0], kgo.SeedBrokers(seeds...)))
+	adm := kadm.NewClient(newClient(t, seeds[0], kgo.SeedBrokers(seeds...), freshMetadata))
 	// TOPIC_ALREADY_EXISTS: the client retried a create that had
 	// succeeded (its first answer was lost to a retriable error).
 	if res, err := adm.CreateTopic(ctx, 3, rf, nil, topic); err != nil || res.Err != nil && !errors.Is(res.Err, kerr.TopicAlreadyExists) {

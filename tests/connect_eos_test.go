@@ -16,7 +16,7 @@ import (
 )
 
 func TestConnectExactlyOnceSource(t *testing.T) {
-	n := startNode(t, "", nil)
+	n := connectNode(t)
 	eos := []string{"--set", "exactly.once.source.support=enabled"}
 	w1 := startConnectWorker(t, n.Addr(), eos...)
 	in := filepath.Join(t.TempDir(), "in.txt")

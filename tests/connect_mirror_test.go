@@ -21,8 +21,8 @@ import (
 )
 
 func TestConnectMirrorMaker(t *testing.T) {
-	src := startNode(t, "", nil)
-	dst := startNode(t, "", nil)
+	src := connectNode(t)
+	dst := connectNode(t)
 	w := startConnectWorker(t, dst.Addr())
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -171,8 +171,9 @@ func TestConnectMirrorMaker(t *testing.T) {
 		return prod2.ProduceSync(ctx, &kgo.Record{Topic: "orders", Partition: 3, Key: []byte("new"), Value: []byte("p3")}).FirstErr() == nil
 	})
 	// A new consumer: an existing one learns of new partitions only at
-	// its next metadata refresh.
-	cons3 := newClient(t, dst.Addr(), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{"src.orders": {3: kgo.NewOffset().AtStart()}}))
+	// its next metadata refresh. Until the partition exists on the target
+	// it looks again every 10 ms, not every 5 s (kgo.MetadataMinAge).
+	cons3 := newClient(t, dst.Addr(), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{"src.orders": {3: kgo.NewOffset().AtStart()}}), freshMetadata)
 	for ctx.Err() == nil {
 		var found bool
 		cons3.PollFetches(ctx).EachRecord(func(r *kgo.Record) { found = found || (string(r.Key) == "new" && r.Partition == 3) })

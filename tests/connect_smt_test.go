@@ -19,7 +19,7 @@ import (
 )
 
 func TestConnectTransforms(t *testing.T) {
-	n := startNode(t, "", nil)
+	n := connectNode(t)
 	w := startConnectWorker(t, n.Addr())
 	dir := t.TempDir()
 	in, out := filepath.Join(dir, "in.txt"), filepath.Join(dir, "out.txt")
@@ -148,7 +148,7 @@ func TestConnectTransforms(t *testing.T) {
 // "compatible" (KIP-415), binary member metadata (version 1, the worker's
 // URL, the config offset) and assignments naming the leader's URL.
 func TestConnectGroupProtocol(t *testing.T) {
-	n := startNode(t, "", nil)
+	n := connectNode(t)
 	w1 := startConnectWorker(t, n.Addr())
 	w2 := startConnectWorker(t, n.Addr())
 	adm := newAdmin(t, n.Addr())

@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tributary/tributary/internal/node"
 )
 
 // connectWorker is a `trib connect` process.
@@ -40,6 +42,14 @@ var fastConnect = []string{
 	"--set", "heartbeat.interval.ms=500",
 	"--set", "session.timeout.ms=6000",
 	"--set", "scheduled.rebalance.max.delay.ms=1000",
+}
+
+// connectNode starts a broker for Connect workers without the initial
+// rebalance delay (3 s by default), which every new group (the workers'
+// own, each sink connector's) would otherwise wait before its first
+// assignment.
+func connectNode(t testing.TB) *node.Node {
+	return startNode(t, "", noRebalanceDelay())
 }
 
 // startConnectWorker runs `trib connect` on a free port and waits for its
@@ -290,7 +300,7 @@ func topicValues(t testing.TB, addr, topic string, want int) []string {
 // FileStreamSource by its short class name, the plugin and connector
 // lists, a FileStreamSink to another file, identical files, DELETE → 204.
 func TestConnectSeedFlow(t *testing.T) {
-	n := startNode(t, "", nil)
+	n := connectNode(t)
 	w1 := startConnectWorker(t, n.Addr())
 	w2 := startConnectWorker(t, n.Addr())
 	dir := t.TempDir()
@@ -375,7 +385,7 @@ func TestConnectSeedFlow(t *testing.T) {
 // workers: the source resumes at its committed position and the sink at
 // its group's offsets, so nothing is read twice.
 func TestConnectRestartResumes(t *testing.T) {
-	n := startNode(t, "", nil)
+	n := connectNode(t)
 	dir := t.TempDir()
 	in, out := filepath.Join(dir, "in.txt"), filepath.Join(dir, "out.txt")
 	writeLines(t, in, "a", 0, 5000)
@@ -419,7 +429,7 @@ func TestConnectRestartResumes(t *testing.T) {
 // task while the file grows: the task moves to the other worker, which
 // finishes the file; every line reaches the sink file (at least once).
 func TestConnectWorkerKilled(t *testing.T) {
-	n := startNode(t, "", nil)
+	n := connectNode(t)
 	dir := t.TempDir()
 	in, out := filepath.Join(dir, "in.txt"), filepath.Join(dir, "out.txt")
 	w1 := startConnectWorker(t, n.Addr())
@@ -485,7 +495,7 @@ func TestConnectWorkerKilled(t *testing.T) {
 
 // TestConnectREST checks Connect's status codes, shapes and errors.
 func TestConnectREST(t *testing.T) {
-	n := startNode(t, "", nil)
+	n := connectNode(t)
 	w := startConnectWorker(t, n.Addr())
 	u := w.URL
 	dir := t.TempDir()
@@ -666,7 +676,7 @@ func TestConnectREST(t *testing.T) {
 // writes plain JSON strings, and a sink reading them with the same
 // converter writes the lines back.
 func TestConnectJSONConverters(t *testing.T) {
-	n := startNode(t, "", nil)
+	n := connectNode(t)
 	w := startConnectWorker(t, n.Addr())
 	dir := t.TempDir()
 	in, out := filepath.Join(dir, "in.txt"), filepath.Join(dir, "out.txt")
@@ -693,7 +703,7 @@ func TestConnectSeedHTTPie(t *testing.T) {
 	if _, err := exec.LookPath("http"); err != nil {
 		t.Skip("httpie (http) not installed; .ci/run installs it")
 	}
-	n := startNode(t, "", nil)
+	n := connectNode(t)
 	w := startConnectWorker(t, n.Addr())
 	port := w.URL[strings.LastIndexByte(w.URL, ':'):]
 	dir := t.TempDir()
@@ -735,7 +745,7 @@ func TestConnectSeedHTTPie(t *testing.T) {
 // departed worker's work (5 minutes), a worker stopped with SIGTERM marks
 // its work UNASSIGNED before leaving, so the other worker takes it at once.
 func TestConnectCleanStopMovesWorkAtOnce(t *testing.T) {
-	n := startNode(t, "", nil)
+	n := connectNode(t)
 	hold := []string{"--set", "scheduled.rebalance.max.delay.ms=300000"}
 	w1 := startConnectWorker(t, n.Addr(), hold...)
 	w2 := startConnectWorker(t, n.Addr(), hold...)
@@ -765,7 +775,7 @@ func TestConnectCleanStopMovesWorkAtOnce(t *testing.T) {
 // (KIP-875): a source rewound to position 0 reads its file again, a sink
 // moved back to offset 100 writes the records from there again.
 func TestConnectOffsetsAPI(t *testing.T) {
-	n := startNode(t, "", nil)
+	n := connectNode(t)
 	w := startConnectWorker(t, n.Addr())
 	u := w.URL
 	dir := t.TempDir()

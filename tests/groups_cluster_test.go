@@ -232,7 +232,7 @@ func testGroupsCoordinatorFailover(t *testing.T, kill bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 240*time.Second)
 	defer cancel()
 	const topic = "orders"
-	admCl := newClient(t, c.addrs[0], kgo.SeedBrokers(c.addrs...))
+	admCl := newClient(t, c.addrs[0], kgo.SeedBrokers(c.addrs...), freshMetadata)
 	adm := kadm.NewClient(admCl)
 	if _, err := adm.CreateTopic(ctx, 3, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")}, topic); err != nil {
 		t.Fatal(err)
@@ -375,7 +375,7 @@ func testGroupsCoordinatorFailover(t *testing.T, kill bool) {
 		t.Fatalf("controlled shutdown of broker %d: %v", victim, err)
 	}
 	c.nodes[victim-1] = nil
-	liveAdm := kadm.NewClient(newClient(t, live[0], kgo.SeedBrokers(live...)))
+	liveAdm := kadm.NewClient(newClient(t, live[0], kgo.SeedBrokers(live...), freshMetadata))
 	adm = liveAdm
 	for _, g := range groups {
 		c.waitFor("a new coordinator for "+g, func() bool {
@@ -466,7 +466,7 @@ func TestClusterKillDuringOffsetCommits(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	const g, topic = "kill-commits", "committed"
-	admCl := newClient(t, c.addrs[0], kgo.SeedBrokers(c.addrs...))
+	admCl := newClient(t, c.addrs[0], kgo.SeedBrokers(c.addrs...), freshMetadata)
 	adm := kadm.NewClient(admCl)
 	created, err := adm.CreateTopic(ctx, 1, 3, nil, topic)
 	if err != nil {
@@ -544,7 +544,7 @@ func TestClusterKillDuringOffsetCommits(t *testing.T) {
 			break
 		}
 	}
-	liveAdm := kadm.NewClient(newClient(t, live))
+	liveAdm := kadm.NewClient(newClient(t, live, freshMetadata))
 	c.waitFor(fmt.Sprintf("a new leader for offsets partitions %v, led by killed broker %d", victimLed, victim), func() bool {
 		ps := c.describe(liveAdm, group.OffsetsTopic).Partitions
 		if len(ps) == 0 {

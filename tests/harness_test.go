@@ -32,6 +32,15 @@ func startNode(t testing.TB, dir string, settings map[string]string) *node.Node 
 	return n
 }
 
+// noRebalanceDelay are settings for a node whose groups get their first
+// assignment at once rather than after group.initial.rebalance.delay.ms
+// (Kafka's default, 3 s): for tests of clients and services that form
+// groups (Connect workers, the registry's writer election, consumers),
+// where the delay is only waiting.
+func noRebalanceDelay() map[string]string {
+	return map[string]string{"group.initial.rebalance.delay.ms": "0"}
+}
+
 func newClient(t testing.TB, addr string, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr)}, opts...)...)

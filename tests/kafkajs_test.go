@@ -194,7 +194,7 @@ func TestKafkajsProducer(t *testing.T) {
 // group protocol; until the broker advertises it this test skips.
 func TestKafkajsConsumerGroup(t *testing.T) {
 	kafkajsDir(t)
-	n := startNode(t, "", nil)
+	n := startNode(t, "", noRebalanceDelay())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	vers, err := kmsg.NewPtrApiVersionsRequest().RequestWith(ctx, newClient(t, n.Addr()))

@@ -85,7 +85,7 @@ type order struct {
 // registry client and produces and consumes Avro records in the
 // Confluent wire format (magic byte 0, 4-byte schema id) through its Serde.
 func TestSchemaRegistryAvroRoundTrip(t *testing.T) {
-	n := startNode(t, "", nil)
+	n := startNode(t, "", noRebalanceDelay())
 	reg := startRegistry(t, n.Addr())
 	waitWriter(t, reg)
 	rcl := newSR(t, reg.URL())
@@ -163,7 +163,7 @@ func TestSchemaRegistryAvroRoundTrip(t *testing.T) {
 // TestSchemaRegistryBadInputAndRestart checks the documented error answers
 // and that a restarted instance serves everything from _schemas.
 func TestSchemaRegistryBadInputAndRestart(t *testing.T) {
-	n := startNode(t, "", nil)
+	n := startNode(t, "", noRebalanceDelay())
 	reg := startRegistry(t, n.Addr())
 	waitWriter(t, reg)
 	rcl := newSR(t, reg.URL())
@@ -232,7 +232,7 @@ func TestSchemaRegistryBadInputAndRestart(t *testing.T) {
 // TestSchemaRegistryTwoInstances runs two instances on one cluster: one is
 // elected writer, writes sent to either succeed, and both serve the same ids.
 func TestSchemaRegistryTwoInstances(t *testing.T) {
-	n := startNode(t, "", nil)
+	n := startNode(t, "", noRebalanceDelay())
 	a := startRegistry(t, n.Addr())
 	b := startRegistry(t, n.Addr())
 	// Both must agree on one writer.
@@ -369,7 +369,7 @@ func startRegistryProcess(t testing.TB, brokers string) (*exec.Cmd, string) {
 // through kafkajs.
 func TestSchemaRegistryKafkajs(t *testing.T) {
 	kafkajsDir(t)
-	n := startNode(t, "", nil)
+	n := startNode(t, "", noRebalanceDelay())
 	reg := startRegistry(t, n.Addr())
 	waitWriter(t, reg)
 	res := runKafkajs(t, n.Addr(), "registry.js", 2*time.Minute, "REGISTRY="+reg.URL(), "TOPIC=registry-orders")
@@ -416,7 +416,7 @@ func TestSchemaRegistryClusterFailover(t *testing.T) {
 	c := startCluster(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	adm := kadm.NewClient(newClient(t, c.addrs[0], kgo.SeedBrokers(c.addrs...)))
+	adm := kadm.NewClient(newClient(t, c.addrs[0], kgo.SeedBrokers(c.addrs...), freshMetadata))
 	// The registry sizes _schemas by the brokers it sees: wait for all three.
 	c.waitFor("three registered brokers", func() bool {
 		md, err := adm.BrokerMetadata(ctx)

@@ -114,7 +114,8 @@ func TestKcatMTLS(t *testing.T) {
 func TestKafkajsSecure(t *testing.T) {
 	kafkajsDir(t)
 	dir := t.TempDir()
-	p := startTribProcess(t, dir, "--secure")
+	// No initial rebalance delay: the consumer's group forms at once.
+	p := startTribProcess(t, dir, "--secure", "--set", "group.initial.rebalance.delay.ms=0")
 	secure := filepath.Join(dir, "secure")
 	pw, err := os.ReadFile(filepath.Join(secure, "admin.password"))
 	if err != nil {

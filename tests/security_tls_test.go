@@ -296,7 +296,7 @@ func testClusterReplicatesOver(t *testing.T, proto string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	adm := kadm.NewClient(newClient(t, plain[0], kgo.SeedBrokers(plain...)))
+	adm := kadm.NewClient(newClient(t, plain[0], kgo.SeedBrokers(plain...), freshMetadata))
 	// Metadata on the PLAINTEXT listener lists every broker's PLAINTEXT address.
 	m, err := adm.BrokerMetadata(ctx)
 	if err != nil {

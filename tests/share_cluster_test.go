@@ -32,7 +32,7 @@ func TestShareGroupLeaderKillAndRestart(t *testing.T) {
 	c := startClusterWith(t, 3, settings)
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
-	admCl := newClient(t, c.addrs[0], kgo.SeedBrokers(c.addrs...))
+	admCl := newClient(t, c.addrs[0], kgo.SeedBrokers(c.addrs...), freshMetadata)
 	adm := kadm.NewClient(admCl)
 	const topic, group, total = "share-ha", "sg-ha", 40
 	if _, err := adm.CreateTopic(ctx, 1, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")}, topic); err != nil {

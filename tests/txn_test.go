@@ -162,7 +162,7 @@ func TestTxnClusterCoordinatorFailover(t *testing.T) {
 	c := startClusterWith(t, 3, settings)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	adm := kadm.NewClient(newClient(t, c.addrs[0], kgo.SeedBrokers(c.addrs...)))
+	adm := kadm.NewClient(newClient(t, c.addrs[0], kgo.SeedBrokers(c.addrs...), freshMetadata))
 	if _, err := adm.CreateTopic(ctx, 6, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")}, "ctx"); err != nil {
 		t.Fatal(err)
 	}
@@ -479,7 +479,7 @@ func TestTxnClusterGroupTransactSessionLeaderKilled(t *testing.T) {
 	c := startClusterWith(t, 3, settings)
 	ctx, cancel := context.WithTimeout(context.Background(), 180*time.Second)
 	defer cancel()
-	adm := kadm.NewClient(newClient(t, c.addrs[0], kgo.SeedBrokers(c.addrs...)))
+	adm := kadm.NewClient(newClient(t, c.addrs[0], kgo.SeedBrokers(c.addrs...), freshMetadata))
 	for _, topic := range []string{"eos-in", "eos-out"} {
 		if _, err := adm.CreateTopic(ctx, 3, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")}, topic); err != nil {
 			t.Fatal(err)
