@@ -19,6 +19,7 @@ import (
 	"github.com/hamba/avro/v2"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/tributary/tributary/internal/schemaregistry"
@@ -416,10 +417,14 @@ func TestSchemaRegistryClusterFailover(t *testing.T) {
 	c := startCluster(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	adm := kadm.NewClient(newClient(t, c.addrs[0], kgo.SeedBrokers(c.addrs...), freshMetadata))
-	// The registry sizes _schemas by the brokers it sees: wait for all three.
+	admCl := newClient(t, c.addrs[0], kgo.SeedBrokers(c.addrs...), freshMetadata)
+	adm := kadm.NewClient(admCl)
+	// The registry sizes _schemas by the brokers it sees: wait for all
+	// three. A Metadata request each time: kadm's BrokerMetadata answers
+	// from the client's broker list, which nothing refreshes while the
+	// test waits (it timed out when the first answer had two brokers).
 	c.waitFor("three registered brokers", func() bool {
-		md, err := adm.BrokerMetadata(ctx)
+		md, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, admCl)
 		return err == nil && len(md.Brokers) == 3
 	})
 	start := func() *schemaregistry.Service {
