@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 )
 
 // txnSettings keep __transaction_state small for a test node.
@@ -355,11 +356,23 @@ func TestTxnTimeoutAbortsDeadProducer(t *testing.T) {
 
 // TestTxnGroupTransactSession: franz-go's GroupTransactSession consumes
 // "in" (read_committed), writes each record to "out" and commits its
-// offsets inside the same transaction (AddOffsetsToTxn, TxnOffsetCommit).
-// One session aborts its first transaction; the output, read
-// read_committed, holds every input record exactly once, and the group's
-// committed offsets reach the end of the input.
+// offsets inside the same transaction: with transaction version 2
+// (TxnOffsetCommit v5 has the broker add the offsets partition) and with
+// version 1 (versions capped as a Kafka 3.x client: AddOffsetsToTxn, then
+// TxnOffsetCommit v4, which the broker verifies, KIP-890 part 1). One
+// session aborts its first transaction; the output, read read_committed,
+// holds every input record exactly once, and the group's committed
+// offsets reach the end of the input.
 func TestTxnGroupTransactSession(t *testing.T) {
+	tv1 := kversion.Stable()
+	for k, v := range map[kmsg.Key]int16{kmsg.Produce: 11, kmsg.EndTxn: 4, kmsg.TxnOffsetCommit: 4} {
+		tv1.SetMaxKeyVersion(int16(k), v)
+	}
+	t.Run("transaction version 2", func(t *testing.T) { testGroupTransactSession(t) })
+	t.Run("transaction version 1", func(t *testing.T) { testGroupTransactSession(t, kgo.MaxVersions(tv1)) })
+}
+
+func testGroupTransactSession(t *testing.T, opts ...kgo.Opt) {
 	settings := map[string]string{"group.initial.rebalance.delay.ms": "0"}
 	for k, v := range txnSettings {
 		settings[k] = v
@@ -380,9 +393,9 @@ func TestTxnGroupTransactSession(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	sess, err := kgo.NewGroupTransactSession(kgo.SeedBrokers(n.Addr()), kgo.TransactionalID("eos-1"), kgo.DefaultProduceTopic("out"),
+	sess, err := kgo.NewGroupTransactSession(append([]kgo.Opt{kgo.SeedBrokers(n.Addr()), kgo.TransactionalID("eos-1"), kgo.DefaultProduceTopic("out"),
 		kgo.ConsumerGroup("eos"), kgo.ConsumeTopics("in"), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.RequireStableFetchOffsets())
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.RequireStableFetchOffsets()}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
