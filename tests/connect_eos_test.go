@@ -16,6 +16,7 @@ import (
 )
 
 func TestConnectExactlyOnceSource(t *testing.T) {
+	t.Parallel() // see connectNode
 	n := connectNode(t)
 	eos := []string{"--set", "exactly.once.source.support=enabled"}
 	w1 := startConnectWorker(t, n.Addr(), eos...)

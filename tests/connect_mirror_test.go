@@ -21,6 +21,7 @@ import (
 )
 
 func TestConnectMirrorMaker(t *testing.T) {
+	t.Parallel() // see connectNode
 	src := connectNode(t)
 	dst := connectNode(t)
 	w := startConnectWorker(t, dst.Addr())

@@ -19,6 +19,7 @@ import (
 )
 
 func TestConnectTransforms(t *testing.T) {
+	t.Parallel() // see connectNode
 	n := connectNode(t)
 	w := startConnectWorker(t, n.Addr())
 	dir := t.TempDir()
@@ -148,6 +149,7 @@ func TestConnectTransforms(t *testing.T) {
 // "compatible" (KIP-415), binary member metadata (version 1, the worker's
 // URL, the config offset) and assignments naming the leader's URL.
 func TestConnectGroupProtocol(t *testing.T) {
+	t.Parallel() // see connectNode
 	n := connectNode(t)
 	w1 := startConnectWorker(t, n.Addr())
 	w2 := startConnectWorker(t, n.Addr())

@@ -48,6 +48,11 @@ var fastConnect = []string{
 // rebalance delay (3 s by default), which every new group (the workers'
 // own, each sink connector's) would otherwise wait before its first
 // assignment.
+//
+// The Connect tests run in parallel with each other (t.Parallel): each has
+// its own broker, worker processes, ports and files, and they spend their
+// time waiting (group rebalances, the workers' flush and session
+// intervals), not on the CPU.
 func connectNode(t testing.TB) *node.Node {
 	return startNode(t, "", noRebalanceDelay())
 }
@@ -300,6 +305,7 @@ func topicValues(t testing.TB, addr, topic string, want int) []string {
 // FileStreamSource by its short class name, the plugin and connector
 // lists, a FileStreamSink to another file, identical files, DELETE → 204.
 func TestConnectSeedFlow(t *testing.T) {
+	t.Parallel() // see connectNode
 	n := connectNode(t)
 	w1 := startConnectWorker(t, n.Addr())
 	w2 := startConnectWorker(t, n.Addr())
@@ -385,6 +391,7 @@ func TestConnectSeedFlow(t *testing.T) {
 // workers: the source resumes at its committed position and the sink at
 // its group's offsets, so nothing is read twice.
 func TestConnectRestartResumes(t *testing.T) {
+	t.Parallel() // see connectNode
 	n := connectNode(t)
 	dir := t.TempDir()
 	in, out := filepath.Join(dir, "in.txt"), filepath.Join(dir, "out.txt")
@@ -429,6 +436,7 @@ func TestConnectRestartResumes(t *testing.T) {
 // task while the file grows: the task moves to the other worker, which
 // finishes the file; every line reaches the sink file (at least once).
 func TestConnectWorkerKilled(t *testing.T) {
+	t.Parallel() // see connectNode
 	n := connectNode(t)
 	dir := t.TempDir()
 	in, out := filepath.Join(dir, "in.txt"), filepath.Join(dir, "out.txt")
@@ -495,6 +503,7 @@ func TestConnectWorkerKilled(t *testing.T) {
 
 // TestConnectREST checks Connect's status codes, shapes and errors.
 func TestConnectREST(t *testing.T) {
+	t.Parallel() // see connectNode
 	n := connectNode(t)
 	w := startConnectWorker(t, n.Addr())
 	u := w.URL
@@ -676,6 +685,7 @@ func TestConnectREST(t *testing.T) {
 // writes plain JSON strings, and a sink reading them with the same
 // converter writes the lines back.
 func TestConnectJSONConverters(t *testing.T) {
+	t.Parallel() // see connectNode
 	n := connectNode(t)
 	w := startConnectWorker(t, n.Addr())
 	dir := t.TempDir()
@@ -700,6 +710,7 @@ func TestConnectJSONConverters(t *testing.T) {
 // against a worker: only the port differs, and --ignore-stdin because the
 // test's stdin is not a terminal (httpie would read it as the body).
 func TestConnectSeedHTTPie(t *testing.T) {
+	t.Parallel() // see connectNode
 	if _, err := exec.LookPath("http"); err != nil {
 		t.Skip("httpie (http) not installed; .ci/run installs it")
 	}
@@ -745,6 +756,7 @@ func TestConnectSeedHTTPie(t *testing.T) {
 // departed worker's work (5 minutes), a worker stopped with SIGTERM marks
 // its work UNASSIGNED before leaving, so the other worker takes it at once.
 func TestConnectCleanStopMovesWorkAtOnce(t *testing.T) {
+	t.Parallel() // see connectNode
 	n := connectNode(t)
 	hold := []string{"--set", "scheduled.rebalance.max.delay.ms=300000"}
 	w1 := startConnectWorker(t, n.Addr(), hold...)
@@ -775,6 +787,7 @@ func TestConnectCleanStopMovesWorkAtOnce(t *testing.T) {
 // (KIP-875): a source rewound to position 0 reads its file again, a sink
 // moved back to offset 100 writes the records from there again.
 func TestConnectOffsetsAPI(t *testing.T) {
+	t.Parallel() // see connectNode
 	n := connectNode(t)
 	w := startConnectWorker(t, n.Addr())
 	u := w.URL
