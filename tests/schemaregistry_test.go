@@ -19,9 +19,9 @@ import (
 	"github.com/hamba/avro/v2"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sr"
 
+	"github.com/tributary/tributary/internal/client"
 	"github.com/tributary/tributary/internal/schemaregistry"
 )
 
@@ -419,13 +419,24 @@ func TestSchemaRegistryClusterFailover(t *testing.T) {
 	defer cancel()
 	admCl := newClient(t, c.addrs[0], kgo.SeedBrokers(c.addrs...), freshMetadata)
 	adm := kadm.NewClient(admCl)
-	// The registry sizes _schemas by the brokers it sees: wait for all
-	// three. A Metadata request each time: kadm's BrokerMetadata answers
-	// from the client's broker list, which nothing refreshes while the
-	// test waits (it timed out when the first answer had two brokers).
-	c.waitFor("three registered brokers", func() bool {
-		md, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, admCl)
-		return err == nil && len(md.Brokers) == 3
+	// The registry sizes _schemas by the brokers it sees, asking any of
+	// them: wait until every broker lists all three. A Metadata request
+	// each time: kadm's BrokerMetadata answers from the client's broker
+	// list, which nothing refreshes while the test waits (it timed out
+	// when the first answer had two brokers); and one broker listing three
+	// is not enough (a registry that asked another, still at two, made
+	// _schemas with replication factor 2 and its ISR never reached 3).
+	c.waitFor("every broker listing three registered brokers", func() bool {
+		views, errs := client.BrokerViews(ctx, admCl, []int32{1, 2, 3})
+		if len(errs) > 0 {
+			return false
+		}
+		for _, v := range views {
+			if !v.Lists(1) || !v.Lists(2) || !v.Lists(3) {
+				return false
+			}
+		}
+		return true
 	})
 	start := func() *schemaregistry.Service {
 		s, err := schemaregistry.Start(ctx, schemaregistry.Config{Brokers: c.addrs, Listen: "127.0.0.1:0", Eligible: true,
