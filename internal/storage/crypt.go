@@ -364,25 +364,34 @@ func (kr *Keyring) readSegmentKey(path string) (raw []byte, k keyFile, kek *KEK,
 	return raw, k, kek, nil
 }
 
+// errRewrap reports a key file that unwrapped (the data key returned
+// with it is good) but could not be re-wrapped by the current KEK (a
+// read-only or full disk): the segment stays readable while its KEK is
+// configured as previous, so only Rekey treats it as a failure.
+var errRewrap = errors.New("re-wrapping the segment key failed")
+
 // openSegmentKey reads and unwraps the key file at path. A key file
 // wrapped by a previous KEK is re-wrapped by the current one (atomically:
-// a temporary file renamed over it) and rewrapped is true.
+// a temporary file renamed over it) and rewrapped is true; if that
+// fails, the data key comes with an error wrapping errRewrap.
 func (kr *Keyring) openSegmentKey(path string) (dk *dataKey, rewrapped bool, err error) {
 	raw, k, kek, err := kr.readSegmentKey(path)
 	if err != nil {
 		return nil, false, err
 	}
+	if dk, err = newDataKey(raw, k.nonce); err != nil {
+		return nil, false, err
+	}
 	if kek != kr.current {
 		if err := k.wrap(kr.current, raw); err != nil {
-			return nil, false, err
+			return dk, false, fmt.Errorf("%w: %s: %v", errRewrap, path, err)
 		}
 		if err := replaceFileSynced(path, k.marshal()); err != nil {
-			return nil, false, fmt.Errorf("re-wrapping %s: %w", path, err)
+			return dk, false, fmt.Errorf("%w: %s: %v", errRewrap, path, err)
 		}
 		rewrapped = true
 	}
-	dk, err = newDataKey(raw, k.nonce)
-	return dk, rewrapped, err
+	return dk, rewrapped, nil
 }
 
 // writeFileSynced creates (or empties) path with data and fsyncs it.
@@ -463,6 +472,10 @@ func checkSegmentKeys(dir string, kr *Keyring, logger *slog.Logger) error {
 	n := 0
 	for _, p := range paths {
 		_, re, err := kr.openSegmentKey(p)
+		if errors.Is(err, errRewrap) {
+			logger.Warn("segment key still wrapped by the previous key-encryption key; keep it configured", "err", err)
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("encryption at rest: %w", err)
 		}

@@ -502,3 +502,45 @@ func TestEncryptionTruncationRekeys(t *testing.T) {
 		t.Fatalf("%d segments", n)
 	}
 }
+
+// A key file that cannot be re-wrapped (here: its temporary file's name
+// is taken by a directory) does not stop the broker: the previous KEK
+// still opens it, and the failure is logged.
+func TestEncryptionRewrapFailureKeepsPrevious(t *testing.T) {
+	once(t)
+	dir := t.TempDir()
+	a, b := testKEK(t, 1), testKEK(t, 2)
+	m, err := openKeys(t, dir, NewKeyring(a))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := m.Open("t", 0, DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendMarked(t, l, 10)
+	m.Close()
+	blocker := filepath.Join(dir, "t-0", SegmentName(0, ".key.tmp"))
+	if err := os.MkdirAll(filepath.Join(blocker, "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	m, err = openKeys(t, dir, NewKeyring(b, a))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	l, err = m.Open("t", 0, DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := countMarked(t, l); n != 10 {
+		t.Fatalf("read %d records", n)
+	}
+	data, _ := os.ReadFile(filepath.Join(dir, "t-0", SegmentName(0, ".key")))
+	if d, _ := describeKeyFile(data); !strings.Contains(d, a.ID()) {
+		t.Fatalf("key file: %s", d)
+	}
+	if _, err := Rekey(dir, NewKeyring(b, a)); !errors.Is(err, errRewrap) {
+		t.Fatalf("rekey: %v", err)
+	}
+}

@@ -132,7 +132,11 @@ func segmentKey(dir string, base int64, fresh bool, kr *Keyring) (dk *dataKey, r
 		if kr == nil {
 			return nil, false, fmt.Errorf("%s: %w (set log.encryption.enable and its key)", filepath.Join(dir, SegmentName(base, ".log")), ErrNoKEK)
 		}
-		return kr.openSegmentKey(kp)
+		dk, rewrapped, err := kr.openSegmentKey(kp)
+		if errors.Is(err, errRewrap) {
+			err = nil // readable with the previous KEK; start-up logged it
+		}
+		return dk, rewrapped, err
 	} else if !os.IsNotExist(err) {
 		return nil, false, err
 	}
