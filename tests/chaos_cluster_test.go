@@ -8,18 +8,28 @@ package tests
 // node (a partition leader, the active controller or any broker) with
 // kill -9, SIGSTOP/SIGCONT or SIGTERM, then restarts or resumes it; never
 // more than one node is down, and the cluster must heal (every broker
-// unfenced, every ISR full) before the next cycle. Writes must go on while a
+// unfenced, every ISR full) before the next cycle. A sixth of the cycles
+// are a rolling restart instead, by the rules of Strimzi's roller (the
+// managed service's upgrades follow them): SIGTERM one broker at a time,
+// only when that takes no partition's ISR below min.insync.replicas, the
+// active controller last, each restarted at once and waited for until it
+// is back in every ISR before the next one goes. Writes must go on while a
 // node is down. At the end every partition is read back and the history is
 // checked (internal/checker): nothing acknowledged lost, nothing
 // duplicated, nothing out of order, and no reader ever saw a record that
-// later vanished. CHAOS_CYCLES sets the number of cycles (default 50).
+// later vanished. CHAOS_CYCLES sets the number of cycles (default 50);
+// CHAOS_FAULTS, a comma-separated subset of "kill -9", "SIGSTOP",
+// "SIGTERM" and "rolling restart", limits the faults drawn (all by
+// default).
 
 import (
 	"context"
 	"fmt"
 	"math/rand"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -90,6 +100,14 @@ func TestChaosClusterFaults(t *testing.T) {
 	stopTail := c.startTail(h, topic, parts)
 	c.waitAcks(h, 1000, 30*time.Second, "before the first fault")
 
+	kinds := []string{"kill -9", "kill -9", "SIGSTOP", "SIGSTOP", "SIGTERM", "rolling restart"}
+	if v := os.Getenv("CHAOS_FAULTS"); v != "" {
+		want := strings.Split(v, ",")
+		kinds = slices.DeleteFunc(kinds, func(k string) bool { return !slices.Contains(want, k) })
+		if len(kinds) == 0 {
+			t.Fatalf("CHAOS_FAULTS=%q names none of kill -9, SIGSTOP, SIGTERM, rolling restart", v)
+		}
+	}
 	faults := map[string]int{}
 	began := time.Now()
 	for cycle := 1; cycle <= cycles; cycle++ {
@@ -100,7 +118,16 @@ func TestChaosClusterFaults(t *testing.T) {
 		// unfenced, not for full ISRs: the next fault may then hit a leader
 		// whose ISR is down to min.insync.replicas.
 		quick := rng.Intn(3) == 0
-		kind := []string{"kill -9", "kill -9", "SIGSTOP", "SIGSTOP", "SIGTERM"}[rng.Intn(5)]
+		kind := kinds[rng.Intn(len(kinds))]
+		if kind == "rolling restart" {
+			faults[kind]++
+			t.Logf("%s cycle %d/%d: rolling restart; %d acknowledged so far", time.Now().UTC().Format("15:04:05.000"), cycle, cycles, h.Acknowledged())
+			rollStart := time.Now()
+			order := c.rollingRestart(admCl, adm, topic, parts, 2)
+			c.waitAcks(h, 200, 40*time.Second, fmt.Sprintf("after cycle %d", cycle))
+			t.Logf("cycle %d: rolling restart %v in %v", cycle, order, time.Since(rollStart).Round(time.Millisecond))
+			continue
+		}
 		if kind != "SIGSTOP" && rng.Intn(8) == 0 {
 			// Now and then a long outage: the broker comes back far behind.
 			down = time.Duration(10000+rng.Intn(10000)) * time.Millisecond
@@ -159,4 +186,64 @@ func TestChaosClusterFaults(t *testing.T) {
 	if !r.OK() {
 		t.Fatalf("history check failed: %v", r)
 	}
+}
+
+// rollingRestart restarts every broker once by Strimzi's roller rules: the
+// next broker is the lowest id still to go whose SIGTERM leaves every
+// partition it is in the ISR of with at least minISR in-sync replicas,
+// the active controller (asked now, not from a client's cache) only when
+// it is the last one left; the broker is started again at once and waited
+// for until every broker is unfenced and every ISR full. It returns the
+// order the brokers went in.
+func (c *procCluster) rollingRestart(admCl *kgo.Client, adm *kadm.Client, topic string, parts, minISR int) []int32 {
+	c.t.Helper()
+	todo := map[int32]bool{}
+	for _, nd := range c.nodes {
+		todo[nd.id] = true
+	}
+	var order []int32
+	for len(todo) > 0 {
+		var next int32 = -1
+		c.waitForWhy(60*time.Second, fmt.Sprintf("a broker of %v that may restart", todo), func() (bool, string) {
+			ctl, _, err := describeCluster(admCl)
+			if err != nil || ctl < 0 {
+				return false, fmt.Sprintf("no controller (%v)", err)
+			}
+			td := describeTopic(adm, topic)
+			if len(td.Partitions) != parts {
+				return false, fmt.Sprintf("topic %s: %d partitions described (%v)", topic, len(td.Partitions), td.Err)
+			}
+			var why []string
+			for id := int32(1); id <= int32(len(c.nodes)); id++ {
+				if !todo[id] {
+					continue
+				}
+				if id == ctl && len(todo) > 1 {
+					why = append(why, fmt.Sprintf("broker %d is the controller and goes last", id))
+					continue
+				}
+				ok := true
+				for _, p := range td.Partitions {
+					if slices.Contains(p.ISR, id) && len(p.ISR)-1 < minISR {
+						why = append(why, fmt.Sprintf("broker %d: partition %d ISR %v", id, p.Partition, p.ISR))
+						ok = false
+						break
+					}
+				}
+				if ok {
+					next = id
+					return true, ""
+				}
+			}
+			return false, strings.Join(why, "; ")
+		})
+		c.stop(next) // SIGTERM: a controlled shutdown
+		c.restart(next)
+		delete(todo, next)
+		order = append(order, next)
+		c.waitForWhy(60*time.Second, fmt.Sprintf("broker %d back in every ISR", next), func() (bool, string) {
+			return c.health(admCl, adm, topic, parts)
+		})
+	}
+	return order
 }
