@@ -38,7 +38,8 @@ CHAOS_METADATA_CYCLES ?= 30
 chaos:
 	CHAOS_ITERATIONS=$(CHAOS_ITERATIONS) CHAOS_CYCLES=$(CHAOS_CYCLES) CHAOS_METADATA_CYCLES=$(CHAOS_METADATA_CYCLES) CHAOS_NETNS_CYCLES=$(CHAOS_NETNS_CYCLES) CHAOS_CORRUPT_CYCLES=$(CHAOS_CORRUPT_CYCLES) CHAOS_REGISTRY_CYCLES=$(CHAOS_REGISTRY_CYCLES) CHAOS_TXN_CYCLES=$(CHAOS_TXN_CYCLES) $(GO) test -tags chaos -count=1 -timeout 180m -run Chaos -v ./tests/
 
-# Only the cluster fault loop (kill -9 / SIGSTOP / SIGTERM of random brokers).
+# Only the cluster fault loop (kill -9 / SIGSTOP / SIGTERM of random brokers,
+# rolling restarts; CHAOS_FAULTS="rolling restart" runs only those).
 chaos-cluster:
 	CHAOS_CYCLES=$(CHAOS_CYCLES) $(GO) test -tags chaos -count=1 -timeout 60m -run TestChaosClusterFaults -v ./tests/
 
