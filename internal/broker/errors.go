@@ -156,6 +156,7 @@ var txnErrors = []wireError{
 var shareErrors = []wireError{
 	{err: share.ErrInvalidRecordState, code: kerr.InvalidRecordState, desc: "an acknowledgement names a record this member has not acquired (never delivered, acquired by another member, already acknowledged, lock expired, outside the in-flight window); no batch of that partition applies"},
 	{err: share.ErrInvalidAck, code: kerr.InvalidRequest, desc: "acknowledgement batches out of order or overlapping, first offset after last, a wrong number of acknowledge types, or an unknown type; no batch of that partition applies"},
+	{err: share.ErrStateReloaded, code: kerr.NotLeaderForPartition, desc: "the share-partition's state was reloaded (leadership moved, an admin altered it, or a write failed) between an acknowledgement and its write; the acknowledgement did not persist and the client retries"},
 }
 
 // runtimeErrors: the standard library's conditions.

@@ -23,21 +23,23 @@ package share
 // time it is used under a leader epoch (initialised with the group's
 // share.auto.offset.reset when no state exists) and every change of its
 // durable state (acknowledgements, releases, expired locks) is written
-// through the Persister before the acknowledgement is answered. Acquired
-// records persist as available, so a new leader redelivers them.
+// through the Persister before the acknowledgement is answered. Writes
+// are coalesced per group (writer.go): the changes of all requests that
+// arrive while a group's write is in flight go out together in its next
+// write, and each request is answered when the write holding its changes
+// is durable. Acquired records persist as available, so a new leader
+// redelivers them.
 //
-// Concurrency: Manager.mu guards the session and share-partition maps and
-// the change channel; sp.mu guards one share-partition's state. sp.wmu
-// orders its writes: a state snapshot is taken and written with wmu held,
-// so snapshots reach the persister in the order they were taken (a later
-// snapshot holds every earlier change), while fetches acquire under sp.mu
-// alone during a write. The acknowledgements of one request (every
-// partition it names) are applied, then written as one
-// WriteShareGroupState (one record batch, one fsync). Lock order:
-// sp.wmu of several share-partitions in key order, then one sp.mu at a
-// time; Manager.mu is held only for map lookups, never while taking
-// another lock. Changes made without a write (expired locks, a first
-// acquisition) are persisted with the share-partition's next write.
+// Concurrency: Manager.mu guards the session and share-partition maps,
+// the group writers and the change channel; sp.mu guards one
+// share-partition's state. Only one group write is in flight at a time
+// and it snapshots each share-partition when it starts, so snapshots
+// reach the persister in the order they were taken (a later snapshot
+// holds every earlier change); fetches acquire under sp.mu meanwhile.
+// Lock order: one sp.mu at a time; Manager.mu is held only for map
+// lookups, never while taking another lock. Changes made without a write
+// (expired locks, a first acquisition) are persisted with the
+// share-partition's next write.
 
 import (
 	"context"
@@ -173,11 +175,21 @@ type tidp struct {
 	p   int32
 }
 
-// sharePart is a share-partition and its load state; mu guards all.
+// less orders by topic id, then partition.
+func (a tidp) less(b tidp) bool {
+	if a.tid != b.tid {
+		return string(a.tid[:]) < string(b.tid[:])
+	}
+	return a.p < b.p
+}
+
+// sharePart is a share-partition and its load state; mu guards all but
+// key, which is fixed.
 type sharePart struct {
-	wmu         sync.Mutex // orders writes; taken before mu
+	key         spKey
 	mu          sync.Mutex
 	p           *Partition
+	gen         uint64 // counts loads: which p a change was applied to
 	leaderEpoch int32
 	stateEpoch  int32
 }
@@ -238,7 +250,8 @@ type Manager struct {
 	mu       sync.Mutex
 	parts    map[spKey]*sharePart
 	sessions map[sessKey]*session
-	changed  chan struct{} // closed and replaced when records become available
+	writers  map[string]*groupWriter // by group (writer.go)
+	changed  chan struct{}           // closed and replaced when records become available
 }
 
 // NewManager returns a Manager.
@@ -264,7 +277,7 @@ func NewManager(cfg Config) *Manager {
 			return kerr.UnknownServerError.Code
 		}
 	}
-	return &Manager{cfg: cfg, log: cfg.Logger, parts: map[spKey]*sharePart{}, sessions: map[sessKey]*session{}, changed: make(chan struct{})}
+	return &Manager{cfg: cfg, log: cfg.Logger, parts: map[spKey]*sharePart{}, sessions: map[sessKey]*session{}, writers: map[string]*groupWriter{}, changed: make(chan struct{})}
 }
 
 // LockDuration is the acquisition lock duration.
@@ -297,7 +310,7 @@ func (m *Manager) part(ctx context.Context, group string, tid [16]byte, p int32)
 	m.mu.Lock()
 	sp := m.parts[key]
 	if sp == nil {
-		sp = &sharePart{}
+		sp = &sharePart{key: key}
 		m.parts[key] = sp
 	}
 	m.mu.Unlock()
@@ -326,6 +339,7 @@ func (m *Manager) load(ctx context.Context, sp *sharePart, key spKey, logStart, 
 		return err
 	}
 	sp.leaderEpoch = epoch
+	sp.gen++
 	if st.Start < 0 {
 		start := hw
 		if m.cfg.Groups != nil && m.cfg.Groups.ResetEarliest(key.group) {
@@ -342,7 +356,7 @@ func (m *Manager) load(ctx context.Context, sp *sharePart, key spKey, logStart, 
 		}
 		sp.p = NewPartition(m.limits(key.group), start)
 		sp.stateEpoch = 0
-		if err := m.persist(ctx, sp, key); err != nil {
+		if err := m.cfg.Persister.Write(ctx, key.group, []PartitionWrite{sp.write()})[0]; err != nil {
 			sp.p = nil
 			return err
 		}
@@ -354,15 +368,18 @@ func (m *Manager) load(ctx context.Context, sp *sharePart, key spKey, logStart, 
 	return nil
 }
 
-// persist writes one share-partition's state (load's initial state).
-func (m *Manager) persist(ctx context.Context, sp *sharePart, key spKey) error {
-	return m.cfg.Persister.Write(ctx, key.group, []PartitionWrite{sp.write(key)})[0]
+// write is sp's state to persist. Under sp.mu.
+func (sp *sharePart) write() PartitionWrite {
+	start, batches := sp.p.Snapshot()
+	return PartitionWrite{TopicID: sp.key.tid, Partition: sp.key.p, State: PartitionState{StateEpoch: sp.stateEpoch, LeaderEpoch: sp.leaderEpoch, Start: start, Batches: batches}}
 }
 
-// write is sp's state to persist. Under sp.mu.
-func (sp *sharePart) write(key spKey) PartitionWrite {
-	start, batches := sp.p.Snapshot()
-	return PartitionWrite{TopicID: key.tid, Partition: key.p, State: PartitionState{StateEpoch: sp.stateEpoch, LeaderEpoch: sp.leaderEpoch, Start: start, Batches: batches}}
+// applied is the acknowledgements of a request applied to one
+// share-partition, to be answered after its write.
+type applied struct {
+	sp    *sharePart
+	gen   uint64
+	items []*ackItem
 }
 
 // ackItem is one partition's acknowledgements in a request.
@@ -374,18 +391,23 @@ type ackItem struct {
 	msg     string
 }
 
-// ackAll applies the acknowledgements of one request, partition by
-// partition (each all or nothing), and writes every changed
-// share-partition in one write before returning; each item's code and
-// message say how it went. release, when set, also releases member's
+// acknowledge applies the acknowledgements of one request, partition by
+// partition (each all or nothing), and queues every changed
+// share-partition for its group's next state write (writer.go). It
+// returns a wait that blocks until that write is done: only then are the
+// acknowledgements durable, and each item's code and message say how it
+// went. The caller may do other work (acquire records) before waiting,
+// but answers only after it. release, when set, also releases member's
 // records in these partitions (the session closes).
-func (m *Manager) ackAll(ctx context.Context, group, member string, items []*ackItem, renew bool, release map[tidp]struct{}) {
-	type target struct {
-		key   spKey
-		sp    *sharePart
-		items []*ackItem
+func (m *Manager) acknowledge(ctx context.Context, group, member string, items []*ackItem, renew bool, release map[tidp]struct{}) (wait func()) {
+	byKey := map[spKey][]*ackItem{}
+	var keys []spKey
+	add := func(k spKey) {
+		if _, ok := byKey[k]; !ok {
+			byKey[k] = nil
+			keys = append(keys, k)
+		}
 	}
-	byKey := map[spKey]*target{}
 	for _, it := range items {
 		if err := ValidateAcks(it.batches, renew); err != nil {
 			it.code, it.msg = m.cfg.Code(err), err.Error()
@@ -395,110 +417,78 @@ func (m *Manager) ackAll(ctx context.Context, group, member string, items []*ack
 			continue
 		}
 		k := spKey{group, it.tid, it.p}
-		if byKey[k] == nil {
-			byKey[k] = &target{key: k}
-		}
-		byKey[k].items = append(byKey[k].items, it)
+		add(k)
+		byKey[k] = append(byKey[k], it)
 	}
 	for tp := range release {
-		k := spKey{group, tp.tid, tp.p}
-		if byKey[k] == nil {
-			byKey[k] = &target{key: k}
-		}
+		add(spKey{group, tp.tid, tp.p})
 	}
-	if len(byKey) == 0 {
-		return
+	if len(keys) == 0 {
+		return func() {}
 	}
-	keys := make([]spKey, 0, len(byKey))
-	for k := range byKey {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		if keys[i].tid != keys[j].tid {
-			return string(keys[i].tid[:]) < string(keys[j].tid[:])
-		}
-		return keys[i].p < keys[j].p
-	})
-	// Take every write lock first (in key order), then apply under each
-	// share-partition's mu in turn.
-	var held []*sharePart
-	defer func() {
-		for _, sp := range held {
-			sp.wmu.Unlock()
-		}
-	}()
+	var changed []applied
 	for _, k := range keys {
-		m.mu.Lock()
-		sp := m.parts[k]
-		if sp == nil {
-			sp = &sharePart{}
-			m.parts[k] = sp
-		}
-		m.mu.Unlock()
-		sp.wmu.Lock()
-		held = append(held, sp)
-		byKey[k].sp = sp
-	}
-	var writes []PartitionWrite
-	var written []*target
-	released := false
-	for _, k := range keys {
-		t := byKey[k]
+		its := byKey[k]
 		sp, _, err := m.part(ctx, group, k.tid, k.p)
 		if err != nil {
-			for _, it := range t.items {
+			for _, it := range its {
 				it.code, it.msg = m.cfg.Code(err), err.Error()
 			}
 			continue
 		}
-		if sp != t.sp {
-			// The entry was replaced (leadership moved and came back)
-			// while we waited; its writes are ordered by its own wmu.
-			sp.mu.Unlock()
-			for _, it := range t.items {
-				it.code, it.msg = kerr.NotLeaderForPartition.Code, "the share-partition moved; retry"
-			}
-			continue
-		}
-		changed := false
-		for _, it := range t.items {
-			c, err := sp.p.Acknowledge(member, it.batches, m.cfg.Now())
+		c := false
+		for _, it := range its {
+			ok, err := sp.p.Acknowledge(member, it.batches, m.cfg.Now())
 			if err != nil {
 				it.code, it.msg = m.cfg.Code(err), err.Error()
 			}
-			changed = changed || c
+			c = c || ok
 		}
 		if _, ok := release[tidp{k.tid, k.p}]; ok && sp.p.ReleaseMember(member) {
-			changed, released = true, true
+			c = true
 		}
-		if changed {
-			writes = append(writes, sp.write(k))
-			written = append(written, t)
+		if c {
+			changed = append(changed, applied{sp, sp.gen, its})
 		}
 		sp.mu.Unlock()
 	}
-	if len(writes) == 0 {
-		return
+	if len(changed) == 0 {
+		return func() {}
 	}
-	errs := m.cfg.Persister.Write(ctx, group, writes)
-	for i, t := range written {
-		if errs[i] == nil {
-			continue
-		}
-		// Memory is ahead of the stored state: reload on next use so
-		// nothing unpersisted is trusted, and fail the acknowledgements.
-		t.sp.mu.Lock()
-		t.sp.p = nil
-		t.sp.mu.Unlock()
-		for _, it := range t.items {
-			if it.code == 0 {
-				it.code, it.msg = m.cfg.Code(errs[i]), errs[i].Error()
+	// Released records are available and acknowledged ones may have
+	// moved the start (room in the in-flight window): wake waiting
+	// fetches now, not after the write.
+	go m.notify() // safe: takes m.mu briefly
+	sps := make([]*sharePart, len(changed))
+	for i, a := range changed {
+		sps[i] = a.sp
+	}
+	f := m.enqueueWrite(group, sps)
+	var once sync.Once
+	return func() { once.Do(func() { m.ackResults(f, changed) }) }
+}
+
+func (m *Manager) ackResults(f *flush, changed []applied) {
+	{
+		<-f.done
+		for _, a := range changed {
+			r := f.res[a.sp]
+			err := r.err
+			if err == nil && r.gen != a.gen {
+				// Reloaded between our change and the write: the
+				// change was dropped with the old state.
+				err = ErrStateReloaded
+			}
+			if err == nil {
+				continue
+			}
+			for _, it := range a.items {
+				if it.code == 0 {
+					it.code, it.msg = m.cfg.Code(err), err.Error()
+				}
 			}
 		}
-		m.log.Warn("share-partition: persisting acknowledgements", "group", group, "partition", t.key.p, "err", errs[i])
 	}
-	go m.notify() // safe: takes m.mu briefly
-	_ = released
 }
 
 // verify checks a loaded share-partition against its persisted state
@@ -596,7 +586,7 @@ func (m *Manager) expireSessionsLocked(now time.Time) {
 
 // releaseMember releases member's records in parts (its session closed).
 func (m *Manager) releaseMember(ctx context.Context, group, member string, parts map[tidp]struct{}) {
-	m.ackAll(ctx, group, member, nil, false, parts)
+	m.acknowledge(ctx, group, member, nil, false, parts)()
 }
 
 func fetchAcks(in []kmsg.ShareFetchRequestTopicPartitionAcknowledgementBatch) []AckBatch {
@@ -689,15 +679,31 @@ func (m *Manager) ShareFetchOn(ctx context.Context, req *kmsg.ShareFetchRequest,
 	if req.ShareSessionEpoch == -1 {
 		release = s.parts
 	}
-	m.ackAll(ctx, group, member, items, req.IsRenewAck, release)
-	for _, it := range items {
-		e := entry(tidp{it.tid, it.p})
-		if it.code != 0 && e.AcknowledgeErrorCode == 0 {
-			e.AcknowledgeErrorCode, e.AcknowledgeErrorMessage = it.code, strp(it.msg)
+	// The acknowledgements' write runs while records are acquired; the
+	// response waits for it (finish), so it is sent only once they are
+	// durable. Records acquired from a share-partition whose state was
+	// dropped meanwhile (its write failed, or it moved) are not held any
+	// more: they are left out, and the next fetch acquires them again.
+	waitAcks := m.acknowledge(ctx, group, member, items, req.IsRenewAck, release)
+	held := map[tidp]heldFrom{}
+	finish := func() *kmsg.ShareFetchResponse {
+		waitAcks()
+		for tp, h := range held {
+			if !m.current(h) {
+				e := out[tp]
+				e.Records, e.AcquiredRecords = nil, nil
+			}
 		}
+		for _, it := range items {
+			e := entry(tidp{it.tid, it.p})
+			if it.code != 0 && e.AcknowledgeErrorCode == 0 {
+				e.AcknowledgeErrorCode, e.AcknowledgeErrorMessage = it.code, strp(it.msg)
+			}
+		}
+		return m.finish(resp, out)
 	}
 	if req.ShareSessionEpoch == -1 {
-		return m.finish(resp, out)
+		return finish()
 	}
 	m.mu.Lock()
 	for _, f := range req.ForgottenTopicsData {
@@ -710,14 +716,9 @@ func (m *Manager) ShareFetchOn(ctx context.Context, req *kmsg.ShareFetchRequest,
 		parts = append(parts, tp)
 	}
 	m.mu.Unlock()
-	sort.Slice(parts, func(i, j int) bool {
-		if parts[i].tid != parts[j].tid {
-			return string(parts[i].tid[:]) < string(parts[j].tid[:])
-		}
-		return parts[i].p < parts[j].p
-	})
+	sort.Slice(parts, func(i, j int) bool { return parts[i].less(parts[j]) })
 	if req.IsRenewAck || len(parts) == 0 {
-		return m.finish(resp, out)
+		return finish()
 	}
 
 	maxRecords := int(req.MaxRecords)
@@ -738,10 +739,10 @@ func (m *Manager) ShareFetchOn(ctx context.Context, req *kmsg.ShareFetchRequest,
 	}()
 	for {
 		changed := m.changedCh()
-		got, next := m.acquire(ctx, group, member, parts, maxRecords, maxBytes, entry)
+		got, next := m.acquire(ctx, group, member, parts, maxRecords, maxBytes, entry, held)
 		wait := time.Until(deadline)
 		if got || wait <= 0 {
-			return m.finish(resp, out)
+			return finish()
 		}
 		if woke == nil {
 			woke = make(chan struct{}, 1)
@@ -760,15 +761,32 @@ func (m *Manager) ShareFetchOn(ctx context.Context, req *kmsg.ShareFetchRequest,
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return m.finish(resp, out)
+			return finish()
 		}
 		t.Stop()
 	}
 }
 
+// heldFrom is the share-partition state records were acquired from.
+type heldFrom struct {
+	sp  *sharePart
+	gen uint64
+}
+
+// current reports whether h is still the loaded state of its
+// share-partition (its acquisitions stand).
+func (m *Manager) current(h heldFrom) bool {
+	m.mu.Lock()
+	cur := m.parts[h.sp.key]
+	m.mu.Unlock()
+	h.sp.mu.Lock()
+	defer h.sp.mu.Unlock()
+	return cur == h.sp && h.sp.p != nil && h.sp.gen == h.gen
+}
+
 // acquire reads and acquires records from parts; it reports whether any
 // records were acquired and the earliest lock deadline seen.
-func (m *Manager) acquire(ctx context.Context, group, member string, parts []tidp, maxRecords, maxBytes int, entry func(tidp) *kmsg.ShareFetchResponseTopicPartition) (bool, time.Time) {
+func (m *Manager) acquire(ctx context.Context, group, member string, parts []tidp, maxRecords, maxBytes int, entry func(tidp) *kmsg.ShareFetchResponseTopicPartition, held map[tidp]heldFrom) (bool, time.Time) {
 	got := false
 	var next time.Time
 	for _, tp := range parts {
@@ -786,6 +804,9 @@ func (m *Manager) acquire(ctx context.Context, group, member string, parts []tid
 		data, ranges, err := m.acquireOne(sp, member, tp, hw, maxRecords, maxBytes, !got, committed)
 		if d := sp.p.NextDeadline(); !d.IsZero() && (next.IsZero() || d.Before(next)) {
 			next = d
+		}
+		if len(ranges) > 0 {
+			held[tp] = heldFrom{sp, sp.gen}
 		}
 		sp.mu.Unlock()
 		if err != nil {
@@ -930,12 +951,7 @@ func (m *Manager) finish(resp *kmsg.ShareFetchResponse, out map[tidp]*kmsg.Share
 	for k := range out {
 		keys = append(keys, k)
 	}
-	sort.Slice(keys, func(i, j int) bool {
-		if keys[i].tid != keys[j].tid {
-			return string(keys[i].tid[:]) < string(keys[j].tid[:])
-		}
-		return keys[i].p < keys[j].p
-	})
+	sort.Slice(keys, func(i, j int) bool { return keys[i].less(keys[j]) })
 	for _, k := range keys {
 		if n := len(resp.Topics); n == 0 || resp.Topics[n-1].TopicID != k.tid {
 			t := kmsg.NewShareFetchResponseTopic()
@@ -979,7 +995,7 @@ func (m *Manager) ShareAcknowledge(ctx context.Context, req *kmsg.ShareAcknowled
 	if req.ShareSessionEpoch == -1 {
 		release = s.parts
 	}
-	m.ackAll(ctx, group, member, items, req.IsRenewAck, release)
+	m.acknowledge(ctx, group, member, items, req.IsRenewAck, release)()
 	i := 0
 	for _, t := range req.Topics {
 		rt := kmsg.NewShareAcknowledgeResponseTopic()

@@ -188,17 +188,22 @@ func TestManagerSessionsAndPersistence(t *testing.T) {
 		t.Fatalf("persisted start %d, want 5", st.Start)
 	}
 	// A write that fails: the acknowledgement fails and the state
-	// reloads from the persister, so the same fetch acquires 5-9 again
-	// (available in the stored state with count 1).
+	// reloads from the persister, so 5-9 are acquired again (available
+	// in the stored state with count 1): by the same fetch when the
+	// write failed before it acquired, else by the next.
 	ps.fail = kerr.CoordinatorNotAvailable
 	r = m.ShareFetch(ctx, fetchReq("a", 2, fb(5, 6, AckAccept)))
 	if ackCode(r) != kerr.CoordinatorNotAvailable.Code {
 		t.Fatalf("failed write: ack code %d", ackCode(r))
 	}
-	if got := acquired(r); len(got) != 1 || got[0] != (Range{5, 9, 2}) {
+	ps.fail = nil
+	got := acquired(r)
+	if len(got) == 0 {
+		got = acquired(m.ShareFetch(ctx, fetchReq("a", 3)))
+	}
+	if len(got) != 1 || got[0] != (Range{5, 9, 2}) {
 		t.Fatalf("after the failed write a acquired %v, want 5-9 at count 2", got)
 	}
-	ps.fail = nil
 	// b cannot acknowledge a's records.
 	if got := acquired(m.ShareFetch(ctx, fetchReq("b", 0))); len(got) != 0 {
 		t.Fatalf("b acquired %v while a holds everything", got)
@@ -259,5 +264,140 @@ func TestManagerSessionLimit(t *testing.T) {
 		if r := m.ShareFetch(ctx, fetchReq(string(rune('a'+i)), 0)); r.ErrorCode != want {
 			t.Fatalf("session %d: code %d, want %d", i, r.ErrorCode, want)
 		}
+	}
+}
+
+// gatedPersister is a memPersister whose writes wait for gate while it is
+// set, counting the writes that started.
+type gatedPersister struct {
+	*memPersister
+	gate    chan struct{}
+	started chan struct{}
+}
+
+func (p *gatedPersister) Write(ctx context.Context, group string, ws []PartitionWrite) []error {
+	p.started <- struct{}{}
+	if p.gate != nil {
+		<-p.gate
+	}
+	return p.memPersister.Write(ctx, group, ws)
+}
+
+// TestManagerCoalescesWrites: acknowledgements that arrive while a
+// group's state write is in flight are written together in the next
+// write, and each is answered only once a write holding it is done.
+func TestManagerCoalescesWrites(t *testing.T) {
+	lg := newFakeLog(t, 10)
+	ps := &gatedPersister{memPersister: &memPersister{st: map[spKey]PartitionState{}}, started: make(chan struct{}, 100)}
+	m := NewManager(Config{Log: lg, Persister: ps, Groups: earliest{}, Limits: lim, Now: func() time.Time { return t0 }, Code: testCode, Logger: quiet})
+	ctx := context.Background()
+	members := []string{"m0", "m1", "m2", "m3", "m4"}
+	for i, mb := range members {
+		req := fetchReq(mb, 0)
+		req.MaxRecords = 2
+		if got := acquired(m.ShareFetch(ctx, req)); len(got) != 1 || got[0] != (Range{int64(2 * i), int64(2*i + 1), 1}) {
+			t.Fatalf("%s acquired %v", mb, got)
+		}
+	}
+	for len(ps.started) > 0 {
+		<-ps.started // the initial state's write
+	}
+	writes := ps.writes
+	ps.gate = make(chan struct{})
+	codes := make([]int16, len(members))
+	var wg sync.WaitGroup
+	ack := func(i int) {
+		defer wg.Done()
+		req := fetchReq(members[i], 1, fb(int64(2*i), int64(2*i+1), AckAccept))
+		req.MaxRecords = 0 // acknowledge only
+		codes[i] = ackCode(m.ShareFetch(ctx, req))
+	}
+	wg.Add(1)
+	go ack(0)
+	<-ps.started // m0's write is in flight (blocked)
+	for i := 1; i < len(members); i++ {
+		wg.Add(1)
+		go ack(i)
+	}
+	// Wait until the others' acknowledgements are applied (they queue
+	// behind m0's write), then let the writes through.
+	sp := m.parts[spKey{"g", tid, 0}]
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		sp.mu.Lock()
+		start := sp.p.Start()
+		sp.mu.Unlock()
+		if start == 10 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("acknowledgements not applied: start %d", start)
+		}
+	}
+	close(ps.gate)
+	wg.Wait()
+	for i, c := range codes {
+		if c != 0 {
+			t.Errorf("%s: ack code %d", members[i], c)
+		}
+	}
+	if n := ps.writes - writes; n != 2 {
+		t.Errorf("%d writes for %d acknowledgements, want 2 (one in flight, one coalesced)", n, len(members))
+	}
+	if st := ps.st[spKey{"g", tid, 0}]; st.Start != 10 || len(st.Batches) != 0 {
+		t.Errorf("persisted %+v, want start 10 and nothing in flight", st)
+	}
+}
+
+// TestManagerFailedWriteDropsAcquisitions: records acquired while the
+// acknowledgements of the same fetch are written are not handed out when
+// that write fails (the share-partition reloads from the stored state,
+// where they were never acquired); the next fetch acquires them.
+func TestManagerFailedWriteDropsAcquisitions(t *testing.T) {
+	lg := newFakeLog(t, 10)
+	ps := &gatedPersister{memPersister: &memPersister{st: map[spKey]PartitionState{}}, started: make(chan struct{}, 100)}
+	m := NewManager(Config{Log: lg, Persister: ps, Groups: earliest{}, Limits: lim, Now: func() time.Time { return t0 }, Code: testCode, Logger: quiet})
+	ctx := context.Background()
+	req := fetchReq("a", 0)
+	req.MaxRecords = 5
+	if got := acquired(m.ShareFetch(ctx, req)); len(got) != 1 || got[0] != (Range{0, 4, 1}) {
+		t.Fatalf("first fetch acquired %v", got)
+	}
+	<-ps.started // the initial state's write
+	// The acknowledgement's write is held until the same fetch has
+	// acquired 5-9, then fails.
+	ps.gate = make(chan struct{})
+	res := make(chan *kmsg.ShareFetchResponse)
+	go func() { res <- m.ShareFetch(ctx, fetchReq("a", 1, fb(0, 4, AckAccept))) }()
+	<-ps.started
+	sp := m.parts[spKey{"g", tid, 0}]
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		sp.mu.Lock()
+		end := sp.p.End()
+		sp.mu.Unlock()
+		if end == 10 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("5-9 not acquired: end %d", end)
+		}
+	}
+	ps.mu.Lock()
+	ps.fail = kerr.CoordinatorNotAvailable
+	ps.mu.Unlock()
+	close(ps.gate)
+	r := <-res
+	if ackCode(r) != kerr.CoordinatorNotAvailable.Code {
+		t.Fatalf("failed write: ack code %d", ackCode(r))
+	}
+	if got := acquired(r); len(got) != 0 {
+		t.Fatalf("the fetch whose write failed handed out %v", got)
+	}
+	ps.mu.Lock()
+	ps.fail = nil
+	ps.mu.Unlock()
+	ps.gate = nil
+	// Reloaded from the stored state, where nothing was ever acquired.
+	if got := acquired(m.ShareFetch(ctx, fetchReq("a", 2))); len(got) != 1 || got[0] != (Range{0, 9, 1}) {
+		t.Fatalf("after the failed write a acquired %v, want 0-9 at count 1", got)
 	}
 }
