@@ -166,7 +166,7 @@ func (b *Broker) verifyTxnOffsets(req *kmsg.TxnOffsetCommitRequest) (any, int16)
 	if p < 0 {
 		return nil, kerr.CoordinatorNotAvailable.Code
 	}
-	part, err := offsetsLog{b}.part(p)
+	part, err := newOffsetsLog(b).part(p)
 	if err != nil || !part.IsLeader() {
 		return nil, 0
 	}

@@ -205,7 +205,7 @@ func wireErr(err error) *kerr.Error {
 }
 
 // coordinatorErrors: a group coordinator's write to __consumer_offsets
-// failed (see offsetsLog). Kafka's coordinator answers a lost leadership
+// failed (see coordinatorLog). Kafka's coordinator answers a lost leadership
 // with NOT_COORDINATOR (the client looks the coordinator up again) and
 // anything else with COORDINATOR_NOT_AVAILABLE.
 var coordinatorErrors = []wireError{

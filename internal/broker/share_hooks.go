@@ -8,9 +8,9 @@ package broker
 //     through shareLog and persists share-partition state through
 //     sharePersister;
 //   - share.Store (the share coordinator) keeps that state in
-//     __share_group_state through shareStateLog; after every reconcile
-//     the broker tells it which state partitions it leads
-//     (syncShareLeadership).
+//     __share_group_state through shareStateLog (coordinator_log.go);
+//     after every reconcile the broker tells it which state partitions
+//     it leads (syncShareLeadership).
 //
 // sharePersister calls the Store directly when this broker leads the
 // group's state partition, else sends ReadShareGroupState /
@@ -31,7 +31,6 @@ import (
 
 	"github.com/tributary/tributary/internal/config"
 	"github.com/tributary/tributary/internal/partition"
-	"github.com/tributary/tributary/internal/record"
 	"github.com/tributary/tributary/internal/share"
 	"github.com/tributary/tributary/internal/storage"
 )
@@ -44,7 +43,7 @@ const shareStateTimeout = 10 * time.Second
 // coordinator from the broker configs. Called once from StartGroups.
 func (b *Broker) newShares() (*share.Manager, *share.Store) {
 	c := b.cfg.Broker
-	store := share.NewStore(shareStateLog{b}, b.log.With("component", "share-coordinator"), b.cfg.Now)
+	store := share.NewStore(b.shareStateLog(), b.log.With("component", "share-coordinator"), b.cfg.Now)
 	mgr := share.NewManager(share.Config{
 		Log:       shareLog{b},
 		Persister: sharePersister{b},
@@ -67,24 +66,12 @@ func (b *Broker) newShares() (*share.Manager, *share.Store) {
 // reconcileMu held, like syncGroupLeadership.
 func (b *Broker) syncShareLeadership() <-chan struct{} {
 	b.mu.RLock()
-	st, t := b.shareStore, b.topics[share.StateTopic]
+	st := b.shareStore
 	b.mu.RUnlock()
 	if st == nil {
 		return nil
 	}
-	if t == nil {
-		return st.SetLeadership(0, nil)
-	}
-	led := map[int32]int32{}
-	for i, p := range t.parts {
-		if p == nil {
-			continue
-		}
-		if r := p.Role(); r.Leader == b.cfg.NodeID {
-			led[int32(i)] = r.LeaderEpoch
-		}
-	}
-	return st.SetLeadership(t.numPartitions(), led)
+	return st.SetLeadership(b.ledPartitions(share.StateTopic))
 }
 
 // Shares is the share-partition manager (for tools and tests in-process).
@@ -202,94 +189,10 @@ func (g shareGroupConfigs) ReadCommitted(group string) bool {
 	return g.b.metaState().GroupConfigs[group]["share.isolation.level"] == "read_committed"
 }
 
-// shareStateLog is __share_group_state, created on first use with
-// share.coordinator.state.topic.num.partitions partitions,
-// cleanup.policy=compact and share.coordinator.state.topic.min.isr.
-type shareStateLog struct{ b *Broker }
-
-func (l shareStateLog) Partitions(create bool) (int32, error) {
-	if t := l.b.topic(share.StateTopic); t != nil {
-		return t.numPartitions(), nil
-	}
-	if !create {
-		return 0, nil
-	}
-	b := l.b
-	b.createMu.Lock()
-	defer b.createMu.Unlock()
-	if t := b.topic(share.StateTopic); t != nil {
-		return t.numPartitions(), nil
-	}
-	rf := max(min(int(b.cfg.Broker.Int("share.coordinator.state.topic.replication.factor")), len(b.metaState().LiveBrokers())), 1)
-	minISR := min(int(b.cfg.Broker.Int("share.coordinator.state.topic.min.isr")), rf)
-	s := &topicSpec{
-		name:              share.StateTopic,
-		partitions:        int32(b.cfg.Broker.Int("share.coordinator.state.topic.num.partitions")),
-		replicationFactor: int16(rf),
-		configs:           map[string]string{"cleanup.policy": "compact", "min.insync.replicas": fmt.Sprint(minISR)},
-	}
-	if err := b.checkTopic(s); err != nil {
-		return 0, err
-	}
-	t, err := b.createTopic(s)
-	if err != nil {
-		if t := b.topic(share.StateTopic); t != nil {
-			return t.numPartitions(), nil
-		}
-		return 0, err
-	}
-	return t.numPartitions(), nil
-}
-
-func (l shareStateLog) part(p int32) (*partition.Partition, error) {
-	t := l.b.topic(share.StateTopic)
-	if t == nil {
-		return nil, fmt.Errorf("%w: share state topic does not exist", kerr.NotCoordinator)
-	}
-	part := t.partition(p)
-	if part == nil {
-		return nil, fmt.Errorf("%w: no local replica of %s-%d", kerr.NotCoordinator, share.StateTopic, p)
-	}
-	return part, nil
-}
-
-func (l shareStateLog) Append(p int32, batch []byte) (int64, int32, error) {
-	part, err := l.part(p)
-	if err != nil {
-		return 0, 0, err
-	}
-	rb, err := record.Validate(batch)
-	if err != nil {
-		return 0, 0, err
-	}
-	t := l.b.topic(share.StateTopic)
-	res, err := part.Append(rb, partition.AppendOptions{LogAppendTime: -1, MinISR: int(t.cfg.Int64("min.insync.replicas"))})
-	if err != nil {
-		return 0, 0, coordinatorErr(err)
-	}
-	return res.End, res.Epoch, nil
-}
-
-func (l shareStateLog) Sync(p int32, end int64, epoch int32) error {
-	part, err := l.part(p)
-	if err != nil {
-		return err
-	}
-	return l.b.waitDurable(part, end, epoch, txnWriteTimeout)
-}
-
-func (l shareStateLog) Read(p int32, fn func([]byte) error) error {
-	part, err := l.part(p)
-	if err != nil {
-		return err
-	}
-	return readBatches(part, fn)
-}
-
 // shareCoordinator returns the broker leading group's state partition
 // (creating the state topic on first use).
 func (b *Broker) shareCoordinator(group string) (int32, error) {
-	n, err := shareStateLog{b}.Partitions(true)
+	n, err := b.shareStateLog().Partitions(true)
 	if err != nil {
 		return -1, err
 	}

@@ -2,9 +2,9 @@ package broker
 
 // Hooks between the broker and the transaction coordinator (internal/txn),
 // in the group coordinator's pattern: the coordinator sees
-// __transaction_state through stateLog, sends markers through
-// markerSender and takes producer ids from allocateProducerID; it never
-// imports this package. After every reconcile the broker tells it which
+// __transaction_state through txnStateLog (coordinator_log.go), sends
+// markers through markerSender and takes producer ids from
+// allocateProducerID; it never imports this package. After every reconcile the broker tells it which
 // state partitions it leads (syncTxnLeadership).
 //
 // markerSender writes markers for partitions led here directly
@@ -25,7 +25,6 @@ import (
 
 	"github.com/tributary/tributary/internal/group"
 	"github.com/tributary/tributary/internal/partition"
-	"github.com/tributary/tributary/internal/record"
 	"github.com/tributary/tributary/internal/txn"
 )
 
@@ -38,7 +37,7 @@ const txnWriteTimeout = 5 * time.Second
 func (b *Broker) newTxnCoordinator() *txn.Coordinator {
 	c := b.cfg.Broker
 	return txn.New(txn.Config{
-		Log:        stateLog{b},
+		Log:        b.txnStateLog(),
 		Markers:    markerSender{b},
 		ProducerID: b.allocateProducerID,
 		Logger:     b.log.With("component", "txn-coordinator"),
@@ -52,115 +51,16 @@ func (b *Broker) newTxnCoordinator() *txn.Coordinator {
 // syncGroupLeadership.
 func (b *Broker) syncTxnLeadership() <-chan struct{} {
 	b.mu.RLock()
-	txns, t := b.txns, b.topics[txn.StateTopic]
+	txns := b.txns
 	b.mu.RUnlock()
 	if txns == nil {
 		return nil
 	}
-	if t == nil {
-		return txns.SetLeadership(0, nil)
-	}
-	led := map[int32]int32{}
-	for i, p := range t.parts {
-		if p == nil {
-			continue
-		}
-		if r := p.Role(); r.Leader == b.cfg.NodeID {
-			led[int32(i)] = r.LeaderEpoch
-		}
-	}
-	return txns.SetLeadership(t.numPartitions(), led)
+	return txns.SetLeadership(b.ledPartitions(txn.StateTopic))
 }
 
 // Txns is the transaction coordinator (for tools and tests in-process).
 func (b *Broker) Txns() *txn.Coordinator { return b.txns }
-
-// stateLog is __transaction_state, created on first use with
-// transaction.state.log.num.partitions partitions, cleanup.policy=compact
-// and transaction.state.log.min.isr.
-type stateLog struct{ b *Broker }
-
-func (l stateLog) Partitions(create bool) (int32, error) {
-	if t := l.b.topic(txn.StateTopic); t != nil {
-		return t.numPartitions(), nil
-	}
-	if !create {
-		return 0, nil
-	}
-	b := l.b
-	b.createMu.Lock()
-	defer b.createMu.Unlock()
-	if t := b.topic(txn.StateTopic); t != nil {
-		return t.numPartitions(), nil
-	}
-	// Capped at the live brokers, as for __consumer_offsets.
-	rf := max(min(int(b.cfg.Broker.Int("transaction.state.log.replication.factor")), len(b.metaState().LiveBrokers())), 1)
-	minISR := min(int(b.cfg.Broker.Int("transaction.state.log.min.isr")), rf)
-	s := &topicSpec{
-		name:              txn.StateTopic,
-		partitions:        int32(b.cfg.Broker.Int("transaction.state.log.num.partitions")),
-		replicationFactor: int16(rf),
-		configs:           map[string]string{"cleanup.policy": "compact", "min.insync.replicas": fmt.Sprint(minISR)},
-	}
-	if err := b.checkTopic(s); err != nil {
-		return 0, err
-	}
-	t, err := b.createTopic(s)
-	if err != nil {
-		if t := b.topic(txn.StateTopic); t != nil {
-			return t.numPartitions(), nil
-		}
-		return 0, err
-	}
-	return t.numPartitions(), nil
-}
-
-func (l stateLog) part(p int32) (*partition.Partition, error) {
-	t := l.b.topic(txn.StateTopic)
-	if t == nil {
-		return nil, fmt.Errorf("%w: transaction state topic does not exist", kerr.NotCoordinator)
-	}
-	part := t.partition(p)
-	if part == nil {
-		return nil, fmt.Errorf("%w: no local replica of %s-%d", kerr.NotCoordinator, txn.StateTopic, p)
-	}
-	return part, nil
-}
-
-func (l stateLog) Append(p int32, batch []byte) (int64, int32, error) {
-	part, err := l.part(p)
-	if err != nil {
-		return 0, 0, err
-	}
-	rb, err := record.Validate(batch)
-	if err != nil {
-		return 0, 0, err
-	}
-	t := l.b.topic(txn.StateTopic)
-	res, err := part.Append(rb, partition.AppendOptions{LogAppendTime: -1, MinISR: int(t.cfg.Int64("min.insync.replicas"))})
-	if err != nil {
-		return 0, 0, coordinatorErr(err)
-	}
-	return res.End, res.Epoch, nil
-}
-
-// Sync makes the record durable here and in every in-sync replica
-// (acks=all), or fails with NOT_COORDINATOR / COORDINATOR_NOT_AVAILABLE.
-func (l stateLog) Sync(p int32, end int64, epoch int32) error {
-	part, err := l.part(p)
-	if err != nil {
-		return err
-	}
-	return l.b.waitDurable(part, end, epoch, txnWriteTimeout)
-}
-
-func (l stateLog) Read(p int32, fn func([]byte) error) error {
-	part, err := l.part(p)
-	if err != nil {
-		return err
-	}
-	return readBatches(part, fn)
-}
 
 // markerSender delivers the coordinator's markers to the partition leaders.
 type markerSender struct{ b *Broker }
