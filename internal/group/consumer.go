@@ -170,11 +170,13 @@ func (g *group) isEmpty() bool {
 }
 
 // typeName is the group type as ListGroups shows it.
-func (g *group) typeName() string {
-	if g.typ == typeShare {
+func (g *group) typeName() string { return g.typ.String() }
+
+func (t groupType) String() string {
+	switch t {
+	case typeShare:
 		return "share"
-	}
-	if g.typ == typeConsumer {
+	case typeConsumer:
 		return "consumer"
 	}
 	return "classic"
@@ -206,7 +208,7 @@ func (g *group) toConsumer() {
 // convertToClassic turns an empty consumer group into an empty classic
 // group (offsets kept), writing tombstones for its consumer records.
 func (c *Coordinator) convertToClassic(g *group) {
-	c.appendRecords(g.id, []kv{{key: cgKey(recTargetMetadata, g.id)}, {key: cgKey(recConsumerGroupMetadata, g.id)}})
+	c.appendRecords(g.id, []kv{{Key: cgKey(recTargetMetadata, g.id)}, {Key: cgKey(recConsumerGroupMetadata, g.id)}})
 	g.typ = typeClassic
 	g.cg = nil
 	g.protocolType = ""
@@ -379,7 +381,7 @@ func (c *Coordinator) cgLeave(g *group, r chbReq, recs *[]kv) (int16, string) {
 			m.epoch = epochStaticLeave
 		}
 		m.stopRevocation()
-		*recs = append(*recs, kv{key: cgMemberKey(recCurrentAssignment, g.id, m.id), value: currentAssignmentValue(m)})
+		*recs = append(*recs, kv{Key: cgMemberKey(recCurrentAssignment, g.id, m.id), Value: currentAssignmentValue(m)})
 		c.log.Info("static member left temporarily", "group", g.id, "member", m.id, "instance", *m.instanceID)
 		c.scheduleSession(g, m)
 		return 0, ""
@@ -411,10 +413,10 @@ func (c *Coordinator) removeCMember(g *group, m *cmember) []kv {
 	cg.epoch++
 	g.stateTime = c.clock.Now()
 	return []kv{
-		{key: cgMemberKey(recCurrentAssignment, g.id, m.id)},
-		{key: cgMemberKey(recTargetMember, g.id, m.id)},
-		{key: cgMemberKey(recMemberMetadata, g.id, m.id)},
-		{key: cgKey(recConsumerGroupMetadata, g.id), value: cgMetadataValue(cg.epoch, cg.metaHash)},
+		{Key: cgMemberKey(recCurrentAssignment, g.id, m.id)},
+		{Key: cgMemberKey(recTargetMember, g.id, m.id)},
+		{Key: cgMemberKey(recMemberMetadata, g.id, m.id)},
+		{Key: cgKey(recConsumerGroupMetadata, g.id), Value: cgMetadataValue(cg.epoch, cg.metaHash)},
 	}
 }
 
@@ -476,7 +478,7 @@ func (c *Coordinator) cgHeartbeat(g *group, r chbReq, recs *[]kv, resp *kmsg.Con
 		bump = true
 	}
 	if after := memberMetadataValue(m); bump || string(after) != string(before) {
-		*recs = append(*recs, kv{key: cgMemberKey(recMemberMetadata, g.id, m.id), value: after})
+		*recs = append(*recs, kv{Key: cgMemberKey(recMemberMetadata, g.id, m.id), Value: after})
 	}
 	topics := c.subscribedTopicInfo(cg)
 	if h := topicsHash(topics); h != cg.metaHash {
@@ -486,7 +488,7 @@ func (c *Coordinator) cgHeartbeat(g *group, r chbReq, recs *[]kv, resp *kmsg.Con
 	if bump {
 		cg.epoch++
 		g.stateTime = c.clock.Now()
-		*recs = append(*recs, kv{key: cgKey(recConsumerGroupMetadata, g.id), value: cgMetadataValue(cg.epoch, cg.metaHash)})
+		*recs = append(*recs, kv{Key: cgKey(recConsumerGroupMetadata, g.id), Value: cgMetadataValue(cg.epoch, cg.metaHash)})
 	}
 	if cg.epoch > cg.targetEpoch {
 		*recs = append(*recs, c.computeTarget(g, topics)...)
@@ -504,7 +506,7 @@ func (c *Coordinator) cgHeartbeat(g *group, r chbReq, recs *[]kv, resp *kmsg.Con
 	c.reconcile(g, m, owned)
 	changed := !m.assigned.sameParts(prevAssigned)
 	if changed || !m.pending.sameParts(prevPending) || m.state != prevState || m.epoch != prevEpoch || replaced != nil {
-		*recs = append(*recs, kv{key: cgMemberKey(recCurrentAssignment, g.id, m.id), value: currentAssignmentValue(m)})
+		*recs = append(*recs, kv{Key: cgMemberKey(recCurrentAssignment, g.id, m.id), Value: currentAssignmentValue(m)})
 	}
 	c.scheduleSession(g, m)
 
@@ -560,7 +562,7 @@ func (c *Coordinator) replaceStatic(g *group, old *cmember, newID string, recs *
 	if t, ok := cg.target[old.id]; ok {
 		delete(cg.target, old.id)
 		cg.target[newID] = t
-		*recs = append(*recs, kv{key: cgMemberKey(recTargetMember, g.id, newID), value: targetMemberValue(t)})
+		*recs = append(*recs, kv{Key: cgMemberKey(recTargetMember, g.id, newID), Value: targetMemberValue(t)})
 	}
 	for k, id := range cg.owner {
 		if id == old.id {
@@ -568,9 +570,9 @@ func (c *Coordinator) replaceStatic(g *group, old *cmember, newID string, recs *
 		}
 	}
 	*recs = append(*recs,
-		kv{key: cgMemberKey(recCurrentAssignment, g.id, old.id)},
-		kv{key: cgMemberKey(recTargetMember, g.id, old.id)},
-		kv{key: cgMemberKey(recMemberMetadata, g.id, old.id)},
+		kv{Key: cgMemberKey(recCurrentAssignment, g.id, old.id)},
+		kv{Key: cgMemberKey(recTargetMember, g.id, old.id)},
+		kv{Key: cgMemberKey(recMemberMetadata, g.id, old.id)},
 	)
 	c.log.Info("static member rejoined", "group", g.id, "instance", *nm.instanceID, "old_member", old.id, "member", newID)
 	return nm
@@ -717,12 +719,12 @@ func (c *Coordinator) computeTarget(g *group, topics []topicInfo) []kv {
 	var recs []kv
 	for _, id := range members {
 		if old, ok := cg.target[id]; !ok || !old.sameParts(target[id]) {
-			recs = append(recs, kv{key: cgMemberKey(recTargetMember, g.id, id), value: targetMemberValue(target[id])})
+			recs = append(recs, kv{Key: cgMemberKey(recTargetMember, g.id, id), Value: targetMemberValue(target[id])})
 		}
 	}
 	cg.target = target
 	cg.targetEpoch = cg.epoch
-	recs = append(recs, kv{key: cgKey(recTargetMetadata, g.id), value: targetMetadataValue(cg.targetEpoch)})
+	recs = append(recs, kv{Key: cgKey(recTargetMetadata, g.id), Value: targetMetadataValue(cg.targetEpoch)})
 	c.log.Info("computed target assignment", "group", g.id, "epoch", cg.epoch, "assignor", name, "members", len(members))
 	return recs
 }
@@ -873,6 +875,25 @@ func newCMemberID() string {
 	return base64.RawURLEncoding.EncodeToString([]byte(id))[:22]
 }
 
+// describedGroup is the group a ConsumerGroupDescribe or
+// ShareGroupDescribe names, or the error code and message for it: an
+// empty id, a group not coordinated here, missing, or of another type.
+// Under c.mu.
+func (c *Coordinator) describedGroup(id string, typ groupType) (*group, int16, string) {
+	g := c.groups[id]
+	switch code := c.ownerCode(id); {
+	case id == "":
+		return nil, kerr.InvalidGroupID.Code, "GroupId can't be empty."
+	case code != 0:
+		return nil, code, kerr.ErrorForCode(code).(*kerr.Error).Description
+	case g == nil:
+		return nil, kerr.GroupIDNotFound.Code, fmt.Sprintf("Group %s not found.", id)
+	case g.typ != typ:
+		return nil, kerr.GroupIDNotFound.Code, fmt.Sprintf("Group %s is not a %s group.", id, typ)
+	}
+	return g, 0, ""
+}
+
 // ConsumerGroupDescribe describes consumer groups (KIP-848).
 func (c *Coordinator) ConsumerGroupDescribe(req *kmsg.ConsumerGroupDescribeRequest) *kmsg.ConsumerGroupDescribeResponse {
 	resp := req.ResponseKind().(*kmsg.ConsumerGroupDescribeResponse)
@@ -884,21 +905,10 @@ func (c *Coordinator) ConsumerGroupDescribe(req *kmsg.ConsumerGroupDescribeReque
 		if req.IncludeAuthorizedOperations {
 			dg.AuthorizedOperations = authorizedGroupOps
 		}
-		g := c.groups[id]
-		fail := func(code int16, msg string) {
-			dg.ErrorCode = code
-			dg.ErrorMessage = &msg
-		}
-		switch code := c.ownerCode(id); {
-		case id == "":
-			fail(kerr.InvalidGroupID.Code, "GroupId can't be empty.")
-		case code != 0:
-			fail(code, kerr.ErrorForCode(code).(*kerr.Error).Description)
-		case g == nil:
-			fail(kerr.GroupIDNotFound.Code, fmt.Sprintf("Group %s not found.", id))
-		case g.typ != typeConsumer:
-			fail(kerr.GroupIDNotFound.Code, fmt.Sprintf("Group %s is not a consumer group.", id))
-		default:
+		g, code, msg := c.describedGroup(id, typeConsumer)
+		if code != 0 {
+			dg.ErrorCode, dg.ErrorMessage = code, &msg
+		} else {
 			cg := g.cg
 			dg.State = cg.stateName()
 			dg.Epoch = cg.epoch
@@ -992,12 +1002,12 @@ func checkConsumerFetch(g *group, memberID *string, epoch int32) int16 {
 
 // replayConsumer applies one consumer group record (types 3..8) to groups.
 func replayConsumer(groups map[string]*group, r kv, now time.Time) {
-	typ, gid, mid, err := decodeCGKey(r.key)
+	typ, gid, mid, err := decodeCGKey(r.Key)
 	if err != nil || typ == recPartitionMetadata {
 		return
 	}
 	g := groups[gid]
-	if r.value == nil {
+	if r.Value == nil {
 		if g == nil || g.typ != typeConsumer {
 			return
 		}
@@ -1038,16 +1048,16 @@ func replayConsumer(groups map[string]*group, r kv, now time.Time) {
 	}
 	switch typ {
 	case recConsumerGroupMetadata:
-		if e, h, err := readCGMetadataValue(r.value); err == nil {
+		if e, h, err := readCGMetadataValue(r.Value); err == nil {
 			cg.epoch, cg.metaHash = e, h
 		}
 	case recTargetMetadata:
-		if e, err := readTargetMetadataValue(r.value); err == nil {
+		if e, err := readTargetMetadataValue(r.Value); err == nil {
 			cg.targetEpoch = e
 		}
 	case recMemberMetadata:
 		m := member()
-		if readMemberMetadataValue(r.value, m) != nil {
+		if readMemberMetadataValue(r.Value, m) != nil {
 			return
 		}
 		m.re = nil
@@ -1055,11 +1065,11 @@ func replayConsumer(groups map[string]*group, r kv, now time.Time) {
 			m.re, _ = regexp.Compile("^(?:" + *m.regex + ")$")
 		}
 	case recTargetMember:
-		if s, err := readTargetMemberValue(r.value); err == nil {
+		if s, err := readTargetMemberValue(r.Value); err == nil {
 			cg.target[mid] = s
 		}
 	case recCurrentAssignment:
-		readCurrentAssignmentValue(r.value, member())
+		readCurrentAssignmentValue(r.Value, member())
 	}
 }
 
@@ -1115,9 +1125,9 @@ func consumerTombstones(g *group) []kv {
 	}
 	for _, id := range sortedKeys(g.cg.members) {
 		recs = append(recs,
-			kv{key: cgMemberKey(recCurrentAssignment, g.id, id)},
-			kv{key: cgMemberKey(recTargetMember, g.id, id)},
-			kv{key: cgMemberKey(recMemberMetadata, g.id, id)})
+			kv{Key: cgMemberKey(recCurrentAssignment, g.id, id)},
+			kv{Key: cgMemberKey(recTargetMember, g.id, id)},
+			kv{Key: cgMemberKey(recMemberMetadata, g.id, id)})
 	}
-	return append(recs, kv{key: cgKey(recTargetMetadata, g.id)}, kv{key: cgKey(recConsumerGroupMetadata, g.id)})
+	return append(recs, kv{Key: cgKey(recTargetMetadata, g.id)}, kv{Key: cgKey(recConsumerGroupMetadata, g.id)})
 }

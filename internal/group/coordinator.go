@@ -511,10 +511,10 @@ func (c *Coordinator) load(p int32, op *ownedPart) {
 
 // replay applies one record of an offsets partition to groups.
 func replay(groups map[string]*group, r kv, now time.Time) {
-	if len(r.key) < 2 {
+	if len(r.Key) < 2 {
 		return
 	}
-	version := int16(r.key[0])<<8 | int16(r.key[1])
+	version := int16(r.Key[0])<<8 | int16(r.Key[1])
 	switch version {
 	case 3, 4, 5, 6, 7, 8:
 		replayConsumer(groups, r, now)
@@ -522,18 +522,18 @@ func replay(groups map[string]*group, r kv, now time.Time) {
 		replayShare(groups, r, now)
 	case 0, 1:
 		var k kmsg.OffsetCommitKey
-		if k.ReadFrom(r.key) != nil {
+		if k.ReadFrom(r.Key) != nil {
 			return
 		}
 		g := groups[k.Group]
-		if r.value == nil {
+		if r.Value == nil {
 			if g != nil {
 				g.deleteOffset(k.Topic, k.Partition)
 			}
 			return
 		}
 		var v kmsg.OffsetCommitValue
-		if v.ReadFrom(r.value) != nil {
+		if v.ReadFrom(r.Value) != nil {
 			return
 		}
 		if g == nil {
@@ -550,17 +550,17 @@ func replay(groups map[string]*group, r kv, now time.Time) {
 		g.setOffset(k.Topic, k.Partition, o)
 	case 2:
 		var k kmsg.GroupMetadataKey
-		if k.ReadFrom(r.key) != nil {
+		if k.ReadFrom(r.Key) != nil {
 			return
 		}
-		if r.value == nil {
+		if r.Value == nil {
 			if g := groups[k.Group]; g != nil && g.typ == typeClassic {
 				delete(groups, k.Group)
 			}
 			return
 		}
 		var v kmsg.GroupMetadataValue
-		if v.ReadFrom(r.value) != nil {
+		if v.ReadFrom(r.Value) != nil {
 			return
 		}
 		g := groups[k.Group]
@@ -617,7 +617,7 @@ func (c *Coordinator) groupRecord(g *group) kv {
 		vm.Assignment = m.assignment
 		v.Members = append(v.Members, vm)
 	}
-	return kv{key: groupKey(g.id), value: v.AppendTo(nil)}
+	return kv{Key: groupKey(g.id), Value: v.AppendTo(nil)}
 }
 
 // storeGroup writes g's metadata record.

@@ -428,13 +428,13 @@ func TestRecordLayout(t *testing.T) {
 	if string(k) != string(want) {
 		t.Fatalf("offset key % x, want % x", k, want)
 	}
-	b := buildBatch([]kv{{key: k, value: offsetValue(&offset{offset: 5, epoch: -1, commitMs: 1})}, {key: groupKey("g")}}, 1)
+	b := buildBatch([]kv{{Key: k, Value: offsetValue(&offset{offset: 5, epoch: -1, commitMs: 1})}, {Key: groupKey("g")}}, 1)
 	rb, err := record.Validate(b)
 	if err != nil {
 		t.Fatal(err)
 	}
 	recs, err := decodeBatch(rb)
-	if err != nil || len(recs) != 2 || recs[1].value != nil || string(recs[0].key) != string(k) {
+	if err != nil || len(recs) != 2 || recs[1].Value != nil || string(recs[0].Key) != string(k) {
 		t.Fatalf("decoded %v, %v", recs, err)
 	}
 }

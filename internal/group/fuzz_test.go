@@ -41,7 +41,7 @@ func FuzzReplay(f *testing.F) {
 			ConsumerSessionTimeout: time.Second, ConsumerAssignors: []string{"uniform", "range"}}, clock: clock, groups: map[string]*group{},
 			nparts: 1, owned: map[int32]*ownedPart{0: {loaded: true}}}
 		c.log = discardLogger()
-		replay(c.groups, kv{key: key, value: value}, clock.Now())
+		replay(c.groups, kv{Key: key, Value: value}, clock.Now())
 		for _, g := range c.groups {
 			g.sortedMembers()
 			g.selectProtocol()

@@ -86,7 +86,7 @@ func (c *Coordinator) OffsetCommit(req *kmsg.OffsetCommitRequest) (resp *kmsg.Of
 				}
 				refs = append(refs, ref{ti, pi})
 				offs = append(offs, o)
-				recs = append(recs, kv{key: offsetKey(req.Group, rt.Topic, rp.Partition), value: offsetValue(o)})
+				recs = append(recs, kv{Key: offsetKey(req.Group, rt.Topic, rp.Partition), Value: offsetValue(o)})
 			}
 		}
 	}
@@ -314,7 +314,7 @@ func (c *Coordinator) OffsetDelete(req *kmsg.OffsetDeleteRequest) (*kmsg.OffsetD
 			default:
 				if g.offsets[rt.Topic][rp.Partition] != nil {
 					dels = append(dels, tp{rt.Topic, rp.Partition})
-					recs = append(recs, kv{key: offsetKey(g.id, rt.Topic, rp.Partition)})
+					recs = append(recs, kv{Key: offsetKey(g.id, rt.Topic, rp.Partition)})
 				}
 			}
 			st.Partitions = append(st.Partitions, sp)
@@ -381,17 +381,17 @@ func (c *Coordinator) deleteGroup(g *group) *write {
 	var recs []kv
 	for _, t := range sortedKeys(g.offsets) {
 		for p := range g.offsets[t] {
-			recs = append(recs, kv{key: offsetKey(g.id, t, p)})
+			recs = append(recs, kv{Key: offsetKey(g.id, t, p)})
 		}
 	}
 	recs = append(recs, consumerTombstones(g)...)
 	if g.typ == typeShare {
-		recs = append(recs, kv{key: cgKey(recShareGroupMetadata, g.id)})
+		recs = append(recs, kv{Key: cgKey(recShareGroupMetadata, g.id)})
 		for _, m := range g.sg.members {
 			m.stopTimers()
 		}
 	}
-	recs = append(recs, kv{key: groupKey(g.id)})
+	recs = append(recs, kv{Key: groupKey(g.id)})
 	wr := c.appendRecords(g.id, recs)
 	if wr != nil && wr.err != nil {
 		return wr
@@ -558,7 +558,7 @@ func (c *Coordinator) expireOffsets() {
 				}
 				if expired {
 					dels = append(dels, tp{t, p})
-					recs = append(recs, kv{key: offsetKey(g.id, t, p)})
+					recs = append(recs, kv{Key: offsetKey(g.id, t, p)})
 				}
 			}
 		}
@@ -594,7 +594,7 @@ func (c *Coordinator) TopicDeleted(topic string) {
 		}
 		var recs []kv
 		for p := range ps {
-			recs = append(recs, kv{key: offsetKey(id, topic, p)})
+			recs = append(recs, kv{Key: offsetKey(id, topic, p)})
 		}
 		if wr := c.appendRecords(id, recs); wr != nil && wr.err != nil {
 			continue

@@ -1,7 +1,6 @@
 package group
 
 import (
-	"errors"
 	"unicode/utf16"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -24,7 +23,7 @@ const (
 	offsetsTopicMaxKeys = 1 << 20
 )
 
-type kv struct{ key, value []byte }
+type kv = record.KV
 
 func offsetKey(group, topic string, partition int32) []byte {
 	k := kmsg.OffsetCommitKey{Version: offsetKeyVersion, Group: group, Topic: topic, Partition: partition}
@@ -41,41 +40,14 @@ func groupKey(group string) []byte {
 	return k.AppendTo(nil)
 }
 
-// buildBatch encodes records as one uncompressed v2 batch with base offset
-// 0 (the partition assigns offsets).
+// buildBatch encodes records as one batch (the partition assigns offsets).
 func buildBatch(recs []kv, nowMs int64) []byte {
-	krs := make([]kmsg.Record, len(recs))
-	for i, r := range recs {
-		krs[i] = kmsg.Record{OffsetDelta: int32(i), Key: r.key, Value: r.value}
-	}
-	b, err := record.Build(record.Header{PartitionLeaderEpoch: -1, LastOffsetDelta: int32(len(recs) - 1),
-		FirstTimestamp: nowMs, MaxTimestamp: nowMs, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, krs)
-	if err != nil {
-		panic(err) // uncompressed: Build cannot fail
-	}
-	return b
+	return record.BuildKV(record.CoordinatorHeader(nowMs), recs)
 }
 
 // decodeBatch returns the key/value pairs of one stored batch. Control
 // batches carry no group data and yield nothing.
-func decodeBatch(raw []byte) ([]kv, error) {
-	b := record.Batch(raw)
-	if len(raw) < record.HeaderSize {
-		return nil, errors.New("short batch")
-	}
-	if b.IsControl() {
-		return nil, nil
-	}
-	recs, err := b.Records()
-	if err != nil {
-		return nil, err
-	}
-	out := make([]kv, 0, len(recs))
-	for _, r := range recs {
-		out = append(out, kv{key: r.Key, value: r.Value})
-	}
-	return out, nil
-}
+func decodeBatch(raw []byte) ([]kv, error) { return record.KVs(raw) }
 
 // javaHashCode is Java's String.hashCode over the UTF-16 code units of s.
 func javaHashCode(s string) int32 {

@@ -87,7 +87,7 @@ func (g *group) toShare() {
 }
 
 func shareMetadataRecord(g *group) kv {
-	return kv{key: cgKey(recShareGroupMetadata, g.id), value: cgMetadataValue(g.sg.epoch, 0)}
+	return kv{Key: cgKey(recShareGroupMetadata, g.id), Value: cgMetadataValue(g.sg.epoch, 0)}
 }
 
 func sfail(req *kmsg.ShareGroupHeartbeatRequest, code int16, msg string) *kmsg.ShareGroupHeartbeatResponse {
@@ -298,21 +298,10 @@ func (c *Coordinator) ShareGroupDescribe(req *kmsg.ShareGroupDescribeRequest) *k
 		if req.IncludeAuthorizedOperations {
 			dg.AuthorizedOperations = authorizedGroupOps
 		}
-		g := c.groups[id]
-		fail := func(code int16, msg string) {
-			dg.ErrorCode = code
-			dg.ErrorMessage = &msg
-		}
-		switch code := c.ownerCode(id); {
-		case id == "":
-			fail(kerr.InvalidGroupID.Code, "GroupId can't be empty.")
-		case code != 0:
-			fail(code, kerr.ErrorForCode(code).(*kerr.Error).Description)
-		case g == nil:
-			fail(kerr.GroupIDNotFound.Code, fmt.Sprintf("Group %s not found.", id))
-		case g.typ != typeShare:
-			fail(kerr.GroupIDNotFound.Code, fmt.Sprintf("Group %s is not a share group.", id))
-		default:
+		g, code, msg := c.describedGroup(id, typeShare)
+		if code != 0 {
+			dg.ErrorCode, dg.ErrorMessage = code, &msg
+		} else {
 			sg := g.sg
 			dg.GroupState = sg.stateName()
 			dg.GroupEpoch = sg.epoch
@@ -381,18 +370,18 @@ func (c *Coordinator) ShareGroupEmpty(id string) int16 {
 
 // replayShare applies a ShareGroupMetadata record.
 func replayShare(groups map[string]*group, r kv, now time.Time) {
-	typ, gid, _, err := decodeCGKey(r.key)
+	typ, gid, _, err := decodeCGKey(r.Key)
 	if err != nil || typ != recShareGroupMetadata {
 		return
 	}
 	g := groups[gid]
-	if r.value == nil {
+	if r.Value == nil {
 		if g != nil && g.typ == typeShare {
 			delete(groups, gid)
 		}
 		return
 	}
-	epoch, _, err := readCGMetadataValue(r.value)
+	epoch, _, err := readCGMetadataValue(r.Value)
 	if err != nil {
 		return
 	}

@@ -126,7 +126,7 @@ func (c *Coordinator) TxnOffsetCommitVerified(req *kmsg.TxnOffsetCommitRequest, 
 			default:
 				o := &offset{offset: rp.Offset, epoch: rp.LeaderEpoch, metadata: deref(rp.Metadata), commitMs: now.UnixMilli(), expireMs: -1}
 				refs = append(refs, ref{ti, pi})
-				recs = append(recs, kv{key: offsetKey(req.Group, rt.Topic, rp.Partition), value: offsetValue(o)})
+				recs = append(recs, kv{Key: offsetKey(req.Group, rt.Topic, rp.Partition), Value: offsetValue(o)})
 				tps = append(tps, tpo{rt.Topic, rp.Partition})
 			}
 		}
@@ -211,16 +211,9 @@ func (c *Coordinator) completeTxn(part int32, pid int64, commit bool) {
 // buildTxnBatch is buildBatch for producer pid at epoch, transactional,
 // without sequence numbers (as Kafka's coordinator writes them).
 func buildTxnBatch(recs []kv, nowMs int64, pid int64, epoch int16) []byte {
-	krs := make([]kmsg.Record, len(recs))
-	for i, r := range recs {
-		krs[i] = kmsg.Record{OffsetDelta: int32(i), Key: r.key, Value: r.value}
-	}
-	b, err := record.Build(record.Header{PartitionLeaderEpoch: -1, Attributes: record.AttrTransactional, LastOffsetDelta: int32(len(recs) - 1),
-		FirstTimestamp: nowMs, MaxTimestamp: nowMs, ProducerID: pid, ProducerEpoch: epoch, BaseSequence: -1}, krs)
-	if err != nil {
-		panic(err) // uncompressed: Build cannot fail
-	}
-	return b
+	h := record.CoordinatorHeader(nowMs)
+	h.Attributes, h.ProducerID, h.ProducerEpoch = record.AttrTransactional, pid, epoch
+	return record.BuildKV(h, recs)
 }
 
 // loadTxn sorts one stored batch during a load: records of a
@@ -258,7 +251,7 @@ func loadTxn(raw []byte, pending map[int64]*txnOffsets, apply func(kv)) bool {
 	}
 	for _, r := range recs {
 		var k kmsg.OffsetCommitKey
-		if len(r.key) >= 2 && (r.key[1] == 0 || r.key[1] == 1) && r.key[0] == 0 && k.ReadFrom(r.key) == nil {
+		if len(r.Key) >= 2 && (r.Key[1] == 0 || r.Key[1] == 1) && r.Key[0] == 0 && k.ReadFrom(r.Key) == nil {
 			t.add(k.Group, k.Topic, k.Partition, r)
 		} else {
 			t.recs = append(t.recs, r)

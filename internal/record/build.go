@@ -134,3 +134,51 @@ func CodecByName(name string) int8 {
 	}
 	return -1
 }
+
+// KV is one record's key and value; a nil Value is a tombstone.
+type KV struct{ Key, Value []byte }
+
+// CoordinatorHeader is the header of a batch a coordinator writes to its
+// internal topic (__consumer_offsets, __transaction_state,
+// __share_group_state) at nowMs: base offset 0 (the partition assigns
+// offsets), no producer, uncompressed.
+func CoordinatorHeader(nowMs int64) Header {
+	return Header{PartitionLeaderEpoch: -1, FirstTimestamp: nowMs, MaxTimestamp: nowMs, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}
+}
+
+// BuildKV encodes kvs as one uncompressed batch under h (its
+// LastOffsetDelta is set from kvs).
+func BuildKV(h Header, kvs []KV) []byte {
+	recs := make([]kmsg.Record, len(kvs))
+	for i, r := range kvs {
+		recs[i] = kmsg.Record{OffsetDelta: int32(i), Key: r.Key, Value: r.Value}
+	}
+	h.LastOffsetDelta = int32(len(kvs) - 1)
+	b, err := Build(h, recs)
+	if err != nil {
+		panic(err) // uncompressed: Build cannot fail
+	}
+	return b
+}
+
+// KVs returns the keys and values of a stored batch, as a coordinator
+// replays its internal topic: none for a control batch (transaction
+// markers carry no state), ErrCorrupt for a short or malformed one.
+func KVs(raw []byte) ([]KV, error) {
+	if len(raw) < HeaderSize {
+		return nil, fmt.Errorf("%w: short batch", ErrCorrupt)
+	}
+	b := Batch(raw)
+	if b.IsControl() {
+		return nil, nil
+	}
+	recs, err := b.Records()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]KV, len(recs))
+	for i, r := range recs {
+		out[i] = KV{Key: r.Key, Value: r.Value}
+	}
+	return out, nil
+}

@@ -34,6 +34,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary/tributary/internal/record"
 )
 
 // StateTopic is the internal topic holding share-partition state.
@@ -144,7 +146,7 @@ func (s *Store) SetLeadership(n int32, led map[int32]int32) <-chan struct{} {
 func (s *Store) load(p int32, op *ownedPart) {
 	states := map[stateKey]*snapshot{}
 	err := s.log.Read(p, func(raw []byte) error {
-		recs, err := decodeBatch(raw)
+		recs, err := record.KVs(raw)
 		if err != nil {
 			s.lg.Warn("skipping unreadable share state batch", "partition", p, "err", err)
 			return nil
@@ -172,16 +174,16 @@ func (s *Store) load(p int32, op *ownedPart) {
 }
 
 // replayState applies one record.
-func replayState(states map[stateKey]*snapshot, r kv) {
-	k, typ, err := decodeKey(r.key)
+func replayState(states map[stateKey]*snapshot, r record.KV) {
+	k, typ, err := decodeKey(r.Key)
 	if err != nil || typ != recShareSnapshot {
 		return
 	}
-	if r.value == nil {
+	if r.Value == nil {
 		delete(states, k)
 		return
 	}
-	v, err := decodeValue(r.value)
+	v, err := decodeValue(r.Value)
 	if err != nil {
 		return
 	}
@@ -232,14 +234,14 @@ func (s *Store) writeLocked(k stateKey, v *snapshot) *pendingWrite {
 // state partition) as one batch and applies them. Under mu.
 func (s *Store) writeManyLocked(ks []stateKey, vs []*snapshot) *pendingWrite {
 	p := PartitionFor(ks[0].group, s.n)
-	recs := make([]kv, len(ks))
+	recs := make([]record.KV, len(ks))
 	for i, k := range ks {
-		recs[i].key = encodeKey(k)
+		recs[i].Key = encodeKey(k)
 		if vs[i] != nil {
-			recs[i].value = encodeValue(vs[i])
+			recs[i].Value = encodeValue(vs[i])
 		}
 	}
-	end, epoch, err := s.log.Append(p, buildBatch(recs, s.now().UnixMilli()))
+	end, epoch, err := s.log.Append(p, record.BuildKV(record.CoordinatorHeader(s.now().UnixMilli()), recs))
 	if err != nil {
 		return &pendingWrite{err: err}
 	}

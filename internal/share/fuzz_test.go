@@ -2,6 +2,8 @@ package share
 
 import (
 	"testing"
+
+	"github.com/tributary/tributary/internal/record"
 )
 
 // FuzzStateRecord: replaying arbitrary __share_group_state records never
@@ -14,7 +16,7 @@ func FuzzStateRecord(f *testing.F) {
 	f.Add([]byte{0, 0, 0xff, 0xff}, []byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, key, value []byte) {
 		states := map[stateKey]*snapshot{}
-		replayState(states, kv{key, value})
+		replayState(states, record.KV{Key: key, Value: value})
 		for _, s := range states {
 			again, err := decodeValue(encodeValue(s))
 			if err != nil || again.start != s.start || len(again.batches) != len(s.batches) {

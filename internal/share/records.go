@@ -21,9 +21,6 @@ import (
 	"unicode/utf16"
 
 	"github.com/twmb/franz-go/pkg/kbin"
-	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/tributary/tributary/internal/record"
 )
 
 const recShareSnapshot = 0
@@ -125,43 +122,6 @@ func decodeValue(raw []byte) (*snapshot, error) {
 		return nil, errBadRecord
 	}
 	return s, nil
-}
-
-type kv struct{ key, value []byte }
-
-// buildBatch encodes records as one uncompressed v2 batch (base offset 0).
-func buildBatch(recs []kv, nowMs int64) []byte {
-	krs := make([]kmsg.Record, len(recs))
-	for i, r := range recs {
-		krs[i] = kmsg.Record{OffsetDelta: int32(i), Key: r.key, Value: r.value}
-	}
-	b, err := record.Build(record.Header{PartitionLeaderEpoch: -1, LastOffsetDelta: int32(len(recs) - 1),
-		FirstTimestamp: nowMs, MaxTimestamp: nowMs, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, krs)
-	if err != nil {
-		panic(err) // uncompressed: Build cannot fail
-	}
-	return b
-}
-
-// decodeBatch returns the records of a stored batch (none for control
-// batches).
-func decodeBatch(raw []byte) ([]kv, error) {
-	if len(raw) < record.HeaderSize {
-		return nil, errBadRecord
-	}
-	b := record.Batch(raw)
-	if b.IsControl() {
-		return nil, nil
-	}
-	recs, err := b.Records()
-	if err != nil {
-		return nil, err
-	}
-	out := make([]kv, 0, len(recs))
-	for _, r := range recs {
-		out = append(out, kv{key: r.Key, value: r.Value})
-	}
-	return out, nil
 }
 
 // PartitionFor is the __share_group_state partition holding a group's

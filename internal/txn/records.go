@@ -1,7 +1,6 @@
 package txn
 
 import (
-	"errors"
 	"sort"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -63,25 +62,13 @@ func stateValue(t *txnMeta) []byte {
 // stateBatch is one uncompressed v2 batch holding id's record, base offset
 // 0 (the partition assigns offsets).
 func stateBatch(id string, value []byte, nowMs int64) []byte {
-	b, err := record.Build(record.Header{PartitionLeaderEpoch: -1, FirstTimestamp: nowMs, MaxTimestamp: nowMs,
-		ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, []kmsg.Record{{Key: stateKey(id), Value: value}})
-	if err != nil {
-		panic(err) // uncompressed: Build cannot fail
-	}
-	return b
+	return record.BuildKV(record.CoordinatorHeader(nowMs), []record.KV{{Key: stateKey(id), Value: value}})
 }
 
 // decodeState applies one stored batch of __transaction_state to into
 // (replay). Control batches and records of other key versions are skipped.
 func decodeState(raw []byte, into map[string]*txnMeta) error {
-	if len(raw) < record.HeaderSize {
-		return errors.New("short batch")
-	}
-	b := record.Batch(raw)
-	if b.IsControl() {
-		return nil
-	}
-	recs, err := b.Records()
+	recs, err := record.KVs(raw)
 	if err != nil {
 		return err
 	}
