@@ -283,6 +283,26 @@ func (p *gatedPersister) Write(ctx context.Context, group string, ws []Partition
 	return p.memPersister.Write(ctx, group, ws)
 }
 
+// waitPartition waits until cond holds for group g's share-partition of
+// tid-0 (checked under its lock), failing after 10 s.
+func waitPartition(t *testing.T, m *Manager, what string, cond func(*Partition) bool) {
+	t.Helper()
+	m.mu.Lock()
+	sp := m.parts[spKey{"g", tid, 0}]
+	m.mu.Unlock()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		sp.mu.Lock()
+		ok := sp.p != nil && cond(sp.p)
+		sp.mu.Unlock()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %s", what)
+		}
+	}
+}
+
 // TestManagerCoalescesWrites: acknowledgements that arrive while a
 // group's state write is in flight are written together in the next
 // write, and each is answered only once a write holding it is done.
@@ -321,18 +341,7 @@ func TestManagerCoalescesWrites(t *testing.T) {
 	}
 	// Wait until the others' acknowledgements are applied (they queue
 	// behind m0's write), then let the writes through.
-	sp := m.parts[spKey{"g", tid, 0}]
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-		sp.mu.Lock()
-		start := sp.p.Start()
-		sp.mu.Unlock()
-		if start == 10 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("acknowledgements not applied: start %d", start)
-		}
-	}
+	waitPartition(t, m, "acknowledgements applied (start 10)", func(p *Partition) bool { return p.Start() == 10 })
 	close(ps.gate)
 	wg.Wait()
 	for i, c := range codes {
@@ -369,18 +378,7 @@ func TestManagerFailedWriteDropsAcquisitions(t *testing.T) {
 	res := make(chan *kmsg.ShareFetchResponse)
 	go func() { res <- m.ShareFetch(ctx, fetchReq("a", 1, fb(0, 4, AckAccept))) }()
 	<-ps.started
-	sp := m.parts[spKey{"g", tid, 0}]
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-		sp.mu.Lock()
-		end := sp.p.End()
-		sp.mu.Unlock()
-		if end == 10 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("5-9 not acquired: end %d", end)
-		}
-	}
+	waitPartition(t, m, "5-9 acquired", func(p *Partition) bool { return p.End() == 10 })
 	ps.mu.Lock()
 	ps.fail = kerr.CoordinatorNotAvailable
 	ps.mu.Unlock()
