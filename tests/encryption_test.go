@@ -188,6 +188,17 @@ func TestEncryptionAtRestBroker(t *testing.T) {
 	if size < int64(plain)*int64(2*len(encMarker)) {
 		t.Fatalf("DescribeLogDirs: enc holds %d bytes", size)
 	}
+	// The cipher is length preserving: the reported size is the files'.
+	var onDisk int64
+	logs, _ := filepath.Glob(filepath.Join(dir, "enc-*", "*.log"))
+	for _, p := range logs {
+		if st, err := os.Stat(p); err == nil {
+			onDisk += st.Size()
+		}
+	}
+	if onDisk != size {
+		t.Fatalf("DescribeLogDirs: enc holds %d bytes, its .log files %d", size, onDisk)
+	}
 	n.Close()
 
 	hits, scanned := filesWith(t, encMarker, dir)
