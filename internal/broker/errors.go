@@ -70,6 +70,11 @@ var storageErrors = []wireError{
 	{err: storage.ErrIndexCorrupt, code: kerr.KafkaStorageError, desc: "an offset or time index failed validation"},
 	{err: storage.ErrTxnIndexCorrupt, code: kerr.KafkaStorageError, desc: "a .txnindex file is not a whole number of version 0 entries (tool path: trib log dump)"},
 	{err: storage.ErrDumpFailed, code: kerr.KafkaStorageError, desc: "trib log dump found a bad file (tool path; never a client request)"},
+	{err: storage.ErrBadKEK, code: kerr.KafkaStorageError, desc: "log.encryption.key.file/command gave no valid 256-bit key (start-up or tool path; never a client request)"},
+	{err: storage.ErrWrongKEK, code: kerr.KafkaStorageError, desc: "an encrypted segment's data key cannot be unwrapped with the configured key: the log stays offline, nothing is served or deleted"},
+	{err: storage.ErrNoKEK, code: kerr.KafkaStorageError, desc: "an encrypted segment found while log encryption is off: the log stays offline"},
+	{err: storage.ErrKeyFileCorrupt, code: kerr.KafkaStorageError, desc: "a segment's .key file fails validation: the log stays offline"},
+	{err: storage.ErrMissingKeyFile, code: kerr.KafkaStorageError, desc: "a segment without its .key file whose data is not plaintext: the log stays offline"},
 	{match: isIOError, code: kerr.KafkaStorageError, desc: "an I/O error from a file operation (*fs.PathError, errno): disk full, EIO, a missing file"},
 }
 
