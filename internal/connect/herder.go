@@ -854,17 +854,30 @@ func (h *Herder) reconcile(ctx context.Context) bool {
 		}
 	}
 
+	// Exactly-once sources: the leader fences the zombies of a new task
+	// generation; until then its tasks wait, and the earlier generation's
+	// tasks stop (their producers are about to be fenced).
+	fencing := map[string]bool{}
+	for name, cfg := range configs {
+		if h.fencePending(name, cfg) && leader {
+			if err := h.fenceZombies(ctx, name); err != nil {
+				h.log.Warn("zombie fencing failed; retrying", "connector", name, "err", err)
+			}
+		}
+		fencing[name] = h.fencePending(name, cfg)
+	}
+
 	// Tasks.
 	for id, t := range h.tasks {
 		list := taskConfigs[id.Connector]
-		if !myTasks[id] || configs[id.Connector] == nil || id.Task >= len(list) || !maps.Equal(t.config, list[id.Task]) {
+		if !myTasks[id] || configs[id.Connector] == nil || id.Task >= len(list) || !maps.Equal(t.config, list[id.Task]) || fencing[id.Connector] {
 			h.stopTask(id, configs[id.Connector] != nil)
 		}
 	}
 	for _, id := range a.Tasks {
 		list := taskConfigs[id.Connector]
 		cfg := configs[id.Connector]
-		if cfg == nil || id.Task >= len(list) {
+		if cfg == nil || id.Task >= len(list) || fencing[id.Connector] {
 			continue
 		}
 		t := h.tasks[id]
@@ -1051,7 +1064,16 @@ func (h *Herder) submitTaskConfigs(ctx context.Context, name string, configs []m
 	return h.deps.Forward(fctx, url+"/connectors/"+pathEscape(name)+"/tasks?forward=false", body)
 }
 
+// writeTaskConfigs writes a new task generation (leader only) and, for an
+// exactly-once source connector, fences the earlier ones (fencing.go).
 func (h *Herder) writeTaskConfigs(ctx context.Context, name string, configs []map[string]string) error {
+	if err := h.writeTaskGeneration(ctx, name, configs); err != nil {
+		return err
+	}
+	return h.fenceZombies(ctx, name)
+}
+
+func (h *Herder) writeTaskGeneration(ctx context.Context, name string, configs []map[string]string) error {
 	h.writeMu.Lock()
 	defer h.writeMu.Unlock()
 	for i, c := range configs {

@@ -63,6 +63,18 @@ type configState struct {
 	restarts []restartRequest
 	// clusterLogLevel is the last logger-cluster-root level (KIP-976).
 	clusterLogLevel string
+
+	// Zombie fencing of exactly-once sources (KIP-618). fencePending marks
+	// connectors whose last task-config commit has no tasks-fencing-<name>
+	// record after it: their new tasks must not start yet. fenceCount is
+	// how many task ids (0..n-1) may still have a live transactional
+	// producer: the last task-count record, or more when tasks of an
+	// earlier commit ran without one (a worker without exactly-once
+	// support wrote it).
+	fencePending map[string]bool
+	fenceCount   map[string]int
+	// sessionKey is the last session-key record (KIP-507), nil if none.
+	sessionKey *SessionKey
 }
 
 type restartRequest struct {
@@ -73,15 +85,21 @@ type restartRequest struct {
 
 func newConfigState() *configState {
 	return &configState{connectors: map[string]map[string]string{}, targetStates: map[string]string{},
-		tasks: map[string][]map[string]string{}, pending: map[string]map[int]map[string]string{}, inconsistent: map[string]bool{}}
+		tasks: map[string][]map[string]string{}, pending: map[string]map[int]map[string]string{}, inconsistent: map[string]bool{},
+		fencePending: map[string]bool{}, fenceCount: map[string]int{}}
 }
 
 // Record keys and values of the config topic.
-func connectorKey(name string) []byte    { return []byte("connector-" + name) }
-func taskKey(id TaskID) []byte           { return []byte("task-" + id.String()) }
-func commitKey(name string) []byte       { return []byte("commit-" + name) }
-func targetStateKey(name string) []byte  { return []byte("target-state-" + name) }
-func restartKey(name string) []byte      { return []byte("restart-connector-" + name) }
+func connectorKey(name string) []byte   { return []byte("connector-" + name) }
+func taskKey(id TaskID) []byte          { return []byte("task-" + id.String()) }
+func commitKey(name string) []byte      { return []byte("commit-" + name) }
+func targetStateKey(name string) []byte { return []byte("target-state-" + name) }
+func restartKey(name string) []byte     { return []byte("restart-connector-" + name) }
+func taskCountKey(name string) []byte   { return []byte("tasks-fencing-" + name) }
+
+// sessionKeyKey is the config-topic key of the session key (KIP-507).
+const sessionKeyKey = "session-key"
+
 func statusConnectorKey(n string) []byte { return []byte("status-connector-" + n) }
 func statusTaskKey(id TaskID) []byte     { return []byte("status-task-" + id.String()) }
 func statusTopicKey(topic, connector string) []byte {
@@ -94,6 +112,12 @@ type propertiesValue struct {
 
 type commitValue struct {
 	Tasks int `json:"tasks"`
+}
+
+// taskCountValue is a tasks-fencing-<name> record: the zombies of earlier
+// task generations were fenced and this many tasks may now run.
+type taskCountValue struct {
+	TaskCount int `json:"task-count"`
 }
 
 type targetStateValue struct {
@@ -129,6 +153,8 @@ func (s *configState) apply(offset int64, key, value []byte) {
 			delete(s.pending, name)
 			delete(s.targetStates, name)
 			delete(s.inconsistent, name)
+			delete(s.fencePending, name)
+			delete(s.fenceCount, name)
 			return
 		}
 		var v propertiesValue
@@ -169,7 +195,22 @@ func (s *configState) apply(offset int64, key, value []byte) {
 			list[i] = c
 		}
 		delete(s.inconsistent, name)
+		// Tasks of the replaced generation may still be running somewhere.
+		s.fenceCount[name] = max(s.fenceCount[name], len(s.tasks[name]))
+		s.fencePending[name] = true
 		s.tasks[name] = list
+	case strings.HasPrefix(k, "tasks-fencing-"):
+		name := strings.TrimPrefix(k, "tasks-fencing-")
+		var v taskCountValue
+		if value == nil || json.Unmarshal(value, &v) != nil || v.TaskCount < 0 {
+			return
+		}
+		s.fenceCount[name] = v.TaskCount
+		delete(s.fencePending, name)
+	case k == sessionKeyKey:
+		if sk, err := decodeSessionKey(value); err == nil {
+			s.sessionKey = &sk
+		}
 	case strings.HasPrefix(k, "target-state-"):
 		name := strings.TrimPrefix(k, "target-state-")
 		if value == nil {

@@ -107,3 +107,51 @@ func TestOffsetKeysMemo(t *testing.T) {
 		t.Errorf("nested: %s", got)
 	}
 }
+
+// TestConfigStateFencing: a commit leaves the connector pending fencing
+// until a tasks-fencing record follows it; the ids to fence cover every
+// generation whose tasks may have run.
+func TestConfigStateFencing(t *testing.T) {
+	s := newConfigState()
+	off := int64(0)
+	put := func(k string, v []byte) {
+		s.apply(off, []byte(k), v)
+		off++
+	}
+	gen := func(n int) {
+		for i := range n {
+			put("task-a-"+string(rune('0'+i)), encodeProperties(map[string]string{}))
+		}
+		b, _ := json.Marshal(commitValue{Tasks: n})
+		put("commit-a", b)
+	}
+	put("connector-a", encodeProperties(map[string]string{"connector.class": "MirrorSourceConnector"}))
+	gen(3)
+	if !s.fencePending["a"] || s.fenceCount["a"] != 0 {
+		t.Fatalf("first generation: pending %v count %d", s.fencePending["a"], s.fenceCount["a"])
+	}
+	put("tasks-fencing-a", []byte(`{"task-count":3}`))
+	if s.fencePending["a"] || s.fenceCount["a"] != 3 {
+		t.Fatalf("after fencing: pending %v count %d", s.fencePending["a"], s.fenceCount["a"])
+	}
+	// Two generations without fencing in between (tasks of neither ran):
+	// the ids of the last fenced generation still need fencing.
+	gen(1)
+	gen(2)
+	if !s.fencePending["a"] || s.fenceCount["a"] != 3 {
+		t.Fatalf("shrunk: pending %v count %d", s.fencePending["a"], s.fenceCount["a"])
+	}
+	put("tasks-fencing-a", []byte(`{"task-count":"x"}`)) // malformed: ignored
+	put("tasks-fencing-a", nil)
+	if !s.fencePending["a"] {
+		t.Fatal("a malformed task-count record cleared the pending fencing")
+	}
+	put("tasks-fencing-a", []byte(`{"task-count":2}`))
+	if s.fencePending["a"] || s.fenceCount["a"] != 2 {
+		t.Fatalf("after the second fencing: pending %v count %d", s.fencePending["a"], s.fenceCount["a"])
+	}
+	put("connector-a", nil)
+	if len(s.fencePending)+len(s.fenceCount) != 0 {
+		t.Fatal("the connector's tombstone left fencing state")
+	}
+}
