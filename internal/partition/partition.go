@@ -28,7 +28,7 @@
 //   - Reads of the log take no partition lock; the log has its own.
 //   - watchMu guards watchers: an append or high-watermark move does a
 //     non-blocking send on each.
-//   - hwMu guards hwCh, closed and replaced (after pub is stored) whenever
+//   - hwMu guards hwCh and hwTaken; hwCh is closed and replaced (after pub is stored) whenever
 //     the high watermark or the role changes.
 //
 // Callers above (the broker's group and transaction coordinators) may hold
@@ -104,6 +104,10 @@ type Partition struct {
 
 	hwMu sync.Mutex
 	hwCh chan struct{}
+	// hwTaken: hwWait handed hwCh out since it was made; hwChanged
+	// replaces it only then, so an append nobody waits on allocates no
+	// channel.
+	hwTaken bool
 }
 
 // published is the part of the replica state readers take without mu: a
@@ -358,8 +362,11 @@ func (p *Partition) maybeAdvanceHW() bool {
 // moves, not at the append.
 func (p *Partition) hwChanged() {
 	p.hwMu.Lock()
-	close(p.hwCh)
-	p.hwCh = make(chan struct{})
+	if p.hwTaken {
+		close(p.hwCh)
+		p.hwCh = make(chan struct{})
+		p.hwTaken = false
+	}
 	p.hwMu.Unlock()
 	p.wake()
 }
@@ -368,6 +375,7 @@ func (p *Partition) hwChanged() {
 func (p *Partition) hwWait() <-chan struct{} {
 	p.hwMu.Lock()
 	defer p.hwMu.Unlock()
+	p.hwTaken = true
 	return p.hwCh
 }
 
@@ -375,16 +383,25 @@ func (p *Partition) hwWait() <-chan struct{} {
 // at or past end) while this replica leads under epoch. It fails with
 // ErrNotLeader if leadership moves, and returns false on timeout.
 func (p *Partition) WaitCommitted(end int64, epoch int32, done <-chan time.Time) (bool, error) {
-	for {
-		ch := p.hwWait()
+	committed := func() (bool, error) {
 		p.mu.Lock()
 		hw, leading := p.hw, p.role.Leader == p.self && p.role.LeaderEpoch == epoch
 		p.mu.Unlock()
 		if !leading {
 			return false, ErrNotLeader
 		}
-		if hw >= end {
-			return true, nil
+		return hw >= end, nil
+	}
+	for {
+		// Check before taking the channel (taking it makes the next
+		// change allocate a new one), and again after, so a change in
+		// between is not missed.
+		if ok, err := committed(); ok || err != nil {
+			return ok, err
+		}
+		ch := p.hwWait()
+		if ok, err := committed(); ok || err != nil {
+			return ok, err
 		}
 		select {
 		case <-ch:
