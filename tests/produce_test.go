@@ -318,3 +318,80 @@ func TestTopicCompressionTypeRecompresses(t *testing.T) {
 		}
 	}
 }
+
+// Appends run off the connection's reader goroutine (the broker's append
+// stage): pipelined idempotent produce requests to several partitions,
+// sent in one write, must be appended in their order on the connection
+// (every sequence in order, none refused as out of order), answered in
+// request order, and a ListOffsets pipelined right behind them must see
+// every one of their records.
+func TestPipelinedProduceAppendsInOrder(t *testing.T) {
+	n := startNode(t, "", nil)
+	w := dial(t, n.Addr())
+	const parts, rounds = 6, 40
+	mustCreate(t, w, "pipeorder", parts, nil)
+	ip := w.roundTrip(kmsg.NewPtrInitProducerIDRequest(), 4).(*kmsg.InitProducerIDResponse)
+	if ip.ErrorCode != 0 {
+		t.Fatalf("init producer id: %+v", ip)
+	}
+	var out []byte
+	for r := 0; r < rounds; r++ {
+		req := kmsg.NewPtrProduceRequest()
+		req.Acks, req.TimeoutMillis = -1, 10000
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = "pipeorder"
+		for p := 0; p < parts; p++ {
+			rp := kmsg.NewProduceRequestTopicPartition()
+			rp.Partition = int32(p)
+			rp.Records = makeBatch(ip.ProducerID, ip.ProducerEpoch, int32(2*r), fmt.Sprint(r, "a"), fmt.Sprint(r, "b"))
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		req.Topics = append(req.Topics, rt)
+		out = append(out, frame(req, 9, int32(100+r))...)
+	}
+	lo := kmsg.NewPtrListOffsetsRequest()
+	lo.ReplicaID = -1
+	lt := kmsg.NewListOffsetsRequestTopic()
+	lt.Topic = "pipeorder"
+	for p := 0; p < parts; p++ {
+		lp := kmsg.NewListOffsetsRequestTopicPartition()
+		lp.Partition, lp.Timestamp = int32(p), -1 // latest
+		lt.Partitions = append(lt.Partitions, lp)
+	}
+	lo.Topics = append(lo.Topics, lt)
+	out = append(out, frame(lo, 1, 999)...)
+	w.send(out)
+	for r := 0; r < rounds; r++ {
+		id, body, err := w.readFrame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id != int32(100+r) {
+			t.Fatalf("response %d has correlation id %d", r, id)
+		}
+		resp := kmsg.NewPtrProduceResponse()
+		resp.SetVersion(9)
+		if err := resp.ReadFrom(body[1:]); err != nil { // v9 is flexible: empty header tags
+			t.Fatal(err)
+		}
+		for _, p := range resp.Topics[0].Partitions {
+			if p.ErrorCode != 0 || p.BaseOffset != int64(2*r) {
+				t.Fatalf("request %d partition %d: error %d offset %d, want offset %d", r, p.Partition, p.ErrorCode, p.BaseOffset, 2*r)
+			}
+		}
+	}
+	id, body, err := w.readFrame()
+	if err != nil || id != 999 {
+		t.Fatalf("list offsets: id %d err %v", id, err)
+	}
+	resp := kmsg.NewPtrListOffsetsResponse()
+	resp.SetVersion(1)
+	if err := resp.ReadFrom(body); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range resp.Topics[0].Partitions {
+		if p.ErrorCode != 0 || p.Offset != 2*rounds {
+			t.Fatalf("partition %d: latest offset %d (error %d), want %d: a request after the produces must see their appends", p.Partition, p.Offset, p.ErrorCode, 2*rounds)
+		}
+	}
+}

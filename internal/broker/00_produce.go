@@ -43,6 +43,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -60,20 +61,22 @@ func (b *Broker) handleProduce(_ context.Context, r *Request) Pending {
 	req := r.Msg.(*kmsg.ProduceRequest)
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 
-	type waiter struct {
-		p      *partition.Partition
-		res    partition.AppendResult
-		minISR int
-		ti, pi int // index into resp.Topics[ti].Partitions[pi]
-	}
-	var waits []waiter
 	acksOK := req.Acks == 0 || req.Acks == 1 || req.Acks == -1
 	unverified := b.produceUnverified(req)
 	verified := b.verifyProduce(r, req, unverified) // KIP-890, txn_verify.go
 
+	// The appends run on the append stage (append_stage.go); work holds
+	// the request's jobs, allocated once for the request, never per batch.
+	n := 0
+	for i := range req.Topics {
+		n += len(req.Topics[i].Partitions)
+	}
+	work := &produceWork{jobs: make([]appendJob, 0, n)}
+	resp.Topics = make([]kmsg.ProduceResponseTopic, 0, len(req.Topics))
 	for _, rt := range req.Topics {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, 0, len(rt.Partitions))
 		var t *topic
 		if req.Version >= 13 {
 			t = b.topicByID(rt.TopicID)
@@ -97,7 +100,7 @@ func (b *Broker) handleProduce(_ context.Context, r *Request) Pending {
 				sp.ErrorMessage = errMsg(err)
 			}
 			p, code := leaderPartition(t, rp.Partition)
-			written := 0 // records appended, for the metrics
+			submitted := false
 			switch {
 			case !acksOK:
 				fail(kerr.InvalidRequiredAcks.Code, nil)
@@ -127,25 +130,20 @@ func (b *Broker) handleProduce(_ context.Context, r *Request) Pending {
 					fail(verifyCode(v.err, req.Version), v.err)
 					break
 				}
-				res, lat, err := b.appendBatch(t, p, records, req.Acks, req.TransactionID != nil, v.guard, unverified)
-				if err != nil {
-					if errors.Is(err, storage.ErrLogOffline) {
-						b.replicas.WakeFaults() // report it (internal/replica); the client finds the new leader
-					}
-					fail(errCode(err), err)
-					break
+				work.jobs = append(work.jobs, appendJob{b: b, t: t, p: p, records: records, acks: req.Acks,
+					txn: req.TransactionID != nil, guard: v.guard, unverified: unverified, done: &work.wg, conn: r.Conn,
+					ti: len(resp.Topics), pi: len(st.Partitions), size: len(rp.Records)})
+				j := &work.jobs[len(work.jobs)-1]
+				work.wg.Add(1)
+				if r.Conn != nil {
+					r.Conn.Appends.Add(1)
 				}
-				if !res.Duplicate {
-					written = int(record.Batch(records).RecordCount()) // a v2 batch, also after up-conversion
-				}
-				sp.BaseOffset = res.BaseOffset
-				sp.LogAppendTime = lat
-				sp.LogStartOffset = p.Snapshot().LogStartOffset
-				if req.Acks == -1 {
-					waits = append(waits, waiter{p: p, res: res, minISR: int(t.cfg.Int64("min.insync.replicas")), ti: len(resp.Topics), pi: len(st.Partitions)})
-				}
+				b.appends.submit(j, rp.Partition)
+				submitted = true
 			}
-			b.produced(t, written, len(rp.Records), sp.ErrorCode) // metrics.go
+			if !submitted {
+				b.produced(t, 0, len(rp.Records), sp.ErrorCode) // metrics.go
+			}
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
@@ -154,13 +152,21 @@ func (b *Broker) handleProduce(_ context.Context, r *Request) Pending {
 	// outcome, as Kafka records it, when its response is ready, so the
 	// throttle runs from the answer (acks=0: from now).
 	if req.Acks == 0 {
+		b.appended(resp, work)
 		if thr := b.produceThrottle(r); thr > 0 && r.Conn != nil && r.Conn.Mute != nil {
 			r.Conn.Mute(thr)
 		}
 		return nil
 	}
-	if len(waits) == 0 {
+	if len(work.jobs) == 0 {
 		return func() kmsg.Response {
+			resp.ThrottleMillis = throttleMillis(b.produceThrottle(r))
+			return resp
+		}
+	}
+	if req.Acks != -1 {
+		return func() kmsg.Response {
+			b.appended(resp, work)
 			resp.ThrottleMillis = throttleMillis(b.produceThrottle(r))
 			return resp
 		}
@@ -170,19 +176,29 @@ func (b *Broker) handleProduce(_ context.Context, r *Request) Pending {
 		defer timeout.Stop()
 		b.stats.producePurgatory.Add(1)
 		defer b.stats.producePurgatory.Add(-1)
+		b.appended(resp, work)
 		// fsync the partitions at once (partition.SyncAll), then wait
 		// for the ISR.
-		logs := make([]partition.SyncTarget, len(waits))
-		for i, w := range waits {
-			logs[i] = partition.SyncTarget{P: w.p, End: w.res.End}
+		logs := make([]partition.SyncTarget, 0, len(work.jobs))
+		for i := range work.jobs {
+			if j := &work.jobs[i]; j.err == nil {
+				logs = append(logs, partition.SyncTarget{P: j.p, End: j.res.End})
+			}
 		}
 		synced := partition.SyncAll(b.log, logs)
-		for i, w := range waits {
+		k := 0
+		for i := range work.jobs {
+			w := &work.jobs[i]
+			if w.err != nil {
+				continue
+			}
 			rp := &resp.Topics[w.ti].Partitions[w.pi]
 			fail := func(code int16, err error) {
 				rp.ErrorCode, rp.ErrorMessage, rp.BaseOffset, rp.LogAppendTime = code, errMsg(err), -1, -1
 			}
-			if err := synced[i]; err != nil {
+			err := synced[k]
+			k++
+			if err != nil {
 				b.log.Error("fsync failed", "topic", w.p.Topic, "partition", w.p.Index, "err", err)
 				fail(kerr.KafkaStorageError.Code, err)
 				continue
@@ -193,7 +209,7 @@ func (b *Broker) handleProduce(_ context.Context, r *Request) Pending {
 				fail(errCode(err), err)
 			case !ok:
 				fail(kerr.RequestTimedOut.Code, nil)
-			case w.p.ISRSize() < w.minISR:
+			case w.p.ISRSize() < int(w.t.cfg.Int64("min.insync.replicas")):
 				// Committed, but the ISR shrank below min.insync.replicas
 				// meanwhile: Kafka reports this to the producer.
 				fail(kerr.NotEnoughReplicasAfterAppend.Code, nil)
@@ -201,6 +217,40 @@ func (b *Broker) handleProduce(_ context.Context, r *Request) Pending {
 		}
 		resp.ThrottleMillis = throttleMillis(b.produceThrottle(r))
 		return resp
+	}
+}
+
+// produceWork is one produce request's appends on the append stage.
+type produceWork struct {
+	wg   sync.WaitGroup
+	jobs []appendJob
+}
+
+// appended waits for the request's appends and writes their outcomes
+// into resp. On the Pending's goroutine (the reader's for acks=0).
+func (b *Broker) appended(resp *kmsg.ProduceResponse, work *produceWork) {
+	work.wg.Wait()
+	for i := range work.jobs {
+		j := &work.jobs[i]
+		if j.panicked != nil {
+			panic(errAppendPanicked{j.panicked}) // closes the connection (server.run)
+		}
+		sp := &resp.Topics[j.ti].Partitions[j.pi]
+		written := 0 // records appended, for the metrics
+		if j.err != nil {
+			if errors.Is(j.err, storage.ErrLogOffline) {
+				b.replicas.WakeFaults() // report it (internal/replica); the client finds the new leader
+			}
+			sp.ErrorCode, sp.ErrorMessage = errCode(j.err), errMsg(j.err)
+		} else {
+			if !j.res.Duplicate {
+				written = int(record.Batch(j.records).RecordCount()) // a v2 batch, also after up-conversion
+			}
+			sp.BaseOffset = j.res.BaseOffset
+			sp.LogAppendTime = j.lat
+			sp.LogStartOffset = j.p.Snapshot().LogStartOffset
+		}
+		b.produced(j.t, written, j.size, sp.ErrorCode) // metrics.go
 	}
 }
 

@@ -115,6 +115,7 @@ type Broker struct {
 	stats           brokerStats    // request-path counters (metrics.go)
 	fetchSessions   *fetchSessions // KIP-227 sessions (fetch_sessions.go)
 	quotas          *quotaManager  // client quotas (quotas.go)
+	appends         *appendStage   // produce appends off the reader goroutines (append_stage.go)
 	stop            chan struct{}  // closed once, by Halt
 	stopOnce        sync.Once
 	wg              sync.WaitGroup // the background loops
@@ -125,6 +126,7 @@ type topic struct {
 	cfg   config.TopicConfig
 	parts []*partition.Partition // by index; nil where this broker holds no replica
 	stats *topicStats            // counters, kept across reconciles (metrics.go)
+	hash  uint32                 // of the name: the base of its append shards (append_stage.go)
 }
 
 func (t *topic) partition(i int32) *partition.Partition {
@@ -170,7 +172,8 @@ func New(cfg Config) (*Broker, error) {
 	b := &Broker{cfg: cfg, log: cfg.Logger, quorum: cfg.Quorum, incarnation: hex.EncodeToString(inc[:]),
 		authz:  newAuthz(cfg.Broker.Authorizer(), cfg.Logger, cfg.Now),
 		quotas: newQuotaManager(cfg.Now, cfg.Broker.Int("quota.window.num"), cfg.Broker.Int("quota.window.size.seconds")),
-		topics: map[string]*topic{}, byID: map[[16]byte]*topic{}, stop: make(chan struct{})}
+		topics: map[string]*topic{}, byID: map[[16]byte]*topic{}, stop: make(chan struct{}),
+		appends: newAppendStage(appendShards())}
 	b.fetchSessions = newFetchSessions(int(cfg.Broker.Int("max.incremental.fetch.session.cache.slots")), cfg.Now)
 	b.replicas = replica.New(replica.Config{Self: cfg.NodeID, Store: store, Quorum: cfg.Quorum, Logger: cfg.Logger, Now: cfg.Now,
 		MaxLag: time.Duration(cfg.Broker.Int("replica.lag.time.max.ms")) * time.Millisecond,
@@ -319,7 +322,7 @@ func (b *Broker) reconcile(st *metadata.State) {
 	byID := make(map[[16]byte]*topic, len(st.Topics))
 	for _, name := range st.TopicNames() {
 		mt := st.Topics[name]
-		t := &topic{meta: mt, cfg: config.NewTopicConfig(mt.Configs, bc), parts: make([]*partition.Partition, len(mt.Parts)), stats: b.stats.forTopic(mt)}
+		t := &topic{meta: mt, cfg: config.NewTopicConfig(mt.Configs, bc), parts: make([]*partition.Partition, len(mt.Parts)), stats: b.stats.forTopic(mt), hash: fnv32(mt.Name)}
 		topics[name] = t
 		byID[mt.ID] = t
 	}
@@ -420,6 +423,7 @@ func (b *Broker) Halt() {
 // every partition.
 func (b *Broker) Close() error {
 	b.Halt()
+	b.appends.close() // appends queued before now finish on open logs
 	b.replicas.CloseFetchers()
 	if b.groups != nil {
 		b.groups.Close()
@@ -469,6 +473,11 @@ func (b *Broker) Versions(key int16) (min, max int16, ok bool) {
 // over-quota response carries the throttle time (quotas.go).
 func (b *Broker) Handle(ctx context.Context, r *Request) Pending {
 	fn := apis[r.Key].fn
+	if r.Key != kmsg.Produce.Int16() && r.Conn != nil {
+		// A request sees the appends of the produce requests before it
+		// on its connection (append_stage.go).
+		r.Conn.Appends.Wait()
+	}
 	st := b.quorum.State()
 	if len(st.Quotas) == 0 {
 		return fn(b, ctx, r)

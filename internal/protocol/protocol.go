@@ -53,6 +53,11 @@ type ConnInfo struct {
 	// now (KIP-219 throttling of a request that gets no response: an
 	// acks=0 produce over its quota). Safe from any goroutine.
 	Mute func(d time.Duration)
+	// Appends counts the connection's produce appends that the handler
+	// has started but not finished (the broker's append stage runs them
+	// off the reader goroutine); the handler waits on it before serving a
+	// request that must see them. Safe from any goroutine.
+	Appends InFlight
 
 	// closeMu guards the close callbacks: OnClose and its cancel run on
 	// any goroutine (a Pending), Closed on the server's connection
@@ -113,3 +118,47 @@ func (c *ConnInfo) Closed() {
 // Pending must not call back into the connection. A nil Pending, or a
 // Pending that returns nil, sends no response (acks=0).
 type Pending func() kmsg.Response
+
+// InFlight counts work started for a connection and lets a goroutine wait
+// until none is left. Add and Done may run on any goroutines; Wait returns
+// once the count is zero (at once if it is). Unlike sync.WaitGroup, Add may
+// race with Wait. The zero value is ready; it allocates only when a Wait
+// finds work in flight.
+type InFlight struct {
+	mu   sync.Mutex
+	n    int
+	idle chan struct{} // closed when n drops to 0; nil until a Wait needs it
+}
+
+// Add counts n more pieces of work.
+func (f *InFlight) Add(n int) {
+	f.mu.Lock()
+	f.n += n
+	f.mu.Unlock()
+}
+
+// Done marks one piece of work finished.
+func (f *InFlight) Done() {
+	f.mu.Lock()
+	f.n--
+	if f.n == 0 && f.idle != nil {
+		close(f.idle)
+		f.idle = nil
+	}
+	f.mu.Unlock()
+}
+
+// Wait blocks until no work is in flight.
+func (f *InFlight) Wait() {
+	f.mu.Lock()
+	if f.n == 0 {
+		f.mu.Unlock()
+		return
+	}
+	if f.idle == nil {
+		f.idle = make(chan struct{})
+	}
+	ch := f.idle
+	f.mu.Unlock()
+	<-ch
+}
