@@ -539,6 +539,7 @@ func (p *Partition) Append(b record.Batch, opts AppendOptions) (AppendResult, er
 		p.publish()
 	}
 	p.mu.Unlock()
+	p.log.StartWriteback() // outside mu: it may block on the device
 	if moved {
 		p.hwChanged()
 	}
@@ -567,6 +568,7 @@ func (p *Partition) following(epoch int32) bool {
 // divergent tail, and the next fetch offset made the new leader count it
 // as a copy of its own records at those offsets.
 func (p *Partition) AppendReplicaAt(epoch int32, data []byte) (int64, error) {
+	defer p.log.StartWriteback() // after mu is released: it may block on the device
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.following(epoch) {

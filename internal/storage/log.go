@@ -60,6 +60,9 @@ type Log struct {
 	// offlineA mirrors offline != nil (stored under mu) for Offline's
 	// lock-free fast path.
 	offlineA atomic.Bool
+	// wbPending: wb holds a hint (set under mu), so StartWriteback takes
+	// no lock when there is none.
+	wbPending atomic.Bool
 
 	mu         sync.RWMutex
 	opts       Options
@@ -75,7 +78,8 @@ type Log struct {
 	lastFlush  time.Time
 	flushing   bool // a background flush is queued or running
 	lastClean  time.Time
-	firstDirty int64 // compaction: offsets below were cleaned (cleaner checkpoint)
+	firstDirty int64     // compaction: offsets below were cleaned (cleaner checkpoint)
+	wb         writeback // a writeback hint for StartWriteback; zero if none
 
 	// cleanMu serializes the cleaner and retention (both replace segments).
 	cleanMu sync.Mutex
@@ -462,7 +466,11 @@ func (l *Log) Append(b record.Batch) (int64, error) {
 		act.hinted = pos // first append since open, or after a truncation
 	}
 	if act.size-act.hinted >= writebackChunk {
-		startWriteback(f, act.hinted, act.size-act.hinted)
+		// Issued by StartWriteback, after the appender's locks: the
+		// call can block for milliseconds on a busy device, and under
+		// mu it held every read of this log meanwhile.
+		l.wb = writeback{f: act.f, off: act.hinted, n: act.size - act.hinted}
+		l.wbPending.Store(true)
 		act.hinted = act.size
 	}
 	act.f.release(true)
@@ -485,6 +493,36 @@ func (l *Log) Append(b record.Batch) (int64, error) {
 		l.flushLocked()
 	}
 	return l.end, nil
+}
+
+// writeback is a range of a segment file to hand to startWriteback.
+type writeback struct {
+	f      *segFile
+	off, n int64
+}
+
+// StartWriteback asks the kernel to start writing back what the last
+// appends left for it (writeback_linux.go), outside every lock: the
+// appender calls it after releasing its own (the partition's mutex). It
+// changes nothing about durability. Safe from any goroutine.
+func (l *Log) StartWriteback() {
+	if !l.wbPending.Load() {
+		return
+	}
+	l.mu.Lock()
+	wb := l.wb
+	l.wb = writeback{}
+	l.wbPending.Store(false)
+	l.mu.Unlock()
+	if wb.f == nil {
+		return
+	}
+	f, err := wb.f.acquire() // a segment retired meanwhile needs no hint
+	if err != nil {
+		return
+	}
+	startWriteback(f, wb.off, wb.n)
+	wb.f.release(false)
 }
 
 // writebackChunk is how many appended bytes of a segment are handed to
