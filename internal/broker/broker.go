@@ -484,6 +484,11 @@ func (b *Broker) Handle(ctx context.Context, r *Request) Pending {
 	}
 	start := time.Now()
 	p := fn(b, ctx, r)
+	if r.Key == kmsg.Produce.Int16() && r.Conn != nil {
+		// request_percentage counts a produce's appends (quotas.go):
+		// with quotas in the state they finish before the next request.
+		r.Conn.Appends.Wait()
+	}
 	d := b.requestThrottle(st, r, time.Since(start))
 	if d <= 0 {
 		return p

@@ -25,7 +25,8 @@ import (
 //     quota allows in its window (Kafka's max value in a quota window).
 //   - request_percentage: the time the broker spends serving a request on
 //     the connection's goroutine (the handler's synchronous part: appends,
-//     admin work; not a fetch's long-poll wait) as a percentage of one
+//     which the handler then waits for although they run on the append
+//     stage, admin work; not a fetch's long-poll wait) as a percentage of one
 //     thread; over the quota every response carries the throttle time.
 //     Exempt: ApiVersions, SASL, follower fetches and broker-to-broker
 //     APIs, as Kafka exempts cluster actions.
