@@ -325,8 +325,12 @@ func (n *Node) Close() error {
 // silent to the cluster first (broker loops halted, quorum member
 // closed), then its listeners close and wait for the requests in flight,
 // which may take up to their timeouts (offsets.commit.timeout.ms for an
-// offset commit its followers can no longer replicate). For tests.
+// offset commit its followers can no longer replicate). For tests. A
+// node already stopped (Close or Kill) is left as it is.
 func (n *Node) Kill() {
+	if n.closed {
+		return
+	}
 	n.closed = true
 	n.obs.close()
 	n.cancel()
