@@ -103,7 +103,7 @@ func TestChaosMetadataControllerKill(t *testing.T) {
 				}
 			}
 			if !ok {
-				dumpGoroutines(c, id)
+				t.Logf("goroutines of broker %d:\n%s", id, dumpGoroutines(c, id))
 				t.Fatalf("cycle %d: %s 30s after the restart of controller %d (%s broker 4 registered)", cycle, why, ctl, when)
 			}
 		}
@@ -120,16 +120,26 @@ func TestChaosMetadataControllerKill(t *testing.T) {
 	}
 }
 
-// dumpGoroutines makes broker id print every goroutine's stack to its log
-// (SIGQUIT; the process exits), for a failure's cause.
-func dumpGoroutines(c *procCluster, id int32) {
+// dumpGoroutines makes broker id print every goroutine's stack (SIGQUIT;
+// the process exits) and returns what it printed, for a failure's cause.
+func dumpGoroutines(c *procCluster, id int32) string {
 	cmd, exited := c.running(id)
 	if cmd == nil {
-		return
+		return "(not running)"
+	}
+	path := c.node(id).logPath
+	before := int64(0)
+	if st, err := os.Stat(path); err == nil {
+		before = st.Size()
 	}
 	cmd.Process.Signal(syscall.SIGQUIT)
 	select {
 	case <-exited:
 	case <-time.After(5 * time.Second):
 	}
+	b, err := os.ReadFile(path)
+	if err != nil || int64(len(b)) < before {
+		return fmt.Sprintf("(log unreadable: %v)", err)
+	}
+	return string(b[before:])
 }
