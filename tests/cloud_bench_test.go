@@ -10,7 +10,9 @@ package tests
 //	TRIB_CLOUD_BENCH=1 go test -run TestCloudBench -v -timeout 30m ./tests/
 //
 // TRIB_CLOUD_BENCH_ROUNDS (default 3) sets how many creates and resize
-// round trips are timed.
+// round trips are timed; TRIB_CLOUD_BENCH_METADATA_MIN_AGE (a duration)
+// sets the producer's kgo.MetadataMinAge (default 5s), how soon it may
+// refresh metadata after a NOT_LEADER_OR_FOLLOWER.
 
 import (
 	"context"
@@ -88,8 +90,11 @@ func TestCloudBench(t *testing.T) {
 		t.Fatal(err)
 	}
 	bootstrap := fmt.Sprintf("%s:%d", db.Connection.Host, db.Connection.Port)
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(bootstrap), kgo.DefaultProduceTopic("load"), kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.ProducerLinger(0)}, cloudClientOpts(t, gc, db.ID, db.Connection.User, db.Connection.Password)...)...)
+	popts := []kgo.Opt{kgo.SeedBrokers(bootstrap), kgo.DefaultProduceTopic("load"), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0)}
+	if d, err := time.ParseDuration(os.Getenv("TRIB_CLOUD_BENCH_METADATA_MIN_AGE")); err == nil {
+		popts = append(popts, kgo.MetadataMinAge(d)) // kgo's default is 5s
+	}
+	cl, err := kgo.NewClient(append(popts, cloudClientOpts(t, gc, db.ID, db.Connection.User, db.Connection.Password)...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

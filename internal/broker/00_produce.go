@@ -16,7 +16,8 @@
 // min.insync.replicas enforced before the append (NOT_ENOUGH_REPLICAS) and
 // at the answer (NOT_ENOUGH_REPLICAS_AFTER_APPEND); REQUEST_TIMED_OUT after
 // the request's timeout. Only the leader accepts writes
-// (NOT_LEADER_OR_FOLLOWER). Deliberate differences from Kafka: records
+// (NOT_LEADER_OR_FOLLOWER, from v10 with KIP-951's CurrentLeader and
+// NodeEndpoints: leader_hint.go). Deliberate differences from Kafka: records
 // inside a batch are not decoded, so per-record checks (inner offsets,
 // per-record timestamps) use the batch header; an idempotent retry of a
 // written batch gets its original offset before min.insync.replicas is
@@ -160,6 +161,7 @@ func (b *Broker) handleProduce(_ context.Context, r *Request) Pending {
 	}
 	if len(work.jobs) == 0 {
 		return func() kmsg.Response {
+			b.produceLeaderHints(r, req, resp) // leader_hint.go
 			resp.ThrottleMillis = throttleMillis(b.produceThrottle(r))
 			return resp
 		}
@@ -215,6 +217,7 @@ func (b *Broker) handleProduce(_ context.Context, r *Request) Pending {
 				fail(kerr.NotEnoughReplicasAfterAppend.Code, nil)
 			}
 		}
+		b.produceLeaderHints(r, req, resp)
 		resp.ThrottleMillis = throttleMillis(b.produceThrottle(r))
 		return resp
 	}

@@ -106,45 +106,18 @@ func (b *Broker) handleShareFetch(ctx context.Context, r *Request) Pending {
 	}
 }
 
-// shareLeaderHint is the current leader and epoch of a partition whose
-// share request failed with NOT_LEADER_OR_FOLLOWER or FENCED_LEADER_EPOCH
-// (KIP-951: the client moves without a metadata round trip), else -1, -1.
-// Leaders named are added to leaders.
+// shareLeaderHint is leaderHint (leader_hint.go) for a share request's
+// partition, named by topic id.
 func (b *Broker) shareLeaderHint(id [16]byte, p int32, code int16, leaders map[int32]bool) (int32, int32) {
-	if code != kerr.NotLeaderForPartition.Code && code != kerr.FencedLeaderEpoch.Code {
-		return -1, -1
-	}
-	t := b.topicByID(id)
-	if t == nil || p < 0 || int(p) >= len(t.meta.Parts) {
-		return -1, -1
-	}
-	mp := t.meta.Parts[p]
-	if mp.Leader < 0 || mp.Leader == b.cfg.NodeID {
-		return -1, -1
-	}
-	leaders[mp.Leader] = true
-	return mp.Leader, mp.LeaderEpoch
+	return b.leaderHint(b.topicByID(id), p, code, leaders)
 }
 
 // shareNodeEndpoints are the addresses, on the request's listener, of the
 // leaders named in CurrentLeader hints.
 func (b *Broker) shareNodeEndpoints(r *Request, leaders map[int32]bool) []kmsg.ShareFetchResponseNodeEndpoint {
-	st := b.metaState()
 	var out []kmsg.ShareFetchResponseNodeEndpoint
-	for id := range leaders {
-		br, ok := st.Brokers[id]
-		if !ok {
-			continue
-		}
-		ep := kmsg.NewShareFetchResponseNodeEndpoint()
-		ep.NodeID, ep.Host, ep.Port = id, br.Host, br.Port
-		if h, p, ok := br.Endpoint(r.ListenerName()); ok {
-			ep.Host, ep.Port = h, p
-		}
-		if br.Rack != "" {
-			ep.Rack = kmsg.StringPtr(br.Rack)
-		}
-		out = append(out, ep)
+	for _, ep := range b.leaderEndpoints(r, leaders) {
+		out = append(out, kmsg.ShareFetchResponseNodeEndpoint{NodeID: ep.NodeID, Host: ep.Host, Port: ep.Port, Rack: ep.Rack})
 	}
 	return out
 }

@@ -396,3 +396,35 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestProduceLeaderHint (KIP-951): a partition led elsewhere is answered
+// NOT_LEADER_OR_FOLLOWER with its current leader and epoch, and the
+// response carries that leader's address; a partition without a leader
+// gets no hint, and one led here none either.
+func TestProduceLeaderHint(t *testing.T) {
+	f := newHandlerFixture(t)
+	resp := f.call(t, produceRequest(1, map[int32][]byte{0: v2Batch(1, 10), 1: v2Batch(1, 10), 2: v2Batch(1, 10)}), 10).(*kmsg.ProduceResponse)
+	got := map[int32]kmsg.ProduceResponseTopicPartition{}
+	for _, rp := range resp.Topics[0].Partitions {
+		got[rp.Partition] = rp
+	}
+	if rp := got[1]; rp.ErrorCode != kerr.NotLeaderForPartition.Code || rp.CurrentLeader.LeaderID != 2 || rp.CurrentLeader.LeaderEpoch != 4 {
+		t.Errorf("partition 1 (led by broker 2, epoch 4): code %d, current leader %+v", rp.ErrorCode, rp.CurrentLeader)
+	}
+	for _, i := range []int32{0, 2} {
+		if rp := got[i]; rp.CurrentLeader.LeaderID != -1 || rp.CurrentLeader.LeaderEpoch != -1 {
+			t.Errorf("partition %d: current leader %+v, want none (-1, -1)", i, rp.CurrentLeader)
+		}
+	}
+	if len(resp.Brokers) != 1 || resp.Brokers[0].NodeID != 2 || resp.Brokers[0].Host != "h2" || resp.Brokers[0].Port != 9002 ||
+		resp.Brokers[0].Rack == nil || *resp.Brokers[0].Rack != "r2" {
+		t.Errorf("node endpoints: %+v, want broker 2 at h2:9002 in rack r2", resp.Brokers)
+	}
+	// The hint survives the wire at v10 (tagged fields).
+	raw := resp.AppendTo(nil)
+	back := kmsg.NewPtrProduceResponse()
+	back.SetVersion(10)
+	if err := back.ReadFrom(raw); err != nil || len(back.Brokers) != 1 {
+		t.Fatalf("v10 round trip: %v %+v", err, back.Brokers)
+	}
+}
