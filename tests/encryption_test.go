@@ -342,6 +342,7 @@ func TestEncryptionAtRestReplicas(t *testing.T) {
 	// a follower) and read everything from the new leader.
 	leader := c.describe(adm, "encr").Partitions[0].Leader
 	c.nodes[leader-1].Close()
+	c.nodes[leader-1] = nil // stopped: the cleanup skips it
 	other := c.addrs[leader%3]
 	c.waitFor("a new leader", func() bool {
 		l := c.describe(newAdmin(t, other), "encr").Partitions[0].Leader
