@@ -172,25 +172,25 @@ func TestConnectGroupProtocol(t *testing.T) {
 			return false
 		}
 		g := dg["connect-cluster"]
-		if g.State != "Stable" || g.ProtocolType != "connect" || g.Protocol != "compatible" || len(g.Members) != 2 {
+		if g.State != "Stable" || g.ProtocolType != "connect" || g.Protocol != "sessioned" || len(g.Members) != 2 {
 			return false
 		}
 		urls := map[string]bool{}
 		for _, m := range g.Members {
 			// franz-go's kmsg reads Connect's member metadata.
 			md, ok := m.Join.AsConnect()
-			if !ok || md.Version != 1 {
+			if !ok || md.Version != 2 {
 				return false
 			}
 			urls[strings.TrimSuffix(md.URL, "/")] = true
-			// The assignment by hand: version 1, no error, the leader's id and URL.
+			// The assignment by hand: version 2, no error, the leader's id and URL.
 			a, ok := m.Assigned.Raw()
 			if !ok {
 				if c, isConnect := m.Assigned.AsConnect(); isConnect {
 					a = c.AppendTo(nil)
 				}
 			}
-			if len(a) < 4 || binary.BigEndian.Uint16(a) != 1 || binary.BigEndian.Uint16(a[2:]) != 0 {
+			if len(a) < 4 || binary.BigEndian.Uint16(a) != 2 || binary.BigEndian.Uint16(a[2:]) != 0 {
 				return false
 			}
 			if _, rest := str(a[4:]); rest != nil {

@@ -21,6 +21,9 @@ var (
 	ErrNoLeader = errors.New("Cannot complete request momentarily due to no known leader URL, likely because a rebalance is underway.")
 	// ErrRebalancing: the request needs a stable assignment.
 	ErrRebalancing = errors.New("Cannot complete request because a rebalance is expected or in progress")
+	// ErrInvalidSignature is an internal request signed with another key
+	// (Connect answers 403).
+	ErrInvalidSignature = errors.New("Internal request contained invalid signature.")
 )
 
 // BadRequestError is a request Connect answers with 400.
@@ -571,7 +574,13 @@ func (h *Herder) SetTargetState(ctx context.Context, name, state string) error {
 
 // PutTaskConfigs is the internal endpoint a connector's worker uses to
 // have the leader write its task configs.
-func (h *Herder) PutTaskConfigs(ctx context.Context, name string, configs []map[string]string) error {
+//
+// Under the sessioned sub-protocol the request must be signed: body is
+// the request body as received and sig its signature (nil: unsigned).
+func (h *Herder) PutTaskConfigs(ctx context.Context, name string, configs []map[string]string, body []byte, sig *RequestSignature) error {
+	if err := h.verifyInternal(body, sig); err != nil {
+		return err
+	}
 	if _, err := h.ConnectorInfo(name); err != nil {
 		return err
 	}

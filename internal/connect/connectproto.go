@@ -32,23 +32,38 @@ import (
 // itself. In v1 the assignment lists only work new to the member; it keeps
 // what it ran minus the revoked work.
 //
-// "sessioned" (v2, KIP-507) is not offered: it requires signing internal
-// REST requests with a session key kept in the config topic, which this
-// worker does not do. A Java worker configured with connect.protocol =
-// sessioned also offers "compatible", which the group then selects.
+//	sessioned (v2, KIP-507): v1's formats with version 2; it also means
+//	                      internal REST requests are signed (session.go).
 
 const (
 	protocolEager      = "default"
 	protocolCompatible = "compatible"
+	protocolSessioned  = "sessioned"
 	connectorTaskID    = -1
 )
 
 // protocolVersion is the version a sub-protocol writes in its headers.
 func protocolVersion(name string) int16 {
-	if name == protocolCompatible {
+	switch name {
+	case protocolSessioned:
+		return 2
+	case protocolCompatible:
 		return 1
 	}
 	return 0
+}
+
+// offeredProtocols are the sub-protocols a worker with connect.protocol =
+// setting offers, in order of preference (Connect's
+// ConnectProtocolCompatibility: each also offers the older ones).
+func offeredProtocols(setting string) []string {
+	switch setting {
+	case "eager", protocolEager:
+		return []string{protocolEager}
+	case protocolCompatible:
+		return []string{protocolCompatible, protocolEager}
+	}
+	return []string{protocolSessioned, protocolCompatible, protocolEager}
 }
 
 // workerMetadata is a member's JoinGroup metadata.

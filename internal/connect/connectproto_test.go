@@ -34,6 +34,13 @@ func TestConnectProtocolGolden(t *testing.T) {
 		{"v1 assignment", encodeAssignment(v1), v1hex},
 		{"v1 metadata with allocation", encodeMetadata(workerMetadata{Version: 1, URL: "http://a:8083/", ConfigOffset: 5, Allocation: &v1}),
 			hexOf("0001", "000e"+url, "0000000000000005", "00000041", v1hex)},
+		// sessioned (v2) writes v1's layout under version 2.
+		{"v2 metadata", encodeMetadata(workerMetadata{Version: 2, URL: "http://a:8083/", ConfigOffset: 5}),
+			hexOf("0002", "000e"+url, "0000000000000005", "ffffffff")},
+		{"v2 assignment", encodeAssignment(wireAssignment{Version: 2, Leader: "m1", LeaderURL: "u", ConfigOffset: 1, Connectors: []string{"c"}, DelayMs: 5}),
+			hexOf("0002", "0000", "00026d31", "000175", "0000000000000001",
+				"00000001", "000163", "00000001", "ffffffff", // assignment: c → [-1]
+				"00000000", "00000005")}, // no revoked; delay 5 ms
 		{"v0 assignment", encodeAssignment(wireAssignment{Version: 0, Leader: "m1", LeaderURL: "u", ConfigOffset: 1, Tasks: []TaskID{{"b", 2}, {"a", 0}}}),
 			hexOf("0000", "0000", "00026d31", "000175", "0000000000000001",
 				"00000002", "000161", "00000001", "00000000", "000162", "00000001", "00000002")},
@@ -67,6 +74,24 @@ func TestConnectProtocolGolden(t *testing.T) {
 	}
 	if _, err := decodeMetadata([]byte{0, 1, 0, 1, 'u', 0, 0, 0, 0, 0, 0, 0, 0, 0x7f, 0, 0, 0}); err == nil {
 		t.Error("metadata with an allocation longer than the input decoded")
+	}
+}
+
+func TestOfferedProtocols(t *testing.T) {
+	for setting, want := range map[string][]string{
+		"sessioned":  {"sessioned", "compatible", "default"},
+		"":           {"sessioned", "compatible", "default"},
+		"compatible": {"compatible", "default"},
+		"eager":      {"default"},
+	} {
+		if got := offeredProtocols(setting); !reflect.DeepEqual(got, want) {
+			t.Errorf("connect.protocol=%q offers %v, want %v", setting, got, want)
+		}
+	}
+	for name, v := range map[string]int16{"sessioned": 2, "compatible": 1, "default": 0} {
+		if protocolVersion(name) != v {
+			t.Errorf("version of %s = %d, want %d", name, protocolVersion(name), v)
+		}
 	}
 }
 

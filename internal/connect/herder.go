@@ -45,6 +45,19 @@ type WorkerConfig struct {
 	// ExactlyOnceSource: exactly.once.source.support=enabled (KIP-618).
 	ExactlyOnceSource bool
 
+	// ConnectProtocol is connect.protocol: sessioned (default),
+	// compatible or eager; it decides the sub-protocols offered.
+	ConnectProtocol string
+	// Internal request signing under "sessioned" (KIP-507):
+	// inter.worker.key.ttl.ms, inter.worker.key.generation.algorithm,
+	// inter.worker.signature.algorithm and
+	// inter.worker.verification.algorithms (Java Mac names; empty:
+	// HmacSHA256).
+	KeyTTL                 time.Duration
+	KeyAlgorithm           string
+	SignatureAlgorithm     string
+	VerificationAlgorithms []string
+
 	Logger *slog.Logger
 	// LogLevel, if set, is the level of Logger's handler: /admin/loggers
 	// reads and changes it as the logger "root".
@@ -143,8 +156,9 @@ type Deps struct {
 	// AlterSinkOffsets commits (offset >= 0) or deletes (offset < 0)
 	// offsets of a consumer group; reset deletes the whole group.
 	AlterSinkOffsets func(ctx context.Context, group string, offsets map[string]map[int32]int64, reset bool) error
-	// Forward posts task configs to the leader's internal endpoint.
-	Forward   func(ctx context.Context, url string, body []byte) error
+	// Forward posts task configs to the leader's internal endpoint, with
+	// header (the request signature) added.
+	Forward   func(ctx context.Context, url string, body []byte, header map[string]string) error
 	ClusterID string
 }
 
@@ -478,9 +492,6 @@ func (h *Herder) owned() ([]string, []TaskID) {
 	return nonNil(cs), nonNil(ts)
 }
 
-// joinProtocols are the sub-protocols offered, in order of preference.
-var joinProtocols = []string{protocolCompatible, protocolEager}
-
 // join runs JoinGroup and SyncGroup (and the assignor when leader).
 func (h *Herder) join(ctx context.Context) (assignment, error) {
 	h.mu.Lock()
@@ -496,6 +507,7 @@ func (h *Herder) join(ctx context.Context) (assignment, error) {
 	}
 	cs, ts := h.owned()
 	url := h.cfg.URL() + "/"
+	joinProtocols := offeredProtocols(h.cfg.ConnectProtocol)
 	var resp *kmsg.JoinGroupResponse
 	for attempt := 0; ; attempt++ {
 		req := kmsg.NewPtrJoinGroupRequest()
@@ -907,6 +919,7 @@ func (h *Herder) reconcile(ctx context.Context) bool {
 	if !leader {
 		return false
 	}
+	h.maybeRotateSessionKey(ctx)
 	if work != h.lastWork {
 		return true
 	}
@@ -1059,9 +1072,13 @@ func (h *Herder) submitTaskConfigs(ctx context.Context, name string, configs []m
 		return ErrNoLeader
 	}
 	body, _ := json.Marshal(configs)
+	header, err := h.signInternal(body)
+	if err != nil {
+		return err
+	}
 	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	return h.deps.Forward(fctx, url+"/connectors/"+pathEscape(name)+"/tasks?forward=false", body)
+	return h.deps.Forward(fctx, url+"/connectors/"+pathEscape(name)+"/tasks?forward=false", body, header)
 }
 
 // writeTaskConfigs writes a new task generation (leader only) and, for an

@@ -457,13 +457,16 @@ func alterSinkOffsets(adm *kadm.Client) func(ctx context.Context, group string, 
 }
 
 // forwardHTTP posts a JSON body; non-2xx answers are errors.
-func forwardHTTP(hc *http.Client) func(ctx context.Context, url string, body []byte) error {
-	return func(ctx context.Context, url string, body []byte) error {
+func forwardHTTP(hc *http.Client) func(ctx context.Context, url string, body []byte, header map[string]string) error {
+	return func(ctx context.Context, url string, body []byte, header map[string]string) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 		if err != nil {
 			return err
 		}
 		req.Header.Set("Content-Type", "application/json")
+		for k, v := range header {
+			req.Header.Set(k, v)
+		}
 		resp, err := hc.Do(req)
 		if err != nil {
 			return err

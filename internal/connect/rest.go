@@ -50,6 +50,8 @@ func errorStatus(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, ErrNotFound):
 		return http.StatusNotFound
+	case errors.Is(err, ErrInvalidSignature):
+		return http.StatusForbidden
 	case errors.Is(err, ErrAlreadyExists), errors.Is(err, ErrNoLeader), errors.Is(err, ErrRebalancing):
 		return http.StatusConflict
 	}
@@ -144,6 +146,11 @@ func (r *rest) forward(w http.ResponseWriter, req *http.Request, body []byte, ba
 	}
 	freq.Header.Set("Content-Type", "application/json")
 	freq.Header.Set(forwardedHeader, "true")
+	for _, k := range []string{SignatureHeader, SignatureAlgorithmHeader} {
+		if v, ok := req.Header[k]; ok {
+			freq.Header[k] = v
+		}
+	}
 	resp, err := r.hc.Do(freq)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "Error trying to forward REST request: "+err.Error())
@@ -157,6 +164,15 @@ func (r *rest) forward(w http.ResponseWriter, req *http.Request, body []byte, ba
 	}
 	w.WriteHeader(resp.StatusCode)
 	io.Copy(w, resp.Body)
+}
+
+// headerValue is a header's first value, nil when the header is absent
+// (an empty header is present).
+func headerValue(h http.Header, key string) *string {
+	if v, ok := h[http.CanonicalHeaderKey(key)]; ok && len(v) > 0 {
+		return &v[0]
+	}
+	return nil
 }
 
 // readBody reads a bounded body.
@@ -458,8 +474,12 @@ func (r *rest) putTasks(w http.ResponseWriter, req *http.Request) {
 			err = fmt.Errorf("%w: %v", errBadJSON, jerr)
 		}
 	}
+	var sig *RequestSignature
 	if err == nil {
-		err = r.h.PutTaskConfigs(req.Context(), req.PathValue("c"), configs)
+		sig, err = ParseRequestSignature(headerValue(req.Header, SignatureAlgorithmHeader), headerValue(req.Header, SignatureHeader))
+	}
+	if err == nil {
+		err = r.h.PutTaskConfigs(req.Context(), req.PathValue("c"), configs, body, sig)
 	}
 	if err != nil {
 		r.fail(w, req, body, err)

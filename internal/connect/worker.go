@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -33,30 +34,42 @@ type Settings struct {
 	// ExactlyOnceSource is exactly.once.source.support: disabled,
 	// preparing (as disabled: a rolling upgrade's first step) or enabled.
 	ExactlyOnceSource string
+	// ConnectProtocol is connect.protocol (sessioned, compatible, eager).
+	ConnectProtocol string
+	// KeyTTL, KeyAlgorithm, SignatureAlgorithm, VerificationAlgorithms:
+	// inter.worker.* request signing under "sessioned" (KIP-507).
+	KeyTTL                           time.Duration
+	KeyAlgorithm, SignatureAlgorithm string
+	VerificationAlgorithms           []string
 }
 
 // settingKeys are the worker keys understood, with their defaults
 // (Connect's, except replication factors: -1 is the broker's default so
 // a one-broker dev cluster works).
 var settingKeys = map[string]string{
-	"group.id":                          "connect-cluster",
-	"config.storage.topic":              "connect-configs",
-	"offset.storage.topic":              "connect-offsets",
-	"status.storage.topic":              "connect-status",
-	"config.storage.replication.factor": "-1",
-	"offset.storage.replication.factor": "-1",
-	"status.storage.replication.factor": "-1",
-	"offset.storage.partitions":         "25",
-	"status.storage.partitions":         "5",
-	"key.converter":                     JSONConverterClass,
-	"value.converter":                   JSONConverterClass,
-	"offset.flush.interval.ms":          "60000",
-	"heartbeat.interval.ms":             "3000",
-	"session.timeout.ms":                "10000",
-	"rebalance.timeout.ms":              "60000",
-	"scheduled.rebalance.max.delay.ms":  "300000",
-	"task.shutdown.graceful.timeout.ms": "5000",
-	"exactly.once.source.support":       "disabled",
+	"group.id":                              "connect-cluster",
+	"config.storage.topic":                  "connect-configs",
+	"offset.storage.topic":                  "connect-offsets",
+	"status.storage.topic":                  "connect-status",
+	"config.storage.replication.factor":     "-1",
+	"offset.storage.replication.factor":     "-1",
+	"status.storage.replication.factor":     "-1",
+	"offset.storage.partitions":             "25",
+	"status.storage.partitions":             "5",
+	"key.converter":                         JSONConverterClass,
+	"value.converter":                       JSONConverterClass,
+	"offset.flush.interval.ms":              "60000",
+	"heartbeat.interval.ms":                 "3000",
+	"session.timeout.ms":                    "10000",
+	"rebalance.timeout.ms":                  "60000",
+	"scheduled.rebalance.max.delay.ms":      "300000",
+	"task.shutdown.graceful.timeout.ms":     "5000",
+	"exactly.once.source.support":           "disabled",
+	"connect.protocol":                      protocolSessioned,
+	"inter.worker.key.ttl.ms":               "3600000",
+	"inter.worker.key.generation.algorithm": DefaultMACAlgorithm,
+	"inter.worker.signature.algorithm":      DefaultMACAlgorithm,
+	"inter.worker.verification.algorithms":  DefaultMACAlgorithm,
 }
 
 // ParseSettings resolves worker settings from Connect keys over the
@@ -140,6 +153,32 @@ func ParseSettings(kv map[string]string) (Settings, error) {
 	default:
 		return s, fmt.Errorf("exactly.once.source.support must be one of disabled, preparing, enabled (not %q)", s.ExactlyOnceSource)
 	}
+	s.ConnectProtocol = strings.ToLower(get("connect.protocol"))
+	switch s.ConnectProtocol {
+	case protocolSessioned, protocolCompatible, "eager":
+	default:
+		return s, fmt.Errorf("connect.protocol must be one of sessioned, compatible, eager (not %q)", s.ConnectProtocol)
+	}
+	if err := ms("inter.worker.key.ttl.ms", &s.KeyTTL); err != nil {
+		return s, err
+	}
+	if s.KeyTTL <= 0 {
+		return s, errors.New("inter.worker.key.ttl.ms must be positive")
+	}
+	s.KeyAlgorithm, s.SignatureAlgorithm = get("inter.worker.key.generation.algorithm"), get("inter.worker.signature.algorithm")
+	for _, a := range strings.Split(get("inter.worker.verification.algorithms"), ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			s.VerificationAlgorithms = append(s.VerificationAlgorithms, a)
+		}
+	}
+	for _, a := range append([]string{s.KeyAlgorithm, s.SignatureAlgorithm}, s.VerificationAlgorithms...) {
+		if err := checkMACAlgorithm(a); err != nil {
+			return s, fmt.Errorf("inter.worker.*: %w", err)
+		}
+	}
+	if !slices.Contains(s.VerificationAlgorithms, s.SignatureAlgorithm) {
+		return s, fmt.Errorf("inter.worker.signature.algorithm %s must be one of inter.worker.verification.algorithms", s.SignatureAlgorithm)
+	}
 	if s.HeartbeatInterval <= 0 || s.SessionTimeout <= s.HeartbeatInterval {
 		return s, errors.New("heartbeat.interval.ms must be positive and below session.timeout.ms")
 	}
@@ -203,7 +242,9 @@ func Run(ctx context.Context, o RunOptions) error {
 		KeyConverter: s.KeyConverter, ValueConverter: s.ValueConverter, ConverterProps: s.ConverterProps,
 		OffsetFlushInterval: s.OffsetFlushInterval, HeartbeatInterval: s.HeartbeatInterval, SessionTimeout: s.SessionTimeout,
 		RebalanceTimeout: s.RebalanceTimeout, RebalanceDelay: s.RebalanceDelay, TaskShutdownTimeout: s.TaskShutdownTimeout, Logger: log, LogLevel: o.LogLevel,
-		ExactlyOnceSource: s.ExactlyOnceSource == "enabled"}
+		ExactlyOnceSource: s.ExactlyOnceSource == "enabled",
+		ConnectProtocol:   s.ConnectProtocol, KeyTTL: s.KeyTTL, KeyAlgorithm: s.KeyAlgorithm, SignatureAlgorithm: s.SignatureAlgorithm,
+		VerificationAlgorithms: s.VerificationAlgorithms}
 	deps := Deps{
 		Group: prod,
 		OpenLog: func(topic string, apply ApplyFunc) (Log, error) {
