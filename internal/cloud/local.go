@@ -112,9 +112,31 @@ func (p *LocalProvisioner) Plan(_ context.Context, c Cluster, ids []int32, taken
 
 func pidPath(n Node) string { return filepath.Join(n.DataDir, "broker.pid") }
 
-// pid returns the pid of n's running broker, or 0. A pid counts only if
-// that process's command line names n's data dir (pids are reused).
+// pid returns the pid of n's running broker, or 0: the process in n's
+// pid file if its command line names n's data dir (pids are reused), else
+// a process started with `--data-dir` n's data dir, which is then recorded
+// in the pid file. A control plane killed between starting a broker and
+// writing its pid file left that broker running unrecorded: the next one
+// started a second broker (which failed on the taken ports, and was
+// started again and again), and a scale in stopped neither and deleted the
+// data dir under the first, which ran on for good.
 func (p *LocalProvisioner) pid(n Node) int {
+	if pid := p.recordedPid(n); pid != 0 {
+		return pid
+	}
+	pid := brokerByDataDir(filepath.Join(n.DataDir, "data"))
+	if pid != 0 {
+		p.cfg.Logger.Warn("adopting a broker its pid file does not name", "cluster", n.ClusterID, "node_id", n.NodeID, "pid", pid)
+		tmp := pidPath(n) + ".tmp"
+		if os.WriteFile(tmp, []byte(strconv.Itoa(pid)+"\n"), 0o644) == nil {
+			os.Rename(tmp, pidPath(n))
+		}
+	}
+	return pid
+}
+
+// recordedPid is the running broker n's pid file names, or 0.
+func (p *LocalProvisioner) recordedPid(n Node) int {
 	b, err := os.ReadFile(pidPath(n))
 	if err != nil {
 		return 0
@@ -135,16 +157,47 @@ func (p *LocalProvisioner) pid(n Node) int {
 		}
 	}
 	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil || !bytes.Contains(cmdline, []byte(filepath.Join(n.DataDir, "data"))) {
+	if err != nil || !bytes.Contains(cmdline, []byte(filepath.Join(n.DataDir, "data"))) || zombie(pid) {
 		return 0
 	}
-	if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
-		// A zombie (state Z after the command) is not running.
-		if i := bytes.LastIndexByte(stat, ')'); i > 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
-			return 0
+	return pid
+}
+
+// brokerByDataDir finds a running process started with `--data-dir dir`
+// (a broker's command line, args), or 0.
+func brokerByDataDir(dir string) int {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(cmdline), "\x00")
+		for i := 0; i+1 < len(args); i++ {
+			if args[i] == "--data-dir" && args[i+1] == dir && !zombie(pid) {
+				return pid
+			}
 		}
 	}
-	return pid
+	return 0
+}
+
+// zombie reports whether process pid has exited and waits to be reaped
+// (state Z after the command).
+func zombie(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(stat, ')')
+	return i > 0 && i+2 < len(stat) && stat[i+2] == 'Z'
 }
 
 // args are broker n's command line; configFile ("" for none) is its
