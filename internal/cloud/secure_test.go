@@ -113,10 +113,14 @@ func TestUserCertMapping(t *testing.T) {
 
 // mtlsPlanner plans brokers with an mTLS address, or without one (a
 // broker planned before the mTLS listener was offered).
-type mtlsPlanner struct{ mtls bool }
+// (It runs nothing, as planOnly.)
+type mtlsPlanner struct {
+	planOnly
+	mtls bool
+}
 
 func (p mtlsPlanner) Plan(ctx context.Context, c Cluster, ids []int32, taken []Node) ([]Node, error) {
-	nodes, _ := planOnly{}.Plan(ctx, c, ids, taken)
+	nodes, _ := p.planOnly.Plan(ctx, c, ids, taken)
 	for i := range nodes {
 		if p.mtls {
 			nodes[i].MTLS = fmt.Sprintf("127.0.0.1:%d", 21000+nodes[i].NodeID)
@@ -124,9 +128,6 @@ func (p mtlsPlanner) Plan(ctx context.Context, c Cluster, ids []int32, taken []N
 	}
 	return nodes, nil
 }
-func (mtlsPlanner) Ensure(context.Context, Cluster, Node, []Node) (bool, error) { return false, nil }
-func (mtlsPlanner) Stop(context.Context, Node, bool) error                      { return nil }
-func (mtlsPlanner) Destroy(context.Context, Node) error                         { return nil }
 
 // TestResizeKeepsMTLSUniform: a scale out plans the new brokers' mTLS
 // listener only when every broker has one, so a cluster made before the
