@@ -223,6 +223,7 @@ func committed(ctx context.Context, adm *kadm.Client, groupID, topic string) (ma
 // dies (kill) or shuts down cleanly, handing its leaderships over (and so
 // unloading its groups while their members are connected).
 func TestGroupsClusterCoordinatorFailover(t *testing.T) {
+	t.Parallel() // its own in-process cluster; it mostly waits (failure detection, client retries), not on the CPU
 	t.Run("kill", func(t *testing.T) { testGroupsCoordinatorFailover(t, true) })
 	t.Run("controlled-shutdown", func(t *testing.T) { testGroupsCoordinatorFailover(t, false) })
 }

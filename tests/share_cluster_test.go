@@ -22,6 +22,7 @@ import (
 // after every node restarts, consumer c receives only records produced
 // after the restart.
 func TestShareGroupLeaderKillAndRestart(t *testing.T) {
+	t.Parallel() // its own in-process cluster; it mostly waits (failure detection, client retries), not on the CPU
 	settings := map[string]string{}
 	for k, v := range clusterSettings {
 		settings[k] = v

@@ -153,6 +153,7 @@ func TestTxnZombieFenced(t *testing.T) {
 // __transaction_state (epoch bumped past the old one), and commits. A
 // read_committed consumer sees exactly the committed records.
 func TestTxnClusterCoordinatorFailover(t *testing.T) {
+	t.Parallel() // its own in-process cluster; it mostly waits (failure detection, client retries), not on the CPU
 	settings := map[string]string{}
 	for k, v := range clusterSettings {
 		settings[k] = v
@@ -482,6 +483,7 @@ func testGroupTransactSession(t *testing.T, opts ...kgo.Opt) {
 // it (aborted attempts are retried by the session from the committed
 // offsets).
 func TestTxnClusterGroupTransactSessionLeaderKilled(t *testing.T) {
+	t.Parallel() // its own in-process cluster; it mostly waits (failure detection, client retries), not on the CPU
 	settings := map[string]string{}
 	for k, v := range clusterSettings {
 		settings[k] = v
