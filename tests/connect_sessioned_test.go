@@ -133,6 +133,15 @@ func TestConnectSessioned(t *testing.T) {
 	if code, _ := postInternalQuery(t, follower.URL, "a", "", body, "HmacSHA256", sign(bad, body)); code != http.StatusForbidden {
 		t.Errorf("a forged request through the follower: %d, want 403", code)
 	}
+	// The internal zombie-fencing request (KIP-618) is signed the same way
+	// (over its empty body).
+	if code, msg := internalRequest(t, "PUT", leader.URL+"/connectors/a/fence?forward=false", nil, "HmacSHA256", sign(bad, nil)); code != http.StatusForbidden {
+		t.Errorf("a forged fencing request: %d %s, want 403", code, msg)
+	}
+	waitFor(t, 10*time.Second, "a signed fencing request accepted", func() bool {
+		code, _ := internalRequest(t, "PUT", leader.URL+"/connectors/a/fence?forward=false", nil, "HmacSHA256", sign(keys.latest(), nil))
+		return code == http.StatusNoContent
+	})
 	for _, c := range []string{"a", "b"} {
 		waitRunning(t, w1.URL, c, 1)
 	}
@@ -153,7 +162,12 @@ func postInternal(t testing.TB, base, connector string, body []byte, alg, sig st
 // when alg is set.
 func postInternalQuery(t testing.TB, base, connector, query string, body []byte, alg, sig string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest("POST", base+"/connectors/"+connector+"/tasks"+query, bytes.NewReader(body))
+	return internalRequest(t, "POST", base+"/connectors/"+connector+"/tasks"+query, body, alg, sig)
+}
+
+func internalRequest(t testing.TB, method, url string, body []byte, alg, sig string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}

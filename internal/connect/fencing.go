@@ -16,7 +16,10 @@ package connect
 // later commit. The leader fences right after writing task configs and,
 // on every reconcile, for any commit still pending (a leader that died
 // in between, a commit written by a worker without exactly-once
-// support).
+// support). The worker running the connector also asks the leader with
+// Connect's internal PUT /connectors/{c}/fence (signed under
+// "sessioned"), which a Java leader waits for; the leader answers it
+// with the same fenceZombies, a no-op once the record is written.
 
 import (
 	"context"
@@ -105,4 +108,44 @@ func (h *Herder) fenceProducer(ctx context.Context, txnID string) error {
 			return err
 		}
 	}
+}
+
+// FenceZombies serves the internal PUT /connectors/{c}/fence: the leader
+// fences the connector's earlier task generations if its last commit is
+// pending. body and sig are the request's body and signature.
+func (h *Herder) FenceZombies(ctx context.Context, name string, body []byte, sig *RequestSignature) error {
+	if err := h.verifyInternal(body, sig); err != nil {
+		return err
+	}
+	if _, err := h.ConnectorInfo(name); err != nil {
+		return err
+	}
+	h.mu.Lock()
+	leader, url := h.isLeader, h.leaderURL
+	h.mu.Unlock()
+	if !leader {
+		if url == "" {
+			return ErrNoLeader
+		}
+		return &NotLeaderError{URL: url}
+	}
+	return h.fenceZombies(ctx, name)
+}
+
+// requestFencing asks the leader to fence name's zombies (signed under
+// "sessioned").
+func (h *Herder) requestFencing(ctx context.Context, name string) error {
+	h.mu.Lock()
+	url := h.leaderURL
+	h.mu.Unlock()
+	if url == "" || h.deps.Forward == nil {
+		return ErrNoLeader
+	}
+	header, err := h.signInternal(nil)
+	if err != nil {
+		return err
+	}
+	fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return h.deps.Forward(fctx, "PUT", url+"/connectors/"+pathEscape(name)+"/fence?forward=false", nil, header)
 }

@@ -156,9 +156,9 @@ type Deps struct {
 	// AlterSinkOffsets commits (offset >= 0) or deletes (offset < 0)
 	// offsets of a consumer group; reset deletes the whole group.
 	AlterSinkOffsets func(ctx context.Context, group string, offsets map[string]map[int32]int64, reset bool) error
-	// Forward posts task configs to the leader's internal endpoint, with
-	// header (the request signature) added.
-	Forward   func(ctx context.Context, url string, body []byte, header map[string]string) error
+	// Forward sends an internal request (task configs, a fencing) to the
+	// leader, with header (the request signature) added.
+	Forward   func(ctx context.Context, method, url string, body []byte, header map[string]string) error
 	ClusterID string
 }
 
@@ -871,8 +871,16 @@ func (h *Herder) reconcile(ctx context.Context) bool {
 	// tasks stop (their producers are about to be fenced).
 	fencing := map[string]bool{}
 	for name, cfg := range configs {
-		if h.fencePending(name, cfg) && leader {
-			if err := h.fenceZombies(ctx, name); err != nil {
+		if h.fencePending(name, cfg) {
+			var err error
+			if leader {
+				err = h.fenceZombies(ctx, name)
+			} else if h.connectors[name] != nil {
+				// The connector's worker asks the leader, as Connect's do
+				// (a Java leader fences only when asked).
+				err = h.requestFencing(ctx, name)
+			}
+			if err != nil {
 				h.log.Warn("zombie fencing failed; retrying", "connector", name, "err", err)
 			}
 		}
@@ -1078,7 +1086,7 @@ func (h *Herder) submitTaskConfigs(ctx context.Context, name string, configs []m
 	}
 	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	return h.deps.Forward(fctx, url+"/connectors/"+pathEscape(name)+"/tasks?forward=false", body, header)
+	return h.deps.Forward(fctx, "POST", url+"/connectors/"+pathEscape(name)+"/tasks?forward=false", body, header)
 }
 
 // writeTaskConfigs writes a new task generation (leader only) and, for an

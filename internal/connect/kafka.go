@@ -456,10 +456,11 @@ func alterSinkOffsets(adm *kadm.Client) func(ctx context.Context, group string, 
 	}
 }
 
-// forwardHTTP posts a JSON body; non-2xx answers are errors.
-func forwardHTTP(hc *http.Client) func(ctx context.Context, url string, body []byte, header map[string]string) error {
-	return func(ctx context.Context, url string, body []byte, header map[string]string) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+// forwardHTTP sends an internal request with a JSON body; non-2xx answers
+// are errors.
+func forwardHTTP(hc *http.Client) func(ctx context.Context, method, url string, body []byte, header map[string]string) error {
+	return func(ctx context.Context, method, url string, body []byte, header map[string]string) error {
+		req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
 		if err != nil {
 			return err
 		}

@@ -80,6 +80,7 @@ func NewREST(h *Herder, hc *http.Client, log *slog.Logger) http.Handler {
 	m.HandleFunc("PUT /connectors/{c}/stop", r.targetState(TargetStopped, http.StatusNoContent))
 	m.HandleFunc("GET /connectors/{c}/tasks", r.getTasks)
 	m.HandleFunc("POST /connectors/{c}/tasks", r.putTasks)
+	m.HandleFunc("PUT /connectors/{c}/fence", r.fence)
 	m.HandleFunc("GET /connectors/{c}/tasks/{t}/status", r.getTaskStatus)
 	m.HandleFunc("POST /connectors/{c}/tasks/{t}/restart", r.restartTask)
 	m.HandleFunc("GET /connectors/{c}/topics", r.getTopics)
@@ -480,6 +481,24 @@ func (r *rest) putTasks(w http.ResponseWriter, req *http.Request) {
 	}
 	if err == nil {
 		err = r.h.PutTaskConfigs(req.Context(), req.PathValue("c"), configs, body, sig)
+	}
+	if err != nil {
+		r.fail(w, req, body, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// fence is the internal zombie-fencing request (KIP-618): 204 once the
+// leader fenced (or nothing was pending).
+func (r *rest) fence(w http.ResponseWriter, req *http.Request) {
+	body, err := readBody(req)
+	var sig *RequestSignature
+	if err == nil {
+		sig, err = ParseRequestSignature(headerValue(req.Header, SignatureAlgorithmHeader), headerValue(req.Header, SignatureHeader))
+	}
+	if err == nil {
+		err = r.h.FenceZombies(req.Context(), req.PathValue("c"), body, sig)
 	}
 	if err != nil {
 		r.fail(w, req, body, err)
