@@ -169,6 +169,7 @@ func (b *Broker) handleProduce(_ context.Context, r *Request) Pending {
 	if req.Acks != -1 {
 		return func() kmsg.Response {
 			b.appended(resp, work)
+			b.produceLeaderHints(r, req, resp)
 			resp.ThrottleMillis = throttleMillis(b.produceThrottle(r))
 			return resp
 		}

@@ -400,7 +400,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // TestProduceLeaderHint (KIP-951): a partition led elsewhere is answered
 // NOT_LEADER_OR_FOLLOWER with its current leader and epoch, and the
 // response carries that leader's address; a partition without a leader
-// gets no hint, and one led here none either.
+// gets no hint, nor does one answered without an error.
 func TestProduceLeaderHint(t *testing.T) {
 	f := newHandlerFixture(t)
 	resp := f.call(t, produceRequest(1, map[int32][]byte{0: v2Batch(1, 10), 1: v2Batch(1, 10), 2: v2Batch(1, 10)}), 10).(*kmsg.ProduceResponse)
@@ -419,6 +419,13 @@ func TestProduceLeaderHint(t *testing.T) {
 	if len(resp.Brokers) != 1 || resp.Brokers[0].NodeID != 2 || resp.Brokers[0].Host != "h2" || resp.Brokers[0].Port != 9002 ||
 		resp.Brokers[0].Rack == nil || *resp.Brokers[0].Rack != "r2" {
 		t.Errorf("node endpoints: %+v, want broker 2 at h2:9002 in rack r2", resp.Brokers)
+	}
+	// A partition led here whose answer is NOT_LEADER_OR_FOLLOWER (an
+	// acks=all wait that saw the leader epoch move on) names this broker
+	// with the epoch from metadata, so the client retries here at once.
+	leaders := map[int32]bool{}
+	if id, epoch := f.b.leaderHint(f.b.topic("t"), 0, kerr.NotLeaderForPartition.Code, leaders); id != 1 || epoch != 5 || !leaders[1] {
+		t.Errorf("hint for partition 0 led here: leader %d epoch %d (%v), want 1 and 5", id, epoch, leaders)
 	}
 	// The hint survives the wire at v10 (tagged fields).
 	raw := resp.AppendTo(nil)

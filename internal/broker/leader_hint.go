@@ -12,13 +12,19 @@ import (
 // (NodeEndpoints), so a client moves to the new leader without a
 // metadata round trip. Without it franz-go waits for its next metadata
 // refresh (kgo.MetadataMinAge, 5s by default) before retrying a batch:
-// seen as 3-4s produce stalls while a resize moved leaders. Served by
+// seen as 3-5s produce stalls while a resize moved leaders or bumped their
+// epochs. Served by
 // Produce v10+ and ShareFetch/ShareAcknowledge (older Produce versions do
 // not encode the fields).
 
 // leaderHint is the current leader and epoch of partition p of t when
-// code is NOT_LEADER_OR_FOLLOWER or FENCED_LEADER_EPOCH and the leader is
-// another broker, else -1, -1. A leader named is added to leaders.
+// code is NOT_LEADER_OR_FOLLOWER or FENCED_LEADER_EPOCH and the partition
+// has a leader, else -1, -1. A leader named is added to leaders. The
+// leader may be this broker: an acks=all produce that was waiting when
+// its partition's leader epoch moved on (a reassignment changed the
+// replicas, the leader stayed) is answered NOT_LEADER_OR_FOLLOWER
+// (partition.WaitCommitted), and the newer epoch lets the client retry
+// here at once instead of after a metadata refresh.
 func (b *Broker) leaderHint(t *topic, p int32, code int16, leaders map[int32]bool) (int32, int32) {
 	if code != kerr.NotLeaderForPartition.Code && code != kerr.FencedLeaderEpoch.Code {
 		return -1, -1
@@ -27,7 +33,7 @@ func (b *Broker) leaderHint(t *topic, p int32, code int16, leaders map[int32]boo
 		return -1, -1
 	}
 	mp := t.meta.Parts[p]
-	if mp.Leader < 0 || mp.Leader == b.cfg.NodeID {
+	if mp.Leader < 0 {
 		return -1, -1
 	}
 	leaders[mp.Leader] = true
