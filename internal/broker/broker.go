@@ -118,7 +118,14 @@ type Broker struct {
 	appends         *appendStage   // produce appends off the reader goroutines (append_stage.go)
 	stop            chan struct{}  // closed once, by Halt
 	stopOnce        sync.Once
-	wg              sync.WaitGroup // the background loops
+
+	// hbMu is held by the heartbeat loop while a heartbeat is in flight
+	// and by ControlledShutdown while it sets leaving, so no heartbeat
+	// sent before the fence can reach the controller after it and
+	// register (unfence) the broker again.
+	hbMu    sync.Mutex
+	leaving bool           // guarded by hbMu: controlled shutdown started, no more heartbeats
+	wg      sync.WaitGroup // the background loops
 }
 
 type topic struct {
@@ -245,9 +252,13 @@ func (b *Broker) self() metadata.Broker {
 func (b *Broker) heartbeatLoop() {
 	interval := time.Duration(b.cfg.Broker.Int("broker.heartbeat.interval.ms")) * time.Millisecond
 	for {
-		if err := b.quorum.Heartbeat(b.self()); err != nil {
-			b.log.Debug("heartbeat failed", "err", err)
+		b.hbMu.Lock()
+		if !b.leaving {
+			if err := b.quorum.Heartbeat(b.self()); err != nil {
+				b.log.Debug("heartbeat failed", "err", err)
+			}
 		}
+		b.hbMu.Unlock()
 		wait := interval
 		if !b.Ready() {
 			wait = min(interval, 100*time.Millisecond)
@@ -397,7 +408,14 @@ func (b *Broker) topicNames() []string {
 
 // ControlledShutdown hands this broker's leaderships to other ISR members
 // before it stops.
+// Heartbeats stop first (waiting for one in flight): a heartbeat from a
+// fenced broker registers it again, which unfenced a broker in controlled
+// shutdown, and the last broker of a cluster being stopped then waited its
+// whole shutdown timeout for a fence without a quorum.
 func (b *Broker) ControlledShutdown(ctx context.Context) error {
+	b.hbMu.Lock()
+	b.leaving = true
+	b.hbMu.Unlock()
 	if len(b.quorum.State().LiveBrokers()) <= 1 {
 		return nil
 	}
