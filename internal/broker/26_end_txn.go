@@ -15,7 +15,9 @@
 // carries the producer id and epoch to continue with (a new producer id
 // at epoch 0 when the epochs ran out), a retry is recognized by the epoch
 // before the bump, and an abort with no transaction open succeeds (and
-// bumps the epoch).
+// bumps the epoch). A commit with the epoch before the bump of the
+// coordinator's own timeout abort is PRODUCER_FENCED (KAFKA-20785), not
+// INVALID_TXN_STATE, which clients treat as fatal.
 package broker
 
 import (

@@ -758,6 +758,14 @@ func (c *Coordinator) EndTxnV2(id string, pid int64, epoch int16, commit bool) (
 		return InitResult{}, ErrConcurrentTransactions
 	case retry && same:
 		return t.continueAs(), nil
+	case retry && commit && t.state == PrepareAbort:
+		return InitResult{}, ErrConcurrentTransactions // fenced below once the abort completes
+	case retry && commit && t.state == CompleteAbort:
+		// Only the coordinator's own abort (transaction.timeout.ms)
+		// bumps the epoch past a commit still in flight: the producer
+		// is fenced, as it would be with transaction version 0-1, not
+		// in an invalid state (Kafka, KAFKA-20785).
+		return InitResult{}, ErrProducerFenced
 	case retry:
 		return InitResult{}, ErrInvalidTxnState
 	case t.state == Ongoing:

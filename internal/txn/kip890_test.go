@@ -196,3 +196,38 @@ func TestAddPartitionsWaitingCoalesces(t *testing.T) {
 		t.Fatalf("partitions: %v", d.Partitions)
 	}
 }
+
+// TestEndTxnV2CommitAfterTimeoutAbort: with transaction version 2 the
+// coordinator's abort of a transaction past its timeout bumps the epoch,
+// so a commit still in flight carries the epoch before the bump, the one
+// a retried end carries; it is PRODUCER_FENCED (as with transaction
+// version 0-1), not INVALID_TXN_STATE, which clients treat as fatal.
+func TestEndTxnV2CommitAfterTimeoutAbort(t *testing.T) {
+	f := newFixture(t, newMemLog(1))
+	c := f.c
+	r, _ := c.InitProducerID("app", 5*time.Second, -1, -1)
+	add := func(pid int64, epoch int16) {
+		t.Helper()
+		if err := c.AddPartitions("app", pid, epoch, []TopicPartition{tp("a", 0)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add(r.ProducerID, r.Epoch)
+	next, err := c.EndTxnV2("app", r.ProducerID, r.Epoch, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.waitState(c, "app", CompleteCommit)
+	add(next.ProducerID, next.Epoch)
+	f.clock.advance(6 * time.Second)
+	if d := f.waitState(c, "app", CompleteAbort); d.Epoch != next.Epoch+1 {
+		t.Fatalf("epoch after the timeout abort: %d", d.Epoch)
+	}
+	if _, err := c.EndTxnV2("app", next.ProducerID, next.Epoch, true); !errors.Is(err, ErrProducerFenced) {
+		t.Fatalf("commit after the timeout abort: %v", err)
+	}
+	// An abort in flight is a retry of that abort: it succeeds.
+	if got, err := c.EndTxnV2("app", next.ProducerID, next.Epoch, false); err != nil || got.Epoch != next.Epoch+1 {
+		t.Fatalf("abort after the timeout abort: %+v %v", got, err)
+	}
+}
