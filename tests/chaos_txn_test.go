@@ -20,11 +20,16 @@ package tests
 // it (lost, duplicated), no output without an input (phantom), no record
 // of an aborted attempt read, at the end or by the tail while it ran
 // (aborted_read, uncommitted_read), and the group's committed input
-// offsets at the input's end offsets (offsets). CHAOS_TXN_CYCLES sets the
-// number of cycles (default 50), CHAOS_SEED replays a run.
+// offsets at the input's end offsets (offsets). A worker whose
+// transaction outlived its timeout (stalled by the faults) is fenced by
+// the coordinator's abort; it starts a new session with the same
+// transactional id, as an application would (worker_restarts).
+// CHAOS_TXN_CYCLES sets the number of cycles (default 50), CHAOS_SEED
+// replays a run.
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -33,6 +38,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tributary/tributary/internal/group"
@@ -142,26 +148,58 @@ func TestChaosTransactions(t *testing.T) {
 	var workers sync.WaitGroup
 	var endErrs sync.Map // error text -> count
 	txnIDs := []string{"chaos-txn-1", "chaos-txn-2"}
+	var restarts atomic.Int64 // workers fenced and started again
 	for w, id := range txnIDs {
-		sess, err := kgo.NewGroupTransactSession(kgo.SeedBrokers(c.bootstrap()...), kgo.TransactionalID(id), kgo.DefaultProduceTopic("txn-out"),
-			kgo.ConsumerGroup(groupID), kgo.ConsumeTopics("txn-in"), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.RequireStableFetchOffsets(), kgo.TransactionTimeout(20*time.Second),
-			kgo.MetadataMinAge(100*time.Millisecond), kgo.RetryTimeout(30*time.Second), kgo.FetchMaxWait(500*time.Millisecond))
-		if err != nil {
-			t.Fatal(err)
+		newSession := func() *kgo.GroupTransactSession {
+			sess, err := kgo.NewGroupTransactSession(kgo.SeedBrokers(c.bootstrap()...), kgo.TransactionalID(id), kgo.DefaultProduceTopic("txn-out"),
+				kgo.ConsumerGroup(groupID), kgo.ConsumeTopics("txn-in"), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+				kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.RequireStableFetchOffsets(), kgo.TransactionTimeout(20*time.Second),
+				kgo.MetadataMinAge(100*time.Millisecond), kgo.RetryTimeout(30*time.Second), kgo.FetchMaxWait(500*time.Millisecond))
+			if err != nil {
+				t.Error(err)
+				return nil
+			}
+			return sess
+		}
+		sess := newSession()
+		if sess == nil {
+			t.FailNow()
 		}
 		workers.Add(1)
 		go func() {
 			defer workers.Done()
-			defer sess.Close()
+			defer func() {
+				if sess != nil {
+					sess.Close()
+				}
+			}()
 			for n := 0; workCtx.Err() == nil; {
 				fs := sess.PollFetches(workCtx)
 				if fs.NumRecords() == 0 {
 					continue
 				}
 				if err := sess.Begin(); err != nil {
-					t.Errorf("worker %d: begin: %v", w+1, err)
-					return
+					// A transaction that outlived transaction.timeout.ms
+					// (a worker stalled by the faults on a loaded
+					// machine) is aborted by its coordinator under a
+					// bumped epoch; the late commit is refused
+					// (PRODUCER_FENCED, KAFKA-20785), which a
+					// transaction version 2 producer cannot recover
+					// from. As an application (or Kafka Streams) does,
+					// start a new session with the same transactional
+					// id; its InitProducerId fences the old one. The
+					// attempt stays "unknown" for the checker.
+					if !errors.Is(err, kerr.ProducerFenced) && !errors.Is(err, kerr.InvalidTxnState) {
+						t.Errorf("worker %d: begin: %v", w+1, err)
+						return
+					}
+					t.Logf("worker %d: %v; starting a new session", w+1, err)
+					restarts.Add(1)
+					sess.Close()
+					if sess = newSession(); sess == nil {
+						return
+					}
+					continue
 				}
 				n++
 				aid := fmt.Sprintf("w%d-%d", w+1, n)
@@ -359,8 +397,8 @@ func TestChaosTransactions(t *testing.T) {
 	endErrs.Range(func(k, v any) bool { errs[k.(string)] = v.(*atomic.Int64).Load(); return true })
 	counts := att.counts()
 	t.Logf("%d fault cycles in %v (%v); input records failed back to the producer: %d; End errors: %v", cycles, elapsed.Round(time.Second), faults, inFailed.Load(), errs)
-	t.Logf("TXN CHAOS RESULT: cycles=%d inputs=%d outputs=%d committed_txns=%d aborted_txns=%d unknown_txns=%d lost=%d duplicated=%d aborted_read=%d uncommitted_read=%d phantom=%d offsets_consistent=%v",
-		cycles, inputs, outputs, counts["committed"], counts["aborted"], counts["unknown"], lost, duplicated, abortedRead, uncommittedRead, phantom, offsetsOK)
+	t.Logf("TXN CHAOS RESULT: cycles=%d inputs=%d outputs=%d committed_txns=%d aborted_txns=%d unknown_txns=%d lost=%d duplicated=%d aborted_read=%d uncommitted_read=%d phantom=%d offsets_consistent=%v worker_restarts=%d",
+		cycles, inputs, outputs, counts["committed"], counts["aborted"], counts["unknown"], lost, duplicated, abortedRead, uncommittedRead, phantom, offsetsOK, restarts.Load())
 	if lost+duplicated+abortedRead+uncommittedRead+phantom > 0 || !offsetsOK {
 		t.Fatalf("transaction history check failed (offsets: %s)", offsetsWhy)
 	}
