@@ -303,3 +303,34 @@ func (l *nodeLog) tail(n int) string {
 	defer l.mu.Unlock()
 	return strings.Join(l.lines[max(0, len(l.lines)-n):], "")
 }
+
+// TestControlledShutdownStaysFenced: a node that shuts down cleanly is
+// fenced and not registered again; before, a heartbeat it sent after its
+// own fence registered it again (a new registration epoch, unfenced), and
+// a cluster stopped one node at a time left its last node waiting for a
+// fence without a quorum.
+func TestControlledShutdownStaysFenced(t *testing.T) {
+	settings := maps.Clone(clusterSettings)
+	settings["broker.heartbeat.interval.ms"] = "10" // a heartbeat between the fence and the halt
+	c := startClusterWith(t, 3, settings)
+	c.waitFor("three live brokers", func() bool { return len(c.nodes[2].Quorum.State().LiveBrokers()) == 3 })
+	for _, id := range []int32{1, 2} {
+		epoch := c.nodes[2].Quorum.State().Brokers[id].Epoch
+		if err := c.nodes[id-1].Close(); err != nil {
+			t.Fatalf("close node %d: %v", id, err)
+		}
+		c.nodes[id-1] = nil
+		c.waitFor(fmt.Sprintf("node %d fenced", id), func() bool { return c.nodes[2].Quorum.State().Brokers[id].Fenced })
+		if b := c.nodes[2].Quorum.State().Brokers[id]; b.Epoch != epoch {
+			t.Fatalf("node %d registered again during its controlled shutdown: epoch %d, was %d", id, b.Epoch, epoch)
+		}
+	}
+	start := time.Now()
+	if err := c.nodes[2].Close(); err != nil {
+		t.Fatal(err)
+	}
+	c.nodes[2] = nil
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("the last node took %v to close (a fence waiting for a quorum)", took)
+	}
+}
