@@ -55,6 +55,18 @@ func TestConnectZombieFencing(t *testing.T) {
 	mustCall(t, "PUT", w.URL+"/connectors/mm/config", config(2), 201, nil)
 	waitRunning(t, w.URL, "mm", 2)
 	waitTaskCount(t, n.Addr(), "mm", 2)
+	// Both tasks have committed (so their producers are initialized) and
+	// sit idle once the first batch is in.
+	cons := newClient(t, n.Addr(), kgo.ConsumeTopics("src.orders"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	seen := map[string]int{}
+	total := 0
+	poll := func(ctx context.Context) {
+		cons.PollFetches(ctx).EachRecord(func(r *kgo.Record) { seen[string(r.Key)]++; total++ })
+	}
+	for total < 2*perBatch && ctx.Err() == nil {
+		poll(ctx)
+	}
 
 	// The zombie: a producer with task 1's transactional id and an open
 	// transaction holding one record.
@@ -77,17 +89,13 @@ func TestConnectZombieFencing(t *testing.T) {
 	}
 	produce(1)
 
-	cons := newClient(t, n.Addr(), kgo.ConsumeTopics("src.orders"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()))
-	seen := map[string]int{}
-	total := 0
 	for total < 4*perBatch && ctx.Err() == nil {
-		cons.PollFetches(ctx).EachRecord(func(r *kgo.Record) { seen[string(r.Key)]++; total++ })
+		poll(ctx)
 	}
 	// A duplicate or the zombie's record would show up within a short poll.
 	sctx, scancel := context.WithTimeout(ctx, 2*time.Second)
 	defer scancel()
-	cons.PollFetches(sctx).EachRecord(func(r *kgo.Record) { seen[string(r.Key)]++; total++ })
+	poll(sctx)
 	if seen["zombie"] != 0 {
 		t.Fatal("the zombie's transaction was committed")
 	}
