@@ -4,7 +4,8 @@ package tests
 // is each broker's disk budget, enforced by the broker (writes refused
 // with KAFKA_STORAGE_ERROR before it is exceeded, the log intact) and
 // reported by GET /nodes; a storage resize restarts the brokers onto the
-// new size and writes resume.
+// new size and writes resume; a shrink below the data plus the reserve is
+// refused.
 
 import (
 	"context"
@@ -13,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -152,6 +154,23 @@ func TestCloudStorage(t *testing.T) {
 		read += fs.NumRecords()
 	}
 	t.Logf("read back in %v", time.Since(start).Round(time.Millisecond))
+	// Shrinking the disk below the data it holds plus the brokers' reserve
+	// (this installation's 1012 MiB, which the broker reports) is refused,
+	// the cluster unchanged; a smaller disk that holds them is not.
+	if _, err := cl.Databases.Resize(ctx, db.ID, &godo.DatabaseResizeRequest{StorageSizeMib: 1024}); apiStatus(err) != 422 ||
+		!strings.Contains(err.Error(), "cannot hold broker") {
+		t.Errorf("shrink to 1024 MiB holding %d records of 900 KiB with a 1012 MiB reserve: %v, want 422", acked+1, err)
+	}
+	if d, _, err := cl.Databases.Get(ctx, db.ID); err != nil || d.Status != "online" || d.StorageSizeMib != 2048 {
+		t.Errorf("after the refused shrink: %+v %v, want online with 2048 MiB", d, err)
+	}
+	if _, err := cl.Databases.Resize(ctx, db.ID, &godo.DatabaseResizeRequest{StorageSizeMib: 1536}); err != nil {
+		t.Fatalf("shrink to 1536 MiB: %v", err)
+	}
+	db = waitStatus(t, cl, db.ID, "online", 90*time.Second)
+	if nodes = cloudNodes(t, cl, db.ID); db.StorageSizeMib != 1536 || len(nodes) != 1 || nodes[0].StorageTotalBytes != 1536<<20 || nodes[0].StorageFull {
+		t.Errorf("after the shrink to 1536 MiB: %d MiB, nodes %+v", db.StorageSizeMib, nodes)
+	}
 	// A disk change together with a node count change is refused.
 	if _, err := cl.Databases.Resize(ctx, db.ID, &godo.DatabaseResizeRequest{NumNodes: 2, StorageSizeMib: 4096}); apiStatus(err) != 422 {
 		t.Errorf("resize of nodes and disk at once: %v, want 422", err)

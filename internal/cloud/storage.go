@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sort"
+	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 )
@@ -21,7 +22,8 @@ import (
 const mib = 1 << 20
 
 // brokerReserveBytes is the broker's default log.dir.min.free.bytes, the
-// part of the budget writes leave free.
+// part of the budget writes leave free; a broker's own value (the
+// installation's --broker-set) is asked for (brokerReserve).
 const brokerReserveBytes = 100 * mib
 
 // NodeStatus is one broker with its disk as it reports it.
@@ -110,10 +112,14 @@ func (s *Service) resizeStorage(ctx context.Context, c Cluster, sizeMiB uint64) 
 			if !ok || d.TotalBytes < 0 {
 				return Operation{}, errorf(KindUnavailable, "broker %d did not report its disk usage; retry when it answers", n.NodeID)
 			}
+			reserve, err := s.brokerReserve(ctx, c.ID, n.NodeID)
+			if err != nil {
+				return Operation{}, errorf(KindUnavailable, "cannot read broker %d's log.dir.min.free.bytes; retry when it answers: %v", n.NodeID, err)
+			}
 			used := d.TotalBytes - d.UsableBytes
-			if need := used + brokerReserveBytes; int64(sizeMiB)*mib < need {
+			if need := used + reserve; int64(sizeMiB)*mib < need {
 				return Operation{}, errorf(KindInvalid, "storage_size_mib %d cannot hold broker %d's data: it uses %d MiB and keeps %d MiB free (log.dir.min.free.bytes), so it needs at least %d MiB",
-					sizeMiB, n.NodeID, used/mib, brokerReserveBytes/mib, (need+mib-1)/mib)
+					sizeMiB, n.NodeID, used/mib, reserve/mib, (need+mib-1)/mib)
 			}
 		}
 	}
@@ -124,4 +130,28 @@ func (s *Service) resizeStorage(ctx context.Context, c Cluster, sizeMiB uint64) 
 	s.cfg.Store.AddEvent(ctx, c.ID, "cluster_storage_resize")
 	s.log.Info("storage resize requested", "cluster", c.ID, "from_mib", c.StorageSizeMiB, "to_mib", sizeMiB)
 	return op, nil
+}
+
+// brokerReserve is broker id's log.dir.min.free.bytes as it reports it
+// (DescribeConfigs): the part of its disk writes leave free.
+func (s *Service) brokerReserve(ctx context.Context, clusterID string, id int32) (int64, error) {
+	adm, err := s.admin(ctx, clusterID)
+	if err != nil {
+		return 0, err
+	}
+	rcs, err := adm.DescribeBrokerConfigs(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	for _, rc := range rcs {
+		if rc.Err != nil {
+			return 0, rc.Err
+		}
+		for _, cf := range rc.Configs {
+			if cf.Key == "log.dir.min.free.bytes" && cf.Value != nil {
+				return strconv.ParseInt(*cf.Value, 10, 64)
+			}
+		}
+	}
+	return brokerReserveBytes, nil
 }
