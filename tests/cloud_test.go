@@ -604,6 +604,22 @@ func TestCloudCLIAndBadInput(t *testing.T) {
 		t.Fatalf("create -o json: %v\n%s", err, out)
 	}
 	id := dbs[0].ID
+	// Another tenant's token (made with the CLI) neither lists the
+	// cluster nor finds it by id: 404, as for an unknown id.
+	out, stderr, err := runCmd(t, 30*time.Second, "", nil, tribBinary(t), "cloud", "token", "create", "--data-dir", dir, "--tenant", "acme", "--name", "acme-ops")
+	if err != nil {
+		t.Fatalf("token create --tenant acme: %v %s", err, stderr)
+	}
+	acme := godoClient(t, cp.URL, strings.TrimSpace(out))
+	if ds, _, err := acme.Databases.List(context.Background(), nil); err != nil || len(ds) != 0 {
+		t.Errorf("another tenant's list: %+v %v, want none", ds, err)
+	}
+	if _, _, err := acme.Databases.Get(context.Background(), id); apiStatus(err) != 404 {
+		t.Errorf("another tenant's get of the cluster: %v, want 404", err)
+	}
+	if _, err := acme.Databases.Delete(context.Background(), id); apiStatus(err) != 404 {
+		t.Errorf("another tenant's delete of the cluster: %v, want 404", err)
+	}
 	if out := trib("databases", "list"); !strings.Contains(out, "cli-db") || !strings.Contains(out, "online") || !strings.HasPrefix(out, "ID") {
 		t.Errorf("list (table):\n%s", out)
 	}

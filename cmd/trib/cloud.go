@@ -197,13 +197,16 @@ func init() {
 	serve.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	cloudCmd.AddCommand(serve)
 
-	var tokName, tokScopes, tokDir, tokStore string
+	var tokName, tokScopes, tokTenant, tokDir, tokStore string
 	token := &cobra.Command{Use: "token", Short: "API tokens"}
 	tokenCreate := &cobra.Command{
 		Use:   "create",
 		Short: "Create an API token in the control plane's store (run beside trib cloud serve)",
 		Long: "Create a bearer token with the read or read,write scope and print it; only its hash\n" +
-			"is stored.\n\nExamples:\n  trib cloud token create --name ci --scopes read\n" +
+			"is stored. A token of a --tenant sees and creates only that tenant's clusters (another\n" +
+			"tenant's cluster id is answered 404); without one it is the default tenant's, as the\n" +
+			"admin token is.\n\nExamples:\n  trib cloud token create --name ci --scopes read\n" +
+			"  trib cloud token create --name acme-ops --tenant acme\n" +
 			"  trib cloud token create --data-dir /var/lib/trib-cloud --name ops --scopes read,write",
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -222,7 +225,7 @@ func init() {
 				return err
 			}
 			defer st.Close()
-			secret, err := cloud.CreateToken(ctx, st, tokName, strings.Split(tokScopes, ","))
+			secret, err := cloud.CreateToken(ctx, st, tokName, tokTenant, strings.Split(tokScopes, ","))
 			if err != nil {
 				return err
 			}
@@ -232,6 +235,7 @@ func init() {
 	}
 	tokenCreate.Flags().StringVar(&tokName, "name", "token", "the token's name")
 	tokenCreate.Flags().StringVar(&tokScopes, "scopes", "read,write", "scopes: read, or read,write")
+	tokenCreate.Flags().StringVar(&tokTenant, "tenant", "", "the tenant whose clusters the token sees and creates (default: the default tenant, the admin token's)")
 	tokenCreate.Flags().StringVar(&tokDir, "data-dir", "./cloud", "the control plane's data dir")
 	tokenCreate.Flags().StringVar(&tokStore, "store", "sqlite", "the control plane's store: sqlite or a postgres:// URL (TRIB_CLOUD_STORE)")
 	token.AddCommand(tokenCreate)

@@ -224,7 +224,7 @@ func TestConsoleCSRF(t *testing.T) {
 
 func TestConsoleReadOnlyToken(t *testing.T) {
 	s, _ := startConsoleServer(t)
-	ro, err := CreateToken(context.Background(), s.store, "viewer", []string{ScopeRead})
+	ro, err := CreateToken(context.Background(), s.store, "viewer", "", []string{ScopeRead})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -134,6 +134,7 @@ func (h *api) auth(next http.Handler) http.Handler {
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		r = r.WithContext(withTenant(r.Context(), t.Tenant))
 		if scope == ScopeRead {
 			next.ServeHTTP(w, r)
 			return

@@ -48,7 +48,7 @@ func BenchmarkAPIGetDatabase(b *testing.B) {
 		}
 		ids = append(ids, c.ID)
 	}
-	token, err := CreateToken(ctx, st, "bench", []string{ScopeRead})
+	token, err := CreateToken(ctx, st, "bench", "", []string{ScopeRead})
 	if err != nil {
 		b.Fatal(err)
 	}

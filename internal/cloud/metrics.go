@@ -41,6 +41,9 @@ var metricsUser = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,64}$`)
 
 // MetricsCredentials returns the credentials, making them on first use.
 func (s *Service) MetricsCredentials(ctx context.Context) (MetricsCredentials, error) {
+	if err := installationWide(ctx); err != nil {
+		return MetricsCredentials{}, err
+	}
 	fresh, _ := json.Marshal(MetricsCredentials{Username: "trib-metrics", Password: newPassword()})
 	if err := s.cfg.Store.SetSetting(ctx, metricsCredsSetting, string(fresh), true); err != nil {
 		return MetricsCredentials{}, err
@@ -58,6 +61,9 @@ func (s *Service) MetricsCredentials(ctx context.Context) (MetricsCredentials, e
 
 // UpdateMetricsCredentials replaces the credentials.
 func (s *Service) UpdateMetricsCredentials(ctx context.Context, c MetricsCredentials) error {
+	if err := installationWide(ctx); err != nil {
+		return err
+	}
 	if !metricsUser.MatchString(c.Username) {
 		return errorf(KindInvalid, "invalid basic_auth_username %q: 1 to 64 letters, digits, '.', '_' and '-'", c.Username)
 	}

@@ -40,6 +40,9 @@ type Cluster struct {
 	// PendingVersion is an upgrade waiting for the maintenance window
 	// (or install_update); "" for none.
 	PendingVersion string
+	// Tenant is the tenant of the token that created the cluster; only
+	// that tenant's tokens see it (tenant.go).
+	Tenant string
 }
 
 // Secure reports whether the cluster's brokers serve SASL_SSL.
@@ -129,10 +132,13 @@ type AuditRecord struct {
 
 // Token is an API bearer token; only its SHA-256 is stored.
 type Token struct {
-	ID        string
-	Name      string
-	Hash      string
-	Scopes    []string // "read", "write"
+	ID     string
+	Name   string
+	Hash   string
+	Scopes []string // "read", "write"
+	// Tenant is whose clusters the token sees and creates ("" is the
+	// installation's default tenant, the admin token's).
+	Tenant    string
 	CreatedAt time.Time
 }
 

@@ -193,6 +193,7 @@ func (s *Service) CreateCluster(ctx context.Context, r CreateRequest) (Cluster, 
 	c := Cluster{ID: newID(), Name: r.Name, Engine: Engine, Version: r.Version, Size: r.Size, Region: r.Region,
 		NumNodes: r.NumNodes, StorageSizeMiB: r.StorageSizeMiB, Tags: r.Tags, Status: StatusCreating,
 		CreatedAt: time.Now().UTC().Truncate(time.Second)}
+	c.Tenant, _ = tenantOf(ctx)
 	taken, err := s.cfg.Store.AllNodes(ctx)
 	if err != nil {
 		return Cluster{}, err
@@ -231,14 +232,18 @@ func (s *Service) CreateCluster(ctx context.Context, r CreateRequest) (Cluster, 
 // Cluster returns one cluster (a KindNotFound *Error when there is none).
 func (s *Service) Cluster(ctx context.Context, id string) (Cluster, error) {
 	c, err := s.cfg.Store.Cluster(ctx, id)
-	if errors.Is(err, errNoRow) {
-		return c, errorf(KindNotFound, "The resource you were accessing could not be found.")
+	if errors.Is(err, errNoRow) || (err == nil && !visible(ctx, c)) {
+		// Another tenant's cluster is answered as an unknown one.
+		return Cluster{}, errorf(KindNotFound, "The resource you were accessing could not be found.")
 	}
 	return c, err
 }
 
-// Clusters lists the clusters.
-func (s *Service) Clusters(ctx context.Context) ([]Cluster, error) { return s.cfg.Store.Clusters(ctx) }
+// Clusters lists the clusters (the requesting tenant's).
+func (s *Service) Clusters(ctx context.Context) ([]Cluster, error) {
+	cs, err := s.cfg.Store.Clusters(ctx)
+	return slices.DeleteFunc(cs, func(c Cluster) bool { return !visible(ctx, c) }), err
+}
 
 // Nodes lists a cluster's brokers that run or will run.
 func (s *Service) Nodes(ctx context.Context, id string) ([]Node, error) {

@@ -40,6 +40,10 @@ type NodeStatus struct {
 
 // NodeStatuses lists a cluster's brokers with their disk usage.
 func (s *Service) NodeStatuses(ctx context.Context, id string) ([]NodeStatus, error) {
+	// An unknown cluster (or another tenant's) is a 404, not an empty list.
+	if _, err := s.Cluster(ctx, id); err != nil {
+		return nil, err
+	}
 	nodes, err := s.Nodes(ctx, id)
 	if err != nil {
 		return nil, err

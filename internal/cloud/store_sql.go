@@ -115,6 +115,10 @@ var migrations = []string{
 	`ALTER TABLE nodes ADD COLUMN mtls TEXT NOT NULL DEFAULT '';
 	ALTER TABLE users ADD COLUMN access_cert TEXT NOT NULL DEFAULT '';
 	ALTER TABLE users ADD COLUMN access_key TEXT NOT NULL DEFAULT ''`,
+	// 6: tenants: each token's, each cluster's (its creator's); the rows
+	// made before are the default tenant's.
+	`ALTER TABLE tokens ADD COLUMN tenant TEXT NOT NULL DEFAULT '';
+	ALTER TABLE clusters ADD COLUMN tenant TEXT NOT NULL DEFAULT ''`,
 }
 
 // sqlStore is the Store over database/sql. Placeholders are written as
@@ -286,7 +290,7 @@ func (s *sqlStore) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 
 func (s *sqlStore) Close() error { return s.db.Close() }
 
-const clusterCols = `id, name, engine, version, size, region, num_nodes, storage_size_mib, tags, status, created_at, ca_cert, ca_key, control_password, maintenance_day, maintenance_hour, pending_version`
+const clusterCols = `id, name, engine, version, size, region, num_nodes, storage_size_mib, tags, status, created_at, ca_cert, ca_key, control_password, maintenance_day, maintenance_hour, pending_version, tenant`
 
 type scanner interface{ Scan(...any) error }
 
@@ -294,7 +298,7 @@ func scanCluster(r scanner) (Cluster, error) {
 	var c Cluster
 	var tags, created string
 	if err := r.Scan(&c.ID, &c.Name, &c.Engine, &c.Version, &c.Size, &c.Region, &c.NumNodes, &c.StorageSizeMiB, &tags, &c.Status, &created,
-		&c.CACert, &c.CAKey, &c.ControlPassword, &c.MaintenanceDay, &c.MaintenanceHour, &c.PendingVersion); err != nil {
+		&c.CACert, &c.CAKey, &c.ControlPassword, &c.MaintenanceDay, &c.MaintenanceHour, &c.PendingVersion, &c.Tenant); err != nil {
 		return c, err
 	}
 	json.Unmarshal([]byte(tags), &c.Tags)
@@ -338,9 +342,9 @@ func (s *sqlStore) CreateCluster(ctx context.Context, c Cluster, nodes []Node, o
 		if n > 0 {
 			return errorf(KindConflict, "a database cluster named %q already exists", c.Name)
 		}
-		if _, err := s.exec(ctx, tx, `INSERT INTO clusters (`+clusterCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		if _, err := s.exec(ctx, tx, `INSERT INTO clusters (`+clusterCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			c.ID, c.Name, c.Engine, c.Version, c.Size, c.Region, c.NumNodes, c.StorageSizeMiB, string(tags), c.Status, c.CreatedAt.UTC().Format(time.RFC3339Nano),
-			c.CACert, c.CAKey, c.ControlPassword, c.MaintenanceDay, c.MaintenanceHour, c.PendingVersion); err != nil {
+			c.CACert, c.CAKey, c.ControlPassword, c.MaintenanceDay, c.MaintenanceHour, c.PendingVersion, c.Tenant); err != nil {
 			return err
 		}
 		if err := s.insertNodes(ctx, tx, nodes); err != nil {
@@ -534,15 +538,15 @@ func (s *sqlStore) Events(ctx context.Context, clusterID string) ([]Event, error
 }
 
 func (s *sqlStore) CreateToken(ctx context.Context, t Token) error {
-	_, err := s.exec(ctx, s.db, `INSERT INTO tokens (id, name, hash, scopes, created_at) VALUES (?, ?, ?, ?, ?)`,
-		t.ID, t.Name, t.Hash, strings.Join(t.Scopes, " "), s.stamp())
+	_, err := s.exec(ctx, s.db, `INSERT INTO tokens (id, name, hash, scopes, tenant, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		t.ID, t.Name, t.Hash, strings.Join(t.Scopes, " "), t.Tenant, s.stamp())
 	return err
 }
 
 func (s *sqlStore) TokenByHash(ctx context.Context, hash string) (Token, error) {
 	var t Token
 	var scopes, created string
-	err := s.queryRow(ctx, s.db, `SELECT id, name, hash, scopes, created_at FROM tokens WHERE hash = ?`, hash).Scan(&t.ID, &t.Name, &t.Hash, &scopes, &created)
+	err := s.queryRow(ctx, s.db, `SELECT id, name, hash, scopes, tenant, created_at FROM tokens WHERE hash = ?`, hash).Scan(&t.ID, &t.Name, &t.Hash, &scopes, &t.Tenant, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return t, errNoRow
 	}

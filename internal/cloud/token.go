@@ -23,9 +23,13 @@ func hashToken(secret string) string {
 	return hex.EncodeToString(h[:])
 }
 
-// CreateToken makes a token with the given scopes and returns its secret,
-// which is not stored (only its SHA-256 is).
-func CreateToken(ctx context.Context, st Store, name string, scopes []string) (string, error) {
+// CreateToken makes a token of tenant ("" for the default tenant) with
+// the given scopes and returns its secret, which is not stored (only its
+// SHA-256 is).
+func CreateToken(ctx context.Context, st Store, name, tenant string, scopes []string) (string, error) {
+	if !ValidTenant(tenant) {
+		return "", fmt.Errorf("invalid tenant %q: up to 63 lower-case letters, digits, '_' and '-', starting with a letter or digit", tenant)
+	}
 	if len(scopes) == 0 {
 		return "", fmt.Errorf("a token needs a scope (%s, %s)", ScopeRead, ScopeWrite)
 	}
@@ -37,7 +41,7 @@ func CreateToken(ctx context.Context, st Store, name string, scopes []string) (s
 	var b [32]byte
 	rand.Read(b[:])
 	secret := "trib_" + hex.EncodeToString(b[:])
-	t := Token{ID: newID(), Name: name, Hash: hashToken(secret), Scopes: scopes}
+	t := Token{ID: newID(), Name: name, Hash: hashToken(secret), Scopes: scopes, Tenant: tenant}
 	if err := st.CreateToken(ctx, t); err != nil {
 		return "", err
 	}
@@ -52,7 +56,7 @@ func EnsureAdminToken(ctx context.Context, st Store, dataDir string) (string, er
 	if err != nil || n > 0 {
 		return "", err
 	}
-	secret, err := CreateToken(ctx, st, "admin", []string{ScopeRead, ScopeWrite})
+	secret, err := CreateToken(ctx, st, "admin", "", []string{ScopeRead, ScopeWrite})
 	if err != nil {
 		return "", err
 	}
