@@ -598,7 +598,7 @@ func TestCloudCLIAndBadInput(t *testing.T) {
 		}
 		return out
 	}
-	out := trib("databases", "create", "cli-db", "--num-nodes", "1", "--wait", "-o", "json")
+	out := trib("databases", "create", "cli-db", "--num-nodes", "1", "--deletion-protection", "--wait", "-o", "json")
 	var dbs []godo.Database
 	if err := json.Unmarshal([]byte(out), &dbs); err != nil || len(dbs) != 1 || dbs[0].Status != "online" || dbs[0].Connection == nil {
 		t.Fatalf("create -o json: %v\n%s", err, out)
@@ -760,6 +760,15 @@ func TestCloudCLIAndBadInput(t *testing.T) {
 	if status, _ := do("GET", "/v2/openapi.json", ""); status != 200 {
 		t.Errorf("openapi.json: %d", status)
 	}
+	// Made with --deletion-protection: the delete is refused until it is
+	// turned off.
+	if _, stderr, err := runCmd(t, 30*time.Second, "", env, tribBinary(t), "cloud", "databases", "delete", id); err == nil || !strings.Contains(stderr, "422") || !strings.Contains(stderr, "deletion protection") {
+		t.Errorf("delete of a cluster made with --deletion-protection: %v %s, want a 422", err, stderr)
+	}
+	if status, _ := do("GET", "/v2/databases/"+id, ""); status != 200 {
+		t.Errorf("the cluster after a refused delete: %d", status)
+	}
+	trib("databases", "deletion-protection", id, "off")
 	trib("databases", "delete", id, "--wait")
 	if out := trib("databases", "list", "-o", "json"); strings.TrimSpace(out) != "[]" && strings.TrimSpace(out) != "null" {
 		t.Errorf("list after delete: %s", out)

@@ -274,18 +274,34 @@ func databasesCommand(f *cloudFlags) *cobra.Command {
 	}
 
 	var req godo.DatabaseCreateRequest
-	var wait bool
+	var wait, protect bool
 	create := &cobra.Command{
 		Use:   "create NAME",
 		Short: "Create a Kafka cluster",
 		Long: "Create a cluster of --num-nodes brokers. With --wait, wait until it is online.\n\n" +
-			"Examples:\n  trib cloud databases create demo --num-nodes 3 --wait\n  trib cloud databases create demo -o json",
+			"Examples:\n  trib cloud databases create demo --num-nodes 3 --wait\n  trib cloud databases create demo -o json\n" +
+			"  trib cloud databases create orders --deletion-protection",
 		Args: cobra.ExactArgs(1),
 		RunE: run(func(ctx context.Context, cl *godo.Client, c *cobra.Command, args []string) error {
 			req.Name, req.EngineSlug = args[0], cloud.Engine
-			d, _, err := cl.Databases.Create(ctx, &req)
+			// godo's request with Tributary's deletion_protection beside it.
+			body := struct {
+				*godo.DatabaseCreateRequest
+				DeletionProtection bool `json:"deletion_protection,omitempty"`
+			}{&req, protect}
+			hreq, err := cl.NewRequest(ctx, http.MethodPost, "/v2/databases", body)
 			if err != nil {
 				return err
+			}
+			var root struct {
+				Database *godo.Database `json:"database"`
+			}
+			if _, err := cl.Do(ctx, hreq, &root); err != nil {
+				return err
+			}
+			d := root.Database
+			if d == nil {
+				return fmt.Errorf("the control plane answered the create without a database")
 			}
 			if wait {
 				if d, err = waitOnline(ctx, cl, d.ID, false, c.ErrOrStderr()); err != nil {
@@ -303,7 +319,31 @@ func databasesCommand(f *cloudFlags) *cobra.Command {
 	create.Flags().Uint64Var(&req.StorageSizeMib, "storage-size-mib", 0, "disk per broker in MiB (default 10240)")
 	create.Flags().StringSliceVar(&req.Tags, "tag", nil, "tags")
 	create.Flags().BoolVar(&wait, "wait", false, "wait until the cluster is online")
+	create.Flags().BoolVar(&protect, "deletion-protection", false, "refuse deletes until deletion protection is turned off")
 	dbs.AddCommand(create)
+
+	dbs.AddCommand(&cobra.Command{
+		Use:   "deletion-protection ID on|off",
+		Short: "Turn a cluster's deletion protection on or off (Tributary's)",
+		Long: "While a cluster's deletion protection is on, deleting it is refused.\n\n" +
+			"Examples:\n  trib cloud databases deletion-protection <id> on\n  trib cloud databases deletion-protection <id> off",
+		Args: cobra.ExactArgs(2),
+		RunE: run(func(ctx context.Context, cl *godo.Client, c *cobra.Command, args []string) error {
+			if args[1] != "on" && args[1] != "off" {
+				return fmt.Errorf("deletion-protection takes on or off, not %q", args[1])
+			}
+			hreq, err := cl.NewRequest(ctx, http.MethodPut, "/v2/databases/"+url.PathEscape(args[0])+"/deletion_protection",
+				map[string]bool{"deletion_protection": args[1] == "on"})
+			if err != nil {
+				return err
+			}
+			if _, err := cl.Do(ctx, hreq, nil); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.ErrOrStderr(), "Deletion protection %s.\n", args[1])
+			return nil
+		}),
+	})
 
 	dbs.AddCommand(&cobra.Command{
 		Use: "list", Short: "List clusters", Args: cobra.NoArgs,

@@ -85,6 +85,8 @@ type apiDatabase struct {
 	// Tributary's addition beside DigitalOcean's fields: every broker's
 	// bootstrap address.
 	BootstrapServers []string `json:"bootstrap_servers,omitempty"`
+	// DeletionProtection (Tributary's): a delete is refused while set.
+	DeletionProtection bool `json:"deletion_protection"`
 }
 
 type apiCreateRequest struct {
@@ -101,6 +103,7 @@ type apiCreateRequest struct {
 	Rules              []apiFirewallRule `json:"rules"`
 	BackupRestore      any               `json:"backup_restore"`
 	StorageAutoscale   *apiAutoscale     `json:"storage_autoscale"`
+	DeletionProtection bool              `json:"deletion_protection"`
 }
 
 type apiAutoscale struct {
@@ -182,7 +185,7 @@ func toAPIFirewallRule(r FirewallRule) apiFirewallRule {
 func toAPI(c Cluster, nodes []Node, users []User) apiDatabase {
 	d := apiDatabase{ID: c.ID, Name: c.Name, Engine: c.Engine, Version: c.Version, NumNodes: c.NumNodes,
 		Size: c.Size, Region: c.Region, Status: c.Status, CreatedAt: c.CreatedAt, Tags: c.Tags,
-		StorageSizeMiB: c.StorageSizeMiB}
+		StorageSizeMiB: c.StorageSizeMiB, DeletionProtection: c.DeletionProtection}
 	if d.Tags == nil {
 		d.Tags = []string{}
 	}

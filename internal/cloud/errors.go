@@ -63,3 +63,6 @@ func httpStatus(err error) (int, string) {
 
 // errNoRow is returned by Store lookups for a missing row.
 var errNoRow = errors.New("not found")
+
+// errDeletionProtected is a delete of a cluster with deletion protection.
+var errDeletionProtected = errorf(KindInvalid, "the database cluster has deletion protection: turn it off first (PUT /v2/databases/{id}/deletion_protection, or trib cloud databases deletion-protection ID off)")

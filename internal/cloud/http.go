@@ -50,6 +50,7 @@ func (h *api) routes() []route {
 		{"PUT /v2/databases/metrics/credentials", h.updateMetricsCredentials},
 		{"GET /v2/databases/{id}", h.get},
 		{"DELETE /v2/databases/{id}", h.delete},
+		{"PUT /v2/databases/{id}/deletion_protection", h.deletionProtection},
 		{"GET /v2/databases/{id}/ca", h.ca},
 		{"PUT /v2/databases/{id}/resize", h.resize},
 		{"PUT /v2/databases/{id}/upgrade", h.upgrade},
@@ -265,7 +266,7 @@ func parseCreate(b []byte) (CreateRequest, error) {
 		return CreateRequest{}, err
 	}
 	return CreateRequest{Name: req.Name, Engine: req.Engine, Version: req.Version, Size: req.Size, Region: req.Region,
-		NumNodes: req.NumNodes, StorageSizeMiB: req.StorageSizeMiB, Tags: req.Tags, Rules: rules}, nil
+		NumNodes: req.NumNodes, StorageSizeMiB: req.StorageSizeMiB, Tags: req.Tags, Rules: rules, DeletionProtection: req.DeletionProtection}, nil
 }
 
 func (h *api) create(r *http.Request) (int, any, error) {
@@ -305,6 +306,21 @@ func (h *api) get(r *http.Request) (int, any, error) {
 
 func (h *api) delete(r *http.Request) (int, any, error) {
 	return none(http.StatusNoContent, h.s.DeleteCluster(r.Context(), r.PathValue("id")))
+}
+
+// deletionProtection (Tributary's) sets or clears a cluster's deletion
+// protection: {"deletion_protection": true|false}.
+func (h *api) deletionProtection(r *http.Request) (int, any, error) {
+	req, err := body[struct {
+		DeletionProtection *bool `json:"deletion_protection"`
+	}](r)
+	if err != nil {
+		return 0, nil, err
+	}
+	if req.DeletionProtection == nil {
+		return 0, nil, errorf(KindInvalid, "deletion_protection (true or false) is required")
+	}
+	return none(http.StatusNoContent, h.s.SetDeletionProtection(r.Context(), r.PathValue("id"), *req.DeletionProtection))
 }
 
 // ca answers the cluster's CA certificate; godo's DatabaseCA has it as

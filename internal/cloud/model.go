@@ -43,6 +43,9 @@ type Cluster struct {
 	// Tenant is the tenant of the token that created the cluster; only
 	// that tenant's tokens see it (tenant.go).
 	Tenant string
+	// DeletionProtection refuses a delete of the cluster while it is set
+	// (Tributary's; DigitalOcean's API has no such flag).
+	DeletionProtection bool
 }
 
 // Secure reports whether the cluster's brokers serve SASL_SSL.

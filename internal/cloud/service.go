@@ -133,6 +133,8 @@ type CreateRequest struct {
 	// Rules are the trusted sources (DigitalOcean's create-time firewall
 	// rules).
 	Rules []FirewallRule
+	// DeletionProtection refuses deletes until it is turned off.
+	DeletionProtection bool
 }
 
 var clusterName = regexp.MustCompile(`^[a-z][a-z0-9-]{1,62}[a-z0-9]$`)
@@ -192,7 +194,7 @@ func (s *Service) CreateCluster(ctx context.Context, r CreateRequest) (Cluster, 
 	}
 	c := Cluster{ID: newID(), Name: r.Name, Engine: Engine, Version: r.Version, Size: r.Size, Region: r.Region,
 		NumNodes: r.NumNodes, StorageSizeMiB: r.StorageSizeMiB, Tags: r.Tags, Status: StatusCreating,
-		CreatedAt: time.Now().UTC().Truncate(time.Second)}
+		CreatedAt: time.Now().UTC().Truncate(time.Second), DeletionProtection: r.DeletionProtection}
 	c.Tenant, _ = tenantOf(ctx)
 	taken, err := s.cfg.Store.AllNodes(ctx)
 	if err != nil {
@@ -395,12 +397,34 @@ func (s *Service) DeleteCluster(ctx context.Context, id string) error {
 	if c.Status == StatusDeleting {
 		return nil
 	}
+	if c.DeletionProtection {
+		return errDeletionProtected
+	}
 	op := Operation{ID: newID(), ClusterID: id, Kind: OpDelete, From: c.NumNodes, Step: stepStart, State: OpRunning}
 	if err := s.cfg.Store.StartOperation(ctx, op, StatusDeleting, c.NumNodes, nil); err != nil {
 		return err
 	}
 	s.cfg.Store.AddEvent(ctx, id, "cluster_delete")
 	s.log.Info("cluster delete requested", "cluster", id)
+	return nil
+}
+
+// SetDeletionProtection turns a cluster's deletion protection on or off.
+func (s *Service) SetDeletionProtection(ctx context.Context, id string, on bool) error {
+	if _, err := s.Cluster(ctx, id); err != nil {
+		return err
+	}
+	if err := s.cfg.Store.SetDeletionProtection(ctx, id, on); err != nil {
+		if errors.Is(err, errNoRow) {
+			return errorf(KindNotFound, "The resource you were accessing could not be found.")
+		}
+		return err
+	}
+	ev := "deletion_protection_off"
+	if on {
+		ev = "deletion_protection_on"
+	}
+	s.cfg.Store.AddEvent(ctx, id, ev)
 	return nil
 }
 

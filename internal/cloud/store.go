@@ -33,7 +33,8 @@ type Store interface {
 	// StartOperation records op against its cluster, sets the cluster's
 	// status and broker count and inserts newNodes, all at once; it fails
 	// with a KindConflict *Error while another operation of the cluster
-	// runs.
+	// runs, and a delete with errDeletionProtected while the cluster's
+	// deletion protection is set.
 	StartOperation(ctx context.Context, op Operation, status string, numNodes int, newNodes []Node) error
 	// StartOperationChange is StartOperation with the whole change: it
 	// also sets the cluster's version (when not "", clearing a pending
@@ -70,6 +71,9 @@ type Store interface {
 	FirewallRules(ctx context.Context, clusterID string) ([]FirewallRule, error)
 	// SetFirewallRules replaces a cluster's trusted sources.
 	SetFirewallRules(ctx context.Context, clusterID string, rules []FirewallRule) error
+	// SetDeletionProtection sets or clears a cluster's deletion
+	// protection (StartOperation refuses a delete while it is set).
+	SetDeletionProtection(ctx context.Context, clusterID string, on bool) error
 	// SetMaintenance sets a cluster's maintenance window and the version
 	// upgrade pending for it ("" for none); errNoRow if there is no such
 	// cluster.

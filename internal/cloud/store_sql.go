@@ -119,6 +119,8 @@ var migrations = []string{
 	// made before are the default tenant's.
 	`ALTER TABLE tokens ADD COLUMN tenant TEXT NOT NULL DEFAULT '';
 	ALTER TABLE clusters ADD COLUMN tenant TEXT NOT NULL DEFAULT ''`,
+	// 7: deletion protection.
+	`ALTER TABLE clusters ADD COLUMN deletion_protection INTEGER NOT NULL DEFAULT 0`,
 }
 
 // sqlStore is the Store over database/sql. Placeholders are written as
@@ -290,17 +292,19 @@ func (s *sqlStore) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 
 func (s *sqlStore) Close() error { return s.db.Close() }
 
-const clusterCols = `id, name, engine, version, size, region, num_nodes, storage_size_mib, tags, status, created_at, ca_cert, ca_key, control_password, maintenance_day, maintenance_hour, pending_version, tenant`
+const clusterCols = `id, name, engine, version, size, region, num_nodes, storage_size_mib, tags, status, created_at, ca_cert, ca_key, control_password, maintenance_day, maintenance_hour, pending_version, tenant, deletion_protection`
 
 type scanner interface{ Scan(...any) error }
 
 func scanCluster(r scanner) (Cluster, error) {
 	var c Cluster
 	var tags, created string
+	var protected int
 	if err := r.Scan(&c.ID, &c.Name, &c.Engine, &c.Version, &c.Size, &c.Region, &c.NumNodes, &c.StorageSizeMiB, &tags, &c.Status, &created,
-		&c.CACert, &c.CAKey, &c.ControlPassword, &c.MaintenanceDay, &c.MaintenanceHour, &c.PendingVersion, &c.Tenant); err != nil {
+		&c.CACert, &c.CAKey, &c.ControlPassword, &c.MaintenanceDay, &c.MaintenanceHour, &c.PendingVersion, &c.Tenant, &protected); err != nil {
 		return c, err
 	}
+	c.DeletionProtection = protected != 0
 	json.Unmarshal([]byte(tags), &c.Tags)
 	c.CreatedAt = parseStamp(created)
 	return c, nil
@@ -342,9 +346,9 @@ func (s *sqlStore) CreateCluster(ctx context.Context, c Cluster, nodes []Node, o
 		if n > 0 {
 			return errorf(KindConflict, "a database cluster named %q already exists", c.Name)
 		}
-		if _, err := s.exec(ctx, tx, `INSERT INTO clusters (`+clusterCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		if _, err := s.exec(ctx, tx, `INSERT INTO clusters (`+clusterCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			c.ID, c.Name, c.Engine, c.Version, c.Size, c.Region, c.NumNodes, c.StorageSizeMiB, string(tags), c.Status, c.CreatedAt.UTC().Format(time.RFC3339Nano),
-			c.CACert, c.CAKey, c.ControlPassword, c.MaintenanceDay, c.MaintenanceHour, c.PendingVersion, c.Tenant); err != nil {
+			c.CACert, c.CAKey, c.ControlPassword, c.MaintenanceDay, c.MaintenanceHour, c.PendingVersion, c.Tenant, boolInt(c.DeletionProtection)); err != nil {
 			return err
 		}
 		if err := s.insertNodes(ctx, tx, nodes); err != nil {
@@ -427,6 +431,20 @@ func (s *sqlStore) StartOperationChange(ctx context.Context, op Operation, ch Ch
 		}
 		if running > 0 {
 			return errorf(KindConflict, "the database cluster has an operation in progress; retry when it is online")
+		}
+		if op.Kind == OpDelete {
+			// Checked under the cluster's lock: a concurrent change of the
+			// flag is either before the delete or after it.
+			var protected int
+			if err := s.queryRow(ctx, tx, `SELECT deletion_protection FROM clusters WHERE id = ?`, op.ClusterID).Scan(&protected); err != nil {
+				if errors.Is(err, sql.ErrNoRows) {
+					return errNoRow
+				}
+				return err
+			}
+			if protected != 0 {
+				return errDeletionProtected
+			}
 		}
 		res, err := s.exec(ctx, tx, `UPDATE clusters SET status = ?, num_nodes = ? WHERE id = ?`, ch.Status, ch.NumNodes, op.ClusterID)
 		if err != nil {
@@ -707,6 +725,22 @@ func (s *sqlStore) insertFirewallRules(ctx context.Context, tx *sql.Tx, clusterI
 		}
 	}
 	return nil
+}
+
+func (s *sqlStore) SetDeletionProtection(ctx context.Context, clusterID string, on bool) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.lockCluster(ctx, tx, clusterID); err != nil {
+			return err
+		}
+		res, err := s.exec(ctx, tx, `UPDATE clusters SET deletion_protection = ? WHERE id = ?`, boolInt(on), clusterID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return errNoRow
+		}
+		return nil
+	})
 }
 
 func (s *sqlStore) SetMaintenance(ctx context.Context, clusterID, day, hour, pendingVersion string) error {

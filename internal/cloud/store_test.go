@@ -56,6 +56,29 @@ func storeSuite(t *testing.T, st Store) {
 	if err := st.FinishOperation(ctx, op, StatusOnline, 0); err != nil {
 		t.Fatal(err)
 	}
+	// Deletion protection: a delete is refused in the operation's
+	// transaction, the cluster unchanged.
+	if err := st.SetDeletionProtection(ctx, "c1", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetDeletionProtection(ctx, "nope", true); !errors.Is(err, errNoRow) {
+		t.Fatalf("deletion protection of a missing cluster: %v", err)
+	}
+	if err := st.StartOperation(ctx, Operation{ID: "opd", ClusterID: "c1", Kind: OpDelete, Step: stepStart, State: OpRunning}, StatusDeleting, 3, nil); err != errDeletionProtected {
+		t.Fatalf("delete of a protected cluster: %v", err)
+	}
+	if got, _ := st.Cluster(ctx, "c1"); !got.DeletionProtection || got.Status != StatusOnline {
+		t.Fatalf("after a refused delete: %+v", got)
+	}
+	if ops, _ := st.Operations(ctx, "c1"); len(ops) != 1 {
+		t.Fatalf("operations after a refused delete: %+v", ops)
+	}
+	if err := st.SetDeletionProtection(ctx, "c1", false); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := st.Cluster(ctx, "c1"); got.DeletionProtection {
+		t.Fatalf("deletion protection still on: %+v", got)
+	}
 	if err := st.StartOperation(ctx, Operation{ID: "op3", ClusterID: "c1", Kind: OpResize, From: 3, To: 4, Step: stepStart, State: OpRunning}, StatusResizing, 4,
 		[]Node{{ClusterID: "c1", NodeID: 4, State: NodeActive}}); err != nil {
 		t.Fatal(err)
