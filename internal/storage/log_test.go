@@ -502,6 +502,14 @@ func TestLeaderEpochCheckpoint(t *testing.T) {
 			}
 		}
 	}
+	// Appends do not write the checkpoint (two fsyncs under the append
+	// lock); the next Sync does, before the recovery point passes them.
+	if got, _ := os.ReadFile(filepath.Join(l.Dir(), leaderEpochFile)); len(got) != 0 {
+		t.Fatalf("leader-epoch-checkpoint written by an append: %q", got)
+	}
+	if err := l.Sync(l.EndOffset()); err != nil {
+		t.Fatal(err)
+	}
 	got, _ := os.ReadFile(filepath.Join(l.Dir(), leaderEpochFile))
 	if string(got) != "0\n3\n0 0\n1 6\n2 12\n" {
 		t.Fatalf("leader-epoch-checkpoint %q", got)
@@ -514,6 +522,23 @@ func TestLeaderEpochCheckpoint(t *testing.T) {
 	l = e.log(DefaultOptions())
 	if es := l.LeaderEpochs(); len(es) != 3 || es[2] != (EpochEntry{2, 12}) {
 		t.Fatalf("epochs rebuilt by recovery: %v", es)
+	}
+	// A clean close writes a new epoch's entry (a clean start does not
+	// scan the log to rebuild it).
+	b := mkBatch(t, l.EndOffset(), 3, 0, 0)
+	b.SetPartitionLeaderEpoch(3)
+	if _, err := l.Append(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(l.Dir(), leaderEpochFile)); string(got) != "0\n4\n0 0\n1 6\n2 12\n3 18\n" {
+		t.Fatalf("leader-epoch-checkpoint after a clean close %q", got)
+	}
+	l = e.log(DefaultOptions())
+	if es := l.LeaderEpochs(); len(es) != 4 || es[3] != (EpochEntry{3, 18}) {
+		t.Fatalf("epochs after a clean restart: %v", es)
 	}
 }
 
