@@ -288,6 +288,11 @@ func (l *Log) load(recoveryPoint, startCheckpoint int64, clean bool) error {
 		l.epochs = l.epochs[:len(l.epochs)-1]
 		epochsChanged = true
 	}
+	// Entries below the start: a start move (retention, DeleteRecords)
+	// marks the checkpoint for the next Sync, so a crash can leave them.
+	l.truncateEpochsFromStart()
+	epochsChanged = epochsChanged || l.epochsDirty
+	l.epochsDirty = false
 	if epochsChanged {
 		if err := writeEpochCheckpoint(filepath.Join(l.dir, leaderEpochFile), l.epochs); err != nil {
 			l.closeSegs()
@@ -1094,8 +1099,8 @@ func (l *Log) truncateEpochsFromStart() {
 		return
 	}
 	l.epochs = append([]EpochEntry{{Epoch: l.epochs[i].Epoch, StartOffset: l.start}}, l.epochs[i+1:]...)
-	// Written by the next Sync or close (a checkpoint that still has the
-	// entries below the start until then loses nothing).
+	// Written by the next Sync or close; a checkpoint that still has the
+	// entries below the start until then loses nothing (load drops them).
 	l.epochsDirty = true
 }
 
