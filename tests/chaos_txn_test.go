@@ -20,10 +20,13 @@ package tests
 // it (lost, duplicated), no output without an input (phantom), no record
 // of an aborted attempt read, at the end or by the tail while it ran
 // (aborted_read, uncommitted_read), and the group's committed input
-// offsets at the input's end offsets (offsets). A worker whose
-// transaction outlived its timeout (stalled by the faults) is fenced by
-// the coordinator's abort; it starts a new session with the same
-// transactional id, as an application would (worker_restarts).
+// offsets at the input's end offsets (offsets). A worker whose End
+// failed (its outcome unknown: it may have committed) or whose
+// transaction outlived its timeout (stalled by the faults; the
+// coordinator's abort fences it) starts a new session with the same
+// transactional id, as an application would (worker_restarts): going on
+// with the old one would transform again the inputs of a transaction
+// that committed without the client hearing it.
 // CHAOS_TXN_CYCLES sets the number of cycles (default 50), CHAOS_SEED
 // replays a run.
 
@@ -165,6 +168,15 @@ func TestChaosTransactions(t *testing.T) {
 		if sess == nil {
 			t.FailNow()
 		}
+		// restart replaces the worker's session by a new one with the
+		// same transactional id, false if none could be created.
+		restart := func(why string) bool {
+			t.Logf("worker %d: %s; starting a new session", w+1, why)
+			restarts.Add(1)
+			sess.Close()
+			sess = newSession()
+			return sess != nil
+		}
 		workers.Add(1)
 		go func() {
 			defer workers.Done()
@@ -193,10 +205,7 @@ func TestChaosTransactions(t *testing.T) {
 						t.Errorf("worker %d: begin: %v", w+1, err)
 						return
 					}
-					t.Logf("worker %d: %v; starting a new session", w+1, err)
-					restarts.Add(1)
-					sess.Close()
-					if sess = newSession(); sess == nil {
+					if !restart(fmt.Sprintf("begin: %v", err)) {
 						return
 					}
 					continue
@@ -232,6 +241,20 @@ func TestChaosTransactions(t *testing.T) {
 					att.set(aid, "committed")
 				default:
 					att.set(aid, "aborted")
+				}
+				// A failed End may have committed all the same (the
+				// EndTxn reached the coordinator, which wrote its
+				// PrepareCommit, and the client then gave up, e.g.
+				// dialing the killed coordinator), but the session
+				// rewinds to the offsets it last saw committed, so
+				// going on with it would transform that
+				// transaction's inputs again: duplicated outputs.
+				// franz-go says not to go on after an End error; as
+				// an application does, start a new session, which
+				// fetches the group's committed offsets (stable:
+				// after the old transaction's markers).
+				if err != nil && !restart(fmt.Sprintf("end: %v", err)) {
+					return
 				}
 			}
 		}()
