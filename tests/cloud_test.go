@@ -87,8 +87,15 @@ type cloudProc struct {
 // are killed when the test ends (they outlive the control plane).
 func startCloud(t *testing.T, dir, store string, brokerSettings ...string) *cloudProc {
 	t.Helper()
+	return startCloudWith(t, dir, store, nil, brokerSettings...)
+}
+
+// startCloudWith is startCloud with more `trib cloud serve` flags.
+func startCloudWith(t *testing.T, dir, store string, serveFlags []string, brokerSettings ...string) *cloudProc {
+	t.Helper()
 	args := []string{"cloud", "serve", "--listen", "127.0.0.1:0", "--data-dir", dir, "--store", store,
 		"--version-binary", upgradeVersion + "=" + tribBuildB(t)}
+	args = append(args, serveFlags...)
 	for _, s := range append(append([]string{}, procSettings...), brokerSettings...) {
 		args = append(args, "--broker-set", s)
 	}

@@ -149,6 +149,10 @@ func (s *Service) reconcile(ctx context.Context, c Cluster) error {
 		return s.startDueUpdate(ctx, c)
 	}
 	next, err := s.step(ctx, c, op)
+	var rf *rollFailed
+	if errors.As(err, &rf) {
+		return s.failOperation(ctx, c, op, rf.msg)
+	}
 	if err != nil {
 		if op.Error != err.Error() {
 			op.Error = err.Error()
@@ -183,6 +187,25 @@ func (s *Service) reconcile(ctx context.Context, c Cluster) error {
 		s.log.Info("cluster online", "cluster", c.ID, "operation", op.Kind, "num_nodes", c.NumNodes)
 		return nil
 	}
+}
+
+// failOperation ends op as failed with msg (GET /operations), the cluster
+// online again so that it can be acted on, and records an event.
+func (s *Service) failOperation(ctx context.Context, c Cluster, op *Operation, msg string) error {
+	op.State, op.Error = OpFailed, msg
+	if err := s.cfg.Store.FinishOperation(ctx, *op, StatusOnline, 0); err != nil {
+		return err
+	}
+	ev := "cluster_" + op.Kind + "_failed"
+	switch c.Status {
+	case StatusUpgrading:
+		ev = "cluster_upgrade_failed"
+	case StatusResizing:
+		ev = "cluster_storage_resize_failed"
+	}
+	s.cfg.Store.AddEvent(ctx, c.ID, ev)
+	s.log.Error("operation failed", "cluster", c.ID, "operation", op.ID, "kind", op.Kind, "err", msg)
+	return nil
 }
 
 func voters(nodes []Node) []Node {

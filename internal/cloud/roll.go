@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tributary/tributary/internal/client"
 )
@@ -213,6 +214,31 @@ func nextToRoll(todo []int32, controller int32, parts []partitionView) (int32, [
 	return -1, why
 }
 
+// rollFailed is a rolled broker that did not come back within
+// RollTimeout: the roll stops and its operation fails.
+type rollFailed struct{ msg string }
+
+func (e *rollFailed) Error() string { return e.msg }
+
+// notBack says why restarted broker n is not back yet: not ready, or not
+// in the ISR of a partition it replicates (in the controller's view); ""
+// when it is back.
+func (s *Service) notBack(ctx context.Context, c Cluster, n Node) string {
+	if !brokerReady(n) {
+		return fmt.Sprintf("not ready (/readyz on %s)", n.Admin)
+	}
+	_, parts, err := s.controllerView(ctx, c.ID)
+	if err != nil {
+		return fmt.Sprintf("the controller's view is not readable: %v", err)
+	}
+	for _, p := range parts {
+		if slices.Contains(p.Replicas, n.NodeID) && !slices.Contains(p.ISR, n.NodeID) {
+			return fmt.Sprintf("not in the ISR of %s-%d", p.Topic, p.Partition)
+		}
+	}
+	return ""
+}
+
 // waitRolled waits until broker op.To is ready and back in the ISR of
 // every partition it replicates (in the controller's view).
 func (s *Service) waitRolled(ctx context.Context, c Cluster, op *Operation) (string, error) {
@@ -224,18 +250,30 @@ func (s *Service) waitRolled(ctx context.Context, c Cluster, op *Operation) (str
 	if i < 0 {
 		return op.Step, fmt.Errorf("rolling restart: broker %d is not in the cluster", op.To)
 	}
-	if !brokerReady(nodes[i]) {
-		return op.Step, nil
-	}
-	_, parts, err := s.controllerView(ctx, c.ID)
-	if err != nil {
-		return op.Step, nil // still coming back
-	}
-	for _, p := range parts {
-		if slices.Contains(p.Replicas, int32(op.To)) && !slices.Contains(p.ISR, int32(op.To)) {
-			return op.Step, nil
+	key := op.ID + "/" + strconv.Itoa(op.To)
+	if why := s.notBack(ctx, c, nodes[i]); why != "" {
+		// Reported as what the operation waits for; a broker that is not
+		// back within RollTimeout stops the roll and fails it.
+		s.mu.Lock()
+		since, ok := s.rollWaits[key]
+		if !ok {
+			since = time.Now()
+			s.rollWaits[key] = since
 		}
+		s.mu.Unlock()
+		if waited := time.Since(since); waited > s.cfg.RollTimeout {
+			done := op.Done
+			if done == "" {
+				done = "none"
+			}
+			return op.Step, &rollFailed{fmt.Sprintf("broker %d was not back %v after its restart onto version %s (%s); the roll stopped (brokers restarted before it: %s, the others untouched); an upgrade to the previous version rolls the brokers back",
+				op.To, waited.Round(time.Second), c.Version, why, done)}
+		}
+		return op.Step, waiting("broker %d is not back after its restart yet: %s", op.To, why)
 	}
+	s.mu.Lock()
+	delete(s.rollWaits, key)
+	s.mu.Unlock()
 	if op.Done != "" {
 		op.Done += ","
 	}

@@ -60,6 +60,10 @@ type Config struct {
 	Poll time.Duration
 	// Now is the clock maintenance windows are read with (default time.Now).
 	Now func() time.Time
+	// RollTimeout is how long a rolling restart waits for a restarted
+	// broker to be back (ready and in every ISR) before the roll stops
+	// and its operation fails (default 5 minutes).
+	RollTimeout time.Duration
 }
 
 // Service is the control plane's core. Its methods validate a request
@@ -78,6 +82,10 @@ type Service struct {
 	syncMu sync.Mutex
 	// metrics runs the brokers' metrics endpoints (metrics.go).
 	metrics *metricsEndpoints
+	// rollWaits is when this control plane started waiting for each
+	// rolled broker ("<operation>/<node>"), for RollTimeout; guarded by
+	// mu. A restarted control plane waits a whole RollTimeout again.
+	rollWaits map[string]time.Time
 }
 
 // clusterClient is a cached Kafka client for one cluster, valid for one
@@ -102,7 +110,10 @@ func New(cfg Config) *Service {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Service{cfg: cfg, log: cfg.Logger, clients: map[string]*clusterClient{}, synced: map[string]bool{}}
+	if cfg.RollTimeout <= 0 {
+		cfg.RollTimeout = 5 * time.Minute
+	}
+	s := &Service{cfg: cfg, log: cfg.Logger, clients: map[string]*clusterClient{}, synced: map[string]bool{}, rollWaits: map[string]time.Time{}}
 	s.metrics = &metricsEndpoints{s: s, servers: map[string]*metricsServer{}, lastErr: map[string]string{}}
 	return s
 }
