@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
 	"net/http"
 	"net/url"
 	"os"
@@ -767,6 +768,7 @@ func TestCloudCLIAndBadInput(t *testing.T) {
 	if status, _ := do("GET", "/v2/openapi.json", ""); status != 200 {
 		t.Errorf("openapi.json: %d", status)
 	}
+	cloudTopicDetailAndConfig(t, godoClient(t, cp.URL, token), id, conn)
 	// Made with --deletion-protection: the delete is refused until it is
 	// turned off.
 	if _, stderr, err := runCmd(t, 30*time.Second, "", env, tribBinary(t), "cloud", "databases", "delete", id); err == nil || !strings.Contains(stderr, "422") || !strings.Contains(stderr, "deletion protection") {
@@ -791,4 +793,76 @@ func adminToken(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	return strings.TrimSpace(string(b))
+}
+
+// cloudTopicDetailAndConfig checks, through godo, the topic detail view
+// (per partition: size, in-sync replicas, earliest offset, consumer
+// group offsets) against what was written with franz-go, and that the
+// cluster-wide KafkaConfig reaches the broker (a 1-broker cluster).
+func cloudTopicDetailAndConfig(t *testing.T, gc *godo.Client, id string, conn godo.DatabaseConnection) {
+	t.Helper()
+	ctx := context.Background()
+	parts, rf := uint32(2), uint32(1)
+	if _, _, err := gc.Databases.CreateTopic(ctx, id, &godo.DatabaseCreateTopicRequest{Name: "detail", PartitionCount: &parts, ReplicationFactor: &rf}); err != nil {
+		t.Fatalf("create topic detail: %v", err)
+	}
+	kc, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(fmt.Sprintf("%s:%d", conn.Host, conn.Port)), kgo.DefaultProduceTopic("detail"),
+		kgo.RecordPartitioner(kgo.ManualPartitioner())}, cloudClientOpts(t, gc, id, conn.User, conn.Password)...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kc.Close()
+	for i := 0; i < 10; i++ {
+		if err := kc.ProduceSync(ctx, &kgo.Record{Partition: 0, Value: []byte(fmt.Sprintf("record-%d", i))}).FirstErr(); err != nil {
+			t.Fatalf("produce to detail-0: %v", err)
+		}
+	}
+	adm := kadm.NewClient(kc)
+	offs := kadm.Offsets{}
+	offs.Add(kadm.Offset{Topic: "detail", Partition: 0, At: 7, LeaderEpoch: -1})
+	if err := adm.CommitAllOffsets(ctx, "detail-readers", offs); err != nil {
+		t.Fatalf("commit detail-readers: %v", err)
+	}
+	del := kadm.Offsets{}
+	del.Add(kadm.Offset{Topic: "detail", Partition: 0, At: 3})
+	if res, err := adm.DeleteRecords(ctx, del); err != nil || res.Error() != nil {
+		t.Fatalf("delete records below 3: %v %v", err, res.Error())
+	}
+	topic, _, err := gc.Databases.GetTopic(ctx, id, "detail")
+	if err != nil || len(topic.Partitions) != 2 {
+		t.Fatalf("get topic detail: %+v %v", topic, err)
+	}
+	p0, p1 := topic.Partitions[0], topic.Partitions[1]
+	if p0.Id != 0 || p0.EarliestOffset != 3 || p0.InSyncReplicas != 1 || p0.Size == 0 ||
+		len(p0.ConsumerGroups) != 1 || p0.ConsumerGroups[0].Name != "detail-readers" || p0.ConsumerGroups[0].Offset != 7 {
+		t.Errorf("detail-0: %+v (groups %v), want earliest offset 3, 1 in-sync replica, a size, detail-readers at 7", *p0, p0.ConsumerGroups)
+	}
+	if p1.Id != 1 || p1.EarliestOffset != 0 || p1.Size != 0 || len(p1.ConsumerGroups) != 0 {
+		t.Errorf("detail-1: %+v, want empty", *p1)
+	}
+
+	// KafkaConfig: what is set is read back and is the broker's config.
+	retention, preallocate := big.NewInt(7200000), true
+	if _, err := gc.Databases.UpdateKafkaConfig(ctx, id, &godo.KafkaConfig{LogRetentionMs: retention, LogPreallocate: &preallocate}); err != nil {
+		t.Fatalf("update kafka config: %v", err)
+	}
+	kcfg, _, err := gc.Databases.GetKafkaConfig(ctx, id)
+	if err != nil || kcfg.LogRetentionMs == nil || kcfg.LogRetentionMs.Cmp(retention) != 0 || kcfg.LogPreallocate == nil || !*kcfg.LogPreallocate {
+		t.Errorf("get kafka config: %+v %v, want log_retention_ms %d, log_preallocate true", kcfg, err, retention)
+	}
+	rcs, err := adm.DescribeBrokerConfigs(ctx)
+	if err != nil {
+		t.Fatalf("describe broker configs: %v", err)
+	}
+	got := map[string]string{}
+	for _, rc := range rcs {
+		for _, c := range rc.Configs {
+			if c.Value != nil {
+				got[c.Key] = *c.Value
+			}
+		}
+	}
+	if got["log.retention.ms"] != "7200000" || got["log.preallocate"] != "true" {
+		t.Errorf("the broker's log.retention.ms %q, log.preallocate %q, want 7200000 and true", got["log.retention.ms"], got["log.preallocate"])
+	}
 }

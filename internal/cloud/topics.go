@@ -319,11 +319,15 @@ func (s *Service) Topic(ctx context.Context, id, name string) (apiTopic, error) 
 	t := apiTopic{Name: name, ReplicationFactor: uint32(td.Partitions.NumReplicas()), State: "active"}
 	starts, _ := adm.ListStartOffsets(ctx, name)
 	sizes := map[int32]int64{}
-	if dirs, err := adm.DescribeAllLogDirs(ctx, kadm.TopicsSet{name: {}}); err == nil {
-		leaders := map[int32]int32{}
-		for _, p := range td.Partitions {
-			leaders[p.Partition] = p.Leader
-		}
+	// Every partition named: a topic with no partitions asks for none
+	// (the sizes were all 0).
+	set := kadm.TopicsSet{}
+	leaders := map[int32]int32{}
+	for _, p := range td.Partitions {
+		set.Add(name, p.Partition)
+		leaders[p.Partition] = p.Leader
+	}
+	if dirs, err := adm.DescribeAllLogDirs(ctx, set); err == nil {
 		dirs.Each(func(d kadm.DescribedLogDir) {
 			d.Topics.Each(func(p kadm.DescribedLogDirPartition) {
 				if p.Topic == name && leaders[p.Partition] == d.Broker {
