@@ -117,12 +117,14 @@ func (b *Broker) handleFetch(ctx context.Context, r *Request) Pending {
 				defer timer.Stop()
 				b.stats.fetchPurgatory.Add(1)
 				defer b.stats.fetchPurgatory.Add(-1)
+				b.Written(resp) // read again below
 				continue
 			}
 			select {
 			case <-woke:
+				b.Written(resp) // read again
 			case <-timer.C:
-				return done(resp, fetchedBytes(resp))
+				return done(resp, b.fetchedBytes(resp))
 			case <-ctx.Done():
 				session.finish(resp)
 				return resp
@@ -193,7 +195,13 @@ func (b *Broker) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, rep
 					limit = partition.ReadCommitted
 				}
 				max := min(int(rp.PartitionMaxBytes), remaining)
-				snap, res, err := p.Read(rp.FetchOffset, limit, max, total == 0)
+				read := p.Read
+				if replica < 0 && req.Version >= 4 {
+					// Consumers get the stored bytes with sendfile
+					// where the connection allows (splice.go).
+					read = p.ReadZeroCopy
+				}
+				snap, res, err := read(rp.FetchOffset, limit, max, total == 0)
 				sp.HighWatermark = snap.HighWatermark
 				sp.LastStableOffset = snap.LastStableOffset
 				sp.LogStartOffset = snap.LogStartOffset
@@ -221,11 +229,14 @@ func (b *Broker) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, rep
 				if res.Data != nil {
 					sp.RecordBatches = res.Data
 				}
+				if res.Slice != nil {
+					sp.RecordBatches = b.splice(resp, res.Slice)
+				}
 				if replica < 0 && req.IsolationLevel == 1 && req.Version >= 4 {
 					sp.AbortedTransactions = abortedTransactions(p, rp.FetchOffset, res)
 				}
-				total += len(res.Data)
-				remaining -= len(res.Data)
+				total += res.Size()
+				remaining -= res.Size()
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
@@ -239,7 +250,7 @@ func (b *Broker) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, rep
 // records up to each ABORT marker. An empty list, never null, as Kafka.
 func abortedTransactions(p *partition.Partition, from int64, res storage.ReadResult) []kmsg.FetchResponseTopicPartitionAbortedTransaction {
 	out := []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
-	if len(res.Data) == 0 {
+	if res.Size() == 0 {
 		return out
 	}
 	for _, t := range p.AbortedTransactions(from, res.Next) {
@@ -279,12 +290,14 @@ func checkLeaderEpoch(p *partition.Partition, clientEpoch int32) int16 {
 	return 0
 }
 
-// Written recycles the read buffers of a sent fetch response.
+// Written recycles the read buffers of a sent fetch response (or one
+// discarded) and forgets its splices.
 func (b *Broker) Written(resp kmsg.Response) {
 	f, ok := resp.(*kmsg.FetchResponse)
 	if !ok {
 		return
 	}
+	b.splices.Delete(f)
 	for i := range f.Topics {
 		for j := range f.Topics[i].Partitions {
 			storage.ReleaseRead(f.Topics[i].Partitions[j].RecordBatches)
@@ -305,12 +318,12 @@ func (b *Broker) fetchTopicName(version int16, name string, id [16]byte) string 
 	return ""
 }
 
-// fetchedBytes is the record bytes in resp.
-func fetchedBytes(resp *kmsg.FetchResponse) int {
+// fetchedBytes is the record bytes in resp (spliced ones included).
+func (b *Broker) fetchedBytes(resp *kmsg.FetchResponse) int {
 	n := 0
 	for i := range resp.Topics {
 		for j := range resp.Topics[i].Partitions {
-			n += len(resp.Topics[i].Partitions[j].RecordBatches)
+			n += b.recordBytes(resp, resp.Topics[i].Partitions[j].RecordBatches)
 		}
 	}
 	return n

@@ -100,7 +100,7 @@ func BenchmarkProduceFetchV2Path(b *testing.B) {
 		fp.FetchOffset, fp.PartitionMaxBytes = offset, 1<<20
 		ft.Partitions = append(ft.Partitions, fp)
 		fr.Topics = append(fr.Topics, ft)
-		fresp := br.Handle(ctx, &Request{Key: fr.Key(), Version: 12, Msg: fr, Conn: conn})().(*kmsg.FetchResponse)
+		fresp := unsplice(b, br, br.Handle(ctx, &Request{Key: fr.Key(), Version: 12, Msg: fr, Conn: conn})()).(*kmsg.FetchResponse)
 		got := fresp.Topics[0].Partitions[0].RecordBatches
 		if len(got) != len(batch) || got[16] != 2 {
 			b.Fatalf("fetched %d bytes (magic %d), want the %d-byte v2 batch", len(got), got[16], len(batch))

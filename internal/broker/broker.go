@@ -70,7 +70,10 @@ type Config struct {
 
 // Broker is one node's request handler and replica manager.
 type Broker struct {
-	cfg         Config
+	cfg Config
+	// splices are the zero-copy record data of fetch responses not yet
+	// written (*kmsg.FetchResponse → []protocol.Splice; splice.go).
+	splices     sync.Map
 	authz       *authz // nil: no authorizer, every request allowed
 	log         *slog.Logger
 	quorum      MetadataSource

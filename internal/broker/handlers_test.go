@@ -175,7 +175,7 @@ func (f *handlerFixture) call(t *testing.T, req kmsg.Request, version int16) kms
 	if pending == nil {
 		return nil
 	}
-	return pending()
+	return unsplice(t, f.b, pending())
 }
 
 func produceRequest(acks int16, parts map[int32][]byte) *kmsg.ProduceRequest {

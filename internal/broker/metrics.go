@@ -127,7 +127,7 @@ func (b *Broker) fetched(out kmsg.Response, replica int32, version int16) {
 		}
 		var n, failed int64
 		for j := range rt.Partitions {
-			n += int64(len(rt.Partitions[j].RecordBatches))
+			n += int64(b.recordBytes(resp, rt.Partitions[j].RecordBatches))
 			if rt.Partitions[j].ErrorCode != 0 {
 				failed++
 			}

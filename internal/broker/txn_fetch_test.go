@@ -66,7 +66,7 @@ func TestFetchReadCommitted(t *testing.T) {
 		rp.PartitionMaxBytes, rp.CurrentLeaderEpoch, rp.LogStartOffset = 1<<20, -1, -1
 		rt.Partitions = append(rt.Partitions, rp)
 		req.Topics = append(req.Topics, rt)
-		resp := br.Handle(context.Background(), &Request{Key: req.Key(), Version: version, Msg: req, Conn: &ConnInfo{}})().(*kmsg.FetchResponse)
+		resp := unsplice(t, br, br.Handle(context.Background(), &Request{Key: req.Key(), Version: version, Msg: req, Conn: &ConnInfo{}})()).(*kmsg.FetchResponse)
 		return resp.Topics[0].Partitions[0]
 	}
 	lastOffset := func(data []byte) int64 {

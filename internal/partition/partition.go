@@ -886,6 +886,14 @@ func (p *Partition) Read(offset int64, limit ReadLimit, maxBytes int, minOne boo
 	return s, res, err
 }
 
+// ReadZeroCopy is Read that may leave the batches in the segment file
+// (storage.Log.ReadZeroCopy: the result's Slice).
+func (p *Partition) ReadZeroCopy(offset int64, limit ReadLimit, maxBytes int, minOne bool) (Snapshot, storage.ReadResult, error) {
+	s := p.Snapshot()
+	res, err := p.log.ReadZeroCopy(offset, s.bound(limit), maxBytes, minOne)
+	return s, res, err
+}
+
 // OffsetForTimestamp is the first offset whose timestamp is at or after ts
 // and the record's timestamp (ListOffsets by time), if such a record is
 // visible to a reader with limit.

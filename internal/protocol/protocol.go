@@ -6,6 +6,7 @@
 package protocol
 
 import (
+	"io"
 	"sync"
 	"time"
 
@@ -161,4 +162,23 @@ func (f *InFlight) Wait() {
 	ch := f.idle
 	f.mu.Unlock()
 	<-ch
+}
+
+// Splice is response bytes carried by reference (a Fetch response's
+// record data left in a segment file): the encoded response holds Marker
+// as the whole value of a bytes field, and the writer sends, in its
+// place, Len bytes that WriteTo produces (sendfile when it is given the
+// plaintext TCP connection itself). WriteTo must write exactly Len bytes
+// or fail; after a failure the connection is closed.
+type Splice struct {
+	Marker  []byte
+	Len     int64
+	WriteTo func(w io.Writer) (int64, error)
+}
+
+// Splicer is implemented by a handler whose responses may carry Splices.
+// The connection's writer calls Splices(resp) once per response before
+// encoding it, on its own goroutine, and before Written.
+type Splicer interface {
+	Splices(resp kmsg.Response) []Splice
 }

@@ -11,6 +11,7 @@ package server
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/binary"
@@ -18,8 +19,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -574,10 +577,20 @@ func (s *Server) writeLoop(ctx context.Context, c net.Conn, queue <-chan pending
 		if pr.flexible && pr.key != kmsg.ApiVersions.Int16() {
 			buf = append(buf, 0)
 		}
+		var splices []protocol.Splice
+		if sp, ok := s.h.(protocol.Splicer); ok {
+			splices = sp.Splices(resp)
+		}
 		buf = resp.AppendTo(buf)
 		s.h.Written(resp)
-		binary.BigEndian.PutUint32(buf, uint32(len(buf)-4))
-		if _, err := w.Write(buf); err != nil {
+		var err error
+		if len(splices) > 0 {
+			err = writeSpliced(w, c, buf, splices, pr.flexible)
+		} else {
+			binary.BigEndian.PutUint32(buf, uint32(len(buf)-4))
+			_, err = w.Write(buf)
+		}
+		if err != nil {
 			failed = true
 			cancel()
 			c.Close()
@@ -596,6 +609,85 @@ func (s *Server) writeLoop(ctx context.Context, c net.Conn, queue <-chan pending
 			buf = nil // do not pin very large buffers on an idle connection
 		}
 	}
+}
+
+// writeSpliced writes the encoded response frame buf (its size field not
+// yet set) with each splice's bytes in place of its marker: the field's
+// length prefix is rewritten for the real length (an int32, or a compact
+// uvarint of length+1 in flexible versions) and the bytes come from
+// WriteTo, given the connection itself when it is plaintext TCP (so a
+// segment file goes out with sendfile) after the buffered part is
+// flushed, else the buffered writer. A splice whose marker is not in buf
+// (its partition was dropped from the response) is skipped.
+func writeSpliced(w *bufio.Writer, c net.Conn, buf []byte, splices []protocol.Splice, flexible bool) error {
+	type piece struct {
+		from, to int // bytes of buf replaced: length prefix and marker
+		sp       *protocol.Splice
+	}
+	var pieces []piece
+	total := int64(len(buf) - 4)
+	const at = 4 // after the frame size
+	for i := range splices {
+		sp := &splices[i]
+		j := bytes.Index(buf[at:], sp.Marker)
+		if j < 0 {
+			continue
+		}
+		j += at
+		var prefix []byte
+		if flexible {
+			prefix = binary.AppendUvarint(nil, uint64(len(sp.Marker))+1)
+		} else {
+			prefix = binary.BigEndian.AppendUint32(nil, uint32(len(sp.Marker)))
+		}
+		if j-len(prefix) < at || !bytes.Equal(buf[j-len(prefix):j], prefix) {
+			return fmt.Errorf("spliced field at %d has no length prefix", j)
+		}
+		pieces = append(pieces, piece{j - len(prefix), j + len(sp.Marker), sp})
+		total += int64(len(splicePrefix(nil, sp.Len, flexible))) + sp.Len - int64(len(prefix)+len(sp.Marker))
+	}
+	// The response may list partitions in another order than they were
+	// read (fetch sessions reorder them).
+	slices.SortFunc(pieces, func(a, b piece) int { return a.from - b.from })
+	if total > math.MaxInt32 {
+		return fmt.Errorf("response of %d bytes", total)
+	}
+	binary.BigEndian.PutUint32(buf, uint32(total))
+	tcp, _ := c.(*net.TCPConn)
+	prev := 0
+	for _, p := range pieces {
+		if _, err := w.Write(buf[prev:p.from]); err != nil {
+			return err
+		}
+		if _, err := w.Write(splicePrefix(nil, p.sp.Len, flexible)); err != nil {
+			return err
+		}
+		var dst io.Writer = w
+		if tcp != nil {
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			dst = tcp
+		}
+		n, err := p.sp.WriteTo(dst)
+		if err == nil && n != p.sp.Len {
+			err = fmt.Errorf("spliced %d of %d bytes", n, p.sp.Len)
+		}
+		if err != nil {
+			return err
+		}
+		prev = p.to
+	}
+	_, err := w.Write(buf[prev:])
+	return err
+}
+
+// splicePrefix appends the length prefix of a bytes field of n bytes.
+func splicePrefix(b []byte, n int64, flexible bool) []byte {
+	if flexible {
+		return binary.AppendUvarint(b, uint64(n)+1)
+	}
+	return binary.BigEndian.AppendUint32(b, uint32(n))
 }
 
 // run calls a Pending, turning a panic into a failed connection.

@@ -473,6 +473,7 @@ func (l *Log) Append(b record.Batch) (int64, error) {
 		return 0, l.writeErrLocked(err)
 	}
 	act.size += int64(len(b))
+	act.markVerified(pos, act.size) // every appended batch passed its CRC check
 	if act.hinted < 0 || act.hinted > pos {
 		act.hinted = pos // first append since open, or after a truncation
 	}
@@ -568,6 +569,7 @@ func (l *Log) roll() (*segment, error) {
 	if err := old.seal(); err != nil {
 		return nil, err
 	}
+	old.verified.Store(0) // its first read from the start checks it again (segment.verified)
 	s, err := openSegment(l.mgr.files, l.dir, l.end, true, l.keys())
 	if err != nil {
 		return nil, err
@@ -746,7 +748,10 @@ func (l *Log) RecoveryPoint() int64 {
 
 // ReadResult is a run of whole batches read from the log.
 type ReadResult struct {
-	Data []byte
+	// Data holds the batches, or Slice names them in their segment file
+	// (ReadZeroCopy only); both are empty when there are none.
+	Data  []byte
+	Slice *FileSlice
 	// Next is the offset after the last batch returned.
 	Next int64
 }
@@ -774,6 +779,19 @@ func (l *Log) locate(offset int64) (s *segment, size int64, idxN, tidxN int, nex
 // ErrOffsetOutOfRange; an offset equal to the end returns no data. Every
 // batch returned has passed its CRC check; a corrupt one is an error.
 func (l *Log) Read(offset, maxOffset int64, maxBytes int, minOne bool) (ReadResult, error) {
+	return l.read(offset, maxOffset, maxBytes, minOne, false)
+}
+
+// ReadZeroCopy is Read that may leave the batches in the segment file:
+// the result then has Slice set (and no Data), for the caller to send
+// with sendfile (FileSlice.WriteTo). It does so only for a plaintext
+// segment whose bytes this process has CRC-checked (see segment.verified);
+// otherwise it reads and checks them as Read does.
+func (l *Log) ReadZeroCopy(offset, maxOffset int64, maxBytes int, minOne bool) (ReadResult, error) {
+	return l.read(offset, maxOffset, maxBytes, minOne, true)
+}
+
+func (l *Log) read(offset, maxOffset int64, maxBytes int, minOne, zeroCopy bool) (ReadResult, error) {
 	for {
 		l.mu.RLock()
 		if l.closed {
@@ -808,6 +826,17 @@ func (l *Log) Read(offset, maxOffset int64, maxBytes int, minOne bool) (ReadResu
 			offset = nextBase // a gap left by compaction
 			continue
 		}
+		if zeroCopy && !s.f.encrypted() {
+			res, ok, err := l.sliceFrom(s, pos, size, maxOffset, maxBytes, minOne)
+			if err == nil && ok {
+				if res.Next == 0 {
+					res.Next = offset
+				}
+				return res, nil
+			}
+			// Not all checked, or a header failed to read: the copy
+			// path checks (and reports) it.
+		}
 		res, err := l.readFrom(s, pos, size, maxOffset, maxBytes, minOne)
 		if err != nil {
 			if l.replaced(s, err) {
@@ -820,6 +849,14 @@ func (l *Log) Read(offset, maxOffset int64, maxBytes int, minOne bool) (ReadResu
 		}
 		return res, nil
 	}
+}
+
+// Size is the bytes of batches read.
+func (r ReadResult) Size() int {
+	if r.Slice != nil {
+		return int(r.Slice.n)
+	}
+	return len(r.Data)
 }
 
 // readErr classifies a failed read of s: corrupt data (a batch failing
@@ -889,6 +926,7 @@ func (l *Log) readFrom(s *segment, pos, limit, maxOffset int64, maxBytes int, mi
 					return ReadResult{}, err
 				}
 				s.setReadHint(whole.LastOffset()+1, pos+int64(len(whole)))
+				s.markVerified(pos, pos+int64(len(whole)))
 				return ReadResult{Data: whole, Next: whole.LastOffset() + 1}, nil
 			}
 			break
@@ -911,7 +949,55 @@ func (l *Log) readFrom(s *segment, pos, limit, maxOffset int64, maxBytes int, mi
 		return ReadResult{}, nil
 	}
 	s.setReadHint(next, pos+int64(off))
+	s.markVerified(pos, pos+int64(off))
 	return ReadResult{Data: buf[:off], Next: next}, nil
+}
+
+// sliceFrom is readFrom leaving the bytes in the file: it walks the batch
+// headers from pos (a batch boundary) below limit and returns the run of
+// whole batches as a FileSlice, if all of it lies below s.verified
+// (ok=false otherwise: the caller reads and checks it).
+func (l *Log) sliceFrom(s *segment, pos, limit, maxOffset int64, maxBytes int, minOne bool) (ReadResult, bool, error) {
+	verified := s.verified.Load()
+	if pos >= verified {
+		return ReadResult{}, false, nil
+	}
+	f, err := s.f.acquire()
+	if err != nil {
+		return ReadResult{}, false, err
+	}
+	defer s.f.release(false)
+	var hdr [record.HeaderSize]byte
+	end, next := pos, int64(0)
+	for end+record.HeaderSize <= limit {
+		if _, err := f.ReadAt(hdr[:], end); err != nil {
+			return ReadResult{}, false, err
+		}
+		n, err := batchSize(hdr[:])
+		if err != nil {
+			return ReadResult{}, false, err
+		}
+		b := record.Batch(hdr[:])
+		if b.BaseOffset() >= maxOffset || end+int64(n) > limit {
+			break
+		}
+		if end+int64(n)-pos > int64(maxBytes) && !(end == pos && minOne) {
+			break
+		}
+		if end+int64(n) > verified {
+			return ReadResult{}, false, nil
+		}
+		end += int64(n)
+		next = b.LastOffset() + 1
+		if end-pos >= int64(maxBytes) {
+			break
+		}
+	}
+	if end == pos {
+		return ReadResult{}, true, nil
+	}
+	s.setReadHint(next, end)
+	return ReadResult{Slice: &FileSlice{f: s.f, pos: pos, n: end - pos}, Next: next}, true, nil
 }
 
 // readPool recycles fetch read buffers: a fetch response's record data is

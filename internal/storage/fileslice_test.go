@@ -1,0 +1,80 @@
+package storage
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"testing"
+)
+
+// ReadZeroCopy leaves batches in the file only where this process has
+// checked their CRCs: the active segment (appends are checked) at once, a
+// sealed segment after a first read from its start has checked it. A
+// sealed segment damaged before that first read is caught by it. The
+// slice's bytes are the ones Read returns.
+func TestReadZeroCopyChecksSealedSegmentsOnce(t *testing.T) {
+	e := newEnv(t)
+	l := e.log(smallSegments())
+	appendN(t, l, 200, 3, e.clk.Now().UnixMilli())
+	segs := l.Segments()
+	if len(segs) < 3 {
+		t.Fatalf("want 3+ segments, have %d", len(segs))
+	}
+	encrypted := testKeys != nil
+	slice := func(off int64) (ReadResult, []byte) {
+		t.Helper()
+		res, err := l.ReadZeroCopy(off, l.EndOffset(), 1<<20, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Slice == nil {
+			return res, res.Data
+		}
+		var buf bytes.Buffer
+		if n, err := res.Slice.WriteTo(&buf); err != nil || n != res.Slice.Len() {
+			t.Fatalf("WriteTo: %d of %d: %v", n, res.Slice.Len(), err)
+		}
+		return res, buf.Bytes()
+	}
+	want := func(off int64) []byte {
+		t.Helper()
+		res, err := l.Read(off, l.EndOffset(), 1<<20, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bytes.Clone(res.Data)
+	}
+	// The active segment: appended here, so checked.
+	act := segs[len(segs)-1].BaseOffset
+	res, got := slice(act)
+	if res.Slice == nil != encrypted || !bytes.Equal(got, want(act)) {
+		t.Fatalf("active segment: slice %v (encrypted %v), bytes equal %v", res.Slice != nil, encrypted, bytes.Equal(got, want(act)))
+	}
+	// A sealed segment: the first read from its start checks it, the
+	// next may be a slice.
+	res, got = slice(0)
+	if res.Slice != nil || !bytes.Equal(got, want(0)) {
+		t.Fatalf("first read of a sealed segment: slice %v", res.Slice != nil)
+	}
+	res, got = slice(0)
+	if res.Slice == nil != encrypted || !bytes.Equal(got, want(0)) {
+		t.Fatalf("second read of a sealed segment: slice %v", res.Slice != nil)
+	}
+
+	// Damage in a sealed segment not read since it was sealed (segment 1)
+	// is found by its first read, which takes the log offline.
+	mid := segs[1]
+	raw, err := os.ReadFile(mid.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(mid.Path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte{raw[70] ^ 0x20}, 70) // inside the first batch, past its CRC
+	f.Close()
+	if _, err := l.ReadZeroCopy(mid.BaseOffset, l.EndOffset(), 1<<20, true); !errors.Is(err, ErrLogOffline) {
+		t.Fatalf("read of a damaged sealed segment: %v", err)
+	}
+}
