@@ -61,6 +61,22 @@ func TestReadZeroCopyChecksSealedSegmentsOnce(t *testing.T) {
 		t.Fatalf("second read of a sealed segment: slice %v", res.Slice != nil)
 	}
 
+	// After a clean restart (no recovery) the active segment's old bytes
+	// are unchecked, what is appended since is.
+	if err := e.m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e.open()
+	l = e.log(smallSegments())
+	act, old := l.EndOffset(), l.Segments()[len(l.Segments())-1].BaseOffset
+	appendN(t, l, 2, 3, e.clk.Now().UnixMilli())
+	if res, got := slice(act); res.Slice == nil != encrypted || !bytes.Equal(got, want(act)) {
+		t.Fatalf("appended after a restart: slice %v", res.Slice != nil)
+	}
+	if res, _ := slice(old); res.Slice != nil && old < act {
+		t.Fatalf("active segment's bytes from before the restart served unchecked")
+	}
+
 	// Damage in a sealed segment not read since it was sealed (segment 1)
 	// is found by its first read, which takes the log offline.
 	mid := segs[1]

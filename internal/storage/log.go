@@ -278,6 +278,7 @@ func (l *Log) load(recoveryPoint, startCheckpoint int64, clean bool) error {
 		act = s
 		l.logger.Info("encryption at rest is on: rolled the plaintext active segment", "dir", l.dir, "base_offset", s.base)
 	}
+	act.checkedFrom.Store(act.size) // appends from here on are checked
 	if rewrapped > 0 {
 		l.logger.Info("re-wrapped segment keys with the current key-encryption key", "dir", l.dir, "segments", rewrapped, "key_id", l.keys().Current().ID())
 	}
@@ -570,6 +571,7 @@ func (l *Log) roll() (*segment, error) {
 		return nil, err
 	}
 	old.verified.Store(0) // its first read from the start checks it again (segment.verified)
+	old.checkedFrom.Store(math.MaxInt64)
 	s, err := openSegment(l.mgr.files, l.dir, l.end, true, l.keys())
 	if err != nil {
 		return nil, err
@@ -958,8 +960,8 @@ func (l *Log) readFrom(s *segment, pos, limit, maxOffset int64, maxBytes int, mi
 // whole batches as a FileSlice, if all of it lies below s.verified
 // (ok=false otherwise: the caller reads and checks it).
 func (l *Log) sliceFrom(s *segment, pos, limit, maxOffset int64, maxBytes int, minOne bool) (ReadResult, bool, error) {
-	verified := s.verified.Load()
-	if pos >= verified {
+	verified, checkedFrom := s.verified.Load(), s.checkedFrom.Load()
+	if pos >= verified && pos < checkedFrom {
 		return ReadResult{}, false, nil
 	}
 	f, err := s.f.acquire()
@@ -984,7 +986,7 @@ func (l *Log) sliceFrom(s *segment, pos, limit, maxOffset int64, maxBytes int, m
 		if end+int64(n)-pos > int64(maxBytes) && !(end == pos && minOne) {
 			break
 		}
-		if end+int64(n) > verified {
+		if end+int64(n) > verified && end < checkedFrom {
 			return ReadResult{}, false, nil
 		}
 		end += int64(n)

@@ -62,6 +62,11 @@ type segment struct {
 	// takes the log offline, faults.go), later reads rely on it. Bytes
 	// below verified never change while the segment is live.
 	verified atomic.Int64
+	// checkedFrom: the active segment's batches at or after it were
+	// appended by this process (and checked then): its size when the log
+	// was opened, 0 for a new segment, MaxInt64 once sealed or for a
+	// segment loaded sealed.
+	checkedFrom atomic.Int64
 
 	// hintMu guards the read hint: where the last read of this segment
 	// ended (offset hintNext at byte hintPos). A consumer reading in
@@ -99,6 +104,9 @@ func openSegment(c *fileCache, dir string, base int64, truncate bool, kr *Keyrin
 		return nil, err
 	}
 	s := &segment{base: base, f: f, path: path, next: base, maxTs: -1, maxTsOff: -1, firstTs: -1, lastTimeIdx: -1, hinted: -1, rewrapped: rewrapped}
+	if !truncate {
+		s.checkedFrom.Store(math.MaxInt64) // Log.load sets the active one's
+	}
 	if dk != nil {
 		s.kpath = keyPath(dir, base)
 	}
