@@ -127,6 +127,9 @@ func (l *Log) Repair() (int64, error) {
 		l.pending = nil
 	}
 	act := l.segs[len(l.segs)-1]
+	if act.size < act.checkedFrom.Load() {
+		act.checkedFrom.Store(act.size) // what follows is appended anew
+	}
 	l.end = act.next
 	if act.size == 0 && act.base > l.end {
 		l.end = act.base

@@ -474,7 +474,6 @@ func (l *Log) Append(b record.Batch) (int64, error) {
 		return 0, l.writeErrLocked(err)
 	}
 	act.size += int64(len(b))
-	act.markVerified(pos, act.size) // every appended batch passed its CRC check
 	if act.hinted < 0 || act.hinted > pos {
 		act.hinted = pos // first append since open, or after a truncation
 	}
@@ -570,8 +569,7 @@ func (l *Log) roll() (*segment, error) {
 	if err := old.seal(); err != nil {
 		return nil, err
 	}
-	old.verified.Store(0) // its first read from the start checks it again (segment.verified)
-	old.checkedFrom.Store(math.MaxInt64)
+	old.checkedFrom.Store(math.MaxInt64) // reads of a sealed segment check (segment.checkedFrom)
 	s, err := openSegment(l.mgr.files, l.dir, l.end, true, l.keys())
 	if err != nil {
 		return nil, err
@@ -786,9 +784,9 @@ func (l *Log) Read(offset, maxOffset int64, maxBytes int, minOne bool) (ReadResu
 
 // ReadZeroCopy is Read that may leave the batches in the segment file:
 // the result then has Slice set (and no Data), for the caller to send
-// with sendfile (FileSlice.WriteTo). It does so only for a plaintext
-// segment whose bytes this process has CRC-checked (see segment.verified);
-// otherwise it reads and checks them as Read does.
+// with sendfile (FileSlice.WriteTo). It does so only for batches this
+// process appended to the plaintext active segment, whose CRCs it checked
+// then (segment.checkedFrom); other reads copy and check as Read does.
 func (l *Log) ReadZeroCopy(offset, maxOffset int64, maxBytes int, minOne bool) (ReadResult, error) {
 	return l.read(offset, maxOffset, maxBytes, minOne, true)
 }
@@ -928,7 +926,6 @@ func (l *Log) readFrom(s *segment, pos, limit, maxOffset int64, maxBytes int, mi
 					return ReadResult{}, err
 				}
 				s.setReadHint(whole.LastOffset()+1, pos+int64(len(whole)))
-				s.markVerified(pos, pos+int64(len(whole)))
 				return ReadResult{Data: whole, Next: whole.LastOffset() + 1}, nil
 			}
 			break
@@ -951,17 +948,15 @@ func (l *Log) readFrom(s *segment, pos, limit, maxOffset int64, maxBytes int, mi
 		return ReadResult{}, nil
 	}
 	s.setReadHint(next, pos+int64(off))
-	s.markVerified(pos, pos+int64(off))
 	return ReadResult{Data: buf[:off], Next: next}, nil
 }
 
 // sliceFrom is readFrom leaving the bytes in the file: it walks the batch
 // headers from pos (a batch boundary) below limit and returns the run of
-// whole batches as a FileSlice, if all of it lies below s.verified
-// (ok=false otherwise: the caller reads and checks it).
+// whole batches as a FileSlice, if they lie at or after s.checkedFrom
+// (ok=false otherwise: the caller reads and checks them).
 func (l *Log) sliceFrom(s *segment, pos, limit, maxOffset int64, maxBytes int, minOne bool) (ReadResult, bool, error) {
-	verified, checkedFrom := s.verified.Load(), s.checkedFrom.Load()
-	if pos >= verified && pos < checkedFrom {
+	if pos < s.checkedFrom.Load() {
 		return ReadResult{}, false, nil
 	}
 	f, err := s.f.acquire()
@@ -985,9 +980,6 @@ func (l *Log) sliceFrom(s *segment, pos, limit, maxOffset int64, maxBytes int, m
 		}
 		if end+int64(n)-pos > int64(maxBytes) && !(end == pos && minOne) {
 			break
-		}
-		if end+int64(n) > verified && end < checkedFrom {
-			return ReadResult{}, false, nil
 		}
 		end += int64(n)
 		next = b.LastOffset() + 1

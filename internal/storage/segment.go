@@ -53,19 +53,12 @@ type segment struct {
 	// new bytes at those positions would reuse their CTR keystream.
 	cut bool
 
-	// verified: the batches in [0, verified) passed a CRC check in this
-	// process since the segment was opened or sealed, so reads there
-	// may skip the check (ReadZeroCopy sends them with sendfile). The
-	// active segment's appends and recovery count (both check every
-	// batch); sealing resets it, so the first read of a sealed segment
-	// from its start checks what the disk returns once (damage there
-	// takes the log offline, faults.go), later reads rely on it. Bytes
-	// below verified never change while the segment is live.
-	verified atomic.Int64
 	// checkedFrom: the active segment's batches at or after it were
-	// appended by this process (and checked then): its size when the log
-	// was opened, 0 for a new segment, MaxInt64 once sealed or for a
-	// segment loaded sealed.
+	// appended by this process, which checked their CRCs then: its size
+	// when the log was opened, 0 for a new segment, MaxInt64 once sealed
+	// or for a segment loaded sealed. Reads there may skip the check
+	// (ReadZeroCopy sends them with sendfile); every other read checks
+	// each batch, so damage at rest in a sealed segment is never served.
 	checkedFrom atomic.Int64
 
 	// hintMu guards the read hint: where the last read of this segment
@@ -402,17 +395,6 @@ func (s *segment) readHint(offset, limit int64) (int64, bool) {
 	return pos, true
 }
 
-// markVerified records that the batches in [from, to) passed their CRC
-// check: verified grows when the range starts at or below it.
-func (s *segment) markVerified(from, to int64) {
-	for {
-		v := s.verified.Load()
-		if from > v || to <= v || s.verified.CompareAndSwap(v, to) {
-			return
-		}
-	}
-}
-
 // setReadHint records that a read ended at offset next, byte pos.
 func (s *segment) setReadHint(next, pos int64) {
 	s.hintMu.Lock()
@@ -542,7 +524,6 @@ func (s *segment) recoverFrom(prevLast, interval int64, onBatch func(record.Batc
 	if err := errors.Join(s.idx.write(idxBuf), s.tidx.write(tidxBuf)); err != nil {
 		return recoverResult{}, err
 	}
-	s.verified.Store(pos) // every batch below was checked just now
 	res := recoverResult{validBytes: pos, droppedBytes: total - pos, reason: reason}
 	if pos < total {
 		s.cut = true

@@ -60,6 +60,9 @@ func (l *Log) TruncateTo(offset int64) error {
 	if _, err := act.recoverFrom(prevLast, l.opts.IndexIntervalBytes, nil); err != nil {
 		return err
 	}
+	if act.size < act.checkedFrom.Load() {
+		act.checkedFrom.Store(act.size) // what follows is appended anew
+	}
 	l.end = act.next
 	if act.size == 0 && act.base > l.end {
 		l.end = act.base
