@@ -627,13 +627,18 @@ func writeSpliced(w *bufio.Writer, c net.Conn, buf []byte, splices []protocol.Sp
 	var pieces []piece
 	total := int64(len(buf) - 4)
 	const at = 4 // after the frame size
+	from := at   // markers are mostly in splice order: look after the last
 	for i := range splices {
 		sp := &splices[i]
-		j := bytes.Index(buf[at:], sp.Marker)
-		if j < 0 {
+		j := bytes.Index(buf[from:], sp.Marker)
+		if j >= 0 {
+			j += from
+		} else if j = bytes.Index(buf[at:from], sp.Marker); j >= 0 {
+			j += at
+		} else {
 			continue
 		}
-		j += at
+		from = j + len(sp.Marker)
 		var prefix []byte
 		if flexible {
 			prefix = binary.AppendUvarint(nil, uint64(len(sp.Marker))+1)

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -9,22 +10,35 @@ import (
 // FileSlice is a run of whole batches left in a plaintext segment file by
 // ReadZeroCopy, for the connection's writer to send with sendfile(2).
 //
-// The bytes stay valid while the segment is live (bytes below a published
-// size never change). If the segment is removed or replaced before the
-// send and its descriptor was closed meanwhile, or the file is shorter
-// than the slice (a truncation), WriteTo fails without having written
-// the whole length: the caller has announced it and must close the
-// connection (the client retries the fetch).
+// The bytes below a segment's published size only change when the file
+// is cut (follower truncation, Repair, recovery: segFile.Truncate), and
+// a cut after the read may be followed by appends of other bytes at the
+// same positions. So WriteTo sends all but the slice's last byte, reads
+// that byte, and sends it only if the file was not cut since the read
+// (segFile.cuts, counted before the file changes): a send that may hold
+// bytes written since fails one byte short, the caller (who announced
+// the length) closes the connection, and the client never sees a whole
+// response and retries. A slice of a segment removed meanwhile (retention,
+// TruncateTo, DeleteRecords' deletions, the cleaner's swap) sends its old
+// bytes if its descriptor is still open, else fails the same way (a
+// closed or retired segFile is never reopened); a file shorter than the
+// slice fails as a short send. The descriptor is held (acquirePlain) from
+// before the first byte to after the last, so the open-files LRU never
+// closes it under a send.
 type FileSlice struct {
 	f      *segFile
 	pos, n int64
+	cuts   uint64 // f.cuts when the slice was read
 }
+
+// errSliceCut is a FileSlice's send stopped by a cut of its file.
+var errSliceCut = errors.New("segment file cut under a pending zero-copy send")
 
 // Len is the slice's length in bytes.
 func (fs *FileSlice) Len() int64 { return fs.n }
 
 // WriteTo writes the slice to w: with sendfile when w is a *net.TCPConn
-// (Linux), else through a buffer.
+// (Linux), else through a buffer. It writes Len bytes or fails.
 func (fs *FileSlice) WriteTo(w io.Writer) (int64, error) {
 	f, err := fs.f.acquirePlain()
 	if err != nil {
@@ -34,17 +48,34 @@ func (fs *FileSlice) WriteTo(w io.Writer) (int64, error) {
 		return 0, fmt.Errorf("segment %s is encrypted: no zero-copy send", fs.f.Name())
 	}
 	defer fs.f.release(false)
-	if tc, ok := w.(*net.TCPConn); ok {
-		if n, handled, err := sendFile(tc, f, fs.pos, fs.n); handled {
-			if err == nil && n < fs.n {
-				err = io.ErrUnexpectedEOF
-			}
-			return n, err
-		}
+	if fs.n <= 0 {
+		return 0, nil
 	}
-	n, err := io.Copy(w, io.NewSectionReader(f, fs.pos, fs.n))
-	if err == nil && n < fs.n {
+	body := fs.n - 1
+	var n int64
+	handled := false
+	if tc, ok := w.(*net.TCPConn); ok {
+		n, handled, err = sendFile(tc, f, fs.pos, body)
+	}
+	if !handled {
+		n, err = io.Copy(w, io.NewSectionReader(f, fs.pos, body))
+	}
+	if err == nil && n < body {
 		err = io.ErrUnexpectedEOF
 	}
-	return n, err
+	if err != nil {
+		return n, err
+	}
+	var last [1]byte
+	if _, err := f.ReadAt(last[:], fs.pos+body); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return n, err
+	}
+	if fs.f.cuts.Load() != fs.cuts {
+		return n, errSliceCut
+	}
+	m, err := w.Write(last[:])
+	return n + int64(m), err
 }

@@ -3,8 +3,11 @@ package storage
 import (
 	"bytes"
 	"errors"
+	"io"
+	"net"
 	"os"
 	"testing"
+	"time"
 )
 
 // ReadZeroCopy leaves in the file only the batches this process appended
@@ -92,5 +95,202 @@ func TestReadZeroCopyOnlyForCheckedAppends(t *testing.T) {
 	f.Close()
 	if _, err := l.ReadZeroCopy(mid.BaseOffset, l.EndOffset(), 1<<20, true); !errors.Is(err, ErrLogOffline) {
 		t.Fatalf("read of a damaged sealed segment: %v", err)
+	}
+}
+
+// sliceAt is a zero-copy read of l at off that must leave the bytes in
+// the file (the test skips when the segments are encrypted), and the
+// bytes Read returns there.
+func sliceAt(t *testing.T, l *Log, off int64) (*FileSlice, []byte) {
+	t.Helper()
+	if testKeys != nil {
+		t.Skip("encrypted segments are never zero-copy")
+	}
+	res, err := l.ReadZeroCopy(off, l.EndOffset(), 1<<20, true)
+	if err != nil || res.Slice == nil {
+		t.Fatalf("zero-copy read at %d: slice %v, %v", off, res.Slice != nil, err)
+	}
+	want, err := l.Read(off, l.EndOffset(), 1<<20, true)
+	if err != nil || int64(len(want.Data)) != res.Slice.Len() {
+		t.Fatalf("read at %d: %d bytes (slice %d), %v", off, len(want.Data), res.Slice.Len(), err)
+	}
+	return res.Slice, bytes.Clone(want.Data)
+}
+
+// loopback returns both ends of a TCP connection on 127.0.0.1.
+func loopback(t *testing.T) (*net.TCPConn, *net.TCPConn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	acc := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		acc <- c
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := <-acc
+	if s == nil {
+		t.Fatal("accept failed")
+	}
+	t.Cleanup(func() { c.Close(); s.Close() })
+	return s.(*net.TCPConn), c.(*net.TCPConn)
+}
+
+// sendOver writes fs to a loopback TCP connection (sendfile on Linux)
+// and returns what the other end received and WriteTo's result.
+func sendOver(t *testing.T, fs *FileSlice) ([]byte, int64, error) {
+	t.Helper()
+	src, dst := loopback(t)
+	got := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(dst)
+		got <- b
+	}()
+	n, err := fs.WriteTo(src)
+	src.Close()
+	return <-got, n, err
+}
+
+// A slice's send, over TCP (sendfile) and through a buffer, gives the
+// bytes Read gives, also after the open-files LRU closed the segment's
+// descriptor between the read and the send; the descriptor is held for
+// the whole send (other opens meanwhile do not close it).
+func TestFileSliceSendAndDescriptorLRU(t *testing.T) {
+	dir := t.TempDir()
+	m, err := OpenManager(ManagerConfig{Dir: dir, Logger: quiet, MaxOpenFiles: minOpenFiles,
+		FlushCheckInterval: -1, RetentionCheckInterval: -1, CheckpointInterval: -1, CleanerInterval: -1, Keys: testKeys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	l, err := m.Open("t", 0, DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, l, 50, 20, time.Now().UnixMilli())
+	fs, want := sliceAt(t, l, 7)
+
+	got, n, err := sendOver(t, fs)
+	if err != nil || n != fs.Len() || !bytes.Equal(got, want) {
+		t.Fatalf("sendfile: %d of %d bytes, equal %v: %v", n, fs.Len(), bytes.Equal(got, want), err)
+	}
+
+	// Other logs' files push the segment's descriptor out of the cache.
+	others := make([]*Log, 12)
+	for i := range others {
+		if others[i], err = m.Open("o", int32(i), DefaultOptions()); err != nil {
+			t.Fatal(err)
+		}
+		appendN(t, others[i], 1, 1, time.Now().UnixMilli())
+	}
+	waitClosed := func() bool {
+		m.files.mu.Lock()
+		defer m.files.mu.Unlock()
+		return fs.f.f == nil
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !waitClosed() {
+		if time.Now().After(deadline) {
+			t.Fatal("the segment's descriptor stayed open")
+		}
+		for _, o := range others {
+			if _, err := o.Read(0, o.EndOffset(), 1<<20, true); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	got, n, err = sendOver(t, fs)
+	if err != nil || n != fs.Len() || !bytes.Equal(got, want) {
+		t.Fatalf("sendfile after the descriptor was closed: %d of %d bytes, equal %v: %v", n, fs.Len(), bytes.Equal(got, want), err)
+	}
+
+	// Through a buffer, with every other log's files opened while the
+	// send is under way: the slice's descriptor stays open throughout.
+	w := &hookWriter{hook: func() {
+		for _, o := range others {
+			if _, err := o.Read(0, o.EndOffset(), 1<<20, true); err != nil {
+				t.Error(err)
+			}
+		}
+		if waitClosed() {
+			t.Error("the descriptor was closed under a send")
+		}
+	}}
+	if n, err := fs.WriteTo(w); err != nil || n != fs.Len() || !bytes.Equal(w.buf.Bytes(), want) {
+		t.Fatalf("buffered: %d of %d bytes: %v", n, fs.Len(), err)
+	}
+}
+
+type hookWriter struct {
+	buf  bytes.Buffer
+	hook func()
+}
+
+func (w *hookWriter) Write(p []byte) (int, error) {
+	w.hook()
+	return w.buf.Write(p)
+}
+
+// A slice read before its segment is cut (follower truncation) and
+// written again at the same positions never sends the new bytes: the
+// send stops one byte short (the connection is then closed, so the
+// client sees no whole response). A slice of a segment deleted since
+// sends its old bytes while a descriptor is open, else fails; never
+// other bytes.
+func TestFileSliceCutOrRemovedUnderPendingSend(t *testing.T) {
+	e := newEnv(t)
+	l := e.log(DefaultOptions())
+	appendN(t, l, 30, 10, e.clk.Now().UnixMilli())
+	fs, want := sliceAt(t, l, 100)
+	if err := l.TruncateTo(150); err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, l, 30, 10, e.clk.Now().UnixMilli()+5000) // other bytes at the cut positions
+	for _, tcp := range []bool{true, false} {
+		var got []byte
+		var n int64
+		var err error
+		if tcp {
+			got, n, err = sendOver(t, fs)
+		} else {
+			var buf bytes.Buffer
+			n, err = fs.WriteTo(&buf)
+			got = buf.Bytes()
+		}
+		if !errors.Is(err, errSliceCut) || n >= fs.Len() || int64(len(got)) >= fs.Len() {
+			t.Fatalf("tcp %v: a slice of a cut file sent %d of %d bytes (received %d): %v", tcp, n, fs.Len(), len(got), err)
+		}
+		// What was sent may hold the new bytes: it is never whole.
+	}
+	_ = want
+
+	// A slice of a segment that is then removed whole (a truncation
+	// below its base).
+	o := smallSegments()
+	l2, err := e.m.Open("t", 1, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, l2, 100, 3, e.clk.Now().UnixMilli())
+	segs := l2.Segments()
+	act := segs[len(segs)-1].BaseOffset
+	fs2, want2 := sliceAt(t, l2, act)
+	if err := l2.TruncateTo(segs[len(segs)-2].BaseOffset + 1); err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, l2, 100, 3, e.clk.Now().UnixMilli()+5000)
+	got, n, err := sendOver(t, fs2)
+	if err == nil && (n != fs2.Len() || !bytes.Equal(got, want2)) {
+		t.Fatalf("a slice of a removed segment sent other bytes")
+	}
+	if err != nil && int64(len(got)) >= fs2.Len() {
+		t.Fatalf("a failed send of %d bytes delivered %d", fs2.Len(), len(got))
 	}
 }

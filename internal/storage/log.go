@@ -808,6 +808,7 @@ func (l *Log) read(offset, maxOffset int64, maxBytes int, minOne, zeroCopy bool)
 			return ReadResult{}, ErrOffsetOutOfRange
 		}
 		s, size, idxN, _, nextBase := l.locate(offset)
+		cuts := s.f.cuts.Load() // with size: a cut takes mu
 		l.mu.RUnlock()
 		if offset >= maxOffset {
 			return ReadResult{Next: offset}, nil
@@ -827,7 +828,7 @@ func (l *Log) read(offset, maxOffset int64, maxBytes int, minOne, zeroCopy bool)
 			continue
 		}
 		if zeroCopy && !s.f.encrypted() {
-			res, ok, err := l.sliceFrom(s, pos, size, maxOffset, maxBytes, minOne)
+			res, ok, err := l.sliceFrom(s, pos, size, cuts, maxOffset, maxBytes, minOne)
 			if err == nil && ok {
 				if res.Next == 0 {
 					res.Next = offset
@@ -954,8 +955,13 @@ func (l *Log) readFrom(s *segment, pos, limit, maxOffset int64, maxBytes int, mi
 // sliceFrom is readFrom leaving the bytes in the file: it walks the batch
 // headers from pos (a batch boundary) below limit and returns the run of
 // whole batches as a FileSlice, if they lie at or after s.checkedFrom
-// (ok=false otherwise: the caller reads and checks them).
-func (l *Log) sliceFrom(s *segment, pos, limit, maxOffset int64, maxBytes int, minOne bool) (ReadResult, bool, error) {
+// (ok=false otherwise: the caller reads and checks them). cuts is the
+// file's cut count read with limit (FileSlice).
+//
+// The headers are read through a window (sliceWindow bytes at a time,
+// where the batches are smaller than that, else one header at a time),
+// so small batches cost a read per window, not per batch.
+func (l *Log) sliceFrom(s *segment, pos, limit int64, cuts uint64, maxOffset int64, maxBytes int, minOne bool) (ReadResult, bool, error) {
 	if pos < s.checkedFrom.Load() {
 		return ReadResult{}, false, nil
 	}
@@ -964,17 +970,36 @@ func (l *Log) sliceFrom(s *segment, pos, limit, maxOffset int64, maxBytes int, m
 		return ReadResult{}, false, err
 	}
 	defer s.f.release(false)
-	var hdr [record.HeaderSize]byte
-	end, next := pos, int64(0)
+	wp, _ := slicePool.Get().(*[]byte)
+	if wp == nil {
+		b := make([]byte, sliceWindow)
+		wp = &b
+	}
+	defer slicePool.Put(wp)
+	win := (*wp)[:0] // the file's bytes at wpos
+	wpos := int64(0)
+	end, next, prev := pos, int64(0), int64(0)
 	for end+record.HeaderSize <= limit {
-		if _, err := f.ReadAt(hdr[:], end); err != nil {
-			return ReadResult{}, false, err
+		if end < wpos || end+record.HeaderSize > wpos+int64(len(win)) {
+			n := int64(record.HeaderSize)
+			if prev < sliceWindow/2 {
+				n = min(sliceWindow, limit-end)
+			}
+			m, err := f.ReadAt((*wp)[:n], end)
+			if int64(m) < record.HeaderSize {
+				if err == nil {
+					err = io.ErrUnexpectedEOF
+				}
+				return ReadResult{}, false, err
+			}
+			win, wpos = (*wp)[:m], end
 		}
-		n, err := batchSize(hdr[:])
+		hdr := win[end-wpos : end-wpos+record.HeaderSize]
+		n, err := batchSize(hdr)
 		if err != nil {
 			return ReadResult{}, false, err
 		}
-		b := record.Batch(hdr[:])
+		b := record.Batch(hdr)
 		if b.BaseOffset() >= maxOffset || end+int64(n) > limit {
 			break
 		}
@@ -983,6 +1008,7 @@ func (l *Log) sliceFrom(s *segment, pos, limit, maxOffset int64, maxBytes int, m
 		}
 		end += int64(n)
 		next = b.LastOffset() + 1
+		prev = int64(n)
 		if end-pos >= int64(maxBytes) {
 			break
 		}
@@ -991,8 +1017,14 @@ func (l *Log) sliceFrom(s *segment, pos, limit, maxOffset int64, maxBytes int, m
 		return ReadResult{}, true, nil
 	}
 	s.setReadHint(next, end)
-	return ReadResult{Slice: &FileSlice{f: s.f, pos: pos, n: end - pos}, Next: next}, true, nil
+	return ReadResult{Slice: &FileSlice{f: s.f, pos: pos, n: end - pos, cuts: cuts}, Next: next}, true, nil
 }
+
+// sliceWindow is the bytes sliceFrom reads at once to find batch headers;
+// slicePool recycles its windows.
+const sliceWindow = 32 << 10
+
+var slicePool sync.Pool
 
 // readPool recycles fetch read buffers: a fetch response's record data is
 // garbage as soon as the response is encoded, and allocating megabytes per
@@ -1009,9 +1041,12 @@ func getReadBuf(n int) []byte {
 }
 
 // ReleaseRead returns a buffer from ReadResult.Data for reuse. The caller
-// must hold no other reference to it.
+// must hold no other reference to it. A buffer too small for a batch
+// header is no read buffer (a Fetch response's splice marker,
+// broker/splice.go, which the connection's writer still looks for after
+// the response's buffers are released) and is left alone.
 func ReleaseRead(b []byte) {
-	if cap(b) == 0 || cap(b) > maxPooledRead {
+	if cap(b) < record.HeaderSize || cap(b) > maxPooledRead {
 		return
 	}
 	b = b[:0]

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"sync"
+	"sync/atomic"
 )
 
 // segFile is one segment file (.log, .index, .timeindex) as the log reads
@@ -43,6 +44,11 @@ type segFile struct {
 	// successful fsync covered. Dirty while they differ.
 	wseq, synced uint64
 	syncErr      error // a failed fsync of the closer, for the next Sync
+
+	// cuts counts Truncate calls, each counted before the file changes:
+	// a FileSlice taken before a cut checks it once its bytes are read
+	// and never completes a send that may hold bytes written since.
+	cuts atomic.Uint64
 }
 
 // openSegFile opens path with flag, keeping the descriptor open until
@@ -215,6 +221,7 @@ func (s *segFile) Truncate(size int64) error {
 	if err != nil {
 		return err
 	}
+	s.cuts.Add(1)
 	err = f.Truncate(size)
 	s.release(true)
 	return err
