@@ -20,7 +20,15 @@ import (
 	"github.com/tributary/tributary/internal/storage"
 )
 
+// fetchSplices are one response's splices, in the order they were read,
+// and their lengths by marker.
+type fetchSplices struct {
+	list []protocol.Splice
+	lens map[*byte]int64
+}
+
 // splice registers fs as record data of resp and returns its marker.
+// Only the handler's goroutine adds to a response.
 func (b *Broker) splice(resp *kmsg.FetchResponse, fs *storage.FileSlice) []byte {
 	marker := make([]byte, 16)
 	for i := 0; i < 16; i += 8 {
@@ -30,11 +38,14 @@ func (b *Broker) splice(resp *kmsg.FetchResponse, fs *storage.FileSlice) []byte 
 		}
 	}
 	sp := protocol.Splice{Marker: marker, Len: fs.Len(), WriteTo: fs.WriteTo}
+	set := &fetchSplices{lens: map[*byte]int64{}}
 	if v, ok := b.splices.Load(resp); ok {
-		b.splices.Store(resp, append(v.([]protocol.Splice), sp))
+		set = v.(*fetchSplices)
 	} else {
-		b.splices.Store(resp, []protocol.Splice{sp})
+		b.splices.Store(resp, set)
 	}
+	set.list = append(set.list, sp)
+	set.lens[&marker[0]] = sp.Len
 	return marker
 }
 
@@ -49,7 +60,7 @@ func (b *Broker) Splices(resp kmsg.Response) []protocol.Splice {
 	if !ok {
 		return nil
 	}
-	return v.([]protocol.Splice)
+	return v.(*fetchSplices).list
 }
 
 // recordBytes is the length of a partition's record data in resp: a
@@ -57,10 +68,8 @@ func (b *Broker) Splices(resp kmsg.Response) []protocol.Splice {
 func (b *Broker) recordBytes(resp *kmsg.FetchResponse, rb []byte) int {
 	if len(rb) == 16 {
 		if v, ok := b.splices.Load(resp); ok {
-			for _, sp := range v.([]protocol.Splice) {
-				if &sp.Marker[0] == &rb[0] {
-					return int(sp.Len)
-				}
+			if n, ok := v.(*fetchSplices).lens[&rb[0]]; ok {
+				return int(n)
 			}
 		}
 	}
