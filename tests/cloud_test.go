@@ -865,4 +865,47 @@ func cloudTopicDetailAndConfig(t *testing.T, gc *godo.Client, id string, conn go
 	if got["log.retention.ms"] != "7200000" || got["log.preallocate"] != "true" {
 		t.Errorf("the broker's log.retention.ms %q, log.preallocate %q, want 7200000 and true", got["log.retention.ms"], got["log.preallocate"])
 	}
+
+	// Keys a broker reads only at start (in Kafka too): the update is a
+	// rolling restart onto them.
+	autoCreate, delay := false, 500
+	if _, err := gc.Databases.UpdateKafkaConfig(ctx, id, &godo.KafkaConfig{AutoCreateTopicsEnable: &autoCreate, GroupInitialRebalanceDelayMs: &delay}); err != nil {
+		t.Fatalf("update kafka config (start-time keys): %v", err)
+	}
+	if d, _, err := gc.Databases.Get(ctx, id); err != nil || d.Status != "restarting" {
+		t.Errorf("after a start-time config change: %+v %v, want restarting", d, err)
+	}
+	waitStatus(t, gc, id, "online", 90*time.Second)
+	kcfg, _, err = gc.Databases.GetKafkaConfig(ctx, id)
+	if err != nil || kcfg.AutoCreateTopicsEnable == nil || *kcfg.AutoCreateTopicsEnable || kcfg.GroupInitialRebalanceDelayMs == nil || *kcfg.GroupInitialRebalanceDelayMs != delay ||
+		kcfg.LogRetentionMs == nil || kcfg.LogRetentionMs.Cmp(retention) != 0 {
+		t.Errorf("get kafka config after the restart: %+v %v", kcfg, err)
+	}
+	ac, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(fmt.Sprintf("%s:%d", conn.Host, conn.Port))}, cloudClientOpts(t, gc, id, conn.User, conn.Password)...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ac.Close()
+	rcs, err = kadm.NewClient(ac).DescribeBrokerConfigs(ctx, 1) // broker 1 itself: its start-time configs too
+	if err != nil {
+		t.Fatalf("describe broker configs after the restart: %v", err)
+	}
+	for _, rc := range rcs {
+		for _, c := range rc.Configs {
+			if c.Value != nil {
+				got[c.Key] = *c.Value
+			}
+		}
+	}
+	if got["auto.create.topics.enable"] != "false" || got["group.initial.rebalance.delay.ms"] != "500" || got["log.retention.ms"] != "7200000" {
+		t.Errorf("the restarted broker's auto.create.topics.enable %q, group.initial.rebalance.delay.ms %q, log.retention.ms %q, want false, 500, 7200000",
+			got["auto.create.topics.enable"], got["group.initial.rebalance.delay.ms"], got["log.retention.ms"])
+	}
+	bad := -5
+	if _, err := gc.Databases.UpdateKafkaConfig(ctx, id, &godo.KafkaConfig{GroupInitialRebalanceDelayMs: &bad}); apiStatus(err) != 422 {
+		t.Errorf("group_initial_rebalance_delay_ms -5: %v, want 422", err)
+	}
+	if d, _, err := gc.Databases.Get(ctx, id); err != nil || d.Status != "online" {
+		t.Errorf("after a refused config change: %+v %v, want online", d, err)
+	}
 }

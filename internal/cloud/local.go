@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -229,6 +231,11 @@ func (p *LocalProvisioner) args(c Cluster, n Node, voters []Node, configFile str
 	}
 	for _, s := range p.cfg.Settings {
 		args = append(args, "--set", s)
+	}
+	// The cluster's own start-time configs (KafkaConfig) last: they are
+	// what its users asked for.
+	for _, k := range slices.Sorted(maps.Keys(c.BrokerConfig)) {
+		args = append(args, "--set", k+"="+c.BrokerConfig[k])
 	}
 	return args
 }

@@ -46,6 +46,10 @@ type Cluster struct {
 	// DeletionProtection refuses a delete of the cluster while it is set
 	// (Tributary's; DigitalOcean's API has no such flag).
 	DeletionProtection bool
+	// BrokerConfig are KafkaConfig values the brokers read only at start
+	// (Kafka names, e.g. auto.create.topics.enable): every broker starts
+	// with them, and a change is a rolling restart.
+	BrokerConfig map[string]string
 }
 
 // Secure reports whether the cluster's brokers serve SASL_SSL.

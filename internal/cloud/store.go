@@ -11,6 +11,9 @@ type Change struct {
 	Version string
 	// StorageSizeMiB, when not 0, is each broker's new disk size.
 	StorageSizeMiB uint64
+	// BrokerConfig, when not nil, is the cluster's new set of broker
+	// configs applied at broker start (Cluster.BrokerConfig).
+	BrokerConfig map[string]string
 }
 
 // Store keeps the control plane's state: clusters (the desired state),

@@ -121,6 +121,8 @@ var migrations = []string{
 	ALTER TABLE clusters ADD COLUMN tenant TEXT NOT NULL DEFAULT ''`,
 	// 7: deletion protection.
 	`ALTER TABLE clusters ADD COLUMN deletion_protection INTEGER NOT NULL DEFAULT 0`,
+	// 8: broker configs applied at broker start (a JSON object).
+	`ALTER TABLE clusters ADD COLUMN broker_config TEXT NOT NULL DEFAULT '{}'`,
 }
 
 // sqlStore is the Store over database/sql. Placeholders are written as
@@ -292,18 +294,19 @@ func (s *sqlStore) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 
 func (s *sqlStore) Close() error { return s.db.Close() }
 
-const clusterCols = `id, name, engine, version, size, region, num_nodes, storage_size_mib, tags, status, created_at, ca_cert, ca_key, control_password, maintenance_day, maintenance_hour, pending_version, tenant, deletion_protection`
+const clusterCols = `id, name, engine, version, size, region, num_nodes, storage_size_mib, tags, status, created_at, ca_cert, ca_key, control_password, maintenance_day, maintenance_hour, pending_version, tenant, deletion_protection, broker_config`
 
 type scanner interface{ Scan(...any) error }
 
 func scanCluster(r scanner) (Cluster, error) {
 	var c Cluster
-	var tags, created string
+	var tags, created, brokerConfig string
 	var protected int
 	if err := r.Scan(&c.ID, &c.Name, &c.Engine, &c.Version, &c.Size, &c.Region, &c.NumNodes, &c.StorageSizeMiB, &tags, &c.Status, &created,
-		&c.CACert, &c.CAKey, &c.ControlPassword, &c.MaintenanceDay, &c.MaintenanceHour, &c.PendingVersion, &c.Tenant, &protected); err != nil {
+		&c.CACert, &c.CAKey, &c.ControlPassword, &c.MaintenanceDay, &c.MaintenanceHour, &c.PendingVersion, &c.Tenant, &protected, &brokerConfig); err != nil {
 		return c, err
 	}
+	json.Unmarshal([]byte(brokerConfig), &c.BrokerConfig)
 	c.DeletionProtection = protected != 0
 	json.Unmarshal([]byte(tags), &c.Tags)
 	c.CreatedAt = parseStamp(created)
@@ -318,6 +321,15 @@ func (s *sqlStore) insertNodes(ctx context.Context, tx *sql.Tx, nodes []Node) er
 		}
 	}
 	return nil
+}
+
+// brokerConfigJSON is a cluster's broker_config column.
+func brokerConfigJSON(m map[string]string) string {
+	if len(m) == 0 {
+		return "{}"
+	}
+	b, _ := json.Marshal(m)
+	return string(b)
 }
 
 func boolInt(b bool) int {
@@ -346,9 +358,9 @@ func (s *sqlStore) CreateCluster(ctx context.Context, c Cluster, nodes []Node, o
 		if n > 0 {
 			return errorf(KindConflict, "a database cluster named %q already exists", c.Name)
 		}
-		if _, err := s.exec(ctx, tx, `INSERT INTO clusters (`+clusterCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		if _, err := s.exec(ctx, tx, `INSERT INTO clusters (`+clusterCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			c.ID, c.Name, c.Engine, c.Version, c.Size, c.Region, c.NumNodes, c.StorageSizeMiB, string(tags), c.Status, c.CreatedAt.UTC().Format(time.RFC3339Nano),
-			c.CACert, c.CAKey, c.ControlPassword, c.MaintenanceDay, c.MaintenanceHour, c.PendingVersion, c.Tenant, boolInt(c.DeletionProtection)); err != nil {
+			c.CACert, c.CAKey, c.ControlPassword, c.MaintenanceDay, c.MaintenanceHour, c.PendingVersion, c.Tenant, boolInt(c.DeletionProtection), brokerConfigJSON(c.BrokerConfig)); err != nil {
 			return err
 		}
 		if err := s.insertNodes(ctx, tx, nodes); err != nil {
@@ -460,6 +472,11 @@ func (s *sqlStore) StartOperationChange(ctx context.Context, op Operation, ch Ch
 		}
 		if ch.StorageSizeMiB != 0 {
 			if _, err := s.exec(ctx, tx, `UPDATE clusters SET storage_size_mib = ? WHERE id = ?`, ch.StorageSizeMiB, op.ClusterID); err != nil {
+				return err
+			}
+		}
+		if ch.BrokerConfig != nil {
+			if _, err := s.exec(ctx, tx, `UPDATE clusters SET broker_config = ? WHERE id = ?`, brokerConfigJSON(ch.BrokerConfig), op.ClusterID); err != nil {
 				return err
 			}
 		}

@@ -19,7 +19,7 @@ func storeSuite(t *testing.T, st Store) {
 	ctx := context.Background()
 	c := Cluster{ID: "c1", Name: "one", Engine: Engine, Version: "3.9", Size: "local", Region: "local", NumNodes: 3,
 		StorageSizeMiB: 10240, Tags: []string{"a"}, Status: StatusCreating, CreatedAt: time.Now().UTC().Truncate(time.Second),
-		CACert: "ca-pem", CAKey: "ca-key", ControlPassword: "cp", Tenant: "acme"}
+		CACert: "ca-pem", CAKey: "ca-key", ControlPassword: "cp", Tenant: "acme", BrokerConfig: map[string]string{"auto.create.topics.enable": "false"}}
 	nodes := []Node{{ClusterID: "c1", NodeID: 1, Listen: "l1", Controller: "c1", Admin: "a1", Metrics: "m1", Voter: true, State: NodeActive, DataDir: "/d1"}}
 	op := Operation{ID: "op1", ClusterID: "c1", Kind: OpCreate, To: 3, Step: stepStart, State: OpRunning}
 	if err := st.CreateCluster(ctx, c, nodes, op, nil, nil); err != nil {
@@ -37,7 +37,7 @@ func storeSuite(t *testing.T, st Store) {
 		t.Fatalf("clusters after a refused create: %+v", cs)
 	}
 	got, err := st.Cluster(ctx, "c1")
-	if err != nil || got.Name != "one" || len(got.Tags) != 1 || !got.CreatedAt.Equal(c.CreatedAt) || got.Tenant != "acme" {
+	if err != nil || got.Name != "one" || len(got.Tags) != 1 || !got.CreatedAt.Equal(c.CreatedAt) || got.Tenant != "acme" || got.BrokerConfig["auto.create.topics.enable"] != "false" {
 		t.Fatalf("cluster: %+v %v", got, err)
 	}
 	if _, err := st.Cluster(ctx, "nope"); !errors.Is(err, errNoRow) {

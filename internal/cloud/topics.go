@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -481,13 +483,23 @@ func (s *Service) BrokerConfig(ctx context.Context, id string) (map[string]any, 
 			}
 		}
 	}
+	// The start-time configs as asked for (a rolling restart may not
+	// have reached the first broker yet).
+	c, err := s.Cluster(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	maps.Copy(vals, c.BrokerConfig)
 	// log.retention.hours is Kafka's fallback for log.retention.ms.
 	return renderConfig(vals, brokerKeys), nil
 }
 
-// UpdateBrokerConfig sets cluster-wide dynamic broker configs.
+// UpdateBrokerConfig sets cluster-wide broker configs: the dynamic ones
+// on the running brokers, the ones a broker reads only at start (in
+// Kafka too: auto.create.topics.enable, group.*.ms) in the cluster's
+// BrokerConfig, applied by a rolling restart it starts.
 func (s *Service) UpdateBrokerConfig(ctx context.Context, id string, raw json.RawMessage) error {
-	_, adm, err := s.topicAdmin(ctx, id)
+	c, adm, err := s.topicAdmin(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -495,9 +507,52 @@ func (s *Service) UpdateBrokerConfig(ctx context.Context, id string, raw json.Ra
 	if err != nil {
 		return err
 	}
-	if len(cfg) == 0 {
+	static := map[string]string{}
+	for k, v := range cfg {
+		if !config.DynamicBrokerKey(k) {
+			static[k] = v
+			delete(cfg, k)
+		}
+	}
+	var restart map[string]string
+	for k, v := range static {
+		if c.BrokerConfig[k] != v {
+			restart = maps.Clone(c.BrokerConfig)
+			if restart == nil {
+				restart = map[string]string{}
+			}
+			maps.Copy(restart, static)
+			break
+		}
+	}
+	if restart != nil {
+		// Checked before anything is applied: all of the change or none.
+		if _, err := config.NewBroker(restart); err != nil {
+			return errorf(KindInvalid, "%v", err)
+		}
+		if c.Status != StatusOnline {
+			return errorf(KindConflict, "the database cluster is %s; %s take a rolling restart, which needs it online", c.Status, strings.Join(slices.Sorted(maps.Keys(static)), ", "))
+		}
+	}
+	if len(cfg) > 0 {
+		if err := s.alterBrokerConfigs(ctx, adm, cfg); err != nil {
+			return err
+		}
+	}
+	if restart == nil {
 		return nil
 	}
+	op := Operation{ID: newID(), ClusterID: id, Kind: OpRestart, From: c.NumNodes, Step: stepRoll, State: OpRunning}
+	if err := s.cfg.Store.StartOperationChange(ctx, op, Change{Status: StatusRestarting, NumNodes: c.NumNodes, BrokerConfig: restart}); err != nil {
+		return err
+	}
+	s.cfg.Store.AddEvent(ctx, id, "cluster_config_restart")
+	s.log.Info("broker configs read at start changed: rolling restart", "cluster", id, "configs", static)
+	return nil
+}
+
+// alterBrokerConfigs sets cluster-wide dynamic broker configs.
+func (s *Service) alterBrokerConfigs(ctx context.Context, adm *kadm.Client, cfg map[string]string) error {
 	var alters []kadm.AlterConfig
 	for k, v := range cfg {
 		alters = append(alters, kadm.AlterConfig{Op: kadm.SetConfig, Name: k, Value: &v})
