@@ -606,12 +606,23 @@ func TestCloudCLIAndBadInput(t *testing.T) {
 		}
 		return out
 	}
-	out := trib("databases", "create", "cli-db", "--num-nodes", "1", "--deletion-protection", "--wait", "-o", "json")
+	// --wait shows the progress on stderr: statuses, and the running
+	// operation's steps.
+	out, progress, err := runCmd(t, 120*time.Second, "", env, tribBinary(t), "cloud", "databases", "create", "cli-db", "--num-nodes", "1", "--deletion-protection", "--wait", "-o", "json")
+	if err != nil {
+		t.Fatalf("databases create --wait: %v\n%s%s", err, out, progress)
+	}
+	if !strings.Contains(progress, "cli-db: creating") || !strings.Contains(progress, "cli-db: create: ") || !strings.Contains(progress, "cli-db: online") {
+		t.Errorf("databases create --wait progress, want statuses and steps:\n%s", progress)
+	}
 	var dbs []godo.Database
 	if err := json.Unmarshal([]byte(out), &dbs); err != nil || len(dbs) != 1 || dbs[0].Status != "online" || dbs[0].Connection == nil {
 		t.Fatalf("create -o json: %v\n%s", err, out)
 	}
 	id := dbs[0].ID
+	if out := trib("databases", "events", id); !strings.Contains(out, "cluster_create") || !strings.Contains(out, "cluster_online") {
+		t.Errorf("databases events:\n%s", out)
+	}
 	// Another tenant's token (made with the CLI) neither lists the
 	// cluster nor finds it by id: 404, as for an unknown id.
 	out, stderr, err := runCmd(t, 30*time.Second, "", nil, tribBinary(t), "cloud", "token", "create", "--data-dir", dir, "--tenant", "acme", "--name", "acme-ops")

@@ -98,9 +98,10 @@ func (f *cloudFlags) printDatabases(w io.Writer, dbs []godo.Database) {
 }
 
 // waitOnline polls the cluster until it is online (or gone, when gone is
-// true), printing each status change to stderr.
+// true), printing to w each status change and, while an operation runs,
+// each step it reaches and what it waits for (Tributary's /operations).
 func waitOnline(ctx context.Context, cl *godo.Client, id string, gone bool, w io.Writer) (*godo.Database, error) {
-	last := ""
+	last, lastStep := "", ""
 	for {
 		d, resp, err := cl.Databases.Get(ctx, id)
 		if gone && resp != nil && resp.StatusCode == 404 {
@@ -113,15 +114,55 @@ func waitOnline(ctx context.Context, cl *godo.Client, id string, gone bool, w io
 			fmt.Fprintf(w, "%s: %s\n", d.Name, d.Status)
 			last = d.Status
 		}
+		if op, ok := runningOperation(ctx, cl, id); ok {
+			step := op.Step
+			if op.Error != "" {
+				step += " (" + op.Error + ")"
+			}
+			if step != lastStep {
+				fmt.Fprintf(w, "%s: %s: %s\n", d.Name, op.Kind, step)
+				lastStep = step
+			}
+		}
 		if !gone && d.Status == cloud.StatusOnline {
 			return d, nil
 		}
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case <-time.After(time.Second):
+		case <-time.After(500 * time.Millisecond):
 		}
 	}
+}
+
+// cloudOperation is one entry of Tributary's GET
+// /v2/databases/{id}/operations (godo has no call for it).
+type cloudOperation struct {
+	Kind  string `json:"kind"`
+	Step  string `json:"step"`
+	State string `json:"state"`
+	Error string `json:"error"`
+}
+
+// runningOperation is the cluster's running operation, if any (none
+// when it cannot be read: the progress display is best effort).
+func runningOperation(ctx context.Context, cl *godo.Client, id string) (cloudOperation, bool) {
+	req, err := cl.NewRequest(ctx, http.MethodGet, "/v2/databases/"+url.PathEscape(id)+"/operations", nil)
+	if err != nil {
+		return cloudOperation{}, false
+	}
+	var out struct {
+		Operations []cloudOperation `json:"operations"`
+	}
+	if _, err := cl.Do(ctx, req, &out); err != nil {
+		return cloudOperation{}, false
+	}
+	for i := len(out.Operations) - 1; i >= 0; i-- {
+		if out.Operations[i].State == "running" {
+			return out.Operations[i], true
+		}
+	}
+	return cloudOperation{}, false
 }
 
 func init() {
