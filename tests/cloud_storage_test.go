@@ -115,6 +115,20 @@ func TestCloudStorage(t *testing.T) {
 		t.Errorf("nodes after filling the disk: %+v", nodes)
 	}
 
+	// The control plane reports it as an event.
+	hasEvent := func(typ string) error {
+		evs, _, err := cl.Databases.ListDatabaseEvents(ctx, db.ID, nil)
+		if err != nil {
+			return err
+		}
+		for _, e := range evs {
+			if e.EventType == typ {
+				return nil
+			}
+		}
+		return fmt.Errorf("no %s event among %d", typ, len(evs))
+	}
+	eventually(t, "the event broker_1_disk_full", func() error { return hasEvent("broker_1_disk_full") })
 	t.Logf("filled in %v", time.Since(start).Round(time.Millisecond))
 	start = time.Now()
 	// Grow the disk: the broker restarts onto 2048 MiB and takes writes.
@@ -134,6 +148,7 @@ func TestCloudStorage(t *testing.T) {
 		defer cancel()
 		return prod.ProduceSync(pctx, &kgo.Record{Value: value}).FirstErr()
 	})
+	eventually(t, "the event broker_1_disk_ok", func() error { return hasEvent("broker_1_disk_ok") })
 	t.Logf("storage resize and a write in %v", time.Since(start).Round(time.Millisecond))
 	start = time.Now()
 	// Every acknowledged record is still there.

@@ -135,6 +135,7 @@ func (s *Service) reconcile(ctx context.Context, c Cluster) error {
 		if err := s.supervise(ctx, c); err != nil {
 			return err
 		}
+		s.watchDisks(ctx, c)
 	}
 	if (op == nil || (op.Kind != OpCreate && op.Kind != OpDelete)) && !s.usersSynced(c.ID) {
 		// A failed sync is retried next poll; it does not hold up the

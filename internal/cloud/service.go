@@ -86,6 +86,11 @@ type Service struct {
 	// rolled broker ("<operation>/<node>"), for RollTimeout; guarded by
 	// mu. A restarted control plane waits a whole RollTimeout again.
 	rollWaits map[string]time.Time
+	// diskChecked is when each cluster's brokers were last asked about
+	// their disks, diskFull what each broker ("<cluster>/<node>") said
+	// (storage.go); guarded by mu.
+	diskChecked map[string]time.Time
+	diskFull    map[string]bool
 }
 
 // clusterClient is a cached Kafka client for one cluster, valid for one
@@ -113,7 +118,8 @@ func New(cfg Config) *Service {
 	if cfg.RollTimeout <= 0 {
 		cfg.RollTimeout = 5 * time.Minute
 	}
-	s := &Service{cfg: cfg, log: cfg.Logger, clients: map[string]*clusterClient{}, synced: map[string]bool{}, rollWaits: map[string]time.Time{}}
+	s := &Service{cfg: cfg, log: cfg.Logger, clients: map[string]*clusterClient{}, synced: map[string]bool{}, rollWaits: map[string]time.Time{},
+		diskChecked: map[string]time.Time{}, diskFull: map[string]bool{}}
 	s.metrics = &metricsEndpoints{s: s, servers: map[string]*metricsServer{}, lastErr: map[string]string{}}
 	return s
 }

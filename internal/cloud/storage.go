@@ -3,8 +3,12 @@ package cloud
 import (
 	"context"
 	"errors"
+	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 )
@@ -158,4 +162,47 @@ func (s *Service) brokerReserve(ctx context.Context, clusterID string, id int32)
 		}
 	}
 	return brokerReserveBytes, nil
+}
+
+// diskCheckEvery is how often the reconciler asks a cluster's brokers
+// whether their disk budget is full.
+const diskCheckEvery = 5 * time.Second
+
+// watchDisks records an event when a broker of c starts refusing writes
+// for lack of space (broker_<id>_disk_full) and when it takes them again
+// (broker_<id>_disk_ok). A restarted control plane reports a full disk
+// once more.
+func (s *Service) watchDisks(ctx context.Context, c Cluster) {
+	if c.Status == StatusCreating || c.Status == StatusDeleting {
+		return
+	}
+	s.mu.Lock()
+	if time.Since(s.diskChecked[c.ID]) < diskCheckEvery {
+		s.mu.Unlock()
+		return
+	}
+	s.diskChecked[c.ID] = time.Now()
+	s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	dirs, err := s.logDirs(ctx, c.ID)
+	if err != nil {
+		return
+	}
+	for _, id := range slices.Sorted(maps.Keys(dirs)) {
+		full := dirs[id].Err != nil
+		key := c.ID + "/" + strconv.Itoa(int(id))
+		s.mu.Lock()
+		was := s.diskFull[key]
+		s.diskFull[key] = full
+		s.mu.Unlock()
+		switch {
+		case full && !was:
+			s.log.Warn("broker refuses writes: its disk budget is full", "cluster", c.ID, "node_id", id, "err", dirs[id].Err)
+			s.cfg.Store.AddEvent(ctx, c.ID, fmt.Sprintf("broker_%d_disk_full", id))
+		case !full && was:
+			s.log.Info("broker takes writes again: disk space is back", "cluster", c.ID, "node_id", id)
+			s.cfg.Store.AddEvent(ctx, c.ID, fmt.Sprintf("broker_%d_disk_ok", id))
+		}
+	}
 }
