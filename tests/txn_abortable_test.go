@@ -204,3 +204,118 @@ func TestTxnAbortableFranzGoRecovers(t *testing.T) {
 		t.Fatalf("read_committed: %v", got)
 	}
 }
+
+// TestTxnOffsetCommitVerified: KIP-890 part 1 for transactional offset
+// commits. A TxnOffsetCommit v0-4 whose group's offsets partition is not
+// in the producer's transaction (no AddOffsetsToTxn, or the transaction
+// was aborted meanwhile) is refused, TRANSACTION_ABORTABLE to v4 and
+// INVALID_TXN_STATE before, and writes nothing (no pending offset, no
+// hanging transaction in __consumer_offsets); after AddOffsetsToTxn it is
+// accepted.
+func TestTxnOffsetCommitVerified(t *testing.T) {
+	n := startNode(t, "", txnSettings)
+	w := dial(t, n.Addr())
+	mustCreate(t, w, "abo", 1, nil)
+	const id, grp = "abo-producer", "abo-group"
+	var pid int64
+	var epoch int16
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		for _, k := range []struct {
+			key string
+			typ int8
+		}{{id, 1}, {grp, 0}} {
+			fc := kmsg.NewPtrFindCoordinatorRequest()
+			fc.CoordinatorKey, fc.CoordinatorType = k.key, k.typ
+			w.roundTrip(fc, 3) // creates __transaction_state, __consumer_offsets
+		}
+		req := kmsg.NewPtrInitProducerIDRequest()
+		req.TransactionalID, req.TransactionTimeoutMillis, req.ProducerID, req.ProducerEpoch = kmsg.StringPtr(id), 30000, -1, -1
+		resp := w.roundTrip(req, 4).(*kmsg.InitProducerIDResponse)
+		if resp.ErrorCode == 0 {
+			pid, epoch = resp.ProducerID, resp.ProducerEpoch
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("InitProducerId: %v", kerr.ErrorForCode(resp.ErrorCode))
+		}
+	}
+	commit := func(version int16, offset int64) int16 {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			req := kmsg.NewPtrTxnOffsetCommitRequest()
+			req.TransactionalID, req.Group, req.ProducerID, req.ProducerEpoch, req.Generation = id, grp, pid, epoch, -1
+			rt := kmsg.NewTxnOffsetCommitRequestTopic()
+			rt.Topic = "abo"
+			rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+			rp.Partition, rp.Offset = 0, offset
+			rt.Partitions = append(rt.Partitions, rp)
+			req.Topics = append(req.Topics, rt)
+			code := w.roundTrip(req, version).(*kmsg.TxnOffsetCommitResponse).Topics[0].Partitions[0].ErrorCode
+			if code != kerr.CoordinatorLoadInProgress.Code && code != kerr.CoordinatorNotAvailable.Code || time.Now().After(deadline) {
+				return code
+			}
+		}
+	}
+	// pending reports whether the group has a transactional offset
+	// commit pending (OffsetFetch require_stable: UNSTABLE_OFFSET_COMMIT).
+	pending := func() bool {
+		t.Helper()
+		req := kmsg.NewPtrOffsetFetchRequest()
+		req.RequireStable = true
+		g := kmsg.NewOffsetFetchRequestGroup()
+		g.Group = grp
+		gt := kmsg.NewOffsetFetchRequestGroupTopic()
+		gt.Topic, gt.Partitions = "abo", []int32{0}
+		g.Topics = append(g.Topics, gt)
+		req.Groups = append(req.Groups, g)
+		resp := w.roundTrip(req, 8).(*kmsg.OffsetFetchResponse)
+		code := resp.Groups[0].ErrorCode
+		for _, rt := range resp.Groups[0].Topics {
+			for _, rp := range rt.Partitions {
+				if rp.ErrorCode != 0 {
+					code = rp.ErrorCode
+				}
+			}
+		}
+		return code == kerr.UnstableOffsetCommit.Code
+	}
+	want := func(what string, got, want int16) {
+		t.Helper()
+		if got != want {
+			t.Fatalf("%s: %v, want %v", what, kerr.ErrorForCode(got), kerr.ErrorForCode(want))
+		}
+	}
+
+	want("TxnOffsetCommit v3, no AddOffsetsToTxn", commit(3, 5), kerr.InvalidTxnState.Code)
+	want("TxnOffsetCommit v4, no AddOffsetsToTxn", commit(4, 5), kerr.TransactionAbortable.Code)
+	if pending() {
+		t.Fatal("a refused TxnOffsetCommit left a pending offset commit")
+	}
+
+	addOffsets := kmsg.NewPtrAddOffsetsToTxnRequest()
+	addOffsets.TransactionalID, addOffsets.ProducerID, addOffsets.ProducerEpoch, addOffsets.Group = id, pid, epoch, grp
+	want("AddOffsetsToTxn", w.roundTrip(addOffsets, 3).(*kmsg.AddOffsetsToTxnResponse).ErrorCode, 0)
+	want("TxnOffsetCommit v4, added", commit(4, 7), 0)
+	if !pending() {
+		t.Fatal("no pending offset commit after an accepted TxnOffsetCommit")
+	}
+
+	end := kmsg.NewPtrEndTxnRequest()
+	end.TransactionalID, end.ProducerID, end.ProducerEpoch, end.Commit = id, pid, epoch, false
+	want("EndTxn v4 abort", w.roundTrip(end, 4).(*kmsg.EndTxnResponse).ErrorCode, 0)
+	for deadline := time.Now().Add(20 * time.Second); pending(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the abort marker did not reach the offsets partition")
+		}
+	}
+	// A late TxnOffsetCommit of the aborted transaction (the coordinator
+	// answers CONCURRENT_TRANSACTIONS until it completes the abort).
+	code := commit(4, 9)
+	for deadline := time.Now().Add(20 * time.Second); code == kerr.ConcurrentTransactions.Code && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		code = commit(4, 9)
+	}
+	want("late TxnOffsetCommit v4", code, kerr.TransactionAbortable.Code)
+	if pending() {
+		t.Fatal("a late TxnOffsetCommit opened a transaction in __consumer_offsets")
+	}
+}

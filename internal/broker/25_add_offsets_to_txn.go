@@ -15,15 +15,20 @@
 // deliberate difference from Kafka: when a topic is denied, nothing is
 // committed (the others get OPERATION_NOT_ATTEMPTED). AddOffsetsToTxn v4
 // and TxnOffsetCommit v4 only add TRANSACTION_ABORTABLE to the codes a
-// client may get: Kafka answers it to TxnOffsetCommit v4 when the
-// offsets partition's verification fails, which this broker does not do
-// before v5 (below); AddOffsetsToTxn never gets it, in Kafka either. TxnOffsetCommit v5+ is transaction
-// version 2 (KIP-890 part 2): the client sends no AddOffsetsToTxn, and the
-// broker has the transaction coordinator add the group's offsets
+// client may get: TxnOffsetCommit v4 gets it when the group's offsets
+// partition is not in the producer's transaction (below);
+// AddOffsetsToTxn never does, in Kafka either. TxnOffsetCommit v5+ is
+// transaction version 2 (KIP-890 part 2): the client sends no
+// AddOffsetsToTxn, and the broker has the transaction coordinator add the group's offsets
 // partition first (txn_verify.go), answering its refusal for every
 // partition (CONCURRENT_TRANSACTIONS while the previous transaction ends:
-// the client retries). Deliberate difference from Kafka: before v5 the
-// offsets partition is not verified (AddOffsetsToTxn added it).
+// the client retries). Before v5 the leader verifies that the partition
+// is in the transaction (KIP-890 part 1, as for Produce; off with
+// transaction.partition.verification.enable=false): a late
+// TxnOffsetCommit of an ended transaction cannot open a hanging one in
+// __consumer_offsets. Either way the partition's verification guard is
+// taken first, so a marker written meanwhile refuses the write
+// (INVALID_TXN_STATE).
 package broker
 
 import (
@@ -33,6 +38,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tributary/tributary/internal/group"
+	"github.com/tributary/tributary/internal/partition"
 	"github.com/tributary/tributary/internal/security"
 	"github.com/tributary/tributary/internal/txn"
 )
@@ -108,12 +114,11 @@ func (b *Broker) handleTxnOffsetCommit(_ context.Context, r *Request) Pending {
 			return kerr.OperationNotAttempted.Code
 		}))
 	}
-	if req.Version >= 5 {
-		if code := b.addOffsetsPartition(req); code != 0 {
-			return respond(all(func(string) int16 { return code }))
-		}
+	verification, code := b.verifyTxnOffsets(req)
+	if code != 0 {
+		return respond(all(func(string) int16 { return code }))
 	}
-	resp, wait := b.groups.TxnOffsetCommit(req)
+	resp, wait := b.groups.TxnOffsetCommitVerified(req, verification)
 	return func() kmsg.Response {
 		wait()
 		if req.Version < 2 {
@@ -128,28 +133,60 @@ func (b *Broker) handleTxnOffsetCommit(_ context.Context, r *Request) Pending {
 	}
 }
 
-// addOffsetsPartition has the transaction coordinator add the group's
-// __consumer_offsets partition to the producer's transaction
-// (TxnOffsetCommit v5+, transaction version 2). It returns the error code
-// for every partition of the request, 0 when added.
-func (b *Broker) addOffsetsPartition(req *kmsg.TxnOffsetCommitRequest) int16 {
+// offsetsVerification is what the group coordinator's append of a
+// TxnOffsetCommit batch carries (offsetsLog.AppendTxn): the offsets
+// partition's verification guard, nil when the producer's transaction
+// was already open there.
+type offsetsVerification struct {
+	guard *partition.VerificationGuard
+}
+
+// verifyTxnOffsets runs KIP-890 for a TxnOffsetCommit whose batch would
+// open the producer's transaction in the group's __consumer_offsets
+// partition, as txn_verify.go does for Produce: it takes the partition's
+// verification guard, then has the transaction coordinator add the
+// partition (v5+, transaction version 2: the client sends no
+// AddOffsetsToTxn) or verify that AddOffsetsToTxn added it (v0-4, unless
+// transaction.partition.verification.enable is false). It returns what
+// the append carries (nil: not verified) and the error code for every
+// partition of the request, 0 to go on. A group this broker does not
+// coordinate is left to the group coordinator's answer.
+func (b *Broker) verifyTxnOffsets(req *kmsg.TxnOffsetCommitRequest) (any, int16) {
+	add := req.Version >= 5
+	if !add && !b.cfg.Broker.Bool("transaction.partition.verification.enable") {
+		return nil, 0
+	}
 	if req.Group == "" {
-		return kerr.InvalidGroupID.Code
+		return nil, kerr.InvalidGroupID.Code
 	}
 	if err := b.groups.Ready(); err != nil {
-		return kerr.CoordinatorNotAvailable.Code
+		return nil, kerr.CoordinatorNotAvailable.Code
 	}
 	p := b.groups.PartitionFor(req.Group)
 	if p < 0 {
-		return kerr.CoordinatorNotAvailable.Code
+		return nil, kerr.CoordinatorNotAvailable.Code
+	}
+	part, err := newOffsetsLog(b).part(p)
+	if err != nil || !part.IsLeader() {
+		return nil, 0
+	}
+	g := part.BeginVerification(req.ProducerID, req.ProducerEpoch, add)
+	if g == nil {
+		return &offsetsVerification{}, 0
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), txnWriteTimeout)
 	defer cancel()
-	err := b.txnAddOrVerify(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, []txn.TopicPartition{{Topic: group.OffsetsTopic, Partition: p}}, true)
-	switch code := errCode(err); code {
-	case 0, kerr.ConcurrentTransactions.Code, kerr.ProducerFenced.Code, kerr.InvalidProducerEpoch.Code, kerr.InvalidProducerIDMapping.Code,
-		kerr.InvalidTxnState.Code, kerr.NotCoordinator.Code, kerr.CoordinatorLoadInProgress.Code:
-		return code
+	err = b.txnAddOrVerify(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, []txn.TopicPartition{{Topic: group.OffsetsTopic, Partition: p}}, add)
+	if err == nil {
+		return &offsetsVerification{guard: g}, 0
 	}
-	return kerr.CoordinatorNotAvailable.Code
+	if add {
+		switch code := errCode(err); code {
+		case kerr.ConcurrentTransactions.Code, kerr.ProducerFenced.Code, kerr.InvalidProducerEpoch.Code, kerr.InvalidProducerIDMapping.Code,
+			kerr.InvalidTxnState.Code, kerr.NotCoordinator.Code, kerr.CoordinatorLoadInProgress.Code:
+			return nil, code
+		}
+		return nil, kerr.CoordinatorNotAvailable.Code
+	}
+	return nil, txnOffsetVerifyCode(err, req.Version)
 }

@@ -282,6 +282,27 @@ func verifyCode(err error, produceVersion int16) int16 {
 	return kerr.InvalidTxnState.Code
 }
 
+// txnOffsetVerifyCode is the TxnOffsetCommit v0-4 answer for a failed
+// KIP-890 verification of the group's offsets partition, as Kafka's group
+// coordinator answers: a partition not in the transaction is
+// TRANSACTION_ABORTABLE to v4 and INVALID_TXN_STATE before
+// (abortableCode); a fenced producer INVALID_PRODUCER_EPOCH; the
+// coordinator's CONCURRENT_TRANSACTIONS, INVALID_PRODUCER_ID_MAPPING,
+// INVALID_TXN_STATE, NOT_COORDINATOR and COORDINATOR_LOAD_IN_PROGRESS as
+// they are; anything else (the coordinator could not be asked)
+// COORDINATOR_NOT_AVAILABLE, which clients retry.
+func txnOffsetVerifyCode(err error, version int16) int16 {
+	switch e := wireErr(err); e {
+	case kerr.TransactionAbortable:
+		return abortableCode(e.Code, version >= 4)
+	case kerr.ProducerFenced, kerr.InvalidProducerEpoch:
+		return kerr.InvalidProducerEpoch.Code
+	case kerr.ConcurrentTransactions, kerr.InvalidProducerIDMapping, kerr.InvalidTxnState, kerr.NotCoordinator, kerr.CoordinatorLoadInProgress:
+		return e.Code
+	}
+	return kerr.CoordinatorNotAvailable.Code
+}
+
 // errMsg returns a pointer to err's text for ErrorMessage fields.
 func errMsg(err error) *string {
 	if err == nil {

@@ -141,9 +141,36 @@ func (l offsetsLog) Append(p int32, batch []byte) (int64, int32, error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	// A transactional batch is a TxnOffsetCommit's (txn_hooks.go).
-	res, err := part.Append(rb, partition.AppendOptions{LogAppendTime: -1, Coordinator: rb.IsTransactional()})
-	if errors.Is(err, partition.ErrInvalidProducerEpoch) {
+	// A transactional batch is a TxnOffsetCommit's (txn_hooks.go),
+	// here one that is not verified (AppendTxn is).
+	opts := partition.AppendOptions{LogAppendTime: -1, Coordinator: rb.IsTransactional(), Unverified: true}
+	return l.appendOffsets(part, rb, opts)
+}
+
+// AppendTxn writes a TxnOffsetCommit's batch with its KIP-890
+// verification (verifyTxnOffsets): a transaction the batch would open
+// in the partition needs the guard taken there before the coordinator
+// agreed, and a marker written since refuses it (INVALID_TXN_STATE).
+func (l offsetsLog) AppendTxn(p int32, batch []byte, verification any) (int64, int32, error) {
+	part, err := l.part(p)
+	if err != nil {
+		return 0, 0, err
+	}
+	rb, err := record.Validate(batch)
+	if err != nil {
+		return 0, 0, err
+	}
+	v, _ := verification.(*offsetsVerification)
+	opts := partition.AppendOptions{LogAppendTime: -1, Coordinator: true}
+	if v != nil {
+		opts.Verification = v.guard
+	}
+	return l.appendOffsets(part, rb, opts)
+}
+
+func (l offsetsLog) appendOffsets(part *partition.Partition, rb record.Batch, opts partition.AppendOptions) (int64, int32, error) {
+	res, err := part.Append(rb, opts)
+	if errors.Is(err, partition.ErrInvalidProducerEpoch) || errors.Is(err, partition.ErrTxnNotVerified) {
 		return 0, 0, fmt.Errorf("%w: %v", wireErr(err), err)
 	}
 	if err != nil {

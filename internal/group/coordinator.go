@@ -76,6 +76,14 @@ type Log interface {
 	Read(p int32, fn func(batch []byte) error) error
 }
 
+// TxnLog is implemented by a Log whose transactional offset commits are
+// verified with the transaction coordinator (KIP-890): AppendTxn writes a
+// TxnOffsetCommit's batch like Append, with the verification the caller
+// of TxnOffsetCommitVerified obtained for it (opaque here).
+type TxnLog interface {
+	AppendTxn(p int32, batch []byte, verification any) (end int64, epoch int32, err error)
+}
+
 // Topics is the coordinator's view of the broker's topics.
 type Topics interface {
 	// PartitionCount returns the partition count, or false if the topic

@@ -58,6 +58,13 @@ func (c *Coordinator) pendingOffset(group, topic string, p int32) bool {
 // The generation, member and instance ids (v3+) are checked like
 // OffsetCommit's when the group is a classic group with members.
 func (c *Coordinator) TxnOffsetCommit(req *kmsg.TxnOffsetCommitRequest) (resp *kmsg.TxnOffsetCommitResponse, wait func()) {
+	return c.TxnOffsetCommitVerified(req, nil)
+}
+
+// TxnOffsetCommitVerified is TxnOffsetCommit whose batch is written with
+// verification (KIP-890; TxnLog.AppendTxn) when it is not nil and the Log
+// is a TxnLog.
+func (c *Coordinator) TxnOffsetCommitVerified(req *kmsg.TxnOffsetCommitRequest, verification any) (resp *kmsg.TxnOffsetCommitResponse, wait func()) {
 	resp = req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
 	type ref struct{ ti, pi int }
 	var refs []ref
@@ -129,7 +136,14 @@ func (c *Coordinator) TxnOffsetCommit(req *kmsg.TxnOffsetCommitRequest) (resp *k
 	}
 	p := PartitionFor(req.Group, c.nparts)
 	batch := buildTxnBatch(recs, now.UnixMilli(), req.ProducerID, req.ProducerEpoch)
-	end, epoch, err := c.cfg.Log.Append(p, batch)
+	var end int64
+	var epoch int32
+	var err error
+	if tl, ok := c.cfg.Log.(TxnLog); ok && verification != nil {
+		end, epoch, err = tl.AppendTxn(p, batch, verification)
+	} else {
+		end, epoch, err = c.cfg.Log.Append(p, batch)
+	}
 	if err != nil {
 		for _, r := range refs {
 			resp.Topics[r.ti].Partitions[r.pi].ErrorCode = writeCode(err)

@@ -428,7 +428,8 @@ type AppendOptions struct {
 	MinISR int
 	// Coordinator marks a transactional batch the group coordinator
 	// writes for a producer (TxnOffsetCommit): it carries no sequence, so
-	// only the producer epoch is checked (txn.go).
+	// only the producer epoch is checked (txn.go), and the KIP-890
+	// verification below as for a client's batch.
 	Coordinator bool
 	// Verification is the guard of a client's transactional batch that
 	// starts a transaction here (BeginVerification, txn.go); without a
@@ -479,6 +480,12 @@ func (p *Partition) Append(b record.Batch, opts AppendOptions) (AppendResult, er
 			p.mu.Unlock()
 			return AppendResult{}, ErrInvalidProducerEpoch
 		}
+		if b.IsTransactional() {
+			if err := p.checkVerified(b, opts.Verification, opts.Unverified); err != nil {
+				p.mu.Unlock()
+				return AppendResult{}, err
+			}
+		}
 	} else if pid >= 0 {
 		dup, err := p.checkSequence(b)
 		if err != nil {
@@ -517,8 +524,13 @@ func (p *Partition) Append(b record.Batch, opts AppendOptions) (AppendResult, er
 			if b.IsTransactional() {
 				delete(p.txns.verifying, pid) // the transaction is open here now
 			}
-		} else if pr := p.producers[pid]; pr == nil || b.ProducerEpoch() > pr.epoch {
-			p.producers[pid] = &producer{epoch: b.ProducerEpoch(), coordinatorEpoch: -1}
+		} else {
+			if pr := p.producers[pid]; pr == nil || b.ProducerEpoch() > pr.epoch {
+				p.producers[pid] = &producer{epoch: b.ProducerEpoch(), coordinatorEpoch: -1}
+			}
+			if b.IsTransactional() {
+				delete(p.txns.verifying, pid)
+			}
 		}
 		p.observeTxn(b, base, -1)
 	}
