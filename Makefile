@@ -1,6 +1,6 @@
 GO ?= go
 
-.PHONY: build run test test-short fuzz chaos chaos-cluster chaos-metadata chaos-txn chaos-netns vet fmt
+.PHONY: build run test test-short fuzz chaos chaos-short chaos-cluster chaos-metadata chaos-txn chaos-netns vet fmt
 build:
 	$(GO) build -o bin/trib ./cmd/trib
 
@@ -40,6 +40,11 @@ chaos:
 
 # Only the cluster fault loop (kill -9 / SIGSTOP / SIGTERM of random brokers,
 # rolling restarts; CHAOS_FAULTS="rolling restart" runs only those).
+# Every fault loop in a short form (a few cycles each, ~3-5 minutes on 2
+# cores): what .ci/run runs after make test. The full runs are make chaos.
+chaos-short:
+	$(MAKE) chaos CHAOS_ITERATIONS=5 CHAOS_CYCLES=5 CHAOS_NETNS_CYCLES=5 CHAOS_CORRUPT_CYCLES=3 CHAOS_REGISTRY_CYCLES=2 CHAOS_TXN_CYCLES=5 CHAOS_METADATA_CYCLES=5
+
 chaos-cluster:
 	CHAOS_CYCLES=$(CHAOS_CYCLES) $(GO) test -tags chaos -count=1 -timeout 60m -run TestChaosClusterFaults -v ./tests/
 
