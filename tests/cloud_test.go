@@ -403,8 +403,26 @@ func cloudLifecycle(t *testing.T, store string) {
 	if !db.Connection.SSL || db.Connection.User != "doadmin" {
 		t.Fatalf("connection without SASL_SSL and doadmin: %+v", db.Connection)
 	}
-	pc := &procCluster{t: t, nodes: []*procNode{{addr: bootstrap}},
-		clientOpts: cloudClientOpts(t, cl, db.ID, db.Connection.User, db.Connection.Password)}
+	// The clients run as a user with DigitalOcean's ACL on events only.
+	app, _, err := cl.Databases.CreateUser(ctx, db.ID, &godo.DatabaseCreateUserRequest{Name: "app",
+		Settings: &godo.DatabaseUserSettings{ACL: []*godo.KafkaACL{{Topic: "events", Permission: "produceconsume"}}}})
+	if err != nil || app.Password == "" {
+		t.Fatalf("create user app: %+v %v", app, err)
+	}
+	appOpts := cloudClientOpts(t, cl, db.ID, "app", app.Password)
+	eventually(t, "app signs in and sees events", func() error {
+		c, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(bootstrap)}, appOpts...)...)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		td := describeTopic(kadm.NewClient(c), "events")
+		if td.Err != nil || len(td.Partitions) != 6 {
+			return fmt.Errorf("events as app: %v, %d partitions", td.Err, len(td.Partitions))
+		}
+		return nil
+	})
+	pc := &procCluster{t: t, nodes: []*procNode{{addr: bootstrap}}, clientOpts: appOpts}
 	h := checker.New()
 	ld := startLoadWith(pc, h, "events", "p", 2000)
 	stopTail := pc.startTail(h, "events", 6)
@@ -457,6 +475,25 @@ func cloudLifecycle(t *testing.T, store string) {
 	})
 	t.Logf("after the scale out: replicas of events per broker 1..5: %v", replicaCounts(adm, "events", 5))
 	pc.waitAcks(h, 500, 60*time.Second, "after the scale out")
+	// kcat (librdkafka) reads events as app over SASL_SSL with the CA from
+	// GET /ca, through the 5 brokers.
+	if kcat, err := exec.LookPath("kcat"); err == nil {
+		ca, _, err := cl.Databases.GetCA(ctx, db.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		caPath := filepath.Join(dir, "ca.pem")
+		if err := os.WriteFile(caPath, ca.Certificate, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, errOut, err := runCmd(t, time.Minute, "", nil, kcat, "-b", bootstrap, "-X", "security.protocol=SASL_SSL", "-X", "sasl.mechanisms=SCRAM-SHA-512",
+			"-X", "sasl.username=app", "-X", "sasl.password="+app.Password, "-X", "ssl.ca.location="+caPath, "-C", "-t", "events", "-o", "beginning", "-c", "20", "-q")
+		if err != nil || strings.Count(out, "\n") < 20 {
+			t.Errorf("kcat -C events as app: %v, %d lines\n%s", err, strings.Count(out, "\n"), tail(errOut))
+		}
+	} else if strictTools() {
+		t.Fatal("kcat not installed (.ci/run installs it)")
+	}
 
 	// A scale in below a topic's replication factor is refused.
 	if _, err := cl.Databases.Resize(ctx, db.ID, &godo.DatabaseResizeRequest{NumNodes: 2}); apiStatus(err) != 422 {
