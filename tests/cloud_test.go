@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"net/http"
 	"net/url"
@@ -38,25 +39,16 @@ import (
 // tribBuildB.
 const upgradeVersion = "3.9-b"
 
-// tribBuildB is "another build" of trib: a copy of the binary at another
-// path, so a broker's command line tells which one it runs.
+var tribBBuild builtBinary
+
+// tribBuildB is "another build" of trib: built with the version string
+// upgradeVersion (tributary_build_info{version}; the tests' trib says
+// "dev") at another path, so a broker's command line and metrics tell
+// which one it runs.
 func tribBuildB(t *testing.T) string {
 	t.Helper()
-	path := filepath.Join(binDir, "trib-b")
-	if _, err := os.Stat(path); err == nil {
-		return path
-	}
-	b, err := os.ReadFile(tribBinary(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path+".tmp", b, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(path+".tmp", path); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return buildBinary(t, &tribBBuild, "trib-b", "", []string{"GOFLAGS=-ldflags=-X=github.com/tributary/tributary/internal/metrics.Version=" + upgradeVersion},
+		"github.com/tributary/tributary/cmd/trib")
 }
 
 // brokerBinary returns the executable a cluster's broker runs (from its
@@ -584,6 +576,28 @@ func cloudLifecycle(t *testing.T, store string) {
 	for id := 1; id <= 3; id++ {
 		if got := brokerBinary(dir, db.ID, id); got != tribBuildB(t) {
 			t.Errorf("broker %d runs %q after the upgrade, want %q", id, got, tribBuildB(t))
+		}
+	}
+	// Each broker's metrics endpoint says it runs the new build's version.
+	creds, _, err := cl.Databases.GetMetricsCredentials(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(db.MetricsEndpoints) != 3 {
+		t.Errorf("metrics endpoints after the upgrade: %+v", db.MetricsEndpoints)
+	}
+	for _, ep := range db.MetricsEndpoints {
+		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://%s:%d/metrics", ep.Host, ep.Port), nil)
+		req.SetBasicAuth(creds.BasicAuthUsername, creds.BasicAuthPassword)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Errorf("scrape %s:%d: %v", ep.Host, ep.Port, err)
+			continue
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if want := `tributary_build_info{version="` + upgradeVersion + `"} 1`; !strings.Contains(string(body), want) {
+			t.Errorf("broker metrics at %s:%d after the upgrade: %d, no %s", ep.Host, ep.Port, resp.StatusCode, want)
 		}
 	}
 	t.Logf("upgrade: longest produce gap of a partition %v", maxGap(h, upFrom))

@@ -22,6 +22,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
+// Version is this build's version string, reported as
+// tributary_build_info{version}: "dev" unless the build sets it with
+// -ldflags "-X github.com/tributary/tributary/internal/metrics.Version=V".
+var Version = "dev"
+
 // Options configure Metrics.
 type Options struct {
 	// PerPartition adds the per-partition series (kafka_log_log_size,
@@ -62,6 +67,10 @@ func New(opts Options) *Metrics {
 		m.Requests, m.fsync,
 		&brokerCollector{src: sourceFunc(m.snapshot), perPartition: opts.PerPartition, diskCollector: &diskCollector{}},
 		&lagCollector{m: m})
+	build := prometheus.NewGauge(prometheus.GaugeOpts{Name: "tributary_build_info",
+		Help: "1, labelled with this build's version string", ConstLabels: prometheus.Labels{"version": Version}})
+	build.Set(1)
+	m.Registry.MustRegister(build)
 	return m
 }
 
