@@ -43,14 +43,34 @@ type cluster struct {
 	logs     []*nodeLog // each node's log, printed when a wait times out
 }
 
+// freePort returns a loopback address whose port is free now and was not
+// returned before in this test process.
 func freePort(t testing.TB) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	givenPorts.Lock()
+	defer givenPorts.Unlock()
+	for range 100 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		// The kernel may hand a port it just gave (and we closed) out
+		// again: two brokers of one cluster got the same listener.
+		if !givenPorts.m[addr] {
+			givenPorts.m[addr] = true
+			return addr
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatal("no port not given out before")
+	return ""
 }
+
+// givenPorts are the addresses freePort returned in this test process.
+var givenPorts = struct {
+	sync.Mutex
+	m map[string]bool
+}{m: map[string]bool{}}
 
 // startCluster starts n in-process nodes, all quorum voters, with
 // clusterSettings.
