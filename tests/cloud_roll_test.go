@@ -5,13 +5,18 @@ package tests
 // broker it restarts is not back within the control plane's
 // --roll-timeout; the roll stops there, the operation fails with the
 // reason in /operations and an event, and an upgrade back to the previous
-// version rolls the brokers back.
+// version rolls the brokers back. And the control plane killed during a
+// create and during a delete (the lifecycle kills it during a resize and
+// an upgrade).
 
 import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -175,5 +180,96 @@ func TestCloudFailedUpgrade(t *testing.T) {
 	}
 	if read != 300 {
 		t.Errorf("read %d records, want 300", read)
+	}
+}
+
+// brokerProcs counts the running processes whose command line names a
+// path under dir (the brokers of a control plane's clusters).
+func brokerProcs(dir string) int {
+	n := 0
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && strings.Contains(string(cmdline), "\x00broker\x00") && strings.Contains(string(cmdline), dir+"/clusters/") {
+			n++
+		}
+	}
+	return n
+}
+
+// TestCloudKillDuringCreateAndDelete: the control plane killed (SIGKILL)
+// right after a create and right after a delete; restarted, it finishes
+// each: the cluster comes online with one process per broker and serves,
+// then goes with its brokers and data.
+func TestCloudKillDuringCreateAndDelete(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a control plane and 3 broker processes")
+	}
+	dir := t.TempDir()
+	t.Cleanup(func() {
+		if t.Failed() {
+			brokerLogs(t, dir)
+		}
+		killBrokers(dir)
+	})
+	cp := startCloud(t, dir, "sqlite")
+	token := adminToken(t, dir)
+	cl := godoClient(t, cp.URL, token)
+	ctx := context.Background()
+	db, _, err := cl.Databases.Create(ctx, &godo.DatabaseCreateRequest{Name: "crash", EngineSlug: "kafka", SizeSlug: "local", NumNodes: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	cp.kill9()
+	cp = startCloud(t, dir, "sqlite")
+	cl = godoClient(t, cp.URL, token)
+	db = waitStatus(t, cl, db.ID, "online", 90*time.Second)
+	if n := brokerProcs(dir); n != 3 {
+		t.Errorf("%d broker processes after a create interrupted by a kill -9, want 3", n)
+	}
+	one := uint32(1)
+	if _, _, err := cl.Databases.CreateTopic(ctx, db.ID, &godo.DatabaseCreateTopicRequest{Name: "t", PartitionCount: &one}); err != nil {
+		t.Fatal(err)
+	}
+	kc, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(fmt.Sprintf("%s:%d", db.Connection.Host, db.Connection.Port)), kgo.DefaultProduceTopic("t")},
+		cloudClientOpts(t, cl, db.ID, db.Connection.User, db.Connection.Password)...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = kc.ProduceSync(pctx, &kgo.Record{Value: []byte("x")}).FirstErr()
+	cancel()
+	kc.Close()
+	if err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+
+	if _, err := cl.Databases.Delete(ctx, db.ID); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	cp.kill9()
+	cp = startCloud(t, dir, "sqlite")
+	cl = godoClient(t, cp.URL, token)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		_, _, err := cl.Databases.Get(ctx, db.ID)
+		if apiStatus(err) == 404 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cluster still there 60s after a delete interrupted by a kill -9: %v", err)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "clusters", db.ID, "*")); len(left) > 0 {
+		t.Errorf("broker data left after the delete: %v", left)
+	}
+	if n := brokerProcs(dir); n != 0 {
+		t.Errorf("%d broker processes left after the delete", n)
 	}
 }
