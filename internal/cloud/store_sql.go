@@ -123,6 +123,40 @@ var migrations = []string{
 	`ALTER TABLE clusters ADD COLUMN deletion_protection INTEGER NOT NULL DEFAULT 0`,
 	// 8: broker configs applied at broker start (a JSON object).
 	`ALTER TABLE clusters ADD COLUMN broker_config TEXT NOT NULL DEFAULT '{}'`,
+	// 9: cluster names are unique per tenant, not per installation (a
+	// tenant's duplicate-name 409 told it another tenant's cluster
+	// existed): the table rebuilt with UNIQUE (tenant, name), as SQLite
+	// cannot drop a column's UNIQUE in place (and the shared SQL does not
+	// name PostgreSQL's constraint).
+	`CREATE TABLE clusters_v9 (
+		id TEXT PRIMARY KEY,
+		name TEXT NOT NULL,
+		engine TEXT NOT NULL,
+		version TEXT NOT NULL,
+		size TEXT NOT NULL,
+		region TEXT NOT NULL,
+		num_nodes INTEGER NOT NULL,
+		storage_size_mib BIGINT NOT NULL,
+		tags TEXT NOT NULL,
+		status TEXT NOT NULL,
+		created_at TEXT NOT NULL,
+		ca_cert TEXT NOT NULL DEFAULT '',
+		ca_key TEXT NOT NULL DEFAULT '',
+		control_password TEXT NOT NULL DEFAULT '',
+		maintenance_day TEXT NOT NULL DEFAULT '',
+		maintenance_hour TEXT NOT NULL DEFAULT '',
+		pending_version TEXT NOT NULL DEFAULT '',
+		tenant TEXT NOT NULL DEFAULT '',
+		deletion_protection INTEGER NOT NULL DEFAULT 0,
+		broker_config TEXT NOT NULL DEFAULT '{}',
+		UNIQUE (tenant, name)
+	);
+	INSERT INTO clusters_v9 (id, name, engine, version, size, region, num_nodes, storage_size_mib, tags, status, created_at, ca_cert, ca_key,
+		control_password, maintenance_day, maintenance_hour, pending_version, tenant, deletion_protection, broker_config)
+		SELECT id, name, engine, version, size, region, num_nodes, storage_size_mib, tags, status, created_at, ca_cert, ca_key,
+		control_password, maintenance_day, maintenance_hour, pending_version, tenant, deletion_protection, broker_config FROM clusters;
+	DROP TABLE clusters;
+	ALTER TABLE clusters_v9 RENAME TO clusters`,
 }
 
 // sqlStore is the Store over database/sql. Placeholders are written as
@@ -352,7 +386,7 @@ func (s *sqlStore) CreateCluster(ctx context.Context, c Cluster, nodes []Node, o
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		var n int
-		if err := s.queryRow(ctx, tx, `SELECT COUNT(*) FROM clusters WHERE name = ?`, c.Name).Scan(&n); err != nil {
+		if err := s.queryRow(ctx, tx, `SELECT COUNT(*) FROM clusters WHERE name = ? AND tenant = ?`, c.Name, c.Tenant).Scan(&n); err != nil {
 			return err
 		}
 		if n > 0 {

@@ -307,3 +307,45 @@ func usersAndRules(t *testing.T, st Store) {
 		t.Fatalf("cluster after maintenance: %+v", c)
 	}
 }
+
+// TestMigrationKeepsClusters: a store made at schema version 8 keeps its
+// clusters through migration 9 (the clusters table rebuilt with names
+// unique per tenant), which then lets another tenant use a name.
+func TestMigrationKeepsClusters(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "cloud.db")
+	all := migrations
+	migrations = all[:8]
+	st, err := OpenSQLite(ctx, path)
+	migrations = all
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := Cluster{ID: "c1", Name: "one", Engine: Engine, Version: "3.9", Size: "local", Region: "local", NumNodes: 1,
+		StorageSizeMiB: 10240, Tags: []string{"a"}, Status: StatusOnline, CreatedAt: time.Now().UTC().Truncate(time.Second),
+		CACert: "ca", Tenant: "acme", DeletionProtection: true, BrokerConfig: map[string]string{"auto.create.topics.enable": "false"}}
+	if err := st.CreateCluster(ctx, c, nil, Operation{ID: "op1", ClusterID: "c1", Kind: OpCreate, State: OpDone}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if st, err = OpenSQLite(ctx, path); err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	got, err := st.Cluster(ctx, "c1")
+	if err != nil || got.Name != "one" || got.Tenant != "acme" || !got.DeletionProtection || got.CACert != "ca" ||
+		got.BrokerConfig["auto.create.topics.enable"] != "false" || len(got.Tags) != 1 || !got.CreatedAt.Equal(c.CreatedAt) {
+		t.Fatalf("after migration 9: %+v %v", got, err)
+	}
+	c2 := c
+	c2.ID, c2.Tenant = "c2", "other"
+	if err := st.CreateCluster(ctx, c2, nil, Operation{ID: "op2", ClusterID: "c2", Kind: OpCreate, State: OpDone}, nil, nil); err != nil {
+		t.Errorf("another tenant's cluster named one: %v", err)
+	}
+	c3 := c
+	c3.ID = "c3"
+	var e *Error
+	if err := st.CreateCluster(ctx, c3, nil, Operation{ID: "op3", ClusterID: "c3", Kind: OpCreate, State: OpDone}, nil, nil); !errors.As(err, &e) || e.Kind != KindConflict {
+		t.Errorf("a second cluster named one of tenant acme: %v, want a conflict", err)
+	}
+}

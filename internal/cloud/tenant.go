@@ -11,7 +11,7 @@ import (
 // its context: it lists only that tenant's clusters, and another tenant's
 // cluster id is answered as an unknown one (404), so a tenant cannot tell
 // it exists. The reconciler's contexts carry no tenant and see every
-// cluster. Cluster names are unique per installation.
+// cluster. Cluster names are unique per tenant.
 
 type tenantKey struct{}
 

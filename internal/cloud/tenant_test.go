@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -78,6 +79,7 @@ func TestTenantIsolation(t *testing.T) {
 		for _, d := range out.Databases {
 			ns = append(ns, d.Name)
 		}
+		slices.Sort(ns)
 		return ns
 	}
 	// What the owner sees of its cluster; the other tenant's requests
@@ -136,15 +138,20 @@ func TestTenantIsolation(t *testing.T) {
 	}
 
 	// The tenant's own cluster: it sees it, the default tenant does not.
+	// Names are the tenant's own: another tenant's "orders" is no conflict.
 	own := create(acme, "acme-events")
+	create(acme, "orders")
+	if status, body := do(acme, "POST", "/v2/databases", `{"name":"orders","engine":"kafka","size":"local","num_nodes":1}`); status != http.StatusConflict {
+		t.Errorf("a duplicate name within a tenant: %d %s, want 409", status, body)
+	}
 	if status, _ := do(acme, "GET", "/v2/databases/"+own, ""); status != 200 {
 		t.Errorf("the tenant's own cluster: %d", status)
 	}
 	if status, _ := do(admin, "GET", "/v2/databases/"+own, ""); status != http.StatusNotFound {
 		t.Errorf("another tenant's cluster as the default tenant: %d, want 404", status)
 	}
-	if ns := names(acme); len(ns) != 1 || ns[0] != "acme-events" {
-		t.Errorf("the tenant lists %v, want [acme-events]", ns)
+	if ns := names(acme); len(ns) != 2 || ns[0] != "acme-events" || ns[1] != "orders" {
+		t.Errorf("the tenant lists %v, want [acme-events orders]", ns)
 	}
 	if ns := names(admin); len(ns) != 1 || ns[0] != "orders" {
 		t.Errorf("the default tenant lists %v, want [orders]", ns)
@@ -154,7 +161,7 @@ func TestTenantIsolation(t *testing.T) {
 	if c, err := st.Cluster(ctx, own); err != nil || c.Tenant != "acme" {
 		t.Errorf("stored tenant of acme-events: %q %v", c.Tenant, err)
 	}
-	if cs, err := svc.Clusters(ctx); err != nil || len(cs) != 2 {
-		t.Errorf("clusters without a tenant: %d %v, want 2", len(cs), err)
+	if cs, err := svc.Clusters(ctx); err != nil || len(cs) != 3 {
+		t.Errorf("clusters without a tenant: %d %v, want 3", len(cs), err)
 	}
 }
