@@ -12,8 +12,6 @@
 // size, then read the file without it (bytes below a published size never
 // change; segments leave the list by a new slice, so a snapshot stays
 // usable, and their files are closed only after file.delete.delay.ms).
-// Appends never fsync under mu: a new leader epoch's checkpoint is written by
-// the next Sync, outside it, before the recovery point passes the batch.
 // smu guards group-commit state (syncing, durable, recoveryPoint); it is
 // never taken while holding mu, mu may be taken while holding smu.
 package storage
@@ -80,12 +78,8 @@ type Log struct {
 	lastFlush  time.Time
 	flushing   bool // a background flush is queued or running
 	lastClean  time.Time
-	firstDirty int64 // compaction: offsets below were cleaned (cleaner checkpoint)
-	// epochsDirty: epochs changed since leader-epoch-checkpoint was
-	// written; Sync (outside mu, before the recovery point moves) or
-	// close writes it.
-	epochsDirty bool
-	wb          writeback // a writeback hint for StartWriteback; zero if none
+	firstDirty int64     // compaction: offsets below were cleaned (cleaner checkpoint)
+	wb         writeback // a writeback hint for StartWriteback; zero if none
 
 	// cleanMu serializes the cleaner and retention (both replace segments).
 	cleanMu sync.Mutex
@@ -289,11 +283,6 @@ func (l *Log) load(recoveryPoint, startCheckpoint int64, clean bool) error {
 		l.epochs = l.epochs[:len(l.epochs)-1]
 		epochsChanged = true
 	}
-	// Entries below the start: a start move (retention, DeleteRecords)
-	// marks the checkpoint for the next Sync, so a crash can leave them.
-	l.truncateEpochsFromStart()
-	epochsChanged = epochsChanged || l.epochsDirty
-	l.epochsDirty = false
 	if epochsChanged {
 		if err := writeEpochCheckpoint(filepath.Join(l.dir, leaderEpochFile), l.epochs); err != nil {
 			l.closeSegs()
@@ -493,10 +482,9 @@ func (l *Log) Append(b record.Batch) (int64, error) {
 	l.endA.Store(l.end)
 	if e := b.PartitionLeaderEpoch(); e >= 0 && (len(l.epochs) == 0 || e > l.epochs[len(l.epochs)-1].Epoch) {
 		l.epochs = append(l.epochs, EpochEntry{Epoch: e, StartOffset: b.BaseOffset()})
-		// The checkpoint (two fsyncs) is written by the next Sync
-		// before the recovery point passes this batch, not here under
-		// mu: until then recovery rebuilds the entry from the batch.
-		l.epochsDirty = true
+		if err := writeEpochCheckpoint(filepath.Join(l.dir, leaderEpochFile), l.epochs); err != nil {
+			l.logger.Error("writing leader epoch checkpoint", "dir", l.dir, "err", err)
+		}
 	}
 	if l.unflushed == 0 && l.opts.FlushMs < math.MaxInt64 {
 		l.mgr.flushable(l, true) // flush.ms applies: the flush loop visits it
@@ -677,23 +665,14 @@ func (l *Log) Sync(upTo int64) error {
 		pending := l.pending
 		dirDirty := l.dirDirty
 		l.pending, l.dirDirty = nil, false
-		var epochs []EpochEntry // to checkpoint; nil when unchanged
-		if l.epochsDirty {
-			epochs, l.epochsDirty = slices.Clone(l.epochs), false
-		}
 		l.unflushed = 0
 		l.lastFlush = l.now()
 		l.mu.Unlock()
 
-		// syncing excludes truncation, reset, repair and close, the
-		// other writers of the epoch checkpoint.
 		l.syncing = true
 		l.smu.Unlock()
 		start := time.Now()
 		err := syncFiles(l.dir, act, pending, dirDirty)
-		if err == nil && epochs != nil {
-			err = writeEpochCheckpoint(filepath.Join(l.dir, leaderEpochFile), epochs)
-		}
 		if on := l.mgr.cfg.OnSync; on != nil {
 			on(time.Since(start))
 		}
@@ -704,7 +683,6 @@ func (l *Log) Sync(upTo int64) error {
 			l.recoveryPoint = max(l.recoveryPoint, act.base)
 		} else {
 			l.mu.Lock()
-			l.epochsDirty = l.epochsDirty || epochs != nil
 			// Segments the cleaner or retention replaced meanwhile
 			// (their files closed) need no fsync any more.
 			pending = slices.DeleteFunc(pending, func(s *segment) bool { return !slices.Contains(l.segs, s) })
@@ -1214,9 +1192,9 @@ func (l *Log) truncateEpochsFromStart() {
 		return
 	}
 	l.epochs = append([]EpochEntry{{Epoch: l.epochs[i].Epoch, StartOffset: l.start}}, l.epochs[i+1:]...)
-	// Written by the next Sync or close; a checkpoint that still has the
-	// entries below the start until then loses nothing (load drops them).
-	l.epochsDirty = true
+	if err := writeEpochCheckpoint(filepath.Join(l.dir, leaderEpochFile), l.epochs); err != nil {
+		l.logger.Error("writing leader epoch checkpoint", "dir", l.dir, "err", err)
+	}
 }
 
 // Close fsyncs and closes the log.
@@ -1244,9 +1222,6 @@ func (l *Log) close() error {
 	err := syncFiles(l.dir, act, l.pending, l.dirDirty)
 	if err == nil {
 		err = errors.Join(act.idx.f.Sync(), act.tidx.f.Sync())
-	}
-	if err == nil && l.epochsDirty {
-		err = writeEpochCheckpoint(filepath.Join(l.dir, leaderEpochFile), l.epochs)
 	}
 	if err == nil {
 		l.durable = l.end

@@ -8,7 +8,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -503,14 +502,6 @@ func TestLeaderEpochCheckpoint(t *testing.T) {
 			}
 		}
 	}
-	// Appends do not write the checkpoint (two fsyncs under the append
-	// lock); the next Sync does, before the recovery point passes them.
-	if got, _ := os.ReadFile(filepath.Join(l.Dir(), leaderEpochFile)); len(got) != 0 {
-		t.Fatalf("leader-epoch-checkpoint written by an append: %q", got)
-	}
-	if err := l.Sync(l.EndOffset()); err != nil {
-		t.Fatal(err)
-	}
 	got, _ := os.ReadFile(filepath.Join(l.Dir(), leaderEpochFile))
 	if string(got) != "0\n3\n0 0\n1 6\n2 12\n" {
 		t.Fatalf("leader-epoch-checkpoint %q", got)
@@ -523,106 +514,6 @@ func TestLeaderEpochCheckpoint(t *testing.T) {
 	l = e.log(DefaultOptions())
 	if es := l.LeaderEpochs(); len(es) != 3 || es[2] != (EpochEntry{2, 12}) {
 		t.Fatalf("epochs rebuilt by recovery: %v", es)
-	}
-	// A clean close writes a new epoch's entry (a clean start does not
-	// scan the log to rebuild it).
-	b := mkBatch(t, l.EndOffset(), 3, 0, 0)
-	b.SetPartitionLeaderEpoch(3)
-	if _, err := l.Append(b); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if got, _ := os.ReadFile(filepath.Join(l.Dir(), leaderEpochFile)); string(got) != "0\n4\n0 0\n1 6\n2 12\n3 18\n" {
-		t.Fatalf("leader-epoch-checkpoint after a clean close %q", got)
-	}
-	l = e.log(DefaultOptions())
-	if es := l.LeaderEpochs(); len(es) != 4 || es[3] != (EpochEntry{3, 18}) {
-		t.Fatalf("epochs after a clean restart: %v", es)
-	}
-}
-
-// A crash after a new epoch's batches were appended (and rolled past), but
-// before any Sync wrote leader-epoch-checkpoint, keeps the entry: the
-// recovery point has not passed the batch, so recovery rebuilds it. A crash
-// after a start move that no Sync wrote yet drops the entries below the
-// start when the log loads.
-func TestLeaderEpochCheckpointCrash(t *testing.T) {
-	e := newEnv(t)
-	l := e.log(smallSegments())
-	appendEpoch := func(epoch int32, batches int) int64 {
-		first := l.EndOffset()
-		for i := 0; i < batches; i++ {
-			b := mkBatch(t, l.EndOffset(), 10, 0, 0)
-			b.SetPartitionLeaderEpoch(epoch)
-			if _, err := l.Append(b); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return first
-	}
-	appendEpoch(0, 20)
-	e1 := appendEpoch(1, 20)
-	if err := l.Sync(l.EndOffset()); err != nil {
-		t.Fatal(err)
-	}
-	e2 := appendEpoch(2, 20) // several segments; each roll starts a background Sync
-	if len(l.Segments()) < 4 {
-		t.Fatalf("want several segments, have %d", len(l.Segments()))
-	}
-	idle := func() {
-		for {
-			l.mu.Lock()
-			f := l.flushing
-			l.mu.Unlock()
-			if !f {
-				return
-			}
-			time.Sleep(time.Millisecond)
-		}
-	}
-	idle()
-	segs := len(l.Segments())
-	e3 := appendEpoch(3, 1)
-	idle()
-	// The recovery point passes a batch only once the checkpoint has its
-	// epoch's entry.
-	rp := l.RecoveryPoint()
-	got, _ := os.ReadFile(filepath.Join(l.Dir(), leaderEpochFile))
-	if rp > e2 && !strings.Contains(string(got), fmt.Sprintf("\n2 %d\n", e2)) {
-		t.Fatalf("recovery point %d past epoch 2's start %d, checkpoint %q", rp, e2, got)
-	}
-	if len(l.Segments()) == segs && strings.Contains(string(got), "\n3 ") {
-		t.Fatalf("epoch 3's entry written without a Sync: %q", got)
-	}
-	if err := e.m.Checkpoint(); err != nil {
-		t.Fatal(err)
-	}
-	end := l.EndOffset()
-	e.crash()
-	l = e.log(smallSegments())
-	want := []EpochEntry{{0, 0}, {1, e1}, {2, e2}, {3, e3}}
-	if es := l.LeaderEpochs(); !slices.Equal(es, want) || l.EndOffset() != end {
-		t.Fatalf("after a crash before the checkpoint: epochs %v end %d, want %v end %d", es, l.EndOffset(), want, end)
-	}
-	got, _ = os.ReadFile(filepath.Join(l.Dir(), leaderEpochFile))
-	if string(got) != fmt.Sprintf("0\n4\n0 0\n1 %d\n2 %d\n3 %d\n", e1, e2, e3) {
-		t.Fatalf("leader-epoch-checkpoint after recovery %q", got)
-	}
-
-	// A start move past epoch 1's start, then a crash before any Sync.
-	if _, err := l.AdvanceStart(e1 + 5); err != nil {
-		t.Fatal(err)
-	}
-	e.crash()
-	l = e.log(smallSegments())
-	want = []EpochEntry{{1, e1 + 5}, {2, e2}, {3, e3}}
-	if es := l.LeaderEpochs(); l.StartOffset() != e1+5 || !slices.Equal(es, want) {
-		t.Fatalf("after a crash past a start move: start %d epochs %v, want %v", l.StartOffset(), es, want)
-	}
-	if ep, off := l.EndOffsetForEpoch(0); ep != -1 || off != -1 {
-		t.Fatalf("end for epoch 0 below the start: %d %d", ep, off)
 	}
 }
 
