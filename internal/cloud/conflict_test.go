@@ -2,11 +2,7 @@ package cloud
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -18,19 +14,8 @@ import (
 // change only.
 func TestConcurrentConflictingRequests(t *testing.T) {
 	ctx := context.Background()
-	st, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "cloud.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := New(Config{Store: st, Provisioner: planOnly{}, Logger: log})
-	srv := httptest.NewServer(Handler(svc, st, log))
-	defer srv.Close()
-	token, err := CreateToken(ctx, st, "admin", "", []string{ScopeRead, ScopeWrite})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := newPlanAPI(t)
+	st, svc, srv, token := a.st, a.svc, a.srv, a.token
 	c, err := svc.CreateCluster(ctx, CreateRequest{Name: "busy", Engine: Engine, Size: "local", NumNodes: 3})
 	if err != nil {
 		t.Fatal(err)

@@ -30,6 +30,36 @@ func (planOnly) Ensure(context.Context, Cluster, Node, []Node) (bool, error) { r
 func (planOnly) Stop(context.Context, Node, bool) error                      { return nil }
 func (planOnly) Destroy(context.Context, Node) error                         { return nil }
 
+// planAPI is the API over a fresh SQLite store and the planOnly
+// provisioner (nothing runs), with an admin token (read and write); the
+// test's cleanup closes the server and the store.
+type planAPI struct {
+	st    Store
+	svc   *Service
+	srv   *httptest.Server
+	log   *slog.Logger
+	token string
+}
+
+func newPlanAPI(t testing.TB) planAPI {
+	t.Helper()
+	ctx := context.Background()
+	st, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "cloud.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	svc := New(Config{Store: st, Provisioner: planOnly{}, Logger: log})
+	srv := httptest.NewServer(Handler(svc, st, log))
+	t.Cleanup(srv.Close)
+	token, err := CreateToken(ctx, st, "admin", "", []string{ScopeRead, ScopeWrite})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return planAPI{st: st, svc: svc, srv: srv, log: log, token: token}
+}
+
 // BenchmarkAPIGetDatabase: GET /v2/databases/{id} from 50 concurrent
 // clients (SQLite store, 10 clusters); reports p50 and p99 latency.
 func BenchmarkAPIGetDatabase(b *testing.B) {

@@ -3,11 +3,7 @@ package cloud
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -18,19 +14,8 @@ import (
 // as it is; turned off, the delete starts.
 func TestDeletionProtection(t *testing.T) {
 	ctx := context.Background()
-	st, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "cloud.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := New(Config{Store: st, Provisioner: planOnly{}, Logger: log})
-	srv := httptest.NewServer(Handler(svc, st, log))
-	defer srv.Close()
-	token, err := CreateToken(ctx, st, "admin", "", []string{ScopeRead, ScopeWrite})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := newPlanAPI(t)
+	st, svc, srv, token := a.st, a.svc, a.srv, a.token
 	do := func(method, path, body string) (int, map[string]any) {
 		t.Helper()
 		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))

@@ -4,10 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -20,20 +17,9 @@ import (
 // creates are its own.
 func TestTenantIsolation(t *testing.T) {
 	ctx := context.Background()
-	st, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "cloud.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := New(Config{Store: st, Provisioner: planOnly{}, Logger: log})
-	srv := httptest.NewServer(Handler(svc, st, log))
-	defer srv.Close()
+	a := newPlanAPI(t)
+	st, svc, srv, log, admin := a.st, a.svc, a.srv, a.log, a.token
 	rw := []string{ScopeRead, ScopeWrite}
-	admin, err := CreateToken(ctx, st, "admin", "", rw)
-	if err != nil {
-		t.Fatal(err)
-	}
 	acme, err := CreateToken(ctx, st, "acme-ops", "acme", rw)
 	if err != nil {
 		t.Fatal(err)
