@@ -195,6 +195,16 @@ func (b *Broker) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, rep
 					limit = partition.ReadCommitted
 				}
 				max := min(int(rp.PartitionMaxBytes), remaining)
+				// Leader-side replication throttle (replication_throttle.go).
+				throttled := replica >= 0 && b.replThrottle.on() && t.leaderThrottled.Has(rp.Partition, b.cfg.NodeID) && !p.InISR(replica)
+				if throttled {
+					if max = min(max, b.replThrottle.available(b.now())); max <= 0 {
+						snap := p.Snapshot()
+						sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = snap.HighWatermark, snap.LastStableOffset, snap.LogStartOffset
+						live = append(live, p)
+						break
+					}
+				}
 				read := p.Read
 				if replica < 0 && req.Version >= 4 {
 					// Consumers get the stored bytes with sendfile
@@ -234,6 +244,9 @@ func (b *Broker) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, rep
 				}
 				if replica < 0 && req.IsolationLevel == 1 && req.Version >= 4 {
 					sp.AbortedTransactions = abortedTransactions(p, rp.FetchOffset, res)
+				}
+				if throttled {
+					b.replThrottle.record(res.Size(), b.now())
 				}
 				total += res.Size()
 				remaining -= res.Size()

@@ -117,6 +117,7 @@ type Broker struct {
 	pidNext, pidEnd int64
 	stats           brokerStats    // request-path counters (metrics.go)
 	fetchSessions   *fetchSessions // KIP-227 sessions (fetch_sessions.go)
+	replThrottle    replThrottle   // leader.replication.throttled.rate (replication_throttle.go)
 	quotas          *quotaManager  // client quotas (quotas.go)
 	appends         *appendStage   // produce appends off the reader goroutines (append_stage.go)
 	stop            chan struct{}  // closed once, by Halt
@@ -137,6 +138,9 @@ type topic struct {
 	parts []*partition.Partition // by index; nil where this broker holds no replica
 	stats *topicStats            // counters, kept across reconciles (metrics.go)
 	hash  uint32                 // of the name: the base of its append shards (append_stage.go)
+	// leaderThrottled is leader.replication.throttled.replicas
+	// (replication_throttle.go).
+	leaderThrottled config.ThrottledReplicas
 }
 
 func (t *topic) partition(i int32) *partition.Partition {
@@ -337,6 +341,7 @@ func (b *Broker) reconcile(st *metadata.State) {
 	for _, name := range st.TopicNames() {
 		mt := st.Topics[name]
 		t := &topic{meta: mt, cfg: config.NewTopicConfig(mt.Configs, bc), parts: make([]*partition.Partition, len(mt.Parts)), stats: b.stats.forTopic(mt), hash: fnv32(mt.Name)}
+		t.leaderThrottled = leaderThrottledReplicas(t.cfg)
 		topics[name] = t
 		byID[mt.ID] = t
 	}
@@ -348,6 +353,7 @@ func (b *Broker) reconcile(st *metadata.State) {
 		topics[k.Topic].parts[k.Partition] = p
 	}
 	b.stats.forget(func(name string) bool { return st.Topics[name] != nil })
+	b.replThrottle.set(bc.Get(config.LeaderThrottledRateKey))
 	b.mu.Lock()
 	b.topics, b.byID, b.state, b.ready, b.dynamic = topics, byID, st, ready, bc
 	groups := b.groups

@@ -63,6 +63,9 @@ func init() {
 		// KIP-368: a SASL session's lifetime (0: none); also per listener.
 		{Name: "connections.max.reauth.ms", Type: TypeLong, Default: "0", Check: atLeast(0)},
 		// Client quotas (AlterClientQuotas): how use is measured.
+		// Replication throttling (throttle.go), dynamic.
+		{Name: LeaderThrottledRateKey, Type: TypeLong, Default: longMax, Check: atLeast(0)},
+		{Name: FollowerThrottledRateKey, Type: TypeLong, Default: longMax, Check: atLeast(0)},
 		{Name: "quota.window.num", Type: TypeInt, Default: "11", Check: atLeast(2)},
 		{Name: "quota.window.size.seconds", Type: TypeInt, Default: "1", Check: atLeast(1)},
 
@@ -560,6 +563,8 @@ func init() {
 		}
 	}
 	dynamicBrokerKeys[AllowedCIDRsKey] = true
+	dynamicBrokerKeys[LeaderThrottledRateKey] = true
+	dynamicBrokerKeys[FollowerThrottledRateKey] = true
 }
 
 // ValidateDynamicBroker checks a dynamic broker config key and value.

@@ -116,8 +116,8 @@ func topicDefs() map[string]Def {
 		{Name: "segment.jitter.ms", Type: TypeLong, Default: "0", BrokerKey: "log.roll.jitter.ms", Check: atLeast(0)},
 		{Name: "segment.ms", Type: TypeLong, Default: "604800000", BrokerKey: "log.roll.ms", Check: atLeast(1)},
 		{Name: "unclean.leader.election.enable", Type: TypeBoolean, Default: "false", BrokerKey: "unclean.leader.election.enable"},
-		{Name: "follower.replication.throttled.replicas", Type: TypeList, Default: ""},
-		{Name: "leader.replication.throttled.replicas", Type: TypeList, Default: ""},
+		{Name: "follower.replication.throttled.replicas", Type: TypeList, Default: "", Check: checkThrottledReplicas},
+		{Name: "leader.replication.throttled.replicas", Type: TypeList, Default: "", Check: checkThrottledReplicas},
 	} {
 		defs[d.Name] = d
 	}

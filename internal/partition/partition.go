@@ -418,6 +418,13 @@ func (p *Partition) ISRSize() int {
 	return len(p.role.ISR)
 }
 
+// InISR reports whether replica id is in the ISR.
+func (p *Partition) InISR(id int32) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Contains(p.role.ISR, id)
+}
+
 // AppendOptions carry the topic settings an append obeys.
 type AppendOptions struct {
 	MaxMessageBytes int
