@@ -237,6 +237,7 @@ func init() {
 	serve.Flags().StringVar(&sc.SchemaRegistry, "schema-registry", "", "Schema Registry URL (e.g. http://127.0.0.1:8081 from trib registry); the console shows Avro, Protobuf and JSON Schema keys and values in its wire format decoded")
 	serve.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	serve.Flags().DurationVar(&sc.RollTimeout, "roll-timeout", 5*time.Minute, "how long a rolling restart or upgrade waits for a restarted broker to be back (ready, in every ISR) before it stops and fails")
+	serve.Flags().Int64Var(&sc.ReassignThrottle, "reassign-throttle", 0, "bytes/s each leader may send to the new replicas of a resize's reassignment (leader.replication.throttled.rate, set during the moves and cleared after; 0: unthrottled)")
 	cloudCmd.AddCommand(serve)
 
 	var tokName, tokScopes, tokTenant, tokDir, tokStore string

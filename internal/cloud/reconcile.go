@@ -464,6 +464,9 @@ func (s *Service) rebalance(ctx context.Context, c Cluster, op Operation) (strin
 		// (the metadata read here may lag a broker's).
 		return stepWaitMoves, nil
 	}
+	if err := s.setReassignThrottle(ctx, adm, moves); err != nil {
+		return op.Step, err
+	}
 	var req kadm.AlterPartitionAssignmentsReq
 	for _, m := range moves {
 		req.Assign(m.Topic, m.Partition, m.To)
@@ -543,6 +546,9 @@ func (s *Service) waitMoves(ctx context.Context, c Cluster) (string, error) {
 				}
 			}
 		}
+	}
+	if err := s.clearReassignThrottle(ctx, adm); err != nil {
+		return stepWaitMoves, err
 	}
 	s.cfg.Store.AddEvent(ctx, c.ID, "reassignment_completed")
 	return stepElect, nil

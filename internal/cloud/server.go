@@ -40,6 +40,9 @@ type ServerConfig struct {
 	// RollTimeout is how long a rolling restart waits for a restarted
 	// broker to be back before it stops and fails (default 5 minutes).
 	RollTimeout time.Duration
+	// ReassignThrottle bounds a resize's replica copies (bytes/s per
+	// leader; 0: unthrottled).
+	ReassignThrottle int64
 }
 
 // Server is a running control plane: store, reconciler and HTTP API.
@@ -96,7 +99,7 @@ func Start(ctx context.Context, cfg ServerConfig) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
-	svc := New(Config{Store: st, Provisioner: prov, Catalog: cfg.Catalog, Logger: cfg.Logger, Poll: cfg.Poll, RollTimeout: cfg.RollTimeout})
+	svc := New(Config{Store: st, Provisioner: prov, Catalog: cfg.Catalog, Logger: cfg.Logger, Poll: cfg.Poll, RollTimeout: cfg.RollTimeout, ReassignThrottle: cfg.ReassignThrottle})
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s := &Server{AdminToken: token, ln: ln, svc: svc, store: st, cancel: cancel, done: make(chan struct{})}
 	s.console = console.New(console.Config{API: Handler(svc, st, cfg.Logger), Logger: cfg.Logger, SchemaRegistry: cfg.SchemaRegistry,

@@ -64,6 +64,12 @@ type Config struct {
 	// broker to be back (ready and in every ISR) before the roll stops
 	// and its operation fails (default 5 minutes).
 	RollTimeout time.Duration
+	// ReassignThrottle, if > 0, bounds a resize's replica copies (bytes/s
+	// each leader sends to new replicas, KIP-73): the rebalance sets
+	// leader.replication.throttled.rate as the cluster default and
+	// leader.replication.throttled.replicas=* on the moved topics, and
+	// clears both once the moves are done (throttle.go).
+	ReassignThrottle int64
 }
 
 // Service is the control plane's core. Its methods validate a request
