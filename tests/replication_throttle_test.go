@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -17,31 +18,33 @@ import (
 // leader.replication.throttled.rate=1 MiB/s on broker 1 and the topic's
 // leader.replication.throttled.replicas naming 0:1 it is still in progress
 // after 5 s and completes once the rate is deleted; at 4 MiB/s with "*" it
-// takes at least 1.5 s and completes under the throttle. An in-sync
+// takes at least 1.5 s and completes under the throttle. The follower
+// side alone (follower.replication.throttled.rate on broker 3, the topic's
+// follower list naming 0:3) holds a move back the same way. An in-sync
 // follower's fetches are not throttled (acks=all produce goes on).
 func TestClusterReassignThrottled(t *testing.T) {
 	c := startCluster(t, 3)
 	cl := newClient(t, c.addrs[0], kgo.SeedBrokers(c.addrs...), freshMetadata)
 	adm := kadm.NewClient(cl)
 	const size = 8 << 20
-	for _, name := range []string{"fast", "slow", "capped"} {
+	for _, name := range []string{"fast", "slow", "fslow", "capped"} {
 		createAssigned(t, cl, name, []int32{1})
 		fill(t, c, name, size)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	alterBroker := func(op kadm.IncrementalOp, value string) {
+	alterRate := func(key string, broker int32, op kadm.IncrementalOp, value string) {
 		t.Helper()
-		res, err := adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Op: op, Name: "leader.replication.throttled.rate", Value: kadm.StringPtr(value)}}, 1)
+		res, err := adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Op: op, Name: key, Value: kadm.StringPtr(value)}}, broker)
 		if err == nil {
 			err = res[0].Err
 		}
 		if err != nil {
-			t.Fatalf("alter leader.replication.throttled.rate: %v", err)
+			t.Fatalf("alter %s: %v", key, err)
 		}
-		c.waitFor("broker 1 to apply the rate", func() bool {
-			cfg, err := describeConfigs(t, c.addrs[0], kmsg.ConfigResourceTypeBroker, "1")
-			v := cfg["leader.replication.throttled.rate"].Value
+		c.waitFor("the broker to apply the rate", func() bool {
+			cfg, err := describeConfigs(t, c.addrs[broker-1], kmsg.ConfigResourceTypeBroker, strconv.Itoa(int(broker)))
+			v := cfg[key].Value
 			return err == nil && v != nil && (op == kadm.DeleteConfig) == (*v == "9223372036854775807") && (op == kadm.DeleteConfig || *v == value)
 		})
 	}
@@ -59,6 +62,10 @@ func TestClusterReassignThrottled(t *testing.T) {
 		if err != nil {
 			t.Fatalf("alter %s: %v", topic, err)
 		}
+	}
+	alterBroker := func(op kadm.IncrementalOp, value string) {
+		t.Helper()
+		alterRate("leader.replication.throttled.rate", 1, op, value)
 	}
 	moved := func(topic string) bool {
 		p := c.describe(adm, topic).Partitions[0]
@@ -92,6 +99,21 @@ func TestClusterReassignThrottled(t *testing.T) {
 	alterBroker(kadm.DeleteConfig, "")
 	c.waitFor("the move once the throttle is gone", func() bool { return moved("slow") })
 	t.Logf("throttled at 1 MiB/s for 5 s, then unthrottled: moved in %v", time.Since(start).Round(time.Millisecond))
+
+	// Follower side: broker 3 throttles its own fetches of "fslow" (the
+	// leader does not).
+	alterTopic("fslow", "", "0:3")
+	alterRate("follower.replication.throttled.rate", 3, kadm.SetConfig, "1048576")
+	start = move("fslow")
+	for time.Since(start) < 4*time.Second {
+		if moved("fslow") {
+			t.Fatalf("8 MiB moved in %v at 1 MiB/s (follower side)", time.Since(start))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	alterRate("follower.replication.throttled.rate", 3, kadm.DeleteConfig, "")
+	c.waitFor("the move once the follower throttle is gone", func() bool { return moved("fslow") })
+	t.Logf("follower-throttled at 1 MiB/s for 4 s, then unthrottled: moved in %v", time.Since(start).Round(time.Millisecond))
 
 	alterTopic("capped", "*", "*")
 	alterBroker(kadm.SetConfig, "4194304")

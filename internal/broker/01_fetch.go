@@ -196,9 +196,9 @@ func (b *Broker) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, rep
 				}
 				max := min(int(rp.PartitionMaxBytes), remaining)
 				// Leader-side replication throttle (replication_throttle.go).
-				throttled := replica >= 0 && b.replThrottle.on() && t.leaderThrottled.Has(rp.Partition, b.cfg.NodeID) && !p.InISR(replica)
+				throttled := replica >= 0 && b.leaderThrottle.On() && t.leaderThrottled.Has(rp.Partition, b.cfg.NodeID) && !p.InISR(replica)
 				if throttled {
-					if max = min(max, b.replThrottle.available(b.now())); max <= 0 {
+					if max = min(max, b.leaderThrottle.Available(b.now())); max <= 0 {
 						snap := p.Snapshot()
 						sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = snap.HighWatermark, snap.LastStableOffset, snap.LogStartOffset
 						live = append(live, p)
@@ -246,7 +246,7 @@ func (b *Broker) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, rep
 					sp.AbortedTransactions = abortedTransactions(p, rp.FetchOffset, res)
 				}
 				if throttled {
-					b.replThrottle.record(res.Size(), b.now())
+					b.leaderThrottle.Record(res.Size(), b.now())
 				}
 				total += res.Size()
 				remaining -= res.Size()

@@ -117,11 +117,14 @@ type Broker struct {
 	pidNext, pidEnd int64
 	stats           brokerStats    // request-path counters (metrics.go)
 	fetchSessions   *fetchSessions // KIP-227 sessions (fetch_sessions.go)
-	replThrottle    replThrottle   // leader.replication.throttled.rate (replication_throttle.go)
 	quotas          *quotaManager  // client quotas (quotas.go)
 	appends         *appendStage   // produce appends off the reader goroutines (append_stage.go)
 	stop            chan struct{}  // closed once, by Halt
 	stopOnce        sync.Once
+
+	// leaderThrottle is leader.replication.throttled.rate, followerThrottle
+	// follower.replication.throttled.rate (replication_throttle.go).
+	leaderThrottle, followerThrottle replication.Throttle
 
 	// hbMu is held by the heartbeat loop while a heartbeat is in flight
 	// and by ControlledShutdown while it sets leaving, so no heartbeat
@@ -138,9 +141,9 @@ type topic struct {
 	parts []*partition.Partition // by index; nil where this broker holds no replica
 	stats *topicStats            // counters, kept across reconciles (metrics.go)
 	hash  uint32                 // of the name: the base of its append shards (append_stage.go)
-	// leaderThrottled is leader.replication.throttled.replicas
-	// (replication_throttle.go).
-	leaderThrottled config.ThrottledReplicas
+	// leaderThrottled and followerThrottled are its
+	// leader/follower.replication.throttled.replicas (replication_throttle.go).
+	leaderThrottled, followerThrottled config.ThrottledReplicas
 }
 
 func (t *topic) partition(i int32) *partition.Partition {
@@ -192,7 +195,8 @@ func New(cfg Config) (*Broker, error) {
 	b.replicas = replica.New(replica.Config{Self: cfg.NodeID, Store: store, Quorum: cfg.Quorum, Logger: cfg.Logger, Now: cfg.Now,
 		MaxLag: time.Duration(cfg.Broker.Int("replica.lag.time.max.ms")) * time.Millisecond,
 		Fetch: replication.Config{Addr: b.brokerAddr, ClientOpts: cfg.InterBrokerClient,
-			MaxWait: time.Duration(cfg.Broker.Int("replica.fetch.wait.max.ms")) * time.Millisecond, OnAppend: b.replicated},
+			MaxWait: time.Duration(cfg.Broker.Int("replica.fetch.wait.max.ms")) * time.Millisecond, OnAppend: b.replicated,
+			FollowerThrottle: &b.followerThrottle, FollowerThrottled: b.followerThrottled},
 		OnRole: b.isrChanged})
 	b.reconcile(b.quorum.State())
 	b.wg.Add(2)
@@ -341,7 +345,8 @@ func (b *Broker) reconcile(st *metadata.State) {
 	for _, name := range st.TopicNames() {
 		mt := st.Topics[name]
 		t := &topic{meta: mt, cfg: config.NewTopicConfig(mt.Configs, bc), parts: make([]*partition.Partition, len(mt.Parts)), stats: b.stats.forTopic(mt), hash: fnv32(mt.Name)}
-		t.leaderThrottled = leaderThrottledReplicas(t.cfg)
+		t.leaderThrottled = throttledReplicas(t.cfg, config.LeaderThrottledReplicasKey)
+		t.followerThrottled = throttledReplicas(t.cfg, config.FollowerThrottledReplicasKey)
 		topics[name] = t
 		byID[mt.ID] = t
 	}
@@ -353,7 +358,8 @@ func (b *Broker) reconcile(st *metadata.State) {
 		topics[k.Topic].parts[k.Partition] = p
 	}
 	b.stats.forget(func(name string) bool { return st.Topics[name] != nil })
-	b.replThrottle.set(bc.Get(config.LeaderThrottledRateKey))
+	b.leaderThrottle.Set(bc.Get(config.LeaderThrottledRateKey))
+	b.followerThrottle.Set(bc.Get(config.FollowerThrottledRateKey))
 	b.mu.Lock()
 	b.topics, b.byID, b.state, b.ready, b.dynamic = topics, byID, st, ready, bc
 	groups := b.groups

@@ -40,6 +40,13 @@ type Config struct {
 	// OnAppend, if set, is told the bytes of record batches appended
 	// from a leader (metrics); called on the fetcher goroutine.
 	OnAppend func(topic string, bytes int)
+	// FollowerThrottle, if set and on, bounds the bytes fetched for the
+	// partitions FollowerThrottled names while this broker is not in their
+	// ISR (follower.replication.throttled.rate and .replicas, KIP-73): such
+	// a partition asks for at most the tokens left and is left out of a
+	// round while there are none.
+	FollowerThrottle  *Throttle
+	FollowerThrottled func(topic string, part int32) bool
 }
 
 // Manager owns the fetchers.
@@ -345,9 +352,29 @@ func (f *fetcher) fetch(ctx context.Context, br *kgo.Broker, parts map[tp]*follo
 	byTopic := map[string]int{}
 	now := time.Now()
 	var ready int
+	// The follower-side throttle (KIP-73): throttled holds the partitions
+	// whose bytes are recorded against it.
+	var throttled map[tp]bool
+	allow := 0
+	thr := f.m.cfg.FollowerThrottle
+	throttleOn := thr != nil && thr.On() && f.m.cfg.FollowerThrottled != nil
+	if throttleOn {
+		allow = thr.Available(now)
+	}
 	for k, fp := range parts {
 		if fp.truncate || now.Before(fp.backoff) {
 			continue
+		}
+		maxBytes := int32(4 << 20)
+		if throttleOn && f.m.cfg.FollowerThrottled(k.topic, k.part) && !fp.p.InISR(f.m.cfg.Self) {
+			if allow <= 0 {
+				continue
+			}
+			maxBytes = int32(min(int(maxBytes), allow))
+			if throttled == nil {
+				throttled = map[tp]bool{}
+			}
+			throttled[k] = true
 		}
 		i, ok := byTopic[k.topic]
 		if !ok {
@@ -363,7 +390,7 @@ func (f *fetcher) fetch(ctx context.Context, br *kgo.Broker, parts map[tp]*follo
 		snap := fp.p.Snapshot()
 		rp.FetchOffset = snap.LogEndOffset
 		rp.LogStartOffset = snap.LogStartOffset
-		rp.PartitionMaxBytes = 4 << 20
+		rp.PartitionMaxBytes = maxBytes
 		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
 		ready++
 	}
@@ -422,6 +449,9 @@ func (f *fetcher) fetch(ctx context.Context, br *kgo.Broker, parts map[tp]*follo
 			default:
 				fp.backoff = time.Now().Add(200 * time.Millisecond)
 				continue
+			}
+			if throttled[k] {
+				thr.Record(len(rp.RecordBatches), time.Now())
 			}
 			a := appended{k: k, fp: fp, topic: name, partition: rp.Partition, hw: rp.HighWatermark, logStart: rp.LogStartOffset, bytes: len(rp.RecordBatches)}
 			if len(rp.RecordBatches) > 0 {
