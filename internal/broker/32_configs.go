@@ -28,6 +28,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"slices"
 	"strconv"
@@ -250,21 +251,45 @@ func (b *Broker) alterConfigs(typ kmsg.ConfigResourceType, name string, validate
 	}
 	b.createMu.Lock()
 	defer b.createMu.Unlock()
-	t := b.topic(name)
-	if t == nil {
-		return cerr(kerr.UnknownTopicOrPartition, "topic %q does not exist", name)
+	return retryConfigConflict(func() error {
+		t := b.topic(name)
+		if t == nil {
+			return cerr(kerr.UnknownTopicOrPartition, "topic %q does not exist", name)
+		}
+		cur := t.meta.Configs
+		cfg, err := next(cur)
+		if err != nil {
+			return err
+		}
+		if err := validateAll(cfg); err != nil {
+			return err
+		}
+		if validateOnly {
+			return nil
+		}
+		return b.setTopicConfigs(t, cfg, cur)
+	})
+}
+
+// configConflictRetries bounds how often a config change computed from
+// configs another broker's change replaced meanwhile is computed again
+// (metadata.ErrConfigConflict; the proposer has applied the other change
+// before it returns, so one retry normally does).
+const configConflictRetries = 5
+
+// retryConfigConflict runs change until it does not meet a conflicting
+// change, at most configConflictRetries times more. Each change reads its
+// resource's configs, computes the new ones from them and proposes them
+// on the condition that they are still what it read: two
+// IncrementalAlterConfigs sent to two brokers at once both apply, as
+// Kafka's controller applies each to the committed configs.
+func retryConfigConflict(change func() error) error {
+	for i := 0; ; i++ {
+		err := change()
+		if !errors.Is(err, metadata.ErrConfigConflict) || i == configConflictRetries {
+			return err
+		}
 	}
-	cfg, err := next(t.meta.Configs)
-	if err != nil {
-		return err
-	}
-	if err := validateAll(cfg); err != nil {
-		return err
-	}
-	if validateOnly {
-		return nil
-	}
-	return b.setTopicConfigs(t, cfg)
 }
 
 func applyIncremental(cfg map[string]string, c kmsg.IncrementalAlterConfigsRequestResourceConfig, defs map[string]config.Def) error {
@@ -384,26 +409,30 @@ func (b *Broker) alterBrokerConfigs(name string, validateOnly bool, next func(ma
 	}
 	b.createMu.Lock()
 	defer b.createMu.Unlock()
-	cfg, err := next(b.metaState().BrokerConfigs[name])
-	if err != nil {
-		return err
-	}
-	for k, v := range cfg {
-		if !config.DynamicBrokerKey(k) {
-			return cerr(kerr.InvalidRequest, "%v", config.ValidateDynamicBroker(k, v))
+	return retryConfigConflict(func() error {
+		cur := b.metaState().BrokerConfigs[name]
+		cfg, err := next(cur)
+		if err != nil {
+			return err
 		}
-		if err := config.ValidateDynamicBroker(k, v); err != nil {
-			return cerr(kerr.InvalidConfig, "%v", err)
+		for k, v := range cfg {
+			if !config.DynamicBrokerKey(k) {
+				return cerr(kerr.InvalidRequest, "%v", config.ValidateDynamicBroker(k, v))
+			}
+			if err := config.ValidateDynamicBroker(k, v); err != nil {
+				return cerr(kerr.InvalidConfig, "%v", err)
+			}
 		}
-	}
-	if validateOnly {
+		if validateOnly {
+			return nil
+		}
+		expect := metadata.ExpectConfigs{Check: true, Configs: cur}
+		if err := b.propose(&metadata.Command{SetBrokerConfigs: &metadata.SetBrokerConfigs{Resource: name, Configs: cfg, Expect: expect}}); err != nil {
+			return err
+		}
+		b.log.Info("broker configs changed", "resource", name, "configs", cfg)
 		return nil
-	}
-	if err := b.propose(&metadata.Command{SetBrokerConfigs: &metadata.SetBrokerConfigs{Resource: name, Configs: cfg}}); err != nil {
-		return err
-	}
-	b.log.Info("broker configs changed", "resource", name, "configs", cfg)
-	return nil
+	})
 }
 
 // describeGroupConfigs describes a group resource: every served group
@@ -451,36 +480,40 @@ func (b *Broker) alterGroupConfigs(group string, validateOnly bool, next func(ma
 	}
 	b.createMu.Lock()
 	defer b.createMu.Unlock()
-	cfg, err := next(b.metaState().GroupConfigs[group])
-	if err != nil {
-		return err
-	}
-	for k, v := range cfg {
-		d, ok := config.GroupDefs[k]
-		if !ok {
-			return cerr(kerr.InvalidConfig, "unknown or unsupported group config %q", k)
+	return retryConfigConflict(func() error {
+		cur := b.metaState().GroupConfigs[group]
+		cfg, err := next(cur)
+		if err != nil {
+			return err
 		}
-		if d.Check != nil {
-			if err := d.Check(v); err != nil {
-				return cerr(kerr.InvalidConfig, "%s: %v", k, err)
+		for k, v := range cfg {
+			d, ok := config.GroupDefs[k]
+			if !ok {
+				return cerr(kerr.InvalidConfig, "unknown or unsupported group config %q", k)
+			}
+			if d.Check != nil {
+				if err := d.Check(v); err != nil {
+					return cerr(kerr.InvalidConfig, "%s: %v", k, err)
+				}
+			}
+			if bound, ok := groupConfigBounds[k]; ok {
+				n, _ := strconv.ParseInt(v, 10, 64)
+				lo, hi := b.cfg.Broker.Int(bound[0]), b.cfg.Broker.Int(bound[1])
+				if n < lo || n > hi {
+					return cerr(kerr.InvalidConfig, "%s: %d is outside [%d, %d] (%s, %s)", k, n, lo, hi, bound[0], bound[1])
+				}
 			}
 		}
-		if bound, ok := groupConfigBounds[k]; ok {
-			n, _ := strconv.ParseInt(v, 10, 64)
-			lo, hi := b.cfg.Broker.Int(bound[0]), b.cfg.Broker.Int(bound[1])
-			if n < lo || n > hi {
-				return cerr(kerr.InvalidConfig, "%s: %d is outside [%d, %d] (%s, %s)", k, n, lo, hi, bound[0], bound[1])
-			}
+		if validateOnly {
+			return nil
 		}
-	}
-	if validateOnly {
+		expect := metadata.ExpectConfigs{Check: true, Configs: cur}
+		if err := b.propose(&metadata.Command{SetGroupConfigs: &metadata.SetGroupConfigs{Group: group, Configs: cfg, Expect: expect}}); err != nil {
+			return err
+		}
+		b.log.Info("group configs changed", "group", group, "configs", cfg)
 		return nil
-	}
-	if err := b.propose(&metadata.Command{SetGroupConfigs: &metadata.SetGroupConfigs{Group: group, Configs: cfg}}); err != nil {
-		return err
-	}
-	b.log.Info("group configs changed", "group", group, "configs", cfg)
-	return nil
+	})
 }
 
 // configAuthorization checks op (DESCRIBE_CONFIGS, ALTER_CONFIGS) on a

@@ -102,6 +102,7 @@ var metadataErrors = []wireError{
 	{err: metadata.ErrUnknownTopic, code: kerr.UnknownTopicOrPartition, desc: "a command names a topic or partition that does not exist"},
 	{err: metadata.ErrUnknownBroker, code: kerr.BrokerNotAvailable, desc: "fencing a broker that never registered"},
 	{err: metadata.ErrInvalidPartitions, code: kerr.InvalidPartitions, desc: "a topic without partitions"},
+	{err: metadata.ErrConfigConflict, code: kerr.RequestTimedOut, desc: "a config change kept meeting changes made through other brokers at the same time (retried 5 times); the client retries"},
 	{err: metadata.ErrInvalidCommand, code: kerr.InvalidRequest, desc: "a malformed metadata command (none set, a bad count, undecodable)"},
 	{match: func(err error) bool { return errors.As(err, new(*metadata.NotVisibleError)) }, code: kerr.RequestTimedOut, desc: "an admin change was committed, but some live broker had not applied it within the request's timeout"},
 }

@@ -216,6 +216,11 @@ func (b *Broker) propose(cmd *metadata.Command) error {
 		return err
 	}
 	if err := res.Error(); err != nil {
+		if errors.Is(err, metadata.ErrConfigConflict) && b.quorum.WaitApplied(ctx, res.Index) == nil {
+			// The caller reads the configs again and retries: first
+			// apply the change this one lost to.
+			b.reconcile(b.quorum.State())
+		}
 		return err
 	}
 	if err := b.quorum.WaitApplied(ctx, res.Index); err != nil {
@@ -301,9 +306,11 @@ func (b *Broker) addPartitions(t *topic, n int32, assignment [][]int32, validate
 	return nil
 }
 
-// setTopicConfigs replaces t's explicit configs.
-func (b *Broker) setTopicConfigs(t *topic, configs map[string]string) error {
-	if err := b.propose(&metadata.Command{SetTopicConfigs: &metadata.SetTopicConfigs{Name: t.meta.Name, Configs: configs}}); err != nil {
+// setTopicConfigs replaces t's explicit configs if they are still from
+// (metadata.ErrConfigConflict otherwise).
+func (b *Broker) setTopicConfigs(t *topic, configs, from map[string]string) error {
+	expect := metadata.ExpectConfigs{Check: true, Configs: from}
+	if err := b.propose(&metadata.Command{SetTopicConfigs: &metadata.SetTopicConfigs{Name: t.meta.Name, Configs: configs, Expect: expect}}); err != nil {
 		return err
 	}
 	b.log.Info("topic configs changed", "topic", t.meta.Name, "configs", configs)

@@ -205,6 +205,9 @@ func (s *State) applySetTopicConfigs(c *SetTopicConfigs) (*State, Result) {
 	if !ok {
 		return fail(ErrUnknownTopic, "topic %q does not exist", c.Name)
 	}
+	if c.Expect.changed(t.Configs) {
+		return fail(ErrConfigConflict, "topic %q: configs changed meanwhile", c.Name)
+	}
 	nt := t.Clone()
 	nt.Configs = maps.Clone(c.Configs)
 	n := s.shallow()
@@ -213,6 +216,9 @@ func (s *State) applySetTopicConfigs(c *SetTopicConfigs) (*State, Result) {
 }
 
 func (s *State) applySetBrokerConfigs(c *SetBrokerConfigs) (*State, Result) {
+	if c.Expect.changed(s.BrokerConfigs[c.Resource]) {
+		return fail(ErrConfigConflict, "broker resource %q: configs changed meanwhile", c.Resource)
+	}
 	n := s.shallow()
 	n.BrokerConfigs = maps.Clone(s.BrokerConfigs)
 	if n.BrokerConfigs == nil {
@@ -227,6 +233,9 @@ func (s *State) applySetBrokerConfigs(c *SetBrokerConfigs) (*State, Result) {
 }
 
 func (s *State) applySetGroupConfigs(c *SetGroupConfigs) (*State, Result) {
+	if c.Expect.changed(s.GroupConfigs[c.Group]) {
+		return fail(ErrConfigConflict, "group %q: configs changed meanwhile", c.Group)
+	}
 	n := s.shallow()
 	n.GroupConfigs = maps.Clone(s.GroupConfigs)
 	if n.GroupConfigs == nil {
@@ -411,4 +420,10 @@ func (s *State) applyAlterQuotas(a *AlterQuotas) (*State, Result) {
 	n.Quotas = slices.Collect(maps.Values(byKey))
 	security.SortQuotas(n.Quotas)
 	return n, Result{}
+}
+
+// changed reports whether a conditional change's expected configs are no
+// longer cur (an empty map and none are the same).
+func (e ExpectConfigs) changed(cur map[string]string) bool {
+	return e.Check && !maps.Equal(e.Configs, cur)
 }

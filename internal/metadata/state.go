@@ -22,6 +22,11 @@ var (
 	ErrNotController     = errors.New("this node is not the active controller")
 	ErrNoController      = errors.New("no active controller")
 	ErrInvalidPartitions = errors.New("invalid partition count")
+	// ErrConfigConflict: a config change computed from configs that
+	// another change replaced meanwhile (IncrementalAlterConfigs sent to
+	// two brokers at once); the proposer reads the configs again and
+	// retries.
+	ErrConfigConflict = errors.New("configs changed meanwhile")
 )
 
 // Broker is a registered broker.
@@ -329,6 +334,16 @@ type CreatePartitions struct {
 type SetTopicConfigs struct {
 	Name    string            `json:"name"`
 	Configs map[string]string `json:"configs"`
+	Expect  ExpectConfigs     `json:"expect,omitzero"`
+}
+
+// ExpectConfigs makes a config change conditional: with Check, it applies
+// only if the resource's configs are still Configs (the ones the change
+// was computed from), else it fails with ErrConfigConflict. Commands
+// written before it existed carry none and apply as they did.
+type ExpectConfigs struct {
+	Check   bool              `json:"check,omitempty"`
+	Configs map[string]string `json:"configs,omitempty"`
 }
 
 // SetBrokerConfigs replaces the dynamic configs of a broker resource (""
@@ -337,6 +352,7 @@ type SetTopicConfigs struct {
 type SetBrokerConfigs struct {
 	Resource string            `json:"resource"`
 	Configs  map[string]string `json:"configs"`
+	Expect   ExpectConfigs     `json:"expect,omitzero"`
 }
 
 // SetGroupConfigs replaces a group's dynamic configs; empty Configs
@@ -344,6 +360,7 @@ type SetBrokerConfigs struct {
 type SetGroupConfigs struct {
 	Group   string            `json:"group"`
 	Configs map[string]string `json:"configs"`
+	Expect  ExpectConfigs     `json:"expect,omitzero"`
 }
 
 // AlterPartition is a partition leader's ISR change. It applies only if the
@@ -403,7 +420,7 @@ type Result struct {
 var sentinels = map[string]error{}
 
 func init() {
-	for _, e := range append([]error{ErrTopicExists, ErrUnknownTopic, ErrUnknownBroker, ErrInvalidCommand, ErrNotController, ErrNoController, ErrInvalidPartitions},
+	for _, e := range append([]error{ErrTopicExists, ErrUnknownTopic, ErrUnknownBroker, ErrInvalidCommand, ErrNotController, ErrNoController, ErrInvalidPartitions, ErrConfigConflict},
 		controller.Sentinels...) {
 		sentinels[e.Error()] = e
 	}
