@@ -101,12 +101,19 @@ func (l coordinatorLog) part(p int32) (*partition.Partition, error) {
 	return part, nil
 }
 
-func (l coordinatorLog) Append(p int32, batch []byte) (int64, int32, error) {
+// partBatch is this broker's replica of partition p (part) and batch
+// validated, for an append.
+func (l coordinatorLog) partBatch(p int32, batch []byte) (*partition.Partition, record.Batch, error) {
 	part, err := l.part(p)
 	if err != nil {
-		return 0, 0, err
+		return nil, nil, err
 	}
 	rb, err := record.Validate(batch)
+	return part, rb, err
+}
+
+func (l coordinatorLog) Append(p int32, batch []byte) (int64, int32, error) {
+	part, rb, err := l.partBatch(p, batch)
 	if err != nil {
 		return 0, 0, err
 	}

@@ -133,11 +133,7 @@ func newOffsetsLog(b *Broker) offsetsLog {
 }
 
 func (l offsetsLog) Append(p int32, batch []byte) (int64, int32, error) {
-	part, err := l.part(p)
-	if err != nil {
-		return 0, 0, err
-	}
-	rb, err := record.Validate(batch)
+	part, rb, err := l.partBatch(p, batch)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -152,11 +148,7 @@ func (l offsetsLog) Append(p int32, batch []byte) (int64, int32, error) {
 // in the partition needs the guard taken there before the coordinator
 // agreed, and a marker written since refuses it (INVALID_TXN_STATE).
 func (l offsetsLog) AppendTxn(p int32, batch []byte, verification any) (int64, int32, error) {
-	part, err := l.part(p)
-	if err != nil {
-		return 0, 0, err
-	}
-	rb, err := record.Validate(batch)
+	part, rb, err := l.partBatch(p, batch)
 	if err != nil {
 		return 0, 0, err
 	}

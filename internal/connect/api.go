@@ -578,14 +578,25 @@ func (h *Herder) SetTargetState(ctx context.Context, name, state string) error {
 // Under the sessioned sub-protocol the request must be signed: body is
 // the request body as received and sig its signature (nil: unsigned).
 func (h *Herder) PutTaskConfigs(ctx context.Context, name string, configs []map[string]string, body []byte, sig *RequestSignature) error {
+	// No waiting out a rebalance here: the worker posting is part of it,
+	// and the leader stays the config writer until the next sync.
+	if err := h.internalAtLeader(name, body, sig); err != nil {
+		return err
+	}
+	return h.writeTaskConfigs(ctx, name, configs)
+}
+
+// internalAtLeader admits an internal request about connector name: its
+// signature verifies (verifyInternal), the connector exists, and this
+// worker leads (else ErrNoLeader, or NotLeaderError naming the leader for
+// the caller to forward to).
+func (h *Herder) internalAtLeader(name string, body []byte, sig *RequestSignature) error {
 	if err := h.verifyInternal(body, sig); err != nil {
 		return err
 	}
 	if _, err := h.ConnectorInfo(name); err != nil {
 		return err
 	}
-	// No waiting out a rebalance here: the worker posting is part of it,
-	// and the leader stays the config writer until the next sync.
 	h.mu.Lock()
 	leader, url := h.isLeader, h.leaderURL
 	h.mu.Unlock()
@@ -595,7 +606,7 @@ func (h *Herder) PutTaskConfigs(ctx context.Context, name string, configs []map[
 		}
 		return &NotLeaderError{URL: url}
 	}
-	return h.writeTaskConfigs(ctx, name, configs)
+	return nil
 }
 
 // RestartConnector records a restart request in the config topic; the

@@ -114,20 +114,8 @@ func (h *Herder) fenceProducer(ctx context.Context, txnID string) error {
 // fences the connector's earlier task generations if its last commit is
 // pending. body and sig are the request's body and signature.
 func (h *Herder) FenceZombies(ctx context.Context, name string, body []byte, sig *RequestSignature) error {
-	if err := h.verifyInternal(body, sig); err != nil {
+	if err := h.internalAtLeader(name, body, sig); err != nil {
 		return err
-	}
-	if _, err := h.ConnectorInfo(name); err != nil {
-		return err
-	}
-	h.mu.Lock()
-	leader, url := h.isLeader, h.leaderURL
-	h.mu.Unlock()
-	if !leader {
-		if url == "" {
-			return ErrNoLeader
-		}
-		return &NotLeaderError{URL: url}
 	}
 	return h.fenceZombies(ctx, name)
 }
