@@ -23,23 +23,7 @@ func TestTxnAbortableWire(t *testing.T) {
 	w := dial(t, n.Addr())
 	mustCreate(t, w, "ab", 1, nil)
 	const id = "abortable"
-	var pid int64
-	var epoch int16
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		fc := kmsg.NewPtrFindCoordinatorRequest()
-		fc.CoordinatorKey, fc.CoordinatorType = id, 1
-		w.roundTrip(fc, 3) // creates __transaction_state
-		req := kmsg.NewPtrInitProducerIDRequest()
-		req.TransactionalID, req.TransactionTimeoutMillis, req.ProducerID, req.ProducerEpoch = kmsg.StringPtr(id), 30000, -1, -1
-		resp := w.roundTrip(req, 4).(*kmsg.InitProducerIDResponse)
-		if resp.ErrorCode == 0 {
-			pid, epoch = resp.ProducerID, resp.ProducerEpoch
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("InitProducerId: %v", kerr.ErrorForCode(resp.ErrorCode))
-		}
-	}
+	pid, epoch := w.mustInitTxnProducer(id, 4)
 	produce := func(version int16, seq int32) int16 {
 		t.Helper()
 		req := produceReq("ab", 0, -1, txnBatch(pid, epoch, seq, "v"))
@@ -217,28 +201,10 @@ func TestTxnOffsetCommitVerified(t *testing.T) {
 	w := dial(t, n.Addr())
 	mustCreate(t, w, "abo", 1, nil)
 	const id, grp = "abo-producer", "abo-group"
-	var pid int64
-	var epoch int16
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		for _, k := range []struct {
-			key string
-			typ int8
-		}{{id, 1}, {grp, 0}} {
-			fc := kmsg.NewPtrFindCoordinatorRequest()
-			fc.CoordinatorKey, fc.CoordinatorType = k.key, k.typ
-			w.roundTrip(fc, 3) // creates __transaction_state, __consumer_offsets
-		}
-		req := kmsg.NewPtrInitProducerIDRequest()
-		req.TransactionalID, req.TransactionTimeoutMillis, req.ProducerID, req.ProducerEpoch = kmsg.StringPtr(id), 30000, -1, -1
-		resp := w.roundTrip(req, 4).(*kmsg.InitProducerIDResponse)
-		if resp.ErrorCode == 0 {
-			pid, epoch = resp.ProducerID, resp.ProducerEpoch
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("InitProducerId: %v", kerr.ErrorForCode(resp.ErrorCode))
-		}
-	}
+	fc := kmsg.NewPtrFindCoordinatorRequest()
+	fc.CoordinatorKey, fc.CoordinatorType = grp, 0
+	w.roundTrip(fc, 3) // creates __consumer_offsets (commit below retries while it loads)
+	pid, epoch := w.mustInitTxnProducer(id, 4)
 	commit := func(version int16, offset int64) int16 {
 		t.Helper()
 		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {

@@ -35,22 +35,7 @@ func TestTxnHangingFoundAndAborted(t *testing.T) {
 	defer cancel()
 	adm := newAdmin(t, n.Addr())
 
-	initReq := func(timeoutMs int32) *kmsg.InitProducerIDResponse {
-		req := kmsg.NewPtrInitProducerIDRequest()
-		req.TransactionalID, req.TransactionTimeoutMillis, req.ProducerID, req.ProducerEpoch = kmsg.StringPtr("hang"), timeoutMs, -1, -1
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			fc := kmsg.NewPtrFindCoordinatorRequest()
-			fc.CoordinatorKey, fc.CoordinatorType = "hang", 1
-			w.roundTrip(fc, 3)
-			resp := w.roundTrip(req, 4).(*kmsg.InitProducerIDResponse)
-			retry := resp.ErrorCode == kerr.CoordinatorLoadInProgress.Code || resp.ErrorCode == kerr.CoordinatorNotAvailable.Code || resp.ErrorCode == kerr.NotCoordinator.Code
-			if !retry || time.Now().After(deadline) {
-				return resp
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
+	initReq := func(timeoutMs int32) *kmsg.InitProducerIDResponse { return w.initTxnProducer("hang", timeoutMs, 4) }
 	if r := initReq(120000); r.ErrorCode != kerr.InvalidTransactionTimeout.Code {
 		t.Fatalf("timeout above transaction.max.timeout.ms: %v", kerr.ErrorForCode(r.ErrorCode))
 	}

@@ -46,25 +46,7 @@ func TestTxnKIP890Wire(t *testing.T) {
 		t.Fatalf("finalized transaction.version = %d, want 2", tv)
 	}
 
-	init := func(id string) (int64, int16) {
-		t.Helper()
-		req := kmsg.NewPtrInitProducerIDRequest()
-		req.TransactionalID, req.TransactionTimeoutMillis, req.ProducerID, req.ProducerEpoch = kmsg.StringPtr(id), 30000, -1, -1
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			fc := kmsg.NewPtrFindCoordinatorRequest()
-			fc.CoordinatorKey, fc.CoordinatorType = id, 1
-			w.roundTrip(fc, 3) // creates __transaction_state
-			resp := w.roundTrip(req, 5).(*kmsg.InitProducerIDResponse)
-			if resp.ErrorCode == 0 {
-				return resp.ProducerID, resp.ProducerEpoch
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("InitProducerId: %v", kerr.ErrorForCode(resp.ErrorCode))
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
+	init := func(id string) (int64, int16) { return w.mustInitTxnProducer(id, 5) }
 	produce := func(id string, version int16, batch []byte) int16 {
 		t.Helper()
 		req := produceReq("v", 0, -1, batch)

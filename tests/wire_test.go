@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -166,3 +167,36 @@ func mustCreate(t testing.TB, w *wireConn, name string, partitions int32, config
 }
 
 func kmsgCRC(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
+
+// initTxnProducer sends InitProducerId (at version) for transactional id
+// with timeoutMs, after a FindCoordinator that creates
+// __transaction_state, again while the coordinator is loading or moving
+// (at most 20 s), and returns the last answer.
+func (w *wireConn) initTxnProducer(id string, timeoutMs int32, version int16) *kmsg.InitProducerIDResponse {
+	req := kmsg.NewPtrInitProducerIDRequest()
+	req.TransactionalID, req.TransactionTimeoutMillis, req.ProducerID, req.ProducerEpoch = kmsg.StringPtr(id), timeoutMs, -1, -1
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		fc := kmsg.NewPtrFindCoordinatorRequest()
+		fc.CoordinatorKey, fc.CoordinatorType = id, 1
+		w.roundTrip(fc, 3)
+		resp := w.roundTrip(req, version).(*kmsg.InitProducerIDResponse)
+		switch resp.ErrorCode {
+		case kerr.CoordinatorLoadInProgress.Code, kerr.CoordinatorNotAvailable.Code, kerr.NotCoordinator.Code:
+			if time.Now().Before(deadline) {
+				continue
+			}
+		}
+		return resp
+	}
+}
+
+// mustInitTxnProducer is initTxnProducer with a 30 s transaction timeout
+// that must succeed; it returns the producer id and epoch.
+func (w *wireConn) mustInitTxnProducer(id string, version int16) (int64, int16) {
+	w.t.Helper()
+	resp := w.initTxnProducer(id, 30000, version)
+	if resp.ErrorCode != 0 {
+		w.t.Fatalf("InitProducerId %s: %v", id, kerr.ErrorForCode(resp.ErrorCode))
+	}
+	return resp.ProducerID, resp.ProducerEpoch
+}
