@@ -76,6 +76,24 @@ func countMarked(t testing.TB, l *Log) int {
 	return n
 }
 
+// reopenCounts opens dir's log t-0 again with a new manager over kr and
+// checks it reads want marked records.
+func reopenCounts(t testing.TB, dir string, kr *Keyring, o Options, want int) {
+	t.Helper()
+	m, err := openKeys(t, dir, kr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	l, err := m.Open("t", 0, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := countMarked(t, l); n != want {
+		t.Fatalf("read %d records, want %d", n, want)
+	}
+}
+
 // With encryption on, no record byte reaches the disk in the clear, the
 // log reads back after a crash (recovery on decrypted bytes), compaction
 // writes new keys, and retention deletes key files with their segments.
@@ -226,18 +244,7 @@ func TestEncryptionWrongKeyRefusesToStart(t *testing.T) {
 			}
 		}
 	}
-	m, err = openKeys(t, dir, NewKeyring(testKEK(t, 1)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	l, err = m.Open("t", 0, smallSegments())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := countMarked(t, l); n != 50 {
-		t.Fatalf("read %d records", n)
-	}
+	reopenCounts(t, dir, NewKeyring(testKEK(t, 1)), smallSegments(), 50)
 }
 
 // Rotation re-wraps key files without touching segment data: at start-up
@@ -306,18 +313,7 @@ func TestEncryptionKeyRotation(t *testing.T) {
 			t.Fatalf("%s was rewritten by rotation", p)
 		}
 	}
-	m, err = openKeys(t, dir, NewKeyring(c))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	l, err = m.Open("t", 0, smallSegments())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := countMarked(t, l); n != 60 {
-		t.Fatalf("read %d records", n)
-	}
+	reopenCounts(t, dir, NewKeyring(c), smallSegments(), 60)
 }
 
 // Turning encryption on keeps existing plaintext segments readable and
@@ -524,18 +520,7 @@ func TestEncryptionRewrapFailureKeepsPrevious(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(blocker, "x"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	m, err = openKeys(t, dir, NewKeyring(b, a))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	l, err = m.Open("t", 0, DefaultOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := countMarked(t, l); n != 10 {
-		t.Fatalf("read %d records", n)
-	}
+	reopenCounts(t, dir, NewKeyring(b, a), DefaultOptions(), 10)
 	data, _ := os.ReadFile(filepath.Join(dir, "t-0", SegmentName(0, ".key")))
 	if d, _ := describeKeyFile(data); !strings.Contains(d, a.ID()) {
 		t.Fatalf("key file: %s", d)
