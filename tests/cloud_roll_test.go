@@ -255,20 +255,7 @@ func TestCloudKillDuringCreateAndDelete(t *testing.T) {
 	cp.kill9()
 	cp = startCloud(t, dir, "sqlite")
 	cl = godoClient(t, cp.URL, token)
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		_, _, err := cl.Databases.Get(ctx, db.ID)
-		if apiStatus(err) == 404 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("cluster still there 60s after a delete interrupted by a kill -9: %v", err)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-	if left, _ := filepath.Glob(filepath.Join(dir, "clusters", db.ID, "*")); len(left) > 0 {
-		t.Errorf("broker data left after the delete: %v", left)
-	}
+	waitDeleted(t, cl, dir, db.ID, "delete interrupted by a kill -9")
 	if n := brokerProcs(dir); n != 0 {
 		t.Errorf("%d broker processes left after the delete", n)
 	}

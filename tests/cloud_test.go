@@ -622,19 +622,25 @@ func cloudLifecycle(t *testing.T, store string) {
 	if _, err := cl.Databases.Delete(ctx, db.ID); err != nil {
 		t.Fatalf("delete: %v", err)
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		_, _, err := cl.Databases.Get(ctx, db.ID)
+	waitDeleted(t, cl, dir, db.ID, "delete")
+}
+
+// waitDeleted waits (60 s at most) until cluster id is gone from the API
+// (404), then checks the control plane in dir left none of its broker
+// data; after names what deleted it, for the messages.
+func waitDeleted(t *testing.T, cl *godo.Client, dir, id, after string) {
+	t.Helper()
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(250 * time.Millisecond) {
+		_, _, err := cl.Databases.Get(context.Background(), id)
 		if apiStatus(err) == 404 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("cluster still there 60s after delete: %v", err)
+			t.Fatalf("cluster still there 60s after a %s: %v", after, err)
 		}
-		time.Sleep(250 * time.Millisecond)
 	}
-	if left, _ := filepath.Glob(filepath.Join(dir, "clusters", db.ID, "*")); len(left) > 0 {
-		t.Errorf("broker data left after delete: %v", left)
+	if left, _ := filepath.Glob(filepath.Join(dir, "clusters", id, "*")); len(left) > 0 {
+		t.Errorf("broker data left after a %s: %v", after, left)
 	}
 }
 
