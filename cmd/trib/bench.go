@@ -89,6 +89,7 @@ func benchCmd(name, short string, run func(context.Context, bench.Config) (*benc
 		f.StringVar(&cfg.Keys, "keys", "none", "key distribution: none (null keys), seq (key-i round robin) or random (uniform)")
 		f.IntVar(&cfg.KeyCount, "key-count", 1000, "distinct keys for --keys seq/random")
 		f.Float64Var(&cfg.Rate, "rate", 0, "target records/s over all producers (0: unlimited)")
+		f.DurationVar(&cfg.Warmup, "warmup", 0, "produce (at --rate) for this long before --duration starts; those records count in no figure")
 	}
 	if name != "produce" {
 		f.IntVar(&cfg.Consumers, "consumers", 1, "consumer clients (partitions are split among them; no group)")

@@ -55,6 +55,12 @@ type Config struct {
 	KeyCount int
 	// Rate is the target records/s over all producers; 0 is unlimited.
 	Rate float64
+	// Warmup runs the producers at Rate for this long before Duration
+	// starts; records whose send time falls in it are produced (and, in
+	// e2e runs, consumed) but count in no figure: connections, metadata,
+	// producer ids, buffers and heaps settle first (the OpenMessaging
+	// Benchmark's warm-up). Only with Duration, not Records.
+	Warmup time.Duration
 	// FetchMaxBytes bounds one fetch response (consumers).
 	FetchMaxBytes int32
 	// Progress receives one line per ProgressEvery; nil disables it.
@@ -127,6 +133,9 @@ func (c *Config) defaults() error {
 	if c.Rate < 0 {
 		return errors.New("rate must be >= 0")
 	}
+	if c.Warmup < 0 || (c.Warmup > 0 && c.Records > 0) {
+		return errors.New("warmup must be >= 0 and needs --duration, not --records")
+	}
 	if c.FetchMaxBytes <= 0 {
 		c.FetchMaxBytes = 50 << 20
 	}
@@ -167,6 +176,8 @@ type Result struct {
 	Acks        string  `json:"acks,omitempty"`
 	Compression string  `json:"compression,omitempty"`
 	TargetRate  float64 `json:"target_rate,omitempty"`
+	// WarmupSeconds is the warm-up left out of every figure (Config.Warmup).
+	WarmupSeconds float64 `json:"warmup_seconds,omitempty"`
 
 	// Records and Bytes count what was acknowledged (produce) or received
 	// (consume, e2e); Bytes counts record values only.
@@ -203,6 +214,9 @@ func (r *Result) WriteText(w io.Writer) {
 	}
 	if r.TargetRate > 0 {
 		fmt.Fprintf(w, ", target %.0f records/s", r.TargetRate)
+	}
+	if r.WarmupSeconds > 0 {
+		fmt.Fprintf(w, ", after a %gs warm-up", r.WarmupSeconds)
 	}
 	fmt.Fprintln(w, ")")
 	if r.Errors > 0 {

@@ -83,6 +83,43 @@ func TestE2EWithRateSeesEveryRecord(t *testing.T) {
 	}
 }
 
+// A warm-up's records are written and read but counted in no figure: the
+// counts and histograms cover Duration only, and the topic holds both.
+func TestE2EWarmupCountsNothing(t *testing.T) {
+	addr := startNode(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cfg := Config{Brokers: []string{addr}, Topic: "warm", Partitions: 2, RecordSize: 64, Duration: time.Second,
+		Warmup: time.Second, Rate: 2000, Acks: "all", Linger: time.Millisecond, Label: "test"}
+	res, err := E2E(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Errors != 0 || res.Records != res.Produced || res.WarmupSeconds != 1 {
+		t.Fatalf("e2e: produced %d received %d errors %d warmup %v (%s)", res.Produced, res.Records, res.Errors, res.WarmupSeconds, res.FirstError)
+	}
+	if res.Produced < 1900 || res.Produced > 2100 || res.E2ELatency.Count != res.Produced || res.ProduceLatency.Count != res.Produced {
+		t.Fatalf("measured: produced %d, latency counts %d %d; want about 2000 each", res.Produced, res.ProduceLatency.Count, res.E2ELatency.Count)
+	}
+	if res.Seconds < 0.9 || res.Seconds > 1.5 {
+		t.Fatalf("measured %.2f s; want about the 1 s duration", res.Seconds)
+	}
+	ends, err := endOffsets(ctx, &cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var written int64
+	for _, o := range ends {
+		written += o
+	}
+	if warm := written - res.Produced; warm < 1900 || warm > 2100 {
+		t.Fatalf("topic holds %d records, %d measured: want about 2000 warm-up records besides", written, res.Produced)
+	}
+	if err := (&Config{Records: 10, Warmup: time.Second}).defaults(); err == nil {
+		t.Fatal("warm-up with --records: want an error")
+	}
+}
+
 func TestConfigRejectsBadValues(t *testing.T) {
 	for _, c := range []Config{
 		{Acks: "2"},

@@ -24,6 +24,8 @@ type consumerSet struct {
 	bytes    atomic.Int64
 	errs     errSink
 	lastRecv atomic.Int64 // Unix ns of the last record received
+	// from (e2e): records sent before it are warm-up, counted nowhere.
+	from time.Time
 }
 
 // newConsumerSet starts at from[p] and, when stop is non-nil, stops each
@@ -117,14 +119,20 @@ func (cs *consumerSet) loop(ctx context.Context, cancel context.CancelFunc, idx 
 		var n, b int64
 		now := time.Now()
 		fs.EachRecord(func(r *kgo.Record) {
-			n++
-			b += int64(len(r.Value))
+			counted := true
 			if e2e {
 				for _, hd := range r.Headers {
 					if hd.Key == sendTimeHeader && len(hd.Value) == 8 {
-						h.record(now.Sub(time.Unix(0, int64(binary.BigEndian.Uint64(hd.Value)))))
+						sent := time.Unix(0, int64(binary.BigEndian.Uint64(hd.Value)))
+						if counted = !sent.Before(cs.from); counted {
+							h.record(now.Sub(sent))
+						}
 					}
 				}
+			}
+			if counted {
+				n++
+				b += int64(len(r.Value))
 			}
 			if end := cs.parts[idx][r.Partition]; end > 0 {
 				if next[r.Partition] < end && r.Offset+1 >= end {
@@ -251,6 +259,8 @@ func E2E(ctx context.Context, cfg Config) (*Result, error) {
 			return nil, err
 		}
 	}
+	start := time.Now()
+	ps.from, cs.from = start.Add(cfg.Warmup), start.Add(cfg.Warmup)
 	cctx, stopConsumers := context.WithCancel(ctx)
 	defer stopConsumers()
 	consumed := make(chan struct{})
@@ -260,10 +270,9 @@ func E2E(ctx context.Context, cfg Config) (*Result, error) {
 	}()
 	pctx, stopProgress := context.WithCancel(ctx)
 	defer stopProgress()
-	start := time.Now()
 	var deadline time.Time
 	if cfg.Records <= 0 {
-		deadline = start.Add(cfg.Duration)
+		deadline = ps.from.Add(cfg.Duration)
 	}
 	go progress(pctx, &cfg, "e2e", cs.counts, func() (string, Latency) {
 		return "e2e", mergeIntervals(cs.hists)
@@ -288,7 +297,8 @@ wait:
 	stopConsumers()
 	<-consumed
 	res := &Result{Mode: "e2e", Label: cfg.Label, Topic: cfg.Topic, Partitions: cfg.Partitions, Producers: cfg.Producers,
-		Consumers: len(cs.clients), RecordSize: cfg.RecordSize, Acks: cfg.Acks, Compression: cfg.Compression, TargetRate: cfg.Rate}
+		Consumers: len(cs.clients), RecordSize: cfg.RecordSize, Acks: cfg.Acks, Compression: cfg.Compression, TargetRate: cfg.Rate,
+		WarmupSeconds: cfg.Warmup.Seconds()}
 	res.Records = cs.received.Load()
 	res.Bytes = cs.bytes.Load()
 	res.Produced = ps.acked.Load()
@@ -300,9 +310,9 @@ wait:
 	pl := mergeHists(ps.hists...)
 	el := mergeHists(cs.hists...)
 	res.ProduceLatency, res.E2ELatency = &pl, &el
-	elapsed := time.Duration(cs.lastRecv.Load() - start.UnixNano())
+	elapsed := time.Duration(cs.lastRecv.Load() - ps.from.UnixNano())
 	if elapsed <= 0 {
-		elapsed = time.Since(start)
+		elapsed = time.Since(ps.from)
 	}
 	res.finish(elapsed)
 	return res, ctx.Err()

@@ -23,6 +23,10 @@ type prec struct {
 	kgo.Record
 	ts  [8]byte
 	hdr [1]kgo.RecordHeader
+	// at is the intended send time at full precision: kgo truncates
+	// Record.Timestamp to milliseconds (the wire's unit) when it is
+	// produced, which would add up to 1 ms to every latency.
+	at time.Time
 }
 
 var precPool = sync.Pool{New: func() any { return new(prec) }}
@@ -38,6 +42,8 @@ type producerSet struct {
 	value   []byte
 	keys    [][]byte
 	header  bool // stamp sendTimeHeader (e2e)
+	// from: records sent before it are warm-up, counted nowhere.
+	from time.Time
 }
 
 func newProducerSet(cfg *Config, header bool) (*producerSet, error) {
@@ -118,13 +124,13 @@ func (ps *producerSet) produceLoop(ctx context.Context, idx int, cl *kgo.Client,
 	cfg := ps.cfg
 	h := ps.hists[idx]
 	promise := func(r *kgo.Record, err error) {
+		p := (*prec)(unsafe.Pointer(r))
 		if err != nil {
 			ps.errs.add(err)
-		} else {
-			h.record(time.Since(r.Timestamp))
+		} else if !p.at.Before(ps.from) {
+			h.record(time.Since(p.at))
 			ps.acked.Add(1)
 		}
-		p := (*prec)(unsafe.Pointer(r))
 		*p = prec{}
 		precPool.Put(p)
 	}
@@ -152,9 +158,9 @@ func (ps *producerSet) produceLoop(ctx context.Context, idx int, cl *kgo.Client,
 		}
 		p := precPool.Get().(*prec)
 		p.Value = ps.value
-		// The intended send time; kgo keeps it (ns precision in memory, ms
-		// on the wire as CreateTime) and hands it back in the promise.
-		p.Timestamp = at
+		// The intended send time: CreateTime on the wire, and in p.at for
+		// the promise.
+		p.Timestamp, p.at = at, at
 		switch cfg.Keys {
 		case "seq":
 			p.Key = ps.keys[i%int64(len(ps.keys))]
@@ -193,9 +199,10 @@ func Produce(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}
 	start := time.Now()
+	ps.from = start.Add(cfg.Warmup)
 	var deadline time.Time
 	if cfg.Records <= 0 {
-		deadline = start.Add(cfg.Duration)
+		deadline = ps.from.Add(cfg.Duration)
 	}
 	pctx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -205,10 +212,11 @@ func Produce(ctx context.Context, cfg Config) (*Result, error) {
 	}, func() (string, Latency) {
 		return "ack", mergeIntervals(ps.hists)
 	})
-	elapsed := ps.run(ctx, start, deadline)
+	elapsed := ps.run(ctx, start, deadline) - cfg.Warmup
 	stop()
 	res := &Result{Mode: "produce", Label: cfg.Label, Topic: cfg.Topic, Partitions: cfg.Partitions, Producers: cfg.Producers,
-		RecordSize: cfg.RecordSize, Acks: cfg.Acks, Compression: cfg.Compression, TargetRate: cfg.Rate}
+		RecordSize: cfg.RecordSize, Acks: cfg.Acks, Compression: cfg.Compression, TargetRate: cfg.Rate,
+		WarmupSeconds: cfg.Warmup.Seconds()}
 	res.Records = ps.acked.Load()
 	res.Bytes = res.Records * int64(cfg.RecordSize)
 	ps.errs.into(res)
