@@ -211,7 +211,14 @@ func (r *run) markdown(svgName string) string {
 	w("\n## Latency vs load (Tributary, e2e runs with a rate-limited producer, linger 1 ms)\n\n")
 	w("Rates are fractions of the peak: the records/s consumed by an unlimited-rate e2e run with the same\n")
 	w("acks (producer and consumer at once, on the same 2 cores as the broker).\n")
-	w("Latency counts from each record's intended send time (no coordinated omission).\n\n")
+	w("Latency counts from each record's intended send time (no coordinated omission).\n")
+	if res := r.results["trib-lat-acksall-50"]; res != nil && res.WarmupSeconds > 0 {
+		w("Each point first runs %gs at its rate as a warm-up that counts in no figure (the OpenMessaging Benchmark's warm-up).\n", res.WarmupSeconds)
+	}
+	if v := num(r.extra["data_dir_bytes_at_latency"]); !math.IsNaN(v) {
+		w("The broker's data dir held %.1f GB when the latency points started.\n", v/1e9)
+	}
+	w("\n")
 	for _, acks := range []string{"acks1", "acksall"} {
 		name := "trib-e2e-peak-" + acks
 		if res := r.results[name]; res != nil {
@@ -249,8 +256,11 @@ func (r *run) markdown(svgName string) string {
 		w("\n3-node peak (unlimited e2e, acks=all, RF=3): %.0f records/s (%s MB/s) consumed.\n", res.RecordsPerSec, f1(res.MBPerSec))
 	}
 	w("\n## Partition scaling (Tributary 1 node, produce acks=1, unlimited rate)\n\n")
-	w("| partitions | MB/s | records/s | vs 1 partition | broker RSS after run (MiB) | status |\n|---:|---:|---:|---:|---:|---|\n")
-	base := r.mbps("trib-scale-1")
+	base, baseN := r.mbps("trib-scale-6"), 6
+	if math.IsNaN(base) {
+		base, baseN = r.mbps("trib-scale-1"), 1
+	}
+	w("| partitions | MB/s | records/s | vs %d partitions | broker RSS after run (MiB) | status |\n|---:|---:|---:|---:|---:|---|\n", baseN)
 	for _, p := range scalePoints(r) {
 		name := "trib-scale-" + strconv.Itoa(p)
 		res := r.results[name]
@@ -265,7 +275,7 @@ func (r *run) markdown(svgName string) string {
 		kibToMiB(r.extra["rss_idle_before"]), kibToMiB(r.extra["rss_idle_after"]), r.extra["idle_partitions"])
 	w("**%s KiB per idle partition**.\n\n", f1((after-before)/n))
 
-	w("## Targets from issue 7 (same run)\n\n| target | measured | verdict |\n|---|---|---|\n")
+	w("## Targets from issue 20 (same run)\n\n| target | measured | verdict |\n|---|---|---|\n")
 	t := func(name string, measured, goal float64, unit string, higherBetter bool) {
 		verdict := "n/a (step failed or missing)"
 		if !math.IsNaN(measured) && !math.IsNaN(goal) {
@@ -287,7 +297,7 @@ func (r *run) markdown(svgName string) string {
 	t("acks=1 ≥ 1.0× kfake DataDir produce", r.mbps("trib-produce-acks1"), r.mbps("kfake-disk-produce"), "MB/s", true)
 	t("acks=1 ≥ 3× NATS JetStream publish", r.mbps("trib-produce-acks1"), 3*r.mbps("nats-produce"), "MB/s", true)
 	t("consume ≥ 1.5× kfake DataDir consume", r.mbps("trib-consume"), 1.5*r.mbps("kfake-disk-consume"), "MB/s", true)
-	t("consume ≥ 1 GB/s", r.mbps("trib-consume"), 1000, "MB/s", true)
+	t("consume ≥ 1.5 GB/s", r.mbps("trib-consume"), 1500, "MB/s", true)
 	for _, acks := range []string{"acks1", "acksall"} {
 		res := r.results["trib-lat-"+acks+"-50"]
 		pa, pe := math.NaN(), math.NaN()
@@ -300,9 +310,9 @@ func (r *run) markdown(svgName string) string {
 	pts := scalePoints(r)
 	if len(pts) > 0 {
 		last := "trib-scale-" + strconv.Itoa(pts[len(pts)-1])
-		t(fmt.Sprintf("throughput at %d partitions within 20%% of 1 partition", pts[len(pts)-1]), r.mbps(last), 0.8*base, "MB/s", true)
+		t(fmt.Sprintf("throughput at %d partitions within 20%% of %d partitions", pts[len(pts)-1], baseN), r.mbps(last), 0.8*base, "MB/s", true)
 	}
-	t("≤ 1 MiB memory per idle partition", (after-before)/n/1024, 1, "MiB", false)
+	t("≤ 100 KiB memory per idle partition", (after-before)/n, 100, "KiB", false)
 	{
 		res := r.results["trib3-lat-50"]
 		pa, pe := math.NaN(), math.NaN()
