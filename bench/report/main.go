@@ -196,6 +196,9 @@ func (r *run) markdown(svgName string) string {
 
 	ck := []string{"kfake-mem-consume", "kfake-disk-consume", "nats-consume"}
 	w("## Consume (from the start of what the produce step wrote)\n\n")
+	if res := r.results["trib-consume"]; res != nil {
+		w("%d kgo consumers (partitions split among them), the same for kfake; see the command line for fetch sizes.\n\n", res.Consumers)
+	}
 	w("| system | mode | MB/s | records/s | vs loopback TCP | vs kfake mem | vs kfake DataDir | vs NATS | status |\n|---|---|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, rw := range consumeRows {
 		res := r.results[rw.name]

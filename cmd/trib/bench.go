@@ -93,7 +93,8 @@ func benchCmd(name, short string, run func(context.Context, bench.Config) (*benc
 	}
 	if name != "produce" {
 		f.IntVar(&cfg.Consumers, "consumers", 1, "consumer clients (partitions are split among them; no group)")
-		f.Int32Var(&cfg.FetchMaxBytes, "fetch-max-bytes", 50<<20, "max bytes per fetch response")
+		f.Int32Var(&cfg.FetchMaxBytes, "fetch-max-bytes", 50<<20, "max bytes per fetch response (fetch.max.bytes)")
+		f.Int32Var(&cfg.FetchMaxPartitionBytes, "fetch-max-partition-bytes", 1<<20, "max bytes per partition in a fetch response (max.partition.fetch.bytes)")
 	}
 	return c
 }

@@ -63,6 +63,9 @@ type Config struct {
 	Warmup time.Duration
 	// FetchMaxBytes bounds one fetch response (consumers).
 	FetchMaxBytes int32
+	// FetchMaxPartitionBytes bounds one partition in a fetch response
+	// (max.partition.fetch.bytes; consumers).
+	FetchMaxPartitionBytes int32
 	// Progress receives one line per ProgressEvery; nil disables it.
 	Progress      io.Writer
 	ProgressEvery time.Duration
@@ -138,6 +141,9 @@ func (c *Config) defaults() error {
 	}
 	if c.FetchMaxBytes <= 0 {
 		c.FetchMaxBytes = 50 << 20
+	}
+	if c.FetchMaxPartitionBytes <= 0 {
+		c.FetchMaxPartitionBytes = 1 << 20
 	}
 	if c.ProgressEvery <= 0 {
 		c.ProgressEvery = time.Second

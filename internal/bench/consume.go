@@ -61,6 +61,7 @@ func newConsumerSet(cfg *Config, from, stop map[int32]int64) (*consumerSet, erro
 			kgo.ClientID("trib-bench-consumer-"+strconv.Itoa(i)),
 			kgo.ConsumePartitions(assign[i]),
 			kgo.FetchMaxBytes(cfg.FetchMaxBytes),
+			kgo.FetchMaxPartitionBytes(cfg.FetchMaxPartitionBytes),
 		)
 		if err != nil {
 			cs.close()
