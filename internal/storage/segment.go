@@ -469,7 +469,9 @@ func (s *segment) recoverFrom(prevLast, interval int64, onBatch func(record.Batc
 	// Collect index entries in memory, then write each file once.
 	collect := &segment{base: s.base, next: s.base, maxTs: -1, maxTsOff: -1, firstTs: -1, lastTimeIdx: -1,
 		idx: &index{size: offsetEntrySize}, tidx: &index{size: timeEntrySize}}
-	r := bufio.NewReaderSize(io.NewSectionReader(s.f, 0, total), 1<<20)
+	// A buffer no larger than the file: a broker recovering thousands of
+	// small active segments would otherwise allocate (and zero) 1 MiB each.
+	r := bufio.NewReaderSize(io.NewSectionReader(s.f, 0, total), int(min(max(total, 4096), 1<<20)))
 	hdr := make([]byte, record.HeaderSize)
 	var buf []byte
 	var pos int64
