@@ -350,22 +350,30 @@ const partitionMetadataFile = "partition.metadata"
 func (m *Manager) open(t *metadata.Topic, i int32, opts storage.Options) (*partition.Partition, error) {
 	dir := filepath.Join(m.cfg.Store.Dir(), t.Name+"-"+strconv.Itoa(int(i)))
 	idHex := hex.EncodeToString(t.ID[:])
-	if data, err := os.ReadFile(filepath.Join(dir, partitionMetadataFile)); err == nil {
+	meta := "version: 0\ntopic_id: " + idHex + "\n"
+	data, err := os.ReadFile(filepath.Join(dir, partitionMetadataFile))
+	if err == nil {
 		if !strings.Contains(string(data), "topic_id: "+idHex) {
 			m.log.Warn("removing data of an older topic with the same name", "dir", dir)
 			l, err := m.cfg.Store.Open(t.Name, i, opts)
 			if err == nil {
 				l.Delete()
 			}
+			data = nil
 		}
 	}
 	l, err := m.cfg.Store.Open(t.Name, i, opts)
 	if err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(dir, partitionMetadataFile), []byte("version: 0\ntopic_id: "+idHex+"\n"), 0o644); err != nil {
-		l.Close()
-		return nil, err
+	// Rewritten only when it differs: truncating and rewriting 10,000 of
+	// them on every start dirties as many inodes, and each recovery fsync
+	// then waits for a journal commit carrying them.
+	if string(data) != meta {
+		if err := os.WriteFile(filepath.Join(dir, partitionMetadataFile), []byte(meta), 0o644); err != nil {
+			l.Close()
+			return nil, err
+		}
 	}
 	p, err := partition.Open(t.Name, i, m.cfg.Self, l)
 	if err != nil {
