@@ -28,6 +28,7 @@ package replica
 import (
 	"context"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -440,9 +441,36 @@ func (m *Manager) Close() error {
 	locals := m.local
 	m.local = map[Key]*local{}
 	m.mu.Unlock()
-	var first error
+	// Closing fsyncs each log's active files: openParallel at a time, so
+	// a broker with thousands of partitions waits for the disk once per
+	// batch of fsyncs, not once per file (and opens at most that many
+	// segment files beyond the descriptor cache's own).
+	ps := make([]*partition.Partition, 0, len(locals))
 	for _, l := range locals {
-		if err := l.p.Close(); err != nil && first == nil {
+		ps = append(ps, l.p)
+	}
+	errs := make([]error, len(ps))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < min(openParallel, len(ps)); w++ {
+		wg.Add(1)
+		safe.Go(m.log, "close-replicas", func() {
+			defer wg.Done()
+			for i := range next {
+				if !safe.Run(m.log, "close-replica", func() { errs[i] = ps[i].Close() }) {
+					errs[i] = fmt.Errorf("closing %s-%d panicked", ps[i].Topic, ps[i].Index)
+				}
+			}
+		})
+	}
+	for i := range ps {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	var first error
+	for _, err := range errs {
+		if err != nil && first == nil {
 			first = err
 		}
 	}
