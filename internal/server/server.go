@@ -20,6 +20,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"math/bits"
 	"net"
 	"runtime/debug"
 	"slices"
@@ -711,21 +712,55 @@ func (s *Server) run(pr pendingResp) (resp kmsg.Response, ok bool) {
 // Request frames of produce requests are recycled (Kafka clients send
 // megabytes per second of them; allocating each was most of the broker's
 // allocation). Frames of other requests are left to the GC: their decoded
-// fields may be kept (group metadata, configs).
-var requestPool sync.Pool
+// fields may be kept (group metadata, configs). The pools are by size
+// class, four per power of two from 4 KiB to 128 MiB (a frame is at most
+// a quarter larger than its request): a request takes a frame of its class
+// or allocates one of the class's full size, so the frames of a producer
+// whose requests vary in size (a request of a producer of 1,000 partitions
+// carries a few hundred batches, 0.1 to 18 MB) are reused rather than
+// dropped and allocated (and zeroed) again, and a small request never
+// takes a large frame. Smaller and larger frames are allocated exactly and
+// not pooled.
+var requestPools [requestClasses]sync.Pool
 
-const maxPooledRequest = 16 << 20
+const (
+	minPooledShift   = 12 // 4 KiB
+	maxPooledShift   = 27 // 128 MiB
+	requestClasses   = (maxPooledShift-minPooledShift)*4 + 1
+	minPooledRequest = 1 << minPooledShift
+	maxPooledRequest = 1 << maxPooledShift
+)
+
+// requestClass is the pool of frames of at least n bytes and the size of
+// its frames, or -1 outside the pooled sizes.
+func requestClass(n int) (int, int) {
+	if n < minPooledRequest || n > maxPooledRequest {
+		return -1, 0
+	}
+	if n == minPooledRequest {
+		return 0, n
+	}
+	k := bits.Len(uint(n - 1)) // 1<<(k-1) < n <= 1<<k
+	step := 1 << (k - 3)       // a quarter of 1<<(k-1)
+	j := (n - 1<<(k-1) + step - 1) / step
+	return (k-1-minPooledShift)*4 + j, 1<<(k-1) + j*step
+}
 
 func getRequestBuf(n int) []byte {
-	if p, ok := requestPool.Get().(*[]byte); ok && cap(*p) >= n {
+	c, size := requestClass(n)
+	if c < 0 {
+		return make([]byte, n)
+	}
+	if p, ok := requestPools[c].Get().(*[]byte); ok {
 		return (*p)[:n]
 	}
-	return make([]byte, n)
+	return make([]byte, n, size)
 }
 
 func putRequestBuf(b []byte) {
-	if b == nil || cap(b) > maxPooledRequest {
+	c, size := requestClass(cap(b))
+	if c < 0 || cap(b) != size {
 		return
 	}
-	requestPool.Put(&b)
+	requestPools[c].Put(&b)
 }
