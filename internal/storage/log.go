@@ -747,7 +747,7 @@ func (l *Log) locate(offset int64) (s *segment, size int64, idxN, tidxN int, nex
 	if i+1 < len(l.segs) {
 		nextBase = l.segs[i+1].base
 	}
-	return s, s.size, s.idx.n, s.tidx.n, nextBase
+	return s, s.size, s.idx.written(), s.tidx.written(), nextBase
 }
 
 // Read returns whole batches starting with the one holding offset, stopping
@@ -1086,7 +1086,7 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset, recordTs int64, ok bool, err
 	}
 	snaps := make([]snap, 0, len(segs))
 	for _, s := range segs {
-		snaps = append(snaps, snap{s, s.size, s.idx.n, s.tidx.n, s.maxTs, s.next})
+		snaps = append(snaps, snap{s, s.size, s.idx.written(), s.tidx.written(), s.maxTs, s.next})
 	}
 	l.mu.RUnlock()
 	for _, sn := range snaps {
@@ -1131,7 +1131,7 @@ func (l *Log) MaxTimestamp() (offset, ts int64, ok bool, err error) {
 	var bestTs, bestOff int64 = -1, -1
 	for _, s := range l.segs {
 		if s.next > start && s.maxTs > bestTs {
-			best, bestSize, bestIdx, bestTs, bestOff = s, s.size, s.idx.n, s.maxTs, max(s.maxTsOff, start)
+			best, bestSize, bestIdx, bestTs, bestOff = s, s.size, s.idx.written(), s.maxTs, max(s.maxTsOff, start)
 		}
 	}
 	l.mu.RUnlock()
@@ -1221,7 +1221,7 @@ func (l *Log) close() error {
 	act := l.segs[len(l.segs)-1]
 	err := syncFiles(l.dir, act, l.pending, l.dirDirty)
 	if err == nil {
-		err = errors.Join(act.idx.f.Sync(), act.tidx.f.Sync())
+		err = errors.Join(act.flushIndexes(), act.idx.f.Sync(), act.tidx.f.Sync())
 	}
 	if err == nil {
 		l.durable = l.end

@@ -87,6 +87,8 @@ func (e *env) crash() {
 		l.mu.Lock()
 		l.closed = true
 		for _, s := range l.segs {
+			s.idx.discard() // never written: a crash loses them
+			s.tidx.discard()
 			s.close()
 		}
 		l.mu.Unlock()
@@ -386,6 +388,80 @@ func TestOffsetForTimestampUsesTimeIndex(t *testing.T) {
 	if err != nil || !ok || off != 499 || ts != base+499 {
 		t.Fatalf("max timestamp %d %d %v %v", off, ts, ok, err)
 	}
+}
+
+// Index entries are written indexBatch at a time: lookups of offsets and
+// timestamps past the written ones walk the batch headers, a truncation
+// among them and a clean close leave whole files, and a crash loses only
+// entries recovery rebuilds.
+func TestIndexEntriesWrittenInBatches(t *testing.T) {
+	e := newEnv(t)
+	o := DefaultOptions()
+	o.IndexIntervalBytes = 1 // an entry per batch
+	l := e.log(o)
+	base := e.clk.Now().UnixMilli()
+	const batches = 2*indexBatch + 5
+	appendN(t, l, batches, 5, base) // offset o has timestamp base+o
+	act := l.segs[len(l.segs)-1]
+	if act.idx.n != batches-1 || act.idx.written() != 2*indexBatch {
+		t.Fatalf("index entries %d, written %d", act.idx.n, act.idx.written())
+	}
+	check := func(end int64) {
+		t.Helper()
+		for o := end - 1; o >= 0; o-- { // backwards: no read hint helps
+			res, err := l.Read(o, end, 1, true)
+			if err != nil || len(res.Data) == 0 {
+				t.Fatalf("read at %d: %v", o, err)
+			}
+			if b := record.Batch(res.Data); b.BaseOffset() > o || b.LastOffset() < o {
+				t.Fatalf("read at %d got batch %d..%d", o, b.BaseOffset(), b.LastOffset())
+			}
+			off, ts, ok, err := l.OffsetForTimestamp(base + o)
+			if err != nil || !ok || off != o || ts != base+o {
+				t.Fatalf("ts %d: offset %d ts %d ok %v err %v", base+o, off, ts, ok, err)
+			}
+		}
+	}
+	check(batches * 5)
+	cut := int64(2*indexBatch+2) * 5
+	if err := l.TruncateTo(cut); err != nil {
+		t.Fatal(err)
+	}
+	check(cut)
+	appendN(t, l, 3, 5, base+cut)
+	end := cut + 15
+	check(end)
+	type files struct {
+		idx, tidx *index
+		want      [2]int64
+	}
+	var segs []files
+	for _, s := range l.segs {
+		segs = append(segs, files{s.idx, s.tidx, [2]int64{int64(s.idx.n * offsetEntrySize), int64(s.tidx.n * timeEntrySize)}})
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range segs {
+		for i, x := range []*index{f.idx, f.tidx} {
+			st, err := os.Stat(x.f.Name())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Size() < f.want[i] {
+				t.Fatalf("%s after a clean close: %d bytes, want %d", x.f.Name(), st.Size(), f.want[i])
+			}
+		}
+	}
+	e.m.Close()
+	e.open()
+	l = e.log(o)
+	check(end)
+	appendN(t, l, indexBatch+3, 5, base+end)
+	end += (indexBatch + 3) * 5
+	e.crash()
+	l = e.log(o)
+	check(end)
 }
 
 func TestRetentionByTime(t *testing.T) {

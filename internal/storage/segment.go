@@ -233,6 +233,8 @@ func (s *segment) retire() {
 // remove closes and deletes the segment's files.
 func (s *segment) remove() error {
 	s.retire()
+	s.idx.discard()
+	s.tidx.discard()
 	s.close()
 	var errs []error
 	// The key file goes last: a crash midway never leaves ciphertext
@@ -309,7 +311,12 @@ func (s *segment) seal() error {
 		}
 		s.lastTimeIdx = s.maxTs
 	}
-	return nil
+	return s.flushIndexes()
+}
+
+// flushIndexes writes the indexes' pending entries.
+func (s *segment) flushIndexes() error {
+	return errors.Join(s.idx.flush(), s.tidx.flush())
 }
 
 // batchSize returns the size of the batch whose header is hdr (at least
@@ -464,7 +471,7 @@ func (s *segment) recoverFrom(prevLast, interval int64, onBatch func(record.Batc
 	}
 	total := st.Size()
 	s.size, s.next, s.maxTs, s.maxTsOff, s.firstTs, s.sinceIndex, s.lastTimeIdx = 0, s.base, -1, -1, -1, 0, -1
-	s.idx.n, s.tidx.n = 0, 0 // rewritten below (index.write)
+	s.idx.n, s.tidx.n, s.idx.pend, s.tidx.pend = 0, 0, nil, nil // rewritten below (index.write)
 	var idxBuf, tidxBuf []byte
 	// Collect index entries in memory, then write each file once.
 	collect := &segment{base: s.base, next: s.base, maxTs: -1, maxTsOff: -1, firstTs: -1, lastTimeIdx: -1,

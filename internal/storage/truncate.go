@@ -46,7 +46,7 @@ func (l *Log) TruncateTo(offset int64) error {
 	}
 	l.pending = nil
 	act := l.segs[len(l.segs)-1]
-	pos, ok, err := act.find(offset, act.size, act.idx.n)
+	pos, ok, err := act.find(offset, act.size, act.idx.written())
 	if err != nil {
 		return err
 	}
