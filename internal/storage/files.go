@@ -180,7 +180,7 @@ func (c *fileCache) closeOne() bool {
 	f, seq := lf.f, lf.wseq
 	c.mu.Unlock()
 
-	err := f.Sync()
+	err := datasync(f)
 
 	c.mu.Lock()
 	lf.closing = false

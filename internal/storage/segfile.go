@@ -244,7 +244,7 @@ func (s *segFile) Stat() (os.FileInfo, error) {
 func (s *segFile) Sync() error {
 	c := s.cache
 	if c == nil {
-		return s.f.Sync()
+		return datasync(s.f)
 	}
 	c.mu.Lock()
 	if err := s.syncErr; err != nil {
@@ -267,7 +267,7 @@ func (s *segFile) Sync() error {
 	s.refs++
 	f, seq := s.f, s.wseq
 	c.mu.Unlock()
-	err := f.Sync()
+	err := datasync(f)
 	c.mu.Lock()
 	if err == nil && s.synced < seq {
 		s.synced = seq
