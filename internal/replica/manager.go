@@ -318,28 +318,42 @@ func (m *Manager) openNew(st *metadata.State, locals map[Key]*local, logOptions 
 	if len(jobs) < 2 {
 		return out // the main loop opens it
 	}
-	results := make([]openResult, len(jobs))
+	ps := make([]*partition.Partition, len(jobs))
+	errs := m.eachParallel("open-replica", len(jobs), func(i int) (err error) {
+		j := jobs[i]
+		ps[i], err = m.open(j.mt, j.k.Partition, j.opts)
+		return err
+	})
+	for i, j := range jobs {
+		out[j.k] = openResult{p: ps[i], err: errs[i]}
+	}
+	return out
+}
+
+// eachParallel runs do(i) for every i below n, openParallel at a time, and
+// returns each call's error; a call that panics ends with an error (the
+// panic logged) and the others go on.
+func (m *Manager) eachParallel(name string, n int, do func(i int) error) []error {
+	errs := make([]error, n)
 	next := make(chan int)
 	var wg sync.WaitGroup
-	for w := 0; w < min(openParallel, len(jobs)); w++ {
+	for w := 0; w < min(openParallel, n); w++ {
 		wg.Add(1)
-		safe.Go(m.log, "open-replicas", func() {
+		safe.Go(m.log, name, func() {
 			defer wg.Done()
 			for i := range next {
-				j := jobs[i]
-				results[i].p, results[i].err = m.open(j.mt, j.k.Partition, j.opts)
+				if !safe.Run(m.log, name, func() { errs[i] = do(i) }) {
+					errs[i] = fmt.Errorf("%s %d of %d panicked", name, i, n)
+				}
 			}
 		})
 	}
-	for i := range jobs {
+	for i := range n {
 		next <- i
 	}
 	close(next)
 	wg.Wait()
-	for i, j := range jobs {
-		out[j.k] = results[i]
-	}
-	return out
+	return errs
 }
 
 // partitionMetadataFile is Kafka's per-partition file naming the topic id, so
@@ -449,25 +463,7 @@ func (m *Manager) Close() error {
 	for _, l := range locals {
 		ps = append(ps, l.p)
 	}
-	errs := make([]error, len(ps))
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for w := 0; w < min(openParallel, len(ps)); w++ {
-		wg.Add(1)
-		safe.Go(m.log, "close-replicas", func() {
-			defer wg.Done()
-			for i := range next {
-				if !safe.Run(m.log, "close-replica", func() { errs[i] = ps[i].Close() }) {
-					errs[i] = fmt.Errorf("closing %s-%d panicked", ps[i].Topic, ps[i].Index)
-				}
-			}
-		})
-	}
-	for i := range ps {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+	errs := m.eachParallel("close-replica", len(ps), func(i int) error { return ps[i].Close() })
 	var first error
 	for _, err := range errs {
 		if err != nil && first == nil {
