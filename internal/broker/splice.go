@@ -12,6 +12,7 @@ package broker
 // forgets a response's splices (sent, or discarded by a long poll).
 
 import (
+	"encoding/binary"
 	"math/rand/v2"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -30,13 +31,8 @@ type fetchSplices struct {
 // splice registers fs as record data of resp and returns its marker.
 // Only the handler's goroutine adds to a response.
 func (b *Broker) splice(resp *kmsg.FetchResponse, fs *storage.FileSlice) []byte {
-	marker := make([]byte, 16)
-	for i := 0; i < 16; i += 8 {
-		v := rand.Uint64()
-		for k := 0; k < 8; k++ {
-			marker[i+k] = byte(v >> (8 * k))
-		}
-	}
+	marker := binary.LittleEndian.AppendUint64(make([]byte, 0, 16), rand.Uint64())
+	marker = binary.LittleEndian.AppendUint64(marker, rand.Uint64())
 	sp := protocol.Splice{Marker: marker, Len: fs.Len(), WriteTo: fs.WriteTo}
 	set := &fetchSplices{lens: map[*byte]int64{}}
 	if v, ok := b.splices.Load(resp); ok {
