@@ -622,7 +622,8 @@ func (s *Server) writeLoop(ctx context.Context, c net.Conn, queue <-chan pending
 // (its partition was dropped from the response) is skipped.
 func writeSpliced(w *bufio.Writer, c net.Conn, buf []byte, splices []protocol.Splice, flexible bool) error {
 	type piece struct {
-		from, to int // bytes of buf replaced: length prefix and marker
+		from, to int    // bytes of buf replaced: length prefix and marker
+		prefix   []byte // the real length prefix
 		sp       *protocol.Splice
 	}
 	var pieces []piece
@@ -640,17 +641,13 @@ func writeSpliced(w *bufio.Writer, c net.Conn, buf []byte, splices []protocol.Sp
 			continue
 		}
 		from = j + len(sp.Marker)
-		var prefix []byte
-		if flexible {
-			prefix = binary.AppendUvarint(nil, uint64(len(sp.Marker))+1)
-		} else {
-			prefix = binary.BigEndian.AppendUint32(nil, uint32(len(sp.Marker)))
-		}
+		prefix := splicePrefix(nil, int64(len(sp.Marker)), flexible)
 		if j-len(prefix) < at || !bytes.Equal(buf[j-len(prefix):j], prefix) {
 			return fmt.Errorf("spliced field at %d has no length prefix", j)
 		}
-		pieces = append(pieces, piece{j - len(prefix), j + len(sp.Marker), sp})
-		total += int64(len(splicePrefix(nil, sp.Len, flexible))) + sp.Len - int64(len(prefix)+len(sp.Marker))
+		p := piece{j - len(prefix), j + len(sp.Marker), splicePrefix(nil, sp.Len, flexible), sp}
+		pieces = append(pieces, p)
+		total += int64(len(p.prefix)) + sp.Len - int64(p.to-p.from)
 	}
 	// The response may list partitions in another order than they were
 	// read (fetch sessions reorder them).
@@ -665,7 +662,7 @@ func writeSpliced(w *bufio.Writer, c net.Conn, buf []byte, splices []protocol.Sp
 		if _, err := w.Write(buf[prev:p.from]); err != nil {
 			return err
 		}
-		if _, err := w.Write(splicePrefix(nil, p.sp.Len, flexible)); err != nil {
+		if _, err := w.Write(p.prefix); err != nil {
 			return err
 		}
 		var dst io.Writer = w
