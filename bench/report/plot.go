@@ -126,7 +126,7 @@ func (r *run) latencyPanel(b *strings.Builder, x0, y0, w, h float64) {
 		{"acksall", "ack", "#d62728", "5,3", "ack p99 acks=all"},
 	}
 	val := func(s series, pct int) float64 {
-		res := r.results[fmt.Sprintf("trib-lat-%s-%d", s.acks, pct)]
+		_, res := r.lat(fmt.Sprintf("trib-lat-%s-%d", s.acks, pct))
 		if res == nil || res.E2ELatency == nil || res.ProduceLatency == nil {
 			return math.NaN()
 		}
