@@ -5,8 +5,9 @@
 // Per connection there are two goroutines: the reader decodes requests and
 // calls Handler.Handle in arrival order (so appends from one connection keep
 // their order); the writer runs each returned protocol.Pending in the same order
-// and writes its response. Up to maxInFlight responses may be pending, which
-// lets pipelined produce requests share one fsync.
+// and writes its response, sending each before it runs the next. Up to
+// maxInFlight responses may be pending, which lets pipelined produce requests
+// share one fsync.
 package server
 
 import (
@@ -599,12 +600,17 @@ func (s *Server) writeLoop(ctx context.Context, c net.Conn, queue <-chan pending
 		}
 		putRequestBuf(pr.reqBuf)
 		s.opts.Requests.Done(pr.slot, pr.start)
-		if len(queue) == 0 {
-			if err := w.Flush(); err != nil {
-				failed = true
-				cancel()
-				c.Close()
-			}
+		// Every response is sent before the next Pending runs: that one
+		// may block (an acks=all produce waits for fsync and the ISR, a
+		// fetch long-polls), and a response left in the buffer meanwhile
+		// would wait with it. Flushing only when the queue was empty held
+		// each pipelined acks=all produce response until the next request
+		// was answered too (5.4 ms median, 20 ms p99 at 86k records/s with
+		// RF=3, an idempotent producer keeping 5 requests in flight).
+		if err := w.Flush(); err != nil {
+			failed = true
+			cancel()
+			c.Close()
 		}
 		if cap(buf) > maxKeptBuffer {
 			buf = nil // do not pin very large buffers on an idle connection
