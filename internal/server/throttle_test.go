@@ -33,18 +33,7 @@ func (h throttleHandler) Handle(_ context.Context, r *protocol.Request) protocol
 // response is held back for the throttle time instead.
 func TestThrottleMutesConnection(t *testing.T) {
 	const throttle = 300 * time.Millisecond
-	s := New(throttleHandler{throttle: int32(throttle / time.Millisecond)}, Options{})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Serve(context.Background(), ln) // safe: test only
-	t.Cleanup(s.Close)
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := serveAndDial(t, throttleHandler{throttle: int32(throttle / time.Millisecond)})
 	c.SetDeadline(time.Now().Add(30 * time.Second))
 	roundTrip := func(req kmsg.Request, v int16) time.Duration {
 		start := time.Now()
@@ -72,4 +61,23 @@ func TestThrottleMutesConnection(t *testing.T) {
 	if d := roundTrip(md, 9); time.Since(start) < throttle {
 		t.Errorf("the request after a throttled Produce v9 was answered %v after it (%v in all), inside the throttle", d, time.Since(start))
 	}
+}
+
+// serveAndDial serves h on a loopback listener for the test's lifetime and
+// returns a client connection to it, closed at the test's end.
+func serveAndDial(t *testing.T, h Handler) net.Conn {
+	t.Helper()
+	s := New(h, Options{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(context.Background(), ln) // safe: test only
+	t.Cleanup(s.Close)
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }

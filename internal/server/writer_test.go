@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"io"
-	"net"
 	"testing"
 	"time"
 
@@ -34,18 +33,7 @@ func (h blockingHandler) Handle(_ context.Context, r *protocol.Request) protocol
 // back until the second was answered too.
 func TestResponseSentBeforeNextPending(t *testing.T) {
 	h := blockingHandler{release: make(chan struct{})}
-	s := New(h, Options{})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Serve(context.Background(), ln) // safe: test only
-	t.Cleanup(s.Close)
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := serveAndDial(t, h)
 	released := false
 	defer func() {
 		if !released {
