@@ -84,9 +84,10 @@ func TestCloudFailedUpgrade(t *testing.T) {
 	produce := func(n int, what string) {
 		t.Helper()
 		for i := 0; i < n; i++ {
-			pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			err := kc.ProduceSync(pctx, &kgo.Record{Value: []byte(fmt.Sprintf("%s-%d", what, i))}).FirstErr()
-			cancel()
+			// kgo keeps retrying an idempotent record already sent past
+			// its context, so a stuck partition would hang here until
+			// the package's timeout: dump the brokers' goroutines first.
+			err := produceWithin(t, kc, dir, &kgo.Record{Value: []byte(fmt.Sprintf("%s-%d", what, i))}, 60*time.Second)
 			if err != nil {
 				t.Fatalf("produce %s %d: %v", what, i, err)
 			}

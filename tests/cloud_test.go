@@ -288,6 +288,37 @@ func postgresStore(t *testing.T, prefix string) string {
 
 // brokerLogs logs the tail of every broker's log under a control
 // plane's data dir (for a failed test).
+// produceWithin produces r synchronously with a control plane's cluster
+// (dir). If it is not acknowledged within d, every broker prints its
+// goroutines into its broker.log (SIGQUIT; they exit), the cluster's
+// directory is kept under the system temp dir for study, and the test
+// fails: kgo retries an idempotent record that was sent for as long as it
+// takes, whatever its context says.
+func produceWithin(t *testing.T, kc *kgo.Client, dir string, r *kgo.Record, d time.Duration) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- kc.ProduceSync(ctx, r).FirstErr() }() // safe: test only
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(d + 5*time.Second):
+	}
+	pids, _ := filepath.Glob(filepath.Join(dir, "clusters", "*", "*", "broker.pid"))
+	for _, f := range pids {
+		b, _ := os.ReadFile(f)
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 0 {
+			syscall.Kill(pid, syscall.SIGQUIT)
+		}
+	}
+	time.Sleep(3 * time.Second)
+	keep := filepath.Join(os.TempDir(), fmt.Sprintf("trib-hang-%s-%d", t.Name(), time.Now().Unix()))
+	out, err := exec.Command("cp", "-a", filepath.Join(dir, "clusters"), keep).CombinedOutput()
+	t.Fatalf("record %q not acknowledged within %v; the brokers' goroutines are in their broker.log, kept in %s (%s %v)", r.Value, d, keep, out, err)
+	return nil
+}
+
 func brokerLogs(t *testing.T, dir string) {
 	logs, _ := filepath.Glob(filepath.Join(dir, "clusters", "*", "*", "broker.log"))
 	for _, f := range logs {

@@ -87,7 +87,7 @@ func (f *fakeReplicas) FollowerFetched(p *partition.Partition, follower int32, o
 	f.mu.Lock()
 	f.fetches = append(f.fetches, followerFetch{replica.Key{Topic: p.Topic, Partition: p.Index}, follower, offset})
 	f.mu.Unlock()
-	_, err := p.FollowerFetched(follower, offset, now)
+	_, err := p.FollowerFetched(follower, offset, now, true)
 	return err
 }
 func (f *fakeReplicas) StorageFault(_ *partition.Partition, cause error) error { return cause }

@@ -205,7 +205,7 @@ func (h *hwHarness) run(cmd string) string {
 			fmt.Fprintf(&out, "error: %v\n", err)
 		}
 	case "fetch":
-		join, err := p.FollowerFetched(h.i32(args["replica"]), h.i64(args["offset"]), h.now)
+		join, err := p.FollowerFetched(h.i32(args["replica"]), h.i64(args["offset"]), h.now, true)
 		if err != nil {
 			fmt.Fprintf(&out, "error: %v\n", err)
 		} else {
@@ -383,7 +383,7 @@ func TestISRShrinkAnswersBlockedProduce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.FollowerFetched(2, res.End, now); err != nil {
+	if _, err := p.FollowerFetched(2, res.End, now, true); err != nil {
 		t.Fatal(err)
 	}
 	answered := make(chan bool, 1)

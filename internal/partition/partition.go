@@ -707,8 +707,11 @@ func (p *Partition) ResetTo(offset int64) error {
 
 // FollowerFetched records that replica id asked for fetchOffset, i.e. holds
 // (durably) everything below it. It returns whether the follower is now
-// eligible to join the ISR, and advances the high watermark.
-func (p *Partition) FollowerFetched(id int32, fetchOffset int64, now time.Time) (joinISR bool, err error) {
+// eligible to join the ISR, and advances the high watermark. mayJoin says
+// the metadata lets id join (a registered, unfenced broker, as KIP-841's
+// leader checks): a follower that may not is never marked as joining, so
+// it cannot hold the high watermark back.
+func (p *Partition) FollowerFetched(id int32, fetchOffset int64, now time.Time, mayJoin bool) (joinISR bool, err error) {
 	p.mu.Lock()
 	if p.role.Leader != p.self {
 		p.mu.Unlock()
@@ -727,7 +730,7 @@ func (p *Partition) FollowerFetched(id int32, fetchOffset int64, now time.Time) 
 	}
 	f.leo, f.lastFetch, f.leoAtLastFetch = fetchOffset, now, leo
 	moved := p.maybeAdvanceHW()
-	join := !slices.Contains(p.role.ISR, id) && fetchOffset >= p.hw && p.epochStartReached(fetchOffset)
+	join := mayJoin && !slices.Contains(p.role.ISR, id) && fetchOffset >= p.hw && p.epochStartReached(fetchOffset)
 	if join {
 		// Counted for the high watermark from now, under the same lock
 		// as the check, until EndISRExpansion.

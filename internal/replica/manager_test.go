@@ -13,6 +13,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/tributary/tributary/internal/controller"
 	"github.com/tributary/tributary/internal/metadata"
 	"github.com/tributary/tributary/internal/partition"
 	"github.com/tributary/tributary/internal/record"
@@ -100,7 +101,7 @@ func newManager(t *testing.T, dir string, q Quorum, now func() time.Time) *Manag
 }
 
 func topicState(id byte, parts ...metadata.Partition) *metadata.State {
-	return &metadata.State{ClusterID: "c", Brokers: map[int32]*metadata.Broker{1: {ID: 1}, 2: {ID: 2}},
+	return &metadata.State{ClusterID: "c", Brokers: map[int32]*metadata.Broker{1: {ID: 1}, 2: {ID: 2}, 3: {ID: 3}},
 		Topics: map[string]*metadata.Topic{"a": {Name: "a", ID: [16]byte{id}, ReplicationFactor: 2, Parts: parts}}}
 }
 
@@ -305,5 +306,98 @@ func TestISRExpansionCountsUntilApplied(t *testing.T) {
 	fetched(3, 5)
 	if hw := p.HighWatermark(); hw != 5 {
 		t.Fatalf("high watermark %d, want 5", hw)
+	}
+}
+
+// TestISRMarkMadeDuringProposalIsProposed: a follower marked as joining
+// while another change was in flight is proposed once that change is
+// settled. Its mark holds the high watermark at its offset; the mark used
+// to wait for the follower's next fetch, and a follower stopped meanwhile
+// (a rolling upgrade) never fetched again: the high watermark stayed there
+// and acks=all produce hung for good (TestCloudFailedUpgrade in CI).
+func TestISRMarkMadeDuringProposalIsProposed(t *testing.T) {
+	clk := &clock{now: time.Unix(1_700_000_000, 0)}
+	part := metadata.Partition{Replicas: []int32{1, 2, 3}, ISR: []int32{1, 3}, Leader: 1, LeaderEpoch: 4, PartitionEpoch: 7}
+	st := topicState(1, part)
+	q := newFakeQuorum(st)
+	release := make(chan metadata.Result)
+	q.answer = func(*metadata.Command) (metadata.Result, error) { return <-release, nil }
+	m := newManager(t, t.TempDir(), q, clk.Now)
+	defer m.Close()
+	defer close(release)
+	p := m.Reconcile(st, true, true, defaultOptions).Parts[Key{"a", 0}]
+	if _, err := p.Append(batch(t, 3), partition.AppendOptions{LogAppendTime: -1}); err != nil {
+		t.Fatal(err)
+	}
+	fetched := func(replica int32, offset int64) {
+		t.Helper()
+		if err := m.FollowerFetched(p, replica, offset, clk.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fetched(3, 3)
+	fetched(2, 3) // caught up: proposed against partition epoch 7, held in flight
+	if c := q.nextProposal(t).AlterPartition; c == nil || c.PartitionEpoch != 7 || !slices.Equal(c.ISR, []int32{1, 3, 2}) {
+		t.Fatalf("first proposal %+v, want ISR 1,3,2 at partition epoch 7", c)
+	}
+	// Meanwhile the leader applies partition epoch 8 (another change), and
+	// follower 2 fetches once more under it, then stops for good.
+	part.PartitionEpoch = 8
+	m.Reconcile(topicState(1, part), true, true, defaultOptions)
+	fetched(2, 3)
+	release <- metadata.Result{Err: "stale", Code: controller.ErrStaleEpoch.Error()}
+	c := q.nextProposal(t).AlterPartition
+	if c == nil || c.PartitionEpoch != 8 || !slices.Equal(c.ISR, []int32{1, 3, 2}) {
+		t.Fatalf("second proposal %+v, want ISR 1,3,2 at partition epoch 8", c)
+	}
+	// The controller refuses it (2 was fenced): the mark ends, and the high
+	// watermark follows the ISR (1 and 3) again.
+	release <- metadata.Result{Err: "broker 2 is fenced", Code: controller.ErrIneligible.Error()}
+	if _, err := p.Append(batch(t, 2), partition.AppendOptions{LogAppendTime: -1}); err != nil {
+		t.Fatal(err)
+	}
+	fetched(3, 5)
+	for deadline := time.Now().Add(10 * time.Second); p.HighWatermark() != 5; {
+		if time.Now().After(deadline) {
+			t.Fatalf("high watermark %d, want 5: ISR 1,3 hold 5 and 2's mark should have ended", p.HighWatermark())
+		}
+		time.Sleep(time.Millisecond)
+		fetched(3, 5)
+	}
+}
+
+// TestFencedFollowerNotProposed: a follower the metadata shows fenced is
+// not proposed for the ISR and does not hold the high watermark back,
+// however often its fetches arrive (KIP-841).
+func TestFencedFollowerNotProposed(t *testing.T) {
+	clk := &clock{now: time.Unix(1_700_000_000, 0)}
+	st := topicState(1, metadata.Partition{Replicas: []int32{1, 2, 3}, ISR: []int32{1, 3}, Leader: 1, LeaderEpoch: 4, PartitionEpoch: 7})
+	st.Brokers[2].Fenced = true
+	q := newFakeQuorum(st)
+	m := newManager(t, t.TempDir(), q, clk.Now)
+	defer m.Close()
+	p := m.Reconcile(st, true, true, defaultOptions).Parts[Key{"a", 0}]
+	if _, err := p.Append(batch(t, 3), partition.AppendOptions{LogAppendTime: -1}); err != nil {
+		t.Fatal(err)
+	}
+	for range 100 {
+		if err := m.FollowerFetched(p, 2, 3, clk.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := p.Append(batch(t, 2), partition.AppendOptions{LogAppendTime: -1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.FollowerFetched(p, 3, 5, clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if hw := p.HighWatermark(); hw != 5 {
+		t.Fatalf("high watermark %d, want 5 (ISR 1,3 hold 5; fenced 2 must not count)", hw)
+	}
+	q.mu.Lock()
+	n := len(q.proposed)
+	q.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d proposals for a fenced follower, want none", n)
 	}
 }

@@ -99,7 +99,13 @@ func (m *Manager) Follow(p *partition.Partition, topicID [16]byte, leader, leade
 	if f == nil {
 		f = &fetcher{m: m, leader: leader, parts: map[tp]*followed{}, wake: make(chan struct{}, 1), done: make(chan struct{})}
 		m.fetchers[leader] = f
-		go safe.Loop(m.cfg.Logger, "replica-fetcher", f.done, f.run)
+		// Added here, not in run: a Close before the goroutine ran
+		// waited for nothing, and the fetcher ran on after it.
+		f.exited.Add(1)
+		go func() {
+			defer f.exited.Done()
+			safe.Loop(m.cfg.Logger, "replica-fetcher", f.done, f.run)
+		}()
 	}
 	f.add(key, &followed{p: p, topicID: topicID, epoch: leaderEpoch, truncate: true})
 }
@@ -184,8 +190,6 @@ func (f *fetcher) current(k tp, fp *followed) bool {
 const fetchStallTimeout = 3 * time.Second
 
 func (f *fetcher) run() {
-	f.exited.Add(1)
-	defer f.exited.Done()
 	log := f.m.cfg.Logger.With("component", "replica-fetcher", "leader", f.leader)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
