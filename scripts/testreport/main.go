@@ -42,6 +42,11 @@ type report struct {
 	pending map[[2]string][]string // (package, top-level test) -> its output so far
 	order   [][2]string            // keys of pending, in the order they started
 	results []result
+	// running lists the tests a test binary named when its -timeout
+	// expired ("running tests:"), by package; inRunning: the lines being
+	// read are that list.
+	running   []string
+	inRunning string
 }
 
 func newReport(out io.Writer) *report {
@@ -54,6 +59,9 @@ func (r *report) line(b []byte) {
 	if len(b) == 0 || b[0] != '{' || json.Unmarshal(b, &e) != nil || e.Action == "" {
 		fmt.Fprintf(r.out, "%s\n", b) // not an event: go's own messages on stderr
 		return
+	}
+	if e.Action == "output" {
+		r.timeout(e.Package, e.Output)
 	}
 	top, _, sub := strings.Cut(e.Test, "/")
 	key := [2]string{e.Package, top}
@@ -91,6 +99,33 @@ func (r *report) line(b []byte) {
 			r.print(key)
 		}
 		delete(r.pending, key)
+	}
+}
+
+// timeout notes the tests a test binary of pkg lists when its -timeout
+// expires (out is one line of its output): its goroutine dump follows and
+// can be long enough that a CI log keeps only its end, so the list is
+// printed again at the end of the run.
+func (r *report) timeout(pkg, out string) {
+	switch {
+	case strings.TrimSpace(out) == "running tests:":
+		r.inRunning = pkg
+	case r.inRunning == pkg && strings.HasPrefix(out, "\t\t"):
+		r.running = append(r.running, strings.TrimSpace(out)+"  "+pkg)
+	case r.inRunning == pkg:
+		r.inRunning = ""
+	}
+}
+
+// timedOut prints the tests that were running when a test binary timed
+// out.
+func (r *report) timedOut() {
+	if len(r.running) == 0 {
+		return
+	}
+	fmt.Fprintf(r.out, "==> timed out (go test -timeout) while running:\n")
+	for _, s := range r.running {
+		fmt.Fprintf(r.out, "  %s\n", s)
 	}
 }
 
@@ -166,4 +201,5 @@ func main() {
 	}
 	r.flush("")
 	r.slowest(*n)
+	r.timedOut()
 }

@@ -73,3 +73,26 @@ func TestReportPlainLines(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
+
+// testdata/timeout.json is `go test -json -timeout 1s` of a package whose
+// TestHangs sleeps a minute: the run's end names it.
+func TestReportTimeout(t *testing.T) {
+	in, err := os.ReadFile("testdata/timeout.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	r := newReport(&out)
+	sc := bufio.NewScanner(bytes.NewReader(in))
+	for sc.Scan() {
+		r.line(sc.Bytes())
+	}
+	r.flush("")
+	r.slowest(15)
+	r.timedOut()
+	got := out.String()
+	want := "==> timed out (go test -timeout) while running:\n  TestHangs (1s)  fake/t\n"
+	if !strings.HasSuffix(got, want) {
+		t.Errorf("the run does not end with %q:\n%s", want, got)
+	}
+}
