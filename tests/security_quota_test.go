@@ -170,13 +170,12 @@ func TestClientQuotas(t *testing.T) {
 	var slowHook, consHook, fastHook throttleHook
 	slow := newClient(t, addr, kgo.ClientID("slow-producer"), kgo.DefaultProduceTopic("q"), kgo.WithHooks(&slowHook),
 		kgo.ProducerBatchMaxBytes(16<<10), kgo.MaxBufferedRecords(256), kgo.ProducerBatchCompression(kgo.NoCompression()),
-		// One request in flight, in small steps, so 4 s measure the rate
-		// closely. MaxProduceRequestsInflightPerBroker applies only without
-		// idempotence (kgo keeps 5 in flight otherwise), and a connection
-		// reads up to 5 requests ahead of a throttle: they are appended
-		// while it is muted, 4-11 % over the quota in 4 s once responses
-		// stopped waiting in the writer's buffer (21d276b).
-		kgo.DisableIdempotentWrite(), kgo.MaxProduceRequestsInflightPerBroker(1))
+		// Small steps, so 4 s measure the rate closely; kgo's idempotent
+		// producer keeps 5 requests in flight. The broker used to mute the
+		// connection only from a throttled response, and the requests it
+		// had read ahead were appended meanwhile: 4-11 % over the quota in
+		// 4 s. It now mutes as it handles the request that crossed it.
+	)
 	cons := newClient(t, addr, kgo.ClientID("slow-consumer"), kgo.ConsumeTopics("pre"), kgo.WithHooks(&consHook),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchMaxBytes(32<<10), kgo.FetchMaxPartitionBytes(32<<10)) // a throttled fetch is dropped whole: small ones track the rate closely
@@ -246,8 +245,10 @@ func TestClientQuotas(t *testing.T) {
 	}
 	t.Logf("producer_byte_rate %d: produced %.0f B/s (%.2f×), %d throttles; consumer_byte_rate %d: consumed %.0f B/s (%.2f×), %d throttles; unlimited producer: %d records, p50 %v p99 %v, %d throttles",
 		quota, pr, pr/quota, slowHook.n.Load(), quota, cr, cr/quota, consHook.n.Load(), len(lat), p(0.5), p(0.99), fastHook.n.Load())
-	if pr < 0.9*quota || pr > 1.1*quota {
-		t.Errorf("limited producer at %.0f B/s, want %d ± 10%%", pr, quota)
+	// Over: the broker's mute let requests read ahead through (1.04-1.11×
+	// before it muted at handling; 0.98× since). Under: a loaded machine.
+	if pr < 0.9*quota || pr > 1.05*quota {
+		t.Errorf("limited producer at %.0f B/s, want %d - 10 %% / + 5 %%", pr, quota)
 	}
 	// A throttled fetch is answered empty and sent again after the
 	// throttle (Kafka's way), so each round trip's latency is lost time:
