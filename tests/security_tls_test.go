@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -233,12 +234,12 @@ func TestTLSCertificateReload(t *testing.T) {
 // killed (in-process, no controlled shutdown) and no acknowledged record
 // is lost.
 func TestClusterReplicatesOverSSL(t *testing.T) {
-	for _, proto := range []string{"SSL", "SASL_SSL"} {
-		t.Run(proto, func(t *testing.T) { testClusterReplicatesOver(t, proto) })
+	for _, c := range []struct{ proto, mech string }{{"SSL", ""}, {"SASL_SSL", "PLAIN"}, {"SASL_SSL", "SCRAM-SHA-512"}} {
+		t.Run(strings.TrimSuffix(c.proto+"/"+c.mech, "/"), func(t *testing.T) { testClusterReplicatesOver(t, c.proto, c.mech) })
 	}
 }
 
-func testClusterReplicatesOver(t *testing.T, proto string) {
+func testClusterReplicatesOver(t *testing.T, proto, mech string) {
 	p := newPKI(t)
 	const n = 3
 	voters := map[int32]string{}
@@ -256,12 +257,19 @@ func testClusterReplicatesOver(t *testing.T, proto string) {
 			"ssl.truststore.location": p.Truststore,
 			"ssl.client.auth":         "required",
 		}
-		if proto == "SASL_SSL" {
+		switch mech {
+		case "PLAIN":
 			// Inter-broker SASL PLAIN: the broker's own user and the
 			// users PLAIN accepts, from the listener's JAAS config.
 			settings["sasl.enabled.mechanisms"] = "PLAIN"
 			settings["sasl.mechanism.inter.broker.protocol"] = "PLAIN"
 			settings["listener.name.internal.plain.sasl.jaas.config"] = `org.apache.kafka.common.security.plain.PlainLoginModule required username="broker" password="broker-secret" user_broker="broker-secret";`
+		case "SCRAM-SHA-512":
+			// SCRAM: the broker's user and password from the JAAS
+			// config; its credential is in the metadata (below).
+			settings["sasl.enabled.mechanisms"] = "SCRAM-SHA-512"
+			settings["sasl.mechanism.inter.broker.protocol"] = "SCRAM-SHA-512"
+			settings["listener.name.internal.scram-sha-512.sasl.jaas.config"] = `org.apache.kafka.common.security.scram.ScramLoginModule required username="broker" password="broker-secret";`
 		}
 		for k, v := range clusterSettings {
 			settings[k] = v
@@ -296,6 +304,13 @@ func testClusterReplicatesOver(t *testing.T, proto string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
+	if mech == "SCRAM-SHA-512" {
+		// The brokers' SCRAM credential, as a bootstrap would store it:
+		// until then followers cannot authenticate to their leaders.
+		if err := nodes[0].EnsureScramUser(ctx, "broker", "broker-secret", 4096); err != nil {
+			t.Fatal(err)
+		}
+	}
 	adm := kadm.NewClient(newClient(t, plain[0], kgo.SeedBrokers(plain...), freshMetadata))
 	// Metadata on the PLAINTEXT listener lists every broker's PLAINTEXT address.
 	m, err := adm.BrokerMetadata(ctx)

@@ -20,6 +20,7 @@ package broker
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
@@ -31,6 +32,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl"
 
 	"github.com/tributary/tributary/internal/config"
 	"github.com/tributary/tributary/internal/group"
@@ -63,9 +65,14 @@ type Config struct {
 	// Endpoints are the advertised listeners registered in the quorum
 	// (Host and Port are the inter-broker one).
 	Endpoints []metadata.Endpoint
-	// InterBrokerClient are the client options follower fetchers dial
-	// the leader's inter-broker listener with (TLS, SASL).
+	// InterBrokerClient are the client options broker-to-broker kgo
+	// clients (transaction markers) dial the inter-broker listener with
+	// (TLS, SASL).
 	InterBrokerClient []kgo.Opt
+	// InterBrokerTLS and InterBrokerSASL are the same security for the
+	// follower fetchers' own connections (nil: none).
+	InterBrokerTLS  *tls.Config
+	InterBrokerSASL sasl.Mechanism
 }
 
 // Broker is one node's request handler and replica manager.
@@ -194,7 +201,7 @@ func New(cfg Config) (*Broker, error) {
 	b.fetchSessions = newFetchSessions(int(cfg.Broker.Int("max.incremental.fetch.session.cache.slots")), cfg.Now)
 	b.replicas = replica.New(replica.Config{Self: cfg.NodeID, Store: store, Quorum: cfg.Quorum, Logger: cfg.Logger, Now: cfg.Now,
 		MaxLag: time.Duration(cfg.Broker.Int("replica.lag.time.max.ms")) * time.Millisecond,
-		Fetch: replication.Config{Addr: b.brokerAddr, ClientOpts: cfg.InterBrokerClient,
+		Fetch: replication.Config{Addr: b.brokerAddr, TLS: cfg.InterBrokerTLS, SASL: cfg.InterBrokerSASL,
 			MaxWait: time.Duration(cfg.Broker.Int("replica.fetch.wait.max.ms")) * time.Millisecond, OnAppend: b.replicated,
 			FollowerThrottle: &b.followerThrottle, FollowerThrottled: b.followerThrottled},
 		OnRole: b.isrChanged})

@@ -84,20 +84,34 @@ func openListener(spec config.BrokerListener, bcfg *config.Broker, log *slog.Log
 	return l, nil
 }
 
-// clientOpts are the options a Kafka client inside this node (a follower
-// fetcher, the lag sampler) dials this listener's peers with.
-// With SASL, the mechanism is sasl.mechanism.inter.broker.protocol and the
-// user the username and password of the listener's JAAS config for it
-// (listener.name.<l>.<mechanism>.sasl.jaas.config), as in Kafka.
-func (l *listener) clientOpts(bcfg *config.Broker) ([]kgo.Opt, error) {
+// clientOpts are the kgo options for a connection secured by tlsCfg and
+// mech (either nil: none).
+func clientOpts(tlsCfg *tls.Config, mech sasl.Mechanism) []kgo.Opt {
 	var opts []kgo.Opt
+	if tlsCfg != nil {
+		opts = append(opts, kgo.DialTLSConfig(tlsCfg))
+	}
+	if mech != nil {
+		opts = append(opts, kgo.SASL(mech))
+	}
+	return opts
+}
+
+// clientSecurity is how a Kafka client inside this node (a follower
+// fetcher, transaction markers, the lag sampler) dials this listener's
+// peers: its TLS config and SASL mechanism (nil when it has none). With
+// SASL, the mechanism is sasl.mechanism.inter.broker.protocol and the user
+// the username and password of the listener's JAAS config for it
+// (listener.name.<l>.<mechanism>.sasl.jaas.config), as in Kafka.
+func (l *listener) clientSecurity(bcfg *config.Broker) (*tls.Config, sasl.Mechanism, error) {
+	var tlsCfg *tls.Config
 	switch l.spec.Protocol {
 	case "SSL", "SASL_SSL":
 		cfg, err := security.ClientTLS(bcfg.InterBrokerTLSOptions(l.spec.Name))
 		if err != nil {
-			return nil, fmt.Errorf("inter-broker listener %s: %w", l.spec.Name, err)
+			return nil, nil, fmt.Errorf("inter-broker listener %s: %w", l.spec.Name, err)
 		}
-		opts = append(opts, kgo.DialTLSConfig(cfg))
+		tlsCfg = cfg
 	}
 	switch l.spec.Protocol {
 	case "SASL_PLAINTEXT", "SASL_SSL":
@@ -105,16 +119,16 @@ func (l *listener) clientOpts(bcfg *config.Broker) ([]kgo.Opt, error) {
 		j, ok := bcfg.ListenerJAAS(l.spec.Name, mech)
 		user, pass := j.Options["username"], j.Options["password"]
 		if !ok || user == "" || pass == "" {
-			return nil, fmt.Errorf("inter-broker listener %s uses SASL %s: set username and password in listener.name.%s.%s.sasl.jaas.config",
+			return nil, nil, fmt.Errorf("inter-broker listener %s uses SASL %s: set username and password in listener.name.%s.%s.sasl.jaas.config",
 				l.spec.Name, mech, strings.ToLower(l.spec.Name), strings.ToLower(mech))
 		}
 		m, err := clientMechanism(mech, user, pass)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		opts = append(opts, kgo.SASL(m))
+		return tlsCfg, m, nil
 	}
-	return opts, nil
+	return tlsCfg, nil, nil
 }
 
 // clientMechanism is franz-go's client side of a SASL mechanism.

@@ -139,10 +139,11 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if il == nil {
 		return fail(fmt.Errorf("inter-broker listener %s is not among the listeners", inter))
 	}
-	interClient, err := il.clientOpts(bcfg)
+	interTLS, interSASL, err := il.clientSecurity(bcfg)
 	if err != nil {
 		return fail(err)
 	}
+	interClient := clientOpts(interTLS, interSASL)
 	ln, adv := il.ln, il.advertise
 	host, portStr, err := net.SplitHostPort(adv)
 	if err != nil {
@@ -211,7 +212,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	bc := broker.Config{NodeID: cfg.NodeID, DataDir: cfg.DataDir, Host: host, Port: int32(port),
 		Rack: bcfg.Get("broker.rack"), Broker: bcfg, Logger: cfg.Logger, Quorum: q,
-		Endpoints: endpoints, InterBrokerClient: interClient}
+		Endpoints: endpoints, InterBrokerClient: interClient, InterBrokerTLS: interTLS, InterBrokerSASL: interSASL}
 	obs := newObserver(bcfg, cfg.Logger)
 	if obs != nil {
 		bc.OnFsync = obs.m.ObserveFsync

@@ -12,14 +12,15 @@ package replication
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl"
 
 	"github.com/tributary/tributary/internal/partition"
 	"github.com/tributary/tributary/internal/safe"
@@ -34,9 +35,10 @@ type Config struct {
 	Logger *slog.Logger
 	// MaxWait is the follower fetch long-poll (replica.fetch.wait.max.ms).
 	MaxWait time.Duration
-	// ClientOpts secure the connection to the leader's inter-broker
-	// listener (kgo.DialTLSConfig, kgo.SASL); none for PLAINTEXT.
-	ClientOpts []kgo.Opt
+	// TLS and SASL secure the connection to the leader's inter-broker
+	// listener (SSL, SASL_*); nil for PLAINTEXT.
+	TLS  *tls.Config
+	SASL sasl.Mechanism
 	// OnAppend, if set, is told the bytes of record batches appended
 	// from a leader (metrics); called on the fetcher goroutine.
 	OnAppend func(topic string, bytes int)
@@ -197,11 +199,11 @@ func (f *fetcher) run() {
 		<-f.done
 		cancel()
 	}()
-	var cl *kgo.Client
-	var clAddr string
+	var cn *conn // the fetcher's own connection (conn.go)
+	var cnAddr string
 	defer func() {
-		if cl != nil {
-			cl.Close()
+		if cn != nil {
+			cn.Close()
 		}
 	}()
 	for {
@@ -225,31 +227,44 @@ func (f *fetcher) run() {
 			f.sleep(200 * time.Millisecond)
 			continue
 		}
-		if cl == nil || clAddr != addr {
-			if cl != nil {
-				cl.Close()
-			}
+		if cn != nil && (cnAddr != addr || cn.expired(time.Now())) {
+			cn.Close()
+			cn = nil
+		}
+		if cn == nil {
+			dctx, cancel := context.WithTimeout(ctx, fetchStallTimeout)
 			var err error
-			opts := append([]kgo.Opt{kgo.SeedBrokers(addr), kgo.ClientID("trib-replica-fetcher"), kgo.RequestRetries(0),
-				kgo.DialTimeout(fetchStallTimeout)}, f.m.cfg.ClientOpts...)
-			cl, err = kgo.NewClient(opts...)
+			cn, err = dialConn(dctx, addr, f.m.cfg.TLS, f.m.cfg.SASL)
+			cancel()
 			if err != nil {
-				f.sleep(time.Second)
+				if ctx.Err() != nil {
+					return
+				}
+				log.Debug("connecting to the leader failed", "addr", addr, "err", err)
+				f.sleep(200 * time.Millisecond)
 				continue
 			}
-			clAddr = addr
+			cnAddr = addr
 		}
-		br := cl.SeedBrokers()[0]
-		if err := f.truncate(ctx, br, parts, log); err != nil {
+		// After a failed request the connection may hold an unread
+		// response: it is closed, and the next round dials again.
+		if err := f.truncate(ctx, cn, parts, log); err != nil {
 			log.Debug("truncation round failed", "err", err)
+			cn.Close()
+			cn = nil
 			f.sleep(200 * time.Millisecond)
 			continue
 		}
-		if err := f.fetch(ctx, br, parts, log); err != nil {
+		if err := f.fetch(ctx, cn, parts, log); err != nil {
 			if ctx.Err() != nil {
 				return
 			}
 			log.Debug("fetch failed", "err", err)
+			var ke *kerr.Error
+			if !errors.As(err, &ke) { // a protocol error leaves the connection usable
+				cn.Close()
+				cn = nil
+			}
 			f.sleep(200 * time.Millisecond)
 		}
 	}
@@ -264,7 +279,7 @@ func (f *fetcher) sleep(d time.Duration) {
 
 // truncate runs OffsetForLeaderEpoch for partitions that start following
 // under a new epoch and cuts their divergent tails.
-func (f *fetcher) truncate(ctx context.Context, br *kgo.Broker, parts map[tp]*followed, log *slog.Logger) error {
+func (f *fetcher) truncate(ctx context.Context, br *conn, parts map[tp]*followed, log *slog.Logger) error {
 	req := kmsg.NewPtrOffsetForLeaderEpochRequest()
 	req.ReplicaID = f.m.cfg.Self
 	byTopic := map[string]int{}
@@ -344,7 +359,7 @@ func (f *fetcher) truncate(ctx context.Context, br *kgo.Broker, parts map[tp]*fo
 }
 
 // fetch runs one replica Fetch round for every ready partition.
-func (f *fetcher) fetch(ctx context.Context, br *kgo.Broker, parts map[tp]*followed, log *slog.Logger) error {
+func (f *fetcher) fetch(ctx context.Context, br *conn, parts map[tp]*followed, log *slog.Logger) error {
 	req := kmsg.NewPtrFetchRequest()
 	req.ReplicaID = f.m.cfg.Self
 	req.ReplicaState.ID = f.m.cfg.Self
