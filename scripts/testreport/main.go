@@ -188,10 +188,16 @@ func (r *report) slowest(n int) {
 func main() {
 	n := flag.Int("slowest", 15, "print the `n` slowest top-level tests at the end (0: none)")
 	flag.Parse()
-	r := newReport(os.Stdout) // unbuffered: a failure shows as it happens
-	in := bufio.NewReaderSize(os.Stdin, 1<<20)
+	run(os.Stdin, os.Stdout, *n) // stdout unbuffered: a failure shows as it happens
+}
+
+// run renders the test2json stream in as go test's output on out, then the
+// n slowest top-level tests and the tests a timed-out binary was running.
+func run(in io.Reader, out io.Writer, n int) {
+	r := newReport(out)
+	br := bufio.NewReaderSize(in, 1<<20)
 	for {
-		b, err := in.ReadBytes('\n')
+		b, err := br.ReadBytes('\n')
 		if len(b) > 0 {
 			r.line(bytes.TrimSuffix(b, []byte("\n")))
 		}
@@ -200,6 +206,6 @@ func main() {
 		}
 	}
 	r.flush("")
-	r.slowest(*n)
+	r.slowest(n)
 	r.timedOut()
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"os"
 	"regexp"
@@ -15,19 +14,7 @@ import (
 // parallel tests, b a passing and a panicking test, e one passing test
 // with a log line, and f no tests.
 func TestReport(t *testing.T) {
-	in, err := os.ReadFile("testdata/run.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	r := newReport(&out)
-	sc := bufio.NewScanner(bytes.NewReader(in))
-	for sc.Scan() {
-		r.line(sc.Bytes())
-	}
-	r.flush("")
-	r.slowest(2)
-	got := out.String()
+	got := render(t, "testdata/run.json", 2)
 
 	// What scripts/test reads back: top-level failures at column 0 and
 	// the failed packages.
@@ -77,22 +64,23 @@ func TestReportPlainLines(t *testing.T) {
 // testdata/timeout.json is `go test -json -timeout 1s` of a package whose
 // TestHangs sleeps a minute: the run's end names it.
 func TestReportTimeout(t *testing.T) {
-	in, err := os.ReadFile("testdata/timeout.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	r := newReport(&out)
-	sc := bufio.NewScanner(bytes.NewReader(in))
-	for sc.Scan() {
-		r.line(sc.Bytes())
-	}
-	r.flush("")
-	r.slowest(15)
-	r.timedOut()
-	got := out.String()
+	got := render(t, "testdata/timeout.json", 15)
 	want := "==> timed out (go test -timeout) while running:\n  TestHangs (1s)  fake/t\n"
 	if !strings.HasSuffix(got, want) {
 		t.Errorf("the run does not end with %q:\n%s", want, got)
 	}
+}
+
+// render is testreport's output for the test2json file path, with the n
+// slowest tests.
+func render(t *testing.T, path string, n int) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out bytes.Buffer
+	run(f, &out, n)
+	return out.String()
 }
