@@ -136,12 +136,16 @@ func (p *cloudProc) kill9() {
 
 // killBrokers SIGKILLs the broker processes under a control plane's data
 // dir, by the pids in their pid files.
-func killBrokers(dir string) {
+func killBrokers(dir string) { signalBrokers(dir, syscall.SIGKILL) }
+
+// signalBrokers sends sig to the broker processes under a control plane's
+// data dir, by the pids in their pid files.
+func signalBrokers(dir string, sig syscall.Signal) {
 	pids, _ := filepath.Glob(filepath.Join(dir, "clusters", "*", "*", "broker.pid"))
 	for _, f := range pids {
 		b, _ := os.ReadFile(f)
 		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 0 {
-			syscall.Kill(pid, syscall.SIGKILL)
+			syscall.Kill(pid, sig)
 		}
 	}
 }
@@ -305,13 +309,7 @@ func produceWithin(t *testing.T, kc *kgo.Client, dir string, r *kgo.Record, d ti
 		return err
 	case <-time.After(d + 5*time.Second):
 	}
-	pids, _ := filepath.Glob(filepath.Join(dir, "clusters", "*", "*", "broker.pid"))
-	for _, f := range pids {
-		b, _ := os.ReadFile(f)
-		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 0 {
-			syscall.Kill(pid, syscall.SIGQUIT)
-		}
-	}
+	signalBrokers(dir, syscall.SIGQUIT)
 	time.Sleep(3 * time.Second)
 	keep := filepath.Join(os.TempDir(), fmt.Sprintf("trib-hang-%s-%d", t.Name(), time.Now().Unix()))
 	out, err := exec.Command("cp", "-a", filepath.Join(dir, "clusters"), keep).CombinedOutput()

@@ -14,6 +14,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sasl"
+
+	"github.com/tributary/tributary/internal/security"
 )
 
 // conn is a follower fetcher's own connection to a leader: one request at
@@ -61,12 +63,7 @@ func dialConn(ctx context.Context, addr string, tlsCfg *tls.Config, mech sasl.Me
 	var c net.Conn
 	var err error
 	if tlsCfg != nil {
-		cfg := tlsCfg.Clone()
-		if cfg.ServerName == "" {
-			if host, _, err := net.SplitHostPort(addr); err == nil {
-				cfg.ServerName = host
-			}
-		}
+		cfg := security.WithServerName(tlsCfg, addr)
 		c, err = (&tls.Dialer{NetDialer: &d, Config: cfg}).DialContext(ctx, "tcp", addr)
 	} else {
 		c, err = d.DialContext(ctx, "tcp", addr)
@@ -173,10 +170,7 @@ func (cn *conn) Request(ctx context.Context, req kmsg.Request) (kmsg.Response, e
 		return nil, fmt.Errorf("%s: %w", kmsg.NameForKey(req.Key()), errNoVersion)
 	}
 	req.SetVersion(v)
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = time.Time{}
-	}
+	deadline, _ := ctx.Deadline() // none: the zero time, no deadline
 	if err := cn.c.SetDeadline(deadline); err != nil {
 		return nil, err
 	}
