@@ -238,6 +238,9 @@ func (b *Broker) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, rep
 				live = append(live, p)
 				if res.Data != nil {
 					sp.RecordBatches = res.Data
+					if replica < 0 && req.Version >= 4 && len(res.Data) >= spliceBytesMin {
+						sp.RecordBatches = b.spliceBytes(resp, res.Data)
+					}
 				}
 				if res.Slice != nil {
 					sp.RecordBatches = b.splice(resp, res.Slice)
@@ -310,7 +313,12 @@ func (b *Broker) Written(resp kmsg.Response) {
 	if !ok {
 		return
 	}
-	b.splices.Delete(f)
+	if v, ok := b.splices.LoadAndDelete(f); ok {
+		// Discarded unsent: the writer never took its splices.
+		for _, data := range v.(*fetchSplices).bufs {
+			storage.ReleaseRead(data)
+		}
+	}
 	for i := range f.Topics {
 		for j := range f.Topics[i].Partitions {
 			storage.ReleaseRead(f.Topics[i].Partitions[j].RecordBatches)

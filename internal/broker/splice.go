@@ -13,6 +13,7 @@ package broker
 
 import (
 	"encoding/binary"
+	"io"
 	"math/rand/v2"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -22,27 +23,57 @@ import (
 )
 
 // fetchSplices are one response's splices, in the order they were read,
-// and their lengths by marker.
+// their lengths by marker, and the read buffers they carry (spliceBytes).
 type fetchSplices struct {
 	list []protocol.Splice
 	lens map[*byte]int64
+	bufs [][]byte
 }
 
 // splice registers fs as record data of resp and returns its marker.
 // Only the handler's goroutine adds to a response.
 func (b *Broker) splice(resp *kmsg.FetchResponse, fs *storage.FileSlice) []byte {
+	marker, _ := b.addSplice(resp, fs.Len(), fs.WriteTo)
+	return marker
+}
+
+// spliceBytesMin is the smallest read buffer spliceBytes carries by
+// reference: below it, copying it into the response costs less than the
+// flush and write of a piece of its own.
+const spliceBytesMin = 128 << 10
+
+// spliceBytes registers data, a read buffer (storage.ReadResult.Data), as
+// record data of resp and returns its marker: the connection's writer
+// writes it to the socket from where it is instead of copying it into
+// the encoded response. A consumer reading a sealed segment gets its
+// batches read into memory and CRC-checked (docs/DURABILITY.md); this
+// spares that read a third copy. The buffer is released once written
+// (the writer took the splices, so Written no longer sees it) or, when
+// the response is discarded unsent, by Written.
+func (b *Broker) spliceBytes(resp *kmsg.FetchResponse, data []byte) []byte {
+	marker, set := b.addSplice(resp, int64(len(data)), func(w io.Writer) (int64, error) {
+		n, err := w.Write(data)
+		storage.ReleaseRead(data)
+		return int64(n), err
+	})
+	set.bufs = append(set.bufs, data)
+	return marker
+}
+
+// addSplice adds a splice of n bytes written by writeTo to resp's set and
+// returns its marker and the set.
+func (b *Broker) addSplice(resp *kmsg.FetchResponse, n int64, writeTo func(io.Writer) (int64, error)) ([]byte, *fetchSplices) {
 	marker := binary.LittleEndian.AppendUint64(make([]byte, 0, 16), rand.Uint64())
 	marker = binary.LittleEndian.AppendUint64(marker, rand.Uint64())
-	sp := protocol.Splice{Marker: marker, Len: fs.Len(), WriteTo: fs.WriteTo}
 	set := &fetchSplices{lens: map[*byte]int64{}}
 	if v, ok := b.splices.Load(resp); ok {
 		set = v.(*fetchSplices)
 	} else {
 		b.splices.Store(resp, set)
 	}
-	set.list = append(set.list, sp)
-	set.lens[&marker[0]] = sp.Len
-	return marker
+	set.list = append(set.list, protocol.Splice{Marker: marker, Len: n, WriteTo: writeTo})
+	set.lens[&marker[0]] = n
+	return marker, set
 }
 
 // Splices returns the splices of a fetch response, in the order of its

@@ -555,6 +555,7 @@ func (s *Server) writeLoop(ctx context.Context, c net.Conn, queue <-chan pending
 				m.until(d)
 				if !after {
 					if err := w.Flush(); err != nil {
+						s.h.Written(resp) // never sent: forget its splices
 						failed = true
 						cancel()
 						c.Close()
