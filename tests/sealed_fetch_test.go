@@ -3,6 +3,7 @@ package tests
 import (
 	"bytes"
 	"context"
+	"crypto/x509/pkix"
 	"encoding/binary"
 	"math/rand/v2"
 	"testing"
@@ -27,17 +28,21 @@ func sealedValue(p int32, i int) []byte {
 // to the socket from that buffer by reference (broker/splice.go
 // spliceBytes) rather than copied into the response. Every record comes
 // back once, in order, with its bytes, for fetch sizes that splice and
-// sizes that copy, and for a fetch interleaving sealed and active reads.
+// sizes that copy, on plaintext and on TLS (where the writer sends the
+// buffer through its own).
 func TestConsumeSealedSegments(t *testing.T) {
-	n := startNode(t, "", nil)
+	pk := newPKI(t)
+	n := startSecureNode(t, pk, nil)
+	plain, ssl := n.ListenerAddr("PLAINTEXT"), n.ListenerAddr("SSL")
+	clientKS := pk.keystore("client", pkix.Name{CommonName: "reader"})
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	adm := newAdmin(t, n.Addr())
+	adm := newAdmin(t, plain)
 	const topic, parts, per = "sealed", 3, 1500 // 6 MiB per partition
 	if _, err := adm.CreateTopic(ctx, parts, 1, map[string]*string{"segment.bytes": storagePtr("1048576")}, topic); err != nil {
 		t.Fatal(err)
 	}
-	p := newClient(t, n.Addr(), kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+	p := newClient(t, plain, kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.ProducerBatchMaxBytes(32<<10))
 	for i := 0; i < per; i++ {
 		for part := int32(0); part < parts; part++ {
@@ -57,17 +62,23 @@ func TestConsumeSealedSegments(t *testing.T) {
 	for _, tc := range []struct {
 		name         string
 		partitionMax int32
+		tls          bool
 	}{
-		{"spliced", 8 << 20}, // reads of up to a segment
-		{"copied", 64 << 10}, // reads of a few 32 KiB batches
+		{"spliced", 8 << 20, false}, // reads of up to a segment
+		{"copied", 64 << 10, false}, // reads of a few 32 KiB batches
+		{"spliced-tls", 8 << 20, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			offs := map[int32]kgo.Offset{}
 			for part := int32(0); part < parts; part++ {
 				offs[part] = kgo.NewOffset().At(0)
 			}
-			c := newClient(t, n.Addr(), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offs}),
-				kgo.FetchMaxPartitionBytes(tc.partitionMax), kgo.FetchMaxBytes(32<<20))
+			addr, opts := plain, []kgo.Opt{kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offs}),
+				kgo.FetchMaxPartitionBytes(tc.partitionMax), kgo.FetchMaxBytes(32 << 20)}
+			if tc.tls {
+				addr, opts = ssl, append(opts, kgo.DialTLSConfig(pk.clientTLS(clientKS)))
+			}
+			c := newClient(t, addr, opts...)
 			next := map[int32]int{}
 			total := 0
 			for total < parts*per {
