@@ -20,7 +20,8 @@
 // Fetch sessions (KIP-227, v7+): see fetch_sessions.go; an incremental
 // fetch reads every partition of its session and answers only those with
 // something new. Only the leader
-// serves fetches (NOT_LEADER_OR_FOLLOWER elsewhere; no follower reads).
+// serves fetches (NOT_LEADER_OR_FOLLOWER elsewhere; no follower reads),
+// naming the current leader from v12 (KIP-951, leader_hint.go).
 // Follower fetches (ReplicaID, or ReplicaState v15+) drive replication: see
 // fillFetch.
 package broker
@@ -87,6 +88,7 @@ func (b *Broker) handleFetch(ctx context.Context, r *Request) Pending {
 			}
 		}
 		session.finish(resp)
+		b.fetchLeaderHints(r, req, resp) // leader_hint.go
 		return resp
 	}
 	return func() (out kmsg.Response) {

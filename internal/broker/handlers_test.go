@@ -397,6 +397,52 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// TestFetchLeaderHint (KIP-951): a consumer's fetch of a partition led
+// elsewhere names its current leader and epoch from v12, with the
+// leader's address from v16; before v12 the fields do not exist.
+func TestFetchLeaderHint(t *testing.T) {
+	f := newHandlerFixture(t)
+	fetch := func(version int16) *kmsg.FetchResponse {
+		req := fetchRequest(-1, 0, -1)
+		req.Topics[0].TopicID = f.b.topic("t").meta.ID
+		req.Topics[0].Partitions[0].Partition = 1 // led by broker 2, epoch 4
+		return f.call(t, req, version).(*kmsg.FetchResponse)
+	}
+	for _, v := range []int16{11, 12, 16} {
+		resp := fetch(v)
+		if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+			t.Fatalf("v%d: %+v", v, resp.Topics)
+		}
+		rp := resp.Topics[0].Partitions[0]
+		if rp.ErrorCode != kerr.NotLeaderForPartition.Code {
+			t.Fatalf("v%d: error %d, want NOT_LEADER_OR_FOLLOWER", v, rp.ErrorCode)
+		}
+		wantID, wantEpoch := int32(2), int32(4)
+		if v < 12 {
+			wantID, wantEpoch = -1, -1
+		}
+		if rp.CurrentLeader.LeaderID != wantID || rp.CurrentLeader.LeaderEpoch != wantEpoch {
+			t.Errorf("v%d: current leader %+v, want %d epoch %d", v, rp.CurrentLeader, wantID, wantEpoch)
+		}
+		if v < 16 {
+			if len(resp.Brokers) != 0 {
+				t.Errorf("v%d: node endpoints %+v, want none", v, resp.Brokers)
+			}
+			continue
+		}
+		if len(resp.Brokers) != 1 || resp.Brokers[0].NodeID != 2 || resp.Brokers[0].Host != "h2" || resp.Brokers[0].Port != 9002 ||
+			resp.Brokers[0].Rack == nil || *resp.Brokers[0].Rack != "r2" {
+			t.Errorf("v%d: node endpoints %+v, want broker 2 at h2:9002 in rack r2", v, resp.Brokers)
+		}
+		back := kmsg.NewPtrFetchResponse()
+		back.SetVersion(v)
+		if err := back.ReadFrom(resp.AppendTo(nil)); err != nil || len(back.Brokers) != 1 ||
+			back.Topics[0].Partitions[0].CurrentLeader.LeaderID != 2 {
+			t.Fatalf("v%d round trip: %v %+v", v, err, back)
+		}
+	}
+}
+
 // TestProduceLeaderHint (KIP-951): a partition led elsewhere is answered
 // NOT_LEADER_OR_FOLLOWER with its current leader and epoch, and the
 // response carries that leader's address; a partition without a leader

@@ -14,8 +14,8 @@ import (
 // refresh (kgo.MetadataMinAge, 5s by default) before retrying a batch:
 // seen as 3-5s produce stalls while a resize moved leaders or bumped their
 // epochs. Served by
-// Produce v10+ and ShareFetch/ShareAcknowledge (older Produce versions do
-// not encode the fields).
+// Produce v10+, Fetch v12+ (the leader; v16+ with the addresses) and
+// ShareFetch/ShareAcknowledge (older versions do not encode the fields).
 
 // leaderHint is the current leader and epoch of partition p of t when
 // code is NOT_LEADER_OR_FOLLOWER or FENCED_LEADER_EPOCH and the partition
@@ -93,5 +93,38 @@ func (b *Broker) produceLeaderHints(r *Request, req *kmsg.ProduceRequest, resp *
 	}
 	for _, ep := range b.leaderEndpoints(r, leaders) {
 		resp.Brokers = append(resp.Brokers, kmsg.ProduceResponseBroker{NodeID: ep.NodeID, Host: ep.Host, Port: ep.Port, Rack: ep.Rack})
+	}
+}
+
+// fetchLeaderHints fills a Fetch response's KIP-951 hints: CurrentLeader
+// from v12, the leaders' addresses (NodeEndpoints) from v16.
+func (b *Broker) fetchLeaderHints(r *Request, req *kmsg.FetchRequest, resp *kmsg.FetchResponse) {
+	if req.Version < 12 {
+		return
+	}
+	leaders := map[int32]bool{}
+	for i := range resp.Topics {
+		rt := &resp.Topics[i]
+		var t *topic
+		for j := range rt.Partitions {
+			p := &rt.Partitions[j]
+			if p.ErrorCode != kerr.NotLeaderForPartition.Code && p.ErrorCode != kerr.FencedLeaderEpoch.Code {
+				continue
+			}
+			if t == nil {
+				if req.Version >= 13 {
+					t = b.topicByID(rt.TopicID)
+				} else {
+					t = b.topic(rt.Topic)
+				}
+			}
+			p.CurrentLeader.LeaderID, p.CurrentLeader.LeaderEpoch = b.leaderHint(t, p.Partition, p.ErrorCode, leaders)
+		}
+	}
+	if req.Version < 16 {
+		return
+	}
+	for _, ep := range b.leaderEndpoints(r, leaders) {
+		resp.Brokers = append(resp.Brokers, kmsg.FetchResponseBroker{NodeID: ep.NodeID, Host: ep.Host, Port: ep.Port, Rack: ep.Rack})
 	}
 }
