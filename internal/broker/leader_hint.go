@@ -70,28 +70,57 @@ func (b *Broker) leaderEndpoints(r *Request, leaders map[int32]bool) []nodeEndpo
 	return out
 }
 
+// hints collects one response's KIP-951 hints: the leaders named, and
+// the topic of the partitions being hinted, looked up only for a
+// partition that needs a hint.
+type hints struct {
+	b        *Broker
+	byID     bool // the request names topics by ID (v13+)
+	leaders  map[int32]bool
+	id       [16]byte
+	name     string
+	t        *topic
+	resolved bool
+}
+
+func (b *Broker) newHints(byID bool) *hints {
+	return &hints{b: b, byID: byID, leaders: map[int32]bool{}}
+}
+
+// topic makes the topic of id or name the one the next hints are for.
+func (h *hints) topic(id [16]byte, name string) {
+	h.id, h.name, h.t, h.resolved = id, name, nil, false
+}
+
+// hint is a partition's CurrentLeader (leader, epoch) for its answer
+// code: -1, -1 when the code takes no hint (leaderHint).
+func (h *hints) hint(part int32, code int16) (int32, int32) {
+	if code != kerr.NotLeaderForPartition.Code && code != kerr.FencedLeaderEpoch.Code {
+		return -1, -1
+	}
+	if !h.resolved {
+		if h.byID {
+			h.t = h.b.topicByID(h.id)
+		} else {
+			h.t = h.b.topic(h.name)
+		}
+		h.resolved = true
+	}
+	return h.b.leaderHint(h.t, part, code, h.leaders)
+}
+
 // produceLeaderHints fills a Produce response's KIP-951 hints.
 func (b *Broker) produceLeaderHints(r *Request, req *kmsg.ProduceRequest, resp *kmsg.ProduceResponse) {
-	leaders := map[int32]bool{}
+	h := b.newHints(req.Version >= 13)
 	for i := range resp.Topics {
 		rt := &resp.Topics[i]
-		var t *topic
+		h.topic(rt.TopicID, rt.Topic)
 		for j := range rt.Partitions {
 			p := &rt.Partitions[j]
-			if p.ErrorCode != kerr.NotLeaderForPartition.Code && p.ErrorCode != kerr.FencedLeaderEpoch.Code {
-				continue
-			}
-			if t == nil {
-				if req.Version >= 13 {
-					t = b.topicByID(rt.TopicID)
-				} else {
-					t = b.topic(rt.Topic)
-				}
-			}
-			p.CurrentLeader.LeaderID, p.CurrentLeader.LeaderEpoch = b.leaderHint(t, p.Partition, p.ErrorCode, leaders)
+			p.CurrentLeader.LeaderID, p.CurrentLeader.LeaderEpoch = h.hint(p.Partition, p.ErrorCode)
 		}
 	}
-	for _, ep := range b.leaderEndpoints(r, leaders) {
+	for _, ep := range b.leaderEndpoints(r, h.leaders) {
 		resp.Brokers = append(resp.Brokers, kmsg.ProduceResponseBroker{NodeID: ep.NodeID, Host: ep.Host, Port: ep.Port, Rack: ep.Rack})
 	}
 }
@@ -102,29 +131,19 @@ func (b *Broker) fetchLeaderHints(r *Request, req *kmsg.FetchRequest, resp *kmsg
 	if req.Version < 12 {
 		return
 	}
-	leaders := map[int32]bool{}
+	h := b.newHints(req.Version >= 13)
 	for i := range resp.Topics {
 		rt := &resp.Topics[i]
-		var t *topic
+		h.topic(rt.TopicID, rt.Topic)
 		for j := range rt.Partitions {
 			p := &rt.Partitions[j]
-			if p.ErrorCode != kerr.NotLeaderForPartition.Code && p.ErrorCode != kerr.FencedLeaderEpoch.Code {
-				continue
-			}
-			if t == nil {
-				if req.Version >= 13 {
-					t = b.topicByID(rt.TopicID)
-				} else {
-					t = b.topic(rt.Topic)
-				}
-			}
-			p.CurrentLeader.LeaderID, p.CurrentLeader.LeaderEpoch = b.leaderHint(t, p.Partition, p.ErrorCode, leaders)
+			p.CurrentLeader.LeaderID, p.CurrentLeader.LeaderEpoch = h.hint(p.Partition, p.ErrorCode)
 		}
 	}
 	if req.Version < 16 {
 		return
 	}
-	for _, ep := range b.leaderEndpoints(r, leaders) {
+	for _, ep := range b.leaderEndpoints(r, h.leaders) {
 		resp.Brokers = append(resp.Brokers, kmsg.FetchResponseBroker{NodeID: ep.NodeID, Host: ep.Host, Port: ep.Port, Rack: ep.Rack})
 	}
 }
