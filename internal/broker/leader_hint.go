@@ -70,9 +70,10 @@ func (b *Broker) leaderEndpoints(r *Request, leaders map[int32]bool) []nodeEndpo
 	return out
 }
 
-// hints collects one response's KIP-951 hints: the leaders named, and
-// the topic of the partitions being hinted, looked up only for a
-// partition that needs a hint.
+// hints collects one response's KIP-951 hints: the leaders named
+// (allocated with the first hint: most responses need none), and the
+// topic of the partitions being hinted, looked up only for a partition
+// that needs a hint.
 type hints struct {
 	b        *Broker
 	byID     bool // the request names topics by ID (v13+)
@@ -81,10 +82,6 @@ type hints struct {
 	name     string
 	t        *topic
 	resolved bool
-}
-
-func (b *Broker) newHints(byID bool) *hints {
-	return &hints{b: b, byID: byID, leaders: map[int32]bool{}}
 }
 
 // topic makes the topic of id or name the one the next hints are for.
@@ -97,6 +94,9 @@ func (h *hints) topic(id [16]byte, name string) {
 func (h *hints) hint(part int32, code int16) (int32, int32) {
 	if code != kerr.NotLeaderForPartition.Code && code != kerr.FencedLeaderEpoch.Code {
 		return -1, -1
+	}
+	if h.leaders == nil {
+		h.leaders = map[int32]bool{}
 	}
 	if !h.resolved {
 		if h.byID {
@@ -111,7 +111,7 @@ func (h *hints) hint(part int32, code int16) (int32, int32) {
 
 // produceLeaderHints fills a Produce response's KIP-951 hints.
 func (b *Broker) produceLeaderHints(r *Request, req *kmsg.ProduceRequest, resp *kmsg.ProduceResponse) {
-	h := b.newHints(req.Version >= 13)
+	h := hints{b: b, byID: req.Version >= 13}
 	for i := range resp.Topics {
 		rt := &resp.Topics[i]
 		h.topic(rt.TopicID, rt.Topic)
@@ -131,7 +131,7 @@ func (b *Broker) fetchLeaderHints(r *Request, req *kmsg.FetchRequest, resp *kmsg
 	if req.Version < 12 {
 		return
 	}
-	h := b.newHints(req.Version >= 13)
+	h := hints{b: b, byID: req.Version >= 13}
 	for i := range resp.Topics {
 		rt := &resp.Topics[i]
 		h.topic(rt.TopicID, rt.Topic)

@@ -8,8 +8,12 @@ package broker
 // here until the connection's writer asks for them (Splices, before it
 // encodes the response): the writer sends the file's bytes in the
 // marker's place, with sendfile on a plaintext TCP connection
-// (internal/server writeSpliced) and through a buffer on TLS. Written
-// forgets a response's splices (sent, or discarded by a long poll).
+// (internal/server writeSpliced) and through a buffer on TLS. A read
+// that had to go through memory (a sealed segment: its batches are
+// CRC-checked on every read) is carried the same way when it is large
+// (spliceBytes), so the writer writes the read buffer itself instead of
+// a copy of it inside the encoded response. Written forgets a response's
+// splices (sent, or discarded by a long poll).
 
 import (
 	"encoding/binary"

@@ -165,7 +165,8 @@ func (f *InFlight) Wait() {
 }
 
 // Splice is response bytes carried by reference (a Fetch response's
-// record data left in a segment file): the encoded response holds Marker
+// record data left in a segment file, or a large read buffer): the
+// encoded response holds Marker
 // as the whole value of a bytes field, and the writer sends, in its
 // place, Len bytes that WriteTo produces (sendfile when it is given the
 // plaintext TCP connection itself). WriteTo must write exactly Len bytes
