@@ -6,15 +6,17 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
 
-// ReadZeroCopy leaves in the file only the batches this process appended
-// to the active segment (their CRCs were checked then); reads of sealed
-// segments, and of what the active one held before a restart, check every
-// batch, so damage there is caught. The slice's bytes are the ones Read
-// returns.
+// ReadZeroCopy leaves in the file, unchecked, only the batches this
+// process appended to the active segment (their CRCs were checked then);
+// short reads of sealed segments, and of what the active one held before
+// a restart, copy and check every batch, so damage there is caught (long
+// ones: TestReadZeroCopyChecksThroughMapping). The slice's bytes are the
+// ones Read returns.
 func TestReadZeroCopyOnlyForCheckedAppends(t *testing.T) {
 	e := newEnv(t)
 	l := e.log(smallSegments())
@@ -53,7 +55,8 @@ func TestReadZeroCopyOnlyForCheckedAppends(t *testing.T) {
 	if res.Slice == nil != encrypted || !bytes.Equal(got, want(act)) {
 		t.Fatalf("active segment: slice %v (encrypted %v), bytes equal %v", res.Slice != nil, encrypted, bytes.Equal(got, want(act)))
 	}
-	// A sealed segment: every read checks it.
+	// A sealed segment (all of it shorter than mapCheckMin): every read
+	// copies and checks it.
 	for range 2 {
 		res, got = slice(0)
 		if res.Slice != nil || !bytes.Equal(got, want(0)) {
@@ -292,5 +295,112 @@ func TestFileSliceCutOrRemovedUnderPendingSend(t *testing.T) {
 	}
 	if err != nil && int64(len(got)) >= fs2.Len() {
 		t.Fatalf("a failed send of %d bytes delivered %d", fs2.Len(), len(got))
+	}
+}
+
+// A read of mapCheckMin bytes or more from a sealed segment, or from what
+// the active segment held before a restart, is left in the file too, but
+// only after each of its batches was checked through a mapping of the
+// file: damage there, also after an earlier good read, takes the log
+// offline and is never sent.
+func TestReadZeroCopyChecksThroughMapping(t *testing.T) {
+	if testKeys != nil || !canMapCheck {
+		t.Skip("encrypted segments are never zero-copy")
+	}
+	e := newEnv(t)
+	o := DefaultOptions()
+	o.SegmentBytes = 3 * mapCheckMin
+	l := e.log(o)
+	for len(l.Segments()) < 4 {
+		appendN(t, l, 10, 50, e.clk.Now().UnixMilli())
+	}
+	segs := l.Segments()
+	for _, s := range segs[:len(segs)-1] {
+		fs, want := sliceAt(t, l, s.BaseOffset)
+		if fs.Len() < mapCheckMin {
+			t.Fatalf("segment %d: a slice of %d bytes", s.BaseOffset, fs.Len())
+		}
+		got, n, err := sendOver(t, fs)
+		if err != nil || n != fs.Len() || !bytes.Equal(got, want) {
+			t.Fatalf("segment %d: sent %d of %d bytes, equal %v: %v", s.BaseOffset, n, fs.Len(), bytes.Equal(got, want), err)
+		}
+	}
+	// A short read of the same segment still copies.
+	if res, err := l.ReadZeroCopy(segs[1].BaseOffset, l.EndOffset(), 4096, true); err != nil || res.Slice != nil {
+		t.Fatalf("short read: slice %v, %v", res.Slice != nil, err)
+	}
+
+	// After a restart, what the active segment held is checked the same
+	// way.
+	if err := e.m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e.open()
+	l = e.log(o)
+	act := l.Segments()[len(l.Segments())-1]
+	if l.EndOffset()-act.BaseOffset > 0 {
+		if res, err := l.ReadZeroCopy(act.BaseOffset, l.EndOffset(), 1<<20, true); err != nil || (res.Slice == nil) != (act.Size < mapCheckMin) {
+			t.Fatalf("active segment's bytes from before the restart (%d): slice %v, %v", act.Size, res.Slice != nil, err)
+		}
+	}
+
+	// A flipped byte in the middle of a sealed segment, read well just
+	// before: the next read finds it.
+	mid := segs[1]
+	if _, err := l.ReadZeroCopy(mid.BaseOffset, l.EndOffset(), 1<<20, true); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(mid.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(mid.Path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := len(raw) / 2
+	f.WriteAt([]byte{raw[at] ^ 0x20}, int64(at))
+	f.Close()
+	// The read copies the good batches before the damage (the copying
+	// read's rule), and the next read reports it.
+	res, err := l.ReadZeroCopy(mid.BaseOffset, l.EndOffset(), 1<<20, true)
+	if err != nil || res.Slice != nil || res.Data == nil || len(res.Data) > at {
+		t.Fatalf("read of a damaged sealed segment: slice %v, %d bytes, %v", res.Slice != nil, len(res.Data), err)
+	}
+	if res, err := l.ReadZeroCopy(res.Next, l.EndOffset(), 1<<20, true); !errors.Is(err, ErrLogOffline) {
+		t.Fatalf("read at the damage: slice %v, %v", res.Slice != nil, err)
+	}
+}
+
+// A file cut under the mapped check (a truncation racing the read)
+// faults in the check, which returns an error instead of crashing.
+func TestCheckMappedCutFile(t *testing.T) {
+	if !canMapCheck {
+		t.Skip("no mapped check here")
+	}
+	path := filepath.Join(t.TempDir(), "seg")
+	b := mkBatch(t, 0, 2000, 0, 0)
+	if len(b) < 4*os.Getpagesize() {
+		t.Fatalf("batch of %d bytes, want 4 pages", len(b))
+	}
+	if err := os.WriteFile(path, append(b, b...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := checkMapped(f, 0, int64(2*len(b))); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, int64(os.Getpagesize())); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkMapped(f, 0, int64(len(b))); err == nil {
+		t.Fatal("a check of a cut file passed")
+	}
+	if err := checkMapped(f, int64(len(b)), int64(2*len(b))); err == nil {
+		t.Fatal("a check of bytes past the end passed")
 	}
 }

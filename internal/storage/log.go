@@ -932,19 +932,24 @@ func (l *Log) readFrom(s *segment, pos, limit, maxOffset int64, maxBytes int, mi
 
 // sliceFrom is readFrom leaving the bytes in the file: it walks the batch
 // headers from pos (a batch boundary) below limit and returns the run of
-// whole batches as a FileSlice, if they lie at or after s.checkedFrom
-// (ok=false otherwise: the caller reads and checks them). cuts is the
+// whole batches as a FileSlice. Batches at or after s.checkedFrom were
+// checked when this process appended them; a run that starts before it
+// (a sealed segment, or what the active one held at start) is checked
+// now through a mapping of the file (checkMapped), if it may be
+// mapCheckMin bytes or more. ok=false otherwise, or if that check fails:
+// the caller then reads, checks and reports them (readFrom). cuts is the
 // file's cut count read with limit (FileSlice).
 //
 // The headers are read through a window (sliceWindow bytes at a time,
 // where the batches are smaller than that, else one header at a time),
 // so small batches cost a read per window, not per batch.
 func (l *Log) sliceFrom(s *segment, pos, limit int64, cuts uint64, maxOffset int64, maxBytes int, minOne bool) (ReadResult, bool, error) {
-	if pos < s.checkedFrom.Load() {
+	checked := pos >= s.checkedFrom.Load()
+	if !checked && (!canMapCheck || min(int64(maxBytes), limit-pos) < mapCheckMin) {
 		return ReadResult{}, false, nil
 	}
-	f, err := s.f.acquire()
-	if err != nil {
+	f, err := s.f.acquirePlain()
+	if err != nil || f == nil {
 		return ReadResult{}, false, err
 	}
 	defer s.f.release(false)
@@ -994,9 +999,17 @@ func (l *Log) sliceFrom(s *segment, pos, limit int64, cuts uint64, maxOffset int
 	if end == pos {
 		return ReadResult{}, true, nil
 	}
+	if !checked && checkMapped(f, pos, end) != nil {
+		return ReadResult{}, false, nil // readFrom finds and reports it
+	}
 	s.setReadHint(next, end)
 	return ReadResult{Slice: &FileSlice{f: s.f, pos: pos, n: end - pos, cuts: cuts}, Next: next}, true, nil
 }
+
+// mapCheckMin is the least a read may span for sliceFrom to check it
+// through a mapping: below it, a copying read costs less than mapping
+// and unmapping the pages.
+const mapCheckMin = 128 << 10
 
 // sliceWindow is the bytes sliceFrom reads at once to find batch headers;
 // slicePool recycles its windows.
