@@ -762,9 +762,11 @@ func (l *Log) Read(offset, maxOffset int64, maxBytes int, minOne bool) (ReadResu
 
 // ReadZeroCopy is Read that may leave the batches in the segment file:
 // the result then has Slice set (and no Data), for the caller to send
-// with sendfile (FileSlice.WriteTo). It does so only for batches this
-// process appended to the plaintext active segment, whose CRCs it checked
-// then (segment.checkedFrom); other reads copy and check as Read does.
+// with sendfile (FileSlice.WriteTo). It does so for batches this process
+// appended to the plaintext active segment, whose CRCs it checked then
+// (segment.checkedFrom), and for long reads of other plaintext batches
+// once they pass the checks Read makes (sliceFrom); other reads copy and
+// check as Read does.
 func (l *Log) ReadZeroCopy(offset, maxOffset int64, maxBytes int, minOne bool) (ReadResult, error) {
 	return l.read(offset, maxOffset, maxBytes, minOne, true)
 }

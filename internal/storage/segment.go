@@ -58,7 +58,9 @@ type segment struct {
 	// when the log was opened, 0 for a new segment, MaxInt64 once sealed
 	// or for a segment loaded sealed. Reads there may skip the check
 	// (ReadZeroCopy sends them with sendfile); every other read checks
-	// each batch, so damage at rest in a sealed segment is never served.
+	// each batch (ReadZeroCopy's long ones through a mapping of the file,
+	// Log.sliceFrom), so damage at rest in a sealed segment is never
+	// served.
 	checkedFrom atomic.Int64
 
 	// hintMu guards the read hint: where the last read of this segment
