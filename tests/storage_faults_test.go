@@ -589,3 +589,81 @@ func TestUnreadableSegment(t *testing.T) {
 		t.Fatalf("consumer of an unreadable partition: %v", fetchErr)
 	}
 }
+
+// A sealed segment read well once, then damaged under the running broker,
+// is never served from the damage on: with segments and fetches large
+// enough that the broker checks sealed batches through a mapping of the
+// file and sends them with sendfile (storage.Log.sliceFrom), the second
+// consumer reads exactly the records before the damaged batch, then gets
+// the error, and the replica goes offline.
+func TestCorruptSealedSegmentAfterGoodRead(t *testing.T) {
+	dir := t.TempDir()
+	br := startFaultBroker(t, dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	adm := newAdmin(t, br.addr)
+	if _, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{"segment.bytes": storagePtr("196608")}, "crcmap"); err != nil {
+		t.Fatal(err)
+	}
+	h := checker.New()
+	const total = 4000 // about 4 segments of 16 KiB batches
+	p := newClient(t, br.addr, kgo.ProducerLinger(0), kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.ProducerBatchMaxBytes(16<<10))
+	for i := 0; i < total; i++ {
+		v := fmt.Sprintf("m-%06d-%s", i, strings.Repeat("y", 200))
+		h.Sent("m", v)
+		p.Produce(ctx, &kgo.Record{Topic: "crcmap", Value: []byte(v)}, func(r *kgo.Record, err error) {
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			h.Ack(r.Partition, r.Offset, string(r.Value))
+		})
+	}
+	if err := p.Flush(ctx); err != nil || t.Failed() {
+		t.Fatal(err)
+	}
+	consume := func() (int64, error) {
+		cons := newClient(t, br.addr, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{"crcmap": {0: kgo.NewOffset().AtStart()}}),
+			kgo.FetchMaxPartitionBytes(1<<20))
+		defer cons.Close()
+		var next int64
+		for next < total {
+			pctx, pcancel := context.WithTimeout(ctx, 20*time.Second)
+			fs := cons.PollFetches(pctx)
+			timedOut := pctx.Err() != nil
+			pcancel()
+			if timedOut {
+				t.Fatalf("consumer stuck at %d", next)
+			}
+			var err error
+			fs.EachError(func(_ string, _ int32, e error) { err = e })
+			if err != nil {
+				return next, err
+			}
+			fs.EachRecord(func(r *kgo.Record) {
+				if r.Offset != next {
+					t.Fatalf("offset %d, want %d", r.Offset, next)
+				}
+				h.Read(r.Partition, r.Offset, string(r.Value))
+				next = r.Offset + 1
+			})
+		}
+		return next, nil
+	}
+	if next, err := consume(); err != nil || next != total {
+		t.Fatalf("first read: to %d: %v", next, err)
+	}
+	segs := segmentFiles(t, filepath.Join(dir, "crcmap-0"))
+	if st, err := os.Stat(segs[0]); err != nil || st.Size() < 128<<10 {
+		t.Fatalf("first segment: %v: want 128 KiB or more", err)
+	}
+	_, bad := flipMiddleCRC(t, filepath.Join(dir, "crcmap-0"))
+	next, err := consume()
+	if next != bad || !errors.Is(err, kerr.UnknownServerError) {
+		t.Fatalf("read after the damage: to %d (damage at %d), then %v", next, bad, err)
+	}
+	br.waitLog(t, "level=ERROR", "CRC")
+	if r := h.Check(); r.Duplicated+r.Misplaced+r.Reordered+r.Phantom+r.Divergent != 0 {
+		t.Errorf("checker: %s", r)
+	}
+}
