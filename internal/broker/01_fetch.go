@@ -208,9 +208,10 @@ func (b *Broker) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, rep
 					}
 				}
 				read := p.Read
-				if replica < 0 && req.Version >= 4 {
-					// Consumers get the stored bytes with sendfile
-					// where the connection allows (splice.go).
+				if req.Version >= 4 {
+					// Consumers and followers get the stored bytes
+					// with sendfile where the connection allows
+					// (splice.go).
 					read = p.ReadZeroCopy
 				}
 				snap, res, err := read(rp.FetchOffset, limit, max, total == 0)
@@ -240,7 +241,7 @@ func (b *Broker) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, rep
 				live = append(live, p)
 				if res.Data != nil {
 					sp.RecordBatches = res.Data
-					if replica < 0 && req.Version >= 4 && len(res.Data) >= spliceBytesMin {
+					if req.Version >= 4 && len(res.Data) >= spliceBytesMin {
 						sp.RecordBatches = b.spliceBytes(resp, res.Data)
 					}
 				}

@@ -1,19 +1,20 @@
 package broker
 
-// Zero-copy fetch: a consumer's Fetch (v4+) reads with
+// Zero-copy fetch: a consumer's or follower's Fetch (v4+) reads with
 // partition.ReadZeroCopy, which may leave record data in its segment file
-// (storage.FileSlice: plaintext segments whose batches this process has
-// CRC-checked, storage/segment.go). The partition's RecordBatches then
+// (storage.FileSlice: plaintext batches this process CRC-checked when it
+// appended them, or checked just now through a mapping of the file,
+// storage.Log.sliceFrom). The partition's RecordBatches then
 // holds a random 16-byte marker, and the response's splices are kept
 // here until the connection's writer asks for them (Splices, before it
 // encodes the response): the writer sends the file's bytes in the
 // marker's place, with sendfile on a plaintext TCP connection
 // (internal/server writeSpliced) and through a buffer on TLS. A read
-// that had to go through memory (a sealed segment: its batches are
-// CRC-checked on every read) is carried the same way when it is large
-// (spliceBytes), so the writer writes the read buffer itself instead of
-// a copy of it inside the encoded response. Written forgets a response's
-// splices (sent, or discarded by a long poll).
+// that had to go through memory (an encrypted segment, or a short read
+// of batches checked on every read) is carried the same way when it is
+// large (spliceBytes), so the writer writes the read buffer itself
+// instead of a copy of it inside the encoded response. Written forgets a
+// response's splices (sent, or discarded by a long poll).
 
 import (
 	"encoding/binary"
@@ -49,9 +50,9 @@ const spliceBytesMin = 128 << 10
 // spliceBytes registers data, a read buffer (storage.ReadResult.Data), as
 // record data of resp and returns its marker: the connection's writer
 // writes it to the socket from where it is instead of copying it into
-// the encoded response. A consumer reading a sealed segment gets its
-// batches read into memory and CRC-checked (docs/DURABILITY.md); this
-// spares that read a third copy. The buffer is released once written
+// the encoded response. A read of an encrypted segment is decrypted and
+// CRC-checked in memory (docs/DURABILITY.md); this spares it a third
+// copy. The buffer is released once written
 // (the writer took the splices, so Written no longer sees it) or, when
 // the response is discarded unsent, by Written.
 func (b *Broker) spliceBytes(resp *kmsg.FetchResponse, data []byte) []byte {
