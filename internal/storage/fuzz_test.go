@@ -96,42 +96,85 @@ func FuzzCorruptRead(f *testing.F) {
 	f.Add(uint16(57), byte(0x80), uint8(1))    // a record count
 	f.Add(uint16(1000), byte(0x10), uint8(3))  // past the end of a segment
 	f.Add(uint16(16), byte(0x01), uint8(0xff)) // the magic byte of the active segment
-	f.Fuzz(corruptRead)
+	f.Fuzz(func(t *testing.T, at uint16, mask byte, seg uint8) { corruptRead(t, int64(at), mask, seg, false) })
 }
 
-func corruptRead(t *testing.T, at uint16, mask byte, seg uint8) {
+// FuzzCorruptReadZeroCopy is FuzzCorruptRead through ReadZeroCopy on a
+// reopened log (so no batch is one this process appended), with segments
+// long enough that reads are checked through a mapping of the file
+// (Log.sliceFrom) and left in it: what a slice sends passes its checks
+// too.
+func FuzzCorruptReadZeroCopy(f *testing.F) {
+	f.Add(uint32(100), byte(0x01), uint8(1))
+	f.Add(uint32(9), byte(0x40), uint8(0))
+	f.Add(uint32(200000), byte(0xff), uint8(1))
+	f.Add(uint32(300000), byte(0x08), uint8(2))
+	f.Add(uint32(16), byte(0x01), uint8(0xff))
+	f.Fuzz(func(t *testing.T, at uint32, mask byte, seg uint8) { corruptRead(t, int64(at%(4*mapCheckMin)), mask, seg, true) })
+}
+
+func corruptRead(t *testing.T, at int64, mask byte, seg uint8, zeroCopy bool) {
 	e := newEnv(t)
 	o := smallSegments()
 	o.SegmentBytes = 1024 // a few batches per segment: several segments, few fsyncs
+	batches, per := 40, 3
+	if zeroCopy {
+		o.SegmentBytes, batches, per = 3*mapCheckMin, 120, 100
+	}
 	l := e.log(o)
 	ts := e.clk.Now().UnixMilli()
-	appendN(t, l, 40, 3, ts)
+	appendN(t, l, batches, per, ts)
+	if zeroCopy {
+		// Reopened (a clean stop: nothing is re-read), so no byte is one
+		// this process appended and every read must check.
+		if err := e.m.Close(); err != nil {
+			t.Fatal(err)
+		}
+		e.open()
+		l = e.log(o)
+	}
 	segs := l.Segments()
 	s := segs[int(seg)%len(segs)]
 	if mask == 0 {
 		mask = 1
 	}
-	if int64(at) < s.Size {
+	if at < s.Size {
 		fh, err := os.OpenFile(s.Path, os.O_RDWR, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
 		b := make([]byte, 1)
-		fh.ReadAt(b, int64(at))
+		fh.ReadAt(b, at)
 		b[0] ^= mask
-		fh.WriteAt(b, int64(at))
+		fh.WriteAt(b, at)
 		fh.Close()
 	}
 	end := l.EndOffset()
-	for o := int64(0); o < end; o++ {
-		res, err := l.Read(o, end, 1<<20, true)
+	for o, next := int64(0), int64(0); o < end; o = next {
+		next = o + 1
+		read := l.Read
+		if zeroCopy {
+			read = l.ReadZeroCopy
+		}
+		res, err := read(o, end, 1<<20, true)
 		if err != nil {
 			if l.Offline() == nil && !errors.Is(err, ErrOffsetOutOfRange) {
 				t.Fatalf("read %d failed (%v) but the log is online", o, err)
 			}
 			continue
 		}
-		for buf := res.Data; len(buf) > 0; {
+		if zeroCopy && res.Next > o {
+			next = res.Next // as a consumer reads on (every offset would map a segment 12,000 times)
+		}
+		data := res.Data
+		if res.Slice != nil {
+			var sent bytes.Buffer
+			if _, err := res.Slice.WriteTo(&sent); err != nil {
+				t.Fatalf("read %d: send: %v", o, err)
+			}
+			data = sent.Bytes()
+		}
+		for buf := data; len(buf) > 0; {
 			n, err := record.Peek(buf)
 			if err != nil || !record.Batch(buf[:n]).CheckCRC() {
 				t.Fatalf("read %d served a bad batch: %v", o, err)
