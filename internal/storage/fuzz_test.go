@@ -110,7 +110,9 @@ func FuzzCorruptReadZeroCopy(f *testing.F) {
 	f.Add(uint32(200000), byte(0xff), uint8(1))
 	f.Add(uint32(300000), byte(0x08), uint8(2))
 	f.Add(uint32(16), byte(0x01), uint8(0xff))
-	f.Fuzz(func(t *testing.T, at uint32, mask byte, seg uint8) { corruptRead(t, int64(at%(4*mapCheckMin)), mask, seg, true) })
+	f.Fuzz(func(t *testing.T, at uint32, mask byte, seg uint8) {
+		corruptRead(t, int64(at%(4*mapCheckMin)), mask, seg, true)
+	})
 }
 
 func corruptRead(t *testing.T, at int64, mask byte, seg uint8, zeroCopy bool) {
