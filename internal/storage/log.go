@@ -936,15 +936,16 @@ func (l *Log) readFrom(s *segment, pos, limit, maxOffset int64, maxBytes int, mi
 // headers from pos (a batch boundary) below limit and returns the run of
 // whole batches as a FileSlice. Batches at or after s.checkedFrom were
 // checked when this process appended them; a run that starts before it
-// (a sealed segment, or what the active one held at start) is checked
-// now through a mapping of the file (checkMapped), if it may be
+// (a sealed segment, or what the active one held at start) is read and
+// checked now through a mapping of the file (sliceMapped), if it may be
 // mapCheckMin bytes or more. ok=false otherwise, or if that check fails:
 // the caller then reads, checks and reports them (readFrom). cuts is the
 // file's cut count read with limit (FileSlice).
 //
-// The headers are read through a window (sliceWindow bytes at a time,
-// where the batches are smaller than that, else one header at a time),
-// so small batches cost a read per window, not per batch.
+// The headers of checked batches are read through a window (sliceWindow
+// bytes at a time, where the batches are smaller than that, else one
+// header at a time), so small batches cost a read per window, not per
+// batch.
 func (l *Log) sliceFrom(s *segment, pos, limit int64, cuts uint64, maxOffset int64, maxBytes int, minOne bool) (ReadResult, bool, error) {
 	checked := pos >= s.checkedFrom.Load()
 	if !checked && (!canMapCheck || min(int64(maxBytes), limit-pos) < mapCheckMin) {
@@ -955,6 +956,9 @@ func (l *Log) sliceFrom(s *segment, pos, limit int64, cuts uint64, maxOffset int
 		return ReadResult{}, false, err
 	}
 	defer s.f.release(false)
+	if !checked {
+		return l.sliceMapped(s, f, pos, limit, cuts, maxOffset, maxBytes, minOne)
+	}
 	wp, _ := slicePool.Get().(*[]byte)
 	if wp == nil {
 		b := make([]byte, sliceWindow)
@@ -1001,8 +1005,53 @@ func (l *Log) sliceFrom(s *segment, pos, limit int64, cuts uint64, maxOffset int
 	if end == pos {
 		return ReadResult{}, true, nil
 	}
-	if !checked && checkMapped(f, pos, end) != nil {
+	s.setReadHint(next, end)
+	return ReadResult{Slice: &FileSlice{f: s.f, pos: pos, n: end - pos, cuts: cuts}, Next: next}, true, nil
+}
+
+// sliceMapped is sliceFrom for batches not checked since they were
+// written: it maps the bytes the read may return (maxBytes from pos, the
+// first batch whole if minOne, below limit) and walks the batches there,
+// checking each as readFrom does (length, magic, CRC), with no copy. Any
+// failure, a fault of a file cut meanwhile included (readMapped), is
+// ok=false: readFrom then reads, checks and reports it.
+func (l *Log) sliceMapped(s *segment, f *os.File, pos, limit int64, cuts uint64, maxOffset int64, maxBytes int, minOne bool) (ReadResult, bool, error) {
+	n := min(int64(maxBytes), limit-pos)
+	if minOne && n < limit-pos {
+		var hdr [record.HeaderSize]byte
+		if _, err := f.ReadAt(hdr[:], pos); err != nil {
+			return ReadResult{}, false, nil
+		}
+		sz, err := batchSize(hdr[:])
+		if err != nil {
+			return ReadResult{}, false, nil
+		}
+		n = max(n, min(int64(sz), limit-pos))
+	}
+	var end, next int64
+	err := readMapped(f, pos, n, func(m []byte) error {
+		for off := 0; off+record.HeaderSize <= len(m); {
+			sz, err := batchSize(m[off : off+record.HeaderSize])
+			if err != nil {
+				return err
+			}
+			b := record.Batch(m[off:])
+			if b.BaseOffset() >= maxOffset || off+sz > len(m) {
+				break
+			}
+			if !record.Batch(m[off : off+sz]).CheckCRC() {
+				return record.ErrCorrupt
+			}
+			off += sz
+			end, next = pos+int64(off), b.LastOffset()+1
+		}
+		return nil
+	})
+	if err != nil {
 		return ReadResult{}, false, nil // readFrom finds and reports it
+	}
+	if end == 0 {
+		return ReadResult{}, true, nil
 	}
 	s.setReadHint(next, end)
 	return ReadResult{Slice: &FileSlice{f: s.f, pos: pos, n: end - pos, cuts: cuts}, Next: next}, true, nil
