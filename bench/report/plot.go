@@ -75,6 +75,9 @@ func axes(b *strings.Builder, x0, y0, w, h float64, ymin, ymax float64, logY boo
 	fmt.Fprintf(b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="none" stroke="#444"/>`+"\n", x0, y0, w, h)
 	var ymap func(float64) float64
 	if logY {
+		if !(ymin > 0) || !(ymax > ymin) || math.IsInf(ymax, 0) {
+			ymin, ymax = 0.1, 10 // never a tick loop from -Inf
+		}
 		lo, hi := math.Log10(ymin), math.Log10(ymax)
 		ymap = func(v float64) float64 { return y0 + h - h*(math.Log10(math.Max(v, ymin))-lo)/(hi-lo) }
 		for e := math.Floor(lo); e <= math.Ceil(hi); e++ {
@@ -130,10 +133,14 @@ func (r *run) latencyPanel(b *strings.Builder, x0, y0, w, h float64) {
 		if res == nil || res.E2ELatency == nil || res.ProduceLatency == nil {
 			return math.NaN()
 		}
+		v := res.ProduceLatency.P99
 		if s.kind == "e2e" {
-			return res.E2ELatency.P99
+			v = res.E2ELatency.P99
 		}
-		return res.ProduceLatency.P99
+		if v <= 0 {
+			return math.NaN() // a failed step measured nothing; a log axis has no 0
+		}
+		return v
 	}
 	for _, s := range ss {
 		for _, p := range pcts {
