@@ -88,18 +88,28 @@ func TestReadZeroCopyOnlyForCheckedAppends(t *testing.T) {
 		t.Fatal(err)
 	}
 	mid := segs[1]
-	raw, err := os.ReadFile(mid.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.OpenFile(mid.Path, os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.WriteAt([]byte{raw[70] ^ 0x20}, 70) // inside the first batch, past its CRC
-	f.Close()
+	flipByte(t, mid.Path, 70) // inside the first batch, past its CRC
 	if _, err := l.ReadZeroCopy(mid.BaseOffset, l.EndOffset(), 1<<20, true); !errors.Is(err, ErrLogOffline) {
 		t.Fatalf("read of a damaged sealed segment: %v", err)
+	}
+}
+
+// flipByte flips a bit of the byte at position at of the file at path,
+// as a failing disk would, under the open log.
+func flipByte(t *testing.T, path string, at int64) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, 1)
+	if _, err := f.ReadAt(b, at); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0x20
+	if _, err := f.WriteAt(b, at); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -352,17 +362,8 @@ func TestReadZeroCopyChecksThroughMapping(t *testing.T) {
 	if _, err := l.ReadZeroCopy(mid.BaseOffset, l.EndOffset(), 1<<20, true); err != nil {
 		t.Fatal(err)
 	}
-	raw, err := os.ReadFile(mid.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.OpenFile(mid.Path, os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	at := len(raw) / 2
-	f.WriteAt([]byte{raw[at] ^ 0x20}, int64(at))
-	f.Close()
+	at := int(mid.Size / 2)
+	flipByte(t, mid.Path, int64(at))
 	// The read copies the good batches before the damage (the copying
 	// read's rule), and the next read reports it.
 	res, err := l.ReadZeroCopy(mid.BaseOffset, l.EndOffset(), 1<<20, true)
