@@ -413,4 +413,13 @@ func TestReadMappedCutFile(t *testing.T) {
 			t.Fatalf("a read at %d of a cut file passed", pos)
 		}
 	}
+	// Only a fault is turned into an error; another panic goes on.
+	func() {
+		defer func() {
+			if r := recover(); r != "not a fault" {
+				t.Fatalf("recovered %v", r)
+			}
+		}()
+		readMapped(f, 0, 100, func([]byte) error { panic("not a fault") })
+	}()
 }

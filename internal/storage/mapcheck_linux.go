@@ -18,8 +18,10 @@ const canMapCheck = true
 //
 // A file cut under the mapping (a truncation between the caller's size
 // and the read) makes the access fault: the fault is recovered here
-// (debug.SetPanicOnFault, which is meant for mapped files) and returned
-// as an error, and the caller's copying read then reports what it finds.
+// (debug.SetPanicOnFault, which is meant for mapped files; the runtime's
+// error then has the faulting address) and returned as an error, and the
+// caller's copying read then reports what it finds. Any other panic in fn
+// goes on up.
 func readMapped(f *os.File, pos, n int64, fn func([]byte) error) (err error) {
 	page := int64(os.Getpagesize())
 	start := pos &^ (page - 1)
@@ -40,9 +42,15 @@ func readMapped(f *os.File, pos, n int64, fn func([]byte) error) (err error) {
 	defer syscall.Munmap(m)
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("map %s [%d, %d): %v", f.Name(), pos, pos+n, r)
+		r := recover()
+		if r == nil {
+			return
 		}
+		if fault, ok := r.(interface{ Addr() uintptr }); ok {
+			err = fmt.Errorf("map %s [%d, %d): %v", f.Name(), pos, pos+n, fault)
+			return
+		}
+		panic(r) // not a fault of the mapping: a bug, not to be hidden
 	}()
 	return fn(m[pos-start:])
 }
