@@ -35,6 +35,12 @@ type conn struct {
 	corr     int32
 	versions map[int16]int16 // the leader's highest version of each API (ApiVersions)
 	buf      []byte
+	// fetchBuf holds the last Fetch response read: its record batches
+	// alias it until the next Request, and the fetcher appends them (the
+	// log copies them into its file) before it asks again. Reusing it
+	// spares a large allocation, its zeroing and the GC work per follower
+	// fetch.
+	fetchBuf []byte
 	// reauthAt: past it the connection is closed and dialled again
 	// rather than used, ahead of the server's SASL session lifetime
 	// (KIP-368); zero without one.
@@ -158,6 +164,14 @@ func (cn *conn) expired(now time.Time) bool {
 // this is a broken or hostile peer, not a buffer to allocate.
 const maxResponseBytes = 100 << 20
 
+// Fetch responses up to maxReusedFetchBytes are read into the connection's
+// fetchBuf; a larger one (a follower catching up) gets its own buffer, so
+// an idle fetcher does not keep a catch-up's worth of memory.
+const (
+	minReusedFetchBytes = 1 << 20
+	maxReusedFetchBytes = 8 << 20
+)
+
 // errNoVersion: the leader does not serve an API the fetcher needs.
 var errNoVersion = errors.New("the leader does not serve this API")
 
@@ -190,8 +204,15 @@ func (cn *conn) Request(ctx context.Context, req kmsg.Request) (kmsg.Response, e
 	if n < 4 || n > maxResponseBytes {
 		return nil, fmt.Errorf("response size %d out of range", n)
 	}
-	// A new buffer per response: the records the fetcher appends alias it.
-	body := make([]byte, n)
+	var body []byte
+	if req.Key() == kmsg.Fetch.Int16() && n <= maxReusedFetchBytes {
+		if uint32(cap(cn.fetchBuf)) < n {
+			cn.fetchBuf = make([]byte, max(n, minReusedFetchBytes))
+		}
+		body = cn.fetchBuf[:n]
+	} else {
+		body = make([]byte, n)
+	}
 	if _, err := io.ReadFull(cn.r, body); err != nil {
 		return nil, err
 	}
