@@ -667,3 +667,87 @@ func TestCorruptSealedSegmentAfterGoodRead(t *testing.T) {
 		t.Errorf("checker: %s", r)
 	}
 }
+
+// TestFollowerRefusesDamagedAppend: a batch damaged on the leader after it
+// was appended (written through the page cache, as another process or a
+// bad write-back read back would) goes to followers with sendfile,
+// unchecked. They refuse it and ask again; the leader then reads it for
+// them checked, finds the damage, goes offline for the partition, and a
+// follower leads. Without the checked re-read the followers stayed stuck
+// on the batch and acks=all writes waited until the ISR shrank.
+func TestFollowerRefusesDamagedAppend(t *testing.T) {
+	// Sessions and lag long enough that pausing the followers for a
+	// second changes no ISR.
+	c := startProcClusterWith(t, 3, procOptions{settings: []string{"broker.session.timeout.ms=30000", "broker.heartbeat.interval.ms=200", "replica.lag.time.max.ms=30000", "replica.fetch.wait.max.ms=300"}})
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(c.client(kgo.MetadataMinAge(50 * time.Millisecond)))
+	if _, err := adm.CreateTopic(ctx, 1, 3, map[string]*string{"min.insync.replicas": storagePtr("2")}, "refuse"); err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor(30*time.Second, "a full ISR", func() bool { return fullISR(describeTopic(adm, "refuse"), 1) })
+	h := checker.New()
+	all := c.client(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.MetadataMinAge(100*time.Millisecond))
+	produceValues(t, all, "refuse", 200, h, "a")
+	td := describeTopic(adm, "refuse").Partitions[0]
+	leader := td.Leader
+	var followers []int32
+	for _, id := range td.Replicas {
+		if id != leader {
+			followers = append(followers, id)
+		}
+	}
+	// Followers paused past their long poll hold no fetch at the leader,
+	// so the next batch reaches them only after the damage.
+	for _, id := range followers {
+		c.pause(id)
+	}
+	time.Sleep(800 * time.Millisecond)
+	one := c.client(kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
+	if err := one.ProduceSync(ctx, &kgo.Record{Topic: "refuse", Value: []byte("damaged-to-be")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	segs := segmentFiles(t, filepath.Join(c.node(leader).dir, "refuse-0"))
+	flipLastByte(t, segs[len(segs)-1])
+	start := time.Now()
+	for _, id := range followers {
+		c.resume(id)
+	}
+	c.waitFor(20*time.Second, "leadership to move off the damaged replica", func() bool {
+		p := describeTopic(adm, "refuse").Partitions[0]
+		return p.Leader >= 0 && p.Leader != leader
+	})
+	t.Logf("leadership moved %v after the followers resumed", time.Since(start))
+	produceValues(t, all, "refuse", 200, h, "b")
+	c.waitFor(60*time.Second, fmt.Sprintf("broker %d back in the ISR", leader), func() bool {
+		return fullISR(describeTopic(adm, "refuse"), 1)
+	})
+	c.readBack(h, "refuse", 30*time.Second)
+	b, _ := os.ReadFile(c.node(leader).logPath)
+	if !strings.Contains(string(b), "corrupt data in segment") {
+		t.Errorf("broker %d log lacks %q", leader, "corrupt data in segment")
+	}
+}
+
+// flipLastByte flips the last byte of a file (the last batch's last
+// record), writing through the page cache.
+func flipLastByte(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil || st.Size() == 0 {
+		t.Fatalf("%s: size %d, %v", path, st.Size(), err)
+	}
+	b := make([]byte, 1)
+	if _, err := f.ReadAt(b, st.Size()-1); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0x40
+	if _, err := f.WriteAt(b, st.Size()-1); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -178,8 +178,10 @@ func (b *Broker) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, rep
 					sp.ErrorCode = code
 					break
 				}
+				refetch := false
 				if replica >= 0 {
-					if err := b.replicas.FollowerFetched(p, replica, rp.FetchOffset, b.now()); err != nil {
+					var err error
+					if refetch, err = b.replicas.FollowerFetched(p, replica, rp.FetchOffset, b.now()); err != nil {
 						sp.ErrorCode = errCode(err)
 						break
 					}
@@ -208,10 +210,14 @@ func (b *Broker) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, rep
 					}
 				}
 				read := p.Read
-				if req.Version >= 4 {
+				if req.Version >= 4 && !refetch {
 					// Consumers and followers get the stored bytes
 					// with sendfile where the connection allows
-					// (splice.go).
+					// (splice.go). A follower asking again for what
+					// it was sent may have refused it as damaged:
+					// the copying read checks every batch, and
+					// damage found takes this replica offline, so
+					// the leadership moves (docs/DURABILITY.md).
 					read = p.ReadZeroCopy
 				}
 				snap, res, err := read(rp.FetchOffset, limit, max, total == 0)

@@ -53,7 +53,9 @@ type Replicas interface {
 	DiskUsage() storage.DiskUsage
 	// FollowerFetched records a follower's fetch on a leader replica
 	// and proposes its ISR addition once it has caught up.
-	FollowerFetched(p *partition.Partition, follower int32, fetchOffset int64, now time.Time) error
+	// refetch: the follower asks again for what it was sent (read it
+	// checked; partition.FollowerFetched).
+	FollowerFetched(p *partition.Partition, follower int32, fetchOffset int64, now time.Time) (refetch bool, err error)
 	// StorageFault reports p offline after cause (its log is offline)
 	// and returns the error the client should get; WakeFaults asks the
 	// fault loop to look now.

@@ -83,12 +83,12 @@ func (f *fakeReplicas) Local() []replica.Replica {
 	return out
 }
 func (f *fakeReplicas) DiskUsage() storage.DiskUsage { return storage.DiskUsage{} }
-func (f *fakeReplicas) FollowerFetched(p *partition.Partition, follower int32, offset int64, now time.Time) error {
+func (f *fakeReplicas) FollowerFetched(p *partition.Partition, follower int32, offset int64, now time.Time) (bool, error) {
 	f.mu.Lock()
 	f.fetches = append(f.fetches, followerFetch{replica.Key{Topic: p.Topic, Partition: p.Index}, follower, offset})
 	f.mu.Unlock()
-	_, err := p.FollowerFetched(follower, offset, now, true)
-	return err
+	_, refetch, err := p.FollowerFetched(follower, offset, now, true)
+	return refetch, err
 }
 func (f *fakeReplicas) StorageFault(_ *partition.Partition, cause error) error { return cause }
 func (f *fakeReplicas) WakeFaults() {

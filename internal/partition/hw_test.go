@@ -205,7 +205,7 @@ func (h *hwHarness) run(cmd string) string {
 			fmt.Fprintf(&out, "error: %v\n", err)
 		}
 	case "fetch":
-		join, err := p.FollowerFetched(h.i32(args["replica"]), h.i64(args["offset"]), h.now, true)
+		join, _, err := p.FollowerFetched(h.i32(args["replica"]), h.i64(args["offset"]), h.now, true)
 		if err != nil {
 			fmt.Fprintf(&out, "error: %v\n", err)
 		} else {
@@ -383,7 +383,7 @@ func TestISRShrinkAnswersBlockedProduce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.FollowerFetched(2, res.End, now, true); err != nil {
+	if _, _, err := p.FollowerFetched(2, res.End, now, true); err != nil {
 		t.Fatal(err)
 	}
 	answered := make(chan bool, 1)
@@ -470,5 +470,46 @@ func TestStaleFollowerWritesRefused(t *testing.T) {
 	p.SetRole(Role{Leader: 3, LeaderEpoch: 3, Replicas: []int32{1, 2, 3}, ISR: []int32{2, 3}}, now)
 	if err := p.TruncateToAt(2, 2); !errors.Is(err, ErrNotFollowing) || p.Snapshot().LogEndOffset != 3 {
 		t.Fatalf("truncation of a leader: %v, log end %d; want %v, 3", err, p.Snapshot().LogEndOffset, ErrNotFollowing)
+	}
+}
+
+// TestFollowerRefetch: a follower asking again for the offset it was just
+// sent records from is a refetch; asking at the log end again (a long
+// poll recorded at each wake) or moving on is not.
+func TestFollowerRefetch(t *testing.T) {
+	l, err := storage.Open(filepath.Join(t.TempDir(), "hw-0"), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Open("hw", 0, 1, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	h := &hwHarness{t: t, p: p}
+	now := time.Now()
+	p.SetRole(Role{Leader: 1, LeaderEpoch: 1, Replicas: []int32{1, 2}, ISR: []int32{1, 2}}, now)
+	fetch := func(offset int64) bool {
+		t.Helper()
+		_, refetch, err := p.FollowerFetched(2, offset, now, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return refetch
+	}
+	if fetch(0) || fetch(0) {
+		t.Fatal("a fetch at the log end, recorded again, counted as a refetch")
+	}
+	if _, err := p.Append(h.batch(3, 0), AppendOptions{LogAppendTime: -1}); err != nil {
+		t.Fatal(err)
+	}
+	if fetch(0) {
+		t.Fatal("the first fetch of new records counted as a refetch")
+	}
+	if !fetch(0) {
+		t.Fatal("asking again for the records just sent is not a refetch")
+	}
+	if fetch(3) || fetch(3) {
+		t.Fatal("moving on to the log end counted as a refetch")
 	}
 }

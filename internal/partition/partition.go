@@ -707,22 +707,31 @@ func (p *Partition) ResetTo(offset int64) error {
 
 // FollowerFetched records that replica id asked for fetchOffset, i.e. holds
 // (durably) everything below it. It returns whether the follower is now
-// eligible to join the ISR, and advances the high watermark. mayJoin says
+// eligible to join the ISR, and advances the high watermark. refetch says
+// the follower asks again for the offset of its previous fetch although
+// the leader held records past it then: it did not append what it was
+// sent (a batch it refused as damaged, a failing disk on its side, or a
+// response lost on the way). The caller then reads for it with the
+// checked read, so damage that a zero-copy read passed on is found here
+// instead of leaving the follower stuck on it. mayJoin says
 // the metadata lets id join (a registered, unfenced broker, as KIP-841's
 // leader checks): a follower that may not is never marked as joining, so
 // it cannot hold the high watermark back.
-func (p *Partition) FollowerFetched(id int32, fetchOffset int64, now time.Time, mayJoin bool) (joinISR bool, err error) {
+func (p *Partition) FollowerFetched(id int32, fetchOffset int64, now time.Time, mayJoin bool) (joinISR, refetch bool, err error) {
 	p.mu.Lock()
 	if p.role.Leader != p.self {
 		p.mu.Unlock()
-		return false, ErrNotLeader
+		return false, false, ErrNotLeader
 	}
 	f := p.followers[id]
 	if f == nil {
 		p.mu.Unlock()
-		return false, ErrNotLeader
+		return false, false, ErrNotLeader
 	}
 	leo := p.log.EndOffset()
+	// A long poll records its fetch again at each wake: the leader's end
+	// then was this offset, so that is not a refetch.
+	refetch = fetchOffset == f.leo && f.leoAtLastFetch > fetchOffset
 	if fetchOffset >= leo {
 		f.lastCaughtUp = now
 	} else if f.leoAtLastFetch >= 0 && fetchOffset >= f.leoAtLastFetch {
@@ -746,7 +755,7 @@ func (p *Partition) FollowerFetched(id int32, fetchOffset int64, now time.Time, 
 	if moved {
 		p.hwChanged()
 	}
-	return join, nil
+	return join, refetch, nil
 }
 
 // PendingExpansion returns the current role and the followers marked as

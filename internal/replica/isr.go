@@ -20,13 +20,14 @@ import (
 // shows fenced (or not registered) is not proposed, as KIP-841's leader
 // does: the controller would refuse it, and a fenced broker's last long
 // poll, re-read at every wake, proposed it hundreds of times a second.
-func (m *Manager) FollowerFetched(p *partition.Partition, replica int32, fetchOffset int64, now time.Time) error {
-	join, err := p.FollowerFetched(replica, fetchOffset, now, m.cfg.Quorum.State().Live(replica))
+// refetch is partition.FollowerFetched's: read this fetch checked.
+func (m *Manager) FollowerFetched(p *partition.Partition, replica int32, fetchOffset int64, now time.Time) (refetch bool, err error) {
+	join, refetch, err := p.FollowerFetched(replica, fetchOffset, now, m.cfg.Quorum.State().Live(replica))
 	if err != nil || !join {
-		return err
+		return refetch, err
 	}
 	m.proposeExpansion(p)
-	return nil
+	return refetch, nil
 }
 
 // proposeExpansion proposes adding the followers p has marked as joining,

@@ -207,14 +207,14 @@ func TestISRChanges(t *testing.T) {
 	if _, err := p.Append(batch(t, 2), partition.AppendOptions{LogAppendTime: -1}); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.FollowerFetched(p, 3, 2, clk.Now()); err != nil {
+	if _, err := m.FollowerFetched(p, 3, 2, clk.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if hw := p.HighWatermark(); hw != 2 {
 		t.Fatalf("high watermark %d, want 2 (ISR 1,3 hold 2)", hw)
 	}
 	// Follower 2 below the high watermark: not yet.
-	if err := m.FollowerFetched(p, 2, 1, clk.Now()); err != nil {
+	if _, err := m.FollowerFetched(p, 2, 1, clk.Now()); err != nil {
 		t.Fatal(err)
 	}
 	q.mu.Lock()
@@ -223,7 +223,7 @@ func TestISRChanges(t *testing.T) {
 	if n != 0 {
 		t.Fatalf("%d proposals before any follower qualified", n)
 	}
-	if err := m.FollowerFetched(p, 2, 2, clk.Now()); err != nil {
+	if _, err := m.FollowerFetched(p, 2, 2, clk.Now()); err != nil {
 		t.Fatal(err)
 	}
 	c := q.nextProposal(t).AlterPartition
@@ -234,7 +234,7 @@ func TestISRChanges(t *testing.T) {
 	// Follower 3 stops fetching; the lag loop proposes it out once
 	// replica.lag.time.max.ms (200ms) has passed on the clock.
 	clk.advance(time.Second)
-	if err := m.FollowerFetched(p, 2, 2, clk.Now()); err != nil { // 2 keeps up
+	if _, err := m.FollowerFetched(p, 2, 2, clk.Now()); err != nil { // 2 keeps up
 		t.Fatal(err)
 	}
 	c = q.nextProposal(t).AlterPartition
@@ -271,7 +271,7 @@ func TestISRExpansionCountsUntilApplied(t *testing.T) {
 	}
 	fetched := func(replica int32, offset int64) {
 		t.Helper()
-		if err := m.FollowerFetched(p, replica, offset, clk.Now()); err != nil {
+		if _, err := m.FollowerFetched(p, replica, offset, clk.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -331,7 +331,7 @@ func TestISRMarkMadeDuringProposalIsProposed(t *testing.T) {
 	}
 	fetched := func(replica int32, offset int64) {
 		t.Helper()
-		if err := m.FollowerFetched(p, replica, offset, clk.Now()); err != nil {
+		if _, err := m.FollowerFetched(p, replica, offset, clk.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -381,14 +381,14 @@ func TestFencedFollowerNotProposed(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 100 {
-		if err := m.FollowerFetched(p, 2, 3, clk.Now()); err != nil {
+		if _, err := m.FollowerFetched(p, 2, 3, clk.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if _, err := p.Append(batch(t, 2), partition.AppendOptions{LogAppendTime: -1}); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.FollowerFetched(p, 3, 5, clk.Now()); err != nil {
+	if _, err := m.FollowerFetched(p, 3, 5, clk.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if hw := p.HighWatermark(); hw != 5 {
