@@ -362,11 +362,10 @@ func (h *hwHarness) ids(s string) []int32 {
 	return slices.Clip(out)
 }
 
-// TestISRShrinkAnswersBlockedProduce is the end of the story the data-driven
-// cases tell step by step: a produce blocked in WaitCommitted on a follower
-// that went silent is answered when the ISR change arrives, long before its
-// own timeout.
-func TestISRShrinkAnswersBlockedProduce(t *testing.T) {
+// openLeader opens a partition led by this broker (1) under epoch 1 with
+// replicas and isr, closed at the end of the test.
+func openLeader(t *testing.T, replicas, isr []int32) (*Partition, *hwHarness, time.Time) {
+	t.Helper()
 	l, err := storage.Open(filepath.Join(t.TempDir(), "hw-0"), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -375,10 +374,18 @@ func TestISRShrinkAnswersBlockedProduce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close()
-	h := &hwHarness{t: t, p: p}
+	t.Cleanup(func() { p.Close() })
 	now := time.Now()
-	p.SetRole(Role{Leader: 1, LeaderEpoch: 1, Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2, 3}}, now)
+	p.SetRole(Role{Leader: 1, LeaderEpoch: 1, Replicas: replicas, ISR: isr}, now)
+	return p, &hwHarness{t: t, p: p}, now
+}
+
+// TestISRShrinkAnswersBlockedProduce is the end of the story the data-driven
+// cases tell step by step: a produce blocked in WaitCommitted on a follower
+// that went silent is answered when the ISR change arrives, long before its
+// own timeout.
+func TestISRShrinkAnswersBlockedProduce(t *testing.T) {
+	p, h, now := openLeader(t, []int32{1, 2, 3}, []int32{1, 2, 3})
 	res, err := p.Append(h.batch(3, 0), AppendOptions{LogAppendTime: -1})
 	if err != nil {
 		t.Fatal(err)
@@ -477,18 +484,7 @@ func TestStaleFollowerWritesRefused(t *testing.T) {
 // sent records from is a refetch; asking at the log end again (a long
 // poll recorded at each wake) or moving on is not.
 func TestFollowerRefetch(t *testing.T) {
-	l, err := storage.Open(filepath.Join(t.TempDir(), "hw-0"), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := Open("hw", 0, 1, l)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	h := &hwHarness{t: t, p: p}
-	now := time.Now()
-	p.SetRole(Role{Leader: 1, LeaderEpoch: 1, Replicas: []int32{1, 2}, ISR: []int32{1, 2}}, now)
+	p, h, now := openLeader(t, []int32{1, 2}, []int32{1, 2})
 	fetch := func(offset int64) bool {
 		t.Helper()
 		_, refetch, err := p.FollowerFetched(2, offset, now, true)
