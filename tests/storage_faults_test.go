@@ -687,10 +687,16 @@ func TestFollowerRefusesDamagedAppend(t *testing.T) {
 	}
 	c.waitFor(30*time.Second, "a full ISR", func() bool { return fullISR(describeTopic(adm, "refuse"), 1) })
 	h := checker.New()
-	all := c.client(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.MetadataMinAge(100*time.Millisecond))
-	produceValues(t, all, "refuse", 200, h, "a")
 	td := describeTopic(adm, "refuse").Partitions[0]
 	leader := td.Leader
+	// The acks=1 client knows only the leader and has its connection
+	// open before the followers pause: two of the three nodes paused
+	// also leave no metadata quorum, and a request to a paused broker
+	// would wait out the client's timeouts while the ISR shrinks.
+	one := c.client(kgo.SeedBrokers(c.node(leader).addr), kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
+	produceValues(t, one, "refuse", 1, h, "w")
+	all := c.client(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.MetadataMinAge(100*time.Millisecond))
+	produceValues(t, all, "refuse", 200, h, "a")
 	var followers []int32
 	for _, id := range td.Replicas {
 		if id != leader {
@@ -702,14 +708,28 @@ func TestFollowerRefusesDamagedAppend(t *testing.T) {
 	for _, id := range followers {
 		c.pause(id)
 	}
-	time.Sleep(800 * time.Millisecond)
-	one := c.client(kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
-	if err := one.ProduceSync(ctx, &kgo.Record{Topic: "refuse", Value: []byte("damaged-to-be")}).FirstErr(); err != nil {
+	time.Sleep(500 * time.Millisecond)
+	pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
+	defer pcancel()
+	if err := one.ProduceSync(pctx, &kgo.Record{Topic: "refuse", Value: []byte("damaged-to-be")}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
 	segs := segmentFiles(t, filepath.Join(c.node(leader).dir, "refuse-0"))
 	flipLastByte(t, segs[len(segs)-1])
 	start := time.Now()
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		for _, id := range td.Replicas { // what each broker said about the partition
+			b, _ := os.ReadFile(c.node(id).logPath)
+			for _, line := range strings.Split(string(b), "\n") {
+				if strings.Contains(line, "refuse") || strings.Contains(line, "ISR") || strings.Contains(line, "isr") || strings.Contains(line, "fenc") {
+					t.Logf("broker %d: %s", id, line)
+				}
+			}
+		}
+	})
 	for _, id := range followers {
 		c.resume(id)
 	}
@@ -719,9 +739,11 @@ func TestFollowerRefusesDamagedAppend(t *testing.T) {
 	})
 	t.Logf("leadership moved %v after the followers resumed", time.Since(start))
 	produceValues(t, all, "refuse", 200, h, "b")
+	t.Logf("200 acks=all records written %v after the resume", time.Since(start))
 	c.waitFor(60*time.Second, fmt.Sprintf("broker %d back in the ISR", leader), func() bool {
 		return fullISR(describeTopic(adm, "refuse"), 1)
 	})
+	t.Logf("broker %d back in the ISR %v after the resume", leader, time.Since(start))
 	c.readBack(h, "refuse", 30*time.Second)
 	b, _ := os.ReadFile(c.node(leader).logPath)
 	if !strings.Contains(string(b), "corrupt data in segment") {
