@@ -30,6 +30,49 @@ type run struct {
 
 type step struct{ name, status, secs, note string }
 
+// fsyncFloor is what fio measured in a bench/run fsync_floor step: the
+// disk's own fdatasync latency (ms) while appending at a rate (MB/s).
+type fsyncFloor struct {
+	mbps, p50, p99, p999 float64
+	files                int
+}
+
+// fsyncFloor reads $dir/fio/NAME.json (fio --output-format=json,
+// --group_reporting: one job entry for all files); nil if absent or
+// unreadable.
+func (r *run) fsyncFloor(name string) *fsyncFloor {
+	b, err := os.ReadFile(filepath.Join(r.dir, "fio", name+".json"))
+	if err != nil {
+		return nil
+	}
+	var out struct {
+		Jobs []struct {
+			Options map[string]string `json:"job options"`
+			Write   struct {
+				BWBytes float64 `json:"bw_bytes"`
+			} `json:"write"`
+			Sync struct {
+				Lat struct {
+					N          int64              `json:"N"`
+					Percentile map[string]float64 `json:"percentile"`
+				} `json:"lat_ns"`
+			} `json:"sync"`
+		} `json:"jobs"`
+	}
+	if json.Unmarshal(b, &out) != nil || len(out.Jobs) == 0 || out.Jobs[0].Sync.Lat.N == 0 {
+		return nil
+	}
+	j := out.Jobs[0]
+	ms := func(q string) float64 {
+		if v, ok := j.Sync.Lat.Percentile[q]; ok {
+			return v / 1e6
+		}
+		return math.NaN()
+	}
+	files, _ := strconv.Atoi(j.Options["numjobs"])
+	return &fsyncFloor{mbps: j.Write.BWBytes / 1e6, p50: ms("50.000000"), p99: ms("99.000000"), p999: ms("99.900000"), files: files}
+}
+
 func main() {
 	in := flag.String("in", "", "bench/run output directory")
 	md := flag.String("md", "bench/RESULTS.md", "markdown output")
@@ -175,6 +218,22 @@ func (r *run) markdown(svgName string) string {
 	w("## Limits of this machine\n\n| limit | MB/s | status |\n|---|---:|---|\n")
 	w("| disk: `dd bs=1M conv=fdatasync` sequential write | %s | %s |\n", f1(disk), r.status("disk-dd"))
 	w("| loopback TCP, one connection | %s | %s |\n\n", f1(tcp), r.status("tcp-loopback"))
+	w("The disk's own fdatasync latency (fio: appends of 64 KiB, each followed by `fdatasync`, into as many\n")
+	w("new files as the partitions' logs, at the rate of the named 50 %% latency point, nothing else running).\n")
+	w("An acks=all answer waits for at least one fdatasync of its partitions' logs, so this bounds the\n")
+	w("acks=all latency of any broker with Tributary's durability on this machine.\n\n")
+	w("| at the write rate of | files | MB/s written | fdatasync p50 | p99 | p99.9 | status |\n|---|---:|---:|---:|---:|---:|---|\n")
+	for _, fl := range []struct{ name, what string }{
+		{"disk-fsync-acksall-50", "1 node, acks=all, 50 % of peak"},
+		{"disk-fsync-rf3-50", "3 nodes RF=3, 50 % of peak (3 replicas, one disk)"},
+	} {
+		if f := r.fsyncFloor(fl.name); f != nil {
+			w("| %s | %d | %s | %s | %s | %s | %s |\n", fl.what, f.files, f1(f.mbps), f2(f.p50), f2(f.p99), f2(f.p999), r.status(fl.name))
+		} else {
+			w("| %s | | | | | | %s |\n", fl.what, r.status(fl.name))
+		}
+	}
+	w("\n")
 
 	pk := []string{"kfake-mem-produce", "kfake-disk-produce", "nats-produce"}
 	w("## Produce (6 partitions, 1 producer, unlimited rate)\n\n")
@@ -316,6 +375,20 @@ func (r *run) markdown(svgName string) string {
 		}
 		w("| %s | %s %s (goal %s) | %s |\n", name, f2(measured), unit, f2(goal), verdict)
 	}
+	// floor: a context row, no verdict: the disk's fdatasync p99 at the
+	// same write rate, and the measured p99 as a multiple of it.
+	floor := func(measured float64, name string) {
+		f := r.fsyncFloor(name)
+		if f == nil {
+			w("| (context) the disk's own fdatasync p99 at this rate | n/a | %s |\n", r.status(name))
+			return
+		}
+		times := "n/a"
+		if x := measured / f.p99; !math.IsNaN(x) {
+			times = f2(x) + "×"
+		}
+		w("| (context) the disk's own fdatasync p99 at this rate (fio, above) | %s ms; the ack p99 is %s it | no target |\n", f2(f.p99), times)
+	}
 	t("acks=all 1 node ≥ 85% of dd fdatasync", r.mbps("trib-produce-acksall"), 0.85*disk, "MB/s", true)
 	t("acks=1 ≥ 1.0× kfake DataDir produce", r.mbps("trib-produce-acks1"), r.mbps("kfake-disk-produce"), "MB/s", true)
 	t("acks=1 ≥ 3× NATS JetStream publish", r.mbps("trib-produce-acks1"), 3*r.mbps("nats-produce"), "MB/s", true)
@@ -329,6 +402,9 @@ func (r *run) markdown(svgName string) string {
 		}
 		t("p99 produce-ack ≤ 5 ms at 50% peak ("+acks+")", pa, 5, "ms", false)
 		t("p99 end-to-end ≤ 5 ms at 50% peak ("+acks+")", pe, 5, "ms", false)
+		if acks == "acksall" {
+			floor(pa, "disk-fsync-acksall-50")
+		}
 	}
 	pts := scalePoints(r)
 	if len(pts) > 0 {
@@ -344,6 +420,7 @@ func (r *run) markdown(svgName string) string {
 		}
 		t("3 nodes RF=3: p99 produce-ack ≤ 10 ms at 50% peak", pa, 10, "ms", false)
 		t("3 nodes RF=3: p99 end-to-end ≤ 10 ms at 50% peak", pe, 10, "ms", false)
+		floor(pa, "disk-fsync-rf3-50")
 	}
 	w("\n")
 

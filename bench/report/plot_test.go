@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -24,5 +25,28 @@ func TestAxesLogRangeWithZero(t *testing.T) {
 		if n := strings.Count(b.String(), "<line"); n == 0 || n > 10 {
 			t.Fatalf("range %v: %d tick lines", r, n)
 		}
+	}
+}
+
+// fsyncFloor reads the percentiles from a fio JSON report (testdata: the
+// output of the fio command bench/run's fsync_floor runs, 2 files at
+// 5 MB/s for 1 s) and reports a missing one as absent.
+func TestFsyncFloorFromFio(t *testing.T) {
+	r := &run{dir: "testdata"}
+	f := r.fsyncFloor("disk-fsync-acksall-50")
+	if f == nil {
+		t.Fatal("no floor read from testdata/fio/disk-fsync-acksall-50.json")
+	}
+	if f.files != 2 || f.mbps < 9 || f.mbps > 11 {
+		t.Fatalf("files %d, %.2f MB/s; want 2 files, about 10 MB/s", f.files, f.mbps)
+	}
+	if !(f.p50 > 0 && f.p50 <= f.p99 && f.p99 <= f.p999 && f.p999 < 1000) {
+		t.Fatalf("percentiles p50 %.3f p99 %.3f p99.9 %.3f ms: not ordered in (0, 1000)", f.p50, f.p99, f.p999)
+	}
+	if math.Abs(f.p99-0.937984) > 1e-9 {
+		t.Fatalf("p99 %.6f ms, want 0.937984 (the file's 99.000000 percentile in ns / 1e6)", f.p99)
+	}
+	if r.fsyncFloor("disk-fsync-rf3-50") != nil {
+		t.Fatal("a step without a fio file read as a floor")
 	}
 }
