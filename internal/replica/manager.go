@@ -267,6 +267,16 @@ func (m *Manager) Reconcile(st *metadata.State, current, ready bool, logOptions 
 	m.mu.Lock()
 	m.local, m.ready = locals, ready
 	m.mu.Unlock()
+	marked := int64(0)
+	for _, l := range locals {
+		if l.offline {
+			marked++
+		}
+	}
+	m.faults.marked.Store(marked)
+	if marked > 0 {
+		m.WakeFaults() // applyOffline's wake may have come before the count
+	}
 	return out
 }
 

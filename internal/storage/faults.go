@@ -48,6 +48,9 @@ func (l *Log) failLocked(err error) error {
 	if l.offline == nil {
 		l.offline = err
 		l.offlineA.Store(true)
+		if !l.closed {
+			l.mgr.offlineLogs.Add(1)
+		}
 		l.logger.Error("log offline after a storage error; the replica stops serving it until repaired",
 			"dir", l.dir, "err", err)
 	}
@@ -141,6 +144,7 @@ func (l *Log) Repair() (int64, error) {
 	}
 	if l.offline != nil {
 		l.logger.Warn("log repaired and back online", "dir", l.dir, "log_end_offset", l.end, "cause", l.offline)
+		l.mgr.offlineLogs.Add(-1)
 	}
 	l.offline = nil
 	l.offlineA.Store(false)

@@ -280,3 +280,54 @@ func TestDirSizeBudget(t *testing.T) {
 	}
 	checkContiguous(t, l, 0, l.EndOffset())
 }
+
+// The manager counts its open logs that are offline (the replica fault
+// loop skips its walk over every log while the count is 0): a log counts
+// once however often it fails, and stops counting once repaired, closed
+// or deleted; a closed log that fails again does not count.
+func TestOfflineLogsCount(t *testing.T) {
+	e := newEnv(t)
+	a := e.log(DefaultOptions())
+	b, err := e.m.Open("u", 0, DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := e.m.Open("v", 0, DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := func(n int64, when string) {
+		t.Helper()
+		if got := e.m.OfflineLogs(); got != n {
+			t.Fatalf("%s: %d offline logs counted, want %d", when, got, n)
+		}
+	}
+	want(0, "opened")
+	a.MarkOffline(errors.New("test: a"))
+	a.MarkOffline(errors.New("test: a again"))
+	want(1, "a offline twice")
+	b.MarkOffline(errors.New("test: b"))
+	c.MarkOffline(errors.New("test: c"))
+	want(3, "a, b and c offline")
+	if _, err := a.Repair(); err != nil {
+		t.Fatal(err)
+	}
+	want(2, "a repaired")
+	if _, err := a.Repair(); err != nil { // an online log: checked, not counted
+		t.Fatal(err)
+	}
+	want(2, "a repaired again")
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want(1, "b closed")
+	if err := a.Close(); err != nil { // online when closed
+		t.Fatal(err)
+	}
+	a.MarkOffline(errors.New("test: a after close"))
+	want(1, "a failed after close")
+	if err := c.Delete(); err != nil {
+		t.Fatal(err)
+	}
+	want(0, "c deleted")
+}

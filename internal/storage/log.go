@@ -1282,6 +1282,9 @@ func (l *Log) close() error {
 		return nil
 	}
 	l.closed = true
+	if l.offline != nil {
+		l.mgr.offlineLogs.Add(-1) // counted while open only
+	}
 	act := l.segs[len(l.segs)-1]
 	err := syncFiles(l.dir, act, l.pending, l.dirDirty)
 	if err == nil {

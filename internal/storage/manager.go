@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tributary/tributary/internal/safe"
@@ -81,6 +82,10 @@ type Manager struct {
 
 	space *diskSpace
 	files *fileCache // segment file descriptors (files.go)
+	// offlineLogs counts the open logs that are offline (faults.go):
+	// changed under the log's own mu as it goes offline, is repaired or
+	// closes, read without a lock.
+	offlineLogs atomic.Int64
 
 	ckMu      sync.Mutex
 	stop      chan struct{}
@@ -162,6 +167,10 @@ func (m *Manager) Dir() string { return m.cfg.Dir }
 
 // OpenFiles reports the segment file descriptors open now and the limit.
 func (m *Manager) OpenFiles() (open, limit int) { return m.files.Open(), m.files.limit }
+
+// OfflineLogs is how many of the manager's open logs are offline: 0 lets
+// a broker's fault loop skip asking each of its logs.
+func (m *Manager) OfflineLogs() int64 { return m.offlineLogs.Load() }
 
 // Open opens (creating if needed) the log of a partition, recovering it if
 // the previous shutdown was not clean.
