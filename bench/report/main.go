@@ -13,6 +13,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -29,6 +30,48 @@ type run struct {
 }
 
 type step struct{ name, status, secs, note string }
+
+// manyPartitions is what bench/partitions printed (partitions.txt): NaN
+// for a figure it did not print.
+type manyPartitions struct {
+	partitions                          int
+	createSecs, kibEach, idleCPUPercent float64
+	cleanReady, crashReady              float64 // seconds until every partition had a leader
+}
+
+var (
+	reCreate = regexp.MustCompile(`^create (\d+) × (\d+) partitions: ([\d.]+) s`)
+	reRSS    = regexp.MustCompile(`^RSS: .* with (\d+) partitions: (-?\d+) KiB per partition`)
+	reIdle   = regexp.MustCompile(`^idle CPU over \d+s: ([\d.]+) % of one core`)
+	reClean  = regexp.MustCompile(`^clean restart: banner [\d.]+ s, every partition led ([\d.]+) s`)
+	reCrash  = regexp.MustCompile(`^restart after kill -9: banner [\d.]+ s, every partition led ([\d.]+) s`)
+)
+
+// manyPartitions parses $dir/partitions.txt; nil if it is missing.
+func (r *run) manyPartitions() *manyPartitions {
+	b, err := os.ReadFile(filepath.Join(r.dir, "partitions.txt"))
+	if err != nil {
+		return nil
+	}
+	nan := math.NaN()
+	m := &manyPartitions{createSecs: nan, kibEach: nan, idleCPUPercent: nan, cleanReady: nan, crashReady: nan}
+	for _, line := range strings.Split(string(b), "\n") {
+		if g := reCreate.FindStringSubmatch(line); g != nil {
+			topics, _ := strconv.Atoi(g[1])
+			parts, _ := strconv.Atoi(g[2])
+			m.partitions, m.createSecs = topics*parts, num(g[3])
+		} else if g := reRSS.FindStringSubmatch(line); g != nil {
+			m.kibEach = num(g[2])
+		} else if g := reIdle.FindStringSubmatch(line); g != nil {
+			m.idleCPUPercent = num(g[1])
+		} else if g := reClean.FindStringSubmatch(line); g != nil {
+			m.cleanReady = num(g[1])
+		} else if g := reCrash.FindStringSubmatch(line); g != nil {
+			m.crashReady = num(g[1])
+		}
+	}
+	return m
+}
 
 // fsyncFloor is what fio measured in a bench/run fsync_floor step: the
 // disk's own fdatasync latency (ms) while appending at a rate (MB/s).
@@ -357,6 +400,16 @@ func (r *run) markdown(svgName string) string {
 		kibToMiB(r.extra["rss_idle_before"]), kibToMiB(r.extra["rss_idle_after"]), r.extra["idle_partitions"])
 	w("**%s KiB per idle partition**.\n\n", f1((after-before)/n))
 
+	w("## Many idle partitions (`bench/partitions`, one broker, `ulimit -n 20000`)\n\n")
+	if mp := r.manyPartitions(); mp != nil {
+		w("| partitions | create | memory per partition | idle broker CPU | every partition led after a clean restart | after kill -9 | status |\n")
+		w("|---:|---:|---:|---:|---:|---:|---|\n")
+		w("| %d | %s s | %s KiB | %s %% of one core | %s s | %s s | %s |\n\n", mp.partitions, f2(mp.createSecs), f1(mp.kibEach),
+			f2(mp.idleCPUPercent), f2(mp.cleanReady), f2(mp.crashReady), r.status("partitions-10k"))
+	} else {
+		w("Not measured: %s.\n\n", r.status("partitions-10k"))
+	}
+
 	w("## Targets from issue 20 (same run)\n\n| target | measured | verdict |\n|---|---|---|\n")
 	t := func(name string, measured, goal float64, unit string, higherBetter bool) {
 		verdict := "n/a (step failed or missing)"
@@ -412,6 +465,17 @@ func (r *run) markdown(svgName string) string {
 		t(fmt.Sprintf("throughput at %d partitions within 20%% of %d partitions", pts[len(pts)-1], baseN), r.mbps(last), 0.8*base, "MB/s", true)
 	}
 	t("≤ 100 KiB memory per idle partition", (after-before)/n, 100, "KiB", false)
+	{
+		mp := r.manyPartitions()
+		if mp == nil {
+			nan := math.NaN()
+			mp = &manyPartitions{partitions: 10000, kibEach: nan, idleCPUPercent: nan, cleanReady: nan, crashReady: nan}
+		}
+		n := strconv.Itoa(mp.partitions)
+		t(n+" idle partitions: broker CPU < 2% of one core", mp.idleCPUPercent, 2, "%", false)
+		t(n+" idle partitions: ≤ 100 KiB memory each", mp.kibEach, 100, "KiB", false)
+		t(n+" partitions: start-up < 10 s (slower of clean and kill -9)", math.Max(mp.cleanReady, mp.crashReady), 10, "s", false)
+	}
 	{
 		_, res := r.lat("trib3-lat-50")
 		pa, pe := math.NaN(), math.NaN()

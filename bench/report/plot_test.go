@@ -50,3 +50,22 @@ func TestFsyncFloorFromFio(t *testing.T) {
 		t.Fatal("a step without a fio file read as a floor")
 	}
 }
+
+// manyPartitions reads bench/partitions' printed figures (testdata: its
+// output from one run of the default 10 topics × 1,000 partitions).
+func TestManyPartitionsFromOutput(t *testing.T) {
+	mp := (&run{dir: "testdata"}).manyPartitions()
+	if mp == nil {
+		t.Fatal("testdata/partitions.txt not read")
+	}
+	got := []float64{float64(mp.partitions), mp.createSecs, mp.kibEach, mp.idleCPUPercent, mp.cleanReady, mp.crashReady}
+	want := []float64{10000, 2.318805496, 5, 1.80, 1.249554141, 1.668646203}
+	for i := range want {
+		if math.Abs(got[i]-want[i]) > 1e-9 {
+			t.Fatalf("read %v, want %v", got, want)
+		}
+	}
+	if (&run{dir: t.TempDir()}).manyPartitions() != nil {
+		t.Fatal("a run without partitions.txt read as measured")
+	}
+}
