@@ -155,6 +155,7 @@ func OpenManager(cfg ManagerConfig) (*Manager, error) {
 		if err := checkSegmentKeys(cfg.Dir, cfg.Keys, m.logger); err != nil {
 			return nil, err
 		}
+		m.warnDiscard(cfg.Dir) // mounts.go
 		m.startLoops()
 	}
 	return m, nil
