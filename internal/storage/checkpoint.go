@@ -98,7 +98,7 @@ func readOffsetsCheckpoint(path string) (map[TopicPartition]int64, error) {
 	for _, f := range lines {
 		p, err1 := strconv.ParseInt(f[1], 10, 32)
 		o, err2 := strconv.ParseInt(f[2], 10, 64)
-		if err1 != nil || err2 != nil {
+		if err1 != nil || err2 != nil || p < 0 { // no partition dir has a negative index (parseDirName)
 			return nil, fmt.Errorf("%s: malformed entry %q", path, strings.Join(f, " "))
 		}
 		out[TopicPartition{f[0], int32(p)}] = o
