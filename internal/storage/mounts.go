@@ -43,10 +43,10 @@ func discardMount(mountinfo []byte, dir string) (mountPoint, fsType string, disc
 
 // within reports whether path is mp or below it.
 func within(path, mp string) bool {
-	if mp == "/" || path == mp {
+	if mp == "/" {
 		return strings.HasPrefix(path, "/")
 	}
-	return strings.HasPrefix(path, mp+"/")
+	return path == mp || strings.HasPrefix(path, mp+"/")
 }
 
 // unescapeMount undoes mountinfo's octal escapes (\040 for a space, \011,
