@@ -280,8 +280,8 @@ func (r *run) markdown(svgName string) string {
 
 	pk := []string{"kfake-mem-produce", "kfake-disk-produce", "nats-produce"}
 	w("## Produce (6 partitions, 1 producer, unlimited rate)\n\n")
-	w("| system | mode | MB/s | records/s | ack p50 | ack p99 | ack p99.9 | ack max | vs disk | vs kfake mem | vs kfake DataDir | vs NATS | status |\n")
-	w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	w("| system | mode | MB/s | records/s | ack p50 | ack p99 | ack p99.9 | ack max | vs disk | vs kfake mem | vs kfake DataDir | vs NATS | steal | status |\n")
+	w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, rw := range produceRows {
 		res := r.results[rw.name]
 		m := r.mbps(rw.name)
@@ -292,18 +292,19 @@ func (r *run) markdown(svgName string) string {
 				p50, p99, p999, mx = l.P50, l.P99, l.P999, l.Max
 			}
 		}
-		w("| %s | %s | %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", rw.system, rw.what, f1(m), recs,
-			f2(p50), f2(p99), f2(p999), f2(mx), ratio(m, disk), ratio(m, r.mbps(pk[0])), ratio(m, r.mbps(pk[1])), ratio(m, r.mbps(pk[2])), r.status(rw.name))
+		w("| %s | %s | %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", rw.system, rw.what, f1(m), recs,
+			f2(p50), f2(p99), f2(p999), f2(mx), ratio(m, disk), ratio(m, r.mbps(pk[0])), ratio(m, r.mbps(pk[1])), ratio(m, r.mbps(pk[2])), r.steal(rw.name), r.status(rw.name))
 	}
 	w("\nUnlimited-rate ack latency is mostly time queued in the client's buffer (50,000 records);\n")
-	w("see the rate-limited latency table for broker latency.\n\n")
+	w("see the rate-limited latency table for broker latency. steal: the share of the machine's CPU time\n")
+	w("the hypervisor gave to other virtual machines during that step (/proc/stat), in which nothing here ran.\n\n")
 
 	ck := []string{"kfake-mem-consume", "kfake-disk-consume", "nats-consume"}
 	w("## Consume (from the start of what the produce step wrote)\n\n")
 	if res := r.results["trib-consume"]; res != nil {
 		w("%d kgo consumers (partitions split among them), the same for kfake; see the command line for fetch sizes.\n\n", res.Consumers)
 	}
-	w("| system | mode | MB/s | records/s | vs loopback TCP | vs kfake mem | vs kfake DataDir | vs NATS | status |\n|---|---|---:|---:|---:|---:|---:|---:|---|\n")
+	w("| system | mode | MB/s | records/s | vs loopback TCP | vs kfake mem | vs kfake DataDir | vs NATS | steal | status |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, rw := range consumeRows {
 		res := r.results[rw.name]
 		m := r.mbps(rw.name)
@@ -311,8 +312,8 @@ func (r *run) markdown(svgName string) string {
 		if res != nil {
 			recs = res.RecordsPerSec
 		}
-		w("| %s | %s | %s | %.0f | %s | %s | %s | %s | %s |\n", rw.system, rw.what, f1(m), recs, ratio(m, tcp),
-			ratio(m, r.mbps(ck[0])), ratio(m, r.mbps(ck[1])), ratio(m, r.mbps(ck[2])), r.status(rw.name))
+		w("| %s | %s | %s | %.0f | %s | %s | %s | %s | %s | %s |\n", rw.system, rw.what, f1(m), recs, ratio(m, tcp),
+			ratio(m, r.mbps(ck[0])), ratio(m, r.mbps(ck[1])), ratio(m, r.mbps(ck[2])), r.steal(rw.name), r.status(rw.name))
 	}
 
 	w("\n## Latency vs load (Tributary, e2e runs with a rate-limited producer, linger 1 ms)\n\n")
@@ -340,35 +341,39 @@ func (r *run) markdown(svgName string) string {
 	w("written, warm-up included), read from their request-time histogram: the upper bound, in ms, of the\n")
 	w("bucket holding that quantile (buckets 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25 ms...). The rest of a\n")
 	w("produce-ack latency is the producer's linger (up to 1 ms), loopback TCP and the client itself, on the\n")
-	w("same 2 cores.\n\n")
-	w("| acks | load | target rec/s | achieved rec/s | ack p50 | ack p99 | ack p99.9 | broker p50 / p99 | e2e p50 | e2e p99 | e2e p99.9 | e2e max | status |\n")
-	w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	w("same 2 cores. steal: as in the produce table, for that run.\n\n")
+	w("| acks | load | target rec/s | achieved rec/s | ack p50 | ack p99 | ack p99.9 | broker p50 / p99 | e2e p50 | e2e p99 | e2e p99.9 | e2e max | steal | status |\n")
+	w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, acks := range []string{"acks1", "acksall"} {
 		for _, pct := range []int{25, 50, 75, 100} {
 			name, res := r.lat(fmt.Sprintf("trib-lat-%s-%d", acks, pct))
 			if res == nil || res.ProduceLatency == nil || res.E2ELatency == nil {
-				w("| %s | %d%% | | | | | | | | | | | %s |\n", acks, pct, r.status(name))
+				w("| %s | %d%% | | | | | | | | | | | | %s |\n", acks, pct, r.status(name))
 				continue
 			}
 			pl, el := res.ProduceLatency, res.E2ELatency
-			w("| %s | %d%% | %.0f | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", res.Acks, pct, res.TargetRate, res.RecordsPerSec,
-				f2(pl.P50), f2(pl.P99), f2(pl.P999), r.brokerProduce(name), f2(el.P50), f2(el.P99), f2(el.P999), f2(el.Max), r.status(name))
+			w("| %s | %d%% | %.0f | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", res.Acks, pct, res.TargetRate, res.RecordsPerSec,
+				f2(pl.P50), f2(pl.P99), f2(pl.P999), r.brokerProduce(name), f2(el.P50), f2(el.P99), f2(el.P999), f2(el.Max), r.steal(name), r.status(name))
 		}
 	}
 
 	if name, res := r.lat("trib3-lat-50"); res != nil && res.ProduceLatency != nil && res.E2ELatency != nil {
 		pl, el := res.ProduceLatency, res.E2ELatency
-		w("| 3 nodes RF=3, all | 50%% | %.0f | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", res.TargetRate, res.RecordsPerSec,
-			f2(pl.P50), f2(pl.P99), f2(pl.P999), r.brokerProduce(name), f2(el.P50), f2(el.P99), f2(el.P999), f2(el.Max), r.status(name))
+		w("| 3 nodes RF=3, all | 50%% | %.0f | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", res.TargetRate, res.RecordsPerSec,
+			f2(pl.P50), f2(pl.P99), f2(pl.P999), r.brokerProduce(name), f2(el.P50), f2(el.P99), f2(el.P999), f2(el.Max), r.steal(name), r.status(name))
 	} else {
-		w("| 3 nodes RF=3, all | 50%% | | | | | | | | | | | %s |\n", r.status("trib3-lat-50"))
+		w("| 3 nodes RF=3, all | 50%% | | | | | | | | | | | | %s |\n", r.status("trib3-lat-50"))
 	}
 	var reps []string
 	for _, pt := range []struct{ base, label string }{{"trib-lat-acks1-50", "acks=1"}, {"trib-lat-acksall-50", "acks=all"}, {"trib3-lat-50", "RF=3"}} {
 		if runs := r.latRuns(pt.base); len(runs) > 1 {
 			var p99s []string
 			for _, run := range runs {
-				p99s = append(p99s, f2(run.res.ProduceLatency.P99)+" / "+f2(run.res.E2ELatency.P99))
+				p := f2(run.res.ProduceLatency.P99) + " / " + f2(run.res.E2ELatency.P99)
+				if st := r.steal(run.name); st != "" {
+					p += " (steal " + st + ")"
+				}
+				p99s = append(p99s, p)
 			}
 			reps = append(reps, fmt.Sprintf("%s %s", pt.label, strings.Join(p99s, ", ")))
 		}
@@ -385,7 +390,7 @@ func (r *run) markdown(svgName string) string {
 	if math.IsNaN(base) {
 		base, baseN = r.mbps("trib-scale-1"), 1
 	}
-	w("| partitions | MB/s | records/s | vs %d partitions | broker RSS after run (MiB) | status |\n|---:|---:|---:|---:|---:|---|\n", baseN)
+	w("| partitions | MB/s | records/s | vs %d partitions | broker RSS after run (MiB) | steal | status |\n|---:|---:|---:|---:|---:|---:|---|\n", baseN)
 	for _, p := range scalePoints(r) {
 		name := "trib-scale-" + strconv.Itoa(p)
 		res := r.results[name]
@@ -393,7 +398,7 @@ func (r *run) markdown(svgName string) string {
 		if res != nil {
 			recs = res.RecordsPerSec
 		}
-		w("| %d | %s | %.0f | %s | %s | %s |\n", p, f1(r.mbps(name)), recs, ratio(r.mbps(name), base), kibToMiB(r.extra["rss_scale_"+strconv.Itoa(p)]), r.status(name))
+		w("| %d | %s | %.0f | %s | %s | %s | %s |\n", p, f1(r.mbps(name)), recs, ratio(r.mbps(name), base), kibToMiB(r.extra["rss_scale_"+strconv.Itoa(p)]), r.steal(name), r.status(name))
 	}
 	before, after, n := num(r.extra["rss_idle_before"]), num(r.extra["rss_idle_after"]), num(r.extra["idle_partitions"])
 	w("\nIdle partitions: broker RSS %s MiB before and %s MiB after creating a %s-partition topic (fresh broker):\n",
@@ -551,6 +556,17 @@ func (r *run) brokerProduce(step string) string {
 		return ""
 	}
 	return "≤" + f[0] + " / ≤" + f[1]
+}
+
+// steal renders bench/run's cpu_<step> extra ("STEAL BUSY", percentages
+// of the machine's CPU time during the step) as "S %"; empty when it was
+// not recorded.
+func (r *run) steal(step string) string {
+	f := strings.Fields(r.extra["cpu_"+step])
+	if len(f) < 2 {
+		return ""
+	}
+	return f[0] + " %"
 }
 
 // latRun is one complete run of a latency point: its step name and result.

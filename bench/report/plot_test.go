@@ -2,6 +2,8 @@ package main
 
 import (
 	"math"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -67,5 +69,44 @@ func TestManyPartitionsFromOutput(t *testing.T) {
 	}
 	if (&run{dir: t.TempDir()}).manyPartitions() != nil {
 		t.Fatal("a run without partitions.txt read as measured")
+	}
+}
+
+// bench/run's cpu_use turns two /proc/stat "cpu" lines into "STEAL BUSY"
+// percentages of the CPU time between them, and the report shows the
+// steal. The lines have /proc/stat's layout (user nice system idle iowait
+// irq softirq steal guest guest_nice), with deltas chosen to check each
+// field's place.
+func TestStealFromProcStat(t *testing.T) {
+	src, err := os.ReadFile("../run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := strings.Index(string(src), "\ncpu_use() {")
+	if i < 0 {
+		t.Fatal("bench/run has no cpu_use function")
+	}
+	fn, _, ok := strings.Cut(string(src)[i:], "\n}\n")
+	if !ok {
+		t.Fatal("bench/run: cpu_use has no end")
+	}
+	before := "cpu  4000 10 2000 90000 300 0 100 500 0 0"
+	after := "cpu  4800 10 3000 90500 300 0 200 2100 0 0"
+	script := fn + "\n}\ncpu_use \"$1\" \"$2\"\n"
+	out, err := exec.Command("bash", "-c", script, "bash", before, after).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 4000 ticks in all: 1600 stolen, 1900 busy (user 800, system 1000,
+	// softirq 100), 500 idle.
+	if got := strings.TrimSpace(string(out)); got != "40.0 47.5" {
+		t.Fatalf("cpu_use printed %q, want \"40.0 47.5\"", got)
+	}
+	r := &run{extra: map[string]string{"cpu_trib-lat-acks1-50": strings.TrimSpace(string(out))}}
+	if got := r.steal("trib-lat-acks1-50"); got != "40.0 %" {
+		t.Fatalf("steal %q, want \"40.0 %%\"", got)
+	}
+	if got := r.steal("trib-lat-acks1-25"); got != "" {
+		t.Fatalf("a step without a record shows steal %q", got)
 	}
 }
