@@ -341,28 +341,31 @@ func (r *run) markdown(svgName string) string {
 	w("written, warm-up included), read from their request-time histogram: the upper bound, in ms, of the\n")
 	w("bucket holding that quantile (buckets 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25 ms...). The rest of a\n")
 	w("produce-ack latency is the producer's linger (up to 1 ms), loopback TCP and the client itself, on the\n")
-	w("same 2 cores. steal: as in the produce table, for that run.\n\n")
-	w("| acks | load | target rec/s | achieved rec/s | ack p50 | ack p99 | ack p99.9 | broker p50 / p99 | e2e p50 | e2e p99 | e2e p99.9 | e2e max | steal | status |\n")
-	w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	w("same 2 cores. busy: the share of the machine's CPU time (both cores) spent running anything,\n")
+	w("broker, client and kernel, during that run; steal: as in the produce table. The peak runs use the\n")
+	w("client's default linger (10 ms), the points 1 ms: smaller batches cost more CPU per record, so a\n")
+	w("point's busy share can be well above its fraction of the peak.\n\n")
+	w("| acks | load | target rec/s | achieved rec/s | ack p50 | ack p99 | ack p99.9 | broker p50 / p99 | e2e p50 | e2e p99 | e2e p99.9 | e2e max | busy | steal | status |\n")
+	w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, acks := range []string{"acks1", "acksall"} {
 		for _, pct := range []int{25, 50, 75, 100} {
 			name, res := r.lat(fmt.Sprintf("trib-lat-%s-%d", acks, pct))
 			if res == nil || res.ProduceLatency == nil || res.E2ELatency == nil {
-				w("| %s | %d%% | | | | | | | | | | | | %s |\n", acks, pct, r.status(name))
+				w("| %s | %d%% | | | | | | | | | | | | | %s |\n", acks, pct, r.status(name))
 				continue
 			}
 			pl, el := res.ProduceLatency, res.E2ELatency
-			w("| %s | %d%% | %.0f | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", res.Acks, pct, res.TargetRate, res.RecordsPerSec,
-				f2(pl.P50), f2(pl.P99), f2(pl.P999), r.brokerProduce(name), f2(el.P50), f2(el.P99), f2(el.P999), f2(el.Max), r.steal(name), r.status(name))
+			w("| %s | %d%% | %.0f | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", res.Acks, pct, res.TargetRate, res.RecordsPerSec,
+				f2(pl.P50), f2(pl.P99), f2(pl.P999), r.brokerProduce(name), f2(el.P50), f2(el.P99), f2(el.P999), f2(el.Max), r.busy(name), r.steal(name), r.status(name))
 		}
 	}
 
 	if name, res := r.lat("trib3-lat-50"); res != nil && res.ProduceLatency != nil && res.E2ELatency != nil {
 		pl, el := res.ProduceLatency, res.E2ELatency
-		w("| 3 nodes RF=3, all | 50%% | %.0f | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", res.TargetRate, res.RecordsPerSec,
-			f2(pl.P50), f2(pl.P99), f2(pl.P999), r.brokerProduce(name), f2(el.P50), f2(el.P99), f2(el.P999), f2(el.Max), r.steal(name), r.status(name))
+		w("| 3 nodes RF=3, all | 50%% | %.0f | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", res.TargetRate, res.RecordsPerSec,
+			f2(pl.P50), f2(pl.P99), f2(pl.P999), r.brokerProduce(name), f2(el.P50), f2(el.P99), f2(el.P999), f2(el.Max), r.busy(name), r.steal(name), r.status(name))
 	} else {
-		w("| 3 nodes RF=3, all | 50%% | | | | | | | | | | | | %s |\n", r.status("trib3-lat-50"))
+		w("| 3 nodes RF=3, all | 50%% | | | | | | | | | | | | | %s |\n", r.status("trib3-lat-50"))
 	}
 	var reps []string
 	for _, pt := range []struct{ base, label string }{{"trib-lat-acks1-50", "acks=1"}, {"trib-lat-acksall-50", "acks=all"}, {"trib3-lat-50", "RF=3"}} {
@@ -371,7 +374,7 @@ func (r *run) markdown(svgName string) string {
 			for _, run := range runs {
 				p := f2(run.res.ProduceLatency.P99) + " / " + f2(run.res.E2ELatency.P99)
 				if st := r.steal(run.name); st != "" {
-					p += " (steal " + st + ")"
+					p += " (busy " + r.busy(run.name) + ", steal " + st + ")"
 				}
 				p99s = append(p99s, p)
 			}
@@ -558,15 +561,18 @@ func (r *run) brokerProduce(step string) string {
 	return "≤" + f[0] + " / ≤" + f[1]
 }
 
-// steal renders bench/run's cpu_<step> extra ("STEAL BUSY", percentages
-// of the machine's CPU time during the step) as "S %"; empty when it was
-// not recorded.
-func (r *run) steal(step string) string {
+// steal and busy render bench/run's cpu_<step> extra ("STEAL BUSY",
+// percentages of the machine's CPU time during the step) as "N %"; empty
+// when it was not recorded.
+func (r *run) steal(step string) string { return r.cpuField(step, 0) }
+func (r *run) busy(step string) string  { return r.cpuField(step, 1) }
+
+func (r *run) cpuField(step string, i int) string {
 	f := strings.Fields(r.extra["cpu_"+step])
 	if len(f) < 2 {
 		return ""
 	}
-	return f[0] + " %"
+	return f[i] + " %"
 }
 
 // latRun is one complete run of a latency point: its step name and result.

@@ -106,6 +106,9 @@ func TestStealFromProcStat(t *testing.T) {
 	if got := r.steal("trib-lat-acks1-50"); got != "40.0 %" {
 		t.Fatalf("steal %q, want \"40.0 %%\"", got)
 	}
+	if got := r.busy("trib-lat-acks1-50"); got != "47.5 %" {
+		t.Fatalf("busy %q, want \"47.5 %%\"", got)
+	}
 	if got := r.steal("trib-lat-acks1-25"); got != "" {
 		t.Fatalf("a step without a record shows steal %q", got)
 	}
