@@ -277,6 +277,16 @@ func (r *run) markdown(svgName string) string {
 		}
 	}
 	w("\n")
+	w("How late the machine wakes a thread that only sleeps (`trib bench hiccup`: 1 ms at a time, counted\n")
+	w("from the intended wake-up times), with nothing else of this run going. Those delays are the\n")
+	w("machine's own (mostly other virtual machines on the same host: steal), and every process here,\n")
+	w("broker and client alike, sees at least them. The latency table shows the same during each point.\n\n")
+	w("| late by (ms) | p50 | p99 | p99.9 | max | steal | status |\n|---|---:|---:|---:|---:|---:|---|\n")
+	if h := r.hiccup("hiccup-idle"); h != nil {
+		w("| nothing else running, %.0f s | %s | %s | %s | %s | %s | %s |\n\n", r.results["hiccup-idle"].Seconds, f2(h.P50), f2(h.P99), f2(h.P999), f2(h.Max), r.steal("hiccup-idle"), r.status("hiccup-idle"))
+	} else {
+		w("| nothing else running | | | | | | %s |\n\n", r.status("hiccup-idle"))
+	}
 
 	pk := []string{"kfake-mem-produce", "kfake-disk-produce", "nats-produce"}
 	w("## Produce (6 partitions, 1 producer, unlimited rate)\n\n")
@@ -341,31 +351,33 @@ func (r *run) markdown(svgName string) string {
 	w("written, warm-up included), read from their request-time histogram: the upper bound, in ms, of the\n")
 	w("bucket holding that quantile (buckets 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25 ms...). The rest of a\n")
 	w("produce-ack latency is the producer's linger (up to 1 ms), loopback TCP and the client itself, on the\n")
-	w("same 2 cores. busy: the share of the machine's CPU time (both cores) spent running anything,\n")
+	w("same 2 cores. hiccup p99: how late the machine woke a thread that only sleeps 1 ms at a time, during\n")
+	w("that run (see \"Limits of this machine\"); no latency measured here can be steadily below it.\n")
+	w("busy: the share of the machine's CPU time (both cores) spent running anything,\n")
 	w("broker, client and kernel, during that run; steal: as in the produce table. The peak runs use the\n")
 	w("client's default linger (10 ms), the points 1 ms: smaller batches cost more CPU per record, so a\n")
 	w("point's busy share can be well above its fraction of the peak.\n\n")
-	w("| acks | load | target rec/s | achieved rec/s | ack p50 | ack p99 | ack p99.9 | broker p50 / p99 | e2e p50 | e2e p99 | e2e p99.9 | e2e max | busy | steal | status |\n")
-	w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	w("| acks | load | target rec/s | achieved rec/s | ack p50 | ack p99 | ack p99.9 | broker p50 / p99 | e2e p50 | e2e p99 | e2e p99.9 | e2e max | hiccup p99 | busy | steal | status |\n")
+	w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, acks := range []string{"acks1", "acksall"} {
 		for _, pct := range []int{25, 50, 75, 100} {
 			name, res := r.lat(fmt.Sprintf("trib-lat-%s-%d", acks, pct))
 			if res == nil || res.ProduceLatency == nil || res.E2ELatency == nil {
-				w("| %s | %d%% | | | | | | | | | | | | | %s |\n", acks, pct, r.status(name))
+				w("| %s | %d%% | | | | | | | | | | | | | | %s |\n", acks, pct, r.status(name))
 				continue
 			}
 			pl, el := res.ProduceLatency, res.E2ELatency
-			w("| %s | %d%% | %.0f | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", res.Acks, pct, res.TargetRate, res.RecordsPerSec,
-				f2(pl.P50), f2(pl.P99), f2(pl.P999), r.brokerProduce(name), f2(el.P50), f2(el.P99), f2(el.P999), f2(el.Max), r.busy(name), r.steal(name), r.status(name))
+			w("| %s | %d%% | %.0f | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", res.Acks, pct, res.TargetRate, res.RecordsPerSec,
+				f2(pl.P50), f2(pl.P99), f2(pl.P999), r.brokerProduce(name), f2(el.P50), f2(el.P99), f2(el.P999), f2(el.Max), r.hiccupP99(name), r.busy(name), r.steal(name), r.status(name))
 		}
 	}
 
 	if name, res := r.lat("trib3-lat-50"); res != nil && res.ProduceLatency != nil && res.E2ELatency != nil {
 		pl, el := res.ProduceLatency, res.E2ELatency
-		w("| 3 nodes RF=3, all | 50%% | %.0f | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", res.TargetRate, res.RecordsPerSec,
-			f2(pl.P50), f2(pl.P99), f2(pl.P999), r.brokerProduce(name), f2(el.P50), f2(el.P99), f2(el.P999), f2(el.Max), r.busy(name), r.steal(name), r.status(name))
+		w("| 3 nodes RF=3, all | 50%% | %.0f | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", res.TargetRate, res.RecordsPerSec,
+			f2(pl.P50), f2(pl.P99), f2(pl.P999), r.brokerProduce(name), f2(el.P50), f2(el.P99), f2(el.P999), f2(el.Max), r.hiccupP99(name), r.busy(name), r.steal(name), r.status(name))
 	} else {
-		w("| 3 nodes RF=3, all | 50%% | | | | | | | | | | | | | %s |\n", r.status("trib3-lat-50"))
+		w("| 3 nodes RF=3, all | 50%% | | | | | | | | | | | | | | %s |\n", r.status("trib3-lat-50"))
 	}
 	var reps []string
 	for _, pt := range []struct{ base, label string }{{"trib-lat-acks1-50", "acks=1"}, {"trib-lat-acksall-50", "acks=all"}, {"trib3-lat-50", "RF=3"}} {
@@ -373,8 +385,15 @@ func (r *run) markdown(svgName string) string {
 			var p99s []string
 			for _, run := range runs {
 				p := f2(run.res.ProduceLatency.P99) + " / " + f2(run.res.E2ELatency.P99)
+				var ctx []string
+				if h := r.hiccupP99(run.name); h != "" {
+					ctx = append(ctx, "hiccup p99 "+h)
+				}
 				if st := r.steal(run.name); st != "" {
-					p += " (busy " + r.busy(run.name) + ", steal " + st + ")"
+					ctx = append(ctx, "busy "+r.busy(run.name), "steal "+st)
+				}
+				if len(ctx) > 0 {
+					p += " (" + strings.Join(ctx, ", ") + ")"
 				}
 				p99s = append(p99s, p)
 			}
@@ -450,6 +469,13 @@ func (r *run) markdown(svgName string) string {
 		}
 		w("| (context) the disk's own fdatasync p99 at this rate (fio, above) | %s ms; the ack p99 is %s it | no target |\n", f2(f.p99), times)
 	}
+	// hiccupRow: a context row, no verdict: how late the machine woke a
+	// sleeping thread during the latency run shown (trib bench hiccup).
+	hiccupRow := func(name string, _ *bench.Result) {
+		if h := r.hiccup("hiccup-" + name); h != nil {
+			w("| (context) the machine's own wake-up delay during that run (hiccup, above) | p99 %s ms, max %s ms | no target |\n", f2(h.P99), f2(h.Max))
+		}
+	}
 	t("acks=all 1 node ≥ 85% of dd fdatasync", r.mbps("trib-produce-acksall"), 0.85*disk, "MB/s", true)
 	t("acks=1 ≥ 1.0× kfake DataDir produce", r.mbps("trib-produce-acks1"), r.mbps("kfake-disk-produce"), "MB/s", true)
 	t("acks=1 ≥ 3× NATS JetStream publish", r.mbps("trib-produce-acks1"), 3*r.mbps("nats-produce"), "MB/s", true)
@@ -463,6 +489,7 @@ func (r *run) markdown(svgName string) string {
 		}
 		t("p99 produce-ack ≤ 5 ms at 50% peak ("+acks+")", pa, 5, "ms", false)
 		t("p99 end-to-end ≤ 5 ms at 50% peak ("+acks+")", pe, 5, "ms", false)
+		hiccupRow(r.lat("trib-lat-" + acks + "-50"))
 		if acks == "acksall" {
 			floor(pa, "disk-fsync-acksall-50")
 		}
@@ -492,6 +519,7 @@ func (r *run) markdown(svgName string) string {
 		}
 		t("3 nodes RF=3: p99 produce-ack ≤ 10 ms at 50% peak", pa, 10, "ms", false)
 		t("3 nodes RF=3: p99 end-to-end ≤ 10 ms at 50% peak", pe, 10, "ms", false)
+		hiccupRow(r.lat("trib3-lat-50"))
 		floor(pa, "disk-fsync-rf3-50")
 	}
 	w("\n")
@@ -559,6 +587,23 @@ func (r *run) brokerProduce(step string) string {
 		return ""
 	}
 	return "≤" + f[0] + " / ≤" + f[1]
+}
+
+// hiccup returns what `trib bench hiccup` measured in result name, or nil.
+func (r *run) hiccup(name string) *bench.Latency {
+	if res := r.results[name]; res != nil {
+		return res.Hiccup
+	}
+	return nil
+}
+
+// hiccupP99 renders the machine's wake-up delay p99 (ms) during latency
+// step name; empty when it was not measured.
+func (r *run) hiccupP99(step string) string {
+	if h := r.hiccup("hiccup-" + step); h != nil {
+		return f2(h.P99)
+	}
+	return ""
 }
 
 // steal and busy render bench/run's cpu_<step> extra ("STEAL BUSY",

@@ -30,7 +30,46 @@ func init() {
 	c.AddCommand(benchCmd("produce", "Produce records and report produce-ack latency", bench.Produce))
 	c.AddCommand(benchCmd("consume", "Consume a topic from the start (up to its end at start, --records, or --duration)", bench.Consume))
 	c.AddCommand(benchCmd("e2e", "Produce and consume at once; report end-to-end latency", bench.E2E))
+	c.AddCommand(hiccupCmd())
 	root.AddCommand(c)
+}
+
+// hiccupCmd is "trib bench hiccup": the machine's own scheduling delays,
+// with no broker involved (bench.Hiccup).
+func hiccupCmd() *cobra.Command {
+	var (
+		interval, duration time.Duration
+		asJSON             bool
+	)
+	c := &cobra.Command{
+		Use:   "hiccup",
+		Short: "Measure how late this machine wakes a thread that only sleeps (no broker involved)",
+		Long: "Sleeps --interval at a time for --duration and reports how much later than\n" +
+			"intended each wake-up came (jHiccup's idea), counted from the intended times.\n" +
+			"These are the machine's own delays (other virtual machines on the same host,\n" +
+			"the kernel, other load): a broker and its clients here see at least these.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			res, err := bench.Hiccup(ctx, interval, duration, nil)
+			if res != nil {
+				if asJSON {
+					if jerr := res.WriteJSON(os.Stdout); jerr != nil {
+						return jerr
+					}
+				} else {
+					res.WriteText(os.Stdout)
+				}
+			}
+			return err
+		},
+	}
+	f := c.Flags()
+	f.DurationVar(&interval, "interval", time.Millisecond, "sleep between wake-ups")
+	f.DurationVar(&duration, "duration", 10*time.Second, "run time")
+	f.BoolVar(&asJSON, "json", false, "print the result as JSON on stdout")
+	return c
 }
 
 // benchGCPercent is the load generator's GOGC when the environment sets

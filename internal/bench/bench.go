@@ -201,6 +201,10 @@ type Result struct {
 	E2ELatency *Latency `json:"e2e_latency,omitempty"`
 	// Produced is the number of records acknowledged in an e2e run.
 	Produced int64 `json:"produced,omitempty"`
+	// Hiccup is how late a thread that only sleeps was woken (mode
+	// "hiccup"), each IntervalMs apart.
+	Hiccup     *Latency `json:"hiccup,omitempty"`
+	IntervalMs float64  `json:"interval_ms,omitempty"`
 }
 
 func (r *Result) finish(elapsed time.Duration) {
@@ -213,6 +217,10 @@ func (r *Result) finish(elapsed time.Duration) {
 
 // WriteText prints a human summary.
 func (r *Result) WriteText(w io.Writer) {
+	if r.Hiccup != nil {
+		r.writeHiccupText(w)
+		return
+	}
 	fmt.Fprintf(w, "%s %s: %d records in %.2fs: %.0f records/s, %.1f MB/s (%d B records, %d partitions",
 		r.Label, r.Mode, r.Records, r.Seconds, r.RecordsPerSec, r.MBPerSec, r.RecordSize, r.Partitions)
 	if r.Acks != "" {
@@ -234,6 +242,13 @@ func (r *Result) WriteText(w io.Writer) {
 	if l := r.E2ELatency; l != nil {
 		fmt.Fprintf(w, "end-to-end latency ms: p50 %.2f  p99 %.2f  p99.9 %.2f  max %.2f  mean %.2f\n", l.P50, l.P99, l.P999, l.Max, l.Mean)
 	}
+}
+
+// writeHiccupText is WriteText for mode "hiccup".
+func (r *Result) writeHiccupText(w io.Writer) {
+	l := r.Hiccup
+	fmt.Fprintf(w, "hiccup: %d wake-ups of a thread sleeping %g ms at a time, over %.2fs\n", l.Count, r.IntervalMs, r.Seconds)
+	fmt.Fprintf(w, "late by ms: p50 %.2f  p99 %.2f  p99.9 %.2f  max %.2f  mean %.2f\n", l.P50, l.P99, l.P999, l.Max, l.Mean)
 }
 
 // WriteJSON prints the result as one JSON object.

@@ -154,3 +154,38 @@ func TestHistogramPercentiles(t *testing.T) {
 		t.Fatalf("interval after drain: %+v", iv)
 	}
 }
+
+// hiccup counts from the intended wake-up times: one wake-up 30 ms late
+// with a 1 ms interval also records the 29, 28, ... 1 ms by which the
+// wake-ups it stood for were late, so the ~30 records of that stall
+// carry the p99 of a 300 ms run and its max (recorded once, the stall
+// alone would be under 1 % of ~280 records).
+func TestHiccupCountsMissedWakeups(t *testing.T) {
+	calls := 0
+	sleep := func(d time.Duration) {
+		calls++
+		if calls == 50 {
+			d += 30 * time.Millisecond
+		}
+		time.Sleep(d)
+	}
+	res, err := hiccup(context.Background(), time.Millisecond, 300*time.Millisecond, nil, sleep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := res.Hiccup
+	if h == nil || res.Mode != "hiccup" || res.IntervalMs != 1 {
+		t.Fatalf("result %+v", res)
+	}
+	if h.Max < 30 || h.P99 < 20 {
+		t.Fatalf("max %.2f ms, p99 %.2f ms: the 30 ms stall and its missed wake-ups were not recorded", h.Max, h.P99)
+	}
+	// At most one record per 1 ms of the run (a wake-up late by less than
+	// the interval stands for one), at least one per two or so.
+	if got := float64(h.Count) / (res.Seconds * 1000); got < 0.3 || got > 1.05 {
+		t.Fatalf("%d records over %.3f s: %.2f per intended wake-up", h.Count, res.Seconds, got)
+	}
+	if _, err := Hiccup(context.Background(), 0, time.Second, nil); err == nil {
+		t.Fatal("a zero interval was accepted")
+	}
+}
