@@ -422,6 +422,15 @@ func (r *run) markdown(svgName string) string {
 		}
 		w("| %d | %s | %.0f | %s | %s | %s | %s |\n", p, f1(r.mbps(name)), recs, ratio(r.mbps(name), base), kibToMiB(r.extra["rss_scale_"+strconv.Itoa(p)]), r.steal(name), r.status(name))
 	}
+	pairs := r.scalePairs()
+	if len(pairs) > 1 {
+		var ps []string
+		for _, pr := range pairs {
+			ps = append(ps, fmt.Sprintf("%s (%s / %s MB/s, steal %s / %s)", ratio(pr.many, pr.few), f1(pr.many), f1(pr.few), or(r.steal(pr.manyStep), "?"), or(r.steal(pr.fewStep), "?")))
+		}
+		w("\n1,000 against 6 partitions, %d pairs run one right after the other (the first is the table's): %s; median **%s**.\n",
+			len(pairs), strings.Join(ps, ", "), ratio(medianRatio(pairs), 1))
+	}
 	before, after, n := num(r.extra["rss_idle_before"]), num(r.extra["rss_idle_after"]), num(r.extra["idle_partitions"])
 	w("\nIdle partitions: broker RSS %s MiB before and %s MiB after creating a %s-partition topic (fresh broker):\n",
 		kibToMiB(r.extra["rss_idle_before"]), kibToMiB(r.extra["rss_idle_after"]), r.extra["idle_partitions"])
@@ -494,8 +503,9 @@ func (r *run) markdown(svgName string) string {
 			floor(pa, "disk-fsync-acksall-50")
 		}
 	}
-	pts := scalePoints(r)
-	if len(pts) > 0 {
+	if pairs := r.scalePairs(); len(pairs) > 0 {
+		t(fmt.Sprintf("throughput at 1000 partitions within 20%% of 6 partitions (median of %d pairs)", len(pairs)), medianRatio(pairs), 0.8, "×", true)
+	} else if pts := scalePoints(r); len(pts) > 0 {
 		last := "trib-scale-" + strconv.Itoa(pts[len(pts)-1])
 		t(fmt.Sprintf("throughput at %d partitions within 20%% of %d partitions", pts[len(pts)-1], baseN), r.mbps(last), 0.8*base, "MB/s", true)
 	}
@@ -587,6 +597,55 @@ func (r *run) brokerProduce(step string) string {
 		return ""
 	}
 	return "≤" + f[0] + " / ≤" + f[1]
+}
+
+// scalePair is one run of 6 partitions and the run of 1,000 right after
+// it (bench/run's trib-scale-6[-rN], trib-scale-1000[-rN]): MB/s each.
+type scalePair struct {
+	fewStep, manyStep string
+	few, many         float64
+}
+
+// scalePairs returns the complete 6-then-1,000 pairs of the run, the
+// sweep's first.
+func (r *run) scalePairs() []scalePair {
+	var out []scalePair
+	for i := 1; ; i++ {
+		suffix := ""
+		if i > 1 {
+			suffix = "-r" + strconv.Itoa(i)
+		}
+		few, many := "trib-scale-6"+suffix, "trib-scale-1000"+suffix
+		_, okF := r.results[few]
+		_, okM := r.results[many]
+		if !okF && !okM && i > 1 {
+			return out
+		}
+		if pr := (scalePair{few, many, r.mbps(few), r.mbps(many)}); pr.few > 0 && pr.many > 0 {
+			out = append(out, pr)
+		}
+	}
+}
+
+// medianRatio is the median of the pairs' 1,000-over-6 ratios (the lower
+// middle one for an even count); NaN for none.
+func medianRatio(pairs []scalePair) float64 {
+	if len(pairs) == 0 {
+		return math.NaN()
+	}
+	rs := make([]float64, len(pairs))
+	for i, p := range pairs {
+		rs[i] = p.many / p.few
+	}
+	slices.Sort(rs)
+	return rs[(len(rs)-1)/2]
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 // hiccup returns what `trib bench hiccup` measured in result name, or nil.

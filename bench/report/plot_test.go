@@ -1,9 +1,11 @@
 package main
 
 import (
+	"encoding/json"
 	"math"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -111,5 +113,47 @@ func TestStealFromProcStat(t *testing.T) {
 	}
 	if got := r.steal("trib-lat-acks1-25"); got != "" {
 		t.Fatalf("a step without a record shows steal %q", got)
+	}
+}
+
+// The 1,000-against-6-partitions target is the median of the pairs'
+// ratios, each pair run one right after the other: a pair whose 6-partition
+// run met a busier machine (here the first, 0.5×) moves no verdict.
+func TestScalePairsMedian(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "results"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, mbps := range map[string]float64{
+		"trib-scale-6": 400, "trib-scale-1000": 200, // 0.50
+		"trib-scale-6-r2": 600, "trib-scale-1000-r2": 510, // 0.85
+		"trib-scale-6-r3": 500, "trib-scale-1000-r3": 410, // 0.82
+		"trib-scale-6-r4": 500, // no 1,000 run: not a pair
+	} {
+		b, _ := json.Marshal(map[string]any{"mode": "produce", "records": 1, "mb_per_sec": mbps})
+		if err := os.WriteFile(filepath.Join(dir, "results", name+".json"), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pairs := r.scalePairs()
+	if len(pairs) != 3 || pairs[1].fewStep != "trib-scale-6-r2" || pairs[1].many != 510 {
+		t.Fatalf("pairs %+v", pairs)
+	}
+	if m := medianRatio(pairs); math.Abs(m-0.82) > 1e-9 {
+		t.Fatalf("median ratio %.3f, want 0.82", m)
+	}
+	md := r.markdown("x.svg")
+	if !strings.Contains(md, "| throughput at 1000 partitions within 20% of 6 partitions (median of 3 pairs) | 0.82 × (goal 0.80) | met |") {
+		t.Fatalf("no met target row for the median of the pairs in:\n%s", md)
+	}
+	if !strings.Contains(md, "0.50× (200.0 / 400.0 MB/s") {
+		t.Fatal("the first pair is not listed")
+	}
+	if !math.IsNaN(medianRatio(nil)) {
+		t.Fatal("the median of no pairs is a number")
 	}
 }
