@@ -258,9 +258,9 @@ func (r *run) markdown(svgName string) string {
 	w("## Machine and command\n\n```\n%s```\n\n", r.file("machine.txt"))
 	w("Command: `%s`\n\n", strings.TrimSpace(r.file("command.txt")))
 
-	w("## Limits of this machine\n\n| limit | MB/s | status |\n|---|---:|---|\n")
-	w("| disk: `dd bs=1M conv=fdatasync` sequential write | %s | %s |\n", f1(disk), r.status("disk-dd"))
-	w("| loopback TCP, one connection | %s | %s |\n\n", f1(tcp), r.status("tcp-loopback"))
+	w("## Limits of this machine\n\n| limit | MB/s | steal | status |\n|---|---:|---:|---|\n")
+	w("| disk: `dd bs=1M conv=fdatasync` sequential write | %s | %s | %s |\n", f1(disk), r.steal("disk-dd"), r.status("disk-dd"))
+	w("| loopback TCP, one connection | %s | %s | %s |\n\n", f1(tcp), r.steal("tcp-loopback"), r.status("tcp-loopback"))
 	w("The disk's own fdatasync latency (fio: appends of 64 KiB, each followed by `fdatasync`, into as many\n")
 	w("new files as the partitions' logs, at the rate of the named 50 %% latency point, nothing else running).\n")
 	w("An acks=all answer waits for at least one fdatasync of its partitions' logs, so this bounds the\n")
