@@ -157,3 +157,58 @@ func TestScalePairsMedian(t *testing.T) {
 		t.Fatal("the median of no pairs is a number")
 	}
 }
+
+// Quiet runs are the 50 % runs with under 2 % CPU steal, the extra tries
+// (-qN) included; the headline median ignores the tries, so runs made only
+// while the machine was busy cannot pull it down.
+func TestQuietRuns(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "results"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var extra strings.Builder
+	for _, run := range []struct {
+		name  string
+		p99   float64
+		steal string
+	}{
+		{"trib-lat-acks1-50", 40, "8.6"},
+		{"trib-lat-acks1-50-r2", 90, "15.1"},
+		{"trib-lat-acks1-50-r3", 30, "2.0"}, // 2.0 is not under 2
+		{"trib-lat-acks1-50-q1", 20, "3.5"},
+		{"trib-lat-acks1-50-q2", 6, "0.4"},
+	} {
+		b, _ := json.Marshal(map[string]any{"mode": "e2e", "records": 1, "mb_per_sec": 100,
+			"produce_latency": map[string]any{"p99_ms": run.p99}, "e2e_latency": map[string]any{"p99_ms": run.p99 + 1}})
+		if err := os.WriteFile(filepath.Join(dir, "results", run.name+".json"), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		extra.WriteString("cpu_" + run.name + "\t" + run.steal + " 60.0\n")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "extra.tsv"), []byte(extra.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if qs := r.quietRuns("trib-lat-acks1-50"); len(qs) != 1 || qs[0].name != "trib-lat-acks1-50-q2" {
+		t.Fatalf("quiet runs %v, want only trib-lat-acks1-50-q2", qs)
+	}
+	if n := len(r.allLatRuns("trib-lat-acks1-50")); n != 5 {
+		t.Fatalf("%d runs in all, want 5", n)
+	}
+	if name, res := r.lat("trib-lat-acks1-50"); name != "trib-lat-acks1-50" || res.ProduceLatency.P99 != 40 {
+		t.Fatalf("headline %s, want the median of the three repeats (40 ms)", name)
+	}
+	md := r.markdown("x.svg")
+	for _, want := range []string{
+		"| acks=1 | trib-lat-acks1-50-q2 | 6.00 | 7.00 |",
+		"| (context) ack / e2e p99 of the runs with < 2 % steal (quiet runs, above) | 6.00 / 7.00 ms (1 of 5 runs) | no target |",
+		"| acks=all | none quiet of 0 runs |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Fatalf("report lacks %q:\n%s", want, md)
+		}
+	}
+}
