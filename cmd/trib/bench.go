@@ -53,16 +53,7 @@ func hiccupCmd() *cobra.Command {
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			res, err := bench.Hiccup(ctx, interval, duration, nil)
-			if res != nil {
-				if asJSON {
-					if jerr := res.WriteJSON(os.Stdout); jerr != nil {
-						return jerr
-					}
-				} else {
-					res.WriteText(os.Stdout)
-				}
-			}
-			return err
+			return printResult(res, err, asJSON)
 		},
 	}
 	f := c.Flags()
@@ -102,16 +93,7 @@ func benchCmd(name, short string, run func(context.Context, bench.Config) (*benc
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			res, err := run(ctx, cfg)
-			if res != nil {
-				if asJSON {
-					if jerr := res.WriteJSON(os.Stdout); jerr != nil {
-						return jerr
-					}
-				} else {
-					res.WriteText(os.Stdout)
-				}
-			}
-			return err
+			return printResult(res, err, asJSON)
 		},
 	}
 	f := c.Flags()
@@ -150,4 +132,20 @@ func benchCmd(name, short string, run func(context.Context, bench.Config) (*benc
 		f.Int32Var(&cfg.FetchMaxPartitionBytes, "fetch-max-partition-bytes", 1<<20, "max bytes per partition in a fetch response (max.partition.fetch.bytes)")
 	}
 	return c
+}
+
+// printResult prints a bench result (if any) as JSON or text on stdout
+// and returns the run's error, or the printing's.
+func printResult(res *bench.Result, err error, asJSON bool) error {
+	if res == nil {
+		return err
+	}
+	if asJSON {
+		if jerr := res.WriteJSON(os.Stdout); jerr != nil {
+			return jerr
+		}
+	} else {
+		res.WriteText(os.Stdout)
+	}
+	return err
 }
