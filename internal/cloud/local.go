@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -77,20 +78,37 @@ func NewLocalProvisioner(cfg LocalConfig) (*LocalProvisioner, error) {
 
 // Plan picks five free loopback ports per broker (Kafka, quorum, admin,
 // metrics endpoint, mTLS Kafka) that no planned node uses.
+//
+// The ports come from below the kernel's ephemeral range (plannedPorts):
+// a node keeps its ports for good, through restarts and rolls, and a port
+// in the ephemeral range can meanwhile become the source port of any
+// outbound connection on the machine, after which the broker cannot bind
+// it. A test's broker was restarted for a minute on "address already in
+// use" that way, and its cluster never came online.
 func (p *LocalProvisioner) Plan(_ context.Context, c Cluster, ids []int32, taken []Node) ([]Node, error) {
 	used := map[string]bool{}
 	for _, n := range taken {
 		used[n.Listen], used[n.Controller], used[n.Admin], used[n.Metrics], used[n.MTLS] = true, true, true, true, true
 	}
+	lo, hi := plannedPorts()
+	free := func(port int) (string, bool) {
+		l, err := net.Listen("tcp", net.JoinHostPort(p.cfg.Host, strconv.Itoa(port)))
+		if err != nil {
+			return "", false
+		}
+		a := l.Addr().String()
+		l.Close()
+		return a, !used[a]
+	}
 	port := func() (string, error) {
-		for range 100 {
-			l, err := net.Listen("tcp", net.JoinHostPort(p.cfg.Host, "0"))
-			if err != nil {
-				return "", err
+		for range 200 {
+			if a, ok := free(lo + rand.IntN(hi-lo+1)); ok {
+				used[a] = true
+				return a, nil
 			}
-			a := l.Addr().String()
-			l.Close()
-			if !used[a] {
+		}
+		for range 100 { // the range is crowded: any free port then
+			if a, ok := free(0); ok {
 				used[a] = true
 				return a, nil
 			}
@@ -110,6 +128,28 @@ func (p *LocalProvisioner) Plan(_ context.Context, c Cluster, ids []int32, taken
 		out = append(out, n)
 	}
 	return out, nil
+}
+
+// plannedPorts is the range Plan picks ports from: from 10000 to just
+// below the ephemeral range of /proc/sys/net/ipv4/ip_local_port_range,
+// whose ports the kernel hands out as source ports of outbound
+// connections. Without that file (not Linux), or when the range starts too
+// low for it, 20000–29999.
+func plannedPorts() (lo, hi int) {
+	const floor, defLo, defHi = 10000, 20000, 29999
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return defLo, defHi
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return defLo, defHi
+	}
+	first, err := strconv.Atoi(f[0])
+	if err != nil || first-1-floor < 1000 {
+		return defLo, defHi
+	}
+	return floor, first - 1
 }
 
 func pidPath(n Node) string { return filepath.Join(n.DataDir, "broker.pid") }

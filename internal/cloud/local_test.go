@@ -2,6 +2,7 @@ package cloud
 
 import (
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -61,5 +62,52 @@ func TestLocalAdoptsUnrecordedBroker(t *testing.T) {
 	}
 	if got := p.pid(n); got != 0 {
 		t.Fatalf("pid %d after Stop, want 0", got)
+	}
+}
+
+// Plan's ports are all distinct, free when planned, and below the kernel's
+// ephemeral range (plannedPorts), where no outbound connection can take
+// one between a node's starts.
+func TestPlanPortsBelowEphemeralRange(t *testing.T) {
+	p, err := NewLocalProvisioner(LocalConfig{Root: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lo, hi := plannedPorts()
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if first, _ := strconv.Atoi(f[0]); first > 11000 && hi != first-1 {
+				t.Fatalf("planned range %d–%d, want it to end just below the ephemeral range's %d", lo, hi, first)
+			}
+		}
+	}
+	c := Cluster{ID: "c1"}
+	first, err := p.Plan(context.Background(), c, []int32{1, 2, 3}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	more, err := p.Plan(context.Background(), c, []int32{4}, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, n := range append(first, more...) {
+		for _, a := range []string{n.Listen, n.Controller, n.Admin, n.Metrics, n.MTLS} {
+			_, ps, err := net.SplitHostPort(a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			port, _ := strconv.Atoi(ps)
+			if port < lo || port > hi {
+				t.Errorf("node %d: port %d outside %d–%d", n.NodeID, port, lo, hi)
+			}
+			if seen[a] {
+				t.Errorf("node %d: %s planned twice", n.NodeID, a)
+			}
+			seen[a] = true
+		}
+	}
+	if len(seen) != 20 {
+		t.Fatalf("%d distinct addresses for 4 nodes, want 20", len(seen))
 	}
 }
