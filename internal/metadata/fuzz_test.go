@@ -49,7 +49,7 @@ func FuzzApply(f *testing.F) {
 		for i, line := range bytes.Split(data, []byte{'\n'}) {
 			l := &raft.Log{Index: uint64(i + 1), Type: raft.LogCommand, Data: line}
 			res := a.Apply(l).(Result)
-			if res.Err == "applying the command panicked" {
+			if res.Err == errApplyPanicked {
 				t.Fatalf("entry %d %q: apply panicked", i, line)
 			}
 			b.Apply(l)

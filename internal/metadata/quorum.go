@@ -818,6 +818,10 @@ func (s *ControllerRPC) Seen(args SeenArgs, reply *SeenReply) error {
 
 var errRPCPanic = errors.New("controller RPC panicked")
 
+// errApplyPanicked is the Result.Err of a command whose apply panicked
+// (FuzzApply looks for it).
+const errApplyPanicked = "applying the command panicked"
+
 // fsm applies commands to State. mu guards st and changed; st is replaced,
 // never mutated, so readers may keep the pointer.
 type fsm struct {
@@ -869,7 +873,7 @@ func (f *fsm) Apply(l *raft.Log) any {
 	// deterministic): recovering it as a failed command keeps every
 	// replica's state equal and the node up.
 	if !safe.Run(nil, "metadata-apply", func() { next, res = cur.apply(&cmd) }) {
-		next, res = cur, Result{Err: "applying the command panicked", Code: ErrInvalidCommand.Error()}
+		next, res = cur, Result{Err: errApplyPanicked, Code: ErrInvalidCommand.Error()}
 	}
 	if next == nil {
 		next = cur

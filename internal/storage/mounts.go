@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -17,8 +18,9 @@ import (
 
 // discardMount reports whether dir is on a mount whose options include
 // "discard", given the text of /proc/self/mountinfo (proc(5)): the mount
-// point that is the longest prefix of dir decides. dir must be absolute
-// and clean.
+// point that is the longest prefix of dir decides, and of mounts on the
+// same point the last, which hides the ones before it. dir must be
+// absolute and clean.
 func discardMount(mountinfo []byte, dir string) (mountPoint, fsType string, discard bool) {
 	best := -1
 	sc := bufio.NewScanner(bytes.NewReader(mountinfo))
@@ -31,7 +33,7 @@ func discardMount(mountinfo []byte, dir string) (mountPoint, fsType string, disc
 			continue
 		}
 		mp := unescapeMount(f[4])
-		if !within(dir, mp) || len(mp) <= best {
+		if !within(dir, mp) || len(mp) < best {
 			continue
 		}
 		best = len(mp)
@@ -58,8 +60,8 @@ func unescapeMount(s string) string {
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		if s[i] == '\\' && i+4 <= len(s) {
-			if v, ok := octal3(s[i+1 : i+4]); ok {
-				b.WriteByte(v)
+			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(v))
 				i += 3
 				continue
 			}
@@ -67,23 +69,6 @@ func unescapeMount(s string) string {
 		b.WriteByte(s[i])
 	}
 	return b.String()
-}
-
-func octal3(s string) (byte, bool) {
-	if len(s) != 3 {
-		return 0, false
-	}
-	v := 0
-	for i := 0; i < 3; i++ {
-		if s[i] < '0' || s[i] > '7' {
-			return 0, false
-		}
-		v = v*8 + int(s[i]-'0')
-	}
-	if v > 255 {
-		return 0, false
-	}
-	return byte(v), true
 }
 
 // dirMount finds dir's mount in /proc/self/mountinfo (dir made absolute,

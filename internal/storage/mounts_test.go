@@ -8,13 +8,15 @@ import (
 )
 
 // mountinfo as Linux writes it (proc(5)): this machine's root line, a
-// tmpfs, an XFS data mount without discard below a discard one, and a
-// mount point with an escaped space.
+// tmpfs, an XFS data mount without discard below a discard one, a mount
+// point with an escaped space, and two mounts on one point.
 const testMountinfo = `27 1 254:0 / / rw,relatime - ext4 /dev/vda rw,discard,resv_strict,resuid=65534,resgid=65534
 30 27 0:26 / /tmp rw,nosuid,nodev shared:5 - tmpfs tmpfs rw,size=1048576k
 40 27 259:1 / /data rw,noatime shared:7 - xfs /dev/nvme0n1 rw,attr2,inode64,discard
 41 40 259:2 / /data/kafka rw,noatime shared:8 - xfs /dev/nvme1n1 rw,attr2,inode64,noquota
 42 27 259:3 / /mnt/my\040disk rw,relatime - ext4 /dev/sdb rw,discard
+44 27 259:5 / /stack rw,relatime - ext4 /dev/sdc rw,discard
+45 27 259:6 / /stack rw,relatime - xfs /dev/sdd rw,attr2
 bad line
 43 27 259:4 / /short rw -
 `
@@ -32,7 +34,8 @@ func TestDiscardMount(t *testing.T) {
 		{"/data/kafka/logs", "/data/kafka", "xfs", false},
 		{"/data/kafka", "/data/kafka", "xfs", false},
 		{"/mnt/my disk/d", "/mnt/my disk", "ext4", true},
-		{"/short/d", "/", "ext4", true}, // its line is malformed: skipped
+		{"/short/d", "/", "ext4", true},      // its line is malformed: skipped
+		{"/stack/d", "/stack", "xfs", false}, // the later mount hides the first
 	} {
 		mp, fs, discard := discardMount([]byte(testMountinfo), c.dir)
 		if mp != c.mount || fs != c.fs || discard != c.discard {
