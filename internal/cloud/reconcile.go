@@ -131,6 +131,15 @@ func (s *Service) reconcile(ctx context.Context, c Cluster) error {
 			op = &ops[i]
 		}
 	}
+	if op != nil {
+		// The cluster again, read after its operation: c was read before
+		// it, and an operation starts in one write with the change it
+		// makes (Store.StartOperationChange), so c may predate that
+		// change. An upgrade's first restart ran the old version so.
+		if c, err = s.cfg.Store.Cluster(ctx, c.ID); err != nil {
+			return err
+		}
+	}
 	if op == nil || op.Kind != OpDelete {
 		if err := s.supervise(ctx, c); err != nil {
 			return err
