@@ -2,10 +2,12 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -210,5 +212,71 @@ func TestQuietRuns(t *testing.T) {
 		if !strings.Contains(md, want) {
 			t.Fatalf("report lacks %q:\n%s", want, md)
 		}
+	}
+}
+
+// bench/ab's B/A at equal steal: rounds made so that B's p99 is 1.5× A's
+// at any steal, while B's rounds met more steal (each 1 % of it adds 5 %).
+// The plain medians then say B/A is far above 1.5; the fit must say 1.5.
+func TestABEqualSteal(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("no python3")
+	}
+	src, err := os.ReadFile("../ab")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, body, ok := strings.Cut(string(src), "<<'EOF'\n")
+	if !ok {
+		t.Fatal("bench/ab has no python part")
+	}
+	body, _, ok = strings.Cut(body, "\nEOF\n")
+	if !ok {
+		t.Fatal("bench/ab: the python part has no end")
+	}
+	dir := t.TempDir()
+	steals := map[string][]float64{"a": {0, 2, 5, 10}, "b": {10, 15, 20, 30}}
+	for who, ss := range steals {
+		for i, st := range ss {
+			p99 := 10 * math.Exp(0.05*st) * (1 + 0.01*float64(i%2)) // a little noise
+			if who == "b" {
+				p99 *= 1.5
+			}
+			name := filepath.Join(dir, fmt.Sprintf("%s-%d", who, i+1))
+			js := fmt.Sprintf(`{"records_per_sec": 1000, "produce_latency": {"p99_ms": %g}}`, p99)
+			if err := os.WriteFile(name+".json", []byte(js), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(name+".cpu", []byte(fmt.Sprintf("800 100 %g\n", st)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	out, err := exec.Command(py, "-c", body, dir, "").CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	var median, fitted float64
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 4 || f[0] != "produce_latency.p99_ms" {
+			continue
+		}
+		v, err := strconv.ParseFloat(f[3], 64)
+		if err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		if median == 0 {
+			median = v
+		} else {
+			fitted = v
+		}
+	}
+	if median < 2.5 {
+		t.Fatalf("plain median B/A %.3f: the rounds do not confound steal as meant\n%s", median, out)
+	}
+	if math.Abs(fitted-1.5) > 0.05 {
+		t.Fatalf("B/A at equal steal %.3f, want 1.5\n%s", fitted, out)
 	}
 }
