@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"container/list"
 	"errors"
 	"log/slog"
 	"os"
@@ -42,9 +41,9 @@ type fileCache struct {
 	logger *slog.Logger
 
 	mu      sync.Mutex
-	open    int       // open descriptors, including those handed to the closer
-	closing int       // of which handed to the closer
-	lru     list.List // idle open files (refs == 0), most recently used first
+	open    int     // open descriptors, including those handed to the closer
+	closing int     // of which handed to the closer
+	lru     lruList // idle open files (refs == 0), most recently used first
 	queue   []*segFile
 	wake    chan struct{}
 	stop    chan struct{}
@@ -56,7 +55,6 @@ type fileCache struct {
 func newFileCache(limit int, logger *slog.Logger) *fileCache {
 	c := &fileCache{limit: max(limit, minOpenFiles), logger: logger,
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
-	c.lru.Init()
 	safe.Go(logger, "segment-file-closer", c.closer)
 	return c
 }
@@ -94,13 +92,11 @@ func (c *fileCache) close() {
 // are queued for the closer.
 func (c *fileCache) evictLocked() (victims []*os.File) {
 	for c.open-c.closing > c.limit {
-		e := c.lru.Back()
-		if e == nil {
+		lf := c.lru.tail
+		if lf == nil {
 			break
 		}
-		lf := e.Value.(*segFile)
-		c.lru.Remove(e)
-		lf.elem = nil
+		c.lru.remove(lf)
 		if lf.wseq == lf.synced {
 			victims = append(victims, lf.f)
 			lf.f = nil
@@ -116,6 +112,50 @@ func (c *fileCache) evictLocked() (victims []*os.File) {
 		}
 	}
 	return victims
+}
+
+// lruList is the cache's list of idle files, linked through the files'
+// own lruPrev and lruNext (guarded by fileCache.mu), so putting a file in
+// and taking it out allocate nothing: a file goes in and out once per
+// append (the active segment's acquire and release), and a list of
+// separate elements allocated one per append.
+type lruList struct {
+	head, tail *segFile // most and least recently used
+}
+
+func (l *lruList) pushFront(s *segFile) {
+	s.inLRU, s.lruPrev, s.lruNext = true, nil, l.head
+	if l.head != nil {
+		l.head.lruPrev = s
+	} else {
+		l.tail = s
+	}
+	l.head = s
+}
+
+func (l *lruList) pushBack(s *segFile) {
+	s.inLRU, s.lruPrev, s.lruNext = true, l.tail, nil
+	if l.tail != nil {
+		l.tail.lruNext = s
+	} else {
+		l.head = s
+	}
+	l.tail = s
+}
+
+// remove takes s, which is in the list (s.inLRU), out of it.
+func (l *lruList) remove(s *segFile) {
+	if s.lruPrev != nil {
+		s.lruPrev.lruNext = s.lruNext
+	} else {
+		l.head = s.lruNext
+	}
+	if s.lruNext != nil {
+		s.lruNext.lruPrev = s.lruPrev
+	} else {
+		l.tail = s.lruPrev
+	}
+	s.inLRU, s.lruPrev, s.lruNext = false, nil, nil
 }
 
 func closeAll(c *fileCache, fs []*os.File) {
@@ -198,8 +238,8 @@ func (c *fileCache) closeOne() bool {
 		c.closes.Add(1)
 		return true
 	}
-	if lf.f != nil && lf.refs == 0 && lf.elem == nil {
-		lf.elem = c.lru.PushBack(lf) // still the least recently used
+	if lf.f != nil && lf.refs == 0 && !lf.inLRU {
+		c.lru.pushBack(lf) // still the least recently used
 	}
 	var victims []*os.File
 	if err == nil {

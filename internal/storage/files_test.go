@@ -2,8 +2,10 @@ package storage
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 )
@@ -141,8 +143,7 @@ func TestSegFileRetireAndClose(t *testing.T) {
 	}
 	lf2.retire()
 	lf2.cache.mu.Lock()
-	lf2.cache.lru.Remove(lf2.elem)
-	lf2.elem = nil
+	lf2.cache.lru.remove(lf2)
 	victim := lf2.f
 	lf2.f = nil
 	lf2.cache.open--
@@ -150,5 +151,63 @@ func TestSegFileRetireAndClose(t *testing.T) {
 	victim.Close() // as an eviction would
 	if _, err := lf2.ReadAt(buf, 0); !errors.Is(err, os.ErrClosed) {
 		t.Fatalf("read of an evicted retired file: %v", err)
+	}
+}
+
+// The cache closes the least recently used idle descriptor first, and
+// using a file (acquire, release: once per append on the active segment)
+// allocates nothing.
+func TestFileCacheLeastRecentlyUsed(t *testing.T) {
+	dir := t.TempDir()
+	c := newFileCache(minOpenFiles, quiet)
+	defer c.close()
+	files := make([]*segFile, minOpenFiles)
+	for i := range files {
+		f, err := openCachedSegFile(c, filepath.Join(dir, fmt.Sprintf("%02d.log", i)), os.O_RDWR|os.O_CREATE, nil, kindLog)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[i] = f
+	}
+	use := func(f *segFile) {
+		if _, err := f.acquire(); err != nil {
+			t.Fatal(err)
+		}
+		f.release(false)
+	}
+	// Least recently used now: 1, 3, 4, ..., 15, 0, 2 (0 and 2 used last,
+	// 2 twice, so also in the middle of the list).
+	use(files[2])
+	use(files[0])
+	use(files[2])
+	if allocs := testing.AllocsPerRun(100, func() { use(files[5]) }); allocs != 0 {
+		t.Fatalf("acquire and release allocate %.1f times", allocs)
+	}
+	// Order now: 1, 3, 4, 6, ..., 15, 0, 2, 5. Each new file closes the
+	// oldest idle one.
+	closedOrder := []int{1, 3, 4, 6}
+	for n, want := range closedOrder {
+		f, err := openCachedSegFile(c, filepath.Join(dir, fmt.Sprintf("new%d.log", n)), os.O_RDWR|os.O_CREATE, nil, kindLog)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		c.mu.Lock()
+		var open []int
+		for i, f := range files {
+			if f.f != nil {
+				open = append(open, i)
+			}
+		}
+		c.mu.Unlock()
+		if len(open) != minOpenFiles-n-1 || slices.Contains(open, want) {
+			t.Fatalf("after new file %d open: %v; want %d closed (closed so far %v)", n, open, want, closedOrder[:n+1])
+		}
+	}
+	for _, f := range files {
+		f.Close()
+	}
+	if o := c.Open(); o != len(closedOrder) {
+		t.Fatalf("%d open, want %d", o, len(closedOrder))
 	}
 }

@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"container/list"
 	"io/fs"
 	"os"
 	"sync"
@@ -36,10 +35,12 @@ type segFile struct {
 	path    string
 	f       *os.File // nil while closed
 	refs    int      // calls using f
-	elem    *list.Element
-	closing bool // queued for the closer
-	retired bool // never reopened: the path may name another file now
-	closed  bool // Close was called; f is closed when the last user is done
+	closing bool     // queued for the closer
+	retired bool     // never reopened: the path may name another file now
+	closed  bool     // Close was called; f is closed when the last user is done
+	// inLRU: f is idle in cache.lru, linked through lruPrev and lruNext.
+	inLRU            bool
+	lruPrev, lruNext *segFile
 	// wseq counts finished writes; synced is the count the last
 	// successful fsync covered. Dirty while they differ.
 	wseq, synced uint64
@@ -80,7 +81,7 @@ func openCachedSegFile(cache *fileCache, path string, flag int, dk *dataKey, kin
 	}
 	cache.mu.Lock()
 	cache.open++
-	sf.elem = cache.lru.PushFront(sf)
+	cache.lru.pushFront(sf)
 	victims := cache.evictLocked()
 	cache.mu.Unlock()
 	closeAll(cache, victims)
@@ -128,9 +129,8 @@ func (s *segFile) acquire() (*os.File, error) {
 		c.help()
 		return f, nil
 	}
-	if s.elem != nil {
-		c.lru.Remove(s.elem)
-		s.elem = nil
+	if s.inLRU {
+		c.lru.remove(s)
 	}
 	s.refs++
 	f := s.f
@@ -155,7 +155,7 @@ func (s *segFile) release(write bool) {
 			last, s.f = s.f, nil
 			c.open--
 		case !s.closing:
-			s.elem = c.lru.PushFront(s)
+			c.lru.pushFront(s)
 		}
 	}
 	c.mu.Unlock()
@@ -260,9 +260,8 @@ func (s *segFile) Sync() error {
 		}
 		return nil
 	}
-	if s.elem != nil {
-		c.lru.Remove(s.elem)
-		s.elem = nil
+	if s.inLRU {
+		c.lru.remove(s)
 	}
 	s.refs++
 	f, seq := s.f, s.wseq
@@ -331,9 +330,8 @@ func (s *segFile) Close() error {
 		return nil
 	}
 	s.closed = true
-	if s.elem != nil {
-		c.lru.Remove(s.elem)
-		s.elem = nil
+	if s.inLRU {
+		c.lru.remove(s)
 	}
 	var f *os.File
 	if s.refs == 0 && s.f != nil {
