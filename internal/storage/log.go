@@ -1091,8 +1091,10 @@ func ReleaseRead(b []byte) {
 	if cap(b) < record.HeaderSize || cap(b) > maxPooledRead {
 		return
 	}
-	b = b[:0]
-	readPool.Put(&b)
+	// A new variable: taking b's own address moved it to the heap on
+	// every call, a marker's early return included.
+	p := b[:0]
+	readPool.Put(&p)
 }
 
 // BatchInfo describes one stored batch without its records.

@@ -674,3 +674,35 @@ func TestStandaloneOpen(t *testing.T) {
 		t.Fatalf("scan headers %v", seen)
 	}
 }
+
+// Finding a read's first batch steps over batch headers from the index
+// entry below it; in a plaintext log none of that allocates (each step
+// allocated a header).
+func TestFindAllocatesNothing(t *testing.T) {
+	e := newEnv(t)
+	o := DefaultOptions()
+	o.IndexIntervalBytes = 1 << 20 // no entry but the first: find walks
+	l := e.log(o)
+	appendN(t, l, 40, 3, e.clk.Now().UnixMilli())
+	l.mu.RLock()
+	if len(l.segs) != 1 {
+		t.Fatalf("%d segments, want 1", len(l.segs))
+	}
+	s := l.segs[0]
+	l.mu.RUnlock()
+	var pos int64
+	allocs := testing.AllocsPerRun(50, func() {
+		p, ok, err := s.find(100, s.size, s.idx.n)
+		if err != nil || !ok {
+			t.Fatalf("find: %v %v", ok, err)
+		}
+		pos = p
+	})
+	if allocs != 0 && testKeys == nil { // decrypting a header allocates (crypt.go)
+		t.Fatalf("find allocates %.1f times", allocs)
+	}
+	h, _, err := s.header(pos, s.size, getHeaderBuf())
+	if err != nil || h.BaseOffset() > 100 || h.LastOffset() < 100 {
+		t.Fatalf("find(100) found the batch at %d: %v", pos, err)
+	}
+}

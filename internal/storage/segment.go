@@ -334,28 +334,38 @@ func batchSize(hdr []byte) (int, error) {
 	return n, nil
 }
 
-// header reads the batch header at pos; the batch must lie below limit.
-func (s *segment) header(pos, limit int64) (record.Batch, int64, error) {
+// header reads the batch header at pos into hdr, which it returns as the
+// Batch; the batch must lie below limit. The callers take hdr from
+// headerBufs for the call (an array on their stack would escape through
+// segFile.ReadAt's decryption), so a read's lookup (find) allocates
+// nothing; it allocated a header per batch it stepped over.
+func (s *segment) header(pos, limit int64, hdr *[record.HeaderSize]byte) (record.Batch, int64, error) {
 	if pos+record.HeaderSize > limit {
 		return nil, 0, fmt.Errorf("%w: header at %d beyond %d", record.ErrTruncated, pos, limit)
 	}
-	hdr := make([]byte, record.HeaderSize)
-	if _, err := s.f.ReadAt(hdr, pos); err != nil {
+	if _, err := s.f.ReadAt(hdr[:], pos); err != nil {
 		return nil, 0, err
 	}
-	n, err := batchSize(hdr)
+	n, err := batchSize(hdr[:])
 	if err != nil {
 		return nil, 0, err
 	}
 	if pos+int64(n) > limit {
 		return nil, 0, fmt.Errorf("%w: batch at %d ends beyond %d", record.ErrTruncated, pos, limit)
 	}
-	return record.Batch(hdr), int64(n), nil
+	return record.Batch(hdr[:]), int64(n), nil
 }
+
+// headerBufs recycles header's buffers.
+var headerBufs = sync.Pool{New: func() any { return new([record.HeaderSize]byte) }}
+
+func getHeaderBuf() *[record.HeaderSize]byte { return headerBufs.Get().(*[record.HeaderSize]byte) }
 
 // find returns the position of the first batch below limit whose last
 // offset is >= offset, or ok=false if there is none.
 func (s *segment) find(offset, limit int64, idxN int) (pos int64, ok bool, err error) {
+	hb := getHeaderBuf()
+	defer headerBufs.Put(hb)
 	if pos, ok := s.readHint(offset, limit); ok {
 		return pos, true, nil
 	}
@@ -369,7 +379,7 @@ func (s *segment) find(offset, limit int64, idxN int) (pos int64, ok bool, err e
 		}
 	}
 	for indexed := pos > 0; pos < limit; {
-		h, n, err := s.header(pos, limit)
+		h, n, err := s.header(pos, limit, hb)
 		if err != nil {
 			if indexed {
 				// A damaged index entry: fall back to a scan from the start.
@@ -391,13 +401,15 @@ func (s *segment) find(offset, limit int64, idxN int) (pos int64, ok bool, err e
 // is the one to read, however old the hint (a truncation may have
 // rewritten the bytes since; then it holds other offsets and is ignored).
 func (s *segment) readHint(offset, limit int64) (int64, bool) {
+	hb := getHeaderBuf()
+	defer headerBufs.Put(hb)
 	s.hintMu.Lock()
 	next, pos := s.hintNext, s.hintPos
 	s.hintMu.Unlock()
 	if next != offset || pos <= 0 || pos >= limit {
 		return 0, false
 	}
-	h, _, err := s.header(pos, limit)
+	h, _, err := s.header(pos, limit, hb)
 	if err != nil || h.BaseOffset() > offset || h.LastOffset() < offset {
 		return 0, false
 	}
@@ -414,6 +426,8 @@ func (s *segment) setReadHint(next, pos int64) {
 // findTime returns the position of the first batch below limit whose max
 // timestamp is >= ts and last offset >= from, or ok=false.
 func (s *segment) findTime(ts, from, limit int64, idxN, tidxN int) (pos int64, ok bool, err error) {
+	hb := getHeaderBuf()
+	defer headerBufs.Put(hb)
 	start := max(from, s.base)
 	e, err := s.tidx.floor(tidxN, timeEntryTs, ts-1)
 	if err != nil {
@@ -427,7 +441,7 @@ func (s *segment) findTime(ts, from, limit int64, idxN, tidxN int) (pos int64, o
 		return 0, ok, err
 	}
 	for pos < limit {
-		h, n, err := s.header(pos, limit)
+		h, n, err := s.header(pos, limit, hb)
 		if err != nil {
 			return 0, false, err
 		}
@@ -441,7 +455,9 @@ func (s *segment) findTime(ts, from, limit int64, idxN, tidxN int) (pos int64, o
 
 // readBatch reads the whole batch at pos, checking its CRC.
 func (s *segment) readBatch(pos, limit int64) (record.Batch, error) {
-	_, n, err := s.header(pos, limit)
+	hb := getHeaderBuf()
+	defer headerBufs.Put(hb)
+	_, n, err := s.header(pos, limit, hb)
 	if err != nil {
 		return nil, err
 	}
@@ -572,6 +588,8 @@ func (s *segment) trackMem(h record.Batch, pos, n, interval int64, idxBuf, tidxB
 // ErrIndexCorrupt if an index fails its sanity check; the caller then
 // recovers the segment.
 func (s *segment) load(nextBase int64) error {
+	hb := getHeaderBuf()
+	defer headerBufs.Put(hb)
 	st, err := s.f.Stat()
 	if err != nil {
 		return err
@@ -595,7 +613,7 @@ func (s *segment) load(nextBase int64) error {
 	}
 	var lastPos int64 = -1
 	for pos < s.size {
-		h, n, err := s.header(pos, s.size)
+		h, n, err := s.header(pos, s.size, hb)
 		if err != nil {
 			return fmt.Errorf("%w: walking the log: %v", ErrIndexCorrupt, err)
 		}
@@ -617,7 +635,7 @@ func (s *segment) load(nextBase int64) error {
 	}
 	if lastPos >= 0 {
 		s.sinceIndex = s.size - lastPos
-		if first, _, err := s.header(0, s.size); err == nil {
+		if first, _, err := s.header(0, s.size, hb); err == nil {
 			s.firstTs = first.MaxTimestamp()
 		}
 	}
@@ -640,7 +658,7 @@ func (s *segment) load(nextBase int64) error {
 		pos = offsetEntryPos(e)
 	}
 	for pos < s.size {
-		h, n, err := s.header(pos, s.size)
+		h, n, err := s.header(pos, s.size, hb)
 		if err != nil {
 			break
 		}
