@@ -29,6 +29,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -101,9 +102,11 @@ func (b *Broker) handleFetch(ctx context.Context, r *Request) Pending {
 			}
 		}()
 		var timer *time.Timer
+		var live []*partition.Partition // reused by each fillFetch
 		for {
 			resp := req.ResponseKind().(*kmsg.FetchResponse)
-			n, live := b.fillFetch(req, resp, replica, denied)
+			var n int
+			n, live = b.fillFetch(req, resp, replica, denied, live[:0])
 			wait := time.Until(deadline)
 			if n >= int(req.MinBytes) || len(live) == 0 || wait <= 0 {
 				return done(resp, n)
@@ -136,22 +139,31 @@ func (b *Broker) handleFetch(ctx context.Context, r *Request) Pending {
 }
 
 // fillFetch reads every requested partition into resp. It returns the bytes
-// read and the partitions where more data could arrive.
+// read and the partitions where more data could arrive, appended to live
+// (the caller's buffer, empty; nil makes one sized for the request).
 //
 // A replica fetch (replica >= 0) comes from a follower: its fetch offset
 // tells the leader how far that follower's durable log reaches (ISR and
 // high watermark bookkeeping), and it reads up to the log end instead of the
 // high watermark.
-func (b *Broker) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, replica int32, denied map[string]bool) (int, []*partition.Partition) {
+func (b *Broker) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, replica int32, denied map[string]bool, live []*partition.Partition) (int, []*partition.Partition) {
 	remaining := int(req.MaxBytes)
 	if req.Version < 3 || remaining <= 0 {
 		remaining = int(^uint32(0) >> 1)
 	}
 	total := 0
-	var live []*partition.Partition
+	if live == nil {
+		n := 0
+		for _, rt := range req.Topics {
+			n += len(rt.Partitions)
+		}
+		live = make([]*partition.Partition, 0, n)
+	}
+	resp.Topics = slices.Grow(resp.Topics, len(req.Topics))
 	for _, rt := range req.Topics {
 		st := kmsg.NewFetchResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		st.Partitions = make([]kmsg.FetchResponseTopicPartition, 0, len(rt.Partitions))
 		var t *topic
 		if req.Version >= 13 {
 			t = b.topicByID(rt.TopicID)

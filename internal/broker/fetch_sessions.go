@@ -82,6 +82,9 @@ type sessionPartition struct {
 	lastFetchedEpoch            int32
 	// What the client last received.
 	hw, lso, logStart int64
+	// moved: the fetch being finished sent records of it (finish's mark,
+	// false between fetches; guarded by fetchSession.mu).
+	moved bool
 }
 
 type fetchSession struct {
@@ -93,7 +96,8 @@ type fetchSession struct {
 	epoch    int32 // the epoch the next incremental fetch must carry
 	parts    []*sessionPartition
 	byKey    map[sessionKey]*sessionPartition
-	lastUsed time.Time // guarded by fetchSessions.mu
+	movedBuf []*sessionPartition // finish's list, kept for the next fetch
+	lastUsed time.Time           // guarded by fetchSessions.mu
 }
 
 // noSessions is a cache without slots.
@@ -311,19 +315,24 @@ func (s *fetchSession) forget(k sessionKey) {
 
 // requestTopics lists the session's partitions as request topics, in the
 // session's order (consecutive partitions of a topic share an entry; a
-// topic may appear more than once, as in Kafka's responses).
+// topic may appear more than once, as in Kafka's responses). The topics'
+// partitions share one array, cut into runs.
 func (s *fetchSession) requestTopics() []kmsg.FetchRequestTopic {
 	var out []kmsg.FetchRequestTopic
-	for _, sp := range s.parts {
+	parts := make([]kmsg.FetchRequestTopicPartition, len(s.parts))
+	start := 0
+	for i, sp := range s.parts {
 		if n := len(out); n == 0 || out[n-1].Topic != sp.key.topic || out[n-1].TopicID != sp.key.id {
 			t := kmsg.NewFetchRequestTopic()
 			t.Topic, t.TopicID = sp.key.topic, sp.key.id
 			out = append(out, t)
+			start = i
 		}
-		p := kmsg.NewFetchRequestTopicPartition()
+		p := &parts[i]
+		*p = kmsg.NewFetchRequestTopicPartition()
 		p.Partition, p.FetchOffset, p.LogStartOffset, p.PartitionMaxBytes = sp.key.part, sp.fetchOffset, sp.logStartOffset, sp.maxBytes
 		p.CurrentLeaderEpoch, p.LastFetchedEpoch = sp.currentLeaderEpoch, sp.lastFetchedEpoch
-		out[len(out)-1].Partitions = append(out[len(out)-1].Partitions, p)
+		out[len(out)-1].Partitions = parts[start : i+1 : i+1]
 	}
 	return out
 }
@@ -347,17 +356,22 @@ func (u sessionUse) finish(resp *kmsg.FetchResponse) {
 	resp.SessionID = s.id
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var moved []*sessionPartition
-	var topics []kmsg.FetchResponseTopic
+	// An incremental response keeps only what changed: the topics and
+	// their partitions are filtered in place (each element is copied
+	// before a slot at or before it is written), so finishing a fetch
+	// allocates nothing once the session's list has grown.
+	moved := s.movedBuf[:0]
+	topics := resp.Topics[:0]
 	for _, rt := range resp.Topics {
-		var parts []kmsg.FetchResponseTopicPartition
+		parts := rt.Partitions[:0]
 		for _, rp := range rt.Partitions {
 			sp := s.byKey[sessionKey{rt.Topic, rt.TopicID, rp.Partition}]
 			changed := sp == nil || rp.ErrorCode != 0 || len(rp.RecordBatches) > 0 ||
 				rp.HighWatermark != sp.hw || rp.LastStableOffset != sp.lso || rp.LogStartOffset != sp.logStart
 			if sp != nil {
 				sp.hw, sp.lso, sp.logStart = rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset
-				if len(rp.RecordBatches) > 0 {
+				if len(rp.RecordBatches) > 0 && !sp.moved {
+					sp.moved = true
 					moved = append(moved, sp)
 				}
 			}
@@ -365,7 +379,7 @@ func (u sessionUse) finish(resp *kmsg.FetchResponse) {
 				parts = append(parts, rp)
 			}
 		}
-		if len(parts) > 0 {
+		if u.incremental && len(parts) > 0 {
 			rt.Partitions = parts
 			topics = append(topics, rt)
 		}
@@ -374,16 +388,19 @@ func (u sessionUse) finish(resp *kmsg.FetchResponse) {
 		resp.Topics = topics
 	}
 	if len(moved) > 0 && len(moved) < len(s.parts) {
+		// Partitions that sent records go last, in the order sent, so
+		// the next fetches start with the others (Kafka's rotation).
 		keep := s.parts[:0]
-		isMoved := make(map[*sessionPartition]bool, len(moved))
-		for _, sp := range moved {
-			isMoved[sp] = true
-		}
 		for _, sp := range s.parts {
-			if !isMoved[sp] {
+			if !sp.moved {
 				keep = append(keep, sp)
 			}
 		}
 		s.parts = append(keep, moved...)
 	}
+	for _, sp := range moved {
+		sp.moved = false
+	}
+	clear(moved)
+	s.movedBuf = moved[:0]
 }

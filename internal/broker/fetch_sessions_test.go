@@ -2,6 +2,9 @@ package broker
 
 import (
 	"math"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -83,4 +86,86 @@ func TestFetchSessionEpochs(t *testing.T) {
 	if _, code := c.begin(inc, false); code != kerr.InvalidFetchSessionEpoch.Code {
 		t.Fatalf("replay: code %d", code)
 	}
+}
+
+// finish keeps only what changed in an incremental response, moves the
+// partitions that sent records to the end of the session's order (in the
+// order sent), and allocates nothing once the session is warm.
+func TestFetchSessionFinish(t *testing.T) {
+	c := newFetchSessions(1, time.Now)
+	u, code := c.begin(fullFetch(0, 1, 2, 3), false)
+	if code != 0 || u.s == nil {
+		t.Fatalf("full fetch: code %d", code)
+	}
+	s := u.s
+	var parts [4]kmsg.FetchResponseTopicPartition
+	var topics [1]kmsg.FetchResponseTopic
+	batch := []byte{1}
+	fill := func(resp *kmsg.FetchResponse, hw int64, records ...int32) {
+		for i := range parts {
+			parts[i] = kmsg.FetchResponseTopicPartition{Partition: int32(i), HighWatermark: hw, LastStableOffset: hw}
+		}
+		for _, p := range records {
+			parts[p].RecordBatches = batch
+		}
+		topics[0] = kmsg.FetchResponseTopic{Topic: "t", Partitions: parts[:]}
+		resp.Topics = topics[:]
+	}
+	order := func() (out []int32) {
+		for _, sp := range s.parts {
+			out = append(out, sp.key.part)
+		}
+		return out
+	}
+	var resp kmsg.FetchResponse
+	fill(&resp, 5)
+	u.finish(&resp) // full: answers every partition, records what was sent
+	if got := answered(&resp); got != "0 1 2 3" {
+		t.Fatalf("full fetch answered %q", got)
+	}
+	inc := kmsg.NewPtrFetchRequest()
+	inc.Version, inc.SessionID, inc.SessionEpoch = 12, s.id, s.epoch
+	ui, code := c.begin(inc, false)
+	if code != 0 || !ui.incremental {
+		t.Fatalf("incremental: code %d", code)
+	}
+	fill(&resp, 5, 2, 0)
+	parts[3].HighWatermark = 6
+	ui.finish(&resp)
+	if got := answered(&resp); got != "0+ 2+ 3" {
+		t.Fatalf("incremental fetch answered %q, want the partitions with records and the one whose high watermark moved", got)
+	}
+	if got := order(); !slices.Equal(got, []int32{1, 3, 0, 2}) {
+		t.Fatalf("session order %v, want [1 3 0 2]: the partitions that sent records go last", got)
+	}
+	for _, sp := range s.parts {
+		if sp.moved {
+			t.Fatalf("partition %d still marked", sp.key.part)
+		}
+	}
+	allocs := testing.AllocsPerRun(100, func() {
+		fill(&resp, 6, 1)
+		ui.finish(&resp)
+	})
+	if allocs != 0 {
+		t.Fatalf("finish allocates %.1f times per fetch", allocs)
+	}
+	if got := order(); got[3] != 1 {
+		t.Fatalf("session order %v, want partition 1 last", got)
+	}
+}
+
+// answered lists a response's partitions, "+" marking those with records.
+func answered(r *kmsg.FetchResponse) string {
+	var out []string
+	for _, t := range r.Topics {
+		for _, p := range t.Partitions {
+			s := strconv.Itoa(int(p.Partition))
+			if len(p.RecordBatches) > 0 {
+				s += "+"
+			}
+			out = append(out, s)
+		}
+	}
+	return strings.Join(out, " ")
 }

@@ -33,12 +33,19 @@ type fetchSplices struct {
 	list []protocol.Splice
 	lens map[*byte]int64
 	bufs [][]byte
+	// markers is where the next markers are cut from, spliceSetSize at
+	// a time, so a response allocates its markers together.
+	markers []byte
 }
+
+// spliceSetSize is the splices a response's set has room for before its
+// first growth.
+const spliceSetSize = 8
 
 // splice registers fs as record data of resp and returns its marker.
 // Only the handler's goroutine adds to a response.
 func (b *Broker) splice(resp *kmsg.FetchResponse, fs *storage.FileSlice) []byte {
-	marker, _ := b.addSplice(resp, fs.Len(), fs.WriteTo)
+	marker, _ := b.addSplice(resp, fs.Len(), fs)
 	return marker
 }
 
@@ -56,27 +63,41 @@ const spliceBytesMin = 128 << 10
 // (the writer took the splices, so Written no longer sees it) or, when
 // the response is discarded unsent, by Written.
 func (b *Broker) spliceBytes(resp *kmsg.FetchResponse, data []byte) []byte {
-	marker, set := b.addSplice(resp, int64(len(data)), func(w io.Writer) (int64, error) {
-		n, err := w.Write(data)
-		storage.ReleaseRead(data)
-		return int64(n), err
-	})
+	marker, set := b.addSplice(resp, int64(len(data)), readBuffer(data))
 	set.bufs = append(set.bufs, data)
 	return marker
 }
 
-// addSplice adds a splice of n bytes written by writeTo to resp's set and
+// readBuffer is a read buffer a splice writes, then releases.
+type readBuffer []byte
+
+func (d readBuffer) WriteTo(w io.Writer) (int64, error) {
+	n, err := w.Write(d)
+	storage.ReleaseRead(d)
+	return int64(n), err
+}
+
+// addSplice adds a splice of n bytes written by src to resp's set and
 // returns its marker and the set.
-func (b *Broker) addSplice(resp *kmsg.FetchResponse, n int64, writeTo func(io.Writer) (int64, error)) ([]byte, *fetchSplices) {
-	marker := binary.LittleEndian.AppendUint64(make([]byte, 0, 16), rand.Uint64())
-	marker = binary.LittleEndian.AppendUint64(marker, rand.Uint64())
-	set := &fetchSplices{lens: map[*byte]int64{}}
+func (b *Broker) addSplice(resp *kmsg.FetchResponse, n int64, src io.WriterTo) ([]byte, *fetchSplices) {
+	var set *fetchSplices
 	if v, ok := b.splices.Load(resp); ok {
 		set = v.(*fetchSplices)
 	} else {
+		set = &fetchSplices{list: make([]protocol.Splice, 0, spliceSetSize), lens: make(map[*byte]int64, spliceSetSize)}
 		b.splices.Store(resp, set)
 	}
-	set.list = append(set.list, protocol.Splice{Marker: marker, Len: n, WriteTo: writeTo})
+	if len(set.markers) < 16 {
+		set.markers = make([]byte, 16*spliceSetSize)
+	}
+	// Each marker is a 16-byte slice of its own (capacity 16), unique
+	// by address; its random bytes keep the encoder's copy of it from
+	// matching record data by chance.
+	marker := set.markers[:0:16]
+	set.markers = set.markers[16:]
+	marker = binary.LittleEndian.AppendUint64(marker, rand.Uint64())
+	marker = binary.LittleEndian.AppendUint64(marker, rand.Uint64())
+	set.list = append(set.list, protocol.Splice{Marker: marker, Len: n, Src: src})
 	set.lens[&marker[0]] = n
 	return marker, set
 }

@@ -24,7 +24,7 @@ func unsplice(t testing.TB, b *Broker, resp kmsg.Response) kmsg.Response {
 			for _, sp := range sps {
 				if len(rb) == len(sp.Marker) && &sp.Marker[0] == &rb[0] {
 					var buf bytes.Buffer
-					if n, err := sp.WriteTo(&buf); err != nil || n != sp.Len {
+					if n, err := sp.Src.WriteTo(&buf); err != nil || n != sp.Len {
 						t.Fatalf("splice: %d of %d bytes: %v", n, sp.Len, err)
 					}
 					f.Topics[i].Partitions[j].RecordBatches = buf.Bytes()
@@ -50,7 +50,7 @@ func TestFollowerFetchIsSpliced(t *testing.T) {
 		t.Fatalf("follower fetch: error %d, %d splices, want 0 and 1", rp.ErrorCode, len(sps))
 	}
 	var sent bytes.Buffer
-	if n, err := sps[0].WriteTo(&sent); err != nil || n != sps[0].Len {
+	if n, err := sps[0].Src.WriteTo(&sent); err != nil || n != sps[0].Len {
 		t.Fatalf("splice: %d of %d bytes: %v", n, sps[0].Len, err)
 	}
 	f.call(t, fetchRequest(2, 3, 5), 12) // the follower has it all: the high watermark moves

@@ -168,13 +168,15 @@ func (f *InFlight) Wait() {
 // record data left in a segment file, or a large read buffer): the
 // encoded response holds Marker
 // as the whole value of a bytes field, and the writer sends, in its
-// place, Len bytes that WriteTo produces (sendfile when it is given the
-// plaintext TCP connection itself). WriteTo must write exactly Len bytes
-// or fail; after a failure the connection is closed.
+// place, Len bytes that Src.WriteTo produces (sendfile when it is given
+// the plaintext TCP connection itself). It must write exactly Len bytes
+// or fail; after a failure the connection is closed. (An interface, not a
+// func: a *storage.FileSlice is one as it is, where a method value
+// allocated per partition.)
 type Splice struct {
-	Marker  []byte
-	Len     int64
-	WriteTo func(w io.Writer) (int64, error)
+	Marker []byte
+	Len    int64
+	Src    io.WriterTo
 }
 
 // Splicer is implemented by a handler whose responses may carry Splices.

@@ -679,7 +679,7 @@ func writeSpliced(w *bufio.Writer, c net.Conn, buf []byte, splices []protocol.Sp
 			}
 			dst = tcp
 		}
-		n, err := p.sp.WriteTo(dst)
+		n, err := p.sp.Src.WriteTo(dst)
 		if err == nil && n != p.sp.Len {
 			err = fmt.Errorf("spliced %d of %d bytes", n, p.sp.Len)
 		}

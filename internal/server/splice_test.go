@@ -36,12 +36,12 @@ func TestWriteSpliced(t *testing.T) {
 				marker := bytes.Repeat([]byte{byte(0xa0 + p)}, 16)
 				data[p] = bytes.Repeat([]byte{byte('a' + p)}, 1000*int(p+1))
 				want := data[p]
-				splices = append(splices, protocol.Splice{Marker: marker, Len: int64(len(want)), WriteTo: func(w io.Writer) (int64, error) {
+				splices = append(splices, protocol.Splice{Marker: marker, Len: int64(len(want)), Src: writerTo(func(w io.Writer) (int64, error) {
 					_, isTCP := w.(*net.TCPConn)
 					gotDst = append(gotDst, isTCP)
 					n, err := w.Write(want)
 					return int64(n), err
-				}})
+				})})
 				if p == 2 {
 					continue // not in the response
 				}
@@ -129,3 +129,8 @@ func TestWriteSpliced(t *testing.T) {
 		}
 	}
 }
+
+// writerTo is a func as an io.WriterTo.
+type writerTo func(io.Writer) (int64, error)
+
+func (f writerTo) WriteTo(w io.Writer) (int64, error) { return f(w) }
