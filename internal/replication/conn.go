@@ -41,6 +41,7 @@ type conn struct {
 	// spares a large allocation, its zeroing and the GC work per follower
 	// fetch.
 	fetchBuf []byte
+	size     [4]byte // a response's length prefix (a local escaped per request)
 	// reauthAt: past it the connection is closed and dialled again
 	// rather than used, ahead of the server's SASL session lifetime
 	// (KIP-368); zero without one.
@@ -196,11 +197,10 @@ func (cn *conn) Request(ctx context.Context, req kmsg.Request) (kmsg.Response, e
 	if _, err := cn.c.Write(cn.buf); err != nil {
 		return nil, err
 	}
-	var size [4]byte
-	if _, err := io.ReadFull(cn.r, size[:]); err != nil {
+	if _, err := io.ReadFull(cn.r, cn.size[:]); err != nil {
 		return nil, err
 	}
-	n := binary.BigEndian.Uint32(size[:])
+	n := binary.BigEndian.Uint32(cn.size[:])
 	if n < 4 || n > maxResponseBytes {
 		return nil, fmt.Errorf("response size %d out of range", n)
 	}

@@ -629,11 +629,12 @@ func (s *Server) writeLoop(ctx context.Context, c net.Conn, queue <-chan pending
 // (its partition was dropped from the response) is skipped.
 func writeSpliced(w *bufio.Writer, c net.Conn, buf []byte, splices []protocol.Splice, flexible bool) error {
 	type piece struct {
-		from, to int    // bytes of buf replaced: length prefix and marker
-		prefix   []byte // the real length prefix
+		from, to int // bytes of buf replaced: length prefix and marker
+		prefix   [binary.MaxVarintLen32]byte
+		nprefix  int // prefix[:nprefix] is the real length prefix
 		sp       *protocol.Splice
 	}
-	var pieces []piece
+	pieces := make([]piece, 0, len(splices))
 	total := int64(len(buf) - 4)
 	const at = 4 // after the frame size
 	from := at   // markers are mostly in splice order: look after the last
@@ -648,13 +649,18 @@ func writeSpliced(w *bufio.Writer, c net.Conn, buf []byte, splices []protocol.Sp
 			continue
 		}
 		from = j + len(sp.Marker)
-		prefix := splicePrefix(nil, int64(len(sp.Marker)), flexible)
+		var mp [binary.MaxVarintLen32]byte
+		prefix := splicePrefix(mp[:0], int64(len(sp.Marker)), flexible)
 		if j-len(prefix) < at || !bytes.Equal(buf[j-len(prefix):j], prefix) {
 			return fmt.Errorf("spliced field at %d has no length prefix", j)
 		}
-		p := piece{j - len(prefix), j + len(sp.Marker), splicePrefix(nil, sp.Len, flexible), sp}
+		if sp.Len < 0 || sp.Len > math.MaxInt32 {
+			return fmt.Errorf("splice of %d bytes", sp.Len)
+		}
+		p := piece{from: j - len(prefix), to: j + len(sp.Marker), sp: sp}
+		p.nprefix = len(splicePrefix(p.prefix[:0], sp.Len, flexible))
 		pieces = append(pieces, p)
-		total += int64(len(p.prefix)) + sp.Len - int64(p.to-p.from)
+		total += int64(p.nprefix) + sp.Len - int64(p.to-p.from)
 	}
 	// The response may list partitions in another order than they were
 	// read (fetch sessions reorder them).
@@ -665,11 +671,12 @@ func writeSpliced(w *bufio.Writer, c net.Conn, buf []byte, splices []protocol.Sp
 	binary.BigEndian.PutUint32(buf, uint32(total))
 	tcp, _ := c.(*net.TCPConn)
 	prev := 0
-	for _, p := range pieces {
+	for i := range pieces {
+		p := &pieces[i] // not a copy: its prefix would escape per piece
 		if _, err := w.Write(buf[prev:p.from]); err != nil {
 			return err
 		}
-		if _, err := w.Write(p.prefix); err != nil {
+		if _, err := w.Write(p.prefix[:p.nprefix]); err != nil {
 			return err
 		}
 		var dst io.Writer = w

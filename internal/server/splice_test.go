@@ -134,3 +134,40 @@ func TestWriteSpliced(t *testing.T) {
 type writerTo func(io.Writer) (int64, error)
 
 func (f writerTo) WriteTo(w io.Writer) (int64, error) { return f(w) }
+
+// sliceSrc is a splice source writing fixed bytes.
+type sliceSrc []byte
+
+func (b sliceSrc) WriteTo(w io.Writer) (int64, error) {
+	n, err := w.Write(b)
+	return int64(n), err
+}
+
+// Writing a response with splices allocates its list of pieces and
+// nothing per splice.
+func TestWriteSplicedAllocations(t *testing.T) {
+	resp := kmsg.NewPtrFetchResponse()
+	resp.SetVersion(12)
+	st := kmsg.NewFetchResponseTopic()
+	st.Topic = "t"
+	var splices []protocol.Splice
+	for p := int32(0); p < 6; p++ {
+		marker := bytes.Repeat([]byte{byte(0xa0 + p)}, 16)
+		splices = append(splices, protocol.Splice{Marker: marker, Len: 1000, Src: sliceSrc(bytes.Repeat([]byte{'a'}, 1000))})
+		sp := kmsg.NewFetchResponseTopicPartition()
+		sp.Partition, sp.RecordBatches = p, marker
+		st.Partitions = append(st.Partitions, sp)
+	}
+	resp.Topics = append(resp.Topics, st)
+	buf := append(binary.BigEndian.AppendUint32(nil, 0), 0, 0, 0, 7, 0) // size, correlation ID, tags
+	buf = resp.AppendTo(buf)
+	w := bufio.NewWriterSize(io.Discard, 64<<10)
+	allocs := testing.AllocsPerRun(50, func() {
+		if err := writeSpliced(w, nil, buf, splices, true); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs > 1 {
+		t.Fatalf("writeSpliced allocates %.1f times for 6 splices", allocs)
+	}
+}

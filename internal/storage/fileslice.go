@@ -28,7 +28,8 @@ import (
 type FileSlice struct {
 	f      *segFile
 	pos, n int64
-	cuts   uint64 // f.cuts when the slice was read
+	cuts   uint64  // f.cuts when the slice was read
+	last   [1]byte // WriteTo's last byte (a local escaped per send)
 }
 
 // errSliceCut is a FileSlice's send stopped by a cut of its file.
@@ -66,8 +67,8 @@ func (fs *FileSlice) WriteTo(w io.Writer) (int64, error) {
 	if err != nil {
 		return n, err
 	}
-	var last [1]byte
-	if _, err := f.ReadAt(last[:], fs.pos+body); err != nil {
+	last := fs.last[:]
+	if _, err := f.ReadAt(last, fs.pos+body); err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
@@ -76,6 +77,6 @@ func (fs *FileSlice) WriteTo(w io.Writer) (int64, error) {
 	if fs.f.cuts.Load() != fs.cuts {
 		return n, errSliceCut
 	}
-	m, err := w.Write(last[:])
+	m, err := w.Write(last)
 	return n + int64(m), err
 }
