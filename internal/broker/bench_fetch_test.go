@@ -26,30 +26,10 @@ func benchFetch(b *testing.B, session bool) {
 	const parts, batches = 6, 256
 	br := benchBroker(b)
 	ctx := context.Background()
-	ct := kmsg.NewPtrCreateTopicsRequest()
-	ct.SetVersion(7)
-	t := kmsg.NewCreateTopicsRequestTopic()
-	t.Topic, t.NumPartitions, t.ReplicationFactor = "f", parts, 1
-	ct.Topics = append(ct.Topics, t)
-	if resp := br.Handle(ctx, &Request{Key: ct.Key(), Version: 7, Msg: ct, Conn: &ConnInfo{}})().(*kmsg.CreateTopicsResponse); resp.Topics[0].ErrorCode != 0 {
-		b.Fatalf("create: %d", resp.Topics[0].ErrorCode)
-	}
 	batch := v2Batch(16, 1024)
-	conn := &ConnInfo{}
-	pr := kmsg.NewPtrProduceRequest()
-	pr.SetVersion(9)
-	pr.Acks, pr.TimeoutMillis = 1, 30000
-	rt := kmsg.NewProduceRequestTopic()
-	rt.Topic = "f"
-	for i := range parts {
-		p := kmsg.NewProduceRequestTopicPartition()
-		p.Partition = int32(i)
-		p.Records = append([]byte(nil), batch...) // the append stamps offsets in place
-		rt.Partitions = append(rt.Partitions, p)
-	}
-	pr.Topics = append(pr.Topics, rt)
+	produce := benchTopic(b, br, "f", parts, 1, batch)
 	for range batches {
-		resp := br.Handle(ctx, &Request{Key: pr.Key(), Version: 9, Msg: pr, Conn: conn})().(*kmsg.ProduceResponse)
+		resp := br.Handle(ctx, produce)().(*kmsg.ProduceResponse)
 		if c := resp.Topics[0].Partitions[0].ErrorCode; c != 0 {
 			b.Fatalf("produce: %d", c)
 		}
@@ -69,7 +49,7 @@ func benchFetch(b *testing.B, session bool) {
 		ft.Partitions = append(ft.Partitions, fp)
 	}
 	fr.Topics = append(fr.Topics, ft)
-	req := &Request{Key: fr.Key(), Version: 12, Msg: fr, Conn: conn}
+	req := &Request{Key: fr.Key(), Version: 12, Msg: fr, Conn: &ConnInfo{}}
 	offset := int64(0)
 	b.SetBytes(int64(parts * len(batch)))
 	b.ReportAllocs()

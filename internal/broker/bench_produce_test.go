@@ -27,29 +27,8 @@ func BenchmarkProducePath(b *testing.B) {
 func benchProduce(b *testing.B, parts int, acks int16) {
 	br := benchBroker(b)
 	ctx := context.Background()
-	ct := kmsg.NewPtrCreateTopicsRequest()
-	ct.SetVersion(7)
-	t := kmsg.NewCreateTopicsRequestTopic()
-	t.Topic, t.NumPartitions, t.ReplicationFactor = "p", int32(parts), 1
-	ct.Topics = append(ct.Topics, t)
-	if resp := br.Handle(ctx, &Request{Key: ct.Key(), Version: 7, Msg: ct, Conn: &ConnInfo{}})().(*kmsg.CreateTopicsResponse); resp.Topics[0].ErrorCode != 0 {
-		b.Fatalf("create: %d", resp.Topics[0].ErrorCode)
-	}
 	batch := v2Batch(16, 1024)
-	conn := &ConnInfo{}
-	pr := kmsg.NewPtrProduceRequest()
-	pr.SetVersion(9)
-	pr.Acks, pr.TimeoutMillis = acks, 30000
-	rt := kmsg.NewProduceRequestTopic()
-	rt.Topic = "p"
-	for i := range parts {
-		p := kmsg.NewProduceRequestTopicPartition()
-		p.Partition = int32(i)
-		p.Records = append([]byte(nil), batch...) // the append stamps offsets in place
-		rt.Partitions = append(rt.Partitions, p)
-	}
-	pr.Topics = append(pr.Topics, rt)
-	req := &Request{Key: pr.Key(), Version: 9, Msg: pr, Conn: conn}
+	req := benchTopic(b, br, "p", parts, acks, batch)
 	b.SetBytes(int64(parts * len(batch)))
 	b.ReportAllocs()
 	for b.Loop() {
@@ -61,4 +40,33 @@ func benchProduce(b *testing.B, parts int, acks int16) {
 		}
 		br.Written(resp)
 	}
+}
+
+// benchTopic creates topic name with parts partitions on br and returns a
+// Produce request (v9) of batch to each of them with acks. The append
+// stamps offsets into the request's records in place, so it can be sent
+// again and again.
+func benchTopic(b *testing.B, br *Broker, name string, parts int, acks int16, batch []byte) *Request {
+	ctx := context.Background()
+	ct := kmsg.NewPtrCreateTopicsRequest()
+	ct.SetVersion(7)
+	t := kmsg.NewCreateTopicsRequestTopic()
+	t.Topic, t.NumPartitions, t.ReplicationFactor = name, int32(parts), 1
+	ct.Topics = append(ct.Topics, t)
+	if resp := br.Handle(ctx, &Request{Key: ct.Key(), Version: 7, Msg: ct, Conn: &ConnInfo{}})().(*kmsg.CreateTopicsResponse); resp.Topics[0].ErrorCode != 0 {
+		b.Fatalf("create: %d", resp.Topics[0].ErrorCode)
+	}
+	pr := kmsg.NewPtrProduceRequest()
+	pr.SetVersion(9)
+	pr.Acks, pr.TimeoutMillis = acks, 30000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = name
+	for i := range parts {
+		p := kmsg.NewProduceRequestTopicPartition()
+		p.Partition = int32(i)
+		p.Records = append([]byte(nil), batch...)
+		rt.Partitions = append(rt.Partitions, p)
+	}
+	pr.Topics = append(pr.Topics, rt)
+	return &Request{Key: pr.Key(), Version: 9, Msg: pr, Conn: &ConnInfo{}}
 }

@@ -123,24 +123,24 @@ type lruList struct {
 	head, tail *segFile // most and least recently used
 }
 
-func (l *lruList) pushFront(s *segFile) {
-	s.inLRU, s.lruPrev, s.lruNext = true, nil, l.head
-	if l.head != nil {
-		l.head.lruPrev = s
-	} else {
-		l.tail = s
-	}
-	l.head = s
-}
+func (l *lruList) pushFront(s *segFile) { l.insert(s, nil, l.head) }
 
-func (l *lruList) pushBack(s *segFile) {
-	s.inLRU, s.lruPrev, s.lruNext = true, l.tail, nil
-	if l.tail != nil {
-		l.tail.lruNext = s
+func (l *lruList) pushBack(s *segFile) { l.insert(s, l.tail, nil) }
+
+// insert links s between prev and next, neighbours in the list (nil at
+// an end).
+func (l *lruList) insert(s, prev, next *segFile) {
+	s.inLRU, s.lruPrev, s.lruNext = true, prev, next
+	if prev != nil {
+		prev.lruNext = s
 	} else {
 		l.head = s
 	}
-	l.tail = s
+	if next != nil {
+		next.lruPrev = s
+	} else {
+		l.tail = s
+	}
 }
 
 // remove takes s, which is in the list (s.inLRU), out of it.
