@@ -366,7 +366,7 @@ func getHeaderBuf() *[record.HeaderSize]byte { return headerBufs.Get().(*[record
 func (s *segment) find(offset, limit int64, idxN int) (pos int64, ok bool, err error) {
 	hb := getHeaderBuf()
 	defer headerBufs.Put(hb)
-	if pos, ok := s.readHint(offset, limit); ok {
+	if pos, ok := s.readHint(offset, limit, hb); ok {
 		return pos, true, nil
 	}
 	if offset > s.base {
@@ -400,9 +400,7 @@ func (s *segment) find(offset, limit int64, idxN int) (pos int64, ok bool, err e
 // offset. Batches of a segment never overlap, so a batch that holds offset
 // is the one to read, however old the hint (a truncation may have
 // rewritten the bytes since; then it holds other offsets and is ignored).
-func (s *segment) readHint(offset, limit int64) (int64, bool) {
-	hb := getHeaderBuf()
-	defer headerBufs.Put(hb)
+func (s *segment) readHint(offset, limit int64, hb *[record.HeaderSize]byte) (int64, bool) {
 	s.hintMu.Lock()
 	next, pos := s.hintNext, s.hintPos
 	s.hintMu.Unlock()
