@@ -410,9 +410,12 @@ func sinkOffsets(adm *kadm.Client) func(ctx context.Context, group string) ([]Co
 }
 
 // alterSinkOffsets changes a sink connector's consumer group offsets (the
-// group has no members: the connector is STOPPED).
+// group has no members: the connector is STOPPED). A STOPPED connector's
+// tasks leave the group on the rebalance after the stop, so a request
+// right after it can still find a member; that error says the request
+// may be retried, as Kafka's worker does (KIP-875).
 func alterSinkOffsets(adm *kadm.Client) func(ctx context.Context, group string, offsets map[string]map[int32]int64, reset bool) error {
-	return func(ctx context.Context, group string, offsets map[string]map[int32]int64, reset bool) error {
+	alter := func(ctx context.Context, group string, offsets map[string]map[int32]int64, reset bool) error {
 		if reset {
 			resp, err := adm.DeleteGroup(ctx, group)
 			if err != nil {
@@ -453,6 +456,13 @@ func alterSinkOffsets(adm *kadm.Client) func(ctx context.Context, group string, 
 			}
 		}
 		return nil
+	}
+	return func(ctx context.Context, group string, offsets map[string]map[int32]int64, reset bool) error {
+		err := alter(ctx, group, offsets, reset)
+		if errors.Is(err, kerr.UnknownMemberID) || errors.Is(err, kerr.GroupSubscribedToTopic) || errors.Is(err, kerr.NonEmptyGroup) {
+			return fmt.Errorf("consumer group %s still has a member: the connector's tasks have not all stopped yet, or it was resumed meanwhile; if the connector is STOPPED, retry the request (%w)", group, err)
+		}
+		return err
 	}
 }
 
